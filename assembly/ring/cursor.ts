@@ -1,0 +1,129 @@
+// One side's private view of an SPSC ring: the producer or consumer state for our native ring,
+// the vmamp window (buses.md §2.1) and the SPSC v1 ring (buses.md §3.1). The ring layouts
+// differ only in where the two indices live, their width and where slots start, so all
+// three are driven through this 64-byte cursor that lives in memory only its owner touches.
+// TS twin: src/ring/cursor.ts. Memory ordering: wasm atomics are sequentially consistent,
+// which gives the release (publish) / acquire (peer load) pairs the layouts require.
+
+export const CUR_SLOTS: u32 = 0; //   u32 address of slot 0
+export const CUR_PUB: u32 = 4; //     u32 address of the index this side publishes
+export const CUR_PEER: u32 = 8; //    u32 address of the index the peer publishes
+export const CUR_CAP: u32 = 12; //    u32 number of slots (any value >= 2, not a power of two)
+export const CUR_STRIDE: u32 = 16; // u32 bytes between slots
+export const CUR_LOCAL: u32 = 20; //  u32 this side's index, maybe not yet published
+export const CUR_CACHED: u32 = 24; // u32 last peer index seen (re-read only when the ring looks full/empty)
+export const CUR_PENDING: u32 = 28; // u32 steps taken since the last publish
+export const CUR_BATCH: u32 = 32; //  u32 publish every BATCH steps (and always when blocked)
+export const CUR_FLAGS: u32 = 36; //  u32 CURF_* below
+export const CUR_WAKE: u32 = 40; //   u32 address of the peer's doorbell word, 0 = peer never sleeps
+export const CUR_FAULTS: u32 = 44; // u32 peer index reads that were out of range (hostile or torn peer)
+export const CUR_SIZE: u32 = 64;
+
+export const CURF_IDX16: u32 = 1; // indices are u16 (vmamp); otherwise u32/i32
+
+// Doorbell word: 0 = owner awake, 1 = owner asleep in Atomics.wait on this word.
+export const DOORBELL_AWAKE: i32 = 0;
+export const DOORBELL_ASLEEP: i32 = 1;
+
+/** Acquire-load the peer's index. Out-of-range values are counted and reported as 0xffffffff. */
+@inline function loadPeerIndex(cur: usize): u32 {
+  const at = <usize>load<u32>(cur, CUR_PEER);
+  const v: u32 = (load<u32>(cur, CUR_FLAGS) & CURF_IDX16) ? <u32>atomic.load<u16>(at) : atomic.load<u32>(at);
+  if (v >= load<u32>(cur, CUR_CAP)) {
+    store<u32>(cur, load<u32>(cur, CUR_FAULTS) + 1, CUR_FAULTS);
+    return 0xffffffff;
+  }
+  return v;
+}
+
+/** Release-store this side's index, then ring the peer's doorbell if it sleeps. */
+@inline function publishIndex(cur: usize, v: u32): void {
+  const at = <usize>load<u32>(cur, CUR_PUB);
+  if (load<u32>(cur, CUR_FLAGS) & CURF_IDX16) atomic.store<u16>(at, <u16>v);
+  else atomic.store<u32>(at, v);
+  store<u32>(cur, 0, CUR_PENDING);
+  const bell = <usize>load<u32>(cur, CUR_WAKE);
+  // Checked after the index store: the sleeper sets the bell before its last look at the
+  // ring, so with sequentially consistent atomics one of the two sees the other.
+  if (bell != 0 && atomic.load<i32>(bell) != DOORBELL_AWAKE) {
+    if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP, DOORBELL_AWAKE) == DOORBELL_ASLEEP) atomic.notify(bell, 1);
+  }
+}
+
+@inline function nextIndex(cur: usize, i: u32): u32 {
+  const n = i + 1;
+  return n == load<u32>(cur, CUR_CAP) ? 0 : n; // compare-and-wrap: capacities need not be powers of two
+}
+
+/** Publish whatever this side has done but not yet published. */
+export function cursorFlush(cur: usize): void {
+  if (load<u32>(cur, CUR_PENDING) != 0) publishIndex(cur, load<u32>(cur, CUR_LOCAL));
+}
+
+// ---------------------------------------------------------------- producer
+
+/** Address of the slot to fill next, or 0 when the ring is full (pending work is published first). */
+@inline export function produceReserve(cur: usize): usize {
+  const local = load<u32>(cur, CUR_LOCAL);
+  const next = nextIndex(cur, local);
+  if (next == load<u32>(cur, CUR_CACHED)) {
+    const peer = loadPeerIndex(cur);
+    if (peer == 0xffffffff || next == peer) {
+      cursorFlush(cur);
+      return 0;
+    }
+    store<u32>(cur, peer, CUR_CACHED);
+  }
+  return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+}
+
+/** Make the slot returned by produceReserve visible (now or with the batch). */
+@inline export function produceCommit(cur: usize): void {
+  const next = nextIndex(cur, load<u32>(cur, CUR_LOCAL));
+  store<u32>(cur, next, CUR_LOCAL);
+  const pending = load<u32>(cur, CUR_PENDING) + 1;
+  if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, next);
+  else store<u32>(cur, pending, CUR_PENDING);
+}
+
+/** Free slots as last seen (a lower bound: the consumer may have freed more). */
+export function produceFreeHint(cur: usize): u32 {
+  const cap = load<u32>(cur, CUR_CAP);
+  const local = load<u32>(cur, CUR_LOCAL);
+  const peer = load<u32>(cur, CUR_CACHED);
+  const used = local >= peer ? local - peer : local + cap - peer;
+  return cap - 1 - used;
+}
+
+// ---------------------------------------------------------------- consumer
+
+/** Address of the next slot to read, or 0 when the ring is empty (pending frees are published first). */
+@inline export function consumePeek(cur: usize): usize {
+  const local = load<u32>(cur, CUR_LOCAL);
+  if (local == load<u32>(cur, CUR_CACHED)) {
+    const peer = loadPeerIndex(cur);
+    if (peer == 0xffffffff || local == peer) {
+      cursorFlush(cur);
+      return 0;
+    }
+    store<u32>(cur, peer, CUR_CACHED);
+  }
+  return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+}
+
+/** Give the slot returned by consumePeek back to the producer (now or with the batch). */
+@inline export function consumeRelease(cur: usize): void {
+  const next = nextIndex(cur, load<u32>(cur, CUR_LOCAL));
+  store<u32>(cur, next, CUR_LOCAL);
+  const pending = load<u32>(cur, CUR_PENDING) + 1;
+  if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, next);
+  else store<u32>(cur, pending, CUR_PENDING);
+}
+
+/** Frames readable as last seen (a lower bound). */
+export function consumeAvailableHint(cur: usize): u32 {
+  const cap = load<u32>(cur, CUR_CAP);
+  const local = load<u32>(cur, CUR_LOCAL);
+  const peer = load<u32>(cur, CUR_CACHED);
+  return peer >= local ? peer - local : peer + cap - local;
+}

@@ -1,0 +1,63 @@
+// Our in-process ring (docs/ARCHITECTURE.md "Native ring"): a fixed-slot SPSC ring in the
+// shared WebAssembly.Memory. Indices and the two private cursors sit on their own 64-byte
+// lines so producer and consumer never write the same cache line. TS twin: src/ring/native.ts.
+import {
+  CUR_SLOTS, CUR_PUB, CUR_PEER, CUR_CAP, CUR_STRIDE, CUR_LOCAL, CUR_CACHED, CUR_PENDING,
+  CUR_BATCH, CUR_FLAGS, CUR_WAKE, CUR_FAULTS,
+} from './cursor';
+
+export const NR_MAGIC_VALUE: u32 = 0x47524d56; // "VMRG" little-endian
+export const NR_VERSION_VALUE: u32 = 1;
+
+export const NR_MAGIC: u32 = 0; //      u32 NR_MAGIC_VALUE, written last by init
+export const NR_VERSION: u32 = 4; //    u16
+export const NR_FLAGS: u32 = 6; //      u16 reserved, 0
+export const NR_CAPACITY: u32 = 8; //   u32 slots (>= 2; capacity-1 usable)
+export const NR_SLOT_SIZE: u32 = 12; // u32 bytes per slot, multiple of 8, >= 16; max frame size
+export const NR_CONS_BELL: u32 = 16; // u32 address of the consumer's doorbell (0 = never sleeps)
+export const NR_PROD_BELL: u32 = 20; // u32 address of the producer's doorbell (0 = never sleeps)
+export const NR_PROD_INDEX: u32 = 64; //   u32 next slot the producer writes (producer's line)
+export const NR_CONS_INDEX: u32 = 128; //  u32 next slot the consumer reads (consumer's line)
+export const NR_PROD_CURSOR: u32 = 192; // 64-byte cursor private to the producer
+export const NR_CONS_CURSOR: u32 = 256; // 64-byte cursor private to the consumer
+export const NR_SLOTS: u32 = 320; //       slot 0
+export const NR_HEADER_SIZE: u32 = 320;
+
+/** Bytes a native ring of `capacity` slots of `slotSize` bytes occupies. */
+export function nativeRingBytes(capacity: u32, slotSize: u32): u32 {
+  return NR_HEADER_SIZE + capacity * slotSize;
+}
+
+function initCursor(cur: usize, slots: usize, pub: usize, peer: usize, cap: u32, stride: u32, batch: u32, bell: u32): void {
+  store<u32>(cur, <u32>slots, CUR_SLOTS);
+  store<u32>(cur, <u32>pub, CUR_PUB);
+  store<u32>(cur, <u32>peer, CUR_PEER);
+  store<u32>(cur, cap, CUR_CAP);
+  store<u32>(cur, stride, CUR_STRIDE);
+  store<u32>(cur, 0, CUR_LOCAL);
+  store<u32>(cur, 0, CUR_CACHED);
+  store<u32>(cur, 0, CUR_PENDING);
+  store<u32>(cur, batch, CUR_BATCH);
+  store<u32>(cur, 0, CUR_FLAGS);
+  store<u32>(cur, bell, CUR_WAKE);
+  store<u32>(cur, 0, CUR_FAULTS);
+}
+
+/**
+ * Lay out an empty ring at `base` (64-byte aligned). `batch` is how many steps each side takes
+ * before publishing its index. The magic is stored last so a reader never sees half a header.
+ */
+export function nativeRingInit(base: usize, capacity: u32, slotSize: u32, batch: u32, consBell: u32, prodBell: u32): void {
+  memory.fill(base, 0, NR_HEADER_SIZE);
+  store<u16>(base, <u16>NR_VERSION_VALUE, NR_VERSION);
+  store<u32>(base, capacity, NR_CAPACITY);
+  store<u32>(base, slotSize, NR_SLOT_SIZE);
+  store<u32>(base, consBell, NR_CONS_BELL);
+  store<u32>(base, prodBell, NR_PROD_BELL);
+  initCursor(base + NR_PROD_CURSOR, base + NR_SLOTS, base + NR_PROD_INDEX, base + NR_CONS_INDEX, capacity, slotSize, batch, consBell);
+  initCursor(base + NR_CONS_CURSOR, base + NR_SLOTS, base + NR_CONS_INDEX, base + NR_PROD_INDEX, capacity, slotSize, batch, prodBell);
+  atomic.store<u32>(base, NR_MAGIC_VALUE, NR_MAGIC);
+}
+
+@inline export function nativeProducer(base: usize): usize { return base + NR_PROD_CURSOR; }
+@inline export function nativeConsumer(base: usize): usize { return base + NR_CONS_CURSOR; }

@@ -1,0 +1,56 @@
+// Loads the AssemblyScript hot path (assembly/ → build/vmsg.wasm). One compiled Module is
+// shared by every thread; each thread makes its own Instance over the one shared Memory.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../util/paths.js';
+
+/** The raw exports of build/vmsg.wasm (functions take and return byte addresses). */
+export interface WasmExports {
+  readonly [name: string]: unknown;
+  heapBase(): number;
+  frameSize(frame: number): number;
+  nativeRingBytes(capacity: number, slotSize: number): number;
+  nativeRingInit(base: number, capacity: number, slotSize: number, batch: number, consBell: number, prodBell: number): void;
+  ringReserve(cur: number): number;
+  ringCommit(cur: number): void;
+  ringPeek(cur: number): number;
+  ringRelease(cur: number): void;
+  cursorFlush(cur: number): void;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled module (compiled once per thread that asks; pass it to workers instead). */
+export function wasmModule(): WebAssembly.Module {
+  if (compiled === undefined) {
+    const path = join(packageRoot(), 'build', 'vmsg.wasm');
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch {
+      throw new Error(`vmsg-router: ${path} is missing; run "npm run build" (npm ci does it) first`);
+    }
+    compiled = new WebAssembly.Module(bytes);
+  }
+  return compiled;
+}
+
+/** Instantiate the hot path over `memory` (shared, fixed size). */
+export function instantiate(memory: WebAssembly.Memory, module: WebAssembly.Module = wasmModule()): WasmExports {
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      memory,
+      abort(_msg: number, _file: number, line: number, col: number): never {
+        throw new Error(`vmsg wasm abort at ${line}:${col}`);
+      },
+    },
+  });
+  return instance.exports as unknown as WasmExports;
+}
+
+/** Value of an exported layout constant (exported as an immutable wasm global). */
+export function wasmConstant(exports: WasmExports, name: string): number {
+  const g = exports[name];
+  if (!(g instanceof WebAssembly.Global)) throw new Error(`wasm export ${name} is not a constant`);
+  return Number(g.value);
+}
