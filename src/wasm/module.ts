@@ -30,7 +30,7 @@ export function wasmModule(): WebAssembly.Module {
     } catch {
       throw new Error(`vmsg-router: ${path} is missing; run "npm run build" (npm ci does it) first`);
     }
-    compiled = new WebAssembly.Module(bytes);
+    compiled = new WebAssembly.Module(new Uint8Array(bytes));
   }
   return compiled;
 }
