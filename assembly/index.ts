@@ -32,3 +32,7 @@ export function heapBase(): usize { return __heap_base; }
 
 /** Header size field read with the one-word header load (used by the AS-vs-TS tests). */
 export function frameSize(frame: usize): u32 { return hdrMsgSize(load<u64>(frame)); }
+
+export * from './router/layout';
+export { routeSome, serviceParked } from './router/route';
+export { addSource, removeSource, addDevice, removeDevice, emitDeviceEvent, expire } from './router/control';

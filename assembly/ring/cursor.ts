@@ -17,6 +17,7 @@ export const CUR_BATCH: u32 = 32; //  u32 publish every BATCH steps (and always 
 export const CUR_FLAGS: u32 = 36; //  u32 CURF_* below
 export const CUR_WAKE: u32 = 40; //   u32 address of the peer's doorbell word, 0 = peer never sleeps
 export const CUR_FAULTS: u32 = 44; // u32 peer index reads that were out of range (hostile or torn peer)
+export const CUR_DIRTY: u32 = 48; //  u32 owner's bookkeeping: 1 while on the owner's "publish later" list
 export const CUR_SIZE: u32 = 64;
 
 export const CURF_IDX16: u32 = 1; // indices are u16 (vmamp); otherwise u32/i32

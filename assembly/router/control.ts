@@ -1,0 +1,142 @@
+// Control-plane operations a shard runs on its own tables, between routing steps, when its TS
+// loop takes a command from the control ring (src/router/control.ts): attach/detach of
+// endpoints and devices, hotplug events, deadline expiry.
+import {
+  SH_NUM_SOURCES, SH_SOURCES, SH_DEVICES, SH_NUM_DEVICES, SH_DEV_LIST, SH_RR,
+  EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK_HEAD, DS_PARK_COUNT,
+  DS_LIST_NEXT, DS_LISTED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, R_DEVICE_REMOVED, R_ENDPOINT_GONE,
+  R_TIMEOUT,
+} from './layout';
+import { endpointAt, drop, flushDirty } from './context';
+import { poolGive } from './pool';
+import { outDiscardParked, outServiceAll } from './output';
+import { emitFailure, emitEventDevice } from './emit';
+import { failWaiting, outstanding, releaseInOrder } from './correlate';
+
+/** Start reading endpoint `ep`'s ring. */
+export function addSource(shard: usize, ep: u32): void {
+  const n = load<u32>(shard, SH_NUM_SOURCES);
+  store<u32>(<usize>load<u32>(shard, SH_SOURCES) + (<usize>n << 2), ep);
+  store<u32>(shard, n + 1, SH_NUM_SOURCES);
+}
+
+/** Stop reading endpoint `ep`; frames parked for it are dropped (ENDPOINT_GONE). Returns how many. */
+export function removeSource(shard: usize, ep: u32): u32 {
+  const list = <usize>load<u32>(shard, SH_SOURCES);
+  const n = load<u32>(shard, SH_NUM_SOURCES);
+  for (let i: u32 = 0; i < n; i++) {
+    if (load<u32>(list + (<usize>i << 2)) == ep) {
+      // Keep the order of the others (round-robin fairness stays predictable).
+      for (let j = i; j + 1 < n; j++) store<u32>(list + (<usize>j << 2), load<u32>(list + (<usize>(j + 1) << 2)));
+      store<u32>(shard, n - 1, SH_NUM_SOURCES);
+      store<u32>(shard, 0, SH_RR);
+      break;
+    }
+  }
+  const dropped = outDiscardParked(shard, endpointAt(shard, ep) + EP_OUT);
+  for (let i: u32 = 0; i < dropped; i++) drop(shard, ep, R_ENDPOINT_GONE);
+  outServiceAll(shard); // unlinks the emptied output
+  flushDirty(shard);
+  return dropped;
+}
+
+/** Take ownership of a device state (already filled in by the control plane). */
+export function addDevice(shard: usize, ds: usize): void {
+  const n = load<u32>(shard, SH_NUM_DEVICES);
+  store<u32>(<usize>load<u32>(shard, SH_DEVICES) + (<usize>n << 2), <u32>ds);
+  store<u32>(shard, n + 1, SH_NUM_DEVICES);
+}
+
+/**
+ * Let go of a device that was removed from the device table: every request still waiting
+ * fails (DEVICE_REMOVED) in order, parked requests fail too, parked events are dropped.
+ * Returns the requests still unresolved (non-zero only if the pool ran dry; call again).
+ */
+export function removeDevice(shard: usize, ds: usize): u32 {
+  store<u16>(ds, <u16>(<u32>load<u16>(ds, DS_FLAGS) | DSF_REMOVING), DS_FLAGS);
+  failWaiting(shard, ds, R_DEVICE_REMOVED, true);
+  releaseInOrder(shard, ds);
+  let n = load<u32>(ds, DS_PARK_COUNT);
+  let ps = <usize>load<u32>(ds, DS_PARK_HEAD);
+  while (n != 0) {
+    const frame = ps + PS_FRAME;
+    const w = load<u64>(frame);
+    const drv = <u32>load<u16>(ps, PS_AUX);
+    if (load<u16>(ps, PS_KIND) != 0) {
+      if (!emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, R_DEVICE_REMOVED, <u32>(w >> 32) & 0xffff)) break;
+    }
+    drop(shard, drv, R_DEVICE_REMOVED);
+    const next = <usize>load<u32>(ps, PS_NEXT);
+    poolGive(shard, ps);
+    ps = next;
+    n--;
+  }
+  store<u32>(ds, n, DS_PARK_COUNT);
+  store<u32>(ds, <u32>ps, DS_PARK_HEAD);
+  const left = outstanding(ds) + n;
+  if (left == 0) {
+    unlinkDevice(shard, ds);
+  }
+  flushDirty(shard);
+  return left;
+}
+
+function unlinkDevice(shard: usize, ds: usize): void {
+  const list = <usize>load<u32>(shard, SH_DEVICES);
+  const n = load<u32>(shard, SH_NUM_DEVICES);
+  for (let i: u32 = 0; i < n; i++) {
+    if (<usize>load<u32>(list + (<usize>i << 2)) == ds) {
+      store<u32>(list + (<usize>i << 2), load<u32>(list + (<usize>(n - 1) << 2)));
+      store<u32>(shard, n - 1, SH_NUM_DEVICES);
+      break;
+    }
+  }
+  if (load<u32>(ds, DS_LISTED) != 0) {
+    let prev: usize = 0;
+    let cur = <usize>load<u32>(shard, SH_DEV_LIST);
+    while (cur != 0 && cur != ds) { prev = cur; cur = <usize>load<u32>(cur, DS_LIST_NEXT); }
+    if (cur == ds) {
+      const next = load<u32>(ds, DS_LIST_NEXT);
+      if (prev == 0) store<u32>(shard, next, SH_DEV_LIST);
+      else store<u32>(prev, next, DS_LIST_NEXT);
+    }
+    store<u32>(ds, 0, DS_LISTED);
+  }
+}
+
+/**
+ * EVENT_DEVICE {dev, state} to every driver this shard reads that may see `dev`
+ * (spec §7 rule 26). Returns the drivers it could not reach now (pool empty; call again).
+ */
+export function emitDeviceEvent(shard: usize, dev: u32, state: u32): u32 {
+  const list = <usize>load<u32>(shard, SH_SOURCES);
+  const n = load<u32>(shard, SH_NUM_SOURCES);
+  let failed: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const ep = load<u32>(list + (<usize>i << 2));
+    const e = endpointAt(shard, ep);
+    if (<u32>load<u8>(e, EP_KIND) != EPK_DRIVER) continue;
+    const allow = <usize>load<u32>(e, EP_ALLOW);
+    if (allow != 0 && (<u32>load<u8>(allow + (<usize>dev >> 3)) & (1 << (dev & 7))) == 0) continue;
+    if (!emitEventDevice(shard, ep, dev, state)) failed++;
+  }
+  flushDirty(shard);
+  return failed;
+}
+
+/** Fail requests whose deadline passed and retry blocked in-order deliveries. Returns failures. */
+export function expire(shard: usize): u32 {
+  const list = <usize>load<u32>(shard, SH_DEVICES);
+  const n = load<u32>(shard, SH_NUM_DEVICES);
+  let failed: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const ds = <usize>load<u32>(list + (<usize>i << 2));
+    if (outstanding(ds) != 0) {
+      failed += failWaiting(shard, ds, R_TIMEOUT, false);
+      releaseInOrder(shard, ds);
+    }
+  }
+  flushDirty(shard);
+  return failed;
+}
+

@@ -1,0 +1,70 @@
+// Frames towards an endpoint wherever it lives: its own shard writes its ring, any other shard
+// sends the frame through the cross-shard ring to the owner. Also the frames the router makes
+// itself (transport failures, EVENT_DEVICE).
+import {
+  EP_KIND, EP_SHARD, EP_FLAGS, EP_MAX_MSG, EP_OUT, EPK_FREE, EPF_CLOSING, EPF_FAILURE_EVENTS, SH_ID, SH_XS_OUT,
+  OUT_SIZE, XS_TO_ENDPOINT, SH_SCRATCH, VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
+  EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_BUS_MAX,
+} from './layout';
+import { endpointAt, count, drop } from './context';
+import { outEmit } from './output';
+import { makeHeader, TYPE_BUS, B_EVENT_DEVICE } from '../header';
+
+/** The output that carries frames to shard `to`. */
+@inline export function crossShardOut(shard: usize, to: u32): usize {
+  return <usize>load<u32>(shard, SH_XS_OUT) + <usize>to * OUT_SIZE;
+}
+
+/**
+ * Send a finished frame (header word `hdr`, body from `src`) to endpoint `ep`. Returns false
+ * only when the frame could neither be written nor parked (pool empty): keep the source.
+ * A frame for an endpoint that is gone or too small for it is dropped and counted (true).
+ */
+export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size: u32): bool {
+  const e = endpointAt(shard, ep);
+  if (<u32>load<u8>(e, EP_KIND) == EPK_FREE || (<u32>load<u16>(e, EP_FLAGS) & EPF_CLOSING) != 0) {
+    drop(shard, ep, R_ENDPOINT_GONE);
+    return true;
+  }
+  if (size > <u32>load<u16>(e, EP_MAX_MSG)) {
+    drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
+    return true;
+  }
+  const owner = <u32>load<u8>(e, EP_SHARD);
+  if (owner == load<u32>(shard, SH_ID)) return outEmit(shard, e + EP_OUT, hdr, src, size, 0, 0);
+  return outEmit(shard, crossShardOut(shard, owner), hdr, src, size, XS_TO_ENDPOINT, ep);
+}
+
+/**
+ * Report a request that ended without a response (spec §7 rule 17, 2026 text: one
+ * transport-visible failure). Drivers that asked for it (in-process drivers always do) get the
+ * implementation-defined bus event VMSG_EVT_REQUEST_FAILED; for the others the failure is
+ * only counted. Returns false when it must be retried (pool empty).
+ */
+export function emitFailure(shard: usize, driver: u32, dev: u32, msgId: u32, reason: u32, driverToken: u32): bool {
+  const e = endpointAt(shard, driver);
+  if ((<u32>load<u16>(e, EP_FLAGS) & EPF_FAILURE_EVENTS) != 0) {
+    const f = shard + SH_SCRATCH;
+    store<u64>(f, makeHeader(TYPE_BUS, VMSG_EVT_REQUEST_FAILED, 0, 0, RF_SIZE));
+    store<u16>(f, <u16>dev, RF_DEVICE);
+    store<u8>(f, <u8>msgId, RF_MSG_ID);
+    store<u8>(f, <u8>reason, RF_REASON);
+    store<u16>(f, <u16>driverToken, RF_TOKEN);
+    store<u16>(f, 0, RF_TOKEN + 2);
+    if (!emitToEndpoint(shard, driver, load<u64>(f), f, RF_SIZE)) return false;
+    count(shard, driver, EC_GENERATED);
+  }
+  count(shard, driver, EC_FAILURES);
+  return true;
+}
+
+/** EVENT_DEVICE (spec §6) to one driver. */
+export function emitEventDevice(shard: usize, driver: u32, dev: u32, state: u32): bool {
+  const f = shard + SH_SCRATCH;
+  store<u64>(f, makeHeader(TYPE_BUS, B_EVENT_DEVICE, 0, 0, 12));
+  store<u16>(f, <u16>dev, 8);
+  store<u16>(f, <u16>state, 10);
+  if (!emitToEndpoint(shard, driver, load<u64>(f), f, 12)) return false;
+  count(shard, driver, EC_GENERATED);
+  return true;
+}

@@ -1,0 +1,200 @@
+// Memory layout of the router's shared tables (docs/ARCHITECTURE.md "Router tables").
+// Every offset of these structs lives here; src/router/layout.ts is the TS twin and
+// test/layout/router.test.ts checks that both agree. All structs sit in the shared
+// WebAssembly.Memory; "owner" says which thread may write a field.
+
+// ---------------------------------------------------------------- router config (one, 128 B)
+// Written by the control plane before shards start; read-only for shards afterwards.
+export const RC_MAGIC_VALUE: u32 = 0x52544d56; // "VMTR"
+export const RC_MAGIC: u32 = 0;
+export const RC_VERSION: u32 = 4;
+export const RC_NUM_SHARDS: u32 = 8; //     u32
+export const RC_MAX_ENDPOINTS: u32 = 12; // u32 entries in the endpoint table
+export const RC_DEV_TABLE: u32 = 16; //     u32 address: 65536 × u32 device-state address (0 = not validated)
+export const RC_PRESENT_MAP: u32 = 20; //   u32 address: 8 KiB bitmap, bit d = device d present (GET_DEVICES)
+export const RC_ENDPOINTS: u32 = 24; //     u32 address of the endpoint table
+export const RC_TIMEOUT_MS: u32 = 28; //    u32 request deadline
+export const RC_BUS_MAX: u32 = 32; //       u32 largest frame the router carries (<= pool frame size)
+export const RC_STATS_STRIDE: u32 = 36; //  u32 bytes of counters per endpoint per shard
+export const RC_SIZE: u32 = 128;
+
+// ---------------------------------------------------------------- device state (one per attached device, 128 B)
+// Owner: the shard that owns the device (DS_SHARD). The control plane writes it before
+// publishing its address in the device table and after the owner has let go of it.
+export const DS_DEV_NUM: u32 = 0; //     u16
+export const DS_ENDPOINT: u32 = 2; //    u16 device endpoint that serves it
+export const DS_SHARD: u32 = 4; //       u16 owning shard
+export const DS_FLAGS: u32 = 6; //       u16 DSF_*
+export const DS_BOUND_DRIVER: u32 = 8; // u16 endpoint of the driver that last sent it a request (+1; 0 = none)
+export const DS_WINDOW: u32 = 12; //     u32 K: outstanding requests at most (power of two)
+export const DS_ENTRIES: u32 = 16; //    u32 address of K × CE_SIZE correlation entries
+export const DS_NEXT_SEQ: u32 = 20; //   u32 sequence of the next forwarded request (token = seq & 0xffff, never 0)
+export const DS_HEAD_SEQ: u32 = 24; //   u32 oldest sequence not yet answered towards its driver
+export const DS_PARK_HEAD: u32 = 28; //  u32 pool slot: first parked frame for this device (window or ring full)
+export const DS_PARK_TAIL: u32 = 32; //  u32
+export const DS_PARK_COUNT: u32 = 36; // u32
+export const DS_LIST_NEXT: u32 = 40; //  u32 next device state in the shard's "needs service" list
+export const DS_LISTED: u32 = 44; //     u32 1 while on that list
+// Counters (u64), owner shard only.
+export const DS_C_REQUESTS: u32 = 64; //   requests forwarded to the device
+export const DS_C_RESPONSES: u32 = 72; //  responses delivered towards drivers
+export const DS_C_FAILED: u32 = 80; //     requests ended by a transport failure (timeout, removal)
+export const DS_C_EVENTS_IN: u32 = 88; //  events forwarded to the device (EVENT_AVAIL, impl-defined)
+export const DS_C_EVENTS_OUT: u32 = 96; // events forwarded from the device to its driver
+export const DS_C_HELD: u32 = 104; //      responses that arrived early and waited for order
+export const DS_C_PARKED: u32 = 112; //    frames parked because the window or the ring was full
+export const DS_C_TIMEOUTS: u32 = 120; //  subset of FAILED: deadline passed
+export const DS_SIZE: u32 = 128;
+
+export const DSF_PRESENT: u32 = 1;
+export const DSF_REMOVING: u32 = 2;
+
+// ---------------------------------------------------------------- correlation entry (16 B, K per device)
+export const CE_STATE: u32 = 0; //     u8 CES_*
+export const CE_MSG_ID: u32 = 1; //    u8 msg_id of the request
+export const CE_DRIVER: u32 = 2; //    u16 driver endpoint that sent it
+export const CE_DRV_TOKEN: u32 = 4; // u16 token the driver used (restored in the response)
+export const CE_TOKEN: u32 = 6; //     u16 token the router stamped
+export const CE_DEADLINE: u32 = 8; //  u32 router clock (ms) after which the request fails
+export const CE_HELD: u32 = 12; //     u32 pool slot holding an early response (0 = none)
+export const CE_SIZE: u32 = 16;
+
+export const CES_FREE: u32 = 0;
+export const CES_WAITING: u32 = 1; //  forwarded, no response yet
+export const CES_ANSWERED: u32 = 2; // response held until the older ones are answered
+export const CES_FAILED: u32 = 3; //   transport failure decided, not yet reported (order)
+export const CES_DONE_ANSWERED: u32 = 4; // delivered; kept to recognise a duplicate response
+export const CES_DONE_FAILED: u32 = 5; //   failure reported; kept to recognise a late response
+
+// ---------------------------------------------------------------- output (32 B): a ring the router produces into
+// Owner: the shard that owns the endpoint (or, for cross-shard outputs, the sending shard).
+export const OUT_CURSOR: u32 = 0; //     u32 address of the router's producer cursor
+export const OUT_PARK_HEAD: u32 = 4; //  u32 pool slot of the first parked frame
+export const OUT_PARK_TAIL: u32 = 8; //  u32
+export const OUT_PARK_COUNT: u32 = 12; // u32
+export const OUT_LIST_NEXT: u32 = 16; // u32 next output in the shard's "has parked frames" list
+export const OUT_LISTED: u32 = 20; //    u32
+export const OUT_TAGGED: u32 = 24; //    u32 1 = cross-shard ring: each slot starts with an 8-byte tag
+export const OUT_STATS: u32 = 28; //     u32 address of the endpoint's counters in this shard (0 for cross-shard outputs)
+export const OUT_SIZE: u32 = 32;
+
+// ---------------------------------------------------------------- endpoint (128 B)
+// Written by the control plane while the endpoint is detached from every shard; the owning
+// shard writes only the embedded output's park fields.
+export const EP_KIND: u32 = 0; //     u8 EPK_*
+export const EP_SHARD: u32 = 1; //    u8 owning shard
+export const EP_FLAGS: u32 = 2; //    u16 EPF_*
+export const EP_MAX_MSG: u32 = 4; //  u16 largest frame this link accepts / may receive
+export const EP_GEN: u32 = 6; //      u16 bumped on every attach (diagnostics)
+export const EP_IN_CURSOR: u32 = 8; // u32 router's consumer cursor on the endpoint→router ring
+export const EP_ALLOW: u32 = 12; //   u32 driver only: 8 KiB visibility bitmap (0 = sees every device)
+export const EP_OUT: u32 = 32; //     OUT_SIZE bytes: router→endpoint ring
+export const EP_SIZE: u32 = 128;
+
+export const EPK_FREE: u32 = 0;
+export const EPK_DRIVER: u32 = 1;
+export const EPK_DEVICE: u32 = 2;
+
+export const EPF_FAILURE_EVENTS: u32 = 1; // send VMSG_EVT_REQUEST_FAILED to this driver
+export const EPF_CLOSING: u32 = 2; //      detach in progress: consume nothing more
+
+// ---------------------------------------------------------------- shard state (4 KiB)
+// Owner: the shard thread, except SH_NOW/SH_STOP/SH_BELL written by the control plane.
+export const SH_ID: u32 = 0; //            u32
+export const SH_CONFIG: u32 = 4; //        u32 address of the router config
+export const SH_NUM_SOURCES: u32 = 8; //   u32 endpoints this shard reads
+export const SH_SOURCES: u32 = 12; //      u32 address of u32[max endpoints] endpoint ids this shard reads
+export const SH_RR: u32 = 16; //           u32 round-robin position among sources
+export const SH_POOL: u32 = 20; //         u32 address of the frame pool slots
+export const SH_POOL_SLOTS: u32 = 24; //   u32 number of pool slots
+export const SH_POOL_STRIDE: u32 = 28; //  u32 bytes per pool slot (PS_FRAME + largest frame, 8-aligned)
+export const SH_POOL_FREE: u32 = 32; //    u32 address of the free-slot stack (u32 each)
+export const SH_POOL_TOP: u32 = 36; //     u32 free slots on the stack
+export const SH_DEV_LIST: u32 = 40; //     u32 first device state needing service (parked or expiring)
+export const SH_OUT_LIST: u32 = 44; //     u32 first output with parked frames
+export const SH_NOW: u32 = 48; //          u32 router clock in ms, written by the shard's TS loop
+export const SH_CTRL_OUT: u32 = 52; //     u32 address of the tagged output (OUT_*) to the control plane: bus messages the router does not terminate; 0 = drop them
+export const SH_XS_OUT: u32 = 56; //       u32 address of NUM_SHARDS × OUT_SIZE outputs to the other shards
+export const SH_XS_IN: u32 = 60; //        u32 address of NUM_SHARDS × u32 consumer cursors from the other shards
+export const SH_STATS: u32 = 64; //        u32 address of this shard's endpoint counters
+export const SH_PARK_LIMIT: u32 = 68; //   u32 parked frames allowed per output / device before the source is held back
+export const SH_SOURCE_BUDGET: u32 = 72; // u32 frames taken from one source before moving on (fairness)
+export const SH_DEVICES: u32 = 76; //      u32 address of u32[65536] device states this shard owns
+export const SH_NUM_DEVICES: u32 = 80; //  u32
+export const SH_DIRTY: u32 = 84; //        u32 address of u32[] producer cursors with unpublished frames
+export const SH_DIRTY_N: u32 = 88; //      u32
+export const SH_NUM_SHARDS: u32 = 92; //   u32 (copy of the config's, read on every cross-shard step)
+export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)
+export const SH_SCRATCH: u32 = 512; //     64 bytes where small router-generated frames are built
+export const SH_TEMP: u32 = 576; //        u32 out-parameter slot
+export const SH_C_LOOPS: u32 = 192; //     u64 routeSome calls
+export const SH_C_FRAMES: u32 = 200; //    u64 frames taken from any source
+export const SH_C_STALLS: u32 = 208; //    u64 times a source was held back (backpressure)
+export const SH_C_XS_SENT: u32 = 216; //   u64 frames handed to other shards
+export const SH_C_CTRL: u32 = 224; //      u64 frames handed to the control plane
+export const SH_C_POOL_EMPTY: u32 = 232; // u64 times the pool had no free slot
+export const SH_SIZE: u32 = 4096;
+
+// ---------------------------------------------------------------- pool slot
+// A frame the router keeps for a while (parked behind a full ring / window, or held for order).
+export const PS_NEXT: u32 = 0; //  u32 next slot in the same list
+export const PS_AUX: u32 = 4; //   u16 driver endpoint (device-bound frames) or destination endpoint (tagged outputs)
+export const PS_KIND: u32 = 6; //  u16 XS_* kind for cross-shard frames
+export const PS_FRAME: u32 = 8; // the frame, msg_size bytes
+
+// ---------------------------------------------------------------- cross-shard tag (8 B before the frame)
+export const XT_KIND: u32 = 0; // u16 XS_*
+export const XT_EP: u32 = 2; //   u16 source driver (XS_TO_DEVICE) or destination endpoint (XS_TO_ENDPOINT)
+export const XT_SIZE: u32 = 8;
+export const XS_TO_DEVICE: u32 = 1; //   request/event from a driver on the sending shard
+export const XS_TO_ENDPOINT: u32 = 2; // finished frame to write to an endpoint of the receiving shard
+
+// ---------------------------------------------------------------- endpoint counters (u64 each)
+// Per shard × endpoint: the shard that saw the frame counts it (so no counter has two writers).
+export const EC_RX: u32 = 0; //          frames taken from the endpoint's ring
+export const EC_TX: u32 = 1; //          frames written to the endpoint's ring
+export const EC_TERMINATED: u32 = 2; //  bus requests the router answered itself (GET_DEVICES, PING)
+export const EC_GENERATED: u32 = 3; //   frames the router generated for it (responses to bus requests, EVENT_DEVICE, failures)
+export const EC_FAILURES: u32 = 4; //    transport failures reported to it
+export const EC_STALLS: u32 = 5; //      times its ring was held back
+export const EC_TO_CONTROL: u32 = 6; //  frames handed to the control plane
+export const EC_DROP_BASE: u32 = 16; //  + reason (src/protocol/reasons.ts numbering)
+export const EC_COUNTERS: u32 = 64;
+
+// ---------------------------------------------------------------- router-generated failure event
+// Implementation-defined bus event (spec §4: 0xC0–0xFF): reports a request that ended in a
+// transport failure instead of a response. 16 bytes:
+//   hdr{type=0x02, msg_id=0xC1, dev_num=0, token=0, msg_size=16}
+//   device_number u16 @8, msg_id u8 @10, reason u8 @11, token u16 @12 (the driver's), reserved u16 @14
+export const VMSG_EVT_REQUEST_FAILED: u32 = 0xc1;
+export const RF_DEVICE: u32 = 8;
+export const RF_MSG_ID: u32 = 10;
+export const RF_REASON: u32 = 11;
+export const RF_TOKEN: u32 = 12;
+export const RF_SIZE: u32 = 16;
+
+
+// Reason numbers the hot path counts (same numbers as src/protocol/reasons.ts).
+export const R_HDR_TRUNCATED: u32 = 1;
+export const R_MSG_SIZE_LT_HEADER: u32 = 2;
+export const R_MSG_SIZE_GT_BUFFER: u32 = 3;
+export const R_MSG_SIZE_GT_BUS_MAX: u32 = 4;
+export const R_UNSUPPORTED_MSG_ID: u32 = 6;
+export const R_RESPONSE_TO_EVENT: u32 = 7;
+export const R_WRONG_DIRECTION: u32 = 8;
+export const R_BUS_DEV_NUM_NONZERO: u32 = 9;
+export const R_UNVALIDATED_DEV_NUM: u32 = 10;
+export const R_GET_DEVICES_ALIGNMENT: u32 = 11;
+export const R_PAYLOAD_TRUNCATED: u32 = 15;
+export const R_UNMATCHED_RESPONSE: u32 = 32;
+export const R_LATE_RESPONSE: u32 = 33;
+export const R_RESPONSE_ID_MISMATCH: u32 = 34;
+export const R_SPOOFED_DEV_NUM: u32 = 35;
+export const R_NO_BOUND_DRIVER: u32 = 36;
+export const R_UNSUPPORTED_BUS_MSG: u32 = 37;
+export const R_DEVICE_REMOVED: u32 = 38;
+export const R_POLICY_DENIED: u32 = 39;
+export const R_TIMEOUT: u32 = 40;
+export const R_DUPLICATE_RESPONSE: u32 = 43;
+export const R_RING_CORRUPT: u32 = 41;
+export const R_ENDPOINT_GONE: u32 = 42;

@@ -1,0 +1,140 @@
+// Writing frames to a ring the router produces into (an endpoint's router→endpoint ring or a
+// cross-shard ring), never losing one: when the ring is full, or older frames already wait,
+// the frame is parked in the shard's pool and written later, in order (docs/ARCHITECTURE.md
+// "Backpressure").
+import { produceReserve, produceCommit, cursorFlush } from '../ring/cursor';
+import { copyFrame } from '../copy';
+import { poolTake, poolGive } from './pool';
+import { markDirty } from './context';
+import {
+  OUT_CURSOR, OUT_PARK_HEAD, OUT_PARK_TAIL, OUT_PARK_COUNT, OUT_LIST_NEXT, OUT_LISTED, OUT_TAGGED,
+  OUT_STATS, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX,
+} from './layout';
+
+@inline function countTx(out: usize): void {
+  const stats = <usize>load<u32>(out, OUT_STATS);
+  if (stats != 0) store<u64>(stats + (<usize>EC_TX << 3), load<u64>(stats + (<usize>EC_TX << 3)) + 1);
+}
+
+/** Write header word `hdr` then bytes 8..size of `src` into `dst`. */
+@inline function writeFrame(dst: usize, hdr: u64, src: usize, size: u32): void {
+  store<u64>(dst, hdr);
+  copyFrame(dst + 8, src + 8, size - 8);
+}
+
+@inline export function outHasParked(out: usize): bool {
+  return load<u32>(out, OUT_PARK_COUNT) != 0;
+}
+
+/**
+ * Emit a frame (header word `hdr`, rest from `src`) to `out`. Tagged outputs get the cross-shard
+ * tag (kind, ep). Returns false only when it had to park and the pool was empty; the caller
+ * then keeps its source frame and retries later.
+ */
+export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u32, kind: u32, ep: u32): bool {
+  const tagged = load<u32>(out, OUT_TAGGED) != 0;
+  if (load<u32>(out, OUT_PARK_COUNT) == 0) {
+    const cur = <usize>load<u32>(out, OUT_CURSOR);
+    const slot = produceReserve(cur);
+    if (slot != 0) {
+      if (tagged) {
+        store<u64>(slot, <u64>kind | (<u64>ep << 16), XT_KIND);
+        writeFrame(slot + XT_SIZE, hdr, src, size);
+      } else {
+        writeFrame(slot, hdr, src, size);
+        countTx(out);
+      }
+      produceCommit(cur);
+      markDirty(shard, cur);
+      return true;
+    }
+  }
+  const ps = poolTake(shard);
+  if (ps == 0) return false;
+  store<u16>(ps, <u16>ep, PS_AUX);
+  store<u16>(ps, <u16>kind, PS_KIND);
+  writeFrame(ps + PS_FRAME, hdr, src, size);
+  outAppendParked(shard, out, ps);
+  return true;
+}
+
+/** Append a pool slot that already holds a finished frame (and its tag fields). */
+export function outAppendParked(shard: usize, out: usize, ps: usize): void {
+  store<u32>(ps, 0, PS_NEXT);
+  const count = load<u32>(out, OUT_PARK_COUNT);
+  if (count == 0) store<u32>(out, <u32>ps, OUT_PARK_HEAD);
+  else store<u32>(<usize>load<u32>(out, OUT_PARK_TAIL), <u32>ps, PS_NEXT);
+  store<u32>(out, <u32>ps, OUT_PARK_TAIL);
+  store<u32>(out, count + 1, OUT_PARK_COUNT);
+  if (load<u32>(out, OUT_LISTED) == 0) {
+    store<u32>(out, 1, OUT_LISTED);
+    store<u32>(out, load<u32>(shard, SH_OUT_LIST), OUT_LIST_NEXT);
+    store<u32>(shard, <u32>out, SH_OUT_LIST);
+  }
+}
+
+/** Write parked frames while the ring has room. Returns how many were written. */
+export function outDrain(shard: usize, out: usize): u32 {
+  const cur = <usize>load<u32>(out, OUT_CURSOR);
+  const tagged = load<u32>(out, OUT_TAGGED) != 0;
+  let count = load<u32>(out, OUT_PARK_COUNT);
+  let ps = <usize>load<u32>(out, OUT_PARK_HEAD);
+  let n: u32 = 0;
+  while (count != 0) {
+    const slot = produceReserve(cur);
+    if (slot == 0) break;
+    const frame = ps + PS_FRAME;
+    const size = <u32>load<u16>(frame, 6);
+    if (tagged) {
+      store<u64>(slot, <u64>load<u16>(ps, PS_KIND) | (<u64>load<u16>(ps, PS_AUX) << 16), XT_KIND);
+      copyFrame(slot + XT_SIZE, frame, size);
+    } else {
+      copyFrame(slot, frame, size);
+      countTx(out);
+    }
+    produceCommit(cur);
+    const next = <usize>load<u32>(ps, PS_NEXT);
+    poolGive(shard, ps);
+    ps = next;
+    count--;
+    n++;
+  }
+  store<u32>(out, count, OUT_PARK_COUNT);
+  store<u32>(out, <u32>ps, OUT_PARK_HEAD);
+  if (n != 0) cursorFlush(cur);
+  return n;
+}
+
+/** Drain every output with parked frames; unlink the ones that became empty. */
+export function outServiceAll(shard: usize): void {
+  let prev: usize = 0;
+  let out = <usize>load<u32>(shard, SH_OUT_LIST);
+  while (out != 0) {
+    const next = <usize>load<u32>(out, OUT_LIST_NEXT);
+    outDrain(shard, out);
+    if (load<u32>(out, OUT_PARK_COUNT) == 0) {
+      store<u32>(out, 0, OUT_LISTED);
+      if (prev == 0) store<u32>(shard, <u32>next, SH_OUT_LIST);
+      else store<u32>(prev, <u32>next, OUT_LIST_NEXT);
+    } else {
+      prev = out;
+    }
+    out = next;
+  }
+}
+
+/** Release every parked frame of an output (endpoint detached). Returns how many were dropped. */
+export function outDiscardParked(shard: usize, out: usize): u32 {
+  let count = load<u32>(out, OUT_PARK_COUNT);
+  const n = count;
+  let ps = <usize>load<u32>(out, OUT_PARK_HEAD);
+  while (count != 0) {
+    const next = <usize>load<u32>(ps, PS_NEXT);
+    poolGive(shard, ps);
+    ps = next;
+    count--;
+  }
+  store<u32>(out, 0, OUT_PARK_COUNT);
+  store<u32>(out, 0, OUT_PARK_HEAD);
+  return n;
+}

@@ -1,0 +1,326 @@
+// The routing step (spec §7): take frames from this shard's sources in bounded, round-robin
+// batches, validate the header (one u64 load), terminate bus messages, forward transport
+// messages by dev_num with token correlation, and never lose a valid frame: when a destination
+// cannot take it, the frame is parked, or left in its source ring (backpressure).
+import {
+  SH_ID, SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET, SH_PARK_LIMIT,
+  SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
+  RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_OUT, EPK_DRIVER, EPK_DEVICE,
+  DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_PARK_HEAD, DS_PARK_TAIL, DS_PARK_COUNT, DS_LIST_NEXT,
+  DS_LISTED, DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, CE_DRIVER, CE_DRV_TOKEN,
+  PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR,
+  EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL,
+  R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
+  R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
+  R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED,
+} from './layout';
+import {
+  TYPE_RESPONSE, TYPE_BUS, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, T_GET_DEVICE_INFO, T_GET_SHM,
+  T_EVENT_AVAIL, T_EVENT_CONFIG, T_EVENT_USED, B_GET_DEVICES, B_PING, B_EVENT_DEVICE, withToken,
+} from '../header';
+import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit, CUR_STRIDE } from '../ring/cursor';
+import { copyFrame } from '../copy';
+import { config, endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter } from './context';
+import { poolTake, poolGive } from './pool';
+import { outEmit, outHasParked, outServiceAll } from './output';
+import { emitToEndpoint, emitFailure, crossShardOut } from './emit';
+import { windowHasRoom, openRequest, matchResponse, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
+import { answerGetDevices, answerPing } from './busmsg';
+
+@inline function isMine(shard: usize, ds: usize): bool {
+  return <u32>load<u16>(ds, DS_SHARD) == load<u32>(shard, SH_ID);
+}
+
+/** Hand a bus message the router does not terminate to the control plane (or drop it). */
+function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
+  const ctrl = <usize>load<u32>(shard, SH_CTRL_OUT);
+  if (ctrl == 0) { drop(shard, ep, R_UNSUPPORTED_BUS_MSG); return true; }
+  if (!outEmit(shard, ctrl, w, f, <u32>(w >> 48), 0, ep)) return false;
+  count(shard, ep, EC_TO_CONTROL);
+  bump(shard + SH_C_CTRL);
+  return true;
+}
+
+/**
+ * Write a driver's request or event into the device's ring now. False when it must wait:
+ * older frames for the device are parked, the window is full, or the ring is full.
+ */
+function forward(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
+  const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
+  const e = endpointAt(shard, devEp);
+  const out = e + EP_OUT;
+  if (outHasParked(out)) return false;
+  if (isRequest && !windowHasRoom(ds)) return false;
+  const cur = <usize>load<u32>(out, OUT_CURSOR);
+  const slot = produceReserve(cur);
+  if (slot == 0) return false;
+  const size = <u32>(w >> 48);
+  let hdr: u64;
+  if (isRequest) {
+    const token = openRequest(shard, ds, <u32>(w >> 8) & 0xff, drv, <u32>(w >> 32) & 0xffff, load<u32>(config(shard), RC_TIMEOUT_MS));
+    hdr = withToken(w, token);
+    store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
+    bump(ds + DS_C_REQUESTS);
+  } else {
+    hdr = withToken(w, 0); // events carry token 0
+    bump(ds + DS_C_EVENTS_IN);
+  }
+  store<u64>(slot, hdr);
+  copyFrame(slot + 8, f + 8, size - 8);
+  produceCommit(cur);
+  markDirty(shard, cur);
+  count(shard, devEp, EC_TX);
+  return true;
+}
+
+/** Accept a frame for a device this shard owns: forward it now or park it behind older ones. */
+function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
+  const size = <u32>(w >> 48);
+  const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
+  if (size > <u32>load<u16>(endpointAt(shard, devEp), EP_MAX_MSG)) {
+    // The device's link cannot carry it: never forwarded; a request fails towards its driver.
+    if (isRequest && !emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, R_MSG_SIZE_GT_BUS_MAX, <u32>(w >> 32) & 0xffff)) return false;
+    drop(shard, drv, R_MSG_SIZE_GT_BUS_MAX);
+    return true;
+  }
+  const parked = load<u32>(ds, DS_PARK_COUNT);
+  if (parked == 0 && forward(shard, ds, drv, f, w, isRequest)) return true;
+  if (parked >= load<u32>(shard, SH_PARK_LIMIT)) return false;
+  const ps = poolTake(shard);
+  if (ps == 0) return false;
+  store<u16>(ps, <u16>drv, PS_AUX);
+  store<u16>(ps, isRequest ? 1 : 0, PS_KIND);
+  store<u64>(ps + PS_FRAME, w);
+  copyFrame(ps + PS_FRAME + 8, f + 8, size - 8);
+  if (parked == 0) store<u32>(ds, <u32>ps, DS_PARK_HEAD);
+  else store<u32>(<usize>load<u32>(ds, DS_PARK_TAIL), <u32>ps, PS_NEXT);
+  store<u32>(ds, <u32>ps, DS_PARK_TAIL);
+  store<u32>(ds, parked + 1, DS_PARK_COUNT);
+  bump(ds + DS_C_PARKED);
+  if (load<u32>(ds, DS_LISTED) == 0) {
+    store<u32>(ds, 1, DS_LISTED);
+    store<u32>(ds, load<u32>(shard, SH_DEV_LIST), DS_LIST_NEXT);
+    store<u32>(shard, <u32>ds, SH_DEV_LIST);
+  }
+  return true;
+}
+
+/** Forward a device's parked frames while it can take them. */
+function deviceDrainParked(shard: usize, ds: usize): void {
+  let n = load<u32>(ds, DS_PARK_COUNT);
+  let ps = <usize>load<u32>(ds, DS_PARK_HEAD);
+  while (n != 0) {
+    const frame = ps + PS_FRAME;
+    if (!forward(shard, ds, <u32>load<u16>(ps, PS_AUX), frame, load<u64>(frame), load<u16>(ps, PS_KIND) != 0)) break;
+    const next = <usize>load<u32>(ps, PS_NEXT);
+    poolGive(shard, ps);
+    ps = next;
+    n--;
+  }
+  store<u32>(ds, n, DS_PARK_COUNT);
+  store<u32>(ds, <u32>ps, DS_PARK_HEAD);
+}
+
+/** Retry everything parked: outputs first (they free ring room for nobody else), then devices. */
+export function serviceParked(shard: usize): void {
+  outServiceAll(shard);
+  let prev: usize = 0;
+  let ds = <usize>load<u32>(shard, SH_DEV_LIST);
+  while (ds != 0) {
+    const next = <usize>load<u32>(ds, DS_LIST_NEXT);
+    deviceDrainParked(shard, ds);
+    if (load<u32>(ds, DS_PARK_COUNT) == 0) {
+      store<u32>(ds, 0, DS_LISTED);
+      if (prev == 0) store<u32>(shard, <u32>next, SH_DEV_LIST);
+      else store<u32>(prev, <u32>next, DS_LIST_NEXT);
+    } else {
+      prev = ds;
+    }
+    ds = next;
+  }
+}
+
+/** A transport request that cannot be routed fails towards its driver and is dropped with `reason`. */
+@inline function refuse(shard: usize, drv: u32, w: u64, isRequest: bool, reason: u32): bool {
+  if (isRequest && !emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, reason, <u32>(w >> 32) & 0xffff)) return false;
+  drop(shard, drv, reason);
+  return true;
+}
+
+/** A frame from a driver endpoint. Returns false to leave it in the ring (backpressure). */
+function fromDriver(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
+  const type = <u32>w & 0xff;
+  const id = <u32>(w >> 8) & 0xff;
+  const dev = <u32>(w >> 16) & 0xffff;
+  if (type & TYPE_BUS) {
+    if (dev != 0) { drop(shard, ep, R_BUS_DEV_NUM_NONZERO); return true; }
+    if (type & TYPE_RESPONSE) return toControl(shard, ep, f, w);
+    if (id == B_GET_DEVICES) return answerGetDevices(shard, ep, f, w);
+    if (id == B_PING) return answerPing(shard, ep, f, w);
+    if (id & MSG_ID_IMPL_BIT) return toControl(shard, ep, f, w);
+    drop(shard, ep, id == B_EVENT_DEVICE ? R_WRONG_DIRECTION : R_UNSUPPORTED_MSG_ID);
+    return true;
+  }
+  if (type & TYPE_RESPONSE) { drop(shard, ep, R_WRONG_DIRECTION); return true; }
+  const isEvent = (id & MSG_ID_EVENT_BIT) != 0;
+  if ((id & MSG_ID_IMPL_BIT) == 0) {
+    if (isEvent) {
+      if (id != T_EVENT_AVAIL) {
+        drop(shard, ep, id == T_EVENT_CONFIG || id == T_EVENT_USED ? R_WRONG_DIRECTION : R_UNSUPPORTED_MSG_ID);
+        return true;
+      }
+    } else if (id < T_GET_DEVICE_INFO || id > T_GET_SHM) {
+      drop(shard, ep, R_UNSUPPORTED_MSG_ID); // unknown standard id: would only ever time out (spec §9 item 6)
+      return true;
+    }
+  }
+  const ds = deviceState(shard, dev);
+  if (ds == 0) return refuse(shard, ep, w, !isEvent, R_UNVALIDATED_DEV_NUM);
+  const allow = <usize>load<u32>(e, EP_ALLOW);
+  if (allow != 0 && (<u32>load<u8>(allow + (<usize>dev >> 3)) & (1 << (dev & 7))) == 0) {
+    return refuse(shard, ep, w, !isEvent, R_POLICY_DENIED);
+  }
+  if (!isMine(shard, ds)) {
+    if (!outEmit(shard, crossShardOut(shard, <u32>load<u16>(ds, DS_SHARD)), w, f, <u32>(w >> 48), XS_TO_DEVICE, ep)) return false;
+    bump(shard + SH_C_XS_SENT);
+    return true;
+  }
+  return deviceAccept(shard, ds, ep, f, w, !isEvent);
+}
+
+/** A frame from a device endpoint. Returns false to leave it in the ring (backpressure). */
+function fromDevice(shard: usize, ep: u32, f: usize, w: u64): bool {
+  const type = <u32>w & 0xff;
+  const id = <u32>(w >> 8) & 0xff;
+  const dev = <u32>(w >> 16) & 0xffff;
+  if (type & TYPE_BUS) {
+    if (dev != 0) { drop(shard, ep, R_BUS_DEV_NUM_NONZERO); return true; }
+    if ((type & TYPE_RESPONSE) == 0 && id == B_PING) return answerPing(shard, ep, f, w);
+    return toControl(shard, ep, f, w); // EVENT_DEVICE of an external bus, answers to our own requests, impl-defined
+  }
+  const ds = deviceState(shard, dev);
+  if (ds == 0) { drop(shard, ep, R_UNVALIDATED_DEV_NUM); return true; }
+  if (<u32>load<u16>(ds, DS_ENDPOINT) != ep) { drop(shard, ep, R_SPOOFED_DEV_NUM); return true; }
+  if (type & TYPE_RESPONSE) {
+    if (id & MSG_ID_EVENT_BIT) { drop(shard, ep, R_RESPONSE_TO_EVENT); return true; }
+    const temp = shard + SH_TEMP;
+    const r = matchResponse(shard, ds, f, w, temp);
+    if (r == MATCH_DELIVER) {
+      const ent = <usize>load<u32>(temp);
+      const drv = <u32>load<u16>(ent, CE_DRIVER);
+      if (!emitToEndpoint(shard, drv, withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, <u32>(w >> 48))) return false;
+      headDelivered(shard, ds, ent);
+      return true;
+    }
+    if (r == MATCH_HELD) return true;
+    if (r == MATCH_NO_POOL) return false;
+    drop(shard, ep, <u32>(-r));
+    return true;
+  }
+  if ((id & MSG_ID_EVENT_BIT) == 0) { drop(shard, ep, R_WRONG_DIRECTION); return true; } // devices send no requests
+  if ((id & MSG_ID_IMPL_BIT) == 0 && id != T_EVENT_CONFIG && id != T_EVENT_USED) {
+    drop(shard, ep, id == T_EVENT_AVAIL ? R_WRONG_DIRECTION : R_UNSUPPORTED_MSG_ID);
+    return true;
+  }
+  const bound = <u32>load<u16>(ds, DS_BOUND_DRIVER);
+  if (bound == 0) { drop(shard, ep, R_NO_BOUND_DRIVER); return true; }
+  if (!emitToEndpoint(shard, bound - 1, withToken(w, 0), f, <u32>(w >> 48))) return false;
+  bump(ds + DS_C_EVENTS_OUT);
+  return true;
+}
+
+/** Take up to `budget` frames from endpoint `ep`'s ring. */
+function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
+  const e = endpointAt(shard, ep);
+  const kind = <u32>load<u8>(e, EP_KIND);
+  const cur = <usize>load<u32>(e, EP_IN_CURSOR);
+  const stride = load<u32>(cur, CUR_STRIDE);
+  const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
+  let n: u32 = 0;
+  while (n < budget) {
+    const f = consumePeek(cur);
+    if (f == 0) break;
+    const w = load<u64>(f);
+    const size = <u32>(w >> 48);
+    let ok = true;
+    if (size < 8) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
+    else if (size > stride) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
+    else if (size > maxMsg) drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
+    else if (kind == EPK_DRIVER) ok = fromDriver(shard, ep, e, f, w);
+    else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, f, w);
+    if (!ok) {
+      count(shard, ep, EC_STALLS);
+      bump(shard + SH_C_STALLS);
+      break;
+    }
+    consumeRelease(cur);
+    n++;
+  }
+  cursorFlush(cur);
+  if (n != 0) {
+    const c = epCounter(shard, ep, EC_RX);
+    store<u64>(c, load<u64>(c) + n);
+  }
+  return n;
+}
+
+/** Take up to `budget` frames another shard sent this one. */
+function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
+  const cur = <usize>load<u32>(<usize>load<u32>(shard, SH_XS_IN) + (<usize>from << 2));
+  if (cur == 0) return 0;
+  let n: u32 = 0;
+  while (n < budget) {
+    const slot = consumePeek(cur);
+    if (slot == 0) break;
+    const kind = <u32>load<u16>(slot, XT_KIND);
+    const ep = <u32>load<u16>(slot, XT_EP);
+    const f = slot + XT_SIZE;
+    const w = load<u64>(f);
+    let ok: bool;
+    if (kind == XS_TO_DEVICE) {
+      const isRequest = (<u32>(w >> 8) & MSG_ID_EVENT_BIT) == 0;
+      const ds = deviceState(shard, <u32>(w >> 16) & 0xffff);
+      // The device may have gone (or moved) since the sending shard looked it up.
+      if (ds == 0 || !isMine(shard, ds)) ok = refuse(shard, ep, w, isRequest, R_UNVALIDATED_DEV_NUM);
+      else ok = deviceAccept(shard, ds, ep, f, w, isRequest);
+    } else {
+      ok = emitToEndpoint(shard, ep, w, f, <u32>(w >> 48));
+    }
+    if (!ok) { bump(shard + SH_C_STALLS); break; }
+    consumeRelease(cur);
+    n++;
+  }
+  cursorFlush(cur);
+  return n;
+}
+
+/**
+ * Route up to `budget` frames. Sources are visited round-robin, at most SH_SOURCE_BUDGET
+ * frames each per visit, so one busy endpoint cannot starve the others. Returns frames taken
+ * (0 = idle). Everything written is published before returning.
+ */
+export function routeSome(shard: usize, budget: u32): u32 {
+  bump(shard + SH_C_LOOPS);
+  if (load<u32>(shard, SH_DEV_LIST) != 0 || load<u32>(shard, SH_OUT_LIST) != 0) serviceParked(shard);
+  const sources = <usize>load<u32>(shard, SH_SOURCES);
+  const nsrc = load<u32>(shard, SH_NUM_SOURCES);
+  const total = nsrc + load<u32>(shard, SH_NUM_SHARDS);
+  const per = load<u32>(shard, SH_SOURCE_BUDGET);
+  let rr = load<u32>(shard, SH_RR);
+  let done: u32 = 0;
+  while (done < budget) {
+    let pass: u32 = 0;
+    for (let k: u32 = 0; k < total && done + pass < budget; k++) {
+      if (rr >= total) rr = 0;
+      if (rr < nsrc) pass += drainEndpoint(shard, load<u32>(sources + (<usize>rr << 2)), per);
+      else pass += drainCrossShard(shard, rr - nsrc, per);
+      rr++;
+    }
+    done += pass;
+    if (pass == 0) break;
+  }
+  store<u32>(shard, rr, SH_RR);
+  flushDirty(shard);
+  if (done != 0) store<u64>(shard + SH_C_FRAMES, load<u64>(shard + SH_C_FRAMES) + done);
+  return done;
+}
