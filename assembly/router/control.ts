@@ -5,7 +5,7 @@ import {
   SH_NUM_SOURCES, SH_SOURCES, SH_DEVICES, SH_NUM_DEVICES, SH_DEV_LIST, SH_RR,
   EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK_HEAD, DS_PARK_COUNT,
   DS_LIST_NEXT, DS_LISTED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, R_DEVICE_REMOVED, R_ENDPOINT_GONE,
-  R_TIMEOUT,
+  R_TIMEOUT, R_SHARD_RESTARTED,
 } from './layout';
 import { endpointAt, drop, flushDirty } from './context';
 import { poolGive } from './pool';
@@ -140,3 +140,13 @@ export function expire(shard: usize): u32 {
   return failed;
 }
 
+
+/** Fail every waiting request of every device this shard owns (its worker was restarted). */
+export function failAll(shard: usize): u32 {
+  const list = <usize>load<u32>(shard, SH_DEVICES);
+  const n = load<u32>(shard, SH_NUM_DEVICES);
+  let failed: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) failed += failWaiting(shard, <usize>load<u32>(list + (<usize>i << 2)), R_SHARD_RESTARTED, true);
+  flushDirty(shard);
+  return failed;
+}

@@ -196,5 +196,6 @@ export const R_DEVICE_REMOVED: u32 = 38;
 export const R_POLICY_DENIED: u32 = 39;
 export const R_TIMEOUT: u32 = 40;
 export const R_DUPLICATE_RESPONSE: u32 = 43;
+export const R_SHARD_RESTARTED: u32 = 44;
 export const R_RING_CORRUPT: u32 = 41;
 export const R_ENDPOINT_GONE: u32 = 42;

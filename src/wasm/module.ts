@@ -16,6 +16,15 @@ export interface WasmExports {
   ringPeek(cur: number): number;
   ringRelease(cur: number): void;
   cursorFlush(cur: number): void;
+  routeSome(shard: number, budget: number): number;
+  serviceParked(shard: number): void;
+  addSource(shard: number, ep: number): void;
+  removeSource(shard: number, ep: number): number;
+  addDevice(shard: number, ds: number): void;
+  removeDevice(shard: number, ds: number): number;
+  emitDeviceEvent(shard: number, dev: number, state: number): number;
+  expire(shard: number): number;
+  failAll(shard: number): number;
 }
 
 let compiled: WebAssembly.Module | undefined;

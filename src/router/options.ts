@@ -1,0 +1,85 @@
+// Router options: defaults and validation at the API edge (errors name the field and the fix).
+import { availableParallelism } from 'node:os';
+
+export interface RouterOptions {
+  /** Router shards (worker threads). Default: one per core; at most the core count. */
+  shards?: number;
+  /** Largest frame the router carries, bytes (spec §7 rules 3–5). Default 264. */
+  busMaxSize?: number;
+  /** A request with no response after this long ends in a transport failure. Default 1000 ms. */
+  timeoutMs?: number;
+  /** Outstanding requests per device before further ones are parked (power of two). Default 64. */
+  window?: number;
+  /** Slots per endpoint ring (each direction). Default 256. */
+  ringCapacity?: number;
+  /** Steps before a ring index is published (ring batching). Default 16. */
+  ringBatch?: number;
+  /** Endpoints (driver + device links) the router can hold at once. Default 2048. */
+  maxEndpoints?: number;
+  /** Frames each shard can keep parked or held for order. Default 8192. */
+  poolSlots?: number;
+  /** Frames parked per device or output before the source is held back. Default 256. */
+  parkLimit?: number;
+  /** Frames taken from one source before the shard moves to the next (fairness). Default 64. */
+  sourceBudget?: number;
+  /** Bytes of the shared memory. Default 256 MiB (untouched pages cost no RSS). */
+  memoryBytes?: number;
+  /** Idle shards poll this many times before sleeping on their doorbell. Default 2000; 0 = sleep at once. */
+  spinBeforeSleep?: number;
+}
+
+export type ResolvedRouterOptions = Required<RouterOptions>;
+
+function check(name: string, v: number, min: number, max: number, extra?: (v: number) => string | undefined): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`router option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+  }
+  const more = extra?.(v);
+  if (more !== undefined) throw new RangeError(`router option ${name}: ${more}, got ${v}`);
+}
+
+const powerOfTwo = (v: number): string | undefined => ((v & (v - 1)) === 0 ? undefined : 'must be a power of two');
+
+export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOptions {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('router options must be an object');
+  const known = new Set([
+    'shards', 'busMaxSize', 'timeoutMs', 'window', 'ringCapacity', 'ringBatch', 'maxEndpoints', 'poolSlots',
+    'parkLimit', 'sourceBudget', 'memoryBytes', 'spinBeforeSleep',
+  ]);
+  for (const k of Object.keys(opts)) {
+    if (!known.has(k)) throw new TypeError(`unknown router option "${k}"; known: ${[...known].join(', ')}`);
+  }
+  const cores = availableParallelism();
+  const r: ResolvedRouterOptions = {
+    shards: opts.shards ?? cores,
+    busMaxSize: opts.busMaxSize ?? 264,
+    timeoutMs: opts.timeoutMs ?? 1000,
+    window: opts.window ?? 64,
+    ringCapacity: opts.ringCapacity ?? 256,
+    ringBatch: opts.ringBatch ?? 16,
+    maxEndpoints: opts.maxEndpoints ?? 2048,
+    poolSlots: opts.poolSlots ?? 8192,
+    parkLimit: opts.parkLimit ?? 256,
+    sourceBudget: opts.sourceBudget ?? 64,
+    memoryBytes: opts.memoryBytes ?? 256 * 1024 * 1024,
+    spinBeforeSleep: opts.spinBeforeSleep ?? 2000,
+  };
+  check('shards', r.shards, 1, Math.min(cores, 64));
+  check('busMaxSize', r.busMaxSize, 52, 65535);
+  check('timeoutMs', r.timeoutMs, 1, 24 * 3600 * 1000);
+  check('window', r.window, 1, 32768, powerOfTwo);
+  check('ringCapacity', r.ringCapacity, 3, 65536);
+  check('ringBatch', r.ringBatch, 1, 4096);
+  check('maxEndpoints', r.maxEndpoints, 2, 65535);
+  check('poolSlots', r.poolSlots, 16, 1 << 20);
+  check('parkLimit', r.parkLimit, 1, 1 << 20);
+  check('sourceBudget', r.sourceBudget, 1, 1 << 16);
+  check('memoryBytes', r.memoryBytes, 1 << 20, 4 * 1024 * 1024 * 1024 - 65536);
+  check('spinBeforeSleep', r.spinBeforeSleep, 0, 1 << 30);
+  return r;
+}
+
+/** Slot size for rings that carry frames up to `maxMsg` bytes: whole cache lines. */
+export function slotSizeFor(maxMsg: number): number {
+  return Math.ceil(maxMsg / 64) * 64;
+}

@@ -1,0 +1,143 @@
+// Reads the router's counters from shared memory while the shards run (no stopping, no
+// messages): per shard, per endpoint (summed over the shards that counted), per device.
+import type { SharedMemory } from '../memory/shared-memory.js';
+import type { RouterTables } from './tables.js';
+
+export interface EndpointStats {
+  id: number;
+  kind: 'driver' | 'device';
+  /** Frames the router took from the endpoint's ring. */
+  rx: number;
+  /** Frames the router wrote to the endpoint's ring. */
+  tx: number;
+  /** Bus requests the router answered itself (GET_DEVICES, PING). */
+  terminated: number;
+  /** Frames the router made for it (bus responses, EVENT_DEVICE, failure events). */
+  generated: number;
+  /** Requests of this driver that ended in a transport failure. */
+  failures: number;
+  /** Times its ring was held back (backpressure). */
+  stalls: number;
+  toControl: number;
+  dropped: number;
+  drops: Record<string, number>;
+}
+
+export interface DeviceStats {
+  dev: number;
+  endpoint: number;
+  requests: number;
+  responses: number;
+  failed: number;
+  timeouts: number;
+  eventsIn: number;
+  eventsOut: number;
+  held: number;
+  parked: number;
+  /** Requests forwarded and not yet answered towards their driver. */
+  inFlight: number;
+  /** Frames parked for it right now. */
+  parkedNow: number;
+}
+
+export interface ShardStats {
+  id: number;
+  loops: number;
+  frames: number;
+  stalls: number;
+  crossShardSent: number;
+  toControl: number;
+  poolEmpty: number;
+  poolFree: number;
+}
+
+export interface RouterStats {
+  shards: ShardStats[];
+  endpoints: EndpointStats[];
+  devices: DeviceStats[];
+  totals: {
+    rx: number;
+    tx: number;
+    terminated: number;
+    generated: number;
+    failures: number;
+    dropped: number;
+    dropsByReason: Record<string, number>;
+    inFlight: number;
+    parkedNow: number;
+  };
+}
+
+/** Reason names by number, from the R_* constants of the router layout. */
+function reasonNames(L: Record<string, number>): Map<number, string> {
+  const m = new Map<number, string>();
+  for (const [k, v] of Object.entries(L)) if (k.startsWith('R_')) m.set(v, k.slice(2));
+  return m;
+}
+
+export function readRouterStats(
+  mem: SharedMemory,
+  tables: RouterTables,
+  endpoints: { id: number; kind: 'driver' | 'device' }[],
+  devices: { dev: number; state: number; endpoint: number }[],
+): RouterStats {
+  const L = tables.L;
+  const big = new BigUint64Array(mem.buffer);
+  const u32 = mem.u32;
+  const c64 = (addr: number): number => Number(big[addr / 8]!);
+  const names = reasonNames(L as unknown as Record<string, number>);
+  const shards: ShardStats[] = tables.shards.map((sh, id) => ({
+    id,
+    loops: c64(sh + L.SH_C_LOOPS),
+    frames: c64(sh + L.SH_C_FRAMES),
+    stalls: c64(sh + L.SH_C_STALLS),
+    crossShardSent: c64(sh + L.SH_C_XS_SENT),
+    toControl: c64(sh + L.SH_C_CTRL),
+    poolEmpty: c64(sh + L.SH_C_POOL_EMPTY),
+    poolFree: u32[(sh + L.SH_POOL_TOP) >>> 2]!,
+  }));
+  const totals = { rx: 0, tx: 0, terminated: 0, generated: 0, failures: 0, dropped: 0, dropsByReason: {} as Record<string, number>, inFlight: 0, parkedNow: 0 };
+  const eps: EndpointStats[] = endpoints.map(({ id, kind }) => {
+    const sum = (idx: number): number => {
+      let t = 0;
+      for (let s = 0; s < tables.shards.length; s++) t += c64(tables.counterAddr(s, id, idx));
+      return t;
+    };
+    const drops: Record<string, number> = {};
+    let dropped = 0;
+    for (let r = 1; r < L.EC_COUNTERS - L.EC_DROP_BASE; r++) {
+      const n = sum(L.EC_DROP_BASE + r);
+      if (n !== 0) {
+        const name = names.get(r) ?? `REASON_${r}`;
+        drops[name] = n;
+        dropped += n;
+        totals.dropsByReason[name] = (totals.dropsByReason[name] ?? 0) + n;
+      }
+    }
+    const st: EndpointStats = {
+      id, kind, rx: sum(L.EC_RX), tx: sum(L.EC_TX), terminated: sum(L.EC_TERMINATED), generated: sum(L.EC_GENERATED),
+      failures: sum(L.EC_FAILURES), stalls: sum(L.EC_STALLS), toControl: sum(L.EC_TO_CONTROL), dropped, drops,
+    };
+    totals.rx += st.rx;
+    totals.tx += st.tx;
+    totals.terminated += st.terminated;
+    totals.generated += st.generated;
+    totals.failures += st.failures;
+    totals.dropped += dropped;
+    return st;
+  });
+  const devs: DeviceStats[] = devices.map(({ dev, state: ds, endpoint }) => {
+    const st: DeviceStats = {
+      dev, endpoint,
+      requests: c64(ds + L.DS_C_REQUESTS), responses: c64(ds + L.DS_C_RESPONSES), failed: c64(ds + L.DS_C_FAILED),
+      timeouts: c64(ds + L.DS_C_TIMEOUTS), eventsIn: c64(ds + L.DS_C_EVENTS_IN), eventsOut: c64(ds + L.DS_C_EVENTS_OUT),
+      held: c64(ds + L.DS_C_HELD), parked: c64(ds + L.DS_C_PARKED),
+      inFlight: c64(ds + L.DS_C_REQUESTS) - c64(ds + L.DS_C_RESPONSES) - c64(ds + L.DS_C_FAILED),
+      parkedNow: u32[(ds + L.DS_PARK_COUNT) >>> 2]!,
+    };
+    totals.inFlight += st.inFlight;
+    totals.parkedNow += st.parkedNow;
+    return st;
+  });
+  return { shards, endpoints: eps, devices: devs, totals };
+}

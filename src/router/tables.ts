@@ -1,0 +1,132 @@
+// Builds the router's shared tables (assembly/router/layout.ts, docs/ARCHITECTURE.md "Router
+// tables") in the shared memory: config, device table, present map, endpoint table, and one
+// shard state per shard with its pool, cross-shard rings and counters. Control plane only.
+import type { SharedMemory } from '../memory/shared-memory.js';
+import { routerLayout, type RouterLayout } from './layout.js';
+import { slotSizeFor, type ResolvedRouterOptions } from './options.js';
+import { CONTROL_BLOCK_SIZE } from './control.js';
+import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
+
+const DEVICE_NUMBERS = 65536;
+
+export interface RingPair {
+  /** endpoint → router ring (native ring base address). */
+  toRouter: number;
+  /** router → endpoint ring. */
+  fromRouter: number;
+}
+
+export class RouterTables {
+  readonly L: RouterLayout = routerLayout();
+  readonly config: number;
+  readonly devTable: number;
+  readonly presentMap: number;
+  readonly endpoints: number;
+  readonly shards: number[] = [];
+  /** Per shard: the control block (TS-only, src/router/control.ts) and its command ring. */
+  readonly controlBlocks: number[] = [];
+  readonly commandRings: number[] = [];
+  /** Per shard: ring of bus messages the router hands to the control plane. */
+  readonly controlOutRings: number[] = [];
+  readonly statsStride: number;
+  readonly xsSlotSize: number;
+
+  constructor(readonly mem: SharedMemory, readonly opts: ResolvedRouterOptions) {
+    const L = this.L;
+    const { u32 } = mem;
+    const n = opts.shards;
+    this.config = mem.alloc(L.RC_SIZE);
+    this.devTable = mem.alloc(DEVICE_NUMBERS * 4);
+    this.presentMap = mem.alloc(DEVICE_NUMBERS / 8);
+    this.endpoints = mem.alloc(opts.maxEndpoints * L.EP_SIZE);
+    this.statsStride = L.EC_COUNTERS * 8;
+    this.xsSlotSize = slotSizeFor(L.XT_SIZE + opts.busMaxSize);
+    const c = this.config >>> 2;
+    u32[c + L.RC_VERSION / 4] = 1;
+    u32[c + L.RC_NUM_SHARDS / 4] = n;
+    u32[c + L.RC_MAX_ENDPOINTS / 4] = opts.maxEndpoints;
+    u32[c + L.RC_DEV_TABLE / 4] = this.devTable;
+    u32[c + L.RC_PRESENT_MAP / 4] = this.presentMap;
+    u32[c + L.RC_ENDPOINTS / 4] = this.endpoints;
+    u32[c + L.RC_TIMEOUT_MS / 4] = opts.timeoutMs;
+    u32[c + L.RC_BUS_MAX / 4] = opts.busMaxSize;
+    u32[c + L.RC_STATS_STRIDE / 4] = this.statsStride;
+    for (let s = 0; s < n; s++) this.shards.push(this.buildShard(s));
+    // Cross-shard rings: one per ordered pair, produced by `from`, consumed by `to`.
+    for (let from = 0; from < n; from++) {
+      for (let to = 0; to < n; to++) {
+        if (from === to) continue;
+        const ring = this.newRing(opts.ringCapacity * 4, this.xsSlotSize, this.bell(to), this.bell(from));
+        const out = u32[(this.shards[from]! + L.SH_XS_OUT) >>> 2]! + to * L.OUT_SIZE;
+        u32[(out + L.OUT_CURSOR) >>> 2] = ring + NR_PROD_CURSOR;
+        u32[(out + L.OUT_TAGGED) >>> 2] = 1;
+        u32[(u32[(this.shards[to]! + L.SH_XS_IN) >>> 2]! + from * 4) >>> 2] = ring + NR_CONS_CURSOR;
+      }
+    }
+    Atomics.store(u32, c + L.RC_MAGIC / 4, L.RC_MAGIC_VALUE);
+  }
+
+  private buildShard(id: number): number {
+    const { L, mem, opts } = this;
+    const { u32 } = mem;
+    const n = opts.shards;
+    const sh = mem.alloc(L.SH_SIZE);
+    const set = (off: number, v: number): void => {
+      u32[(sh + off) >>> 2] = v;
+    };
+    set(L.SH_ID, id);
+    set(L.SH_CONFIG, this.config);
+    set(L.SH_NUM_SHARDS, n);
+    set(L.SH_SOURCES, mem.alloc(opts.maxEndpoints * 4));
+    set(L.SH_DEVICES, mem.alloc(DEVICE_NUMBERS * 4));
+    set(L.SH_DIRTY, mem.alloc((opts.maxEndpoints + n + 8) * 4));
+    set(L.SH_XS_OUT, mem.alloc(n * L.OUT_SIZE));
+    set(L.SH_XS_IN, mem.alloc(n * 4));
+    set(L.SH_STATS, mem.alloc(opts.maxEndpoints * this.statsStride));
+    set(L.SH_PARK_LIMIT, opts.parkLimit);
+    set(L.SH_SOURCE_BUDGET, opts.sourceBudget);
+    // Frame pool: slots big enough for the largest frame, and a stack of free slot addresses.
+    const stride = Math.ceil((L.PS_FRAME + opts.busMaxSize + 8) / 64) * 64;
+    const pool = mem.alloc(opts.poolSlots * stride);
+    const free = mem.alloc(opts.poolSlots * 4);
+    for (let i = 0; i < opts.poolSlots; i++) u32[(free >>> 2) + i] = pool + i * stride;
+    set(L.SH_POOL, pool);
+    set(L.SH_POOL_SLOTS, opts.poolSlots);
+    set(L.SH_POOL_STRIDE, stride);
+    set(L.SH_POOL_FREE, free);
+    set(L.SH_POOL_TOP, opts.poolSlots);
+    // Bus messages the router does not terminate go to the control plane through this ring.
+    const ctrlRing = this.newRing(opts.ringCapacity, this.xsSlotSize, 0, 0);
+    const ctrlOut = mem.alloc(L.OUT_SIZE);
+    u32[(ctrlOut + L.OUT_CURSOR) >>> 2] = ctrlRing + NR_PROD_CURSOR;
+    u32[(ctrlOut + L.OUT_TAGGED) >>> 2] = 1;
+    set(L.SH_CTRL_OUT, ctrlOut);
+    this.controlOutRings.push(ctrlRing);
+    const block = mem.alloc(CONTROL_BLOCK_SIZE);
+    this.controlBlocks.push(block);
+    this.commandRings.push(this.newRing(256, 64, sh + L.SH_BELL, 0));
+    return sh;
+  }
+
+  /** Address of shard `s`'s doorbell word. */
+  bell(s: number): number {
+    return this.shards[s]! + this.L.SH_BELL;
+  }
+
+  /** A native ring; bells are the consumer's and producer's doorbell addresses (0 = never sleeps). */
+  newRing(capacity: number, slotSize: number, consumerBell: number, producerBell: number): number {
+    const base = this.mem.alloc(this.mem.wasm.nativeRingBytes(capacity, slotSize));
+    this.mem.wasm.nativeRingInit(base, capacity, slotSize, this.opts.ringBatch, consumerBell, producerBell);
+    return base;
+  }
+
+  endpointAddr(ep: number): number {
+    return this.endpoints + ep * this.L.EP_SIZE;
+  }
+
+  /** Address of counter `idx` of endpoint `ep` in shard `s`. */
+  counterAddr(s: number, ep: number, idx: number): number {
+    const stats = this.mem.u32[(this.shards[s]! + this.L.SH_STATS) >>> 2]!;
+    return stats + ep * this.statsStride + idx * 8;
+  }
+}
