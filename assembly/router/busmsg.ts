@@ -41,10 +41,16 @@ export function answerGetDevices(shard: usize, ep: u32, frame: usize, w: u64): b
   const bytes = want >> 3;
   const first = offset >> 3;
   for (let i: u32 = 0; i < bytes; i++) store<u8>(out + 14 + <usize>i, <u8>visibleByte(present, allow, first + i));
-  // next_offset: the 8-aligned window holding the next visible device past this one, or 0.
+  // next_offset: where the requester should continue, or 0. Windows with no visible device
+  // are skipped in steps of the echoed count, so the walk keeps its window size (vector
+  // scenario get_devices_walk: devices 0,2,5 in [0,64), next device 191 → next_offset 128).
   let next: u32 = 0;
   for (let i = first + bytes; i < 8192; i++) {
-    if (visibleByte(present, allow, i) != 0) { next = i << 3; break; }
+    if (visibleByte(present, allow, i) != 0) {
+      const d = i << 3;
+      next = want != 0 ? offset + ((d - offset) / want) * want : d;
+      break;
+    }
   }
   const respSize = 14 + bytes;
   store<u64>(out, makeHeader(TYPE_BUS | TYPE_RESPONSE, B_GET_DEVICES, 0, <u32>(w >> 32) & 0xffff, respSize));

@@ -4,7 +4,7 @@
 import {
   EP_KIND, EP_SHARD, EP_FLAGS, EP_MAX_MSG, EP_OUT, EPK_FREE, EPF_CLOSING, EPF_FAILURE_EVENTS, SH_ID, SH_XS_OUT,
   OUT_SIZE, XS_TO_ENDPOINT, SH_SCRATCH, VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
-  EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_BUS_MAX,
+  EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_BUS_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_PARK_LIMIT,
 } from './layout';
 import { endpointAt, count, drop } from './context';
 import { outEmit } from './output';
@@ -31,7 +31,15 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
     return true;
   }
   const owner = <u32>load<u8>(e, EP_SHARD);
-  if (owner == load<u32>(shard, SH_ID)) return outEmit(shard, e + EP_OUT, hdr, src, size, 0, 0);
+  if (owner == load<u32>(shard, SH_ID)) {
+    // An endpoint that stopped draining its ring loses what exceeds its bound (counted), so it
+    // cannot exhaust the pool that every other endpoint of the shard depends on.
+    if (load<u32>(e + EP_OUT, OUT_PARK_COUNT) >= load<u32>(shard, SH_PARK_LIMIT)) {
+      drop(shard, ep, R_ENDPOINT_STALLED);
+      return true;
+    }
+    return outEmit(shard, e + EP_OUT, hdr, src, size, 0, 0);
+  }
   return outEmit(shard, crossShardOut(shard, owner), hdr, src, size, XS_TO_ENDPOINT, ep);
 }
 

@@ -12,7 +12,7 @@ import {
   EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
   R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
-  R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED,
+  R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED, R_DEVICE_BUSY,
 } from './layout';
 import {
   TYPE_RESPONSE, TYPE_BUS, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, T_GET_DEVICE_INFO, T_GET_SHM,
@@ -85,7 +85,9 @@ function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isReq
   }
   const parked = load<u32>(ds, DS_PARK_COUNT);
   if (parked == 0 && forward(shard, ds, drv, f, w, isRequest)) return true;
-  if (parked >= load<u32>(shard, SH_PARK_LIMIT)) return false;
+  // A device that stopped taking frames must not hold its drivers' other traffic hostage:
+  // beyond the bound a request fails at once (transport failure), an event is dropped.
+  if (parked >= load<u32>(shard, SH_PARK_LIMIT)) return refuse(shard, drv, w, isRequest, R_DEVICE_BUSY);
   const ps = poolTake(shard);
   if (ps == 0) return false;
   store<u16>(ps, <u16>drv, PS_AUX);

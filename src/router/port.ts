@@ -49,15 +49,20 @@ export class EndpointPort {
     this.wasm.cursorFlush(this.out);
   }
 
-  /** Copy `frame` (its first msg_size bytes) into the ring. False when the ring is full. */
+  /**
+   * Copy `frame` into the ring: its first msg_size bytes, or the whole buffer when msg_size
+   * is not a sane value (so malformed frames can be sent on purpose; the router drops them).
+   * False when the ring is full.
+   */
   send(frame: Uint8Array): boolean {
-    const size = frame[6]! | (frame[7]! << 8);
-    if (size < 8 || size > this.link.maxMessageSize || size > frame.length) {
-      throw new RangeError(`frame msg_size ${size} must be 8..${this.link.maxMessageSize} and within the ${frame.length}-byte buffer`);
+    const size = frame.length >= 8 ? frame[6]! | (frame[7]! << 8) : 0;
+    const n = size >= 8 && size <= frame.length ? size : frame.length;
+    if (n > this.link.maxMessageSize) {
+      throw new RangeError(`frame msg_size ${size} (${n} bytes) exceeds this link's maximum of ${this.link.maxMessageSize}`);
     }
     const slot = this.reserve();
     if (slot === 0) return false;
-    this.u8.set(frame.subarray(0, size), slot);
+    this.u8.set(frame.subarray(0, n), slot);
     this.commit();
     return true;
   }
