@@ -4,15 +4,25 @@
 import {
   EP_KIND, EP_SHARD, EP_FLAGS, EP_MAX_MSG, EP_OUT, EPK_FREE, EPF_CLOSING, EPF_FAILURE_EVENTS, SH_ID, SH_XS_OUT,
   OUT_SIZE, XS_TO_ENDPOINT, SH_SCRATCH, VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
-  EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_BUS_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_PARK_LIMIT,
+  EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_BUS_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_PARK_LIMIT, SH_IN_XS,
 } from './layout';
 import { endpointAt, count, drop } from './context';
-import { outEmit } from './output';
+import { outEmit, outStalled } from './output';
 import { makeHeader, TYPE_BUS, B_EVENT_DEVICE } from '../header';
 
 /** The output that carries frames to shard `to`. */
 @inline export function crossShardOut(shard: usize, to: u32): usize {
   return <usize>load<u32>(shard, SH_XS_OUT) + <usize>to * OUT_SIZE;
+}
+
+/**
+ * May one more frame be parked towards shard `to`? Frames taken from this shard's own
+ * sources are bounded (beyond the bound the source is held back, so cross-shard traffic
+ * cannot drain the pool). Frames made while handling another shard's frames are not: if both
+ * shards held those back, each would wait for the other to drain — a deadlock.
+ */
+@inline export function crossShardRoom(shard: usize, out: usize): bool {
+  return load<u32>(shard, SH_IN_XS) != 0 || load<u32>(out, OUT_PARK_COUNT) < load<u32>(shard, SH_PARK_LIMIT);
 }
 
 /**
@@ -32,15 +42,19 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
   }
   const owner = <u32>load<u8>(e, EP_SHARD);
   if (owner == load<u32>(shard, SH_ID)) {
-    // An endpoint that stopped draining its ring loses what exceeds its bound (counted), so it
-    // cannot exhaust the pool that every other endpoint of the shard depends on.
+    // Past its bound a slow endpoint holds the source back; one that has not drained its ring
+    // for a whole timeout is stalled and loses what exceeds the bound (counted), so it cannot
+    // exhaust the pool every other endpoint of the shard depends on.
     if (load<u32>(e + EP_OUT, OUT_PARK_COUNT) >= load<u32>(shard, SH_PARK_LIMIT)) {
+      if (!outStalled(shard, e + EP_OUT)) return false;
       drop(shard, ep, R_ENDPOINT_STALLED);
       return true;
     }
     return outEmit(shard, e + EP_OUT, hdr, src, size, 0, 0);
   }
-  return outEmit(shard, crossShardOut(shard, owner), hdr, src, size, XS_TO_ENDPOINT, ep);
+  const xs = crossShardOut(shard, owner);
+  if (!crossShardRoom(shard, xs)) return false;
+  return outEmit(shard, xs, hdr, src, size, XS_TO_ENDPOINT, ep);
 }
 
 /**

@@ -66,7 +66,7 @@ export const CES_FAILED: u32 = 3; //   transport failure decided, not yet report
 export const CES_DONE_ANSWERED: u32 = 4; // delivered; kept to recognise a duplicate response
 export const CES_DONE_FAILED: u32 = 5; //   failure reported; kept to recognise a late response
 
-// ---------------------------------------------------------------- output (32 B): a ring the router produces into
+// ---------------------------------------------------------------- output (64 B): a ring the router produces into
 // Owner: the shard that owns the endpoint (or, for cross-shard outputs, the sending shard).
 export const OUT_CURSOR: u32 = 0; //     u32 address of the router's producer cursor
 export const OUT_PARK_HEAD: u32 = 4; //  u32 pool slot of the first parked frame
@@ -76,7 +76,8 @@ export const OUT_LIST_NEXT: u32 = 16; // u32 next output in the shard's "has par
 export const OUT_LISTED: u32 = 20; //    u32
 export const OUT_TAGGED: u32 = 24; //    u32 1 = cross-shard ring: each slot starts with an 8-byte tag
 export const OUT_STATS: u32 = 28; //     u32 address of the endpoint's counters in this shard (0 for cross-shard outputs)
-export const OUT_SIZE: u32 = 32;
+export const OUT_BLOCKED_SINCE: u32 = 32; // u32 router clock | 1 when the ring was first found full, 0 = not blocked
+export const OUT_SIZE: u32 = 64;
 
 // ---------------------------------------------------------------- endpoint (128 B)
 // Written by the control plane while the endpoint is detached from every shard; the owning
@@ -88,7 +89,7 @@ export const EP_MAX_MSG: u32 = 4; //  u16 largest frame this link accepts / may 
 export const EP_GEN: u32 = 6; //      u16 bumped on every attach (diagnostics)
 export const EP_IN_CURSOR: u32 = 8; // u32 router's consumer cursor on the endpoint→router ring
 export const EP_ALLOW: u32 = 12; //   u32 driver only: 8 KiB visibility bitmap (0 = sees every device)
-export const EP_OUT: u32 = 32; //     OUT_SIZE bytes: router→endpoint ring
+export const EP_OUT: u32 = 64; //     OUT_SIZE bytes: router→endpoint ring
 export const EP_SIZE: u32 = 128;
 
 export const EPK_FREE: u32 = 0;
@@ -117,13 +118,15 @@ export const SH_CTRL_OUT: u32 = 52; //     u32 address of the tagged output (OUT
 export const SH_XS_OUT: u32 = 56; //       u32 address of NUM_SHARDS × OUT_SIZE outputs to the other shards
 export const SH_XS_IN: u32 = 60; //        u32 address of NUM_SHARDS × u32 consumer cursors from the other shards
 export const SH_STATS: u32 = 64; //        u32 address of this shard's endpoint counters
-export const SH_PARK_LIMIT: u32 = 68; //   u32 frames parked per device / endpoint output; beyond it the frame fails (DEVICE_BUSY / ENDPOINT_STALLED)
+export const SH_PARK_LIMIT: u32 = 68; //   u32 frames parked per device (beyond: DEVICE_BUSY), per endpoint output (beyond: source
+//                                            held back; ENDPOINT_STALLED once it drained nothing for a timeout), per cross-shard output
 export const SH_SOURCE_BUDGET: u32 = 72; // u32 frames taken from one source before moving on (fairness)
 export const SH_DEVICES: u32 = 76; //      u32 address of u32[65536] device states this shard owns
 export const SH_NUM_DEVICES: u32 = 80; //  u32
 export const SH_DIRTY: u32 = 84; //        u32 address of u32[] producer cursors with unpublished frames
 export const SH_DIRTY_N: u32 = 88; //      u32
 export const SH_NUM_SHARDS: u32 = 92; //   u32 (copy of the config's, read on every cross-shard step)
+export const SH_IN_XS: u32 = 96; //        u32 1 while handling frames from another shard (see crossShardRoom)
 export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)
 export const SH_SCRATCH: u32 = 512; //     64 bytes where small router-generated frames are built
 export const SH_TEMP: u32 = 576; //        u32 out-parameter slot

@@ -5,10 +5,23 @@
 import { produceReserve, produceCommit, cursorFlush } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { poolTake, poolGive } from './pool';
-import { markDirty } from './context';
+import { markDirty, now, config } from './context';
+
+/** Note whether the ring took the frame: a ring full for longer than the timeout means a stalled peer. */
+@inline export function outMarkBlocked(shard: usize, out: usize, blocked: bool): void {
+  if (!blocked) store<u32>(out, 0, OUT_BLOCKED_SINCE);
+  else if (load<u32>(out, OUT_BLOCKED_SINCE) == 0) store<u32>(out, now(shard) | 1, OUT_BLOCKED_SINCE);
+}
+
+/** The ring behind `out` has refused frames for longer than the request timeout. */
+@inline export function outStalled(shard: usize, out: usize): bool {
+  const since = load<u32>(out, OUT_BLOCKED_SINCE);
+  // Signed: `since` carries the low bit set, so it can be one ms ahead of `now`.
+  return since != 0 && <i32>(now(shard) - since) > <i32>load<u32>(config(shard), RC_TIMEOUT_MS);
+}
 import {
   OUT_CURSOR, OUT_PARK_HEAD, OUT_PARK_TAIL, OUT_PARK_COUNT, OUT_LIST_NEXT, OUT_LISTED, OUT_TAGGED,
-  OUT_STATS, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX,
+  OUT_STATS, OUT_BLOCKED_SINCE, RC_TIMEOUT_MS, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX,
 } from './layout';
 
 @inline function countTx(out: usize): void {
@@ -36,6 +49,7 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
   if (load<u32>(out, OUT_PARK_COUNT) == 0) {
     const cur = <usize>load<u32>(out, OUT_CURSOR);
     const slot = produceReserve(cur);
+    outMarkBlocked(shard, out, slot == 0);
     if (slot != 0) {
       if (tagged) {
         store<u64>(slot, <u64>kind | (<u64>ep << 16), XT_KIND);
@@ -82,6 +96,7 @@ export function outDrain(shard: usize, out: usize): u32 {
   let n: u32 = 0;
   while (count != 0) {
     const slot = produceReserve(cur);
+    outMarkBlocked(shard, out, slot == 0);
     if (slot == 0) break;
     const frame = ps + PS_FRAME;
     const size = <u32>load<u16>(frame, 6);

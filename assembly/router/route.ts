@@ -4,7 +4,7 @@
 // cannot take it, the frame is parked, or left in its source ring (backpressure).
 import {
   SH_ID, SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET, SH_PARK_LIMIT,
-  SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
+  SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_IN_XS, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
   RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_OUT, EPK_DRIVER, EPK_DEVICE,
   DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_PARK_HEAD, DS_PARK_TAIL, DS_PARK_COUNT, DS_LIST_NEXT,
   DS_LISTED, DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, CE_DRIVER, CE_DRV_TOKEN,
@@ -22,8 +22,8 @@ import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit
 import { copyFrame } from '../copy';
 import { config, endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter } from './context';
 import { poolTake, poolGive } from './pool';
-import { outEmit, outHasParked, outServiceAll } from './output';
-import { emitToEndpoint, emitFailure, crossShardOut } from './emit';
+import { outEmit, outHasParked, outServiceAll, outMarkBlocked } from './output';
+import { emitToEndpoint, emitFailure, crossShardOut, crossShardRoom } from './emit';
 import { windowHasRoom, openRequest, matchResponse, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
 import { answerGetDevices, answerPing } from './busmsg';
 
@@ -53,6 +53,7 @@ function forward(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest:
   if (isRequest && !windowHasRoom(ds)) return false;
   const cur = <usize>load<u32>(out, OUT_CURSOR);
   const slot = produceReserve(cur);
+  outMarkBlocked(shard, out, slot == 0);
   if (slot == 0) return false;
   const size = <u32>(w >> 48);
   let hdr: u64;
@@ -85,8 +86,9 @@ function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isReq
   }
   const parked = load<u32>(ds, DS_PARK_COUNT);
   if (parked == 0 && forward(shard, ds, drv, f, w, isRequest)) return true;
-  // A device that stopped taking frames must not hold its drivers' other traffic hostage:
-  // beyond the bound a request fails at once (transport failure), an event is dropped.
+  // Per-device queues keep one slow or stalled device from blocking its drivers' traffic to
+  // the others (no head-of-line blocking). Past the bound the frame fails at once, counted as
+  // DEVICE_BUSY: a request with a transport failure to its driver, an event is dropped.
   if (parked >= load<u32>(shard, SH_PARK_LIMIT)) return refuse(shard, drv, w, isRequest, R_DEVICE_BUSY);
   const ps = poolTake(shard);
   if (ps == 0) return false;
@@ -183,7 +185,8 @@ function fromDriver(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
     return refuse(shard, ep, w, !isEvent, R_POLICY_DENIED);
   }
   if (!isMine(shard, ds)) {
-    if (!outEmit(shard, crossShardOut(shard, <u32>load<u16>(ds, DS_SHARD)), w, f, <u32>(w >> 48), XS_TO_DEVICE, ep)) return false;
+    const xs = crossShardOut(shard, <u32>load<u16>(ds, DS_SHARD));
+    if (!crossShardRoom(shard, xs) || !outEmit(shard, xs, w, f, <u32>(w >> 48), XS_TO_DEVICE, ep)) return false;
     bump(shard + SH_C_XS_SENT);
     return true;
   }
@@ -270,6 +273,7 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
 function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
   const cur = <usize>load<u32>(<usize>load<u32>(shard, SH_XS_IN) + (<usize>from << 2));
   if (cur == 0) return 0;
+  store<u32>(shard, 1, SH_IN_XS);
   let n: u32 = 0;
   while (n < budget) {
     const slot = consumePeek(cur);
@@ -292,6 +296,7 @@ function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
     consumeRelease(cur);
     n++;
   }
+  store<u32>(shard, 0, SH_IN_XS);
   cursorFlush(cur);
   return n;
 }

@@ -49,7 +49,7 @@ function event(id, dev, vq) {
 }
 
 while (!Atomics.load(stop, 0)) {
-  if (mode === 'stall') { port.wait(5); continue; }
+  if (mode === 'stall') { Atomics.wait(stop, 0, 0, 5); continue; } // never reads its ring
   const f = port.peek();
   if (f === 0) {
     port.flush();
