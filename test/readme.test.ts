@@ -1,0 +1,33 @@
+// The README's API example is real: extract it and run it as a user would (node, importing
+// the package by name).
+import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { packageRoot } from '../src/util/paths.js';
+
+describe('README', () => {
+  it('starts with the two commands a newcomer runs', () => {
+    const readme = readFileSync(join(packageRoot(), 'README.md'), 'utf8');
+    const firstBlock = readme.slice(readme.indexOf('```sh'), readme.indexOf('```', readme.indexOf('```sh') + 5));
+    expect(firstBlock).toContain('npm start');
+    expect(firstBlock).toContain('npm test');
+  });
+
+  it('API example runs and prints the restored token', () => {
+    const readme = readFileSync(join(packageRoot(), 'README.md'), 'utf8');
+    const m = /```js\n(\/\/ README example[^\n]*\n[\s\S]*?)```/.exec(readme);
+    expect(m).not.toBeNull();
+    // Inside the package directory so that `import 'vmsg-router'` resolves to this package.
+    const dir = mkdtempSync(join(packageRoot(), '.vmsg-tmp-'));
+    try {
+      const file = join(dir, 'example.mjs');
+      writeFileSync(file, m![1]!);
+      const out = execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
+      expect(out).toContain('0240000000000c0001000100'); // EVENT_DEVICE READY, device 1
+      expect(out).toContain('0107010055000c000f000000'); // response with the driver's token
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
