@@ -5,7 +5,7 @@ import {
   SH_NUM_SOURCES, SH_SOURCES, SH_DEVICES, SH_NUM_DEVICES, SH_DEV_LIST, SH_RR,
   EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK_HEAD, DS_PARK_COUNT,
   DS_LIST_NEXT, DS_LISTED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, R_DEVICE_REMOVED, R_ENDPOINT_GONE,
-  R_TIMEOUT, R_SHARD_RESTARTED,
+  R_TIMEOUT, SH_OUT_LIST, OUT_LIST_NEXT, OUT_PARK_COUNT,
 } from './layout';
 import { endpointAt, drop, flushDirty } from './context';
 import { poolGive } from './pool';
@@ -141,12 +141,27 @@ export function expire(shard: usize): u32 {
 }
 
 
-/** Fail every waiting request of every device this shard owns (its worker was restarted). */
-export function failAll(shard: usize): u32 {
+/** Fail every waiting request of every device this shard owns, with `reason` (worker restarted, router closing). */
+export function failAll(shard: usize, reason: u32): u32 {
   const list = <usize>load<u32>(shard, SH_DEVICES);
   const n = load<u32>(shard, SH_NUM_DEVICES);
   let failed: u32 = 0;
-  for (let i: u32 = 0; i < n; i++) failed += failWaiting(shard, <usize>load<u32>(list + (<usize>i << 2)), R_SHARD_RESTARTED, true);
+  for (let i: u32 = 0; i < n; i++) failed += failWaiting(shard, <usize>load<u32>(list + (<usize>i << 2)), reason, true);
   flushDirty(shard);
   return failed;
+}
+
+/** Work the shard still holds: requests awaiting an answer plus frames parked anywhere. */
+export function pendingWork(shard: usize): u32 {
+  const list = <usize>load<u32>(shard, SH_DEVICES);
+  const n = load<u32>(shard, SH_NUM_DEVICES);
+  let pending: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const ds = <usize>load<u32>(list + (<usize>i << 2));
+    pending += outstanding(ds) + load<u32>(ds, DS_PARK_COUNT);
+  }
+  for (let out = <usize>load<u32>(shard, SH_OUT_LIST); out != 0; out = <usize>load<u32>(out, OUT_LIST_NEXT)) {
+    pending += load<u32>(out, OUT_PARK_COUNT);
+  }
+  return pending;
 }

@@ -202,5 +202,6 @@ export const R_DUPLICATE_RESPONSE: u32 = 43;
 export const R_SHARD_RESTARTED: u32 = 44;
 export const R_DEVICE_BUSY: u32 = 45; //       device's park queue full: request failed / event dropped at once
 export const R_ENDPOINT_STALLED: u32 = 46; //  endpoint stopped draining its ring and its park queue is full
+export const R_ROUTER_CLOSED: u32 = 47; //     the router closed before the request was answered
 export const R_RING_CORRUPT: u32 = 41;
 export const R_ENDPOINT_GONE: u32 = 42;

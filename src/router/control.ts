@@ -34,7 +34,8 @@ export const enum Op {
   AddDevice = 3, // a = device state
   RemoveDevice = 4, // a = device state → result = requests left unresolved (retry while > 0)
   DeviceEvent = 5, // a = dev_num, b = state → result = drivers not reached
-  Recover = 6, // fail every waiting request of the shard's devices (after a worker restart)
+  Recover = 6, // a = reason: fail every waiting request of the shard's devices (after a worker restart)
+  Crash = 0xdead, // fault injection: the shard worker throws after acknowledging (tests)
 }
 
 /** Control-plane side of one shard's command ring. */
@@ -109,7 +110,8 @@ export function runCommands(wasm: WasmExports, memory: WebAssembly.Memory, shard
       case Op.AddDevice: wasm.addDevice(shard, a); break;
       case Op.RemoveDevice: result = wasm.removeDevice(shard, a); break;
       case Op.DeviceEvent: result = wasm.emitDeviceEvent(shard, a, b); break;
-      case Op.Recover: result = wasm.failAll(shard); break;
+      case Op.Recover: result = wasm.failAll(shard, a); break;
+      case Op.Crash: break;
       default: result = 0xffffffff;
     }
     wasm.ringRelease(cursor);
@@ -117,6 +119,7 @@ export function runCommands(wasm: WasmExports, memory: WebAssembly.Memory, shard
     u32[(block + CB_RESULT) >>> 2] = result;
     Atomics.store(i32, (block + CB_ACK) >>> 2, seq);
     Atomics.notify(i32, (block + CB_ACK) >>> 2);
+    if (op === Op.Crash) throw new Error('shard crash injected');
     n++;
   }
   return n;

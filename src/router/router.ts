@@ -70,13 +70,12 @@ export class Router {
   private closed = false;
   /** Shard worker crashes seen (each was restarted). */
   restarts = 0;
-  private readonly crashHooks: (number | undefined)[];
+  private recovering = 0;
 
-  private constructor(opts: RouterOptions, testHooks: { crashAfter?: (number | undefined)[] } = {}) {
+  private constructor(opts: RouterOptions) {
     this.options = resolveRouterOptions(opts);
     this.mem = new SharedMemory({ bytes: this.options.memoryBytes });
     this.tables = new RouterTables(this.mem, this.options);
-    this.crashHooks = testHooks.crashAfter ?? [];
     const n = this.options.shards;
     this.pool = new Piscina({
       filename: compiledModule('router/shard-worker.js'),
@@ -93,8 +92,8 @@ export class Router {
   }
 
   /** Start a router and wait until every shard runs. */
-  static async create(opts: RouterOptions = {}, testHooks?: { crashAfter?: (number | undefined)[] }): Promise<Router> {
-    const r = new Router(opts, testHooks);
+  static async create(opts: RouterOptions = {}): Promise<Router> {
+    const r = new Router(opts);
     await r.waitRunning();
     return r;
   }
@@ -108,17 +107,21 @@ export class Router {
       controlBlock: this.tables.controlBlocks[s]!,
       epochMs: this.epoch,
       spinBeforeSleep: this.options.spinBeforeSleep,
-      crashAfter: this.crashHooks[s],
+      drainMs: this.options.timeoutMs,
     };
-    this.crashHooks[s] = undefined; // a restarted shard runs normally
     return this.pool.run(task).catch(async (err: unknown) => {
       if (this.closed) return;
       // The shard's tables live in shared memory and survive; a new worker picks them up and
       // first fails the requests that were in flight (their fate is unknown).
       this.restarts++;
+      this.recovering++;
       process.emitWarning(`vmsg-router: shard ${s} worker failed (${String(err)}); restarting it`);
       this.shardRuns[s] = this.startShard(s);
-      await this.senders[s]!.run(Op.Recover);
+      try {
+        await this.senders[s]!.run(Op.Recover, this.tables.L.R_SHARD_RESTARTED);
+      } finally {
+        this.recovering--;
+      }
     });
   }
 
@@ -315,12 +318,29 @@ export class Router {
     await Promise.all(this.senders.map((s) => s.run(Op.Noop)));
   }
 
+  /** Fault injection for tests: shard `s`'s worker throws, as if it had crashed. */
+  async injectShardCrash(s: number): Promise<void> {
+    await this.senders[s]!.run(Op.Crash);
+  }
+
+  /** Resolves once shard `s` has been restarted `n` times in total (see restarts). */
+  async waitRestarts(n: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.restarts < n || this.recovering > 0) {
+      if (Date.now() > deadline) throw new Error(`no shard restart within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   /** Every counter the router keeps, summed over shards. Safe to call at any time. */
   stats(): RouterStats {
     return readRouterStats(this.mem, this.tables, [...this.endpoints.values()].map((e) => ({ id: e.id, kind: e.kind })), [...this.devices.values()].map((d) => ({ dev: d.dev, state: d.state, endpoint: d.ep.id })));
   }
 
-  /** Stop: let the shards drain what is in flight, then end the workers. */
+  /**
+   * Stop: the shards keep routing until every request in flight is answered or has timed out
+   * (at most timeoutMs), fail what is left (ROUTER_CLOSED), then the workers end.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     for (const s of this.senders) s.requestStop();

@@ -17,8 +17,8 @@ export interface ShardTask {
   /** Router clock origin (Date.now() at router creation): all shards share one clock. */
   epochMs: number;
   spinBeforeSleep: number;
-  /** Test hook: throw after this many loop iterations (crash recovery tests). 0 = never. */
-  crashAfter?: number;
+  /** On close, how long to wait for in-flight requests before failing them. */
+  drainMs: number;
 }
 
 /** Frames routed per WASM call: large enough to amortise the call, small enough to keep the clock fresh. */
@@ -46,6 +46,7 @@ export default function runShard(task: ShardTask): { frames: number } {
   let idle = 0;
   let iter = 0;
   let lastExpire = clock();
+  let stopSince = 0;
   u32[nowAt] = lastExpire;
   try {
     for (;;) {
@@ -57,7 +58,6 @@ export default function runShard(task: ShardTask): { frames: number } {
           wasm.expire(shard);
           lastExpire = now;
         }
-        if (task.crashAfter && iter > task.crashAfter) throw new Error('shard crash (test hook)');
       }
       if (wasm.ringPeek(cmdCursor) !== 0) runCommands(wasm, task.memory, shard, commandRing, block);
       const n = wasm.routeSome(shard, ROUTE_BUDGET);
@@ -66,7 +66,17 @@ export default function runShard(task: ShardTask): { frames: number } {
         idle = 0;
         continue;
       }
-      if (Atomics.load(i32, stopAt) !== 0) break;
+      if (Atomics.load(i32, stopAt) !== 0) {
+        // Closing: keep serving until nothing is in flight or parked; past the drain deadline
+        // what is left fails (ROUTER_CLOSED) so every driver still hears about every request.
+        stopSince ||= clock() || 1;
+        if (wasm.pendingWork(shard) === 0) break;
+        if (clock() - stopSince > task.drainMs) {
+          wasm.failAll(shard, L.R_ROUTER_CLOSED);
+          wasm.routeSome(shard, ROUTE_BUDGET);
+          break;
+        }
+      }
       if (++idle <= task.spinBeforeSleep) continue;
       // Announce the sleep, then look once more: a producer publishes before it reads the
       // bell, we set the bell before this last look (both sequentially consistent), so a

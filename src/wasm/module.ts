@@ -24,7 +24,8 @@ export interface WasmExports {
   removeDevice(shard: number, ds: number): number;
   emitDeviceEvent(shard: number, dev: number, state: number): number;
   expire(shard: number): number;
-  failAll(shard: number): number;
+  failAll(shard: number, reason: number): number;
+  pendingWork(shard: number): number;
 }
 
 let compiled: WebAssembly.Module | undefined;

@@ -218,3 +218,49 @@ describe('router across shards', () => {
     }
   });
 });
+
+describe('router faults', () => {
+  it('a crashed shard worker is restarted; its in-flight requests fail (SHARD_RESTARTED) and routing goes on', async () => {
+    const router = await Router.create({ shards: 1, spinBeforeSleep: 50 });
+    try {
+      const drv = new EndpointPort(await router.attachDriver());
+      const dev = new EndpointPort(await router.attachDevice({ devices: [1] }));
+      await silence(drv, 20);
+      sendAll(drv, '0007010031000800');
+      const [fwd] = await receive(dev, 1);
+      await router.injectShardCrash(0);
+      await router.waitRestarts(1);
+      expect(await receive(drv, 1)).toEqual([failureEvent(1, 7, 44, 0x31)]);
+      // The answer to the failed request is now late; a new request goes through.
+      sendAll(dev, `01070100${fwd!.slice(8, 12)}0c000f000000`);
+      sendAll(drv, '0007010032000800');
+      const [fwd2] = await receive(dev, 1);
+      sendAll(dev, `01070100${fwd2!.slice(8, 12)}0c000f000000`);
+      expect(await receive(drv, 1)).toEqual(['0107010032000c000f000000']);
+      expect(router.stats().totals.dropsByReason.LATE_RESPONSE).toBe(1);
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('close() drains: requests in flight are answered, those never answered fail with ROUTER_CLOSED', async () => {
+    const router = await Router.create({ shards: 1, spinBeforeSleep: 50, timeoutMs: 300 });
+    const drv = new EndpointPort(await router.attachDriver());
+    const echoLink = await router.attachDevice({ devices: [1] });
+    const silentDev = new EndpointPort(await router.attachDevice({ devices: [2] }));
+    await silence(drv, 20);
+    const worker = startDeviceWorker(echoLink, 'echo');
+    for (let t = 1; t <= 100; t++) drv.send(Uint8Array.from([0, 7, 1 + (t % 2), 0, t, 0, 8, 0]));
+    drv.flush();
+    await router.close();
+    await worker.stop();
+    const got: string[] = [];
+    for (let f = drv.recv(); f; f = drv.recv()) got.push(hex(f));
+    const responses = got.filter((f) => f.startsWith('0107'));
+    const failures = got.filter((f) => f.startsWith('02c1'));
+    expect(responses.length).toBe(50); // device 1 answered all of its 50
+    expect(failures.length).toBe(50); // device 2 never answers: each of its 50 ends in one failure
+    expect(failures.every((f) => f.slice(22, 24) === '28' || f.slice(22, 24) === '2f')).toBe(true); // TIMEOUT or ROUTER_CLOSED
+    void silentDev;
+  });
+});
