@@ -1,10 +1,10 @@
-// Loads the AssemblyScript hot path (assembly/ → build/vmsg.wasm). One compiled Module is
+// Loads the AssemblyScript hot path (assembly/ → dist/wasm/vmsg.wasm). One compiled Module is
 // shared by every thread; each thread makes its own Instance over the one shared Memory.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../util/paths.js';
 
-/** The raw exports of build/vmsg.wasm (functions take and return byte addresses). */
+/** The raw exports of dist/wasm/vmsg.wasm (functions take and return byte addresses). */
 export interface WasmExports {
   readonly [name: string]: unknown;
   heapBase(): number;
@@ -33,7 +33,7 @@ let compiled: WebAssembly.Module | undefined;
 /** The compiled module (compiled once per thread that asks; pass it to workers instead). */
 export function wasmModule(): WebAssembly.Module {
   if (compiled === undefined) {
-    const path = join(packageRoot(), 'build', 'vmsg.wasm');
+    const path = join(packageRoot(), 'dist', 'wasm', 'vmsg.wasm');
     let bytes: Buffer;
     try {
       bytes = readFileSync(path);

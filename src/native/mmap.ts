@@ -1,0 +1,44 @@
+// TypeScript face of the mmap addon (src/native/vmsg_mmap.c, built by node-gyp during npm ci):
+// put a shared-memory file over a page-aligned range of the shared WebAssembly.Memory.
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { packageRoot } from '../util/paths.js';
+
+interface MmapAddon {
+  mapFile(view: Uint8Array, offset: number, length: number, path: string, create: boolean): void;
+  unmapFile(view: Uint8Array, offset: number, length: number): void;
+  pageSize(): number;
+}
+
+let addon: MmapAddon | undefined;
+
+function load(): MmapAddon {
+  if (addon === undefined) {
+    const path = join(packageRoot(), 'build', 'Release', 'vmsg_mmap.node');
+    try {
+      addon = createRequire(import.meta.url)(path) as MmapAddon;
+    } catch (e) {
+      throw new Error(`vmsg-router: the mmap addon ${path} did not load (${(e as Error).message}); ` +
+        'it is built by node-gyp during "npm ci" and needs python3, make and a C compiler');
+    }
+  }
+  return addon;
+}
+
+/** Bytes per page: mapped ranges start and end on page boundaries. */
+export function pageSize(): number {
+  return load().pageSize();
+}
+
+/**
+ * Map `length` bytes of the file at `path` over memory[offset, offset+length).
+ * `create` makes the file with owner-only permissions (0600) and sizes it.
+ */
+export function mapFile(memory: WebAssembly.Memory, offset: number, length: number, path: string, create: boolean): void {
+  load().mapFile(new Uint8Array(memory.buffer), offset, length, path, create);
+}
+
+/** Undo mapFile: the range becomes private zero pages again. */
+export function unmapFile(memory: WebAssembly.Memory, offset: number, length: number): void {
+  load().unmapFile(new Uint8Array(memory.buffer), offset, length);
+}
