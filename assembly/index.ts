@@ -8,8 +8,9 @@ export {
 
 export {
   CUR_SLOTS, CUR_PUB, CUR_PEER, CUR_CAP, CUR_STRIDE, CUR_LOCAL, CUR_CACHED, CUR_PENDING,
-  CUR_BATCH, CUR_FLAGS, CUR_WAKE, CUR_FAULTS, CUR_SIZE, CURF_IDX16,
-  cursorFlush, produceFreeHint, consumeAvailableHint,
+  CUR_BATCH, CUR_FLAGS, CUR_WAKE, CUR_FAULTS, CUR_DIRTY, CUR_SIZE, CURF_IDX16,
+  CURSOR_PRODUCER, CURSOR_CONSUMER, DOORBELL_AWAKE, DOORBELL_ASLEEP,
+  cursorInit, cursorFlush, produceFreeHint, consumeAvailableHint,
 } from './ring/cursor';
 
 export {
@@ -17,6 +18,26 @@ export {
   NR_CONS_BELL, NR_PROD_BELL, NR_PROD_INDEX, NR_CONS_INDEX, NR_PROD_CURSOR, NR_CONS_CURSOR,
   NR_SLOTS, NR_HEADER_SIZE, nativeRingBytes, nativeRingInit,
 } from './ring/native';
+
+export {
+  VMAMP_LAYOUT_MAGIC_VALUE, VMAMP_LAYOUT_VERSION_VALUE, VMAMP_FEATURE_MASKED_NOTIF, VMAMP_NUM_NOTIF_MAX,
+  VMAMP_LAYOUT_MAGIC, VMAMP_LAYOUT_LENGTH, VMAMP_LAYOUT_VERSION, VMAMP_LAYOUT_FEATURES,
+  VMAMP_LAYOUT_NUM_NOTIF, VMAMP_LAYOUT_NUM_VQ_NOTIF_PER_DEVICE, VMAMP_LAYOUT_NUM_QUEUE_ELEMENTS,
+  VMAMP_LAYOUT_SIZE_QUEUE_ELEMENTS, VMAMP_LAYOUT_RESERVED, VMAMP_LAYOUT_DEV_NOTIF_OFFSET,
+  VMAMP_LAYOUT_DEV_QUEUE_HEAD_OFFSET, VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET, VMAMP_LAYOUT_DRV_NOTIF_OFFSET,
+  VMAMP_LAYOUT_DRV_QUEUE_HEAD_OFFSET, VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET, VMAMP_LAYOUT_SIZE,
+  VMAMP_QH_MAGIC_VALUE, VMAMP_QH_MAGIC, VMAMP_QH_STATUS, VMAMP_QH_TAIL, VMAMP_QH_HEAD, VMAMP_QH_SIZE,
+  VMAMP_QH_ALIGN, VMAMP_NOTIF_ALIGN, VMAMP_STATE_MASK, VMAMP_STATE_INIT, VMAMP_STATE_READY,
+  VMAMP_STATE_RUN, VMAMP_STATE_SHUTDOWN, VMAMP_STATE_PEER_DEAD, VMAMP_FLAG_MASK, VMAMP_FLAG_DEBUGGABLE,
+  VMAMP_DEV_QH_AT, VMAMP_DRV_QH_AT, VMAMP_ELEMENTS_AT, VMAMP_ELEMENT_SIZE, VMAMP_MAX_ELEMENTS,
+  VMAMP_ROLE_DEVICE, VMAMP_ROLE_DRIVER,
+  vmampElementCount, vmampDeviceInit, vmampCursorInit,
+} from './ring/vmamp';
+
+export {
+  SPSC_HEAD, SPSC_TAIL, SPSC_SLOTS, SPSC_SLOT_SIZE, SPSC_CAPACITY_BIAS, SPSC_MIN_CAPACITY,
+  spscCapacity, spscRegionBytes, spscInit, spscCursorInit,
+} from './ring/spsc';
 
 import { produceReserve, produceCommit, consumePeek, consumeRelease } from './ring/cursor';
 import { hdrMsgSize } from './header';
@@ -36,3 +57,5 @@ export function frameSize(frame: usize): u32 { return hdrMsgSize(load<u64>(frame
 export * from './router/layout';
 export { routeSome, serviceParked } from './router/route';
 export { addSource, removeSource, addDevice, removeDevice, emitDeviceEvent, expire, failAll, pendingWork } from './router/control';
+
+export { echoSome } from './device/echo';

@@ -22,6 +22,10 @@ export const CUR_SIZE: u32 = 64;
 
 export const CURF_IDX16: u32 = 1; // indices are u16 (vmamp); otherwise u32/i32
 
+// Which side a cursor drives (argument of the layouts' cursor-fill functions).
+export const CURSOR_PRODUCER: u32 = 0;
+export const CURSOR_CONSUMER: u32 = 1;
+
 // Doorbell word: 0 = owner awake, 1 = owner asleep in Atomics.wait on this word.
 export const DOORBELL_AWAKE: i32 = 0;
 export const DOORBELL_ASLEEP: i32 = 1;
@@ -49,6 +53,24 @@ export const DOORBELL_ASLEEP: i32 = 1;
   if (bell != 0 && atomic.load<i32>(bell) != DOORBELL_AWAKE) {
     if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP, DOORBELL_AWAKE) == DOORBELL_ASLEEP) atomic.notify(bell, 1);
   }
+}
+
+/**
+ * Fill all 64 bytes of a fresh cursor: geometry from the arguments, local/cached/pending/
+ * faults/dirty zero (a fresh ring: both indices 0). TS twin: writeCursor in src/ring/cursor.ts.
+ */
+export function cursorInit(
+  cur: usize, slots: usize, pub: usize, peer: usize, cap: u32, stride: u32, batch: u32, flags: u32, bell: u32,
+): void {
+  memory.fill(cur, 0, CUR_SIZE);
+  store<u32>(cur, <u32>slots, CUR_SLOTS);
+  store<u32>(cur, <u32>pub, CUR_PUB);
+  store<u32>(cur, <u32>peer, CUR_PEER);
+  store<u32>(cur, cap, CUR_CAP);
+  store<u32>(cur, stride, CUR_STRIDE);
+  store<u32>(cur, batch, CUR_BATCH);
+  store<u32>(cur, flags, CUR_FLAGS);
+  store<u32>(cur, bell, CUR_WAKE);
 }
 
 @inline function nextIndex(cur: usize, i: u32): u32 {
@@ -118,6 +140,37 @@ export function produceFreeHint(cur: usize): u32 {
   store<u32>(cur, next, CUR_LOCAL);
   const pending = load<u32>(cur, CUR_PENDING) + 1;
   if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, next);
+  else store<u32>(cur, pending, CUR_PENDING);
+}
+
+/**
+ * Frames readable now: the cached count, or, when that is 0, a fresh look at the peer index
+ * (publishing pending frees first when the ring is empty). With consumeAdvance this lets a
+ * consumer walk a run of slots with its index in a register instead of in memory.
+ */
+@inline export function consumeAvailable(cur: usize): u32 {
+  const local = load<u32>(cur, CUR_LOCAL);
+  let peer = load<u32>(cur, CUR_CACHED);
+  if (local == peer) {
+    peer = loadPeerIndex(cur);
+    if (peer == 0xffffffff || local == peer) {
+      cursorFlush(cur);
+      return 0;
+    }
+    store<u32>(cur, peer, CUR_CACHED);
+  }
+  return peer > local ? peer - local : peer + load<u32>(cur, CUR_CAP) - local;
+}
+
+/** Give back `n` slots read from the current position (published with the batch). */
+@inline export function consumeAdvance(cur: usize, n: u32): void {
+  if (n == 0) return;
+  const cap = load<u32>(cur, CUR_CAP);
+  let local = load<u32>(cur, CUR_LOCAL) + n;
+  if (local >= cap) local -= cap;
+  store<u32>(cur, local, CUR_LOCAL);
+  const pending = load<u32>(cur, CUR_PENDING) + n;
+  if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, local);
   else store<u32>(cur, pending, CUR_PENDING);
 }
 

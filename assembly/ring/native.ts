@@ -1,10 +1,7 @@
 // Our in-process ring (docs/ARCHITECTURE.md "Native ring"): a fixed-slot SPSC ring in the
 // shared WebAssembly.Memory. Indices and the two private cursors sit on their own 64-byte
 // lines so producer and consumer never write the same cache line. TS twin: src/ring/native.ts.
-import {
-  CUR_SLOTS, CUR_PUB, CUR_PEER, CUR_CAP, CUR_STRIDE, CUR_LOCAL, CUR_CACHED, CUR_PENDING,
-  CUR_BATCH, CUR_FLAGS, CUR_WAKE, CUR_FAULTS,
-} from './cursor';
+import { cursorInit } from './cursor';
 
 export const NR_MAGIC_VALUE: u32 = 0x47524d56; // "VMRG" little-endian
 export const NR_VERSION_VALUE: u32 = 1;
@@ -28,21 +25,6 @@ export function nativeRingBytes(capacity: u32, slotSize: u32): u32 {
   return NR_HEADER_SIZE + capacity * slotSize;
 }
 
-function initCursor(cur: usize, slots: usize, pub: usize, peer: usize, cap: u32, stride: u32, batch: u32, bell: u32): void {
-  store<u32>(cur, <u32>slots, CUR_SLOTS);
-  store<u32>(cur, <u32>pub, CUR_PUB);
-  store<u32>(cur, <u32>peer, CUR_PEER);
-  store<u32>(cur, cap, CUR_CAP);
-  store<u32>(cur, stride, CUR_STRIDE);
-  store<u32>(cur, 0, CUR_LOCAL);
-  store<u32>(cur, 0, CUR_CACHED);
-  store<u32>(cur, 0, CUR_PENDING);
-  store<u32>(cur, batch, CUR_BATCH);
-  store<u32>(cur, 0, CUR_FLAGS);
-  store<u32>(cur, bell, CUR_WAKE);
-  store<u32>(cur, 0, CUR_FAULTS);
-}
-
 /**
  * Lay out an empty ring at `base` (64-byte aligned). `batch` is how many steps each side takes
  * before publishing its index. The magic is stored last so a reader never sees half a header.
@@ -54,8 +36,9 @@ export function nativeRingInit(base: usize, capacity: u32, slotSize: u32, batch:
   store<u32>(base, slotSize, NR_SLOT_SIZE);
   store<u32>(base, consBell, NR_CONS_BELL);
   store<u32>(base, prodBell, NR_PROD_BELL);
-  initCursor(base + NR_PROD_CURSOR, base + NR_SLOTS, base + NR_PROD_INDEX, base + NR_CONS_INDEX, capacity, slotSize, batch, consBell);
-  initCursor(base + NR_CONS_CURSOR, base + NR_SLOTS, base + NR_CONS_INDEX, base + NR_PROD_INDEX, capacity, slotSize, batch, prodBell);
+  // Each side wakes the other: the producer rings the consumer's bell and vice versa.
+  cursorInit(base + NR_PROD_CURSOR, base + NR_SLOTS, base + NR_PROD_INDEX, base + NR_CONS_INDEX, capacity, slotSize, batch, 0, consBell);
+  cursorInit(base + NR_CONS_CURSOR, base + NR_SLOTS, base + NR_CONS_INDEX, base + NR_PROD_INDEX, capacity, slotSize, batch, 0, prodBell);
   atomic.store<u32>(base, NR_MAGIC_VALUE, NR_MAGIC);
 }
 

@@ -1,25 +1,52 @@
 // Address arithmetic over the router tables and the counters, shared by the router files.
 import {
-  SH_CONFIG, SH_STATS, SH_NOW, SH_DIRTY, SH_DIRTY_N, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE,
+  SH_CONFIG, SH_STATS, SH_NOW, SH_DIRTY, SH_DIRTY_N, SH_ID, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
   EP_SIZE, EP_OUT, EC_DROP_BASE,
 } from './layout';
 import { CUR_PENDING, CUR_DIRTY, cursorFlush } from '../ring/cursor';
 
-@inline export function config(shard: usize): usize { return <usize>load<u32>(shard, SH_CONFIG); }
-@inline export function now(shard: usize): u32 { return load<u32>(shard, SH_NOW); }
+// The shard's table addresses, copied into wasm globals when an entry point starts: globals
+// are per instance, and each shard thread has its own instance, so this is thread-safe; it
+// saves a chain of dependent loads per frame (memory loads cannot be hoisted across stores).
+let gConfig: usize = 0;
+let gEndpoints: usize = 0;
+let gDevTable: usize = 0;
+let gStats: usize = 0;
+let gStatsStride: usize = 0;
+let gNow: u32 = 0;
+let gTimeout: u32 = 0;
+let gShardId: u32 = 0;
+
+/** Every exported operation on a shard calls this first. */
+export function bindShard(shard: usize): void {
+  gConfig = <usize>load<u32>(shard, SH_CONFIG);
+  gEndpoints = <usize>load<u32>(gConfig, RC_ENDPOINTS);
+  gDevTable = <usize>load<u32>(gConfig, RC_DEV_TABLE);
+  gStats = <usize>load<u32>(shard, SH_STATS);
+  gStatsStride = <usize>load<u32>(gConfig, RC_STATS_STRIDE);
+  gNow = load<u32>(shard, SH_NOW);
+  gTimeout = load<u32>(gConfig, RC_TIMEOUT_MS);
+  gShardId = load<u32>(shard, SH_ID);
+}
+
+// `shard` parameters below keep call sites uniform; the values come from bindShard.
+@inline export function config(shard: usize): usize { return gConfig; }
+@inline export function now(shard: usize): u32 { return gNow; }
+@inline export function timeoutMs(): u32 { return gTimeout; }
+@inline export function shardId(): u32 { return gShardId; }
 
 @inline export function endpointAt(shard: usize, ep: u32): usize {
-  return <usize>load<u32>(config(shard), RC_ENDPOINTS) + <usize>ep * EP_SIZE;
+  return gEndpoints + <usize>ep * EP_SIZE;
 }
 @inline export function endpointOut(shard: usize, ep: u32): usize { return endpointAt(shard, ep) + EP_OUT; }
 
 /** Device state of `dev`, or 0 when the device number is not validated. */
 @inline export function deviceState(shard: usize, dev: u32): usize {
-  return <usize>load<u32>(<usize>load<u32>(config(shard), RC_DEV_TABLE) + (<usize>dev << 2));
+  return <usize>load<u32>(gDevTable + (<usize>dev << 2));
 }
 
 @inline export function epCounter(shard: usize, ep: u32, idx: u32): usize {
-  return <usize>load<u32>(shard, SH_STATS) + <usize>ep * <usize>load<u32>(config(shard), RC_STATS_STRIDE) + (<usize>idx << 3);
+  return gStats + <usize>ep * gStatsStride + (<usize>idx << 3);
 }
 @inline export function bump(addr: usize): void { store<u64>(addr, load<u64>(addr) + 1); }
 @inline export function count(shard: usize, ep: u32, idx: u32): void { bump(epCounter(shard, ep, idx)); }

@@ -7,7 +7,7 @@ import {
   DS_LIST_NEXT, DS_LISTED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, R_DEVICE_REMOVED, R_ENDPOINT_GONE,
   R_TIMEOUT, SH_OUT_LIST, OUT_LIST_NEXT, OUT_PARK_COUNT,
 } from './layout';
-import { endpointAt, drop, flushDirty } from './context';
+import { endpointAt, drop, flushDirty, bindShard } from './context';
 import { poolGive } from './pool';
 import { outDiscardParked, outServiceAll } from './output';
 import { emitFailure, emitEventDevice } from './emit';
@@ -15,6 +15,7 @@ import { failWaiting, outstanding, releaseInOrder } from './correlate';
 
 /** Start reading endpoint `ep`'s ring. */
 export function addSource(shard: usize, ep: u32): void {
+  bindShard(shard);
   const n = load<u32>(shard, SH_NUM_SOURCES);
   store<u32>(<usize>load<u32>(shard, SH_SOURCES) + (<usize>n << 2), ep);
   store<u32>(shard, n + 1, SH_NUM_SOURCES);
@@ -22,6 +23,7 @@ export function addSource(shard: usize, ep: u32): void {
 
 /** Stop reading endpoint `ep`; frames parked for it are dropped (ENDPOINT_GONE). Returns how many. */
 export function removeSource(shard: usize, ep: u32): u32 {
+  bindShard(shard);
   const list = <usize>load<u32>(shard, SH_SOURCES);
   const n = load<u32>(shard, SH_NUM_SOURCES);
   for (let i: u32 = 0; i < n; i++) {
@@ -42,6 +44,7 @@ export function removeSource(shard: usize, ep: u32): u32 {
 
 /** Take ownership of a device state (already filled in by the control plane). */
 export function addDevice(shard: usize, ds: usize): void {
+  bindShard(shard);
   const n = load<u32>(shard, SH_NUM_DEVICES);
   store<u32>(<usize>load<u32>(shard, SH_DEVICES) + (<usize>n << 2), <u32>ds);
   store<u32>(shard, n + 1, SH_NUM_DEVICES);
@@ -53,6 +56,7 @@ export function addDevice(shard: usize, ds: usize): void {
  * Returns the requests still unresolved (non-zero only if the pool ran dry; call again).
  */
 export function removeDevice(shard: usize, ds: usize): u32 {
+  bindShard(shard);
   store<u16>(ds, <u16>(<u32>load<u16>(ds, DS_FLAGS) | DSF_REMOVING), DS_FLAGS);
   failWaiting(shard, ds, R_DEVICE_REMOVED, true);
   releaseInOrder(shard, ds);
@@ -109,6 +113,7 @@ function unlinkDevice(shard: usize, ds: usize): void {
  * (spec §7 rule 26). Returns the drivers it could not reach now (pool empty; call again).
  */
 export function emitDeviceEvent(shard: usize, dev: u32, state: u32): u32 {
+  bindShard(shard);
   const list = <usize>load<u32>(shard, SH_SOURCES);
   const n = load<u32>(shard, SH_NUM_SOURCES);
   let failed: u32 = 0;
@@ -126,6 +131,7 @@ export function emitDeviceEvent(shard: usize, dev: u32, state: u32): u32 {
 
 /** Fail requests whose deadline passed and retry blocked in-order deliveries. Returns failures. */
 export function expire(shard: usize): u32 {
+  bindShard(shard);
   const list = <usize>load<u32>(shard, SH_DEVICES);
   const n = load<u32>(shard, SH_NUM_DEVICES);
   let failed: u32 = 0;
@@ -143,6 +149,7 @@ export function expire(shard: usize): u32 {
 
 /** Fail every waiting request of every device this shard owns, with `reason` (worker restarted, router closing). */
 export function failAll(shard: usize, reason: u32): u32 {
+  bindShard(shard);
   const list = <usize>load<u32>(shard, SH_DEVICES);
   const n = load<u32>(shard, SH_NUM_DEVICES);
   let failed: u32 = 0;
@@ -153,6 +160,7 @@ export function failAll(shard: usize, reason: u32): u32 {
 
 /** Work the shard still holds: requests awaiting an answer plus frames parked anywhere. */
 export function pendingWork(shard: usize): u32 {
+  bindShard(shard);
   const list = <usize>load<u32>(shard, SH_DEVICES);
   const n = load<u32>(shard, SH_NUM_DEVICES);
   let pending: u32 = 0;

@@ -18,9 +18,9 @@ import {
   TYPE_RESPONSE, TYPE_BUS, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, T_GET_DEVICE_INFO, T_GET_SHM,
   T_EVENT_AVAIL, T_EVENT_CONFIG, T_EVENT_USED, B_GET_DEVICES, B_PING, B_EVENT_DEVICE, withToken,
 } from '../header';
-import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit, CUR_STRIDE } from '../ring/cursor';
+import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL } from '../ring/cursor';
 import { copyFrame } from '../copy';
-import { config, endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter } from './context';
+import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs } from './context';
 import { poolTake, poolGive } from './pool';
 import { outEmit, outHasParked, outServiceAll, outMarkBlocked } from './output';
 import { emitToEndpoint, emitFailure, crossShardOut, crossShardRoom } from './emit';
@@ -28,7 +28,7 @@ import { windowHasRoom, openRequest, matchResponse, headDelivered, MATCH_DELIVER
 import { answerGetDevices, answerPing } from './busmsg';
 
 @inline function isMine(shard: usize, ds: usize): bool {
-  return <u32>load<u16>(ds, DS_SHARD) == load<u32>(shard, SH_ID);
+  return <u32>load<u16>(ds, DS_SHARD) == shardId();
 }
 
 /** Hand a bus message the router does not terminate to the control plane (or drop it). */
@@ -58,7 +58,7 @@ function forward(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest:
   const size = <u32>(w >> 48);
   let hdr: u64;
   if (isRequest) {
-    const token = openRequest(shard, ds, <u32>(w >> 8) & 0xff, drv, <u32>(w >> 32) & 0xffff, load<u32>(config(shard), RC_TIMEOUT_MS));
+    const token = openRequest(shard, ds, <u32>(w >> 8) & 0xff, drv, <u32>(w >> 32) & 0xffff, timeoutMs());
     hdr = withToken(w, token);
     store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
     bump(ds + DS_C_REQUESTS);
@@ -127,6 +127,7 @@ function deviceDrainParked(shard: usize, ds: usize): void {
 
 /** Retry everything parked: outputs first (they free ring room for nobody else), then devices. */
 export function serviceParked(shard: usize): void {
+  bindShard(shard);
   outServiceAll(shard);
   let prev: usize = 0;
   let ds = <usize>load<u32>(shard, SH_DEV_LIST);
@@ -237,14 +238,20 @@ function fromDevice(shard: usize, ep: u32, f: usize, w: u64): bool {
 /** Take up to `budget` frames from endpoint `ep`'s ring. */
 function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   const e = endpointAt(shard, ep);
-  const kind = <u32>load<u8>(e, EP_KIND);
   const cur = <usize>load<u32>(e, EP_IN_CURSOR);
-  const stride = load<u32>(cur, CUR_STRIDE);
+  let avail = consumeAvailable(cur);
+  if (avail == 0) return 0;
+  if (avail > budget) avail = budget;
+  const kind = <u32>load<u8>(e, EP_KIND);
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
+  // The run of readable slots is walked with the index in a local; the cursor is written once.
+  const slots = <usize>load<u32>(cur, CUR_SLOTS);
+  const stride = load<u32>(cur, CUR_STRIDE);
+  const cap = load<u32>(cur, CUR_CAP);
+  let local = load<u32>(cur, CUR_LOCAL);
   let n: u32 = 0;
-  while (n < budget) {
-    const f = consumePeek(cur);
-    if (f == 0) break;
+  while (n < avail) {
+    const f = slots + <usize>local * <usize>stride;
     const w = load<u64>(f);
     const size = <u32>(w >> 48);
     let ok = true;
@@ -258,9 +265,10 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
       bump(shard + SH_C_STALLS);
       break;
     }
-    consumeRelease(cur);
+    if (++local == cap) local = 0;
     n++;
   }
+  consumeAdvance(cur, n);
   cursorFlush(cur);
   if (n != 0) {
     const c = epCounter(shard, ep, EC_RX);
@@ -307,6 +315,7 @@ function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
  * (0 = idle). Everything written is published before returning.
  */
 export function routeSome(shard: usize, budget: u32): u32 {
+  bindShard(shard);
   bump(shard + SH_C_LOOPS);
   if (load<u32>(shard, SH_DEV_LIST) != 0 || load<u32>(shard, SH_OUT_LIST) != 0) serviceParked(shard);
   const sources = <usize>load<u32>(shard, SH_SOURCES);

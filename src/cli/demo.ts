@@ -71,7 +71,7 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = (l) 
   const devLinks: LinkDescriptor[] = [];
   for (const g of groups) devLinks.push(await router.attachDevice({ devices: g }));
   const drvLink = await router.attachDriver();
-  const echoes = devLinks.map((link) => startWorker('device/echo-worker.js', { link, module }, 2));
+  const echoes = devLinks.map((link) => startWorker('device/echo-worker.js', { link, module }, 1));
   const load = startWorker('driver/load-worker.js', { link: drvLink, module, devices: devNums, outstanding: o.outstanding }, LOAD_COUNTERS);
 
   const t0 = performance.now();

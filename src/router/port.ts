@@ -16,9 +16,12 @@ export class EndpointPort {
   readonly u8: Uint8Array;
   readonly dv: DataView;
   private readonly i32: Int32Array;
-  private readonly wasm: WasmExports;
-  private readonly out: number;
-  private readonly in: number;
+  /** This thread's instance of the hot path (frame loops such as the echo device run in it). */
+  readonly wasm: WasmExports;
+  /** Producer cursor of the endpoint→router ring. */
+  readonly out: number;
+  /** Consumer cursor of the router→endpoint ring. */
+  readonly in: number;
   private readonly bellAt: number;
   private readonly spin: number;
 

@@ -26,6 +26,7 @@ export interface WasmExports {
   expire(shard: number): number;
   failAll(shard: number, reason: number): number;
   pendingWork(shard: number): number;
+  echoSome(inCur: number, outCur: number, budget: number): number;
 }
 
 let compiled: WebAssembly.Module | undefined;

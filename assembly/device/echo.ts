@@ -1,0 +1,43 @@
+// The echo device's frame loop (the minimal benchmark device of src/device/echo.ts), in WASM
+// so that a benchmark measures the router, not the device: every transport request is
+// answered at once with a 12-byte response of the same id carrying the request's token
+// (status word 0x0f), every EVENT_AVAIL becomes an EVENT_USED for the same queue, anything
+// else is consumed and ignored. Works on any number of device numbers behind one link.
+import { consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, CUR_SLOTS, CUR_STRIDE, CUR_CAP, CUR_LOCAL } from '../ring/cursor';
+import { makeHeader, TYPE_RESPONSE, MSG_ID_EVENT_BIT, T_EVENT_AVAIL, T_EVENT_USED } from '../header';
+
+/** Answer up to `budget` frames from the `inCur` consumer cursor into the `outCur` producer cursor. Returns frames taken. */
+export function echoSome(inCur: usize, outCur: usize, budget: u32): u32 {
+  let avail = consumeAvailable(inCur);
+  if (avail > budget) avail = budget;
+  const slots = <usize>load<u32>(inCur, CUR_SLOTS);
+  const stride = load<u32>(inCur, CUR_STRIDE);
+  const cap = load<u32>(inCur, CUR_CAP);
+  let local = load<u32>(inCur, CUR_LOCAL);
+  let n: u32 = 0;
+  while (n < avail) {
+    const f = slots + <usize>local * <usize>stride;
+    const w = load<u64>(f);
+    const type = <u32>w & 3;
+    const id = <u32>(w >> 8) & 0xff;
+    const dev = <u32>(w >> 16) & 0xffff;
+    if (type == 0 && ((id & MSG_ID_EVENT_BIT) == 0 || id == T_EVENT_AVAIL)) {
+      const out = produceReserve(outCur);
+      if (out == 0) break; // our ring to the router is full: leave the rest for later
+      if ((id & MSG_ID_EVENT_BIT) == 0) {
+        store<u64>(out, makeHeader(TYPE_RESPONSE, id, dev, <u32>(w >> 32) & 0xffff, 12));
+        store<u32>(out, 0x0f, 8);
+      } else {
+        store<u64>(out, makeHeader(0, T_EVENT_USED, dev, 0, 12));
+        store<u32>(out, load<u32>(f, 8), 8);
+      }
+      produceCommit(outCur);
+    }
+    if (++local == cap) local = 0;
+    n++;
+  }
+  consumeAdvance(inCur, n);
+  cursorFlush(inCur);
+  cursorFlush(outCur);
+  return n;
+}
