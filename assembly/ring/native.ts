@@ -19,6 +19,9 @@ export const NR_PROD_CURSOR: u32 = 192; // 64-byte cursor private to the produce
 export const NR_CONS_CURSOR: u32 = 256; // 64-byte cursor private to the consumer
 export const NR_SLOTS: u32 = 320; //       slot 0
 export const NR_HEADER_SIZE: u32 = 320;
+export const NR_MIN_SLOT_SIZE: u32 = 16; // the 8-byte header plus one word of payload
+export const NR_SLOT_ALIGN: u32 = 8; //     slots are whole u64 words (the router copies u64s)
+export const NR_BASE_ALIGN: u32 = 64; //    the header starts on a cache line
 
 /** Bytes a native ring of `capacity` slots of `slotSize` bytes occupies. */
 export function nativeRingBytes(capacity: u32, slotSize: u32): u32 {

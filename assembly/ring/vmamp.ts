@@ -126,7 +126,7 @@ export function vmampCursorInit(
   const myElements = regionInWindow(window, device ? VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET : VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET, bytes, windowSize);
   const peerElements = regionInWindow(window, device ? VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET : VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET, bytes, windowSize);
   if (myQh == 0 || peerQh == 0 || myElements == 0 || peerElements == 0) return false;
-  if (((myQh | peerQh) & <u64>(VMAMP_QH_ALIGN - 1)) != 0) return false; // u16 atomics trap when misaligned
+  if (((<u64>window | myQh | peerQh) & <u64>(VMAMP_QH_ALIGN - 1)) != 0) return false; // u16 atomics trap when misaligned
   if (direction == CURSOR_PRODUCER) {
     cursorInit(cur, window + <usize>myElements, window + <usize>myQh + VMAMP_QH_TAIL,
       window + <usize>peerQh + VMAMP_QH_HEAD, n, size, batch, CURF_IDX16, bell);

@@ -2,12 +2,20 @@
 // present-device bitmap (filtered by the driver's allow-list), PING echoed to whoever sent it.
 import {
   RC_PRESENT_MAP, EP_ALLOW, EP_MAX_MSG, PS_FRAME, EC_TERMINATED, EC_GENERATED,
-  R_GET_DEVICES_ALIGNMENT, R_PAYLOAD_TRUNCATED,
+  R_GET_DEVICES_ALIGNMENT, R_PAYLOAD_TRUNCATED, R_PAYLOAD_LENGTH_MISMATCH,
 } from './layout';
 import { config, endpointAt, count, drop } from './context';
 import { poolTake, poolGive } from './pool';
 import { emitToEndpoint } from './emit';
 import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_GET_DEVICES, B_PING } from '../header';
+
+/** GET_DEVICES and PING requests are exactly 12 bytes (spec §6); anything else is malformed: dropped. */
+@inline function exactly12(shard: usize, ep: u32, w: u64): bool {
+  const size = <u32>(w >> 48);
+  if (size == 12) return true;
+  drop(shard, ep, size < 12 ? R_PAYLOAD_TRUNCATED : R_PAYLOAD_LENGTH_MISMATCH);
+  return false;
+}
 
 /** Byte `i` of the devices `ep` may see: present and (if it has one) on its allow-list. */
 @inline function visibleByte(present: usize, allow: usize, i: u32): u32 {
@@ -22,8 +30,7 @@ import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_GET_DEVICES, B_PING } from '../h
  * and there is no error reply (spec §9 item 15).
  */
 export function answerGetDevices(shard: usize, ep: u32, frame: usize, w: u64): bool {
-  const size = <u32>(w >> 48);
-  if (size < 12) { drop(shard, ep, R_PAYLOAD_TRUNCATED); return true; }
+  if (!exactly12(shard, ep, w)) return true;
   const offset = <u32>load<u16>(frame, 8);
   let want = <u32>load<u16>(frame, 10);
   if ((offset & 7) != 0 || (want & 7) != 0) { drop(shard, ep, R_GET_DEVICES_ALIGNMENT); return true; }
@@ -68,8 +75,7 @@ export function answerGetDevices(shard: usize, ep: u32, frame: usize, w: u64): b
 
 /** Echo a PING request back to `ep` with the same token and data (spec §6, rule 28). */
 export function answerPing(shard: usize, ep: u32, frame: usize, w: u64): bool {
-  const size = <u32>(w >> 48);
-  if (size < 12) { drop(shard, ep, R_PAYLOAD_TRUNCATED); return true; }
+  if (!exactly12(shard, ep, w)) return true;
   const hdr = makeHeader(TYPE_BUS | TYPE_RESPONSE, B_PING, 0, <u32>(w >> 32) & 0xffff, 12);
   if (!emitToEndpoint(shard, ep, hdr, frame, 12)) return false;
   count(shard, ep, EC_TERMINATED);

@@ -18,7 +18,7 @@ export const RC_BUS_MAX: u32 = 32; //       u32 largest frame the router carries
 export const RC_STATS_STRIDE: u32 = 36; //  u32 bytes of counters per endpoint per shard
 export const RC_SIZE: u32 = 128;
 
-// ---------------------------------------------------------------- device state (one per attached device, 128 B)
+// ---------------------------------------------------------------- device state (one per attached device, 192 B)
 // Owner: the shard that owns the device (DS_SHARD). The control plane writes it before
 // publishing its address in the device table and after the owner has let go of it.
 export const DS_DEV_NUM: u32 = 0; //     u16
@@ -44,7 +44,8 @@ export const DS_C_EVENTS_OUT: u32 = 96; // events forwarded from the device to i
 export const DS_C_HELD: u32 = 104; //      responses that arrived early and waited for order
 export const DS_C_PARKED: u32 = 112; //    frames parked because the window or the ring was full
 export const DS_C_TIMEOUTS: u32 = 120; //  subset of FAILED: deadline passed
-export const DS_SIZE: u32 = 128;
+export const DS_C_COALESCED: u32 = 128; // EVENT_AVAIL merged into one already queued for the same virtqueue
+export const DS_SIZE: u32 = 192;
 
 export const DSF_PRESENT: u32 = 1;
 export const DSF_REMOVING: u32 = 2;
@@ -189,6 +190,7 @@ export const R_BUS_DEV_NUM_NONZERO: u32 = 9;
 export const R_UNVALIDATED_DEV_NUM: u32 = 10;
 export const R_GET_DEVICES_ALIGNMENT: u32 = 11;
 export const R_PAYLOAD_TRUNCATED: u32 = 15;
+export const R_PAYLOAD_LENGTH_MISMATCH: u32 = 16;
 export const R_UNMATCHED_RESPONSE: u32 = 32;
 export const R_LATE_RESPONSE: u32 = 33;
 export const R_RESPONSE_ID_MISMATCH: u32 = 34;

@@ -7,7 +7,7 @@ import {
   SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_IN_XS, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
   RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_OUT, EPK_DRIVER, EPK_DEVICE,
   DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_PARK_HEAD, DS_PARK_TAIL, DS_PARK_COUNT, DS_LIST_NEXT,
-  DS_LISTED, DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, CE_DRIVER, CE_DRV_TOKEN,
+  DS_LISTED, DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
   PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR,
   EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
@@ -22,7 +22,7 @@ import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFl
 import { copyFrame } from '../copy';
 import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs } from './context';
 import { poolTake, poolGive } from './pool';
-import { outEmit, outHasParked, outServiceAll, outMarkBlocked } from './output';
+import { outEmit, outHasParked, outServiceAll, outMarkBlocked, outStalled } from './output';
 import { emitToEndpoint, emitFailure, crossShardOut, crossShardRoom } from './emit';
 import { windowHasRoom, openRequest, matchResponse, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
 import { answerGetDevices, answerPing } from './busmsg';
@@ -74,6 +74,24 @@ function forward(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest:
   return true;
 }
 
+/** Merge EVENT_AVAIL `w` into a queued EVENT_AVAIL of the same device and virtqueue, if any. */
+function coalesceAvail(ds: usize, f: usize, w: u64): bool {
+  if ((<u32>(w >> 8) & 0xff) != T_EVENT_AVAIL || <u32>(w >> 48) < 16) return false;
+  const vq = load<u32>(f, 8);
+  let ps = <usize>load<u32>(ds, DS_PARK_HEAD);
+  for (let n = load<u32>(ds, DS_PARK_COUNT); n != 0; n--) {
+    const q = ps + PS_FRAME;
+    const qw = load<u64>(q);
+    if (load<u16>(ps, PS_KIND) == 0 && (<u32>(qw >> 8) & 0xff) == T_EVENT_AVAIL && <u32>(qw >> 48) >= 16 && load<u32>(q, 8) == vq) {
+      store<u32>(q, load<u32>(f, 12), 12);
+      bump(ds + DS_C_COALESCED);
+      return true;
+    }
+    ps = <usize>load<u32>(ps, PS_NEXT);
+  }
+  return false;
+}
+
 /** Accept a frame for a device this shard owns: forward it now or park it behind older ones. */
 function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
   const size = <u32>(w >> 48);
@@ -86,10 +104,17 @@ function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isReq
   }
   const parked = load<u32>(ds, DS_PARK_COUNT);
   if (parked == 0 && forward(shard, ds, drv, f, w, isRequest)) return true;
+  // A notification for a virtqueue that already has one queued says nothing new: merge it
+  // (the newer next_offset wins), so kicks never pile up behind a slow device.
+  if (!isRequest && parked != 0 && coalesceAvail(ds, f, w)) return true;
   // Per-device queues keep one slow or stalled device from blocking its drivers' traffic to
-  // the others (no head-of-line blocking). Past the bound the frame fails at once, counted as
-  // DEVICE_BUSY: a request with a transport failure to its driver, an event is dropped.
-  if (parked >= load<u32>(shard, SH_PARK_LIMIT)) return refuse(shard, drv, w, isRequest, R_DEVICE_BUSY);
+  // the others (no head-of-line blocking). Past the bound a request fails at once (transport
+  // failure, DEVICE_BUSY); an event holds its source back while the device still drains its
+  // ring, and is dropped (DEVICE_BUSY) once the device has taken nothing for a whole timeout.
+  if (parked >= load<u32>(shard, SH_PARK_LIMIT)) {
+    if (!isRequest && !outStalled(shard, endpointAt(shard, devEp) + EP_OUT)) return false;
+    return refuse(shard, drv, w, isRequest, R_DEVICE_BUSY);
+  }
   const ps = poolTake(shard);
   if (ps == 0) return false;
   store<u16>(ps, <u16>drv, PS_AUX);

@@ -2,6 +2,7 @@
 // messages): per shard, per endpoint (summed over the shards that counted), per device.
 import type { SharedMemory } from '../memory/shared-memory.js';
 import type { RouterTables } from './tables.js';
+import { reasonName } from '../protocol/reasons.js';
 
 export interface EndpointStats {
   id: number;
@@ -34,6 +35,8 @@ export interface DeviceStats {
   eventsOut: number;
   held: number;
   parked: number;
+  /** EVENT_AVAIL merged into one already queued for the same virtqueue. */
+  coalesced: number;
   /** Requests forwarded and not yet answered towards their driver. */
   inFlight: number;
   /** Frames parked for it right now. */
@@ -68,13 +71,6 @@ export interface RouterStats {
   };
 }
 
-/** Reason names by number, from the R_* constants of the router layout. */
-function reasonNames(L: Record<string, number>): Map<number, string> {
-  const m = new Map<number, string>();
-  for (const [k, v] of Object.entries(L)) if (k.startsWith('R_')) m.set(v, k.slice(2));
-  return m;
-}
-
 export function readRouterStats(
   mem: SharedMemory,
   tables: RouterTables,
@@ -85,7 +81,6 @@ export function readRouterStats(
   const big = new BigUint64Array(mem.buffer);
   const u32 = mem.u32;
   const c64 = (addr: number): number => Number(big[addr / 8]!);
-  const names = reasonNames(L as unknown as Record<string, number>);
   const shards: ShardStats[] = tables.shards.map((sh, id) => ({
     id,
     loops: c64(sh + L.SH_C_LOOPS),
@@ -108,7 +103,7 @@ export function readRouterStats(
     for (let r = 1; r < L.EC_COUNTERS - L.EC_DROP_BASE; r++) {
       const n = sum(L.EC_DROP_BASE + r);
       if (n !== 0) {
-        const name = names.get(r) ?? `REASON_${r}`;
+        const name = reasonName(r);
         drops[name] = n;
         dropped += n;
         totals.dropsByReason[name] = (totals.dropsByReason[name] ?? 0) + n;
@@ -131,7 +126,7 @@ export function readRouterStats(
       dev, endpoint,
       requests: c64(ds + L.DS_C_REQUESTS), responses: c64(ds + L.DS_C_RESPONSES), failed: c64(ds + L.DS_C_FAILED),
       timeouts: c64(ds + L.DS_C_TIMEOUTS), eventsIn: c64(ds + L.DS_C_EVENTS_IN), eventsOut: c64(ds + L.DS_C_EVENTS_OUT),
-      held: c64(ds + L.DS_C_HELD), parked: c64(ds + L.DS_C_PARKED),
+      held: c64(ds + L.DS_C_HELD), parked: c64(ds + L.DS_C_PARKED), coalesced: c64(ds + L.DS_C_COALESCED),
       inFlight: c64(ds + L.DS_C_REQUESTS) - c64(ds + L.DS_C_RESPONSES) - c64(ds + L.DS_C_FAILED),
       parkedNow: u32[(ds + L.DS_PARK_COUNT) >>> 2]!,
     };

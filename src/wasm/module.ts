@@ -16,6 +16,14 @@ export interface WasmExports {
   ringPeek(cur: number): number;
   ringRelease(cur: number): void;
   cursorFlush(cur: number): void;
+  cursorInit(cur: number, slots: number, pub: number, peer: number, cap: number, stride: number, batch: number, flags: number, bell: number): void;
+  vmampElementCount(windowSize: number): number;
+  vmampDeviceInit(window: number, windowSize: number): number;
+  vmampCursorInit(cur: number, window: number, windowSize: number, role: number, direction: number, batch: number, bell: number): number;
+  spscCapacity(regionBytes: number): number;
+  spscRegionBytes(capacity: number): number;
+  spscInit(region: number, regionBytes: number): number;
+  spscCursorInit(cur: number, region: number, regionBytes: number, direction: number, batch: number, bell: number): number;
   routeSome(shard: number, budget: number): number;
   serviceParked(shard: number): void;
   addSource(shard: number, ep: number): void;

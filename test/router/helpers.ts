@@ -34,7 +34,7 @@ export function sendAll(port: EndpointPort, ...frames: (string | Uint8Array)[]):
 }
 
 /** Frames received within `ms` (stops early once `expect` frames arrived). */
-export async function receive(port: EndpointPort, expect: number, ms = 2000): Promise<string[]> {
+export async function receive(port: EndpointPort, expect: number, ms = 5000): Promise<string[]> {
   const out: string[] = [];
   const deadline = Date.now() + ms;
   while (out.length < expect && Date.now() < deadline) {

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// `vmsg <command> [args]`: the package's bin. Each command is a module exporting
+// run(argv) → exit status, loaded only when asked for. Add a command by adding a row.
+
+interface Command {
+  summary: string;
+  load: () => Promise<{ run(argv: string[]): Promise<number> }>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  decode: { summary: 'decode and validate one frame (--hex HEX [--json])', load: () => import('./decode.js') },
+  demo: { summary: 'router + echo devices + load driver, with live rates (npm start)', load: () => import('./demo.js') },
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: vmsg <command> [args]   (vmsg <command> --help for its options)\n\ncommands:\n${rows.join('\n')}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    process.stderr.write(help());
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    if (name === 'help' && rest[0] !== undefined && Object.hasOwn(COMMANDS, rest[0])) return COMMANDS[rest[0]]!.load().then((c) => c.run(['--help']));
+    process.stdout.write(help());
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    process.stderr.write(`vmsg: unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')} (vmsg --help)\n`);
+    return 2;
+  }
+  return (await command.load()).run(rest);
+}
+
+// exitCode, not exit(): lets stdout drain when it is a pipe. 3 = a bug, not a verdict on input.
+main(process.argv.slice(2)).then(
+  (status) => { process.exitCode = status; },
+  (e: unknown) => {
+    process.stderr.write(`vmsg: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 3;
+  },
+);

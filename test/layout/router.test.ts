@@ -1,0 +1,34 @@
+// The router tables' layout lives once, in assembly/router/layout.ts; TypeScript reads it from
+// the compiled module. These checks make sure both sides mean the same thing.
+import { describe, expect, it } from 'vitest';
+import { routerLayout, ROUTER_LAYOUT_NAMES } from '../../src/router/layout.js';
+import { REASONS, REASON_COUNT } from '../../src/protocol/reasons.js';
+
+describe('router layout (AS) and the TS tables agree', () => {
+  const L = routerLayout();
+
+  it('every name TypeScript uses is exported by the module', () => {
+    for (const name of ROUTER_LAYOUT_NAMES) expect(Number.isInteger(L[name]), name).toBe(true);
+  });
+
+  it('every R_* drop reason of the hot path has the number and name of src/protocol/reasons.ts', () => {
+    const byName = new Map(REASONS.map((r) => [r.name as string, r.code]));
+    for (const name of ROUTER_LAYOUT_NAMES.filter((n) => n.startsWith('R_'))) {
+      expect(byName.get(name.slice(2)), name).toBe(L[name]);
+    }
+  });
+
+  it('the drop counters have room for every reason', () => {
+    expect(L.EC_COUNTERS - L.EC_DROP_BASE).toBe(REASON_COUNT);
+    expect(Math.max(...REASONS.map((r) => r.code))).toBeLessThan(REASON_COUNT);
+  });
+
+  it('structs fit their declared sizes and outputs sit inside endpoints', () => {
+    expect(L.EP_OUT + L.OUT_SIZE).toBeLessThanOrEqual(L.EP_SIZE);
+    expect(L.OUT_BLOCKED_SINCE + 4).toBeLessThanOrEqual(L.OUT_SIZE);
+    expect(L.DS_C_TIMEOUTS + 8).toBeLessThanOrEqual(L.DS_SIZE);
+    expect(L.SH_TEMP + 4).toBeLessThanOrEqual(L.SH_SIZE);
+    expect(L.CE_HELD + 4).toBe(L.CE_SIZE);
+    expect(L.SH_BELL % 64).toBe(0); // the doorbell has its own cache line
+  });
+});
