@@ -9,5 +9,6 @@ export default defineConfig({
     // machine running test files in parallel would starve them.
     fileParallelism: false,
     pool: 'forks',
+    reporters: ['default', './tools/vitest-summary.ts'],
   },
 });
