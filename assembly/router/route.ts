@@ -45,7 +45,7 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
  * Write a driver's request or event into the device's ring now. False when it must wait:
  * older frames for the device are parked, the window is full, or the ring is full.
  */
-function forward(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
+@inline function forward(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
   const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
   const e = endpointAt(shard, devEp);
   const out = e + EP_OUT;
@@ -93,7 +93,7 @@ function coalesceAvail(ds: usize, f: usize, w: u64): bool {
 }
 
 /** Accept a frame for a device this shard owns: forward it now or park it behind older ones. */
-function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
+@inline function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
   const size = <u32>(w >> 48);
   const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
   if (size > <u32>load<u16>(endpointAt(shard, devEp), EP_MAX_MSG)) {
@@ -178,7 +178,7 @@ export function serviceParked(shard: usize): void {
 }
 
 /** A frame from a driver endpoint. Returns false to leave it in the ring (backpressure). */
-function fromDriver(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
+@inline function fromDriver(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
   const type = <u32>w & 0xff;
   const id = <u32>(w >> 8) & 0xff;
   const dev = <u32>(w >> 16) & 0xffff;
@@ -220,7 +220,7 @@ function fromDriver(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
 }
 
 /** A frame from a device endpoint. Returns false to leave it in the ring (backpressure). */
-function fromDevice(shard: usize, ep: u32, f: usize, w: u64): bool {
+@inline function fromDevice(shard: usize, ep: u32, f: usize, w: u64): bool {
   const type = <u32>w & 0xff;
   const id = <u32>(w >> 8) & 0xff;
   const dev = <u32>(w >> 16) & 0xffff;

@@ -1,0 +1,73 @@
+// rtt: latency of one request at a time through a real Router (driver → shard → echo device →
+// shard → driver), everything busy-polling (spinBeforeSleep 2^30 on the shard and the ports).
+// The driver thread times each round trip with performance.now() and reports percentiles over
+// `--iterations` round trips after a warm-up.
+//
+// Where the echo device runs (--device):
+//   inline  (default) the driver thread also runs the echo device's WASM loop on its own device
+//           link: two threads spin (driver and shard), which is what 2 cores can hold — the
+//           router still does both hops (two rings in, two rings out, correlation).
+//   worker  the echo device in its own worker: three spinning threads on two cores; the
+//           scheduler then decides the latency (shown for comparison).
+import { Worker } from 'node:worker_threads';
+import { Router } from '../src/router/router.js';
+import { wasmModule } from '../src/wasm/module.js';
+import { compiledModule } from '../src/util/paths.js';
+import { C_COUNT, type DriverData } from './workers/pipeline-driver.js';
+import { argInt, emit, isQuick, log, percentileSorted } from './stats.js';
+
+const SPIN_FOREVER = 1 << 30;
+
+interface DriverResult {
+  responses: number;
+  errors: number;
+  micros: Float64Array;
+}
+
+async function main(): Promise<void> {
+  const quick = isQuick();
+  const inline = !process.argv.includes('--device') || process.argv[process.argv.indexOf('--device') + 1] !== 'worker';
+  const iterations = argInt('iterations', quick ? 30_000 : 100_000);
+  const warmup = Math.max(1000, iterations / 10);
+  const router = await Router.create({ shards: 1, spinBeforeSleep: SPIN_FOREVER });
+  const module = wasmModule();
+  const devLink = await router.attachDevice({ devices: [1] });
+  const drvLink = await router.attachDriver();
+  const stop = new SharedArrayBuffer(4);
+
+  let echo: Worker | undefined;
+  if (!inline) {
+    echo = new Worker(compiledModule('device/echo-worker.js'), {
+      workerData: { link: devLink, module, stop, counters: new SharedArrayBuffer(8), spinBeforeSleep: SPIN_FOREVER },
+    });
+    await new Promise((r) => echo!.once('online', r));
+  }
+  const data: DriverData = {
+    mode: 'rtt', link: drvLink, module, devices: [1], outstanding: 1, burst: 1, iterations, warmup,
+    inlineDevice: inline ? devLink : null, spinBeforeSleep: SPIN_FOREVER, stop, counters: new SharedArrayBuffer(8 * C_COUNT),
+  };
+  const driver = new Worker(new URL('./workers/pipeline-driver.js', import.meta.url), { workerData: data });
+  const result = await new Promise<DriverResult>((resolve, reject) => {
+    driver.once('message', resolve);
+    driver.once('error', reject);
+  });
+  Atomics.store(new Int32Array(stop), 0, 1);
+  await driver.terminate();
+  if (echo !== undefined) {
+    Atomics.notify(new Int32Array(devLink.memory.buffer), devLink.bell >>> 2);
+    await echo.terminate();
+  }
+  await router.close();
+
+  const us = result.micros;
+  const p = (q: number): number => percentileSorted(us, q);
+  log(`rtt (${inline ? 'inline device' : 'device worker'}) p50 ${p(50).toFixed(2)} p99 ${p(99).toFixed(2)} p99.9 ${p(99.9).toFixed(1)} µs, errors ${result.errors}`);
+  if (result.errors !== 0 || result.responses !== iterations + warmup) throw new Error(`rtt: ${result.errors} wrong responses, ${result.responses} of ${iterations + warmup}`);
+  const prefix = inline ? 'rtt' : 'rtt-device-worker';
+  emit({
+    samples: { [`${prefix}-p50-us`]: p(50), [`${prefix}-p99-us`]: p(99), [`${prefix}-p999-us`]: p(99.9) },
+    info: { device: inline ? 'inline' : 'worker', iterations, min_us: us[0], max_us: us[us.length - 1] },
+  });
+}
+
+await main();

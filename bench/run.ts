@@ -1,0 +1,242 @@
+// `npm run -s bench [-- --quick] [--only a,b] [--runs N] [--out FILE]`: runs every case in
+// separate child processes (rings at full speed are bimodal per process on the 2-vCPU VMs, so
+// one process proves little), interleaved — round 1 runs each case once, then round 2, … — so
+// background noise spreads over all cases, and prints ONE JSON document on stdout:
+//   {"machine": {...}, "results": [{"name", "unit", "median", "min", "max", "runs", ...}, ...]}
+// Progress goes to stderr. Cases are the other files of bench/ (docs/BENCHMARKS.md).
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem, type, arch } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { anchorsDir, buildAnchor, parseAnchorMedian } from './c-anchor.js';
+import { argInt, isQuick, log, sig, summarize, type CaseReport, type Result } from './stats.js';
+
+interface Case {
+  /** Name in --only and in the logs. */
+  id: string;
+  /** Metric name → unit, in the order they are reported. */
+  metrics: Record<string, string>;
+  /** Command for one run: a node case file (dist/bench/<file>) or the C anchor binary. */
+  command(quick: boolean): { file: string; args: string[]; node: boolean } | null;
+}
+
+interface Target {
+  op: '>=' | '<=';
+  value: number;
+  /** Check this field of the result instead of its median. */
+  of?: 'ratio_to_c';
+}
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const RUN_TIMEOUT_MS = 180_000;
+
+/** The targets of issue "Router core", item 7. */
+const TARGETS: Record<string, Target> = {
+  'router-core': { op: '>=', value: 0.6, of: 'ratio_to_c' },
+  pipeline: { op: '>=', value: 5e6 },
+  'rtt-p50-us': { op: '<=', value: 2 },
+  'rtt-p99-us': { op: '<=', value: 10 },
+  'rss-mb': { op: '<=', value: 120 },
+};
+const PIPELINE_OVER_NAIVE = 50;
+
+function cases(anchorBin: string | null): Case[] {
+  const node = (file: string, extra: string[] = []) => (quick: boolean) => ({ file: join(HERE, file), args: [...extra, ...(quick ? ['--quick'] : [])], node: true });
+  const anchor = (mode: string, full: string[], quick: string[]) => (q: boolean) =>
+    anchorBin === null ? null : { file: anchorBin, args: [mode, ...(q ? quick : full)], node: false };
+  return [
+    { id: 'c-anchor-route1', metrics: { 'c-anchor-route1': 'msgs/s' }, command: anchor('route1', ['cap=4096', 'batch=32', 'n=20000000', 'reps=7'], ['cap=4096', 'batch=32', 'n=10000000', 'reps=5']) },
+    { id: 'router-core', metrics: { 'router-core': 'msgs/s', 'router-core-responses': 'msgs/s' }, command: node('router-core.js') },
+    { id: 'c-anchor-tput', metrics: { 'c-anchor-tput': 'msgs/s' }, command: anchor('tput', ['batch=32', 'n=20000000', 'reps=7'], ['batch=32', 'n=10000000', 'reps=5']) },
+    { id: 'c-anchor-route2', metrics: { 'c-anchor-route2': 'msgs/s' }, command: anchor('route2', ['cap=4096', 'batch=64', 'burst=1024', 'n=20000000', 'reps=5'], ['cap=4096', 'batch=64', 'burst=1024', 'n=10000000', 'reps=3']) },
+    { id: 'pipeline', metrics: { pipeline: 'round trips/s' }, command: node('pipeline.js') },
+    { id: 'naive-messageport', metrics: { 'naive-messageport': 'round trips/s' }, command: node('naive-messageport.js') },
+    { id: 'c-anchor-pingpong', metrics: { 'c-anchor-pingpong-p50-us': 'us' }, command: anchor('pingpong', ['iters=500000', 'reps=5'], ['iters=200000', 'reps=3']) },
+    { id: 'rtt', metrics: { 'rtt-p50-us': 'us', 'rtt-p99-us': 'us', 'rtt-p999-us': 'us' }, command: node('rtt.js') },
+    { id: 'rss', metrics: { 'rss-mb': 'MiB', 'rss-mb-after-traffic': 'MiB', 'rss-mb-bare-node': 'MiB' }, command: node('rss.js') },
+  ];
+}
+
+/** CPU seconds: every CPU of the machine busy, and this process plus its waited-for children. */
+function cpuClock(): { machine: number; ours: number } {
+  const ticks = 100; // USER_HZ
+  try {
+    const all = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const busy = all.reduce((t, v) => t + v, 0) - all[3]! - all[4]!; // minus idle, iowait
+    const self = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
+    return { machine: busy / ticks, ours: (self[11]! + self[12]! + self[13]! + self[14]!) / ticks };
+  } catch {
+    return { machine: NaN, ours: NaN };
+  }
+}
+
+interface RunOutcome {
+  report: CaseReport | null;
+  error?: string;
+  /** Share of the machine's CPUs that other processes used meanwhile (noise), percent. */
+  otherCpuPct: number;
+}
+
+/** One child process; a C anchor's RESULT line becomes the sample `anchorMetric`. */
+function runOnce(cmd: { file: string; args: string[]; node: boolean }, anchorMetric: string): Promise<RunOutcome> {
+  const c0 = cpuClock();
+  const t0 = performance.now();
+  const child = cmd.node ? spawn(process.execPath, [cmd.file, ...cmd.args], { stdio: ['ignore', 'pipe', 'inherit'], timeout: RUN_TIMEOUT_MS })
+    : spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'], timeout: RUN_TIMEOUT_MS });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  return new Promise((resolve) => {
+    child.on('error', (e) => resolve({ report: null, error: e.message, otherCpuPct: NaN }));
+    child.on('close', (code, signal) => {
+      const c1 = cpuClock();
+      const wall = (performance.now() - t0) / 1000;
+      const other = ((c1.machine - c0.machine) - (c1.ours - c0.ours)) / (wall * cpus().length);
+      const otherCpuPct = Math.round(Math.max(0, other) * 1000) / 10;
+      if (code !== 0) {
+        resolve({ report: null, error: `exit ${code ?? signal}`, otherCpuPct });
+        return;
+      }
+      try {
+        if (cmd.node) resolve({ report: JSON.parse(out.trim().split('\n').pop()!) as CaseReport, otherCpuPct });
+        else resolve({ report: { samples: { [anchorMetric]: parseAnchorMedian(out) } }, otherCpuPct });
+      } catch (e) {
+        resolve({ report: null, error: (e as Error).message, otherCpuPct });
+      }
+    });
+  });
+}
+
+function machine(quick: boolean, runs: number): Record<string, unknown> {
+  const git = (args: string[]): string | undefined => {
+    try {
+      return execFileSync('git', args, { cwd: HERE, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const status = git(['status', '--porcelain', '--', 'src', 'assembly']);
+  return {
+    cpus: cpus().length,
+    model: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    os: `${type()} ${release()} ${arch()}`,
+    memory_gib: sig(totalmem() / 2 ** 30),
+    date: new Date().toISOString(),
+    loadavg_start: loadavg().map(sig),
+    commit: git(['rev-parse', '--short', 'HEAD']),
+    src_modified: status === undefined ? undefined : status.length > 0,
+    mode: quick ? 'quick' : 'full',
+    processes_per_case: runs,
+  };
+}
+
+/** Per round, a / b: each round runs the C reference right before our case (same host weather). */
+function perRound(a: Result, b: Result, scale = 1): number[] | undefined {
+  return a.values.length === b.values.length ? a.values.map((v, i) => sig((scale * v) / b.values[i]!)) : undefined;
+}
+
+function applyTargets(results: Result[]): void {
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const core = byName.get('router-core');
+  const route1 = byName.get('c-anchor-route1');
+  if (core !== undefined && route1 !== undefined) {
+    core.ratio_to_c = sig(core.median / route1.median);
+    core.ratio_to_c_per_round = perRound(core, route1);
+  }
+  const pipe = byName.get('pipeline');
+  const route2 = byName.get('c-anchor-route2');
+  if (pipe !== undefined && route2 !== undefined) {
+    // A round trip is two frames through the router; route2 counts one per message.
+    pipe.router_frames_ratio_to_c_route2 = sig((2 * pipe.median) / route2.median);
+    pipe.router_frames_ratio_to_c_route2_per_round = perRound(pipe, route2, 2);
+  }
+  const naive = byName.get('naive-messageport');
+  if (pipe !== undefined && naive !== undefined) {
+    pipe.ratio_to_naive = sig(pipe.median / naive.median);
+    pipe.ratio_to_naive_per_round = perRound(pipe, naive);
+    pipe.target_ratio_to_naive = `>= ${PIPELINE_OVER_NAIVE}`;
+    pipe.target_ratio_to_naive_met = pipe.median / naive.median >= PIPELINE_OVER_NAIVE;
+  }
+  const rtt = byName.get('rtt-p50-us');
+  const pingpong = byName.get('c-anchor-pingpong-p50-us');
+  if (rtt !== undefined && pingpong !== undefined) {
+    rtt.ratio_to_c_pingpong = sig(rtt.median / pingpong.median);
+    rtt.ratio_to_c_pingpong_per_round = perRound(rtt, pingpong);
+  }
+  for (const [name, t] of Object.entries(TARGETS)) {
+    const r = byName.get(name);
+    if (r === undefined) continue;
+    const v = t.of === undefined ? r.median : (r[t.of] as number | undefined);
+    r.target = `${t.of ?? 'median'} ${t.op} ${t.value}`;
+    r.target_met = v === undefined ? null : t.op === '>=' ? v >= t.value : v <= t.value;
+  }
+}
+
+async function main(): Promise<void> {
+  const quick = isQuick();
+  const runs = argInt('runs', quick ? 3 : 5);
+  const onlyArg = process.argv.indexOf('--only');
+  const only = onlyArg < 0 ? null : new Set(process.argv[onlyArg + 1]?.split(','));
+  const tmp = mkdtempSync(join(tmpdir(), 'vmsg-bench-'));
+  const notes: string[] = [];
+  const started = performance.now();
+  const host = machine(quick, runs);
+  try {
+    const built = buildAnchor(tmp);
+    if ('skipped' in built) notes.push(`C anchor rows skipped: ${built.skipped}`);
+    else log(`C anchor built from ${anchorsDir()}`);
+    const selected = cases('bin' in built ? built.bin : null).filter((c) => only === null || only.has(c.id));
+    const values = new Map<string, number[]>();
+    const other = new Map<string, number[]>();
+    const errors = new Map<string, string[]>();
+    const info = new Map<string, unknown[]>();
+    for (let round = 1; round <= runs; round++) {
+      for (const c of selected) {
+        const cmd = c.command(quick);
+        if (cmd === null) continue;
+        log(`round ${round}/${runs}: ${c.id}`);
+        const r = await runOnce(cmd, Object.keys(c.metrics)[0]!);
+        other.set(c.id, [...(other.get(c.id) ?? []), r.otherCpuPct]);
+        if (r.report === null) {
+          log(`${c.id} failed: ${r.error}`);
+          errors.set(c.id, [...(errors.get(c.id) ?? []), r.error ?? 'unknown']);
+          continue;
+        }
+        for (const [m, v] of Object.entries(r.report.samples)) values.set(m, [...(values.get(m) ?? []), v]);
+        if (r.report.info !== undefined) info.set(c.id, [...(info.get(c.id) ?? []), r.report.info]);
+      }
+    }
+    const results: Result[] = [];
+    for (const c of selected) {
+      for (const [m, unit] of Object.entries(c.metrics)) {
+        const v = values.get(m);
+        const extra: Record<string, unknown> = {};
+        const noise = other.get(c.id)?.filter(Number.isFinite);
+        if (noise !== undefined && noise.length > 0) extra.other_cpu_pct = noise;
+        if (errors.has(c.id)) extra.errors = errors.get(c.id);
+        if (m === Object.keys(c.metrics)[0] && info.has(c.id)) extra.info = info.get(c.id);
+        if (v === undefined || v.length === 0) {
+          if (c.command(quick) === null) continue; // C rows without a compiler: see notes
+          results.push({ name: m, unit, median: NaN, min: NaN, max: NaN, runs: 0, spread_pct: NaN, values: [], ...extra });
+        } else {
+          results.push(summarize(m, unit, v, extra));
+        }
+      }
+    }
+    applyTargets(results);
+    const doc = {
+      machine: { ...host, loadavg_end: loadavg().map(sig), duration_s: sig((performance.now() - started) / 1000) },
+      notes,
+      results,
+    };
+    const json = JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
+    process.stdout.write(json);
+    const out = process.argv.indexOf('--out');
+    if (out >= 0 && process.argv[out + 1] !== undefined) writeFileSync(process.argv[out + 1]!, json);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();
