@@ -3,12 +3,11 @@
 // endpoints and devices, hotplug events, deadline expiry.
 import {
   SH_NUM_SOURCES, SH_SOURCES, SH_DEVICES, SH_NUM_DEVICES, SH_DEV_LIST, SH_RR,
-  EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK_HEAD, DS_PARK_COUNT,
-  DS_LIST_NEXT, DS_LISTED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, R_DEVICE_REMOVED, R_ENDPOINT_GONE,
-  R_TIMEOUT, SH_OUT_LIST, OUT_LIST_NEXT, OUT_PARK_COUNT,
+  EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_COUNT,
+  PQ_LIST_NEXT, PS_AUX, PS_KIND, PS_FRAME, R_DEVICE_REMOVED, R_ENDPOINT_GONE, R_TIMEOUT, SH_OUT_LIST,
 } from './layout';
 import { endpointAt, drop, flushDirty, bindShard } from './context';
-import { poolGive } from './pool';
+import { parkedCount, parkedHead, parkedPop, parkListRemove } from './parked';
 import { outDiscardParked, outServiceAll } from './output';
 import { emitFailure, emitEventDevice } from './emit';
 import { failWaiting, outstanding, releaseInOrder } from './correlate';
@@ -60,24 +59,18 @@ export function removeDevice(shard: usize, ds: usize): u32 {
   store<u16>(ds, <u16>(<u32>load<u16>(ds, DS_FLAGS) | DSF_REMOVING), DS_FLAGS);
   failWaiting(shard, ds, R_DEVICE_REMOVED, true);
   releaseInOrder(shard, ds);
-  let n = load<u32>(ds, DS_PARK_COUNT);
-  let ps = <usize>load<u32>(ds, DS_PARK_HEAD);
-  while (n != 0) {
-    const frame = ps + PS_FRAME;
-    const w = load<u64>(frame);
+  const q = ds + DS_PARK;
+  while (parkedCount(q) != 0) {
+    const ps = parkedHead(q);
+    const w = load<u64>(ps + PS_FRAME);
     const drv = <u32>load<u16>(ps, PS_AUX);
     if (load<u16>(ps, PS_KIND) != 0) {
       if (!emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, R_DEVICE_REMOVED, <u32>(w >> 32) & 0xffff)) break;
     }
     drop(shard, drv, R_DEVICE_REMOVED);
-    const next = <usize>load<u32>(ps, PS_NEXT);
-    poolGive(shard, ps);
-    ps = next;
-    n--;
+    parkedPop(shard, q);
   }
-  store<u32>(ds, n, DS_PARK_COUNT);
-  store<u32>(ds, <u32>ps, DS_PARK_HEAD);
-  const left = outstanding(ds) + n;
+  const left = outstanding(ds) + parkedCount(q);
   if (left == 0) {
     unlinkDevice(shard, ds);
   }
@@ -95,17 +88,7 @@ function unlinkDevice(shard: usize, ds: usize): void {
       break;
     }
   }
-  if (load<u32>(ds, DS_LISTED) != 0) {
-    let prev: usize = 0;
-    let cur = <usize>load<u32>(shard, SH_DEV_LIST);
-    while (cur != 0 && cur != ds) { prev = cur; cur = <usize>load<u32>(cur, DS_LIST_NEXT); }
-    if (cur == ds) {
-      const next = load<u32>(ds, DS_LIST_NEXT);
-      if (prev == 0) store<u32>(shard, next, SH_DEV_LIST);
-      else store<u32>(prev, next, DS_LIST_NEXT);
-    }
-    store<u32>(ds, 0, DS_LISTED);
-  }
+  parkListRemove(shard + SH_DEV_LIST, ds + DS_PARK);
 }
 
 /**
@@ -168,8 +151,6 @@ export function pendingWork(shard: usize): u32 {
     const ds = <usize>load<u32>(list + (<usize>i << 2));
     pending += outstanding(ds) + load<u32>(ds, DS_PARK_COUNT);
   }
-  for (let out = <usize>load<u32>(shard, SH_OUT_LIST); out != 0; out = <usize>load<u32>(out, OUT_LIST_NEXT)) {
-    pending += load<u32>(out, OUT_PARK_COUNT);
-  }
+  for (let q = <usize>load<u32>(shard, SH_OUT_LIST); q != 0; q = <usize>load<u32>(q, PQ_LIST_NEXT)) pending += parkedCount(q);
   return pending;
 }

@@ -18,6 +18,17 @@ export const RC_BUS_MAX: u32 = 32; //       u32 largest frame the router carries
 export const RC_STATS_STRIDE: u32 = 36; //  u32 bytes of counters per endpoint per shard
 export const RC_SIZE: u32 = 128;
 
+// ---------------------------------------------------------------- park queue (20 B, embedded)
+// A FIFO of pool slots (linked by PS_NEXT) held back behind something full, and membership in
+// one of the shard's "needs service" lists (SH_DEV_LIST, SH_OUT_LIST), which link the queues
+// themselves. Device states embed one at DS_PARK, outputs at OUT_PARK (assembly/router/parked.ts).
+export const PQ_HEAD: u32 = 0; //      u32 pool slot of the oldest parked frame
+export const PQ_TAIL: u32 = 4; //      u32 pool slot of the newest
+export const PQ_COUNT: u32 = 8; //     u32 frames parked
+export const PQ_LIST_NEXT: u32 = 12; // u32 next queue on the same shard list
+export const PQ_LISTED: u32 = 16; //   u32 1 while on the list
+export const PQ_SIZE: u32 = 20;
+
 // ---------------------------------------------------------------- device state (one per attached device, 192 B)
 // Owner: the shard that owns the device (DS_SHARD). The control plane writes it before
 // publishing its address in the device table and after the owner has let go of it.
@@ -30,11 +41,12 @@ export const DS_WINDOW: u32 = 12; //     u32 K: outstanding requests at most (po
 export const DS_ENTRIES: u32 = 16; //    u32 address of K × CE_SIZE correlation entries
 export const DS_NEXT_SEQ: u32 = 20; //   u32 sequence of the next forwarded request (token = seq & 0xffff, never 0)
 export const DS_HEAD_SEQ: u32 = 24; //   u32 oldest sequence not yet answered towards its driver
-export const DS_PARK_HEAD: u32 = 28; //  u32 pool slot: first parked frame for this device (window or ring full)
-export const DS_PARK_TAIL: u32 = 32; //  u32
-export const DS_PARK_COUNT: u32 = 36; // u32
-export const DS_LIST_NEXT: u32 = 40; //  u32 next device state in the shard's "needs service" list
-export const DS_LISTED: u32 = 44; //     u32 1 while on that list
+export const DS_PARK: u32 = 28; //       PQ_SIZE bytes: frames parked for this device (window or ring full); list SH_DEV_LIST
+export const DS_PARK_HEAD: u32 = DS_PARK + PQ_HEAD;
+export const DS_PARK_TAIL: u32 = DS_PARK + PQ_TAIL;
+export const DS_PARK_COUNT: u32 = DS_PARK + PQ_COUNT;
+export const DS_LIST_NEXT: u32 = DS_PARK + PQ_LIST_NEXT;
+export const DS_LISTED: u32 = DS_PARK + PQ_LISTED;
 // Counters (u64), owner shard only.
 export const DS_C_REQUESTS: u32 = 64; //   requests forwarded to the device
 export const DS_C_RESPONSES: u32 = 72; //  responses delivered towards drivers
@@ -70,11 +82,12 @@ export const CES_DONE_FAILED: u32 = 5; //   failure reported; kept to recognise 
 // ---------------------------------------------------------------- output (64 B): a ring the router produces into
 // Owner: the shard that owns the endpoint (or, for cross-shard outputs, the sending shard).
 export const OUT_CURSOR: u32 = 0; //     u32 address of the router's producer cursor
-export const OUT_PARK_HEAD: u32 = 4; //  u32 pool slot of the first parked frame
-export const OUT_PARK_TAIL: u32 = 8; //  u32
-export const OUT_PARK_COUNT: u32 = 12; // u32
-export const OUT_LIST_NEXT: u32 = 16; // u32 next output in the shard's "has parked frames" list
-export const OUT_LISTED: u32 = 20; //    u32
+export const OUT_PARK: u32 = 4; //       PQ_SIZE bytes: frames parked behind the full ring; list SH_OUT_LIST
+export const OUT_PARK_HEAD: u32 = OUT_PARK + PQ_HEAD;
+export const OUT_PARK_TAIL: u32 = OUT_PARK + PQ_TAIL;
+export const OUT_PARK_COUNT: u32 = OUT_PARK + PQ_COUNT;
+export const OUT_LIST_NEXT: u32 = OUT_PARK + PQ_LIST_NEXT;
+export const OUT_LISTED: u32 = OUT_PARK + PQ_LISTED;
 export const OUT_TAGGED: u32 = 24; //    u32 1 = cross-shard ring: each slot starts with an 8-byte tag
 export const OUT_STATS: u32 = 28; //     u32 address of the endpoint's counters in this shard (0 for cross-shard outputs)
 export const OUT_BLOCKED_SINCE: u32 = 32; // u32 router clock | 1 when the ring was first found full, 0 = not blocked
@@ -112,8 +125,8 @@ export const SH_POOL_SLOTS: u32 = 24; //   u32 number of pool slots
 export const SH_POOL_STRIDE: u32 = 28; //  u32 bytes per pool slot (PS_FRAME + largest frame, 8-aligned)
 export const SH_POOL_FREE: u32 = 32; //    u32 address of the free-slot stack (u32 each)
 export const SH_POOL_TOP: u32 = 36; //     u32 free slots on the stack
-export const SH_DEV_LIST: u32 = 40; //     u32 first device state needing service (parked or expiring)
-export const SH_OUT_LIST: u32 = 44; //     u32 first output with parked frames
+export const SH_DEV_LIST: u32 = 40; //     u32 first device park queue (ds + DS_PARK) with frames parked
+export const SH_OUT_LIST: u32 = 44; //     u32 first output park queue (out + OUT_PARK) with frames parked
 export const SH_NOW: u32 = 48; //          u32 router clock in ms, written by the shard's TS loop
 export const SH_CTRL_OUT: u32 = 52; //     u32 address of the tagged output (OUT_*) to the control plane: bus messages the router does not terminate; 0 = drop them
 export const SH_XS_OUT: u32 = 56; //       u32 address of NUM_SHARDS × OUT_SIZE outputs to the other shards

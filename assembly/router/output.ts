@@ -4,8 +4,13 @@
 // "Backpressure").
 import { produceReserve, produceCommit, cursorFlush } from '../ring/cursor';
 import { copyFrame } from '../copy';
-import { poolTake, poolGive } from './pool';
+import { poolTake } from './pool';
 import { markDirty, now, config } from './context';
+import {
+  OUT_CURSOR, OUT_PARK, OUT_PARK_COUNT, OUT_TAGGED, PQ_LIST_NEXT,
+  OUT_STATS, OUT_BLOCKED_SINCE, RC_TIMEOUT_MS, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX,
+} from './layout';
+import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune, parkListRemove } from './parked';
 
 /** Note whether the ring took the frame: a ring full for longer than the timeout means a stalled peer. */
 @inline export function outMarkBlocked(shard: usize, out: usize, blocked: bool): void {
@@ -19,10 +24,6 @@ import { markDirty, now, config } from './context';
   // Signed: `since` carries the low bit set, so it can be one ms ahead of `now`.
   return since != 0 && <i32>(now(shard) - since) > <i32>load<u32>(config(shard), RC_TIMEOUT_MS);
 }
-import {
-  OUT_CURSOR, OUT_PARK_HEAD, OUT_PARK_TAIL, OUT_PARK_COUNT, OUT_LIST_NEXT, OUT_LISTED, OUT_TAGGED,
-  OUT_STATS, OUT_BLOCKED_SINCE, RC_TIMEOUT_MS, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX,
-} from './layout';
 
 @inline function countTx(out: usize): void {
   const stats = <usize>load<u32>(out, OUT_STATS);
@@ -73,31 +74,21 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
 }
 
 /** Append a pool slot that already holds a finished frame (and its tag fields). */
-export function outAppendParked(shard: usize, out: usize, ps: usize): void {
-  store<u32>(ps, 0, PS_NEXT);
-  const count = load<u32>(out, OUT_PARK_COUNT);
-  if (count == 0) store<u32>(out, <u32>ps, OUT_PARK_HEAD);
-  else store<u32>(<usize>load<u32>(out, OUT_PARK_TAIL), <u32>ps, PS_NEXT);
-  store<u32>(out, <u32>ps, OUT_PARK_TAIL);
-  store<u32>(out, count + 1, OUT_PARK_COUNT);
-  if (load<u32>(out, OUT_LISTED) == 0) {
-    store<u32>(out, 1, OUT_LISTED);
-    store<u32>(out, load<u32>(shard, SH_OUT_LIST), OUT_LIST_NEXT);
-    store<u32>(shard, <u32>out, SH_OUT_LIST);
-  }
+@inline export function outAppendParked(shard: usize, out: usize, ps: usize): void {
+  parkAppend(shard + SH_OUT_LIST, out + OUT_PARK, ps);
 }
 
 /** Write parked frames while the ring has room. Returns how many were written. */
 export function outDrain(shard: usize, out: usize): u32 {
   const cur = <usize>load<u32>(out, OUT_CURSOR);
   const tagged = load<u32>(out, OUT_TAGGED) != 0;
-  let count = load<u32>(out, OUT_PARK_COUNT);
-  let ps = <usize>load<u32>(out, OUT_PARK_HEAD);
+  const q = out + OUT_PARK;
   let n: u32 = 0;
-  while (count != 0) {
+  while (parkedCount(q) != 0) {
     const slot = produceReserve(cur);
     outMarkBlocked(shard, out, slot == 0);
     if (slot == 0) break;
+    const ps = parkedHead(q);
     const frame = ps + PS_FRAME;
     const size = <u32>load<u16>(frame, 6);
     if (tagged) {
@@ -108,48 +99,24 @@ export function outDrain(shard: usize, out: usize): u32 {
       countTx(out);
     }
     produceCommit(cur);
-    const next = <usize>load<u32>(ps, PS_NEXT);
-    poolGive(shard, ps);
-    ps = next;
-    count--;
+    parkedPop(shard, q);
     n++;
   }
-  store<u32>(out, count, OUT_PARK_COUNT);
-  store<u32>(out, <u32>ps, OUT_PARK_HEAD);
   if (n != 0) cursorFlush(cur);
   return n;
 }
 
 /** Drain every output with parked frames; unlink the ones that became empty. */
 export function outServiceAll(shard: usize): void {
-  let prev: usize = 0;
-  let out = <usize>load<u32>(shard, SH_OUT_LIST);
-  while (out != 0) {
-    const next = <usize>load<u32>(out, OUT_LIST_NEXT);
-    outDrain(shard, out);
-    if (load<u32>(out, OUT_PARK_COUNT) == 0) {
-      store<u32>(out, 0, OUT_LISTED);
-      if (prev == 0) store<u32>(shard, <u32>next, SH_OUT_LIST);
-      else store<u32>(prev, <u32>next, OUT_LIST_NEXT);
-    } else {
-      prev = out;
-    }
-    out = next;
-  }
+  for (let q = <usize>load<u32>(shard, SH_OUT_LIST); q != 0; q = <usize>load<u32>(q, PQ_LIST_NEXT)) outDrain(shard, q - OUT_PARK);
+  parkListPrune(shard + SH_OUT_LIST);
 }
 
 /** Release every parked frame of an output (endpoint detached). Returns how many were dropped. */
 export function outDiscardParked(shard: usize, out: usize): u32 {
-  let count = load<u32>(out, OUT_PARK_COUNT);
-  const n = count;
-  let ps = <usize>load<u32>(out, OUT_PARK_HEAD);
-  while (count != 0) {
-    const next = <usize>load<u32>(ps, PS_NEXT);
-    poolGive(shard, ps);
-    ps = next;
-    count--;
-  }
-  store<u32>(out, 0, OUT_PARK_COUNT);
-  store<u32>(out, 0, OUT_PARK_HEAD);
+  const q = out + OUT_PARK;
+  const n = parkedCount(q);
+  while (parkedCount(q) != 0) parkedPop(shard, q);
+  parkListRemove(shard + SH_OUT_LIST, q);
   return n;
 }

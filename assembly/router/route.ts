@@ -6,8 +6,8 @@ import {
   SH_ID, SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET, SH_PARK_LIMIT,
   SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_IN_XS, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
   RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_OUT, EPK_DRIVER, EPK_DEVICE,
-  DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_PARK_HEAD, DS_PARK_TAIL, DS_PARK_COUNT, DS_LIST_NEXT,
-  DS_LISTED, DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
+  DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
+  DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
   PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR,
   EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
@@ -21,7 +21,8 @@ import {
 import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs } from './context';
-import { poolTake, poolGive } from './pool';
+import { poolTake } from './pool';
+import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune } from './parked';
 import { outEmit, outHasParked, outServiceAll, outMarkBlocked, outStalled } from './output';
 import { emitToEndpoint, emitFailure, crossShardOut, crossShardRoom } from './emit';
 import { windowHasRoom, openRequest, matchResponse, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
@@ -121,53 +122,28 @@ function coalesceAvail(ds: usize, f: usize, w: u64): bool {
   store<u16>(ps, isRequest ? 1 : 0, PS_KIND);
   store<u64>(ps + PS_FRAME, w);
   copyFrame(ps + PS_FRAME + 8, f + 8, size - 8);
-  if (parked == 0) store<u32>(ds, <u32>ps, DS_PARK_HEAD);
-  else store<u32>(<usize>load<u32>(ds, DS_PARK_TAIL), <u32>ps, PS_NEXT);
-  store<u32>(ds, <u32>ps, DS_PARK_TAIL);
-  store<u32>(ds, parked + 1, DS_PARK_COUNT);
+  parkAppend(shard + SH_DEV_LIST, ds + DS_PARK, ps);
   bump(ds + DS_C_PARKED);
-  if (load<u32>(ds, DS_LISTED) == 0) {
-    store<u32>(ds, 1, DS_LISTED);
-    store<u32>(ds, load<u32>(shard, SH_DEV_LIST), DS_LIST_NEXT);
-    store<u32>(shard, <u32>ds, SH_DEV_LIST);
-  }
   return true;
 }
 
 /** Forward a device's parked frames while it can take them. */
 function deviceDrainParked(shard: usize, ds: usize): void {
-  let n = load<u32>(ds, DS_PARK_COUNT);
-  let ps = <usize>load<u32>(ds, DS_PARK_HEAD);
-  while (n != 0) {
+  const q = ds + DS_PARK;
+  while (parkedCount(q) != 0) {
+    const ps = parkedHead(q);
     const frame = ps + PS_FRAME;
     if (!forward(shard, ds, <u32>load<u16>(ps, PS_AUX), frame, load<u64>(frame), load<u16>(ps, PS_KIND) != 0)) break;
-    const next = <usize>load<u32>(ps, PS_NEXT);
-    poolGive(shard, ps);
-    ps = next;
-    n--;
+    parkedPop(shard, q);
   }
-  store<u32>(ds, n, DS_PARK_COUNT);
-  store<u32>(ds, <u32>ps, DS_PARK_HEAD);
 }
 
 /** Retry everything parked: outputs first (they free ring room for nobody else), then devices. */
 export function serviceParked(shard: usize): void {
   bindShard(shard);
   outServiceAll(shard);
-  let prev: usize = 0;
-  let ds = <usize>load<u32>(shard, SH_DEV_LIST);
-  while (ds != 0) {
-    const next = <usize>load<u32>(ds, DS_LIST_NEXT);
-    deviceDrainParked(shard, ds);
-    if (load<u32>(ds, DS_PARK_COUNT) == 0) {
-      store<u32>(ds, 0, DS_LISTED);
-      if (prev == 0) store<u32>(shard, <u32>next, SH_DEV_LIST);
-      else store<u32>(prev, <u32>next, DS_LIST_NEXT);
-    } else {
-      prev = ds;
-    }
-    ds = next;
-  }
+  for (let q = <usize>load<u32>(shard, SH_DEV_LIST); q != 0; q = <usize>load<u32>(q, PQ_LIST_NEXT)) deviceDrainParked(shard, q - DS_PARK);
+  parkListPrune(shard + SH_DEV_LIST);
 }
 
 /** A transport request that cannot be routed fails towards its driver and is dropped with `reason`. */
