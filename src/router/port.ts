@@ -12,6 +12,9 @@ export interface PortOptions {
   spinBeforeSleep?: number;
 }
 
+/** Polls between two clock reads while spinning (a poll ≈ 0.1 µs, Date.now() ≈ 0.05 µs). */
+const SPIN_ROUND = 256;
+
 export class EndpointPort {
   readonly u8: Uint8Array;
   readonly dv: DataView;
@@ -102,7 +105,12 @@ export class EndpointPort {
   wait(timeoutMs: number): boolean {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      for (let i = 0; i < this.spin; i++) if (this.peek() !== 0) return true;
+      // Spin in rounds with a clock check between them, so a large spin count never makes
+      // wait() outlast its timeout by much.
+      for (let spun = 0; spun < this.spin; spun += SPIN_ROUND) {
+        for (let i = 0; i < SPIN_ROUND; i++) if (this.peek() !== 0) return true;
+        if (Date.now() >= deadline) return false;
+      }
       Atomics.store(this.i32, this.bellAt, 1);
       if (this.peek() !== 0) {
         Atomics.store(this.i32, this.bellAt, 0);

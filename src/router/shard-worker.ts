@@ -47,6 +47,7 @@ export default function runShard(task: ShardTask): { frames: number } {
   let iter = 0;
   let lastExpire = clock();
   let stopSince = 0;
+  let lastPendingCheck = -1;
   u32[nowAt] = lastExpire;
   try {
     for (;;) {
@@ -69,9 +70,14 @@ export default function runShard(task: ShardTask): { frames: number } {
       if (Atomics.load(i32, stopAt) !== 0) {
         // Closing: keep serving until nothing is in flight or parked; past the drain deadline
         // what is left fails (ROUTER_CLOSED) so every driver still hears about every request.
-        stopSince ||= clock() || 1;
-        if (wasm.pendingWork(shard) === 0) break;
-        if (clock() - stopSince > task.drainMs) {
+        const now = clock();
+        stopSince ||= now || 1;
+        // pendingWork walks every device: once per clock tick is plenty.
+        if (now !== lastPendingCheck) {
+          lastPendingCheck = now;
+          if (wasm.pendingWork(shard) === 0) break;
+        }
+        if (now - stopSince > task.drainMs) {
           wasm.failAll(shard, L.R_ROUTER_CLOSED);
           wasm.routeSome(shard, ROUTE_BUDGET);
           break;
