@@ -1,6 +1,6 @@
 // Address arithmetic over the router tables and the counters, shared by the router files.
 import {
-  SH_CONFIG, SH_STATS, SH_NOW, SH_DIRTY, SH_DIRTY_N, SH_ID, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
+  SH_CONFIG, SH_STATS, SH_NOW, SH_DIRTY, SH_DIRTY_N, SH_ID, SH_CAPTURE, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
   EP_SIZE, EP_OUT, EC_DROP_BASE,
 } from './layout';
 import { CUR_PENDING, CUR_DIRTY, cursorFlush } from '../ring/cursor';
@@ -16,6 +16,7 @@ let gStatsStride: usize = 0;
 let gNow: u32 = 0;
 let gTimeout: u32 = 0;
 let gShardId: u32 = 0;
+let gCapture: usize = 0;
 
 /** Every exported operation on a shard calls this first. */
 export function bindShard(shard: usize): void {
@@ -27,6 +28,7 @@ export function bindShard(shard: usize): void {
   gNow = load<u32>(shard, SH_NOW);
   gTimeout = load<u32>(gConfig, RC_TIMEOUT_MS);
   gShardId = load<u32>(shard, SH_ID);
+  gCapture = <usize>atomic.load<u32>(shard, SH_CAPTURE);
 }
 
 // `shard` parameters below keep call sites uniform; the values come from bindShard.
@@ -34,6 +36,10 @@ export function bindShard(shard: usize): void {
 @inline export function now(shard: usize): u32 { return gNow; }
 @inline export function timeoutMs(): u32 { return gTimeout; }
 @inline export function shardId(): u32 { return gShardId; }
+/** Producer cursor of the capture ring, 0 when not capturing (one global load per frame). */
+@inline export function captureCursor(): usize { return gCapture; }
+/** Endpoint id of the output at `out` (an endpoint's EP_OUT). */
+@inline export function endpointOfOut(out: usize): u32 { return <u32>((out - EP_OUT - gEndpoints) / EP_SIZE); }
 
 @inline export function endpointAt(shard: usize, ep: u32): usize {
   return gEndpoints + <usize>ep * EP_SIZE;

@@ -141,6 +141,8 @@ export const SH_DIRTY: u32 = 84; //        u32 address of u32[] producer cursors
 export const SH_DIRTY_N: u32 = 88; //      u32
 export const SH_NUM_SHARDS: u32 = 92; //   u32 (copy of the config's, read on every cross-shard step)
 export const SH_IN_XS: u32 = 96; //        u32 1 while handling frames from another shard (see crossShardRoom)
+export const SH_CAPTURE: u32 = 100; //     u32 address of the capture ring's producer cursor (0 = not capturing); control plane writes
+export const SH_NOW_WALL: u32 = 104; //    f64 wall clock in ms (µs resolution), written by the shard's TS loop while capturing
 export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)
 export const SH_SCRATCH: u32 = 512; //     64 bytes where small router-generated frames are built
 export const SH_TEMP: u32 = 576; //        u32 out-parameter slot
@@ -150,7 +152,20 @@ export const SH_C_STALLS: u32 = 208; //    u64 times a source was held back (bac
 export const SH_C_XS_SENT: u32 = 216; //   u64 frames handed to other shards
 export const SH_C_CTRL: u32 = 224; //      u64 frames handed to the control plane
 export const SH_C_POOL_EMPTY: u32 = 232; // u64 times the pool had no free slot
+export const SH_C_CAPTURED: u32 = 240; //  u64 capture records written
+export const SH_C_CAPTURE_LOST: u32 = 248; // u64 capture records lost (capture ring full: capture never holds routing back)
 export const SH_SIZE: u32 = 4096;
+
+// ---------------------------------------------------------------- capture record (one ring slot)
+// Every frame crossing an endpoint link, as the router saw it (src/capture/ reads these).
+export const CAP_TIME: u32 = 0; //   f64 wall clock, ms since 1970 (µs resolution)
+export const CAP_EP: u32 = 8; //     u16 endpoint id (the link)
+export const CAP_DIR: u32 = 10; //   u8 CAPD_*
+export const CAP_FLAGS: u32 = 11; // u8 0 (reserved)
+export const CAP_LEN: u32 = 12; //   u16 frame bytes recorded (msg_size, clipped to the slot; malformed frames: the raw slot)
+export const CAP_FRAME: u32 = 16; // the frame bytes
+export const CAPD_TO_ROUTER: u32 = 0; //   taken from the endpoint's ring
+export const CAPD_FROM_ROUTER: u32 = 1; // written to the endpoint's ring
 
 // ---------------------------------------------------------------- pool slot
 // A frame the router keeps for a while (parked behind a full ring / window, or held for order).

@@ -5,10 +5,11 @@
 import { produceReserve, produceCommit, cursorFlush } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { poolTake } from './pool';
-import { markDirty, now, config } from './context';
+import { markDirty, now, config, captureCursor, endpointOfOut } from './context';
+import { captureFrame } from './capture';
 import {
   OUT_CURSOR, OUT_PARK, OUT_PARK_COUNT, OUT_TAGGED, PQ_LIST_NEXT,
-  OUT_STATS, OUT_BLOCKED_SINCE, RC_TIMEOUT_MS, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX,
+  OUT_STATS, OUT_BLOCKED_SINCE, RC_TIMEOUT_MS, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX, CAPD_FROM_ROUTER,
 } from './layout';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune, parkListRemove } from './parked';
 
@@ -58,6 +59,7 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
       } else {
         writeFrame(slot, hdr, src, size);
         countTx(out);
+        if (captureCursor() != 0) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
       }
       produceCommit(cur);
       markDirty(shard, cur);
@@ -97,6 +99,7 @@ export function outDrain(shard: usize, out: usize): u32 {
     } else {
       copyFrame(slot, frame, size);
       countTx(out);
+      if (captureCursor() != 0) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
     }
     produceCommit(cur);
     parkedPop(shard, q);

@@ -9,7 +9,7 @@ import {
   DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
   PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR,
-  EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL,
+  EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
   R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
   R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED, R_DEVICE_BUSY,
@@ -20,7 +20,8 @@ import {
 } from '../header';
 import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL } from '../ring/cursor';
 import { copyFrame } from '../copy';
-import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs } from './context';
+import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs, captureCursor } from './context';
+import { captureFrame } from './capture';
 import { poolTake } from './pool';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune } from './parked';
 import { outEmit, outHasParked, outServiceAll, outMarkBlocked, outStalled } from './output';
@@ -69,6 +70,7 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
   }
   store<u64>(slot, hdr);
   copyFrame(slot + 8, f + 8, size - 8);
+  if (captureCursor() != 0) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
   produceCommit(cur);
   markDirty(shard, cur);
   count(shard, devEp, EC_TX);
@@ -266,6 +268,7 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
       bump(shard + SH_C_STALLS);
       break;
     }
+    if (captureCursor() != 0) captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > stride ? stride : size);
     if (++local == cap) local = 0;
     n++;
   }

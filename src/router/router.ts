@@ -13,6 +13,7 @@ import type { ShardTask } from './shard-worker.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import { readRouterStats, type RouterStats } from './stats.js';
 import type { LinkDescriptor } from './link.js';
+import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
 
 export const EVENT_DEVICE_READY = 1;
 export const EVENT_DEVICE_REMOVED = 2;
@@ -71,6 +72,7 @@ export class Router {
   /** Shard worker crashes seen (each was restarted). */
   restarts = 0;
   private recovering = 0;
+  private capture: CaptureTap | undefined;
 
   private constructor(opts: RouterOptions) {
     this.options = resolveRouterOptions(opts);
@@ -332,6 +334,29 @@ export class Router {
     }
   }
 
+  /**
+   * Record every frame crossing the router's endpoint links (time, link, direction, bytes) into
+   * the capture file `path` (.vmc, see src/capture/vmc.ts) until stop() on the returned tap.
+   */
+  async startCapture(path: string, opts: CaptureOptions = {}): Promise<CaptureTap> {
+    this.checkOpen();
+    if (this.capture !== undefined) throw new Error(`a capture is already running (${this.capture.path}); stop it first`);
+    const tap = await CaptureTap.start({
+      mem: this.mem,
+      tables: this.tables,
+      sync: () => this.broadcastNoop(),
+      linkInfo: (id) => {
+        const e = this.endpoints.get(id);
+        if (e === undefined) return undefined;
+        const devices = e.kind === 'device' ? ` devices ${[...e.devices].join(',')}` : '';
+        return { link: id, kind: e.kind, name: `${e.kind}#${id}${devices}` };
+      },
+      onStopped: () => { this.capture = undefined; },
+    }, path, opts);
+    this.capture = tap;
+    return tap;
+  }
+
   /** Every counter the router keeps, summed over shards. Safe to call at any time. */
   stats(): RouterStats {
     return readRouterStats(this.mem, this.tables, [...this.endpoints.values()].map((e) => ({ id: e.id, kind: e.kind })), [...this.devices.values()].map((d) => ({ dev: d.dev, state: d.state, endpoint: d.ep.id })));
@@ -343,6 +368,7 @@ export class Router {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.capture?.stop();
     for (const s of this.senders) s.requestStop();
     // Wake sleeping shards so they see the stop flag.
     for (let s = 0; s < this.options.shards; s++) {

@@ -35,6 +35,9 @@ export default function runShard(task: ShardTask): { frames: number } {
   const { shard, controlBlock: block, commandRing } = task;
   const nowAt = (shard + L.SH_NOW) >>> 2;
   const bellAt = (shard + L.SH_BELL) >>> 2;
+  const captureAt = (shard + L.SH_CAPTURE) >>> 2;
+  const wallAt = (shard + L.SH_NOW_WALL) >>> 3;
+  const f64 = new Float64Array(buf);
   const stopAt = (block + CB_STOP) >>> 2;
   const beatAt = (block + CB_BEAT) >>> 2;
   const cmdCursor = commandRing + NR_CONS_CURSOR;
@@ -60,6 +63,8 @@ export default function runShard(task: ShardTask): { frames: number } {
           lastExpire = now;
         }
       }
+      // Capture records carry a wall-clock time with µs resolution (a typed-array load when off).
+      if (u32[captureAt] !== 0) f64[wallAt] = performance.timeOrigin + performance.now();
       if (wasm.ringPeek(cmdCursor) !== 0) runCommands(wasm, task.memory, shard, commandRing, block);
       const n = wasm.routeSome(shard, ROUTE_BUDGET);
       frames += n;

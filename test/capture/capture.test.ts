@@ -1,0 +1,103 @@
+// Capture: every frame crossing the router's links is recorded once, with its link, direction
+// and bytes as they crossed (tokens as each side saw them), and read back from the .vmc file.
+import { describe, it, expect, afterEach } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Router } from '../../src/router/router.js';
+import { EndpointPort } from '../../src/router/port.js';
+import { readCapture, type CaptureItem } from '../../src/capture/reader.js';
+import { CaptureFormatError, DIR_FROM_ROUTER, DIR_TO_ROUTER } from '../../src/capture/vmc.js';
+import { bytes, hex, sendAll, receive, sleep } from '../router/helpers.js';
+
+const dirs: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'vmsg-cap-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+
+async function collect(path: string): Promise<CaptureItem[]> {
+  const out: CaptureItem[] = [];
+  for await (const r of readCapture(path)) out.push(r);
+  return out;
+}
+
+/** GET_DEVICE_STATUS request for device 1 with driver token `t`. */
+const request = (t: number): string => `00070100${hex(new Uint8Array([t & 0xff, t >> 8]))}0800`;
+
+describe('capture (.vmc)', () => {
+  it('records each frame once per link crossing: driver token in, router token to the device, restored on the way back', async () => {
+    const router = await Router.create({ shards: 1, timeoutMs: 1000 });
+    const path = join(tmp(), 'run.vmc');
+    try {
+      const driver = new EndpointPort(await router.attachDriver());
+      const device = new EndpointPort(await router.attachDevice({ devices: [1] }));
+      await receive(driver, 1); // EVENT_DEVICE READY, before the capture starts
+      const tap = await router.startCapture(path);
+      const n = 50;
+      for (let t = 0x100; t < 0x100 + n; t++) sendAll(driver, request(t));
+      sendAll(driver, '00070100'); // malformed: 4 bytes, msg_size missing → dropped, still captured
+      let answered = 0;
+      const deadline = Date.now() + 5000;
+      while (answered < n && Date.now() < deadline) {
+        const f = device.recv();
+        if (f === null) { await sleep(1); continue; }
+        f[0] = 1; // the response: same id, dev_num, the router's token
+        sendAll(device, f);
+        answered++;
+      }
+      const back = await receive(driver, n);
+      expect(back).toHaveLength(n);
+      const summary = await tap.stop();
+      expect(summary.lost).toBe(0);
+      expect(summary.captured).toBe(4 * n + 1);
+
+      const items = await collect(path);
+      const links = items.filter((i) => i.kind === 'link').map((i) => i.kind === 'link' && i.link);
+      expect(links).toEqual(expect.arrayContaining([
+        expect.objectContaining({ link: driver.link.id, kind: 'driver' }),
+        expect.objectContaining({ link: device.link.id, kind: 'device', name: expect.stringContaining('devices 1') }),
+      ]));
+      const frames = items.flatMap((i) => (i.kind === 'frame' ? [i.frame] : []));
+      expect(frames).toHaveLength(4 * n + 1);
+      const on = (link: number, dir: number): string[] => frames.filter((f) => f.link === link && f.dir === dir).map((f) => hex(f.bytes));
+      const fromDriver = on(driver.link.id, DIR_TO_ROUTER);
+      expect(fromDriver.slice(0, n)).toEqual(Array.from({ length: n }, (_, i) => request(0x100 + i)));
+      expect(fromDriver[n]).toMatch(/^00070100/); // the malformed one, as it sat in the ring
+      const toDevice = on(device.link.id, DIR_FROM_ROUTER);
+      const toDriver = on(driver.link.id, DIR_FROM_ROUTER);
+      expect(toDevice).toHaveLength(n);
+      expect(on(device.link.id, DIR_TO_ROUTER)).toHaveLength(n);
+      for (let i = 0; i < n; i++) {
+        expect(toDevice[i]!.slice(0, 8)).toBe('00070100');
+        expect(toDriver[i]).toBe('01070100' + request(0x100 + i).slice(8)); // driver token restored
+      }
+      const times = frames.map((f) => f.timeMs);
+      expect(times.every((t, i) => i === 0 || t >= times[i - 1]!)).toBe(true); // one shard: file order is time order
+      expect(Math.abs(times[0]! - Date.now())).toBeLessThan(60_000);
+      expect(items.at(-1)).toMatchObject({ kind: 'trailer', trailer: { captured: 4 * n + 1, lost: 0 } });
+      // Capture off again: traffic goes on, nothing more is recorded and a new capture may start.
+      sendAll(driver, request(7));
+      expect(await receive(device, 1)).toHaveLength(1);
+      await (await router.startCapture(join(tmp(), 'second.vmc'))).stop();
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('refuses a second capture while one runs, and a file that is not a capture', async () => {
+    const router = await Router.create({ shards: 1 });
+    const d = tmp();
+    try {
+      const tap = await router.startCapture(join(d, 'a.vmc'));
+      await expect(router.startCapture(join(d, 'b.vmc'))).rejects.toThrow(/already running/);
+      await tap.stop();
+    } finally {
+      await router.close();
+    }
+    writeFileSync(join(d, 'junk.vmc'), bytes('93010203'));
+    await expect(collect(join(d, 'junk.vmc'))).rejects.toThrow(CaptureFormatError);
+  });
+});
