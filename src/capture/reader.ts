@@ -11,7 +11,9 @@ export type CaptureItem =
 
 /** The header, then every link, frame and trailer record in file order. Throws CaptureFormatError on a file that is not a capture. */
 export async function* readCapture(path: string): AsyncGenerator<CaptureItem, void, undefined> {
-  const stream = createReadStream(path).pipe(new UnpackrStream());
+  const file = createReadStream(path);
+  const stream = file.pipe(new UnpackrStream());
+  file.once('error', (e) => stream.destroy(e)); // pipe() does not pass on a missing file
   let index = 0;
   let header: CaptureHeader | undefined;
   try {
@@ -26,11 +28,12 @@ export async function* readCapture(path: string): AsyncGenerator<CaptureItem, vo
       yield r;
     }
   } catch (e) {
-    if (e instanceof CaptureFormatError) throw e;
+    if (e instanceof CaptureFormatError || (e as NodeJS.ErrnoException).code !== undefined) throw e;
     // msgpackr's own errors on a truncated or foreign file.
     throw new CaptureFormatError(`${path}: not a readable vmsg capture (${(e as Error).message})`);
   } finally {
     stream.destroy();
+    file.destroy();
   }
   if (header === undefined) throw new CaptureFormatError(`${path} is empty: not a vmsg capture`);
 }

@@ -9,6 +9,7 @@ import { EndpointPort } from '../../src/router/port.js';
 import { readCapture, type CaptureItem } from '../../src/capture/reader.js';
 import { CaptureFormatError, DIR_FROM_ROUTER, DIR_TO_ROUTER } from '../../src/capture/vmc.js';
 import { bytes, hex, sendAll, receive, sleep } from '../router/helpers.js';
+import { vmsg } from '../cli/run-vmsg.js';
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -78,6 +79,25 @@ describe('capture (.vmc)', () => {
       expect(times.every((t, i) => i === 0 || t >= times[i - 1]!)).toBe(true); // one shard: file order is time order
       expect(Math.abs(times[0]! - Date.now())).toBeLessThan(60_000);
       expect(items.at(-1)).toMatchObject({ kind: 'trailer', trailer: { captured: 4 * n + 1, lost: 0 } });
+
+      // The dissector view: one line per frame, filters by link, message and device.
+      const all = await vmsg('decode', path);
+      expect(all.status).toBe(1); // the malformed frame is in there
+      expect(all.stdout.trim().split('\n')).toHaveLength(4 * n + 1);
+      const drv = await vmsg('decode', path, '--link', String(driver.link.id), '--msg', 'get_device_status');
+      const lines = drv.stdout.trim().split('\n');
+      expect(drv.status).toBe(1);
+      expect(lines).toHaveLength(2 * n + 1); // + the malformed frame, whose msg_id is 0x07 too
+      expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{6} driver#\d+ +-> router  REQ  GET_DEVICE_STATUS dev=1 tok=256 size=8$/);
+      // Our test device answers with an 8-byte response (no status word): shown, flagged invalid.
+      expect(lines.filter((l) => /<- router  INVALID /.test(l))).toHaveLength(n);
+      expect(lines.filter((l) => /-> router  INVALID (MSG_SIZE_LT_HEADER|HDR_TRUNCATED)/.test(l))).toHaveLength(1);
+      const json = await vmsg('decode', path, '--json', '--dev', '1', '--msg', '0x07', '--link', String(device.link.id));
+      const objs = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(objs).toHaveLength(2 * n);
+      expect(objs[0]).toMatchObject({ link: device.link.id, dir: 'from_router', valid: true, message: 'GET_DEVICE_STATUS', dev_num: 1 });
+      expect(objs.filter((o) => o.dir === 'to_router' && o.valid === false)).toHaveLength(n);
+      expect((await vmsg('decode', path, '--dev', '2')).stdout).toBe('');
       // Capture off again: traffic goes on, nothing more is recorded and a new capture may start.
       sendAll(driver, request(7));
       expect(await receive(device, 1)).toHaveLength(1);

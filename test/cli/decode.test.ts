@@ -1,25 +1,8 @@
 // `vmsg decode` as other tools use it: a real `node dist/src/cli/main.js decode ...` process,
 // one JSON object on stdout, exit status 0 valid / 1 invalid / 2 bad arguments.
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from '../../src/util/paths.js';
+import { vmsg } from './run-vmsg.js';
 import { loadVectors } from '../protocol/load-vectors.js';
-
-const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-
-interface Run { status: number; stdout: string; stderr: string }
-
-function vmsg(...args: string[]): Promise<Run> {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing; run "npm run build" first`);
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      const status = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 const hexOf = (name: string): string => {
   const v = loadVectors().find((x) => x.name === name);
@@ -101,7 +84,10 @@ describe('vmsg decode with bad arguments exits 2 and says which flag and what it
     ['an unknown profile', ['--hex', '00', '--profile', 'rev2'], /--profile must be one of rev1, rev1-2026/],
     ['a flag without its value', ['--hex'], /--hex needs a value/],
     ['no --hex at all', ['--json'], /missing --hex HEX/],
-    ['a capture file (not supported yet)', ['frames.vmc'], /capture files are not supported yet \(got "frames.vmc"\)/],
+    ['a capture file that does not exist', ['no-such-file.vmc'], /ENOENT.*no-such-file\.vmc/],
+    ['a capture file and --hex', ['frames.vmc', '--hex', '00'], /either --hex HEX or a capture file/],
+    ['a capture filter with --hex', ['--hex', '0002010001000800', '--dev', '1'], /--dev filters capture files/],
+    ['a bad --msg filter', ['frames.vmc', '--msg', 'GET-INFO'], /--msg needs a message name \(GET_DEVICE_INFO, /],
   ];
   it.each(cases)('%s', async (_, args, message) => {
     const r = await vmsg('decode', ...args);
