@@ -12,7 +12,7 @@ export type CaptureItem =
 /** The header, then every link, frame and trailer record in file order. Throws CaptureFormatError on a file that is not a capture. */
 export async function* readCapture(path: string): AsyncGenerator<CaptureItem, void, undefined> {
   const file = createReadStream(path);
-  const stream = file.pipe(new UnpackrStream());
+  const stream = file.pipe(new UnpackrStream({ mapsAsObjects: true }));
   file.once('error', (e) => stream.destroy(e)); // pipe() does not pass on a missing file
   let index = 0;
   let header: CaptureHeader | undefined;

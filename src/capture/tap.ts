@@ -39,7 +39,8 @@ interface TapDeps {
 export class CaptureTap {
   private readonly rings: number[] = [];
   private readonly ringBytes: number;
-  private readonly packr = new PackrStream();
+  // Plain MessagePack (no msgpackr record extension): any msgpack library can read a capture.
+  private readonly packr = new PackrStream({ useRecords: false });
   private readonly file: WriteStream;
   private readonly known = new Set<number>();
   private timer: NodeJS.Timeout | undefined;

@@ -1,4 +1,5 @@
-// The capture file (.vmc): a msgpackr stream (PackrStream / UnpackrStream) of records.
+// The capture file (.vmc): a stream of plain MessagePack values (written with msgpackr
+// PackrStream without its record extension, read with UnpackrStream), one per record:
 //   1. header   {format: "vmsg-capture", version: 1, started: ISO-8601, tool: "vmsg-router"}
 //   2. then, in any order:
 //      link     {link: id, kind: "driver"|"device", name: string}  before the first frame of that link

@@ -8,7 +8,8 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
-  decode: { summary: 'decode and validate one frame (--hex HEX [--json])', load: () => import('./decode.js') },
+  decode: { summary: 'decode and validate one frame (--hex HEX) or a capture file (FILE.vmc) [--json]', load: () => import('./decode.js') },
+  'export-pcapng': { summary: 'capture file → pcapng for Wireshark (FILE.vmc OUT.pcapng)', load: () => import('./export-pcapng.js') },
   demo: { summary: 'router + echo devices + load driver, with live rates (npm start)', load: () => import('./demo.js') },
 };
 
