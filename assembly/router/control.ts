@@ -9,7 +9,7 @@ import {
 import { endpointAt, drop, flushDirty, bindShard } from './context';
 import { parkedCount, parkedHead, parkedPop, parkListRemove } from './parked';
 import { outDiscardParked, outServiceAll } from './output';
-import { emitFailure, emitEventDevice } from './emit';
+import { emitFailure, emitEventDevice, emitToEndpoint } from './emit';
 import { failWaiting, outstanding, releaseInOrder } from './correlate';
 
 /** Start reading endpoint `ep`'s ring. */
@@ -153,4 +153,18 @@ export function pendingWork(shard: usize): u32 {
   }
   for (let q = <usize>load<u32>(shard, SH_OUT_LIST); q != 0; q = <usize>load<u32>(q, PQ_LIST_NEXT)) pending += parkedCount(q);
   return pending;
+}
+
+/**
+ * Send a frame the control plane built (at `frame`, msg_size bytes) to endpoint `ep` as the
+ * router: bus requests of its own to an external link (PING keep-alives, GET_DEVICES
+ * discovery), written by the shard because only the shard produces into that ring. Returns 0
+ * when written or parked, 1 when it must be retried (pool empty).
+ */
+export function emitFrame(shard: usize, ep: u32, frame: usize): u32 {
+  bindShard(shard);
+  const w = load<u64>(frame);
+  const ok = emitToEndpoint(shard, ep, w, frame, <u32>(w >> 48));
+  flushDirty(shard);
+  return ok ? 0 : 1;
 }

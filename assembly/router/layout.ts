@@ -37,6 +37,7 @@ export const DS_ENDPOINT: u32 = 2; //    u16 device endpoint that serves it
 export const DS_SHARD: u32 = 4; //       u16 owning shard
 export const DS_FLAGS: u32 = 6; //       u16 DSF_*
 export const DS_BOUND_DRIVER: u32 = 8; // u16 endpoint of the driver that last sent it a request (+1; 0 = none)
+export const DS_BUS_NUM: u32 = 10; //    u16 its number on its own link's bus (= DS_DEV_NUM unless the link remaps); forwarded frames carry it
 export const DS_WINDOW: u32 = 12; //     u32 K: outstanding requests at most (power of two)
 export const DS_ENTRIES: u32 = 16; //    u32 address of K × CE_SIZE correlation entries
 export const DS_NEXT_SEQ: u32 = 20; //   u32 sequence of the next forwarded request (token = seq & 0xffff, never 0)
@@ -103,6 +104,8 @@ export const EP_MAX_MSG: u32 = 4; //  u16 largest frame this link accepts / may 
 export const EP_GEN: u32 = 6; //      u16 bumped on every attach (diagnostics)
 export const EP_IN_CURSOR: u32 = 8; // u32 router's consumer cursor on the endpoint→router ring
 export const EP_ALLOW: u32 = 12; //   u32 driver only: 8 KiB visibility bitmap (0 = sees every device)
+export const EP_BUS_DEVS: u32 = 16; // u32 device links with their own numbering (external buses): address of
+//                                      u32[65536] device states by the link's device number; 0 = router numbers
 export const EP_OUT: u32 = 64; //     OUT_SIZE bytes: router→endpoint ring
 export const EP_SIZE: u32 = 128;
 

@@ -5,8 +5,8 @@
 import {
   SH_ID, SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET, SH_PARK_LIMIT,
   SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_IN_XS, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
-  RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_OUT, EPK_DRIVER, EPK_DEVICE,
-  DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
+  RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_BUS_DEVS, EP_OUT, EPK_DRIVER, EPK_DEVICE,
+  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
   PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR,
   EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
@@ -16,7 +16,7 @@ import {
 } from './layout';
 import {
   TYPE_RESPONSE, TYPE_BUS, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, T_GET_DEVICE_INFO, T_GET_SHM,
-  T_EVENT_AVAIL, T_EVENT_CONFIG, T_EVENT_USED, B_GET_DEVICES, B_PING, B_EVENT_DEVICE, withToken,
+  T_EVENT_AVAIL, T_EVENT_CONFIG, T_EVENT_USED, B_GET_DEVICES, B_PING, B_EVENT_DEVICE, withToken, withDevNum,
 } from '../header';
 import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL } from '../ring/cursor';
 import { copyFrame } from '../copy';
@@ -68,7 +68,8 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
     hdr = withToken(w, 0); // events carry token 0
     bump(ds + DS_C_EVENTS_IN);
   }
-  store<u64>(slot, hdr);
+  // The device hears its own bus's number (differs from ours only behind a remapping link).
+  store<u64>(slot, withDevNum(hdr, <u32>load<u16>(ds, DS_BUS_NUM)));
   copyFrame(slot + 8, f + 8, size - 8);
   if (captureCursor() != 0) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
   produceCommit(cur);
@@ -198,7 +199,7 @@ export function serviceParked(shard: usize): void {
 }
 
 /** A frame from a device endpoint. Returns false to leave it in the ring (backpressure). */
-@inline function fromDevice(shard: usize, ep: u32, f: usize, w: u64): bool {
+@inline function fromDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
   const type = <u32>w & 0xff;
   const id = <u32>(w >> 8) & 0xff;
   const dev = <u32>(w >> 16) & 0xffff;
@@ -207,7 +208,16 @@ export function serviceParked(shard: usize): void {
     if ((type & TYPE_RESPONSE) == 0 && id == B_PING) return answerPing(shard, ep, f, w);
     return toControl(shard, ep, f, w); // EVENT_DEVICE of an external bus, answers to our own requests, impl-defined
   }
-  const ds = deviceState(shard, dev);
+  let ds: usize;
+  const busDevs = <usize>load<u32>(e, EP_BUS_DEVS);
+  if (busDevs == 0) {
+    ds = deviceState(shard, dev);
+  } else {
+    // A link with its own numbering: look the device up among this link's, and from here on
+    // the frame carries the router's number (what its driver knows).
+    ds = <usize>load<u32>(busDevs + (<usize>dev << 2));
+    if (ds != 0) w = withDevNum(w, <u32>load<u16>(ds, DS_DEV_NUM));
+  }
   if (ds == 0) { drop(shard, ep, R_UNVALIDATED_DEV_NUM); return true; }
   if (<u32>load<u16>(ds, DS_ENDPOINT) != ep) { drop(shard, ep, R_SPOOFED_DEV_NUM); return true; }
   if (type & TYPE_RESPONSE) {
@@ -262,7 +272,7 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
     else if (size > stride) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
     else if (size > maxMsg) drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
     else if (kind == EPK_DRIVER) ok = fromDriver(shard, ep, e, f, w);
-    else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, f, w);
+    else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, e, f, w);
     if (!ok) {
       count(shard, ep, EC_STALLS);
       bump(shard + SH_C_STALLS);

@@ -7,6 +7,8 @@
 //   CB_RESULT u32 @68   its result
 //   CB_BEAT   u32 @128  loop heartbeat, bumped by the shard (hang detection)
 //   CB_STATE  u32 @132  SHARD_* below
+//   CB_POLL_LINKS u32 @136  attached links whose peer never rings a doorbell (busy-poll external
+//                           buses): while > 0 the idle shard only naps, so it keeps polling them
 import type { WasmExports } from '../wasm/module.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 
@@ -15,6 +17,7 @@ export const CB_ACK = 64;
 export const CB_RESULT = 68;
 export const CB_BEAT = 128;
 export const CB_STATE = 132;
+export const CB_POLL_LINKS = 136;
 export const CONTROL_BLOCK_SIZE = 192;
 
 export const SHARD_STARTING = 0;
@@ -35,6 +38,7 @@ export const enum Op {
   RemoveDevice = 4, // a = device state → result = requests left unresolved (retry while > 0)
   DeviceEvent = 5, // a = dev_num, b = state → result = drivers not reached
   Recover = 6, // a = reason: fail every waiting request of the shard's devices (after a worker restart)
+  EmitFrame = 7, // a = endpoint, b = address of a frame → result 1 = pool empty, retry
   Crash = 0xdead, // fault injection: the shard worker throws after acknowledging (tests)
 }
 
@@ -111,6 +115,7 @@ export function runCommands(wasm: WasmExports, memory: WebAssembly.Memory, shard
       case Op.RemoveDevice: result = wasm.removeDevice(shard, a); break;
       case Op.DeviceEvent: result = wasm.emitDeviceEvent(shard, a, b); break;
       case Op.Recover: result = wasm.failAll(shard, a); break;
+      case Op.EmitFrame: result = wasm.emitFrame(shard, a, b); break;
       case Op.Crash: break;
       default: result = 0xffffffff;
     }

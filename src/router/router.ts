@@ -8,7 +8,7 @@ import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
 import { resolveRouterOptions, slotSizeFor, type ResolvedRouterOptions, type RouterOptions } from './options.js';
 import { RouterTables } from './tables.js';
-import { CommandSender, Op, CB_STATE, SHARD_RUNNING } from './control.js';
+import { CommandSender, Op, CB_POLL_LINKS, CB_STATE, SHARD_RUNNING } from './control.js';
 import type { ShardTask } from './shard-worker.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import { readRouterStats, type RouterStats } from './stats.js';
@@ -36,22 +36,69 @@ export interface DeviceLinkOptions {
   shard?: number;
 }
 
+/**
+ * An endpoint whose two rings the caller built (an external bus window mapped into the
+ * memory): the router consumes through `inCursor` and produces through `outCursor`, the
+ * 64-byte cursors the caller filled (vmampCursorInit, spscCursorInit). Router-internal: the
+ * bus adapters of src/bus/ use it.
+ */
+export interface ExternalEndpointOptions {
+  /** 'driver': the peer drives devices through us; 'device': the peer serves devices. */
+  kind: 'driver' | 'device';
+  /** Address of the router's consumer cursor over the peer → router ring. */
+  inCursor: number;
+  /** Address of the router's producer cursor over the router → peer ring. */
+  outCursor: number;
+  /** Largest frame the link carries (a vmamp element, an SPSC slot). */
+  maxMessageSize: number;
+  /** The peer never rings our doorbell: the owning shard keeps polling while this is attached. */
+  busyPoll: boolean;
+  /** Device links: the peer numbers its devices its own way (addDevice may then remap). */
+  ownNumbering?: boolean;
+  shard?: number;
+}
+
+/** What attachExternal returns: the endpoint id, its shard, and the router numbers of its devices. */
+export interface ExternalEndpoint {
+  readonly id: number;
+  readonly kind: 'driver' | 'device';
+  readonly shard: number;
+  readonly devices: number[];
+}
+
+/** Either kind of attached link: what detach/addDevice need. */
+export type AttachedLink = { readonly id: number; readonly devices: number[] };
+
 interface EndpointRecord {
   id: number;
   kind: 'driver' | 'device';
   shard: number;
-  link: LinkDescriptor;
+  link: AttachedLink;
   allow: number; // bitmap address or 0
   devices: Set<number>;
-  ringBytes: number;
+  /** Native rings the router built (in-process endpoints); external endpoints bring their own. */
+  rings: { toRouter: number; fromRouter: number; bytes: number } | null;
+  /** EP_BUS_DEVS table (links with their own device numbering), 0 = none. */
+  busDevs: number;
+  busyPoll: boolean;
 }
 
 interface DeviceRecord {
   dev: number;
+  /** Its number on its own link's bus (= dev unless remapped). */
+  busNum: number;
   ep: EndpointRecord;
   state: number; // device-state address
   bytes: number;
 }
+
+/** Receives the bus frames an external link sent that the router does not terminate. */
+export type ControlFrameHandler = (frame: Uint8Array) => void;
+
+const DEVICE_NUMBERS = 65536;
+/** The control plane's doorbell word (src/wait/doorbell.ts protocol). */
+const BELL_AWAKE = 0;
+const BELL_ASLEEP = 1;
 
 /** Endpoint ids come back into use only after this long, so late frames never reach a new owner. */
 const ENDPOINT_QUARANTINE_MS = 10_000;
@@ -69,6 +116,8 @@ export class Router {
   private nextId = 0;
   private readonly epoch = Date.now();
   private closed = false;
+  private readonly controlHandlers = new Map<number, ControlFrameHandler>();
+  private controlLoop: Promise<void> | null = null;
   /** Shard worker crashes seen (each was restarted). */
   restarts = 0;
   private recovering = 0;
@@ -167,7 +216,10 @@ export class Router {
     if (this.closed) throw new Error('router is closed');
   }
 
-  private async attach(kind: 'driver' | 'device', maxMsg: number | undefined, shardReq: number | undefined, flags: number, allowList?: number[]): Promise<EndpointRecord> {
+  private async attach(
+    kind: 'driver' | 'device', maxMsg: number | undefined, shardReq: number | undefined, flags: number, allowList?: number[],
+    external?: ExternalEndpointOptions,
+  ): Promise<EndpointRecord> {
     this.checkOpen();
     const { L } = this.tables;
     const { mem, tables, options } = this;
@@ -177,10 +229,25 @@ export class Router {
     }
     const shard = this.pickShard(shardReq);
     const id = this.allocId();
-    const slot = slotSizeFor(max);
-    const bell = mem.alloc(64);
-    const toRouter = tables.newRing(options.ringCapacity, slot, tables.bell(shard), bell);
-    const fromRouter = tables.newRing(options.ringCapacity, slot, bell, tables.bell(shard));
+    let inCursor: number, outCursor: number;
+    let rings: EndpointRecord['rings'] = null;
+    let link: AttachedLink;
+    if (external === undefined) {
+      const slot = slotSizeFor(max);
+      const bell = mem.alloc(64);
+      const toRouter = tables.newRing(options.ringCapacity, slot, tables.bell(shard), bell);
+      const fromRouter = tables.newRing(options.ringCapacity, slot, bell, tables.bell(shard));
+      inCursor = toRouter + NR_CONS_CURSOR;
+      outCursor = fromRouter + NR_PROD_CURSOR;
+      rings = { toRouter, fromRouter, bytes: mem.wasm.nativeRingBytes(options.ringCapacity, slot) };
+      const desc: LinkDescriptor = { memory: mem.memory, kind, id, toRouter, fromRouter, bell, maxMessageSize: max, devices: [] };
+      link = desc;
+    } else {
+      inCursor = external.inCursor;
+      outCursor = external.outCursor;
+      const ext: ExternalEndpoint = { id, kind, shard, devices: [] };
+      link = ext;
+    }
     let allow = 0;
     if (allowList !== undefined) {
       allow = mem.alloc(8192);
@@ -195,29 +262,141 @@ export class Router {
     mem.u8[e + L.EP_SHARD] = shard;
     mem.dv.setUint16(e + L.EP_FLAGS, flags, true);
     mem.dv.setUint16(e + L.EP_MAX_MSG, max, true);
-    mem.dv.setUint32(e + L.EP_IN_CURSOR, toRouter + NR_CONS_CURSOR, true);
+    mem.dv.setUint32(e + L.EP_IN_CURSOR, inCursor, true);
     mem.dv.setUint32(e + L.EP_ALLOW, allow, true);
-    mem.dv.setUint32(e + L.EP_OUT + L.OUT_CURSOR, fromRouter + NR_PROD_CURSOR, true);
+    const busDevs = external?.ownNumbering === true ? mem.alloc(DEVICE_NUMBERS * 4) : 0;
+    mem.dv.setUint32(e + L.EP_BUS_DEVS, busDevs, true);
+    mem.dv.setUint32(e + L.EP_OUT + L.OUT_CURSOR, outCursor, true);
     mem.dv.setUint32(e + L.EP_OUT + L.OUT_STATS, tables.counterAddr(shard, id, 0), true);
     // Counters of a reused id start from zero in every shard.
     for (let s = 0; s < options.shards; s++) {
       const c = tables.counterAddr(s, id, 0);
       mem.u8.fill(0, c, c + tables.statsStride);
     }
-    const link: LinkDescriptor = {
-      memory: mem.memory, kind, id, toRouter, fromRouter, bell, maxMessageSize: max, devices: [],
-    };
-    const rec: EndpointRecord = { id, kind, shard, link, allow, devices: new Set(), ringBytes: mem.wasm.nativeRingBytes(options.ringCapacity, slot) };
+    const busyPoll = external?.busyPoll === true;
+    const rec: EndpointRecord = { id, kind, shard, link, allow, devices: new Set(), rings, busDevs, busyPoll };
     this.endpoints.set(id, rec);
+    if (busyPoll) {
+      Atomics.add(mem.u32, (tables.controlBlocks[shard]! + CB_POLL_LINKS) >>> 2, 1);
+      this.wakeShard(shard); // a sleeping shard switches to napping now, not after its 5 ms sleep
+    }
     await this.senders[shard]!.run(Op.AddSource, id);
     return rec;
+  }
+
+  /**
+   * Attach an endpoint over rings the caller built (router-internal: the external bus adapters
+   * of src/bus/ use it). Wire links get no failure events (the peer would not understand them).
+   * Detach it with detach(); the caller then releases its cursors and window.
+   */
+  async attachExternal(opts: ExternalEndpointOptions): Promise<ExternalEndpoint> {
+    for (const [name, v] of [['inCursor', opts.inCursor], ['outCursor', opts.outCursor]] as const) {
+      if (!Number.isInteger(v) || v <= 0 || v % 4 !== 0 || v + 64 > this.mem.buffer.byteLength) {
+        throw new RangeError(`attachExternal: ${name} must be the 4-aligned address of a 64-byte cursor inside the memory, got ${v}`);
+      }
+    }
+    const rec = await this.attach(opts.kind, opts.maxMessageSize, opts.shard, 0, undefined, opts);
+    return rec.link as ExternalEndpoint;
+  }
+
+  /** Wake shard `s` if it sleeps (an external peer rang our doorbell socket). */
+  wakeShard(s: number): void {
+    const at = this.tables.bell(s) >>> 2;
+    if (Atomics.compareExchange(this.mem.i32, at, BELL_ASLEEP, BELL_AWAKE) === BELL_ASLEEP) Atomics.notify(this.mem.i32, at);
+  }
+
+  /**
+   * Have the owning shard send `frame` (a whole frame, msg_size bytes) to `link` as the router:
+   * bus requests of the control plane (PING keep-alives, GET_DEVICES) towards an external peer.
+   * Resolves once it is written to the link's ring or queued behind older frames.
+   */
+  async sendAsRouter(link: AttachedLink, frame: Uint8Array): Promise<void> {
+    this.checkOpen();
+    const rec = this.endpoints.get(link.id);
+    if (rec === undefined) throw new Error(`endpoint ${link.id} is not attached`);
+    const size = frame.length >= 8 ? frame[6]! | (frame[7]! << 8) : 0;
+    if (size < 8 || size > frame.length || size > this.options.busMaxSize) {
+      throw new RangeError(`sendAsRouter: frame msg_size ${size} must be 8..${this.options.busMaxSize} and within the ${frame.length} bytes given`);
+    }
+    const at = this.mem.alloc(size);
+    try {
+      this.mem.u8.set(frame.subarray(0, size), at);
+      for (let tries = 0; (await this.senders[rec.shard]!.run(Op.EmitFrame, rec.id, at)) !== 0; tries++) {
+        if (tries > 1000) throw new Error(`endpoint ${link.id}: frame could not be queued (pool exhausted)`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    } finally {
+      this.mem.free(at, size);
+    }
+  }
+
+  /**
+   * Receive the bus frames `link` sends that the router does not terminate (responses to
+   * sendAsRouter requests, EVENT_DEVICE of an external bus, implementation-defined messages);
+   * null stops. Frames of links without a handler are discarded.
+   */
+  onControlFrame(link: AttachedLink, handler: ControlFrameHandler | null): void {
+    if (handler === null) {
+      this.controlHandlers.delete(link.id);
+      return;
+    }
+    this.checkOpen();
+    this.controlHandlers.set(link.id, handler);
+    this.controlLoop ??= this.runControlLoop().finally(() => { this.controlLoop = null; });
+  }
+
+  /** Take every frame the shards handed to the control plane; returns how many. */
+  private drainControl(): number {
+    const { mem, tables } = this;
+    const { wasm } = mem;
+    let n = 0;
+    for (const ring of tables.controlOutRings) {
+      const cur = ring + NR_CONS_CURSOR;
+      for (let slot = wasm.ringPeek(cur); slot !== 0; slot = wasm.ringPeek(cur)) {
+        const ep = mem.u16[(slot + tables.L.XT_EP) >>> 1]!;
+        const f = slot + tables.L.XT_SIZE;
+        const size = mem.u16[(f + 6) >>> 1]!;
+        const frame = mem.u8.slice(f, f + Math.max(8, Math.min(size, tables.xsSlotSize - tables.L.XT_SIZE)));
+        wasm.ringRelease(cur);
+        n++;
+        const handler = this.controlHandlers.get(ep);
+        if (handler !== undefined) {
+          try {
+            handler(frame);
+          } catch (e) {
+            process.emitWarning(`vmsg-router: control frame handler of endpoint ${ep} threw: ${String(e)}`);
+          }
+        }
+      }
+      wasm.cursorFlush(cur);
+    }
+    return n;
+  }
+
+  /** Drain the control rings while anyone listens; sleep on the control doorbell between frames. */
+  private async runControlLoop(): Promise<void> {
+    const at = this.tables.controlBell >>> 2;
+    const i32 = this.mem.i32;
+    while (this.controlHandlers.size > 0 && !this.closed) {
+      if (this.drainControl() !== 0) {
+        await new Promise((r) => setImmediate(r)); // let the handlers' follow-ups run
+        continue;
+      }
+      // Announce the sleep, look once more, then wait (the shards ring after publishing).
+      Atomics.store(i32, at, BELL_ASLEEP);
+      if (this.drainControl() === 0) {
+        const w = Atomics.waitAsync(i32, at, BELL_ASLEEP, 100);
+        if (w.async) await w.value;
+      }
+      Atomics.store(i32, at, BELL_AWAKE);
+    }
   }
 
   /** Attach an in-process driver endpoint; hand the returned descriptor to a DriverPort (any thread). */
   async attachDriver(opts: DriverLinkOptions = {}): Promise<LinkDescriptor> {
     const flags = opts.failureEvents === false ? 0 : this.tables.L.EPF_FAILURE_EVENTS;
     const rec = await this.attach('driver', opts.maxMessageSize, opts.shard, flags, opts.allow);
-    return rec.link;
+    return rec.link as LinkDescriptor;
   }
 
   /** Attach an in-process device endpoint serving `devices`; announces each with EVENT_DEVICE READY. */
@@ -225,7 +404,12 @@ export class Router {
     for (const d of opts.devices ?? []) this.checkDevNum(d);
     const rec = await this.attach('device', opts.maxMessageSize, opts.shard, 0);
     for (const d of opts.devices ?? []) await this.addDevice(rec.link, d);
-    return rec.link;
+    return rec.link as LinkDescriptor;
+  }
+
+  /** Is router device number `dev` in use? */
+  hasDevice(dev: number): boolean {
+    return this.devices.has(dev);
   }
 
   private checkDevNum(d: number): void {
@@ -233,17 +417,27 @@ export class Router {
     if (this.devices.has(d)) throw new RangeError(`device number ${d} is already attached`);
   }
 
-  /** Make device `dev` reachable through device link `link` (hotplug: EVENT_DEVICE READY to drivers). */
-  async addDevice(link: LinkDescriptor, dev: number): Promise<void> {
+  /**
+   * Make device `dev` reachable through device link `link` (hotplug: EVENT_DEVICE READY to
+   * drivers). `busNum` is its number on the link's own bus when that differs (a remap; only
+   * for external links attached with ownNumbering).
+   */
+  async addDevice(link: AttachedLink, dev: number, busNum: number = dev): Promise<void> {
     this.checkOpen();
     this.checkDevNum(dev);
     const ep = this.endpoints.get(link.id);
     if (ep === undefined || ep.kind !== 'device') throw new Error(`endpoint ${link.id} is not an attached device link`);
     const { L } = this.tables;
     const { mem, options } = this;
+    if (busNum !== dev || ep.busDevs !== 0) {
+      if (ep.busDevs === 0) throw new RangeError(`device ${dev}: only links attached with ownNumbering can carry it under another number (${busNum})`);
+      if (!Number.isInteger(busNum) || busNum < 0 || busNum > 65535) throw new RangeError(`bus device numbers are integers 0..65535, got ${busNum}`);
+      if (mem.u32[(ep.busDevs >>> 2) + busNum] !== 0) throw new RangeError(`device ${busNum} of endpoint ${link.id}'s bus is already attached`);
+    }
     const bytes = L.DS_SIZE + options.window * L.CE_SIZE;
     const ds = mem.alloc(bytes);
     mem.dv.setUint16(ds + L.DS_DEV_NUM, dev, true);
+    mem.dv.setUint16(ds + L.DS_BUS_NUM, busNum, true);
     mem.dv.setUint16(ds + L.DS_ENDPOINT, ep.id, true);
     mem.dv.setUint16(ds + L.DS_SHARD, ep.shard, true);
     mem.dv.setUint16(ds + L.DS_FLAGS, L.DSF_PRESENT, true);
@@ -251,11 +445,12 @@ export class Router {
     mem.dv.setUint32(ds + L.DS_ENTRIES, ds + L.DS_SIZE, true);
     mem.dv.setUint32(ds + L.DS_NEXT_SEQ, 1, true);
     mem.dv.setUint32(ds + L.DS_HEAD_SEQ, 1, true);
-    this.devices.set(dev, { dev, ep, state: ds, bytes });
+    this.devices.set(dev, { dev, busNum, ep, state: ds, bytes });
     ep.devices.add(dev);
     link.devices.push(dev);
     await this.senders[ep.shard]!.run(Op.AddDevice, ds);
     // Publish: from here on the device number is validated (spec §7 rule 14).
+    if (ep.busDevs !== 0) Atomics.store(mem.u32, (ep.busDevs >>> 2) + busNum, ds);
     Atomics.store(mem.u32, (this.tables.devTable >>> 2) + dev, ds);
     Atomics.or(mem.u8, this.tables.presentMap + (dev >> 3), 1 << (dev & 7));
     await this.broadcast(Op.DeviceEvent, dev, EVENT_DEVICE_READY);
@@ -271,6 +466,7 @@ export class Router {
     if (rec === undefined) throw new RangeError(`device number ${dev} is not attached`);
     const { mem, tables } = this;
     Atomics.store(mem.u32, (tables.devTable >>> 2) + dev, 0);
+    if (rec.ep.busDevs !== 0) Atomics.store(mem.u32, (rec.ep.busDevs >>> 2) + rec.busNum, 0);
     Atomics.and(mem.u8, tables.presentMap + (dev >> 3), ~(1 << (dev & 7)) & 0xff);
     for (let tries = 0; (await this.senders[rec.ep.shard]!.run(Op.RemoveDevice, rec.state)) !== 0; tries++) {
       if (tries > 1000) throw new Error(`device ${dev}: requests could not be failed (pool exhausted)`);
@@ -285,8 +481,11 @@ export class Router {
     mem.free(rec.state, rec.bytes);
   }
 
-  /** Detach an endpoint (driver or device link). A device link's devices are removed first. */
-  async detach(link: LinkDescriptor): Promise<void> {
+  /**
+   * Detach an endpoint (driver or device link). A device link's devices are removed first.
+   * When it resolves no shard touches the link's rings any more (external windows may go).
+   */
+  async detach(link: AttachedLink): Promise<void> {
     this.checkOpen();
     const rec = this.endpoints.get(link.id);
     if (rec === undefined) throw new Error(`endpoint ${link.id} is not attached`);
@@ -298,10 +497,15 @@ export class Router {
     await this.broadcastNoop();
     this.mem.u8[e + L.EP_KIND] = L.EPK_FREE;
     this.endpoints.delete(rec.id);
+    this.controlHandlers.delete(rec.id);
     this.freeIds.push({ id: rec.id, at: Date.now() });
-    this.mem.free(link.toRouter, rec.ringBytes);
-    this.mem.free(link.fromRouter, rec.ringBytes);
+    if (rec.rings !== null) {
+      this.mem.free(rec.rings.toRouter, rec.rings.bytes);
+      this.mem.free(rec.rings.fromRouter, rec.rings.bytes);
+    }
     if (rec.allow !== 0) this.mem.free(rec.allow, 8192);
+    if (rec.busDevs !== 0) this.mem.free(rec.busDevs, DEVICE_NUMBERS * 4);
+    if (rec.busyPoll) Atomics.sub(this.mem.u32, (this.tables.controlBlocks[rec.shard]! + CB_POLL_LINKS) >>> 2, 1);
   }
 
   private async broadcast(op: Op, a: number, b: number): Promise<void> {
@@ -376,7 +580,11 @@ export class Router {
       Atomics.notify(this.mem.i32, this.tables.bell(s) >>> 2);
     }
     this.closed = true;
+    this.controlHandlers.clear();
+    Atomics.store(this.mem.i32, this.tables.controlBell >>> 2, BELL_AWAKE);
+    Atomics.notify(this.mem.i32, this.tables.controlBell >>> 2);
     await Promise.allSettled(this.shardRuns);
+    await this.controlLoop;
     await this.pool.destroy();
   }
 }

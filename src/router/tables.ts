@@ -28,6 +28,8 @@ export class RouterTables {
   readonly commandRings: number[] = [];
   /** Per shard: ring of bus messages the router hands to the control plane. */
   readonly controlOutRings: number[] = [];
+  /** Doorbell of the control plane: the shards ring it after handing it frames (one word for all shards). */
+  readonly controlBell: number;
   readonly statsStride: number;
   readonly xsSlotSize: number;
 
@@ -41,6 +43,7 @@ export class RouterTables {
     this.endpoints = mem.alloc(opts.maxEndpoints * L.EP_SIZE);
     this.statsStride = L.EC_COUNTERS * 8;
     this.xsSlotSize = slotSizeFor(L.XT_SIZE + opts.busMaxSize);
+    this.controlBell = mem.alloc(64);
     const c = this.config >>> 2;
     u32[c + L.RC_VERSION / 4] = 1;
     u32[c + L.RC_NUM_SHARDS / 4] = n;
@@ -96,7 +99,7 @@ export class RouterTables {
     set(L.SH_POOL_FREE, free);
     set(L.SH_POOL_TOP, opts.poolSlots);
     // Bus messages the router does not terminate go to the control plane through this ring.
-    const ctrlRing = this.newRing(opts.ringCapacity, this.xsSlotSize, 0, 0);
+    const ctrlRing = this.newRing(opts.ringCapacity, this.xsSlotSize, this.controlBell, 0);
     const ctrlOut = mem.alloc(L.OUT_SIZE);
     u32[(ctrlOut + L.OUT_CURSOR) >>> 2] = ctrlRing + NR_PROD_CURSOR;
     u32[(ctrlOut + L.OUT_TAGGED) >>> 2] = 1;

@@ -31,6 +31,7 @@ export interface WasmExports {
   addDevice(shard: number, ds: number): void;
   removeDevice(shard: number, ds: number): number;
   emitDeviceEvent(shard: number, dev: number, state: number): number;
+  emitFrame(shard: number, ep: number, frame: number): number;
   expire(shard: number): number;
   failAll(shard: number, reason: number): number;
   pendingWork(shard: number): number;
