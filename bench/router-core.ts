@@ -91,15 +91,10 @@ class CoreBench {
     const bell = mem.alloc(64);
     const toRouter = tables.newRing(CAPACITY, LINK_MAX, tables.bell(0), bell);
     const fromRouter = tables.newRing(CAPACITY, LINK_MAX, bell, tables.bell(0));
-    const e = tables.endpointAddr(id);
-    mem.u8.fill(0, e, e + L.EP_SIZE);
-    mem.u8[e + L.EP_KIND] = kind;
-    mem.u8[e + L.EP_SHARD] = 0;
-    mem.dv.setUint16(e + L.EP_FLAGS, flags, true);
-    mem.dv.setUint16(e + L.EP_MAX_MSG, LINK_MAX, true);
-    mem.dv.setUint32(e + L.EP_IN_CURSOR, toRouter + NR_CONS_CURSOR, true);
-    mem.dv.setUint32(e + L.EP_OUT + L.OUT_CURSOR, fromRouter + NR_PROD_CURSOR, true);
-    mem.dv.setUint32(e + L.EP_OUT + L.OUT_STATS, tables.counterAddr(0, id, 0), true);
+    tables.writeEndpoint(id, {
+      kind: kind === L.EPK_DRIVER ? 'driver' : 'device', shard: 0, flags, maxMessageSize: LINK_MAX,
+      inCursor: toRouter + NR_CONS_CURSOR, outCursor: fromRouter + NR_PROD_CURSOR, allow: 0, busDevs: 0,
+    });
     this.wasm.addSource(this.shard, id);
     return { toRouter, fromRouter };
   }
@@ -108,15 +103,7 @@ class CoreBench {
   private addDevice(ep: number, dev: number): void {
     const { mem, tables } = this;
     const { L } = tables;
-    const ds = mem.alloc(L.DS_SIZE + WINDOW * L.CE_SIZE);
-    mem.dv.setUint16(ds + L.DS_DEV_NUM, dev, true);
-    mem.dv.setUint16(ds + L.DS_ENDPOINT, ep, true);
-    mem.dv.setUint16(ds + L.DS_SHARD, 0, true);
-    mem.dv.setUint16(ds + L.DS_FLAGS, L.DSF_PRESENT, true);
-    mem.dv.setUint32(ds + L.DS_WINDOW, WINDOW, true);
-    mem.dv.setUint32(ds + L.DS_ENTRIES, ds + L.DS_SIZE, true);
-    mem.dv.setUint32(ds + L.DS_NEXT_SEQ, 1, true);
-    mem.dv.setUint32(ds + L.DS_HEAD_SEQ, 1, true);
+    const ds = tables.newDeviceState({ dev, busNum: dev, endpoint: ep, shard: 0, window: WINDOW });
     this.wasm.addDevice(this.shard, ds);
     Atomics.store(mem.u32, (tables.devTable >>> 2) + dev, ds);
     Atomics.or(mem.u8, tables.presentMap + (dev >> 3), 1 << (dev & 7));

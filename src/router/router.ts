@@ -256,23 +256,8 @@ export class Router {
         mem.u8[allow + (d >> 3)]! |= 1 << (d & 7);
       }
     }
-    const e = tables.endpointAddr(id);
-    mem.u8.fill(0, e, e + L.EP_SIZE);
-    mem.u8[e + L.EP_KIND] = kind === 'driver' ? L.EPK_DRIVER : L.EPK_DEVICE;
-    mem.u8[e + L.EP_SHARD] = shard;
-    mem.dv.setUint16(e + L.EP_FLAGS, flags, true);
-    mem.dv.setUint16(e + L.EP_MAX_MSG, max, true);
-    mem.dv.setUint32(e + L.EP_IN_CURSOR, inCursor, true);
-    mem.dv.setUint32(e + L.EP_ALLOW, allow, true);
     const busDevs = external?.ownNumbering === true ? mem.alloc(DEVICE_NUMBERS * 4) : 0;
-    mem.dv.setUint32(e + L.EP_BUS_DEVS, busDevs, true);
-    mem.dv.setUint32(e + L.EP_OUT + L.OUT_CURSOR, outCursor, true);
-    mem.dv.setUint32(e + L.EP_OUT + L.OUT_STATS, tables.counterAddr(shard, id, 0), true);
-    // Counters of a reused id start from zero in every shard.
-    for (let s = 0; s < options.shards; s++) {
-      const c = tables.counterAddr(s, id, 0);
-      mem.u8.fill(0, c, c + tables.statsStride);
-    }
+    tables.writeEndpoint(id, { kind, shard, flags, maxMessageSize: max, inCursor, outCursor, allow, busDevs });
     const busyPoll = external?.busyPoll === true;
     const rec: EndpointRecord = { id, kind, shard, link, allow, devices: new Set(), rings, busDevs, busyPoll };
     this.endpoints.set(id, rec);
@@ -434,17 +419,8 @@ export class Router {
       if (!Number.isInteger(busNum) || busNum < 0 || busNum > 65535) throw new RangeError(`bus device numbers are integers 0..65535, got ${busNum}`);
       if (mem.u32[(ep.busDevs >>> 2) + busNum] !== 0) throw new RangeError(`device ${busNum} of endpoint ${link.id}'s bus is already attached`);
     }
-    const bytes = L.DS_SIZE + options.window * L.CE_SIZE;
-    const ds = mem.alloc(bytes);
-    mem.dv.setUint16(ds + L.DS_DEV_NUM, dev, true);
-    mem.dv.setUint16(ds + L.DS_BUS_NUM, busNum, true);
-    mem.dv.setUint16(ds + L.DS_ENDPOINT, ep.id, true);
-    mem.dv.setUint16(ds + L.DS_SHARD, ep.shard, true);
-    mem.dv.setUint16(ds + L.DS_FLAGS, L.DSF_PRESENT, true);
-    mem.dv.setUint32(ds + L.DS_WINDOW, options.window, true);
-    mem.dv.setUint32(ds + L.DS_ENTRIES, ds + L.DS_SIZE, true);
-    mem.dv.setUint32(ds + L.DS_NEXT_SEQ, 1, true);
-    mem.dv.setUint32(ds + L.DS_HEAD_SEQ, 1, true);
+    const bytes = this.tables.deviceStateBytes(options.window);
+    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window: options.window });
     this.devices.set(dev, { dev, busNum, ep, state: ds, bytes });
     ep.devices.add(dev);
     link.devices.push(dev);

@@ -16,6 +16,32 @@ export interface RingPair {
   fromRouter: number;
 }
 
+/** What an endpoint table entry says (RouterTables.writeEndpoint). */
+export interface EndpointFields {
+  kind: 'driver' | 'device';
+  shard: number;
+  flags: number;
+  maxMessageSize: number;
+  /** Router's consumer cursor over the endpoint → router ring. */
+  inCursor: number;
+  /** Router's producer cursor over the router → endpoint ring. */
+  outCursor: number;
+  /** 8 KiB visibility bitmap, 0 = every device. */
+  allow: number;
+  /** u32[65536] bus number → device state for links with their own numbering, 0 = none. */
+  busDevs: number;
+}
+
+/** What a device state says at attach time (RouterTables.newDeviceState). */
+export interface DeviceStateFields {
+  dev: number;
+  /** The device's number on its own link's bus (= dev unless remapped). */
+  busNum: number;
+  endpoint: number;
+  shard: number;
+  window: number;
+}
+
 export class RouterTables {
   readonly L: RouterLayout = routerLayout();
   readonly config: number;
@@ -121,6 +147,52 @@ export class RouterTables {
     const base = this.mem.alloc(this.mem.wasm.nativeRingBytes(capacity, slotSize));
     this.mem.wasm.nativeRingInit(base, capacity, slotSize, this.opts.ringBatch, consumerBell, producerBell);
     return base;
+  }
+
+  /**
+   * Fill endpoint table entry `id` (every EP_* field, docs/ARCHITECTURE.md "Router tables") and
+   * zero its counters in every shard. Router.attach and the router-core bench both use it.
+   */
+  writeEndpoint(id: number, e: EndpointFields): void {
+    const { L, mem } = this;
+    const a = this.endpointAddr(id);
+    mem.u8.fill(0, a, a + L.EP_SIZE);
+    mem.u8[a + L.EP_KIND] = e.kind === 'driver' ? L.EPK_DRIVER : L.EPK_DEVICE;
+    mem.u8[a + L.EP_SHARD] = e.shard;
+    mem.dv.setUint16(a + L.EP_FLAGS, e.flags, true);
+    mem.dv.setUint16(a + L.EP_MAX_MSG, e.maxMessageSize, true);
+    mem.dv.setUint32(a + L.EP_IN_CURSOR, e.inCursor, true);
+    mem.dv.setUint32(a + L.EP_ALLOW, e.allow, true);
+    mem.dv.setUint32(a + L.EP_BUS_DEVS, e.busDevs, true);
+    mem.dv.setUint32(a + L.EP_OUT + L.OUT_CURSOR, e.outCursor, true);
+    mem.dv.setUint32(a + L.EP_OUT + L.OUT_STATS, this.counterAddr(e.shard, id, 0), true);
+    // Counters of a reused id start from zero in every shard.
+    for (let s = 0; s < this.opts.shards; s++) {
+      const c = this.counterAddr(s, id, 0);
+      mem.u8.fill(0, c, c + this.statsStride);
+    }
+  }
+
+  /** Bytes of a device state with a correlation window of `window` entries. */
+  deviceStateBytes(window: number): number {
+    return this.L.DS_SIZE + window * this.L.CE_SIZE;
+  }
+
+  /** Allocate and fill a device state (DS_*) with `window` correlation entries; returns its address. */
+  newDeviceState(d: DeviceStateFields): number {
+    const { L, mem } = this;
+    const ds = mem.alloc(this.deviceStateBytes(d.window));
+    mem.dv.setUint16(ds + L.DS_DEV_NUM, d.dev, true);
+    mem.dv.setUint16(ds + L.DS_BUS_NUM, d.busNum, true);
+    mem.dv.setUint16(ds + L.DS_ENDPOINT, d.endpoint, true);
+    mem.dv.setUint16(ds + L.DS_SHARD, d.shard, true);
+    mem.dv.setUint16(ds + L.DS_FLAGS, L.DSF_PRESENT, true);
+    mem.dv.setUint32(ds + L.DS_WINDOW, d.window, true);
+    mem.dv.setUint32(ds + L.DS_ENTRIES, ds + L.DS_SIZE, true);
+    // Sequences start at 1: token = seq & 0xffff and token 0 is reserved for events.
+    mem.dv.setUint32(ds + L.DS_NEXT_SEQ, 1, true);
+    mem.dv.setUint32(ds + L.DS_HEAD_SEQ, 1, true);
+    return ds;
   }
 
   endpointAddr(ep: number): number {
