@@ -15,6 +15,7 @@ import { Reason, type ReasonCode } from '../protocol/reasons.js';
 import { DeviceQueue, type DescriptorChain } from '../virtqueue/device-queue.js';
 import { VirtqueueFault } from '../virtqueue/fault.js';
 import type { GuestMemory } from '../virtqueue/guest-memory.js';
+import { Dma, type DmaCounters, type DmaOptions } from './dma.js';
 import {
   VIRTIO_F_EVENT_IDX, VIRTIO_F_RING_RESET, VIRTIO_F_VERSION_1, featureBit, featureBlockCount, featureWords,
   hasFeature, withFeatureWords,
@@ -57,6 +58,8 @@ export interface VirtioDeviceSpec {
    * False = the 2026 baseline profile: the generation of SET_CONFIG is ignored. Default true.
    */
   strictConfigGeneration?: boolean;
+  /** Where buffer processing through this.dma runs: inline (default) or in a pool (DMA-decoupled mode). */
+  dma?: DmaOptions;
 }
 
 /** What a device needs from whoever carries its frames (DeviceHost). */
@@ -120,6 +123,8 @@ export abstract class VirtioDevice {
   private readonly queueEpochs: Uint32Array;
   private readonly interruptPending: Uint8Array;
   private interruptCheckScheduled = false;
+  private readonly dmaOptions: DmaOptions;
+  private dmaEngine: Dma | undefined;
   /** Why the device last set DEVICE_NEEDS_RESET (diagnostics). */
   lastFault = '';
 
@@ -143,6 +148,7 @@ export abstract class VirtioDevice {
     this.configSize = this.config.length;
     this.shm = spec.shm ?? [];
     this.strictConfigGeneration = spec.strictConfigGeneration ?? true;
+    this.dmaOptions = spec.dma ?? {};
     this.queueStates = new Array<QueueState | null>(this.numQueues).fill(null);
     this.queueEpochs = new Uint32Array(this.numQueues);
     this.interruptPending = new Uint8Array(this.numQueues);
@@ -174,6 +180,11 @@ export abstract class VirtioDevice {
   /** DRIVER_OK was accepted. */
   protected onDriverOk(): void {}
 
+  /** Release what the device holds (the DMA pool). DeviceHost.close() calls it. */
+  async close(): Promise<void> {
+    await this.dmaEngine?.close();
+  }
+
   // ------------------------------------------------------------ helpers for subclasses
 
   /** The device number it serves (after DeviceHost.add). */
@@ -197,6 +208,16 @@ export abstract class VirtioDevice {
   /** The guest memory its virtqueues live in. */
   protected get memory(): GuestMemory {
     return this.link().memory;
+  }
+
+  /** The device's DMA engine (made on first use, over the host's guest memory). */
+  protected get dma(): Dma {
+    return (this.dmaEngine ??= new Dma(this.memory, this.dmaOptions));
+  }
+
+  /** What the DMA engine has done (zeros before its first job). */
+  get dmaCounters(): DmaCounters {
+    return this.dmaEngine?.counters ?? { jobs: 0, offloaded: 0, bytes: 0, checksum: 0 };
   }
 
   /**

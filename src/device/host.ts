@@ -114,6 +114,11 @@ export class DeviceHost {
     return this.endpoint.run(() => this.step(), () => this.hasWork() || stopped(), stopped);
   }
 
+  /** Close every device (DMA pools, files). Call after run() has returned. */
+  async close(): Promise<void> {
+    for (const { device } of this.served.values()) await device.close();
+  }
+
   private drop(reason: number): void {
     const name = reasonName(reason);
     this.drops[name] = (this.drops[name] ?? 0) + 1;
