@@ -33,12 +33,19 @@ export class DriverVirtqueue {
   private inRing = 0;
   private kickScheduled = false;
   private running = false;
+  /** Set while the device is gone (removed, driver closed): new submissions fail at once with it. */
+  private refusal: Error | null = null;
 
   constructor(private readonly owner: VirtqueueOwner, readonly index: number) {}
 
   /** Entries of the queue as set up (0 before). */
   get size(): number {
     return this.placed?.size ?? 0;
+  }
+
+  /** Where the queue lives in guest memory (what SET_VQUEUE carried), or null before setup. */
+  get layout(): { readonly size: number; readonly descAddr: number; readonly driverAddr: number; readonly deviceAddr: number } | null {
+    return this.placed;
   }
 
   /** Chains in the ring, not yet used. */
@@ -56,6 +63,7 @@ export class DriverVirtqueue {
     if (this.placed !== null && buffers.length > this.placed.size) {
       return Promise.reject(new RangeError(`submit: ${buffers.length} buffers cannot fit a queue of ${this.placed.size} descriptors`));
     }
+    if (this.refusal !== null) return Promise.reject(this.refusal);
     return new Promise<number>((resolve, reject) => {
       this.waiting.push({ buffers, resolve, reject });
       this.fill();
@@ -87,6 +95,7 @@ export class DriverVirtqueue {
     this.inner = new DriverQueue<Submission>(this.owner.memory, { size, addresses: { descAddr, driverAddr, deviceAddr }, eventIdx });
     this.inRing = 0;
     this.running = false;
+    this.refusal = null;
   }
 
   /** DRIVER_OK is set: buffers may go in (spec §8 driver rule 7). */
@@ -95,7 +104,11 @@ export class DriverVirtqueue {
     this.fill();
   }
 
-  /** Stop using the queue: what is in the ring fails with `error`; waiting submissions wait for activate() unless `all`. */
+  /**
+   * Stop using the queue: what is in the ring fails with `error`. Unless `all`, waiting
+   * submissions wait for the next prepare()/start() (a reset); with `all` (the device is gone)
+   * they fail too, and so does every submission until the queue is prepared again.
+   */
   deactivate(error: Error, all: boolean): void {
     const inner = this.inner;
     this.inner = null;
@@ -107,6 +120,7 @@ export class DriverVirtqueue {
     this.inRingSubmissions.clear();
     this.inRing = 0;
     if (all) {
+      this.refusal = error;
       const waiting = this.waiting;
       this.waiting = [];
       for (const s of waiting) s.reject(error);

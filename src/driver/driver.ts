@@ -55,7 +55,51 @@ export interface DriverCounters extends EndpointCounters {
   drops: Record<string, number>;
 }
 
+interface Deadline {
+  at: number;
+  token: number;
+  timeoutMs: number;
+}
+
+/** A binary min-heap of deadlines by time. */
+class DeadlineHeap {
+  private readonly items: Deadline[] = [];
+
+  push(d: Deadline): void {
+    const a = this.items;
+    a.push(d);
+    for (let i = a.length - 1; i > 0; ) {
+      const up = (i - 1) >> 1;
+      if (a[up]!.at <= a[i]!.at) break;
+      [a[up], a[i]] = [a[i]!, a[up]!];
+      i = up;
+    }
+  }
+
+  /** The earliest deadline if it is due at `now`, removed. */
+  popDue(now: number): Deadline | undefined {
+    const a = this.items;
+    if (a.length === 0 || a[0]!.at > now) return undefined;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]!.at < a[m]!.at) m = l;
+        if (r < a.length && a[r]!.at < a[m]!.at) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
 interface Pending {
+  deadline: Deadline;
   dev: number;
   msgId: number;
   bus: boolean;
@@ -70,9 +114,8 @@ export class VirtioDriver {
   readonly requestTimeoutMs: number;
   private readonly autoProbe: boolean;
   private readonly pending = new Map<number, Pending>();
-  /** (deadline, token) in issue order; deadlines grow with it for a fixed timeout. */
-  private deadlines: { at: number; token: number; timeoutMs: number }[] = [];
-  private deadlineHead = 0;
+  /** Request deadlines, earliest first (calls may pass their own timeout). */
+  private readonly deadlines = new DeadlineHeap();
   private nextToken = 1;
   private readonly devices = new Map<number, DriverDevice>();
   private readonly oobDevices: { device: DriverDevice; bell: OobDoorbell }[] = [];
@@ -186,8 +229,9 @@ export class VirtioDriver {
     }
     this.stats.requests++;
     return new Promise<Message>((resolve, reject) => {
-      this.pending.set(token, { dev: msg.dev_num, msgId: frame[HDR_MSG_ID]!, bus, resolve, reject });
-      this.deadlines.push({ at: performance.now() + timeoutMs, token, timeoutMs });
+      const deadline = { at: performance.now() + timeoutMs, token, timeoutMs };
+      this.pending.set(token, { deadline, dev: msg.dev_num, msgId: frame[HDR_MSG_ID]!, bus, resolve, reject });
+      this.deadlines.push(deadline);
       this.endpoint.send(frame);
       this.endpoint.flush();
     });
@@ -232,20 +276,13 @@ export class VirtioDriver {
   }
 
   private expire(now: number): void {
-    while (this.deadlineHead < this.deadlines.length) {
-      const d = this.deadlines[this.deadlineHead]!;
-      if (d.at > now) break;
-      this.deadlineHead++;
+    for (let d = this.deadlines.popDue(now); d !== undefined; d = this.deadlines.popDue(now)) {
       const p = this.pending.get(d.token);
-      // The token may have been answered (and even reused since): only a still-pending one expires.
-      if (p === undefined) continue;
+      // The token may have been answered (and even reused since): only the same request expires.
+      if (p === undefined || p.deadline !== d) continue;
       this.pending.delete(d.token);
       this.stats.deadlines++;
       p.reject(new RequestTimeoutError(p.dev, p.msgId, d.timeoutMs));
-    }
-    if (this.deadlineHead > 1024 && this.deadlineHead * 2 > this.deadlines.length) {
-      this.deadlines = this.deadlines.slice(this.deadlineHead);
-      this.deadlineHead = 0;
     }
   }
 
