@@ -134,6 +134,17 @@ export class AsyncEndpoint {
    * `hasWork` a bounded number of times, then sleeps on the doorbell (at most maxSleepMs).
    */
   async run(step: () => number, hasWork: () => boolean, stopped: () => boolean): Promise<void> {
+    // A pending Atomics.waitAsync does not keep Node's event loop alive: without this handle a
+    // worker with nothing else to do would end while its endpoint sleeps.
+    const keepAlive = setInterval(() => undefined, 0x7fff_ffff);
+    try {
+      await this.loop(step, hasWork, stopped);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async loop(step: () => number, hasWork: () => boolean, stopped: () => boolean): Promise<void> {
     let busy = 0;
     while (!stopped()) {
       if (step() > 0) {
