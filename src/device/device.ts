@@ -217,7 +217,7 @@ export abstract class VirtioDevice {
 
   /** What the DMA engine has done (zeros before its first job). */
   get dmaCounters(): DmaCounters {
-    return this.dmaEngine?.counters ?? { jobs: 0, offloaded: 0, bytes: 0, checksum: 0 };
+    return this.dmaEngine?.counters ?? { jobs: 0, offloaded: 0, inFlight: 0, maxInFlight: 0, bytes: 0, checksum: 0 };
   }
 
   /**
