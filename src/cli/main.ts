@@ -9,7 +9,8 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   decode: { summary: 'decode and validate one frame (--hex HEX [--json])', load: () => import('./decode.js') },
-  demo: { summary: 'router + echo devices + load driver, with live rates (npm start)', load: () => import('./demo.js') },
+  demo: { summary: 'router + block, entropy and echo devices + drivers, with live rates (npm start)', load: () => import('./demo.js') },
+  stress: { summary: 'block I/O through tiny vmamp-sized queues (--window 496 --dma inline|offload --notify inband|oob)', load: () => import('./stress.js') },
 };
 
 function help(): string {
