@@ -9,8 +9,9 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   decode: { summary: 'decode and validate one frame (--hex HEX) or a capture file (FILE.vmc) [--json]', load: () => import('./decode.js') },
+  demo: { summary: 'router + block, entropy and echo devices + drivers, with live rates (npm start)', load: () => import('./demo.js') },
   'export-pcapng': { summary: 'capture file → pcapng for Wireshark (FILE.vmc OUT.pcapng)', load: () => import('./export-pcapng.js') },
-  demo: { summary: 'router + echo devices + load driver, with live rates (npm start)', load: () => import('./demo.js') },
+  stress: { summary: 'block I/O through tiny vmamp-sized queues (--window 496 --dma inline|offload --notify inband|oob)', load: () => import('./stress.js') },
 };
 
 function help(): string {

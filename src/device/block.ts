@@ -26,6 +26,8 @@ export interface BlockDeviceOptions {
   queueMaxSize?: number;
   /** GET_ID answer (at most 20 bytes). Default "vmsg-blk". */
   serial?: string;
+  /** EVENT_USED for every request, ignoring suppression (stress profiles). Default false. */
+  interruptEveryBuffer?: boolean;
 }
 
 export interface BlockCounters {
@@ -67,7 +69,7 @@ export class BlockDevice extends VirtioDevice {
     dv.setUint32(BLK_CFG_SEG_MAX, SEG_MAX, true);
     dv.setUint32(BLK_CFG_BLK_SIZE, SECTOR_SIZE, true);
     config[BLK_CFG_WRITEBACK] = 1;
-    super({ deviceId: VIRTIO_ID_BLOCK, features, config, queues: 1, queueMaxSize: opts.queueMaxSize ?? 256, dma: opts.dma });
+    super({ deviceId: VIRTIO_ID_BLOCK, features, config, queues: 1, queueMaxSize: opts.queueMaxSize ?? 256, dma: opts.dma, interruptEveryBuffer: opts.interruptEveryBuffer });
     this.path = opts.path;
     this.readOnly = readOnly;
     this.capacitySectors = capacity;

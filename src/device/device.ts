@@ -60,6 +60,11 @@ export interface VirtioDeviceSpec {
   strictConfigGeneration?: boolean;
   /** Where buffer processing through this.dma runs: inline (default) or in a pool (DMA-decoupled mode). */
   dma?: DmaOptions;
+  /**
+   * Signal EVENT_USED for every used buffer, ignoring the driver's suppression (allowed: a
+   * suppression request is a SHOULD). For stress profiles that want the most events. Default false.
+   */
+  interruptEveryBuffer?: boolean;
 }
 
 /** What a device needs from whoever carries its frames (DeviceHost). */
@@ -125,6 +130,7 @@ export abstract class VirtioDevice {
   private interruptCheckScheduled = false;
   private readonly dmaOptions: DmaOptions;
   private dmaEngine: Dma | undefined;
+  private readonly interruptEveryBuffer: boolean;
   /** Why the device last set DEVICE_NEEDS_RESET (diagnostics). */
   lastFault = '';
 
@@ -149,6 +155,7 @@ export abstract class VirtioDevice {
     this.shm = spec.shm ?? [];
     this.strictConfigGeneration = spec.strictConfigGeneration ?? true;
     this.dmaOptions = spec.dma ?? {};
+    this.interruptEveryBuffer = spec.interruptEveryBuffer ?? false;
     this.queueStates = new Array<QueueState | null>(this.numQueues).fill(null);
     this.queueEpochs = new Uint32Array(this.numQueues);
     this.interruptPending = new Uint8Array(this.numQueues);
@@ -217,7 +224,7 @@ export abstract class VirtioDevice {
 
   /** What the DMA engine has done (zeros before its first job). */
   get dmaCounters(): DmaCounters {
-    return this.dmaEngine?.counters ?? { jobs: 0, offloaded: 0, bytes: 0, checksum: 0 };
+    return this.dmaEngine?.counters ?? { jobs: 0, offloaded: 0, inFlight: 0, maxInFlight: 0, bytes: 0, checksum: 0 };
   }
 
   /**
@@ -410,6 +417,11 @@ export abstract class VirtioDevice {
       queue.push(head, written);
     } catch (e) {
       this.needsReset(`queue ${q}: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    if (this.interruptEveryBuffer) {
+      this.counters.usedEvents++;
+      this.link().signalUsed(q);
       return;
     }
     this.interruptPending[q] = 1;

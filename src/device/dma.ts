@@ -153,6 +153,9 @@ export interface DmaCounters {
   jobs: number;
   /** Jobs handed to the pool. */
   offloaded: number;
+  /** Jobs started and not finished, now and at most: above 1 only when the loop did not wait for them. */
+  inFlight: number;
+  maxInFlight: number;
   bytes: number;
   /** XOR of every job's CRC-32: order-independent, so inline and offload runs compare. */
   checksum: number;
@@ -168,7 +171,7 @@ export interface DmaOptions {
 /** A device's DMA engine: jobs run inline, or in a piscina pool (never waited on by the loop). */
 export class Dma {
   readonly mode: DmaMode;
-  readonly counters: DmaCounters = { jobs: 0, offloaded: 0, bytes: 0, checksum: 0 };
+  readonly counters: DmaCounters = { jobs: 0, offloaded: 0, inFlight: 0, maxInFlight: 0, bytes: 0, checksum: 0 };
   private readonly pool: Piscina | undefined;
   private readonly described: ReturnType<GuestMemory['describe']>;
 
@@ -184,18 +187,35 @@ export class Dma {
         minThreads: threads,
         maxThreads: threads,
         idleTimeout: Infinity,
-        // Every job is short; queue them all rather than refuse (the virtqueue bounds how many).
-        maxQueue: 'auto',
+        // Never refuse a job: the virtqueue already bounds how many can be outstanding.
+        maxQueue: Infinity,
       });
     }
   }
 
   /** Run `job`: the result now (inline) or a promise of it (offload). */
   run(job: DmaJob): DmaResult | Promise<DmaResult> {
-    this.counters.jobs++;
-    if (this.pool === undefined) return this.account(runDmaJob(job, this.memory));
-    this.counters.offloaded++;
-    return (this.pool.run({ memory: this.described, job }) as Promise<DmaResult>).then((r) => this.account(r));
+    const c = this.counters;
+    c.jobs++;
+    c.maxInFlight = Math.max(c.maxInFlight, ++c.inFlight);
+    if (this.pool === undefined) {
+      try {
+        return this.account(runDmaJob(job, this.memory));
+      } finally {
+        c.inFlight--;
+      }
+    }
+    c.offloaded++;
+    return (this.pool.run({ memory: this.described, job }) as Promise<DmaResult>).then(
+      (r) => {
+        c.inFlight--;
+        return this.account(r);
+      },
+      (e: unknown) => {
+        c.inFlight--;
+        throw e;
+      },
+    );
   }
 
   private account(r: DmaResult): DmaResult {

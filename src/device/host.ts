@@ -3,10 +3,10 @@
 // meant for a device (counted by reason, never answered: spec §8 device rule 2), answers with the
 // request's token (2026: the device copies it), and turns EVENT_AVAIL — in-band, or an
 // out-of-band doorbell — into queue work. Runs on the event loop of its worker thread.
-import { AsyncEndpoint, type AsyncEndpointOptions, type EndpointCounters } from '../endpoint/async-endpoint.js';
+import { AsyncEndpoint, queueEventKey, type AsyncEndpointOptions, type EndpointCounters } from '../endpoint/async-endpoint.js';
 import { OobDoorbell } from '../endpoint/oob-doorbell.js';
 import { decode, encode, type Message, type Profile } from '../protocol/codec.js';
-import { HDR_DEV_NUM, HDR_TOKEN, HDR_TYPE, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
+import { HDR_DEV_NUM, HDR_TOKEN, HDR_TYPE, T_EVENT_USED, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
 import { Reason, reasonName } from '../protocol/reasons.js';
 import type { LinkDescriptor } from '../router/link.js';
 import { GuestMemory, type GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
@@ -68,7 +68,7 @@ export class DeviceHost {
       sendEvent: (msg) => this.sendMessage(msg, 0),
       signalUsed: oob !== undefined
         ? (q) => oob.signal(q)
-        : (q) => this.sendMessage({ message: 'EVENT_USED', response: false, dev_num: dev, token: 0, vq_index: q }, 0),
+        : (q) => this.sendMessage({ message: 'EVENT_USED', response: false, dev_num: dev, token: 0, vq_index: q }, 0, queueEventKey(dev, T_EVENT_USED, q)),
       flush: () => endpoint.flush(),
     };
     device.attach(dev, transport);
@@ -124,14 +124,14 @@ export class DeviceHost {
     this.drops[name] = (this.drops[name] ?? 0) + 1;
   }
 
-  private sendMessage(msg: Message, token: number): void {
+  private sendMessage(msg: Message, token: number, mergeKey?: number): void {
     const frame = encode({ ...msg, token } as Message, {});
     if (frame.length > this.endpoint.maxMessageSize) {
       // A device never exceeds the bus maximum (spec §8 device rule 15): what does not fit is not sent.
       this.drop(Reason.MSG_SIZE_GT_BUS_MAX);
       return;
     }
-    this.endpoint.send(frame);
+    this.endpoint.send(frame, mergeKey);
   }
 
   private onFrame(f: Uint8Array): void {

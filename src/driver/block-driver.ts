@@ -21,6 +21,8 @@ export interface BlockDriverOptions {
   retriesAfterReset?: number;
   /** Oob doorbell area for the device, if notifications go out of band. */
   oob?: number;
+  /** EVENT_AVAIL for every request, ignoring suppression (stress profiles). Default false. */
+  notifyEveryBuffer?: boolean;
 }
 
 /** The device answered a request with a status other than OK. */
@@ -64,7 +66,8 @@ export class BlockDriver {
     const device = driver.device(dev, { oob: opts.oob });
     const features = featureBit(VIRTIO_BLK_F_SIZE_MAX) | featureBit(VIRTIO_BLK_F_SEG_MAX) | featureBit(VIRTIO_BLK_F_BLK_SIZE) |
       featureBit(VIRTIO_BLK_F_FLUSH) | featureBit(VIRTIO_BLK_F_CONFIG_WCE) | featureBit(VIRTIO_BLK_F_RO);
-    await device.init({ deviceId: VIRTIO_ID_BLOCK, features, queueSizes: [queueSize] });
+    const notifyEveryBuffer = opts.notifyEveryBuffer ?? false;
+    await device.init({ deviceId: VIRTIO_ID_BLOCK, features, queueSizes: [queueSize], notifyEveryBuffer, eventIdx: !notifyEveryBuffer });
     const b = new BlockDriver(device, Math.max(1, Math.floor(device.queue(0).size / 3)), maxTransfer, opts.retriesAfterReset ?? 3);
     await b.refreshCapacity();
     device.onConfigChange((c) => {

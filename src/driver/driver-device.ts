@@ -36,6 +36,11 @@ export interface DeviceInitOptions {
   queueSizes?: number[];
   /** Use VIRTIO_F_EVENT_IDX when offered. Default true. */
   eventIdx?: boolean;
+  /**
+   * Send EVENT_AVAIL for every buffer made available, ignoring the device's suppression (allowed:
+   * it is a SHOULD NOT). For stress profiles that want the most notifications. Default false.
+   */
+  notifyEveryBuffer?: boolean;
   /** Expected device id: anything else fails initialisation (a wrong driver for the device). */
   deviceId?: number;
   /** Send the tracked generation in SET_CONFIG (strict profile). False: send 0 (2026 baseline). Default true. */
@@ -195,7 +200,7 @@ export class DriverDevice implements VirtqueueOwner {
       return;
     }
     // next_offset 0: VIRTIO_F_NOTIFICATION_DATA is never negotiated (spec §8 driver rule 8).
-    this.driver.sendEvent({ message: 'EVENT_AVAIL', response: false, dev_num: this.dev, token: 0, vq_index: q, next_offset: 0 });
+    this.driver.notifyAvail(this.dev, q);
     this.driver.endpoint.flush();
   }
 
@@ -329,7 +334,7 @@ export class DriverDevice implements VirtqueueOwner {
     while (size * 2 <= Math.min(want, before.max_size, VIRTQ_MAX_SIZE)) size *= 2;
     const vq = (this.queues[q] ??= new DriverVirtqueue(this, q));
     const at = vq.place(size);
-    vq.prepare(eventIdx);
+    vq.prepare(eventIdx, this.initOptions?.notifyEveryBuffer ?? false);
     const addrs = { desc_addr: BigInt(at.descAddr), driver_addr: BigInt(at.driverAddr), device_addr: BigInt(at.deviceAddr) };
     const set: Message = this.driver.profile === 'rev1-2026'
       ? { message: 'SET_VQUEUE', response: false, dev_num: this.dev, token: 0, profile: 'rev1-2026', index: q, flags: 1, size, reserved: 0, ...addrs }

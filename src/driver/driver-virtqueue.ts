@@ -33,6 +33,7 @@ export class DriverVirtqueue {
   private inRing = 0;
   private kickScheduled = false;
   private running = false;
+  private notifyEveryBuffer = false;
   /** Set while the device is gone (removed, driver closed): new submissions fail at once with it. */
   private refusal: Error | null = null;
 
@@ -89,7 +90,8 @@ export class DriverVirtqueue {
    * Zero the placed rings and take them over; call before SET_VQUEUE, so the device never sees
    * indices left from an earlier incarnation. Buffers go in only after start().
    */
-  prepare(eventIdx: boolean): void {
+  prepare(eventIdx: boolean, notifyEveryBuffer = false): void {
+    this.notifyEveryBuffer = notifyEveryBuffer;
     if (this.placed === null) throw new Error(`queue ${this.index}: prepare before place`);
     const { size, descAddr, driverAddr, deviceAddr } = this.placed;
     this.inner = new DriverQueue<Submission>(this.owner.memory, { size, addresses: { descAddr, driverAddr, deviceAddr }, eventIdx });
@@ -171,7 +173,9 @@ export class DriverVirtqueue {
       this.inRingSubmissions.add(s);
       this.inRing++;
       added++;
+      if (this.notifyEveryBuffer) this.owner.notify(this.index);
     }
+    if (this.notifyEveryBuffer) return;
     if (added > 0) this.scheduleKick();
   }
 

@@ -3,11 +3,12 @@
 // into a TransportError, enumeration with GET_DEVICES windows, EVENT_DEVICE hotplug (a device that
 // comes back is probed again), and the device events (EVENT_CONFIG, EVENT_USED — in-band or out of
 // band) handed to the DriverDevice of their device number. Runs on its thread's event loop.
-import { AsyncEndpoint, type AsyncEndpointOptions, type EndpointCounters } from '../endpoint/async-endpoint.js';
+import { AsyncEndpoint, queueEventKey, type AsyncEndpointOptions, type EndpointCounters } from '../endpoint/async-endpoint.js';
 import { OobDoorbell } from '../endpoint/oob-doorbell.js';
 import { decode, encode, type Message, type Profile } from '../protocol/codec.js';
 import {
-  DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED, HDR_DEV_NUM, HDR_MSG_ID, HDR_TOKEN, HDR_TYPE, TYPE_BUS, TYPE_RESPONSE,
+  DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED, HDR_DEV_NUM, HDR_MSG_ID, HDR_TOKEN, HDR_TYPE, T_EVENT_AVAIL, TYPE_BUS,
+  TYPE_RESPONSE,
 } from '../protocol/constants.js';
 import { Reason, reasonName } from '../protocol/reasons.js';
 import type { LinkDescriptor } from '../router/link.js';
@@ -201,9 +202,10 @@ export class VirtioDriver {
     if (r.message !== 'PING' || r.data !== data) throw new Error(`PING echo mismatch: sent 0x${data.toString(16)}`);
   }
 
-  /** Send an event (EVENT_AVAIL) to a device. */
-  sendEvent(msg: Message): void {
-    this.endpoint.send(encode(msg));
+  /** Send EVENT_AVAIL for queue `q` of device `dev` (merged with one still waiting for room, if any). */
+  notifyAvail(dev: number, q: number): void {
+    const msg: Message = { message: 'EVENT_AVAIL', response: false, dev_num: dev, token: 0, vq_index: q, next_offset: 0 };
+    this.endpoint.send(encode(msg), queueEventKey(dev, T_EVENT_AVAIL, q));
   }
 
   /** Stop: outstanding requests fail with DriverClosedError; the loop ends. */

@@ -18,6 +18,11 @@ export interface AsyncEndpointOptions {
 }
 
 /** Counters of one endpoint, as the stress and demo reports show them. */
+/** Merge key of a virtqueue event (EVENT_AVAIL / EVENT_USED) for AsyncEndpoint.send. */
+export function queueEventKey(dev: number, msgId: number, vq: number): number {
+  return (dev * 0x100 + msgId) * 0x1_0000 + (vq & 0xffff);
+}
+
 export interface EndpointCounters {
   framesIn: number;
   framesOut: number;
@@ -25,6 +30,8 @@ export interface EndpointCounters {
   queueFull: number;
   /** Total time frames spent waiting in the outbox (ms). */
   stallMs: number;
+  /** Events not sent because the same event was still waiting in the outbox (merged into it). */
+  merged: number;
   /** Times the loop went to sleep on the doorbell. */
   sleeps: number;
 }
@@ -33,13 +40,16 @@ export class AsyncEndpoint {
   readonly port: EndpointPort;
   readonly link: LinkDescriptor;
   readonly maxMessageSize: number;
-  readonly counters: EndpointCounters = { framesIn: 0, framesOut: 0, queueFull: 0, stallMs: 0, sleeps: 0 };
+  readonly counters: EndpointCounters = { framesIn: 0, framesOut: 0, queueFull: 0, stallMs: 0, merged: 0, sleeps: 0 };
   private readonly bell: Doorbell;
   private readonly spins: number;
   private readonly maxSleepMs: number;
   /** Frames waiting for room in the ring, oldest first (order is kept: nothing overtakes them). */
   private outbox: Uint8Array[] = [];
   private outboxHead = 0;
+  /** Merge keys of the events waiting in the outbox. */
+  private readonly waitingEvents = new Set<number>();
+  private readonly outboxKeys: (number | undefined)[] = [];
   private stalledSince = 0;
 
   constructor(link: LinkDescriptor, opts: AsyncEndpointOptions = {}) {
@@ -59,10 +69,20 @@ export class AsyncEndpoint {
   /**
    * Queue `frame` (exactly msg_size bytes) for the router. Goes straight into the ring when
    * nothing is waiting and there is room, else into the outbox. Never blocks; call flush().
+   *
+   * `mergeKey` marks an event that means "look at this virtqueue" (EVENT_AVAIL, EVENT_USED):
+   * while one with the same key still waits in the outbox, another adds nothing — the receiver
+   * reads the ring when the first arrives, and sees everything published before it was sent —
+   * so it is merged into it (counted) instead of queueing without bound behind a full ring,
+   * as the router merges EVENT_AVAILs queued for a busy device.
    */
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, mergeKey?: number): void {
     if (this.pending === 0 && this.port.send(frame)) {
       this.counters.framesOut++;
+      return;
+    }
+    if (mergeKey !== undefined && this.waitingEvents.has(mergeKey)) {
+      this.counters.merged++;
       return;
     }
     if (this.pending === 0) {
@@ -70,6 +90,8 @@ export class AsyncEndpoint {
       this.stalledSince = performance.now();
     }
     this.outbox.push(frame);
+    this.outboxKeys.push(mergeKey);
+    if (mergeKey !== undefined) this.waitingEvents.add(mergeKey);
   }
 
   /** Move what fits from the outbox into the ring and publish. Returns frames moved. */
@@ -77,6 +99,8 @@ export class AsyncEndpoint {
     let moved = 0;
     while (this.outboxHead < this.outbox.length) {
       if (!this.port.send(this.outbox[this.outboxHead]!)) break;
+      const key = this.outboxKeys[this.outboxHead];
+      if (key !== undefined) this.waitingEvents.delete(key);
       this.outboxHead++;
       moved++;
     }
@@ -84,6 +108,7 @@ export class AsyncEndpoint {
       this.counters.framesOut += moved;
       if (this.outboxHead === this.outbox.length) {
         this.outbox = [];
+        this.outboxKeys.length = 0;
         this.outboxHead = 0;
         this.counters.stallMs += performance.now() - this.stalledSince;
       }
@@ -134,6 +159,17 @@ export class AsyncEndpoint {
    * `hasWork` a bounded number of times, then sleeps on the doorbell (at most maxSleepMs).
    */
   async run(step: () => number, hasWork: () => boolean, stopped: () => boolean): Promise<void> {
+    // A pending Atomics.waitAsync does not keep Node's event loop alive: without this handle a
+    // worker with nothing else to do would end while its endpoint sleeps.
+    const keepAlive = setInterval(() => undefined, 0x7fff_ffff);
+    try {
+      await this.loop(step, hasWork, stopped);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async loop(step: () => number, hasWork: () => boolean, stopped: () => boolean): Promise<void> {
     let busy = 0;
     while (!stopped()) {
       if (step() > 0) {
