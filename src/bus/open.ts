@@ -36,6 +36,18 @@ function streamUnavailable(text: string): never {
 }
 
 /**
+ * Check `uriText` for a link on `side` without opening anything (the CLI checks every link
+ * before starting): throws LinkUriError naming the problem.
+ */
+export function checkLinkUri(uriText: string, side: 'driver' | 'device'): void {
+  const uri = parseLinkUri(uriText);
+  if (uri.scheme === 'vmamp' || uri.scheme === 'spsc') {
+    if (side === 'driver') shmOptionsFor(uri, 'device', '--driver-link attaches an external driver');
+    else shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
+  }
+}
+
+/**
  * Attach the external program behind `uriText` to `router`. side 'driver': it is a driver (we
  * serve it the router's devices); side 'device': it is a device-side bus (its devices join the
  * router's, discovered with GET_DEVICES). Resolves once the link runs.

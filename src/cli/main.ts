@@ -10,6 +10,8 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   decode: { summary: 'decode and validate one frame (--hex HEX [--json])', load: () => import('./decode.js') },
   demo: { summary: 'router + echo devices + load driver, with live rates (npm start)', load: () => import('./demo.js') },
+  route: { summary: 'run a router between external programs (--driver-link/--device-link URI, --device KIND:N)', load: () => import('./route.js') },
+  bench: { summary: 'drive an external device-side bus and verify every answer (--target URI --mode init|ping|avail)', load: () => import('./bench.js') },
 };
 
 function help(): string {
