@@ -27,6 +27,8 @@ export interface FrameBenchOptions {
   outstanding: number;
   /** Give up on frames in flight after this long without any answer. Default 5000 ms. */
   idleMs?: number;
+  /** Stop sending after this long (then collect what is in flight): time-bounded benchmarks. */
+  stopSendingAfterMs?: number;
 }
 
 /** The result object of the CLI contract (keys and order are part of it). */
@@ -124,12 +126,14 @@ async function bindDriver(ch: FrameChannel, dev: number, idleMs: number): Promis
 }
 
 export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Promise<FrameBenchResult> {
-  const { mode, dev, count, outstanding } = o;
+  const { mode, dev, outstanding } = o;
+  let count = o.count;
   const idleMs = o.idleMs ?? 5000;
   let errors = 0;
   if (mode === 'avail' && !(await bindDriver(ch, dev, idleMs))) errors++;
   const inFlight: InFlight[] = [];
-  const latencies = new Float64Array(count);
+  // Latencies of the first answers (all of them up to 20 M) for the percentiles.
+  const latencies = new Float64Array(Math.min(count, 20_000_000));
   let sent = 0;
   let received = 0;
   let order = 0;
@@ -146,7 +150,7 @@ export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Pro
     }
     if (at !== 0) order++;
     const [x] = inFlight.splice(at, 1);
-    if (received < count) latencies[received] = performance.now() - x!.t0;
+    if (received < latencies.length) latencies[received] = performance.now() - x!.t0;
     received++;
   };
 
@@ -179,6 +183,7 @@ export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Pro
       }
     }
     pendingPongs = pendingPongs.filter((f) => !answerPing(ch, f));
+    if (o.stopSendingAfterMs !== undefined && sent < count && performance.now() - t0 > o.stopSendingAfterMs) count = sent;
     while (sent < count && inFlight.length < outstanding) {
       let f: Uint8Array;
       let x: InFlight;
@@ -213,7 +218,7 @@ export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Pro
   }
   errors += inFlight.length; // never answered
   const seconds = (performance.now() - t0) / 1000;
-  const n = Math.min(received, count);
+  const n = Math.min(received, latencies.length);
   const sorted = latencies.subarray(0, n).sort();
   const us = (ms: number): number => Number((ms * 1000).toFixed(2));
   return {
