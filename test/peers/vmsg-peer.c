@@ -287,10 +287,18 @@ static int bell_wait(int ms) {
 }
 
 // Nothing to do: sleep on the doorbell, or (busy-poll) spin, yielding now and then so a
-// shared machine keeps moving. Returns -1 when the peer is gone.
+// shared machine keeps moving. Returns -1 when the peer is gone. The doorbell wait is bounded
+// (--bell-timeout-ms, default 2): a side whose send ring is full is not rung when room appears
+// (only published frames ring), so it looks again after the timeout.
+static int bell_timeout_ms = 2;
+static int last_wait_timed_out;
 static int idle_wait(long *spins) {
   if (!vmamp_peer_ok()) return -1;
-  if (bell_fd >= 0) return bell_wait(2) < 0 ? -1 : 0; // 2 ms: also bounds waiting for ring room
+  if (bell_fd >= 0) {
+    int r = bell_wait(bell_timeout_ms);
+    last_wait_timed_out = r == 0;
+    return r < 0 ? -1 : 0;
+  }
   if ((++*spins & 1023) == 0) sched_yield();
   return 0;
 }
@@ -389,6 +397,7 @@ typedef struct { uint16_t token; uint8_t id; uint32_t data; double t0; } pending
 
 static int run_driver(const char *mode, long count, long outstanding, uint16_t dev, int discover, long idle_ms, double seconds) {
   long sent = 0, received = 0, errors = 0, order = 0, spins = 0;
+  long timeouts_with_work = 0; // answers found after a doorbell wait timed out: a missed wake-up
   pending_t *q = calloc((size_t)outstanding, sizeof *q);
   long lat_cap = count < 20000000 ? (count > 0 ? count : 1) : 20000000; // latencies kept for the percentiles
   double *lat = calloc((size_t)lat_cap, sizeof *lat);
@@ -431,9 +440,11 @@ static int run_driver(const char *mode, long count, long outstanding, uint16_t d
       }
     }
   }
+  last_wait_timed_out = 0;
   double t0 = now_s(), last = t0;
   while (!stop_flag && (received < count || qn > 0)) {
-    int did = 0;
+    int did = 0, after_timeout = last_wait_timed_out;
+    last_wait_timed_out = 0;
     for (uint8_t *f; (f = rx_peek(&rx)) != NULL;) {
       uint8_t type = f[0], id = f[1];
       if ((type & TYPE_BUS) && !(type & TYPE_RESPONSE) && id == B_PING) {
@@ -468,6 +479,7 @@ static int run_driver(const char *mode, long count, long outstanding, uint16_t d
       did++;
     }
     if (did) publish(&rx);
+    if (did && after_timeout) timeouts_with_work++;
     int sent_now = 0;
     if (seconds > 0 && sent < count && now_s() - t0 > seconds) count = sent; // --seconds: stop sending, collect what is in flight
     while (sent < count && qn < outstanding) {
@@ -510,8 +522,8 @@ static int run_driver(const char *mode, long count, long outstanding, uint16_t d
   double p50 = n ? lat[(n * 50 + 99) / 100 - 1 < 0 ? 0 : (n * 50 + 99) / 100 - 1] * 1e6 : 0;
   double p99 = n ? lat[(n * 99 + 99) / 100 - 1 < 0 ? 0 : (n * 99 + 99) / 100 - 1] * 1e6 : 0;
   printf("{\"mode\":\"%s\",\"sent\":%ld,\"received\":%ld,\"errors\":%ld,\"order_violations\":%ld,\"seconds\":%.6f,"
-         "\"round_trips_per_s\":%.0f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"devices\":[%s],\"bells_rung\":%ld,\"bells_heard\":%ld}\n",
-         mode, sent, received, errors, order, secs, secs > 0 ? (double)received / secs : 0, p50, p99, devices, bells_rung, bells_heard);
+         "\"round_trips_per_s\":%.0f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"devices\":[%s],\"bells_rung\":%ld,\"bells_heard\":%ld,\"timeouts_with_work\":%ld}\n",
+         mode, sent, received, errors, order, secs, secs > 0 ? (double)received / secs : 0, p50, p99, devices, bells_rung, bells_heard, timeouts_with_work);
   fflush(stdout);
   if (is_vmamp) set_state(ST_SHUTDOWN); // tell the device side we are gone
   return errors == 0 && order == 0 && received == count ? 0 : 1;
@@ -522,7 +534,7 @@ static void on_signal(int s) { (void)s; stop_flag = 1; }
 
 static void usage(void) {
   fprintf(stderr,
-    "usage: vmsg-peer --bus vmamp|spsc --role device|driver --path FILE --size BYTES [--sock PATH] [--wait-ms T]\n"
+    "usage: vmsg-peer --bus vmamp|spsc --role device|driver --path FILE --size BYTES [--sock PATH [--bell-timeout-ms T]] [--wait-ms T]\n"
     "  device: [--devices 1,2,...] [--duration S]\n"
     "  driver: [--mode req|avail|ping] [--count N] [--seconds S] [--outstanding K] [--dev D] [--discover] [--idle-ms T]\n");
   exit(2);
@@ -551,6 +563,7 @@ int main(int argc, char **argv) {
     else if (OPT("--dev")) dev = atol(v);
     else if (OPT("--wait-ms")) wait_ms = atol(v);
     else if (OPT("--idle-ms")) idle_ms = atol(v);
+    else if (OPT("--bell-timeout-ms")) bell_timeout_ms = atoi(v);
     else if (strcmp(a, "--discover") == 0) discover = 1;
     else usage();
   }
