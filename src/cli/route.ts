@@ -1,0 +1,172 @@
+// `vmsg route [--driver-link URI]... [--device-link URI]... [--device KIND:DEVNUM[?opts]]... [--duration S]`
+// (issue 7, CLI contract): run a router between separately running programs.
+//   --driver-link  an external driver (vmamp/spsc: we are the device side, role=device);
+//   --device-link  an external device-side bus; its devices are discovered with GET_DEVICES and
+//                  keep their numbers unless taken (then remapped: src/bus/device-numbers.ts);
+//   --device       a built-in device (src/cli/device-kinds.ts), attached first.
+// Each link waits for its peer; a link that goes down (peer shut down or died) is reported and
+// opened again for the next peer. SIGINT/SIGTERM (or --duration) stop gracefully: links close,
+// requests in flight drain, and the final counters are printed (one JSON line on stdout).
+// Events go to stderr, one line each. Exit status 0; 1 when a link cannot be opened; 2 bad arguments.
+import { parseArgs, optionsHelp, UsageError } from './args.js';
+import { Router } from '../router/router.js';
+import { checkLinkUri, openBusLink } from '../bus/open.js';
+import { LinkUriError } from '../bus/uri.js';
+import type { BusLink } from '../bus/bus-link.js';
+import { DEVICE_KINDS, parseDeviceSpec, startBuiltinDevices, type DeviceSpec, type RunningDevices } from './device-kinds.js';
+
+const FLAGS = {
+  'driver-link': { kind: 'list', value: 'URI', help: 'attach an external driver (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:PATH?..., unix-listen:PATH, tcp-listen:PORT' },
+  'device-link': { kind: 'list', value: 'URI', help: 'attach an external device-side bus (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:..., unix:PATH, tcp:HOST:PORT' },
+  device: { kind: 'list', value: 'KIND:DEVNUM[?opts]', help: `built-in device (repeatable); kinds: ${Object.keys(DEVICE_KINDS).join(', ')}` },
+  duration: { kind: 'string', value: 'S', help: 'stop after S seconds (default: until SIGINT/SIGTERM)' },
+  shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one per core' },
+  help: { kind: 'boolean', help: 'show this help' },
+} as const;
+
+const USAGE = `usage: vmsg route [--driver-link URI]... [--device-link URI]... [--device KIND:DEVNUM[?opts]]... [--duration S]
+
+Runs a router joining external programs over shared-memory windows (vmamp, spsc) or streams,
+plus built-in devices. Link URI options: size=BYTES (window), role=device|driver (ours; implied
+by --driver-link / --device-link), sock=PATH (doorbell socket; without it both sides busy-poll),
+ping=MS (keep-alive period, 0 = off, default 250), wait=MS (how long to wait for the peer, 0 = forever).
+SIGINT/SIGTERM stop it and print the final counters (JSON on stdout).
+
+options:
+${optionsHelp(FLAGS)}
+`;
+
+/** Seconds to wait before opening a link again after it failed to open (the peer may still be starting). */
+const REOPEN_BACKOFF_MS = 1000;
+
+interface LinkPlan {
+  uri: string;
+  side: 'driver' | 'device';
+  ups: number;
+  link: BusLink | null;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let plans: LinkPlan[];
+  let specs: DeviceSpec[];
+  let durationS: number | undefined;
+  let shards: number | undefined;
+  try {
+    const { flags, positionals } = parseArgs(argv, FLAGS);
+    if (flags.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    plans = [
+      ...flags['driver-link'].map((uri) => ({ uri, side: 'driver' as const, ups: 0, link: null })),
+      ...flags['device-link'].map((uri) => ({ uri, side: 'device' as const, ups: 0, link: null })),
+    ];
+    for (const p of plans) {
+      try {
+        checkLinkUri(p.uri, p.side);
+      } catch (e) {
+        if (e instanceof LinkUriError) throw new UsageError(`--${p.side}-link: ${e.message}`);
+        throw e;
+      }
+    }
+    specs = flags.device.map(parseDeviceSpec);
+    if (flags.duration !== undefined) {
+      durationS = Number(flags.duration);
+      if (!/^\d+(\.\d+)?$/.test(flags.duration) || !(durationS > 0)) throw new UsageError(`--duration needs a positive number of seconds, got "${flags.duration}"`);
+    }
+    shards = flags.shards;
+    if (plans.length === 0 && specs.length === 0) throw new UsageError('nothing to route: give at least one --driver-link, --device-link or --device');
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`vmsg route: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+
+  const say = (line: string): void => void process.stderr.write(`vmsg route: ${line}\n`);
+  const t0 = performance.now();
+  const router = await Router.create(shards === undefined ? {} : { shards });
+  let builtins: RunningDevices[] = [];
+  let status = 0;
+  const abort = new AbortController();
+  let stopRequested!: () => void;
+  const stopped = new Promise<void>((r) => (stopRequested = r));
+  const stop = (why: string): void => {
+    if (abort.signal.aborted) return;
+    say(`stopping (${why})`);
+    abort.abort();
+    stopRequested();
+  };
+  const onSignal = (sig: NodeJS.Signals): void => stop(sig);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const timer = durationS === undefined ? null : setTimeout(() => stop(`--duration ${durationS}`), durationS * 1000);
+
+  /** Keep one link open: open, wait for it to go down, open again, until we stop. */
+  const supervise = async (p: LinkPlan): Promise<void> => {
+    while (!abort.signal.aborted) {
+      try {
+        p.link = await openBusLink(router, p.uri, p.side, { signal: abort.signal, log: say });
+      } catch (e) {
+        if (abort.signal.aborted) return;
+        say(`--${p.side}-link ${p.uri}: ${(e as Error).message}`);
+        if (p.ups === 0) {
+          status = 1; // never came up: a configuration problem, not a peer that left
+          stop('a link could not be opened');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, REOPEN_BACKOFF_MS));
+        continue;
+      }
+      p.ups++;
+      const devs = p.side === 'device' ? ` devices [${p.link.devices.join(', ')}]` : '';
+      say(`link up: --${p.side}-link ${p.uri}${devs}`);
+      const down = await Promise.race([p.link.down, stopped.then(() => null)]);
+      if (down === null) return;
+      say(`link down: --${p.side}-link ${p.uri} (${down.cause}: ${down.detail}); waiting for the next peer`);
+      p.link = null;
+    }
+  };
+
+  let supervisors: Promise<void>[] = [];
+  try {
+    builtins = await startBuiltinDevices(router, specs);
+    for (const b of builtins) say(`built-in ${b.kind} device(s) [${b.devices.join(', ')}]`);
+    supervisors = plans.map(supervise);
+    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)`);
+    await stopped;
+  } catch (e) {
+    say(`error: ${(e as Error).message}`);
+    status = e instanceof UsageError ? 2 : 1;
+    stop('error');
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (timer !== null) clearTimeout(timer);
+  }
+
+  // Graceful stop: counters first (closing detaches the links' endpoints), then links close
+  // (their devices are removed, requests in flight fail), the router drains, devices end.
+  const snapshot = router.stats();
+  await Promise.allSettled(supervisors);
+  await Promise.allSettled(plans.map((p) => p.link?.close()));
+  await router.close();
+  await Promise.allSettled(builtins.map((b) => b.stop()));
+  const final = {
+    seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
+    frames_routed: router.stats().shards.reduce((t, s) => t + s.frames, 0),
+    links: plans.map((p) => ({ uri: p.uri, side: p.side, times_up: p.ups })),
+    devices: snapshot.devices.map((d) => ({
+      dev: d.dev, requests: d.requests, responses: d.responses, failed: d.failed, timeouts: d.timeouts, events_in: d.eventsIn, events_out: d.eventsOut,
+    })),
+    totals: {
+      rx: snapshot.totals.rx, tx: snapshot.totals.tx, terminated: snapshot.totals.terminated, generated: snapshot.totals.generated,
+      failures: snapshot.totals.failures, dropped: snapshot.totals.dropped, drops_by_reason: snapshot.totals.dropsByReason,
+    },
+  };
+  say(`final counters: ${final.frames_routed} frames routed in ${final.seconds} s, ${final.totals.dropped} dropped`);
+  process.stdout.write(JSON.stringify(final) + '\n');
+  return status;
+}
