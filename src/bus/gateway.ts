@@ -36,6 +36,13 @@ export interface PeerHandler {
   close(): Promise<void>;
   /** Local device numbers reachable through this peer now. */
   readonly devices: readonly number[];
+  /** Remote → local device numbers now (gateway handlers; empty for drivers). */
+  deviceMap(): DeviceMapping[];
+}
+
+export interface DeviceMapping {
+  remote: number;
+  local: number;
 }
 
 /** A remote device reachable under a local number (emitted as 'remap' when the numbers differ). */
@@ -67,6 +74,10 @@ export class GatewaySession implements PeerHandler {
 
   get devices(): number[] {
     return [...this.present.values()];
+  }
+
+  deviceMap(): DeviceMapping[] {
+    return [...this.present].map(([remote, local]) => ({ remote, local }));
   }
 
   async up(conn: StreamConnection): Promise<void> {

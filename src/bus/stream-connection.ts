@@ -80,7 +80,7 @@ export class StreamConnection {
       this.writable = true;
       this.onWritable();
     });
-    socket.on('error', (err) => this.end(`socket error: ${err.message}`));
+    socket.on('error', (err) => this.end(`socket error: ${err.message.trim()}`));
     socket.on('close', () => this.end('peer closed the connection'));
   }
 

@@ -110,7 +110,7 @@ export function connectSocket(uri: StreamLinkUri, opts: StreamOptions): Promise<
     }
     const onError = (e: Error): void => {
       s.destroy();
-      reject(new Error(`cannot connect to ${describeTarget(uri)}: ${e.message}`));
+      reject(new Error(`cannot connect to ${describeTarget(uri)}: ${e.message.trim()}`));
     };
     s.once('error', onError);
     s.once(opts.tls !== undefined ? 'secureConnect' : 'connect', () => {

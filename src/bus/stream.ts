@@ -15,7 +15,7 @@ import { StreamConnection, StreamHandshakeError, newCounters, type StreamCounter
 import { STREAM_VERSION, TRANSPORT_REVISION, ROLE_DEVICE, ROLE_DRIVER, HELLO_F_FAILURE_EVENTS, type Hello } from './stream-hello.js';
 import { streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
 import { PortBridge } from './port-bridge.js';
-import { GatewaySession, type PeerHandler } from './gateway.js';
+import { GatewaySession, type PeerHandler, type DeviceMapping } from './gateway.js';
 
 export { StreamChannel, openStreamChannel } from './stream-channel.js';
 
@@ -26,6 +26,10 @@ class DriverSession implements PeerHandler {
   readonly devices: readonly number[] = [];
 
   constructor(private readonly router: Router, private readonly counters: StreamCounters) {}
+
+  deviceMap(): DeviceMapping[] {
+    return [];
+  }
 
   async up(conn: StreamConnection): Promise<void> {
     this.desc = await this.router.attachDriver({
@@ -105,6 +109,11 @@ export class StreamLink extends EventEmitter implements BusLink {
     return [...this.handlers].flatMap((h) => [...h.devices]);
   }
 
+  /** Remote → local device numbers now (gateway links; print it when `remote !== local`). */
+  deviceMap(): DeviceMapping[] {
+    return [...this.handlers].flatMap((h) => h.deviceMap());
+  }
+
   /** Far ends connected now. */
   get peers(): number {
     return this.sockets.size;
@@ -151,7 +160,15 @@ export class StreamLink extends EventEmitter implements BusLink {
       throw new Error('link closed');
     }
     this.track(s);
-    return StreamConnection.establish(s, this.hello, true, this.counters, describeTarget(this.uriParsed));
+    try {
+      return await StreamConnection.establish(s, this.hello, true, this.counters, describeTarget(this.uriParsed));
+    } catch (e) {
+      if (e instanceof StreamHandshakeError && e.status === undefined && this.opts.tls !== undefined) {
+        // TLS 1.3 tells a client that its certificate was refused only by closing after the handshake.
+        throw new StreamHandshakeError(`${e.message}; a TLS listener with ca= closes clients without a client certificate it trusts (cert=, key=)`, undefined);
+      }
+      throw e;
+    }
   }
 
   private track(s: Socket): void {
