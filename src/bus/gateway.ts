@@ -279,9 +279,11 @@ export class GatewaySession implements PeerHandler {
       if (local === undefined) throw new Error(`no free local device number for remote device ${remote}`);
       // Translation is on before the router validates `local`: a driver that hears READY may send at once.
       this.remap.activate(remote, local);
+      this.present.set(remote, local);
       try {
         await this.router.addDevice(this.desc, local);
       } catch (e) {
+        this.present.delete(remote);
         this.remap.deactivate(remote);
         this.remap.release(local);
         // Another adapter of this router (not sharing our claims) took the number meanwhile: next rule.
@@ -289,7 +291,6 @@ export class GatewaySession implements PeerHandler {
         attached.add(local);
         continue;
       }
-      this.present.set(remote, local);
       if (local !== remote) this.events.emit('remap', { remote, local, peer: this.conn?.remote ?? '' } satisfies RemapEvent);
       return;
     }
