@@ -67,3 +67,31 @@ export function checkAccounting(st: RouterStats): Accounting {
 export function accountingViolations(a: Accounting): string[] {
   return a.equations.filter((e) => !e.ok).map((e) => `${e.name}: ${e.lhs} != ${e.rhs} (${e.rule})`);
 }
+
+/** What waitQuiescent needs of a Router. */
+export interface StatsSource {
+  stats(): RouterStats;
+  readonly options: { readonly poolSlots: number };
+}
+
+/**
+ * Resolves with the stats once nothing is in flight or parked and every shard's pool is whole
+ * (seen twice, `settleMs` apart) — the moment the accounting is exact. Rejects after `timeoutMs`.
+ */
+export async function waitQuiescent(router: StatsSource, timeoutMs = 10_000, settleMs = 20): Promise<RouterStats> {
+  const deadline = Date.now() + timeoutMs;
+  const quiet = (st: RouterStats): boolean =>
+    st.totals.inFlight === 0 && st.totals.parkedNow === 0 && st.shards.every((s) => s.poolFree === router.options.poolSlots);
+  for (;;) {
+    const st = router.stats();
+    if (quiet(st)) {
+      await new Promise((r) => setTimeout(r, settleMs));
+      const again = router.stats();
+      if (quiet(again) && again.totals.rx === st.totals.rx && again.totals.tx === st.totals.tx) return again;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`router not quiescent after ${timeoutMs} ms: ${st.totals.inFlight} in flight, ${st.totals.parkedNow} parked, pools ${st.shards.map((s) => s.poolFree).join('/')} of ${router.options.poolSlots}`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
