@@ -4,11 +4,11 @@
 import {
   EP_KIND, EP_SHARD, EP_FLAGS, EP_MAX_MSG, EP_OUT, EPK_FREE, EPF_CLOSING, EPF_FAILURE_EVENTS, SH_ID, SH_XS_OUT,
   OUT_SIZE, XS_TO_ENDPOINT, SH_SCRATCH, VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
-  EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_BUS_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_PARK_LIMIT, SH_IN_XS,
+  EPK_DRIVER, EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_LINK_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_PARK_LIMIT, SH_IN_XS,
 } from './layout';
 import { endpointAt, count, drop } from './context';
 import { outEmit, outStalled } from './output';
-import { makeHeader, TYPE_BUS, B_EVENT_DEVICE } from '../header';
+import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_EVENT_DEVICE } from '../header';
 
 /** The output that carries frames to shard `to`. */
 @inline export function crossShardOut(shard: usize, to: u32): usize {
@@ -37,7 +37,11 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
     return true;
   }
   if (size > <u32>load<u16>(e, EP_MAX_MSG)) {
-    drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
+    // A response the driver's link cannot carry still ends its request, as a transport failure
+    // (one outcome per request, spec §7 rule 17) in its place in the per-device order.
+    if ((<u32>hdr & (TYPE_BUS | TYPE_RESPONSE)) == TYPE_RESPONSE && <u32>load<u8>(e, EP_KIND) == EPK_DRIVER &&
+      !emitFailure(shard, ep, <u32>(hdr >> 16) & 0xffff, <u32>(hdr >> 8) & 0xff, R_MSG_SIZE_GT_LINK_MAX, <u32>(hdr >> 32) & 0xffff)) return false;
+    drop(shard, ep, R_MSG_SIZE_GT_LINK_MAX);
     return true;
   }
   const owner = <u32>load<u8>(e, EP_SHARD);

@@ -222,6 +222,7 @@ export const R_UNVALIDATED_DEV_NUM: u32 = 10;
 export const R_GET_DEVICES_ALIGNMENT: u32 = 11;
 export const R_PAYLOAD_TRUNCATED: u32 = 15;
 export const R_PAYLOAD_LENGTH_MISMATCH: u32 = 16;
+export const R_MSG_SIZE_GT_LINK_MAX: u32 = 22; // frame larger than its destination link carries
 export const R_UNMATCHED_RESPONSE: u32 = 32;
 export const R_LATE_RESPONSE: u32 = 33;
 export const R_RESPONSE_ID_MISMATCH: u32 = 34;

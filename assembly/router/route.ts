@@ -8,7 +8,7 @@ import {
   RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_BUS_DEVS, EP_OUT, EPK_DRIVER, EPK_DEVICE,
   DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
-  PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR,
+  PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT,
   EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
   R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
@@ -37,6 +37,14 @@ import { answerGetDevices, answerPing } from './busmsg';
 function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
   const ctrl = <usize>load<u32>(shard, SH_CTRL_OUT);
   if (ctrl == 0) { drop(shard, ep, R_UNSUPPORTED_BUS_MSG); return true; }
+  // Bounded like an endpoint output: past the park bound the source waits for the control
+  // plane, and once that has taken nothing for a whole timeout the frame is dropped, so bus
+  // frames nobody reads cannot use up the pool every other link of the shard depends on.
+  if (load<u32>(ctrl, OUT_PARK_COUNT) >= load<u32>(shard, SH_PARK_LIMIT)) {
+    if (!outStalled(shard, ctrl)) return false;
+    drop(shard, ep, R_UNSUPPORTED_BUS_MSG);
+    return true;
+  }
   if (!outEmit(shard, ctrl, w, f, <u32>(w >> 48), 0, ep)) return false;
   count(shard, ep, EC_TO_CONTROL);
   bump(shard + SH_C_CTRL);

@@ -39,6 +39,8 @@ const TABLE = {
   NOTIF_DATA_NOT_NEGOTIATED: { code: 19, layer: 'endpoint', description: 'EVENT_AVAIL next_offset non-zero without VIRTIO_F_NOTIFICATION_DATA' },
   VQ_CUR_GT_MAX: { code: 20, layer: 'endpoint', description: 'GET_VQUEUE cur_size greater than max_size' },
   REQUEST_RESPONSE_MISMATCH: { code: 21, layer: 'endpoint', description: 'response msg_id, dev_num or kind does not match the request it answers' },
+  // router only: a frame on its way to a link (counted on the destination endpoint)
+  MSG_SIZE_GT_LINK_MAX: { code: 22, layer: 'router', description: "frame larger than its destination link's maximum (a response becomes a transport failure)" },
   // router only: correlation, routing and delivery (assembly/router)
   UNMATCHED_RESPONSE: { code: 32, layer: 'router', description: 'response token matches no outstanding request' },
   LATE_RESPONSE: { code: 33, layer: 'router', description: 'response to a request that already failed (timeout, removal)' },

@@ -9,6 +9,8 @@
 //   CB_STATE  u32 @132  SHARD_* below
 //   CB_POLL_LINKS u32 @136  attached links whose peer never rings a doorbell (busy-poll external
 //                           buses): while > 0 the idle shard only naps, so it keeps polling them
+//   CB_WALL_SKEW i32 @140  test seam: ms added to Date.now() in the shard thread (a simulated
+//                          wall-clock jump; the router's timing must not notice it)
 import type { WasmExports } from '../wasm/module.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 
@@ -18,6 +20,7 @@ export const CB_RESULT = 68;
 export const CB_BEAT = 128;
 export const CB_STATE = 132;
 export const CB_POLL_LINKS = 136;
+export const CB_WALL_SKEW = 140;
 export const CONTROL_BLOCK_SIZE = 192;
 
 export const SHARD_STARTING = 0;

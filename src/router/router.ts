@@ -8,10 +8,13 @@ import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
 import { resolveRouterOptions, slotSizeFor, type ResolvedRouterOptions, type RouterOptions } from './options.js';
 import { RouterTables } from './tables.js';
-import { CommandSender, Op, CB_POLL_LINKS, CB_STATE, SHARD_RUNNING } from './control.js';
+import { CommandSender, Op, CB_POLL_LINKS, CB_STATE, CB_WALL_SKEW, SHARD_RUNNING } from './control.js';
+import { monotonicMs } from './clock.js';
 import type { ShardTask } from './shard-worker.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
-import { readRouterStats, type RouterStats } from './stats.js';
+import {
+  readRouterStats, emptyEndpointStats, emptyDeviceStats, addEndpointStats, addDeviceStats, type RouterStats, type RetiredStats,
+} from './stats.js';
 import type { LinkDescriptor } from './link.js';
 import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
 
@@ -113,8 +116,13 @@ export class Router {
   private readonly endpoints = new Map<number, EndpointRecord>();
   private readonly devices = new Map<number, DeviceRecord>();
   private readonly freeIds: { id: number; at: number }[] = [];
+  /** Detached endpoints whose counters are still readable (until their id is reused). */
+  private readonly detachedEndpoints = new Map<number, { id: number; kind: 'driver' | 'device' }>();
+  /** Counters of reused endpoint ids and removed devices (see stats()). */
+  private readonly retired: RetiredStats = { driverLinks: emptyEndpointStats('driver'), deviceLinks: emptyEndpointStats('device'), devices: emptyDeviceStats() };
   private nextId = 0;
-  private readonly epoch = Date.now();
+  /** Origin of the shards' clock (src/router/clock.ts). */
+  private readonly clockOrigin = monotonicMs();
   private closed = false;
   private readonly controlHandlers = new Map<number, ControlFrameHandler>();
   private controlLoop: Promise<void> | null = null;
@@ -146,6 +154,7 @@ export class Router {
   static async create(opts: RouterOptions = {}): Promise<Router> {
     const r = new Router(opts);
     await r.waitRunning();
+    r.controlLoop = r.runControlLoop();
     return r;
   }
 
@@ -156,7 +165,7 @@ export class Router {
       shard: this.tables.shards[s]!,
       commandRing: this.tables.commandRings[s]!,
       controlBlock: this.tables.controlBlocks[s]!,
-      epochMs: this.epoch,
+      originMs: this.clockOrigin,
       spinBeforeSleep: this.options.spinBeforeSleep,
       drainMs: this.options.timeoutMs,
     };
@@ -191,6 +200,13 @@ export class Router {
     const reuse = this.freeIds[0];
     if (reuse !== undefined && now - reuse.at > ENDPOINT_QUARANTINE_MS) {
       this.freeIds.shift();
+      // Its counters are about to be zeroed: keep them in the lifetime totals.
+      const old = this.detachedEndpoints.get(reuse.id);
+      if (old !== undefined) {
+        const [st] = readRouterStats(this.mem, this.tables, [{ ...old, detached: true }], []).endpoints;
+        addEndpointStats(old.kind === 'driver' ? this.retired.driverLinks : this.retired.deviceLinks, st!);
+        this.detachedEndpoints.delete(reuse.id);
+      }
       return reuse.id;
     }
     if (this.nextId >= this.options.maxEndpoints) {
@@ -284,6 +300,26 @@ export class Router {
     return rec.link as ExternalEndpoint;
   }
 
+  /**
+   * Detach `link` once `owner` — the worker thread (or anything with an 'exit' event) that
+   * serves it — exits, however it ends (terminate(), an uncaught error, process.exit in the
+   * worker). A device link's devices are removed: their requests in flight end in transport
+   * failures (DEVICE_REMOVED) in order and drivers hear EVENT_DEVICE REMOVED. A driver link's
+   * pending responses are dropped and counted (ENDPOINT_GONE). Resolves after that detach
+   * (at once if the router closed or the link was detached first).
+   */
+  detachWhenGone(link: AttachedLink, owner: { once(event: 'exit', listener: (code: number) => void): unknown }): Promise<void> {
+    if (!this.endpoints.has(link.id)) throw new Error(`endpoint ${link.id} is not attached`);
+    return new Promise((resolve) => {
+      owner.once('exit', () => {
+        if (this.closed || !this.endpoints.has(link.id)) { resolve(); return; }
+        this.detach(link).catch((err: unknown) => {
+          process.emitWarning(`vmsg-router: detaching endpoint ${link.id} after its owner exited failed: ${String(err)}`);
+        }).finally(resolve);
+      });
+    });
+  }
+
   /** Wake shard `s` if it sleeps (an external peer rang our doorbell socket). */
   wakeShard(s: number): void {
     const at = this.tables.bell(s) >>> 2;
@@ -327,7 +363,6 @@ export class Router {
     }
     this.checkOpen();
     this.controlHandlers.set(link.id, handler);
-    this.controlLoop ??= this.runControlLoop().finally(() => { this.controlLoop = null; });
   }
 
   /** Take every frame the shards handed to the control plane; returns how many. */
@@ -358,11 +393,15 @@ export class Router {
     return n;
   }
 
-  /** Drain the control rings while anyone listens; sleep on the control doorbell between frames. */
+  /**
+   * Drain the control rings until the router closes, handing frames to their link's handler
+   * (frames of links without one are discarded); sleep on the control doorbell between frames.
+   * Always running, so bus frames nobody listens for never pile up in the shards' pools.
+   */
   private async runControlLoop(): Promise<void> {
     const at = this.tables.controlBell >>> 2;
     const i32 = this.mem.i32;
-    while (this.controlHandlers.size > 0 && !this.closed) {
+    while (!this.closed) {
       if (this.drainControl() !== 0) {
         await new Promise((r) => setImmediate(r)); // let the handlers' follow-ups run
         continue;
@@ -454,6 +493,9 @@ export class Router {
       await new Promise((r) => setTimeout(r, 1));
     }
     await this.broadcast(Op.DeviceEvent, dev, EVENT_DEVICE_REMOVED);
+    // Nothing touches the device state any more: its counters join the lifetime totals.
+    const [st] = readRouterStats(this.mem, this.tables, [], [{ dev, state: rec.state, endpoint: rec.ep.id }]).devices;
+    addDeviceStats(this.retired.devices, st!);
     this.devices.delete(dev);
     rec.ep.devices.delete(dev);
     const i = rec.ep.link.devices.indexOf(dev);
@@ -478,6 +520,7 @@ export class Router {
     await this.broadcastNoop();
     this.mem.u8[e + L.EP_KIND] = L.EPK_FREE;
     this.endpoints.delete(rec.id);
+    this.detachedEndpoints.set(rec.id, { id: rec.id, kind: rec.kind });
     this.controlHandlers.delete(rec.id);
     this.freeIds.push({ id: rec.id, at: Date.now() });
     if (rec.rings !== null) {
@@ -508,6 +551,16 @@ export class Router {
   /** Fault injection for tests: shard `s`'s worker throws, as if it had crashed. */
   async injectShardCrash(s: number): Promise<void> {
     await this.senders[s]!.run(Op.Crash);
+  }
+
+  /**
+   * Fault injection for tests: the wall clock (Date.now()) of every shard thread jumps by `ms`
+   * (negative: backwards), as after an NTP step. Deadlines must not notice (they use a
+   * monotonic clock).
+   */
+  injectWallClockJump(ms: number): void {
+    if (!Number.isInteger(ms) || Math.abs(ms) > 0x3fffffff) throw new RangeError(`wall clock jump must be an integer number of ms within ±2^30, got ${ms}`);
+    for (const block of this.tables.controlBlocks) Atomics.add(this.mem.i32, (block + CB_WALL_SKEW) >>> 2, ms);
   }
 
   /** Resolves once shard `s` has been restarted `n` times in total (see restarts). */
@@ -542,9 +595,16 @@ export class Router {
     return tap;
   }
 
-  /** Every counter the router keeps, summed over shards. Safe to call at any time. */
+  /**
+   * Every counter the router keeps, summed over shards. Safe to call at any time. Detached
+   * endpoints stay listed (detached: true) until their id is reused; then they, like removed
+   * devices, are summed into `retired`. Totals cover the router's whole life.
+   */
   stats(): RouterStats {
-    return readRouterStats(this.mem, this.tables, [...this.endpoints.values()].map((e) => ({ id: e.id, kind: e.kind })), [...this.devices.values()].map((d) => ({ dev: d.dev, state: d.state, endpoint: d.ep.id })));
+    const eps: { id: number; kind: 'driver' | 'device'; detached?: boolean }[] = [...this.endpoints.values()].map((e) => ({ id: e.id, kind: e.kind }));
+    for (const d of this.detachedEndpoints.values()) eps.push({ ...d, detached: true });
+    const devs = [...this.devices.values()].map((d) => ({ dev: d.dev, state: d.state, endpoint: d.ep.id }));
+    return readRouterStats(this.mem, this.tables, eps, devs, this.retired);
   }
 
   /**

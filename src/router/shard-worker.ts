@@ -4,7 +4,8 @@
 // when idle (spin a bounded number of polls first: a wake-up costs ~50 µs, a poll ~0.1 µs).
 import { instantiate } from '../wasm/module.js';
 import { routerLayout } from './layout.js';
-import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_STATE, CB_STOP, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
+import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
+import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
 
 export interface ShardTask {
@@ -14,8 +15,8 @@ export interface ShardTask {
   shard: number;
   commandRing: number;
   controlBlock: number;
-  /** Router clock origin (Date.now() at router creation): all shards share one clock. */
-  epochMs: number;
+  /** Router clock origin (monotonicMs() at router creation): all shards share one clock. */
+  originMs: number;
   spinBeforeSleep: number;
   /** On close, how long to wait for in-flight requests before failing them. */
   drainMs: number;
@@ -49,7 +50,9 @@ export default function runShard(task: ShardTask): { frames: number } {
   const beatAt = (block + CB_BEAT) >>> 2;
   const pollLinksAt = (block + CB_POLL_LINKS) >>> 2;
   const cmdCursor = commandRing + NR_CONS_CURSOR;
-  const clock = (): number => (Date.now() - task.epochMs) >>> 0;
+  // Monotonic, not Date.now(): a wall-clock jump must not expire or postpone deadlines.
+  const clock = routerClock(task.originMs);
+  installWallClockSkew(i32, (block + CB_WALL_SKEW) >>> 2);
 
   u32[(block + CB_STATE) >>> 2] = SHARD_RUNNING;
   Atomics.notify(i32, (block + CB_ACK) >>> 2);

@@ -1,5 +1,8 @@
 // Reads the router's counters from shared memory while the shards run (no stopping, no
 // messages): per shard, per endpoint (summed over the shards that counted), per device.
+// Counters outlive their endpoint or device: a detached endpoint stays listed (detached: true)
+// until its id is reused, then it and every removed device are summed into `retired`, so the
+// totals always cover the router's whole life (the accounting invariant needs that).
 import type { SharedMemory } from '../memory/shared-memory.js';
 import type { RouterTables } from './tables.js';
 import { reasonName } from '../protocol/reasons.js';
@@ -22,6 +25,8 @@ export interface EndpointStats {
   toControl: number;
   dropped: number;
   drops: Record<string, number>;
+  /** Detached: its counters still grow with frames that were on their way to it (ENDPOINT_GONE). */
+  detached: boolean;
 }
 
 export interface DeviceStats {
@@ -54,10 +59,19 @@ export interface ShardStats {
   poolFree: number;
 }
 
+/** Counters of endpoints whose ids were reused and of removed devices, summed. */
+export interface RetiredStats {
+  driverLinks: EndpointStats;
+  deviceLinks: EndpointStats;
+  devices: DeviceStats;
+}
+
 export interface RouterStats {
   shards: ShardStats[];
   endpoints: EndpointStats[];
   devices: DeviceStats[];
+  retired: RetiredStats;
+  /** Everything above summed: live, detached and retired endpoints and devices. */
   totals: {
     rx: number;
     tx: number;
@@ -71,11 +85,36 @@ export interface RouterStats {
   };
 }
 
+/** Zeroed endpoint counters (the `retired` sums start from these). */
+export function emptyEndpointStats(kind: 'driver' | 'device'): EndpointStats {
+  return { id: -1, kind, rx: 0, tx: 0, terminated: 0, generated: 0, failures: 0, stalls: 0, toControl: 0, dropped: 0, drops: {}, detached: true };
+}
+
+/** Zeroed device counters. */
+export function emptyDeviceStats(): DeviceStats {
+  return { dev: -1, endpoint: -1, requests: 0, responses: 0, failed: 0, timeouts: 0, eventsIn: 0, eventsOut: 0, held: 0, parked: 0, coalesced: 0, inFlight: 0, parkedNow: 0 };
+}
+
+const ENDPOINT_SUMS = ['rx', 'tx', 'terminated', 'generated', 'failures', 'stalls', 'toControl', 'dropped'] as const;
+const DEVICE_SUMS = ['requests', 'responses', 'failed', 'timeouts', 'eventsIn', 'eventsOut', 'held', 'parked', 'coalesced', 'inFlight', 'parkedNow'] as const;
+
+/** Add `from`'s counters into `into`. */
+export function addEndpointStats(into: EndpointStats, from: EndpointStats): void {
+  for (const k of ENDPOINT_SUMS) into[k] += from[k];
+  for (const [r, n] of Object.entries(from.drops)) into.drops[r] = (into.drops[r] ?? 0) + n;
+}
+
+/** Add `from`'s counters into `into`. */
+export function addDeviceStats(into: DeviceStats, from: DeviceStats): void {
+  for (const k of DEVICE_SUMS) into[k] += from[k];
+}
+
 export function readRouterStats(
   mem: SharedMemory,
   tables: RouterTables,
-  endpoints: { id: number; kind: 'driver' | 'device' }[],
+  endpoints: { id: number; kind: 'driver' | 'device'; detached?: boolean }[],
   devices: { dev: number; state: number; endpoint: number }[],
+  retired: RetiredStats = { driverLinks: emptyEndpointStats('driver'), deviceLinks: emptyEndpointStats('device'), devices: emptyDeviceStats() },
 ): RouterStats {
   const L = tables.L;
   const big = new BigUint64Array(mem.buffer);
@@ -92,7 +131,7 @@ export function readRouterStats(
     poolFree: u32[(sh + L.SH_POOL_TOP) >>> 2]!,
   }));
   const totals = { rx: 0, tx: 0, terminated: 0, generated: 0, failures: 0, dropped: 0, dropsByReason: {} as Record<string, number>, inFlight: 0, parkedNow: 0 };
-  const eps: EndpointStats[] = endpoints.map(({ id, kind }) => {
+  const eps: EndpointStats[] = endpoints.map(({ id, kind, detached }) => {
     const sum = (idx: number): number => {
       let t = 0;
       for (let s = 0; s < tables.shards.length; s++) t += c64(tables.counterAddr(s, id, idx));
@@ -106,21 +145,23 @@ export function readRouterStats(
         const name = reasonName(r);
         drops[name] = n;
         dropped += n;
-        totals.dropsByReason[name] = (totals.dropsByReason[name] ?? 0) + n;
       }
     }
-    const st: EndpointStats = {
+    return {
       id, kind, rx: sum(L.EC_RX), tx: sum(L.EC_TX), terminated: sum(L.EC_TERMINATED), generated: sum(L.EC_GENERATED),
       failures: sum(L.EC_FAILURES), stalls: sum(L.EC_STALLS), toControl: sum(L.EC_TO_CONTROL), dropped, drops,
+      detached: detached === true,
     };
+  });
+  for (const st of [...eps, retired.driverLinks, retired.deviceLinks]) {
     totals.rx += st.rx;
     totals.tx += st.tx;
     totals.terminated += st.terminated;
     totals.generated += st.generated;
     totals.failures += st.failures;
-    totals.dropped += dropped;
-    return st;
-  });
+    totals.dropped += st.dropped;
+    for (const [name, n] of Object.entries(st.drops)) totals.dropsByReason[name] = (totals.dropsByReason[name] ?? 0) + n;
+  }
   const devs: DeviceStats[] = devices.map(({ dev, state: ds, endpoint }) => {
     const st: DeviceStats = {
       dev, endpoint,
@@ -134,5 +175,5 @@ export function readRouterStats(
     totals.parkedNow += st.parkedNow;
     return st;
   });
-  return { shards, endpoints: eps, devices: devs, totals };
+  return { shards, endpoints: eps, devices: devs, retired: structuredClone(retired), totals };
 }

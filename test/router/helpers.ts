@@ -55,6 +55,8 @@ export async function silence(port: EndpointPort, ms = 100): Promise<string[]> {
 
 export type DeviceMode = 'echo' | 'reverse' | 'silent' | 'stall' | 'dup';
 export interface DeviceWorker {
+  /** The thread itself (fault tests kill it). */
+  worker: Worker;
   stop(): Promise<{ requests: number; events: number; answered: number }>;
 }
 
@@ -69,6 +71,7 @@ export function startDeviceWorker(link: LinkDescriptor, mode: DeviceMode, batch 
     w.once('error', reject);
   });
   return {
+    worker: w,
     async stop() {
       Atomics.store(new Int32Array(stopBuffer), 0, 1);
       Atomics.notify(new Int32Array(link.memory.buffer), link.bell >>> 2);

@@ -1,0 +1,289 @@
+// Faults (docs/RELIABILITY.md "Faults"): a device worker killed with requests in flight, a
+// driver gone or no longer draining with responses pending, shard worker crashes under load,
+// wall-clock jumps. Each ends in its documented outcome, and the router's accounting invariant
+// (src/router/accounting.ts) holds exactly once it is quiescent.
+import { describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { Router } from '../../src/router/router.js';
+import { EndpointPort } from '../../src/router/port.js';
+import { checkAccounting, accountingViolations, waitQuiescent } from '../../src/router/accounting.js';
+import type { RouterStats } from '../../src/router/stats.js';
+import type { LinkDescriptor } from '../../src/router/link.js';
+import { compiledModule } from '../../src/util/paths.js';
+import { wasmModule } from '../../src/wasm/module.js';
+import { startDeviceWorker, receive, silence, failureEvent, sleep, hex } from './helpers.js';
+
+const R = { UNVALIDATED_DEV_NUM: 10, DEVICE_REMOVED: 38, TIMEOUT: 40, SHARD_RESTARTED: 44 };
+const SHARDS = Math.min(2, availableParallelism());
+
+async function expectExactAccounting(router: Router): Promise<RouterStats> {
+  const st = await waitQuiescent(router, 15_000);
+  expect(accountingViolations(checkAccounting(st))).toEqual([]);
+  return st;
+}
+
+/** GET_DEVICE_STATUS to `dev` with driver token `token`. */
+const statusReq = (dev: number, token: number): Uint8Array => Uint8Array.from([0, 7, dev & 0xff, dev >> 8, token & 0xff, token >> 8, 8, 0]);
+const statusResp = (dev: number, token: number): Uint8Array => Uint8Array.from([1, 7, dev & 0xff, dev >> 8, token & 0xff, token >> 8, 12, 0, 0x0f, 0, 0, 0]);
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+interface PacedReport {
+  sent: number; unexpected: number; outOfOrder: number; open: number;
+  devices: Record<string, { responses: number; failures: Record<string, number>; maxLatencyMs: number; maxGapMs: number; open: number }>;
+}
+
+/** test/router/workers/paced-driver.mjs: `outstanding` requests in flight per device, timed. */
+function startPacedDriver(link: LinkDescriptor, devices: number[], outstanding: number): { worker: Worker; stop(): Promise<PacedReport> } {
+  const stopBuffer = new SharedArrayBuffer(4);
+  const worker = new Worker(new URL('./workers/paced-driver.mjs', import.meta.url), {
+    workerData: { link, module: wasmModule(), devices, outstanding, stopBuffer },
+  });
+  const report = new Promise<PacedReport>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return {
+    worker,
+    async stop() {
+      Atomics.store(new Int32Array(stopBuffer), 0, 1);
+      const r = await report;
+      await worker.terminate();
+      return r;
+    },
+  };
+}
+
+/** The package's echo device (src/device/echo-worker.ts) in a worker thread. */
+function startEcho(link: LinkDescriptor): { worker: Worker; stop(): Promise<void> } {
+  const stop = new SharedArrayBuffer(4);
+  const worker = new Worker(compiledModule('device/echo-worker.js'), {
+    workerData: { link, module: wasmModule(), stop, counters: new SharedArrayBuffer(8), spinBeforeSleep: 200 },
+  });
+  const done = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  return {
+    worker,
+    async stop() {
+      Atomics.store(new Int32Array(stop), 0, 1);
+      Atomics.notify(new Int32Array(link.memory.buffer), link.bell >>> 2);
+      await Promise.race([done, sleep(2000).then(() => worker.terminate())]);
+    },
+  };
+}
+
+const failureTotal = (r: PacedReport): number => Object.values(r.devices).reduce((t, d) => t + Object.values(d.failures).reduce((a, b) => a + b, 0), 0);
+const responseTotal = (r: PacedReport): number => Object.values(r.devices).reduce((t, d) => t + d.responses, 0);
+
+describe('faults: endpoints that die or stop', () => {
+  it('a device worker killed with requests in flight: its devices are removed, each request fails once (DEVICE_REMOVED) in order, drivers hear EVENT_DEVICE REMOVED', async () => {
+    const router = await Router.create({ shards: 1, timeoutMs: 10_000, spinBeforeSleep: 50 });
+    try {
+      const drv = new EndpointPort(await router.attachDriver());
+      const deadLink = await router.attachDevice({ devices: [1] });
+      const liveLink = await router.attachDevice({ devices: [2] });
+      await silence(drv, 20); // EVENT_DEVICE READY x2
+      const dead = startDeviceWorker(deadLink, 'silent'); // takes requests, never answers
+      const live = startDeviceWorker(liveLink, 'echo');
+      const gone = router.detachWhenGone(deadLink, dead.worker);
+      for (let t = 1; t <= 10; t++) {
+        drv.send(statusReq(1, t));
+        drv.send(statusReq(2, 100 + t));
+      }
+      drv.flush();
+      const answers = await receive(drv, 10);
+      expect(answers.every((f) => f.startsWith('01070200'))).toBe(true);
+      await until('the silent device to take all 10 requests', () => router.stats().devices.find((d) => d.dev === 1)?.requests === 10);
+
+      await dead.worker.terminate();
+      await gone;
+      const removed = '0240000000000c0001000200';
+      expect(await receive(drv, 11)).toEqual([
+        ...Array.from({ length: 10 }, (_, i) => failureEvent(1, 7, R.DEVICE_REMOVED, i + 1)),
+        removed,
+      ]);
+      // The number is no longer validated; the other device is untouched.
+      drv.send(statusReq(1, 50));
+      drv.send(statusReq(2, 51));
+      drv.flush();
+      const after = await receive(drv, 2);
+      expect(after).toContain(failureEvent(1, 7, R.UNVALIDATED_DEV_NUM, 50));
+      expect(after.some((f) => f.startsWith('010702003300'))).toBe(true); // the response, driver token 51
+      await live.stop();
+      const st = await expectExactAccounting(router);
+      expect(st.retired.devices).toMatchObject({ requests: 10, failed: 10, responses: 0 });
+      expect(st.endpoints.find((e) => e.id === deadLink.id)?.detached).toBe(true);
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('an echo device killed under load: the driver sees only responses and DEVICE_REMOVED / UNVALIDATED_DEV_NUM failures, the other device is unaffected', async () => {
+    const router = await Router.create({ shards: SHARDS, timeoutMs: 2000, spinBeforeSleep: 100 });
+    try {
+      const link1 = await router.attachDevice({ devices: [1], shard: 0 });
+      const link2 = await router.attachDevice({ devices: [2], shard: SHARDS - 1 });
+      const echo1 = startEcho(link1);
+      const echo2 = startEcho(link2);
+      const gone = router.detachWhenGone(link1, echo1.worker);
+      const load = startPacedDriver(await router.attachDriver({ shard: 0 }), [1, 2], 16);
+      await sleep(300);
+      await echo1.worker.terminate();
+      await gone;
+      await sleep(300);
+      const r = await load.stop();
+      await echo2.stop();
+      expect({ unexpected: r.unexpected, outOfOrder: r.outOfOrder, open: r.open }).toEqual({ unexpected: 0, outOfOrder: 0, open: 0 });
+      expect(r.sent).toBe(responseTotal(r) + failureTotal(r));
+      expect(r.devices[2]!.failures).toEqual({});
+      expect(r.devices[2]!.responses).toBeGreaterThan(0);
+      for (const reason of Object.keys(r.devices[1]!.failures)) expect([String(R.DEVICE_REMOVED), String(R.UNVALIDATED_DEV_NUM)]).toContain(reason);
+      const st = await expectExactAccounting(router);
+      expect(st.retired.devices.failed).toBe(r.devices[1]!.failures[R.DEVICE_REMOVED] ?? 0);
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('a driver worker killed with responses pending: the link is detached, the late responses are dropped and counted (ENDPOINT_GONE)', async () => {
+    const router = await Router.create({ shards: 1, timeoutMs: 10_000, spinBeforeSleep: 50 });
+    try {
+      const dev = new EndpointPort(await router.attachDevice({ devices: [1] }));
+      const drvLink = await router.attachDriver();
+      const driver = startPacedDriver(drvLink, [1], 8);
+      const gone = router.detachWhenGone(drvLink, driver.worker);
+      const held: Uint8Array[] = [];
+      await until('8 requests at the device', () => {
+        for (let f = dev.recv(); f; f = dev.recv()) held.push(f);
+        return held.length === 8;
+      });
+      await driver.worker.terminate();
+      await gone;
+      for (const q of held) dev.send(statusResp(1, q[4]! | (q[5]! << 8)));
+      dev.flush();
+      const st = await expectExactAccounting(router);
+      const drvStats = st.endpoints.find((e) => e.id === drvLink.id)!;
+      expect(drvStats.detached).toBe(true);
+      expect(drvStats.drops.ENDPOINT_GONE).toBe(8);
+      expect(st.devices.find((d) => d.dev === 1)!.responses).toBe(8);
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('a driver that stops draining: ENDPOINT_STALLED after the timeout, head-of-line blocking of its device bounded, other devices keep flowing', async () => {
+    const timeoutMs = 300;
+    // The stuck driver's output holds 15 frames in its ring and 8 parked: its 24th response
+    // blocks device 1's ring until the driver counts as stalled.
+    const router = await Router.create({ shards: 1, timeoutMs, ringCapacity: 16, parkLimit: 8, spinBeforeSleep: 100 });
+    try {
+      const link1 = await router.attachDevice({ devices: [1] });
+      const link2 = await router.attachDevice({ devices: [2] });
+      const echoes = [startEcho(link1), startEcho(link2)];
+      const stuckLink = await router.attachDriver();
+      const stuck = new EndpointPort(stuckLink); // sends, never reads
+      const busy = startPacedDriver(await router.attachDriver(), [1, 2], 4);
+      await sleep(200);
+      for (let t = 1; t <= 40; t++) {
+        while (!stuck.send(statusReq(1, t))) {
+          stuck.flush();
+          await sleep(1);
+        }
+      }
+      stuck.flush();
+      await sleep(timeoutMs * 4);
+      const r = await busy.stop();
+      // The stuck driver is finally detached: what was parked for it is dropped (ENDPOINT_GONE).
+      await router.detach(stuckLink);
+      for (const e of echoes) await e.stop();
+      const st = await expectExactAccounting(router);
+      const stuckStats = st.endpoints.find((e) => e.id === stuckLink.id)!;
+      expect(stuckStats.drops.ENDPOINT_STALLED).toBeGreaterThan(0);
+      expect({ unexpected: r.unexpected, open: r.open }).toEqual({ unexpected: 0, open: 0 });
+      // Device 2 never served the stuck driver: no failure at all.
+      expect(r.devices[2]!.failures).toEqual({});
+      // Device 1 was blocked behind the stuck driver's responses until that driver counted as
+      // stalled (one timeout after its ring filled), then flowed again; requests caught in the
+      // block may time out.
+      expect(r.devices[1]!.responses).toBeGreaterThan(0);
+      for (const reason of Object.keys(r.devices[1]!.failures)) expect(reason).toBe(String(R.TIMEOUT));
+      expect(r.devices[1]!.maxGapMs).toBeGreaterThan(timeoutMs * 0.5);
+      expect(r.devices[1]!.maxGapMs).toBeLessThan(timeoutMs * 3 + 2000);
+      console.log(`head-of-line: device 1 (shared with the stuck driver) longest gap ${r.devices[1]!.maxGapMs.toFixed(0)} ms, ` +
+        `${JSON.stringify(r.devices[1]!.failures)} failures; device 2 longest gap ${r.devices[2]!.maxGapMs.toFixed(0)} ms; timeout ${timeoutMs} ms`);
+    } finally {
+      await router.close();
+    }
+  });
+});
+
+describe('faults: the router itself', () => {
+  it('shard workers crashing under load are restarted; requests in flight fail once (SHARD_RESTARTED), nothing else is lost', async () => {
+    const router = await Router.create({ shards: SHARDS, timeoutMs: 2000, spinBeforeSleep: 100 });
+    try {
+      const echoes = [startEcho(await router.attachDevice({ devices: [1], shard: 0 })), startEcho(await router.attachDevice({ devices: [2], shard: SHARDS - 1 }))];
+      const load = startPacedDriver(await router.attachDriver({ shard: 0 }), [1, 2], 16);
+      for (let s = 0; s < SHARDS; s++) {
+        await sleep(250);
+        await router.injectShardCrash(s);
+        await router.waitRestarts(s + 1);
+      }
+      await sleep(250);
+      const r = await load.stop();
+      for (const e of echoes) await e.stop();
+      expect({ unexpected: r.unexpected, outOfOrder: r.outOfOrder, open: r.open }).toEqual({ unexpected: 0, outOfOrder: 0, open: 0 });
+      expect(r.sent).toBe(responseTotal(r) + failureTotal(r));
+      for (const d of Object.values(r.devices)) {
+        expect(d.responses).toBeGreaterThan(0);
+        for (const reason of Object.keys(d.failures)) expect(reason).toBe(String(R.SHARD_RESTARTED));
+      }
+      expect(router.restarts).toBe(SHARDS);
+      await expectExactAccounting(router);
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('wall-clock jumps forwards and backwards move no deadline (the shards keep time on a monotonic clock)', async () => {
+    const timeoutMs = 1000;
+    const router = await Router.create({ shards: 1, timeoutMs, spinBeforeSleep: 50 });
+    try {
+      const drv = new EndpointPort(await router.attachDriver());
+      const dev = new EndpointPort(await router.attachDevice({ devices: [1] }));
+      await silence(drv, 20);
+      const hour = 3_600_000;
+
+      // Forwards by an hour while a request is open: with wall-clock deadlines it would time
+      // out at once; it must still get its response.
+      drv.send(statusReq(1, 1));
+      drv.flush();
+      const [q1] = await receive(dev, 1);
+      router.injectWallClockJump(hour);
+      await sleep(150); // the shard reads its clock many times meanwhile
+      dev.send(statusResp(1, parseInt(q1!.slice(10, 12) + q1!.slice(8, 10), 16)));
+      dev.flush();
+      expect(await receive(drv, 1)).toEqual([hex(statusResp(1, 1))]);
+
+      // Backwards by two hours while a request is open: it must still fail after about one
+      // timeout, not two hours later.
+      const t0 = performance.now();
+      drv.send(statusReq(1, 2));
+      drv.flush();
+      await receive(dev, 1);
+      router.injectWallClockJump(-2 * hour);
+      expect(await receive(drv, 1, timeoutMs + 5000)).toEqual([failureEvent(1, 7, R.TIMEOUT, 2)]);
+      const elapsed = performance.now() - t0;
+      expect(elapsed).toBeGreaterThanOrEqual(timeoutMs * 0.9);
+      expect(elapsed).toBeLessThan(timeoutMs + 4000);
+      await expectExactAccounting(router);
+    } finally {
+      await router.close();
+    }
+  });
+});
