@@ -10,6 +10,8 @@ import { shmLinkOptions, type ShmLinkOptions } from './shm-options.js';
 import { openVmampChannel, openVmampLink } from './vmamp.js';
 import { openSpscChannel, openSpscLink } from './spsc.js';
 import { deadlineIn } from './open-deadline.js';
+import { openStreamLink, openStreamChannel } from './stream.js';
+import type { RemapEvent } from './gateway.js';
 
 export interface OpenLinkOptions {
   /** How long to wait for the peer, ms (0 = forever). Default: `wait=` of the URI, else forever for links, 10 s for channels. */
@@ -29,10 +31,6 @@ function shmOptionsFor(uri: ShmLinkUri, ourRole: LinkRole, what: string): ShmLin
     throw new LinkUriError(`link URI "${uri.text}": ${what}, so our role on that bus is ${ourRole} (role=${ourRole}); got role=${o.role}`);
   }
   return o;
-}
-
-function streamUnavailable(text: string): never {
-  throw new Error(`link URI "${text}": stream bus not available in this build (unix/tcp links come with src/bus/stream.ts)`);
 }
 
 /**
@@ -63,8 +61,18 @@ export async function openBusLink(router: Router, uriText: string, side: 'driver
       const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? 0, opts.signal);
       return uri.scheme === 'vmamp' ? openVmampLink(router, o, side, deadline, opts.log) : openSpscLink(router, o, side, deadline, opts.log);
     }
-    default:
-      return streamUnavailable(uriText);
+    default: {
+      const link = await openStreamLink(router, uriText, side);
+      const log = opts.log;
+      if (log !== undefined) {
+        link.on('up', (remote: string) => log(`${uriText}: connected to ${remote}`));
+        link.on('drop', (remote: string, reason: string) => log(`${uriText}: ${remote} dropped (${reason})`));
+        link.on('refused', (e: Error) => log(`${uriText}: ${e.message}`));
+        link.on('warning', (w: string) => log(w));
+        link.on('remap', (r: RemapEvent) => log(`${uriText}: remote device ${r.remote} is local device ${r.local}`));
+      }
+      return link;
+    }
   }
 }
 
@@ -79,6 +87,6 @@ export async function openFrameChannel(uriText: string, opts: OpenLinkOptions = 
       return uri.scheme === 'vmamp' ? openVmampChannel(o, deadline) : openSpscChannel(o, deadline);
     }
     default:
-      return streamUnavailable(uriText);
+      return openStreamChannel(uriText);
   }
 }

@@ -1,11 +1,13 @@
-// The built-in devices `vmsg route --device KIND:DEVNUM[?opts]` can attach, by kind. A kind
-// whose implementation is not in this build is listed with why, so the CLI accepts the
-// contract's spelling and answers "not available" instead of "unknown".
+// The built-in devices `vmsg route --device KIND:DEVNUM[?opts]` can attach, by kind: the WASM
+// echo device and the Device SDK's entropy and block devices.
 import { Worker } from 'node:worker_threads';
 import type { Router } from '../router/router.js';
 import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
 import { UsageError } from './args.js';
+import { existsSync } from 'node:fs';
+import { GuestMemory } from '../virtqueue/guest-memory.js';
+import { spawnDeviceWorker, type DeviceWorkerHandle } from '../device/spawn.js';
 
 export interface DeviceSpec {
   text: string;
@@ -25,9 +27,9 @@ interface DeviceKind {
   summary: string;
   /** Query parameters it accepts. */
   params: readonly string[];
-  /** Absent: not in this build (the string says where it comes from). */
-  start?: (router: Router, specs: DeviceSpec[]) => Promise<RunningDevices>;
-  unavailable?: string;
+  /** Checks beyond the parameter names, at parse time (UsageError). */
+  check?: (spec: DeviceSpec) => void;
+  start: (router: Router, specs: DeviceSpec[]) => Promise<RunningDevices>;
 }
 
 /** The echo device (src/device/echo.ts): every device of the kind on one link, one worker thread. */
@@ -54,10 +56,47 @@ async function startEcho(router: Router, specs: DeviceSpec[]): Promise<RunningDe
   };
 }
 
+/**
+ * Guest memory the SDK devices of `vmsg route` may reach with their virtqueues. An external
+ * driver lives in another address space, so buffers it names cannot be reached from here: the
+ * control plane (init, features, config, status, queue setup) works in full; descriptors that
+ * point outside this region are device errors (DEVICE_NEEDS_RESET), never out-of-bounds access.
+ */
+const ROUTE_GUEST_BYTES = 1 << 20;
+const ROUTE_GUEST_BASE = 0x1_0000_0000;
+
+/** Devices on the Device SDK (src/device/), each in its own worker thread on its own link. */
+function startSdk(kind: 'entropy' | 'block') {
+  return async (router: Router, specs: DeviceSpec[]): Promise<RunningDevices> => {
+    const memory = new GuestMemory({ buffer: new SharedArrayBuffer(ROUTE_GUEST_BYTES), offset: 0, length: ROUTE_GUEST_BYTES, base: ROUTE_GUEST_BASE });
+    const module = wasmModule();
+    const handles: DeviceWorkerHandle[] = [];
+    for (const s of specs) {
+      let block: { path: string } | undefined;
+      if (kind === 'block') block = { path: s.params.get('file')! }; // checked by checkBlock
+      const link = await router.attachDevice({ devices: [s.dev] });
+      handles.push(spawnDeviceWorker({ link, module, memory: memory.describe(), devices: [{ dev: s.dev, kind, block }] }));
+    }
+    return {
+      kind,
+      devices: specs.map((s) => s.dev),
+      async stop() {
+        await Promise.allSettled(handles.map((h) => h.stop()));
+      },
+    };
+  };
+}
+
+function checkBlock(s: DeviceSpec): void {
+  const file = s.params.get('file');
+  if (file === undefined) throw new UsageError(`--device ${s.text}: block devices need ?file=PATH (an existing disk image)`);
+  if (!existsSync(file)) throw new UsageError(`--device ${s.text}: ${file} does not exist (create it first, e.g. truncate -s 16M ${file})`);
+}
+
 export const DEVICE_KINDS: Readonly<Record<string, DeviceKind>> = {
   echo: { summary: 'answers every request at once (status 0x0f), turns EVENT_AVAIL into EVENT_USED', params: [], start: startEcho },
-  entropy: { summary: 'virtio entropy source', params: [], unavailable: 'the entropy device is not available in this build (it comes with the devices work)' },
-  block: { summary: 'virtio block device over a file (?file=PATH)', params: ['file'], unavailable: 'the block device is not available in this build (it comes with the devices work)' },
+  entropy: { summary: 'virtio entropy source (virtio-rng, device id 4)', params: [], start: startSdk('entropy') },
+  block: { summary: 'virtio block device over a file (virtio-blk, device id 2; ?file=PATH)', params: ['file'], check: checkBlock, start: startSdk('block') },
 };
 
 /** Parse `KIND:DEVNUM[?key=value&...]`; UsageError names what is wrong. */
@@ -75,11 +114,12 @@ export function parseDeviceSpec(text: string): DeviceSpec {
     params.set(decodeURIComponent(part.slice(0, eq)), decodeURIComponent(part.slice(eq + 1)));
   }
   const k = DEVICE_KINDS[kind]!;
-  if (k.unavailable !== undefined) throw new UsageError(`--device ${text}: ${k.unavailable}`);
   for (const key of params.keys()) {
     if (!k.params.includes(key)) throw new UsageError(`--device ${text}: unknown option "${key}" for ${kind} (known: ${k.params.join(', ') || 'none'})`);
   }
-  return { text, kind, dev, params };
+  const spec = { text, kind, dev, params };
+  k.check?.(spec);
+  return spec;
 }
 
 /** Start every built-in device, grouped by kind; device numbers must be distinct. */
@@ -92,7 +132,7 @@ export async function startBuiltinDevices(router: Router, specs: DeviceSpec[]): 
   }
   const running: RunningDevices[] = [];
   for (const kind of new Set(specs.map((s) => s.kind))) {
-    running.push(await DEVICE_KINDS[kind]!.start!(router, specs.filter((s) => s.kind === kind)));
+    running.push(await DEVICE_KINDS[kind]!.start(router, specs.filter((s) => s.kind === kind)));
   }
   return running;
 }

@@ -8,6 +8,7 @@
 // opened again for the next peer. SIGINT/SIGTERM (or --duration) stop gracefully: links close,
 // requests in flight drain, and the final counters are printed (one JSON line on stdout).
 // Events go to stderr, one line each. Exit status 0; 1 when a link cannot be opened; 2 bad arguments.
+import type { AddressInfo } from 'node:net';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { Router } from '../router/router.js';
 import { checkLinkUri, openBusLink } from '../bus/open.js';
@@ -122,7 +123,11 @@ export async function run(argv: string[]): Promise<number> {
       }
       p.ups++;
       const devs = p.side === 'device' ? ` devices [${p.link.devices.join(', ')}]` : '';
-      say(`link up: --${p.side}-link ${p.uri}${devs}`);
+      // A listening stream link says where (the port tcp-listen:0 chose).
+      const addr = (p.link as { address?: unknown }).address;
+      const where = typeof addr === 'string' ? ` listening on ${addr}`
+        : addr !== null && typeof addr === 'object' && 'port' in addr ? ` listening on ${(addr as AddressInfo).address}:${(addr as AddressInfo).port}` : '';
+      say(`link up: --${p.side}-link ${p.uri}${devs}${where}`);
       const down = await Promise.race([p.link.down, stopped.then(() => null)]);
       if (down === null) return;
       say(`link down: --${p.side}-link ${p.uri} (${down.cause}: ${down.detail}); waiting for the next peer`);

@@ -4,6 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { packageRoot } from '../../src/util/paths.js';
 import { freshPaths, peerArgs, peerSkipReason, startPeer } from '../bus/helpers.js';
 
@@ -66,8 +68,9 @@ function benchJson(r: Run): Record<string, unknown> {
 
 describe('vmsg route / vmsg bench: arguments', () => {
   it.each([
-    [['route', '--device', 'entropy:2'], /entropy device is not available in this build/],
-    [['route', '--device', 'block:3?file=disk.img'], /block device is not available/],
+    [['route', '--device', 'block:3'], /block devices need \?file=PATH/],
+    [['route', '--device', 'block:3?file=/nonexistent/disk.img'], /\/nonexistent\/disk.img does not exist/],
+    [['route', '--device', 'entropy:2?file=x'], /unknown option "file" for entropy/],
     [['route', '--device', 'echo:1', '--device', 'echo:1'], /device 1 is already --device echo:1/],
     [['route', '--device', 'lamp:1'], /unknown device kind "lamp"/],
     [['route', '--device-link', 'vmamp:/dev/shm/x?size=8192&role=device'], /--device-link attaches an external device side, so our role on that bus is driver/],
@@ -146,5 +149,30 @@ describe.skipIf(peerSkipReason !== null)('vmsg route / vmsg bench with external 
     expect(bad.status).toBe(1);
     expect(bad.stdout).toMatch(/^errors +1$/m);
     await device2.done;
+  }, 60_000);
+});
+
+describe('vmsg route with the reference devices, over TCP', () => {
+  it('vmsg bench --mode init drives the block and entropy devices of vmsg route through a tcp link: every answer verified', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmsg-route-'));
+    try {
+      const disk = join(dir, 'disk.img');
+      writeFileSync(disk, Buffer.alloc(1 << 20));
+      const r = route('--driver-link', 'tcp-listen:127.0.0.1:0', '--device', `block:3?file=${disk}`, '--device', 'entropy:4', '--shards', '1');
+      await r.waitFor(/link up: --driver-link tcp-listen:127\.0\.0\.1:0 listening on 127\.0\.0\.1:\d+/);
+      const port = /listening on 127\.0\.0\.1:(\d+)/.exec(r.stderr())![1]!;
+      for (const dev of ['3', '4']) {
+        const b = await vmsg('bench', '--target', `tcp:127.0.0.1:${port}`, '--dev', dev, '--mode', 'init', '--count', '200', '--outstanding', '1', '--json');
+        expect(b.status, b.stderr).toBe(0);
+        expect(benchJson(b)).toMatchObject({ mode: 'init', sent: 200, received: 200, errors: 0, order_violations: 0 });
+      }
+      r.proc.kill('SIGTERM');
+      const end = await r.done;
+      expect(end.status, end.stderr).toBe(0);
+      const counters = JSON.parse(end.stdout.trim()) as { devices: { dev: number; requests: number; responses: number }[] };
+      for (const dev of [3, 4]) expect(counters.devices.find((d) => d.dev === dev)).toMatchObject({ requests: 200, responses: 200 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
