@@ -36,6 +36,7 @@ const FLAGS = {
   suppression: { kind: 'choice', choices: ['off', 'on'], help: 'virtqueue notification suppression; off = a notification per request each way, the most frames (default off)' },
   'in-flight': { kind: 'integer', value: 'N', min: 1, max: 64, help: 'block requests outstanding (default 8)' },
   chunk: { kind: 'integer', value: 'BYTES', min: 512, max: 1 << 20, help: 'bytes per block request, a multiple of 512 (default 4096)' },
+  spin: { kind: 'integer', value: 'N', min: 0, max: 1 << 20, help: 'polls before an idle thread (router shard, driver, device) sleeps on its doorbell (default 200)' },
   json: { kind: 'boolean', help: 'print one JSON object instead of the table' },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
@@ -62,6 +63,7 @@ export interface StressOptions {
   suppression: boolean;
   inFlight: number;
   chunkBytes: number;
+  spin: number;
 }
 
 const BLOCK_DEV = 1;
@@ -77,7 +79,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
   const module = wasmModule();
   // Slots of the window, as the vmamp layout code computes them.
   const slots = vmampElementCount(o.window);
-  const router = await Router.create({ shards: 1, ringCapacity: slots, ringBatch: 1, timeoutMs: 5000, memoryBytes: 64 << 20 });
+  const router = await Router.create({ shards: 1, ringCapacity: slots, ringBatch: 1, timeoutMs: 5000, memoryBytes: 64 << 20, spinBeforeSleep: o.spin });
   const dir = mkdtempSync(join(tmpdir(), 'vmsg-stress-'));
   try {
     const disk = join(dir, 'disk.img');
@@ -95,13 +97,14 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
     const device = spawnDeviceWorker({
       link: deviceLink, module, memory: memory.describe(),
       devices: [{ dev: BLOCK_DEV, kind: 'block', block: { path: disk, queueMaxSize: QUEUE_SIZE, interruptEveryBuffer: !o.suppression }, dma: { mode: o.dma }, oob }],
+      spinBeforeSleep: o.spin,
     });
     const control = new Int32Array(new SharedArrayBuffer(8));
     const live = new Float64Array(new SharedArrayBuffer(16));
     const worker = new Worker(compiledModule('driver/stress-worker.js'), {
       workerData: {
         link: driverLink, module, memory: memory.describe(), dev: BLOCK_DEV, oob, queueSize: QUEUE_SIZE,
-        chunkBytes: o.chunkBytes, inFlight: o.inFlight, regionBytes: REGION_BYTES, notifyEveryBuffer: !o.suppression, control: control.buffer, counters: live.buffer,
+        chunkBytes: o.chunkBytes, inFlight: o.inFlight, regionBytes: REGION_BYTES, notifyEveryBuffer: !o.suppression, spinBeforeSleep: o.spin, control: control.buffer, counters: live.buffer,
       },
     });
     const drained = new Promise<void>((resolve, reject) => {
@@ -165,6 +168,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
       dma: o.dma,
       notify: o.notify,
       suppression: o.suppression ? 'on' : 'off',
+      spin: o.spin,
       seconds: Number(seconds.toFixed(3)),
       block: {
         requests, reads: b.reads, writes: b.writes, bytes: b.bytesRead + b.bytesWritten,
@@ -218,6 +222,7 @@ function optionsOf(flags: StressFlags): StressOptions {
     suppression: flags.suppression === 'on',
     inFlight: flags['in-flight'] ?? 8,
     chunkBytes: chunk,
+    spin: flags.spin ?? 200,
   };
 }
 

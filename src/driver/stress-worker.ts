@@ -24,6 +24,8 @@ export interface StressWorkerData {
   regionBytes: number;
   /** Notify for every request instead of as suppression allows. */
   notifyEveryBuffer: boolean;
+  /** Polls before the driver's idle loop sleeps. */
+  spinBeforeSleep: number;
   /** Int32Array [stop, close]. */
   control: SharedArrayBuffer;
   /** Float64Array [framesIn, framesOut]. */
@@ -55,7 +57,7 @@ function percentiles(ms: number[]): StressWorkerReport['latencyUs'] {
 async function main(d: StressWorkerData): Promise<void> {
   const control = new Int32Array(d.control);
   const live = new Float64Array(d.counters);
-  const driver = new VirtioDriver(d.link, { memory: d.memory, module: d.module, spinBeforeSleep: 2000 });
+  const driver = new VirtioDriver(d.link, { memory: d.memory, module: d.module, spinBeforeSleep: d.spinBeforeSleep });
   const publish = (): void => {
     live[STRESS_FRAMES_IN] = driver.endpoint.counters.framesIn;
     live[STRESS_FRAMES_OUT] = driver.endpoint.counters.framesOut;
