@@ -107,13 +107,17 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
         chunkBytes: o.chunkBytes, inFlight: o.inFlight, regionBytes: REGION_BYTES, notifyEveryBuffer: !o.suppression, spinBeforeSleep: o.spin, control: control.buffer, counters: live.buffer,
       },
     });
+    let started = (): void => undefined;
+    const measuring = new Promise<void>((resolve) => { started = resolve; });
     const drained = new Promise<void>((resolve, reject) => {
       worker.on('message', (m: { type: string; message?: string }) => {
+        if (m.type === 'started') started();
         if (m.type === 'drained') resolve();
         if (m.type === 'error') reject(new Error(`stress driver: ${m.message}`));
       });
       worker.once('error', reject);
     });
+    drained.catch(() => undefined);
     const report = new Promise<StressWorkerReport>((resolve, reject) => {
       worker.on('message', (m: StressWorkerReport | { type: string }) => {
         if (m.type === 'report') resolve(m as StressWorkerReport);
@@ -126,6 +130,8 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
     const onSigint = (): void => { stopRequested = true; };
     process.once('SIGINT', onSigint);
     try {
+      // The duration counts from the first measured request (initialisation and warm-up excluded).
+      await Promise.race([measuring, drained]);
       const t0 = performance.now();
       while (!stopRequested && performance.now() - t0 < o.durationS * 1000) await sleep(50);
     } finally {

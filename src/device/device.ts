@@ -260,6 +260,8 @@ export abstract class VirtioDevice {
     if (this.transport !== undefined) throw new Error(`device is already attached as device number ${this.devNum}`);
     this.devNum = dev;
     this.transport = transport;
+    // A pool takes a while to boot its threads: start it now rather than at the first buffer.
+    if (this.dmaOptions.mode === 'offload') this.dma.warmUp().catch(() => undefined);
   }
 
   private link(): DeviceTransport {
