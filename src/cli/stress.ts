@@ -81,6 +81,8 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
   const slots = vmampElementCount(o.window);
   const router = await Router.create({ shards: 1, ringCapacity: slots, ringBatch: 1, timeoutMs: 5000, memoryBytes: 64 << 20, spinBeforeSleep: o.spin });
   const dir = mkdtempSync(join(tmpdir(), 'vmsg-stress-'));
+  /** Ends whatever worker is still running when the run fails half-way. */
+  const cleanups: (() => Promise<unknown>)[] = [];
   try {
     const disk = join(dir, 'disk.img');
     const fd = openSync(disk, 'w');
@@ -99,6 +101,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
       devices: [{ dev: BLOCK_DEV, kind: 'block', block: { path: disk, queueMaxSize: QUEUE_SIZE, interruptEveryBuffer: !o.suppression }, dma: { mode: o.dma }, oob }],
       spinBeforeSleep: o.spin,
     });
+    cleanups.push(() => device.stop());
     const control = new Int32Array(new SharedArrayBuffer(8));
     const live = new Float64Array(new SharedArrayBuffer(16));
     const worker = new Worker(compiledModule('driver/stress-worker.js'), {
@@ -107,6 +110,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
         chunkBytes: o.chunkBytes, inFlight: o.inFlight, regionBytes: REGION_BYTES, notifyEveryBuffer: !o.suppression, spinBeforeSleep: o.spin, control: control.buffer, counters: live.buffer,
       },
     });
+    cleanups.push(() => worker.terminate());
     let started = (): void => undefined;
     const measuring = new Promise<void>((resolve) => { started = resolve; });
     const drained = new Promise<void>((resolve, reject) => {
@@ -150,6 +154,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
     for (const deadline = Date.now() + 3000; !settled() && Date.now() < deadline; ) await sleep(20);
     Atomics.store(control, STRESS_CLOSE, 1);
     const drv = await report;
+    cleanups.length = 0;
     await worker.terminate();
     const dev = await device.stop();
     const st = router.stats();
@@ -212,6 +217,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
       dma_jobs: dev.devices[0]!.dma,
     };
   } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
     await router.close();
     rmSync(dir, { recursive: true, force: true });
   }
