@@ -36,6 +36,7 @@ const FLAGS = {
   suppression: { kind: 'choice', choices: ['off', 'on'], help: 'virtqueue notification suppression; off = a notification per request each way, the most frames (default off)' },
   'in-flight': { kind: 'integer', value: 'N', min: 1, max: 64, help: 'block requests outstanding (default 8)' },
   chunk: { kind: 'integer', value: 'BYTES', min: 512, max: 1 << 20, help: 'bytes per block request, a multiple of 512 (default 4096)' },
+  spin: { kind: 'integer', value: 'N', min: 0, max: 1 << 20, help: 'polls before an idle thread (router shard, driver, device) sleeps on its doorbell (default 200)' },
   json: { kind: 'boolean', help: 'print one JSON object instead of the table' },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
@@ -62,6 +63,7 @@ export interface StressOptions {
   suppression: boolean;
   inFlight: number;
   chunkBytes: number;
+  spin: number;
 }
 
 const BLOCK_DEV = 1;
@@ -77,8 +79,10 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
   const module = wasmModule();
   // Slots of the window, as the vmamp layout code computes them.
   const slots = vmampElementCount(o.window);
-  const router = await Router.create({ shards: 1, ringCapacity: slots, ringBatch: 1, timeoutMs: 5000, memoryBytes: 64 << 20 });
+  const router = await Router.create({ shards: 1, ringCapacity: slots, ringBatch: 1, timeoutMs: 5000, memoryBytes: 64 << 20, spinBeforeSleep: o.spin });
   const dir = mkdtempSync(join(tmpdir(), 'vmsg-stress-'));
+  /** Ends whatever worker is still running when the run fails half-way. */
+  const cleanups: (() => Promise<unknown>)[] = [];
   try {
     const disk = join(dir, 'disk.img');
     const fd = openSync(disk, 'w');
@@ -95,22 +99,29 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
     const device = spawnDeviceWorker({
       link: deviceLink, module, memory: memory.describe(),
       devices: [{ dev: BLOCK_DEV, kind: 'block', block: { path: disk, queueMaxSize: QUEUE_SIZE, interruptEveryBuffer: !o.suppression }, dma: { mode: o.dma }, oob }],
+      spinBeforeSleep: o.spin,
     });
+    cleanups.push(() => device.stop());
     const control = new Int32Array(new SharedArrayBuffer(8));
     const live = new Float64Array(new SharedArrayBuffer(16));
     const worker = new Worker(compiledModule('driver/stress-worker.js'), {
       workerData: {
         link: driverLink, module, memory: memory.describe(), dev: BLOCK_DEV, oob, queueSize: QUEUE_SIZE,
-        chunkBytes: o.chunkBytes, inFlight: o.inFlight, regionBytes: REGION_BYTES, notifyEveryBuffer: !o.suppression, control: control.buffer, counters: live.buffer,
+        chunkBytes: o.chunkBytes, inFlight: o.inFlight, regionBytes: REGION_BYTES, notifyEveryBuffer: !o.suppression, spinBeforeSleep: o.spin, control: control.buffer, counters: live.buffer,
       },
     });
+    cleanups.push(() => worker.terminate());
+    let started = (): void => undefined;
+    const measuring = new Promise<void>((resolve) => { started = resolve; });
     const drained = new Promise<void>((resolve, reject) => {
       worker.on('message', (m: { type: string; message?: string }) => {
+        if (m.type === 'started') started();
         if (m.type === 'drained') resolve();
         if (m.type === 'error') reject(new Error(`stress driver: ${m.message}`));
       });
       worker.once('error', reject);
     });
+    drained.catch(() => undefined);
     const report = new Promise<StressWorkerReport>((resolve, reject) => {
       worker.on('message', (m: StressWorkerReport | { type: string }) => {
         if (m.type === 'report') resolve(m as StressWorkerReport);
@@ -123,6 +134,8 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
     const onSigint = (): void => { stopRequested = true; };
     process.once('SIGINT', onSigint);
     try {
+      // The duration counts from the first measured request (initialisation and warm-up excluded).
+      await Promise.race([measuring, drained]);
       const t0 = performance.now();
       while (!stopRequested && performance.now() - t0 < o.durationS * 1000) await sleep(50);
     } finally {
@@ -141,6 +154,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
     for (const deadline = Date.now() + 3000; !settled() && Date.now() < deadline; ) await sleep(20);
     Atomics.store(control, STRESS_CLOSE, 1);
     const drv = await report;
+    cleanups.length = 0;
     await worker.terminate();
     const dev = await device.stop();
     const st = router.stats();
@@ -165,6 +179,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
       dma: o.dma,
       notify: o.notify,
       suppression: o.suppression ? 'on' : 'off',
+      spin: o.spin,
       seconds: Number(seconds.toFixed(3)),
       block: {
         requests, reads: b.reads, writes: b.writes, bytes: b.bytesRead + b.bytesWritten,
@@ -202,6 +217,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
       dma_jobs: dev.devices[0]!.dma,
     };
   } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
     await router.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -218,6 +234,7 @@ function optionsOf(flags: StressFlags): StressOptions {
     suppression: flags.suppression === 'on',
     inFlight: flags['in-flight'] ?? 8,
     chunkBytes: chunk,
+    spin: flags.spin ?? 200,
   };
 }
 

@@ -130,8 +130,5 @@ async function main(data: DeviceWorkerData): Promise<void> {
   parentPort?.close();
 }
 
-if (parentPort !== null && workerData !== null && typeof workerData === 'object' && 'link' in workerData) {
-  main(workerData as DeviceWorkerData).catch((e: unknown) => {
-    throw e;
-  });
-}
+// A failure rejects main(): unhandled, it ends the worker with an 'error' event the parent sees.
+if (parentPort !== null && workerData !== null && typeof workerData === 'object' && 'link' in workerData) void main(workerData as DeviceWorkerData);

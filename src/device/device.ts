@@ -123,6 +123,7 @@ export abstract class VirtioDevice {
   private generationCount = 0;
   /** What SET_DRIVER_FEATURES wrote; fixed once FEATURES_OK is accepted. */
   private driverFeatures = 0n;
+  private unofferedAcked = false;
   private readonly queueStates: (QueueState | null)[];
   /** Bumped on reset and RESET_VQUEUE: completions of older work are dropped. */
   private readonly queueEpochs: Uint32Array;
@@ -260,6 +261,8 @@ export abstract class VirtioDevice {
     if (this.transport !== undefined) throw new Error(`device is already attached as device number ${this.devNum}`);
     this.devNum = dev;
     this.transport = transport;
+    // A pool takes a while to boot its threads: start it now rather than at the first buffer.
+    if (this.dmaOptions.mode === 'offload') this.dma.warmUp().catch(() => undefined);
   }
 
   private link(): DeviceTransport {
@@ -302,9 +305,7 @@ export abstract class VirtioDevice {
       }
       case 'SET_DRIVER_FEATURES':
         // Features are fixed once FEATURES_OK is set (virtio 1.2 §3.1.1); the request is still answered.
-        if ((this.statusBits & STATUS_FEATURES_OK) === 0 && msg.block_index + msg.num_blocks <= 0x1_0000) {
-          this.driverFeatures = withFeatureWords(this.driverFeatures, msg.block_index, msg.features);
-        }
+        if ((this.statusBits & STATUS_FEATURES_OK) === 0) this.recordDriverFeatures(msg.block_index, msg.features);
         return { ...base, message: 'SET_DRIVER_FEATURES' };
       case 'GET_CONFIG': {
         if (!this.inConfig(msg.offset, msg.length)) return Reason.CONFIG_RANGE;
@@ -485,10 +486,22 @@ export abstract class VirtioDevice {
     return this.statusBits;
   }
 
+  /**
+   * Keep what SET_DRIVER_FEATURES acknowledged. Blocks past the offer are only remembered as
+   * "something unoffered was acknowledged" (FEATURES_OK is then refused): a hostile block_index
+   * must not grow the bigint without bound.
+   */
+  private recordDriverFeatures(first: number, words: readonly number[]): void {
+    const offeredBlocks = featureBlockCount(this.offeredFeatures);
+    const inRange = words.slice(0, Math.max(0, offeredBlocks - first));
+    if (inRange.length > 0) this.driverFeatures = withFeatureWords(this.driverFeatures, first, inRange);
+    if (words.slice(inRange.length).some((w) => w !== 0)) this.unofferedAcked = true;
+  }
+
   private featuresAcceptable(next: number): boolean {
     const f = this.driverFeatures;
     return (next & (STATUS_ACKNOWLEDGE | STATUS_DRIVER)) === (STATUS_ACKNOWLEDGE | STATUS_DRIVER) &&
-      (f & ~this.offeredFeatures) === 0n && hasFeature(f, VIRTIO_F_VERSION_1) && this.acceptFeatures(f);
+      !this.unofferedAcked && (f & ~this.offeredFeatures) === 0n && hasFeature(f, VIRTIO_F_VERSION_1) && this.acceptFeatures(f);
   }
 
   /** Reset: status 0, features, queues and pending queue work dropped; the generation keeps counting. */
@@ -496,6 +509,7 @@ export abstract class VirtioDevice {
     this.counters.resets++;
     this.statusBits = 0;
     this.driverFeatures = 0n;
+    this.unofferedAcked = false;
     for (let q = 0; q < this.numQueues; q++) this.dropQueue(q);
     this.onReset();
   }

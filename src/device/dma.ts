@@ -218,6 +218,14 @@ export class Dma {
     );
   }
 
+  /**
+   * Start the pool's threads now and resolve once one has answered (a job that moves nothing),
+   * so the first real jobs do not wait for a worker to boot. Inline: nothing to do.
+   */
+  async warmUp(): Promise<void> {
+    if (this.pool !== undefined) await this.pool.run({ memory: this.described, job: { op: 'copy', from: [], to: [] } satisfies DmaJob });
+  }
+
   private account(r: DmaResult): DmaResult {
     this.counters.bytes += r.bytes;
     this.counters.checksum = (this.counters.checksum ^ r.checksum) >>> 0;

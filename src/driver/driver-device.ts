@@ -390,6 +390,9 @@ export class DriverDevice implements VirtqueueOwner {
   }
 
   private checkConfigRange(offset: number, length: number): void {
+    if (this.driver.maxMessageSize <= CONFIG_OVERHEAD) {
+      throw new RangeError(`device ${this.dev}: the link carries at most ${this.driver.maxMessageSize} bytes, too few for any config data (GET/SET_CONFIG need ${CONFIG_OVERHEAD} + data)`);
+    }
     const size = this.info?.configSize;
     if (size === undefined) throw new RangeError(`device ${this.dev}: probe() before reading or writing config`);
     if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > size) {

@@ -20,6 +20,8 @@ export interface TestDevice {
   dma?: DmaOptions;
   /** Block devices: backing file size (default 16 MiB). */
   bytes?: number;
+  /** Payload layouts the device speaks (default rev1). */
+  profile?: 'rev1' | 'rev1-2026';
 }
 
 export interface Bench {
@@ -55,7 +57,7 @@ export async function startDevices(devices: TestDevice[], routerOptions: RouterO
       files.set(d.dev, path);
       block = { path };
     }
-    workers.set(d.dev, spawnDeviceWorker({ link, module, memory: memory.describe(), devices: [{ dev: d.dev, kind: d.kind, dma: d.dma, block }], spinBeforeSleep: 50 }));
+    workers.set(d.dev, spawnDeviceWorker({ link, module, memory: memory.describe(), devices: [{ dev: d.dev, kind: d.kind, dma: d.dma, block }], profile: d.profile, spinBeforeSleep: 50 }));
   }
   const driverLink = await router.attachDriver();
   return {
@@ -77,9 +79,9 @@ export interface DriverRun<R> {
  * Run `scenario` of the driver worker. `onStep(name, data)` runs when the scenario reaches a step;
  * the scenario goes on once it resolves.
  */
-export function runDriver<R = Record<string, unknown>>(bench: Bench, scenario: string, params: Record<string, unknown>, onStep: (name: string, data: unknown) => Promise<void> = async () => {}): Promise<R> {
+export function runDriver<R = Record<string, unknown>>(bench: Bench, scenario: string, params: Record<string, unknown>, onStep: (name: string, data: unknown) => Promise<void> = async () => {}, profile: 'rev1' | 'rev1-2026' = 'rev1'): Promise<R> {
   const worker = new Worker(new URL('../driver/workers/driver.mjs', import.meta.url), {
-    workerData: { link: bench.driverLink, memory: bench.memory.describe(), module: wasmModule(), scenario, params },
+    workerData: { link: bench.driverLink, memory: bench.memory.describe(), module: wasmModule(), scenario, params, profile },
   });
   return new Promise<R>((resolve, reject) => {
     worker.on('message', (m: { type: string; name?: string; data?: unknown; result?: R; message?: string }) => {

@@ -65,3 +65,21 @@ describe('reference devices through the router, driver in another worker', () =>
     expect(r.changes).toEqual([{ generation: r.after.generation, offset: 0, length: 8 }]);
   });
 });
+
+describe('the 2026 payload profile (spec §2.6) end to end', () => {
+  let bench: Bench;
+  beforeAll(async () => {
+    bench = await startDevices([{ dev: 2, kind: 'block', profile: 'rev1-2026' }, { dev: 4, kind: 'entropy', profile: 'rev1-2026' }]);
+  });
+  afterAll(async () => {
+    await bench.close();
+  });
+
+  it('a rev1-2026 driver initialises rev1-2026 devices (44-byte GET_DEVICE_INFO, VQUEUE flags) and uses them', async () => {
+    const r = await runDriver<InitResult>(bench, 'initAll', { devices: [{ dev: 2, kind: 'block' }, { dev: 4, kind: 'entropy' }] }, undefined, 'rev1-2026');
+    const [block, entropy] = r.devices;
+    expect(block).toMatchObject({ state: 'ready', capacity: 32768, roundTrip: true });
+    expect(block!.info).toMatchObject({ deviceId: 2, featureBlocks: 2, configSize: 36 });
+    expect(entropy).toMatchObject({ state: 'ready', distinct: true });
+  });
+});

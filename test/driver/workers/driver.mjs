@@ -9,8 +9,8 @@ import { EchoDriver } from '../../../dist/src/driver/echo-driver.js';
 import { TransportError, DeviceRemovedError, DeviceResetError } from '../../../dist/src/driver/errors.js';
 import { VIRTQ_DESC_SIZE, VIRTQ_AVAIL_RING, VIRTQ_AVAIL_IDX, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../dist/src/virtqueue/split-layout.js';
 
-const { link, memory, module, scenario, params } = workerData;
-const driver = new VirtioDriver(link, { memory, module, requestTimeoutMs: 10_000 });
+const { link, memory, module, scenario, params, profile } = workerData;
+const driver = new VirtioDriver(link, { memory, module, profile, requestTimeoutMs: 10_000 });
 
 let goResolve;
 parentPort.on('message', (m) => { if (m.type === 'go') goResolve?.(m); });
