@@ -110,6 +110,7 @@ class CoreBench {
     const { L } = tables;
     const ds = mem.alloc(L.DS_SIZE + WINDOW * L.CE_SIZE);
     mem.dv.setUint16(ds + L.DS_DEV_NUM, dev, true);
+    mem.dv.setUint16(ds + L.DS_BUS_NUM, dev, true); // the number forwarded frames carry (no remap)
     mem.dv.setUint16(ds + L.DS_ENDPOINT, ep, true);
     mem.dv.setUint16(ds + L.DS_SHARD, 0, true);
     mem.dv.setUint16(ds + L.DS_FLAGS, L.DSF_PRESENT, true);
