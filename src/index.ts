@@ -28,3 +28,6 @@ export { TransportError, RequestTimeoutError, DeviceRemovedError, DeviceResetErr
 export { GuestMemory } from './virtqueue/guest-memory.js';
 export type { GuestMemoryDescriptor } from './virtqueue/guest-memory.js';
 export { initOobDoorbells, OOB_AREA_BYTES, OOB_ALIGN } from './endpoint/oob-doorbell.js';
+export { openBusLink, openFrameChannel } from './bus/open.js';
+export type { OpenLinkOptions } from './bus/open.js';
+export type { BusLink, FrameChannel, LinkDown } from './bus/bus-link.js';

@@ -272,7 +272,9 @@ export class ShmBusLink implements BusLink {
         }
       }
       this.win.markStopped(why.cause);
-      this.win.window.close();
+      // Closed by us for good: a window we built goes away with the link. After a peer left it
+      // stays (the next open rebuilds it in place, where the next peer looks).
+      this.win.window.close(why.cause === 'closed');
       router.mem.free(this.cursors, 128);
       if (this.wakeWord !== 0) router.mem.free(this.wakeWord, 64);
       await this.doorbell?.close();

@@ -15,7 +15,7 @@ export interface OpenedWindow<T> {
   doorbell: DoorbellSocket | null;
   /** What `prepare` returned (the layout). */
   prepared: T;
-  /** Undo everything (for a failure after this point). */
+  /** Undo everything (for a failure after this point); a window file we created goes too. */
   release(): Promise<void>;
 }
 
@@ -28,7 +28,7 @@ export async function openWindow<T>(
   const release = async (): Promise<void> => {
     await doorbell?.close();
     await listener?.close();
-    window?.close();
+    window?.close(true);
   };
   try {
     let prepared: T;

@@ -2,7 +2,7 @@
 // under /dev/shm, mapped over a page-aligned range of our shared WebAssembly.Memory, so the
 // WASM hot path reads and writes the peer's rings in place (no copy step). The device side
 // creates the file (owner-only, whole pages); the driver side waits for it to appear.
-import { statSync, truncateSync } from 'node:fs';
+import { rmSync, statSync, truncateSync } from 'node:fs';
 import type { SharedMemory } from '../memory/shared-memory.js';
 import { mapFile, pageSize, unmapFile } from '../native/mmap.js';
 import { waitUntil, type OpenDeadline } from './open-deadline.js';
@@ -19,6 +19,8 @@ export class ShmWindow {
     /** Bytes mapped: `size` rounded up to whole pages. */
     readonly mapped: number,
     readonly path: string,
+    /** We created the file (the device side). */
+    readonly created: boolean,
   ) {}
 
   /**
@@ -34,7 +36,7 @@ export class ShmWindow {
       mem.free(base, mapped);
       throw new Error(`shared-memory window ${path}: ${(e as Error).message}`);
     }
-    return new ShmWindow(mem, base, size, mapped, path);
+    return new ShmWindow(mem, base, size, mapped, path, true);
   }
 
   /**
@@ -63,15 +65,20 @@ export class ShmWindow {
       mem.free(base, mapped);
       throw new Error(`shared-memory window ${path}: ${(e as Error).message}`);
     }
-    return new ShmWindow(mem, base, windowSize, mapped, path);
+    return new ShmWindow(mem, base, windowSize, mapped, path, false);
   }
 
-  /** Unmap (the range becomes private zero pages again) and give the range back. The file stays. */
-  close(): void {
+  /**
+   * Unmap (the range becomes private zero pages again) and give the range back. The file stays,
+   * unless `removeFile` and we created it (a window we close for good: nobody should attach to
+   * it any more; a peer that still maps it keeps its mapping).
+   */
+  close(removeFile = false): void {
     if (this.unmapped) return;
     this.unmapped = true;
     unmapFile(this.mem.memory, this.base, this.mapped);
     this.mem.free(this.base, this.mapped);
+    if (removeFile && this.created) rmSync(this.path, { force: true });
   }
 }
 

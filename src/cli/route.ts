@@ -16,12 +16,20 @@ import { LinkUriError } from '../bus/uri.js';
 import type { BusLink } from '../bus/bus-link.js';
 import { DEVICE_KINDS, parseDeviceSpec, startBuiltinDevices, type DeviceSpec, type RunningDevices } from './device-kinds.js';
 
+/**
+ * Request timeout of `vmsg route`: longer than the library's 1 s, because an external driver is
+ * not told about a transport failure (failure events are off on wire links) — a request that
+ * times out simply never gets its answer, so a slow external device must not trigger it.
+ */
+const DEFAULT_TIMEOUT_MS = 10_000;
+
 const FLAGS = {
   'driver-link': { kind: 'list', value: 'URI', help: 'attach an external driver (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:PATH?..., unix-listen:PATH, tcp-listen:PORT' },
   'device-link': { kind: 'list', value: 'URI', help: 'attach an external device-side bus (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:..., unix:PATH, tcp:HOST:PORT' },
   device: { kind: 'list', value: 'KIND:DEVNUM[?opts]', help: `built-in device (repeatable); kinds: ${Object.keys(DEVICE_KINDS).join(', ')}` },
   duration: { kind: 'string', value: 'S', help: 'stop after S seconds (default: until SIGINT/SIGTERM)' },
   shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one per core' },
+  'timeout-ms': { kind: 'integer', value: 'MS', min: 1, max: 86_400_000, help: `a request unanswered this long fails (default ${DEFAULT_TIMEOUT_MS}; external drivers get no failure event, so generous)` },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 
@@ -52,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   let specs: DeviceSpec[];
   let durationS: number | undefined;
   let shards: number | undefined;
+  let timeoutMs = DEFAULT_TIMEOUT_MS;
   try {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (flags.help) {
@@ -77,6 +86,7 @@ export async function run(argv: string[]): Promise<number> {
       if (!/^\d+(\.\d+)?$/.test(flags.duration) || !(durationS > 0)) throw new UsageError(`--duration needs a positive number of seconds, got "${flags.duration}"`);
     }
     shards = flags.shards;
+    timeoutMs = flags['timeout-ms'] ?? DEFAULT_TIMEOUT_MS;
     if (plans.length === 0 && specs.length === 0) throw new UsageError('nothing to route: give at least one --driver-link, --device-link or --device');
   } catch (e) {
     if (e instanceof UsageError) {
@@ -88,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const say = (line: string): void => void process.stderr.write(`vmsg route: ${line}\n`);
   const t0 = performance.now();
-  const router = await Router.create(shards === undefined ? {} : { shards });
+  const router = await Router.create(shards === undefined ? { timeoutMs } : { shards, timeoutMs });
   let builtins: RunningDevices[] = [];
   let status = 0;
   const abort = new AbortController();

@@ -22,7 +22,8 @@ describe.skipIf(peerSkipReason !== null)('shared-memory buses with a C peer proc
   let router: Router;
   let echo: EchoDevice;
   beforeAll(async () => {
-    router = await Router.create({ shards: 1, timeoutMs: 2000 });
+    // Generous: on a loaded 2-core machine a slow answer must not turn into a timeout.
+    router = await Router.create({ shards: 1, timeoutMs: 10_000 });
     echo = await startEcho(router, [1, 2]);
   });
   afterAll(async () => {
@@ -58,7 +59,7 @@ describe.skipIf(peerSkipReason !== null)('shared-memory buses with a C peer proc
       expect([...link.devices].sort((a, b) => a - b)).toEqual([7, 300]);
       const drv = new EndpointPort(await router.attachDriver());
       const req = await driveRequests(drv, 300, COUNT, 8);
-      expect(req).toMatchObject({ sent: COUNT, answered: COUNT, failed: 0, orderViolations: 0, errors: [] });
+      expect(req, req.failures.join(' ')).toMatchObject({ sent: COUNT, answered: COUNT, failed: 0, orderViolations: 0, errors: [] });
       // EVENT_AVAIL → EVENT_USED, in order (events go to the driver that last sent the device a request)
       expect(await driveRequests(drv, 7, 1, 1)).toMatchObject({ answered: 1 });
       const avail = await driveRequests(drv, 7, 500, 4, { avail: true });
@@ -76,7 +77,7 @@ describe.skipIf(peerSkipReason !== null)('a peer that dies or leaves is detected
   let router: Router;
   let echo: EchoDevice;
   beforeAll(async () => {
-    router = await Router.create({ shards: 1, timeoutMs: 1000 });
+    router = await Router.create({ shards: 1, timeoutMs: 5000 });
     echo = await startEcho(router, [1]);
   });
   afterAll(async () => {

@@ -3,6 +3,7 @@
 // programs, the bench JSON with exactly its keys, exit statuses, SIGINT with final counters.
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -109,6 +110,9 @@ describe.skipIf(peerSkipReason !== null)('vmsg route / vmsg bench with external 
     const end = await r.done;
     expect(end.status).toBe(0);
     expect(end.stderr).toMatch(/stopping \(SIGINT\)/);
+    // The window we built and the doorbell socket go away with the router.
+    expect(existsSync(p.path)).toBe(false);
+    expect(existsSync(p.sock)).toBe(false);
     const counters = JSON.parse(end.stdout.trim()) as { links: { times_up: number }[]; devices: { dev: number; requests: number; events_in: number }[] };
     expect(counters.links[0]!.times_up).toBe(3);
     const dev2 = counters.devices.find((d) => d.dev === 2)!;
