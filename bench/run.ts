@@ -55,6 +55,9 @@ function cases(anchorBin: string | null): Case[] {
     { id: 'c-anchor-pingpong', metrics: { 'c-anchor-pingpong-p50-us': 'us' }, command: anchor('pingpong', ['iters=500000', 'reps=5'], ['iters=200000', 'reps=3']) },
     { id: 'rtt', metrics: { 'rtt-p50-us': 'us', 'rtt-p99-us': 'us', 'rtt-p999-us': 'us' }, command: node('rtt.js') },
     { id: 'rss', metrics: { 'rss-mb': 'MiB', 'rss-mb-after-traffic': 'MiB', 'rss-mb-bare-node': 'MiB' }, command: node('rss.js') },
+    // Two routers (two processes) linked by the stream bus over TCP on 127.0.0.1: loaded, then one request at a time.
+    { id: 'stream', metrics: { 'stream-tcp-d2-k64': 'round trips/s' }, command: node('stream.js') },
+    { id: 'stream-one', metrics: { 'stream-tcp-d1-k1': 'round trips/s' }, command: node('stream.js', ['--devices', '1', '--outstanding', '1']) },
   ];
 }
 

@@ -81,6 +81,10 @@ export class GatewaySession implements PeerHandler {
   }
 
   async up(conn: StreamConnection): Promise<void> {
+    if (this.closed) {
+      conn.end('link closed');
+      return;
+    }
     const gen = ++this.generation;
     this.conn = conn;
     if (this.desc !== undefined && this.desc.maxMessageSize !== conn.maxMessageSize) {
@@ -89,8 +93,13 @@ export class GatewaySession implements PeerHandler {
     }
     if (this.desc === undefined) {
       // One device endpoint for the life of the link (a reconnect reuses it), sized to what the connection carries.
-      this.desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize });
-      this.port = new EndpointPort(this.desc, { spinBeforeSleep: 0 });
+      const desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize });
+      if (this.closed) {
+        await this.router.detach(desc); // closed while attaching
+        return;
+      }
+      this.desc = desc;
+      this.port = new EndpointPort(desc, { spinBeforeSleep: 0 });
     }
     if (gen !== this.generation || conn.isClosed) return;
     this.discardRing();
@@ -127,8 +136,11 @@ export class GatewaySession implements PeerHandler {
     if (this.closed) return;
     this.closed = true;
     await this.down('closed');
-    if (this.desc !== undefined) await this.router.detach(this.desc).catch(() => {});
+    const desc = this.desc;
+    // No ring access after this point: detach frees the rings.
     this.desc = undefined;
+    this.port = undefined;
+    if (desc !== undefined) await this.router.detach(desc).catch(() => {});
   }
 
   /** Frames the router queued for a connection that is gone: their requests were failed by the removal. */
