@@ -8,5 +8,6 @@ export type { LinkDescriptor } from './router/link.js';
 export type { RouterStats, EndpointStats, DeviceStats, ShardStats } from './router/stats.js';
 // Stream bus (Unix/TCP/TLS) and gateway between routers (README "Stream links").
 export { openStreamLink, openStreamChannel, StreamLink, StreamChannel } from './bus/stream.js';
+export { StreamHandshakeError } from './bus/stream-connection.js';
 export type { StreamCounters } from './bus/stream-connection.js';
 export type { DeviceMapping, RemapEvent } from './bus/gateway.js';

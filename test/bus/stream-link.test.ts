@@ -170,6 +170,20 @@ describe('gateway between two routers', () => {
   });
 });
 
+describe('link lifetime', () => {
+  it('reconnect=0: a drop ends the link (down settles with peer-dead) and its devices are removed', async () => {
+    const serve = await openStreamLink(remote, `unix-listen:${sock('once.sock')}`, 'driver');
+    const gw = await openStreamLink(local, `unix:${sock('once.sock')}?reconnect=0`, 'device');
+    expect(gw.devices.length).toBeGreaterThan(0);
+    await serve.close();
+    expect(await serve.down).toMatchObject({ cause: 'closed' });
+    expect(await gw.down).toMatchObject({ cause: 'peer-dead', detail: 'peer closed the connection' });
+    expect(gw.devices).toEqual([]);
+    expect(local.stats().devices.map((d) => d.dev)).toEqual([1]);
+    await gw.close(); // closing an ended link is harmless
+  });
+});
+
 function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: 'ignore' });
 }
