@@ -171,6 +171,21 @@ describe('gateway between two routers', () => {
 });
 
 describe('link lifetime', () => {
+  it('who connects does not matter: a router serving its devices may dial out to a listening gateway', async () => {
+    const gw = await openStreamLink(local, `unix-listen:${sock('dial.sock')}`, 'device');
+    const drv = await localDriver();
+    const dial = await openStreamLink(remote, `unix:${sock('dial.sock')}`, 'driver');
+    await drv.until(() => drv.deviceEvents.length >= 1, 'READY from the dialling router');
+    const dev = gw.devices[0]!;
+    await sendAll(drv.port, [getStatus(dev, 0x3131)]);
+    await drv.until(() => drv.responses.length === 1, 'answer through the listening gateway');
+    expect(drv.responses[0]).toMatchObject({ dev, token: 0x3131, status: 0x0f });
+    await dial.close();
+    await drv.until(() => drv.deviceEvents.some((e) => e.state === REMOVED), 'REMOVED when the dialler leaves');
+    expect(gw.devices).toEqual([]);
+    await gw.close();
+  });
+
   it('reconnect=0: a drop ends the link (down settles with peer-dead) and its devices are removed', async () => {
     const serve = await openStreamLink(remote, `unix-listen:${sock('once.sock')}`, 'driver');
     const gw = await openStreamLink(local, `unix:${sock('once.sock')}?reconnect=0`, 'device');
