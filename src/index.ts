@@ -10,4 +10,5 @@ export type { RouterStats, EndpointStats, DeviceStats, ShardStats } from './rout
 export { openStreamLink, openStreamChannel, StreamLink, StreamChannel } from './bus/stream.js';
 export { StreamHandshakeError } from './bus/stream-connection.js';
 export type { StreamCounters } from './bus/stream-connection.js';
-export type { DeviceMapping, RemapEvent } from './bus/gateway.js';
+export type { RemapEvent } from './bus/gateway.js';
+export type { DeviceMapping } from './bus/peer-handler.js';

@@ -19,31 +19,13 @@ import {
 import { PortBridge } from './port-bridge.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 import { DeviceRemap } from './remap.js';
+import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 
 /** Our own bus requests (GET_DEVICES) are given up after this long; the connection is then closed. */
 export const BUS_REQUEST_TIMEOUT_MS = 5000;
 
 /** Bytes of a GET_DEVICES response before the bitmap (spec §6). */
 const GET_DEVICES_FIXED = 14;
-
-/** What one end of a stream link does with its connections (one handler per peer). */
-export interface PeerHandler {
-  /** A connection to the peer was established: start moving frames. */
-  up(conn: StreamConnection): Promise<void>;
-  /** That connection ended (`reason`): clean up what depended on it. */
-  down(reason: string): Promise<void>;
-  /** The link closes for good: release the router endpoint. */
-  close(): Promise<void>;
-  /** Local device numbers reachable through this peer now. */
-  readonly devices: readonly number[];
-  /** Remote → local device numbers now (gateway handlers; empty for drivers). */
-  deviceMap(): DeviceMapping[];
-}
-
-export interface DeviceMapping {
-  remote: number;
-  local: number;
-}
 
 /** A remote device reachable under a local number (emitted as 'remap' when the numbers differ). */
 export interface RemapEvent {

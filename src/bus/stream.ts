@@ -15,7 +15,8 @@ import { StreamConnection, StreamHandshakeError, newCounters, type StreamCounter
 import { STREAM_VERSION, TRANSPORT_REVISION, ROLE_DEVICE, ROLE_DRIVER, HELLO_F_FAILURE_EVENTS, type Hello } from './stream-hello.js';
 import { streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
 import { PortBridge } from './port-bridge.js';
-import { GatewaySession, type PeerHandler, type DeviceMapping } from './gateway.js';
+import { GatewaySession } from './gateway.js';
+import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 
 export { StreamChannel, openStreamChannel } from './stream-channel.js';
 
