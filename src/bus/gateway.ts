@@ -248,7 +248,8 @@ export class GatewaySession implements PeerHandler {
       }
       const r = got.msg;
       for (let i = 0; i < r.count; i++) if ((r.bitmap[i >> 3]! >> (i & 7)) & 1) found.push(r.offset + i);
-      if (r.next_offset === 0 || r.next_offset < r.offset + r.count) break;
+      // next_offset must move forward (spec §6); anything else ends the walk rather than looping.
+      if (r.next_offset === 0 || r.next_offset <= offset || r.next_offset < r.offset + r.count) break;
       offset = r.next_offset;
     }
     await this.enqueue(async () => {
