@@ -172,11 +172,13 @@ describe('gateway between two routers', () => {
 
 describe('link lifetime', () => {
   it('who connects does not matter: a router serving its devices may dial out to a listening gateway', async () => {
+    const far = await startEcho(remote, [3000, 40000]); // beyond the first GET_DEVICES window (2000 numbers at 264 bytes)
     const gw = await openStreamLink(local, `unix-listen:${sock('dial.sock')}`, 'device');
     const drv = await localDriver();
     const dial = await openStreamLink(remote, `unix:${sock('dial.sock')}`, 'driver');
-    await drv.until(() => drv.deviceEvents.length >= 1, 'READY from the dialling router');
-    const dev = gw.devices[0]!;
+    await drv.until(() => drv.deviceEvents.filter((e) => e.dev >= 3000).length === 2, 'READY from the dialling router, every window');
+    expect(gw.devices).toEqual(expect.arrayContaining([3000, 40000]));
+    const dev = 40000;
     await sendAll(drv.port, [getStatus(dev, 0x3131)]);
     await drv.until(() => drv.responses.length === 1, 'answer through the listening gateway');
     expect(drv.responses[0]).toMatchObject({ dev, token: 0x3131, status: 0x0f });
@@ -184,6 +186,9 @@ describe('link lifetime', () => {
     await drv.until(() => drv.deviceEvents.some((e) => e.state === REMOVED), 'REMOVED when the dialler leaves');
     expect(gw.devices).toEqual([]);
     await gw.close();
+    await far.stop();
+    await remote.removeDevice(3000);
+    await remote.removeDevice(40000);
   });
 
   it('reconnect=0: a drop ends the link (down settles with peer-dead) and its devices are removed', async () => {
