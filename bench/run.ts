@@ -60,6 +60,9 @@ function cases(anchorBin: string | null): Case[] {
       metrics: Object.fromEntries(['poll', 'doorbell'].flatMap((k) => ['c-c', 'node-c', 'c-router'].map((p) => [`vmamp-${p}-${k}`, 'round trips/s']))),
       command: node('vmamp.js'),
     },
+    // Two routers (two processes) linked by the stream bus over TCP on 127.0.0.1: loaded, then one request at a time.
+    { id: 'stream', metrics: { 'stream-tcp-d2-k64': 'round trips/s' }, command: node('stream.js') },
+    { id: 'stream-one', metrics: { 'stream-tcp-d1-k1': 'round trips/s' }, command: node('stream.js', ['--devices', '1', '--outstanding', '1']) },
   ];
 }
 

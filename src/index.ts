@@ -31,3 +31,9 @@ export { initOobDoorbells, OOB_AREA_BYTES, OOB_ALIGN } from './endpoint/oob-door
 export { openBusLink, openFrameChannel } from './bus/open.js';
 export type { OpenLinkOptions } from './bus/open.js';
 export type { BusLink, FrameChannel, LinkDown } from './bus/bus-link.js';
+// Stream bus (Unix/TCP/TLS) and gateway between routers (README "Stream links").
+export { openStreamLink, openStreamChannel, StreamLink, StreamChannel } from './bus/stream.js';
+export { StreamHandshakeError } from './bus/stream-connection.js';
+export type { StreamCounters } from './bus/stream-connection.js';
+export type { RemapEvent } from './bus/gateway.js';
+export type { DeviceMapping } from './bus/peer-handler.js';

@@ -11,39 +11,21 @@ import { EventEmitter } from 'node:events';
 import type { Router } from '../router/router.js';
 import type { LinkDescriptor } from '../router/link.js';
 import { EndpointPort } from '../router/port.js';
-import { decode } from '../protocol/codec.js';
+import { decode, encode } from '../protocol/codec.js';
+import { reasonName } from '../protocol/reasons.js';
 import {
-  TYPE_BUS, TYPE_RESPONSE, B_GET_DEVICES, B_PING, B_EVENT_DEVICE, GET_DEVICES_ALIGN,
-  DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED,
+  TYPE_BUS, HDR_TYPE, HDR_DEV_NUM, HDR_TOKEN, HDR_MSG_ID, GET_DEVICES_ALIGN, DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED,
 } from '../protocol/constants.js';
 import { PortBridge } from './port-bridge.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 import { DeviceRemap } from './remap.js';
+import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 
 /** Our own bus requests (GET_DEVICES) are given up after this long; the connection is then closed. */
 export const BUS_REQUEST_TIMEOUT_MS = 5000;
 
 /** Bytes of a GET_DEVICES response before the bitmap (spec §6). */
 const GET_DEVICES_FIXED = 14;
-
-/** What one end of a stream link does with its connections (one handler per peer). */
-export interface PeerHandler {
-  /** A connection to the peer was established: start moving frames. */
-  up(conn: StreamConnection): Promise<void>;
-  /** That connection ended (`reason`): clean up what depended on it. */
-  down(reason: string): Promise<void>;
-  /** The link closes for good: release the router endpoint. */
-  close(): Promise<void>;
-  /** Local device numbers reachable through this peer now. */
-  readonly devices: readonly number[];
-  /** Remote → local device numbers now (gateway handlers; empty for drivers). */
-  deviceMap(): DeviceMapping[];
-}
-
-export interface DeviceMapping {
-  remote: number;
-  local: number;
-}
 
 /** A remote device reachable under a local number (emitted as 'remap' when the numbers differ). */
 export interface RemapEvent {
@@ -81,6 +63,10 @@ export class GatewaySession implements PeerHandler {
   }
 
   async up(conn: StreamConnection): Promise<void> {
+    if (this.closed) {
+      conn.end('link closed');
+      return;
+    }
     const gen = ++this.generation;
     this.conn = conn;
     if (this.desc !== undefined && this.desc.maxMessageSize !== conn.maxMessageSize) {
@@ -89,8 +75,13 @@ export class GatewaySession implements PeerHandler {
     }
     if (this.desc === undefined) {
       // One device endpoint for the life of the link (a reconnect reuses it), sized to what the connection carries.
-      this.desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize });
-      this.port = new EndpointPort(this.desc, { spinBeforeSleep: 0 });
+      const desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize });
+      if (this.closed) {
+        await this.router.detach(desc); // closed while attaching
+        return;
+      }
+      this.desc = desc;
+      this.port = new EndpointPort(desc, { spinBeforeSleep: 0 });
     }
     if (gen !== this.generation || conn.isClosed) return;
     this.discardRing();
@@ -127,8 +118,11 @@ export class GatewaySession implements PeerHandler {
     if (this.closed) return;
     this.closed = true;
     await this.down('closed');
-    if (this.desc !== undefined) await this.router.detach(this.desc).catch(() => {});
+    const desc = this.desc;
+    // No ring access after this point: detach frees the rings.
     this.desc = undefined;
+    this.port = undefined;
+    if (desc !== undefined) await this.router.detach(desc).catch(() => {});
   }
 
   /** Frames the router queued for a connection that is gone: their requests were failed by the removal. */
@@ -148,68 +142,64 @@ export class GatewaySession implements PeerHandler {
 
   /** Peer → router: transport frames get their local number; bus frames are ours. */
   private fromPeer(f: Uint8Array, gen: number): Uint8Array | null {
-    if ((f[0]! & TYPE_BUS) !== 0) {
+    if ((f[HDR_TYPE]! & TYPE_BUS) !== 0) {
       this.busFromPeer(f, gen);
       return null;
     }
-    const l = this.remap.toLocal[f[2]! | (f[3]! << 8)]!;
+    const l = this.remap.toLocal[f[HDR_DEV_NUM]! | (f[HDR_DEV_NUM + 1]! << 8)]!;
     if (l === 0) {
       countDrop(this.counters, 'UNVALIDATED_DEV_NUM');
       return null;
     }
-    f[2] = (l - 1) & 0xff;
-    f[3] = (l - 1) >>> 8;
+    f[HDR_DEV_NUM] = (l - 1) & 0xff;
+    f[HDR_DEV_NUM + 1] = (l - 1) >>> 8;
     return f;
   }
 
   /** Router → peer: local number back to the remote one. */
   private toPeer(buf: Uint8Array, at: number, _size: number): boolean {
-    if ((buf[at]! & TYPE_BUS) !== 0) {
+    if ((buf[at + HDR_TYPE]! & TYPE_BUS) !== 0) {
       countDrop(this.counters, 'UNSUPPORTED_BUS_MSG');
       return false;
     }
-    const r = this.remap.toRemote[buf[at + 2]! | (buf[at + 3]! << 8)]!;
+    const r = this.remap.toRemote[buf[at + HDR_DEV_NUM]! | (buf[at + HDR_DEV_NUM + 1]! << 8)]!;
     if (r === 0) {
       countDrop(this.counters, 'UNVALIDATED_DEV_NUM'); // removed while the frame was in the ring
       return false;
     }
-    buf[at + 2] = (r - 1) & 0xff;
-    buf[at + 3] = (r - 1) >>> 8;
+    buf[at + HDR_DEV_NUM] = (r - 1) & 0xff;
+    buf[at + HDR_DEV_NUM + 1] = (r - 1) >>> 8;
     return true;
   }
 
+  /** A bus message of the far end (few: discovery answers, hotplug, PING), through the full codec. */
   private busFromPeer(f: Uint8Array, gen: number): void {
-    const type = f[0]! & 0x03;
-    const id = f[1]!;
-    const token = f[4]! | (f[5]! << 8);
-    if (type === (TYPE_BUS | TYPE_RESPONSE)) {
-      const w = this.waiting.get(token);
+    const got = decode(f);
+    if (!got.ok) {
+      countDrop(this.counters, reasonName(got.reason));
+      return;
+    }
+    const m = got.msg;
+    if (m.response) {
+      const w = this.waiting.get(m.token);
       if (w === undefined) countDrop(this.counters, 'UNMATCHED_RESPONSE');
       else {
-        this.waiting.delete(token);
+        this.waiting.delete(m.token);
         w.resolve(f.slice());
       }
-      return;
-    }
-    if (id === B_PING && f.length === 12) {
+    } else if (m.message === 'PING') {
       // Either side may PING (spec §6): echo the data with the request's token.
-      const conn = this.conn!;
-      const echo = f.slice();
-      echo[0] = TYPE_BUS | TYPE_RESPONSE;
-      conn.writer.append(echo);
-      conn.flush();
-      return;
-    }
-    if (id === B_EVENT_DEVICE && f.length === 12) {
-      const dev = f[8]! | (f[9]! << 8);
-      const state = f[10]! | (f[11]! << 8);
-      if (state === DEVICE_BUS_STATE_READY) void this.enqueue(() => this.addRemote(dev, gen));
-      else if (state === DEVICE_BUS_STATE_REMOVED) void this.enqueue(() => this.removeRemote(dev));
+      this.conn!.writer.append(encode({ message: 'PING', response: true, dev_num: 0, token: m.token, data: m.data }));
+      this.conn!.flush();
+    } else if (m.message === 'EVENT_DEVICE') {
+      const dev = m.device_number;
+      if (m.device_bus_state === DEVICE_BUS_STATE_READY) void this.enqueue(() => this.addRemote(dev, gen));
+      else if (m.device_bus_state === DEVICE_BUS_STATE_REMOVED) void this.enqueue(() => this.removeRemote(dev));
       else countDrop(this.counters, 'UNSUPPORTED_DEVICE_BUS_STATE');
-      return;
+    } else {
+      // GET_DEVICES asked of us, the far end's failure events (0xC1) and other implementation-defined messages.
+      countDrop(this.counters, 'UNSUPPORTED_BUS_MSG');
     }
-    // Failure events (0xC1) of the far end, its other implementation-defined messages, malformed bus frames.
-    countDrop(this.counters, 'UNSUPPORTED_BUS_MSG');
   }
 
   // ------------------------------------------------------------------ discovery and hotplug
@@ -228,12 +218,12 @@ export class GatewaySession implements PeerHandler {
   private busRequest(conn: StreamConnection, frame: Uint8Array): Promise<Uint8Array> {
     const token = this.nextToken;
     this.nextToken = (this.nextToken % 0xffff) + 1; // never 0 (events carry 0)
-    frame[4] = token & 0xff;
-    frame[5] = token >>> 8;
+    frame[HDR_TOKEN] = token & 0xff;
+    frame[HDR_TOKEN + 1] = token >>> 8;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(token);
-        reject(new Error(`no answer to bus request 0x${frame[1]!.toString(16)} within ${BUS_REQUEST_TIMEOUT_MS} ms`));
+        reject(new Error(`no answer to bus request 0x${frame[HDR_MSG_ID]!.toString(16)} within ${BUS_REQUEST_TIMEOUT_MS} ms`));
       }, BUS_REQUEST_TIMEOUT_MS);
       this.waiting.set(token, {
         resolve: (f) => { clearTimeout(timer); resolve(f); },
@@ -251,19 +241,15 @@ export class GatewaySession implements PeerHandler {
     const found: number[] = [];
     for (let offset = 0; ;) {
       const count = Math.min(maxCount, 65536 - offset);
-      const req = new Uint8Array(12);
-      req[0] = TYPE_BUS;
-      req[1] = B_GET_DEVICES;
-      req[6] = 12;
-      new DataView(req.buffer).setUint16(8, offset, true);
-      new DataView(req.buffer).setUint16(10, count, true);
+      const req = encode({ message: 'GET_DEVICES', response: false, dev_num: 0, token: 0, offset, count });
       const got = decode(await this.busRequest(conn, req));
       if (!got.ok || got.msg.message !== 'GET_DEVICES' || !got.msg.response) {
         throw new Error(`bad GET_DEVICES response${got.ok ? '' : `: ${got.detail}`}`);
       }
       const r = got.msg;
       for (let i = 0; i < r.count; i++) if ((r.bitmap[i >> 3]! >> (i & 7)) & 1) found.push(r.offset + i);
-      if (r.next_offset === 0 || r.next_offset < r.offset + r.count) break;
+      // next_offset must move forward (spec §6); anything else ends the walk rather than looping.
+      if (r.next_offset === 0 || r.next_offset <= offset || r.next_offset < r.offset + r.count) break;
       offset = r.next_offset;
     }
     await this.enqueue(async () => {

@@ -15,7 +15,8 @@ import { StreamConnection, StreamHandshakeError, newCounters, type StreamCounter
 import { STREAM_VERSION, TRANSPORT_REVISION, ROLE_DEVICE, ROLE_DRIVER, HELLO_F_FAILURE_EVENTS, type Hello } from './stream-hello.js';
 import { streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
 import { PortBridge } from './port-bridge.js';
-import { GatewaySession, type PeerHandler, type DeviceMapping } from './gateway.js';
+import { GatewaySession } from './gateway.js';
+import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 
 export { StreamChannel, openStreamChannel } from './stream-channel.js';
 
@@ -23,6 +24,7 @@ export { StreamChannel, openStreamChannel } from './stream-channel.js';
 class DriverSession implements PeerHandler {
   private desc: LinkDescriptor | undefined;
   private bridge: PortBridge | undefined;
+  private closed = false;
   readonly devices: readonly number[] = [];
 
   constructor(private readonly router: Router, private readonly counters: StreamCounters) {}
@@ -32,12 +34,16 @@ class DriverSession implements PeerHandler {
   }
 
   async up(conn: StreamConnection): Promise<void> {
+    if (this.closed) {
+      conn.end('link closed');
+      return;
+    }
     this.desc = await this.router.attachDriver({
       maxMessageSize: conn.maxMessageSize,
       // Wire drivers hear VMSG_EVT_REQUEST_FAILED only when their hello asks for it.
       failureEvents: (conn.peer.flags & HELLO_F_FAILURE_EVENTS) !== 0,
     });
-    if (conn.isClosed) return;
+    if (conn.isClosed || this.closed) return; // down() follows and detaches
     this.bridge = new PortBridge(new EndpointPort(this.desc, { spinBeforeSleep: 0 }), conn, this.counters);
   }
 
@@ -50,6 +56,7 @@ class DriverSession implements PeerHandler {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.down();
   }
 }
@@ -191,7 +198,7 @@ export class StreamLink extends EventEmitter implements BusLink {
         firstUp(e as Error);
       }
       const reason = await conn.closed;
-      await handler.down(reason);
+      await handler.down(reason).catch((e: unknown) => this.emit('warning', `stream link ${this.uri}: ${(e as Error).message}`));
       if (this.closing) return;
       this.emit('drop', conn.remote, reason);
       if (!this.opts.reconnect) {

@@ -170,6 +170,40 @@ describe('gateway between two routers', () => {
   });
 });
 
+describe('link lifetime', () => {
+  it('who connects does not matter: a router serving its devices may dial out to a listening gateway', async () => {
+    const far = await startEcho(remote, [3000, 40000]); // beyond the first GET_DEVICES window (2000 numbers at 264 bytes)
+    const gw = await openStreamLink(local, `unix-listen:${sock('dial.sock')}`, 'device');
+    const drv = await localDriver();
+    const dial = await openStreamLink(remote, `unix:${sock('dial.sock')}`, 'driver');
+    await drv.until(() => drv.deviceEvents.filter((e) => e.dev >= 3000).length === 2, 'READY from the dialling router, every window');
+    expect(gw.devices).toEqual(expect.arrayContaining([3000, 40000]));
+    const dev = 40000;
+    await sendAll(drv.port, [getStatus(dev, 0x3131)]);
+    await drv.until(() => drv.responses.length === 1, 'answer through the listening gateway');
+    expect(drv.responses[0]).toMatchObject({ dev, token: 0x3131, status: 0x0f });
+    await dial.close();
+    await drv.until(() => drv.deviceEvents.some((e) => e.state === REMOVED), 'REMOVED when the dialler leaves');
+    expect(gw.devices).toEqual([]);
+    await gw.close();
+    await far.stop();
+    await remote.removeDevice(3000);
+    await remote.removeDevice(40000);
+  });
+
+  it('reconnect=0: a drop ends the link (down settles with peer-dead) and its devices are removed', async () => {
+    const serve = await openStreamLink(remote, `unix-listen:${sock('once.sock')}`, 'driver');
+    const gw = await openStreamLink(local, `unix:${sock('once.sock')}?reconnect=0`, 'device');
+    expect(gw.devices.length).toBeGreaterThan(0);
+    await serve.close();
+    expect(await serve.down).toMatchObject({ cause: 'closed' });
+    expect(await gw.down).toMatchObject({ cause: 'peer-dead', detail: 'peer closed the connection' });
+    expect(gw.devices).toEqual([]);
+    expect(local.stats().devices.map((d) => d.dev)).toEqual([1]);
+    await gw.close(); // closing an ended link is harmless
+  });
+});
+
 function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: 'ignore' });
 }
