@@ -5,4 +5,6 @@ export type { RouterOptions } from './router/options.js';
 export { EndpointPort } from './router/port.js';
 export type { PortOptions } from './router/port.js';
 export type { LinkDescriptor } from './router/link.js';
-export type { RouterStats, EndpointStats, DeviceStats, ShardStats } from './router/stats.js';
+export type { RouterStats, EndpointStats, DeviceStats, ShardStats, RetiredStats } from './router/stats.js';
+export { checkAccounting, accountingViolations, waitQuiescent } from './router/accounting.js';
+export type { Accounting, AccountingEquation } from './router/accounting.js';

@@ -255,8 +255,16 @@ export class RouterFuzzer {
   private async send(l: LinkState, frame: Uint8Array): Promise<void> {
     const { port } = l;
     let slot = port.reserve();
+    // The router may hold a source back for a while (a device queue full of requests that
+    // only time out, an endpoint not yet counted as stalled); for SETTLE_LIMIT_MS it is a hang.
+    const deadline = Date.now() + SETTLE_LIMIT_MS;
     for (let tries = 0; slot === 0; tries++) {
-      if (tries > 100_000) { this.violations.push(`${l.spec.name}: ring stayed full (router not draining)`); return; }
+      if (Date.now() > deadline) {
+        const st = this.router.stats();
+        this.violations.push(`${l.spec.name}: ring stayed full for ${SETTLE_LIMIT_MS} ms (router not draining): ` +
+          `${st.totals.inFlight} in flight, ${st.totals.parkedNow} parked, pools ${st.shards.map((s) => s.poolFree).join('/')}`);
+        return;
+      }
       port.flush();
       this.pump();
       if ((tries & 63) === 63) await new Promise((r) => setTimeout(r, 1));
