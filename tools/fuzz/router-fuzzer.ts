@@ -265,6 +265,10 @@ export class RouterFuzzer {
           `${st.totals.inFlight} in flight, ${st.totals.parkedNow} parked, pools ${st.shards.map((s) => s.poolFree).join('/')}`);
         return;
       }
+      // A hostile peer can wedge only itself: with its published index no longer its own
+      // (the router consumed up to the value it wrote), its port may see a full ring that the
+      // router sees empty. After a while it publishes its true indices again.
+      if (l.spec.role === 'hostile' && tries === 1000) this.repairHostile();
       port.flush();
       this.pump();
       if ((tries & 63) === 63) await new Promise((r) => setTimeout(r, 1));
