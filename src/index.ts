@@ -37,3 +37,6 @@ export { StreamHandshakeError } from './bus/stream-connection.js';
 export type { StreamCounters } from './bus/stream-connection.js';
 export type { RemapEvent } from './bus/gateway.js';
 export type { DeviceMapping } from './bus/peer-handler.js';
+export type { RouterStats, EndpointStats, DeviceStats, ShardStats, RetiredStats } from './router/stats.js';
+export { checkAccounting, accountingViolations, waitQuiescent } from './router/accounting.js';
+export type { Accounting, AccountingEquation } from './router/accounting.js';

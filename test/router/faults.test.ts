@@ -178,7 +178,7 @@ describe('faults: endpoints that die or stop', () => {
   });
 
   it('a driver that stops draining: ENDPOINT_STALLED after the timeout, head-of-line blocking of its device bounded, other devices keep flowing', async () => {
-    const timeoutMs = 300;
+    const timeoutMs = 500;
     // The stuck driver's output holds 15 frames in its ring and 8 parked: its 24th response
     // blocks device 1's ring until the driver counts as stalled.
     const router = await Router.create({ shards: 1, timeoutMs, ringCapacity: 16, parkLimit: 8, spinBeforeSleep: 100 });
@@ -190,11 +190,10 @@ describe('faults: endpoints that die or stop', () => {
       const stuck = new EndpointPort(stuckLink); // sends, never reads
       const busy = startPacedDriver(await router.attachDriver(), [1, 2], 4);
       await sleep(200);
+      // All 40 at once (the router drains its 16-slot ring within microseconds), so the stuck
+      // driver's output fills in one burst.
       for (let t = 1; t <= 40; t++) {
-        while (!stuck.send(statusReq(1, t))) {
-          stuck.flush();
-          await sleep(1);
-        }
+        while (!stuck.send(statusReq(1, t))) stuck.flush();
       }
       stuck.flush();
       await sleep(timeoutMs * 4);
@@ -213,7 +212,7 @@ describe('faults: endpoints that die or stop', () => {
       // block may time out.
       expect(r.devices[1]!.responses).toBeGreaterThan(0);
       for (const reason of Object.keys(r.devices[1]!.failures)) expect(reason).toBe(String(R.TIMEOUT));
-      expect(r.devices[1]!.maxGapMs).toBeGreaterThan(timeoutMs * 0.5);
+      expect(r.devices[1]!.maxGapMs).toBeGreaterThan(timeoutMs * 0.25);
       expect(r.devices[1]!.maxGapMs).toBeLessThan(timeoutMs * 3 + 2000);
       console.log(`head-of-line: device 1 (shared with the stuck driver) longest gap ${r.devices[1]!.maxGapMs.toFixed(0)} ms, ` +
         `${JSON.stringify(r.devices[1]!.failures)} failures; device 2 longest gap ${r.devices[2]!.maxGapMs.toFixed(0)} ms; timeout ${timeoutMs} ms`);

@@ -13,7 +13,11 @@ describe('router fuzzing (real shard workers, seeded)', () => {
     fuzzer = await RouterFuzzer.create();
   });
   afterAll(async () => {
-    await fuzzer?.close();
+    if (fuzzer === undefined) return;
+    const t = fuzzer.tally;
+    console.log(`router fuzz: ${t.cases} cases, ${t.framesSent} frames + ${t.tornFrames} torn, ${t.hostileIndexWrites} hostile index writes ` +
+      `(${t.hostileOutOfRange} out of range, ${fuzzer.faults()} cursor faults counted), drops ${JSON.stringify(fuzzer.dropsByReason())}`);
+    await fuzzer.close();
   });
 
   async function check(arb: fc.Arbitrary<FuzzCase>, seed: number, numRuns: number): Promise<void> {
