@@ -66,7 +66,7 @@ export interface LoadOptions {
 }
 
 export interface LoadProgress {
-  phase: 'probe' | 'warmup' | 'measure' | 'drain';
+  phase: 'probe' | 'warmup' | 'measure' | 'drain' | 'done';
   elapsed_s: number;
   /** Share of the measured period or count done, 0..1. */
   fraction: number;
@@ -597,6 +597,7 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     await pump(idle, progressed);
   }
   const end = performance.now();
+  opts.onProgress?.({ phase: 'done', elapsed_s: (end - loadStart) / 1000, fraction: 1, ops_per_s: completed / Math.max(1e-6, (Math.max(lastMeasuredCompletion, measureStart) - measureStart) / 1000), p99_us: overall.totalCount > 0 ? overall.getValueAtPercentile(99) / 1000 : 0, errors: errors + orderViolations, outstanding: 0 });
   if (stallSince !== undefined) {
     stalls++;
     stallTotalMs += end - stallSince;
