@@ -313,8 +313,9 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     if (forced !== undefined) step = forced;
     else if (o.retry !== undefined) ({ step, vq } = o.retry);
     else {
-      vq = o.freeQueues.length > 0 ? o.freeQueues.shift()! : (o.nextQueue = (o.nextQueue + 1) % o.queues);
-      step = o.session.next(vq);
+      // A queue with nothing in flight when there is one; otherwise the next in turn (its
+      // notifications then share one EVENT_USED, as merged notifications do).
+      step = o.session.next(() => (vq = o.freeQueues.length > 0 ? o.freeQueues.shift()! : (o.nextQueue = (o.nextQueue + 1) % o.queues)));
     }
     const wire = OP_WIRE[step.op];
     const fifo = wire.event ? undefined : wire.bus ? busFifo : o.fifo;
@@ -522,6 +523,8 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
   let rr = 0;
   let lastExpire = loadStart;
 
+  // Whether operations are still to be sent. Open loop asks about the next operation's intended
+  // time, so a generator that fell behind still sends every operation due before the end.
   const issuing = (now: number): boolean => {
     if (opts.signal?.aborted === true) return false;
     if (opts.count !== undefined) return now < measureStart || measuredIssued < opts.count;
@@ -530,7 +533,7 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
 
   for (;;) {
     const now = performance.now();
-    const sending = issuing(now);
+    const sending = issuing(loop === 'open' ? nextDue : now);
     if (!sending && inFlight === 0) break;
     let progressed = receiveAll() > 0;
     if (sending) {

@@ -27,6 +27,14 @@ beforeAll(async () => {
 
 const clone = (r: LoadResult): LoadResult => JSON.parse(JSON.stringify(r)) as LoadResult;
 
+/** A copy whose timeline did not wobble (the noise bands are then the floors). */
+function steady(r: LoadResult): LoadResult {
+  const c = clone(r);
+  const n = 10;
+  c.timeline = { ...c.timeline, t_s: Array.from({ length: n }, (_, i) => (i + 1) * 0.05), ops: Array(n).fill(100), p50_us: Array(n).fill(c.p50_us), p99_us: Array(n).fill(c.p99_us) };
+  return c;
+}
+
 describe('load result outputs', () => {
   it('JSON carries the vmsg bench contract keys and reads back as a result', () => {
     const back = asLoadResult(JSON.parse(JSON.stringify(result)), 'run.json');
@@ -70,13 +78,19 @@ describe('load result outputs', () => {
     expect(points(tput)).toBe(result.timeline.t_s.length);
     expect(points(curve)).toBeGreaterThanOrEqual(6);
     expect(findAll(overTime, (e) => e.name === 'polyline').map((p) => p.attrs['data-series'])).toEqual(['p50', 'p99']);
-    // No event in a clean run: the events chart says so.
-    expect(findAll(events, (e) => e.name === 'rect' && e.attrs.class === 'bar')).toEqual([]);
+    // One bar per kind and interval with events (a loaded machine may stall even a clean run).
+    const tl = result.timeline;
+    const expectedBars = [tl.queue_full, tl.stalls, tl.errors].reduce((n, xs) => n + xs.filter((x) => x > 0).length, 0);
+    expect(findAll(events, (e) => e.name === 'rect' && e.attrs.class === 'bar')).toHaveLength(expectedBars);
     expect(resultFromHtml(html)).toEqual(JSON.parse(JSON.stringify(result)));
   });
 
   it('queue-full, stall and error events appear as bars in their interval', () => {
     const r = clone(result);
+    const tl = r.timeline;
+    tl.queue_full = tl.queue_full.map(() => 0);
+    tl.stalls = tl.stalls.map(() => 0);
+    tl.errors = tl.errors.map(() => 0);
     r.timeline.queue_full[0] = 3;
     r.timeline.stalls[1] = 1;
     r.timeline.errors[1] = 2;
@@ -100,33 +114,34 @@ describe('compare(baseline, current)', () => {
   });
 
   it('calls changes beyond the noise band and leaves small ones alone', () => {
-    const cur = clone(result);
+    const base = steady(result);
+    const cur = steady(result);
     cur.ops_per_s = Math.round(result.ops_per_s * 3);
     cur.p50_us = result.p50_us * 1.03;
+    base.errors = 0;
     cur.errors = 5;
-    const c = compare(result, cur);
+    const c = compare(base, cur);
     const row = (m: string) => c.rows.find((r) => r.metric === m)!;
     expect(row('throughput').verdict).toBe('better');
     expect(row('latency p50').verdict).toBe('same');
     expect(row('errors')).toMatchObject({ verdict: 'worse', why: 'was zero' });
     expect(formatComparison(c)).toMatch(/throughput .* BETTER/);
-    const slower = clone(result);
+    const slower = steady(result);
     slower.p99_us = result.p99_us * 10;
     slower.latency.count = 100_000;
-    const base = clone(result);
     base.latency.count = 100_000;
     expect(compare(base, slower).rows.find((r) => r.metric === 'latency p99')!.verdict).toBe('worse');
   });
 
   it('a tail percentile with too few samples is not judged', () => {
-    const a = clone(result), b = clone(result);
+    const a = steady(result), b = steady(result);
     a.latency.count = b.latency.count = 500; // p99.9 needs 10 000 samples
     b.p999_us = a.p999_us * 10;
     expect(compare(a, b).rows.find((r) => r.metric === 'latency p99.9')).toMatchObject({ verdict: 'n/a' });
   });
 
   it('a run that wobbles needs a larger change: the band is twice the interval-to-interval variation', () => {
-    const a = clone(result), b = clone(result);
+    const a = steady(result), b = steady(result);
     const n = 20;
     a.timeline = { ...a.timeline, t_s: Array.from({ length: n }, (_, i) => i * 0.1), ops: Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 100 : 300)) };
     expect(coefficientOfVariation(a.timeline.ops.slice(0, -1))).toBeGreaterThan(0.4);
