@@ -11,6 +11,8 @@ const COMMANDS: Record<string, Command> = {
   decode: { summary: 'decode and validate one frame (--hex HEX) or a capture file (FILE.vmc) [--json]', load: () => import('./decode.js') },
   'export-pcapng': { summary: 'capture file → pcapng for Wireshark (FILE.vmc OUT.pcapng)', load: () => import('./export-pcapng.js') },
   demo: { summary: 'router + echo devices + load driver, with live rates (npm start)', load: () => import('./demo.js') },
+  conform: { summary: 'check a device-side bus against the spec rules it can observe (--target URI [--dev D] [--json])', load: () => import('./conform.js') },
+  replay: { summary: "re-send a capture's driver side and compare the answers (FILE.vmc --target URI [--speed X])", load: () => import('./replay.js') },
 };
 
 function help(): string {
