@@ -16,7 +16,8 @@ export class Exchange {
   private inbox: Received[] = [];
   private nextToken = 1;
 
-  constructor(readonly channel: FrameChannel) {}
+  /** When given, every frame received is also appended here (a record of all the bus sent). */
+  constructor(readonly channel: FrameChannel, private readonly log?: Received[]) {}
 
   /** A fresh non-zero token (events use 0), unique among the next 65535 requests of this exchange. */
   token(): number {
@@ -28,7 +29,9 @@ export class Exchange {
   private pull(): number {
     let n = 0;
     for (let f = this.channel.recv(); f !== null; f = this.channel.recv()) {
-      this.inbox.push({ frame: f, at: performance.now() });
+      const r = { frame: f, at: performance.now() };
+      this.inbox.push(r);
+      this.log?.push(r);
       n++;
     }
     return n;

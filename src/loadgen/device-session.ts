@@ -89,15 +89,15 @@ export class DeviceSession {
     return 9 + 2 * (this.profile.initQueues ?? 1);
   }
 
-  /** The next message of this device's stream (EVENT_AVAIL queue: `vq`). */
-  next(vq: number): Step {
+  /** The next message of this device's stream; `takeQueue` gives the virtqueue when it is an EVENT_AVAIL. */
+  next(takeQueue: () => number): Step {
     switch (this.profile.name) {
       case 'init':
       case 'init-storm':
         return this.nextInitStep();
       case 'notify-flood':
       case 'avail':
-        return { op: 'EVENT_AVAIL', value: vq };
+        return { op: 'EVENT_AVAIL', value: takeQueue() };
       case 'config-rw': {
         const write = this.writeNext && !this.readAfterReject;
         this.writeNext = !write;
@@ -107,7 +107,7 @@ export class DeviceSession {
       case 'ping':
         return this.pingStep();
       case 'mixed':
-        return this.mixedStep(vq);
+        return this.mixedStep(takeQueue);
     }
   }
 
@@ -123,7 +123,7 @@ export class DeviceSession {
     return { op, ...w, generation: this.generation, fill: this.fill };
   }
 
-  private mixedStep(vq: number): Step {
+  private mixedStep(takeQueue: () => number): Step {
     // Smooth weighted round-robin: exact proportions, evenly spread, no randomness.
     let best = this.mix[0]!;
     for (const m of this.mix) {
@@ -137,7 +137,7 @@ export class DeviceSession {
       case 'SET_CONFIG':
         return this.configStep(best.op);
       case 'EVENT_AVAIL':
-        return { op, value: vq };
+        return { op, value: takeQueue() };
       case 'PING':
         return this.pingStep();
       default:

@@ -66,7 +66,7 @@ export interface LoadOptions {
 }
 
 export interface LoadProgress {
-  phase: 'probe' | 'warmup' | 'measure' | 'drain';
+  phase: 'probe' | 'warmup' | 'measure' | 'drain' | 'done';
   elapsed_s: number;
   /** Share of the measured period or count done, 0..1. */
   fraction: number;
@@ -313,8 +313,9 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     if (forced !== undefined) step = forced;
     else if (o.retry !== undefined) ({ step, vq } = o.retry);
     else {
-      vq = o.freeQueues.length > 0 ? o.freeQueues.shift()! : (o.nextQueue = (o.nextQueue + 1) % o.queues);
-      step = o.session.next(vq);
+      // A queue with nothing in flight when there is one; otherwise the next in turn (its
+      // notifications then share one EVENT_USED, as merged notifications do).
+      step = o.session.next(() => (vq = o.freeQueues.length > 0 ? o.freeQueues.shift()! : (o.nextQueue = (o.nextQueue + 1) % o.queues)));
     }
     const wire = OP_WIRE[step.op];
     const fifo = wire.event ? undefined : wire.bus ? busFifo : o.fifo;
@@ -522,6 +523,8 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
   let rr = 0;
   let lastExpire = loadStart;
 
+  // Whether operations are still to be sent. Open loop asks about the next operation's intended
+  // time, so a generator that fell behind still sends every operation due before the end.
   const issuing = (now: number): boolean => {
     if (opts.signal?.aborted === true) return false;
     if (opts.count !== undefined) return now < measureStart || measuredIssued < opts.count;
@@ -530,7 +533,7 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
 
   for (;;) {
     const now = performance.now();
-    const sending = issuing(now);
+    const sending = issuing(loop === 'open' ? nextDue : now);
     if (!sending && inFlight === 0) break;
     let progressed = receiveAll() > 0;
     if (sending) {
@@ -597,6 +600,7 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     await pump(idle, progressed);
   }
   const end = performance.now();
+  opts.onProgress?.({ phase: 'done', elapsed_s: (end - loadStart) / 1000, fraction: 1, ops_per_s: completed / Math.max(1e-6, (Math.max(lastMeasuredCompletion, measureStart) - measureStart) / 1000), p99_us: overall.totalCount > 0 ? overall.getValueAtPercentile(99) / 1000 : 0, errors: errors + orderViolations, outstanding: 0 });
   if (stallSince !== undefined) {
     stalls++;
     stallTotalMs += end - stallSince;

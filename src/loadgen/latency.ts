@@ -35,16 +35,24 @@ export function recordMs(h: hdr.Histogram, ms: number): void {
 
 const us = (ns: number): number => Math.round(ns / 10) / 100; // µs with 2 decimals
 
+/**
+ * Value at percentile `p`, µs. HdrHistogram answers with the top of the value's bucket (up to
+ * 0.1 % above it), which may exceed the exact maximum: capped there so p99 ≤ max always holds.
+ */
+function valueAt(h: hdr.Histogram, p: number): number {
+  return us(Math.min(h.getValueAtPercentile(p), h.maxValue));
+}
+
 export function summarize(h: hdr.Histogram): LatencySummary {
   const n = h.totalCount;
   if (n === 0) return { count: 0, mean_us: 0, p50_us: 0, p90_us: 0, p99_us: 0, p999_us: 0, max_us: 0 };
   return {
     count: n,
     mean_us: us(h.mean),
-    p50_us: us(h.getValueAtPercentile(50)),
-    p90_us: us(h.getValueAtPercentile(90)),
-    p99_us: us(h.getValueAtPercentile(99)),
-    p999_us: us(h.getValueAtPercentile(99.9)),
+    p50_us: valueAt(h, 50),
+    p90_us: valueAt(h, 90),
+    p99_us: valueAt(h, 99),
+    p999_us: valueAt(h, 99.9),
     max_us: us(h.maxValue),
   };
 }
@@ -52,7 +60,7 @@ export function summarize(h: hdr.Histogram): LatencySummary {
 /** [percentile, µs] points for the latency curve. */
 export function percentileCurve(h: hdr.Histogram): [number, number][] {
   if (h.totalCount === 0) return [];
-  return CURVE_PERCENTILES.map((p) => [p, us(p === 100 ? h.maxValue : h.getValueAtPercentile(p))]);
+  return CURVE_PERCENTILES.map((p) => [p, p === 100 ? us(h.maxValue) : valueAt(h, p)]);
 }
 
 /** The whole histogram, compressed (HdrHistogram's interchange form: any HdrHistogram library reads it). */

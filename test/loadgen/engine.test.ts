@@ -28,8 +28,9 @@ describe('load engine through a router in front of the echo device', () => {
   it.each(PROFILE_NAMES)('profile %s completes on every device with every answer verified', async (name) => {
     const ch = await target.channel();
     try {
-      const r = await runLoad(ch, { profile: name === 'mixed' ? MIX : { name }, durationS: 0.3, warmupS: 0.05, timeoutMs: 5000 });
+      const r = await runLoad(ch, { profile: name === 'mixed' ? MIX : { name }, durationS: 0.3, warmupS: 0.05, timeoutMs: 20_000 });
       expect(r.mode).toBe(name);
+      expect(r.error_kinds).toEqual({});
       expect(r.errors).toBe(0);
       expect(r.order_violations).toBe(0);
       expect(r.completed).toBeGreaterThan(0);
@@ -88,8 +89,8 @@ describe('load engine through a router in front of the echo device', () => {
       const r = await runLoad(ch, { profile: { name: 'ping' }, loop: 'open', rate: 2000, durationS: 0.5, warmupS: 0.1 });
       expect(r.loop).toBe('open');
       expect(r.latency.corrected).toBe(true);
-      expect(r.completed).toBeGreaterThan(2000 * 0.5 * 0.7);
-      expect(r.completed).toBeLessThanOrEqual(2000 * 0.5 + 2);
+      // Every operation due in the measured half second is sent, however late the generator runs.
+      expect(Math.abs(r.completed - 2000 * 0.5)).toBeLessThanOrEqual(1);
     } finally {
       await ch.close();
     }
@@ -125,7 +126,7 @@ describe('load engine through a router in front of the echo device', () => {
 
 describe('load engine against a device driven directly (no router between)', () => {
   it('the device model passes; its config generation moves with the writes', async () => {
-    const m = startModelDevice('good');
+    const m = await startModelDevice('good');
     try {
       const r = await runLoad(m.channel, { profile: { name: 'config-rw' }, outstanding: 1, durationS: 0.2, warmupS: 0 });
       expect(r.errors).toBe(0);
@@ -142,7 +143,7 @@ describe('load engine against a device driven directly (no router between)', () 
   });
 
   it('answers out of order per device are counted as order violations', async () => {
-    const m = startModelDevice('reorder');
+    const m = await startModelDevice('reorder');
     try {
       const r = await runLoad(m.channel, { profile: { name: 'init' }, outstanding: 8, count: 400 });
       expect(r.order_violations).toBeGreaterThan(0);
@@ -152,7 +153,7 @@ describe('load engine against a device driven directly (no router between)', () 
   });
 
   it('an answer with the wrong msg_id and a wrong PING echo are errors', async () => {
-    const m = startModelDevice('wrong-id');
+    const m = await startModelDevice('wrong-id');
     try {
       const r = await runLoad(m.channel, { profile: { name: 'mixed', mix: { GET_DEVICE_STATUS: 1 } }, count: 50 });
       expect(r.error_kinds.id_mismatch).toBe(50);
@@ -160,7 +161,7 @@ describe('load engine against a device driven directly (no router between)', () 
     } finally {
       await m.stop();
     }
-    const p = startModelDevice('bad-ping');
+    const p = await startModelDevice('bad-ping');
     try {
       const r = await runLoad(p.channel, { profile: { name: 'ping' }, count: 20 });
       expect(r.error_kinds.ping_echo).toBe(20);
@@ -170,7 +171,7 @@ describe('load engine against a device driven directly (no router between)', () 
   });
 
   it('requests a device never answers time out, each counted once', async () => {
-    const m = startModelDevice('good', { devices: [1] });
+    const m = await startModelDevice('good', { devices: [1] });
     try {
       const r = await runLoad(m.channel, { profile: { name: 'init' }, devices: [4], outstanding: 3, count: 3, probe: false, timeoutMs: 100 });
       expect(r.timeouts).toBe(3);
@@ -183,7 +184,7 @@ describe('load engine against a device driven directly (no router between)', () 
 
   it('a bus that stops reading shows as queue-full and a stall; open loop charges the wait to latency', async () => {
     // The device stops reading for 300 ms after 200 requests; the ring (16 slots) fills meanwhile.
-    const open = startModelDevice('pause', { ringCapacity: 16, pauseAfter: 200, pauseMs: 300 });
+    const open = await startModelDevice('pause', { ringCapacity: 16, pauseAfter: 200, pauseMs: 300 });
     let openP99: number;
     try {
       const r = await runLoad(open.channel, { profile: { name: 'mixed', mix: { GET_DEVICE_STATUS: 1 } }, loop: 'open', rate: 1000, durationS: 1, warmupS: 0, stallMs: 100, timeoutMs: 5000 });
@@ -197,7 +198,7 @@ describe('load engine against a device driven directly (no router between)', () 
     } finally {
       await open.stop();
     }
-    const closed = startModelDevice('pause', { ringCapacity: 16, pauseAfter: 200, pauseMs: 300 });
+    const closed = await startModelDevice('pause', { ringCapacity: 16, pauseAfter: 200, pauseMs: 300 });
     try {
       const r = await runLoad(closed.channel, { profile: { name: 'mixed', mix: { GET_DEVICE_STATUS: 1 } }, outstanding: 2, durationS: 1, warmupS: 0, stallMs: 100, timeoutMs: 5000 });
       expect(r.stalls).toBeGreaterThan(0);

@@ -36,8 +36,12 @@ export function startEchoWorker(link: LinkDescriptor, spinBeforeSleep = 200): ()
   };
 }
 
+/**
+ * The router's request timeout defaults to 20 s here: on a loaded machine a slow answer must
+ * not become a transport failure (tests about failures set a short one).
+ */
 export async function startEchoRouter(devices: number[] = [1, 2], opts: RouterOptions = {}): Promise<EchoRouter> {
-  const router = await Router.create({ shards: 1, timeoutMs: 500, spinBeforeSleep: 200, ...opts });
+  const router = await Router.create({ shards: 1, timeoutMs: 20_000, spinBeforeSleep: 200, ...opts });
   const link = await router.attachDevice({ devices });
   const stopEcho = startEchoWorker(link);
   return {

@@ -15,23 +15,33 @@ export interface ModelDevice {
   stop(): Promise<{ requests: number; answered: number }>;
 }
 
-export function startModelDevice(mode: ModelMode, opts: { devices?: number[]; maxMessageSize?: number; ringCapacity?: number; pauseAfter?: number; pauseMs?: number } = {}): ModelDevice {
+/** Resolves once the worker is reading its ring. */
+export async function startModelDevice(mode: ModelMode, opts: { devices?: number[]; maxMessageSize?: number; ringCapacity?: number; pauseAfter?: number; pauseMs?: number } = {}): Promise<ModelDevice> {
   const pair = createInprocPair({ maxMessageSize: opts.maxMessageSize ?? 264, ringCapacity: opts.ringCapacity ?? 256 });
   const stop = new SharedArrayBuffer(4);
   const worker = new Worker(new URL('./workers/model-device.mjs', import.meta.url), {
     workerData: { link: pair.device, module: wasmModule(), stop, mode, devices: opts.devices ?? [1], pauseAfter: opts.pauseAfter, pauseMs: opts.pauseMs },
   });
-  const report = new Promise<{ requests: number; answered: number }>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
+  const messages: unknown[] = [];
+  let wake: (() => void) | undefined;
+  let failed: unknown;
+  worker.on('message', (m) => { messages.push(m); wake?.(); });
+  worker.once('error', (e) => { failed = e; wake?.(); });
+  const next = async (): Promise<unknown> => {
+    while (messages.length === 0) {
+      if (failed !== undefined) throw failed;
+      await new Promise<void>((r) => { wake = r; });
+    }
+    return messages.shift();
+  };
+  if ((await next()) !== 'ready') throw new Error('model device did not start');
   const channel = new InprocChannel(pair.driver);
   return {
     channel,
     async stop() {
       Atomics.store(new Int32Array(stop), 0, 1);
       Atomics.notify(new Int32Array(pair.device.memory.buffer), pair.device.bell >>> 2);
-      const r = await report;
+      const r = (await next()) as { requests: number; answered: number };
       await worker.terminate();
       await channel.close();
       return r;

@@ -194,6 +194,7 @@ function transport(f, dv, id, dev, token, size) {
   }
 }
 
+parentPort.postMessage('ready');
 while (!Atomics.load(stop, 0)) {
   if (mode === 'pause' && !paused && requests >= pauseAfter) {
     paused = true;
