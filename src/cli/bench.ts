@@ -24,12 +24,26 @@ const USAGE = `usage: vmsg bench --target URI --dev D --mode init|ping|avail --c
 Drives an external device-side bus as a driver, checks every answer (response bit, msg_id,
 dev_num, token, order) and reports round trips per second and latency percentiles.
 Exit status: 0 when errors and order_violations are 0, 1 otherwise, 2 bad arguments.
+With --profile, --profile-file, --duration, --rate, --csv, --report or --compare it is the load
+tool described below (profiles, open loop, HdrHistogram latencies, reports).
 
 options:
 ${optionsHelp(FLAGS)}
 `;
 
+/**
+ * Flags of the load tool (src/cli/bench-load.ts: profiles, open loop, reports). A command line
+ * with any of them, or without --mode, is the load tool's; the contract form stays exactly as is.
+ */
+const LOAD_TOOL_FLAGS = new Set(['--profile', '--profile-file', '--duration', '--warmup', '--rate', '--csv', '--report', '--compare', '--devices', '--timeout']);
+
 export async function run(argv: string[]): Promise<number> {
+  const flagNames = argv.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0]!);
+  if (flagNames.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE + '\n');
+    return (await import('./bench-load.js')).run(['--help']);
+  }
+  if (flagNames.some((f) => LOAD_TOOL_FLAGS.has(f)) || !flagNames.includes('--mode')) return (await import('./bench-load.js')).run(argv);
   let target: string, dev: number, mode: BenchMode, count: number, outstanding: number, json: boolean;
   try {
     const { flags, positionals } = parseArgs(argv, FLAGS);

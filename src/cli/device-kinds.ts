@@ -27,7 +27,7 @@ interface DeviceKind {
   summary: string;
   /** Query parameters it accepts. */
   params: readonly string[];
-  /** Checks beyond the parameter names, at parse time (UsageError). */
+  /** Checks that need the machine, before the device starts (DeviceSpecError). */
   check?: (spec: DeviceSpec) => void;
   start: (router: Router, specs: DeviceSpec[]) => Promise<RunningDevices>;
 }
@@ -89,8 +89,8 @@ function startSdk(kind: 'entropy' | 'block') {
 
 function checkBlock(s: DeviceSpec): void {
   const file = s.params.get('file');
-  if (file === undefined) throw new UsageError(`--device ${s.text}: block devices need ?file=PATH (an existing disk image)`);
-  if (!existsSync(file)) throw new UsageError(`--device ${s.text}: ${file} does not exist (create it first, e.g. truncate -s 16M ${file})`);
+  if (file === undefined) throw new DeviceSpecError(`"${s.text}": block devices need ?file=PATH (an existing disk image)`);
+  if (!existsSync(file)) throw new DeviceSpecError(`"${s.text}": ${file} does not exist (create it first, e.g. truncate -s 16M ${file})`);
 }
 
 export const DEVICE_KINDS: Readonly<Record<string, DeviceKind>> = {
@@ -99,27 +99,40 @@ export const DEVICE_KINDS: Readonly<Record<string, DeviceKind>> = {
   block: { summary: 'virtio block device over a file (virtio-blk, device id 2; ?file=PATH)', params: ['file'], check: checkBlock, start: startSdk('block') },
 };
 
-/** Parse `KIND:DEVNUM[?key=value&...]`; UsageError names what is wrong. */
+/** A malformed `KIND:DEVNUM[?opts]`; the message starts with the spec in quotes. */
+export class DeviceSpecError extends Error {
+  override name = 'DeviceSpecError';
+}
+
+/**
+ * Parse `KIND:DEVNUM[?key=value&...]` (the `--device` syntax, also the config file's `devices`):
+ * form, kind and option names. What needs the machine (a block device's file) is checked by
+ * checkDeviceSpec when the devices are about to start.
+ */
 export function parseDeviceSpec(text: string): DeviceSpec {
+  const kinds = Object.keys(DEVICE_KINDS).join(', ');
   const m = /^([a-z][a-z0-9-]*):(\d{1,5})(?:\?(.*))?$/.exec(text);
-  if (m === null) throw new UsageError(`--device ${text}: expected KIND:DEVNUM[?opts], e.g. echo:1 or block:3?file=disk.img`);
-  const kind = DEVICE_KINDS[m[1]!] !== undefined ? m[1]! : undefined;
-  if (kind === undefined) throw new UsageError(`--device ${text}: unknown device kind "${m[1]}" (kinds: ${Object.keys(DEVICE_KINDS).join(', ')})`);
+  if (m === null) throw new DeviceSpecError(`"${text}" is not KIND:DEVNUM[?key=value&...] (kinds: ${kinds}), e.g. echo:1 or block:3?file=disk.img`);
+  const kind = m[1]!;
+  const k = Object.hasOwn(DEVICE_KINDS, kind) ? DEVICE_KINDS[kind]! : undefined;
+  if (k === undefined) throw new DeviceSpecError(`"${text}": unknown device kind "${kind}" (kinds: ${kinds})`);
   const dev = Number(m[2]);
-  if (dev > 65535) throw new UsageError(`--device ${text}: device numbers are 0..65535`);
+  if (dev > 65535) throw new DeviceSpecError(`"${text}": device number ${dev} is above 65535`);
   const params = new Map<string, string>();
   for (const part of (m[3] ?? '').split('&').filter((p) => p !== '')) {
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--device ${text}: option "${part}" is not key=value`);
-    params.set(decodeURIComponent(part.slice(0, eq)), decodeURIComponent(part.slice(eq + 1)));
+    if (eq <= 0) throw new DeviceSpecError(`"${text}": option "${part}" is not key=value`);
+    const key = decodeURIComponent(part.slice(0, eq));
+    if (params.has(key)) throw new DeviceSpecError(`"${text}": option "${key}" given twice`);
+    if (!k.params.includes(key)) throw new DeviceSpecError(`"${text}": unknown option "${key}" for ${kind} (known: ${k.params.join(', ') || 'none'})`);
+    params.set(key, decodeURIComponent(part.slice(eq + 1)));
   }
-  const k = DEVICE_KINDS[kind]!;
-  for (const key of params.keys()) {
-    if (!k.params.includes(key)) throw new UsageError(`--device ${text}: unknown option "${key}" for ${kind} (known: ${k.params.join(', ') || 'none'})`);
-  }
-  const spec = { text, kind, dev, params };
-  k.check?.(spec);
-  return spec;
+  return { text, kind, dev, params };
+}
+
+/** The checks of parseDeviceSpec that need the machine (DeviceSpecError). */
+export function checkDeviceSpec(spec: DeviceSpec): void {
+  DEVICE_KINDS[spec.kind]!.check?.(spec);
 }
 
 /** Start every built-in device, grouped by kind; device numbers must be distinct. */

@@ -14,7 +14,12 @@ import { Router } from '../router/router.js';
 import { checkLinkUri, openBusLink } from '../bus/open.js';
 import { LinkUriError } from '../bus/uri.js';
 import type { BusLink } from '../bus/bus-link.js';
-import { DEVICE_KINDS, parseDeviceSpec, startBuiltinDevices, type DeviceSpec, type RunningDevices } from './device-kinds.js';
+import { DEVICE_KINDS, parseDeviceSpec, checkDeviceSpec, DeviceSpecError, startBuiltinDevices, type RunningDevices } from './device-kinds.js';
+import { loadRouteConfig, mergeRouteConfig, type RouteConfig } from '../ops/route-config.js';
+import { startMetricsServer, type MetricsServer } from '../ops/metrics.js';
+import { createLogger, LOG_LEVELS } from '../ops/logger.js';
+import { JsonFieldError } from '../util/json-fields.js';
+import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
 
 /**
  * Request timeout of `vmsg route`: longer than the library's 1 s, because an external driver is
@@ -30,6 +35,10 @@ const FLAGS = {
   duration: { kind: 'string', value: 'S', help: 'stop after S seconds (default: until SIGINT/SIGTERM)' },
   shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one per core' },
   'timeout-ms': { kind: 'integer', value: 'MS', min: 1, max: 86_400_000, help: `a request unanswered this long fails (default ${DEFAULT_TIMEOUT_MS}; external drivers get no failure event, so generous)` },
+  config: { kind: 'string', value: 'FILE', help: 'JSON config file with any of these options (README "Config file"); flags given here win' },
+  capture: { kind: 'string', value: 'FILE.vmc', help: 'record every frame crossing the router (vmsg decode / export-pcapng / replay read it)' },
+  metrics: { kind: 'integer', value: 'PORT', min: 0, max: 65535, help: 'serve Prometheus metrics of every router counter at http://0.0.0.0:PORT/metrics' },
+  'log-level': { kind: 'choice', choices: LOG_LEVELS, help: 'structured JSON logs (pino) on stderr at this level instead of plain lines' },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 
@@ -56,11 +65,7 @@ interface LinkPlan {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let plans: LinkPlan[];
-  let specs: DeviceSpec[];
-  let durationS: number | undefined;
-  let shards: number | undefined;
-  let timeoutMs = DEFAULT_TIMEOUT_MS;
+  let cfg: RouteConfig;
   try {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (flags.help) {
@@ -68,37 +73,83 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    plans = [
-      ...flags['driver-link'].map((uri) => ({ uri, side: 'driver' as const, ups: 0, link: null })),
-      ...flags['device-link'].map((uri) => ({ uri, side: 'device' as const, ups: 0, link: null })),
-    ];
-    for (const p of plans) {
-      try {
-        checkLinkUri(p.uri, p.side);
-      } catch (e) {
-        if (e instanceof LinkUriError) throw new UsageError(`--${p.side}-link: ${e.message}`);
-        throw e;
-      }
-    }
-    specs = flags.device.map(parseDeviceSpec);
+    let durationS: number | undefined;
     if (flags.duration !== undefined) {
       durationS = Number(flags.duration);
       if (!/^\d+(\.\d+)?$/.test(flags.duration) || !(durationS > 0)) throw new UsageError(`--duration needs a positive number of seconds, got "${flags.duration}"`);
     }
-    shards = flags.shards;
-    timeoutMs = flags['timeout-ms'] ?? DEFAULT_TIMEOUT_MS;
-    if (plans.length === 0 && specs.length === 0) throw new UsageError('nothing to route: give at least one --driver-link, --device-link or --device');
+    const devices = flags.device.map((text) => {
+      try {
+        return parseDeviceSpec(text);
+      } catch (e) {
+        if (e instanceof DeviceSpecError) throw new UsageError(`--device ${e.message}`);
+        throw e;
+      }
+    });
+    const router: RouterOptions = {};
+    if (flags.shards !== undefined) router.shards = flags.shards;
+    if (flags['timeout-ms'] !== undefined) router.timeoutMs = flags['timeout-ms'];
+    const file = flags.config === undefined ? undefined : await loadRouteConfig(flags.config);
+    cfg = mergeRouteConfig(file, {
+      driverLinks: flags['driver-link'].length > 0 ? flags['driver-link'] : undefined,
+      deviceLinks: flags['device-link'].length > 0 ? flags['device-link'] : undefined,
+      devices: devices.length > 0 ? devices : undefined,
+      durationS, capture: flags.capture, metricsPort: flags.metrics, logLevel: flags['log-level'], router,
+    });
+    cfg.router.timeoutMs ??= DEFAULT_TIMEOUT_MS;
+    resolveRouterOptions(cfg.router); // RangeError naming the option
+    for (const [uris, side] of [[cfg.driverLinks, 'driver'], [cfg.deviceLinks, 'device']] as const) {
+      for (const uri of uris) {
+        try {
+          checkLinkUri(uri, side);
+        } catch (e) {
+          if (e instanceof LinkUriError) throw new UsageError(`--${side}-link: ${e.message}`);
+          throw e;
+        }
+      }
+    }
+    for (const d of cfg.devices) {
+      try {
+        checkDeviceSpec(d);
+      } catch (e) {
+        if (e instanceof DeviceSpecError) throw new UsageError(`--device ${e.message}`);
+        throw e;
+      }
+    }
+    if (cfg.driverLinks.length + cfg.deviceLinks.length + cfg.devices.length === 0) {
+      throw new UsageError('nothing to route: give at least one --driver-link, --device-link or --device (or a --config file with them)');
+    }
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof JsonFieldError || e instanceof RangeError) {
       process.stderr.write(`vmsg route: ${e.message}\n`);
       return 2;
     }
     throw e;
   }
+  const plans: LinkPlan[] = [
+    ...cfg.driverLinks.map((uri) => ({ uri, side: 'driver' as const, ups: 0, link: null })),
+    ...cfg.deviceLinks.map((uri) => ({ uri, side: 'device' as const, ups: 0, link: null })),
+  ];
+  const specs = cfg.devices;
+  const durationS = cfg.durationS;
 
-  const say = (line: string): void => void process.stderr.write(`vmsg route: ${line}\n`);
+  // Plain lines by default; with --log-level, pino JSON lines (warn for links going down, error for errors).
+  const logger = cfg.logLevel === undefined ? undefined : createLogger({ level: cfg.logLevel, name: 'vmsg-route' });
+  const say = (line: string): void => {
+    if (logger === undefined) process.stderr.write(`vmsg route: ${line}\n`);
+    else if (line.startsWith('error') || line.includes('could not')) logger.error(line);
+    else if (line.startsWith('link down')) logger.warn(line);
+    else logger.info(line);
+  };
   const t0 = performance.now();
-  const router = await Router.create(shards === undefined ? { timeoutMs } : { shards, timeoutMs });
+  const router = await Router.create(cfg.router);
+  const capture = cfg.capture === undefined ? undefined : await router.startCapture(cfg.capture);
+  if (capture !== undefined) say(`capturing every frame to ${cfg.capture}`);
+  let metrics: MetricsServer | undefined;
+  if (cfg.metricsPort !== undefined) {
+    metrics = await startMetricsServer(router, cfg.metricsPort);
+    say(`metrics at ${metrics.url}`);
+  }
   let builtins: RunningDevices[] = [];
   let status = 0;
   const abort = new AbortController();
@@ -167,6 +218,9 @@ export async function run(argv: string[]): Promise<number> {
   const snapshot = router.stats();
   await Promise.allSettled(supervisors);
   await Promise.allSettled(plans.map((p) => p.link?.close()));
+  const captured = await capture?.stop();
+  if (captured !== undefined) say(`capture: ${captured.captured} frames to ${captured.path}, ${captured.lost} lost`);
+  await metrics?.close();
   await router.close();
   await Promise.allSettled(builtins.map((b) => b.stop()));
   const final = {

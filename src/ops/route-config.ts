@@ -16,19 +16,9 @@ import { parseLinkUri, LinkUriError } from '../bus/uri.js';
 import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
 import { JsonFieldError, JsonObject, parseJsonText, pointer } from '../util/json-fields.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { parseDeviceSpec, type DeviceSpec } from '../cli/device-kinds.js';
 
-/** Built-in device kinds `--device` accepts (the device SDK adds more: keep this list in step). */
-export const DEVICE_KINDS = ['echo', 'entropy', 'block'] as const;
-export type DeviceKind = (typeof DEVICE_KINDS)[number];
-
-export interface DeviceSpec {
-  /** As written. */
-  text: string;
-  kind: DeviceKind;
-  dev: number;
-  /** `?a=1&b=2` options, decoded. */
-  params: Map<string, string>;
-}
+export { parseDeviceSpec, type DeviceSpec };
 
 export interface RouteConfig {
   driverLinks: string[];
@@ -47,30 +37,6 @@ export type RouteConfigOverrides = Partial<Omit<RouteConfig, 'router'>> & { rout
 const KEYS = ['$schema', 'driverLinks', 'deviceLinks', 'devices', 'duration', 'capture', 'metrics', 'logLevel', 'router'] as const;
 /** Every RouterOptions field, from the one place their defaults live. */
 export const ROUTER_OPTION_KEYS: readonly (keyof RouterOptions)[] = Object.keys(resolveRouterOptions({ shards: 1 })) as (keyof RouterOptions)[];
-
-export class DeviceSpecError extends Error {
-  override name = 'DeviceSpecError';
-}
-
-/** Parse `KIND:DEVNUM[?key=value&...]` (the `--device` syntax). */
-export function parseDeviceSpec(text: string): DeviceSpec {
-  const form = `KIND:DEVNUM[?key=value&...] with KIND one of ${DEVICE_KINDS.join(', ')} and DEVNUM 0..65535, e.g. echo:1 or block:3?file=disk.img`;
-  const m = /^([a-z][a-z0-9-]*):(\d{1,5})(?:\?(.*))?$/.exec(text);
-  if (m === null) throw new DeviceSpecError(`"${text}" is not ${form}`);
-  const kind = m[1]!;
-  if (!(DEVICE_KINDS as readonly string[]).includes(kind)) throw new DeviceSpecError(`"${text}": unknown device kind "${kind}" (kinds: ${DEVICE_KINDS.join(', ')})`);
-  const dev = Number(m[2]);
-  if (dev > 65535) throw new DeviceSpecError(`"${text}": device number ${dev} is above 65535`);
-  const params = new Map<string, string>();
-  for (const part of m[3] === undefined || m[3] === '' ? [] : m[3].split('&')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw new DeviceSpecError(`"${text}": option "${part}" is not key=value`);
-    const key = decodeURIComponent(part.slice(0, eq));
-    if (params.has(key)) throw new DeviceSpecError(`"${text}": option "${key}" given twice`);
-    params.set(key, decodeURIComponent(part.slice(eq + 1)));
-  }
-  return { text, kind: kind as DeviceKind, dev, params };
-}
 
 /** Check one router option the way Router.create() does, reporting it at its JSON pointer. */
 function routerOption(obj: JsonObject, key: keyof RouterOptions): number | undefined {

@@ -77,7 +77,8 @@ describe('vmsg route / vmsg bench: arguments', () => {
     [['route', '--device-link', 'vmamp:/dev/shm/x?size=8192&role=device'], /--device-link attaches an external device side, so our role on that bus is driver/],
     [['route', '--driver-link', 'vmamp:/dev/shm/x'], /needs size=BYTES/],
     [['route'], /nothing to route/],
-    [['bench', '--target', 'vmamp:/dev/shm/x'], /missing --dev, --mode, --count, --outstanding/],
+    [['bench', '--target', 'vmamp:/dev/shm/x', '--mode', 'ping'], /missing --dev, --count, --outstanding/],
+    [['bench', '--target', 'vmamp:/dev/shm/x'], /say what to send: --profile/],
     [['bench', '--target', 'vmamp:/x', '--dev', '1', '--mode', 'fast', '--count', '1', '--outstanding', '1'], /--mode must be one of init, ping, avail/],
   ])('vmsg %j exits 2 naming the problem', async (args, why) => {
     const r = await vmsg(...args);
@@ -179,4 +180,44 @@ describe('vmsg route with the reference devices, over TCP', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('vmsg route operations: --config, --capture, --metrics, --log-level', () => {
+  it('a config file drives it; metrics are scraped while it runs; the capture decodes afterwards; logs are JSON lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmsg-route-ops-'));
+    try {
+      const config = join(dir, 'router.json');
+      const capture = join(dir, 'run.vmc');
+      writeFileSync(config, JSON.stringify({ driverLinks: ['tcp-listen:127.0.0.1:0'], devices: ['echo:7'], metrics: 0, router: { shards: 1 } }));
+      const r = route('--config', config, '--capture', capture, '--log-level', 'info');
+      await r.waitFor(/listening on 127\.0\.0\.1:\d+/);
+      const lines = r.stderr().trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string });
+      expect(lines.every((l) => typeof l.level === 'number' && typeof l.msg === 'string')).toBe(true);
+      const port = /listening on 127\.0\.0\.1:(\d+)/.exec(r.stderr())![1]!;
+      const metricsUrl = /metrics at (http:\/\/[^\s"]+)/.exec(r.stderr())![1]!;
+      const b = await vmsg('bench', '--target', `tcp:127.0.0.1:${port}`, '--dev', '7', '--mode', 'ping', '--count', '50', '--outstanding', '2', '--json');
+      expect(b.status, b.stderr).toBe(0);
+      const text = await (await fetch(metricsUrl.replace('0.0.0.0', '127.0.0.1'))).text();
+      expect(text).toMatch(/^# HELP /m);
+      r.proc.kill('SIGTERM');
+      expect((await r.done).status).toBe(0);
+      const dec = await vmsg('decode', capture, '--msg', 'PING');
+      expect(dec.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(100); // 50 requests in, 50 echoes out
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('a bad config file is refused with the JSON pointer of the bad key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmsg-route-cfg-'));
+    try {
+      const config = join(dir, 'router.json');
+      writeFileSync(config, JSON.stringify({ devices: ['echo:1'], router: { ringCapacity: 2 } }));
+      const r = await vmsg('route', '--config', config);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/\/router\/ringCapacity/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -24,7 +24,7 @@ const errorOf = (doc: unknown): string => {
 const FULL = {
   driverLinks: ['vmamp:/dev/shm/vm1?size=8192&role=device&sock=/tmp/vm1.sock'],
   deviceLinks: ['unix:/run/devices.sock', 'tcp:10.0.0.2:7000'],
-  devices: ['echo:1', 'entropy:2', 'block:3?file=disk.img&ro=1'],
+  devices: ['echo:1', 'entropy:2', 'block:3?file=disk.img'],
   duration: 30,
   capture: 'run.vmc',
   metrics: 9464,
@@ -39,7 +39,7 @@ describe('route config file', () => {
     const c = await loadRouteConfig(path);
     expect(c.driverLinks).toEqual(FULL.driverLinks);
     expect(c.deviceLinks).toEqual(FULL.deviceLinks);
-    expect(c.devices.map((d) => [d.kind, d.dev, Object.fromEntries(d.params)])).toEqual([['echo', 1, {}], ['entropy', 2, {}], ['block', 3, { file: 'disk.img', ro: '1' }]]);
+    expect(c.devices.map((d) => [d.kind, d.dev, Object.fromEntries(d.params)])).toEqual([['echo', 1, {}], ['entropy', 2, {}], ['block', 3, { file: 'disk.img' }]]);
     expect(c).toMatchObject({ durationS: 30, capture: 'run.vmc', metricsPort: 9464, logLevel: 'debug', router: FULL.router });
     // Every RouterOptions field has its key (the test file sets them all).
     expect(Object.keys(FULL.router).sort()).toEqual([...ROUTER_OPTION_KEYS].sort());
