@@ -130,6 +130,8 @@ export class Router {
   restarts = 0;
   private recovering = 0;
   private capture: CaptureTap | undefined;
+  /** Next request sequence of each device number that was removed (see addDevice). */
+  private readonly lastSeq = new Map<number, number>();
 
   private constructor(opts: RouterOptions) {
     this.options = resolveRouterOptions(opts);
@@ -464,7 +466,9 @@ export class Router {
       if (mem.u32[(ep.busDevs >>> 2) + busNum] !== 0) throw new RangeError(`device ${busNum} of endpoint ${link.id}'s bus is already attached`);
     }
     const bytes = this.tables.deviceStateBytes(options.window);
-    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window: options.window });
+    // A number that was here before continues its token sequence: a late answer to the old
+    // device's requests then cannot match a new request's token (it is dropped as unmatched).
+    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window: options.window, firstSeq: this.lastSeq.get(dev) });
     this.devices.set(dev, { dev, busNum, ep, state: ds, bytes });
     ep.devices.add(dev);
     link.devices.push(dev);
@@ -496,6 +500,7 @@ export class Router {
     // Nothing touches the device state any more: its counters join the lifetime totals.
     const [st] = readRouterStats(this.mem, this.tables, [], [{ dev, state: rec.state, endpoint: rec.ep.id }]).devices;
     addDeviceStats(this.retired.devices, st!);
+    this.lastSeq.set(dev, mem.u32[(rec.state + tables.L.DS_NEXT_SEQ) >>> 2]!);
     this.devices.delete(dev);
     rec.ep.devices.delete(dev);
     const i = rec.ep.link.devices.indexOf(dev);

@@ -40,6 +40,8 @@ export interface DeviceStateFields {
   endpoint: number;
   shard: number;
   window: number;
+  /** First request sequence (default 1); a re-added device number continues where it stopped. */
+  firstSeq?: number;
 }
 
 export class RouterTables {
@@ -190,8 +192,8 @@ export class RouterTables {
     mem.dv.setUint32(ds + L.DS_WINDOW, d.window, true);
     mem.dv.setUint32(ds + L.DS_ENTRIES, ds + L.DS_SIZE, true);
     // Sequences start at 1: token = seq & 0xffff and token 0 is reserved for events.
-    mem.dv.setUint32(ds + L.DS_NEXT_SEQ, 1, true);
-    mem.dv.setUint32(ds + L.DS_HEAD_SEQ, 1, true);
+    mem.dv.setUint32(ds + L.DS_NEXT_SEQ, d.firstSeq ?? 1, true);
+    mem.dv.setUint32(ds + L.DS_HEAD_SEQ, d.firstSeq ?? 1, true);
     return ds;
   }
 

@@ -108,6 +108,13 @@ describe('router scenarios (one shard)', () => {
     // Back again: probed normally.
     await router.addDevice(devLink, 5);
     expect(await receive(drv, 1)).toEqual(['0240000000000c0005000100']);
+    // Its token sequence goes on where it stopped, so the old device's late answer (router
+    // token 1) cannot pass for the answer to the new request (router token 2).
+    sendAll(drv, '0007050052000800');
+    expect(await receive(dev, 1)).toEqual(['0007050002000800']);
+    sendAll(dev, '0102050001000c0000000000', '0107050002000c000f000000');
+    expect(await receive(drv, 1)).toEqual(['0107050052000c000f000000']);
+    expect(await silence(drv, 50)).toEqual([]);
   });
 
   it('get_devices_walk: windows aligned to 8, bitmap LSB first, next_offset skips empty windows', async () => {
