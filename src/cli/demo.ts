@@ -125,6 +125,7 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = (l) 
       const link = await router.attachDevice({ devices: [k.dev] });
       workers.push(spawnDeviceWorker({ link, module, memory: memory.describe(), devices: [k] }));
     }
+    await Promise.all(workers.map((w) => w.ready));
     const driverLink = await router.attachDriver();
     const demo = startWorker('driver/demo-worker.js', {
       link: driverLink, module, memory: memory.describe(), devices: VIRTIO_DEVICES,

@@ -77,6 +77,7 @@ function startSdk(kind: 'entropy' | 'block') {
       const link = await router.attachDevice({ devices: [s.dev] });
       handles.push(spawnDeviceWorker({ link, module, memory: memory.describe(), devices: [{ dev: s.dev, kind, block }] }));
     }
+    await Promise.all(handles.map((h) => h.ready));
     return {
       kind,
       devices: specs.map((s) => s.dev),

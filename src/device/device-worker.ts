@@ -114,6 +114,8 @@ async function main(data: DeviceWorkerData): Promise<void> {
     }
   });
 
+  // The parent's `ready` resolves on this: the devices exist and the frame loop starts now.
+  parentPort?.postMessage({ type: 'ready' });
   await host.run(() => {
     host.hold(Atomics.load(control, CTL_HOLD) !== 0);
     return Atomics.load(control, CTL_STOP) !== 0;

@@ -12,6 +12,8 @@ export type DeviceWorkerSpec = Omit<DeviceWorkerData, 'control' | 'counters' | '
 
 export interface DeviceWorkerHandle {
   readonly worker: Worker;
+  /** Resolves once the devices exist and the worker serves its link (rejects if it dies first). */
+  readonly ready: Promise<void>;
   /** Live counters (DW_* indices of device-worker.ts). */
   readonly counters: Float64Array;
   /** Stop reading the link (requests stay unanswered) or resume: fault injection for tests. */
@@ -37,10 +39,18 @@ export function spawnDeviceWorker(spec: DeviceWorkerSpec): DeviceWorkerHandle {
     worker.once('exit', (code) => reject(new Error(`device worker exited (code ${code}) before reporting`)));
   });
   report.catch(() => undefined); // observed by stop(); an early crash must not be an unhandled rejection
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: { type: string }) => {
+      if (m.type === 'ready') resolve();
+    });
+    report.then(() => reject(new Error('device worker stopped before it was ready')), reject);
+  });
+  ready.catch(() => undefined);
   const bells = new Int32Array(spec.link.memory.buffer);
   const wake = (): void => ringDoorbell(bells, spec.link.bell >>> 2);
   return {
     worker,
+    ready,
     counters,
     hold(on) {
       Atomics.store(control, CTL_HOLD, on ? 1 : 0);

@@ -59,6 +59,7 @@ export async function startDevices(devices: TestDevice[], routerOptions: RouterO
     }
     workers.set(d.dev, spawnDeviceWorker({ link, module, memory: memory.describe(), devices: [{ dev: d.dev, kind: d.kind, dma: d.dma, block }], profile: d.profile, spinBeforeSleep: 50 }));
   }
+  await Promise.all([...workers.values()].map((w) => w.ready));
   const driverLink = await router.attachDriver();
   return {
     router, memory, driverLink, deviceLinks, workers, files,
