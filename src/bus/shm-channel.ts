@@ -9,6 +9,13 @@ import type { DoorbellSocket } from './doorbell-socket.js';
 
 /** Polls between two yields to the event loop in busy-poll wait(). */
 const POLLS_PER_YIELD = 4096;
+/**
+ * After that many empty polls, nap this long before the next round (an Atomics.wait nobody
+ * notifies): a spinning JS thread cannot yield its CPU otherwise, and on a machine with fewer
+ * free cores than spinners the peer it waits for may be the one it keeps off the CPU.
+ */
+const POLL_NAP_MS = 0.05;
+const napWord = new Int32Array(new SharedArrayBuffer(4));
 
 export class ShmFrameChannel implements FrameChannel {
   private closed = false;
@@ -53,6 +60,7 @@ export class ShmFrameChannel implements FrameChannel {
         continue;
       }
       for (let i = 0; i < POLLS_PER_YIELD; i++) if (this.rx.peek() >= 0) return true;
+      Atomics.wait(napWord, 0, 0, POLL_NAP_MS);
       await new Promise((r) => setImmediate(r));
     }
   }

@@ -17,7 +17,14 @@ import { PING_DEAD_PERIODS } from './shm-options.js';
 import { routerNumberFor } from './device-numbers.js';
 import { getDevicesCountFor, getDevicesRequest, isGetDevicesResponse, readGetDevicesResponse, walkGetDevices } from './get-devices.js';
 import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
-import { TYPE_BUS, TYPE_RESPONSE, B_PING, B_EVENT_DEVICE } from '../protocol/constants.js';
+import { TYPE_BUS, TYPE_RESPONSE, B_PING, B_EVENT_DEVICE, HDR_SIZE } from '../protocol/constants.js';
+import { encodeHeader } from '../protocol/codec.js';
+
+// Bus payloads read and written here (spec §6): PING {data u32}; EVENT_DEVICE {dev_num u16, state u16}.
+const PING_DATA = HDR_SIZE;
+const PING_SIZE = HDR_SIZE + 4;
+const ED_DEV_NUM = HDR_SIZE;
+const ED_STATE = HDR_SIZE + 2;
 
 /** One side of a window, brought up, as a bus adapter (src/bus/vmamp.ts, spsc.ts) hands it over. */
 export interface WindowSide {
@@ -158,26 +165,21 @@ export class ShmBusLink implements BusLink {
     }
     const data = (++this.pingSeq) >>> 0;
     this.pingOutstanding = { data, at: now };
-    const f = new Uint8Array(12);
-    const dv = new DataView(f.buffer);
-    f[0] = TYPE_BUS;
-    f[1] = B_PING;
-    dv.setUint16(4, (data & 0xffff) || 1, true);
-    dv.setUint16(6, 12, true);
-    dv.setUint32(8, data, true);
+    const f = encodeHeader({ type: TYPE_BUS, msg_id: B_PING, dev_num: 0, token: (data & 0xffff) || 1, msg_size: PING_SIZE }, new Uint8Array(PING_SIZE));
+    new DataView(f.buffer).setUint32(PING_DATA, data, true);
     this.counters.pings++;
     this.router.sendAsRouter(this.ext, f).catch(() => {});
   }
 
   private onControlFrame(f: Uint8Array): void {
     this.counters.controlFrames++;
-    if (f.length < 12) return;
+    if (f.length < PING_SIZE) return; // every bus message we act on has at least 4 payload bytes
     const dv = new DataView(f.buffer, f.byteOffset, f.byteLength);
     const type = f[0]!;
     const id = f[1]!;
     if (type === (TYPE_BUS | TYPE_RESPONSE) && id === B_PING) {
       const out = this.pingOutstanding;
-      if (out !== null && dv.getUint32(8, true) === out.data) {
+      if (out !== null && dv.getUint32(PING_DATA, true) === out.data) {
         this.pingOutstanding = null;
         this.contact = true;
         this.counters.pingAnswers++;
@@ -193,8 +195,8 @@ export class ShmBusLink implements BusLink {
       return;
     }
     if (type === TYPE_BUS && id === B_EVENT_DEVICE) {
-      const busNum = dv.getUint16(8, true);
-      const state = dv.getUint16(10, true);
+      const busNum = dv.getUint16(ED_DEV_NUM, true);
+      const state = dv.getUint16(ED_STATE, true);
       this.hotplug = this.hotplug.then(() => this.busDeviceEvent(busNum, state)).catch((e: unknown) => {
         this.log(`${this.uri}: EVENT_DEVICE ${busNum} state ${state} not applied (${(e as Error).message})`);
       });

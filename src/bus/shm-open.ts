@@ -1,6 +1,6 @@
 // Opening a shared-memory bus window for our role, the same for vmamp and SPSC (buses.md §2.2):
-//   device side: listen on the doorbell socket, create the window file, build the layout, then
-//                accept the driver (it connects once it has seen the layout);
+//   device side: listen on the doorbell socket, create the window file, build the layout, give
+//                the file its name, then accept the driver (it connects once it has seen the layout);
 //   driver side: wait for the window file, validate the layout (waiting for it to appear),
 //                then connect the doorbell socket.
 // The layout-specific step is the `prepare` callback. Whatever fails releases what was opened.
@@ -36,6 +36,7 @@ export async function openWindow<T>(
       if (o.sock !== undefined) listener = await DoorbellSocket.listen(o.sock);
       window = ShmWindow.create(mem, o.path, o.size!);
       prepared = await prepare(window);
+      window.publish(); // only now may a driver find it
       if (listener !== null) doorbell = await listener.accept(deadline);
     } else {
       window = await ShmWindow.attach(mem, o.path, o.size, deadline);

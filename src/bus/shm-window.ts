@@ -1,8 +1,10 @@
 // A shared-memory window of an external bus (buses.md §2 vmamp, §3 SPSC): a file, normally
 // under /dev/shm, mapped over a page-aligned range of our shared WebAssembly.Memory, so the
 // WASM hot path reads and writes the peer's rings in place (no copy step). The device side
-// creates the file (owner-only, whole pages); the driver side waits for it to appear.
-import { rmSync, statSync, truncateSync } from 'node:fs';
+// builds the file (owner-only, whole pages) under a temporary name and renames it into place
+// once the layout is written, so a driver waiting for the file never maps a half-built window
+// (SPSC has no magic to tell); the driver side waits for it to appear.
+import { renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import type { SharedMemory } from '../memory/shared-memory.js';
 import { mapFile, pageSize, unmapFile } from '../native/mmap.js';
 import { waitUntil, type OpenDeadline } from './open-deadline.js';
@@ -21,6 +23,8 @@ export class ShmWindow {
     readonly path: string,
     /** We created the file (the device side). */
     readonly created: boolean,
+    /** While the device side builds it: the temporary name (see publish()). */
+    private building: string | null,
   ) {}
 
   /**
@@ -29,14 +33,25 @@ export class ShmWindow {
    */
   static create(mem: SharedMemory, path: string, size: number): ShmWindow {
     const mapped = roundToPages(size);
+    const building = `${path}.building-${process.pid}`;
+    // A driver must not attach to an earlier window at this path while we build the new one.
+    rmSync(path, { force: true });
+    rmSync(building, { force: true });
     const base = mem.alloc(mapped, pageSize());
     try {
-      mapFile(mem.memory, base, mapped, path, true);
+      mapFile(mem.memory, base, mapped, building, true);
     } catch (e) {
       mem.free(base, mapped);
       throw new Error(`shared-memory window ${path}: ${(e as Error).message}`);
     }
-    return new ShmWindow(mem, base, size, mapped, path, true);
+    return new ShmWindow(mem, base, size, mapped, path, true, building);
+  }
+
+  /** The device side built the layout: give the file its name (atomically, complete or not at all). */
+  publish(): void {
+    if (this.building === null) return;
+    renameSync(this.building, this.path);
+    this.building = null;
   }
 
   /**
@@ -65,7 +80,7 @@ export class ShmWindow {
       mem.free(base, mapped);
       throw new Error(`shared-memory window ${path}: ${(e as Error).message}`);
     }
-    return new ShmWindow(mem, base, windowSize, mapped, path, false);
+    return new ShmWindow(mem, base, windowSize, mapped, path, false, null);
   }
 
   /**
@@ -78,7 +93,7 @@ export class ShmWindow {
     this.unmapped = true;
     unmapFile(this.mem.memory, this.base, this.mapped);
     this.mem.free(this.base, this.mapped);
-    if (removeFile && this.created) rmSync(this.path, { force: true });
+    if ((removeFile && this.created) || this.building !== null) rmSync(this.building ?? this.path, { force: true });
   }
 }
 

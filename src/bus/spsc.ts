@@ -8,7 +8,7 @@
 // starts, and a peer's death shows only as a closed doorbell socket or unanswered PINGs.
 import type { Router } from '../router/router.js';
 import { SharedMemory } from '../memory/shared-memory.js';
-import { checkSpscRing, initSpscRing, spscCapacity, spscConsumer, spscProducer, writeSpscCursor, SPSC_SLOT_SIZE, SPSC_HEAD, SPSC_TAIL } from '../ring/spsc.js';
+import { checkSpscRing, initSpscRing, spscCapacity, spscConsumer, spscProducer, spscRegionBytes, writeSpscCursor, SPSC_SLOT_SIZE, SPSC_HEAD, SPSC_TAIL } from '../ring/spsc.js';
 import { CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_CACHED, CUR_LOCAL, type CursorSide } from '../ring/cursor.js';
 import type { FrameChannel } from './bus-link.js';
 import type { ShmLinkOptions } from './shm-options.js';
@@ -37,7 +37,7 @@ async function openSpsc(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDead
     const { region, capacity } = spscPairLayout(w.size);
     if (capacity === 0) {
       throw new RangeError(`${o.uri.text}: an SPSC window of ${w.size} bytes leaves ${region} bytes per direction; each needs at least ` +
-        `${0x80 + 2 * SPSC_SLOT_SIZE} (2 slots), so size >= ${2 * (0x80 + 2 * SPSC_SLOT_SIZE)} (3 slots: 640, QEMU's 2 × 4 KiB: 8192)`);
+        `${spscRegionBytes(2)} (2 slots), so size >= ${2 * spscRegionBytes(2)} (3 slots: ${2 * spscRegionBytes(3)}, QEMU's 2 × 4 KiB: 8192)`);
     }
     const d2v = w.base;
     const v2d = w.base + region;

@@ -12,8 +12,9 @@
 // an order violation, one that belongs to none an error; frames never answered (no progress
 // for `idleMs`) are errors. PINGs the other side sends us (keep-alives) are answered.
 import type { FrameChannel } from '../bus/bus-link.js';
+import { encodeHeader } from '../protocol/codec.js';
 import {
-  TYPE_BUS, TYPE_RESPONSE, B_PING, T_GET_DEVICE_INFO, T_GET_DEVICE_FEATURES, T_SET_DRIVER_FEATURES, T_GET_DEVICE_STATUS,
+  HDR_SIZE, HDR_DEV_NUM, HDR_TOKEN, TYPE_BUS, TYPE_RESPONSE, B_PING, T_GET_DEVICE_INFO, T_GET_DEVICE_FEATURES, T_SET_DRIVER_FEATURES, T_GET_DEVICE_STATUS,
   T_SET_DEVICE_STATUS, T_GET_VQUEUE, T_SET_VQUEUE, T_EVENT_AVAIL, T_EVENT_USED,
 } from '../protocol/constants.js';
 
@@ -76,18 +77,16 @@ function initStep(i: number): { id: number; payload: number[] } {
 }
 
 function frame(type: number, id: number, dev: number, token: number, payload: number[]): Uint8Array {
-  const f = new Uint8Array(8 + payload.length);
-  f[0] = type;
-  f[1] = id;
-  f[2] = dev & 0xff;
-  f[3] = dev >> 8;
-  f[4] = token & 0xff;
-  f[5] = token >> 8;
-  f[6] = f.length & 0xff;
-  f[7] = f.length >> 8;
-  f.set(payload, 8);
+  const f = new Uint8Array(HDR_SIZE + payload.length);
+  encodeHeader({ type, msg_id: id, dev_num: dev, token, msg_size: f.length }, f);
+  f.set(payload, HDR_SIZE);
   return f;
 }
+
+/** The first u32 of the payload: PING data, EVENT_AVAIL / EVENT_USED vq_index. */
+const PAYLOAD_U32 = HDR_SIZE;
+/** Bus messages carry at least 4 payload bytes here (PING). */
+const MIN_ANSWER = HDR_SIZE + 4;
 
 const u32le = (f: Uint8Array, at: number): number => (f[at]! | (f[at + 1]! << 8) | (f[at + 2]! << 16) | (f[at + 3]! << 24)) >>> 0;
 const u16le = (f: Uint8Array, at: number): number => f[at]! | (f[at + 1]! << 8);
@@ -100,12 +99,12 @@ function percentile(sorted: Float64Array, p: number): number {
 
 /** Answer a PING the other side sent us (keep-alive); false when the channel is full (retry). */
 function answerPing(ch: FrameChannel, f: Uint8Array): boolean {
-  const r = f.slice(0, 12);
+  const r = f.slice(0, MIN_ANSWER);
   r[0] = TYPE_BUS | TYPE_RESPONSE;
   return ch.send(r);
 }
 
-const isPingRequest = (f: Uint8Array): boolean => f[0] === TYPE_BUS && f[1] === B_PING && f.length >= 12;
+const isPingRequest = (f: Uint8Array): boolean => f[0] === TYPE_BUS && f[1] === B_PING && f.length >= MIN_ANSWER;
 
 /** Send one request and wait for its answer, untimed: binds us as the device's driver before an avail run. */
 async function bindDriver(ch: FrameChannel, dev: number, idleMs: number): Promise<boolean> {
@@ -118,7 +117,7 @@ async function bindDriver(ch: FrameChannel, dev: number, idleMs: number): Promis
       if (isPingRequest(f)) {
         answerPing(ch, f);
         ch.flush();
-      } else if (f[0] === TYPE_RESPONSE && f[1] === T_GET_DEVICE_STATUS && u16le(f, 4) === token) return true;
+      } else if (f[0] === TYPE_RESPONSE && f[1] === T_GET_DEVICE_STATUS && u16le(f, HDR_TOKEN) === token) return true;
     }
     await ch.wait(Math.max(1, deadline - Date.now()));
   }
@@ -165,10 +164,10 @@ export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Pro
         continue;
       }
       if (mode === 'ping') {
-        if (type === (TYPE_BUS | TYPE_RESPONSE) && id === B_PING && f.length >= 12) settle((x) => x.key === u32le(f, 8));
+        if (type === (TYPE_BUS | TYPE_RESPONSE) && id === B_PING && f.length >= MIN_ANSWER) settle((x) => x.key === u32le(f, PAYLOAD_U32));
         else if (!(type & TYPE_BUS)) errors++;
       } else if (mode === 'avail') {
-        if (type === 0 && id === T_EVENT_USED && u16le(f, 2) === dev && f.length >= 12) settle((x) => x.key === u32le(f, 8));
+        if (type === 0 && id === T_EVENT_USED && u16le(f, HDR_DEV_NUM) === dev && f.length >= MIN_ANSWER) settle((x) => x.key === u32le(f, PAYLOAD_U32));
         else if (!(type & TYPE_BUS)) errors++;
       } else if (type & TYPE_BUS) {
         // EVENT_DEVICE and other bus events: not ours to count
@@ -176,9 +175,9 @@ export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Pro
         // transport events (EVENT_CONFIG, EVENT_USED) are not answers
       } else {
         // Our token names the request; it must also come back with its msg_id and device.
-        const token = u16le(f, 4);
+        const token = u16le(f, HDR_TOKEN);
         const req = inFlight.find((x) => x.key === token);
-        if (req !== undefined && (id !== req.msgId || u16le(f, 2) !== dev)) errors++;
+        if (req !== undefined && (id !== req.msgId || u16le(f, HDR_DEV_NUM) !== dev)) errors++;
         settle((x) => x === req);
       }
     }

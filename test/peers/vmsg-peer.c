@@ -435,8 +435,13 @@ static int run_driver(const char *mode, long count, long outstanding, uint16_t d
           off = next;
           break;
         }
-        if (f[0] == TYPE_BUS && f[1] == B_PING) { if (!answer_ping(f)) continue; publish(&tx); }
+        if (f[0] == TYPE_BUS && f[1] == B_PING) {
+          if (!answer_ping(f)) continue;
+          publish(&tx);
+          bell_ring();
+        }
         rx_release(&rx);
+        publish(&rx);
       }
     }
   }
@@ -581,16 +586,20 @@ int main(int argc, char **argv) {
   signal(SIGTERM, on_signal);
   signal(SIGPIPE, SIG_IGN);
 
-  // The window file: the device side creates it (owner-only) in whole pages; the driver side
-  // waits for it to exist.
+  // The window file: the device side builds it (owner-only, whole pages) under a temporary name
+  // and renames it into place when it is ready, so a driver waiting for the file never sees it
+  // half built (SPSC has no magic to say so); the driver side waits for it to exist.
   long page = sysconf(_SC_PAGESIZE);
   win_size = (size_t)size;
   map_size = (win_size + (size_t)page - 1) / (size_t)page * (size_t)page;
   int fd;
   double until = now_s() + (double)wait_ms / 1000;
+  char building[4200];
+  snprintf(building, sizeof building, "%s.building-%d", path, (int)getpid());
   if (is_device) {
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 || ftruncate(fd, (off_t)map_size) != 0) die("cannot create %s", path);
+    unlink(path); // a driver must not attach to an earlier window while we build this one
+    fd = open(building, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)map_size) != 0) die("cannot create %s", building);
   } else {
     struct stat st;
     for (;;) {
@@ -613,6 +622,7 @@ int main(int argc, char **argv) {
   } else {
     spsc_rings();
   }
+  if (is_device && rename(building, path) != 0) die("cannot rename the window into place at %s", path);
   if (sock && !is_device) bell_open(sock);
   if (sock) bell_accept();
   if (is_vmamp) vmamp_bring_up();
