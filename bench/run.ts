@@ -55,6 +55,14 @@ function cases(anchorBin: string | null): Case[] {
     { id: 'c-anchor-pingpong', metrics: { 'c-anchor-pingpong-p50-us': 'us' }, command: anchor('pingpong', ['iters=500000', 'reps=5'], ['iters=200000', 'reps=3']) },
     { id: 'rtt', metrics: { 'rtt-p50-us': 'us', 'rtt-p99-us': 'us', 'rtt-p999-us': 'us' }, command: node('rtt.js') },
     { id: 'rss', metrics: { 'rss-mb': 'MiB', 'rss-mb-after-traffic': 'MiB', 'rss-mb-bare-node': 'MiB' }, command: node('rss.js') },
+    {
+      id: 'vmamp',
+      metrics: Object.fromEntries(['poll', 'doorbell'].flatMap((k) => ['c-c', 'node-c', 'c-router'].map((p) => [`vmamp-${p}-${k}`, 'round trips/s']))),
+      command: node('vmamp.js'),
+    },
+    // Two routers (two processes) linked by the stream bus over TCP on 127.0.0.1: loaded, then one request at a time.
+    { id: 'stream', metrics: { 'stream-tcp-d2-k64': 'round trips/s' }, command: node('stream.js') },
+    { id: 'stream-one', metrics: { 'stream-tcp-d1-k1': 'round trips/s' }, command: node('stream.js', ['--devices', '1', '--outstanding', '1']) },
   ];
 }
 
@@ -163,6 +171,16 @@ function applyTargets(results: Result[]): void {
   if (rtt !== undefined && pingpong !== undefined) {
     rtt.ratio_to_c_pingpong = sig(rtt.median / pingpong.median);
     rtt.ratio_to_c_pingpong_per_round = perRound(rtt, pingpong);
+  }
+  // vmamp: Node ↔ C and C → router → echo next to C ↔ C on the same kind of window, same process.
+  for (const kind of ['poll', 'doorbell']) {
+    const cc = byName.get(`vmamp-c-c-${kind}`);
+    for (const pair of ['node-c', 'c-router']) {
+      const r = byName.get(`vmamp-${pair}-${kind}`);
+      if (r === undefined || cc === undefined) continue;
+      r.ratio_to_c_c = sig(r.median / cc.median);
+      r.ratio_to_c_c_per_round = perRound(r, cc);
+    }
   }
   for (const [name, t] of Object.entries(TARGETS)) {
     const r = byName.get(name);

@@ -30,4 +30,19 @@ describe('README', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('device SDK example runs: the driver enumerates, initialises and uses the device', () => {
+    const readme = readFileSync(join(packageRoot(), 'README.md'), 'utf8');
+    const m = /```js\n(\/\/ README example: device SDK[^\n]*\n[\s\S]*?)```/.exec(readme);
+    expect(m).not.toBeNull();
+    const dir = mkdtempSync(join(packageRoot(), '.vmsg-tmp-'));
+    try {
+      const file = join(dir, 'example.mjs');
+      writeFileSync(file, m![1]!);
+      const out = execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
+      expect(out).toBe('devices [ 1 ]\nstate ready\ncounter 1\ncounter 2\ncounter 3\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

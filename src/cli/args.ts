@@ -10,7 +10,9 @@ export type FlagSpec =
   | { kind: 'integer'; value: string; min: number; max: number; help: string }
   | { kind: 'choice'; choices: readonly string[]; help: string }
   /** Hex digits, two per byte: no spaces, no 0x prefix. */
-  | { kind: 'hex'; value: string; help: string };
+  | { kind: 'hex'; value: string; help: string }
+  /** A string flag that may be repeated; the values in command-line order. */
+  | { kind: 'list'; value: string; help: string };
 
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
 
@@ -19,6 +21,7 @@ type ValueOf<F extends FlagSpec> =
   : F extends { kind: 'integer' } ? number | undefined
   : F extends { kind: 'choice'; choices: readonly (infer C)[] } ? C | undefined
   : F extends { kind: 'hex' } ? Uint8Array | undefined
+  : F extends { kind: 'list' } ? string[]
   : string | undefined;
 
 export type Parsed<S extends FlagSpecs> = { -readonly [K in keyof S]: ValueOf<S[K]> };
@@ -29,7 +32,7 @@ export type Parsed<S extends FlagSpecs> = { -readonly [K in keyof S]: ValueOf<S[
  */
 export function parseArgs<S extends FlagSpecs>(argv: readonly string[], spec: S): { flags: Parsed<S>; positionals: string[] } {
   const flags: Record<string, unknown> = {};
-  for (const [name, f] of Object.entries(spec)) flags[name] = f.kind === 'boolean' ? false : undefined;
+  for (const [name, f] of Object.entries(spec)) flags[name] = f.kind === 'boolean' ? false : f.kind === 'list' ? [] : undefined;
   const seen = new Set<string>();
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -44,7 +47,7 @@ export function parseArgs<S extends FlagSpecs>(argv: readonly string[], spec: S)
     const name = flag.startsWith('--') ? flag.slice(2) : '';
     const f = Object.hasOwn(spec, name) ? spec[name] : undefined;
     if (f === undefined) throw new UsageError(`unknown option ${flag}; accepted: ${flagList(spec)}`);
-    if (seen.has(name)) throw new UsageError(`${flag} given twice`);
+    if (seen.has(name) && f.kind !== 'list') throw new UsageError(`${flag} given twice`);
     seen.add(name);
     if (f.kind === 'boolean') {
       if (eq >= 0) throw new UsageError(`${flag} takes no value`);
@@ -59,12 +62,13 @@ export function parseArgs<S extends FlagSpecs>(argv: readonly string[], spec: S)
         throw new UsageError(`${flag} needs a value: ${describe(f)}${text === undefined ? '' : ` (got option ${text})`}`);
       }
     }
-    flags[name] = convert(flag, f, text);
+    if (f.kind === 'list') (flags[name] as string[]).push(text);
+    else flags[name] = convert(flag, f, text);
   }
   return { flags: flags as Parsed<S>, positionals };
 }
 
-function convert(flag: string, f: Exclude<FlagSpec, { kind: 'boolean' }>, text: string): unknown {
+function convert(flag: string, f: Exclude<FlagSpec, { kind: 'boolean' | 'list' }>, text: string): unknown {
   switch (f.kind) {
     case 'string':
       return text;
@@ -102,7 +106,8 @@ function describe(f: Exclude<FlagSpec, { kind: 'boolean' }>): string {
     case 'integer': return `an integer from ${f.min} to ${f.max}`;
     case 'choice': return `one of ${f.choices.join(', ')}`;
     case 'hex': return 'hex digits, two per byte';
-    case 'string': return f.value;
+    case 'string':
+    case 'list': return f.value;
   }
 }
 

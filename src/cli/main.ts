@@ -8,9 +8,14 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  bench: { summary: 'drive an external device-side bus and verify every answer (--target URI --mode init|ping|avail)', load: () => import('./bench.js') },
   decode: { summary: 'decode and validate one frame (--hex HEX) or a capture file (FILE.vmc) [--json]', load: () => import('./decode.js') },
+  demo: { summary: 'router + block, entropy and echo devices + drivers, with live rates (npm start)', load: () => import('./demo.js') },
   'export-pcapng': { summary: 'capture file → pcapng for Wireshark (FILE.vmc OUT.pcapng)', load: () => import('./export-pcapng.js') },
-  demo: { summary: 'router + echo devices + load driver, with live rates (npm start)', load: () => import('./demo.js') },
+  conform: { summary: 'check a device-side bus against the spec rules it can observe (--target URI [--dev D] [--json])', load: () => import('./conform.js') },
+  replay: { summary: "re-send a capture's driver side and compare the answers (FILE.vmc --target URI [--speed X])", load: () => import('./replay.js') },
+  route: { summary: 'run a router between external programs (--driver-link/--device-link URI, --device KIND:N)', load: () => import('./route.js') },
+  stress: { summary: 'block I/O through tiny vmamp-sized queues (--window 496 --dma inline|offload --notify inband|oob)', load: () => import('./stress.js') },
 };
 
 function help(): string {

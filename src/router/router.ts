@@ -431,6 +431,11 @@ export class Router {
     return rec.link as LinkDescriptor;
   }
 
+  /** True once close() was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Is router device number `dev` in use? */
   hasDevice(dev: number): boolean {
     return this.devices.has(dev);

@@ -119,6 +119,23 @@ export class Doorbell {
     return poll();
   }
 
+  /**
+   * sleep() for an owner that must keep its event loop running while it waits (promise
+   * completions, timers): the same protocol, with Atomics.waitAsync instead of Atomics.wait.
+   */
+  async sleepAsync(poll: Poll, timeoutMs: number): Promise<boolean> {
+    Atomics.store(this.i32, this.at, DOORBELL_ASLEEP);
+    if (poll()) {
+      Atomics.store(this.i32, this.at, DOORBELL_AWAKE);
+      return true;
+    }
+    this.sleeps++;
+    const waiting = Atomics.waitAsync(this.i32, this.at, DOORBELL_ASLEEP, timeoutMs);
+    if (waiting.async) await waiting.value;
+    Atomics.store(this.i32, this.at, DOORBELL_AWAKE);
+    return poll();
+  }
+
   /** Wake the owner (for a waker that holds a Doorbell object rather than a ring cursor). */
   ring(): void {
     ringDoorbell(this.i32, this.at);

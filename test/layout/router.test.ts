@@ -30,5 +30,10 @@ describe('router layout (AS) and the TS tables agree', () => {
     expect(L.SH_TEMP + 4).toBeLessThanOrEqual(L.SH_SIZE);
     expect(L.CE_HELD + 4).toBe(L.CE_SIZE);
     expect(L.SH_BELL % 64).toBe(0); // the doorbell has its own cache line
+    // The fields external links added sit in gaps of their structs.
+    expect(L.DS_BOUND_DRIVER + 2).toBe(L.DS_BUS_NUM);
+    expect(L.DS_BUS_NUM + 2).toBeLessThanOrEqual(L.DS_WINDOW);
+    expect(L.EP_ALLOW + 4).toBe(L.EP_BUS_DEVS);
+    expect(L.EP_BUS_DEVS + 4).toBeLessThanOrEqual(L.EP_OUT);
   });
 });

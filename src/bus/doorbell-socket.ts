@@ -1,0 +1,205 @@
+// Doorbells of the shared-memory buses (issue 7 item 4): an optional Unix stream socket per
+// window. The device side listens, the driver side connects. After publishing frames a side
+// writes ONE byte; a woken side drains every pending byte, then the ring. The bytes carry no
+// meaning: they only wake the peer, so many publishes may share one byte.
+//
+// The router side is bridged to the WASM hot path without a syscall per frame (bridgeWakeups):
+// the router's producer cursor over the window rings an i32 "proxy" word in the shared memory
+// (CUR_WAKE, the in-memory doorbell protocol of src/wait/doorbell.ts) which this thread keeps
+// at ASLEEP. Atomics.waitAsync wakes us when a shard flips it to AWAKE; we re-arm the word
+// FIRST and only then write the byte, so a frame published after the re-arm rings again and
+// one published before it is visible to the peer when our byte arrives (no lost wake-up).
+// Publishes that land while the wake-up is still on its way do not notify again: a burst of
+// frames costs one byte.
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { unlinkSync } from 'node:fs';
+import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
+
+const AWAKE = 0;
+const ASLEEP = 1;
+const ONE_BYTE = Buffer.of(1);
+
+export class DoorbellSocket {
+  private ringListener: (() => void) | null = null;
+  private waiter: (() => void) | null = null;
+  private rang = false;
+  private ended = false;
+  private readonly endListeners: ((why: string) => void)[] = [];
+  /** Bytes written (one per wake-up of the peer) and read bursts handled. */
+  rung = 0;
+  heard = 0;
+
+  private constructor(private readonly socket: Socket, private readonly server: Server | null, readonly path: string) {
+    socket.setNoDelay?.(true);
+    socket.on('data', () => {
+      // Every byte the kernel had is in this chunk: one wake-up for all of them.
+      this.heard++;
+      this.rang = true;
+      this.ringListener?.();
+      const w = this.waiter;
+      this.waiter = null;
+      w?.();
+    });
+    const end = (why: string): void => {
+      if (this.ended) return;
+      this.ended = true;
+      const w = this.waiter;
+      this.waiter = null;
+      w?.();
+      for (const l of this.endListeners) l(why);
+    };
+    socket.on('end', () => end('the peer closed the doorbell socket'));
+    socket.on('close', () => end('the doorbell socket closed'));
+    socket.on('error', (e) => end(`doorbell socket error: ${e.message}`));
+  }
+
+  /**
+   * The device side: listen at `path` (a stale socket file is replaced). Build the window,
+   * then accept() the peer: a driver connects once it has seen the layout.
+   */
+  static async listen(path: string): Promise<DoorbellListener> {
+    try {
+      unlinkSync(path);
+    } catch {
+      // none there
+    }
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => reject(new Error(`doorbell socket ${path}: cannot listen (${e.message})`)));
+      server.listen(path, () => resolve());
+    });
+    return new DoorbellListener(server, path, (socket) => new DoorbellSocket(socket, server, path));
+  }
+
+  /** The driver side: connect to `path`, retrying until the device side listens. */
+  static async connect(path: string, deadline: OpenDeadline): Promise<DoorbellSocket> {
+    for (;;) {
+      try {
+        const socket = await new Promise<Socket>((resolve, reject) => {
+          const s = createConnection(path);
+          s.once('connect', () => resolve(s));
+          s.once('error', reject);
+        });
+        socket.removeAllListeners('error');
+        return new DoorbellSocket(socket, null, path);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw new Error(`doorbell socket ${path}: cannot connect (${(e as Error).message})`);
+      }
+      checkDeadline(deadline, `the doorbell socket ${path} to accept`);
+      await sleep(5);
+    }
+  }
+
+  /** Wake the peer: one byte. */
+  ring(): void {
+    if (this.ended) return;
+    this.rung++;
+    this.socket.write(ONE_BYTE);
+  }
+
+  /** Call `l` whenever the peer rings (once per burst of bytes). */
+  onRing(l: (() => void) | null): void {
+    this.ringListener = l;
+  }
+
+  /** Call `l` once when the socket ends (peer closed, error, or close()). */
+  onEnd(l: (why: string) => void): void {
+    this.endListeners.push(l);
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Resolves true when the peer rang since the last call (or rings within `ms`), false otherwise. */
+  async nextRing(ms: number): Promise<boolean> {
+    if (this.rang || this.ended) {
+      const r = this.rang;
+      this.rang = false;
+      return r;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        resolve();
+      }, ms);
+      this.waiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    const r = this.rang;
+    this.rang = false;
+    return r;
+  }
+
+  /**
+   * Bridge the WASM side: keep the i32 word at byte `wordAddr` of `i32`'s buffer armed
+   * (ASLEEP) and write one byte each time a producer cursor flips it to AWAKE. Returns stop().
+   */
+  bridgeWakeups(i32: Int32Array, wordAddr: number): () => void {
+    const at = wordAddr >>> 2;
+    let running = true;
+    Atomics.store(i32, at, ASLEEP);
+    void (async () => {
+      while (running && !this.ended) {
+        const w = Atomics.waitAsync(i32, at, ASLEEP, 1000);
+        if (w.async) await w.value;
+        if (!running || Atomics.load(i32, at) !== AWAKE) continue; // timed out: nothing published
+        Atomics.store(i32, at, ASLEEP); // re-arm first, then ring (see the top of this file)
+        this.ring();
+      }
+    })();
+    return () => {
+      running = false;
+      Atomics.store(i32, at, AWAKE);
+      Atomics.notify(i32, at);
+    };
+  }
+
+  /** Close the socket (and the listener, removing its file). */
+  async close(): Promise<void> {
+    this.ended = true;
+    this.socket.destroy();
+    if (this.server !== null) await closeServer(this.server, this.path);
+  }
+}
+
+/** A listening doorbell socket waiting for its one peer. */
+export class DoorbellListener {
+  constructor(private readonly server: Server, readonly path: string, private readonly wrap: (s: Socket) => DoorbellSocket) {}
+
+  /** Resolve with the first connection (later ones are refused: one peer per window). */
+  async accept(deadline: OpenDeadline): Promise<DoorbellSocket> {
+    const { server, path } = this;
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const timer = deadline.at === Infinity ? null : setTimeout(() => {
+        reject(new Error(`timed out after ${deadline.ms} ms waiting for a peer to connect to the doorbell socket ${path}`));
+      }, Math.max(0, deadline.at - Date.now()));
+      const onAbort = (): void => reject(new Error(`cancelled while waiting for a peer on the doorbell socket ${path}`));
+      deadline.signal?.addEventListener('abort', onAbort, { once: true });
+      server.once('connection', (s) => {
+        if (timer !== null) clearTimeout(timer);
+        deadline.signal?.removeEventListener('abort', onAbort);
+        resolve(s);
+      });
+    });
+    server.on('connection', (s) => s.destroy());
+    return this.wrap(socket);
+  }
+
+  /** Stop listening and remove the socket file (when no peer was accepted). */
+  async close(): Promise<void> {
+    await closeServer(this.server, this.path);
+  }
+}
+
+async function closeServer(server: Server, path: string): Promise<void> {
+  await new Promise<void>((r) => server.close(() => r()));
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,296 @@
+// Gateway: the router side of a stream link whose far end is a device-side bus — typically
+// another router serving a driver link (docs/ARCHITECTURE.md "Stream bus and gateway"). The far
+// end's devices are discovered with GET_DEVICES and attached to the local router under local
+// numbers (src/bus/remap.ts); its EVENT_DEVICE READY/REMOVED become local hotplug (so local
+// drivers hear READY/REMOVED and see the devices in GET_DEVICES); transport frames are rewritten
+// between remote and local device numbers and otherwise forwarded unchanged. Tokens need nothing:
+// the local router stamps its own on requests towards us and the far end restores it on the
+// answers (per-hop correlation). A dropped connection removes every remote device (in-flight
+// requests fail with DEVICE_REMOVED, drivers hear REMOVED); the next connection discovers them again.
+import { EventEmitter } from 'node:events';
+import type { Router } from '../router/router.js';
+import type { LinkDescriptor } from '../router/link.js';
+import { EndpointPort } from '../router/port.js';
+import { decode, encode } from '../protocol/codec.js';
+import { reasonName } from '../protocol/reasons.js';
+import {
+  TYPE_BUS, HDR_TYPE, HDR_DEV_NUM, HDR_TOKEN, HDR_MSG_ID, GET_DEVICES_ALIGN, DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED,
+} from '../protocol/constants.js';
+import { PortBridge } from './port-bridge.js';
+import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
+import { DeviceRemap } from './remap.js';
+import type { PeerHandler, DeviceMapping } from './peer-handler.js';
+
+/** Our own bus requests (GET_DEVICES) are given up after this long; the connection is then closed. */
+export const BUS_REQUEST_TIMEOUT_MS = 5000;
+
+/** Bytes of a GET_DEVICES response before the bitmap (spec §6). */
+const GET_DEVICES_FIXED = 14;
+
+/** A remote device reachable under a local number (emitted as 'remap' when the numbers differ). */
+export interface RemapEvent {
+  remote: number;
+  local: number;
+  peer: string;
+}
+
+export class GatewaySession implements PeerHandler {
+  private desc: LinkDescriptor | undefined;
+  private port: EndpointPort | undefined;
+  private bridge: PortBridge | undefined;
+  private conn: StreamConnection | undefined;
+  /** Bumped per connection: hotplug work queued for an older connection is skipped. */
+  private generation = 0;
+  private readonly remap: DeviceRemap;
+  /** Remote numbers attached locally right now. */
+  private readonly present = new Map<number, number>();
+  /** Hotplug operations run one at a time, in arrival order. */
+  private control: Promise<void> = Promise.resolve();
+  private readonly waiting = new Map<number, { resolve(f: Uint8Array): void; reject(e: Error): void }>();
+  private nextToken = 1;
+  private closed = false;
+
+  constructor(private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter, remapBase: number | undefined) {
+    this.remap = new DeviceRemap(router, remapBase);
+  }
+
+  get devices(): number[] {
+    return [...this.present.values()];
+  }
+
+  deviceMap(): DeviceMapping[] {
+    return [...this.present].map(([remote, local]) => ({ remote, local }));
+  }
+
+  async up(conn: StreamConnection): Promise<void> {
+    if (this.closed) {
+      conn.end('link closed');
+      return;
+    }
+    const gen = ++this.generation;
+    this.conn = conn;
+    if (this.desc !== undefined && this.desc.maxMessageSize !== conn.maxMessageSize) {
+      await this.router.detach(this.desc);
+      this.desc = undefined;
+    }
+    if (this.desc === undefined) {
+      // One device endpoint for the life of the link (a reconnect reuses it), sized to what the connection carries.
+      const desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize });
+      if (this.closed) {
+        await this.router.detach(desc); // closed while attaching
+        return;
+      }
+      this.desc = desc;
+      this.port = new EndpointPort(desc, { spinBeforeSleep: 0 });
+    }
+    if (gen !== this.generation || conn.isClosed) return;
+    this.discardRing();
+    this.bridge = new PortBridge(this.port!, conn, this.counters, {
+      fromPeer: (f) => this.fromPeer(f, gen),
+      fromRouter: (buf, at, size) => this.toPeer(buf, at, size),
+    });
+    try {
+      await this.discover(conn, gen);
+    } catch (e) {
+      conn.end(`device discovery failed: ${(e as Error).message}`);
+    }
+  }
+
+  async down(_reason: string): Promise<void> {
+    this.generation++;
+    this.bridge?.stop();
+    this.bridge = undefined;
+    this.conn = undefined;
+    for (const w of this.waiting.values()) w.reject(new Error('connection lost'));
+    this.waiting.clear();
+    await this.enqueue(async () => {
+      for (const remote of [...this.present.keys()]) {
+        await this.removeRemote(remote).catch((e: unknown) => {
+          countDrop(this.counters, 'HOTPLUG_FAILED');
+          this.events.emit('warning', `gateway: removing device ${remote}: ${(e as Error).message}`);
+        });
+      }
+    });
+    this.discardRing();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.down('closed');
+    const desc = this.desc;
+    // No ring access after this point: detach frees the rings.
+    this.desc = undefined;
+    this.port = undefined;
+    if (desc !== undefined) await this.router.detach(desc).catch(() => {});
+  }
+
+  /** Frames the router queued for a connection that is gone: their requests were failed by the removal. */
+  private discardRing(): void {
+    const port = this.port;
+    if (port === undefined) return;
+    let n = 0;
+    while (port.peek() !== 0) {
+      port.release();
+      n++;
+    }
+    port.flushReceived();
+    if (n > 0) countDrop(this.counters, 'LINK_DOWN', n);
+  }
+
+  // ------------------------------------------------------------------ per frame
+
+  /** Peer → router: transport frames get their local number; bus frames are ours. */
+  private fromPeer(f: Uint8Array, gen: number): Uint8Array | null {
+    if ((f[HDR_TYPE]! & TYPE_BUS) !== 0) {
+      this.busFromPeer(f, gen);
+      return null;
+    }
+    const l = this.remap.toLocal[f[HDR_DEV_NUM]! | (f[HDR_DEV_NUM + 1]! << 8)]!;
+    if (l === 0) {
+      countDrop(this.counters, 'UNVALIDATED_DEV_NUM');
+      return null;
+    }
+    f[HDR_DEV_NUM] = (l - 1) & 0xff;
+    f[HDR_DEV_NUM + 1] = (l - 1) >>> 8;
+    return f;
+  }
+
+  /** Router → peer: local number back to the remote one. */
+  private toPeer(buf: Uint8Array, at: number, _size: number): boolean {
+    if ((buf[at + HDR_TYPE]! & TYPE_BUS) !== 0) {
+      countDrop(this.counters, 'UNSUPPORTED_BUS_MSG');
+      return false;
+    }
+    const r = this.remap.toRemote[buf[at + HDR_DEV_NUM]! | (buf[at + HDR_DEV_NUM + 1]! << 8)]!;
+    if (r === 0) {
+      countDrop(this.counters, 'UNVALIDATED_DEV_NUM'); // removed while the frame was in the ring
+      return false;
+    }
+    buf[at + HDR_DEV_NUM] = (r - 1) & 0xff;
+    buf[at + HDR_DEV_NUM + 1] = (r - 1) >>> 8;
+    return true;
+  }
+
+  /** A bus message of the far end (few: discovery answers, hotplug, PING), through the full codec. */
+  private busFromPeer(f: Uint8Array, gen: number): void {
+    const got = decode(f);
+    if (!got.ok) {
+      countDrop(this.counters, reasonName(got.reason));
+      return;
+    }
+    const m = got.msg;
+    if (m.response) {
+      const w = this.waiting.get(m.token);
+      if (w === undefined) countDrop(this.counters, 'UNMATCHED_RESPONSE');
+      else {
+        this.waiting.delete(m.token);
+        w.resolve(f.slice());
+      }
+    } else if (m.message === 'PING') {
+      // Either side may PING (spec §6): echo the data with the request's token.
+      this.conn!.writer.append(encode({ message: 'PING', response: true, dev_num: 0, token: m.token, data: m.data }));
+      this.conn!.flush();
+    } else if (m.message === 'EVENT_DEVICE') {
+      const dev = m.device_number;
+      if (m.device_bus_state === DEVICE_BUS_STATE_READY) void this.enqueue(() => this.addRemote(dev, gen));
+      else if (m.device_bus_state === DEVICE_BUS_STATE_REMOVED) void this.enqueue(() => this.removeRemote(dev));
+      else countDrop(this.counters, 'UNSUPPORTED_DEVICE_BUS_STATE');
+    } else {
+      // GET_DEVICES asked of us, the far end's failure events (0xC1) and other implementation-defined messages.
+      countDrop(this.counters, 'UNSUPPORTED_BUS_MSG');
+    }
+  }
+
+  // ------------------------------------------------------------------ discovery and hotplug
+
+  private enqueue(op: () => Promise<void>): Promise<void> {
+    const run = this.control.then(op).catch((e: unknown) => {
+      // The router closed under us, or is out of endpoints/devices: counted, the link goes on.
+      countDrop(this.counters, 'HOTPLUG_FAILED');
+      this.events.emit('warning', `gateway: ${(e as Error).message}`);
+    });
+    this.control = run;
+    return run;
+  }
+
+  /** One of our own bus requests; resolves with the response (a copy). */
+  private busRequest(conn: StreamConnection, frame: Uint8Array): Promise<Uint8Array> {
+    const token = this.nextToken;
+    this.nextToken = (this.nextToken % 0xffff) + 1; // never 0 (events carry 0)
+    frame[HDR_TOKEN] = token & 0xff;
+    frame[HDR_TOKEN + 1] = token >>> 8;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(token);
+        reject(new Error(`no answer to bus request 0x${frame[HDR_MSG_ID]!.toString(16)} within ${BUS_REQUEST_TIMEOUT_MS} ms`));
+      }, BUS_REQUEST_TIMEOUT_MS);
+      this.waiting.set(token, {
+        resolve: (f) => { clearTimeout(timer); resolve(f); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+      conn.writer.append(frame);
+      conn.flush();
+    });
+  }
+
+  /** Walk the far end's GET_DEVICES windows and attach every device found. */
+  private async discover(conn: StreamConnection, gen: number): Promise<void> {
+    // The largest window whose bitmap fits the link's maximum message size.
+    const maxCount = Math.min(65528, Math.floor(((conn.maxMessageSize - GET_DEVICES_FIXED) * 8) / GET_DEVICES_ALIGN) * GET_DEVICES_ALIGN);
+    const found: number[] = [];
+    for (let offset = 0; ;) {
+      const count = Math.min(maxCount, 65536 - offset);
+      const req = encode({ message: 'GET_DEVICES', response: false, dev_num: 0, token: 0, offset, count });
+      const got = decode(await this.busRequest(conn, req));
+      if (!got.ok || got.msg.message !== 'GET_DEVICES' || !got.msg.response) {
+        throw new Error(`bad GET_DEVICES response${got.ok ? '' : `: ${got.detail}`}`);
+      }
+      const r = got.msg;
+      for (let i = 0; i < r.count; i++) if ((r.bitmap[i >> 3]! >> (i & 7)) & 1) found.push(r.offset + i);
+      // next_offset must move forward (spec §6); anything else ends the walk rather than looping.
+      if (r.next_offset === 0 || r.next_offset <= offset || r.next_offset < r.offset + r.count) break;
+      offset = r.next_offset;
+    }
+    await this.enqueue(async () => {
+      for (const remote of found) await this.addRemote(remote, gen);
+    });
+  }
+
+  private async addRemote(remote: number, gen: number): Promise<void> {
+    if (gen !== this.generation || this.present.has(remote) || this.desc === undefined) return;
+    const attached = new Set(this.router.stats().devices.map((d) => d.dev));
+    for (let tries = 0; tries < 8; tries++) {
+      const local = this.remap.claim(remote, attached);
+      if (local === undefined) throw new Error(`no free local device number for remote device ${remote}`);
+      // Translation is on before the router validates `local`: a driver that hears READY may send at once.
+      this.remap.activate(remote, local);
+      this.present.set(remote, local);
+      try {
+        await this.router.addDevice(this.desc, local);
+      } catch (e) {
+        this.present.delete(remote);
+        this.remap.deactivate(remote);
+        this.remap.release(local);
+        // Another adapter of this router (not sharing our claims) took the number meanwhile: next rule.
+        if (!/already attached/.test((e as Error).message)) throw e;
+        attached.add(local);
+        continue;
+      }
+      if (local !== remote) this.events.emit('remap', { remote, local, peer: this.conn?.remote ?? '' } satisfies RemapEvent);
+      return;
+    }
+  }
+
+  private async removeRemote(remote: number): Promise<void> {
+    const local = this.present.get(remote);
+    if (local === undefined) return;
+    this.present.delete(remote);
+    this.remap.deactivate(remote);
+    try {
+      await this.router.removeDevice(local);
+    } finally {
+      this.remap.release(local);
+    }
+  }
+}

@@ -1,0 +1,146 @@
+// A FrameChannel (src/bus/bus-link.ts) over an in-process link: the tools (load engine,
+// conformance checker, replay) drive an in-process router as a driver, or a device endpoint
+// directly over a router-less link pair, through the same interface as an external bus.
+// Frames move through the link's native rings (EndpointPort in this thread); wait() sleeps on
+// the link's doorbell with Atomics.waitAsync, so the event loop stays free while idle.
+import { EndpointPort } from '../router/port.js';
+import { SharedMemory } from '../memory/shared-memory.js';
+import { slotSizeFor } from '../router/options.js';
+import { nativeRingBytes } from '../ring/native.js';
+import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../wait/doorbell.js';
+import type { LinkDescriptor } from '../router/link.js';
+import type { FrameChannel } from './bus-link.js';
+import type { Router, DriverLinkOptions } from '../router/router.js';
+
+export interface InprocChannelOptions {
+  /**
+   * Polls before wait() sleeps on the doorbell. Default 256: about 25 µs of spinning, which
+   * keeps a busy closed loop off the doorbell (a wake-up costs ~50 µs) without holding the
+   * event loop for long.
+   */
+  spinBeforeSleep?: number;
+  /** Called by close() after the port is done (e.g. detach from the router). */
+  onClose?: () => Promise<void>;
+}
+
+export class InprocChannel implements FrameChannel {
+  readonly port: EndpointPort;
+  readonly maxMessageSize: number;
+  private readonly i32: Int32Array;
+  private readonly bellAt: number;
+  private readonly spin: number;
+  private readonly onClose: (() => Promise<void>) | undefined;
+  private closed = false;
+
+  constructor(readonly link: LinkDescriptor, opts: InprocChannelOptions = {}) {
+    const spin = opts.spinBeforeSleep ?? 256;
+    if (!Number.isInteger(spin) || spin < 0) throw new RangeError(`spinBeforeSleep must be an integer >= 0, got ${spin}`);
+    this.port = new EndpointPort(link, { spinBeforeSleep: spin });
+    this.maxMessageSize = link.maxMessageSize;
+    this.i32 = new Int32Array(link.memory.buffer);
+    this.bellAt = link.bell >>> 2;
+    this.spin = spin;
+    this.onClose = opts.onClose;
+  }
+
+  /** Attach a new driver link to `router` and open a channel on it; close() detaches it. */
+  static async attach(router: Router, link: DriverLinkOptions = {}, opts: InprocChannelOptions = {}): Promise<InprocChannel> {
+    const d = await router.attachDriver(link);
+    return new InprocChannel(d, {
+      ...opts,
+      onClose: async () => {
+        await opts.onClose?.();
+        await router.detach(d).catch(() => undefined); // the router may already be closed
+      },
+    });
+  }
+
+  send(frame: Uint8Array): boolean {
+    return this.port.send(frame);
+  }
+
+  flush(): void {
+    this.port.flush();
+  }
+
+  recv(): Uint8Array | null {
+    return this.port.recv();
+  }
+
+  async wait(timeoutMs: number): Promise<boolean> {
+    const port = this.port;
+    for (let i = 0; i < this.spin; i++) if (port.peek() !== 0) return true;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      // Announce sleep, look once more, then sleep: the router rings the bell only when it
+      // reads ASLEEP after publishing (docs/ARCHITECTURE.md "Doorbell protocol").
+      Atomics.store(this.i32, this.bellAt, DOORBELL_ASLEEP);
+      if (port.peek() !== 0) {
+        Atomics.store(this.i32, this.bellAt, DOORBELL_AWAKE);
+        return true;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        Atomics.store(this.i32, this.bellAt, DOORBELL_AWAKE);
+        return false;
+      }
+      const w = Atomics.waitAsync(this.i32, this.bellAt, DOORBELL_ASLEEP, left);
+      if (w.async) await w.value;
+      Atomics.store(this.i32, this.bellAt, DOORBELL_AWAKE);
+      if (port.peek() !== 0) return true;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.port.flush();
+    this.port.flushReceived();
+    await this.onClose?.();
+  }
+}
+
+export interface InprocPairOptions {
+  /** Largest frame on the pair. Default 264 (the spec's recommended maximum). */
+  maxMessageSize?: number;
+  /** Slots per direction. Default 256. */
+  ringCapacity?: number;
+  /** Ring publication batch. Default 16. */
+  batch?: number;
+}
+
+/** Both ends of a router-less in-process bus: two native rings and two doorbells. */
+export interface InprocPair {
+  /** The driver's end: open an InprocChannel on it. */
+  driver: LinkDescriptor;
+  /** The device-side bus end: open an EndpointPort on it (any thread) and answer as a device would. */
+  device: LinkDescriptor;
+}
+
+/**
+ * A point-to-point in-process bus with no router between the two ends, for driving a device
+ * endpoint (a device model, or a deliberately broken one) directly: whatever the device side
+ * writes reaches the driver unchanged.
+ */
+export function createInprocPair(opts: InprocPairOptions = {}): InprocPair {
+  const max = opts.maxMessageSize ?? 264;
+  const capacity = opts.ringCapacity ?? 256;
+  const batch = opts.batch ?? 16;
+  if (!Number.isInteger(max) || max < 12 || max > 65535) throw new RangeError(`maxMessageSize must be an integer from 12 to 65535, got ${max}`);
+  if (!Number.isInteger(capacity) || capacity < 3 || capacity > 65536) throw new RangeError(`ringCapacity must be an integer from 3 to 65536, got ${capacity}`);
+  if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch must be an integer >= 1, got ${batch}`);
+  const slot = slotSizeFor(max);
+  const ringBytes = nativeRingBytes(capacity, slot);
+  const mem = new SharedMemory({ bytes: 2 * ringBytes + 4 * 65536 });
+  const driverBell = mem.alloc(64);
+  const deviceBell = mem.alloc(64);
+  const toDevice = mem.alloc(ringBytes);
+  const toDriver = mem.alloc(ringBytes);
+  mem.wasm.nativeRingInit(toDevice, capacity, slot, batch, deviceBell, driverBell);
+  mem.wasm.nativeRingInit(toDriver, capacity, slot, batch, driverBell, deviceBell);
+  const common = { memory: mem.memory, maxMessageSize: max, devices: [] };
+  return {
+    driver: { ...common, kind: 'driver', id: 0, toRouter: toDevice, fromRouter: toDriver, bell: driverBell },
+    device: { ...common, kind: 'device', id: 1, toRouter: toDriver, fromRouter: toDevice, bell: deviceBell },
+  };
+}

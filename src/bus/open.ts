@@ -1,0 +1,92 @@
+// Opening a link URI (src/bus/uri.ts, the CLI contract) as a router link or as a driver's frame
+// channel: dispatch by scheme to the bus adapter. Which side of the router the external program
+// sits on fixes our role on a shared-memory bus: an external driver (`--driver-link`) means we
+// are its bus's device side (role=device); an external device side (`--device-link`, `vmsg
+// bench --target`) means we are the driver (role=driver).
+import type { Router } from '../router/router.js';
+import type { BusLink, FrameChannel } from './bus-link.js';
+import { LinkUriError, parseLinkUri, type LinkRole, type ShmLinkUri } from './uri.js';
+import { shmLinkOptions, type ShmLinkOptions } from './shm-options.js';
+import { openVmampChannel, openVmampLink } from './vmamp.js';
+import { openSpscChannel, openSpscLink } from './spsc.js';
+import { deadlineIn } from './open-deadline.js';
+import { openStreamLink, openStreamChannel } from './stream.js';
+import type { RemapEvent } from './gateway.js';
+
+export interface OpenLinkOptions {
+  /** How long to wait for the peer, ms (0 = forever). Default: `wait=` of the URI, else forever for links, 10 s for channels. */
+  waitMs?: number;
+  /** Cancels a pending open (e.g. on Ctrl-C). */
+  signal?: AbortSignal;
+  /** Notable link events (device remaps, hotplug, link down), one line each. */
+  log?: (line: string) => void;
+}
+
+/** Default wait of openFrameChannel: a benchmark should fail, not hang, when nothing is there. */
+const CHANNEL_WAIT_MS = 10_000;
+
+function shmOptionsFor(uri: ShmLinkUri, ourRole: LinkRole, what: string): ShmLinkOptions {
+  const o = shmLinkOptions(uri, ourRole);
+  if (o.role !== ourRole) {
+    throw new LinkUriError(`link URI "${uri.text}": ${what}, so our role on that bus is ${ourRole} (role=${ourRole}); got role=${o.role}`);
+  }
+  return o;
+}
+
+/**
+ * Check `uriText` for a link on `side` without opening anything (the CLI checks every link
+ * before starting): throws LinkUriError naming the problem.
+ */
+export function checkLinkUri(uriText: string, side: 'driver' | 'device'): void {
+  const uri = parseLinkUri(uriText);
+  if (uri.scheme === 'vmamp' || uri.scheme === 'spsc') {
+    if (side === 'driver') shmOptionsFor(uri, 'device', '--driver-link attaches an external driver');
+    else shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
+  }
+}
+
+/**
+ * Attach the external program behind `uriText` to `router`. side 'driver': it is a driver (we
+ * serve it the router's devices); side 'device': it is a device-side bus (its devices join the
+ * router's, discovered with GET_DEVICES). Resolves once the link runs.
+ */
+export async function openBusLink(router: Router, uriText: string, side: 'driver' | 'device', opts: OpenLinkOptions = {}): Promise<BusLink> {
+  const uri = parseLinkUri(uriText);
+  switch (uri.scheme) {
+    case 'vmamp':
+    case 'spsc': {
+      const o = side === 'driver'
+        ? shmOptionsFor(uri, 'device', '--driver-link attaches an external driver')
+        : shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
+      const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? 0, opts.signal);
+      return uri.scheme === 'vmamp' ? openVmampLink(router, o, side, deadline, opts.log) : openSpscLink(router, o, side, deadline, opts.log);
+    }
+    default: {
+      const link = await openStreamLink(router, uriText, side);
+      const log = opts.log;
+      if (log !== undefined) {
+        link.on('up', (remote: string) => log(`${uriText}: connected to ${remote}`));
+        link.on('drop', (remote: string, reason: string) => log(`${uriText}: ${remote} dropped (${reason})`));
+        link.on('refused', (e: Error) => log(`${uriText}: ${e.message}`));
+        link.on('warning', (w: string) => log(w));
+        link.on('remap', (r: RemapEvent) => log(`${uriText}: remote device ${r.remote} is local device ${r.local}`));
+      }
+      return link;
+    }
+  }
+}
+
+/** Open `uriText` as a driver's raw frame channel to an external device-side bus. */
+export async function openFrameChannel(uriText: string, opts: OpenLinkOptions = {}): Promise<FrameChannel> {
+  const uri = parseLinkUri(uriText);
+  switch (uri.scheme) {
+    case 'vmamp':
+    case 'spsc': {
+      const o = shmOptionsFor(uri, 'driver', 'a frame channel drives a device-side bus');
+      const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? CHANNEL_WAIT_MS, opts.signal);
+      return uri.scheme === 'vmamp' ? openVmampChannel(o, deadline) : openSpscChannel(o, deadline);
+    }
+    default:
+      return openStreamChannel(uriText);
+  }
+}

@@ -1,0 +1,76 @@
+// Device number remap of a link to an external device-side bus (docs/ARCHITECTURE.md "Stream
+// bus and gateway", spec §7 rule 11: a bridge may remap device numbers between bus instances).
+// The rule, for a remote device number R that becomes reachable:
+//   1. local number R, when no other device of the local router uses it;
+//   2. else the local number R had before on this link (a device that comes back after a link
+//      drop gets its old number), when free;
+//   3. else the lowest free local number from `base` upward (wrapping below it at the end).
+// Numbers in use are those the router has attached plus those any remap of the same router
+// has claimed and not released (claims cover the time an addDevice is in progress).
+import type { Router } from '../router/router.js';
+
+/** Where rule 3 starts unless the link says otherwise (`remap_base=`). */
+export const DEFAULT_REMAP_BASE = 256;
+
+const claimedByRouter = new WeakMap<Router, Set<number>>();
+
+export class DeviceRemap {
+  /** remote number → local number + 1 (0 = not present): the per-frame lookup. */
+  readonly toLocal = new Uint32Array(65536);
+  /** local number → remote number + 1 (0 = not present). */
+  readonly toRemote = new Uint32Array(65536);
+  /** Every assignment this link ever made (rule 2). */
+  private readonly history = new Map<number, number>();
+  private readonly claimed: Set<number>;
+
+  constructor(router: Router, readonly base = DEFAULT_REMAP_BASE) {
+    let c = claimedByRouter.get(router);
+    if (c === undefined) claimedByRouter.set(router, (c = new Set()));
+    this.claimed = c;
+  }
+
+  /**
+   * Choose and claim a local number for `remote`; `attached` is the set of numbers the router
+   * has attached right now. Returns undefined when all 65536 are in use.
+   */
+  claim(remote: number, attached: ReadonlySet<number>): number | undefined {
+    const free = (n: number): boolean => !attached.has(n) && !this.claimed.has(n);
+    let local: number | undefined;
+    const before = this.history.get(remote);
+    if (free(remote)) local = remote;
+    else if (before !== undefined && free(before)) local = before;
+    else {
+      for (let i = 0; i < 65536; i++) {
+        const n = (this.base + i) & 0xffff;
+        if (free(n)) {
+          local = n;
+          break;
+        }
+      }
+    }
+    if (local === undefined) return undefined;
+    this.claimed.add(local);
+    this.history.set(remote, local);
+    return local;
+  }
+
+  /** Frames may now flow between `remote` and `local` (the router has validated `local`). */
+  activate(remote: number, local: number): void {
+    this.toLocal[remote] = local + 1;
+    this.toRemote[local] = remote + 1;
+  }
+
+  /** Stop translating `remote` (its frames are dropped from now on); returns its local number. */
+  deactivate(remote: number): number | undefined {
+    const l = this.toLocal[remote]!;
+    if (l === 0) return undefined;
+    this.toLocal[remote] = 0;
+    this.toRemote[l - 1] = 0;
+    return l - 1;
+  }
+
+  /** Give the local number back (after the router removed it). */
+  release(local: number): void {
+    this.claimed.delete(local);
+  }
+}

@@ -1,0 +1,290 @@
+// A router link over a shared-memory bus window (vmamp or SPSC, issue 7 items 2–4), whatever
+// the layout: the router's shard reads and writes the window through two cursors in place
+// (an endpoint with caller-supplied cursors, Router.attachExternal). This file does everything
+// around that data path, on the main thread:
+//   - doorbells: the socket bridge both ways (src/bus/doorbell-socket.ts), or busy-poll;
+//   - device side (an external device-side bus, `--device-link`): GET_DEVICES discovery, device
+//     numbers kept or remapped (src/bus/device-numbers.ts), EVENT_DEVICE hotplug;
+//   - liveness: the window state (vmamp queue heads), the doorbell socket closing, and PING
+//     keep-alives the router sends as itself; a peer that stops answering is dead;
+//   - going down: the link detaches (its devices are REMOVED, their requests in flight fail),
+//     our side of the window says SHUTDOWN or PEER_DEAD, the window is unmapped, `down` settles.
+import type { Router, ExternalEndpoint } from '../router/router.js';
+import type { BusLink, LinkDown } from './bus-link.js';
+import type { DoorbellSocket } from './doorbell-socket.js';
+import type { ShmWindow } from './shm-window.js';
+import { PING_DEAD_PERIODS } from './shm-options.js';
+import { routerNumberFor } from './device-numbers.js';
+import { getDevicesCountFor, getDevicesRequest, isGetDevicesResponse, readGetDevicesResponse, walkGetDevices } from './get-devices.js';
+import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
+import { TYPE_BUS, TYPE_RESPONSE, B_PING, B_EVENT_DEVICE } from '../protocol/constants.js';
+
+/** One side of a window, brought up, as a bus adapter (src/bus/vmamp.ts, spsc.ts) hands it over. */
+export interface WindowSide {
+  readonly window: ShmWindow;
+  /** Largest frame: the element or slot size. */
+  readonly maxMessageSize: number;
+  /**
+   * Fill the router's two 64-byte cursors: `inCursor` consumes what the peer sends,
+   * `outCursor` produces towards the peer and rings the word at `outWake` (0 = nobody).
+   */
+  initCursors(inCursor: number, outCursor: number, outWake: number): void;
+  /** The peer is known to be there already (vmamp after bring-up); else after its first answer. */
+  readonly peerPresent: boolean;
+  /** The window says the peer left (checked every few ms): why, or null while it is fine. */
+  peerLeft(): LinkDown | null;
+  /** Record in the window that our side stopped (vmamp: SHUTDOWN, or PEER_DEAD when we gave up on the peer). */
+  markStopped(cause: LinkDown['cause']): void;
+}
+
+export interface ShmLinkStartOptions {
+  pingMs: number;
+  deadline: OpenDeadline;
+  /** Where notable events go (remaps, hotplug); default: nowhere. */
+  log?: (line: string) => void;
+}
+
+/** How often the window state is looked at. */
+const STATE_CHECK_MS = 20;
+/** GET_DEVICES is sent again when unanswered for this long (the peer may still be starting). */
+const DISCOVERY_RETRY_MS = 500;
+const EVENT_DEVICE_READY = 1;
+const EVENT_DEVICE_REMOVED = 2;
+
+export class ShmBusLink implements BusLink {
+  readonly down: Promise<LinkDown>;
+  private resolveDown!: (d: LinkDown) => void;
+  private stopping: Promise<void> | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private stopBridge: (() => void) | null = null;
+  private readonly cursors: number;
+  private readonly wakeWord: number;
+  private ext!: ExternalEndpoint;
+  /** Bus device number → router device number. */
+  private readonly numbers = new Map<number, number>();
+  private hotplug: Promise<void> = Promise.resolve();
+  private contact: boolean;
+  private pingSeq = 0;
+  private pingOutstanding: { data: number; at: number } | null = null;
+  private discoveryWaiter: ((f: Uint8Array) => void) | null = null;
+  private readonly log: (line: string) => void;
+  /** PINGs sent / answered, control frames seen (diagnostics). */
+  readonly counters = { pings: 0, pingAnswers: 0, controlFrames: 0 };
+
+  private constructor(
+    private readonly router: Router,
+    readonly uri: string,
+    readonly side: 'driver' | 'device',
+    private readonly win: WindowSide,
+    private readonly doorbell: DoorbellSocket | null,
+    private readonly opts: ShmLinkStartOptions,
+  ) {
+    this.down = new Promise((r) => (this.resolveDown = r));
+    this.contact = win.peerPresent;
+    this.log = opts.log ?? (() => {});
+    const mem = router.mem;
+    this.cursors = mem.alloc(128);
+    this.wakeWord = doorbell === null ? 0 : mem.alloc(64);
+  }
+
+  /** Router numbers of the devices behind this link (device side). */
+  get devices(): readonly number[] {
+    return this.ext?.devices ?? [];
+  }
+
+  /** The router endpoint id (stats). */
+  get endpointId(): number {
+    return this.ext.id;
+  }
+
+  /**
+   * Attach the window to the router and start watching the peer; for a device-side bus, also
+   * discover its devices. On failure everything is released and the error is thrown.
+   */
+  static async start(
+    router: Router, uri: string, side: 'driver' | 'device', win: WindowSide, doorbell: DoorbellSocket | null, opts: ShmLinkStartOptions,
+  ): Promise<ShmBusLink> {
+    const link = new ShmBusLink(router, uri, side, win, doorbell, opts);
+    try {
+      await link.attach();
+      if (side === 'device') await link.discover();
+    } catch (e) {
+      await link.stop({ cause: 'error', detail: (e as Error).message });
+      throw e;
+    }
+    return link;
+  }
+
+  private async attach(): Promise<void> {
+    const { router, win, doorbell } = this;
+    const inCursor = this.cursors;
+    const outCursor = this.cursors + 64;
+    win.initCursors(inCursor, outCursor, this.wakeWord);
+    this.ext = await router.attachExternal({
+      kind: this.side, inCursor, outCursor, maxMessageSize: win.maxMessageSize, busyPoll: doorbell === null, ownNumbering: this.side === 'device',
+    });
+    router.onControlFrame(this.ext, (f) => this.onControlFrame(f));
+    if (doorbell !== null) {
+      this.contact = true; // a connected socket is a present peer
+      const shard = this.ext.shard;
+      doorbell.onRing(() => router.wakeShard(shard));
+      this.stopBridge = doorbell.bridgeWakeups(router.mem.i32, this.wakeWord);
+      // A peer that shut down cleanly closes its socket too: the window says which it was.
+      doorbell.onEnd((why) => void this.stop(win.peerLeft() ?? { cause: 'peer-dead', detail: why }));
+    }
+    const every = (ms: number, f: () => void): void => {
+      const t = setInterval(f, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(STATE_CHECK_MS, () => {
+      const left = win.peerLeft();
+      if (left !== null) void this.stop(left);
+    });
+    if (this.opts.pingMs > 0) every(this.opts.pingMs, () => this.keepAlive());
+  }
+
+  /** One keep-alive tick: a PING when none is out; a peer silent for PING_DEAD_PERIODS is dead. */
+  private keepAlive(): void {
+    if (this.stopping !== null) return;
+    const now = Date.now();
+    const out = this.pingOutstanding;
+    if (out !== null) {
+      const silent = now - out.at;
+      if (this.contact && silent > PING_DEAD_PERIODS * this.opts.pingMs) {
+        void this.stop({ cause: 'peer-dead', detail: `no answer to a PING for ${silent} ms` });
+      }
+      return;
+    }
+    const data = (++this.pingSeq) >>> 0;
+    this.pingOutstanding = { data, at: now };
+    const f = new Uint8Array(12);
+    const dv = new DataView(f.buffer);
+    f[0] = TYPE_BUS;
+    f[1] = B_PING;
+    dv.setUint16(4, (data & 0xffff) || 1, true);
+    dv.setUint16(6, 12, true);
+    dv.setUint32(8, data, true);
+    this.counters.pings++;
+    this.router.sendAsRouter(this.ext, f).catch(() => {});
+  }
+
+  private onControlFrame(f: Uint8Array): void {
+    this.counters.controlFrames++;
+    if (f.length < 12) return;
+    const dv = new DataView(f.buffer, f.byteOffset, f.byteLength);
+    const type = f[0]!;
+    const id = f[1]!;
+    if (type === (TYPE_BUS | TYPE_RESPONSE) && id === B_PING) {
+      const out = this.pingOutstanding;
+      if (out !== null && dv.getUint32(8, true) === out.data) {
+        this.pingOutstanding = null;
+        this.contact = true;
+        this.counters.pingAnswers++;
+      }
+      return;
+    }
+    if (this.side !== 'device') return;
+    if (isGetDevicesResponse(f)) {
+      this.contact = true;
+      const w = this.discoveryWaiter;
+      this.discoveryWaiter = null;
+      w?.(f);
+      return;
+    }
+    if (type === TYPE_BUS && id === B_EVENT_DEVICE) {
+      const busNum = dv.getUint16(8, true);
+      const state = dv.getUint16(10, true);
+      this.hotplug = this.hotplug.then(() => this.busDeviceEvent(busNum, state)).catch((e: unknown) => {
+        this.log(`${this.uri}: EVENT_DEVICE ${busNum} state ${state} not applied (${(e as Error).message})`);
+      });
+    }
+  }
+
+  /** GET_DEVICES over the link until every device is known, then attach them (numbers kept or remapped). */
+  private async discover(): Promise<void> {
+    const count = getDevicesCountFor(this.win.maxMessageSize);
+    const request = async (offset: number): Promise<Uint8Array> => {
+      for (;;) {
+        const answer = new Promise<Uint8Array | null>((resolve) => {
+          const timer = setTimeout(() => resolve(null), DISCOVERY_RETRY_MS);
+          this.discoveryWaiter = (f) => {
+            clearTimeout(timer);
+            resolve(f);
+          };
+        });
+        await this.router.sendAsRouter(this.ext, getDevicesRequest(offset, count, 1));
+        const f = await answer;
+        if (this.stopping !== null) throw new Error('the link went down during discovery');
+        if (f !== null) return f;
+        checkDeadline(this.opts.deadline, `a GET_DEVICES answer from ${this.uri}`);
+        await sleep(1);
+      }
+    };
+    const found = await walkGetDevices(request);
+    for (const busNum of found) await this.addBusDevice(busNum);
+    this.log(`${this.uri}: ${found.length} device(s): ${found.map((b) => (this.numbers.get(b) === b ? `${b}` : `${b}→${this.numbers.get(b)}`)).join(', ') || 'none'}`);
+  }
+
+  private async addBusDevice(busNum: number): Promise<void> {
+    if (this.numbers.has(busNum)) return;
+    const dev = routerNumberFor(busNum, (n) => this.router.hasDevice(n));
+    await this.router.addDevice(this.ext, dev, busNum);
+    this.numbers.set(busNum, dev);
+    if (dev !== busNum) this.log(`${this.uri}: device ${busNum} is device ${dev} on this router (remapped: ${busNum} was taken)`);
+  }
+
+  private async busDeviceEvent(busNum: number, state: number): Promise<void> {
+    if (this.stopping !== null) return;
+    if (state === EVENT_DEVICE_READY) {
+      await this.addBusDevice(busNum);
+      this.log(`${this.uri}: device ${busNum} READY`);
+    } else if (state === EVENT_DEVICE_REMOVED) {
+      const dev = this.numbers.get(busNum);
+      if (dev === undefined) return;
+      this.numbers.delete(busNum);
+      await this.router.removeDevice(dev);
+      this.log(`${this.uri}: device ${busNum} REMOVED`);
+    }
+  }
+
+  /** Take the link down once (any cause); resolves when everything is released. */
+  private stop(why: LinkDown): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const t of this.timers) clearInterval(t);
+      this.stopBridge?.();
+      this.doorbell?.onRing(null);
+      const w = this.discoveryWaiter;
+      this.discoveryWaiter = null;
+      w?.(new Uint8Array(0));
+      const { router } = this;
+      if (this.ext !== undefined) {
+        router.onControlFrame(this.ext, null);
+        await this.hotplug;
+        // After detach no shard touches the window: its devices are REMOVED (requests in flight
+        // fail towards their drivers) and the endpoint reads nothing more.
+        if (!router.isClosed) {
+          try {
+            await router.detach(this.ext);
+          } catch (e) {
+            if (!router.isClosed) process.emitWarning(`vmsg-router: detaching ${this.uri} failed: ${(e as Error).message}`);
+          }
+        }
+      }
+      this.win.markStopped(why.cause);
+      // Closed by us for good: a window we built goes away with the link. After a peer left it
+      // stays (the next open rebuilds it in place, where the next peer looks).
+      this.win.window.close(why.cause === 'closed');
+      router.mem.free(this.cursors, 128);
+      if (this.wakeWord !== 0) router.mem.free(this.wakeWord, 64);
+      await this.doorbell?.close();
+      if (why.cause !== 'closed') this.log(`${this.uri}: link down (${why.cause}: ${why.detail})`);
+      this.resolveDown(why);
+    })();
+    return this.stopping;
+  }
+
+  async close(): Promise<void> {
+    await this.stop({ cause: 'closed', detail: 'closed by us' });
+  }
+}

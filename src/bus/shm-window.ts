@@ -1,0 +1,88 @@
+// A shared-memory window of an external bus (buses.md §2 vmamp, §3 SPSC): a file, normally
+// under /dev/shm, mapped over a page-aligned range of our shared WebAssembly.Memory, so the
+// WASM hot path reads and writes the peer's rings in place (no copy step). The device side
+// creates the file (owner-only, whole pages); the driver side waits for it to appear.
+import { rmSync, statSync, truncateSync } from 'node:fs';
+import type { SharedMemory } from '../memory/shared-memory.js';
+import { mapFile, pageSize, unmapFile } from '../native/mmap.js';
+import { waitUntil, type OpenDeadline } from './open-deadline.js';
+
+export class ShmWindow {
+  private unmapped = false;
+
+  private constructor(
+    readonly mem: SharedMemory,
+    /** Byte address of the window in the memory (page-aligned). */
+    readonly base: number,
+    /** Window bytes the layout uses (`size=`). */
+    readonly size: number,
+    /** Bytes mapped: `size` rounded up to whole pages. */
+    readonly mapped: number,
+    readonly path: string,
+    /** We created the file (the device side). */
+    readonly created: boolean,
+  ) {}
+
+  /**
+   * The device side: create (or reuse) the file at `path`, at least `size` bytes in whole
+   * pages, and map it. The caller builds the layout in it.
+   */
+  static create(mem: SharedMemory, path: string, size: number): ShmWindow {
+    const mapped = roundToPages(size);
+    const base = mem.alloc(mapped, pageSize());
+    try {
+      mapFile(mem.memory, base, mapped, path, true);
+    } catch (e) {
+      mem.free(base, mapped);
+      throw new Error(`shared-memory window ${path}: ${(e as Error).message}`);
+    }
+    return new ShmWindow(mem, base, size, mapped, path, true);
+  }
+
+  /**
+   * The driver side: wait (within `deadline`) until the file at `path` exists with at least
+   * `size` bytes, then map it. `size` undefined = the file's size. A file shorter than whole
+   * pages is grown to them (zeros past the window, which neither side touches), since only
+   * whole pages can be mapped.
+   */
+  static async attach(mem: SharedMemory, path: string, size: number | undefined, deadline: OpenDeadline): Promise<ShmWindow> {
+    let fileSize = 0;
+    await waitUntil(deadline, `window file ${path} to appear${size === undefined ? '' : ` with ${size} bytes`}`, () => {
+      try {
+        fileSize = statSync(path).size;
+      } catch {
+        return false;
+      }
+      return fileSize > 0 && (size === undefined || fileSize >= size);
+    });
+    const windowSize = size ?? fileSize;
+    const mapped = roundToPages(windowSize);
+    if (fileSize < mapped) truncateSync(path, mapped);
+    const base = mem.alloc(mapped, pageSize());
+    try {
+      mapFile(mem.memory, base, mapped, path, false);
+    } catch (e) {
+      mem.free(base, mapped);
+      throw new Error(`shared-memory window ${path}: ${(e as Error).message}`);
+    }
+    return new ShmWindow(mem, base, windowSize, mapped, path, false);
+  }
+
+  /**
+   * Unmap (the range becomes private zero pages again) and give the range back. The file stays,
+   * unless `removeFile` and we created it (a window we close for good: nobody should attach to
+   * it any more; a peer that still maps it keeps its mapping).
+   */
+  close(removeFile = false): void {
+    if (this.unmapped) return;
+    this.unmapped = true;
+    unmapFile(this.mem.memory, this.base, this.mapped);
+    this.mem.free(this.base, this.mapped);
+    if (removeFile && this.created) rmSync(this.path, { force: true });
+  }
+}
+
+function roundToPages(size: number): number {
+  const page = pageSize();
+  return Math.ceil(size / page) * page;
+}

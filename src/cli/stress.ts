@@ -1,0 +1,266 @@
+// `vmsg stress`: the tiny-queue profile of real AMP hardware (issue 4 item 6). A vmamp-style window
+// of --window bytes holds N = floor((window − 80) / 128) slots of 64 bytes per direction (496 B →
+// 3 slots, 2 frames in flight), so the router runs with ring capacity N and 64-byte links, between a
+// block device (DMA inline or offloaded to a pool) and a driver doing self-checking block I/O, each
+// in its own worker. Notifications go in-band (EVENT_AVAIL / EVENT_USED frames through those tiny
+// rings) or out of band (shared-memory doorbells). Reports throughput, queue-full events, stall
+// time, request latency percentiles, and the frame accounting that shows no message was lost.
+import { Worker } from 'node:worker_threads';
+import { mkdtempSync, openSync, ftruncateSync, closeSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, optionsHelp, UsageError, type Parsed } from './args.js';
+import { Router } from '../router/router.js';
+import { wasmModule } from '../wasm/module.js';
+import { compiledModule } from '../util/paths.js';
+import { GuestMemory } from '../virtqueue/guest-memory.js';
+import { spawnDeviceWorker } from '../device/spawn.js';
+import { DW_FRAMES_IN, DW_FRAMES_OUT } from '../device/device-worker.js';
+import { DMA_MODES, type DmaMode } from '../device/dma.js';
+import { initOobDoorbells, OOB_ALIGN, OOB_AREA_BYTES } from '../endpoint/oob-doorbell.js';
+import { vmampElementCount, VMAMP_ELEMENT_SIZE, VMAMP_ELEMENTS_AT } from '../ring/vmamp.js';
+import {
+  STRESS_CLOSE, STRESS_FRAMES_IN, STRESS_FRAMES_OUT, STRESS_STOP, type StressWorkerReport,
+} from '../driver/stress-worker.js';
+
+/** Smallest window with the 3 slots a router ring needs. */
+const MIN_WINDOW = VMAMP_ELEMENTS_AT + 3 * 2 * VMAMP_ELEMENT_SIZE;
+const NOTIFY_MODES = ['inband', 'oob'] as const;
+type NotifyMode = (typeof NOTIFY_MODES)[number];
+
+const FLAGS = {
+  window: { kind: 'integer', value: 'BYTES', min: MIN_WINDOW, max: 1 << 24, help: 'vmamp window size; slots per direction = floor((BYTES - 80) / 128) (default 496: 3 slots)' },
+  dma: { kind: 'choice', choices: DMA_MODES, help: 'block buffer processing in the device loop or in a piscina pool (default inline)' },
+  notify: { kind: 'choice', choices: NOTIFY_MODES, help: 'EVENT_AVAIL/EVENT_USED as frames or as shared-memory doorbells (default inband)' },
+  duration: { kind: 'integer', value: 'S', min: 1, max: 86400, help: 'seconds of block I/O after initialisation (default 5)' },
+  suppression: { kind: 'choice', choices: ['off', 'on'], help: 'virtqueue notification suppression; off = a notification per request each way, the most frames (default off)' },
+  'in-flight': { kind: 'integer', value: 'N', min: 1, max: 64, help: 'block requests outstanding (default 8)' },
+  chunk: { kind: 'integer', value: 'BYTES', min: 512, max: 1 << 20, help: 'bytes per block request, a multiple of 512 (default 4096)' },
+  spin: { kind: 'integer', value: 'N', min: 0, max: 1 << 20, help: 'polls before an idle thread (router shard, driver, device) sleeps on its doorbell (default 200)' },
+  json: { kind: 'boolean', help: 'print one JSON object instead of the table' },
+  help: { kind: 'boolean', help: 'show this help' },
+} as const;
+
+type StressFlags = Parsed<typeof FLAGS>;
+
+const USAGE = `usage: vmsg stress [--window 496] [--dma inline|offload] [--notify inband|oob] [--duration S] [--suppression off|on] [--json]
+
+Driver + router + block device with the queue geometry of a small vmamp window: every link
+carries 64-byte frames in a ring of floor((window - 80) / 128) slots, so 2 frames are in flight
+per direction at 496 bytes and TX queues fill. Reports throughput, queue-full events, stall time,
+latency percentiles and the frame accounting (no message lost). Exit status 1 when anything was
+lost, mismatched or failed.
+
+options:
+${optionsHelp(FLAGS)}
+`;
+
+export interface StressOptions {
+  window: number;
+  dma: DmaMode;
+  notify: NotifyMode;
+  durationS: number;
+  suppression: boolean;
+  inFlight: number;
+  chunkBytes: number;
+  spin: number;
+}
+
+const BLOCK_DEV = 1;
+const DISK_BYTES = 64 << 20;
+const REGION_BYTES = 16 << 20;
+const QUEUE_SIZE = 128;
+const GUEST_MEMORY_BYTES = 16 << 20;
+const GUEST_BASE = 0x1_0000_0000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function runStress(o: StressOptions): Promise<Record<string, unknown>> {
+  const module = wasmModule();
+  // Slots of the window, as the vmamp layout code computes them.
+  const slots = vmampElementCount(o.window);
+  const router = await Router.create({ shards: 1, ringCapacity: slots, ringBatch: 1, timeoutMs: 5000, memoryBytes: 64 << 20, spinBeforeSleep: o.spin });
+  const dir = mkdtempSync(join(tmpdir(), 'vmsg-stress-'));
+  /** Ends whatever worker is still running when the run fails half-way. */
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    const disk = join(dir, 'disk.img');
+    const fd = openSync(disk, 'w');
+    ftruncateSync(fd, DISK_BYTES);
+    closeSync(fd);
+    const memory = new GuestMemory({ buffer: new SharedArrayBuffer(GUEST_MEMORY_BYTES), offset: 0, length: GUEST_MEMORY_BYTES, base: GUEST_BASE });
+    const deviceLink = await router.attachDevice({ devices: [BLOCK_DEV], maxMessageSize: VMAMP_ELEMENT_SIZE });
+    const driverLink = await router.attachDriver({ maxMessageSize: VMAMP_ELEMENT_SIZE });
+    let oob: number | undefined;
+    if (o.notify === 'oob') {
+      oob = router.mem.alloc(OOB_AREA_BYTES, OOB_ALIGN);
+      initOobDoorbells(router.mem.buffer, oob, 1, deviceLink.bell, driverLink.bell);
+    }
+    const device = spawnDeviceWorker({
+      link: deviceLink, module, memory: memory.describe(),
+      devices: [{ dev: BLOCK_DEV, kind: 'block', block: { path: disk, queueMaxSize: QUEUE_SIZE, interruptEveryBuffer: !o.suppression }, dma: { mode: o.dma }, oob }],
+      spinBeforeSleep: o.spin,
+    });
+    cleanups.push(() => device.stop());
+    const control = new Int32Array(new SharedArrayBuffer(8));
+    const live = new Float64Array(new SharedArrayBuffer(16));
+    const worker = new Worker(compiledModule('driver/stress-worker.js'), {
+      workerData: {
+        link: driverLink, module, memory: memory.describe(), dev: BLOCK_DEV, oob, queueSize: QUEUE_SIZE,
+        chunkBytes: o.chunkBytes, inFlight: o.inFlight, regionBytes: REGION_BYTES, notifyEveryBuffer: !o.suppression, spinBeforeSleep: o.spin, control: control.buffer, counters: live.buffer,
+      },
+    });
+    cleanups.push(() => worker.terminate());
+    let started = (): void => undefined;
+    const measuring = new Promise<void>((resolve) => { started = resolve; });
+    const drained = new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: { type: string; message?: string }) => {
+        if (m.type === 'started') started();
+        if (m.type === 'drained') resolve();
+        if (m.type === 'error') reject(new Error(`stress driver: ${m.message}`));
+      });
+      worker.once('error', reject);
+    });
+    drained.catch(() => undefined);
+    const report = new Promise<StressWorkerReport>((resolve, reject) => {
+      worker.on('message', (m: StressWorkerReport | { type: string }) => {
+        if (m.type === 'report') resolve(m as StressWorkerReport);
+      });
+      worker.once('exit', (code) => reject(new Error(`stress driver exited (code ${code}) before reporting`)));
+    });
+    report.catch(() => undefined);
+
+    let stopRequested = false;
+    const onSigint = (): void => { stopRequested = true; };
+    process.once('SIGINT', onSigint);
+    try {
+      // The duration counts from the first measured request (initialisation and warm-up excluded).
+      await Promise.race([measuring, drained]);
+      const t0 = performance.now();
+      while (!stopRequested && performance.now() - t0 < o.durationS * 1000) await sleep(50);
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
+    Atomics.store(control, STRESS_STOP, 1);
+    await drained;
+    // Settle: every frame either side sent has been taken by the router and every frame the
+    // router wrote has been read (late EVENT_USED included) before the books are closed.
+    const ep = (id: number) => router.stats().endpoints.find((e) => e.id === id)!;
+    const settled = (): boolean => {
+      const drv = ep(driverLink.id), dev = ep(deviceLink.id);
+      return drv.rx === live[STRESS_FRAMES_OUT] && drv.tx === live[STRESS_FRAMES_IN] &&
+        dev.rx === device.counters[DW_FRAMES_OUT] && dev.tx === device.counters[DW_FRAMES_IN];
+    };
+    for (const deadline = Date.now() + 3000; !settled() && Date.now() < deadline; ) await sleep(20);
+    Atomics.store(control, STRESS_CLOSE, 1);
+    const drv = await report;
+    cleanups.length = 0;
+    await worker.terminate();
+    const dev = await device.stop();
+    const st = router.stats();
+    const rDrv = ep(driverLink.id), rDev = ep(deviceLink.id);
+    const devStats = st.devices.find((x) => x.dev === BLOCK_DEV);
+    const seconds = drv.workloadMs / 1000;
+    const b = drv.block;
+    const requests = b.reads + b.writes;
+    const accounting = {
+      driver_sent: drv.driver.framesOut, router_took_from_driver: rDrv.rx,
+      router_gave_device: rDev.tx, device_received: dev.host.framesIn,
+      device_sent: dev.host.framesOut, router_took_from_device: rDev.rx,
+      router_gave_driver: rDrv.tx, driver_received: drv.driver.framesIn,
+    };
+    const lost = (accounting.driver_sent - accounting.router_took_from_driver) + (accounting.router_gave_device - accounting.device_received) +
+      (accounting.device_sent - accounting.router_took_from_device) + (accounting.router_gave_driver - accounting.driver_received) + st.totals.dropped;
+    return {
+      window: o.window,
+      slots_per_direction: slots,
+      in_flight_per_direction: slots - 1,
+      max_message_size: VMAMP_ELEMENT_SIZE,
+      dma: o.dma,
+      notify: o.notify,
+      suppression: o.suppression ? 'on' : 'off',
+      spin: o.spin,
+      seconds: Number(seconds.toFixed(3)),
+      block: {
+        requests, reads: b.reads, writes: b.writes, bytes: b.bytesRead + b.bytesWritten,
+        requests_per_s: Math.round(requests / seconds),
+        mib_per_s: Number(((b.bytesRead + b.bytesWritten) / seconds / (1 << 20)).toFixed(2)),
+        verified_bytes: b.verifiedBytes, mismatches: b.mismatches, errors: b.errors, last_error: drv.lastError ?? null,
+        chunk_bytes: o.chunkBytes, in_flight: o.inFlight,
+      },
+      latency_us: drv.latencyUs,
+      messages: {
+        routed: st.shards.reduce((t, s) => t + s.frames, 0),
+        per_s: Math.round(st.shards.reduce((t, s) => t + s.frames, 0) / seconds),
+        // EVENT_AVAIL/EVENT_USED merged into one still queued for the same virtqueue: at the
+        // sender's outbox while its ring was full, or in the router behind a busy device.
+        merged_at_driver: drv.driver.merged,
+        merged_at_device: dev.host.merged,
+        merged_in_router: devStats?.coalesced ?? 0,
+        oob_avail_signals: dev.host.oobAvail,
+        oob_used_signals: drv.driver.oobUsed,
+        used_found_by_poll: drv.driver.polledUsed,
+      },
+      queue_full: {
+        driver: drv.driver.queueFull, device: dev.host.queueFull, router: rDrv.stalls + rDev.stalls,
+        total: drv.driver.queueFull + dev.host.queueFull + rDrv.stalls + rDev.stalls,
+      },
+      stall_ms: {
+        driver: Number(drv.driver.stallMs.toFixed(1)), device: Number(dev.host.stallMs.toFixed(1)),
+        total: Number((drv.driver.stallMs + dev.host.stallMs).toFixed(1)),
+      },
+      accounting,
+      messages_lost: lost,
+      failures: st.totals.failures,
+      drops_by_reason: st.totals.dropsByReason,
+      device_drops: dev.host.drops,
+      dma_jobs: dev.devices[0]!.dma,
+    };
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await router.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function optionsOf(flags: StressFlags): StressOptions {
+  const chunk = flags.chunk ?? 4096;
+  if (chunk % 512 !== 0) throw new UsageError(`--chunk must be a multiple of 512, got ${chunk}`);
+  return {
+    window: flags.window ?? 496,
+    dma: flags.dma ?? 'inline',
+    notify: flags.notify ?? 'inband',
+    durationS: flags.duration ?? 5,
+    suppression: flags.suppression === 'on',
+    inFlight: flags['in-flight'] ?? 8,
+    chunkBytes: chunk,
+    spin: flags.spin ?? 200,
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let o: StressOptions;
+  let json: boolean;
+  try {
+    const { flags, positionals } = parseArgs(argv, FLAGS);
+    if (flags.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    o = optionsOf(flags);
+    json = flags.json;
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`vmsg stress: ${e.message}\n(vmsg stress --help for usage)\n`);
+    return 2;
+  }
+  if (!json) process.stdout.write(`vmsg stress: window ${o.window} B, dma ${o.dma}, notify ${o.notify}, ${o.durationS} s (Ctrl-C stops)\n`);
+  const r = await runStress(o);
+  if (json) process.stdout.write(JSON.stringify(r) + '\n');
+  else {
+    for (const [k, v] of Object.entries(r)) process.stdout.write(`  ${k.padEnd(24)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}\n`);
+  }
+  const block = r.block as { mismatches: number; errors: number };
+  return r.messages_lost === 0 && block.mismatches === 0 && block.errors === 0 && r.failures === 0 ? 0 : 1;
+}

@@ -1,0 +1,149 @@
+// Request/response exchanges over a FrameChannel for the tools that talk to a bus step by step
+// (conformance checks, device discovery, probes): send frames with backpressure handled, and
+// collect what comes back until a condition holds or the time is up. Everything received is
+// kept in order, so a check can look at every frame the bus sent, not only the one it expected.
+import type { FrameChannel } from '../bus/bus-link.js';
+import { B_GET_DEVICES, GET_DEVICES_ALIGN, HDR_SIZE, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
+
+/** A frame as received, with the time it was taken from the channel (performance.now() ms). */
+export interface Received {
+  frame: Uint8Array;
+  at: number;
+}
+
+export class Exchange {
+  /** Frames received and not yet taken by a receive() or drain(). */
+  private inbox: Received[] = [];
+  private nextToken = 1;
+
+  /** When given, every frame received is also appended here (a record of all the bus sent). */
+  constructor(readonly channel: FrameChannel, private readonly log?: Received[]) {}
+
+  /** A fresh non-zero token (events use 0), unique among the next 65535 requests of this exchange. */
+  token(): number {
+    const t = this.nextToken;
+    this.nextToken = t === 0xffff ? 1 : t + 1;
+    return t;
+  }
+
+  private pull(): number {
+    let n = 0;
+    for (let f = this.channel.recv(); f !== null; f = this.channel.recv()) {
+      const r = { frame: f, at: performance.now() };
+      this.inbox.push(r);
+      this.log?.push(r);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Send every frame in order and publish them; a full bus is waited out (frames that arrive
+   * meanwhile are kept). Throws when the bus takes nothing for `timeoutMs`.
+   */
+  async send(frames: Uint8Array[], timeoutMs = 5000): Promise<void> {
+    let deadline = performance.now() + timeoutMs;
+    for (const f of frames) {
+      while (!this.channel.send(f)) {
+        this.channel.flush();
+        this.pull();
+        if (performance.now() > deadline) throw new Error(`the bus accepted no frame for ${timeoutMs} ms (its ring stays full)`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      deadline = performance.now() + timeoutMs;
+    }
+    this.channel.flush();
+  }
+
+  /**
+   * Receive until `done(all frames received so far in this call)` is true or `timeoutMs`
+   * passes; returns those frames (they leave the inbox).
+   */
+  async receive(done: (got: Received[]) => boolean, timeoutMs: number): Promise<Received[]> {
+    const deadline = performance.now() + timeoutMs;
+    const got: Received[] = [];
+    for (;;) {
+      this.pull();
+      got.push(...this.inbox);
+      this.inbox = [];
+      if (done(got)) return got;
+      const left = deadline - performance.now();
+      if (left <= 0) return got;
+      await this.channel.wait(Math.min(left, 50));
+    }
+  }
+
+  /** Everything that arrives within `ms` (a quiet period: checks that nothing unexpected comes). */
+  quiet(ms: number): Promise<Received[]> {
+    return this.receive(() => false, ms);
+  }
+
+  /** Frames already received, without waiting. */
+  drain(): Received[] {
+    this.pull();
+    const got = this.inbox;
+    this.inbox = [];
+    return got;
+  }
+}
+
+export const u16 = (f: Uint8Array, at: number): number => f[at]! | (f[at + 1]! << 8);
+export const u32 = (f: Uint8Array, at: number): number => (f[at]! | (f[at + 1]! << 8) | (f[at + 2]! << 16) | (f[at + 3]! << 24)) >>> 0;
+
+/** Build a frame: header fields, then the payload bytes; msg_size is the total. */
+export function frame(type: number, msgId: number, dev: number, token: number, payload: Uint8Array | number[] = []): Uint8Array {
+  const f = new Uint8Array(HDR_SIZE + payload.length);
+  const dv = new DataView(f.buffer);
+  f[0] = type;
+  f[1] = msgId;
+  dv.setUint16(2, dev, true);
+  dv.setUint16(4, token, true);
+  dv.setUint16(6, f.length, true);
+  f.set(payload, HDR_SIZE);
+  return f;
+}
+
+/** Little-endian u32 words as payload bytes. */
+export function words(...w: number[]): Uint8Array {
+  const b = new Uint8Array(4 * w.length);
+  const dv = new DataView(b.buffer);
+  w.forEach((x, i) => dv.setUint32(4 * i, x >>> 0, true));
+  return b;
+}
+
+/** Largest GET_DEVICES window (device numbers) whose response fits `maxMessageSize`: 14 + count/8 bytes. */
+export function getDevicesWindow(maxMessageSize: number): number {
+  return Math.min(2000, Math.floor(((maxMessageSize - 14) * 8) / GET_DEVICES_ALIGN) * GET_DEVICES_ALIGN);
+}
+
+/**
+ * Walk the bus's GET_DEVICES windows (spec §6) and return the device numbers present, in
+ * order. Throws when a window is not answered within `timeoutMs` or the walk does not end.
+ */
+export async function discoverDevices(ex: Exchange, timeoutMs = 2000): Promise<number[]> {
+  const present: number[] = [];
+  const count = getDevicesWindow(ex.channel.maxMessageSize);
+  let offset = 0;
+  for (let windows = 0; windows < 65536 / GET_DEVICES_ALIGN; windows++) {
+    const token = ex.token();
+    const p = new Uint8Array(4);
+    new DataView(p.buffer).setUint16(0, offset, true);
+    new DataView(p.buffer).setUint16(2, count, true);
+    await ex.send([frame(TYPE_BUS, B_GET_DEVICES, 0, token, p)]);
+    const isAnswer = (r: Received): boolean => r.frame[0] === (TYPE_BUS | TYPE_RESPONSE) && r.frame[1] === B_GET_DEVICES && u16(r.frame, 4) === token;
+    const got = await ex.receive((g) => g.some(isAnswer), timeoutMs);
+    const answer = got.find(isAnswer);
+    if (answer === undefined) throw new Error(`GET_DEVICES (offset ${offset}, count ${count}) got no response within ${timeoutMs} ms`);
+    const f = answer.frame;
+    if (f.length < 14) throw new Error(`GET_DEVICES response is ${f.length} bytes, shorter than 14`);
+    const gotOffset = u16(f, 8), gotCount = u16(f, 10), next = u16(f, 12);
+    if (gotOffset !== offset || gotCount % GET_DEVICES_ALIGN !== 0 || f.length < 14 + gotCount / 8) {
+      throw new Error(`GET_DEVICES response window is malformed (offset ${gotOffset}, count ${gotCount}, ${f.length} bytes) for a request at offset ${offset}`);
+    }
+    for (let i = 0; i < gotCount; i++) if ((f[14 + (i >> 3)]! >> (i & 7)) & 1) present.push(offset + i);
+    if (next === 0) return present;
+    if (next < offset + gotCount || next % GET_DEVICES_ALIGN !== 0) throw new Error(`GET_DEVICES next_offset ${next} is not an aligned offset past ${offset + gotCount}`);
+    offset = next;
+  }
+  throw new Error('GET_DEVICES walk did not end');
+}

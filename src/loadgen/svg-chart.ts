@@ -1,0 +1,121 @@
+// Small inline-SVG charts for the HTML report: line charts (linear or HdrHistogram's
+// percentile axis) and stacked bars over time. Pure strings, no scripts or external files, so
+// the page opens offline; markup is well-formed XML (every element closed, text escaped).
+
+export function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+export interface Series {
+  name: string;
+  color: string;
+  points: [number, number][];
+}
+
+export interface Axis {
+  label: string;
+  /** Tick values; labels from `format`. */
+  ticks: number[];
+  format: (v: number) => string;
+  /** Maps a data value to 0..1 along the axis. */
+  scale: (v: number) => number;
+}
+
+const W = 720, H = 300, L = 70, R = 20, T = 30, B = 50;
+const PW = W - L - R, PH = H - T - B;
+
+/** Round "nice" step for about `n` ticks over [0, max]. */
+export function niceTicks(max: number, n = 5): number[] {
+  if (!(max > 0)) return [0, 1];
+  const raw = max / n;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
+  const ticks: number[] = [];
+  for (let v = 0; v <= max * 1.0001 + step; v += step) {
+    ticks.push(Number(v.toPrecision(12)));
+    if (v >= max) break;
+  }
+  return ticks;
+}
+
+export function linearAxis(label: string, max: number, format: (v: number) => string): Axis {
+  const ticks = niceTicks(max);
+  const top = ticks[ticks.length - 1]!;
+  return { label, ticks, format, scale: (v) => (top === 0 ? 0 : v / top) };
+}
+
+/** HdrHistogram's percentile axis: position grows with log10(1 / (1 − p/100)), so 90, 99, 99.9 … are evenly spaced. */
+export function percentileAxis(maxPercentile: number): Axis {
+  const pos = (p: number): number => Math.log10(1 / (1 - Math.min(p, 99.9999) / 100));
+  const nines = Math.max(2, Math.ceil(pos(maxPercentile)));
+  const ticks = [0, 90, 99, 99.9, 99.99, 99.999, 99.9999].slice(0, nines + 1);
+  return { label: 'percentile', ticks, format: (p) => `${p}%`, scale: (p) => pos(p) / nines };
+}
+
+function frame(title: string, id: string, x: Axis, y: Axis, body: string, legend: { name: string; color: string }[]): string {
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" id="${esc(id)}" class="chart" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">`);
+  parts.push(`<title>${esc(title)}</title>`);
+  parts.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
+  parts.push(`<text x="${L}" y="18" class="t">${esc(title)}</text>`);
+  for (const t of y.ticks) {
+    const py = T + PH - y.scale(t) * PH;
+    parts.push(`<line x1="${L}" y1="${py.toFixed(1)}" x2="${L + PW}" y2="${py.toFixed(1)}" stroke="#e4e4e4"/>`);
+    parts.push(`<text x="${L - 6}" y="${(py + 4).toFixed(1)}" text-anchor="end" class="k">${esc(y.format(t))}</text>`);
+  }
+  for (const t of x.ticks) {
+    const px = L + x.scale(t) * PW;
+    parts.push(`<line x1="${px.toFixed(1)}" y1="${T + PH}" x2="${px.toFixed(1)}" y2="${T + PH + 4}" stroke="#888888"/>`);
+    parts.push(`<text x="${px.toFixed(1)}" y="${T + PH + 18}" text-anchor="middle" class="k">${esc(x.format(t))}</text>`);
+  }
+  parts.push(`<line x1="${L}" y1="${T + PH}" x2="${L + PW}" y2="${T + PH}" stroke="#888888"/>`);
+  parts.push(`<line x1="${L}" y1="${T}" x2="${L}" y2="${T + PH}" stroke="#888888"/>`);
+  parts.push(`<text x="${L + PW / 2}" y="${H - 8}" text-anchor="middle" class="k">${esc(x.label)}</text>`);
+  parts.push(`<text x="14" y="${T + PH / 2}" text-anchor="middle" class="k" transform="rotate(-90 14 ${T + PH / 2})">${esc(y.label)}</text>`);
+  parts.push(body);
+  legend.forEach((s, i) => {
+    const lx = L + PW - 150, ly = T + 8 + i * 16;
+    parts.push(`<rect x="${lx}" y="${ly - 8}" width="10" height="10" fill="${esc(s.color)}"/>`);
+    parts.push(`<text x="${lx + 15}" y="${ly + 1}" class="k">${esc(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+/** Line chart; each point also carries a hover title. An empty series list draws the axes and a note. */
+export function lineChart(opts: { id: string; title: string; x: Axis; y: Axis; series: Series[] }): string {
+  const { x, y } = opts;
+  const body: string[] = [];
+  for (const s of opts.series) {
+    if (s.points.length === 0) continue;
+    const pts = s.points.map(([a, b]) => `${(L + x.scale(a) * PW).toFixed(1)},${(T + PH - y.scale(b) * PH).toFixed(1)}`);
+    body.push(`<polyline class="series" data-series="${esc(s.name)}" fill="none" stroke="${esc(s.color)}" stroke-width="2" points="${pts.join(' ')}"/>`);
+    for (let i = 0; i < s.points.length; i++) {
+      const [a, b] = s.points[i]!;
+      const [px, py] = pts[i]!.split(',');
+      body.push(`<circle cx="${px}" cy="${py}" r="2.5" fill="${esc(s.color)}"><title>${esc(`${s.name}: ${x.format(a)} → ${y.format(b)}`)}</title></circle>`);
+    }
+  }
+  if (body.length === 0) body.push(`<text x="${L + PW / 2}" y="${T + PH / 2}" text-anchor="middle" class="k">no data</text>`);
+  return frame(opts.title, opts.id, x, y, body.join('\n'), opts.series.map((s) => ({ name: s.name, color: s.color })));
+}
+
+/** Stacked bars per x slot (time intervals). */
+export function stackedBars(opts: { id: string; title: string; x: Axis; y: Axis; slots: number[]; width: number; series: { name: string; color: string; values: number[] }[] }): string {
+  const { x, y } = opts;
+  const body: string[] = [];
+  const barW = Math.max(1, x.scale(opts.width) * PW - 1);
+  opts.slots.forEach((end, i) => {
+    let base = 0;
+    for (const s of opts.series) {
+      const v = s.values[i] ?? 0;
+      if (v === 0) continue;
+      const y0 = T + PH - y.scale(base) * PH, y1 = T + PH - y.scale(base + v) * PH;
+      const px = L + x.scale(end - opts.width) * PW;
+      body.push(`<rect class="bar" data-series="${esc(s.name)}" x="${px.toFixed(1)}" y="${y1.toFixed(1)}" width="${barW.toFixed(1)}" height="${Math.max(0.5, y0 - y1).toFixed(1)}" fill="${esc(s.color)}"><title>${esc(`${s.name}: ${v} in the interval ending at ${x.format(end)}`)}</title></rect>`);
+      base += v;
+    }
+  });
+  if (body.length === 0) body.push(`<text x="${L + PW / 2}" y="${T + PH / 2}" text-anchor="middle" class="k">none: no queue-full, stall or error event</text>`);
+  return frame(opts.title, opts.id, x, y, body.join('\n'), opts.series.map((s) => ({ name: s.name, color: s.color })));
+}

@@ -1,0 +1,76 @@
+// The event-loop endpoint of the SDKs (src/endpoint/async-endpoint.ts): frames never block the
+// sender — what does not fit waits in an outbox, in order — and a virtqueue event still waiting
+// there absorbs another for the same queue; and the oob doorbells (src/endpoint/oob-doorbell.ts).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Router } from '../../src/router/router.js';
+import { AsyncEndpoint, queueEventKey } from '../../src/endpoint/async-endpoint.js';
+import { initOobDoorbells, OobDoorbell, OOB_AREA_BYTES, OOB_ALIGN } from '../../src/endpoint/oob-doorbell.js';
+import { encode } from '../../src/protocol/codec.js';
+import type { LinkDescriptor } from '../../src/router/link.js';
+
+const used = (vq: number) => encode({ message: 'EVENT_USED', response: false, dev_num: 5, token: 0, vq_index: vq });
+
+describe('AsyncEndpoint outbox', () => {
+  let router: Router;
+  let link: LinkDescriptor;
+  beforeAll(async () => {
+    router = await Router.create({ shards: 1, ringCapacity: 3, spinBeforeSleep: 0 });
+    link = await router.attachDevice({ devices: [5] });
+    await router.close(); // nobody drains the ring any more: it stays full
+  });
+  afterAll(async () => {
+    await router.close();
+  });
+
+  it('a full ring never blocks the sender: frames wait in the outbox in order; a queued event absorbs the same event', () => {
+    const ep = new AsyncEndpoint(link);
+    ep.send(used(0), queueEventKey(5, 0x42, 0));
+    ep.send(used(1), queueEventKey(5, 0x42, 1)); // the ring (3 slots) holds 2 frames
+    expect(ep.counters).toMatchObject({ framesOut: 2, queueFull: 0 });
+    ep.send(used(0), queueEventKey(5, 0x42, 0)); // waits: its twin is in the ring, not the outbox
+    ep.send(used(2), queueEventKey(5, 0x42, 2));
+    ep.send(used(0), queueEventKey(5, 0x42, 0)); // merged into the one waiting
+    ep.send(used(2), queueEventKey(5, 0x42, 2)); // merged
+    ep.send(used(3)); // no key: never merged
+    ep.send(used(3));
+    expect(ep.pending).toBe(4);
+    expect(ep.counters).toMatchObject({ framesOut: 2, queueFull: 1, merged: 2 });
+    expect(ep.flush()).toBe(0); // still full
+    expect(ep.pending).toBe(4);
+  });
+});
+
+describe('oob doorbells', () => {
+  it('each signal is seen by the peer; signals before it looks merge into one event per queue', () => {
+    const buffer = new SharedArrayBuffer(4096);
+    initOobDoorbells(buffer, 64, 4, 1024, 1088);
+    const driver = new OobDoorbell(buffer, 64, 'driver');
+    const device = new OobDoorbell(buffer, 64, 'device');
+    expect(device.pending()).toBe(false);
+    driver.signal(1);
+    driver.signal(1);
+    driver.signal(3);
+    expect(device.pending()).toBe(true);
+    const seen: number[] = [];
+    expect(device.take((q) => seen.push(q))).toBe(2);
+    expect(seen).toEqual([1, 3]);
+    expect(device.pending()).toBe(false);
+    expect(driver.pending()).toBe(false); // the driver's own signals are not events for it
+    device.signal(0);
+    expect(driver.take((q) => seen.push(q))).toBe(1);
+    expect(seen).toEqual([1, 3, 0]);
+    // The doorbell rang: the peer's bell word was set AWAKE (0) after being ASLEEP (1).
+    const i32 = new Int32Array(buffer);
+    Atomics.store(i32, 1024 >> 2, 1);
+    driver.signal(2);
+    expect(Atomics.load(i32, 1024 >> 2)).toBe(0);
+  });
+
+  it('a wrong area is refused with the rule and the fix', () => {
+    const buffer = new SharedArrayBuffer(4096);
+    expect(() => initOobDoorbells(buffer, 65, 1, 0, 0)).toThrow(/64-aligned/);
+    expect(() => initOobDoorbells(buffer, 64, 17, 0, 0)).toThrow(/1 to 16 virtqueues, got 17/);
+    expect(() => new OobDoorbell(buffer, 128, 'device')).toThrow(/create it with initOobDoorbells/);
+    expect(OOB_AREA_BYTES % OOB_ALIGN).toBe(0);
+  });
+});
