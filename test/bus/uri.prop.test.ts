@@ -1,16 +1,17 @@
 // Fuzzing the link URI parser (src/bus/uri.ts): any string at all, and valid-looking URIs with
 // characters changed, either parse or throw LinkUriError — never anything else.
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import fc from 'fast-check';
 import { parseLinkUri, LinkUriError } from '../../src/bus/uri.js';
 
 const SAMPLES = ['vmamp:/dev/shm/vm0?role=device', 'spsc:/dev/shm/q?region=4096', 'tcp://127.0.0.1:7000', 'unix:/tmp/vmsg.sock', 'inproc:drv0'];
 
+/** A plain check (no expect() per run: it is slow in a loop of hundreds). */
 function parsesOrRejects(text: string): void {
   try {
     parseLinkUri(text);
   } catch (e) {
-    expect(e).toBeInstanceOf(LinkUriError);
+    if (!(e instanceof LinkUriError)) throw new Error(`${JSON.stringify(text)} threw ${String(e)}, not a LinkUriError`);
   }
 }
 

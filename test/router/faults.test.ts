@@ -14,7 +14,7 @@ import { compiledModule } from '../../src/util/paths.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { startDeviceWorker, receive, silence, failureEvent, sleep, hex } from './helpers.js';
 
-const R = { UNVALIDATED_DEV_NUM: 10, DEVICE_REMOVED: 38, TIMEOUT: 40, SHARD_RESTARTED: 44 };
+const R = { UNVALIDATED_DEV_NUM: 10, DEVICE_REMOVED: 38, TIMEOUT: 40, SHARD_RESTARTED: 44, DEVICE_BUSY: 45 };
 const SHARDS = Math.min(2, availableParallelism());
 
 async function expectExactAccounting(router: Router): Promise<RouterStats> {
@@ -78,6 +78,13 @@ function startEcho(link: LinkDescriptor): { worker: Worker; stop(): Promise<void
   };
 }
 
+/** Wait until every device of the router has answered more than `after[dev]` requests (worker threads can take a second to start on a loaded machine). */
+async function answering(router: Router, devs: number[], after: Record<number, number> = {}): Promise<Record<number, number>> {
+  const now = (): Record<number, number> => Object.fromEntries(devs.map((d) => [d, router.stats().devices.find((x) => x.dev === d)?.responses ?? 0]));
+  await until(`devices ${devs.join(', ')} answering`, () => { const n = now(); return devs.every((d) => n[d]! > (after[d] ?? 0)); }, 30_000);
+  return now();
+}
+
 const failureTotal = (r: PacedReport): number => Object.values(r.devices).reduce((t, d) => t + Object.values(d.failures).reduce((a, b) => a + b, 0), 0);
 const responseTotal = (r: PacedReport): number => Object.values(r.devices).reduce((t, d) => t + d.responses, 0);
 
@@ -133,7 +140,8 @@ describe('faults: endpoints that die or stop', () => {
       const echo2 = startEcho(link2);
       const gone = router.detachWhenGone(link1, echo1.worker);
       const load = startPacedDriver(await router.attachDriver({ shard: 0 }), [1, 2], 16);
-      await sleep(300);
+      await answering(router, [1, 2]);
+      await sleep(200);
       await echo1.worker.terminate();
       await gone;
       await sleep(300);
@@ -189,7 +197,8 @@ describe('faults: endpoints that die or stop', () => {
       const stuckLink = await router.attachDriver();
       const stuck = new EndpointPort(stuckLink); // sends, never reads
       const busy = startPacedDriver(await router.attachDriver(), [1, 2], 4);
-      await sleep(200);
+      await answering(router, [1, 2]);
+      await sleep(100);
       // All 40 at once (the router drains its 16-slot ring within microseconds), so the stuck
       // driver's output fills in one burst.
       for (let t = 1; t <= 40; t++) {
@@ -208,11 +217,11 @@ describe('faults: endpoints that die or stop', () => {
       // Device 2 never served the stuck driver: no failure at all.
       expect(r.devices[2]!.failures).toEqual({});
       // Device 1 was blocked behind the stuck driver's responses until that driver counted as
-      // stalled (one timeout after its ring filled), then flowed again; requests caught in the
-      // block may time out.
+      // stalled (one timeout after its ring first filled; less if its responses trickled in
+      // slowly), then flowed again. Requests caught in the block may time out, or fail at once
+      // (DEVICE_BUSY) once the blocked device's queue is full.
       expect(r.devices[1]!.responses).toBeGreaterThan(0);
-      for (const reason of Object.keys(r.devices[1]!.failures)) expect(reason).toBe(String(R.TIMEOUT));
-      expect(r.devices[1]!.maxGapMs).toBeGreaterThan(timeoutMs * 0.25);
+      for (const reason of Object.keys(r.devices[1]!.failures)) expect([String(R.TIMEOUT), String(R.DEVICE_BUSY)]).toContain(reason);
       expect(r.devices[1]!.maxGapMs).toBeLessThan(timeoutMs * 3 + 2000);
       console.log(`head-of-line: device 1 (shared with the stuck driver) longest gap ${r.devices[1]!.maxGapMs.toFixed(0)} ms, ` +
         `${JSON.stringify(r.devices[1]!.failures)} failures; device 2 longest gap ${r.devices[2]!.maxGapMs.toFixed(0)} ms; timeout ${timeoutMs} ms`);
@@ -228,12 +237,12 @@ describe('faults: the router itself', () => {
     try {
       const echoes = [startEcho(await router.attachDevice({ devices: [1], shard: 0 })), startEcho(await router.attachDevice({ devices: [2], shard: SHARDS - 1 }))];
       const load = startPacedDriver(await router.attachDriver({ shard: 0 }), [1, 2], 16);
+      let answered = await answering(router, [1, 2]);
       for (let s = 0; s < SHARDS; s++) {
-        await sleep(250);
         await router.injectShardCrash(s);
         await router.waitRestarts(s + 1);
+        answered = await answering(router, [1, 2], answered); // routing goes on after each restart
       }
-      await sleep(250);
       const r = await load.stop();
       for (const e of echoes) await e.stop();
       expect({ unexpected: r.unexpected, outOfOrder: r.outOfOrder, open: r.open }).toEqual({ unexpected: 0, outOfOrder: 0, open: 0 });

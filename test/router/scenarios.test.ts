@@ -282,6 +282,10 @@ describe('router faults', () => {
     const silentDev = new EndpointPort(await router.attachDevice({ devices: [2] }));
     await silence(drv, 20);
     const worker = startDeviceWorker(echoLink, 'echo');
+    // The echo worker answers before the router closes (a thread can take over a second to
+    // start on a loaded machine, longer than the drain).
+    sendAll(drv, '00070100c8000800');
+    expect(await receive(drv, 1, 20_000)).toHaveLength(1);
     for (let t = 1; t <= 100; t++) drv.send(Uint8Array.from([0, 7, 1 + (t % 2), 0, t, 0, 8, 0]));
     drv.flush();
     await router.close();
