@@ -281,6 +281,9 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
   };
 
   const settle = (p: Pending, now: number, ok: boolean): void => {
+    // A stall is judged from the answers as the driver saw them: a gap over stallMs with
+    // something in flight, even if this thread was not looking while it happened.
+    if (stallSince === undefined && now - lastCompletion > stallMs) stallSince = lastCompletion;
     p.settled = true;
     if (p.fifo !== undefined) p.fifo.byToken.delete(p.token);
     p.owner.inFlight--;
