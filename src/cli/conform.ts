@@ -14,6 +14,7 @@ const FLAGS = {
   timeout: { kind: 'integer', value: 'MS', min: 1, max: 600_000, help: 'longest wait for an answer (default 3000; must exceed the bus\'s own request timeout)' },
   quiet: { kind: 'integer', value: 'MS', min: 1, max: 600_000, help: 'how long to listen for frames that must not come (default 200)' },
   only: { kind: 'string', value: 'PREFIX[,PREFIX]', help: 'run only rules whose id starts with one of these (e.g. bus, device.reset)' },
+  'queue-base': { kind: 'string', value: 'ADDR', help: 'guest address (hex, 4096-aligned) of 12 KiB the device can reach, for the virtqueue check (default 0x100000000, as vmsg route\'s built-in devices)' },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 
@@ -42,6 +43,7 @@ export async function runConform(argv: string[], io: ToolIo): Promise<number> {
       return 0;
     }
     if (flags.target === undefined) throw new UsageError('missing --target URI (the bus to check)');
+    if (flags['queue-base'] !== undefined && !/^0x[0-9a-f]{1,16}$/i.test(flags['queue-base'])) throw new UsageError(`--queue-base needs a hex guest address such as 0x100000000, got "${flags['queue-base']}"`);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.err(`vmsg conform: ${e.message}\n(vmsg conform --help for usage)\n`);
@@ -51,7 +53,8 @@ export async function runConform(argv: string[], io: ToolIo): Promise<number> {
   const channel = await openTarget(io, 'conform', flags.target);
   if (channel === undefined) return 2;
   try {
-    const report = await runConformance(channel, { dev: flags.dev, profile: flags.profile, timeoutMs: flags.timeout, quietMs: flags.quiet, only }, flags.target);
+    const queueBase = flags['queue-base'] === undefined ? undefined : BigInt(flags['queue-base']);
+    const report = await runConformance(channel, { dev: flags.dev, profile: flags.profile, timeoutMs: flags.timeout, quietMs: flags.quiet, only, queueBase }, flags.target);
     io.out(flags.json ? JSON.stringify(report) + '\n' : formatConformText(report));
     return report.summary.fail === 0 ? 0 : 1;
   } catch (e) {

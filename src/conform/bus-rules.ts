@@ -224,19 +224,32 @@ export const BUS_RULES: Rule[] = [
       add('bus PING with dev_num 1', (t) => frame(TYPE_BUS, B_PING, 1, t, words(1)));
       add('unknown standard bus msg_id 0x3f', (t) => frame(TYPE_BUS, 0x3f, 0, t, words(0)));
       add('unsupported implementation-defined bus request 0xbf', (t) => frame(TYPE_BUS, 0xbf, 0, t, words(0)));
-      const { got, markerAnswered } = await withMarker(ctx, cases.map((c) => c.f));
-      if (!markerAnswered) return fail('the PING sent after them was not answered: the bus may have stopped on one of them');
+      // A bus whose framing comes from msg_size itself (a stream) cannot carry some of them at all:
+      // its channel refuses those, and they are left out.
+      const unrepresentable: string[] = [];
+      const sent: typeof cases = [];
+      for (const c of cases) {
+        try {
+          await ctx.send([c.f]);
+          sent.push(c);
+        } catch (e) {
+          unrepresentable.push(`${c.what} (${(e as Error).message})`);
+        }
+      }
+      const left = unrepresentable.length === 0 ? '' : `; not representable on this bus, left out: ${unrepresentable.join('; ')}`;
+      const { got, markerAnswered } = await withMarker(ctx, []);
+      if (!markerAnswered) return fail(`the PING sent after them was not answered: the bus may have stopped on one of them${left}`);
       const responses = got.filter((r) => (r.frame[0]! & TYPE_RESPONSE) !== 0);
       const reports = got.filter((r) => !((r.frame[0]! & TYPE_RESPONSE) !== 0) && !isPermittedUnsolicited(r.frame));
       if (responses.length > 0 || reports.length > 0) {
         const blame = [...responses, ...reports].map((r) => {
-          const c = cases.find((x) => x.token === u16(r.frame, 4));
+          const c = sent.find((x) => x.token === u16(r.frame, 4));
           return `${hex(r.frame)}${c === undefined ? '' : ` (answer to: ${c.what})`}`;
         });
-        return fail(`the bus sent ${blame.length} frame(s): ${blame.join('; ')}`);
+        return fail(`the bus sent ${blame.length} frame(s): ${blame.join('; ')}${left}`);
       }
       const failures = got.filter((r) => isPermittedUnsolicited(r.frame) && (r.frame[0]! & TYPE_BUS) !== 0 && r.frame[1] !== B_EVENT_DEVICE).length;
-      return pass(`${cases.length} malformed frames, no answer${failures > 0 ? ` (${failures} local failure report(s), allowed by §7.21)` : ''}`);
+      return pass(`${sent.length} malformed frames, no answer${failures > 0 ? ` (${failures} local failure report(s), allowed by §7.21)` : ''}${left}`);
     },
   },
   {

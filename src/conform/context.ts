@@ -25,7 +25,16 @@ export interface ConformOptions {
   quietMs?: number;
   /** Run only rules whose id starts with one of these (e.g. "bus", "device.reset"). */
   only?: string[];
+  /**
+   * Guest address of memory the device can reach, where the virtqueue check places its queue
+   * (descriptor table, driver area at +0x1000, device area at +0x2000; 12 KiB in all). A device
+   * may refuse a queue it cannot address. Default 0x1_0000_0000: the guest memory `vmsg route`
+   * gives its built-in devices.
+   */
+  queueBase?: bigint;
 }
+
+export const DEFAULT_QUEUE_BASE = 0x1_0000_0000n;
 
 export interface Answer {
   /** The answer's frame, when one came. */
@@ -58,6 +67,7 @@ export class ConformContext {
   readonly profile: Profile;
   readonly timeoutMs: number;
   readonly quietMs: number;
+  readonly queueBase: bigint;
   /** Devices GET_DEVICES reported (undefined: the walk failed). */
   devices: number[] | undefined;
   /** Device under test, undefined when there is none. */
@@ -74,6 +84,7 @@ export class ConformContext {
     this.profile = opts.profile ?? 'rev1';
     this.timeoutMs = opts.timeoutMs ?? 3000;
     this.quietMs = opts.quietMs ?? 200;
+    this.queueBase = opts.queueBase ?? DEFAULT_QUEUE_BASE;
   }
 
   token(): number {

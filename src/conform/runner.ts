@@ -49,6 +49,9 @@ function checkOptions(o: ConformOptions): void {
   for (const [k, v] of [['timeoutMs', o.timeoutMs], ['quietMs', o.quietMs]] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 600_000)) throw new ConformOptionsError(`${k} must be an integer from 1 to 600000, got ${v}`);
   }
+  if (o.queueBase !== undefined && (typeof o.queueBase !== 'bigint' || o.queueBase < 0n || o.queueBase > 0xffff_ffff_ffff_0000n || o.queueBase % 4096n !== 0n)) {
+    throw new ConformOptionsError(`queueBase must be a 4096-aligned guest address below 2^64 - 64 KiB, got ${String(o.queueBase)}`);
+  }
   if (o.only !== undefined) {
     const unknown = o.only.filter((p) => !RULES.some((r) => r.id.startsWith(p)));
     if (unknown.length > 0) throw new ConformOptionsError(`no rule id starts with ${unknown.map((u) => `"${u}"`).join(', ')}; rules: ${RULES.map((r) => r.id).join(', ')}`);

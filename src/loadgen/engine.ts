@@ -281,6 +281,9 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
   };
 
   const settle = (p: Pending, now: number, ok: boolean): void => {
+    // A stall is judged from the answers as the driver saw them: a gap over stallMs with
+    // something in flight, even if this thread was not looking while it happened.
+    if (stallSince === undefined && now - lastCompletion > stallMs) stallSince = lastCompletion;
     p.settled = true;
     if (p.fifo !== undefined) p.fifo.byToken.delete(p.token);
     p.owner.inFlight--;
@@ -495,11 +498,15 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     }
   };
 
-  // Probe, unmeasured: GET_DEVICE_INFO to every device so sessions know config_size, and the
-  // init profiles' queues, so that even pipelined sequences program sizes the device accepts.
+  // Probe, unmeasured: GET_DEVICE_INFO to every device so sessions know config_size, and for
+  // the init profiles the offered features and queue sizes, so that even pipelined sequences
+  // accept the right features and program sizes the device takes from the first round on.
   if (talksToDevices && opts.probe !== false) {
     const isInit = profile.name === 'init' || profile.name === 'init-storm';
-    const probe: Step[] = [{ op: 'GET_DEVICE_INFO' }, ...(isInit ? Array.from({ length: profile.initQueues ?? 1 }, (_, q): Step => ({ op: 'GET_VQUEUE', value: q })) : [])];
+    const probe: Step[] = [
+      { op: 'GET_DEVICE_INFO' },
+      ...(isInit ? [{ op: 'GET_DEVICE_FEATURES' } as Step, ...Array.from({ length: profile.initQueues ?? 1 }, (_, q): Step => ({ op: 'GET_VQUEUE', value: q }))] : []),
+    ];
     for (const o of owners) {
       for (const step of probe) while (!issue(o, performance.now(), performance.now(), false, step)) await pump(SPIN_BEFORE_DUE_MS, receiveAll() > 0);
     }

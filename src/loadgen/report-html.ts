@@ -10,6 +10,8 @@ import { esc, lineChart, linearAxis, percentileAxis, stackedBars } from './svg-c
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const secs = (v: number): string => `${Number(v.toPrecision(3))} s`;
+/** Axis labels for µs values: 500 µs, 1.5 ms, 200 ms. */
+const usLabel = (v: number): string => (v >= 1000 ? `${Number((v / 1000).toPrecision(3))} ms` : `${Number(v.toPrecision(3))} µs`);
 const rate = (v: number): string => (v >= 1e6 ? `${Number((v / 1e6).toPrecision(3))} M` : v >= 1e3 ? `${Number((v / 1e3).toPrecision(3))} k` : `${Number(v.toPrecision(3))}`);
 
 /** Element id of each chart (tests and readers look them up). */
@@ -18,7 +20,7 @@ export const CHART_IDS = ['chart-throughput', 'chart-latency-curve', 'chart-late
 function charts(r: LoadResult): string[] {
   const tl = r.timeline;
   const end = Math.max(tl.t_s[tl.t_s.length - 1] ?? 0, tl.interval_s);
-  const timeAxis = linearAxis('time since warm-up end (s)', end, secs);
+  const timeAxis = linearAxis('time since warm-up end (s)', end, secs, { tight: true });
   const perSecond = tl.ops.map((n, i) => [tl.t_s[i]!, n / tl.interval_s] as [number, number]);
   const throughput = lineChart({
     id: CHART_IDS[0], title: 'Throughput over time (operations per second, per interval)',
@@ -31,20 +33,20 @@ function charts(r: LoadResult): string[] {
   const curvePoints = curve.filter(([p]) => p <= maxP);
   const latencyCurve = lineChart({
     id: CHART_IDS[1], title: `Latency by percentile${r.latency.corrected ? ' (from intended send times)' : ''}`,
-    x: pAxis, y: linearAxis('latency (µs)', Math.max(1, ...curvePoints.map((p) => p[1])), (v) => `${rate(v)}`),
+    x: pAxis, y: linearAxis('latency', Math.max(1, ...curvePoints.map((p) => p[1])), usLabel),
     series: [{ name: 'latency', color: '#d62728', points: curvePoints }],
   });
   const p50 = tl.p50_us.map((v, i) => [tl.t_s[i]!, v] as [number, number]).filter((_, i) => tl.ops[i]! > 0);
   const p99 = tl.p99_us.map((v, i) => [tl.t_s[i]!, v] as [number, number]).filter((_, i) => tl.ops[i]! > 0);
   const latencyTime = lineChart({
     id: CHART_IDS[2], title: 'Latency over time (per interval)',
-    x: timeAxis, y: linearAxis('latency (µs)', Math.max(1, ...p99.map((p) => p[1])), (v) => `${rate(v)}`),
+    x: timeAxis, y: linearAxis('latency', Math.max(1, ...p99.map((p) => p[1])), usLabel),
     series: [{ name: 'p50', color: '#2ca02c', points: p50 }, { name: 'p99', color: '#ff7f0e', points: p99 }],
   });
   const stacked = tl.t_s.map((_, i) => (tl.queue_full[i] ?? 0) + (tl.stalls[i] ?? 0) + (tl.errors[i] ?? 0));
   const events = stackedBars({
     id: CHART_IDS[3], title: 'Queue-full, stall and error events per interval',
-    x: timeAxis, y: linearAxis('events', Math.max(1, ...stacked), (v) => int(v)),
+    x: timeAxis, y: linearAxis('events', Math.max(1, ...stacked), (v) => int(v), { integer: true }),
     slots: tl.t_s, width: tl.interval_s,
     series: [
       { name: 'queue full', color: '#9467bd', values: tl.queue_full },

@@ -21,15 +21,16 @@ export interface Axis {
   scale: (v: number) => number;
 }
 
-const W = 720, H = 300, L = 70, R = 20, T = 30, B = 50;
+const W = 720, H = 300, L = 70, R = 32, T = 30, B = 50;
 const PW = W - L - R, PH = H - T - B;
 
-/** Round "nice" step for about `n` ticks over [0, max]. */
-export function niceTicks(max: number, n = 5): number[] {
+/** Round "nice" step for about `n` ticks over [0, max] (whole steps only when `integer`). */
+export function niceTicks(max: number, n = 5, integer = false): number[] {
   if (!(max > 0)) return [0, 1];
   const raw = max / n;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
+  let step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
+  if (integer) step = Math.max(1, Math.ceil(step));
   const ticks: number[] = [];
   for (let v = 0; v <= max * 1.0001 + step; v += step) {
     ticks.push(Number(v.toPrecision(12)));
@@ -38,9 +39,17 @@ export function niceTicks(max: number, n = 5): number[] {
   return ticks;
 }
 
-export function linearAxis(label: string, max: number, format: (v: number) => string): Axis {
-  const ticks = niceTicks(max);
-  const top = ticks[ticks.length - 1]!;
+/**
+ * A linear axis from 0. Normally it ends at the first nice tick at or above `max`; `tight` ends
+ * it at `max` itself (time axes: no empty stretch after the run), `integer` keeps ticks whole (counts).
+ */
+export function linearAxis(label: string, max: number, format: (v: number) => string, opts: { tight?: boolean; integer?: boolean } = {}): Axis {
+  let ticks = niceTicks(max, 5, opts.integer === true);
+  let top = ticks[ticks.length - 1]!;
+  if (opts.tight === true && max > 0) {
+    ticks = ticks.filter((t) => t <= max * 1.0001);
+    top = max;
+  }
   return { label, ticks, format, scale: (v) => (top === 0 ? 0 : v / top) };
 }
 
@@ -73,11 +82,13 @@ function frame(title: string, id: string, x: Axis, y: Axis, body: string, legend
   parts.push(`<text x="${L + PW / 2}" y="${H - 8}" text-anchor="middle" class="k">${esc(x.label)}</text>`);
   parts.push(`<text x="14" y="${T + PH / 2}" text-anchor="middle" class="k" transform="rotate(-90 14 ${T + PH / 2})">${esc(y.label)}</text>`);
   parts.push(body);
-  legend.forEach((s, i) => {
-    const lx = L + PW - 150, ly = T + 8 + i * 16;
-    parts.push(`<rect x="${lx}" y="${ly - 8}" width="10" height="10" fill="${esc(s.color)}"/>`);
-    parts.push(`<text x="${lx + 15}" y="${ly + 1}" class="k">${esc(s.name)}</text>`);
-  });
+  // Legend in the title band, right-aligned, so it never covers the data.
+  let lx = L + PW;
+  for (const s of [...legend].reverse()) {
+    lx -= 20 + 6.5 * s.name.length;
+    parts.push(`<rect x="${lx.toFixed(1)}" y="9" width="10" height="10" fill="${esc(s.color)}"/>`);
+    parts.push(`<text x="${(lx + 14).toFixed(1)}" y="18" class="k">${esc(s.name)}</text>`);
+  }
   parts.push('</svg>');
   return parts.join('\n');
 }

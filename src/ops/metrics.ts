@@ -69,6 +69,9 @@ export const DROP_METRICS = {
 } as const;
 export const RESTARTS_METRIC = 'vmsg_router_shard_restarts_total';
 export const UP_METRIC = 'vmsg_router_up';
+export const DETACHED_METRIC = 'vmsg_endpoint_detached';
+/** Label value of the counters of retired endpoints and devices. */
+export const RETIRED = 'retired';
 
 /**
  * A registry whose metrics read `router.stats()` once per scrape. `defaultMetrics` adds
@@ -97,14 +100,29 @@ export function routerRegistry(router: Router, opts: { defaultMetrics?: boolean 
   for (const m of SHARD_METRICS) make(m.kind, m.name, m.help, ['shard'], (set) => {
     for (const s of stats().shards) set({ shard: String(s.id) }, s[m.field]);
   });
+  // Endpoints and devices by id, plus the counters of retired ones (ids reused, devices removed)
+  // under endpoint="retired" / device="retired": summing a family gives the router's totals.
+  const endpoints = (): { labels: Record<string, string>; e: EndpointStats }[] => {
+    const st = stats();
+    return [
+      ...st.endpoints.map((e) => ({ labels: { endpoint: String(e.id), kind: e.kind }, e })),
+      { labels: { endpoint: RETIRED, kind: 'driver' }, e: st.retired.driverLinks },
+      { labels: { endpoint: RETIRED, kind: 'device' }, e: st.retired.deviceLinks },
+    ];
+  };
   for (const m of ENDPOINT_METRICS) make(m.kind, m.name, m.help, ['endpoint', 'kind'], (set) => {
-    for (const e of stats().endpoints) set({ endpoint: String(e.id), kind: e.kind }, e[m.field]);
+    for (const { labels, e } of endpoints()) set(labels, e[m.field]);
   });
   make('counter', DROP_METRICS.endpoint, 'frames of the endpoint dropped, by reason', ['endpoint', 'kind', 'reason'], (set) => {
-    for (const e of stats().endpoints) for (const [reason, n] of Object.entries(e.drops)) set({ endpoint: String(e.id), kind: e.kind, reason }, n);
+    for (const { labels, e } of endpoints()) for (const [reason, n] of Object.entries(e.drops)) set({ ...labels, reason }, n);
+  });
+  make('gauge', DETACHED_METRIC, '1 for an endpoint detached from the router whose counters are still listed', ['endpoint', 'kind'], (set) => {
+    for (const e of stats().endpoints) set({ endpoint: String(e.id), kind: e.kind }, e.detached ? 1 : 0);
   });
   for (const m of DEVICE_METRICS) make(m.kind, m.name, m.help, ['device', 'endpoint'], (set) => {
-    for (const d of stats().devices) set({ device: String(d.dev), endpoint: String(d.endpoint) }, d[m.field]);
+    const st = stats();
+    for (const d of st.devices) set({ device: String(d.dev), endpoint: String(d.endpoint) }, d[m.field]);
+    set({ device: RETIRED, endpoint: RETIRED }, st.retired.devices[m.field]);
   });
   return registry;
 }

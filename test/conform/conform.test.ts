@@ -44,7 +44,7 @@ describe('vmsg conform engine', () => {
       expect(r.device).toBe(3);
       const notPassed = r.rules.filter((x) => x.status !== 'PASS').map((x) => `${x.id} ${x.status}: ${x.detail}`);
       expect(notPassed).toEqual(['bus.event-device SKIP: no EVENT_DEVICE arrived during the run (hot-plug a device while it runs to see one)']);
-      expect(r.rules.find((x) => x.id === 'device.vqueue-kept')!.detail).toBe('queue 0 set to size 64 and read back');
+      expect(r.rules.find((x) => x.id === 'device.vqueue-kept')!.detail).toBe('queue 0 set to size 64 at 0x100000000 and read back');
       expect(JSON.parse(JSON.stringify(r))).toEqual(r);
       // 2026 profile: GET_DEVICE_INFO is 52 bytes there, so this PR28 device fails that rule, and the strict-only rule skips.
       const r26 = await runConformance(m.channel, { ...FAST, profile: 'rev1-2026', only: ['device.info', 'device.stale'] });

@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { Router } from '../../src/router/router.js';
 import { EndpointPort } from '../../src/router/port.js';
-import { startMetricsServer, SHARD_METRICS, ENDPOINT_METRICS, DEVICE_METRICS, TOTAL_METRICS, DROP_METRICS, RESTARTS_METRIC, UP_METRIC } from '../../src/ops/metrics.js';
+import { startMetricsServer, SHARD_METRICS, ENDPOINT_METRICS, DEVICE_METRICS, TOTAL_METRICS, DROP_METRICS, RESTARTS_METRIC, UP_METRIC, DETACHED_METRIC, RETIRED } from '../../src/ops/metrics.js';
 import { sendAll, receive } from '../router/helpers.js';
 
 /** name{labels} -> value from the text exposition format. */
@@ -30,6 +30,16 @@ describe('metrics', () => {
       const req = await receive(device, 1);
       sendAll(device, '01' + req[0]!.slice(2, 12) + '0c000f000000');
       expect(await receive(driver, 2)).toHaveLength(2); // the answer and a failure event
+      // A device that served a request and was removed (its counters retire), and a detached driver link.
+      await router.addDevice(device.link, 5);
+      await receive(driver, 1); // EVENT_DEVICE READY 5
+      sendAll(driver, '0007050008000800');
+      const req5 = await receive(device, 1);
+      sendAll(device, '01' + req5[0]!.slice(2, 12) + '0c000f000000');
+      await receive(driver, 1);
+      await router.removeDevice(5);
+      await receive(driver, 1); // EVENT_DEVICE REMOVED 5
+      await router.detach(await router.attachDriver());
       await new Promise((r) => setTimeout(r, 50));
       const stats = router.stats();
 
@@ -52,6 +62,15 @@ describe('metrics', () => {
       for (const d of TOTAL_METRICS) expect(m.get(d.name)).toBe(stats.totals[d.field]);
       for (const d of SHARD_METRICS) if (d.field !== 'loops') expect(m.get(`${d.name}{shard="0"}`)).toBe(stats.shards[0]![d.field]);
       for (const e of stats.endpoints) for (const d of ENDPOINT_METRICS) expect(m.get(`${d.name}{endpoint="${e.id}",kind="${e.kind}"}`)).toBe(e[d.field]);
+      for (const e of stats.endpoints) expect(m.get(`${DETACHED_METRIC}{endpoint="${e.id}",kind="${e.kind}"}`)).toBe(e.detached ? 1 : 0);
+      // Retired endpoints and devices (ids reused, devices removed) under the label "retired".
+      for (const d of ENDPOINT_METRICS) {
+        expect(m.get(`${d.name}{endpoint="${RETIRED}",kind="driver"}`)).toBe(stats.retired.driverLinks[d.field]);
+        expect(m.get(`${d.name}{endpoint="${RETIRED}",kind="device"}`)).toBe(stats.retired.deviceLinks[d.field]);
+      }
+      for (const d of DEVICE_METRICS) expect(m.get(`${d.name}{device="${RETIRED}",endpoint="${RETIRED}"}`)).toBe(stats.retired.devices[d.field]);
+      expect(stats.retired.devices.requests).toBe(1);
+      expect([...m].filter(([k, v]) => k.startsWith(`${DETACHED_METRIC}{`) && v === 1)).toHaveLength(1);
       const dev = stats.devices[0]!;
       for (const d of DEVICE_METRICS) expect(m.get(`${d.name}{device="1",endpoint="${dev.endpoint}"}`)).toBe(dev[d.field]);
       expect(m.get(`${DEVICE_METRICS[0]!.name}{device="1",endpoint="${dev.endpoint}"}`)).toBe(1);
@@ -60,6 +79,9 @@ describe('metrics', () => {
       for (const [reason, n] of drops) expect(m.get(`${DROP_METRICS.total}{reason="${reason}"}`)).toBe(n);
       const drv = stats.endpoints.find((e) => e.kind === 'driver')!;
       for (const [reason, n] of Object.entries(drv.drops)) expect(m.get(`${DROP_METRICS.endpoint}{endpoint="${drv.id}",kind="driver",reason="${reason}"}`)).toBe(n);
+      // Summing the endpoint family (live, detached and retired) gives the router's totals.
+      const sum = (name: string, kind: string): number => [...m].filter(([k]) => k.startsWith(`${name}{`) && k.includes(`kind="${kind}"`)).reduce((t, [, v]) => t + v, 0);
+      expect(sum('vmsg_endpoint_rx_frames_total', 'driver') + sum('vmsg_endpoint_rx_frames_total', 'device')).toBe(stats.totals.rx);
       expect(m.get(RESTARTS_METRIC)).toBe(0);
       expect(m.get(UP_METRIC)).toBe(1);
       expect(m.has('process_cpu_user_seconds_total')).toBe(true);
