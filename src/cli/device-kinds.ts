@@ -2,6 +2,7 @@
 // echo device and the Device SDK's entropy and block devices.
 import { Worker } from 'node:worker_threads';
 import type { Router } from '../router/router.js';
+import type { LinkDescriptor } from '../router/link.js';
 import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
 import { UsageError } from './args.js';
@@ -21,6 +22,8 @@ export interface RunningDevices {
   kind: string;
   devices: number[];
   stop(): Promise<void>;
+  /** Hot-unplug while the router runs: devices removed (drivers hear REMOVED), workers stopped, links detached. */
+  remove(router: Router): Promise<void>;
 }
 
 interface DeviceKind {
@@ -44,7 +47,7 @@ async function startEcho(router: Router, specs: DeviceSpec[]): Promise<RunningDe
     worker.once('message', resolve);
     worker.once('error', reject);
   });
-  return {
+  const running: RunningDevices = {
     kind: 'echo',
     devices,
     async stop() {
@@ -53,7 +56,12 @@ async function startEcho(router: Router, specs: DeviceSpec[]): Promise<RunningDe
       await ended;
       await worker.terminate();
     },
+    async remove(r) {
+      await r.detach(link); // removes its devices first
+      await running.stop();
+    },
   };
+  return running;
 }
 
 /**
@@ -71,20 +79,27 @@ function startSdk(kind: 'entropy' | 'block') {
     const memory = new GuestMemory({ buffer: new SharedArrayBuffer(ROUTE_GUEST_BYTES), offset: 0, length: ROUTE_GUEST_BYTES, base: ROUTE_GUEST_BASE });
     const module = wasmModule();
     const handles: DeviceWorkerHandle[] = [];
+    const links: LinkDescriptor[] = [];
     for (const s of specs) {
       let block: { path: string } | undefined;
       if (kind === 'block') block = { path: s.params.get('file')! }; // checked by checkBlock
       const link = await router.attachDevice({ devices: [s.dev] });
+      links.push(link);
       handles.push(spawnDeviceWorker({ link, module, memory: memory.describe(), devices: [{ dev: s.dev, kind, block }] }));
     }
     await Promise.all(handles.map((h) => h.ready));
-    return {
+    const running: RunningDevices = {
       kind,
       devices: specs.map((s) => s.dev),
       async stop() {
         await Promise.allSettled(handles.map((h) => h.stop()));
       },
+      async remove(r) {
+        for (const link of links) await r.detach(link);
+        await running.stop();
+      },
     };
+    return running;
   };
 }
 

@@ -14,8 +14,8 @@ import { Router } from '../router/router.js';
 import { checkLinkUri, openBusLink } from '../bus/open.js';
 import { LinkUriError } from '../bus/uri.js';
 import type { BusLink } from '../bus/bus-link.js';
-import { DEVICE_KINDS, parseDeviceSpec, checkDeviceSpec, DeviceSpecError, startBuiltinDevices, type RunningDevices } from './device-kinds.js';
-import { loadRouteConfig, mergeRouteConfig, type RouteConfig } from '../ops/route-config.js';
+import { DEVICE_KINDS, parseDeviceSpec, checkDeviceSpec, DeviceSpecError, startBuiltinDevices, type DeviceSpec, type RunningDevices } from './device-kinds.js';
+import { loadRouteConfig, mergeRouteConfig, type RouteConfig, type RouteConfigOverrides } from '../ops/route-config.js';
 import { startMetricsServer, type MetricsServer } from '../ops/metrics.js';
 import { createLogger, LOG_LEVELS } from '../ops/logger.js';
 import { JsonFieldError } from '../util/json-fields.js';
@@ -66,6 +66,8 @@ interface LinkPlan {
 
 export async function run(argv: string[]): Promise<number> {
   let cfg: RouteConfig;
+  let configPath: string | undefined;
+  let cliOverrides: RouteConfigOverrides;
   try {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (flags.help) {
@@ -89,13 +91,15 @@ export async function run(argv: string[]): Promise<number> {
     const router: RouterOptions = {};
     if (flags.shards !== undefined) router.shards = flags.shards;
     if (flags['timeout-ms'] !== undefined) router.timeoutMs = flags['timeout-ms'];
-    const file = flags.config === undefined ? undefined : await loadRouteConfig(flags.config);
-    cfg = mergeRouteConfig(file, {
+    configPath = flags.config;
+    const file = configPath === undefined ? undefined : await loadRouteConfig(configPath);
+    cliOverrides = {
       driverLinks: flags['driver-link'].length > 0 ? flags['driver-link'] : undefined,
       deviceLinks: flags['device-link'].length > 0 ? flags['device-link'] : undefined,
       devices: devices.length > 0 ? devices : undefined,
       durationS, capture: flags.capture, metricsPort: flags.metrics, logLevel: flags['log-level'], router,
-    });
+    };
+    cfg = mergeRouteConfig(file, cliOverrides);
     cfg.router.timeoutMs ??= DEFAULT_TIMEOUT_MS;
     resolveRouterOptions(cfg.router); // RangeError naming the option
     for (const [uris, side] of [[cfg.driverLinks, 'driver'], [cfg.deviceLinks, 'device']] as const) {
@@ -150,7 +154,13 @@ export async function run(argv: string[]): Promise<number> {
     metrics = await startMetricsServer(router, cfg.metricsPort);
     say(`metrics at ${metrics.url}`);
   }
-  let builtins: RunningDevices[] = [];
+  /** Built-in devices by their spec text, each started on its own (so SIGHUP can add and remove one). */
+  const builtins = new Map<string, RunningDevices>();
+  const startDevice = async (spec: DeviceSpec): Promise<void> => {
+    const [r] = await startBuiltinDevices(router, [spec]);
+    builtins.set(spec.text, r!);
+    say(`built-in ${r!.kind} device [${r!.devices.join(', ')}] (${spec.text})`);
+  };
   let status = 0;
   const abort = new AbortController();
   let stopRequested!: () => void;
@@ -165,6 +175,35 @@ export async function run(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const timer = durationS === undefined ? null : setTimeout(() => stop(`--duration ${durationS}`), durationS * 1000);
+
+  // SIGHUP: read the --config file again and bring the built-in devices in line with its list
+  // (removed first, so a number may change kind); links and router options stay as they are.
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = async (): Promise<void> => {
+    if (configPath === undefined) {
+      say('SIGHUP: no --config file to reload');
+      return;
+    }
+    if (abort.signal.aborted) return;
+    try {
+      const next = mergeRouteConfig(await loadRouteConfig(configPath), cliOverrides).devices;
+      next.forEach(checkDeviceSpec);
+      const wanted = new Set(next.map((d) => d.text));
+      const gone = [...builtins.keys()].filter((t) => !wanted.has(t));
+      const added = next.filter((d) => !builtins.has(d.text));
+      for (const t of gone) {
+        await builtins.get(t)!.remove(router);
+        builtins.delete(t);
+      }
+      for (const d of added) await startDevice(d);
+      say(`reloaded ${configPath}: devices added [${added.map((d) => d.text).join(', ')}], removed [${gone.join(', ')}]`);
+    } catch (e) {
+      say(`reload of ${configPath} failed, devices unchanged: ${(e as Error).message}`);
+    }
+  };
+  const onHangup = (): void => {
+    reloading = reloading.then(reload);
+  };
 
   /** Keep one link open: open, wait for it to go down, open again, until we stop. */
   const supervise = async (p: LinkPlan): Promise<void> => {
@@ -198,8 +237,14 @@ export async function run(argv: string[]): Promise<number> {
 
   let supervisors: Promise<void>[] = [];
   try {
-    builtins = await startBuiltinDevices(router, specs);
-    for (const b of builtins) say(`built-in ${b.kind} device(s) [${b.devices.join(', ')}]`);
+    const numbers = new Map<number, string>();
+    for (const spec of specs) {
+      const other = numbers.get(spec.dev);
+      if (other !== undefined) throw new UsageError(`--device ${spec.text}: device ${spec.dev} is already --device ${other}`);
+      numbers.set(spec.dev, spec.text);
+    }
+    for (const spec of specs) await startDevice(spec);
+    process.on('SIGHUP', onHangup);
     supervisors = plans.map(supervise);
     say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)`);
     await stopped;
@@ -210,6 +255,8 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGHUP', onHangup);
+    await reloading;
     if (timer !== null) clearTimeout(timer);
   }
 
@@ -222,7 +269,7 @@ export async function run(argv: string[]): Promise<number> {
   if (captured !== undefined) say(`capture: ${captured.captured} frames to ${captured.path}, ${captured.lost} lost`);
   await metrics?.close();
   await router.close();
-  await Promise.allSettled(builtins.map((b) => b.stop()));
+  await Promise.allSettled([...builtins.values()].map((b) => b.stop()));
   const final = {
     seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
     frames_routed: router.stats().shards.reduce((t, s) => t + s.frames, 0),

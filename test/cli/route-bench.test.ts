@@ -221,3 +221,26 @@ describe('vmsg route operations: --config, --capture, --metrics, --log-level', (
     }
   });
 });
+
+describe('vmsg route: SIGHUP reloads the device list of --config', () => {
+  it('devices added to the file start, devices gone from it are hot-unplugged; a broken file changes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmsg-route-hup-'));
+    try {
+      const config = join(dir, 'router.json');
+      writeFileSync(config, JSON.stringify({ devices: ['echo:1', 'echo:2'], router: { shards: 1 } }));
+      const r = route('--config', config);
+      await r.waitFor(/routing: 0 link\(s\), 2 built-in device\(s\)/);
+      writeFileSync(config, JSON.stringify({ devices: ['echo:2', 'entropy:3'], router: { shards: 1 } }));
+      r.proc.kill('SIGHUP');
+      await r.waitFor(/reloaded .*router\.json: devices added \[entropy:3\], removed \[echo:1\]/);
+      writeFileSync(config, '{"devices": [');
+      r.proc.kill('SIGHUP');
+      await r.waitFor(/reload of .*router\.json failed, devices unchanged/);
+      r.proc.kill('SIGTERM');
+      const end = await r.done;
+      expect(end.status, end.stderr).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
