@@ -103,8 +103,13 @@ const DEVICE_NUMBERS = 65536;
 const BELL_AWAKE = 0;
 const BELL_ASLEEP = 1;
 
-/** Endpoint ids come back into use only after this long, so late frames never reach a new owner. */
-const ENDPOINT_QUARANTINE_MS = 10_000;
+/**
+ * Endpoint ids come back into use only after this long, so late frames never reach a new owner:
+ * at least 10 s and three request timeouts (a request may wait parked, then forwarded, before
+ * its deadline fails it).
+ */
+const ENDPOINT_QUARANTINE_MIN_MS = 10_000;
+const ENDPOINT_QUARANTINE_TIMEOUTS = 3;
 
 export class Router {
   readonly options: ResolvedRouterOptions;
@@ -200,7 +205,8 @@ export class Router {
   private allocId(): number {
     const now = Date.now();
     const reuse = this.freeIds[0];
-    if (reuse !== undefined && now - reuse.at > ENDPOINT_QUARANTINE_MS) {
+    const quarantine = Math.max(ENDPOINT_QUARANTINE_MIN_MS, ENDPOINT_QUARANTINE_TIMEOUTS * this.options.timeoutMs);
+    if (reuse !== undefined && now - reuse.at > quarantine) {
       this.freeIds.shift();
       // Its counters are about to be zeroed: keep them in the lifetime totals.
       const old = this.detachedEndpoints.get(reuse.id);
