@@ -7,6 +7,7 @@
 // Knobs (defaults = the best configuration measured on the 2-core VM, docs/BENCHMARKS.md):
 //   --shards 1 --echo 1 --devices 128 --outstanding 64 --burst 256 --ring 4096 --batch 32
 //   --spin 2000 (shard) --endpoint-spin 3000 (driver and echo) --max-msg 64 --seconds S
+//   --name NAME      metric name in the JSON (default pipeline)
 //   --pin-shard CPU  pin the shard thread(s) to CPU (taskset; experiment: the Router cannot pin)
 // --echo 0 is an experiment, not the pipeline asked for: the driver thread answers as the
 // echo device too, so two threads run instead of three on the 2-core machine.
@@ -17,7 +18,7 @@ import { compiledModule } from '../src/util/paths.js';
 import type { LinkDescriptor } from '../src/router/link.js';
 import { C_COUNT, C_ERRORS, C_RESPONSES, C_WAITS, type DriverData } from './workers/pipeline-driver.js';
 import { ThreadRoles, newThreads, pinThread, threadIds } from './threads.js';
-import { argInt, emit, isQuick, log, sleep } from './stats.js';
+import { argInt, argStr, emit, isQuick, log, sleep } from './stats.js';
 
 interface Running {
   worker: Worker;
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
   log(`pipeline ${(rate / 1e6).toFixed(2)} M round trips/s, errors ${errors}, cpu ${JSON.stringify(threadCpu)}`);
   if (errors !== 0) throw new Error(`pipeline: ${errors} wrong or failed responses`);
   emit({
-    samples: { pipeline: rate },
+    samples: { [argStr('name', 'pipeline')]: rate },
     info: {
       config: cfg,
       shard_pinned: pinned,

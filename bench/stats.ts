@@ -37,6 +37,15 @@ export function argInt(name: string, def: number, argv: readonly string[] = proc
   return v;
 }
 
+/** String value of `--name S` on the command line, or `def`. */
+export function argStr(name: string, def: string, argv: readonly string[] = process.argv): string {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new RangeError(`--${name} needs a value`);
+  return v;
+}
+
 /** Progress and diagnostics: stderr only, stdout carries the JSON. */
 export function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
