@@ -261,7 +261,7 @@ export class GatewaySession implements PeerHandler {
     if (gen !== this.generation || this.present.has(remote) || this.desc === undefined) return;
     const attached = new Set(this.router.stats().devices.map((d) => d.dev));
     for (let tries = 0; tries < 8; tries++) {
-      const local = this.remap.claim(remote, attached);
+      const local = this.remap.claim(remote, (n) => attached.has(n));
       if (local === undefined) throw new Error(`no free local device number for remote device ${remote}`);
       // Translation is on before the router validates `local`: a driver that hears READY may send at once.
       this.remap.activate(remote, local);

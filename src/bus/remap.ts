@@ -1,5 +1,6 @@
-// Device number remap of a link to an external device-side bus (docs/ARCHITECTURE.md "Stream
-// bus and gateway", spec §7 rule 11: a bridge may remap device numbers between bus instances).
+// Device number remap of a link to an external device-side bus, the one rule for every link kind
+// (shared-memory windows and stream gateways; docs/ARCHITECTURE.md "Device numbers across a
+// link", spec §7 rule 11: a bridge may remap device numbers between bus instances).
 // The rule, for a remote device number R that becomes reachable:
 //   1. local number R, when no other device of the local router uses it;
 //   2. else the local number R had before on this link (a device that comes back after a link
@@ -30,11 +31,11 @@ export class DeviceRemap {
   }
 
   /**
-   * Choose and claim a local number for `remote`; `attached` is the set of numbers the router
-   * has attached right now. Returns undefined when all 65536 are in use.
+   * Choose and claim a local number for `remote`; `attached(n)` says whether the router has
+   * device n attached right now. Returns undefined when all 65536 are in use.
    */
-  claim(remote: number, attached: ReadonlySet<number>): number | undefined {
-    const free = (n: number): boolean => !attached.has(n) && !this.claimed.has(n);
+  claim(remote: number, attached: (n: number) => boolean): number | undefined {
+    const free = (n: number): boolean => !attached(n) && !this.claimed.has(n);
     let local: number | undefined;
     const before = this.history.get(remote);
     if (free(remote)) local = remote;

@@ -4,7 +4,7 @@
 // around that data path, on the main thread:
 //   - doorbells: the socket bridge both ways (src/bus/doorbell-socket.ts), or busy-poll;
 //   - device side (an external device-side bus, `--device-link`): GET_DEVICES discovery, device
-//     numbers kept or remapped (src/bus/device-numbers.ts), EVENT_DEVICE hotplug;
+//     numbers kept or remapped (src/bus/remap.ts), EVENT_DEVICE hotplug;
 //   - liveness: the window state (vmamp queue heads), the doorbell socket closing, and PING
 //     keep-alives the router sends as itself; a peer that stops answering is dead;
 //   - going down: the link detaches (its devices are REMOVED, their requests in flight fail),
@@ -14,7 +14,7 @@ import type { BusLink, LinkDown } from './bus-link.js';
 import type { DoorbellSocket } from './doorbell-socket.js';
 import type { ShmWindow } from './shm-window.js';
 import { PING_DEAD_PERIODS } from './shm-options.js';
-import { routerNumberFor } from './device-numbers.js';
+import { DeviceRemap } from './remap.js';
 import { getDevicesCountFor, getDevicesRequest, isGetDevicesResponse, readGetDevicesResponse, walkGetDevices } from './get-devices.js';
 import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
 import { TYPE_BUS, TYPE_RESPONSE, B_PING, B_EVENT_DEVICE, HDR_SIZE } from '../protocol/constants.js';
@@ -46,6 +46,8 @@ export interface WindowSide {
 
 export interface ShmLinkStartOptions {
   pingMs: number;
+  /** Where remap rule 3 starts (`remap_base=`; src/bus/remap.ts). */
+  remapBase?: number | undefined;
   deadline: OpenDeadline;
   /** Where notable events go (remaps, hotplug); default: nowhere. */
   log?: (line: string) => void;
@@ -69,6 +71,7 @@ export class ShmBusLink implements BusLink {
   private ext!: ExternalEndpoint;
   /** Bus device number → router device number. */
   private readonly numbers = new Map<number, number>();
+  private readonly remap: DeviceRemap;
   private hotplug: Promise<void> = Promise.resolve();
   private contact: boolean;
   private pingSeq = 0;
@@ -89,6 +92,7 @@ export class ShmBusLink implements BusLink {
     this.down = new Promise((r) => (this.resolveDown = r));
     this.contact = win.peerPresent;
     this.log = opts.log ?? (() => {});
+    this.remap = new DeviceRemap(router, opts.remapBase);
     const mem = router.mem;
     this.cursors = mem.alloc(128);
     this.wakeWord = doorbell === null ? 0 : mem.alloc(64);
@@ -230,8 +234,13 @@ export class ShmBusLink implements BusLink {
 
   private async addBusDevice(busNum: number): Promise<void> {
     if (this.numbers.has(busNum)) return;
-    const dev = routerNumberFor(busNum, (n) => this.router.hasDevice(n));
-    await this.router.addDevice(this.ext, dev, busNum);
+    const dev = this.remap.claim(busNum, (n) => this.router.hasDevice(n));
+    if (dev === undefined) throw new RangeError('no free device number left on this router (65536 in use)');
+    try {
+      await this.router.addDevice(this.ext, dev, busNum);
+    } finally {
+      this.remap.release(dev); // attached (the router's own table guards it now) or refused
+    }
     this.numbers.set(busNum, dev);
     if (dev !== busNum) this.log(`${this.uri}: device ${busNum} is device ${dev} on this router (remapped: ${busNum} was taken)`);
   }

@@ -1,9 +1,9 @@
 // The parameters of the shared-memory link URIs (vmamp:PATH?…, spsc:PATH?…), checked once for
-// both buses: `size`, `role`, `sock` are the CLI contract; `ping` and `wait` are this
-// implementation's extensions (documented in README "External buses").
+// both buses: `size`, `role`, `sock` are the CLI contract; `ping`, `wait` and `remap_base` are
+// this implementation's extensions (documented in README "External buses").
 import { checkParams, LinkUriError, type LinkRole, type ShmLinkUri } from './uri.js';
 
-export const SHM_PARAMS = ['size', 'role', 'sock', 'ping', 'wait'] as const;
+export const SHM_PARAMS = ['size', 'role', 'sock', 'ping', 'wait', 'remap_base'] as const;
 
 /** Keep-alive PING period when `ping=` is not given. */
 export const DEFAULT_PING_MS = 250;
@@ -21,12 +21,14 @@ export interface ShmLinkOptions {
   pingMs: number;
   /** How long opening may wait for the peer, ms; 0 = forever (undefined = the caller's default). */
   waitMs: number | undefined;
+  /** Where remap rule 3 starts on a link to a device side (src/bus/remap.ts); undefined = its default. */
+  remapBase: number | undefined;
 }
 
-function intParam(uri: ShmLinkUri, name: string, max: number): number | undefined {
+function intParam(uri: ShmLinkUri, name: string, max: number, unit = ' (ms)'): number | undefined {
   const v = uri.params.get(name);
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) > max) throw new LinkUriError(`link URI "${uri.text}": ${name}= must be an integer from 0 to ${max} (ms), got "${v}"`);
+  if (!/^\d+$/.test(v) || Number(v) > max) throw new LinkUriError(`link URI "${uri.text}": ${name}= must be an integer from 0 to ${max}${unit}, got "${v}"`);
   return Number(v);
 }
 
@@ -48,5 +50,6 @@ export function shmLinkOptions(uri: ShmLinkUri, defaultRole: LinkRole): ShmLinkO
     sock: uri.sock,
     pingMs: intParam(uri, 'ping', 3_600_000) ?? DEFAULT_PING_MS,
     waitMs: intParam(uri, 'wait', 24 * 3_600_000),
+    remapBase: intParam(uri, 'remap_base', 65535, ''),
   };
 }

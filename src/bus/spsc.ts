@@ -89,7 +89,7 @@ export async function openSpscLink(
     peerLeft: () => null,
     markStopped: () => {},
   };
-  return ShmBusLink.start(router, o.uri.text, side, win, opened.doorbell, { pingMs: o.pingMs, deadline, ...(log ? { log } : {}) });
+  return ShmBusLink.start(router, o.uri.text, side, win, opened.doorbell, { pingMs: o.pingMs, remapBase: o.remapBase, deadline, ...(log ? { log } : {}) });
 }
 
 /** Open an SPSC window as a driver's raw frame channel. */

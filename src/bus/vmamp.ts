@@ -103,7 +103,7 @@ export async function openVmampLink(
     await opened.release();
     throw new RangeError(`${o.uri.text}: elements of ${layout.sizeQueueElements} bytes cannot carry a 12-byte bus message`);
   }
-  return ShmBusLink.start(router, o.uri.text, side, win, opened.doorbell, { pingMs: o.pingMs, deadline, ...(log ? { log } : {}) });
+  return ShmBusLink.start(router, o.uri.text, side, win, opened.doorbell, { pingMs: o.pingMs, remapBase: o.remapBase, deadline, ...(log ? { log } : {}) });
 }
 
 /** Open a vmamp window as a driver's raw frame channel (what `vmsg bench --target` drives). */

@@ -2,7 +2,7 @@
 // (issue 7, CLI contract): run a router between separately running programs.
 //   --driver-link  an external driver (vmamp/spsc: we are the device side, role=device);
 //   --device-link  an external device-side bus; its devices are discovered with GET_DEVICES and
-//                  keep their numbers unless taken (then remapped: src/bus/device-numbers.ts);
+//                  keep their numbers unless taken (then remapped: src/bus/remap.ts);
 //   --device       a built-in device (src/cli/device-kinds.ts), attached first.
 // Each link waits for its peer; a link that goes down (peer shut down or died) is reported and
 // opened again for the next peer. SIGINT/SIGTERM (or --duration) stop gracefully: links close,

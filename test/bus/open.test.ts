@@ -6,7 +6,7 @@ import { Router } from '../../src/router/router.js';
 import { EndpointPort } from '../../src/router/port.js';
 import { openBusLink, openFrameChannel } from '../../src/bus/open.js';
 import { VmampLayoutError } from '../../src/ring/vmamp.js';
-import { routerNumberFor } from '../../src/bus/device-numbers.js';
+import { DeviceRemap } from '../../src/bus/remap.js';
 import { driveRequests, freshPaths, linkUri, peerArgs, peerSkipReason, startEcho, startPeer, type EchoDevice } from './helpers.js';
 
 /** A QEMU-built 8 KiB vmamp descriptor (buses.md §2.2), optionally with one field broken. */
@@ -53,18 +53,26 @@ describe('opening links', () => {
     ['vmamp:/dev/shm/x?size=8192&role=driver', 'driver', /--driver-link attaches an external driver, so our role on that bus is device/],
     ['spsc:/dev/shm/x?size=8192&role=device', 'device', /our role on that bus is driver/],
     ['vmamp:/dev/shm/x?size=8192&role=device&ping=fast', 'driver', /ping= must be an integer/],
-    ['vmamp:/dev/shm/x?size=8192&role=device&colour=blue', 'driver', /unknown parameter "colour" for vmamp \(known: size, role, sock, ping, wait\)/],
+    ['vmamp:/dev/shm/x?size=8192&role=device&colour=blue', 'driver', /unknown parameter "colour" for vmamp \(known: size, role, sock, ping, wait, remap_base\)/],
     ['tcp:127.0.0.1:1', 'device', /ECONNREFUSED|refused/],
     ['unix-listen:/tmp/x.sock?colour=blue', 'driver', /colour/],
   ] as const)('%s as a %s link is refused: %s', async (uri, side, why) => {
     await expect(openBusLink(router, uri, side, { waitMs: 500 })).rejects.toThrow(why);
   });
 
-  it('remap rule: a taken number moves to the lowest free number above it, wrapping', () => {
-    const taken = new Set([1, 2, 4, 65535, 0]);
-    expect(routerNumberFor(3, (n) => taken.has(n))).toBe(3);
-    expect(routerNumberFor(1, (n) => taken.has(n))).toBe(3);
-    expect(routerNumberFor(65535, (n) => taken.has(n))).toBe(3);
+  it('remap rule: kept if free, else the number it had before on this link, else the lowest free from remap_base', () => {
+    const taken = new Set([1, 2, 4, 300, 301, 65535]);
+    const has = (n: number): boolean => taken.has(n);
+    const own = {} as Router; // claims are shared per router: keep these off the suite's router
+    const remap = new DeviceRemap(own, 300);
+    expect(remap.claim(3, has)).toBe(3); // rule 1
+    expect(remap.claim(1, has)).toBe(302); // rule 3, above the taken 300, 301
+    remap.release(302);
+    remap.release(3);
+    expect(remap.claim(1, has)).toBe(302); // rule 2: its old number again
+    expect(remap.claim(2, has)).toBe(303); // 302 is claimed by device 1 meanwhile
+    const top = new DeviceRemap({} as Router, 65535);
+    expect(top.claim(4, has)).toBe(0); // wraps below the base at the end
   });
 });
 
@@ -91,13 +99,14 @@ describe.skipIf(peerSkipReason !== null)('device numbers across device-side buse
     const linkA = await openBusLink(router, linkUri('vmamp', 'driver', a, 8192, true), 'device', { waitMs: 20_000, log });
     const linkB = await openBusLink(router, linkUri('spsc', 'driver', b, 8192, true), 'device', { waitMs: 20_000, log });
     expect(linkA.devices).toEqual([2]); // kept
-    expect([...linkB.devices].sort((x, y) => x - y)).toEqual([3, 4]); // 1 (the echo device) → 3, 2 (link A) → 4
+    // 1 (the echo device) and 2 (link A) are taken: rule 3 from the default remap_base 256.
+    expect([...linkB.devices].sort((x, y) => x - y)).toEqual([256, 257]);
     expect(lines).toEqual(expect.arrayContaining([
-      expect.stringMatching(/device 1 is device 3 on this router \(remapped: 1 was taken\)/),
-      expect.stringMatching(/device 2 is device 4 on this router \(remapped: 2 was taken\)/),
+      expect.stringMatching(/device 1 is device 256 on this router \(remapped: 1 was taken\)/),
+      expect.stringMatching(/device 2 is device 257 on this router \(remapped: 2 was taken\)/),
     ]));
     const drv = new EndpointPort(await router.attachDriver());
-    for (const dev of [1, 2, 3, 4]) {
+    for (const dev of [1, 2, 256, 257]) {
       const r = await driveRequests(drv, dev, 200, 4);
       expect(r, `device ${dev}: ${r.failures.join(' ')}`).toMatchObject({ answered: 200, errors: [] });
     }
