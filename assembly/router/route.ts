@@ -290,8 +290,10 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
     if (++local == cap) local = 0;
     n++;
   }
+  // The freed slots are published later (markDirty): after the frames just routed, so the
+  // consumer-index store does not make the outputs wait for this ring's line.
   consumeAdvance(cur, n);
-  cursorFlush(cur);
+  markDirty(shard, cur);
   if (n != 0) {
     const c = epCounter(shard, ep, EC_RX);
     store<u64>(c, load<u64>(c) + n);
@@ -356,6 +358,9 @@ export function routeSome(shard: usize, budget: u32): u32 {
     }
     done += pass;
     if (pass == 0) break;
+    // Publish what this pass produced before looking again: a waiting consumer sees it one
+    // pass earlier (the latency of a lone request), and batches still form within the pass.
+    flushDirty(shard);
   }
   store<u32>(shard, rr, SH_RR);
   flushDirty(shard);
