@@ -16,23 +16,15 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
 import { Router } from '../src/router/router.js';
 import { openBusLink, openFrameChannel } from '../src/bus/open.js';
-import { runFrameBench } from '../src/driver/frame-bench.js';
+import { runFrameBench, type FrameBenchResult } from '../src/driver/frame-bench.js';
 import { parseDeviceSpec, startBuiltinDevices } from '../src/cli/device-kinds.js';
 import { emit, isQuick, log, sig } from './stats.js';
 
 const OUTSTANDING = 16;
 const WINDOW = 8192;
 
-interface PeerResult {
-  sent: number;
-  received: number;
-  errors: number;
-  order_violations: number;
-  seconds: number;
-  round_trips_per_s: number;
-  p50_us: number;
-  p99_us: number;
-}
+/** What the C peer prints: the `vmsg bench` JSON without `mode`. */
+type PeerResult = Omit<FrameBenchResult, 'mode'>;
 
 const dir = mkdtempSync(join(tmpdir(), 'vmsg-bench-vmamp-'));
 const peerBin = join(dir, 'vmsg-peer');
