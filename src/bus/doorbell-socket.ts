@@ -12,7 +12,7 @@
 // Publishes that land while the wake-up is still on its way do not notify again: a burst of
 // frames costs one byte.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { unlinkSync } from 'node:fs';
+import { chmodSync, unlinkSync } from 'node:fs';
 import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
 
 const AWAKE = 0;
@@ -68,6 +68,7 @@ export class DoorbellSocket {
       server.once('error', (e) => reject(new Error(`doorbell socket ${path}: cannot listen (${e.message})`)));
       server.listen(path, () => resolve());
     });
+    chmodSync(path, 0o600); // owner-only, whatever the umask (connecting needs write permission)
     return new DoorbellListener(server, path, (socket) => new DoorbellSocket(socket, server, path));
   }
 

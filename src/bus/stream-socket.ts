@@ -2,7 +2,7 @@
 // TCP + TLS) and listening (with optional client-certificate checks), and the reconnect backoff.
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { readFileSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { LinkUriError, checkParams, parseLinkUri, type StreamLinkUri } from './uri.js';
 import { BUS_MAX_MIN_ADVERTISED, MSG_SIZE_LIMIT } from '../protocol/constants.js';
 import { HELLO_NAME_MAX } from './stream-hello.js';
@@ -156,6 +156,8 @@ export async function listenSockets(uri: StreamLinkUri, opts: StreamOptions, onS
       throw new Error(`cannot listen on ${describeTarget(uri)}: ${(e as Error).message}`);
     }
   }
+  // Owner-only, whatever the umask: connecting to a Unix socket needs write permission on it.
+  if (uri.path !== undefined) chmodSync(uri.path, 0o600);
   return server;
 }
 
