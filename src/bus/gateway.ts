@@ -7,6 +7,8 @@
 // the local router stamps its own on requests towards us and the far end restores it on the
 // answers (per-hop correlation). A dropped connection removes every remote device (in-flight
 // requests fail with DEVICE_REMOVED, drivers hear REMOVED); the next connection discovers them again.
+// A far end that keeps its socket open but stops answering (hung, stopped) is found by PINGs:
+// no answer for PING_DEAD_PERIODS periods closes the connection like a drop.
 import { EventEmitter } from 'node:events';
 import type { Router } from '../router/router.js';
 import type { LinkDescriptor } from '../router/link.js';
@@ -23,6 +25,11 @@ import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 
 /** Our own bus requests (GET_DEVICES) are given up after this long; the connection is then closed. */
 export const BUS_REQUEST_TIMEOUT_MS = 5000;
+
+/** Keep-alive PING period when the link URI has no `ping=` (ms). */
+export const DEFAULT_GATEWAY_PING_MS = 1000;
+/** A far end that has answered no PING for this many periods is dead. */
+export const PING_DEAD_PERIODS = 8;
 
 /** Bytes of a GET_DEVICES response before the bitmap (spec §6). */
 const GET_DEVICES_FIXED = 14;
@@ -49,8 +56,13 @@ export class GatewaySession implements PeerHandler {
   private readonly waiting = new Map<number, { resolve(f: Uint8Array): void; reject(e: Error): void }>();
   private nextToken = 1;
   private closed = false;
+  private keepAlive: NodeJS.Timeout | undefined;
+  private pingSeq = 0;
 
-  constructor(private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter, remapBase: number | undefined) {
+  constructor(
+    private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter,
+    remapBase: number | undefined, private readonly pingMs = DEFAULT_GATEWAY_PING_MS,
+  ) {
     this.remap = new DeviceRemap(router, remapBase);
   }
 
@@ -89,6 +101,7 @@ export class GatewaySession implements PeerHandler {
       fromPeer: (f) => this.fromPeer(f, gen),
       fromRouter: (buf, at, size) => this.toPeer(buf, at, size),
     });
+    this.startKeepAlive(conn, gen);
     try {
       await this.discover(conn, gen);
     } catch (e) {
@@ -96,7 +109,37 @@ export class GatewaySession implements PeerHandler {
     }
   }
 
+  /** PING the far end every `pingMs`; silence for PING_DEAD_PERIODS periods ends the connection. */
+  private startKeepAlive(conn: StreamConnection, gen: number): void {
+    clearInterval(this.keepAlive);
+    if (this.pingMs <= 0) return;
+    let lastAnswer = Date.now();
+    let outstanding = false;
+    this.keepAlive = setInterval(() => {
+      if (gen !== this.generation || conn.isClosed) return;
+      const silent = Date.now() - lastAnswer;
+      if (silent > PING_DEAD_PERIODS * this.pingMs) {
+        clearInterval(this.keepAlive);
+        countDrop(this.counters, 'PEER_SILENT');
+        conn.end(`the far end answered no PING for ${silent} ms`);
+        return;
+      }
+      if (outstanding) return;
+      outstanding = true;
+      const data = (this.pingSeq = (this.pingSeq + 1) >>> 0);
+      this.busRequest(conn, encode({ message: 'PING', response: false, dev_num: 0, token: 0, data })).then(
+        (f) => {
+          const got = decode(f);
+          if (got.ok && got.msg.message === 'PING' && got.msg.data === data) lastAnswer = Date.now();
+        },
+        () => {}, // unanswered: the silence check above decides
+      ).finally(() => (outstanding = false));
+    }, this.pingMs);
+    this.keepAlive.unref();
+  }
+
   async down(_reason: string): Promise<void> {
+    clearInterval(this.keepAlive);
     this.generation++;
     this.bridge?.stop();
     this.bridge = undefined;

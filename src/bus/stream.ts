@@ -77,6 +77,7 @@ export class StreamLink extends EventEmitter implements BusLink {
   private wakeBackoff: (() => void) | undefined;
   private readonly hello: Hello;
   private readonly remapBase: number | undefined;
+  private readonly pingMs: number | undefined;
 
   constructor(private readonly router: Router, readonly uriParsed: StreamLinkUri, readonly side: 'driver' | 'device', private readonly opts: StreamOptions) {
     super();
@@ -86,6 +87,7 @@ export class StreamLink extends EventEmitter implements BusLink {
       throw new LinkUriError(`link URI "${uriParsed.text}": max=${opts.max} is above the router's busMaxSize ${busMax}; lower max= or raise busMaxSize`);
     }
     this.remapBase = side === 'device' ? intParam(uriParsed, 'remap_base', 0, 65535) : undefined;
+    this.pingMs = side === 'device' ? intParam(uriParsed, 'ping', 0, 3_600_000) : undefined;
     this.hello = {
       streamVersion: STREAM_VERSION,
       transportRevision: TRANSPORT_REVISION,
@@ -127,7 +129,7 @@ export class StreamLink extends EventEmitter implements BusLink {
   }
 
   private newHandler(): PeerHandler {
-    return this.side === 'driver' ? new DriverSession(this.router, this.counters) : new GatewaySession(this.router, this.counters, this, this.remapBase);
+    return this.side === 'driver' ? new DriverSession(this.router, this.counters) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs);
   }
 
   /** Connect (first attempt must succeed) or start listening. */
@@ -295,7 +297,7 @@ export class StreamLink extends EventEmitter implements BusLink {
 export async function openStreamLink(router: Router, uriText: string, side: 'driver' | 'device'): Promise<StreamLink> {
   if (side !== 'driver' && side !== 'device') throw new TypeError(`side must be 'driver' or 'device', got ${String(side)}`);
   const uri = parseStreamUri(uriText);
-  const opts = streamOptions(uri, side === 'device' ? ['remap_base'] : []);
+  const opts = streamOptions(uri, side === 'device' ? ['remap_base', 'ping'] : []);
   const link = new StreamLink(router, uri, side, opts);
   await link.start();
   return link;

@@ -126,4 +126,30 @@ describe('two router processes linked over TCP', () => {
     expect(drv.responses.length).toBeGreaterThan(0);
     expect(gw.counters.connects).toBe(2);
   });
+
+  it('a far end that stops answering (SIGSTOP: socket open, process frozen) is found by PINGs: devices REMOVED; SIGCONT → back', async () => {
+    const remote: RemoteRouter = await startRemoteRouter('tcp-listen:127.0.0.1:0', [5]);
+    cleanup.push(async () => remote.proc.kill('SIGKILL'));
+    const local = await Router.create({ shards: 1, spinBeforeSleep: 0 });
+    cleanup.push(() => local.close());
+    const drv = new Inbox(new EndpointPort(await local.attachDriver(), { spinBeforeSleep: 0 }));
+    const gw: StreamLink = await openStreamLink(local, `tcp:127.0.0.1:${remote.port!}?ping=50&backoff_min_ms=50&backoff_max_ms=200`, 'device');
+    cleanup.push(() => gw.close());
+    const drops: string[] = [];
+    gw.on('drop', (_peer: string, why: string) => drops.push(why));
+    await drv.until(() => drv.deviceEvents.some((e) => e.dev === 5 && e.state === READY), 'READY 5');
+    await sleep(300); // several PINGs answered: a live far end is left alone
+    expect(drops).toEqual([]);
+
+    remote.proc.kill('SIGSTOP');
+    await drv.until(() => drv.deviceEvents.some((e) => e.dev === 5 && e.state === REMOVED), 'REMOVED 5 while the far end is frozen', 10_000);
+    expect(drops[0]).toMatch(/answered no PING for \d+ ms/);
+    expect(gw.counters.drops.PEER_SILENT).toBe(1);
+    expect(gw.devices).toEqual([]);
+
+    drv.clear();
+    remote.proc.kill('SIGCONT');
+    await drv.until(() => drv.deviceEvents.some((e) => e.dev === 5 && e.state === READY), 'READY 5 after SIGCONT', 20_000);
+    expect(gw.devices).toEqual([5]);
+  });
 });
