@@ -3,7 +3,7 @@
 // collect what comes back until a condition holds or the time is up. Everything received is
 // kept in order, so a check can look at every frame the bus sent, not only the one it expected.
 import type { FrameChannel } from '../bus/bus-link.js';
-import { B_GET_DEVICES, GET_DEVICES_ALIGN, HDR_SIZE, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
+import { B_GET_DEVICES, B_PING, GET_DEVICES_ALIGN, HDR_SIZE, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
 
 /** A frame as received, with the time it was taken from the channel (performance.now() ms). */
 export interface Received {
@@ -26,13 +26,33 @@ export class Exchange {
     return t;
   }
 
+  /** Answers to the other side's keep-alive PINGs that the bus did not take yet. */
+  private pongs: Uint8Array[] = [];
+  /** Keep-alive PINGs the other side sent us and we answered. */
+  pingsAnswered = 0;
+
   private pull(): number {
     let n = 0;
     for (let f = this.channel.recv(); f !== null; f = this.channel.recv()) {
       const r = { frame: f, at: performance.now() };
-      this.inbox.push(r);
       this.log?.push(r);
+      // A bus that PINGs its peer (a vmsg route shared-memory link: ping=250 by default) declares
+      // a silent peer dead; answer its PINGs here, they are no answer to anything we asked.
+      if (isPingRequest(f)) {
+        this.pongs.push(pingAnswer(f));
+        continue;
+      }
+      this.inbox.push(r);
       n++;
+    }
+    if (this.pongs.length > 0) {
+      let sent = 0;
+      while (sent < this.pongs.length && this.channel.send(this.pongs[sent]!)) sent++;
+      if (sent > 0) {
+        this.pongs.splice(0, sent);
+        this.pingsAnswered += sent;
+        this.channel.flush();
+      }
     }
     return n;
   }
@@ -85,6 +105,18 @@ export class Exchange {
     this.inbox = [];
     return got;
   }
+}
+
+/** True for a bus PING request (the peer's keep-alive): it must be answered with its data echoed. */
+export const isPingRequest = (f: Uint8Array): boolean => f.length >= HDR_SIZE + 4 && f[0] === TYPE_BUS && f[1] === B_PING;
+
+/** The answer to the PING request `f`: the same header and data with the response bit set. */
+export function pingAnswer(f: Uint8Array): Uint8Array {
+  const r = f.slice(0, HDR_SIZE + 4);
+  r[0] = TYPE_BUS | TYPE_RESPONSE;
+  r[6] = r.length & 0xff;
+  r[7] = r.length >> 8;
+  return r;
 }
 
 export const u16 = (f: Uint8Array, at: number): number => f[at]! | (f[at + 1]! << 8);
