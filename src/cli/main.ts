@@ -43,6 +43,13 @@ async function main(argv: string[]): Promise<number> {
   return (await command.load()).run(rest);
 }
 
+// A reader that went away (`vmsg decode run.vmc | head`) is no error of ours: stop quietly, as
+// a program killed by SIGPIPE does, instead of an unhandled 'error' event and its stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(process.exitCode ?? 0);
+});
+
 // exitCode, not exit(): lets stdout drain when it is a pipe. 3 = a bug, not a verdict on input.
 main(process.argv.slice(2)).then(
   (status) => { process.exitCode = status; },

@@ -1,7 +1,8 @@
 // `vmsg decode` as other tools use it: a real `node dist/src/cli/main.js decode ...` process,
 // one JSON object on stdout, exit status 0 valid / 1 invalid / 2 bad arguments.
 import { describe, expect, it } from 'vitest';
-import { vmsg } from './run-vmsg.js';
+import { spawn } from 'node:child_process';
+import { vmsg, MAIN } from './run-vmsg.js';
 import { loadVectors } from '../protocol/load-vectors.js';
 
 const hexOf = (name: string): string => {
@@ -116,6 +117,17 @@ describe('vmsg dispatcher', () => {
     const r = await vmsg('decoed', '--hex', '00');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/unknown command "decoed"; commands: (\w[\w-]*, )*decode, (\w[\w-]*, )*demo\b/);
+  });
+
+  it('a reader that went away (`vmsg decode run.vmc | head`) ends it quietly, no EPIPE stack trace', async () => {
+    // The read end is closed before the child writes: its write fails with EPIPE.
+    const child = spawn(process.execPath, [MAIN, 'decode', '--hex', '0002010000010800'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
   });
 
   it('no command at all is a usage error', async () => {
