@@ -74,7 +74,7 @@ export class DeviceSession {
     const { offset } = this.configWindow();
     const noConfig = this.configSize <= offset;
     if (noConfig && this.profile.name === 'config-rw') {
-      throw new RangeError(`device ${this.dev} has config_size ${this.configSize}: config-rw needs a config window at offset ${offset} (choose another device or configOffset)`);
+      throw new RangeError(`device ${this.dev} has config_size ${this.configSize}: config-rw needs a config window at offset ${offset} (choose a device with config space with --dev, or an offset below its config_size: "config": {"offset": N} in a --profile-file, configOffset in the library)`);
     }
     if (noConfig && this.profile.name === 'mixed') {
       const m = { ...this.profile.mix };
