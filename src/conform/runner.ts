@@ -71,8 +71,10 @@ export async function runConformance(channel: FrameChannel, opts: ConformOptions
     ctx.noDevice = `GET_DEVICES failed: ${(e as Error).message}`;
   }
   if (opts.dev !== undefined) {
-    ctx.dev = opts.dev;
+    // A device the bus does not report cannot be checked: its rules SKIP with the reason
+    // (running them would only turn a wrong --dev into a row of false FAILs).
     if (ctx.devices !== undefined && !ctx.devices.includes(opts.dev)) ctx.noDevice = `device ${opts.dev} is not among the devices GET_DEVICES reports (${ctx.devices.join(',') || 'none'})`;
+    else ctx.dev = opts.dev;
   } else if (ctx.devices !== undefined) {
     ctx.dev = ctx.devices[0];
     if (ctx.dev === undefined) ctx.noDevice = 'GET_DEVICES reports no device; give --dev';
