@@ -18,7 +18,7 @@ export interface OpenLinkOptions {
   waitMs?: number;
   /** Cancels a pending open (e.g. on Ctrl-C). */
   signal?: AbortSignal;
-  /** Notable link events (device remaps, hotplug, link down), one line each. */
+  /** Notable link events (device remaps, hotplug; a link going down is told by `BusLink.down`), one line each. */
   log?: (line: string) => void;
 }
 

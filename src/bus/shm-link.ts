@@ -289,8 +289,7 @@ export class ShmBusLink implements BusLink {
       router.mem.free(this.cursors, 128);
       if (this.wakeWord !== 0) router.mem.free(this.wakeWord, 64);
       await this.doorbell?.close();
-      if (why.cause !== 'closed') this.log(`${this.uri}: link down (${why.cause}: ${why.detail})`);
-      this.resolveDown(why);
+      this.resolveDown(why); // `down` says why; its holder reports it (vmsg route does, once)
     })();
     return this.stopping;
   }

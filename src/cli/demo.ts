@@ -141,7 +141,7 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = (l) 
       if (!tty) continue;
       const now = performance.now();
       const st = router.stats();
-      const cur = { t: now, frames: st.shards.reduce((t, s) => t + s.frames, 0), rt: load.counters[LOAD_RESPONSES]!, written: d[DEMO_BLOCK_WRITTEN]!, entropy: d[DEMO_ENTROPY_BYTES]!, echoes: d[DEMO_ECHOES]! };
+      const cur = { t: now, frames: st.totals.rx, rt: load.counters[LOAD_RESPONSES]!, written: d[DEMO_BLOCK_WRITTEN]!, entropy: d[DEMO_ENTROPY_BYTES]!, echoes: d[DEMO_ECHOES]! };
       const rate = (k: keyof typeof cur): number => (cur[k] - last[k]) / ((now - last.t) / 1000);
       log(`\r t=${((now - t0) / 1000).toFixed(1)}s  routed ${(rate('frames') / 1e6).toFixed(2)} M msg/s  load ${(rate('rt') / 1e6).toFixed(2)} M rt/s | ` +
         `block ${(rate('written') / 1e6).toFixed(1)} MB/s, ${(d[DEMO_VERIFIED]! / (1 << 20)).toFixed(0)} MiB verified, ${d[DEMO_MISMATCHES]} bad | ` +
@@ -161,7 +161,8 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = (l) 
       seconds: Number(seconds.toFixed(3)),
       shards: router.options.shards,
       devices: o.devices,
-      messages_routed: st.shards.reduce((t, s) => t + s.frames, 0),
+      // Frames the router took from links (a frame that crosses shards counts once).
+      messages_routed: st.totals.rx,
       requests_sent: load.counters[LOAD_SENT],
       round_trips: responses,
       round_trips_per_s: Math.round(responses / seconds),

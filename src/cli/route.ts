@@ -272,7 +272,8 @@ export async function run(argv: string[]): Promise<number> {
   await Promise.allSettled([...builtins.values()].map((b) => b.stop()));
   const final = {
     seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
-    frames_routed: router.stats().shards.reduce((t, s) => t + s.frames, 0),
+    // Frames the router took from links (a frame that crosses shards counts once).
+    frames_routed: router.stats().totals.rx,
     links: plans.map((p) => ({ uri: p.uri, side: p.side, times_up: p.ups })),
     devices: snapshot.devices.map((d) => ({
       dev: d.dev, requests: d.requests, responses: d.responses, failed: d.failed, timeouts: d.timeouts, events_in: d.eventsIn, events_out: d.eventsOut,

@@ -43,7 +43,7 @@ const FLAGS = {
 
 type StressFlags = Parsed<typeof FLAGS>;
 
-const USAGE = `usage: vmsg stress [--window 496] [--dma inline|offload] [--notify inband|oob] [--duration S] [--suppression off|on] [--json]
+const USAGE = `usage: vmsg stress [--window 496] [--dma inline|offload] [--notify inband|oob] [--duration S] [--suppression off|on] [--in-flight N] [--chunk BYTES] [--spin N] [--json]
 
 Driver + router + block device with the queue geometry of a small vmamp window: every link
 carries 64-byte frames in a ring of floor((window - 80) / 128) slots, so 2 frames are in flight
