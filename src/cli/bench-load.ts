@@ -8,6 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { processIo, openTarget, numberFlag, NumberFlagError, type ToolIo } from './tool-io.js';
 import { runLoad, LoadOptionsError, type LoadOptions } from '../loadgen/engine.js';
+import { discoverDevices, Exchange } from '../driver/exchange.js';
 import { PROFILE_NAMES, PROFILE_HELP, type ProfileSpec } from '../loadgen/profiles.js';
 import { loadProfileFile } from '../loadgen/profile-file.js';
 import { formatTable } from '../loadgen/report-table.js';
@@ -136,6 +137,12 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
   }
   const channel = await openTarget(io, 'bench', flags.target);
   if (channel === undefined) return 2;
+  if (opts.devices !== undefined) {
+    // A device the bus does not have only fails or times out, request after request: say so first.
+    const known = await discoverDevices(new Exchange(channel), 2000).catch(() => undefined);
+    const missing = known === undefined ? [] : opts.devices.filter((d) => !known.includes(d));
+    if (missing.length > 0) io.err(`vmsg bench: warning: device ${missing.join(', ')} is not on this bus (GET_DEVICES reports ${known!.join(', ') || 'none'}); its requests will fail or time out\n`);
+  }
   const progress = progressLine(io.progressStream, opts.profile.name);
   let result: LoadResult;
   try {

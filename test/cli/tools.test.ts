@@ -120,6 +120,10 @@ describe('the tool commands against an in-process bus', () => {
       expect(await runBenchLoad(['--target', 'inproc:', '--profile', 'ping', '--duration', '0.2', '--warmup', '0', '--compare', report], c)).toBe(0);
       expect(c.stdout).toMatch(/^vmsg bench: ping, closed loop/);
       expect(c.stdout).toMatch(/vmsg bench --compare: baseline → current/);
+      // A device the bus does not have: warned about first, then its requests fail (exit 1).
+      const w = io(open);
+      expect(await runBenchLoad(['--target', 'inproc:', '--profile', 'init', '--dev', '9', '--count', '2', '--json'], w)).toBe(1);
+      expect(w.stderr).toMatch(/warning: device 9 is not on this bus \(GET_DEVICES reports 1, 2\)/);
       // Usage errors.
       const cases: [string[], RegExp][] = [
         [['--target', 'x'], /say what to send: --profile/],
