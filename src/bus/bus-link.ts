@@ -30,6 +30,11 @@ export interface BusLink {
 export interface FrameChannel {
   /** Largest frame the bus carries. */
   readonly maxMessageSize: number;
+  /**
+   * True when received frames reach recv() only through this thread's event loop (sockets):
+   * a caller that polls must yield to the loop often, or answers wait for its next yield.
+   */
+  readonly eventDriven?: boolean;
   /** Queue one frame; false when the bus has no room now (call flush(), wait, retry). */
   send(frame: Uint8Array): boolean;
   /** Publish queued frames and notify the peer (batched: one notification for many frames). */

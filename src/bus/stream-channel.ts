@@ -26,6 +26,9 @@ export class StreamChannel implements FrameChannel {
     });
   }
 
+  /** Frames arrive through socket events on this thread. */
+  readonly eventDriven = true;
+
   get maxMessageSize(): number {
     return this.conn.maxMessageSize;
   }
