@@ -18,6 +18,7 @@ export const CUR_FLAGS: u32 = 36; //  u32 CURF_* below
 export const CUR_WAKE: u32 = 40; //   u32 address of the peer's doorbell word, 0 = peer never sleeps
 export const CUR_FAULTS: u32 = 44; // u32 peer index reads that were out of range (hostile or torn peer)
 export const CUR_DIRTY: u32 = 48; //  u32 owner's bookkeeping: 1 while on the owner's "publish later" list
+export const CUR_CAPTURED: u32 = 52; // u32 owner's bookkeeping: 1 + the slot index the capture tap last recorded (router sources)
 export const CUR_SIZE: u32 = 64;
 
 export const CURF_IDX16: u32 = 1; // indices are u16 (vmamp); otherwise u32/i32

@@ -18,7 +18,7 @@ import {
   TYPE_RESPONSE, TYPE_BUS, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, T_GET_DEVICE_INFO, T_GET_SHM,
   T_EVENT_AVAIL, T_EVENT_CONFIG, T_EVENT_USED, B_GET_DEVICES, B_PING, B_EVENT_DEVICE, withToken, withDevNum,
 } from '../header';
-import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL } from '../ring/cursor';
+import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL, CUR_CAPTURED } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs, captureCursor } from './context';
 import { captureFrame } from './capture';
@@ -275,6 +275,12 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
     const f = slots + <usize>local * <usize>stride;
     const w = load<u64>(f);
     const size = <u32>(w >> 48);
+    // Recorded before routing, so a capture lists a frame's arrival before what it caused;
+    // once only, though a frame held back (backpressure) is looked at again later.
+    if (captureCursor() != 0 && load<u32>(cur, CUR_CAPTURED) != local + 1) {
+      captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > stride ? stride : size);
+      store<u32>(cur, local + 1, CUR_CAPTURED);
+    }
     let ok = true;
     if (size < 8) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
     else if (size > stride) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
@@ -286,7 +292,7 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
       bump(shard + SH_C_STALLS);
       break;
     }
-    if (captureCursor() != 0) captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > stride ? stride : size);
+    if (load<u32>(cur, CUR_CAPTURED) != 0) store<u32>(cur, 0, CUR_CAPTURED); // consumed: no mark left behind
     if (++local == cap) local = 0;
     n++;
   }

@@ -25,6 +25,7 @@ export const CUR_FLAGS = 36; //   u32 CURF_*
 export const CUR_WAKE = 40; //    u32 address of the peer's doorbell word, 0 = none
 export const CUR_FAULTS = 44; //  u32 out-of-range peer index reads
 export const CUR_DIRTY = 48; //   u32 owner's bookkeeping (router "publish later" list)
+export const CUR_CAPTURED = 52; // u32 owner's bookkeeping (1 + slot index the router's capture tap last recorded)
 export const CUR_SIZE = 64;
 export const CURF_IDX16 = 1; //   indices are u16 (vmamp); otherwise u32/i32
 

@@ -75,6 +75,9 @@ describe('capture (.vmc)', () => {
         expect(toDevice[i]!.slice(0, 8)).toBe('00070100');
         expect(toDriver[i]).toBe('01070100' + request(0x100 + i).slice(8)); // driver token restored
       }
+      // Causal order: each request is recorded arriving from the driver before it leaves for the device.
+      const order = frames.filter((f) => f.bytes.length >= 6 && f.bytes[1] === 0x07 && f.bytes[0] === 0).map((f) => `${f.link === driver.link.id ? 'in' : 'out'}`);
+      expect(order.slice(0, 2 * n)).toEqual(Array.from({ length: n }, () => ['in', 'out']).flat());
       const times = frames.map((f) => f.timeMs);
       expect(times.every((t, i) => i === 0 || t >= times[i - 1]!)).toBe(true); // one shard: file order is time order
       expect(Math.abs(times[0]! - Date.now())).toBeLessThan(60_000);
