@@ -364,9 +364,10 @@ export function routeSome(shard: usize, budget: u32): u32 {
     }
     done += pass;
     if (pass == 0) break;
-    // Publish what this pass produced before looking again: a waiting consumer sees it one
-    // pass earlier (the latency of a lone request), and batches still form within the pass.
-    flushDirty(shard);
+    // A light pass (no source had a whole budget waiting): publish what it produced before
+    // looking again, so a waiting consumer sees a lone frame one pass earlier (rtt). Under load
+    // the batches publish themselves and the rest goes out at the end of the call.
+    if (pass < per) flushDirty(shard);
   }
   store<u32>(shard, rr, SH_RR);
   flushDirty(shard);
