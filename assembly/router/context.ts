@@ -68,7 +68,7 @@ export function bindShard(shard: usize): void {
   }
 }
 
-/** Publish every producer cursor markDirty remembered. */
+/** Publish every cursor markDirty remembered (outputs' producers, sources' consumers), in that order of joining. */
 export function flushDirty(shard: usize): void {
   const n = load<u32>(shard, SH_DIRTY_N);
   const list = <usize>load<u32>(shard, SH_DIRTY);

@@ -96,7 +96,7 @@ export const OUT_SIZE: u32 = 64;
 
 // ---------------------------------------------------------------- endpoint (128 B)
 // Written by the control plane while the endpoint is detached from every shard; the owning
-// shard writes only the embedded output's park fields.
+// shard writes only the embedded output's park fields and OUT_BLOCKED_SINCE.
 export const EP_KIND: u32 = 0; //     u8 EPK_*
 export const EP_SHARD: u32 = 1; //    u8 owning shard
 export const EP_FLAGS: u32 = 2; //    u16 EPF_*
@@ -117,7 +117,8 @@ export const EPF_FAILURE_EVENTS: u32 = 1; // send VMSG_EVT_REQUEST_FAILED to thi
 export const EPF_CLOSING: u32 = 2; //      detach in progress: consume nothing more
 
 // ---------------------------------------------------------------- shard state (4 KiB)
-// Owner: the shard thread, except SH_NOW/SH_STOP/SH_BELL written by the control plane.
+// Owner: the shard thread (SH_NOW and SH_NOW_WALL from its TS loop), except SH_CAPTURE, set by
+// the control plane, and SH_BELL, which producers clear when they wake the shard.
 export const SH_ID: u32 = 0; //            u32
 export const SH_CONFIG: u32 = 4; //        u32 address of the router config
 export const SH_NUM_SOURCES: u32 = 8; //   u32 endpoints this shard reads

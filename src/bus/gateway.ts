@@ -61,9 +61,9 @@ export class GatewaySession implements PeerHandler {
 
   constructor(
     private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter,
-    remapBase: number | undefined, private readonly pingMs = DEFAULT_GATEWAY_PING_MS,
+    remapBase: number | undefined, private readonly pingMs = DEFAULT_GATEWAY_PING_MS, linkKey?: string,
   ) {
-    this.remap = new DeviceRemap(router, remapBase);
+    this.remap = new DeviceRemap(router, remapBase, linkKey);
   }
 
   get devices(): number[] {

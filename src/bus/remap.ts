@@ -14,20 +14,35 @@ import type { Router } from '../router/router.js';
 export const DEFAULT_REMAP_BASE = 256;
 
 const claimedByRouter = new WeakMap<Router, Set<number>>();
+/**
+ * Rule 2's memory, per router and link URI: it outlives one opened link or one connection, so a
+ * peer that restarts (vmsg route opens the link again) or reconnects to a listening gateway
+ * (a new session per connection) gets its old numbers back.
+ */
+const historyByRouter = new WeakMap<Router, Map<string, Map<number, number>>>();
 
 export class DeviceRemap {
   /** remote number → local number + 1 (0 = not present): the per-frame lookup. */
   readonly toLocal = new Uint32Array(65536);
   /** local number → remote number + 1 (0 = not present). */
   readonly toRemote = new Uint32Array(65536);
-  /** Every assignment this link ever made (rule 2). */
-  private readonly history = new Map<number, number>();
+  /** Every assignment made for this link URI on this router (rule 2). */
+  private readonly history: Map<number, number>;
   private readonly claimed: Set<number>;
 
-  constructor(router: Router, readonly base = DEFAULT_REMAP_BASE) {
+  /** `linkKey` names the link across re-opens (its URI); without one the history is this object's own. */
+  constructor(router: Router, readonly base = DEFAULT_REMAP_BASE, linkKey?: string) {
     let c = claimedByRouter.get(router);
     if (c === undefined) claimedByRouter.set(router, (c = new Set()));
     this.claimed = c;
+    if (linkKey === undefined) this.history = new Map();
+    else {
+      let links = historyByRouter.get(router);
+      if (links === undefined) historyByRouter.set(router, (links = new Map()));
+      let h = links.get(linkKey);
+      if (h === undefined) links.set(linkKey, (h = new Map()));
+      this.history = h;
+    }
   }
 
   /**

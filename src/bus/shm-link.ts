@@ -92,7 +92,7 @@ export class ShmBusLink implements BusLink {
     this.down = new Promise((r) => (this.resolveDown = r));
     this.contact = win.peerPresent;
     this.log = opts.log ?? (() => {});
-    this.remap = new DeviceRemap(router, opts.remapBase);
+    this.remap = new DeviceRemap(router, opts.remapBase, `shm ${uri}`);
     const mem = router.mem;
     this.cursors = mem.alloc(128);
     this.wakeWord = doorbell === null ? 0 : mem.alloc(64);

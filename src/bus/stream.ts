@@ -129,7 +129,7 @@ export class StreamLink extends EventEmitter implements BusLink {
   }
 
   private newHandler(): PeerHandler {
-    return this.side === 'driver' ? new DriverSession(this.router, this.counters) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs);
+    return this.side === 'driver' ? new DriverSession(this.router, this.counters) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, `stream ${this.uri}`);
   }
 
   /** Connect (first attempt must succeed) or start listening. */

@@ -73,6 +73,18 @@ describe('opening links', () => {
     expect(remap.claim(2, has)).toBe(303); // 302 is claimed by device 1 meanwhile
     const top = new DeviceRemap({} as Router, 65535);
     expect(top.claim(4, has)).toBe(0); // wraps below the base at the end
+    // Rule 2 outlives one opened link: the same link URI opened again (a restarted peer) remembers.
+    const r = {} as Router;
+    const first = new DeviceRemap(r, 300, 'shm vmamp:/dev/shm/x');
+    expect(first.claim(1, has)).toBe(302);
+    first.release(302);
+    const other = new DeviceRemap(r, 300, 'shm vmamp:/dev/shm/y');
+    expect(other.claim(2, has)).toBe(302); // another link: rule 3
+    other.release(302);
+    const again = new DeviceRemap(r, 300, 'shm vmamp:/dev/shm/x');
+    expect(again.claim(1, (n) => has(n) || n === 302)).toBe(303); // its old number is taken now: rule 3
+    again.release(303);
+    expect(new DeviceRemap(r, 300, 'shm vmamp:/dev/shm/x').claim(1, has)).toBe(303); // the newest assignment is remembered
   });
 });
 
