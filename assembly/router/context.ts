@@ -58,7 +58,7 @@ export function bindShard(shard: usize): void {
 @inline export function count(shard: usize, ep: u32, idx: u32): void { bump(epCounter(shard, ep, idx)); }
 @inline export function drop(shard: usize, ep: u32, reason: u32): void { bump(epCounter(shard, ep, EC_DROP_BASE + reason)); }
 
-/** Remember a cursor (an output's producer or a source's consumer) with unpublished steps; routeSome publishes them after each pass. */
+/** Remember a cursor (an output's producer or a source's consumer) with unpublished steps; routeSome publishes them after a light pass and at the end of the call. */
 @inline export function markDirty(shard: usize, cur: usize): void {
   if (load<u32>(cur, CUR_PENDING) != 0 && load<u32>(cur, CUR_DIRTY) == 0) {
     store<u32>(cur, 1, CUR_DIRTY);
