@@ -23,6 +23,12 @@ export interface ConformOptions {
   timeoutMs?: number;
   /** How long to listen for frames that must not come (duplicates, answers to dropped frames). Default 200 ms. */
   quietMs?: number;
+  /**
+   * How long to wait for the device under test's first answer before any rule runs: a router in
+   * front holds a device's answers behind requests it has not ended yet (those an earlier run left
+   * unanswered, until the router's own request timeout). Default 15000 ms.
+   */
+  settleMs?: number;
   /** Run only rules whose id starts with one of these (e.g. "bus", "device.reset"). */
   only?: string[];
   /**
@@ -67,6 +73,7 @@ export class ConformContext {
   readonly profile: Profile;
   readonly timeoutMs: number;
   readonly quietMs: number;
+  readonly settleMs: number;
   readonly queueBase: bigint;
   /** Devices GET_DEVICES reported (undefined: the walk failed). */
   devices: number[] | undefined;
@@ -84,6 +91,7 @@ export class ConformContext {
     this.profile = opts.profile ?? 'rev1';
     this.timeoutMs = opts.timeoutMs ?? 3000;
     this.quietMs = opts.quietMs ?? 200;
+    this.settleMs = opts.settleMs ?? 15_000;
     this.queueBase = opts.queueBase ?? DEFAULT_QUEUE_BASE;
   }
 
@@ -114,11 +122,11 @@ export class ConformContext {
    * answer with another token is taken when nothing else is in flight, since a bus may leave
    * tokens as the device wrote them, §7 rule 9) or the bus's failure report for it.
    */
-  async ask(req: Uint8Array, opts: { listenForMore?: boolean } = {}): Promise<Answer> {
+  async ask(req: Uint8Array, opts: { listenForMore?: boolean; timeoutMs?: number } = {}): Promise<Answer> {
     const bus = (req[0]! & TYPE_BUS) !== 0, id = req[1]!, dev = u16(req, 2), token = u16(req, 4);
     const match = (f: Uint8Array): boolean => answers(f, bus, dev, id, token, false);
     await this.send([req]);
-    const got = await this.receive((g) => g.some((r) => match(r.frame) || failureFor(r.frame, dev, token) !== undefined));
+    const got = await this.receive((g) => g.some((r) => match(r.frame) || failureFor(r.frame, dev, token) !== undefined), opts.timeoutMs);
     const all = got.map((r) => r.frame);
     if (opts.listenForMore === true) all.push(...(await this.quiet()).map((r) => r.frame));
     const matching = all.filter(match);

@@ -3,6 +3,7 @@
 // or SKIP for each with its section. The report is JSON-ready; formatConformText prints it.
 import type { FrameChannel } from '../bus/bus-link.js';
 import { discoverDevices } from '../driver/exchange.js';
+import { T_GET_DEVICE_STATUS } from '../protocol/constants.js';
 import { BUS_RULES } from './bus-rules.js';
 import { DEVICE_RULES } from './device-rules.js';
 import { ConformContext, type ConformOptions } from './context.js';
@@ -33,6 +34,8 @@ export interface ConformReport {
   devices: number[] | null;
   /** Device under test (null: none). */
   device: number | null;
+  /** How long the device under test took to give its first answer (null: none within settleMs, or no device). */
+  first_answer_ms: number | null;
   started: string;
   seconds: number;
   summary: { pass: number; fail: number; skip: number };
@@ -46,7 +49,7 @@ export class ConformOptionsError extends RangeError {
 function checkOptions(o: ConformOptions): void {
   if (o.dev !== undefined && (!Number.isInteger(o.dev) || o.dev < 0 || o.dev > 65535)) throw new ConformOptionsError(`dev must be a device number 0..65535, got ${o.dev}`);
   if (o.profile !== undefined && o.profile !== 'rev1' && o.profile !== 'rev1-2026') throw new ConformOptionsError(`profile must be rev1 or rev1-2026, got ${String(o.profile)}`);
-  for (const [k, v] of [['timeoutMs', o.timeoutMs], ['quietMs', o.quietMs]] as const) {
+  for (const [k, v] of [['timeoutMs', o.timeoutMs], ['quietMs', o.quietMs], ['settleMs', o.settleMs]] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 600_000)) throw new ConformOptionsError(`${k} must be an integer from 1 to 600000, got ${v}`);
   }
   if (o.queueBase !== undefined && (typeof o.queueBase !== 'bigint' || o.queueBase < 0n || o.queueBase > 0xffff_ffff_ffff_0000n || o.queueBase % 4096n !== 0n)) {
@@ -81,6 +84,14 @@ export async function runConformance(channel: FrameChannel, opts: ConformOptions
   } else {
     ctx.noDevice += '; give --dev';
   }
+  // Wait for one answer of the device under test before judging anything: answers held by a
+  // router behind an earlier run's unanswered requests would otherwise fail rule after rule.
+  let firstAnswerMs: number | null = null;
+  if (ctx.dev !== undefined) {
+    const s0 = performance.now();
+    const a = await ctx.ask(ctx.request(T_GET_DEVICE_STATUS), { timeoutMs: Math.max(ctx.timeoutMs, ctx.settleMs) });
+    if (a.answer !== undefined) firstAnswerMs = Math.round(performance.now() - s0);
+  }
   const rules = opts.only === undefined ? RULES : RULES.filter((r) => opts.only!.some((p) => r.id.startsWith(p)));
   const reports: RuleReport[] = [];
   for (const rule of rules) {
@@ -102,6 +113,7 @@ export async function runConformance(channel: FrameChannel, opts: ConformOptions
     profile: ctx.profile,
     devices: ctx.devices ?? null,
     device: ctx.dev ?? null,
+    first_answer_ms: firstAnswerMs,
     started: started.toISOString(),
     seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
     summary: {
@@ -116,6 +128,9 @@ export async function runConformance(channel: FrameChannel, opts: ConformOptions
 /** One line per rule: status, section, id, title, then the detail indented. */
 export function formatConformText(r: ConformReport): string {
   const lines = [`vmsg conform: ${r.target}, profile ${r.profile}, devices ${r.devices === null ? 'unknown' : r.devices.join(',') || 'none'}, device under test ${r.device ?? 'none'}`];
+  if (r.first_answer_ms !== null && r.first_answer_ms > 1000) {
+    lines.push(`note: the device's first answer took ${r.first_answer_ms} ms (held by the bus behind requests an earlier run left unanswered?); the rules ran after it`);
+  }
   const sw = Math.max(...r.rules.map((x) => x.section.length), 4);
   const iw = Math.max(...r.rules.map((x) => x.id.length), 4);
   for (const x of r.rules) {

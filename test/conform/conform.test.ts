@@ -7,7 +7,7 @@ import { startEchoRouter } from '../tools/echo-router.js';
 import { startModelDevice, type ModelMode } from '../tools/model-device.js';
 
 const status = (r: ConformReport): Record<string, string> => Object.fromEntries(r.rules.map((x) => [x.id, x.status]));
-const FAST = { timeoutMs: 3000, quietMs: 100 };
+const FAST = { timeoutMs: 3000, quietMs: 100, settleMs: 3000 };
 
 describe('vmsg conform engine', () => {
   it('the router in front of the echo device passes every bus rule; the echo device is no full device', async () => {

@@ -45,6 +45,21 @@ describe('reference devices', () => {
     }
   });
 
+  it('a run right after one that left requests unanswered waits for the held answers instead of failing', async () => {
+    const ch = await InprocChannel.attach(router);
+    try {
+      // Truncated requests: the device drops them, so the router holds device 3's later answers
+      // until it fails them at its own timeout (1000 ms here).
+      const first = await runConformance(ch, { dev: 3, timeoutMs: 5000, quietMs: 100, only: ['device.malformed'] });
+      expect(first.summary.fail).toBe(0);
+      const second = await runConformance(ch, { dev: 3, timeoutMs: 300, quietMs: 50, settleMs: 5000, only: ['bus.order', 'device.reset'] });
+      expect(second.rules.filter((x) => x.status === 'FAIL').map((x) => `${x.id}: ${x.detail}`)).toEqual([]);
+      expect(second.first_answer_ms).toBeGreaterThan(300); // it was held, longer than the rules' timeout
+    } finally {
+      await ch.close();
+    }
+  });
+
   it('init-storm and config-rw run against the block and entropy devices with every answer verified', async () => {
     const ch = await InprocChannel.attach(router);
     try {
