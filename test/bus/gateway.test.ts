@@ -133,12 +133,12 @@ describe('two router processes linked over TCP', () => {
     const local = await Router.create({ shards: 1, spinBeforeSleep: 0 });
     cleanup.push(() => local.close());
     const drv = new Inbox(new EndpointPort(await local.attachDriver(), { spinBeforeSleep: 0 }));
-    const gw: StreamLink = await openStreamLink(local, `tcp:127.0.0.1:${remote.port!}?ping=50&backoff_min_ms=50&backoff_max_ms=200`, 'device');
+    const gw: StreamLink = await openStreamLink(local, `tcp:127.0.0.1:${remote.port!}?ping=100&backoff_min_ms=50&backoff_max_ms=200`, 'device');
     cleanup.push(() => gw.close());
     const drops: string[] = [];
     gw.on('drop', (_peer: string, why: string) => drops.push(why));
     await drv.until(() => drv.deviceEvents.some((e) => e.dev === 5 && e.state === READY), 'READY 5');
-    await sleep(300); // several PINGs answered: a live far end is left alone
+    await sleep(500); // several PINGs answered: a live far end is left alone
     expect(drops).toEqual([]);
 
     remote.proc.kill('SIGSTOP');
