@@ -9,7 +9,7 @@ import { readCapture } from './reader.js';
 import { DIR_FROM_ROUTER, DIR_TO_ROUTER, type CaptureTrailer } from './vmc.js';
 import { BUS_NAMES, HDR_SIZE, MSG_ID_EVENT_BIT, TRANSPORT_NAMES, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
 import { reasonName } from '../protocol/reasons.js';
-import { isPingRequest, pingAnswer } from '../driver/exchange.js';
+import { PingResponder } from '../driver/exchange.js';
 
 /** The router's transport failure report (README "VMSG_EVT_REQUEST_FAILED"). */
 const EVT_REQUEST_FAILED = 0xc1;
@@ -245,14 +245,11 @@ export async function replayCapture(path: string, channel: FrameChannel, opts: R
     }
   };
 
-  const pongs: Uint8Array[] = []; // answers to the bus's keep-alive PINGs not yet taken
+  const pings = new PingResponder(); // the bus's keep-alive PINGs are no frames of the capture
   const receive = (): number => {
     let n = 0;
     for (let f = channel.recv(); f !== null; f = channel.recv()) {
-      if (isPingRequest(f)) {
-        pongs.push(pingAnswer(f));
-        continue;
-      }
+      if (pings.take(f)) continue;
       n++;
       if (f.length < HDR_SIZE) {
         report.unexpected++;
@@ -271,10 +268,7 @@ export async function replayCapture(path: string, channel: FrameChannel, opts: R
         report.events.replayed[name] = (report.events.replayed[name] ?? 0) + 1;
       }
     }
-    if (pongs.length > 0) {
-      while (pongs.length > 0 && channel.send(pongs[0]!)) pongs.shift();
-      channel.flush();
-    }
+    pings.send(channel);
     return n;
   };
 

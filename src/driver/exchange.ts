@@ -26,10 +26,8 @@ export class Exchange {
     return t;
   }
 
-  /** Answers to the other side's keep-alive PINGs that the bus did not take yet. */
-  private pongs: Uint8Array[] = [];
-  /** Keep-alive PINGs the other side sent us and we answered. */
-  pingsAnswered = 0;
+  /** Answers the other side's keep-alive PINGs (`pings.answered` counts them). */
+  readonly pings = new PingResponder();
 
   private pull(): number {
     let n = 0;
@@ -38,22 +36,11 @@ export class Exchange {
       this.log?.push(r);
       // A bus that PINGs its peer (a vmsg route shared-memory link: ping=250 by default) declares
       // a silent peer dead; answer its PINGs here, they are no answer to anything we asked.
-      if (isPingRequest(f)) {
-        this.pongs.push(pingAnswer(f));
-        continue;
-      }
+      if (this.pings.take(f)) continue;
       this.inbox.push(r);
       n++;
     }
-    if (this.pongs.length > 0) {
-      let sent = 0;
-      while (sent < this.pongs.length && this.channel.send(this.pongs[sent]!)) sent++;
-      if (sent > 0) {
-        this.pongs.splice(0, sent);
-        this.pingsAnswered += sent;
-        this.channel.flush();
-      }
-    }
+    this.pings.send(this.channel);
     return n;
   }
 
@@ -117,6 +104,35 @@ export function pingAnswer(f: Uint8Array): Uint8Array {
   r[6] = r.length & 0xff;
   r[7] = r.length >> 8;
   return r;
+}
+
+/**
+ * Answers the other side's keep-alive PINGs for a driver that reads a channel itself: `take`
+ * every received frame (true: it was a PING, now queued for an answer), then `send` — answers
+ * the bus has no room for now wait for the next call, none is lost.
+ */
+export class PingResponder {
+  private pending: Uint8Array[] = [];
+  /** PINGs answered so far. */
+  answered = 0;
+
+  take(f: Uint8Array): boolean {
+    if (!isPingRequest(f)) return false;
+    this.pending.push(pingAnswer(f));
+    return true;
+  }
+
+  /** Send what the channel takes now (and flush); returns how many answers went out. */
+  send(channel: FrameChannel): number {
+    let n = 0;
+    while (n < this.pending.length && channel.send(this.pending[n]!)) n++;
+    if (n > 0) {
+      this.pending.splice(0, n);
+      this.answered += n;
+      channel.flush();
+    }
+    return n;
+  }
 }
 
 export const u16 = (f: Uint8Array, at: number): number => f[at]! | (f[at + 1]! << 8);

@@ -13,6 +13,7 @@
 // for `idleMs`) are errors. PINGs the other side sends us (keep-alives) are answered.
 import type { FrameChannel } from '../bus/bus-link.js';
 import { encodeHeader } from '../protocol/codec.js';
+import { PingResponder } from './exchange.js';
 import {
   HDR_SIZE, HDR_DEV_NUM, HDR_TOKEN, TYPE_BUS, TYPE_RESPONSE, B_PING, T_GET_DEVICE_INFO, T_GET_DEVICE_FEATURES, T_SET_DRIVER_FEATURES, T_GET_DEVICE_STATUS,
   T_SET_DEVICE_STATUS, T_GET_VQUEUE, T_SET_VQUEUE, T_EVENT_AVAIL, T_EVENT_USED,
@@ -97,27 +98,16 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
 }
 
-/** Answer a PING the other side sent us (keep-alive); false when the channel is full (retry). */
-function answerPing(ch: FrameChannel, f: Uint8Array): boolean {
-  const r = f.slice(0, MIN_ANSWER);
-  r[0] = TYPE_BUS | TYPE_RESPONSE;
-  return ch.send(r);
-}
-
-const isPingRequest = (f: Uint8Array): boolean => f[0] === TYPE_BUS && f[1] === B_PING && f.length >= MIN_ANSWER;
-
 /** Send one request and wait for its answer, untimed: binds us as the device's driver before an avail run. */
-async function bindDriver(ch: FrameChannel, dev: number, idleMs: number): Promise<boolean> {
+async function bindDriver(ch: FrameChannel, dev: number, idleMs: number, pings: PingResponder): Promise<boolean> {
   const token = 0xfffe;
   while (!ch.send(frame(0, T_GET_DEVICE_STATUS, dev, token, []))) await ch.wait(10);
   ch.flush();
   const deadline = Date.now() + idleMs;
   while (Date.now() < deadline) {
     for (let f = ch.recv(); f !== null; f = ch.recv()) {
-      if (isPingRequest(f)) {
-        answerPing(ch, f);
-        ch.flush();
-      } else if (f[0] === TYPE_RESPONSE && f[1] === T_GET_DEVICE_STATUS && u16le(f, HDR_TOKEN) === token) return true;
+      if (pings.take(f)) pings.send(ch);
+      else if (f[0] === TYPE_RESPONSE && f[1] === T_GET_DEVICE_STATUS && u16le(f, HDR_TOKEN) === token) return true;
     }
     await ch.wait(Math.max(1, deadline - Date.now()));
   }
@@ -129,14 +119,15 @@ export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Pro
   let count = o.count;
   const idleMs = o.idleMs ?? 5000;
   let errors = 0;
-  if (mode === 'avail' && !(await bindDriver(ch, dev, idleMs))) errors++;
+  // The bus may PING us (keep-alive): answered on the side, never counted as an answer.
+  const pings = new PingResponder();
+  if (mode === 'avail' && !(await bindDriver(ch, dev, idleMs, pings))) errors++;
   const inFlight: InFlight[] = [];
   // Latencies of the first answers (all of them up to 20 M) for the percentiles.
   const latencies = new Float64Array(Math.min(count, 20_000_000));
   let sent = 0;
   let received = 0;
   let order = 0;
-  let pendingPongs: Uint8Array[] = [];
   const t0 = performance.now();
   let lastProgress = t0;
 
@@ -159,10 +150,7 @@ export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Pro
       progress = true;
       const type = f[0]!;
       const id = f[1]!;
-      if (isPingRequest(f)) {
-        pendingPongs.push(f);
-        continue;
-      }
+      if (pings.take(f)) continue;
       if (mode === 'ping') {
         if (type === (TYPE_BUS | TYPE_RESPONSE) && id === B_PING && f.length >= MIN_ANSWER) settle((x) => x.key === u32le(f, PAYLOAD_U32));
         else if (!(type & TYPE_BUS)) errors++;
@@ -181,7 +169,7 @@ export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Pro
         settle((x) => x === req);
       }
     }
-    pendingPongs = pendingPongs.filter((f) => !answerPing(ch, f));
+    pings.send(ch);
     if (o.stopSendingAfterMs !== undefined && sent < count && performance.now() - t0 > o.stopSendingAfterMs) count = sent;
     while (sent < count && inFlight.length < outstanding) {
       let f: Uint8Array;

@@ -8,9 +8,9 @@
 import { availableParallelism, cpus, loadavg, release, type } from 'node:os';
 import type { Histogram } from 'hdr-histogram-js';
 import type { FrameChannel } from '../bus/bus-link.js';
-import { Exchange, discoverDevices } from '../driver/exchange.js';
+import { Exchange, PingResponder, discoverDevices } from '../driver/exchange.js';
 import { reasonName } from '../protocol/reasons.js';
-import { B_EVENT_DEVICE, B_PING, HDR_SIZE, TYPE_BUS, TYPE_RESPONSE, T_EVENT_CONFIG, T_EVENT_USED } from '../protocol/constants.js';
+import { B_EVENT_DEVICE, HDR_SIZE, TYPE_BUS, TYPE_RESPONSE, T_EVENT_CONFIG, T_EVENT_USED } from '../protocol/constants.js';
 import { DeviceSession, newSessionCounters } from './device-session.js';
 import { encodeHistogram, newHistogram, percentileCurve, recordMs, summarize } from './latency.js';
 import { usesDevices, type ProfileSpec } from './profiles.js';
@@ -354,15 +354,6 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
   };
 
   // ---- receiving
-  const respondToPing = (f: Uint8Array): void => {
-    const r = f.slice(0, 12);
-    r[0] = TYPE_BUS | TYPE_RESPONSE;
-    if (channel.send(r)) {
-      counters.pings_answered++;
-      sent++;
-    }
-  };
-
   const completeResponse = (p: Pending, f: Uint8Array, dv: DataView, now: number): void => {
     const problem = payloadProblem(p.step, f, dv);
     if (problem !== undefined) {
@@ -419,7 +410,6 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
         return;
       }
       if (id === B_EVENT_DEVICE) return void counters.device_events++;
-      if (id === B_PING && f.length >= 12) return respondToPing(f);
       return void counters.other_frames++;
     }
     if (id === T_EVENT_USED && f.length >= 12) {
@@ -437,12 +427,17 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     counters.other_frames++;
   };
 
+  const pings = new PingResponder();
   const receiveAll = (): number => {
     let n = 0;
     for (let f = channel.recv(); f !== null; f = channel.recv()) {
-      handle(f, performance.now());
+      if (pings.take(f)) received++; // the bus's keep-alive: answered below, counted as a frame
+      else handle(f, performance.now());
       n++;
     }
+    const answered = pings.send(channel);
+    counters.pings_answered += answered;
+    sent += answered;
     return n;
   };
 

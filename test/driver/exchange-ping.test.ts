@@ -22,7 +22,7 @@ describe('Exchange', () => {
     const got = await ex.receive((g) => g.length > 0, 1000);
     expect(got.map((r) => hex(r.frame))).toEqual(['0107010005000c000f000000']);
     expect(log.map((r) => hex(r.frame))).toEqual(['0203000007000c0044332211', '0107010005000c000f000000']);
-    expect(ex.pingsAnswered).toBe(1);
+    expect(ex.pings.answered).toBe(1);
     // The PING's answer went back: response bit set, token and data echoed.
     expect(hex(bus.recv()!)).toBe('0303000007000c0044332211');
     expect(bus.recv()).toBeNull();
