@@ -292,10 +292,12 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
       bump(shard + SH_C_STALLS);
       break;
     }
-    if (load<u32>(cur, CUR_CAPTURED) != 0) store<u32>(cur, 0, CUR_CAPTURED); // consumed: no mark left behind
     if (++local == cap) local = 0;
     n++;
   }
+  // Keep the capture mark only for a frame left in the ring (`local`); any other was consumed.
+  const mark = load<u32>(cur, CUR_CAPTURED);
+  if (mark != 0 && mark != local + 1) store<u32>(cur, 0, CUR_CAPTURED);
   // The freed slots are published later (markDirty): after the frames just routed, so the
   // consumer-index store does not make the outputs wait for this ring's line.
   consumeAdvance(cur, n);
