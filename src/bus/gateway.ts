@@ -8,7 +8,7 @@
 // answers (per-hop correlation). A dropped connection removes every remote device (in-flight
 // requests fail with DEVICE_REMOVED, drivers hear REMOVED); the next connection discovers them again.
 // A far end that keeps its socket open but stops answering (hung, stopped) is found by PINGs:
-// no answer for PING_DEAD_PERIODS periods closes the connection like a drop.
+// no answer for PING_DEAD_PERIODS (ping-watch.ts) periods closes the connection like a drop.
 import { EventEmitter } from 'node:events';
 import type { Router } from '../router/router.js';
 import type { LinkDescriptor } from '../router/link.js';
@@ -21,6 +21,7 @@ import {
 import { PortBridge } from './port-bridge.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 import { DeviceRemap } from './remap.js';
+import { PingWatch } from './ping-watch.js';
 import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 
 /** Our own bus requests (GET_DEVICES) are given up after this long; the connection is then closed. */
@@ -28,8 +29,6 @@ export const BUS_REQUEST_TIMEOUT_MS = 5000;
 
 /** Keep-alive PING period when the link URI has no `ping=` (ms). */
 export const DEFAULT_GATEWAY_PING_MS = 1000;
-/** A far end that has answered no PING for this many periods is dead. */
-export const PING_DEAD_PERIODS = 8;
 
 /** Bytes of a GET_DEVICES response before the bitmap (spec §6). */
 const GET_DEVICES_FIXED = 14;
@@ -57,7 +56,6 @@ export class GatewaySession implements PeerHandler {
   private nextToken = 1;
   private closed = false;
   private keepAlive: NodeJS.Timeout | undefined;
-  private pingSeq = 0;
 
   constructor(
     private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter,
@@ -109,31 +107,29 @@ export class GatewaySession implements PeerHandler {
     }
   }
 
-  /** PING the far end every `pingMs`; silence for PING_DEAD_PERIODS periods ends the connection. */
+  /** PING the far end every `pingMs` (src/bus/ping-watch.ts); a dead verdict ends the connection. */
   private startKeepAlive(conn: StreamConnection, gen: number): void {
     clearInterval(this.keepAlive);
     if (this.pingMs <= 0) return;
-    let lastAnswer = Date.now();
-    let outstanding = false;
+    const watch = new PingWatch(this.pingMs);
     this.keepAlive = setInterval(() => {
       if (gen !== this.generation || conn.isClosed) return;
-      const silent = Date.now() - lastAnswer;
-      if (silent > PING_DEAD_PERIODS * this.pingMs) {
+      const t = watch.tick(Date.now());
+      if (t === null) return;
+      if ('deadMs' in t) {
         clearInterval(this.keepAlive);
         countDrop(this.counters, 'PEER_SILENT');
-        conn.end(`the far end answered no PING for ${silent} ms`);
+        conn.end(`the far end answered no PING for ${t.deadMs} ms`);
         return;
       }
-      if (outstanding) return;
-      outstanding = true;
-      const data = (this.pingSeq = (this.pingSeq + 1) >>> 0);
+      const data = t.send;
       this.busRequest(conn, encode({ message: 'PING', response: false, dev_num: 0, token: 0, data })).then(
         (f) => {
           const got = decode(f);
-          if (got.ok && got.msg.message === 'PING' && got.msg.data === data) lastAnswer = Date.now();
+          if (got.ok && got.msg.message === 'PING') watch.answered(got.msg.data);
         },
-        () => {}, // unanswered: the silence check above decides
-      ).finally(() => (outstanding = false));
+        () => {}, // unanswered: the watch's next ticks decide
+      );
     }, this.pingMs);
     this.keepAlive.unref();
   }

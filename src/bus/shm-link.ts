@@ -13,7 +13,7 @@ import type { Router, ExternalEndpoint } from '../router/router.js';
 import type { BusLink, LinkDown } from './bus-link.js';
 import type { DoorbellSocket } from './doorbell-socket.js';
 import type { ShmWindow } from './shm-window.js';
-import { PING_DEAD_PERIODS } from './shm-options.js';
+import { PingWatch } from './ping-watch.js';
 import { DeviceRemap } from './remap.js';
 import { getDevicesCountFor, getDevicesRequest, isGetDevicesResponse, readGetDevicesResponse, walkGetDevices } from './get-devices.js';
 import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
@@ -74,8 +74,7 @@ export class ShmBusLink implements BusLink {
   private readonly remap: DeviceRemap;
   private hotplug: Promise<void> = Promise.resolve();
   private contact: boolean;
-  private pingSeq = 0;
-  private pingOutstanding: { data: number; at: number } | null = null;
+  private readonly pingWatch: PingWatch;
   private discoveryWaiter: ((f: Uint8Array) => void) | null = null;
   private readonly log: (line: string) => void;
   /** PINGs sent / answered, control frames seen (diagnostics). */
@@ -92,6 +91,7 @@ export class ShmBusLink implements BusLink {
     this.down = new Promise((r) => (this.resolveDown = r));
     this.contact = win.peerPresent;
     this.log = opts.log ?? (() => {});
+    this.pingWatch = new PingWatch(opts.pingMs);
     this.remap = new DeviceRemap(router, opts.remapBase, `shm ${uri}`);
     const mem = router.mem;
     this.cursors = mem.alloc(128);
@@ -155,20 +155,16 @@ export class ShmBusLink implements BusLink {
     if (this.opts.pingMs > 0) every(this.opts.pingMs, () => this.keepAlive());
   }
 
-  /** One keep-alive tick: a PING when none is out; a peer silent for PING_DEAD_PERIODS is dead. */
+  /** One keep-alive tick (src/bus/ping-watch.ts): a PING when none is out, or the verdict dead. */
   private keepAlive(): void {
     if (this.stopping !== null) return;
-    const now = Date.now();
-    const out = this.pingOutstanding;
-    if (out !== null) {
-      const silent = now - out.at;
-      if (this.contact && silent > PING_DEAD_PERIODS * this.opts.pingMs) {
-        void this.stop({ cause: 'peer-dead', detail: `no answer to a PING for ${silent} ms` });
-      }
+    const t = this.pingWatch.tick(Date.now());
+    if (t === null) return;
+    if ('deadMs' in t) {
+      if (this.contact) void this.stop({ cause: 'peer-dead', detail: `no answer to a PING for ${t.deadMs} ms` });
       return;
     }
-    const data = (++this.pingSeq) >>> 0;
-    this.pingOutstanding = { data, at: now };
+    const data = t.send;
     const f = encodeHeader({ type: TYPE_BUS, msg_id: B_PING, dev_num: 0, token: (data & 0xffff) || 1, msg_size: PING_SIZE }, new Uint8Array(PING_SIZE));
     new DataView(f.buffer).setUint32(PING_DATA, data, true);
     this.counters.pings++;
@@ -182,9 +178,7 @@ export class ShmBusLink implements BusLink {
     const type = f[0]!;
     const id = f[1]!;
     if (type === (TYPE_BUS | TYPE_RESPONSE) && id === B_PING) {
-      const out = this.pingOutstanding;
-      if (out !== null && dv.getUint32(PING_DATA, true) === out.data) {
-        this.pingOutstanding = null;
+      if (this.pingWatch.answered(dv.getUint32(PING_DATA, true))) {
         this.contact = true;
         this.counters.pingAnswers++;
       }

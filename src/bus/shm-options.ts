@@ -7,8 +7,6 @@ export const SHM_PARAMS = ['size', 'role', 'sock', 'ping', 'wait', 'remap_base']
 
 /** Keep-alive PING period when `ping=` is not given. */
 export const DEFAULT_PING_MS = 250;
-/** A peer that has not answered a PING for this many periods is dead. */
-export const PING_DEAD_PERIODS = 8;
 
 export interface ShmLinkOptions {
   uri: ShmLinkUri;
