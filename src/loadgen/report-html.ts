@@ -23,9 +23,12 @@ function charts(r: LoadResult): string[] {
   const timeAxis = linearAxis('time since warm-up end (s)', end, secs, { tight: true });
   // Each interval's rate over its own length; the last one (the drain after the run) may be a
   // sliver: shorter than half an interval it says nothing about the rate and is left out.
-  const perSecond = tl.ops.map((n, i) => [tl.t_s[i]!, n, tl.t_s[i]! - (i > 0 ? tl.t_s[i - 1]! : tl.t_s[i]! - tl.interval_s)] as const)
-    .filter(([, , dt], i) => i < tl.ops.length - 1 || dt >= tl.interval_s / 2)
-    .map(([t, n, dt]) => [t, n / Math.max(dt, tl.interval_s / 2)] as [number, number]);
+  const perSecond: [number, number][] = [];
+  tl.ops.forEach((n, i) => {
+    const dt = i > 0 ? tl.t_s[i]! - tl.t_s[i - 1]! : tl.interval_s;
+    if (i === tl.ops.length - 1 && dt < tl.interval_s / 2) return;
+    perSecond.push([tl.t_s[i]!, n / dt]);
+  });
   const throughput = lineChart({
     id: CHART_IDS[0], title: 'Throughput over time (operations per second, per interval)',
     x: timeAxis, y: linearAxis('ops/s', Math.max(1, ...perSecond.map((p) => p[1])), rate),
