@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { anchorsDir, buildAnchor, parseAnchorMedian } from './c-anchor.js';
 import { argInt, isQuick, log, sig, summarize, type CaseReport, type Result } from './stats.js';
+import { publishMode, publishModeReason } from '../src/wait/fence.js';
 
 interface Case {
   /** Name in --only and in the logs. */
@@ -138,6 +139,8 @@ function machine(quick: boolean, runs: number): Record<string, unknown> {
     commit: git(['rev-parse', '--short', 'HEAD']),
     src_modified: status === undefined ? undefined : status.length > 0,
     mode: quick ? 'quick' : 'full',
+    // How rings publish their index in this run (src/wait/fence.ts): rtt moves by ~0.6 us with it.
+    ring_publish: `${publishMode()} (${publishModeReason()})`,
     processes_per_case: runs,
   };
 }

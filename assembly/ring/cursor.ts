@@ -22,6 +22,9 @@ export const CUR_CAPTURED: u32 = 52; // u32 owner's bookkeeping: 1 + the slot in
 export const CUR_SIZE: u32 = 64;
 
 export const CURF_IDX16: u32 = 1; // indices are u16 (vmamp); otherwise u32/i32
+// Publish the index with a plain store (x86-64 with membarrier, rings inside one process):
+// the sleeper supplies the store->load fence (src/wait/fence.ts). Otherwise seq-cst stores.
+export const CURF_RELAXED: u32 = 2;
 
 // Which side a cursor drives (argument of the layouts' cursor-fill functions).
 export const CURSOR_PRODUCER: u32 = 0;
@@ -45,12 +48,15 @@ export const DOORBELL_ASLEEP: i32 = 1;
 /** Release-store this side's index, then ring the peer's doorbell if it sleeps. */
 @inline function publishIndex(cur: usize, v: u32): void {
   const at = <usize>load<u32>(cur, CUR_PUB);
-  if (load<u32>(cur, CUR_FLAGS) & CURF_IDX16) atomic.store<u16>(at, <u16>v);
+  const flags = load<u32>(cur, CUR_FLAGS);
+  if (flags & CURF_RELAXED) store<u32>(at, v); // x86 plain store = release (native rings are u32)
+  else if (flags & CURF_IDX16) atomic.store<u16>(at, <u16>v);
   else atomic.store<u32>(at, v);
   store<u32>(cur, 0, CUR_PENDING);
   const bell = <usize>load<u32>(cur, CUR_WAKE);
   // Checked after the index store: the sleeper sets the bell before its last look at the
-  // ring, so with sequentially consistent atomics one of the two sees the other.
+  // ring, so with sequentially consistent atomics (or, for a relaxed store, the sleeper's
+  // membarrier) one of the two sees the other.
   if (bell != 0 && atomic.load<i32>(bell) != DOORBELL_AWAKE) {
     if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP, DOORBELL_AWAKE) == DOORBELL_ASLEEP) atomic.notify(bell, 1);
   }

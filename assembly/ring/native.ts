@@ -30,9 +30,11 @@ export function nativeRingBytes(capacity: u32, slotSize: u32): u32 {
 
 /**
  * Lay out an empty ring at `base` (64-byte aligned). `batch` is how many steps each side takes
- * before publishing its index. The magic is stored last so a reader never sees half a header.
+ * before publishing its index; `cursorFlags` go into both cursors (CURF_RELAXED when the
+ * process publishes with plain stores: src/wait/fence.ts). The magic is stored last so a
+ * reader never sees half a header.
  */
-export function nativeRingInit(base: usize, capacity: u32, slotSize: u32, batch: u32, consBell: u32, prodBell: u32): void {
+export function nativeRingInit(base: usize, capacity: u32, slotSize: u32, batch: u32, consBell: u32, prodBell: u32, cursorFlags: u32): void {
   memory.fill(base, 0, NR_HEADER_SIZE);
   store<u16>(base, <u16>NR_VERSION_VALUE, NR_VERSION);
   store<u32>(base, capacity, NR_CAPACITY);
@@ -40,8 +42,8 @@ export function nativeRingInit(base: usize, capacity: u32, slotSize: u32, batch:
   store<u32>(base, consBell, NR_CONS_BELL);
   store<u32>(base, prodBell, NR_PROD_BELL);
   // Each side wakes the other: the producer rings the consumer's bell and vice versa.
-  cursorInit(base + NR_PROD_CURSOR, base + NR_SLOTS, base + NR_PROD_INDEX, base + NR_CONS_INDEX, capacity, slotSize, batch, 0, consBell);
-  cursorInit(base + NR_CONS_CURSOR, base + NR_SLOTS, base + NR_CONS_INDEX, base + NR_PROD_INDEX, capacity, slotSize, batch, 0, prodBell);
+  cursorInit(base + NR_PROD_CURSOR, base + NR_SLOTS, base + NR_PROD_INDEX, base + NR_CONS_INDEX, capacity, slotSize, batch, cursorFlags, consBell);
+  cursorInit(base + NR_CONS_CURSOR, base + NR_SLOTS, base + NR_CONS_INDEX, base + NR_PROD_INDEX, capacity, slotSize, batch, cursorFlags, prodBell);
   atomic.store<u32>(base, NR_MAGIC_VALUE, NR_MAGIC);
 }
 

@@ -6,11 +6,12 @@
 import { EndpointPort } from '../router/port.js';
 import { SharedMemory } from '../memory/shared-memory.js';
 import { slotSizeFor } from '../router/options.js';
-import { nativeRingBytes } from '../ring/native.js';
+import { nativeCursorFlags, nativeRingBytes } from '../ring/native.js';
 import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../wait/doorbell.js';
 import type { LinkDescriptor } from '../router/link.js';
 import type { FrameChannel } from './bus-link.js';
 import type { Router, DriverLinkOptions } from '../router/router.js';
+import { sleeperFence } from '../wait/fence.js';
 
 export interface InprocChannelOptions {
   /**
@@ -75,6 +76,7 @@ export class InprocChannel implements FrameChannel {
       // Announce sleep, look once more, then sleep: the router rings the bell only when it
       // reads ASLEEP after publishing (docs/ARCHITECTURE.md "Doorbell protocol").
       Atomics.store(this.i32, this.bellAt, DOORBELL_ASLEEP);
+      sleeperFence();
       if (port.peek() !== 0) {
         Atomics.store(this.i32, this.bellAt, DOORBELL_AWAKE);
         return true;
@@ -136,8 +138,8 @@ export function createInprocPair(opts: InprocPairOptions = {}): InprocPair {
   const deviceBell = mem.alloc(64);
   const toDevice = mem.alloc(ringBytes);
   const toDriver = mem.alloc(ringBytes);
-  mem.wasm.nativeRingInit(toDevice, capacity, slot, batch, deviceBell, driverBell);
-  mem.wasm.nativeRingInit(toDriver, capacity, slot, batch, driverBell, deviceBell);
+  mem.wasm.nativeRingInit(toDevice, capacity, slot, batch, deviceBell, driverBell, nativeCursorFlags());
+  mem.wasm.nativeRingInit(toDriver, capacity, slot, batch, driverBell, deviceBell, nativeCursorFlags());
   const common = { memory: mem.memory, maxMessageSize: max, devices: [] };
   return {
     driver: { ...common, kind: 'driver', id: 0, toRouter: toDevice, fromRouter: toDriver, bell: driverBell },

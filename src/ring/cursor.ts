@@ -4,7 +4,8 @@
 // slots are, which a RingGeometry says. Private state (own index, cached peer index, steps not
 // yet published) lives in JS fields; the ring memory is touched only to move frames and to
 // load/store the two indices with Atomics (sequentially consistent, which gives each layout's
-// release-on-publish / acquire-on-peer-load pairing).
+// release-on-publish / acquire-on-peer-load pairing), or, for a `relaxed` geometry, publish with
+// a plain store (src/wait/fence.ts says when that is sound).
 //
 // This file also holds the 64-byte in-memory cursor layout the WASM side uses (CUR_*), and
 // writeCursor, which builds the same bytes as the AS cursorInit for a given geometry.
@@ -28,6 +29,7 @@ export const CUR_DIRTY = 48; //   u32 owner's bookkeeping (router "publish later
 export const CUR_CAPTURED = 52; // u32 owner's bookkeeping (1 + slot index the router's capture tap last recorded)
 export const CUR_SIZE = 64;
 export const CURF_IDX16 = 1; //   indices are u16 (vmamp); otherwise u32/i32
+export const CURF_RELAXED = 2; // publish with a plain store (src/wait/fence.ts); u32 indices only
 
 // Which side a cursor drives (argument of the layouts' cursor-fill functions).
 export const CURSOR_PRODUCER = 0;
@@ -53,6 +55,11 @@ export interface RingGeometry {
   wakeAddr: number;
   /** Publish the own index every `batch` steps (and always when the ring looks full/empty). */
   batch: number;
+  /**
+   * Publish with a plain store instead of a seq-cst one: only for rings whose both sides are
+   * threads of this process, and only when src/wait/fence.ts says relaxedPublish(). Default false.
+   */
+  relaxed?: boolean;
 }
 
 /** Throw a RangeError naming the first geometry field that cannot describe a ring in its buffer. */
@@ -76,6 +83,7 @@ export function checkGeometry(g: RingGeometry): void {
     bad('wakeAddr', 'must be 0 or a 4-aligned offset inside the buffer', g.wakeAddr);
   }
   if (!Number.isInteger(g.batch) || g.batch < 1) bad('batch', 'must be an integer >= 1', g.batch);
+  if (g.relaxed === true && g.idx16) bad('relaxed', 'needs u32 indices (idx16 false)', g.relaxed);
 }
 
 /** Write the 64-byte WASM cursor for `g` at `cur`, byte for byte what the AS cursorInit writes. */
@@ -90,7 +98,7 @@ export function writeCursor(g: RingGeometry, cur: number): void {
   dv.setUint32(CUR_CAP, g.capacity, true);
   dv.setUint32(CUR_STRIDE, g.stride, true);
   dv.setUint32(CUR_BATCH, g.batch, true);
-  dv.setUint32(CUR_FLAGS, g.idx16 ? CURF_IDX16 : 0, true);
+  dv.setUint32(CUR_FLAGS, (g.idx16 ? CURF_IDX16 : 0) | (g.relaxed === true ? CURF_RELAXED : 0), true);
   dv.setUint32(CUR_WAKE, g.wakeAddr, true);
 }
 
@@ -107,6 +115,7 @@ export function cursorGeometry(buffer: SharedArrayBuffer, cur: number): RingGeom
     idx16: (dv.getUint32(CUR_FLAGS, true) & CURF_IDX16) !== 0,
     wakeAddr: dv.getUint32(CUR_WAKE, true),
     batch: dv.getUint32(CUR_BATCH, true),
+    relaxed: (dv.getUint32(CUR_FLAGS, true) & CURF_RELAXED) !== 0,
   };
 }
 
@@ -124,6 +133,7 @@ abstract class RingSide {
   private readonly pubAt: number;
   private readonly peerAt: number;
   private readonly bellAt: number; // -1: the peer never sleeps
+  private readonly relaxed: boolean;
   /** This side's index: the next slot it writes (producer) or reads (consumer). */
   protected local: number;
   /** The peer's index as last loaded; re-read only when the ring looks full (empty). */
@@ -144,6 +154,7 @@ abstract class RingSide {
     this.pubAt = g.pubIndexAddr >>> shift;
     this.peerAt = g.peerIndexAddr >>> shift;
     this.bellAt = g.wakeAddr === 0 ? -1 : g.wakeAddr >>> 2;
+    this.relaxed = g.relaxed === true;
     // Start where this side's published index says: 0 on a fresh ring, and the right place
     // when taking over a side that another view (e.g. the WASM cursor) drove and flushed.
     const own = Atomics.load(this.index, this.pubAt);
@@ -188,7 +199,8 @@ abstract class RingSide {
 
   /** Store the own index, then ring the peer's doorbell if it sleeps (after the store: see src/wait/doorbell.ts). */
   private publish(): void {
-    Atomics.store(this.index, this.pubAt, this.local);
+    if (this.relaxed) this.index[this.pubAt] = this.local; // plain store: a release store on x86-64
+    else Atomics.store(this.index, this.pubAt, this.local);
     this.pendingSteps = 0;
     if (this.bellAt >= 0) ringDoorbell(this.i32, this.bellAt);
   }

@@ -1,7 +1,8 @@
 // Our in-process ring (docs/ARCHITECTURE.md "Native ring"), TS twin of assembly/ring/native.ts:
 // the same offset names and values (test/layout/rings.test.ts compares them with the wasm
 // exports), an init that writes the same bytes as nativeRingInit, a checker, and JS cursors.
-import { CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_BATCH, RingConsumer, RingProducer, writeCursor, type RingGeometry } from './cursor.js';
+import { CURSOR_CONSUMER, CURSOR_PRODUCER, CURF_RELAXED, CUR_BATCH, CUR_FLAGS, RingConsumer, RingProducer, writeCursor, type RingGeometry } from './cursor.js';
+import { relaxedPublish } from '../wait/fence.js';
 
 export const NR_MAGIC_VALUE = 0x47524d56; // "VMRG" little-endian
 export const NR_VERSION_VALUE = 1;
@@ -38,6 +39,8 @@ export interface NativeRingOptions {
   consumerBell?: number;
   /** The producer's doorbell word (the consumer rings it); 0 = the producer never sleeps. */
   producerBell?: number;
+  /** Both sides publish with plain stores (src/wait/fence.ts). Default: relaxedPublish(). */
+  relaxed?: boolean;
 }
 
 /** What checkNativeRing found in a valid header. */
@@ -73,7 +76,7 @@ function checkShape(buffer: SharedArrayBuffer, base: number, capacity: number, s
 }
 
 /** The producer's (CURSOR_PRODUCER) or consumer's geometry of the ring at `base`. */
-function sideGeometry(buffer: SharedArrayBuffer, base: number, side: number, info: NativeRingInfo, batch: number): RingGeometry {
+function sideGeometry(buffer: SharedArrayBuffer, base: number, side: number, info: NativeRingInfo, batch: number, relaxed: boolean): RingGeometry {
   const producer = side === CURSOR_PRODUCER;
   return {
     buffer,
@@ -86,6 +89,7 @@ function sideGeometry(buffer: SharedArrayBuffer, base: number, side: number, inf
     // Each side wakes the other: the producer rings the consumer's bell and vice versa.
     wakeAddr: producer ? info.consumerBell : info.producerBell,
     batch,
+    relaxed,
   };
 }
 
@@ -101,6 +105,7 @@ export function initNativeRing(buffer: SharedArrayBuffer, base: number, opts: Na
     producerBell: opts.producerBell ?? 0,
   };
   const batch = opts.batch ?? DEFAULT_NATIVE_BATCH;
+  const relaxed = opts.relaxed ?? relaxedPublish();
   checkShape(buffer, base, info.capacity, info.slotSize, info.consumerBell, info.producerBell);
   if (!Number.isInteger(batch) || batch < 1 || batch > 0xffffffff) reject('batch >= 1', batch);
   new Uint8Array(buffer, base, NR_HEADER_SIZE).fill(0);
@@ -110,8 +115,8 @@ export function initNativeRing(buffer: SharedArrayBuffer, base: number, opts: Na
   dv.setUint32(NR_SLOT_SIZE, info.slotSize, true);
   dv.setUint32(NR_CONS_BELL, info.consumerBell, true);
   dv.setUint32(NR_PROD_BELL, info.producerBell, true);
-  writeCursor(sideGeometry(buffer, base, CURSOR_PRODUCER, info, batch), base + NR_PROD_CURSOR);
-  writeCursor(sideGeometry(buffer, base, CURSOR_CONSUMER, info, batch), base + NR_CONS_CURSOR);
+  writeCursor(sideGeometry(buffer, base, CURSOR_PRODUCER, info, batch, relaxed), base + NR_PROD_CURSOR);
+  writeCursor(sideGeometry(buffer, base, CURSOR_CONSUMER, info, batch, relaxed), base + NR_CONS_CURSOR);
   Atomics.store(new Uint32Array(buffer), (base + NR_MAGIC) >>> 2, NR_MAGIC_VALUE);
 }
 
@@ -147,16 +152,26 @@ function initBatch(buffer: SharedArrayBuffer, cursor: number): number {
   return new DataView(buffer).getUint32(cursor + CUR_BATCH, true);
 }
 
+/** Whether the ring was made to publish relaxed (the flag init wrote into the side's WASM cursor). */
+function initRelaxed(buffer: SharedArrayBuffer, cursor: number): boolean {
+  return (new DataView(buffer).getUint32(cursor + CUR_FLAGS, true) & CURF_RELAXED) !== 0;
+}
+
+/** Cursor flags for nativeRingInit (the WASM init): CURF_RELAXED when this process publishes relaxed. */
+export function nativeCursorFlags(): number {
+  return relaxedPublish() ? CURF_RELAXED : 0;
+}
+
 /** A JS producer for the native ring at `base` (validated first). `batch` defaults to the one given at init. */
 export function nativeProducer(buffer: SharedArrayBuffer, base: number, opts: { batch?: number } = {}): RingProducer {
   const info = checkNativeRing(buffer, base);
   const batch = opts.batch ?? initBatch(buffer, base + NR_PROD_CURSOR);
-  return new RingProducer(sideGeometry(buffer, base, CURSOR_PRODUCER, info, batch));
+  return new RingProducer(sideGeometry(buffer, base, CURSOR_PRODUCER, info, batch, initRelaxed(buffer, base + NR_PROD_CURSOR)));
 }
 
 /** A JS consumer for the native ring at `base` (validated first). `batch` defaults to the one given at init. */
 export function nativeConsumer(buffer: SharedArrayBuffer, base: number, opts: { batch?: number } = {}): RingConsumer {
   const info = checkNativeRing(buffer, base);
   const batch = opts.batch ?? initBatch(buffer, base + NR_CONS_CURSOR);
-  return new RingConsumer(sideGeometry(buffer, base, CURSOR_CONSUMER, info, batch));
+  return new RingConsumer(sideGeometry(buffer, base, CURSOR_CONSUMER, info, batch, initRelaxed(buffer, base + NR_CONS_CURSOR)));
 }

@@ -6,6 +6,7 @@
 import { instantiate, wasmModule, type WasmExports } from '../wasm/module.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import type { LinkDescriptor } from './link.js';
+import { sleeperFence } from '../wait/fence.js';
 
 export interface PortOptions {
   /** Polls before sleeping on the doorbell in wait(). Default 2000. */
@@ -112,6 +113,7 @@ export class EndpointPort {
         if (Date.now() >= deadline) return false;
       }
       Atomics.store(this.i32, this.bellAt, 1);
+      sleeperFence(); // the router may publish with a plain store (src/wait/fence.ts)
       if (this.peek() !== 0) {
         Atomics.store(this.i32, this.bellAt, 0);
         return true;

@@ -7,6 +7,7 @@ import { routerLayout } from './layout.js';
 import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
+import { sleeperFence } from '../wait/fence.js';
 
 export interface ShardTask {
   memory: WebAssembly.Memory;
@@ -108,6 +109,7 @@ export default function runShard(task: ShardTask): { frames: number } {
       // bell, we set the bell before this last look (both sequentially consistent), so a
       // frame published meanwhile is either seen here or wakes us.
       Atomics.store(i32, bellAt, 1);
+      sleeperFence(); // producers may publish with plain stores (src/wait/fence.ts)
       const late = wasm.routeSome(shard, ROUTE_BUDGET);
       frames += late;
       const polling = Atomics.load(u32, pollLinksAt) !== 0;

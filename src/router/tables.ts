@@ -5,7 +5,7 @@ import type { SharedMemory } from '../memory/shared-memory.js';
 import { routerLayout, type RouterLayout } from './layout.js';
 import { slotSizeFor, type ResolvedRouterOptions } from './options.js';
 import { CONTROL_BLOCK_SIZE } from './control.js';
-import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
+import { NR_PROD_CURSOR, NR_CONS_CURSOR, nativeCursorFlags } from '../ring/native.js';
 
 const DEVICE_NUMBERS = 65536;
 
@@ -148,7 +148,7 @@ export class RouterTables {
   /** A native ring; bells are the consumer's and producer's doorbell addresses (0 = never sleeps). */
   newRing(capacity: number, slotSize: number, consumerBell: number, producerBell: number): number {
     const base = this.mem.alloc(this.mem.wasm.nativeRingBytes(capacity, slotSize));
-    this.mem.wasm.nativeRingInit(base, capacity, slotSize, this.opts.ringBatch, consumerBell, producerBell);
+    this.mem.wasm.nativeRingInit(base, capacity, slotSize, this.opts.ringBatch, consumerBell, producerBell, nativeCursorFlags());
     return base;
   }
 

@@ -12,9 +12,12 @@
 //   waker:   store(index);        load(bell) / compareExchange(bell, ASLEEP, AWAKE); notify
 // Either the sleeper's poll comes after the waker's index store (it sees the work and does not
 // sleep), or the waker's bell load comes after the sleeper's ASLEEP store (it sees ASLEEP and
-// wakes it). If the notify runs before the sleeper reaches Atomics.wait, the compareExchange has
+// wakes it). Where rings publish with plain stores (src/wait/fence.ts, x86-64), the waker's
+// index store and bell load are not ordered by the waker; the sleeper's sleeperFence() between
+// its ASLEEP store and its last look restores the same either/or (an asymmetric fence). If the notify runs before the sleeper reaches Atomics.wait, the compareExchange has
 // already put AWAKE in the word, so Atomics.wait(bell, ASLEEP) returns at once ("not-equal").
 // Atomics.wait compares and enqueues atomically with respect to Atomics.notify.
+import { sleeperFence } from './fence.js';
 
 // Numbers from ../shared/anchors/README.md (2 vCPUs): a wake-up through Atomics.wait+notify costs
 // ~45-50 us, a spinning round trip 0.26 us; polling 2000 times before sleeping kept the p50 at
@@ -108,6 +111,7 @@ export class Doorbell {
    */
   sleep(poll: Poll, timeoutMs: number): boolean {
     Atomics.store(this.i32, this.at, DOORBELL_ASLEEP);
+    sleeperFence();
     // The last look must come after the ASLEEP store (see the argument at the top).
     if (poll()) {
       Atomics.store(this.i32, this.at, DOORBELL_AWAKE);
@@ -125,6 +129,7 @@ export class Doorbell {
    */
   async sleepAsync(poll: Poll, timeoutMs: number): Promise<boolean> {
     Atomics.store(this.i32, this.at, DOORBELL_ASLEEP);
+    sleeperFence();
     if (poll()) {
       Atomics.store(this.i32, this.at, DOORBELL_AWAKE);
       return true;

@@ -10,7 +10,7 @@ export interface WasmExports {
   heapBase(): number;
   frameSize(frame: number): number;
   nativeRingBytes(capacity: number, slotSize: number): number;
-  nativeRingInit(base: number, capacity: number, slotSize: number, batch: number, consBell: number, prodBell: number): void;
+  nativeRingInit(base: number, capacity: number, slotSize: number, batch: number, consBell: number, prodBell: number, cursorFlags: number): void;
   ringReserve(cur: number): number;
   ringCommit(cur: number): void;
   ringPeek(cur: number): number;

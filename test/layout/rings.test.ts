@@ -12,8 +12,8 @@ import * as nativeTs from '../../src/ring/native.js';
 import * as vmampTs from '../../src/ring/vmamp.js';
 import * as spscTs from '../../src/ring/spsc.js';
 import * as doorbellTs from '../../src/wait/doorbell.js';
-import { CURSOR_CONSUMER, CURSOR_PRODUCER, writeCursor, type CursorSide } from '../../src/ring/cursor.js';
-import { checkNativeRing, initNativeRing, nativeRingBytes, NR_CAPACITY, NR_FLAGS, NR_MAGIC, NR_PROD_INDEX, NR_SLOT_SIZE, NR_VERSION } from '../../src/ring/native.js';
+import { CURF_IDX16, CURF_RELAXED, CURSOR_CONSUMER, CURSOR_PRODUCER, writeCursor, type CursorSide } from '../../src/ring/cursor.js';
+import { checkNativeRing, nativeCursorFlags, initNativeRing, nativeRingBytes, NR_CAPACITY, NR_FLAGS, NR_MAGIC, NR_PROD_INDEX, NR_SLOT_SIZE, NR_VERSION } from '../../src/ring/native.js';
 import { checkSpscRing, initSpscRing, spscCapacity, spscRegionBytes, writeSpscCursor, SPSC_TAIL } from '../../src/ring/spsc.js';
 import {
   checkVmampDescriptor, readVmampDescriptor, vmampDeviceInit, vmampDriverInit, vmampElementCount, writeVmampCursor,
@@ -67,22 +67,31 @@ describe('TS and AS initialisers write identical bytes', () => {
     for (const [capacity, slotSize, batch, consumerBell, producerBell] of [
       [2, 16, 1, 0, 0], [3, 64, 16, 4096, 4100], [63, 272, 7, 0, 8], [4096, 64, 32, 12, 0], [1000, 24, 1, 0, 0],
     ] as const) {
-      const len = nativeRingBytes(capacity, slotSize);
-      const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, capacity, slotSize, batch, consumerBell, producerBell));
-      const b = after(scratch, len, () => initNativeRing(mem.buffer, scratch, { capacity, slotSize, batch, consumerBell, producerBell }));
-      expect(b).toBe(a);
+      for (const relaxed of [false, true]) {
+        const len = nativeRingBytes(capacity, slotSize);
+        const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, capacity, slotSize, batch, consumerBell, producerBell, relaxed ? CURF_RELAXED : 0));
+        const b = after(scratch, len, () => initNativeRing(mem.buffer, scratch, { capacity, slotSize, batch, consumerBell, producerBell, relaxed }));
+        expect(b).toBe(a);
+      }
     }
+    // Without the option the TS init follows the process's publication mode, as the router's rings do.
+    const len = nativeRingBytes(8, 64);
+    const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, 8, 64, 4, 0, 0, nativeCursorFlags()));
+    const b = after(scratch, len, () => initNativeRing(mem.buffer, scratch, { capacity: 8, slotSize: 64, batch: 4 }));
+    expect(b).toBe(a);
   });
 
   test('generic cursor fill: writeCursor equals cursorInit for random geometries', () => {
     const cur = scratch;
     fc.assert(fc.property(
-      fc.integer({ min: 2, max: 5000 }), fc.integer({ min: 1, max: 300 }), fc.boolean(), fc.integer({ min: 1, max: 1000 }), fc.nat(1000),
-      (capacity, stride, idx16, batch, bellWord) => {
+      fc.integer({ min: 2, max: 5000 }), fc.integer({ min: 1, max: 300 }), fc.boolean(), fc.integer({ min: 1, max: 1000 }), fc.nat(1000), fc.boolean(),
+      (capacity, stride, idx16, batch, bellWord, relaxedIfU32) => {
         const slotsAddr = scratch + 4096;
-        const g = { buffer: mem.buffer, slotsAddr, pubIndexAddr: scratch + 64, peerIndexAddr: scratch + 128, capacity: idx16 ? Math.min(capacity, 0xffff) : capacity, stride, idx16, wakeAddr: bellWord * 4, batch };
+        const relaxed = relaxedIfU32 && !idx16;
+        const g = { buffer: mem.buffer, slotsAddr, pubIndexAddr: scratch + 64, peerIndexAddr: scratch + 128, capacity: idx16 ? Math.min(capacity, 0xffff) : capacity, stride, idx16, wakeAddr: bellWord * 4, batch, relaxed };
         if (slotsAddr + g.capacity * stride > scratch + SCRATCH) return;
-        const a = after(cur, 64, () => mem.wasm.cursorInit(cur, g.slotsAddr, g.pubIndexAddr, g.peerIndexAddr, g.capacity, stride, batch, idx16 ? 1 : 0, g.wakeAddr));
+        const flags = (idx16 ? CURF_IDX16 : 0) | (relaxed ? CURF_RELAXED : 0);
+        const a = after(cur, 64, () => mem.wasm.cursorInit(cur, g.slotsAddr, g.pubIndexAddr, g.peerIndexAddr, g.capacity, stride, batch, flags, g.wakeAddr));
         const b = after(cur, 64, () => writeCursor(g, cur));
         expect(b).toBe(a);
       }), { numRuns: 200 });

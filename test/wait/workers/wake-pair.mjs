@@ -1,0 +1,62 @@
+// One side of test/wait/fence.test.ts. The producer publishes one frame, waits until the
+// consumer has taken it (an ack word), waits a random few microseconds and publishes the next,
+// so the consumer is often right in the middle of going to sleep when a frame is published.
+// The consumer sleeps on its doorbell after a few polls; a wake-up that is lost leaves it asleep
+// for its whole timeout with a frame waiting (and the producer waiting for the ack): counted.
+import { parentPort, workerData as d } from 'node:worker_threads';
+import { nativeConsumer, nativeProducer } from '../../../dist/src/ring/native.js';
+import { Doorbell, spinThenWaitAfter, DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../../../dist/src/wait/doorbell.js';
+
+const buf = d.memory.buffer;
+const u32 = new Uint32Array(buf);
+if (d.side === 'producer') {
+  const ring = nativeProducer(buf, d.base);
+  let seed = 12345;
+  for (let i = 0; i < d.count; i++) {
+    while (Atomics.load(u32, d.ack >>> 2) !== i);
+    let slot;
+    while ((slot = ring.reserve()) < 0);
+    u32[slot >>> 2] = 0x07 << 8; // GET_DEVICE_STATUS request header, dev 0
+    u32[(slot >>> 2) + 1] = 12 << 16; // msg_size 12
+    u32[(slot >>> 2) + 2] = i;
+    ring.commit(); // batch 1: publishes (relaxed or seq-cst, as the ring was made) and rings
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const until = performance.now() + ((seed >>> 16) % d.maxGapUs) / 1000;
+    while (performance.now() < until);
+  }
+  parentPort.postMessage({ sent: d.count });
+} else {
+  const ring = nativeConsumer(buf, d.base);
+  const i32 = new Int32Array(buf);
+  const bell = new Doorbell(buf, d.bell, { strategy: spinThenWaitAfter(d.spins) });
+  let expected = 0;
+  let lost = 0;
+  let wrong = 0;
+  const poll = () => ring.peek() >= 0;
+  while (expected < d.count) {
+    const slot = ring.peek();
+    if (slot >= 0) {
+      if (u32[(slot >>> 2) + 2] !== expected) wrong++;
+      expected++;
+      ring.release();
+      Atomics.store(u32, d.ack >>> 2, expected);
+      continue;
+    }
+    const t0 = performance.now();
+    let found;
+    if (d.fence) found = bell.idle(poll, d.sleepMs);
+    else {
+      // The protocol without the sleeper's fence (as before src/wait/fence.ts): for the
+      // experiment that shows the fence is needed when publishers store relaxed.
+      for (let k = 0; k < d.spins && !(found = poll()); k++);
+      if (!found) {
+        Atomics.store(i32, d.bell >>> 2, DOORBELL_ASLEEP);
+        found = poll();
+        if (!found) Atomics.wait(i32, d.bell >>> 2, DOORBELL_ASLEEP, d.sleepMs);
+        Atomics.store(i32, d.bell >>> 2, DOORBELL_AWAKE);
+      }
+    }
+    if (performance.now() - t0 >= d.sleepMs * 0.9 && poll()) lost++;
+  }
+  parentPort.postMessage({ received: expected, wrong, lost, sleeps: bell.sleeps });
+}
