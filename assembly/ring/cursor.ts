@@ -22,17 +22,20 @@ export const CUR_CAPTURED: u32 = 52; // u32 owner's bookkeeping: 1 + the slot in
 export const CUR_SIZE: u32 = 64;
 
 export const CURF_IDX16: u32 = 1; // indices are u16 (vmamp); otherwise u32/i32
-// Publish the index with a plain store (x86-64 with membarrier, rings inside one process):
-// the sleeper supplies the store->load fence (src/wait/fence.ts). Otherwise seq-cst stores.
+// Both sides are threads of this process on x86-64, where a plain store is a release store:
+// the index may be published with one when the peer cannot be asleep (no doorbell, or the
+// doorbell says DOORBELL_BUSY_POLL). src/wait/fence.ts decides; u32 indices only.
 export const CURF_RELAXED: u32 = 2;
 
 // Which side a cursor drives (argument of the layouts' cursor-fill functions).
 export const CURSOR_PRODUCER: u32 = 0;
 export const CURSOR_CONSUMER: u32 = 1;
 
-// Doorbell word: 0 = owner awake, 1 = owner asleep in Atomics.wait on this word.
+// Doorbell word: 0 = owner awake, 1 = owner asleep in Atomics.wait on this word,
+// 2 = owner busy-polls and never sleeps (leaving that state takes a fence: src/wait/fence.ts).
 export const DOORBELL_AWAKE: i32 = 0;
 export const DOORBELL_ASLEEP: i32 = 1;
+export const DOORBELL_BUSY_POLL: i32 = 2;
 
 /** Acquire-load the peer's index. Out-of-range values are counted and reported as 0xffffffff. */
 @inline function loadPeerIndex(cur: usize): u32 {
@@ -49,15 +52,24 @@ export const DOORBELL_ASLEEP: i32 = 1;
 @inline function publishIndex(cur: usize, v: u32): void {
   const at = <usize>load<u32>(cur, CUR_PUB);
   const flags = load<u32>(cur, CUR_FLAGS);
-  if (flags & CURF_RELAXED) store<u32>(at, v); // x86 plain store = release (native rings are u32)
-  else if (flags & CURF_IDX16) atomic.store<u16>(at, <u16>v);
-  else atomic.store<u32>(at, v);
-  store<u32>(cur, 0, CUR_PENDING);
   const bell = <usize>load<u32>(cur, CUR_WAKE);
+  store<u32>(cur, 0, CUR_PENDING);
+  if (flags & CURF_RELAXED) {
+    // A seq-cst store is an x86 xchg that drains the store buffer (+0.15 us per hop measured);
+    // a plain store is enough while the peer cannot be asleep. The second look at the bell
+    // catches a peer that left busy-poll meanwhile (its fence then makes our store visible,
+    // or we see it left and publish the seq-cst way below: src/wait/fence.ts).
+    if (bell == 0) { store<u32>(at, v); return; }
+    if (atomic.load<i32>(bell) == DOORBELL_BUSY_POLL) {
+      store<u32>(at, v);
+      if (atomic.load<i32>(bell) == DOORBELL_BUSY_POLL) return;
+    }
+  }
+  if (flags & CURF_IDX16) atomic.store<u16>(at, <u16>v);
+  else atomic.store<u32>(at, v);
   // Checked after the index store: the sleeper sets the bell before its last look at the
-  // ring, so with sequentially consistent atomics (or, for a relaxed store, the sleeper's
-  // membarrier) one of the two sees the other.
-  if (bell != 0 && atomic.load<i32>(bell) != DOORBELL_AWAKE) {
+  // ring, so with sequentially consistent atomics one of the two sees the other.
+  if (bell != 0 && atomic.load<i32>(bell) == DOORBELL_ASLEEP) {
     if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP, DOORBELL_AWAKE) == DOORBELL_ASLEEP) atomic.notify(bell, 1);
   }
 }

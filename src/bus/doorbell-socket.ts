@@ -14,7 +14,6 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, unlinkSync } from 'node:fs';
 import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
-import { sleeperFence } from '../wait/fence.js';
 
 const AWAKE = 0;
 const ASLEEP = 1;
@@ -150,7 +149,6 @@ export class DoorbellSocket {
         if (w.async) await w.value;
         if (!running || Atomics.load(i32, at) !== AWAKE) continue; // timed out: nothing published
         Atomics.store(i32, at, ASLEEP); // re-arm first, then ring (see the top of this file)
-        sleeperFence(); // the index store that flipped the word may still be in flight (src/wait/fence.ts)
         this.ring();
       }
     })();

@@ -11,7 +11,6 @@ import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../wait/doorbell.js';
 import type { LinkDescriptor } from '../router/link.js';
 import type { FrameChannel } from './bus-link.js';
 import type { Router, DriverLinkOptions } from '../router/router.js';
-import { sleeperFence } from '../wait/fence.js';
 
 export interface InprocChannelOptions {
   /**
@@ -76,7 +75,6 @@ export class InprocChannel implements FrameChannel {
       // Announce sleep, look once more, then sleep: the router rings the bell only when it
       // reads ASLEEP after publishing (docs/ARCHITECTURE.md "Doorbell protocol").
       Atomics.store(this.i32, this.bellAt, DOORBELL_ASLEEP);
-      sleeperFence();
       if (port.peek() !== 0) {
         Atomics.store(this.i32, this.bellAt, DOORBELL_AWAKE);
         return true;

@@ -10,7 +10,6 @@
 import type { EndpointPort } from '../router/port.js';
 import { HDR_MSG_SIZE, HDR_SIZE } from '../protocol/constants.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
-import { sleeperFence } from '../wait/fence.js';
 
 /** Doorbell word values (src/wait/doorbell.ts). */
 const AWAKE = 0;
@@ -79,7 +78,6 @@ export class PortBridge {
   private arm(): void {
     if (this.armed || this.stopped) return;
     Atomics.store(this.bell, this.bellIndex, ASLEEP);
-    sleeperFence(); // the router may publish with a plain store (src/wait/fence.ts)
     if (this.routerHasWork()) {
       Atomics.store(this.bell, this.bellIndex, AWAKE);
       this.schedule();

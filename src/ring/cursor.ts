@@ -4,12 +4,12 @@
 // slots are, which a RingGeometry says. Private state (own index, cached peer index, steps not
 // yet published) lives in JS fields; the ring memory is touched only to move frames and to
 // load/store the two indices with Atomics (sequentially consistent, which gives each layout's
-// release-on-publish / acquire-on-peer-load pairing), or, for a `relaxed` geometry, publish with
-// a plain store (src/wait/fence.ts says when that is sound).
+// release-on-publish / acquire-on-peer-load pairing), or, for a `relaxed` geometry whose peer
+// cannot be asleep, with a plain store (src/wait/fence.ts says when that is sound).
 //
 // This file also holds the 64-byte in-memory cursor layout the WASM side uses (CUR_*), and
 // writeCursor, which builds the same bytes as the AS cursorInit for a given geometry.
-import { ringDoorbell } from '../wait/doorbell.js';
+import { DOORBELL_BUSY_POLL, ringDoorbell } from '../wait/doorbell.js';
 import { copyFromSlot, copyIntoSlot, frameMsgSize } from './frame-copy.js';
 
 // ---------------------------------------------------------------- the WASM cursor (64 bytes)
@@ -29,7 +29,7 @@ export const CUR_DIRTY = 48; //   u32 owner's bookkeeping (router "publish later
 export const CUR_CAPTURED = 52; // u32 owner's bookkeeping (1 + slot index the router's capture tap last recorded)
 export const CUR_SIZE = 64;
 export const CURF_IDX16 = 1; //   indices are u16 (vmamp); otherwise u32/i32
-export const CURF_RELAXED = 2; // publish with a plain store (src/wait/fence.ts); u32 indices only
+export const CURF_RELAXED = 2; // plain-store publish while the peer cannot sleep (src/wait/fence.ts); u32 indices only
 
 // Which side a cursor drives (argument of the layouts' cursor-fill functions).
 export const CURSOR_PRODUCER = 0;
@@ -56,7 +56,8 @@ export interface RingGeometry {
   /** Publish the own index every `batch` steps (and always when the ring looks full/empty). */
   batch: number;
   /**
-   * Publish with a plain store instead of a seq-cst one: only for rings whose both sides are
+   * Publish with a plain store instead of a seq-cst one while the peer cannot be asleep (no
+   * doorbell, or its doorbell says DOORBELL_BUSY_POLL): only for rings whose both sides are
    * threads of this process, and only when src/wait/fence.ts says relaxedPublish(). Default false.
    */
   relaxed?: boolean;
@@ -199,9 +200,19 @@ abstract class RingSide {
 
   /** Store the own index, then ring the peer's doorbell if it sleeps (after the store: see src/wait/doorbell.ts). */
   private publish(): void {
-    if (this.relaxed) this.index[this.pubAt] = this.local; // plain store: a release store on x86-64
-    else Atomics.store(this.index, this.pubAt, this.local);
     this.pendingSteps = 0;
+    if (this.relaxed) {
+      // The same rule as the WASM cursor's publishIndex (assembly/ring/cursor.ts).
+      if (this.bellAt < 0) {
+        this.index[this.pubAt] = this.local; // plain store: a release store on x86-64
+        return;
+      }
+      if (Atomics.load(this.i32, this.bellAt) === DOORBELL_BUSY_POLL) {
+        this.index[this.pubAt] = this.local;
+        if (Atomics.load(this.i32, this.bellAt) === DOORBELL_BUSY_POLL) return;
+      }
+    }
+    Atomics.store(this.index, this.pubAt, this.local);
     if (this.bellAt >= 0) ringDoorbell(this.i32, this.bellAt);
   }
 }

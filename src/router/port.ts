@@ -6,10 +6,14 @@
 import { instantiate, wasmModule, type WasmExports } from '../wasm/module.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import type { LinkDescriptor } from './link.js';
-import { sleeperFence } from '../wait/fence.js';
+import { BUSY_POLL_SPINS, enterBusyPoll, leaveBusyPoll } from '../wait/doorbell.js';
 
 export interface PortOptions {
-  /** Polls before sleeping on the doorbell in wait(). Default 2000. */
+  /**
+   * Polls before sleeping on the doorbell in wait(). Default 2000. BUSY_POLL_SPINS (2^30) means
+   * busy-poll: wait() never sleeps, and the router may publish to this port with plain stores
+   * (lower latency: src/wait/fence.ts) until a port for the link is made without it.
+   */
   spinBeforeSleep?: number;
 }
 
@@ -28,6 +32,8 @@ export class EndpointPort {
   readonly in: number;
   private readonly bellAt: number;
   private readonly spin: number;
+  /** The doorbell says DOORBELL_BUSY_POLL: this port never sleeps. */
+  private readonly busyPoll: boolean;
 
   constructor(readonly link: LinkDescriptor, opts: PortOptions = {}, module: WebAssembly.Module = wasmModule()) {
     const buf = link.memory.buffer;
@@ -39,6 +45,11 @@ export class EndpointPort {
     this.in = link.fromRouter + NR_CONS_CURSOR;
     this.bellAt = link.bell >>> 2;
     this.spin = opts.spinBeforeSleep ?? 2000;
+    if (this.spin >= BUSY_POLL_SPINS) this.busyPoll = enterBusyPoll(this.i32, this.bellAt);
+    else {
+      this.busyPoll = false;
+      leaveBusyPoll(this.i32, this.bellAt); // an earlier busy-polling port of this link
+    }
   }
 
   /** Address of a free slot to build a frame in (msg_size bytes from it), or 0 when the ring is full. */
@@ -108,12 +119,11 @@ export class EndpointPort {
     for (;;) {
       // Spin in rounds with a clock check between them, so a large spin count never makes
       // wait() outlast its timeout by much.
-      for (let spun = 0; spun < this.spin; spun += SPIN_ROUND) {
+      for (let spun = 0; spun < this.spin || this.busyPoll; spun += SPIN_ROUND) {
         for (let i = 0; i < SPIN_ROUND; i++) if (this.peek() !== 0) return true;
         if (Date.now() >= deadline) return false;
       }
       Atomics.store(this.i32, this.bellAt, 1);
-      sleeperFence(); // the router may publish with a plain store (src/wait/fence.ts)
       if (this.peek() !== 0) {
         Atomics.store(this.i32, this.bellAt, 0);
         return true;

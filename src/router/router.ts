@@ -17,7 +17,6 @@ import {
 } from './stats.js';
 import type { LinkDescriptor } from './link.js';
 import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
-import { sleeperFence } from '../wait/fence.js';
 
 export const EVENT_DEVICE_READY = 1;
 export const EVENT_DEVICE_REMOVED = 2;
@@ -417,7 +416,6 @@ export class Router {
       }
       // Announce the sleep, look once more, then wait (the shards ring after publishing).
       Atomics.store(i32, at, BELL_ASLEEP);
-      sleeperFence(); // shards may publish with plain stores (src/wait/fence.ts)
       if (this.drainControl() === 0) {
         const w = Atomics.waitAsync(i32, at, BELL_ASLEEP, 100);
         if (w.async) await w.value;

@@ -7,7 +7,7 @@ import { routerLayout } from './layout.js';
 import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
-import { sleeperFence } from '../wait/fence.js';
+import { BUSY_POLL_SPINS, enterBusyPoll, leaveBusyPoll } from '../wait/doorbell.js';
 
 export interface ShardTask {
   memory: WebAssembly.Memory;
@@ -55,6 +55,11 @@ export default function runShard(task: ShardTask): { frames: number } {
   const clock = routerClock(task.originMs);
   installWallClockSkew(i32, (block + CB_WALL_SKEW) >>> 2);
 
+  // spinBeforeSleep BUSY_POLL_SPINS: never sleep, and say so on the doorbell, so the rings
+  // into this shard may publish with plain stores (src/wait/fence.ts). Otherwise make sure a
+  // busy-polling predecessor (a restarted shard) did not leave that state behind.
+  const busyPoll = task.spinBeforeSleep >= BUSY_POLL_SPINS && enterBusyPoll(i32, bellAt);
+  if (!busyPoll) leaveBusyPoll(i32, bellAt);
   u32[(block + CB_STATE) >>> 2] = SHARD_RUNNING;
   Atomics.notify(i32, (block + CB_ACK) >>> 2);
   let frames = 0;
@@ -104,12 +109,11 @@ export default function runShard(task: ShardTask): { frames: number } {
           break;
         }
       }
-      if (++idle <= task.spinBeforeSleep) continue;
+      if (busyPoll || ++idle <= task.spinBeforeSleep) continue;
       // Announce the sleep, then look once more: a producer publishes before it reads the
       // bell, we set the bell before this last look (both sequentially consistent), so a
       // frame published meanwhile is either seen here or wakes us.
       Atomics.store(i32, bellAt, 1);
-      sleeperFence(); // producers may publish with plain stores (src/wait/fence.ts)
       const late = wasm.routeSome(shard, ROUTE_BUDGET);
       frames += late;
       const polling = Atomics.load(u32, pollLinksAt) !== 0;

@@ -12,12 +12,15 @@
 //   waker:   store(index);        load(bell) / compareExchange(bell, ASLEEP, AWAKE); notify
 // Either the sleeper's poll comes after the waker's index store (it sees the work and does not
 // sleep), or the waker's bell load comes after the sleeper's ASLEEP store (it sees ASLEEP and
-// wakes it). Where rings publish with plain stores (src/wait/fence.ts, x86-64), the waker's
-// index store and bell load are not ordered by the waker; the sleeper's sleeperFence() between
-// its ASLEEP store and its last look restores the same either/or (an asymmetric fence). If the notify runs before the sleeper reaches Atomics.wait, the compareExchange has
+// wakes it). If the notify runs before the sleeper reaches Atomics.wait, the compareExchange has
 // already put AWAKE in the word, so Atomics.wait(bell, ASLEEP) returns at once ("not-equal").
 // Atomics.wait compares and enqueues atomically with respect to Atomics.notify.
-import { sleeperFence } from './fence.js';
+//
+// A third state, DOORBELL_BUSY_POLL (2), says the owner spins and never sleeps (spinBeforeSleep
+// BUSY_POLL_SPINS). Publishers on rings made relaxed (src/wait/fence.ts: x86-64 with
+// membarrier) then publish with a plain store, no xchg. The owner leaves the state with
+// leaveBusyPoll(), which fences before any sleep can follow.
+import { busyPollExitFence, relaxedPublish } from './fence.js';
 
 // Numbers from ../shared/anchors/README.md (2 vCPUs): a wake-up through Atomics.wait+notify costs
 // ~45-50 us, a spinning round trip 0.26 us; polling 2000 times before sleeping kept the p50 at
@@ -28,6 +31,26 @@ export const DEFAULT_SLEEP_MS = 100;
 
 export const DOORBELL_AWAKE = 0;
 export const DOORBELL_ASLEEP = 1;
+export const DOORBELL_BUSY_POLL = 2;
+/** spinBeforeSleep of this many polls (the largest accepted) means busy-poll: never sleep. */
+export const BUSY_POLL_SPINS = 2 ** 30;
+
+/**
+ * Mark the doorbell word at i32[at] DOORBELL_BUSY_POLL: its owner promises not to sleep until
+ * leaveBusyPoll(). Relaxed mode only (false otherwise, and the word is left alone).
+ */
+export function enterBusyPoll(i32: Int32Array, at: number): boolean {
+  if (!relaxedPublish()) return false;
+  Atomics.store(i32, at, DOORBELL_BUSY_POLL);
+  return true;
+}
+
+/** Leave busy-poll (if the word says so): AWAKE, then the fence that lets the owner sleep again. */
+export function leaveBusyPoll(i32: Int32Array, at: number): void {
+  if (Atomics.load(i32, at) !== DOORBELL_BUSY_POLL) return;
+  Atomics.store(i32, at, DOORBELL_AWAKE);
+  busyPollExitFence();
+}
 
 /** Poll function: true when there is work (a frame to read, a slot to fill). */
 export type Poll = () => boolean;
@@ -111,7 +134,6 @@ export class Doorbell {
    */
   sleep(poll: Poll, timeoutMs: number): boolean {
     Atomics.store(this.i32, this.at, DOORBELL_ASLEEP);
-    sleeperFence();
     // The last look must come after the ASLEEP store (see the argument at the top).
     if (poll()) {
       Atomics.store(this.i32, this.at, DOORBELL_AWAKE);
@@ -129,7 +151,6 @@ export class Doorbell {
    */
   async sleepAsync(poll: Poll, timeoutMs: number): Promise<boolean> {
     Atomics.store(this.i32, this.at, DOORBELL_ASLEEP);
-    sleeperFence();
     if (poll()) {
       Atomics.store(this.i32, this.at, DOORBELL_AWAKE);
       return true;

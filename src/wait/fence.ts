@@ -1,19 +1,25 @@
 // How ring sides publish their index in this process (docs/ARCHITECTURE.md "Doorbell protocol").
 //
-// relaxed  plain stores: on x86-64 (TSO) a plain store is already a release store, and the
-//          index is the last store of a frame, so a consumer that loads it sees the frame. A
-//          seq-cst store (wasm atomic.store / Atomics.store: an xchg) drains the store buffer
-//          first; that cost +0.12-0.17 us per ring hop here (docs/BENCHMARKS.md "rtt").
-//          What the seq-cst store also gave — store->load order between "publish index" and
-//          "is the peer asleep?" — is supplied by the sleeper: after announcing sleep and
-//          before its last look it calls sleeperFence(), a membarrier(2) that puts a full
-//          barrier into every running thread of the process (an asymmetric Dekker fence).
-// seq-cst  sequentially consistent stores, sleeperFence() does nothing: any other CPU
-//          architecture, no membarrier (old kernel, sandbox), or VMSG_PUBLISH=seq-cst.
+// A seq-cst store (wasm atomic.store / Atomics.store) is an x86 xchg: it drains the store
+// buffer before the index becomes visible, +0.12-0.17 us per ring hop on the 2-vCPU machine
+// (docs/BENCHMARKS.md "rtt"). On x86-64 a plain store is already a release store, so the frame
+// is visible before the index either way; what the seq-cst store adds is store->load order
+// between "publish the index" and "is the peer asleep?", which the doorbell protocol needs
+// only while the peer can fall asleep.
 //
-// Every thread decides the same way (same CPU, kernel and environment), so a relaxed publisher
-// never meets a sleeper that skips the fence. Only rings whose both sides live in this process
-// (native rings) publish relaxed; the fence covers threads of this process only.
+// relaxed  (x86-64 with membarrier(2)) native rings carry CURF_RELAXED: their publishers store
+//          the index plainly when the peer has no doorbell or its doorbell says
+//          DOORBELL_BUSY_POLL (it spins and never sleeps), then look at the bell once more.
+//          A side that leaves busy-poll stores AWAKE and calls busyPollExitFence(), a
+//          membarrier that puts a full barrier into every running thread of the process: a
+//          publisher whose second look still saw BUSY_POLL has its store visible after that
+//          fence; one that saw the change publishes the seq-cst way. The fence costs the other
+//          CPU ~30 us here (an IPI in a VM), so it is paid per busy-poll exit, never per sleep.
+// seq-cst  every publish is seq-cst and nobody busy-polls by the bell: another architecture,
+//          no membarrier (old kernel, sandbox), or VMSG_PUBLISH=seq-cst.
+//
+// Every thread decides the same way (same CPU, kernel and environment). Rings shared with other
+// processes (vmamp, SPSC) never carry CURF_RELAXED: the fence covers this process only.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../util/paths.js';
@@ -76,10 +82,10 @@ export function relaxedPublish(): boolean {
 }
 
 /**
- * The sleeper's half of the doorbell protocol in relaxed mode: call it after storing ASLEEP
- * and before the last look at the ring. A no-op in seq-cst mode.
+ * Call after moving a doorbell word from DOORBELL_BUSY_POLL to DOORBELL_AWAKE, before relying on
+ * the publishers to ring it (src/wait/doorbell.ts leaveBusyPoll). A no-op in seq-cst mode.
  */
-export function sleeperFence(): void {
+export function busyPollExitFence(): void {
   if (publishMode() === 'relaxed' && !addon!.fence()) {
     throw new Error('membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after it was registered');
   }

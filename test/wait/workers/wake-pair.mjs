@@ -3,12 +3,17 @@
 // so the consumer is often right in the middle of going to sleep when a frame is published.
 // The consumer sleeps on its doorbell after a few polls; a wake-up that is lost leaves it asleep
 // for its whole timeout with a frame waiting (and the producer waiting for the ack): counted.
+// With `toggleBusy` the consumer busy-polls (DOORBELL_BUSY_POLL, so a relaxed producer publishes
+// with plain stores) for every other frame and leaves busy-poll right before the next sleep:
+// the transition the exit fence is for. `fence: false` leaves busy-poll without the fence (an
+// experiment, not part of the test).
 import { parentPort, workerData as d } from 'node:worker_threads';
 import { nativeConsumer, nativeProducer } from '../../../dist/src/ring/native.js';
-import { Doorbell, spinThenWaitAfter, DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../../../dist/src/wait/doorbell.js';
+import { Doorbell, spinThenWaitAfter, enterBusyPoll, leaveBusyPoll, DOORBELL_AWAKE } from '../../../dist/src/wait/doorbell.js';
 
 const buf = d.memory.buffer;
 const u32 = new Uint32Array(buf);
+const i32 = new Int32Array(buf);
 if (d.side === 'producer') {
   const ring = nativeProducer(buf, d.base);
   let seed = 12345;
@@ -19,7 +24,7 @@ if (d.side === 'producer') {
     u32[slot >>> 2] = 0x07 << 8; // GET_DEVICE_STATUS request header, dev 0
     u32[(slot >>> 2) + 1] = 12 << 16; // msg_size 12
     u32[(slot >>> 2) + 2] = i;
-    ring.commit(); // batch 1: publishes (relaxed or seq-cst, as the ring was made) and rings
+    ring.commit(); // batch 1: publishes (plain or seq-cst, as the ring and the bell say) and rings
     seed = (seed * 1103515245 + 12345) >>> 0;
     const until = performance.now() + ((seed >>> 16) % d.maxGapUs) / 1000;
     while (performance.now() < until);
@@ -27,11 +32,13 @@ if (d.side === 'producer') {
   parentPort.postMessage({ sent: d.count });
 } else {
   const ring = nativeConsumer(buf, d.base);
-  const i32 = new Int32Array(buf);
   const bell = new Doorbell(buf, d.bell, { strategy: spinThenWaitAfter(d.spins) });
+  const at = d.bell >>> 2;
   let expected = 0;
   let lost = 0;
   let wrong = 0;
+  let busyPhases = 0;
+  let busy = false;
   const poll = () => ring.peek() >= 0;
   while (expected < d.count) {
     const slot = ring.peek();
@@ -39,24 +46,20 @@ if (d.side === 'producer') {
       if (u32[(slot >>> 2) + 2] !== expected) wrong++;
       expected++;
       ring.release();
+      if (d.toggleBusy && expected % 2 === 1) busy = enterBusyPoll(i32, at);
+      if (busy) busyPhases++;
       Atomics.store(u32, d.ack >>> 2, expected);
       continue;
     }
-    const t0 = performance.now();
-    let found;
-    if (d.fence) found = bell.idle(poll, d.sleepMs);
-    else {
-      // The protocol without the sleeper's fence (as before src/wait/fence.ts): for the
-      // experiment that shows the fence is needed when publishers store relaxed.
-      for (let k = 0; k < d.spins && !(found = poll()); k++);
-      if (!found) {
-        Atomics.store(i32, d.bell >>> 2, DOORBELL_ASLEEP);
-        found = poll();
-        if (!found) Atomics.wait(i32, d.bell >>> 2, DOORBELL_ASLEEP, d.sleepMs);
-        Atomics.store(i32, d.bell >>> 2, DOORBELL_AWAKE);
-      }
+    if (busy) {
+      // Leave busy-poll now that we are idle: from here on we may sleep.
+      if (d.fence) leaveBusyPoll(i32, at);
+      else Atomics.store(i32, at, DOORBELL_AWAKE);
+      busy = false;
     }
+    const t0 = performance.now();
+    bell.idle(poll, d.sleepMs);
     if (performance.now() - t0 >= d.sleepMs * 0.9 && poll()) lost++;
   }
-  parentPort.postMessage({ received: expected, wrong, lost, sleeps: bell.sleeps });
+  parentPort.postMessage({ received: expected, wrong, lost, sleeps: bell.sleeps, busyPhases });
 }

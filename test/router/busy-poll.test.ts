@@ -1,0 +1,78 @@
+// Busy-poll mode (spinBeforeSleep BUSY_POLL_SPINS): the shard and the ports mark their doorbell
+// DOORBELL_BUSY_POLL so rings into them may publish with plain stores (src/wait/fence.ts), never
+// sleep, and a port made later without it leaves the state so it can sleep again.
+import { afterEach, describe, expect, test } from 'vitest';
+import { Router } from '../../src/router/router.js';
+import { EndpointPort } from '../../src/router/port.js';
+import { BUSY_POLL_SPINS, DOORBELL_AWAKE, DOORBELL_BUSY_POLL } from '../../src/wait/doorbell.js';
+import { publishMode } from '../../src/wait/fence.js';
+import { bytes, hex } from './helpers.js';
+
+let router: Router | undefined;
+afterEach(async () => {
+  await router?.close();
+  router = undefined;
+});
+
+const relaxed = publishMode() === 'relaxed';
+
+describe('busy-poll doorbells', () => {
+  test('a busy-polling router and ports route 2000 requests with no sleep; a later port can sleep again', async () => {
+    router = await Router.create({ shards: 1, spinBeforeSleep: BUSY_POLL_SPINS });
+    const dev = await router.attachDevice({ devices: [5] });
+    const drvLink = await router.attachDriver();
+    const drv = new EndpointPort(drvLink, { spinBeforeSleep: BUSY_POLL_SPINS });
+    const devPort = new EndpointPort(dev, { spinBeforeSleep: BUSY_POLL_SPINS });
+    const i32 = new Int32Array(drvLink.memory.buffer);
+    const expected = relaxed ? DOORBELL_BUSY_POLL : DOORBELL_AWAKE;
+    expect(Atomics.load(i32, drvLink.bell >>> 2)).toBe(expected);
+    expect(Atomics.load(i32, dev.bell >>> 2)).toBe(expected);
+    for (let i = 0; i < 2000; i++) {
+      const token = (i % 0xfffe) + 1;
+      // GET_DEVICE_STATUS (0x07) to device 5, the driver's token; the device answers status 0x0f.
+      expect(drv.send(bytes(`00070500${hex(new Uint8Array([token & 0xff, token >> 8]))}0800`))).toBe(true);
+      drv.flush();
+      expect(devPort.wait(1000)).toBe(true);
+      const req = devPort.recv()!;
+      expect(req[1]).toBe(0x07);
+      const answer = new Uint8Array(12);
+      answer.set(req.subarray(0, 6));
+      answer[0] = 0x01;
+      answer[6] = 12;
+      answer[8] = 0x0f;
+      expect(devPort.send(answer)).toBe(true);
+      devPort.flush();
+      expect(drv.wait(1000)).toBe(true);
+      const resp = drv.recv()!;
+      expect([resp[0], resp[1], resp[4]! | (resp[5]! << 8), resp[8]]).toEqual([0x01, 0x07, token, 0x0f]);
+    }
+    // Busy-poll ports never sleep: an empty wait spins to its deadline and the bell keeps saying so.
+    const t0 = performance.now();
+    expect(drv.wait(20)).toBe(false);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(19);
+    expect(Atomics.load(i32, drvLink.bell >>> 2)).toBe(expected);
+    // A port without busy-poll takes the link over: the bell says AWAKE again (after the exit
+    // fence), and traffic flows on.
+    const sleeper = new EndpointPort(drvLink, { spinBeforeSleep: 0 });
+    expect(Atomics.load(i32, drvLink.bell >>> 2)).toBe(DOORBELL_AWAKE);
+    expect(sleeper.send(bytes('0007050001000800'))).toBe(true);
+    sleeper.flush();
+    expect(devPort.wait(1000)).toBe(true);
+    const req = devPort.recv()!;
+    const answer = new Uint8Array(12);
+    answer.set(req.subarray(0, 6));
+    answer[0] = 0x01;
+    answer[6] = 12;
+    devPort.send(answer);
+    devPort.flush();
+    expect(sleeper.wait(1000)).toBe(true);
+    expect(hex(sleeper.recv()!.subarray(0, 6))).toBe('010705000100');
+  });
+
+  test('without busy-poll the shard and ports keep the plain sleep protocol', async () => {
+    router = await Router.create({ shards: 1, spinBeforeSleep: 100 });
+    const drvLink = await router.attachDriver();
+    new EndpointPort(drvLink, { spinBeforeSleep: 100 });
+    expect(Atomics.load(new Int32Array(drvLink.memory.buffer), drvLink.bell >>> 2)).toBe(DOORBELL_AWAKE);
+  });
+});
