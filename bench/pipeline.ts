@@ -7,6 +7,7 @@
 // Knobs (defaults = the best configuration measured on the 2-core VM, docs/BENCHMARKS.md):
 //   --shards 1 --echo 1 --devices 128 --outstanding 64 --burst 256 --ring 4096 --batch 32
 //   --spin 2000 (shard) --endpoint-spin 3000 (driver and echo) --max-msg 64 --seconds S
+//   --packed 1       packed rings (16-byte units); 0: one frame per slot (64 bytes for --max-msg 64)
 //   --name NAME      metric name in the JSON (default pipeline)
 //   --pin-shard CPU  pin the shard thread(s) to CPU (taskset; experiment: the Router cannot pin)
 // --echo 0 is an experiment, not the pipeline asked for: the driver thread answers as the
@@ -62,13 +63,14 @@ async function main(): Promise<void> {
     endpointSpin: argInt('endpoint-spin', 3000),
     pinShard: argInt('pin-shard', -1),
     maxMsg: argInt('max-msg', 64),
+    packed: argInt('packed', 1) !== 0,
     seconds: argInt('seconds', quick ? 1 : 3),
   };
   const roles = new ThreadRoles();
   let before = threadIds();
   const window = 1 << Math.ceil(Math.log2(Math.max(cfg.outstanding, 2)));
   const router = await Router.create({
-    shards: cfg.shards, ringCapacity: cfg.ring, ringBatch: cfg.batch, window, spinBeforeSleep: cfg.spin,
+    shards: cfg.shards, ringCapacity: cfg.ring, ringBatch: cfg.batch, window, spinBeforeSleep: cfg.spin, packedRings: cfg.packed,
   });
   roles.add('shards', newThreads(before));
   const pinned = cfg.pinShard >= 0 && roles.ids('shards').every((t) => pinThread(t, cfg.pinShard));

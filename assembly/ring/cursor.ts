@@ -19,7 +19,24 @@ export const CUR_WAKE: u32 = 40; //   u32 address of the peer's doorbell word, 0
 export const CUR_FAULTS: u32 = 44; // u32 peer index reads that were out of range (hostile or torn peer)
 export const CUR_DIRTY: u32 = 48; //  u32 owner's bookkeeping: 1 while on the owner's "publish later" list
 export const CUR_CAPTURED: u32 = 52; // u32 owner's bookkeeping: 1 + the slot index the capture tap last recorded (router sources)
+export const CUR_MAX_UNITS: u32 = 56; // u32 most slots one frame takes: 1 = one frame per slot; > 1 = packed ring (PACKED_UNIT slots)
+export const CUR_PEEK_UNITS: u32 = 60; // u32 consumer of a packed ring: slots of the frame consumePeek returned
 export const CUR_SIZE: u32 = 64;
+
+// A packed ring (our native ring only) stores a frame in ceil(msg_size / 16) consecutive 16-byte
+// slots ("units"), so small frames share cache lines (4 per line): the producer advances by the
+// frame's units at commit, the consumer by the same count read from the same header. A frame
+// never wraps: the ring's memory has MAX_UNITS - 1 units of slack after the last one, and the
+// index space wraps as usual (a frame starting at unit cap - 1 uses the slack, not units 0..).
+// Space check: the producer reserves only with MAX_UNITS units free, so any frame fits.
+export const PACKED_UNIT: u32 = 16;
+
+/** Units of a frame of `size` bytes in a ring of at most `maxUnits` per frame (at least 1). */
+@inline export function frameUnits(size: u32, maxUnits: u32): u32 {
+  let u = (size + PACKED_UNIT - 1) >> 4;
+  if (u == 0) u = 1;
+  return u > maxUnits ? maxUnits : u;
+}
 
 export const CURF_IDX16: u32 = 1; // indices are u16 (vmamp); otherwise u32/i32
 // Both sides are threads of this process on x86-64, where a plain store is a release store:
@@ -90,6 +107,7 @@ export function cursorInit(
   store<u32>(cur, batch, CUR_BATCH);
   store<u32>(cur, flags, CUR_FLAGS);
   store<u32>(cur, bell, CUR_WAKE);
+  store<u32>(cur, 1, CUR_MAX_UNITS);
 }
 
 @inline function nextIndex(cur: usize, i: u32): u32 {
@@ -107,10 +125,20 @@ export function cursorFlush(cur: usize): void {
 /** Address of the slot to fill next, or 0 when the ring is full (pending work is published first). */
 @inline export function produceReserve(cur: usize): usize {
   const local = load<u32>(cur, CUR_LOCAL);
-  const next = nextIndex(cur, local);
-  if (next == load<u32>(cur, CUR_CACHED)) {
+  const maxUnits = load<u32>(cur, CUR_MAX_UNITS);
+  if (maxUnits <= 1) {
+    const next = nextIndex(cur, local);
+    if (next == load<u32>(cur, CUR_CACHED)) {
+      const peer = loadPeerIndex(cur);
+      if (peer == 0xffffffff || next == peer) {
+        cursorFlush(cur);
+        return 0;
+      }
+      store<u32>(cur, peer, CUR_CACHED);
+    }
+  } else if (freeUnits(cur, local, load<u32>(cur, CUR_CACHED)) < maxUnits) {
     const peer = loadPeerIndex(cur);
-    if (peer == 0xffffffff || next == peer) {
+    if (peer == 0xffffffff || freeUnits(cur, local, peer) < maxUnits) {
       cursorFlush(cur);
       return 0;
     }
@@ -119,9 +147,29 @@ export function cursorFlush(cur: usize): void {
   return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
 }
 
+/** Slots the producer at `local` may still fill before reaching the consumer at `peer` (one kept empty). */
+@inline function freeUnits(cur: usize, local: u32, peer: u32): u32 {
+  return peer > local ? peer - local - 1 : peer + load<u32>(cur, CUR_CAP) - local - 1;
+}
+
+/** Index `n` slots after `i`, wrapped. */
+@inline function advanceIndex(cur: usize, i: u32, n: u32): u32 {
+  const v = i + n;
+  const cap = load<u32>(cur, CUR_CAP);
+  return v >= cap ? v - cap : v;
+}
+
 /** Make the slot returned by produceReserve visible (now or with the batch). */
 @inline export function produceCommit(cur: usize): void {
-  const next = nextIndex(cur, load<u32>(cur, CUR_LOCAL));
+  const local = load<u32>(cur, CUR_LOCAL);
+  const maxUnits = load<u32>(cur, CUR_MAX_UNITS);
+  let next: u32;
+  if (maxUnits <= 1) next = nextIndex(cur, local);
+  else {
+    // The frame's own msg_size says how many units it took (the reader computes the same).
+    const slot = <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+    next = advanceIndex(cur, local, frameUnits(<u32>load<u16>(slot, 6), maxUnits));
+  }
   store<u32>(cur, next, CUR_LOCAL);
   const pending = load<u32>(cur, CUR_PENDING) + 1;
   if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, next);
@@ -142,20 +190,31 @@ export function produceFreeHint(cur: usize): u32 {
 /** Address of the next slot to read, or 0 when the ring is empty (pending frees are published first). */
 @inline export function consumePeek(cur: usize): usize {
   const local = load<u32>(cur, CUR_LOCAL);
-  if (local == load<u32>(cur, CUR_CACHED)) {
-    const peer = loadPeerIndex(cur);
+  let peer = load<u32>(cur, CUR_CACHED);
+  if (local == peer) {
+    peer = loadPeerIndex(cur);
     if (peer == 0xffffffff || local == peer) {
       cursorFlush(cur);
       return 0;
     }
     store<u32>(cur, peer, CUR_CACHED);
   }
-  return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+  const slot = <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+  const maxUnits = load<u32>(cur, CUR_MAX_UNITS);
+  if (maxUnits > 1) {
+    // Read the size once, here: release() advances by what was seen now, never past what the
+    // producer published (a frame claiming more is the producer's fault, and is cut short).
+    const avail = peer > local ? peer - local : peer + load<u32>(cur, CUR_CAP) - local;
+    const u = frameUnits(<u32>load<u16>(slot, 6), maxUnits);
+    store<u32>(cur, u > avail ? avail : u, CUR_PEEK_UNITS);
+  }
+  return slot;
 }
 
 /** Give the slot returned by consumePeek back to the producer (now or with the batch). */
 @inline export function consumeRelease(cur: usize): void {
-  const next = nextIndex(cur, load<u32>(cur, CUR_LOCAL));
+  const local = load<u32>(cur, CUR_LOCAL);
+  const next = load<u32>(cur, CUR_MAX_UNITS) <= 1 ? nextIndex(cur, local) : advanceIndex(cur, local, load<u32>(cur, CUR_PEEK_UNITS));
   store<u32>(cur, next, CUR_LOCAL);
   const pending = load<u32>(cur, CUR_PENDING) + 1;
   if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, next);
@@ -163,7 +222,8 @@ export function produceFreeHint(cur: usize): u32 {
 }
 
 /**
- * Frames readable now: the cached count, or, when that is 0, a fresh look at the peer index
+ * Slots readable now (frames, unless the ring is packed: then units, walked frame by frame with
+ * frameUnits): the cached count, or, when that is 0, a fresh look at the peer index
  * (publishing pending frees first when the ring is empty). With consumeAdvance this lets a
  * consumer walk a run of slots with its index in a register instead of in memory.
  */
@@ -181,7 +241,7 @@ export function produceFreeHint(cur: usize): u32 {
   return peer > local ? peer - local : peer + load<u32>(cur, CUR_CAP) - local;
 }
 
-/** Give back `n` slots read from the current position (published with the batch). */
+/** Give back `n` slots (units of a packed ring) read from the current position (published with the batch). */
 @inline export function consumeAdvance(cur: usize, n: u32): void {
   if (n == 0) return;
   const cap = load<u32>(cur, CUR_CAP);

@@ -18,7 +18,7 @@ import {
   TYPE_RESPONSE, TYPE_BUS, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, T_GET_DEVICE_INFO, T_GET_SHM,
   T_EVENT_AVAIL, T_EVENT_CONFIG, T_EVENT_USED, B_GET_DEVICES, B_PING, B_EVENT_DEVICE, withToken, withDevNum,
 } from '../header';
-import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL, CUR_CAPTURED } from '../ring/cursor';
+import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, frameUnits, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL, CUR_CAPTURED, CUR_MAX_UNITS } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs, captureCursor } from './context';
 import { captureFrame } from './capture';
@@ -260,30 +260,38 @@ export function serviceParked(shard: usize): void {
 function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   const e = endpointAt(shard, ep);
   const cur = <usize>load<u32>(e, EP_IN_CURSOR);
-  let avail = consumeAvailable(cur);
+  const avail = consumeAvailable(cur); // slots (units, in a packed ring)
   if (avail == 0) return 0;
-  if (avail > budget) avail = budget;
   const kind = <u32>load<u8>(e, EP_KIND);
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
   // The run of readable slots is walked with the index in a local; the cursor is written once.
   const slots = <usize>load<u32>(cur, CUR_SLOTS);
   const stride = load<u32>(cur, CUR_STRIDE);
   const cap = load<u32>(cur, CUR_CAP);
+  const maxUnits = load<u32>(cur, CUR_MAX_UNITS);
   let local = load<u32>(cur, CUR_LOCAL);
   let n: u32 = 0;
-  while (n < avail) {
+  let used: u32 = 0;
+  while (used < avail && n < budget) {
     const f = slots + <usize>local * <usize>stride;
     const w = load<u64>(f);
     const size = <u32>(w >> 48);
+    // A packed frame's units come from its size, as the producer counted them; one that
+    // claims more than was published is cut short (and dropped below: bigger than the buffer).
+    let units: u32 = 1;
+    if (maxUnits > 1) {
+      units = frameUnits(size, maxUnits);
+      if (units > avail - used) units = avail - used;
+    }
     // Recorded before routing, so a capture lists a frame's arrival before what it caused;
     // once only, though a frame held back (backpressure) is looked at again later.
     if (captureCursor() != 0 && load<u32>(cur, CUR_CAPTURED) != local + 1) {
-      captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > stride ? stride : size);
+      captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > units * stride ? units * stride : size);
       store<u32>(cur, local + 1, CUR_CAPTURED);
     }
     let ok = true;
     if (size < 8) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
-    else if (size > stride) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
+    else if (size > units * stride) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
     else if (size > maxMsg) drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
     else if (kind == EPK_DRIVER) ok = fromDriver(shard, ep, e, f, w);
     else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, e, f, w);
@@ -292,7 +300,9 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
       bump(shard + SH_C_STALLS);
       break;
     }
-    if (++local == cap) local = 0;
+    local += units;
+    if (local >= cap) local -= cap;
+    used += units;
     n++;
   }
   // Keep the capture mark only for a frame left in the ring (`local`); any other was consumed.
@@ -300,7 +310,7 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   if (mark != 0 && mark != local + 1) store<u32>(cur, 0, CUR_CAPTURED);
   // The freed slots are published later (markDirty): after the frames just routed, so the
   // consumer-index store does not make the outputs wait for this ring's line.
-  consumeAdvance(cur, n);
+  consumeAdvance(cur, used);
   markDirty(shard, cur);
   if (n != 0) {
     const c = epCounter(shard, ep, EC_RX);

@@ -5,7 +5,7 @@
 // the link's doorbell with Atomics.waitAsync, so the event loop stays free while idle.
 import { EndpointPort } from '../router/port.js';
 import { SharedMemory } from '../memory/shared-memory.js';
-import { slotSizeFor } from '../router/options.js';
+import { linkRingShape } from '../router/options.js';
 import { nativeCursorFlags, nativeRingBytes } from '../ring/native.js';
 import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../wait/doorbell.js';
 import type { LinkDescriptor } from '../router/link.js';
@@ -103,10 +103,12 @@ export class InprocChannel implements FrameChannel {
 export interface InprocPairOptions {
   /** Largest frame on the pair. Default 264 (the spec's recommended maximum). */
   maxMessageSize?: number;
-  /** Slots per direction. Default 256. */
+  /** Room per direction, in 64-byte frames (as the router's ringCapacity). Default 256. */
   ringCapacity?: number;
   /** Ring publication batch. Default 16. */
   batch?: number;
+  /** Rings packed in 16-byte units (default true), or one frame per slot (as the router's packedRings). */
+  packed?: boolean;
 }
 
 /** Both ends of a router-less in-process bus: two native rings and two doorbells. */
@@ -129,15 +131,15 @@ export function createInprocPair(opts: InprocPairOptions = {}): InprocPair {
   if (!Number.isInteger(max) || max < 12 || max > 65535) throw new RangeError(`maxMessageSize must be an integer from 12 to 65535, got ${max}`);
   if (!Number.isInteger(capacity) || capacity < 3 || capacity > 65536) throw new RangeError(`ringCapacity must be an integer from 3 to 65536, got ${capacity}`);
   if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch must be an integer >= 1, got ${batch}`);
-  const slot = slotSizeFor(max);
-  const ringBytes = nativeRingBytes(capacity, slot);
+  const shape = linkRingShape(max, capacity, opts.packed ?? true);
+  const ringBytes = nativeRingBytes(shape.capacity, shape.slotSize, shape.frameUnits);
   const mem = new SharedMemory({ bytes: 2 * ringBytes + 4 * 65536 });
   const driverBell = mem.alloc(64);
   const deviceBell = mem.alloc(64);
   const toDevice = mem.alloc(ringBytes);
   const toDriver = mem.alloc(ringBytes);
-  mem.wasm.nativeRingInit(toDevice, capacity, slot, batch, deviceBell, driverBell, nativeCursorFlags());
-  mem.wasm.nativeRingInit(toDriver, capacity, slot, batch, driverBell, deviceBell, nativeCursorFlags());
+  mem.wasm.nativeRingInit(toDevice, shape.capacity, shape.slotSize, batch, deviceBell, driverBell, nativeCursorFlags(), shape.frameUnits);
+  mem.wasm.nativeRingInit(toDriver, shape.capacity, shape.slotSize, batch, driverBell, deviceBell, nativeCursorFlags(), shape.frameUnits);
   const common = { memory: mem.memory, maxMessageSize: max, devices: [] };
   return {
     driver: { ...common, kind: 'driver', id: 0, toRouter: toDevice, fromRouter: toDriver, bell: driverBell },

@@ -58,7 +58,7 @@ export class CaptureTap {
     const { mem, tables } = deps;
     const L = tables.L;
     const slot = slotSizeFor(L.CAP_FRAME + tables.opts.busMaxSize);
-    this.ringBytes = mem.wasm.nativeRingBytes(capacity, slot);
+    this.ringBytes = mem.wasm.nativeRingBytes(capacity, slot, 1);
     this.file = createWriteStream(path, { mode: 0o600 });
     this.packr.pipe(this.file);
     this.packr.write({ format: VMC_FORMAT, version: VMC_VERSION, started: new Date().toISOString(), tool: 'vmsg-router' });

@@ -79,7 +79,8 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
   const module = wasmModule();
   // Slots of the window, as the vmamp layout code computes them.
   const slots = vmampElementCount(o.window);
-  const router = await Router.create({ shards: 1, ringCapacity: slots, ringBatch: 1, timeoutMs: 5000, memoryBytes: 64 << 20, spinBeforeSleep: o.spin });
+  // One frame per slot: the queue geometry of the window, not a packed ring with more room.
+  const router = await Router.create({ shards: 1, ringCapacity: slots, packedRings: false, ringBatch: 1, timeoutMs: 5000, memoryBytes: 64 << 20, spinBeforeSleep: o.spin });
   const dir = mkdtempSync(join(tmpdir(), 'vmsg-stress-'));
   /** Ends whatever worker is still running when the run fails half-way. */
   const cleanups: (() => Promise<unknown>)[] = [];

@@ -39,7 +39,7 @@ const KEYS = ['$schema', 'driverLinks', 'deviceLinks', 'devices', 'duration', 'c
 export const ROUTER_OPTION_KEYS: readonly (keyof RouterOptions)[] = Object.keys(resolveRouterOptions({ shards: 1 })) as (keyof RouterOptions)[];
 
 /** Check one router option the way Router.create() does, reporting it at its JSON pointer. */
-function routerOption(obj: JsonObject, key: keyof RouterOptions): number | undefined {
+function routerOption(obj: JsonObject, key: keyof RouterOptions): number | boolean | undefined {
   const v = obj.raw(key);
   if (v === undefined) return undefined;
   try {
@@ -48,7 +48,7 @@ function routerOption(obj: JsonObject, key: keyof RouterOptions): number | undef
     // "router option NAME must be ..." -> "must be ..."
     obj.fail(pointer(obj.at, key), (e as Error).message.replace(new RegExp(`^router option ${key}:? `), ''));
   }
-  return v as number;
+  return v as number | boolean;
 }
 
 /** Check a parsed config document; `source` (the file name) starts every error message. */
@@ -92,7 +92,7 @@ export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
     r.onlyKeys(ROUTER_OPTION_KEYS);
     for (const k of ROUTER_OPTION_KEYS) {
       const v = routerOption(r, k);
-      if (v !== undefined) router[k] = v;
+      if (v !== undefined) (router as Record<string, number | boolean>)[k] = v;
     }
   }
   return { driverLinks, deviceLinks, devices, durationS, capture, metricsPort, logLevel, router };

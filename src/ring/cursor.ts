@@ -27,7 +27,17 @@ export const CUR_WAKE = 40; //    u32 address of the peer's doorbell word, 0 = n
 export const CUR_FAULTS = 44; //  u32 out-of-range peer index reads
 export const CUR_DIRTY = 48; //   u32 owner's bookkeeping (router "publish later" list)
 export const CUR_CAPTURED = 52; // u32 owner's bookkeeping (1 + slot index the router's capture tap last recorded)
+export const CUR_MAX_UNITS = 56; // u32 most slots a frame takes (1; > 1 = packed ring of PACKED_UNIT slots)
+export const CUR_PEEK_UNITS = 60; // u32 packed consumer: slots of the frame last peeked
 export const CUR_SIZE = 64;
+/** Slot size of a packed ring (assembly/ring/cursor.ts explains the layout). */
+export const PACKED_UNIT = 16;
+
+/** Units of a frame of `size` bytes in a packed ring of at most `maxUnits` per frame (at least 1). */
+export function frameUnits(size: number, maxUnits: number): number {
+  const u = (size + PACKED_UNIT - 1) >>> 4;
+  return u === 0 ? 1 : u > maxUnits ? maxUnits : u;
+}
 export const CURF_IDX16 = 1; //   indices are u16 (vmamp); otherwise u32/i32
 export const CURF_RELAXED = 2; // plain-store publish while the peer cannot sleep (src/wait/fence.ts); u32 indices only
 
@@ -47,8 +57,14 @@ export interface RingGeometry {
   peerIndexAddr: number;
   /** Slots, >= 2; any value (compare-and-wrap), capacity - 1 usable. */
   capacity: number;
-  /** Bytes from one slot to the next (also the largest frame). */
+  /** Bytes from one slot to the next (times maxUnits: the largest frame). */
   stride: number;
+  /**
+   * Most slots one frame takes. 1 (the default): a frame per slot. > 1: a packed ring, stride
+   * PACKED_UNIT, a frame in ceil(msg_size / 16) consecutive slots, maxUnits - 1 slots of slack
+   * after the last one (our native ring only).
+   */
+  maxUnits?: number;
   /** Indices are u16 (vmamp) instead of u32/i32. */
   idx16: boolean;
   /** The peer's doorbell word (i32), rung after each publish; 0 = the peer never sleeps. */
@@ -72,8 +88,16 @@ export function checkGeometry(g: RingGeometry): void {
   const maxCap = g.idx16 ? 0x10000 : 0x80000000; // indices must fit the index word
   if (!Number.isInteger(g.capacity) || g.capacity < 2 || g.capacity > maxCap) bad('capacity', `must be an integer from 2 to ${maxCap}`, g.capacity);
   if (!Number.isInteger(g.stride) || g.stride < 1) bad('stride', 'must be a positive integer', g.stride);
-  if (!Number.isInteger(g.slotsAddr) || g.slotsAddr < 0 || g.slotsAddr + g.capacity * g.stride > size) {
-    bad('slotsAddr', `must put capacity * stride = ${g.capacity * g.stride} bytes inside the ${size}-byte buffer`, g.slotsAddr);
+  const maxUnits = g.maxUnits ?? 1;
+  if (!Number.isInteger(maxUnits) || maxUnits < 1) bad('maxUnits', 'must be an integer >= 1', g.maxUnits);
+  if (maxUnits > 1) {
+    if (g.stride !== PACKED_UNIT) bad('stride', `of a packed ring (maxUnits > 1) must be ${PACKED_UNIT}`, g.stride);
+    if (g.idx16) bad('idx16', 'must be false for a packed ring', g.idx16);
+    if (g.capacity <= maxUnits) bad('capacity', `of a packed ring must exceed maxUnits (${maxUnits})`, g.capacity);
+  }
+  const span = (g.capacity + maxUnits - 1) * g.stride;
+  if (!Number.isInteger(g.slotsAddr) || g.slotsAddr < 0 || g.slotsAddr + span > size) {
+    bad('slotsAddr', `must put (capacity + maxUnits - 1) * stride = ${span} bytes inside the ${size}-byte buffer`, g.slotsAddr);
   }
   const width = g.idx16 ? 2 : 4;
   for (const [field, at] of [['pubIndexAddr', g.pubIndexAddr], ['peerIndexAddr', g.peerIndexAddr]] as const) {
@@ -101,6 +125,7 @@ export function writeCursor(g: RingGeometry, cur: number): void {
   dv.setUint32(CUR_BATCH, g.batch, true);
   dv.setUint32(CUR_FLAGS, (g.idx16 ? CURF_IDX16 : 0) | (g.relaxed === true ? CURF_RELAXED : 0), true);
   dv.setUint32(CUR_WAKE, g.wakeAddr, true);
+  dv.setUint32(CUR_MAX_UNITS, g.maxUnits ?? 1, true);
 }
 
 /** The geometry a WASM cursor at `cur` describes (to drive the same ring side from JS). */
@@ -117,6 +142,7 @@ export function cursorGeometry(buffer: SharedArrayBuffer, cur: number): RingGeom
     wakeAddr: dv.getUint32(CUR_WAKE, true),
     batch: dv.getUint32(CUR_BATCH, true),
     relaxed: (dv.getUint32(CUR_FLAGS, true) & CURF_RELAXED) !== 0,
+    maxUnits: Math.max(1, dv.getUint32(CUR_MAX_UNITS, true)),
   };
 }
 
@@ -124,6 +150,8 @@ export function cursorGeometry(buffer: SharedArrayBuffer, cur: number): RingGeom
 abstract class RingSide {
   readonly capacity: number;
   readonly stride: number;
+  /** Most slots a frame takes (> 1: packed ring). */
+  readonly maxUnits: number;
   readonly slotsAddr: number;
   readonly batch: number;
   /** Peer index loads that were >= capacity (hostile or torn peer); each counted as no progress. */
@@ -146,6 +174,7 @@ abstract class RingSide {
     checkGeometry(g);
     this.capacity = g.capacity;
     this.stride = g.stride;
+    this.maxUnits = g.maxUnits ?? 1;
     this.slotsAddr = g.slotsAddr;
     this.batch = g.batch;
     this.u8 = new Uint8Array(g.buffer);
@@ -192,10 +221,16 @@ abstract class RingSide {
     return v;
   }
 
-  /** Count one step; publish when the batch is full. */
-  protected step(): void {
-    this.local = this.next(this.local);
+  /** Count one step of `units` slots; publish when the batch is full. */
+  protected step(units = 1): void {
+    const n = this.local + units;
+    this.local = n >= this.capacity ? n - this.capacity : n; // compare-and-wrap
     if (++this.pendingSteps >= this.batch) this.publish();
+  }
+
+  /** Units of the frame at byte address `slot`, from its msg_size (packed rings). */
+  protected unitsAt(slot: number): number {
+    return frameUnits(this.u8[slot + 6]! | (this.u8[slot + 7]! << 8), this.maxUnits);
   }
 
   /** Store the own index, then ring the peer's doorbell if it sleeps (after the store: see src/wait/doorbell.ts). */
@@ -225,10 +260,20 @@ export class RingProducer extends RingSide {
 
   /** Byte address of the slot to fill next, or -1 when the ring is full (pending work is published first). */
   reserve(): number {
-    const next = this.next(this.local);
-    if (next === this.cached) {
+    if (this.maxUnits === 1) {
+      const next = this.next(this.local);
+      if (next === this.cached) {
+        const peer = this.loadPeer();
+        if (peer < 0 || next === peer) {
+          this.flush();
+          return -1;
+        }
+        this.cached = peer;
+      }
+    } else if (this.freeUnits(this.cached) < this.maxUnits) {
+      // A packed ring reserves room for the largest frame (its size is known only at commit).
       const peer = this.loadPeer();
-      if (peer < 0 || next === peer) {
+      if (peer < 0 || this.freeUnits(peer) < this.maxUnits) {
         this.flush();
         return -1;
       }
@@ -237,9 +282,13 @@ export class RingProducer extends RingSide {
     return this.slotsAddr + this.local * this.stride;
   }
 
-  /** Hand the slot from reserve() to the consumer (published with the batch, or by flush()). */
+  private freeUnits(peer: number): number {
+    return peer > this.local ? peer - this.local - 1 : peer + this.capacity - this.local - 1;
+  }
+
+  /** Hand the frame written at reserve()'s address to the consumer (published with the batch, or by flush()). */
   commit(): void {
-    this.step();
+    this.step(this.maxUnits === 1 ? 1 : this.unitsAt(this.slotsAddr + this.local * this.stride));
   }
 
   /**
@@ -248,17 +297,18 @@ export class RingProducer extends RingSide {
    */
   tryPush(frame: Uint8Array): boolean {
     const n = frameMsgSize(frame);
-    if (n < 8 || n > frame.length || n > this.stride) {
-      throw new RangeError(`tryPush: msg_size ${n} must be from 8 to min(frame length ${frame.length}, slot size ${this.stride})`);
+    const room = this.stride * this.maxUnits;
+    if (n < 8 || n > frame.length || n > room) {
+      throw new RangeError(`tryPush: msg_size ${n} must be from 8 to min(frame length ${frame.length}, slot size ${room})`);
     }
     const slot = this.reserve();
     if (slot < 0) return false;
     copyIntoSlot(frame, this.u8, this.i32, slot, n);
-    this.step();
+    this.step(this.maxUnits === 1 ? 1 : frameUnits(n, this.maxUnits));
     return true;
   }
 
-  /** Free slots as last seen (a lower bound: the consumer may have freed more). */
+  /** Free slots (units, in a packed ring) as last seen (a lower bound: the consumer may have freed more). */
   freeHint(): number {
     const peer = this.cached;
     const used = this.local >= peer ? this.local - peer : this.local + this.capacity - peer;
@@ -268,6 +318,9 @@ export class RingProducer extends RingSide {
 
 /** The consumer side: read slots in order, publish the consumer index. */
 export class RingConsumer extends RingSide {
+  /** Packed ring: units of the frame the last peek() returned. */
+  private peekUnits = 1;
+
   protected staleCache(): number {
     return this.local;
   }
@@ -283,12 +336,18 @@ export class RingConsumer extends RingSide {
       }
       this.cached = peer;
     }
-    return this.slotsAddr + local * this.stride;
+    const slot = this.slotsAddr + local * this.stride;
+    if (this.maxUnits > 1) {
+      // As the WASM cursor: sized once here, never past what the producer published.
+      const avail = this.cached > local ? this.cached - local : this.cached + this.capacity - local;
+      this.peekUnits = Math.min(this.unitsAt(slot), avail);
+    }
+    return slot;
   }
 
-  /** Give the slot from peek() back to the producer (published with the batch, or by flush()). */
+  /** Give the frame from peek() back to the producer (published with the batch, or by flush()). */
   release(): void {
-    this.step();
+    this.step(this.maxUnits === 1 ? 1 : this.peekUnits);
   }
 
   /**
@@ -302,15 +361,15 @@ export class RingConsumer extends RingSide {
     if (slot < 0) return null;
     const u8 = this.u8;
     const size = u8[slot + 6]! | (u8[slot + 7]! << 8);
-    const n = Math.min(Math.max(size, 8), this.stride);
+    const n = Math.min(Math.max(size, 8), this.stride * (this.maxUnits === 1 ? 1 : this.peekUnits));
     const dst = into ?? new Uint8Array(n);
     if (dst.length < n) throw new RangeError(`tryPop: buffer of ${dst.length} bytes cannot hold a ${n}-byte frame`);
     copyFromSlot(u8, this.i32, slot, dst, n);
-    this.step();
+    this.release();
     return dst;
   }
 
-  /** Frames readable as last seen (a lower bound). */
+  /** Frames (units, in a packed ring) readable as last seen (a lower bound). */
   availableHint(): number {
     const peer = this.cached;
     return peer >= this.local ? peer - this.local : peer + this.capacity - this.local;

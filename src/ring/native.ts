@@ -1,11 +1,11 @@
 // Our in-process ring (docs/ARCHITECTURE.md "Native ring"), TS twin of assembly/ring/native.ts:
 // the same offset names and values (test/layout/rings.test.ts compares them with the wasm
 // exports), an init that writes the same bytes as nativeRingInit, a checker, and JS cursors.
-import { CURSOR_CONSUMER, CURSOR_PRODUCER, CURF_RELAXED, CUR_BATCH, CUR_FLAGS, RingConsumer, RingProducer, writeCursor, type RingGeometry } from './cursor.js';
+import { CURSOR_CONSUMER, CURSOR_PRODUCER, CURF_RELAXED, CUR_BATCH, CUR_FLAGS, PACKED_UNIT, RingConsumer, RingProducer, writeCursor, type RingGeometry } from './cursor.js';
 import { relaxedPublish } from '../wait/fence.js';
 
 export const NR_MAGIC_VALUE = 0x47524d56; // "VMRG" little-endian
-export const NR_VERSION_VALUE = 1;
+export const NR_VERSION_VALUE = 2; // 2: NR_FRAME_UNITS (packed rings)
 export const NR_MAGIC = 0; //      u32 NR_MAGIC_VALUE, written last by init
 export const NR_VERSION = 4; //    u16
 export const NR_FLAGS = 6; //      u16 reserved, 0
@@ -13,6 +13,7 @@ export const NR_CAPACITY = 8; //   u32 slots (>= 2; capacity-1 usable)
 export const NR_SLOT_SIZE = 12; // u32 bytes per slot, multiple of 8, >= 16; max frame size
 export const NR_CONS_BELL = 16; // u32 address of the consumer's doorbell (0 = never sleeps)
 export const NR_PROD_BELL = 20; // u32 address of the producer's doorbell (0 = never sleeps)
+export const NR_FRAME_UNITS = 24; // u32 most slots a frame takes: 1 = a frame per slot; > 1 = packed (16-byte slots)
 export const NR_PROD_INDEX = 64; //   u32 next slot the producer writes (producer's line)
 export const NR_CONS_INDEX = 128; //  u32 next slot the consumer reads (consumer's line)
 export const NR_PROD_CURSOR = 192; // 64-byte WASM cursor private to the producer
@@ -30,9 +31,15 @@ export const DEFAULT_NATIVE_SLOT_SIZE = 64;
 export const DEFAULT_NATIVE_BATCH = 16;
 
 export interface NativeRingOptions {
+  /** Slots (16-byte units for a packed ring). */
   capacity: number;
-  /** Default DEFAULT_NATIVE_SLOT_SIZE. */
+  /** Default DEFAULT_NATIVE_SLOT_SIZE (PACKED_UNIT for a packed ring). */
   slotSize?: number;
+  /**
+   * Most slots a frame takes. Default 1: a frame per slot, frames up to slotSize. > 1: packed
+   * (slotSize must be PACKED_UNIT): a frame takes ceil(msg_size / 16) slots, up to frameUnits.
+   */
+  frameUnits?: number;
   /** Default DEFAULT_NATIVE_BATCH. */
   batch?: number;
   /** The consumer's doorbell word (the producer rings it); 0 = the consumer never sleeps. */
@@ -47,26 +54,35 @@ export interface NativeRingOptions {
 export interface NativeRingInfo {
   capacity: number;
   slotSize: number;
+  frameUnits: number;
   consumerBell: number;
   producerBell: number;
 }
 
-/** Bytes a native ring of `capacity` slots of `slotSize` bytes occupies. */
-export function nativeRingBytes(capacity: number, slotSize: number = DEFAULT_NATIVE_SLOT_SIZE): number {
-  return NR_HEADER_SIZE + capacity * slotSize;
+/** Bytes a native ring of `capacity` slots of `slotSize` bytes occupies (a packed ring: plus frameUnits - 1 slots of slack). */
+export function nativeRingBytes(capacity: number, slotSize: number = DEFAULT_NATIVE_SLOT_SIZE, frameUnits = 1): number {
+  return NR_HEADER_SIZE + (capacity + frameUnits - 1) * slotSize;
+}
+
+/** The packed-ring shape that holds frames up to `maxFrame` bytes: its frameUnits. */
+export function packedFrameUnits(maxFrame: number): number {
+  return Math.max(1, Math.ceil(maxFrame / PACKED_UNIT));
 }
 
 function reject(rule: string, value: number | string): never {
   throw new Error(`native ring rejected by rule "${rule}": got ${value}`);
 }
 
-function checkShape(buffer: SharedArrayBuffer, base: number, capacity: number, slotSize: number, consumerBell: number, producerBell: number): void {
+function checkShape(buffer: SharedArrayBuffer, base: number, capacity: number, slotSize: number, frameUnits: number, consumerBell: number, producerBell: number): void {
   if (!Number.isInteger(base) || base < 0 || base % NR_BASE_ALIGN !== 0) reject('base is 64-byte aligned', base);
   if (!Number.isInteger(capacity) || capacity < 2 || capacity > 0x7fffffff) reject('capacity >= 2', capacity);
   if (!Number.isInteger(slotSize) || slotSize < NR_MIN_SLOT_SIZE || slotSize % NR_SLOT_ALIGN !== 0) {
     reject('slot size is a multiple of 8 and >= 16', slotSize);
   }
-  const end = base + nativeRingBytes(capacity, slotSize);
+  if (!Number.isInteger(frameUnits) || frameUnits < 1 || frameUnits > 4096) reject('frame units from 1 to 4096', frameUnits);
+  if (frameUnits > 1 && slotSize !== PACKED_UNIT) reject(`a packed ring (frame units > 1) has ${PACKED_UNIT}-byte slots`, slotSize);
+  if (frameUnits > 1 && capacity <= frameUnits) reject(`a packed ring's capacity exceeds its frame units (${frameUnits})`, capacity);
+  const end = base + nativeRingBytes(capacity, slotSize, frameUnits);
   if (end > buffer.byteLength) reject(`ring inside memory (${buffer.byteLength} bytes)`, `end ${end}`);
   for (const [name, bell] of [['consumer bell', consumerBell], ['producer bell', producerBell]] as const) {
     if (!Number.isInteger(bell) || bell < 0 || bell % 4 !== 0 || bell + 4 > buffer.byteLength) {
@@ -90,6 +106,7 @@ function sideGeometry(buffer: SharedArrayBuffer, base: number, side: number, inf
     wakeAddr: producer ? info.consumerBell : info.producerBell,
     batch,
     relaxed,
+    maxUnits: info.frameUnits,
   };
 }
 
@@ -100,13 +117,14 @@ function sideGeometry(buffer: SharedArrayBuffer, base: number, side: number, inf
 export function initNativeRing(buffer: SharedArrayBuffer, base: number, opts: NativeRingOptions): void {
   const info: NativeRingInfo = {
     capacity: opts.capacity,
-    slotSize: opts.slotSize ?? DEFAULT_NATIVE_SLOT_SIZE,
+    slotSize: opts.slotSize ?? ((opts.frameUnits ?? 1) > 1 ? PACKED_UNIT : DEFAULT_NATIVE_SLOT_SIZE),
+    frameUnits: opts.frameUnits ?? 1,
     consumerBell: opts.consumerBell ?? 0,
     producerBell: opts.producerBell ?? 0,
   };
   const batch = opts.batch ?? DEFAULT_NATIVE_BATCH;
   const relaxed = opts.relaxed ?? relaxedPublish();
-  checkShape(buffer, base, info.capacity, info.slotSize, info.consumerBell, info.producerBell);
+  checkShape(buffer, base, info.capacity, info.slotSize, info.frameUnits, info.consumerBell, info.producerBell);
   if (!Number.isInteger(batch) || batch < 1 || batch > 0xffffffff) reject('batch >= 1', batch);
   new Uint8Array(buffer, base, NR_HEADER_SIZE).fill(0);
   const dv = new DataView(buffer, base, NR_HEADER_SIZE);
@@ -115,6 +133,7 @@ export function initNativeRing(buffer: SharedArrayBuffer, base: number, opts: Na
   dv.setUint32(NR_SLOT_SIZE, info.slotSize, true);
   dv.setUint32(NR_CONS_BELL, info.consumerBell, true);
   dv.setUint32(NR_PROD_BELL, info.producerBell, true);
+  dv.setUint32(NR_FRAME_UNITS, info.frameUnits, true);
   writeCursor(sideGeometry(buffer, base, CURSOR_PRODUCER, info, batch, relaxed), base + NR_PROD_CURSOR);
   writeCursor(sideGeometry(buffer, base, CURSOR_CONSUMER, info, batch, relaxed), base + NR_CONS_CURSOR);
   Atomics.store(new Uint32Array(buffer), (base + NR_MAGIC) >>> 2, NR_MAGIC_VALUE);
@@ -136,10 +155,11 @@ export function checkNativeRing(buffer: SharedArrayBuffer, base: number): Native
   const info: NativeRingInfo = {
     capacity: dv.getUint32(NR_CAPACITY, true),
     slotSize: dv.getUint32(NR_SLOT_SIZE, true),
+    frameUnits: dv.getUint32(NR_FRAME_UNITS, true),
     consumerBell: dv.getUint32(NR_CONS_BELL, true),
     producerBell: dv.getUint32(NR_PROD_BELL, true),
   };
-  checkShape(buffer, base, info.capacity, info.slotSize, info.consumerBell, info.producerBell);
+  checkShape(buffer, base, info.capacity, info.slotSize, info.frameUnits, info.consumerBell, info.producerBell);
   for (const [name, at] of [['producer index', NR_PROD_INDEX], ['consumer index', NR_CONS_INDEX]] as const) {
     const v = dv.getUint32(at, true);
     if (v >= info.capacity) reject(`${name} < capacity ${info.capacity}`, v);

@@ -6,7 +6,7 @@ import { Piscina } from 'piscina';
 import { SharedMemory } from '../memory/shared-memory.js';
 import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
-import { resolveRouterOptions, slotSizeFor, type ResolvedRouterOptions, type RouterOptions } from './options.js';
+import { linkRingShape, resolveRouterOptions, type ResolvedRouterOptions, type RouterOptions } from './options.js';
 import { RouterTables } from './tables.js';
 import { CommandSender, Op, CB_POLL_LINKS, CB_STATE, CB_WALL_SKEW, SHARD_RUNNING } from './control.js';
 import { monotonicMs } from './clock.js';
@@ -257,13 +257,13 @@ export class Router {
     let rings: EndpointRecord['rings'] = null;
     let link: AttachedLink;
     if (external === undefined) {
-      const slot = slotSizeFor(max);
+      const shape = linkRingShape(max, options.ringCapacity, options.packedRings);
       const bell = mem.alloc(64);
-      const toRouter = tables.newRing(options.ringCapacity, slot, tables.bell(shard), bell);
-      const fromRouter = tables.newRing(options.ringCapacity, slot, bell, tables.bell(shard));
+      const toRouter = tables.newRing(shape.capacity, shape.slotSize, tables.bell(shard), bell, shape.frameUnits);
+      const fromRouter = tables.newRing(shape.capacity, shape.slotSize, bell, tables.bell(shard), shape.frameUnits);
       inCursor = toRouter + NR_CONS_CURSOR;
       outCursor = fromRouter + NR_PROD_CURSOR;
-      rings = { toRouter, fromRouter, bytes: mem.wasm.nativeRingBytes(options.ringCapacity, slot) };
+      rings = { toRouter, fromRouter, bytes: mem.wasm.nativeRingBytes(shape.capacity, shape.slotSize, shape.frameUnits) };
       const desc: LinkDescriptor = { memory: mem.memory, kind, id, toRouter, fromRouter, bell, maxMessageSize: max, devices: [] };
       link = desc;
     } else {

@@ -146,9 +146,9 @@ export class RouterTables {
   }
 
   /** A native ring; bells are the consumer's and producer's doorbell addresses (0 = never sleeps). */
-  newRing(capacity: number, slotSize: number, consumerBell: number, producerBell: number): number {
-    const base = this.mem.alloc(this.mem.wasm.nativeRingBytes(capacity, slotSize));
-    this.mem.wasm.nativeRingInit(base, capacity, slotSize, this.opts.ringBatch, consumerBell, producerBell, nativeCursorFlags());
+  newRing(capacity: number, slotSize: number, consumerBell: number, producerBell: number, frameUnits = 1): number {
+    const base = this.mem.alloc(this.mem.wasm.nativeRingBytes(capacity, slotSize, frameUnits));
+    this.mem.wasm.nativeRingInit(base, capacity, slotSize, this.opts.ringBatch, consumerBell, producerBell, nativeCursorFlags(), frameUnits);
     return base;
   }
 

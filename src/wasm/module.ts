@@ -9,8 +9,8 @@ export interface WasmExports {
   readonly [name: string]: unknown;
   heapBase(): number;
   frameSize(frame: number): number;
-  nativeRingBytes(capacity: number, slotSize: number): number;
-  nativeRingInit(base: number, capacity: number, slotSize: number, batch: number, consBell: number, prodBell: number, cursorFlags: number): void;
+  nativeRingBytes(capacity: number, slotSize: number, frameUnits: number): number;
+  nativeRingInit(base: number, capacity: number, slotSize: number, batch: number, consBell: number, prodBell: number, cursorFlags: number, frameUnits: number): void;
   ringReserve(cur: number): number;
   ringCommit(cur: number): void;
   ringPeek(cur: number): number;

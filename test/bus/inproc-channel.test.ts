@@ -52,11 +52,13 @@ describe('InprocChannel', () => {
     device.flush();
     expect(await waiting).toBe(true);
     expect(hex(ch.recv()!)).toBe('0107010005000c000f000000');
-    // A full ring refuses more (capacity 8 keeps 7 usable slots, once the device has published what it read).
+    // A full ring refuses more. Packed: room for 8 frames of 64 bytes is 32 units of 16; an
+    // 8-byte frame takes 1, one is kept empty and a reserve needs room for the largest frame
+    // (4 units), so 32 - 1 - 3 = 28 fit (once the device has published what it read).
     device.flushReceived();
     let sent = 0;
     while (ch.send(bytes(GET_STATUS_DEV1_TOK5))) sent++;
-    expect(sent).toBe(7);
+    expect(sent).toBe(28);
     expect(() => ch.send(new Uint8Array(72).fill(0x48))).toThrow(/exceeds this link's maximum of 64/);
     await ch.close();
   });

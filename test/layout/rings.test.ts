@@ -13,7 +13,7 @@ import * as vmampTs from '../../src/ring/vmamp.js';
 import * as spscTs from '../../src/ring/spsc.js';
 import * as doorbellTs from '../../src/wait/doorbell.js';
 import { CURF_IDX16, CURF_RELAXED, CURSOR_CONSUMER, CURSOR_PRODUCER, writeCursor, type CursorSide } from '../../src/ring/cursor.js';
-import { checkNativeRing, nativeCursorFlags, initNativeRing, nativeRingBytes, NR_CAPACITY, NR_FLAGS, NR_MAGIC, NR_PROD_INDEX, NR_SLOT_SIZE, NR_VERSION } from '../../src/ring/native.js';
+import { NR_FRAME_UNITS, checkNativeRing, nativeCursorFlags, initNativeRing, nativeRingBytes, NR_CAPACITY, NR_FLAGS, NR_MAGIC, NR_PROD_INDEX, NR_SLOT_SIZE, NR_VERSION } from '../../src/ring/native.js';
 import { checkSpscRing, initSpscRing, spscCapacity, spscRegionBytes, writeSpscCursor, SPSC_TAIL } from '../../src/ring/spsc.js';
 import {
   checkVmampDescriptor, readVmampDescriptor, vmampDeviceInit, vmampDriverInit, vmampElementCount, writeVmampCursor,
@@ -69,14 +69,21 @@ describe('TS and AS initialisers write identical bytes', () => {
     ] as const) {
       for (const relaxed of [false, true]) {
         const len = nativeRingBytes(capacity, slotSize);
-        const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, capacity, slotSize, batch, consumerBell, producerBell, relaxed ? CURF_RELAXED : 0));
+        const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, capacity, slotSize, batch, consumerBell, producerBell, relaxed ? CURF_RELAXED : 0, 1));
         const b = after(scratch, len, () => initNativeRing(mem.buffer, scratch, { capacity, slotSize, batch, consumerBell, producerBell, relaxed }));
         expect(b).toBe(a);
       }
     }
+    for (const [capacity, frameUnits] of [[8, 2], [1024, 17], [35, 17], [4096, 4]] as const) {
+      const len = nativeRingBytes(capacity, 16, frameUnits);
+      expect(mem.wasm.nativeRingBytes(capacity, 16, frameUnits)).toBe(len);
+      const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, capacity, 16, 16, 4096, 0, CURF_RELAXED, frameUnits));
+      const b = after(scratch, len, () => initNativeRing(mem.buffer, scratch, { capacity, frameUnits, batch: 16, consumerBell: 4096, relaxed: true }));
+      expect(b).toBe(a);
+    }
     // Without the option the TS init follows the process's publication mode, as the router's rings do.
     const len = nativeRingBytes(8, 64);
-    const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, 8, 64, 4, 0, 0, nativeCursorFlags()));
+    const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, 8, 64, 4, 0, 0, nativeCursorFlags(), 1));
     const b = after(scratch, len, () => initNativeRing(mem.buffer, scratch, { capacity: 8, slotSize: 64, batch: 4 }));
     expect(b).toBe(a);
   });
@@ -248,10 +255,12 @@ describe('native ring header', () => {
   test('checkNativeRing accepts an initialised ring and names each broken rule', () => {
     const init = (): void => initNativeRing(mem.buffer, scratch, { capacity: 63, slotSize: 272 });
     init();
-    expect(checkNativeRing(mem.buffer, scratch)).toEqual({ capacity: 63, slotSize: 272, consumerBell: 0, producerBell: 0 });
+    expect(checkNativeRing(mem.buffer, scratch)).toEqual({ capacity: 63, slotSize: 272, frameUnits: 1, consumerBell: 0, producerBell: 0 });
     const broken: [() => void, RegExp][] = [
       [() => mem.dv.setUint32(scratch + NR_MAGIC, 0x12345678, true), /rule "magic is 0x47524d56": got 0x12345678/],
-      [() => mem.dv.setUint16(scratch + NR_VERSION, 2, true), /rule "version is 1": got 2/],
+      [() => mem.dv.setUint16(scratch + NR_VERSION, 1, true), /rule "version is 2": got 1/],
+      [() => mem.dv.setUint32(scratch + NR_FRAME_UNITS, 0, true), /rule "frame units from 1 to 4096": got 0/],
+      [() => mem.dv.setUint32(scratch + NR_FRAME_UNITS, 4, true), /rule "a packed ring \(frame units > 1\) has 16-byte slots": got 272/],
       [() => mem.dv.setUint16(scratch + NR_FLAGS, 1, true), /rule "flags are 0": got 1/],
       [() => mem.dv.setUint32(scratch + NR_CAPACITY, 1, true), /rule "capacity >= 2": got 1/],
       [() => mem.dv.setUint32(scratch + NR_SLOT_SIZE, 20, true), /rule "slot size is a multiple of 8 and >= 16": got 20/],
@@ -266,5 +275,10 @@ describe('native ring header', () => {
     }
     expect(() => initNativeRing(mem.buffer, scratch + 8, { capacity: 4 })).toThrow(/rule "base is 64-byte aligned": got/);
     expect(() => initNativeRing(mem.buffer, scratch, { capacity: 4, slotSize: 12 })).toThrow(/slot size/);
+    // A packed ring: 16-byte units, frameUnits - 1 units of slack, capacity above frameUnits.
+    initNativeRing(mem.buffer, scratch, { capacity: 64, frameUnits: 17 });
+    expect(checkNativeRing(mem.buffer, scratch)).toEqual({ capacity: 64, slotSize: 16, frameUnits: 17, consumerBell: 0, producerBell: 0 });
+    expect(nativeRingBytes(64, 16, 17)).toBe(320 + (64 + 16) * 16);
+    expect(() => initNativeRing(mem.buffer, scratch, { capacity: 17, frameUnits: 17 })).toThrow(/rule "a packed ring's capacity exceeds its frame units \(17\)": got 17/);
   });
 });

@@ -189,7 +189,7 @@ describe('faults: endpoints that die or stop', () => {
     const timeoutMs = 500;
     // The stuck driver's output holds 15 frames in its ring and 8 parked: its 24th response
     // blocks device 1's ring until the driver counts as stalled.
-    const router = await Router.create({ shards: 1, timeoutMs, ringCapacity: 16, parkLimit: 8, spinBeforeSleep: 100 });
+    const router = await Router.create({ shards: 1, timeoutMs, ringCapacity: 16, packedRings: false, parkLimit: 8, spinBeforeSleep: 100 });
     try {
       const link1 = await router.attachDevice({ devices: [1] });
       const link2 = await router.attachDevice({ devices: [2] });
