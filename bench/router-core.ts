@@ -30,6 +30,12 @@ const BATCH = 32;
 const WINDOW = 1024;
 /** 64-byte slots, the anchor's slot size. */
 const LINK_MAX = 64;
+/**
+ * --packed 1: the links' rings packed in 16-byte units (the router's default for endpoint
+ * links; a 32-byte request takes 2 units) instead of the anchor's 64-byte slots (default 0:
+ * the same ring layout as route1, so the ratio compares like with like).
+ */
+const PACKED = argInt('packed', 0) !== 0;
 
 interface Link {
   toRouter: number;
@@ -89,8 +95,10 @@ class CoreBench {
     const { mem, tables } = this;
     const { L } = tables;
     const bell = mem.alloc(64);
-    const toRouter = tables.newRing(CAPACITY, LINK_MAX, tables.bell(0), bell);
-    const fromRouter = tables.newRing(CAPACITY, LINK_MAX, bell, tables.bell(0));
+    // Packed: room for CAPACITY - 1 frames of 32 bytes (2 units each) plus one largest frame.
+    const [cap, slot, units] = PACKED ? [2 * CAPACITY + LINK_MAX / 16 + 1, 16, LINK_MAX / 16] : [CAPACITY, LINK_MAX, 1];
+    const toRouter = tables.newRing(cap, slot, tables.bell(0), bell, units);
+    const fromRouter = tables.newRing(cap, slot, bell, tables.bell(0), units);
     tables.writeEndpoint(id, {
       kind: kind === L.EPK_DRIVER ? 'driver' : 'device', shard: 0, flags, maxMessageSize: LINK_MAX,
       inCursor: toRouter + NR_CONS_CURSOR, outCursor: fromRouter + NR_PROD_CURSOR, allow: 0, busDevs: 0,

@@ -33,9 +33,8 @@ export const PACKED_UNIT: u32 = 16;
 
 /** Units of a frame of `size` bytes in a ring of at most `maxUnits` per frame (at least 1). */
 @inline export function frameUnits(size: u32, maxUnits: u32): u32 {
-  let u = (size + PACKED_UNIT - 1) >> 4;
-  if (u == 0) u = 1;
-  return u > maxUnits ? maxUnits : u;
+  const u = (size + PACKED_UNIT - 1) >> 4;
+  return select<u32>(1, select<u32>(maxUnits, u, u > maxUnits), u == 0);
 }
 
 export const CURF_IDX16: u32 = 1; // indices are u16 (vmamp); otherwise u32/i32
@@ -124,19 +123,25 @@ export function cursorFlush(cur: usize): void {
 
 /** Address of the slot to fill next, or 0 when the ring is full (pending work is published first). */
 @inline export function produceReserve(cur: usize): usize {
+  if (load<u32>(cur, CUR_MAX_UNITS) > 1) return packedReserve(cur); // out of line: keeps this path small
+  const local = load<u32>(cur, CUR_LOCAL);
+  const next = nextIndex(cur, local);
+  if (next == load<u32>(cur, CUR_CACHED)) {
+    const peer = loadPeerIndex(cur);
+    if (peer == 0xffffffff || next == peer) {
+      cursorFlush(cur);
+      return 0;
+    }
+    store<u32>(cur, peer, CUR_CACHED);
+  }
+  return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+}
+
+/** produceReserve of a packed ring: room for the largest frame (its size is known only at commit). */
+function packedReserve(cur: usize): usize {
   const local = load<u32>(cur, CUR_LOCAL);
   const maxUnits = load<u32>(cur, CUR_MAX_UNITS);
-  if (maxUnits <= 1) {
-    const next = nextIndex(cur, local);
-    if (next == load<u32>(cur, CUR_CACHED)) {
-      const peer = loadPeerIndex(cur);
-      if (peer == 0xffffffff || next == peer) {
-        cursorFlush(cur);
-        return 0;
-      }
-      store<u32>(cur, peer, CUR_CACHED);
-    }
-  } else if (freeUnits(cur, local, load<u32>(cur, CUR_CACHED)) < maxUnits) {
+  if (freeUnits(cur, local, load<u32>(cur, CUR_CACHED)) < maxUnits) {
     const peer = loadPeerIndex(cur);
     if (peer == 0xffffffff || freeUnits(cur, local, peer) < maxUnits) {
       cursorFlush(cur);
@@ -162,18 +167,18 @@ export function cursorFlush(cur: usize): void {
 /** Make the slot returned by produceReserve visible (now or with the batch). */
 @inline export function produceCommit(cur: usize): void {
   const local = load<u32>(cur, CUR_LOCAL);
-  const maxUnits = load<u32>(cur, CUR_MAX_UNITS);
-  let next: u32;
-  if (maxUnits <= 1) next = nextIndex(cur, local);
-  else {
-    // The frame's own msg_size says how many units it took (the reader computes the same).
-    const slot = <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
-    next = advanceIndex(cur, local, frameUnits(<u32>load<u16>(slot, 6), maxUnits));
-  }
+  // A packed frame's own msg_size says how many units it took (the reader computes the same).
+  const next = load<u32>(cur, CUR_MAX_UNITS) > 1 ? packedNext(cur, local) : nextIndex(cur, local);
   store<u32>(cur, next, CUR_LOCAL);
   const pending = load<u32>(cur, CUR_PENDING) + 1;
   if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, next);
   else store<u32>(cur, pending, CUR_PENDING);
+}
+
+/** The producer index after the frame written at `local` of a packed ring. */
+function packedNext(cur: usize, local: u32): u32 {
+  const slot = <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+  return advanceIndex(cur, local, frameUnits(<u32>load<u16>(slot, 6), load<u32>(cur, CUR_MAX_UNITS)));
 }
 
 /** Free slots as last seen (a lower bound: the consumer may have freed more). */

@@ -260,11 +260,51 @@ export function serviceParked(shard: usize): void {
 function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   const e = endpointAt(shard, ep);
   const cur = <usize>load<u32>(e, EP_IN_CURSOR);
-  const avail = consumeAvailable(cur); // slots (units, in a packed ring)
+  let avail = consumeAvailable(cur);
   if (avail == 0) return 0;
+  // Packed rings take their own walk, out of line: any packed-ring arithmetic in this loop
+  // measured 9-12 % off router-core on rings of one frame per slot.
+  if (load<u32>(cur, CUR_MAX_UNITS) > 1) return drainPacked(shard, ep, e, cur, avail, budget);
+  if (avail > budget) avail = budget;
   const kind = <u32>load<u8>(e, EP_KIND);
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
   // The run of readable slots is walked with the index in a local; the cursor is written once.
+  const slots = <usize>load<u32>(cur, CUR_SLOTS);
+  const stride = load<u32>(cur, CUR_STRIDE);
+  const cap = load<u32>(cur, CUR_CAP);
+  let local = load<u32>(cur, CUR_LOCAL);
+  let n: u32 = 0;
+  while (n < avail) {
+    const f = slots + <usize>local * <usize>stride;
+    const w = load<u64>(f);
+    const size = <u32>(w >> 48);
+    // Recorded before routing, so a capture lists a frame's arrival before what it caused;
+    // once only, though a frame held back (backpressure) is looked at again later.
+    if (captureCursor() != 0 && load<u32>(cur, CUR_CAPTURED) != local + 1) {
+      captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > stride ? stride : size);
+      store<u32>(cur, local + 1, CUR_CAPTURED);
+    }
+    let ok = true;
+    if (size < 8) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
+    else if (size > stride) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
+    else if (size > maxMsg) drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
+    else if (kind == EPK_DRIVER) ok = fromDriver(shard, ep, e, f, w);
+    else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, e, f, w);
+    if (!ok) {
+      count(shard, ep, EC_STALLS);
+      bump(shard + SH_C_STALLS);
+      break;
+    }
+    if (++local == cap) local = 0;
+    n++;
+  }
+  return drainDone(shard, ep, cur, local, n, n);
+}
+
+/** drainEndpoint for a packed ring: a frame takes frameUnits(msg_size) units. */
+function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, budget: u32): u32 {
+  const kind = <u32>load<u8>(e, EP_KIND);
+  const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
   const slots = <usize>load<u32>(cur, CUR_SLOTS);
   const stride = load<u32>(cur, CUR_STRIDE);
   const cap = load<u32>(cur, CUR_CAP);
@@ -276,22 +316,18 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
     const f = slots + <usize>local * <usize>stride;
     const w = load<u64>(f);
     const size = <u32>(w >> 48);
-    // A packed frame's units come from its size, as the producer counted them; one that
-    // claims more than was published is cut short (and dropped below: bigger than the buffer).
-    let units: u32 = 1;
-    if (maxUnits > 1) {
-      units = frameUnits(size, maxUnits);
-      if (units > avail - used) units = avail - used;
-    }
-    // Recorded before routing, so a capture lists a frame's arrival before what it caused;
-    // once only, though a frame held back (backpressure) is looked at again later.
+    // The units come from the size, as the producer counted them; a frame that claims more
+    // than was published is cut short (and dropped below: bigger than its buffer).
+    let units = frameUnits(size, maxUnits);
+    if (units > avail - used) units = avail - used;
+    const room = units * stride;
     if (captureCursor() != 0 && load<u32>(cur, CUR_CAPTURED) != local + 1) {
-      captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > units * stride ? units * stride : size);
+      captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > room ? room : size);
       store<u32>(cur, local + 1, CUR_CAPTURED);
     }
     let ok = true;
     if (size < 8) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
-    else if (size > units * stride) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
+    else if (size > room) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
     else if (size > maxMsg) drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
     else if (kind == EPK_DRIVER) ok = fromDriver(shard, ep, e, f, w);
     else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, e, f, w);
@@ -305,6 +341,11 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
     used += units;
     n++;
   }
+  return drainDone(shard, ep, cur, local, used, n);
+}
+
+/** After a walk that stopped at slot `local`: capture mark, free `used` slots, count `n` frames. */
+@inline function drainDone(shard: usize, ep: u32, cur: usize, local: u32, used: u32, n: u32): u32 {
   // Keep the capture mark only for a frame left in the ring (`local`); any other was consumed.
   const mark = load<u32>(cur, CUR_CAPTURED);
   if (mark != 0 && mark != local + 1) store<u32>(cur, 0, CUR_CAPTURED);
