@@ -9,14 +9,18 @@
 //           router still does both hops (two rings in, two rings out, correlation).
 //   worker  the echo device in its own worker: three spinning threads on two cores; the
 //           scheduler then decides the latency (shown for comparison).
+// Busy-polling everywhere (BUSY_POLL_SPINS) also marks the doorbells DOORBELL_BUSY_POLL, so the
+// rings publish with plain stores on x86-64 (src/wait/fence.ts; VMSG_PUBLISH=seq-cst to compare).
+// --packed 0: one frame per ring slot instead of packed rings. --name PREFIX: metric names.
 import { Worker } from 'node:worker_threads';
 import { Router } from '../src/router/router.js';
 import { wasmModule } from '../src/wasm/module.js';
 import { compiledModule } from '../src/util/paths.js';
 import { C_COUNT, type DriverData } from './workers/pipeline-driver.js';
-import { argInt, emit, isQuick, log, percentileSorted } from './stats.js';
+import { argInt, argStr, emit, isQuick, log, percentileSorted } from './stats.js';
+import { BUSY_POLL_SPINS } from '../src/wait/doorbell.js';
 
-const SPIN_FOREVER = 1 << 30;
+const SPIN_FOREVER = BUSY_POLL_SPINS;
 
 interface DriverResult {
   responses: number;
@@ -29,7 +33,7 @@ async function main(): Promise<void> {
   const inline = !process.argv.includes('--device') || process.argv[process.argv.indexOf('--device') + 1] !== 'worker';
   const iterations = argInt('iterations', quick ? 30_000 : 100_000);
   const warmup = Math.max(1000, iterations / 10);
-  const router = await Router.create({ shards: 1, spinBeforeSleep: SPIN_FOREVER });
+  const router = await Router.create({ shards: 1, spinBeforeSleep: SPIN_FOREVER, packedRings: argInt('packed', 1) !== 0 });
   const module = wasmModule();
   const devLink = await router.attachDevice({ devices: [1] });
   const drvLink = await router.attachDriver();
@@ -63,7 +67,7 @@ async function main(): Promise<void> {
   const p = (q: number): number => percentileSorted(us, q);
   log(`rtt (${inline ? 'inline device' : 'device worker'}) p50 ${p(50).toFixed(2)} p99 ${p(99).toFixed(2)} p99.9 ${p(99.9).toFixed(1)} µs, errors ${result.errors}`);
   if (result.errors !== 0 || result.responses !== iterations + warmup) throw new Error(`rtt: ${result.errors} wrong responses, ${result.responses} of ${iterations + warmup}`);
-  const prefix = inline ? 'rtt' : 'rtt-device-worker';
+  const prefix = argStr('name', inline ? 'rtt' : 'rtt-device-worker');
   emit({
     samples: { [`${prefix}-p50-us`]: p(50), [`${prefix}-p99-us`]: p(99), [`${prefix}-p999-us`]: p(99.9) },
     info: { device: inline ? 'inline' : 'worker', iterations, min_us: us[0], max_us: us[us.length - 1] },
