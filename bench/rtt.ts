@@ -11,7 +11,7 @@
 //           scheduler then decides the latency (shown for comparison).
 // Busy-polling everywhere (BUSY_POLL_SPINS) also marks the doorbells DOORBELL_BUSY_POLL, so the
 // rings publish with plain stores on x86-64 (src/wait/fence.ts; VMSG_PUBLISH=seq-cst to compare).
-// --packed 0: one frame per ring slot instead of packed rings. --name PREFIX: metric names.
+// --packed 1: packed rings (busy-poll mode defaults to one frame per slot). --name PREFIX: metric names.
 import { Worker } from 'node:worker_threads';
 import { Router } from '../src/router/router.js';
 import { wasmModule } from '../src/wasm/module.js';
@@ -33,7 +33,9 @@ async function main(): Promise<void> {
   const inline = !process.argv.includes('--device') || process.argv[process.argv.indexOf('--device') + 1] !== 'worker';
   const iterations = argInt('iterations', quick ? 30_000 : 100_000);
   const warmup = Math.max(1000, iterations / 10);
-  const router = await Router.create({ shards: 1, spinBeforeSleep: SPIN_FOREVER, packedRings: argInt('packed', 1) !== 0 });
+  // Busy-poll mode picks one frame per ring slot unless --packed says otherwise.
+  const packed = process.argv.includes('--packed') ? argInt('packed', 0) !== 0 : undefined;
+  const router = await Router.create({ shards: 1, spinBeforeSleep: SPIN_FOREVER, ...(packed === undefined ? {} : { packedRings: packed }) });
   const module = wasmModule();
   const devLink = await router.attachDevice({ devices: [1] });
   const drvLink = await router.attachDriver();

@@ -3,6 +3,7 @@ export { Router, EVENT_DEVICE_READY, EVENT_DEVICE_REMOVED } from './router/route
 export type { DriverLinkOptions, DeviceLinkOptions } from './router/router.js';
 export type { RouterOptions } from './router/options.js';
 export { EndpointPort } from './router/port.js';
+export { BUSY_POLL_SPINS } from './wait/doorbell.js';
 export type { PortOptions } from './router/port.js';
 export type { LinkDescriptor } from './router/link.js';
 // Device and driver SDKs (README "Devices and drivers").
