@@ -256,6 +256,32 @@ export function serviceParked(shard: usize): void {
   return true;
 }
 
+/**
+ * One frame at slot `local` of a source (frame `f`, header `w`, `room` bytes of buffer): record
+ * it for the capture, check its size, route it. False when it must stay in the ring
+ * (backpressure; counted as a stall). Inlined into both walks below.
+ */
+@inline function takeFrame(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
+  const size = <u32>(w >> 48);
+  // Recorded before routing, so a capture lists a frame's arrival before what it caused;
+  // once only, though a frame held back (backpressure) is looked at again later.
+  if (captureCursor() != 0 && load<u32>(cur, CUR_CAPTURED) != local + 1) {
+    captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > room ? room : size);
+    store<u32>(cur, local + 1, CUR_CAPTURED);
+  }
+  let ok = true;
+  if (size < 8) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
+  else if (size > room) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
+  else if (size > maxMsg) drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
+  else if (kind == EPK_DRIVER) ok = fromDriver(shard, ep, e, f, w);
+  else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, e, f, w);
+  if (!ok) {
+    count(shard, ep, EC_STALLS);
+    bump(shard + SH_C_STALLS);
+  }
+  return ok;
+}
+
 /** Take up to `budget` frames from endpoint `ep`'s ring. */
 function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   const e = endpointAt(shard, ep);
@@ -277,24 +303,7 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   while (n < avail) {
     const f = slots + <usize>local * <usize>stride;
     const w = load<u64>(f);
-    const size = <u32>(w >> 48);
-    // Recorded before routing, so a capture lists a frame's arrival before what it caused;
-    // once only, though a frame held back (backpressure) is looked at again later.
-    if (captureCursor() != 0 && load<u32>(cur, CUR_CAPTURED) != local + 1) {
-      captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > stride ? stride : size);
-      store<u32>(cur, local + 1, CUR_CAPTURED);
-    }
-    let ok = true;
-    if (size < 8) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
-    else if (size > stride) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
-    else if (size > maxMsg) drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
-    else if (kind == EPK_DRIVER) ok = fromDriver(shard, ep, e, f, w);
-    else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, e, f, w);
-    if (!ok) {
-      count(shard, ep, EC_STALLS);
-      bump(shard + SH_C_STALLS);
-      break;
-    }
+    if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
     if (++local == cap) local = 0;
     n++;
   }
@@ -320,22 +329,7 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
     // than was published is cut short (and dropped below: bigger than its buffer).
     let units = frameUnits(size, maxUnits);
     if (units > avail - used) units = avail - used;
-    const room = units * stride;
-    if (captureCursor() != 0 && load<u32>(cur, CUR_CAPTURED) != local + 1) {
-      captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < 8 ? 8 : size > room ? room : size);
-      store<u32>(cur, local + 1, CUR_CAPTURED);
-    }
-    let ok = true;
-    if (size < 8) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
-    else if (size > room) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
-    else if (size > maxMsg) drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
-    else if (kind == EPK_DRIVER) ok = fromDriver(shard, ep, e, f, w);
-    else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, e, f, w);
-    if (!ok) {
-      count(shard, ep, EC_STALLS);
-      bump(shard + SH_C_STALLS);
-      break;
-    }
+    if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, units * stride)) break;
     local += units;
     if (local >= cap) local -= cap;
     used += units;
