@@ -1,7 +1,7 @@
 // Address arithmetic over the router tables and the counters, shared by the router files.
 import {
   SH_CONFIG, SH_STATS, SH_NOW, SH_DIRTY, SH_DIRTY_N, SH_ID, SH_CAPTURE, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
-  EP_SIZE, EP_OUT, EC_DROP_BASE,
+  EP_SIZE, EP_OUT, EP_KIND, EP_FLAGS, EP_GEN, EPK_FREE, EPF_CLOSING, EC_DROP_BASE, TAG_KIND, TAG_GEN_SHIFT,
 } from './layout';
 import { CUR_PENDING, CUR_DIRTY, cursorFlush } from '../ring/cursor';
 
@@ -45,6 +45,18 @@ export function bindShard(shard: usize): void {
   return gEndpoints + <usize>ep * EP_SIZE;
 }
 @inline export function endpointOut(shard: usize, ep: u32): usize { return endpointAt(shard, ep) + EP_OUT; }
+
+/** Tag `kind` with endpoint `ep`'s current generation (frames held for or from it: layout TAG_*). */
+@inline export function epTag(shard: usize, ep: u32, kind: u32): u32 {
+  return kind | ((<u32>load<u16>(endpointAt(shard, ep), EP_GEN) << TAG_GEN_SHIFT) & 0xffff);
+}
+
+/** Is the endpoint `tag` was made for still attached, as the same generation? */
+@inline export function epTagLive(shard: usize, ep: u32, tag: u32): bool {
+  const e = endpointAt(shard, ep);
+  return <u32>load<u8>(e, EP_KIND) != EPK_FREE && (<u32>load<u16>(e, EP_FLAGS) & EPF_CLOSING) == 0 &&
+    ((<u32>load<u16>(e, EP_GEN) << TAG_GEN_SHIFT) & 0xffff) == (tag & ~TAG_KIND & 0xffff);
+}
 
 /** Device state of `dev`, or 0 when the device number is not validated. */
 @inline export function deviceState(shard: usize, dev: u32): usize {

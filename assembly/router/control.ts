@@ -4,9 +4,9 @@
 import {
   SH_NUM_SOURCES, SH_SOURCES, SH_DEVICES, SH_NUM_DEVICES, SH_DEV_LIST, SH_RR,
   EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_COUNT,
-  PQ_LIST_NEXT, PS_AUX, PS_KIND, PS_FRAME, R_DEVICE_REMOVED, R_ENDPOINT_GONE, R_TIMEOUT, SH_OUT_LIST,
+  PQ_LIST_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_REQUEST, TAG_KIND, R_SOURCE_GONE, R_DEVICE_REMOVED, R_ENDPOINT_GONE, R_TIMEOUT, SH_OUT_LIST,
 } from './layout';
-import { endpointAt, drop, flushDirty, bindShard } from './context';
+import { endpointAt, drop, flushDirty, bindShard, epTagLive } from './context';
 import { parkedCount, parkedHead, parkedPop, parkListRemove } from './parked';
 import { outDiscardParked, outServiceAll } from './output';
 import { emitFailure, emitEventDevice, emitToEndpoint } from './emit';
@@ -64,10 +64,15 @@ export function removeDevice(shard: usize, ds: usize): u32 {
     const ps = parkedHead(q);
     const w = load<u64>(ps + PS_FRAME);
     const drv = <u32>load<u16>(ps, PS_AUX);
-    if (load<u16>(ps, PS_KIND) != 0) {
-      if (!emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, R_DEVICE_REMOVED, <u32>(w >> 32) & 0xffff)) break;
+    const tag = <u32>load<u16>(ps, PS_KIND);
+    if (!epTagLive(shard, drv, tag)) {
+      drop(shard, drv, R_SOURCE_GONE); // its driver is gone: nobody to tell
+    } else {
+      if ((tag & TAG_KIND) == PSK_REQUEST) {
+        if (!emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, R_DEVICE_REMOVED, <u32>(w >> 32) & 0xffff)) break;
+      }
+      drop(shard, drv, R_DEVICE_REMOVED);
     }
-    drop(shard, drv, R_DEVICE_REMOVED);
     parkedPop(shard, q);
   }
   const left = outstanding(ds) + parkedCount(q);

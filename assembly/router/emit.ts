@@ -6,7 +6,7 @@ import {
   OUT_SIZE, XS_TO_ENDPOINT, SH_SCRATCH, VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
   EPK_DRIVER, EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_LINK_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_PARK_LIMIT, SH_IN_XS,
 } from './layout';
-import { endpointAt, count, drop } from './context';
+import { endpointAt, count, drop, epTag } from './context';
 import { outEmit, outStalled } from './output';
 import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_EVENT_DEVICE } from '../header';
 
@@ -58,7 +58,7 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
   }
   const xs = crossShardOut(shard, owner);
   if (!crossShardRoom(shard, xs)) return false;
-  return outEmit(shard, xs, hdr, src, size, XS_TO_ENDPOINT, ep);
+  return outEmit(shard, xs, hdr, src, size, epTag(shard, ep, XS_TO_ENDPOINT), ep);
 }
 
 /**

@@ -101,7 +101,7 @@ export const EP_KIND: u32 = 0; //     u8 EPK_*
 export const EP_SHARD: u32 = 1; //    u8 owning shard
 export const EP_FLAGS: u32 = 2; //    u16 EPF_*
 export const EP_MAX_MSG: u32 = 4; //  u16 largest frame this link accepts / may receive
-export const EP_GEN: u32 = 6; //      u16 bumped on every attach (diagnostics)
+export const EP_GEN: u32 = 6; //      u16 generation, bumped on every attach of the id (frames held for the id carry it: TAG_*)
 export const EP_IN_CURSOR: u32 = 8; // u32 router's consumer cursor on the endpoint→router ring
 export const EP_ALLOW: u32 = 12; //   u32 driver only: 8 KiB visibility bitmap (0 = sees every device)
 export const EP_BUS_DEVS: u32 = 16; // u32 device links with their own numbering (external buses): address of
@@ -175,11 +175,19 @@ export const CAPD_FROM_ROUTER: u32 = 1; // written to the endpoint's ring
 // A frame the router keeps for a while (parked behind a full ring / window, or held for order).
 export const PS_NEXT: u32 = 0; //  u32 next slot in the same list
 export const PS_AUX: u32 = 4; //   u16 driver endpoint (device-bound frames) or destination endpoint (tagged outputs)
-export const PS_KIND: u32 = 6; //  u16 XS_* kind for cross-shard frames
+export const PS_KIND: u32 = 6; //  u16 tag: kind (TAG_KIND bits: XS_* on cross-shard outputs, PSK_* in device queues) | generation of the PS_AUX endpoint
 export const PS_FRAME: u32 = 8; // the frame, msg_size bytes
+export const PSK_EVENT: u32 = 0; //   device queue: an event from driver PS_AUX
+export const PSK_REQUEST: u32 = 1; // device queue: a request from driver PS_AUX
+
+// A frame the router holds for an endpoint id — parked in a device queue, parked towards another
+// shard, in a cross-shard ring — carries the id's EP_GEN as it was then: endpoint ids are reused
+// after a detach, and a frame of the old owner must never reach or speak for the new one.
+export const TAG_KIND: u32 = 3; //  low bits: the kind
+export const TAG_GEN_SHIFT: u32 = 2; // the rest: EP_GEN's low 14 bits
 
 // ---------------------------------------------------------------- cross-shard tag (8 B before the frame)
-export const XT_KIND: u32 = 0; // u16 XS_*
+export const XT_KIND: u32 = 0; // u16 tag: XS_* | generation of the XT_EP endpoint (TAG_*)
 export const XT_EP: u32 = 2; //   u16 source driver (XS_TO_DEVICE) or destination endpoint (XS_TO_ENDPOINT)
 export const XT_SIZE: u32 = 8;
 export const XS_TO_DEVICE: u32 = 1; //   request/event from a driver on the sending shard
@@ -224,6 +232,7 @@ export const R_GET_DEVICES_ALIGNMENT: u32 = 11;
 export const R_PAYLOAD_TRUNCATED: u32 = 15;
 export const R_PAYLOAD_LENGTH_MISMATCH: u32 = 16;
 export const R_MSG_SIZE_GT_LINK_MAX: u32 = 22; // frame larger than its destination link carries
+export const R_SOURCE_GONE: u32 = 23; //        its driver detached while the frame was parked or between shards
 export const R_UNMATCHED_RESPONSE: u32 = 32;
 export const R_LATE_RESPONSE: u32 = 33;
 export const R_RESPONSE_ID_MISMATCH: u32 = 34;

@@ -8,11 +8,11 @@ import {
   RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_BUS_DEVS, EP_OUT, EPK_DRIVER, EPK_DEVICE,
   DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
-  PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT,
+  PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT,
   EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
   R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
-  R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED, R_DEVICE_BUSY,
+  R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED, R_DEVICE_BUSY, R_ENDPOINT_GONE, R_SOURCE_GONE,
 } from './layout';
 import {
   TYPE_RESPONSE, TYPE_BUS, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, T_GET_DEVICE_INFO, T_GET_SHM,
@@ -20,7 +20,7 @@ import {
 } from '../header';
 import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, frameUnits, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL, CUR_CAPTURED, CUR_MAX_UNITS } from '../ring/cursor';
 import { copyFrame } from '../copy';
-import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs, captureCursor } from './context';
+import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs, captureCursor, epTag, epTagLive } from './context';
 import { captureFrame } from './capture';
 import { poolTake } from './pool';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune } from './parked';
@@ -45,7 +45,7 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
     drop(shard, ep, R_UNSUPPORTED_BUS_MSG);
     return true;
   }
-  if (!outEmit(shard, ctrl, w, f, <u32>(w >> 48), 0, ep)) return false;
+  if (!outEmit(shard, ctrl, w, f, <u32>(w >> 48), epTag(shard, ep, 0), ep)) return false;
   count(shard, ep, EC_TO_CONTROL);
   bump(shard + SH_C_CTRL);
   return true;
@@ -86,15 +86,17 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
   return true;
 }
 
-/** Merge EVENT_AVAIL `w` into a queued EVENT_AVAIL of the same device and virtqueue, if any. */
-function coalesceAvail(ds: usize, f: usize, w: u64): bool {
+/** Merge EVENT_AVAIL `w` of driver `drv` into a queued EVENT_AVAIL of its own for the same device and virtqueue, if any. */
+function coalesceAvail(shard: usize, ds: usize, drv: u32, f: usize, w: u64): bool {
   if ((<u32>(w >> 8) & 0xff) != T_EVENT_AVAIL || <u32>(w >> 48) < 16) return false;
   const vq = load<u32>(f, 8);
+  // Same driver, same generation: a queued kick of an earlier owner of the id is dropped unsent.
+  const tag = epTag(shard, drv, PSK_EVENT);
   let ps = <usize>load<u32>(ds, DS_PARK_HEAD);
   for (let n = load<u32>(ds, DS_PARK_COUNT); n != 0; n--) {
     const q = ps + PS_FRAME;
     const qw = load<u64>(q);
-    if (load<u16>(ps, PS_KIND) == 0 && (<u32>(qw >> 8) & 0xff) == T_EVENT_AVAIL && <u32>(qw >> 48) >= 16 && load<u32>(q, 8) == vq) {
+    if (<u32>load<u16>(ps, PS_KIND) == tag && <u32>load<u16>(ps, PS_AUX) == drv && (<u32>(qw >> 8) & 0xff) == T_EVENT_AVAIL && <u32>(qw >> 48) >= 16 && load<u32>(q, 8) == vq) {
       store<u32>(q, load<u32>(f, 12), 12);
       bump(ds + DS_C_COALESCED);
       return true;
@@ -118,7 +120,7 @@ function coalesceAvail(ds: usize, f: usize, w: u64): bool {
   if (parked == 0 && forward(shard, ds, drv, f, w, isRequest)) return true;
   // A notification for a virtqueue that already has one queued says nothing new: merge it
   // (the newer next_offset wins), so kicks never pile up behind a slow device.
-  if (!isRequest && parked != 0 && coalesceAvail(ds, f, w)) return true;
+  if (!isRequest && parked != 0 && coalesceAvail(shard, ds, drv, f, w)) return true;
   // Per-device queues keep one slow or stalled device from blocking its drivers' traffic to
   // the others (no head-of-line blocking). Past the bound a request fails at once (transport
   // failure, DEVICE_BUSY); an event holds its source back while the device still drains its
@@ -130,7 +132,7 @@ function coalesceAvail(ds: usize, f: usize, w: u64): bool {
   const ps = poolTake(shard);
   if (ps == 0) return false;
   store<u16>(ps, <u16>drv, PS_AUX);
-  store<u16>(ps, isRequest ? 1 : 0, PS_KIND);
+  store<u16>(ps, <u16>epTag(shard, drv, isRequest ? PSK_REQUEST : PSK_EVENT), PS_KIND);
   store<u64>(ps + PS_FRAME, w);
   copyFrame(ps + PS_FRAME + 8, f + 8, size - 8);
   parkAppend(shard + SH_DEV_LIST, ds + DS_PARK, ps);
@@ -144,7 +146,14 @@ function deviceDrainParked(shard: usize, ds: usize): void {
   while (parkedCount(q) != 0) {
     const ps = parkedHead(q);
     const frame = ps + PS_FRAME;
-    if (!forward(shard, ds, <u32>load<u16>(ps, PS_AUX), frame, load<u64>(frame), load<u16>(ps, PS_KIND) != 0)) break;
+    const drv = <u32>load<u16>(ps, PS_AUX);
+    const tag = <u32>load<u16>(ps, PS_KIND);
+    if (!epTagLive(shard, drv, tag)) {
+      // Its driver detached while it waited (the id may have a new owner by now): never sent.
+      drop(shard, drv, R_SOURCE_GONE);
+    } else if (!forward(shard, ds, drv, frame, load<u64>(frame), (tag & TAG_KIND) == PSK_REQUEST)) {
+      break;
+    }
     parkedPop(shard, q);
   }
 }
@@ -199,7 +208,7 @@ export function serviceParked(shard: usize): void {
   }
   if (!isMine(shard, ds)) {
     const xs = crossShardOut(shard, <u32>load<u16>(ds, DS_SHARD));
-    if (!crossShardRoom(shard, xs) || !outEmit(shard, xs, w, f, <u32>(w >> 48), XS_TO_DEVICE, ep)) return false;
+    if (!crossShardRoom(shard, xs) || !outEmit(shard, xs, w, f, <u32>(w >> 48), epTag(shard, ep, XS_TO_DEVICE), ep)) return false;
     bump(shard + SH_C_XS_SENT);
     return true;
   }
@@ -363,12 +372,17 @@ function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
   while (n < budget) {
     const slot = consumePeek(cur);
     if (slot == 0) break;
-    const kind = <u32>load<u16>(slot, XT_KIND);
+    const tag = <u32>load<u16>(slot, XT_KIND);
     const ep = <u32>load<u16>(slot, XT_EP);
     const f = slot + XT_SIZE;
     const w = load<u64>(f);
     let ok: bool;
-    if (kind == XS_TO_DEVICE) {
+    if (!epTagLive(shard, ep, tag)) {
+      // The driver it came from, or the endpoint it goes to, detached meanwhile (maybe the id
+      // has a new owner): neither forwarded nor delivered.
+      drop(shard, ep, (tag & TAG_KIND) == XS_TO_DEVICE ? R_SOURCE_GONE : R_ENDPOINT_GONE);
+      ok = true;
+    } else if ((tag & TAG_KIND) == XS_TO_DEVICE) {
       const isRequest = (<u32>(w >> 8) & MSG_ID_EVENT_BIT) == 0;
       const ds = deviceState(shard, <u32>(w >> 16) & 0xffff);
       // The device may have gone (or moved) since the sending shard looked it up.

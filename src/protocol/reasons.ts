@@ -41,6 +41,8 @@ const TABLE = {
   REQUEST_RESPONSE_MISMATCH: { code: 21, layer: 'endpoint', description: 'response msg_id, dev_num or kind does not match the request it answers' },
   // router only: a frame on its way to a link (counted on the destination endpoint)
   MSG_SIZE_GT_LINK_MAX: { code: 22, layer: 'router', description: "frame larger than its destination link's maximum (a response becomes a transport failure)" },
+  // router only: a frame held on its way from a link that detached meanwhile (counted on that source)
+  SOURCE_GONE: { code: 23, layer: 'router', description: 'its driver detached while the frame waited to be forwarded (parked or between shards): never sent' },
   // router only: correlation, routing and delivery (assembly/router)
   UNMATCHED_RESPONSE: { code: 32, layer: 'router', description: 'response token matches no outstanding request' },
   LATE_RESPONSE: { code: 33, layer: 'router', description: 'response to a request that already failed (timeout, removal)' },

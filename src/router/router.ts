@@ -382,12 +382,14 @@ export class Router {
       const cur = ring + NR_CONS_CURSOR;
       for (let slot = wasm.ringPeek(cur); slot !== 0; slot = wasm.ringPeek(cur)) {
         const ep = mem.u16[(slot + tables.L.XT_EP) >>> 1]!;
+        const tag = mem.u16[(slot + tables.L.XT_KIND) >>> 1]!;
         const f = slot + tables.L.XT_SIZE;
         const size = mem.u16[(f + 6) >>> 1]!;
         const frame = mem.u8.slice(f, f + Math.max(8, Math.min(size, tables.xsSlotSize - tables.L.XT_SIZE)));
         wasm.ringRelease(cur);
         n++;
-        const handler = this.controlHandlers.get(ep);
+        // A frame of an earlier owner of the id (detached while the frame waited) is not this handler's.
+        const handler = tables.endpointTagLive(ep, tag) ? this.controlHandlers.get(ep) : undefined;
         if (handler !== undefined) {
           try {
             handler(frame);

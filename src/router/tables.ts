@@ -159,7 +159,10 @@ export class RouterTables {
   writeEndpoint(id: number, e: EndpointFields): void {
     const { L, mem } = this;
     const a = this.endpointAddr(id);
+    // A new generation of the id: frames the shards still hold for its last owner are dropped.
+    const gen = (mem.dv.getUint16(a + L.EP_GEN, true) + 1) & 0xffff;
     mem.u8.fill(0, a, a + L.EP_SIZE);
+    mem.dv.setUint16(a + L.EP_GEN, gen, true);
     mem.u8[a + L.EP_KIND] = e.kind === 'driver' ? L.EPK_DRIVER : L.EPK_DEVICE;
     mem.u8[a + L.EP_SHARD] = e.shard;
     mem.dv.setUint16(a + L.EP_FLAGS, e.flags, true);
@@ -200,6 +203,14 @@ export class RouterTables {
 
   endpointAddr(ep: number): number {
     return this.endpoints + ep * this.L.EP_SIZE;
+  }
+
+  /** Is the endpoint a frame tag (layout TAG_*: kind | generation) was made for still attached, as that generation? */
+  endpointTagLive(ep: number, tag: number): boolean {
+    const { L, mem } = this;
+    const a = this.endpointAddr(ep);
+    return mem.u8[a + L.EP_KIND] !== L.EPK_FREE && (mem.dv.getUint16(a + L.EP_FLAGS, true) & L.EPF_CLOSING) === 0 &&
+      ((mem.dv.getUint16(a + L.EP_GEN, true) << L.TAG_GEN_SHIFT) & 0xffff) === (tag & ~L.TAG_KIND & 0xffff);
   }
 
   /** Address of counter `idx` of endpoint `ep` in shard `s`. */

@@ -185,6 +185,49 @@ describe('faults: endpoints that die or stop', () => {
     }
   });
 
+  it('a driver detached with frames parked behind full device rings (same shard and across shards): they are dropped (SOURCE_GONE), never sent; a driver attached afterwards hears nothing of them', async () => {
+    // One frame per slot, 3 slots: the 4th frame for a device parks (its ring is full; it does not read).
+    const router = await Router.create({ shards: SHARDS, timeoutMs: 60_000, ringCapacity: 4, packedRings: false, spinBeforeSleep: 50 });
+    try {
+      const devs = SHARDS > 1 ? [1, 2] : [1];
+      const ports = await Promise.all(devs.map(async (d, i) => new EndpointPort(await router.attachDevice({ devices: [d], shard: i }))));
+      const drvLink = await router.attachDriver({ shard: 0 });
+      const drv = new EndpointPort(drvLink);
+      const kick = (dev: number): Uint8Array => Uint8Array.from([0, 0x41, dev & 0xff, dev >> 8, 0, 0, 16, 0, 0, 0, 0, 0, 5, 0, 0, 0]);
+      // The driver's own ring is as small: each frame waits for room.
+      const put = async (f: Uint8Array): Promise<void> => {
+        while (!drv.send(f)) await sleep(1);
+        drv.flush();
+      };
+      for (const d of devs) {
+        for (let t = 1; t <= 8; t++) await put(statusReq(d, t));
+        await put(kick(d));
+      }
+      const parked = (): number => router.stats().devices.reduce((n, d) => n + d.parkedNow, 0);
+      await until('5 requests and a kick parked per device', () => parked() === 6 * devs.length);
+      await router.detach(drvLink);
+      expect(parked()).toBe(0);
+      const gone = router.stats().endpoints.find((e) => e.id === drvLink.id)!;
+      expect(gone.detached).toBe(true);
+      expect(gone.drops.SOURCE_GONE).toBe(6 * devs.length);
+
+      // The devices read now: only the 3 frames forwarded before the detach reach each one.
+      const next = new EndpointPort(await router.attachDriver({ shard: 0 }));
+      for (const [i, port] of ports.entries()) {
+        const got = await receive(port, 3);
+        expect(got.map((h) => h.slice(0, 8))).toEqual(Array(3).fill(hex(statusReq(devs[i]!, 0)).slice(0, 8)));
+        for (const h of got) port.send(statusResp(devs[i]!, parseInt(h.slice(10, 12) + h.slice(8, 10), 16)));
+        port.flush();
+        expect(await silence(port, 100)).toEqual([]);
+      }
+      // Answered after the detach: dropped as responses for an endpoint that is gone, never the new driver's.
+      expect(await silence(next, 200)).toEqual([]);
+      await expectExactAccounting(router);
+    } finally {
+      await router.close();
+    }
+  });
+
   it('a driver that stops draining: ENDPOINT_STALLED after the timeout, head-of-line blocking of its device bounded, other devices keep flowing', async () => {
     const timeoutMs = 500;
     // The stuck driver's output holds 15 frames in its ring and 8 parked: its 24th response
