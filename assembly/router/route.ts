@@ -108,16 +108,25 @@ function coalesceAvail(shard: usize, ds: usize, drv: u32, f: usize, w: u64): boo
 
 /** Accept a frame for a device this shard owns: forward it now or park it behind older ones. */
 @inline function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
-  const size = <u32>(w >> 48);
   const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
-  if (size > <u32>load<u16>(endpointAt(shard, devEp), EP_MAX_MSG)) {
-    // The device's link cannot carry it: never forwarded; a request fails towards its driver.
-    if (isRequest && !emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, R_MSG_SIZE_GT_BUS_MAX, <u32>(w >> 32) & 0xffff)) return false;
-    drop(shard, drv, R_MSG_SIZE_GT_BUS_MAX);
-    return true;
-  }
+  if (<u32>(w >> 48) > <u32>load<u16>(endpointAt(shard, devEp), EP_MAX_MSG)) return refuseTooLarge(shard, drv, w, isRequest);
   const parked = load<u32>(ds, DS_PARK_COUNT);
   if (parked == 0 && forward(shard, ds, drv, f, w, isRequest)) return true;
+  return deviceHold(shard, ds, drv, f, w, isRequest, parked);
+}
+
+/** The device's link cannot carry it: never forwarded; a request fails towards its driver. */
+function refuseTooLarge(shard: usize, drv: u32, w: u64, isRequest: bool): bool {
+  if (isRequest && !emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, R_MSG_SIZE_GT_BUS_MAX, <u32>(w >> 32) & 0xffff)) return false;
+  drop(shard, drv, R_MSG_SIZE_GT_BUS_MAX);
+  return true;
+}
+
+/**
+ * A frame the device cannot take now (`parked` frames wait before it, or its window or ring is
+ * full): merge, refuse or park it. Out of line, so the forwarding path stays small.
+ */
+function deviceHold(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool, parked: u32): bool {
   // A notification for a virtqueue that already has one queued says nothing new: merge it
   // (the newer next_offset wins), so kicks never pile up behind a slow device.
   if (!isRequest && parked != 0 && coalesceAvail(shard, ds, drv, f, w)) return true;
@@ -126,15 +135,20 @@ function coalesceAvail(shard: usize, ds: usize, drv: u32, f: usize, w: u64): boo
   // failure, DEVICE_BUSY); an event holds its source back while the device still drains its
   // ring, and is dropped (DEVICE_BUSY) once the device has taken nothing for a whole timeout.
   if (parked >= load<u32>(shard, SH_PARK_LIMIT)) {
-    if (!isRequest && !outStalled(shard, endpointAt(shard, devEp) + EP_OUT)) return false;
+    if (!isRequest && !outStalled(shard, endpointAt(shard, <u32>load<u16>(ds, DS_ENDPOINT)) + EP_OUT)) return false;
     return refuse(shard, drv, w, isRequest, R_DEVICE_BUSY);
   }
+  return parkForDevice(shard, ds, drv, f, w, isRequest);
+}
+
+/** Queue a frame behind the device's older ones (out of line: the forward path stays small). */
+function parkForDevice(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
   const ps = poolTake(shard);
   if (ps == 0) return false;
   store<u16>(ps, <u16>drv, PS_AUX);
   store<u16>(ps, <u16>epTag(shard, drv, isRequest ? PSK_REQUEST : PSK_EVENT), PS_KIND);
   store<u64>(ps + PS_FRAME, w);
-  copyFrame(ps + PS_FRAME + 8, f + 8, size - 8);
+  copyFrame(ps + PS_FRAME + 8, f + 8, <u32>(w >> 48) - 8);
   parkAppend(shard + SH_DEV_LIST, ds + DS_PARK, ps);
   bump(ds + DS_C_PARKED);
   return true;
@@ -206,13 +220,16 @@ export function serviceParked(shard: usize): void {
   if (allow != 0 && (<u32>load<u8>(allow + (<usize>dev >> 3)) & (1 << (dev & 7))) == 0) {
     return refuse(shard, ep, w, !isEvent, R_POLICY_DENIED);
   }
-  if (!isMine(shard, ds)) {
-    const xs = crossShardOut(shard, <u32>load<u16>(ds, DS_SHARD));
-    if (!crossShardRoom(shard, xs) || !outEmit(shard, xs, w, f, <u32>(w >> 48), epTag(shard, ep, XS_TO_DEVICE), ep)) return false;
-    bump(shard + SH_C_XS_SENT);
-    return true;
-  }
+  if (!isMine(shard, ds)) return toOtherShard(shard, ds, ep, f, w);
   return deviceAccept(shard, ds, ep, f, w, !isEvent);
+}
+
+/** A driver's frame for a device another shard owns: through the shard-to-shard ring. */
+function toOtherShard(shard: usize, ds: usize, ep: u32, f: usize, w: u64): bool {
+  const xs = crossShardOut(shard, <u32>load<u16>(ds, DS_SHARD));
+  if (!crossShardRoom(shard, xs) || !outEmit(shard, xs, w, f, <u32>(w >> 48), epTag(shard, ep, XS_TO_DEVICE), ep)) return false;
+  bump(shard + SH_C_XS_SENT);
+  return true;
 }
 
 /** A frame from a device endpoint. Returns false to leave it in the ring (backpressure). */
