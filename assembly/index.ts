@@ -58,6 +58,6 @@ export function frameSize(frame: usize): u32 { return hdrMsgSize(load<u64>(frame
 
 export * from './router/layout';
 export { routeSome, serviceParked } from './router/route';
-export { addSource, removeSource, addDevice, removeDevice, emitDeviceEvent, emitFrame, expire, failAll, pendingWork } from './router/control';
+export { addSource, removeSource, forgetDriver, addDevice, removeDevice, emitDeviceEvent, emitFrame, expire, failAll, pendingWork } from './router/control';
 
 export { echoSome } from './device/echo';

@@ -54,7 +54,7 @@ export function bindShard(shard: usize): void {
 /** Is the endpoint `tag` was made for still attached, as the same generation? */
 @inline export function epTagLive(shard: usize, ep: u32, tag: u32): bool {
   const e = endpointAt(shard, ep);
-  return <u32>load<u8>(e, EP_KIND) != EPK_FREE && (<u32>load<u16>(e, EP_FLAGS) & EPF_CLOSING) == 0 &&
+  return <u32>atomic.load<u8>(e + EP_KIND) != EPK_FREE && (<u32>load<u16>(e, EP_FLAGS) & EPF_CLOSING) == 0 &&
     ((<u32>load<u16>(e, EP_GEN) << TAG_GEN_SHIFT) & 0xffff) == (tag & ~TAG_KIND & 0xffff);
 }
 

@@ -3,11 +3,11 @@
 // endpoints and devices, hotplug events, deadline expiry.
 import {
   SH_NUM_SOURCES, SH_SOURCES, SH_DEVICES, SH_NUM_DEVICES, SH_DEV_LIST, SH_RR,
-  EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_COUNT,
+  EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_COUNT, DS_BOUND_DRIVER,
   PQ_LIST_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_REQUEST, TAG_KIND, R_SOURCE_GONE, R_DEVICE_REMOVED, R_ENDPOINT_GONE, R_TIMEOUT, SH_OUT_LIST,
 } from './layout';
 import { endpointAt, drop, flushDirty, bindShard, epTagLive } from './context';
-import { parkedCount, parkedHead, parkedPop, parkListRemove } from './parked';
+import { parkedCount, parkedHead, parkedPop, parkListRemove, parkListPrune, parkedRemoveAux } from './parked';
 import { outDiscardParked, outServiceAll } from './output';
 import { emitFailure, emitEventDevice, emitToEndpoint } from './emit';
 import { failWaiting, outstanding, releaseInOrder } from './correlate';
@@ -38,6 +38,27 @@ export function removeSource(shard: usize, ep: u32): u32 {
   for (let i: u32 = 0; i < dropped; i++) drop(shard, ep, R_ENDPOINT_GONE);
   outServiceAll(shard); // unlinks the emptied output
   flushDirty(shard);
+  return dropped;
+}
+
+/**
+ * A driver endpoint is detaching (EPF_CLOSING is set and its shard no longer reads it): drop
+ * its frames parked before this shard's devices (SOURCE_GONE), wherever they sit in the queues,
+ * and unbind it from the devices whose events went to it. Run on every shard; what is still on
+ * its way between shards is dropped on arrival (generation tags). Returns frames dropped.
+ */
+export function forgetDriver(shard: usize, ep: u32): u32 {
+  bindShard(shard);
+  const list = <usize>load<u32>(shard, SH_DEVICES);
+  const n = load<u32>(shard, SH_NUM_DEVICES);
+  let dropped: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const ds = <usize>load<u32>(list + (<usize>i << 2));
+    if (parkedCount(ds + DS_PARK) != 0) dropped += parkedRemoveAux(shard, ds + DS_PARK, ep);
+    if (<u32>load<u16>(ds, DS_BOUND_DRIVER) == ep + 1) store<u16>(ds, 0, DS_BOUND_DRIVER);
+  }
+  for (let k: u32 = 0; k < dropped; k++) drop(shard, ep, R_SOURCE_GONE);
+  parkListPrune(shard + SH_DEV_LIST);
   return dropped;
 }
 

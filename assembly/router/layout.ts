@@ -57,7 +57,7 @@ export const DS_C_EVENTS_OUT: u32 = 96; // events forwarded from the device to i
 export const DS_C_HELD: u32 = 104; //      responses that arrived early and waited for order
 export const DS_C_PARKED: u32 = 112; //    frames parked because the window or the ring was full
 export const DS_C_TIMEOUTS: u32 = 120; //  subset of FAILED: deadline passed
-export const DS_C_COALESCED: u32 = 128; // EVENT_AVAIL merged into one already queued for the same virtqueue
+export const DS_C_COALESCED: u32 = 128; // EVENT_AVAIL merged into one its driver already queued for the same virtqueue
 export const DS_SIZE: u32 = 192;
 
 export const DSF_PRESENT: u32 = 1;

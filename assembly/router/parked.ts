@@ -2,7 +2,7 @@
 // whose window or ring is full (DS_PARK) or an output ring that is full (OUT_PARK). Every
 // queue with frames is on one of the shard's service lists, which routeSome walks before
 // taking new frames, so parked frames always go out before newer ones.
-import { PQ_HEAD, PQ_TAIL, PQ_COUNT, PQ_LIST_NEXT, PQ_LISTED, PS_NEXT } from './layout';
+import { PQ_HEAD, PQ_TAIL, PQ_COUNT, PQ_LIST_NEXT, PQ_LISTED, PS_NEXT, PS_AUX } from './layout';
 import { poolGive } from './pool';
 
 @inline export function parkedCount(q: usize): u32 {
@@ -35,6 +35,28 @@ export function parkAppend(list: usize, q: usize, ps: usize): void {
   store<u32>(q, load<u32>(ps, PS_NEXT), PQ_HEAD);
   store<u32>(q, load<u32>(q, PQ_COUNT) - 1, PQ_COUNT);
   poolGive(shard, ps);
+}
+
+/** Release every frame of queue `q` whose PS_AUX is `aux`, keeping the others in order. Returns how many. */
+export function parkedRemoveAux(shard: usize, q: usize, aux: u32): u32 {
+  let removed: u32 = 0;
+  let prev: usize = 0;
+  let ps = <usize>load<u32>(q, PQ_HEAD);
+  for (let n = load<u32>(q, PQ_COUNT); n != 0; n--) {
+    const next = <usize>load<u32>(ps, PS_NEXT);
+    if (<u32>load<u16>(ps, PS_AUX) == aux) {
+      if (prev == 0) store<u32>(q, <u32>next, PQ_HEAD);
+      else store<u32>(prev, <u32>next, PS_NEXT);
+      if (<usize>load<u32>(q, PQ_TAIL) == ps) store<u32>(q, <u32>prev, PQ_TAIL);
+      poolGive(shard, ps);
+      removed++;
+    } else {
+      prev = ps;
+    }
+    ps = next;
+  }
+  store<u32>(q, load<u32>(q, PQ_COUNT) - removed, PQ_COUNT);
+  return removed;
 }
 
 /** Take the queues that became empty off the shard list whose head word is at `list`. */

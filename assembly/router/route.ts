@@ -117,9 +117,7 @@ function coalesceAvail(shard: usize, ds: usize, drv: u32, f: usize, w: u64): boo
 
 /** The device's link cannot carry it: never forwarded; a request fails towards its driver. */
 function refuseTooLarge(shard: usize, drv: u32, w: u64, isRequest: bool): bool {
-  if (isRequest && !emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, R_MSG_SIZE_GT_BUS_MAX, <u32>(w >> 32) & 0xffff)) return false;
-  drop(shard, drv, R_MSG_SIZE_GT_BUS_MAX);
-  return true;
+  return refuse(shard, drv, w, isRequest, R_MSG_SIZE_GT_BUS_MAX);
 }
 
 /**

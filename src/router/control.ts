@@ -42,6 +42,7 @@ export const enum Op {
   DeviceEvent = 5, // a = dev_num, b = state → result = drivers not reached
   Recover = 6, // a = reason: fail every waiting request of the shard's devices (after a worker restart)
   EmitFrame = 7, // a = endpoint, b = address of a frame → result 1 = pool empty, retry
+  ForgetDriver = 8, // a = detaching driver endpoint → result = its parked frames dropped
   Crash = 0xdead, // fault injection: the shard worker throws after acknowledging (tests)
 }
 
@@ -119,6 +120,7 @@ export function runCommands(wasm: WasmExports, memory: WebAssembly.Memory, shard
       case Op.DeviceEvent: result = wasm.emitDeviceEvent(shard, a, b); break;
       case Op.Recover: result = wasm.failAll(shard, a); break;
       case Op.EmitFrame: result = wasm.emitFrame(shard, a, b); break;
+      case Op.ForgetDriver: result = wasm.forgetDriver(shard, a); break;
       case Op.Crash: break;
       default: result = 0xffffffff;
     }

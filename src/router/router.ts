@@ -530,6 +530,8 @@ export class Router {
     const e = this.tables.endpointAddr(rec.id);
     this.mem.dv.setUint16(e + L.EP_FLAGS, this.mem.dv.getUint16(e + L.EP_FLAGS, true) | L.EPF_CLOSING, true);
     await this.senders[rec.shard]!.run(Op.RemoveSource, rec.id);
+    // Its frames parked at any shard go now, not when their device next has room.
+    if (rec.kind === 'driver') await Promise.all(this.senders.map((s) => s.run(Op.ForgetDriver, rec.id)));
     await this.broadcastNoop();
     this.mem.u8[e + L.EP_KIND] = L.EPK_FREE;
     this.endpoints.delete(rec.id);

@@ -25,7 +25,7 @@ export interface EndpointStats {
   toControl: number;
   dropped: number;
   drops: Record<string, number>;
-  /** Detached: its counters still grow with frames that were on their way to it (ENDPOINT_GONE). */
+  /** Detached: its counters still grow with frames that were on their way to it (ENDPOINT_GONE) or, a driver's, held from it (SOURCE_GONE). */
   detached: boolean;
 }
 

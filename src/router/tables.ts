@@ -163,7 +163,6 @@ export class RouterTables {
     const gen = (mem.dv.getUint16(a + L.EP_GEN, true) + 1) & 0xffff;
     mem.u8.fill(0, a, a + L.EP_SIZE);
     mem.dv.setUint16(a + L.EP_GEN, gen, true);
-    mem.u8[a + L.EP_KIND] = e.kind === 'driver' ? L.EPK_DRIVER : L.EPK_DEVICE;
     mem.u8[a + L.EP_SHARD] = e.shard;
     mem.dv.setUint16(a + L.EP_FLAGS, e.flags, true);
     mem.dv.setUint16(a + L.EP_MAX_MSG, e.maxMessageSize, true);
@@ -177,6 +176,8 @@ export class RouterTables {
       const c = this.counterAddr(s, id, 0);
       mem.u8.fill(0, c, c + this.statsStride);
     }
+    // Last, and atomically: a shard that sees the kind sees every field above (generation included).
+    Atomics.store(mem.u8, a + L.EP_KIND, e.kind === 'driver' ? L.EPK_DRIVER : L.EPK_DEVICE);
   }
 
   /** Bytes of a device state with a correlation window of `window` entries. */

@@ -28,6 +28,7 @@ export interface WasmExports {
   serviceParked(shard: number): void;
   addSource(shard: number, ep: number): void;
   removeSource(shard: number, ep: number): number;
+  forgetDriver(shard: number, ep: number): number;
   addDevice(shard: number, ds: number): void;
   removeDevice(shard: number, ds: number): number;
   emitDeviceEvent(shard: number, dev: number, state: number): number;

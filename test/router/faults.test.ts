@@ -185,42 +185,71 @@ describe('faults: endpoints that die or stop', () => {
     }
   });
 
-  it('a driver detached with frames parked behind full device rings (same shard and across shards): they are dropped (SOURCE_GONE), never sent; a driver attached afterwards hears nothing of them', async () => {
+  it('a driver detached with frames parked behind full device rings (same shard, across shards, behind another driver\'s frame): detach() drops them (SOURCE_GONE), they are never sent, and the devices\' events no longer go to it', async () => {
     // One frame per slot, 3 slots: the 4th frame for a device parks (its ring is full; it does not read).
-    const router = await Router.create({ shards: SHARDS, timeoutMs: 60_000, ringCapacity: 4, packedRings: false, spinBeforeSleep: 50 });
+    const router = await Router.create({ shards: SHARDS, timeoutMs: 8_000, ringCapacity: 4, packedRings: false, spinBeforeSleep: 50 });
     try {
       const devs = SHARDS > 1 ? [1, 2] : [1];
-      const ports = await Promise.all(devs.map(async (d, i) => new EndpointPort(await router.attachDevice({ devices: [d], shard: i }))));
-      const drvLink = await router.attachDriver({ shard: 0 });
-      const drv = new EndpointPort(drvLink);
+      const devLinks = await Promise.all(devs.map((d, i) => router.attachDevice({ devices: [d], shard: i })));
+      const ports = devLinks.map((l) => new EndpointPort(l));
+      const aLink = await router.attachDriver({ shard: 0 });
+      const a = new EndpointPort(aLink);
+      const b = new EndpointPort(await router.attachDriver({ shard: 0 }));
       const kick = (dev: number): Uint8Array => Uint8Array.from([0, 0x41, dev & 0xff, dev >> 8, 0, 0, 16, 0, 0, 0, 0, 0, 5, 0, 0, 0]);
-      // The driver's own ring is as small: each frame waits for room.
-      const put = async (f: Uint8Array): Promise<void> => {
-        while (!drv.send(f)) await sleep(1);
-        drv.flush();
+      // The drivers' own rings are as small: each frame waits for room.
+      const put = async (p: EndpointPort, f: Uint8Array): Promise<void> => {
+        while (!p.send(f)) await sleep(1);
+        p.flush();
       };
-      for (const d of devs) {
-        for (let t = 1; t <= 8; t++) await put(statusReq(d, t));
-        await put(kick(d));
-      }
       const parked = (): number => router.stats().devices.reduce((n, d) => n + d.parkedNow, 0);
-      await until('5 requests and a kick parked per device', () => parked() === 6 * devs.length);
-      await router.detach(drvLink);
-      expect(parked()).toBe(0);
-      const gone = router.stats().endpoints.find((e) => e.id === drvLink.id)!;
+      // Device 1: A fills the ring, B's request parks first, then A's 5 requests and a kick behind it.
+      for (let t = 1; t <= 3; t++) await put(a, statusReq(1, t));
+      await until('A in the ring', () => router.stats().devices.find((d) => d.dev === 1)!.requests === 3);
+      await put(b, statusReq(1, 77));
+      await until('B parked', () => parked() === 1);
+      for (let t = 4; t <= 8; t++) await put(a, statusReq(1, t));
+      await put(a, kick(1));
+      // Device 2 (on the other shard): A alone.
+      for (const d of devs.slice(1)) {
+        for (let t = 1; t <= 8; t++) await put(a, statusReq(d, t));
+        await put(a, kick(d));
+      }
+      await until('5 requests and a kick of A parked per device', () => parked() === 1 + 6 * devs.length);
+      await router.detach(aLink);
+      expect(parked()).toBe(1); // B's
+      const gone = router.stats().endpoints.find((e) => e.id === aLink.id)!;
       expect(gone.detached).toBe(true);
       expect(gone.drops.SOURCE_GONE).toBe(6 * devs.length);
 
-      // The devices read now: only the 3 frames forwarded before the detach reach each one.
+      // The devices read now: A's 3 frames forwarded before the detach reach each, and B's.
       const next = new EndpointPort(await router.attachDriver({ shard: 0 }));
       for (const [i, port] of ports.entries()) {
-        const got = await receive(port, 3);
-        expect(got.map((h) => h.slice(0, 8))).toEqual(Array(3).fill(hex(statusReq(devs[i]!, 0)).slice(0, 8)));
-        for (const h of got) port.send(statusResp(devs[i]!, parseInt(h.slice(10, 12) + h.slice(8, 10), 16)));
-        port.flush();
+        const want = i === 0 ? 4 : 3;
+        const got: string[] = [];
+        for (let k = 0; k < want; k++) {
+          const [h] = await receive(port, 1);
+          expect(h?.slice(0, 8)).toBe(hex(statusReq(devs[i]!, 0)).slice(0, 8));
+          got.push(h!);
+          port.send(statusResp(devs[i]!, parseInt(h!.slice(10, 12) + h!.slice(8, 10), 16))); // frees its slot for B's
+          port.flush();
+        }
         expect(await silence(port, 100)).toEqual([]);
       }
-      // Answered after the detach: dropped as responses for an endpoint that is gone, never the new driver's.
+      // A's answers are dropped (ENDPOINT_GONE); B gets its one; the new driver nothing.
+      expect((await receive(b, 1)).map((h) => h.slice(0, 12))).toEqual([hex(statusResp(1, 77)).slice(0, 12)]);
+      // Device events go to the device's last requester: for device 2 that was A, so its event is
+      // dropped (NO_BOUND_DRIVER), not sent to A's id; for device 1 it is B (1 shard: the only device).
+      const last = devs.length - 1;
+      const used = Uint8Array.from([0x00, 0x42, devs[last]!, 0, 0, 0, 12, 0, 0, 0, 0, 0]);
+      ports[last]!.send(used);
+      ports[last]!.flush();
+      if (last > 0) {
+        const noBound = (): number => router.stats().endpoints.find((e) => e.id === devLinks[last]!.id)!.drops.NO_BOUND_DRIVER ?? 0;
+        await until('the event dropped', () => noBound() === 1);
+        expect(await silence(b, 50)).toEqual([]);
+      } else {
+        expect(await receive(b, 1)).toEqual([hex(used)]);
+      }
       expect(await silence(next, 200)).toEqual([]);
       await expectExactAccounting(router);
     } finally {
