@@ -49,6 +49,8 @@ export const enum Op {
 /** Control-plane side of one shard's command ring. */
 export class CommandSender {
   private seq = 0;
+  /** The command before (settled either way), so the next starts after it. */
+  private last: Promise<unknown> = Promise.resolve();
   private readonly i32: Int32Array;
   private readonly u32: Uint32Array;
   private readonly cursor: number;
@@ -64,8 +66,18 @@ export class CommandSender {
     this.cursor = ring + NR_PROD_CURSOR;
   }
 
-  /** Queue a command; resolves with its result once the shard has run it. */
-  async run(op: Op, a = 0, b = 0, timeoutMs = 10_000): Promise<number> {
+  /**
+   * Queue a command; resolves with its result once the shard has run it. Commands to one shard
+   * run one at a time: the control block has one result word, and a second command finishing
+   * before the first one's waiter woke would overwrite it (a Noop read ForgetDriver's count).
+   */
+  run(op: Op, a = 0, b = 0, timeoutMs = 10_000): Promise<number> {
+    const result = this.last.then(() => this.runNow(op, a, b, timeoutMs));
+    this.last = result.catch(() => undefined);
+    return result;
+  }
+
+  private async runNow(op: Op, a: number, b: number, timeoutMs: number): Promise<number> {
     const seq = ++this.seq;
     let slot = this.wasm.ringReserve(this.cursor);
     const deadline = Date.now() + timeoutMs;
