@@ -120,6 +120,7 @@ export class Router {
   private readonly shardRuns: Promise<unknown>[] = [];
   private readonly endpoints = new Map<number, EndpointRecord>();
   private readonly devices = new Map<number, DeviceRecord>();
+  /** Detached ids and when (performance.now(), monotonic) they were freed. */
   private readonly freeIds: { id: number; at: number }[] = [];
   /** Detached endpoints whose counters are still readable (until their id is reused). */
   private readonly detachedEndpoints = new Map<number, { id: number; kind: 'driver' | 'device' }>();
@@ -203,7 +204,7 @@ export class Router {
   }
 
   private allocId(): number {
-    const now = Date.now();
+    const now = performance.now();
     const reuse = this.freeIds[0];
     const quarantine = Math.max(ENDPOINT_QUARANTINE_MIN_MS, ENDPOINT_QUARANTINE_TIMEOUTS * this.options.timeoutMs);
     if (reuse !== undefined && now - reuse.at > quarantine) {
@@ -537,7 +538,7 @@ export class Router {
     this.endpoints.delete(rec.id);
     this.detachedEndpoints.set(rec.id, { id: rec.id, kind: rec.kind });
     this.controlHandlers.delete(rec.id);
-    this.freeIds.push({ id: rec.id, at: Date.now() });
+    this.freeIds.push({ id: rec.id, at: performance.now() }); // monotonic: a wall-clock step must not end the quarantine early
     if (rec.rings !== null) {
       this.mem.free(rec.rings.toRouter, rec.rings.bytes);
       this.mem.free(rec.rings.fromRouter, rec.rings.bytes);
