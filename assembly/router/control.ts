@@ -10,7 +10,7 @@ import { endpointAt, drop, flushDirty, bindShard, epTagLive } from './context';
 import { parkedCount, parkedHead, parkedPop, parkListRemove, parkListPrune, parkedRemoveAux } from './parked';
 import { outDiscardParked, outServiceAll } from './output';
 import { emitFailure, emitEventDevice, emitToEndpoint } from './emit';
-import { failWaiting, outstanding, releaseInOrder } from './correlate';
+import { failWaiting, outstanding, releaseInOrder, forgetEntries } from './correlate';
 
 /** Start reading endpoint `ep`'s ring. */
 export function addSource(shard: usize, ep: u32): void {
@@ -44,7 +44,8 @@ export function removeSource(shard: usize, ep: u32): u32 {
 /**
  * A driver endpoint is detaching (EPF_CLOSING is set and its shard no longer reads it): drop
  * its frames parked before this shard's devices (SOURCE_GONE), wherever they sit in the queues,
- * and unbind it from the devices whose events went to it. Run on every shard; what is still on
+ * unbind it from the devices whose events went to it, and close its correlation entries (a
+ * waiting request fails, ENDPOINT_GONE; what was held for it is dropped as delivered). Run on every shard; what is still on
  * its way between shards is dropped on arrival (generation tags). Returns frames dropped.
  */
 export function forgetDriver(shard: usize, ep: u32): u32 {
@@ -56,9 +57,11 @@ export function forgetDriver(shard: usize, ep: u32): u32 {
     const ds = <usize>load<u32>(list + (<usize>i << 2));
     if (parkedCount(ds + DS_PARK) != 0) dropped += parkedRemoveAux(shard, ds + DS_PARK, ep);
     if (<u32>load<u16>(ds, DS_BOUND_DRIVER) == ep + 1) store<u16>(ds, 0, DS_BOUND_DRIVER);
+    if (outstanding(ds) != 0) forgetEntries(shard, ds, ep, R_ENDPOINT_GONE);
   }
   for (let k: u32 = 0; k < dropped; k++) drop(shard, ep, R_SOURCE_GONE);
   parkListPrune(shard + SH_DEV_LIST);
+  flushDirty(shard); // other drivers' answers released behind its closed entries
   return dropped;
 }
 

@@ -62,30 +62,63 @@ export function releaseInOrder(shard: usize, ds: usize): void {
   while (head != next) {
     const e = entryOf(ds, head);
     const st = <u32>load<u8>(e, CE_STATE);
-    if (st == CES_ANSWERED) {
-      const ps = <usize>load<u32>(e, CE_HELD);
-      const frame = ps + PS_FRAME;
-      const size = <u32>load<u16>(frame, 6);
-      if (!emitToEndpoint(shard, <u32>load<u16>(e, CE_DRIVER), load<u64>(frame), frame, size)) break;
-      poolGive(shard, ps);
-      store<u32>(e, 0, CE_HELD);
-      store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
-      bump(ds + DS_C_RESPONSES);
-    } else if (st == CES_FAILED) {
-      // The reason travels in the held field while the entry waits for its turn.
-      const reason = load<u32>(e, CE_HELD);
-      if (!emitFailure(shard, <u32>load<u16>(e, CE_DRIVER), <u32>load<u16>(ds, DS_DEV_NUM),
-        <u32>load<u8>(e, CE_MSG_ID), reason, <u32>load<u16>(e, CE_DRV_TOKEN))) break;
-      store<u32>(e, 0, CE_HELD);
-      store<u8>(e, <u8>CES_DONE_FAILED, CE_STATE);
-      bump(ds + DS_C_FAILED);
-      if (reason == R_TIMEOUT) bump(ds + DS_C_TIMEOUTS);
+    if (st == CES_ANSWERED || st == CES_FAILED) {
+      if (!deliverEntry(shard, ds, e, st)) break;
     } else if (st != CES_DONE_ANSWERED && st != CES_DONE_FAILED) {
       break; // waiting
     }
     head = seqAfter(head);
   }
   store<u32>(ds, head, DS_HEAD_SEQ);
+}
+
+/** Hand a resolved entry's outcome (held response or failure) to its driver. False: retry later (pool empty). */
+function deliverEntry(shard: usize, ds: usize, e: usize, st: u32): bool {
+  if (st == CES_ANSWERED) {
+    const ps = <usize>load<u32>(e, CE_HELD);
+    const frame = ps + PS_FRAME;
+    const size = <u32>load<u16>(frame, 6);
+    if (!emitToEndpoint(shard, <u32>load<u16>(e, CE_DRIVER), load<u64>(frame), frame, size)) return false;
+    poolGive(shard, ps);
+    store<u32>(e, 0, CE_HELD);
+    store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
+    bump(ds + DS_C_RESPONSES);
+    return true;
+  }
+  // Failed: the reason travels in the held field while the entry waits for its turn.
+  const reason = load<u32>(e, CE_HELD);
+  if (!emitFailure(shard, <u32>load<u16>(e, CE_DRIVER), <u32>load<u16>(ds, DS_DEV_NUM),
+    <u32>load<u8>(e, CE_MSG_ID), reason, <u32>load<u16>(e, CE_DRV_TOKEN))) return false;
+  store<u32>(e, 0, CE_HELD);
+  store<u8>(e, <u8>CES_DONE_FAILED, CE_STATE);
+  bump(ds + DS_C_FAILED);
+  if (reason == R_TIMEOUT) bump(ds + DS_C_TIMEOUTS);
+  return true;
+}
+
+/**
+ * Driver `drv` is detaching (its endpoint is closing, so whatever is sent to it is dropped,
+ * ENDPOINT_GONE): close its entries of this device now, out of order — nobody is left to keep
+ * order for — a waiting request as failed (its response, if it comes, is late), a held response
+ * or failure as delivered. No entry then names the id when it gets a new owner, and the window
+ * room is free at once. Returns the entries closed.
+ */
+export function forgetEntries(shard: usize, ds: usize, drv: u32, reason: u32): u32 {
+  const next = load<u32>(ds, DS_NEXT_SEQ);
+  let n: u32 = 0;
+  for (let seq = load<u32>(ds, DS_HEAD_SEQ); seq != next; seq = seqAfter(seq)) {
+    const e = entryOf(ds, seq);
+    if (<u32>load<u16>(e, CE_DRIVER) != drv) continue;
+    let st = <u32>load<u8>(e, CE_STATE);
+    if (st == CES_WAITING) {
+      store<u8>(e, <u8>CES_FAILED, CE_STATE);
+      store<u32>(e, reason, CE_HELD);
+      st = CES_FAILED;
+    }
+    if ((st == CES_ANSWERED || st == CES_FAILED) && deliverEntry(shard, ds, e, st)) n++;
+  }
+  if (n != 0) releaseInOrder(shard, ds);
+  return n;
 }
 
 /** Result codes of matchResponse. */

@@ -314,7 +314,8 @@ export class Router {
    * serves it — exits, however it ends (terminate(), an uncaught error, process.exit in the
    * worker). A device link's devices are removed: their requests in flight end in transport
    * failures (DEVICE_REMOVED) in order and drivers hear EVENT_DEVICE REMOVED. A driver link's
-   * pending responses are dropped and counted (ENDPOINT_GONE). Resolves after that detach
+   * open requests are closed as failed (nobody to tell: ENDPOINT_GONE), its parked frames dropped
+   * (SOURCE_GONE); the device's answers to them are late (LATE_RESPONSE). Resolves after that detach
    * (at once if the router closed or the link was detached first).
    */
   detachWhenGone(link: AttachedLink, owner: { once(event: 'exit', listener: (code: number) => void): unknown }): Promise<void> {

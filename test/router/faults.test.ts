@@ -159,7 +159,7 @@ describe('faults: endpoints that die or stop', () => {
     }
   });
 
-  it('a driver worker killed with responses pending: the link is detached, the late responses are dropped and counted (ENDPOINT_GONE)', async () => {
+  it('a driver worker killed with requests pending: the link is detached, its requests are closed at once (failed, ENDPOINT_GONE: nobody to tell), the device\'s answers then are late (LATE_RESPONSE)', async () => {
     const router = await Router.create({ shards: 1, timeoutMs: 10_000, spinBeforeSleep: 50 });
     try {
       const dev = new EndpointPort(await router.attachDevice({ devices: [1] }));
@@ -173,13 +173,18 @@ describe('faults: endpoints that die or stop', () => {
       });
       await driver.worker.terminate();
       await gone;
+      // Closed by the detach: the device's window is free again before it answers.
+      const closed = router.stats().devices.find((d) => d.dev === 1)!;
+      expect([closed.inFlight, closed.failed, closed.responses]).toEqual([0, 8, 0]);
       for (const q of held) dev.send(statusResp(1, q[4]! | (q[5]! << 8)));
       dev.flush();
       const st = await expectExactAccounting(router);
       const drvStats = st.endpoints.find((e) => e.id === drvLink.id)!;
       expect(drvStats.detached).toBe(true);
-      expect(drvStats.drops.ENDPOINT_GONE).toBe(8);
-      expect(st.devices.find((d) => d.dev === 1)!.responses).toBe(8);
+      expect(drvStats.drops.ENDPOINT_GONE).toBe(8); // the 8 failure events, never sent
+      const devStats = st.endpoints.find((e) => e.kind === 'device')!;
+      await until('the 8 answers dropped as late', () => (router.stats().endpoints.find((e) => e.id === devStats.id)!.drops.LATE_RESPONSE ?? 0) === 8);
+      expect(st.devices.find((d) => d.dev === 1)!.responses).toBe(0);
     } finally {
       await router.close();
     }
@@ -235,7 +240,7 @@ describe('faults: endpoints that die or stop', () => {
         }
         expect(await silence(port, 100)).toEqual([]);
       }
-      // A's answers are dropped (ENDPOINT_GONE); B gets its one; the new driver nothing.
+      // A's requests were closed at the detach, so the answers to them are late; B gets its one; the new driver nothing.
       expect((await receive(b, 1)).map((h) => h.slice(0, 12))).toEqual([hex(statusResp(1, 77)).slice(0, 12)]);
       // Device events go to the device's last requester: for device 2 that was A, so its event is
       // dropped (NO_BOUND_DRIVER), not sent to A's id; for device 1 it is B (1 shard: the only device).
