@@ -40,8 +40,8 @@ export const DS_BOUND_DRIVER: u32 = 8; // u16 endpoint of the driver that last s
 export const DS_BUS_NUM: u32 = 10; //    u16 its number on its own link's bus (= DS_DEV_NUM unless the link remaps); forwarded frames carry it
 export const DS_WINDOW: u32 = 12; //     u32 K: outstanding requests at most (power of two)
 export const DS_ENTRIES: u32 = 16; //    u32 address of K × CE_SIZE correlation entries
-export const DS_NEXT_SEQ: u32 = 20; //   u32 sequence of the next forwarded request (token = seq & 0xffff, never 0)
-export const DS_HEAD_SEQ: u32 = 24; //   u32 oldest sequence not yet answered towards its driver
+export const DS_NEXT_SEQ: u32 = 20; //   u32 sequence of the next correlation entry (+1 each; entry = seq & (K - 1))
+export const DS_HEAD_SEQ: u32 = 24; //   u32 oldest sequence whose outcome its driver has not been handed yet
 export const DS_PARK: u32 = 28; //       PQ_SIZE bytes: frames parked for this device (window or ring full); list SH_DEV_LIST
 export const DS_PARK_HEAD: u32 = DS_PARK + PQ_HEAD;
 export const DS_PARK_TAIL: u32 = DS_PARK + PQ_TAIL;
@@ -58,19 +58,26 @@ export const DS_C_HELD: u32 = 104; //      responses that arrived early and wait
 export const DS_C_PARKED: u32 = 112; //    frames parked because the window or the ring was full
 export const DS_C_TIMEOUTS: u32 = 120; //  subset of FAILED: deadline passed
 export const DS_C_COALESCED: u32 = 128; // EVENT_AVAIL merged into one its driver already queued for the same virtqueue
-export const DS_SIZE: u32 = 192;
+export const DS_NEXT_TOKEN: u32 = 136; // u32 token of the next entry: 1..65535, then 1 again (0 is the events' token)
+export const DS_BASE_SEQ: u32 = 140; //  u32 DS_NEXT_SEQ when the state was made: tokens of earlier sequences were never issued by it
+// Outcome history, one bit per sequence (seq & (DS_HIST_BITS - 1)), written when an entry closes:
+// 1 = closed without an answer (failure, refusal), 0 = answered. Labels an answer that comes
+// after its entry closed — LATE_RESPONSE or DUPLICATE_RESPONSE — even once the entry is reused.
+export const DS_HIST: u32 = 192;
+export const DS_HIST_BITS: u32 = 1024;
+export const DS_SIZE: u32 = 320;
 
 export const DSF_PRESENT: u32 = 1;
-export const DSF_REMOVING: u32 = 2;
+export const DSF_REMOVING: u32 = 2; // removed: the state stays in the table as a tombstone (requests refused in order)
 
 // ---------------------------------------------------------------- correlation entry (16 B, K per device)
 export const CE_STATE: u32 = 0; //     u8 CES_*
 export const CE_MSG_ID: u32 = 1; //    u8 msg_id of the request
 export const CE_DRIVER: u32 = 2; //    u16 driver endpoint that sent it
 export const CE_DRV_TOKEN: u32 = 4; // u16 token the driver used (restored in the response)
-export const CE_TOKEN: u32 = 6; //     u16 token the router stamped
+export const CE_TOKEN: u32 = 6; //     u16 token the router stamped (0: a refusal, never forwarded)
 export const CE_DEADLINE: u32 = 8; //  u32 router clock (ms) after which the request fails
-export const CE_HELD: u32 = 12; //     u32 pool slot holding an early response (0 = none)
+export const CE_HELD: u32 = 12; //     u32 pool slot holding an early response (CES_ANSWERED), reason (CES_FAILED, CES_REFUSED)
 export const CE_SIZE: u32 = 16;
 
 export const CES_FREE: u32 = 0;
@@ -79,6 +86,7 @@ export const CES_ANSWERED: u32 = 2; // response held until the older ones are an
 export const CES_FAILED: u32 = 3; //   transport failure decided, not yet reported (order)
 export const CES_DONE_ANSWERED: u32 = 4; // delivered; kept to recognise a duplicate response
 export const CES_DONE_FAILED: u32 = 5; //   failure reported; kept to recognise a late response
+export const CES_REFUSED: u32 = 6; //     refused by the router, never forwarded: its failure waits for the older outcomes
 
 // ---------------------------------------------------------------- output (64 B): a ring the router produces into
 // Owner: the shard that owns the endpoint (or, for cross-shard outputs, the sending shard).
@@ -179,6 +187,7 @@ export const PS_KIND: u32 = 6; //  u16 tag: kind (TAG_KIND bits: XS_* on cross-s
 export const PS_FRAME: u32 = 8; // the frame, msg_size bytes
 export const PSK_EVENT: u32 = 0; //   device queue: an event from driver PS_AUX
 export const PSK_REQUEST: u32 = 1; // device queue: a request from driver PS_AUX
+export const PSK_REFUSAL: u32 = 2; // device queue: a request from driver PS_AUX the router refused (reason u32 at PS_FRAME + 8), waiting for its turn
 
 // A frame the router holds for an endpoint id — parked in a device queue, parked towards another
 // shard, in a cross-shard ring — carries the id's EP_GEN as it was then: endpoint ids are reused
@@ -233,6 +242,7 @@ export const R_PAYLOAD_TRUNCATED: u32 = 15;
 export const R_PAYLOAD_LENGTH_MISMATCH: u32 = 16;
 export const R_MSG_SIZE_GT_LINK_MAX: u32 = 22; // frame larger than its destination link carries
 export const R_SOURCE_GONE: u32 = 23; //        its driver detached while the frame was parked or between shards
+export const R_DRIVER_STALLED: u32 = 24; //     its driver left a park limit of frames undrained for a whole timeout
 export const R_UNMATCHED_RESPONSE: u32 = 32;
 export const R_LATE_RESPONSE: u32 = 33;
 export const R_RESPONSE_ID_MISMATCH: u32 = 34;

@@ -111,6 +111,9 @@ const BELL_ASLEEP = 1;
 const ENDPOINT_QUARANTINE_MIN_MS = 10_000;
 const ENDPOINT_QUARANTINE_TIMEOUTS = 3;
 
+/** Removed device numbers whose state stays in the table as a tombstone (Router.removeDevice). */
+export const MAX_TOMBSTONES = 1024;
+
 export class Router {
   readonly options: ResolvedRouterOptions;
   readonly mem: SharedMemory;
@@ -136,8 +139,10 @@ export class Router {
   restarts = 0;
   private recovering = 0;
   private capture: CaptureTap | undefined;
-  /** Next request sequence of each device number that was removed (see addDevice). */
-  private readonly lastSeq = new Map<number, number>();
+  /** Next router token of each device number that was removed (see addDevice). */
+  private readonly lastToken = new Map<number, number>();
+  /** States of removed devices still in the device table (see removeDevice), oldest first. */
+  private readonly tombstones = new Map<number, { state: number; bytes: number }>();
 
   private constructor(opts: RouterOptions) {
     this.options = resolveRouterOptions(opts);
@@ -478,7 +483,7 @@ export class Router {
     const bytes = this.tables.deviceStateBytes(options.window);
     // A number that was here before continues its token sequence: a late answer to the old
     // device's requests then cannot match a new request's token (it is dropped as unmatched).
-    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window: options.window, firstSeq: this.lastSeq.get(dev) });
+    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window: options.window, firstToken: this.lastToken.get(dev) });
     this.devices.set(dev, { dev, busNum, ep, state: ds, bytes });
     ep.devices.add(dev);
     link.devices.push(dev);
@@ -487,19 +492,39 @@ export class Router {
     if (ep.busDevs !== 0) Atomics.store(mem.u32, (ep.busDevs >>> 2) + busNum, ds);
     Atomics.store(mem.u32, (this.tables.devTable >>> 2) + dev, ds);
     Atomics.or(mem.u8, this.tables.presentMap + (dev >> 3), 1 << (dev & 7));
+    // The number's tombstone (if any) was just replaced in the table.
+    await this.freeTombstone(dev, false);
     await this.broadcast(Op.DeviceEvent, dev, EVENT_DEVICE_READY);
   }
 
   /**
-   * Hot-unplug device `dev`: it stops being validated at once, its waiting requests fail
-   * (DEVICE_REMOVED) in order, and drivers get EVENT_DEVICE REMOVED.
+   * Free the tombstone of device number `dev`, taking it out of the table first when `clear`
+   * (it may already have been replaced by a new state). Frames hold no pointer to a device
+   * state, so once every shard has run a command since, none can still be using it.
+   */
+  private async freeTombstone(dev: number, clear: boolean): Promise<void> {
+    const t = this.tombstones.get(dev);
+    if (t === undefined) return;
+    this.tombstones.delete(dev);
+    if (clear) Atomics.compareExchange(this.mem.u32, (this.tables.devTable >>> 2) + dev, t.state, 0);
+    await this.broadcastNoop();
+    this.mem.free(t.state, t.bytes);
+  }
+
+  /**
+   * Hot-unplug device `dev`: its waiting and parked requests fail (DEVICE_REMOVED) in order,
+   * drivers get EVENT_DEVICE REMOVED, and GET_DEVICES stops listing it. Its state stays in the
+   * device table as a tombstone, so a request for the number sent later fails (UNVALIDATED_DEV_NUM)
+   * after every outcome owed before it, from the shard that owned the device; answers of the
+   * device that come after are labelled like any answer to a closed request. The last
+   * MAX_TOMBSTONES removed numbers keep one; an older one is freed and the number is then
+   * refused at once by any shard.
    */
   async removeDevice(dev: number): Promise<void> {
     this.checkOpen();
     const rec = this.devices.get(dev);
     if (rec === undefined) throw new RangeError(`device number ${dev} is not attached`);
     const { mem, tables } = this;
-    Atomics.store(mem.u32, (tables.devTable >>> 2) + dev, 0);
     if (rec.ep.busDevs !== 0) Atomics.store(mem.u32, (rec.ep.busDevs >>> 2) + rec.busNum, 0);
     Atomics.and(mem.u8, tables.presentMap + (dev >> 3), ~(1 << (dev & 7)) & 0xff);
     for (let tries = 0; (await this.senders[rec.ep.shard]!.run(Op.RemoveDevice, rec.state)) !== 0; tries++) {
@@ -510,13 +535,13 @@ export class Router {
     // Nothing touches the device state any more: its counters join the lifetime totals.
     const [st] = readRouterStats(this.mem, this.tables, [], [{ dev, state: rec.state, endpoint: rec.ep.id }]).devices;
     addDeviceStats(this.retired.devices, st!);
-    this.lastSeq.set(dev, mem.u32[(rec.state + tables.L.DS_NEXT_SEQ) >>> 2]!);
+    this.lastToken.set(dev, mem.u32[(rec.state + tables.L.DS_NEXT_TOKEN) >>> 2]!);
     this.devices.delete(dev);
     rec.ep.devices.delete(dev);
     const i = rec.ep.link.devices.indexOf(dev);
     if (i >= 0) rec.ep.link.devices.splice(i, 1);
-    // Every shard has run a command since the table entry was cleared, so none still uses it.
-    mem.free(rec.state, rec.bytes);
+    this.tombstones.set(dev, { state: rec.state, bytes: rec.bytes });
+    if (this.tombstones.size > MAX_TOMBSTONES) await this.freeTombstone(this.tombstones.keys().next().value!, true);
   }
 
   /**
