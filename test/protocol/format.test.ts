@@ -1,4 +1,5 @@
-// The one-line summary and the JSON object of a decoded frame (vectors.json conventions).
+// The one-line summary and the JSON object of a decoded frame (the conventions of
+// test/fixtures/wire-vectors.json).
 import { describe, expect, it } from 'vitest';
 import { validate, summary, toJson, statusText, presentDevices, deviceStateName, type ValidateContext } from '../../src/protocol/index.js';
 import { bytesOf } from './load-vectors.js';
