@@ -1,4 +1,4 @@
-// Token correlation and per-device ordering (spec §7 rules 8–10, 16–18). Each device has a
+// Token correlation and per-device ordering (docs/PROTOCOL.md §7 rules 8–10, 16–18). Each device has a
 // window of K correlation entries indexed by request sequence: the router stamps token =
 // seq & 0xffff (never 0) on the forwarded request, remembers the driver's endpoint and
 // token, and hands responses to drivers strictly in forwarding order — an early response is

@@ -137,7 +137,7 @@ export function statusText(status: number): string {
   return `0x${hex(status, 2)}${names.length > 0 ? `(${names.join('|')})` : ''}`;
 }
 
-/** Device numbers whose bit is set: bit i (byte i/8, LSB first) = device offset+i (spec §6). */
+/** Device numbers whose bit is set: bit i (byte i/8, LSB first) = device offset+i (docs/PROTOCOL.md §6). */
 export function presentDevices(offset: number, bitmap: Uint8Array): number[] {
   const out: number[] = [];
   for (let i = 0; i < bitmap.length; i++) {

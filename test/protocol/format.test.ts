@@ -56,7 +56,7 @@ describe('helpers', () => {
     expect(statusText(0x30)).toBe('0x30(0x30)');
   });
 
-  it('presentDevices reads the bitmap LSB first from the window offset (spec §6)', () => {
+  it('presentDevices reads the bitmap LSB first from the window offset (docs/PROTOCOL.md §6)', () => {
     expect(presentDevices(0, bytesOf('2500'))).toEqual([0, 2, 5]);
     expect(presentDevices(64, bytesOf('0080'))).toEqual([79]);
   });

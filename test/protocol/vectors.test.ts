@@ -62,7 +62,7 @@ describe('an invalid frame is rejected with its reason by the layer that owns th
   });
 });
 
-describe('a router judges headers, routing and bus messages but forwards transport payloads opaquely (spec §7 rule 7)', () => {
+describe('a router judges headers, routing and bus messages but forwards transport payloads opaquely (docs/PROTOCOL.md §7 rule 7)', () => {
   it.each(invalid.filter((v) => v.detected_by === 'router').map((v) => [v.name, v] as const))('router drops %s', (_, v) => {
     const r = validateRouter(bytesOf(v.hex), contextOf(v));
     expect(r.ok ? 'OK' : reasonName(r.reason)).toBe(v.code);
