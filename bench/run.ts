@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem, type, arch } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { anchorsDir, buildAnchor, parseAnchorMedian } from './c-anchor.js';
+import { anchorSourceDir, buildAnchor, parseAnchorMedian } from './c-anchor.js';
 import { argInt, isQuick, log, sig, summarize, type CaseReport, type Result } from './stats.js';
 import { publishMode, publishModeReason } from '../src/wait/fence.js';
 
@@ -216,7 +216,7 @@ async function main(): Promise<void> {
   try {
     const built = buildAnchor(tmp);
     if ('skipped' in built) notes.push(`C anchor rows skipped: ${built.skipped}`);
-    else log(`C anchor built from ${anchorsDir()}`);
+    else log(`C anchor built from ${anchorSourceDir()}`);
     const selected = cases('bin' in built ? built.bin : null).filter((c) => only === null || only.has(c.id));
     const values = new Map<string, number[]>();
     const other = new Map<string, number[]>();

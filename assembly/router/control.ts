@@ -130,7 +130,7 @@ function unlinkDevice(shard: usize, ds: usize): void {
 
 /**
  * EVENT_DEVICE {dev, state} to every driver this shard reads that may see `dev`
- * (spec §7 rule 26). Returns the drivers it could not reach now (pool empty; call again).
+ * (docs/PROTOCOL.md §7 rule 26). Returns the drivers it could not reach now (pool empty; call again).
  */
 export function emitDeviceEvent(shard: usize, dev: u32, state: u32): u32 {
   bindShard(shard);

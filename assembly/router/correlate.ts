@@ -1,4 +1,4 @@
-// Token correlation and per-device ordering (docs/ARCHITECTURE.md "Correlation window"). Each
+// Token correlation and per-device ordering (docs/ARCHITECTURE.md "Sequences and tokens"; docs/PROTOCOL.md §7 rules 8–10, 16–18). Each
 // device has a window of K correlation entries indexed by sequence (seq & (K - 1)): a
 // forwarded request takes the next entry and the next token (1..65535, wrapping to 1: token 0
 // is the events'), the entry remembers the driver's endpoint and token, and outcomes reach

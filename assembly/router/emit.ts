@@ -46,7 +46,7 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
   }
   if (size > <u32>load<u16>(e, EP_MAX_MSG)) {
     // A response the driver's link cannot carry still ends its request, as a transport failure
-    // (one outcome per request, spec §7 rule 17) in its place in the per-device order.
+    // (one outcome per request, docs/PROTOCOL.md §7 rule 17) in its place in the per-device order.
     if ((<u32>hdr & (TYPE_BUS | TYPE_RESPONSE)) == TYPE_RESPONSE && <u32>load<u8>(e, EP_KIND) == EPK_DRIVER &&
       !emitFailure(shard, ep, <u32>(hdr >> 16) & 0xffff, <u32>(hdr >> 8) & 0xff, R_MSG_SIZE_GT_LINK_MAX, <u32>(hdr >> 32) & 0xffff)) return false;
     drop(shard, ep, R_MSG_SIZE_GT_LINK_MAX);
@@ -71,7 +71,7 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
 }
 
 /**
- * Report a request that ended without a response (spec §7 rule 17, 2026 text: one
+ * Report a request that ended without a response (docs/PROTOCOL.md §7 rule 17, 2026 text: one
  * transport-visible failure). Drivers that asked for it (in-process drivers always do) get the
  * implementation-defined bus event VMSG_EVT_REQUEST_FAILED; for the others the failure is
  * only counted. Returns false when it must be retried (pool empty).
@@ -93,7 +93,7 @@ export function emitFailure(shard: usize, driver: u32, dev: u32, msgId: u32, rea
   return true;
 }
 
-/** EVENT_DEVICE (spec §6) to one driver. */
+/** EVENT_DEVICE (docs/PROTOCOL.md §6) to one driver. */
 export function emitEventDevice(shard: usize, driver: u32, dev: u32, state: u32): bool {
   const f = shard + SH_SCRATCH;
   store<u64>(f, makeHeader(TYPE_BUS, B_EVENT_DEVICE, 0, 0, 12));

@@ -215,7 +215,7 @@ export const EC_DROP_BASE: u32 = 16; //  + reason (src/protocol/reasons.ts numbe
 export const EC_COUNTERS: u32 = 64;
 
 // ---------------------------------------------------------------- router-generated failure event
-// Implementation-defined bus event (spec §4: 0xC0–0xFF): reports a request that ended in a
+// Implementation-defined bus event (docs/PROTOCOL.md §4: 0xC0–0xFF): reports a request that ended in a
 // transport failure instead of a response. 16 bytes:
 //   hdr{type=0x02, msg_id=0xC1, dev_num=0, token=0, msg_size=16}
 //   device_number u16 @8, msg_id u8 @10, reason u8 @11, token u16 @12 (the driver's), reserved u16 @14

@@ -1,4 +1,4 @@
-// The routing step (spec §7): take frames from this shard's sources in bounded, round-robin
+// The routing step (docs/PROTOCOL.md §7): take frames from this shard's sources in bounded, round-robin
 // batches, validate the header (one u64 load), terminate bus messages, forward transport
 // messages by dev_num with token correlation, and never lose a valid frame: when a destination
 // cannot take it, the frame is parked, or left in its source ring (backpressure).
@@ -250,7 +250,7 @@ export function serviceParked(shard: usize): void {
         return true;
       }
     } else if (id < T_GET_DEVICE_INFO || id > T_GET_SHM) {
-      drop(shard, ep, R_UNSUPPORTED_MSG_ID); // unknown standard id: would only ever time out (spec §9 item 6)
+      drop(shard, ep, R_UNSUPPORTED_MSG_ID); // unknown standard id: could only time out (PROTOCOL.md §9 item 6)
       return true;
     }
   }

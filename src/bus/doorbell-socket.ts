@@ -1,4 +1,4 @@
-// Doorbells of the shared-memory buses (issue 7 item 4): an optional Unix stream socket per
+// Doorbells of the shared-memory buses (README "External buses", sock=): an optional Unix stream socket per
 // window. The device side listens, the driver side connects. After publishing frames a side
 // writes ONE byte; a woken side drains every pending byte, then the ring. The bytes carry no
 // meaning: they only wake the peer, so many publishes may share one byte.

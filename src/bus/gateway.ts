@@ -30,7 +30,7 @@ export const BUS_REQUEST_TIMEOUT_MS = 5000;
 /** Keep-alive PING period when the link URI has no `ping=` (ms). */
 export const DEFAULT_GATEWAY_PING_MS = 1000;
 
-/** Bytes of a GET_DEVICES response before the bitmap (spec §6). */
+/** Bytes of a GET_DEVICES response before the bitmap (docs/PROTOCOL.md §6). */
 const GET_DEVICES_FIXED = 14;
 
 /** A remote device reachable under a local number (emitted as 'remap' when the numbers differ). */
@@ -227,7 +227,7 @@ export class GatewaySession implements PeerHandler {
         w.resolve(f.slice());
       }
     } else if (m.message === 'PING') {
-      // Either side may PING (spec §6): echo the data with the request's token.
+      // Either side may PING (docs/PROTOCOL.md §6): echo the data with the request's token.
       this.conn!.writer.append(encode({ message: 'PING', response: true, dev_num: 0, token: m.token, data: m.data }));
       this.conn!.flush();
     } else if (m.message === 'EVENT_DEVICE') {
@@ -287,7 +287,7 @@ export class GatewaySession implements PeerHandler {
       }
       const r = got.msg;
       for (let i = 0; i < r.count; i++) if ((r.bitmap[i >> 3]! >> (i & 7)) & 1) found.push(r.offset + i);
-      // next_offset must move forward (spec §6); anything else ends the walk rather than looping.
+      // next_offset must move forward (docs/PROTOCOL.md §6); anything else ends the walk rather than looping.
       if (r.next_offset === 0 || r.next_offset <= offset || r.next_offset < r.offset + r.count) break;
       offset = r.next_offset;
     }

@@ -1,4 +1,4 @@
-// A router link over a shared-memory bus window (vmamp or SPSC, issue 7 items 2–4), whatever
+// A router link over a shared-memory bus window (vmamp or SPSC, docs/BUSES.md §2, §3), whatever
 // the layout: the router's shard reads and writes the window through two cursors in place
 // (an endpoint with caller-supplied cursors, Router.attachExternal). This file does everything
 // around that data path, on the main thread:
@@ -20,7 +20,7 @@ import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
 import { TYPE_BUS, TYPE_RESPONSE, B_PING, B_EVENT_DEVICE, HDR_SIZE } from '../protocol/constants.js';
 import { encodeHeader } from '../protocol/codec.js';
 
-// Bus payloads read and written here (spec §6): PING {data u32}; EVENT_DEVICE {dev_num u16, state u16}.
+// Bus payloads read and written here (docs/PROTOCOL.md §6): PING {data u32}; EVENT_DEVICE {dev_num u16, state u16}.
 const PING_DATA = HDR_SIZE;
 const PING_SIZE = HDR_SIZE + 4;
 const ED_DEV_NUM = HDR_SIZE;

@@ -1,4 +1,4 @@
-// Opening a shared-memory bus window for our role, the same for vmamp and SPSC (buses.md §2.2):
+// Opening a shared-memory bus window for our role, the same for vmamp and SPSC (docs/BUSES.md §2.2):
 //   device side: listen on the doorbell socket, create the window file, build the layout, give
 //                the file its name, then accept the driver (it connects once it has seen the layout);
 //   driver side: wait for the window file, validate the layout (waiting for it to appear),

@@ -1,4 +1,4 @@
-// The SPSC v1 bus (buses.md §3, the QEMU AMP-PCI v1 / switchboard ring pair) as a router link
+// The SPSC v1 bus (docs/BUSES.md §3, the QEMU AMP-PCI v1 / switchboard ring pair) as a router link
 // and as a driver's frame channel. One window holds both rings: driver → device at offset 0,
 // device → driver at offset R, R = half the window in whole 64-byte lines (an 8 KiB window is
 // QEMU's two 4 KiB queues, 62 slots each). Capacity comes from R (never stored).

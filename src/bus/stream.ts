@@ -1,4 +1,4 @@
-// Stream bus over Unix and TCP sockets (issue 7 item 5; docs/ARCHITECTURE.md "Stream bus and
+// Stream bus over Unix and TCP sockets (docs/ARCHITECTURE.md "Stream bus and
 // gateway"): frames back to back framed by msg_size (stream-framing.ts), a STREAM_HELLO
 // handshake (stream-hello.ts), optional TLS for TCP, reconnect with backoff on the connecting
 // side. A link joins one router to the far end: side 'driver' = the far end is an external

@@ -1,4 +1,4 @@
-// The vmamp bus (buses.md §2, byte-compatible with the Linux kernel / QEMU "virtio-msg-amp
+// The vmamp bus (docs/BUSES.md §2, byte-compatible with the Linux kernel / QEMU "virtio-msg-amp
 // shmem" format) as a router link and as a driver's frame channel. Both roles:
 //   role=device  we build the window (QEMU's layout: whole window zeroed, descriptor, magic
 //                last); the external program is the driver (`vmsg route --driver-link`);

@@ -1,6 +1,6 @@
-// `vmsg bench` with traffic profiles and reports (issue 5): the load engine (src/loadgen/) on a
+// `vmsg bench` with traffic profiles and reports (README "Load tool"): the load engine (src/loadgen/) on a
 // --target bus, with the human table, --json, --csv, --report out.html, --compare baseline and
-// a live progress line on a terminal. It keeps the issue-7 contract: `--mode init|ping|avail
+// a live progress line on a terminal. It keeps the original `vmsg bench` contract: `--mode init|ping|avail
 // --dev D --count N --outstanding K --json` prints a JSON object with mode, sent, received,
 // errors, order_violations, seconds, round_trips_per_s, p50_us, p99_us (and more), and the exit
 // status is 0 only when errors and order violations are both 0 (2 for bad arguments).

@@ -1,5 +1,5 @@
 // `vmsg bench --target URI --dev D --mode init|ping|avail --count N --outstanding K [--json]`
-// (issue 7, CLI contract): drive an external device-side bus as a driver and verify every
+// (README "CLI", a contract other tools rely on): drive an external device-side bus as a driver and verify every
 // answer (src/driver/frame-bench.ts). Prints
 //   {"mode":..,"sent":..,"received":..,"errors":..,"order_violations":..,"seconds":..,"round_trips_per_s":..,"p50_us":..,"p99_us":..}
 // with --json, else the same as aligned lines. Exit status 0 only when errors and order

@@ -1,4 +1,4 @@
-// `vmsg decode`: decode and validate frames (spec §3–§8) — one JSON object or one summary line
+// `vmsg decode`: decode and validate frames (docs/PROTOCOL.md §3–§8) — one JSON object or one summary line
 // per frame, from --hex or a capture file. Exit status 0 all valid, 1 some invalid, 2 bad
 // arguments or an unreadable capture.
 import { parseArgs, optionsHelp, UsageError, type Parsed } from './args.js';

@@ -1,5 +1,5 @@
 // `vmsg route [--driver-link URI]... [--device-link URI]... [--device KIND:DEVNUM[?opts]]... [--duration S]`
-// (issue 7, CLI contract): run a router between separately running programs.
+// (README "CLI", a contract other tools rely on): run a router between separately running programs.
 //   --driver-link  an external driver (vmamp/spsc: we are the device side, role=device);
 //   --device-link  an external device-side bus; its devices are discovered with GET_DEVICES and
 //                  keep their numbers unless taken (then remapped: src/bus/remap.ts);

@@ -1,4 +1,4 @@
-// `vmsg stress`: the tiny-queue profile of real AMP hardware (issue 4 item 6). A vmamp-style window
+// `vmsg stress`: the tiny-queue profile of real AMP hardware (docs/BUSES.md §2.2, 496 B). A vmamp-style window
 // of --window bytes holds N = floor((window − 80) / 128) slots of 64 bytes per direction (496 B →
 // 3 slots, 2 frames in flight), so the router runs with ring capacity N and 64-byte links, between a
 // block device (DMA inline or offloaded to a pool) and a driver doing self-checking block I/O, each

@@ -372,7 +372,7 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     if (f.length < HDR_SIZE) return error(now, 'malformed', `a ${f.length}-byte frame (shorter than the header)`);
     const size = f[6]! | (f[7]! << 8);
     if (size < HDR_SIZE || size > f.length) return error(now, 'malformed', `msg_size ${size} in a ${f.length}-byte frame`);
-    if (size < f.length) f = f.subarray(0, size); // receivers look only at msg_size bytes (spec §3)
+    if (size < f.length) f = f.subarray(0, size); // receivers look only at msg_size bytes (docs/PROTOCOL.md §3)
     const dv = new DataView(f.buffer, f.byteOffset, f.byteLength);
     const type = f[0]! & 3; // bits 2–7 are reserved: ignored on receive (§8 driver rule 1)
     const id = f[1]!;

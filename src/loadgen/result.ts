@@ -1,6 +1,6 @@
 // The load engine's result: one JSON document per run (`vmsg bench --json`), from which every
 // other output is made (table, CSV, HTML report, comparison), so a saved result can be
-// reported or compared later. Top-level keys of the `vmsg bench --target` contract (issue 7)
+// reported or compared later. Top-level keys of the `vmsg bench --target` contract (README "CLI")
 // are kept as they are: mode, sent, received, errors, order_violations, seconds,
 // round_trips_per_s, p50_us, p99_us.
 import type { LatencySummary } from './latency.js';
@@ -61,7 +61,7 @@ export interface MachineInfo {
 export interface LoadResult {
   format: typeof RESULT_FORMAT;
   version: number;
-  /** The profile's name (the `--mode` of the issue-7 contract). */
+  /** The profile's name (the `--mode` of the original `vmsg bench` contract). */
   mode: string;
   profile: ProfileSpec;
   loop: 'closed' | 'open';
@@ -93,7 +93,7 @@ export interface LoadResult {
   stalls: number;
   stall_ms: number;
   ops_per_s: number;
-  /** The same figure under the issue-7 name. */
+  /** The same figure under its name in the original `vmsg bench` contract. */
   round_trips_per_s: number;
   p50_us: number;
   p90_us: number;
@@ -118,7 +118,7 @@ export interface LoadResult {
   machine: MachineInfo;
 }
 
-/** True when a result passes: no errors and no order violations (the issue-7 exit rule). */
+/** True when a result passes: no errors and no order violations (the `vmsg bench` exit rule). */
 export function passed(r: Pick<LoadResult, 'errors' | 'order_violations'>): boolean {
   return r.errors === 0 && r.order_violations === 0;
 }

@@ -1,4 +1,4 @@
-// The one numbered table of reasons a frame is invalid or dropped (spec §7 bus rules, §8
+// The one numbered table of reasons a frame is invalid or dropped (docs/PROTOCOL.md §7 bus rules, §8
 // endpoint rules). The router's WASM drop counters index by these numbers
 // (assembly/router/layout.ts R_*, counter EC_DROP_BASE + reason), so never renumber.
 

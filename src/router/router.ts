@@ -488,7 +488,7 @@ export class Router {
     ep.devices.add(dev);
     link.devices.push(dev);
     await this.senders[ep.shard]!.run(Op.AddDevice, ds);
-    // Publish: from here on the device number is validated (spec §7 rule 14).
+    // Publish: from here on the device number is validated (docs/PROTOCOL.md §7 rule 14).
     if (ep.busDevs !== 0) Atomics.store(mem.u32, (ep.busDevs >>> 2) + busNum, ds);
     Atomics.store(mem.u32, (this.tables.devTable >>> 2) + dev, ds);
     Atomics.or(mem.u8, this.tables.presentMap + (dev >> 3), 1 << (dev & 7));

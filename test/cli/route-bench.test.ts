@@ -1,4 +1,4 @@
-// `vmsg route` and `vmsg bench` as other tools use them (issue 7 CLI contract): real
+// `vmsg route` and `vmsg bench` as other tools use them (the README's CLI contract): real
 // `node dist/src/cli/main.js` processes, C peers (test/peers/vmsg-peer.c) as the external
 // programs, the bench JSON with exactly its keys, exit statuses, SIGINT with final counters.
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Hotplug while the driver runs (spec §6 EVENT_DEVICE, §7 rules 14 and 26, §9 item 18): removing a
+// Hotplug while the driver runs (docs/PROTOCOL.md §6 EVENT_DEVICE, §7 rules 14 and 26, §9 item 18): removing a
 // device fails its outstanding requests cleanly — transport requests with the router's
 // DEVICE_REMOVED failure, virtqueue buffers with DeviceRemovedError — and when it is added again
 // the driver probes it and initialises it again.

@@ -1,4 +1,4 @@
-// Outputs of a real load run: JSON (the issue-7 keys included), CSV, the table, and the HTML
+// Outputs of a real load run: JSON (the original `vmsg bench` keys included), CSV, the table, and the HTML
 // report (well-formed, self-contained, with its charts); compare() and its noise rule; the
 // progress line on a real pseudo-terminal and its silence when piped.
 import { describe, it, expect, beforeAll } from 'vitest';

@@ -1,4 +1,4 @@
-// vmsg-peer: the project's own external peer for the shared-memory buses (buses.md §2 vmamp,
+// vmsg-peer: the project's own external peer for the shared-memory buses (docs/BUSES.md §2 vmamp,
 // §3 SPSC v1), a separate OS process written independently of the TypeScript/WASM code, as a
 // kernel driver or a QEMU device model would be. It plays either side of a window:
 //
@@ -94,7 +94,7 @@ static uint8_t *rx_peek(ring_t *r) {
 }
 static void rx_release(ring_t *r) { r->local = next_idx(r, r->local); }
 
-// ---------------------------------------------------------------- vmamp window (buses.md §2.1)
+// ---------------------------------------------------------------- vmamp window (docs/BUSES.md §2.1)
 #define LO_MAGIC 0x4C4F
 #define QH_MAGIC 0x514F
 enum { ST_INIT = 0, ST_READY = 1, ST_RUN = 2, ST_SHUTDOWN = 3, ST_PEER_DEAD = 4 };
@@ -217,7 +217,7 @@ static int vmamp_peer_ok(void) {
   return qh_has_magic(peer_qh) && (s == ST_READY || s == ST_RUN);
 }
 
-// ---------------------------------------------------------------- SPSC pair (buses.md §3.1)
+// ---------------------------------------------------------------- SPSC pair (docs/BUSES.md §3.1)
 // driver→device ring at window+0, device→driver ring at window+region; region = half the
 // window in whole 64-byte lines (8 KiB → 2 × 4 KiB, as QEMU's AMP-PCI v1 BAR); capacity from
 // the region size: C = floor((region - 192) / 64) + 1.

@@ -1,5 +1,5 @@
-// The router scenarios of ../shared/spec/vectors.json and the bus rules of spec §7, end to end:
-// real shard worker threads routing between endpoint ports over shared memory.
+// The router scenarios of test/fixtures/wire-vectors.json and the bus rules of docs/PROTOCOL.md §7,
+// end to end: real shard worker threads routing between endpoint ports over shared memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
 import { EndpointPort } from '../../src/router/port.js';

@@ -3,7 +3,7 @@
 -- {type u8, msg_id u8, dev_num u16, token u16, msg_size u16} little-endian, then the payload.
 --   wireshark -X lua_script:tools/wireshark/virtio-msg.lua capture.pcapng
 --   tshark -X lua_script:tools/wireshark/virtio-msg.lua -r capture.pcapng
--- Payload offsets below are those of ../shared/spec/virtio-msg.md §5/§6 (payload starts at 8).
+-- Payload offsets below are those of docs/PROTOCOL.md §5/§6 (payload starts at 8).
 
 local p = Proto("virtio_msg", "virtio-msg")
 
