@@ -110,7 +110,8 @@ describe.skipIf(peerSkipReason !== null)('shared-memory bring-up in any connect 
       await vi.waitFor(() => expect(l.doorbellState).toBe(expectedBell(order)), { timeout: 5000, interval: 10 });
     } finally {
       await link?.close();
-      if (bus === 'spsc') peer.proc.kill('SIGTERM'); // vmamp peers see our SHUTDOWN and leave by themselves
+      // vmamp peers see our SHUTDOWN and leave by themselves
+      if (bus === 'spsc' || link === null) peer.proc.kill('SIGTERM');
     }
     const out = await peer.done;
     if (order === 'late') expect(out.stderr).toMatch(/connected late, after \d+ frames/);
@@ -127,11 +128,15 @@ describe.skipIf(peerSkipReason !== null)('shared-memory bring-up in any connect 
     const opening = openBusLink(router, linkUri(bus, 'device', pd, SIZE, false), 'driver', { waitMs: 20_000 });
     const driver = startPeer([...peerArgs(bus, 'driver', pd, SIZE, true), ...orderArgs('late').slice(0, 2), '--dev', '1', '--count', String(COUNT), '--outstanding', '8']);
     const dlink = (await opening) as ShmBusLink;
-    const dout = await driver.done;
-    expect(dout.code, dout.stderr).toBe(0);
-    expect(JSON.parse(dout.stdout.trim())).toMatchObject({ sent: COUNT, received: COUNT, errors: 0, order_violations: 0, bells_heard: 0 });
-    expect(dlink.doorbellState).toBe('none');
-    await dlink.close();
+    try {
+      const dout = await driver.done;
+      expect(dout.code, dout.stderr).toBe(0);
+      expect(JSON.parse(dout.stdout.trim())).toMatchObject({ sent: COUNT, received: COUNT, errors: 0, order_violations: 0, bells_heard: 0 });
+      expect(dlink.doorbellState).toBe('none');
+    } finally {
+      await dlink.close();
+      driver.proc.kill('SIGKILL');
+    }
     expect(leftovers(pd)).toEqual([]);
 
     const pv = freshPaths(`order-poll-dev-${bus}`);
