@@ -20,8 +20,13 @@ const COUNT = 1500;
 /** A late peer connects after this many frames: the switch from polling happens mid-traffic. */
 const LATE_AFTER = 300;
 const SIZE = 8192;
+/** 3-slot windows (2 frames in flight per direction): the switch happens with the rings full. */
+const SMALL = { vmamp: 496, spsc: 640 } as const;
 
-const cases = BUSES.flatMap((bus) => ORDERS.map((order) => ({ bus, order })));
+const cases = [
+  ...BUSES.flatMap((bus) => ORDERS.map((order) => ({ bus, order: order as Order, size: SIZE }))),
+  ...BUSES.map((bus) => ({ bus, order: 'late' as Order, size: SMALL[bus] })),
+];
 
 /** What the C peer is told about its socket. */
 function orderArgs(order: Order): string[] {
@@ -57,13 +62,13 @@ describe.skipIf(peerSkipReason !== null)('shared-memory bring-up in any connect 
     await router?.close();
   });
 
-  it.each(cases)('$bus, we build the window, the C driver connects $order: all frames answered in order', async ({ bus, order }) => {
+  it.each(cases)('$bus $size B, we build the window, the C driver connects $order: all frames answered in order', async ({ bus, order, size }) => {
     const p = freshPaths(`order-drv-${bus}-${order}`);
     const events: string[] = [];
-    const opening = openBusLink(router, linkUri(bus, 'device', p, SIZE, true), 'driver', { waitMs: 20_000, log: (l) => void events.push(l) });
+    const opening = openBusLink(router, linkUri(bus, 'device', p, size, true), 'driver', { waitMs: 20_000, log: (l) => void events.push(l) });
     // A doorbell wait of 1 s: a wake-up lost at the switch from polling would show as work found after a timeout.
     const peer = startPeer([
-      ...peerArgs(bus, 'driver', p, SIZE, true), ...orderArgs(order),
+      ...peerArgs(bus, 'driver', p, size, true), ...orderArgs(order),
       '--discover', '--dev', '2', '--count', String(COUNT), '--outstanding', '8', '--bell-timeout-ms', '1000',
     ]);
     const link = (await opening) as ShmBusLink;
@@ -92,12 +97,12 @@ describe.skipIf(peerSkipReason !== null)('shared-memory bring-up in any connect 
     expect(leftovers(p)).toEqual([]); // no window, no half-built window, no socket
   }, 60_000);
 
-  it.each(cases)('$bus, the C device side builds the window and takes the socket $order: its devices discovered, all frames answered in order', async ({ bus, order }) => {
+  it.each(cases)('$bus $size B, the C device side builds the window and takes the socket $order: its devices discovered, all frames answered in order', async ({ bus, order, size }) => {
     const p = freshPaths(`order-dev-${bus}-${order}`);
-    const peer = startPeer([...peerArgs(bus, 'device', p, SIZE, true), ...orderArgs(order), '--devices', '7,300', '--bell-timeout-ms', '1000']);
+    const peer = startPeer([...peerArgs(bus, 'device', p, size, true), ...orderArgs(order), '--devices', '7,300', '--bell-timeout-ms', '1000']);
     let link: ShmBusLink | null = null;
     try {
-      link = (await openBusLink(router, linkUri(bus, 'driver', p, SIZE, true), 'device', { waitMs: 20_000 })) as ShmBusLink;
+      link = (await openBusLink(router, linkUri(bus, 'driver', p, size, true), 'device', { waitMs: 20_000 })) as ShmBusLink;
       expect([...link.devices].sort((a, b) => a - b)).toEqual([7, 300]);
       const drv = new EndpointPort(await router.attachDriver());
       const req = await driveRequests(drv, 300, COUNT, 8);
