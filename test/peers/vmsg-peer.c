@@ -701,7 +701,7 @@ int main(int argc, char **argv) {
   if (sock && sock_order == SO_NORMAL) bell_accept();
   if (is_vmamp) vmamp_bring_up();
   fprintf(stderr, "vmsg-peer: %s %s up on %s (%zu bytes, %u slots per direction, %s)\n", bus, role, path, win_size, tx.cap,
-          sock ? "doorbell socket" : "busy-poll");
+          sock ? "doorbell socket" : sock_path ? "polling until the doorbell socket connects" : "busy-poll");
   int status = is_device ? run_device(duration) : run_driver(mode, count, outstanding, (uint16_t)dev, discover, idle_ms, seconds);
   if (listen_fd >= 0) { close(listen_fd); unlink(sock_path_given); }
   return status;
