@@ -335,6 +335,21 @@ export class Router {
     });
   }
 
+  /**
+   * Switch an external link between busy-poll (its peer rings no doorbell: the owning shard
+   * naps briefly and looks again) and doorbell wake-ups, e.g. when its doorbell socket connects
+   * after the link came up. The shard is woken so it looks at the link once more either way.
+   */
+  setExternalPolling(link: AttachedLink, busyPoll: boolean): void {
+    const rec = this.endpoints.get(link.id);
+    if (rec === undefined || rec.link !== link || rec.rings !== null || rec.busyPoll === busyPoll) return;
+    rec.busyPoll = busyPoll;
+    const at = (this.tables.controlBlocks[rec.shard]! + CB_POLL_LINKS) >>> 2;
+    if (busyPoll) Atomics.add(this.mem.u32, at, 1);
+    else Atomics.sub(this.mem.u32, at, 1);
+    this.wakeShard(rec.shard);
+  }
+
   /** Wake shard `s` if it sleeps (an external peer rang our doorbell socket). */
   wakeShard(s: number): void {
     const at = this.tables.bell(s) >>> 2;
