@@ -153,6 +153,25 @@ export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, ent
   return MATCH_HELD;
 }
 
+/**
+ * The device side gave up on the request with router token `token` (a bridge to a bus that
+ * cannot carry it, or whose device took it and never answered): it ends as one transport
+ * failure with `reason`, in its place in the device's order. Returns 0, or -reason when the
+ * token names no waiting request of that msg_id (the report is dropped, as a response would be).
+ */
+export function failRequest(shard: usize, ds: usize, token: u32, msgId: u32, reason: u32): i32 {
+  const e = entryOf(ds, token);
+  const st = <u32>load<u8>(e, CE_STATE);
+  if (st == 0 || <u32>load<u16>(e, CE_TOKEN) != token) return -32; // R_UNMATCHED_RESPONSE
+  if (st == CES_DONE_FAILED || st == CES_FAILED) return -33; //        R_LATE_RESPONSE
+  if (st == CES_ANSWERED || st == CES_DONE_ANSWERED) return -43; //    R_DUPLICATE_RESPONSE
+  if (<u32>load<u8>(e, CE_MSG_ID) != msgId) return -34; //             R_RESPONSE_ID_MISMATCH
+  store<u8>(e, <u8>CES_FAILED, CE_STATE);
+  store<u32>(e, reason, CE_HELD);
+  releaseInOrder(shard, ds);
+  return 0;
+}
+
 /** The head entry was delivered by the caller: close it and release what follows. */
 export function headDelivered(shard: usize, ds: usize, e: usize): void {
   store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);

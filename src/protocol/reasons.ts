@@ -43,6 +43,9 @@ const TABLE = {
   MSG_SIZE_GT_LINK_MAX: { code: 22, layer: 'router', description: "frame larger than its destination link's maximum (a response becomes a transport failure)" },
   // router only: a frame held on its way from a link that detached meanwhile (counted on that source)
   SOURCE_GONE: { code: 23, layer: 'router', description: 'its driver detached while the frame waited to be forwarded (parked or between shards): never sent' },
+  // legacy v0 bridges (src/bus/legacy): a request's one outcome when the legacy device cannot give it
+  LEGACY_UNSUPPORTED: { code: 24, layer: 'endpoint', description: 'the legacy v0 device has no counterpart for the request or would crash on it (unknown id, queue index beyond its queues, ring outside the shared memory): never sent to it' },
+  LEGACY_NO_REPLY: { code: 25, layer: 'endpoint', description: 'the legacy v0 device took the request but sent no reply within the link\'s reply deadline' },
   // router only: correlation, routing and delivery (assembly/router)
   UNMATCHED_RESPONSE: { code: 32, layer: 'router', description: 'response token matches no outstanding request' },
   LATE_RESPONSE: { code: 33, layer: 'router', description: 'response to a request that already failed (timeout, removal)' },
