@@ -20,6 +20,16 @@ const shmDir = (() => {
 })();
 const created: string[] = [];
 const running = new Set<ChildProcess>();
+/** Kill the peers still running and remove every file they and the tests made (call in afterAll). */
+export async function removeLegacyFiles(): Promise<void> {
+  await Promise.all([...running].map((p) => new Promise((r) => {
+    p.once('close', r);
+    p.kill('SIGKILL');
+  })));
+  rmSync(workDir, { recursive: true, force: true });
+  for (const f of created.splice(0)) rmSync(f, { recursive: true, force: true });
+}
+// Also at exit, for a run that never reached afterAll (vitest may end a worker without it).
 process.on('exit', () => {
   for (const p of running) p.kill('SIGKILL');
   rmSync(workDir, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 // reproductions of QEMU linux-user and OpenAMP amp_static_queue, each serving virtio-rng through
 // real split virtqueues in a memory file both sides map, driven by the Driver SDK through the
 // router; their quirks and missing replies, hostile frames, and one outcome per request.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
 import { VirtioDriver } from '../../src/driver/driver.js';
 import { EntropyDriver } from '../../src/driver/entropy-driver.js';
@@ -14,12 +14,13 @@ import { VIRTIO_F_ACCESS_PLATFORM, featureBit } from '../../src/virtqueue/featur
 import { checkAccounting, waitQuiescent } from '../../src/router/accounting.js';
 import { InprocChannel } from '../../src/bus/inproc-channel.js';
 import { decode, encode, type Message } from '../../src/protocol/codec.js';
-import { legacySkipReason, startOpenampPeer, startQemuPeer, QEMU_MEM_BASE, type PeerProcess } from './legacy-helpers.js';
+import { removeLegacyFiles, legacySkipReason, startOpenampPeer, startQemuPeer, QEMU_MEM_BASE, type PeerProcess } from './legacy-helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+afterAll(removeLegacyFiles);
 
 interface Rig {
   router: Router;
