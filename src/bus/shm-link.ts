@@ -132,7 +132,7 @@ export class ShmBusLink implements BusLink {
     const outCursor = this.cursors + 64;
     win.initCursors(inCursor, outCursor, this.wakeWord);
     this.ext = await router.attachExternal({
-      kind: this.side, inCursor, outCursor, maxMessageSize: win.maxMessageSize, busyPoll: doorbell === null, ownNumbering: this.side === 'device',
+      kind: this.side, inCursor, outCursor, maxMessageSize: win.maxMessageSize, busyPoll: doorbell === null, ownNumbering: this.side === 'device', label: this.uri,
     });
     router.onControlFrame(this.ext, (f) => this.onControlFrame(f));
     if (doorbell !== null) {
