@@ -40,7 +40,7 @@ const FLAGS = {
   csv: { kind: 'boolean', help: 'print the result as CSV (a header line and one row)' },
   report: { kind: 'string', value: 'FILE.html', help: 'also write a self-contained HTML report with charts' },
   compare: { kind: 'string', value: 'BASELINE', help: 'compare with a saved result (--json output or --report page)' },
-  'fail-on': { kind: 'choice', choices: ['worse'], help: 'with --compare: exit 1 when any figure is worse than the baseline beyond its noise band' },
+  'fail-on': { kind: 'choice', choices: ['worse'], help: 'with --compare: exit 1 when throughput, a latency figure or a correctness counter is worse than the baseline beyond noise' },
   'min-effect': { kind: 'string', value: 'PCT', help: 'with --compare: changes under PCT % count as the same even beyond noise (default 10: drift between runs)' },
   threshold: { kind: 'list', value: 'EXPR', help: "pass/fail rule, repeatable: 'p99<2ms', 'errors==0', 'throughput>=50k', 'error_rate<0.001'; exit 1 when one fails" },
   help: { kind: 'boolean', help: 'show this help' },
@@ -174,11 +174,11 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
   result.run = { command: ['vmsg', 'bench', ...argv].map(shellWord).join(' '), target: flags.target, tool_version: toolVersion(), commit: gitCommit() };
   const comparison = baseline === undefined ? undefined : compare(baseline, result, { minEffectPct: minEffect });
   const checks = checkThresholds(result, thresholds);
-  const regressed = flags['fail-on'] === 'worse' && comparison !== undefined && comparison.worse > 0;
+  const regressed = flags['fail-on'] === 'worse' && comparison !== undefined && comparison.regressions.length > 0;
   const failures = [
     ...(passed(result) ? [] : [`${result.errors} errors, ${result.order_violations} order violations`]),
     ...checks.filter((c) => !c.ok).map((c) => `threshold ${c.text} failed`),
-    ...(regressed ? comparison!.rows.filter((r) => r.verdict === 'worse').map((r) => `${r.metric} worse than the baseline`) : []),
+    ...(regressed ? comparison!.regressions.map((m) => `${m} worse than the baseline`) : []),
   ];
   const gate = { passed: failures.length === 0, failures };
   // Side reports go to stderr when stdout carries a machine format.

@@ -30,6 +30,12 @@ export interface MetricChange {
   band_pct: number;
   verdict: Verdict;
   why: string;
+  /**
+   * Whether `--fail-on worse` counts this row. Queue-full and stall rates do not: a stall is a
+   * 100 ms gap, already in the latency tail and the throughput, and a count rising from zero
+   * follows other load on the machine more than the code under test; they stay in the table.
+   */
+  gates: boolean;
 }
 
 export interface Comparison {
@@ -39,6 +45,8 @@ export interface Comparison {
   better: number;
   worse: number;
   same: number;
+  /** Rows that gate (`gates`) and are worse: what `--fail-on worse` fails on. */
+  regressions: string[];
   /** How the bands were made. */
   method: { confidence: number; resamples: number; min_effect_pct: number };
 }
@@ -69,7 +77,7 @@ function judgeBand(metric: string, unit: string, base: number, cur: number, band
   // out zero: for a rise that is the stretch below the median, for a fall the one above.
   const side = diff >= 0 ? band.below : band.above;
   const bandPct = base === 0 ? 0 : (side / Math.abs(base)) * 100;
-  const row = { metric, unit, baseline: base, current: cur, change_pct: change === null ? null : round2(change), band_pct: round2(bandPct) };
+  const row = { metric, unit, baseline: base, current: cur, change_pct: change === null ? null : round2(change), band_pct: round2(bandPct), gates: true };
   if (diff === 0) return { ...row, verdict: 'same', why: 'no change' };
   if (Math.abs(diff) <= side) return { ...row, verdict: 'same', why: `within ${diff > 0 ? '+' : '−'}${bandPct.toFixed(1)} % noise` };
   if (change !== null && Math.abs(change) < minEffect) return { ...row, verdict: 'same', why: `beyond noise (${bandPct.toFixed(1)} %) but under --min-effect ${minEffect} %` };
@@ -78,7 +86,7 @@ function judgeBand(metric: string, unit: string, base: number, cur: number, band
 
 function correctness(metric: string, base: number, baseOps: number, cur: number, curOps: number): MetricChange {
   const change = pct(base, cur);
-  const row: MetricChange = { metric, unit: 'count', baseline: base, current: cur, change_pct: change === null ? null : round2(change), band_pct: 0, verdict: 'same', why: 'both zero' };
+  const row: MetricChange = { metric, unit: 'count', baseline: base, current: cur, change_pct: change === null ? null : round2(change), band_pct: 0, verdict: 'same', why: 'both zero', gates: true };
   if (base === 0 && cur > 0) return { ...row, verdict: 'worse', why: 'was zero' };
   if (base > 0 && cur === 0) return { ...row, verdict: 'better', why: 'now zero' };
   if (base === 0 && cur === 0) return row;
@@ -113,7 +121,7 @@ export function compare(baseline: LoadResult, current: LoadResult, opts: Compare
   const banded = (metric: string, unit: string, fig: BootFigure, base: number, cur: number, higherIsBetter: boolean): void => {
     if (boots === undefined) {
       const change = pct(base, cur);
-      rows.push({ metric, unit, baseline: base, current: cur, change_pct: change === null ? null : round2(change), band_pct: 0, verdict: 'n/a', why: 'no noise estimate' });
+      rows.push({ metric, unit, baseline: base, current: cur, change_pct: change === null ? null : round2(change), band_pct: 0, verdict: 'n/a', why: 'no noise estimate', gates: true });
       return;
     }
     rows.push(judgeBand(metric, unit, base, cur, differenceBand(boots[0][fig], boots[1][fig], confidence), minEffect, higherIsBetter));
@@ -128,6 +136,7 @@ export function compare(baseline: LoadResult, current: LoadResult, opts: Compare
   const perS = (r: LoadResult, kind: 'queue_full' | 'stalls'): number => Number(eventRate(r, kind).toFixed(3));
   banded('queue full', 'per s', 'queue_full', perS(baseline, 'queue_full'), perS(current, 'queue_full'), false);
   banded('stalls', 'per s', 'stalls', perS(baseline, 'stalls'), perS(current, 'stalls'), false);
+  for (const r of rows.slice(-2)) r.gates = false;
   rows.push(correctness('errors', baseline.errors, baseline.completed, current.errors, current.completed));
   rows.push(correctness('order violations', baseline.order_violations, baseline.completed, current.order_violations, current.completed));
   rows.push(correctness('timeouts', baseline.timeouts, baseline.completed, current.timeouts, current.completed));
@@ -137,6 +146,7 @@ export function compare(baseline: LoadResult, current: LoadResult, opts: Compare
     better: rows.filter((r) => r.verdict === 'better').length,
     worse: rows.filter((r) => r.verdict === 'worse').length,
     same: rows.filter((r) => r.verdict === 'same').length,
+    regressions: rows.filter((r) => r.gates && r.verdict === 'worse').map((r) => r.metric),
     method: { confidence, resamples, min_effect_pct: minEffect },
   };
 }
@@ -149,7 +159,7 @@ export function formatComparison(c: Comparison): string {
   const w = Math.max(...c.rows.map((r) => r.metric.length));
   for (const r of c.rows) {
     const change = r.change_pct === null ? '' : `${r.change_pct >= 0 ? '+' : ''}${r.change_pct.toFixed(1)} %`;
-    lines.push(`  ${r.metric.padEnd(w)}  ${`${num(r.baseline)} → ${num(r.current)} ${r.unit}`.padEnd(30)} ${change.padStart(9)}  ${r.verdict.toUpperCase().padEnd(6)} ${r.why}`);
+    lines.push(`  ${r.metric.padEnd(w)}  ${`${num(r.baseline)} → ${num(r.current)} ${r.unit}`.padEnd(30)} ${change.padStart(9)}  ${r.verdict.toUpperCase().padEnd(6)} ${r.why}${r.gates ? '' : ' (information: not gated)'}`);
   }
   lines.push(`  ${c.better} better, ${c.worse} worse, ${c.same} within noise (bands: ${Math.round(c.method.confidence * 100)} % of ${c.method.resamples} bootstrap draws over the runs' intervals)`);
   return lines.join('\n') + '\n';

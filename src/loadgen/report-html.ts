@@ -169,7 +169,7 @@ const summaryCells = (s: LatencySummary): string => [s.p50_us, s.p90_us, s.p99_u
 export function formatHtml(r: LoadResult, extras: ReportExtras = {}): string {
   const { baseline, comparison, thresholds = [] } = extras;
   const verified = r.errors === 0 && r.order_violations === 0;
-  const regressions = comparison?.rows.filter((x) => x.verdict === 'worse') ?? [];
+  const regressions = comparison?.rows.filter((x) => x.verdict === 'worse' && x.gates) ?? [];
   const thresholdFails = thresholds.filter((t) => !t.ok);
   const ok = verified && thresholdFails.length === 0;
   // init-storm is about whole sequences (README): they are its headline; messages come second.

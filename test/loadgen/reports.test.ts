@@ -178,9 +178,11 @@ describe('compare(baseline, current)', () => {
     expect(band('latency p99.9')).toBeGreaterThan(band('latency p50'));
   });
 
-  it('on a real run, a tripled latency is worse at the median and better when reversed', () => {
-    expect(compare(result, scaled(result, 3)).rows.find((r) => r.metric === 'latency p50')!.verdict).toBe('worse');
-    expect(compare(scaled(result, 3), result).rows.find((r) => r.metric === 'latency p50')!.verdict).toBe('better');
+  // A real 0.6 s run on a busy machine can wobble several-fold between intervals, and its
+  // band says so: the factor here is far beyond any such wobble.
+  it('on a real run, a twentyfold latency is worse at the median and better when reversed', () => {
+    expect(compare(result, scaled(result, 20)).rows.find((r) => r.metric === 'latency p50')!.verdict).toBe('worse');
+    expect(compare(scaled(result, 20), result).rows.find((r) => r.metric === 'latency p50')!.verdict).toBe('better');
   });
 
   it('a change inside the bootstrap band or under --min-effect is the same', () => {
