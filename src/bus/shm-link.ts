@@ -146,7 +146,7 @@ export class ShmBusLink implements BusLink {
     win.initCursors(inCursor, outCursor, this.wakeWord);
     this.polling = doorbell?.socket == null;
     this.ext = await router.attachExternal({
-      kind: this.side, inCursor, outCursor, maxMessageSize: win.maxMessageSize, busyPoll: this.polling, ownNumbering: this.side === 'device',
+      kind: this.side, inCursor, outCursor, maxMessageSize: win.maxMessageSize, busyPoll: this.polling, ownNumbering: this.side === 'device', label: this.uri,
     });
     router.onControlFrame(this.ext, (f) => this.onControlFrame(f));
     doorbell?.onArrival((s) => this.adopt(s));
