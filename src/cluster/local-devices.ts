@@ -36,30 +36,35 @@ export class LocalDevices extends EventEmitter {
     this.driver = new VirtioDriver(await this.router.attachDriver(), { memory, requestTimeoutMs: PROBE_TIMEOUT_MS, autoProbe: false, spinBeforeSleep: 0 });
     this.driver.onHotplug((e) => {
       if (e.state === 'removed') this.removed(e.dev);
-      else if (e.state === 'added' || e.state === 'probe-failed') void this.added(e.dev);
+      else if (e.state === 'ready') void this.added(e.dev);
     });
     const present = (await this.driver.enumerate()).filter((d) => !this.isImported(d));
-    // Probes in parallel, a bounded number at a time (a router may hold thousands of devices).
-    for (let i = 0; i < present.length; i += 64) {
-      await Promise.all(present.slice(i, i + 64).map((d) => this.added(d, false)));
-    }
+    for (const d of present) void this.added(d, false);
   }
 
+  /**
+   * A device appeared: listed at once with unknown ids ('change'), then again with its ids once
+   * GET_DEVICE_INFO answers. A device that does not answer it (it need not, to be reachable)
+   * stays listed with unknown ids.
+   */
   private async added(dev: number, announce = true): Promise<void> {
     if (this.isImported(dev)) return;
     const epoch = (this.epoch.get(dev) ?? 0) + 1;
     this.epoch.set(dev, epoch);
-    let d: LocalDevice = { dev, deviceId: null, vendorId: null };
+    const first: LocalDevice = { dev, deviceId: null, vendorId: null };
+    this.devices.set(dev, first);
+    if (announce) this.emit('change', first);
+    let info;
     try {
-      const info = await this.driver!.device(dev).probe();
-      d = { dev, deviceId: info.deviceId, vendorId: info.vendorId };
+      info = await this.driver!.device(dev).probe();
     } catch (e) {
-      // A device that does not answer GET_DEVICE_INFO is still reachable: published with unknown ids.
-      this.emit('warning', `device ${dev}: GET_DEVICE_INFO failed (${(e as Error).message}); published without its ids`);
+      if (this.epoch.get(dev) === epoch) this.emit('warning', `device ${dev}: GET_DEVICE_INFO failed (${(e as Error).message}); listed without its ids`);
+      return;
     }
-    if (this.epoch.get(dev) !== epoch || !this.router.hasDevice(dev) || this.isImported(dev)) return;
+    if (this.epoch.get(dev) !== epoch || !this.devices.has(dev)) return; // removed (or added again) meanwhile
+    const d: LocalDevice = { dev, deviceId: info.deviceId, vendorId: info.vendorId };
     this.devices.set(dev, d);
-    if (announce) this.emit('change', d);
+    this.emit('change', d);
   }
 
   private removed(dev: number): void {

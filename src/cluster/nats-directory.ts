@@ -116,6 +116,21 @@ export class NatsDirectory extends EventEmitter {
     })();
   }
 
+  /** After a reconnect: watch again from the last revision seen (JetStream may need a moment after a server restart). */
+  private async restartWatch(): Promise<void> {
+    let said = false;
+    while (this.connected && !this.closing) {
+      try {
+        await this.watch();
+        return;
+      } catch (e) {
+        if (!said) this.emit('warning', `directory watch could not restart yet: ${(e as Error).message}; retrying`);
+        said = true;
+        await new Promise((r) => setTimeout(r, RECONNECT_WAIT_MS * 2));
+      }
+    }
+  }
+
   async put(key: string, value: string): Promise<void> {
     await this.kv.put(key, value);
   }
@@ -142,12 +157,10 @@ export class NatsDirectory extends EventEmitter {
         this.connected = true;
         this.watcher?.stop();
         this.watcher = undefined;
-        try {
-          await this.watch();
-        } catch (e) {
-          this.emit('warning', `directory watch could not restart: ${(e as Error).message}`);
-        }
-        this.emit('resumed', s.server);
+        // Not awaited: status events keep flowing while the watch restarts.
+        void this.restartWatch().then(() => {
+          if (this.connected && !this.closing) this.emit('resumed', s.server);
+        });
       } else if (s.type === 'error') {
         this.emit('warning', `NATS: ${String((s as { error?: unknown }).error ?? 'error')}`);
       }
