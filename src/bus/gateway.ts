@@ -43,6 +43,10 @@ const GET_DEVICES_FIXED = 14;
 export interface DeviceDirectory {
   current(): Iterable<number>;
   subscribe(onChange: () => void): () => void;
+  /** Local number `local` is being attached for the far end (before drivers hear READY). */
+  attaching?(local: number): void;
+  /** Local number `local` no longer belongs to the far end (after drivers heard REMOVED). */
+  detached?(local: number): void;
 }
 
 /** A remote device reachable under a local number (emitted as 'remap' when the numbers differ). */
@@ -338,12 +342,14 @@ export class GatewaySession implements PeerHandler {
       // Translation is on before the router validates `local`: a driver that hears READY may send at once.
       this.remap.activate(remote, local);
       this.present.set(remote, local);
+      this.directory?.attaching?.(local);
       try {
         await this.router.addDevice(this.desc, local);
       } catch (e) {
         this.present.delete(remote);
         this.remap.deactivate(remote);
         this.remap.release(local);
+        this.directory?.detached?.(local);
         // Another adapter of this router (not sharing our claims) took the number meanwhile: next rule.
         if (!/already attached/.test((e as Error).message)) throw e;
         taken.add(local);
@@ -363,6 +369,7 @@ export class GatewaySession implements PeerHandler {
       await this.router.removeDevice(local);
     } finally {
       this.remap.release(local);
+      this.directory?.detached?.(local);
     }
   }
 }

@@ -34,6 +34,8 @@ export class RemoteNode implements DeviceDirectory {
   private retry: NodeJS.Timeout | undefined;
   private retryMs = BACKOFF_MIN_MS;
   private readonly listeners = new Set<() => void>();
+  /** Local numbers its devices hold here, from the moment they are claimed (so this router never serves them as its own). */
+  private readonly locals = new Set<number>();
   private closed = false;
 
   constructor(
@@ -52,6 +54,14 @@ export class RemoteNode implements DeviceDirectory {
     return () => this.listeners.delete(onChange);
   }
 
+  attaching(local: number): void {
+    this.locals.add(local);
+  }
+
+  detached(local: number): void {
+    this.locals.delete(local);
+  }
+
   // ---------------------------------------------------------------- directory changes
 
   /** Entries changed (device set, liveness, address): bring the stream and the devices in line. */
@@ -65,9 +75,9 @@ export class RemoteNode implements DeviceDirectory {
     return this.link?.deviceMap() ?? [];
   }
 
-  /** Is local device `dev` one of this node's, attached here? */
+  /** Is local device `dev` one of this node's, attached here (or being attached)? */
   hasLocal(dev: number): boolean {
-    return this.link !== undefined && this.link.devices.includes(dev);
+    return this.locals.has(dev);
   }
 
   get linkUp(): boolean {
