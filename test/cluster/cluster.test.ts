@@ -20,7 +20,7 @@ import { Reason } from '../../src/protocol/reasons.js';
 import { DEVICE_BUS_STATE_READY as READY, DEVICE_BUS_STATE_REMOVED as REMOVED } from '../../src/protocol/constants.js';
 import { Inbox, getStatus, sendAll, sleep } from '../bus/stream-helpers.js';
 import { MAIN } from '../cli/run-vmsg.js';
-import { NatsServer, natsServerMissing } from './nats-server.js';
+import { NatsServer, natsServerMissing } from '../../tools/nats-server.js';
 import { mapSharedGuestMemory } from './shared-guest-memory.js';
 
 const missing = natsServerMissing();

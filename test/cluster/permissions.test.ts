@@ -13,7 +13,7 @@ import { Router } from '../../src/router/router.js';
 import { ClusterNode } from '../../src/cluster/cluster-node.js';
 import { natsPermissionsConfig } from '../../src/cluster/nats-permissions.js';
 import { aliveKey, deviceKey } from '../../src/cluster/directory-entry.js';
-import { NatsServer, natsServerMissing } from './nats-server.js';
+import { NatsServer, natsServerMissing } from '../../tools/nats-server.js';
 import { startEcho } from '../bus/stream-helpers.js';
 
 const missing = natsServerMissing();

@@ -1,4 +1,4 @@
-// A nats-server of the test's own (Debian's `nats-server`, 2.9+ for JetStream KV): on a free
+// A nats-server of a test or benchmark of its own (Debian's `nats-server`, 2.9+ for JetStream KV): on a free
 // loopback port with a temporary JetStream directory, stopped and removed by stop(); restart()
 // brings it back on the same port with the same store (the directory survives, as in a real
 // server restart). `natsServerMissing()` says why the cluster tests must skip, or undefined.
