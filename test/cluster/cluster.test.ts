@@ -21,7 +21,7 @@ import { DEVICE_BUS_STATE_READY as READY, DEVICE_BUS_STATE_REMOVED as REMOVED } 
 import { Inbox, getStatus, sendAll, sleep } from '../bus/stream-helpers.js';
 import { MAIN } from '../cli/run-vmsg.js';
 import { NatsServer, natsServerMissing } from '../../tools/nats-server.js';
-import { mapSharedGuestMemory } from './shared-guest-memory.js';
+import { mapSharedGuestMemory } from './mapped-guest-memory.js';
 
 const missing = natsServerMissing();
 const FIXTURE = fileURLToPath(new URL('./fixtures/cluster-router.mjs', import.meta.url));
