@@ -5,9 +5,9 @@
 // drivers strictly in sequence order — an early response is held in the pool, a request with no
 // response by its deadline becomes one transport failure in its place, a request the router
 // refuses takes an entry of its own so its failure waits for the older outcomes too. Answers
-// that come after their entry closed are labelled from the outcome history (DS_HIST).
+// that come after their entry closed are labelled from the failure ring (DS_FAIL_RING).
 import {
-  DS_WINDOW, DS_ENTRIES, DS_NEXT_SEQ, DS_HEAD_SEQ, DS_NEXT_TOKEN, DS_BASE_SEQ, DS_HIST, DS_HIST_BITS,
+  DS_WINDOW, DS_ENTRIES, DS_NEXT_SEQ, DS_HEAD_SEQ, DS_NEXT_TOKEN, DS_BASE_SEQ, DS_FAIL_COUNT, DS_FAIL_RING, DS_FAILS,
   DS_C_RESPONSES, DS_C_FAILED, DS_C_HELD, DS_C_TIMEOUTS,
   DS_DEV_NUM, CE_STATE, CE_MSG_ID, CE_DRIVER, CE_DRV_TOKEN, CE_TOKEN, CE_DEADLINE, CE_HELD, CE_SIZE,
   CES_WAITING, CES_ANSWERED, CES_FAILED, CES_DONE_ANSWERED, CES_DONE_FAILED, CES_REFUSED, PS_FRAME,
@@ -67,12 +67,11 @@ export function openRefusal(shard: usize, ds: usize, msgId: u32, driver: u32, dr
   releaseInOrder(shard, ds);
 }
 
-/** Record how sequence `seq` closed (answered or not) for answers that come after. */
-@inline function closeHistory(ds: usize, seq: u32, failed: bool): void {
-  const a = ds + DS_HIST + (<usize>(seq & (DS_HIST_BITS - 1)) >> 3);
-  const bit = <u32>1 << (seq & 7);
-  const v = <u32>load<u8>(a);
-  store<u8>(a, <u8>(failed ? v | bit : v & ~bit));
+/** Remember that sequence `seq` closed without an answer (for answers that come after). */
+function recordFailure(ds: usize, seq: u32): void {
+  const n = load<u32>(ds, DS_FAIL_COUNT);
+  store<u32>(ds + DS_FAIL_RING + (<usize>(n % DS_FAILS) << 2), seq + 1);
+  store<u32>(ds, n + 1, DS_FAIL_COUNT);
 }
 
 /**
@@ -102,7 +101,6 @@ function deliverEntry(shard: usize, ds: usize, e: usize, seq: u32, st: u32): boo
     poolGive(shard, ps);
     store<u32>(e, 0, CE_HELD);
     store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
-    closeHistory(ds, seq, false);
     bump(ds + DS_C_RESPONSES);
     return true;
   }
@@ -112,7 +110,7 @@ function deliverEntry(shard: usize, ds: usize, e: usize, seq: u32, st: u32): boo
     <u32>load<u8>(e, CE_MSG_ID), reason, <u32>load<u16>(e, CE_DRV_TOKEN))) return false;
   store<u32>(e, 0, CE_HELD);
   store<u8>(e, <u8>CES_DONE_FAILED, CE_STATE);
-  closeHistory(ds, seq, true);
+  recordFailure(ds, seq);
   // A refusal was counted as a drop at its source when it was refused; only forwarded requests count here.
   if (st == CES_FAILED) {
     bump(ds + DS_C_FAILED);
@@ -154,6 +152,8 @@ export const MATCH_NO_POOL: i32 = 2; //  early and the pool is empty: keep the f
 
 /** waitingEntry's results below this are drop reasons, not entry addresses. */
 const NOT_AN_ENTRY: usize = 64;
+/** Sequence of the entry waitingEntry last found (a wasm global: per instance, so per shard thread). */
+let gMatchedSeq: u32 = 0;
 
 /**
  * Classify a response from the device by its token. For MATCH_DELIVER the entry is returned in
@@ -161,12 +161,12 @@ const NOT_AN_ENTRY: usize = 64;
  * (or one it skipped for a refusal) is UNMATCHED_RESPONSE; an answer to a request already
  * closed is DUPLICATE_RESPONSE if that request was answered and LATE_RESPONSE if it was closed
  * without an answer (timeout, detach, removal) — also after its entry was reused, from the
- * history of the last DS_HIST_BITS sequences; older than that it is LATE_RESPONSE.
+ * failure ring (closedAnswer).
  */
 export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, entryOut: usize): i32 {
   const e = waitingEntry(ds, <u32>(w >> 32) & 0xffff, (<u32>(w >> 8)) & 0xff);
   if (e < NOT_AN_ENTRY) return -<i32>e;
-  if (e == entryOf(ds, load<u32>(ds, DS_HEAD_SEQ))) {
+  if (gMatchedSeq == load<u32>(ds, DS_HEAD_SEQ)) {
     store<u32>(entryOut, <u32>e);
     return MATCH_DELIVER;
   }
@@ -198,6 +198,7 @@ export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, ent
   const st = <u32>load<u8>(e, CE_STATE);
   if (st != CES_WAITING) return openEntryLabel(st);
   if (<u32>load<u8>(e, CE_MSG_ID) != msgId) return R_RESPONSE_ID_MISMATCH;
+  gMatchedSeq = seq;
   return e;
 }
 
@@ -208,12 +209,22 @@ function openEntryLabel(st: u32): u32 {
   return R_LATE_RESPONSE; // failed, reported or not
 }
 
-/** Label of an answer whose sequence is older than the window (`back` tokens before the next). */
+/**
+ * Label of an answer whose sequence `seq` is older than the window (`back` tokens before the
+ * next): LATE_RESPONSE if it closed without an answer, DUPLICATE_RESPONSE if it was answered.
+ * The failure ring says which; when it has forgotten (DS_FAILS failures since, none of them
+ * `seq`), the answer is LATE_RESPONSE.
+ */
 function closedAnswer(ds: usize, seq: u32, back: u32, next: u32): u32 {
   if (back > next - load<u32>(ds, DS_BASE_SEQ)) return R_UNMATCHED_RESPONSE; // before this state existed
-  if (back > DS_HIST_BITS) return R_LATE_RESPONSE;
-  const failed = (<u32>load<u8>(ds + DS_HIST + (<usize>(seq & (DS_HIST_BITS - 1)) >> 3)) >> (seq & 7)) & 1;
-  return failed != 0 ? R_LATE_RESPONSE : R_DUPLICATE_RESPONSE;
+  const n = load<u32>(ds, DS_FAIL_COUNT);
+  let oldest = seq; // the oldest failure remembered, once the ring is full
+  for (let i: u32 = 0; i < DS_FAILS; i++) {
+    const v = load<u32>(ds + DS_FAIL_RING + (<usize>i << 2));
+    if (v == seq + 1) return R_LATE_RESPONSE;
+    if (<i32>(v - 1 - oldest) < 0) oldest = v - 1;
+  }
+  return n >= DS_FAILS && <i32>(seq - oldest) < 0 ? R_LATE_RESPONSE : R_DUPLICATE_RESPONSE;
 }
 
 /**
@@ -236,9 +247,7 @@ export function failRequest(shard: usize, ds: usize, token: u32, msgId: u32, rea
 export function headDelivered(shard: usize, ds: usize, e: usize): void {
   store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
   bump(ds + DS_C_RESPONSES);
-  const head = load<u32>(ds, DS_HEAD_SEQ);
-  closeHistory(ds, head, false);
-  store<u32>(ds, head + 1, DS_HEAD_SEQ);
+  store<u32>(ds, load<u32>(ds, DS_HEAD_SEQ) + 1, DS_HEAD_SEQ);
   releaseInOrder(shard, ds);
 }
 

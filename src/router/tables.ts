@@ -201,7 +201,7 @@ export class RouterTables {
     mem.dv.setUint32(ds + L.DS_HEAD_SEQ, 0, true);
     mem.dv.setUint32(ds + L.DS_BASE_SEQ, 0, true);
     mem.dv.setUint32(ds + L.DS_NEXT_TOKEN, d.firstToken ?? 1, true);
-    mem.u8.fill(0, ds + L.DS_HIST, ds + L.DS_HIST + L.DS_HIST_BITS / 8);
+    mem.u8.fill(0, ds + L.DS_FAIL_COUNT, ds + L.DS_FAIL_RING + L.DS_FAILS * 4);
     return ds;
   }
 
