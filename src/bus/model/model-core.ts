@@ -21,8 +21,12 @@ export const MC = {
   notifications: 5, windowHeld: 6, windowWaitUs: 7, inFlightMax: 8,
   queueFull: 9, retries: 10, stallUs: 11, sendFailures: 12, timeouts: 13,
   tooLarge: 14, unknownToken: 15, lateResponses: 16, tokensRewritten: 17, heldNow: 18, inFlightNow: 19,
+  // What the mover took and handed on (frame accounting: taken = handed on + dropped by the model's rules once idle).
+  takenFromNear: 20, takenFromFar: 21, deliveredToNear: 22, deliveredToFar: 23,
+  /** Frames inside the mover now (being notified, waiting for a slot or for the window). */
+  pending: 24,
 } as const;
-export const MC_COUNT = 20;
+export const MC_COUNT = 25;
 
 export type ModelCounters = { -readonly [K in keyof typeof MC]: number };
 

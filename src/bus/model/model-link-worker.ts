@@ -17,7 +17,7 @@ import { EndpointPort } from '../../router/port.js';
 import { NR_CONS_CURSOR, NR_CONS_INDEX, NR_PROD_CURSOR, NR_PROD_INDEX } from '../../ring/native.js';
 import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../../wait/doorbell.js';
 import { HDR_MSG_SIZE } from '../../protocol/constants.js';
-import { ModelCore, isRequest } from './model-core.js';
+import { MC, ModelCore } from './model-core.js';
 import type { BusModel } from './bus-model.js';
 import type { LinkDescriptor } from '../../router/link.js';
 
@@ -50,7 +50,8 @@ function main(d: ModelLinkWorkerData): void {
   const i32 = new Int32Array(d.routerLink.memory.buffer);
   const bellAt = d.routerLink.bell >>> 2;
   const control = new Int32Array(d.control);
-  const core = new ModelCore(d.model, d.near, new Float64Array(d.counters));
+  const counters = new Float64Array(d.counters);
+  const core = new ModelCore(d.model, d.near, counters);
   const nearTxCons = d.nearTx + NR_CONS_CURSOR;
   const nearRxProd = d.nearRx + NR_PROD_CURSOR;
   const slots = d.model.slots;
@@ -91,6 +92,7 @@ function main(d: ModelLinkWorkerData): void {
       if (a === 0) break;
       if (headDue < 0) {
         const f = copyAt(a);
+        counters[MC.takenFromNear]!++;
         if (core.wouldHold(f)) {
           // The window is full: the request never occupied the bus (the caller waits), so it leaves the ring now.
           core.fromNear(f, now);
@@ -112,10 +114,13 @@ function main(d: ModelLinkWorkerData): void {
     if (drained > 0) w.cursorFlush(nearTxCons);
     core.toFarClock.endBatch();
 
-    // Router → endpoint: through the window into the sender's queue.
-    for (let n = 0; n < BUDGET && waitingToNear.length < MAX_WAITING; n++) {
+    // Router → endpoint: through the window into the sender's queue. A sender facing a full
+    // queue is blocked (the kernel's send does not return): nothing more is taken from the
+    // router meanwhile, which then holds its frames back as it would for a slow link.
+    for (let n = 0; n < BUDGET && !core.nearSender.blocked && waitingToNear.length < MAX_WAITING; n++) {
       const f = far.recv();
       if (f === null) break;
+      counters[MC.takenFromFar]!++;
       progress = true;
       const out = core.fromFar(f, now);
       if (out !== null) waitingToNear.push(out);
@@ -153,6 +158,7 @@ function main(d: ModelLinkWorkerData): void {
       if (slot === 0) break;
       u8.set(toNear.shift()!.f, slot);
       w.ringCommit(nearRxProd);
+      counters[MC.deliveredToNear]!++;
       put++;
     }
     if (put > 0) {
@@ -163,12 +169,14 @@ function main(d: ModelLinkWorkerData): void {
     while (toFar.length > 0 && toFar[0]!.due <= now) {
       if (!far.send(toFar[0]!.f)) break;
       toFar.shift();
+      counters[MC.deliveredToFar]!++;
       sent++;
     }
     if (sent > 0) {
       far.flush();
       progress = true;
     }
+    counters[MC.pending] = toNear.length + waitingToNear.length + toFar.length + (headDue >= 0 ? 1 : 0) + counters[MC.heldNow]!;
     if (progress) continue;
 
     // Idle until the next timed event or a doorbell.
