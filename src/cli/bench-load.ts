@@ -18,6 +18,7 @@ import { compare, formatComparison, asLoadResult } from '../loadgen/compare.js';
 import { progressLine } from '../loadgen/progress.js';
 import { passed, type LoadResult } from '../loadgen/result.js';
 import { JsonFieldError } from '../util/json-fields.js';
+import { withModelParam } from '../bus/uri.js';
 
 const CONTRACT_MODES = ['init', 'ping', 'avail'] as const;
 
@@ -34,6 +35,7 @@ const FLAGS = {
   outstanding: { kind: 'integer', value: 'K', min: 1, max: 32768, help: 'closed loop: operations in flight per device (default 8; init-storm 1); open loop: the most per device' },
   rate: { kind: 'string', value: 'R', help: 'open loop: R operations per second over all devices, latency from intended send times' },
   timeout: { kind: 'integer', value: 'MS', min: 1, max: 3_600_000, help: 'an unanswered operation is an error after MS (default 2000)' },
+  model: { kind: 'string', value: 'NAME|FILE', help: 'the target seen through a bus model (its slots, frame size, window, tokens, notification cost): the same as model= on the URI' },
   json: { kind: 'boolean', help: 'print the result as one JSON object' },
   csv: { kind: 'boolean', help: 'print the result as CSV (a header line and one row)' },
   report: { kind: 'string', value: 'FILE.html', help: 'also write a self-contained HTML report with charts' },
@@ -135,7 +137,7 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
     io.err(`vmsg bench: ${e.message}\n(vmsg bench --help for usage)\n`);
     return 2;
   }
-  const channel = await openTarget(io, 'bench', flags.target);
+  const channel = await openTarget(io, 'bench', flags.model === undefined ? flags.target : withModelParam(flags.target, flags.model));
   if (channel === undefined) return 2;
   if (opts.devices !== undefined) {
     // A device the bus does not have only fails or times out, request after request: say so first.
