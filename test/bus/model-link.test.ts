@@ -176,6 +176,19 @@ describe('bus models at a device link', () => {
     const { EndpointPort } = await import('../../src/router/port.js');
     const port = new EndpointPort(dev.link);
     expect(() => port.send(frame(1, 0x09, 1, 1, new Array(40).fill(0)))).toThrow(/exceeds this link's maximum of 40/);
+    // A driver's request larger than the bus carries never reaches the device: a transport failure at once.
+    const ch = await InprocChannel.attach(router);
+    cleanup.push(() => ch.close());
+    ch.send(frame(0, 0x0a, 1, 0x66, new Array(40).fill(0))); // SET_VQUEUE, 48 bytes
+    ch.flush();
+    let failure: Uint8Array | null = null;
+    for (let i = 0; i < 100 && failure === null; i++) {
+      const f = ch.recv();
+      if (f === null) await ch.wait(50);
+      else if (f[0] === 2 && f[1] === 0xc1) failure = f;
+    }
+    expect(failure).not.toBeNull();
+    expect([failure![8], failure![10], failure![11], failure![12]]).toEqual([1, 0x0a, 4, 0x66]); // dev 1, SET_VQUEUE, MSG_SIZE_GT_BUS_MAX, driver token
   });
 });
 
