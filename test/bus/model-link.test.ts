@@ -124,6 +124,19 @@ describe('bus models at a device link', () => {
     expect(dev.counters()).toMatchObject({ requests: 6, responses: 6, inFlightMax: 6, unknownToken: 0 });
   });
 
+  it('ffa-direct: one synchronous call per endpoint, the counter from 2 across devices', async () => {
+    const { dev, probe, ch } = await setup('ffa-direct', [1, 2], 'hold');
+    ch.send(statusReq(1, 0x21));
+    ch.send(statusReq(2, 0x22));
+    ch.flush();
+    await until(() => dev.counters().windowHeld === 1 && probe.seen().length === 1, 5000, 'the second call to wait for the first');
+    probe.release();
+    const got = await answers(ch, 2);
+    expect(got.map((f) => [f[2], f[4]])).toEqual([[1, 0x21], [2, 0x22]]);
+    expect(probe.seen().map((s) => [s.dev, s.token])).toEqual([[1, 2], [2, 3]]);
+    expect(dev.counters().inFlightMax).toBe(1);
+  });
+
   it('openamp-st: one request in flight for the whole bus, token 0 (none) toward the device', async () => {
     const { dev, probe, ch } = await setup('openamp-st', [1, 2], 'hold');
     ch.send(statusReq(1, 0x31));
