@@ -91,8 +91,10 @@ export class FullQueueSender {
   }
 
   /**
-   * No room for the head frame at `now`: 'later' (nextTry says when; a spinning sender is
-   * polled every 20 µs here rather than burning a core) or 'give-up' (the frame fails).
+   * No room for the head frame at `now`: 'later' (nextTry says when) or 'give-up' (the frame
+   * fails). A spinning or waiting sender tries again as soon as the consumer frees room (the
+   * mover wakes on it; see wakesOnRoom), so its nextTry is only a safety net; a spinning sender
+   * is not modelled as burning a core.
    */
   full(now: number): 'later' | 'give-up' {
     const p = this.policy;
@@ -109,7 +111,7 @@ export class FullQueueSender {
       case 'fail':
         return this.giveUp(now);
       case 'spin':
-        this.nextTry = now + 20;
+        this.nextTry = now + 1000;
         return 'later';
       case 'retry':
         if (p.retries > 0 && this.tries >= p.retries) return this.giveUp(now);

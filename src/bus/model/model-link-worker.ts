@@ -188,7 +188,8 @@ function main(d: ModelLinkWorkerData): void {
     const left = next - clock();
     if (left < SPIN_US) continue;
     Atomics.store(i32, bellAt, DOORBELL_ASLEEP);
-    if ((headDue < 0 && w.ringPeek(nearTxCons) !== 0) || far.peek() !== 0) {
+    const roomWanted = waitingToNear.length > 0 && core.nearSender.wakesOnRoom && nearOccupancy() + toNear.length < slots;
+    if ((headDue < 0 && w.ringPeek(nearTxCons) !== 0) || (far.peek() !== 0 && !core.nearSender.blocked) || roomWanted) {
       Atomics.store(i32, bellAt, DOORBELL_AWAKE);
       continue;
     }
