@@ -152,6 +152,9 @@ export const MATCH_HELD: i32 = 1; //     stored for later (consumed)
 export const MATCH_NO_POOL: i32 = 2; //  early and the pool is empty: keep the frame in the ring
 // negative values: -reason, drop it
 
+/** waitingEntry's results below this are drop reasons, not entry addresses. */
+const NOT_AN_ENTRY: usize = 64;
+
 /**
  * Classify a response from the device by its token. For MATCH_DELIVER the entry is returned in
  * `entryOut`. One rule labels what cannot be delivered: a token this device state never issued
@@ -161,19 +164,9 @@ export const MATCH_NO_POOL: i32 = 2; //  early and the pool is empty: keep the f
  * history of the last DS_HIST_BITS sequences; older than that it is LATE_RESPONSE.
  */
 export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, entryOut: usize): i32 {
-  const token = <u32>(w >> 32) & 0xffff;
-  // How many tokens back from the next one: the sequence it was issued for is next - back.
-  let back = load<u32>(ds, DS_NEXT_TOKEN) - token;
-  if (<i32>back <= 0) back += 0xffff;
-  const next = load<u32>(ds, DS_NEXT_SEQ);
-  const seq = next - back;
-  if (token == 0) return -R_UNMATCHED_RESPONSE;
-  if (back > next - load<u32>(ds, DS_HEAD_SEQ)) return closedAnswer(ds, seq, back, next);
-  const e = entryOf(ds, seq);
-  const st = <u32>load<u8>(e, CE_STATE);
-  if (st != CES_WAITING) return -openEntryLabel(st);
-  if (<u32>load<u8>(e, CE_MSG_ID) != ((<u32>(w >> 8)) & 0xff)) return -R_RESPONSE_ID_MISMATCH;
-  if (seq == load<u32>(ds, DS_HEAD_SEQ)) {
+  const e = waitingEntry(ds, <u32>(w >> 32) & 0xffff, (<u32>(w >> 8)) & 0xff);
+  if (e < NOT_AN_ENTRY) return -<i32>e;
+  if (e == entryOf(ds, load<u32>(ds, DS_HEAD_SEQ))) {
     store<u32>(entryOut, <u32>e);
     return MATCH_DELIVER;
   }
@@ -188,6 +181,26 @@ export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, ent
   return MATCH_HELD;
 }
 
+/**
+ * The waiting entry a device's `token` (with `msgId`) names, or — when it names none — the
+ * reason an answer to it is dropped with (matchResponse's rule): a number below
+ * NOT_AN_ENTRY, which no entry address is.
+ */
+@inline function waitingEntry(ds: usize, token: u32, msgId: u32): usize {
+  // How many tokens back from the next one: the sequence it was issued for is next - back.
+  let back = load<u32>(ds, DS_NEXT_TOKEN) - token;
+  if (<i32>back <= 0) back += 0xffff;
+  const next = load<u32>(ds, DS_NEXT_SEQ);
+  const seq = next - back;
+  if (token == 0) return R_UNMATCHED_RESPONSE;
+  if (back > next - load<u32>(ds, DS_HEAD_SEQ)) return closedAnswer(ds, seq, back, next);
+  const e = entryOf(ds, seq);
+  const st = <u32>load<u8>(e, CE_STATE);
+  if (st != CES_WAITING) return openEntryLabel(st);
+  if (<u32>load<u8>(e, CE_MSG_ID) != msgId) return R_RESPONSE_ID_MISMATCH;
+  return e;
+}
+
 /** Label of an answer to an entry still in the window that is not waiting. */
 function openEntryLabel(st: u32): u32 {
   if (st == CES_ANSWERED || st == CES_DONE_ANSWERED) return R_DUPLICATE_RESPONSE;
@@ -196,11 +209,27 @@ function openEntryLabel(st: u32): u32 {
 }
 
 /** Label of an answer whose sequence is older than the window (`back` tokens before the next). */
-function closedAnswer(ds: usize, seq: u32, back: u32, next: u32): i32 {
-  if (back > next - load<u32>(ds, DS_BASE_SEQ)) return -R_UNMATCHED_RESPONSE; // before this state existed
-  if (back > DS_HIST_BITS) return -R_LATE_RESPONSE;
+function closedAnswer(ds: usize, seq: u32, back: u32, next: u32): u32 {
+  if (back > next - load<u32>(ds, DS_BASE_SEQ)) return R_UNMATCHED_RESPONSE; // before this state existed
+  if (back > DS_HIST_BITS) return R_LATE_RESPONSE;
   const failed = (<u32>load<u8>(ds + DS_HIST + (<usize>(seq & (DS_HIST_BITS - 1)) >> 3)) >> (seq & 7)) & 1;
-  return failed != 0 ? -R_LATE_RESPONSE : -R_DUPLICATE_RESPONSE;
+  return failed != 0 ? R_LATE_RESPONSE : R_DUPLICATE_RESPONSE;
+}
+
+/**
+ * The device side gave up on the request with router token `token` (a bridge to a bus that
+ * cannot carry it, or whose device took it and never answered): it ends as one transport
+ * failure with `reason`, in its place in the device's order. Returns 0, or -reason when the
+ * token names no waiting request of that msg_id (the report is dropped with the label an
+ * answer would get).
+ */
+export function failRequest(shard: usize, ds: usize, token: u32, msgId: u32, reason: u32): i32 {
+  const e = waitingEntry(ds, token, msgId);
+  if (e < NOT_AN_ENTRY) return -<i32>e;
+  store<u8>(e, <u8>CES_FAILED, CE_STATE);
+  store<u32>(e, reason, CE_HELD);
+  releaseInOrder(shard, ds);
+  return 0;
 }
 
 /** The head entry was delivered by the caller: close it and release what follows. */

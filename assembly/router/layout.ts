@@ -206,7 +206,7 @@ export const XS_TO_ENDPOINT: u32 = 2; // finished frame to write to an endpoint 
 // Per shard × endpoint: the shard that saw the frame counts it (so no counter has two writers).
 export const EC_RX: u32 = 0; //          frames taken from the endpoint's ring
 export const EC_TX: u32 = 1; //          frames written to the endpoint's ring
-export const EC_TERMINATED: u32 = 2; //  bus requests the router answered itself (GET_DEVICES, PING)
+export const EC_TERMINATED: u32 = 2; //  bus frames the router consumed itself (GET_DEVICES, PING answered; a device link's request-failed reports)
 export const EC_GENERATED: u32 = 3; //   frames the router generated for it (responses to bus requests, EVENT_DEVICE, failures)
 export const EC_FAILURES: u32 = 4; //    transport failures reported to it
 export const EC_STALLS: u32 = 5; //      times its ring was held back

@@ -9,10 +9,11 @@ import {
   DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
   PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT,
-  EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
+  EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, EC_TERMINATED, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
   R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
   R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED, R_DEVICE_BUSY, R_ENDPOINT_GONE, R_SOURCE_GONE, R_DRIVER_STALLED,
+  R_PAYLOAD_TRUNCATED, R_PAYLOAD_LENGTH_MISMATCH, VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
 } from './layout';
 import {
   TYPE_RESPONSE, TYPE_BUS, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, T_GET_DEVICE_INFO, T_GET_SHM,
@@ -26,7 +27,7 @@ import { poolTake } from './pool';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune } from './parked';
 import { outEmit, outHasParked, outServiceAll, outMarkBlocked, outStalled } from './output';
 import { emitToEndpoint, emitFailure, crossShardOut, crossShardRoom } from './emit';
-import { windowHasRoom, outstanding, openRequest, openRefusal, matchResponse, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
+import { windowHasRoom, outstanding, openRequest, openRefusal, matchResponse, failRequest, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
 import { answerGetDevices, answerPing } from './busmsg';
 
 @inline function isMine(shard: usize, ds: usize): bool {
@@ -297,6 +298,29 @@ function toOtherShard(shard: usize, ds: usize, ep: u32, f: usize, w: u64): bool 
   return true;
 }
 
+/** The device state of `dev` as a device link numbers it (its own numbering, if it has one), or 0. */
+@inline function linkDevice(shard: usize, e: usize, dev: u32): usize {
+  const busDevs = <usize>load<u32>(e, EP_BUS_DEVS);
+  return busDevs == 0 ? deviceState(shard, dev) : <usize>load<u32>(busDevs + (<usize>dev << 2));
+}
+
+/**
+ * VMSG_EVT_REQUEST_FAILED from a device link: a device-side bus adapter (a bridge to a bus that
+ * cannot carry a request, or whose device took it and never answered) ends one request it
+ * holds — router token @RF_TOKEN, msg_id and reason — as one transport failure towards its
+ * driver, in order. Consumed by the router either way (counted as terminated, or dropped).
+ */
+function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void {
+  const size = <u32>(w >> 48);
+  if (size != RF_SIZE) { drop(shard, ep, size < RF_SIZE ? R_PAYLOAD_TRUNCATED : R_PAYLOAD_LENGTH_MISMATCH); return; }
+  const ds = linkDevice(shard, e, <u32>load<u16>(f, RF_DEVICE));
+  if (ds == 0) { drop(shard, ep, R_UNVALIDATED_DEV_NUM); return; }
+  if (<u32>load<u16>(ds, DS_ENDPOINT) != ep) { drop(shard, ep, R_SPOOFED_DEV_NUM); return; }
+  const r = failRequest(shard, ds, <u32>load<u16>(f, RF_TOKEN), <u32>load<u8>(f, RF_MSG_ID), <u32>load<u8>(f, RF_REASON));
+  if (r < 0) { drop(shard, ep, <u32>(-r)); return; }
+  count(shard, ep, EC_TERMINATED);
+}
+
 /** A frame from a device endpoint. Returns false to leave it in the ring (backpressure). */
 @inline function fromDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
   const type = <u32>w & 0xff;
@@ -305,6 +329,7 @@ function toOtherShard(shard: usize, ds: usize, ep: u32, f: usize, w: u64): bool 
   if (type & TYPE_BUS) {
     if (dev != 0) { drop(shard, ep, R_BUS_DEV_NUM_NONZERO); return true; }
     if ((type & TYPE_RESPONSE) == 0 && id == B_PING) return answerPing(shard, ep, f, w);
+    if ((type & TYPE_RESPONSE) == 0 && id == VMSG_EVT_REQUEST_FAILED) { failedByDevice(shard, ep, e, f, w); return true; }
     return toControl(shard, ep, f, w); // EVENT_DEVICE of an external bus, answers to our own requests, impl-defined
   }
   let ds: usize;

@@ -59,7 +59,7 @@ export class GatewaySession implements PeerHandler {
 
   constructor(
     private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter,
-    remapBase: number | undefined, private readonly pingMs = DEFAULT_GATEWAY_PING_MS, linkKey?: string,
+    remapBase: number | undefined, private readonly pingMs = DEFAULT_GATEWAY_PING_MS, linkKey?: string, private readonly label?: string,
   ) {
     this.remap = new DeviceRemap(router, remapBase, linkKey);
   }
@@ -85,7 +85,7 @@ export class GatewaySession implements PeerHandler {
     }
     if (this.desc === undefined) {
       // One device endpoint for the life of the link (a reconnect reuses it), sized to what the connection carries.
-      const desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize });
+      const desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize, label: this.label });
       if (this.closed) {
         await this.router.detach(desc); // closed while attaching
         return;

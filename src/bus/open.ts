@@ -14,6 +14,8 @@ import { openSpscChannel, openSpscLink } from './spsc.js';
 import { deadlineIn } from './open-deadline.js';
 import { openStreamLink, openStreamChannel } from './stream.js';
 import type { RemapEvent } from './gateway.js';
+import { legacyOptions } from './legacy/options.js';
+import { LegacyChannel, LegacyLink } from './legacy/link.js';
 
 export interface OpenLinkOptions {
   /** How long to wait for the peer, ms (0 = forever). Default: `wait=` of the URI, else forever for links, 10 s for channels. */
@@ -51,6 +53,10 @@ export function checkLinkUri(uriText: string, side: 'driver' | 'device'): void {
     if (side === 'driver') shmOptionsFor(uri, 'device', '--driver-link attaches an external driver');
     else shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
   }
+  if (uri.scheme === 'qemu-v0' || uri.scheme === 'openamp') {
+    legacyOptions(uri);
+    if (side === 'driver') throw new LinkUriError(`link URI "${uriText}": ${uri.scheme} is a legacy device side: use it with --device-link (or --target)`);
+  }
 }
 
 /**
@@ -69,6 +75,12 @@ export async function openBusLink(router: Router, uriText: string, side: 'driver
         : shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
       const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? 0, opts.signal);
       return uri.scheme === 'vmamp' ? openVmampLink(router, o, side, deadline, opts.log) : openSpscLink(router, o, side, deadline, opts.log);
+    }
+    case 'qemu-v0':
+    case 'openamp': {
+      const o = legacyOptions(uri);
+      if (side === 'driver') throw new LinkUriError(`link URI "${uriText}": ${uri.scheme} is a legacy device side: use it with --device-link (or --target)`);
+      return LegacyLink.open(router, o, deadlineIn(opts.waitMs ?? o.waitMs ?? 0, opts.signal), opts.log);
     }
     default: {
       const link = await openStreamLink(router, uriText, side);
@@ -109,6 +121,11 @@ export async function openFrameChannel(uriText: string, opts: OpenLinkOptions = 
       const o = shmOptionsFor(uri, 'driver', 'a frame channel drives a device-side bus');
       const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? CHANNEL_WAIT_MS, opts.signal);
       return uri.scheme === 'vmamp' ? openVmampChannel(o, deadline) : openSpscChannel(o, deadline);
+    }
+    case 'qemu-v0':
+    case 'openamp': {
+      const o = legacyOptions(uri);
+      return LegacyChannel.open(o, deadlineIn(opts.waitMs ?? o.waitMs ?? CHANNEL_WAIT_MS, opts.signal));
     }
     default:
       return openStreamChannel(uriText);

@@ -4,6 +4,7 @@
 // side. A link joins one router to the far end: side 'driver' = the far end is an external
 // driver (each connection gets its own driver endpoint of the router); side 'device' = the far
 // end is a device-side bus, e.g. another router (gateway.ts).
+import { RequestTimer, requestLatencyOf } from '../ops/request-latency.js';
 import { EventEmitter } from 'node:events';
 import type { Server, Socket, AddressInfo } from 'node:net';
 import type { Router } from '../router/router.js';
@@ -27,7 +28,7 @@ class DriverSession implements PeerHandler {
   private closed = false;
   readonly devices: readonly number[] = [];
 
-  constructor(private readonly router: Router, private readonly counters: StreamCounters) {}
+  constructor(private readonly router: Router, private readonly counters: StreamCounters, private readonly label: string) {}
 
   deviceMap(): DeviceMapping[] {
     return [];
@@ -42,9 +43,14 @@ class DriverSession implements PeerHandler {
       maxMessageSize: conn.maxMessageSize,
       // Wire drivers hear VMSG_EVT_REQUEST_FAILED only when their hello asks for it.
       failureEvents: (conn.peer.flags & HELLO_F_FAILURE_EVENTS) !== 0,
+      label: this.label,
     });
     if (conn.isClosed || this.closed) return; // down() follows and detaches
-    this.bridge = new PortBridge(new EndpointPort(this.desc, { spinBeforeSleep: 0 }), conn, this.counters);
+    const timer = new RequestTimer(requestLatencyOf(this.router));
+    this.bridge = new PortBridge(new EndpointPort(this.desc, { spinBeforeSleep: 0 }), conn, this.counters, {
+      fromPeer: (f) => (timer.fromDriver(f), f),
+      fromRouter: (buf, at, size) => (timer.toDriver(buf, at, size), true),
+    });
   }
 
   async down(): Promise<void> {
@@ -129,7 +135,7 @@ export class StreamLink extends EventEmitter implements BusLink {
   }
 
   private newHandler(): PeerHandler {
-    return this.side === 'driver' ? new DriverSession(this.router, this.counters) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, `stream ${this.uri}`);
+    return this.side === 'driver' ? new DriverSession(this.router, this.counters, this.uri) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, `stream ${this.uri}`, this.uri);
   }
 
   /** Connect (first attempt must succeed) or start listening. */

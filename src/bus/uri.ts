@@ -2,12 +2,15 @@
 //   vmamp:PATH?size=BYTES&role=device|driver&sock=SOCKPATH   (no sock = busy-poll)
 //   spsc:PATH?size=BYTES&role=device|driver&sock=SOCKPATH
 //   unix:PATH   unix-listen:PATH   tcp:HOST:PORT   tcp-listen:[HOST:]PORT
+//   qemu-v0:DIR?name=NAME&sock=SOCKPATH&mem=FILE&mem_base=ADDR[&dev=N]   (legacy v0 device sides,
+//   openamp:PATH?base=ADDR[&msg_size=BYTES][&dev=N]                       src/bus/legacy/options.ts)
 // Any of them may carry model=NAME|FILE (a bus model: splitModelParam).
 // Parsing only: each bus checks the options it understands (parameters it does not know are
 // refused there, with the list of known ones).
 
 export type ShmScheme = 'vmamp' | 'spsc';
 export type StreamScheme = 'unix' | 'unix-listen' | 'tcp' | 'tcp-listen';
+export type LegacyScheme = 'qemu-v0' | 'openamp';
 export type LinkRole = 'device' | 'driver';
 
 interface UriBase {
@@ -38,13 +41,20 @@ export interface StreamLinkUri extends UriBase {
   port: number | undefined;
 }
 
-export type LinkUri = ShmLinkUri | StreamLinkUri;
+export interface LegacyLinkUri extends UriBase {
+  scheme: LegacyScheme;
+  /** qemu-v0: QEMU's working directory (its queue files); openamp: the shared file. */
+  path: string;
+}
+
+export type LinkUri = ShmLinkUri | StreamLinkUri | LegacyLinkUri;
 
 export class LinkUriError extends Error {
   override name = 'LinkUriError';
 }
 
-const FORMS = 'vmamp:PATH?size=BYTES&role=device|driver&sock=SOCKPATH, spsc:PATH?..., unix:PATH, unix-listen:PATH, tcp:HOST:PORT, tcp-listen:[HOST:]PORT';
+const FORMS = 'vmamp:PATH?size=BYTES&role=device|driver&sock=SOCKPATH, spsc:PATH?..., unix:PATH, unix-listen:PATH, tcp:HOST:PORT, tcp-listen:[HOST:]PORT, ' +
+  'qemu-v0:DIR?name=NAME&sock=SOCKPATH&mem=FILE&mem_base=ADDR[&dev=N], openamp:PATH?base=ADDR[&msg_size=BYTES][&dev=N]';
 
 function fail(text: string, why: string): never {
   throw new LinkUriError(`link URI "${text}": ${why} (forms: ${FORMS})`);
@@ -100,6 +110,10 @@ export function parseLinkUri(text: string): LinkUri {
       if (sock === '') fail(text, 'sock= needs a socket path');
       return { scheme, text, params, path: body, size, role, sock };
     }
+    case 'qemu-v0':
+    case 'openamp':
+      if (body === '') fail(text, scheme === 'qemu-v0' ? "QEMU's working directory is missing" : 'the shared file path is missing');
+      return { scheme, text, params, path: body };
     case 'unix':
     case 'unix-listen':
       if (body === '') fail(text, 'the socket path is missing');

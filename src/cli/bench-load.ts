@@ -18,6 +18,8 @@ import { compare, formatComparison, asLoadResult } from '../loadgen/compare.js';
 import { progressLine } from '../loadgen/progress.js';
 import { passed, type LoadResult } from '../loadgen/result.js';
 import { JsonFieldError } from '../util/json-fields.js';
+import { parseThreshold, checkThresholds, formatThresholds, ThresholdError, type Threshold } from '../loadgen/thresholds.js';
+import { gitCommit, toolVersion } from '../util/provenance.js';
 import { withModelParam } from '../bus/uri.js';
 
 const CONTRACT_MODES = ['init', 'ping', 'avail'] as const;
@@ -40,18 +42,24 @@ const FLAGS = {
   csv: { kind: 'boolean', help: 'print the result as CSV (a header line and one row)' },
   report: { kind: 'string', value: 'FILE.html', help: 'also write a self-contained HTML report with charts' },
   compare: { kind: 'string', value: 'BASELINE', help: 'compare with a saved result (--json output or --report page)' },
+  'fail-on': { kind: 'choice', choices: ['worse'], help: 'with --compare: exit 1 when throughput, a latency figure or a correctness counter is worse than the baseline beyond noise' },
+  'min-effect': { kind: 'string', value: 'PCT', help: 'with --compare: changes under PCT % count as the same even beyond noise (default 10: drift between runs)' },
+  threshold: { kind: 'list', value: 'EXPR', help: "pass/fail rule, repeatable: 'p99<2ms', 'errors==0', 'throughput>=50k', 'error_rate<0.001'; exit 1 when one fails" },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 
 const USAGE = `usage: vmsg bench --target URI (--profile NAME | --mode init|ping|avail | --profile-file FILE)
                   [--dev D,...] [--count N | --duration S] [--warmup S] [--outstanding K] [--rate R]
-                  [--json | --csv] [--report out.html] [--compare baseline.json]
+                  [--json | --csv] [--report out.html] [--compare baseline.json [--fail-on worse] [--min-effect PCT]]
+                  [--threshold EXPR]...
 
 Drives a device-side bus as a driver with a traffic profile and verifies every answer (response
 bit, msg_id, dev_num, token, order per device). Closed loop by default (K operations in flight
 per device); --rate R makes it open loop. Latency is recorded in HdrHistograms: p50, p90, p99,
 p99.9, max. A progress line is drawn on standard error when it is a terminal.
-Exit status: 0 when errors and order violations are both 0, 1 otherwise, 2 bad arguments.
+Exit status: 0 when errors and order violations are both 0, every --threshold holds and (with
+--fail-on worse) no figure is worse than the baseline beyond its noise band; 1 otherwise; 2 bad
+arguments. Noise bands: each run is bootstrapped over its timeline intervals (99 % of 2000 draws).
 
 profiles:
 ${PROFILE_NAMES.map((p) => `  ${p.padEnd(13)} ${PROFILE_HELP[p]}`).join('\n')}
@@ -78,6 +86,8 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
   let flags;
   let opts: LoadOptions;
   let baseline: LoadResult | undefined;
+  let thresholds: Threshold[] = [];
+  let minEffect: number | undefined;
   try {
     ({ flags } = parseArgs(argv, FLAGS));
     if (flags.help) {
@@ -125,6 +135,9 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
       opts.rate = rate;
       opts.loop = 'open';
     }
+    thresholds = flags.threshold.map(parseThreshold);
+    minEffect = numberFlag('--min-effect', flags['min-effect'], 0, 1e6);
+    if (flags.compare === undefined && (flags['fail-on'] !== undefined || minEffect !== undefined)) throw new UsageError(`--${flags['fail-on'] !== undefined ? 'fail-on' : 'min-effect'} needs --compare BASELINE`);
     if (flags.compare !== undefined) {
       try {
         baseline = await readBaseline(flags.compare);
@@ -133,7 +146,7 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
       }
     }
   } catch (e) {
-    if (!(e instanceof UsageError) && !(e instanceof NumberFlagError) && !(e instanceof JsonFieldError)) throw e;
+    if (!(e instanceof UsageError) && !(e instanceof NumberFlagError) && !(e instanceof JsonFieldError) && !(e instanceof ThresholdError)) throw e;
     io.err(`vmsg bench: ${e.message}\n(vmsg bench --help for usage)\n`);
     return 2;
   }
@@ -160,20 +173,34 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
     progress.stop();
     await channel.close();
   }
-  const comparison = baseline === undefined ? undefined : compare(baseline, result);
-  if (flags.json) io.out(JSON.stringify(comparison === undefined ? result : { ...result, comparison }) + '\n');
-  else if (flags.csv) {
-    io.out(formatCsv(result));
-    if (comparison !== undefined) io.err(formatComparison(comparison));
-  } else {
-    io.out(formatTable(result));
-    if (comparison !== undefined) io.out(formatComparison(comparison));
-  }
+  result.run = { command: ['vmsg', 'bench', ...argv].map(shellWord).join(' '), target: flags.target, tool_version: toolVersion(), commit: gitCommit() };
+  const comparison = baseline === undefined ? undefined : compare(baseline, result, { minEffectPct: minEffect });
+  const checks = checkThresholds(result, thresholds);
+  const regressed = flags['fail-on'] === 'worse' && comparison !== undefined && comparison.regressions.length > 0;
+  const failures = [
+    ...(passed(result) ? [] : [`${result.errors} errors, ${result.order_violations} order violations`]),
+    ...checks.filter((c) => !c.ok).map((c) => `threshold ${c.text} failed`),
+    ...(regressed ? comparison!.regressions.map((m) => `${m} worse than the baseline`) : []),
+  ];
+  const gate = { passed: failures.length === 0, failures };
+  // Side reports go to stderr when stdout carries a machine format.
+  const side = flags.json || flags.csv ? io.err : io.out;
+  if (flags.json) io.out(JSON.stringify({ ...result, ...(comparison === undefined ? {} : { comparison }), ...(checks.length === 0 ? {} : { thresholds: checks }), gate }) + '\n');
+  else if (flags.csv) io.out(formatCsv(result));
+  else io.out(formatTable(result));
+  if (comparison !== undefined && !flags.json) side(formatComparison(comparison));
+  if (checks.length > 0 && !flags.json) side(formatThresholds(checks));
   if (flags.report !== undefined) {
-    await writeFile(flags.report, formatHtml(result));
+    await writeFile(flags.report, formatHtml(result, { baseline, comparison, thresholds: checks }));
     io.err(`vmsg bench: report written to ${flags.report}\n`);
   }
-  return passed(result) ? 0 : 1;
+  if (!gate.passed) io.err(`vmsg bench: FAIL: ${failures.join('; ')}\n`);
+  return gate.passed ? 0 : 1;
+}
+
+/** A word of the command line as a POSIX shell would need it typed. */
+function shellWord(w: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The bin's entry: Ctrl-C stops sending, collects what is in flight and reports. */

@@ -37,7 +37,7 @@ ${optionsHelp(FLAGS)}
  * Flags of the load tool (src/cli/bench-load.ts: profiles, open loop, reports). A command line
  * with any of them, or without --mode, is the load tool's; the contract form stays exactly as is.
  */
-const LOAD_TOOL_FLAGS = new Set(['--profile', '--profile-file', '--duration', '--warmup', '--rate', '--csv', '--report', '--compare', '--devices', '--timeout']);
+const LOAD_TOOL_FLAGS = new Set(['--profile', '--profile-file', '--duration', '--warmup', '--rate', '--csv', '--report', '--compare', '--devices', '--timeout', '--threshold', '--fail-on', '--min-effect']);
 
 export async function run(argv: string[]): Promise<number> {
   const flagNames = argv.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0]!);

@@ -5,7 +5,7 @@ import { parseArgs, optionsHelp, UsageError, type Parsed } from './args.js';
 import { validate, toJson, summary, DIRECTIONS, PROFILES, BUS_MAX_RECOMMENDED, MSG_SIZE_MIN, MSG_SIZE_LIMIT } from '../protocol/index.js';
 import { TRANSPORT_NAMES, BUS_NAMES, TYPE_BUS } from '../protocol/constants.js';
 import type { ValidateContext } from '../protocol/index.js';
-import { readCapture } from '../capture/reader.js';
+import { readCaptureInTimeOrder } from '../capture/time-order.js';
 import { CaptureFormatError, DIR_FROM_ROUTER, DIR_TO_ROUTER, type LinkRecord } from '../capture/vmc.js';
 
 const FLAGS = {
@@ -120,7 +120,7 @@ async function decodeCapture(file: string, flags: DecodeFlags, ctx: ValidateCont
     out = '';
     if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
   };
-  for await (const item of readCapture(file)) {
+  for await (const item of readCaptureInTimeOrder(file)) {
     if (item.kind === 'link') { links.set(item.link.link, item.link); continue; }
     if (item.kind === 'trailer') continue;
     const f = item.frame;

@@ -139,11 +139,13 @@ export async function run(argv: string[]): Promise<number> {
 
   // Plain lines by default; with --log-level, pino JSON lines (warn for links going down, error for errors).
   const logger = cfg.logLevel === undefined ? undefined : createLogger({ level: cfg.logLevel, name: 'vmsg-route' });
-  const say = (line: string): void => {
+  // `fields` are the line's data as pino fields (link, side, device, reason, ...), so log
+  // queries need not parse the message.
+  const say = (line: string, fields: Record<string, unknown> = {}): void => {
     if (logger === undefined) process.stderr.write(`vmsg route: ${line}\n`);
-    else if (line.startsWith('error') || line.includes('could not')) logger.error(line);
-    else if (line.startsWith('link down')) logger.warn(line);
-    else logger.info(line);
+    else if (line.startsWith('error') || line.includes('could not')) logger.error(fields, line);
+    else if (line.startsWith('link down')) logger.warn(fields, line);
+    else logger.info(fields, line);
   };
   const t0 = performance.now();
   const router = await Router.create(cfg.router);
@@ -152,14 +154,14 @@ export async function run(argv: string[]): Promise<number> {
   let metrics: MetricsServer | undefined;
   if (cfg.metricsPort !== undefined) {
     metrics = await startMetricsServer(router, cfg.metricsPort);
-    say(`metrics at ${metrics.url}`);
+    say(`metrics at ${metrics.url}`, { url: metrics.url });
   }
   /** Built-in devices by their spec text, each started on its own (so SIGHUP can add and remove one). */
   const builtins = new Map<string, RunningDevices>();
   const startDevice = async (spec: DeviceSpec): Promise<void> => {
     const [r] = await startBuiltinDevices(router, [spec]);
     builtins.set(spec.text, r!);
-    say(`built-in ${r!.kind} device [${r!.devices.join(', ')}] (${spec.text})`);
+    say(`built-in ${r!.kind} device [${r!.devices.join(', ')}] (${spec.text})`, { device: r!.devices, kind: r!.kind, spec: spec.text });
   };
   let status = 0;
   const abort = new AbortController();
@@ -212,7 +214,7 @@ export async function run(argv: string[]): Promise<number> {
         p.link = await openBusLink(router, p.uri, p.side, { signal: abort.signal, log: say });
       } catch (e) {
         if (abort.signal.aborted) return;
-        say(`--${p.side}-link ${p.uri}: ${(e as Error).message}`);
+        say(`--${p.side}-link ${p.uri}: ${(e as Error).message}`, { link: p.uri, side: p.side, reason: (e as Error).message });
         if (p.ups === 0) {
           status = 1; // never came up: a configuration problem, not a peer that left
           stop('a link could not be opened');
@@ -227,10 +229,10 @@ export async function run(argv: string[]): Promise<number> {
       const addr = (p.link as { address?: unknown }).address;
       const where = typeof addr === 'string' ? ` listening on ${addr}`
         : addr !== null && typeof addr === 'object' && 'port' in addr ? ` listening on ${(addr as AddressInfo).address}:${(addr as AddressInfo).port}` : '';
-      say(`link up: --${p.side}-link ${p.uri}${devs}${where}`);
+      say(`link up: --${p.side}-link ${p.uri}${devs}${where}`, { link: p.uri, side: p.side, ...(p.side === 'device' ? { device: [...p.link.devices] } : {}) });
       const down = await Promise.race([p.link.down, stopped.then(() => null)]);
       if (down === null) return;
-      say(`link down: --${p.side}-link ${p.uri} (${down.cause}: ${down.detail}); waiting for the next peer`);
+      say(`link down: --${p.side}-link ${p.uri} (${down.cause}: ${down.detail}); waiting for the next peer`, { link: p.uri, side: p.side, reason: down.cause, detail: down.detail });
       p.link = null;
     }
   };

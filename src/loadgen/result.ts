@@ -32,6 +32,28 @@ export interface Timeline {
   /** Latency of operations completed in the interval (0 when none). */
   p50_us: number[];
   p99_us: number[];
+  /**
+   * Each interval's whole latency histogram (HdrHistogram compressed base64, ns). Absent in
+   * results of earlier versions; comparisons and merged report intervals need it.
+   */
+  hdr?: string[];
+}
+
+/** One device's measured operations (the report's per-device table). */
+export interface DeviceResult extends LatencySummary {
+  ops_per_s: number;
+  /** Init profiles: this device's whole initialisation sequences. */
+  sequence?: LatencySummary | null;
+}
+
+/** How the run was made, for the report and for reading a saved result later. */
+export interface RunProvenance {
+  /** The command line as typed (argv after the program). */
+  command: string;
+  target: string;
+  tool_version: string;
+  /** `git rev-parse HEAD` of the tool's checkout, when it runs from one. */
+  commit: string | null;
 }
 
 export interface LoadCounters extends SessionCounters {
@@ -111,6 +133,10 @@ export interface LoadResult {
   by_message: Record<string, LatencySummary>;
   /** Init profiles: one whole initialisation sequence, first step sent to last step answered. */
   sequence: LatencySummary | null;
+  /** Per device (key: device number; 0 = bus messages only). Absent in results of earlier versions. */
+  by_device?: Record<string, DeviceResult>;
+  /** Filled in by the CLI; absent for library runs. */
+  run?: RunProvenance;
   counters: LoadCounters;
   timeline: Timeline;
   events: LoadEvent[];

@@ -45,6 +45,9 @@ const TABLE = {
   SOURCE_GONE: { code: 23, layer: 'router', description: 'its driver detached while the frame waited to be forwarded (parked or between shards): never sent' },
   // router only: a frame from a driver that left a park limit of frames undrained for a whole timeout (counted on that source)
   DRIVER_STALLED: { code: 24, layer: 'router', description: 'its driver has not drained its ring for a timeout: a request fails in its place, other frames are dropped' },
+  // legacy v0 bridges (src/bus/legacy): a request's one outcome when the legacy device cannot give it
+  LEGACY_UNSUPPORTED: { code: 25, layer: 'endpoint', description: 'the legacy v0 device has no counterpart for the request or would crash on it (unknown id, queue index beyond its queues, ring outside the shared memory): never sent to it' },
+  LEGACY_NO_REPLY: { code: 26, layer: 'endpoint', description: 'the legacy v0 device took the request but sent no reply within the link\'s reply deadline' },
   // router only: correlation, routing and delivery (assembly/router)
   UNMATCHED_RESPONSE: { code: 32, layer: 'router', description: 'response token matches no outstanding request' },
   LATE_RESPONSE: { code: 33, layer: 'router', description: 'response to a request the router already closed without an answer (timeout, detach, removal)' },

@@ -13,7 +13,7 @@ import { monotonicMs } from './clock.js';
 import type { ShardTask } from './shard-worker.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import {
-  readRouterStats, emptyEndpointStats, emptyDeviceStats, addEndpointStats, addDeviceStats, type RouterStats, type RetiredStats,
+  readRouterStats, emptyEndpointStats, emptyDeviceStats, addEndpointStats, addDeviceStats, type RouterStats, type RetiredStats, type EndpointStats, type DeviceStats,
 } from './stats.js';
 import type { LinkDescriptor } from './link.js';
 import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
@@ -30,6 +30,8 @@ export interface DriverLinkOptions {
   maxMessageSize?: number;
   /** Shard to place it on. Default: the least loaded. */
   shard?: number;
+  /** The link this endpoint belongs to (its URI or name): the `link` label of its metrics. Default "inproc:driver". */
+  label?: string;
 }
 
 export interface DeviceLinkOptions {
@@ -37,6 +39,8 @@ export interface DeviceLinkOptions {
   devices?: number[];
   maxMessageSize?: number;
   shard?: number;
+  /** As DriverLinkOptions.label; default "inproc:device". */
+  label?: string;
 }
 
 /**
@@ -59,6 +63,17 @@ export interface ExternalEndpointOptions {
   /** Device links: the peer numbers its devices its own way (addDevice may then remap). */
   ownNumbering?: boolean;
   shard?: number;
+  /** The link's URI or name: the `link` label of its metrics. */
+  label?: string;
+}
+
+/** One link's counters over its whole life (Router.linkStats). */
+export interface LinkStats {
+  link: string;
+  kind: 'driver' | 'device';
+  /** Endpoints of the link attached now (a listening stream link has one per connection). */
+  endpoints: number;
+  counters: EndpointStats;
 }
 
 /** What attachExternal returns: the endpoint id, its shard, and the router numbers of its devices. */
@@ -129,6 +144,11 @@ export class Router {
   private readonly detachedEndpoints = new Map<number, { id: number; kind: 'driver' | 'device' }>();
   /** Counters of reused endpoint ids and removed devices (see stats()). */
   private readonly retired: RetiredStats = { driverLinks: emptyEndpointStats('driver'), deviceLinks: emptyEndpointStats('device'), devices: emptyDeviceStats() };
+  /** Link label of every endpoint id (kept while detached, replaced when the id is reused). */
+  private readonly labels = new Map<number, string>();
+  /** Counters of retired endpoints summed per link label, of removed devices per device number: what linkStats() adds back. */
+  private readonly retiredByLink = new Map<string, EndpointStats>();
+  private readonly retiredByDevice = new Map<number, DeviceStats>();
   private nextId = 0;
   /** Origin of the shards' clock (src/router/clock.ts). */
   private readonly clockOrigin = monotonicMs();
@@ -219,6 +239,10 @@ export class Router {
       if (old !== undefined) {
         const [st] = readRouterStats(this.mem, this.tables, [{ ...old, detached: true }], []).endpoints;
         addEndpointStats(old.kind === 'driver' ? this.retired.driverLinks : this.retired.deviceLinks, st!);
+        const label = this.labels.get(reuse.id) ?? `inproc:${old.kind}`;
+        let byLink = this.retiredByLink.get(label);
+        if (byLink === undefined) this.retiredByLink.set(label, (byLink = emptyEndpointStats(old.kind)));
+        addEndpointStats(byLink, st!);
         this.detachedEndpoints.delete(reuse.id);
       }
       return reuse.id;
@@ -311,6 +335,7 @@ export class Router {
       }
     }
     const rec = await this.attach(opts.kind, opts.maxMessageSize, opts.shard, 0, undefined, opts);
+    this.labels.set(rec.id, opts.label ?? `external:${opts.kind}`);
     return rec.link as ExternalEndpoint;
   }
 
@@ -333,6 +358,21 @@ export class Router {
         }).finally(resolve);
       });
     });
+  }
+
+  /**
+   * Switch an external link between busy-poll (its peer rings no doorbell: the owning shard
+   * naps briefly and looks again) and doorbell wake-ups, e.g. when its doorbell socket connects
+   * after the link came up. The shard is woken so it looks at the link once more either way.
+   */
+  setExternalPolling(link: AttachedLink, busyPoll: boolean): void {
+    const rec = this.endpoints.get(link.id);
+    if (rec === undefined || rec.link !== link || rec.rings !== null || rec.busyPoll === busyPoll) return;
+    rec.busyPoll = busyPoll;
+    const at = (this.tables.controlBlocks[rec.shard]! + CB_POLL_LINKS) >>> 2;
+    if (busyPoll) Atomics.add(this.mem.u32, at, 1);
+    else Atomics.sub(this.mem.u32, at, 1);
+    this.wakeShard(rec.shard);
   }
 
   /** Wake shard `s` if it sleeps (an external peer rang our doorbell socket). */
@@ -437,6 +477,7 @@ export class Router {
   async attachDriver(opts: DriverLinkOptions = {}): Promise<LinkDescriptor> {
     const flags = opts.failureEvents === false ? 0 : this.tables.L.EPF_FAILURE_EVENTS;
     const rec = await this.attach('driver', opts.maxMessageSize, opts.shard, flags, opts.allow);
+    this.labels.set(rec.id, opts.label ?? 'inproc:driver');
     return rec.link as LinkDescriptor;
   }
 
@@ -444,6 +485,7 @@ export class Router {
   async attachDevice(opts: DeviceLinkOptions = {}): Promise<LinkDescriptor> {
     for (const d of opts.devices ?? []) this.checkDevNum(d);
     const rec = await this.attach('device', opts.maxMessageSize, opts.shard, 0);
+    this.labels.set(rec.id, opts.label ?? 'inproc:device');
     for (const d of opts.devices ?? []) await this.addDevice(rec.link, d);
     return rec.link as LinkDescriptor;
   }
@@ -535,6 +577,9 @@ export class Router {
     // Nothing touches the device state any more: its counters join the lifetime totals.
     const [st] = readRouterStats(this.mem, this.tables, [], [{ dev, state: rec.state, endpoint: rec.ep.id }]).devices;
     addDeviceStats(this.retired.devices, st!);
+    let byDev = this.retiredByDevice.get(dev);
+    if (byDev === undefined) this.retiredByDevice.set(dev, (byDev = { ...emptyDeviceStats(), dev }));
+    addDeviceStats(byDev, st!);
     this.lastToken.set(dev, mem.u32[(rec.state + tables.L.DS_NEXT_TOKEN) >>> 2]!);
     this.devices.delete(dev);
     rec.ep.devices.delete(dev);
@@ -647,6 +692,50 @@ export class Router {
     for (const d of this.detachedEndpoints.values()) eps.push({ ...d, detached: true });
     const devs = [...this.devices.values()].map((d) => ({ dev: d.dev, state: d.state, endpoint: d.ep.id }));
     return readRouterStats(this.mem, this.tables, eps, devs, this.retired);
+  }
+
+  /** The link label of an endpoint id (attach option `label`). */
+  endpointLabel(id: number): string | undefined {
+    return this.labels.get(id);
+  }
+
+  /**
+   * Counters per link label over the router's whole life: live, detached and retired endpoints
+   * of the link summed, so a link that reconnects (new endpoint ids) keeps one growing series.
+   * `endpoints`: attached now (0 = the link is down).
+   */
+  linkStats(st: RouterStats = this.stats()): LinkStats[] {
+    const by = new Map<string, LinkStats>();
+    const get = (label: string, kind: 'driver' | 'device'): LinkStats => {
+      let l = by.get(label);
+      if (l === undefined) by.set(label, (l = { link: label, kind, endpoints: 0, counters: emptyEndpointStats(kind) }));
+      return l;
+    };
+    for (const e of st.endpoints) {
+      const l = get(this.labels.get(e.id) ?? `inproc:${e.kind}`, e.kind);
+      addEndpointStats(l.counters, e);
+      if (!e.detached) l.endpoints++;
+    }
+    for (const [label, c] of this.retiredByLink) addEndpointStats(get(label, c.kind).counters, c);
+    return [...by.values()].sort((a, b) => a.link.localeCompare(b.link));
+  }
+
+  /**
+   * Counters per device number over the router's whole life (a removed device's counters stay
+   * under its number; a number attached again keeps adding to them). `link`: the link serving
+   * it now, or "" when it is not attached.
+   */
+  deviceTotals(st: RouterStats = this.stats()): (DeviceStats & { link: string })[] {
+    const by = new Map<number, DeviceStats & { link: string }>();
+    for (const [dev, c] of this.retiredByDevice) by.set(dev, { ...c, inFlight: 0, parkedNow: 0, link: '' });
+    for (const d of st.devices) {
+      const cur = by.get(d.dev) ?? { ...emptyDeviceStats(), dev: d.dev, link: '' };
+      addDeviceStats(cur, d);
+      cur.endpoint = d.endpoint;
+      cur.link = this.labels.get(d.endpoint) ?? '';
+      by.set(d.dev, cur);
+    }
+    return [...by.values()].sort((a, b) => a.dev - b.dev);
   }
 
   /**

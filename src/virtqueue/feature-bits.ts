@@ -8,6 +8,12 @@ export const VIRTIO_F_INDIRECT_DESC = 28;
 export const VIRTIO_F_EVENT_IDX = 29;
 /** A modern (virtio 1.x) device: every virtio-msg device offers it and needs it acknowledged. */
 export const VIRTIO_F_VERSION_1 = 32;
+/**
+ * The device reaches the driver's memory through a platform translation (an IOMMU, or a memory
+ * file at an offset): the addresses the driver writes are the device's view, not physical.
+ * QEMU devices with iommu_platform=on refuse FEATURES_OK without it.
+ */
+export const VIRTIO_F_ACCESS_PLATFORM = 33;
 /** EVENT_AVAIL carries next_offset (docs/PROTOCOL.md §5); not offered: our buses may re-synthesise events (§7 rule 24). */
 export const VIRTIO_F_NOTIFICATION_DATA = 38;
 /** Never offered over virtio-msg (docs/PROTOCOL.md §8 device rule 16). */

@@ -193,12 +193,17 @@ describe('vmsg route operations: --config, --capture, --metrics, --log-level', (
       await r.waitFor(/listening on 127\.0\.0\.1:\d+/);
       const lines = r.stderr().trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string });
       expect(lines.every((l) => typeof l.level === 'number' && typeof l.msg === 'string')).toBe(true);
+      // The data of a line is in fields, not only in its message.
+      const up = lines.find((l) => l.msg.startsWith('link up')) as { link?: string; side?: string } | undefined;
+      expect(up).toMatchObject({ link: 'tcp-listen:127.0.0.1:0', side: 'driver' });
+      expect(lines.find((l) => l.msg.startsWith('built-in'))).toMatchObject({ device: [7], kind: 'echo' });
       const port = /listening on 127\.0\.0\.1:(\d+)/.exec(r.stderr())![1]!;
       const metricsUrl = /metrics at (http:\/\/[^\s"]+)/.exec(r.stderr())![1]!;
       const b = await vmsg('bench', '--target', `tcp:127.0.0.1:${port}`, '--dev', '7', '--mode', 'ping', '--count', '50', '--outstanding', '2', '--json');
       expect(b.status, b.stderr).toBe(0);
       const text = await (await fetch(metricsUrl.replace('0.0.0.0', '127.0.0.1'))).text();
       expect(text).toMatch(/^# HELP /m);
+      expect(text).toContain('vmsg_link_info{link="tcp-listen:127.0.0.1:0",kind="driver",scheme="tcp-listen"} 1');
       r.proc.kill('SIGTERM');
       expect((await r.done).status).toBe(0);
       const dec = await vmsg('decode', capture, '--msg', 'PING');

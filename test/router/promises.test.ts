@@ -181,6 +181,41 @@ describe('answers after their request closed: one label whatever happened to the
   });
 });
 
+describe('a device link ends a request it cannot serve (VMSG_EVT_REQUEST_FAILED from a bridge)', () => {
+  it('the request fails once with the bridge\'s reason, in its place; a second report is late, an unknown token unmatched', async () => {
+    const router = await Router.create({ shards: 1, timeoutMs: 10_000 });
+    try {
+      const devLink = await router.attachDevice({ devices: [1] });
+      const dev = new EndpointPort(devLink);
+      const drv = new EndpointPort(await router.attachDriver());
+      for (let t = 1; t <= 3; t++) drv.send(request(1, t));
+      drv.flush();
+      const reqs = (await receive(dev, 3)).map((h) => Uint8Array.from(Buffer.from(h, 'hex')));
+      expect(reqs).toHaveLength(3);
+      /** The bridge's report for request `r`: failure event with the router's token. */
+      const report = (r: Uint8Array, reason: number, token = u16(r, 4)): Uint8Array =>
+        Uint8Array.from([2, 0xc1, 0, 0, 0, 0, 16, 0, 1, 0, r[1]!, reason, token & 0xff, token >> 8, 0, 0]);
+      // r2 fails at the device side first, then r1 and r3 are answered: r2's failure waits for r1.
+      dev.send(report(reqs[1]!, Reason.LEGACY_NO_REPLY));
+      dev.flush();
+      expect(await silence(drv, 50)).toEqual([]);
+      dev.send(answer(reqs[0]!));
+      dev.send(answer(reqs[2]!));
+      dev.send(report(reqs[1]!, Reason.LEGACY_NO_REPLY)); // a second report of the same request
+      dev.send(report(reqs[0]!, Reason.LEGACY_NO_REPLY, (u16(reqs[2]!, 4) + 100) & 0xffff)); // a token never issued
+      dev.flush();
+      expect(await outcomes(drv, 3)).toEqual([
+        { dev: 1, token: 1, reason: 0 }, { dev: 1, token: 2, reason: Reason.LEGACY_NO_REPLY }, { dev: 1, token: 3, reason: 0 },
+      ]);
+      await until('both bad reports counted', () => (deviceDrops(router, devLink.id).LATE_RESPONSE ?? 0) + (deviceDrops(router, devLink.id).UNMATCHED_RESPONSE ?? 0) === 2);
+      expect(deviceDrops(router, devLink.id)).toMatchObject({ LATE_RESPONSE: 1, UNMATCHED_RESPONSE: 1 });
+      await expectExactAccounting(router);
+    } finally {
+      await router.close();
+    }
+  });
+});
+
 describe('the 16-bit token wrap', () => {
   it('forwards a whole window across the wrap (65533, 65534, 65535, 1) and restores every driver token', async () => {
     const router = await Router.create({ shards: 1, window: 4, timeoutMs: 10_000 });

@@ -208,7 +208,8 @@ describe('router scenarios (one shard)', () => {
 
 describe('router across shards', () => {
   it('a driver on one shard reaches a device on the other; order and tokens hold', async () => {
-    const router = await Router.create({ shards: 2, spinBeforeSleep: 50 });
+    // A generous timeout: on a loaded machine the device worker can take over a second to start.
+    const router = await Router.create({ shards: 2, spinBeforeSleep: 50, timeoutMs: 20_000 });
     try {
       const drv = new EndpointPort(await router.attachDriver({ shard: 0 }));
       const devLink = await router.attachDevice({ devices: [1], shard: 1 });
