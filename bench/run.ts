@@ -69,6 +69,15 @@ function cases(anchorBin: string | null): Case[] {
     // Two routers (two processes) linked by the stream bus over TCP on 127.0.0.1: loaded, then one request at a time.
     { id: 'stream', metrics: { 'stream-tcp-d2-k64': 'round trips/s' }, command: node('stream.js') },
     { id: 'stream-one', metrics: { 'stream-tcp-d1-k1': 'round trips/s' }, command: node('stream.js', ['--devices', '1', '--outstanding', '1']) },
+    // Routers in a cluster on a nats-server of its own: data through the cluster's gateway stream vs a direct one, directory convergence, memory per remote device.
+    {
+      id: 'cluster',
+      metrics: {
+        'cluster-rtps': 'round trips/s', 'direct-rtps': 'round trips/s', 'cluster-vs-direct-pct': '%', 'cluster-p50-us': 'us', 'direct-p50-us': 'us',
+        'cluster-convergence-ms': 'ms', 'cluster-convergence-after-add-ms': 'ms', 'cluster-bytes-per-remote-device': 'B',
+      },
+      command: node('cluster.js'),
+    },
   ];
 }
 

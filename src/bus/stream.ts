@@ -16,7 +16,7 @@ import { StreamConnection, StreamHandshakeError, newCounters, type StreamCounter
 import { STREAM_VERSION, TRANSPORT_REVISION, ROLE_DEVICE, ROLE_DRIVER, HELLO_F_FAILURE_EVENTS, type Hello } from './stream-hello.js';
 import { streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
 import { PortBridge } from './port-bridge.js';
-import { GatewaySession } from './gateway.js';
+import { GatewaySession, type DeviceDirectory } from './gateway.js';
 import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 
 export { StreamChannel, openStreamChannel } from './stream-channel.js';
@@ -85,7 +85,10 @@ export class StreamLink extends EventEmitter implements BusLink {
   private readonly remapBase: number | undefined;
   private readonly pingMs: number | undefined;
 
-  constructor(private readonly router: Router, readonly uriParsed: StreamLinkUri, readonly side: 'driver' | 'device', private readonly opts: StreamOptions) {
+  constructor(
+    private readonly router: Router, readonly uriParsed: StreamLinkUri, readonly side: 'driver' | 'device', private readonly opts: StreamOptions,
+    private readonly gateway: StreamGatewayOptions = {},
+  ) {
     super();
     this.down = new Promise((r) => (this.settleDown = r));
     const busMax = router.options.busMaxSize;
@@ -135,7 +138,7 @@ export class StreamLink extends EventEmitter implements BusLink {
   }
 
   private newHandler(): PeerHandler {
-    return this.side === 'driver' ? new DriverSession(this.router, this.counters, this.uri) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, `stream ${this.uri}`, this.uri);
+    return this.side === 'driver' ? new DriverSession(this.router, this.counters, this.uri) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, this.gateway.linkKey ?? `stream ${this.uri}`, this.uri, this.gateway.directory);
   }
 
   /** Connect (first attempt must succeed) or start listening. */
@@ -291,6 +294,14 @@ export class StreamLink extends EventEmitter implements BusLink {
   }
 }
 
+/** Side 'device' only: how the gateway learns its devices and keeps their numbers. */
+export interface StreamGatewayOptions {
+  /** Which remote devices to attach, instead of GET_DEVICES and the far end's hotplug events. */
+  directory?: DeviceDirectory;
+  /** Name under which the remap remembers numbers across re-opens (default: the URI). */
+  linkKey?: string;
+}
+
 /**
  * Open a stream link between `router` and the far end of `uriText` (unix:PATH, unix-listen:PATH,
  * tcp:HOST:PORT, tcp-listen:[HOST:]PORT, options in README "Stream links"). `side` 'driver': the
@@ -300,11 +311,12 @@ export class StreamLink extends EventEmitter implements BusLink {
  * first attempt fails; later drops reconnect with backoff. A listening link resolves once it
  * listens.
  */
-export async function openStreamLink(router: Router, uriText: string, side: 'driver' | 'device'): Promise<StreamLink> {
+export async function openStreamLink(router: Router, uriText: string, side: 'driver' | 'device', gateway: StreamGatewayOptions = {}): Promise<StreamLink> {
   if (side !== 'driver' && side !== 'device') throw new TypeError(`side must be 'driver' or 'device', got ${String(side)}`);
   const uri = parseStreamUri(uriText);
   const opts = streamOptions(uri, side === 'device' ? ['remap_base', 'ping'] : []);
-  const link = new StreamLink(router, uri, side, opts);
+  if (side === 'driver' && (gateway.directory !== undefined || gateway.linkKey !== undefined)) throw new TypeError('directory and linkKey are for side \'device\'');
+  const link = new StreamLink(router, uri, side, opts, gateway);
   await link.start();
   return link;
 }

@@ -20,6 +20,9 @@ import { startMetricsServer, type MetricsServer } from '../ops/metrics.js';
 import { createLogger, LOG_LEVELS } from '../ops/logger.js';
 import { JsonFieldError } from '../util/json-fields.js';
 import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
+import { ClusterNode } from '../cluster/cluster-node.js';
+import { checkClusterOptions, ClusterOptionError } from '../cluster/cluster-options.js';
+import { registerClusterMetrics } from '../cluster/cluster-metrics.js';
 
 /**
  * Request timeout of `vmsg route`: longer than the library's 1 s, because an external driver is
@@ -39,6 +42,10 @@ const FLAGS = {
   capture: { kind: 'string', value: 'FILE.vmc', help: 'record every frame crossing the router (vmsg decode / export-pcapng / replay read it)' },
   metrics: { kind: 'integer', value: 'PORT', min: 0, max: 65535, help: 'serve Prometheus metrics of every router counter at http://0.0.0.0:PORT/metrics' },
   'log-level': { kind: 'choice', choices: LOG_LEVELS, help: 'structured JSON logs (pino) on stderr at this level instead of plain lines' },
+  cluster: { kind: 'string', value: 'nats://HOST:PORT', help: 'join a cluster: the device directory in this NATS server\'s JetStream KV (README "Cluster"); needs --node' },
+  node: { kind: 'string', value: 'NAME', help: 'this router\'s name in the cluster (letters, digits, - and _)' },
+  advertise: { kind: 'string', value: 'tcp:HOST:PORT|tls:HOST:PORT?cert=&key=&ca=', help: 'serve this router\'s devices to the cluster here (without it the router only imports)' },
+  'cluster-creds': { kind: 'string', value: 'FILE', help: 'NATS credentials: a .creds file or an NKEY user seed' },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 
@@ -98,6 +105,7 @@ export async function run(argv: string[]): Promise<number> {
       deviceLinks: flags['device-link'].length > 0 ? flags['device-link'] : undefined,
       devices: devices.length > 0 ? devices : undefined,
       durationS, capture: flags.capture, metricsPort: flags.metrics, logLevel: flags['log-level'], router,
+      cluster: { url: flags.cluster, node: flags.node, advertise: flags.advertise, credsFile: flags['cluster-creds'] },
     };
     cfg = mergeRouteConfig(file, cliOverrides);
     cfg.router.timeoutMs ??= DEFAULT_TIMEOUT_MS;
@@ -120,8 +128,18 @@ export async function run(argv: string[]): Promise<number> {
         throw e;
       }
     }
-    if (cfg.driverLinks.length + cfg.deviceLinks.length + cfg.devices.length === 0) {
-      throw new UsageError('nothing to route: give at least one --driver-link, --device-link or --device (or a --config file with them)');
+    if (cfg.cluster !== undefined) {
+      if (cfg.cluster.url === '' || cfg.cluster.url === undefined) throw new UsageError('--node, --advertise and --cluster-creds need --cluster nats://HOST:PORT');
+      if (cfg.cluster.node === '' || cfg.cluster.node === undefined) throw new UsageError('--cluster needs --node NAME (this router\'s name in the cluster)');
+      try {
+        checkClusterOptions(cfg.cluster);
+      } catch (e) {
+        if (e instanceof ClusterOptionError) throw new UsageError(e.message);
+        throw e;
+      }
+    }
+    if (cfg.driverLinks.length + cfg.deviceLinks.length + cfg.devices.length === 0 && cfg.cluster === undefined) {
+      throw new UsageError('nothing to route: give at least one --driver-link, --device-link, --device or --cluster (or a --config file with them)');
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof JsonFieldError || e instanceof RangeError) {
@@ -146,6 +164,10 @@ export async function run(argv: string[]): Promise<number> {
     else if (line.startsWith('error') || line.includes('could not')) logger.error(fields, line);
     else if (line.startsWith('link down')) logger.warn(fields, line);
     else logger.info(fields, line);
+  };
+  const warn = (line: string): void => {
+    if (logger === undefined) process.stderr.write(`vmsg route: ${line}\n`);
+    else logger.warn(line);
   };
   const t0 = performance.now();
   const router = await Router.create(cfg.router);
@@ -238,6 +260,7 @@ export async function run(argv: string[]): Promise<number> {
   };
 
   let supervisors: Promise<void>[] = [];
+  let cluster: ClusterNode | undefined;
   try {
     const numbers = new Map<number, string>();
     for (const spec of specs) {
@@ -248,7 +271,22 @@ export async function run(argv: string[]): Promise<number> {
     for (const spec of specs) await startDevice(spec);
     process.on('SIGHUP', onHangup);
     supervisors = plans.map(supervise);
-    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)`);
+    if (cfg.cluster !== undefined) {
+      try {
+        cluster = await ClusterNode.join(router, cfg.cluster, {
+          log: (line) => (line.startsWith('cluster directory frozen') || / dead: /.test(line) ? warn(line) : say(line)),
+          warning: (line) => warn(`cluster: ${line}`),
+        });
+      } catch (e) {
+        say(`error: --cluster ${cfg.cluster.url}: could not join: ${(e as Error).message}`);
+        status = 1;
+        stop('the cluster could not be joined');
+      }
+      if (cluster !== undefined) {
+        if (metrics !== undefined) registerClusterMetrics(metrics.registry, cluster);
+      }
+    }
+    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)${cfg.cluster === undefined ? '' : `, cluster node ${cfg.cluster.node}`}`);
     await stopped;
   } catch (e) {
     say(`error: ${(e as Error).message}`);
@@ -265,6 +303,9 @@ export async function run(argv: string[]): Promise<number> {
   // Graceful stop: counters first (closing detaches the links' endpoints), then links close
   // (their devices are removed, requests in flight fail), the router drains, devices end.
   const snapshot = router.stats();
+  // Leaving first: the other nodes remove our devices at once, and ours from them go here.
+  const clusterFinal = cluster?.stats();
+  await cluster?.close().catch((e: unknown) => say(`cluster: leaving: ${(e as Error).message}`));
   await Promise.allSettled(supervisors);
   await Promise.allSettled(plans.map((p) => p.link?.close()));
   const captured = await capture?.stop();
@@ -277,6 +318,7 @@ export async function run(argv: string[]): Promise<number> {
     // Frames the router took from links (a frame that crosses shards counts once).
     frames_routed: router.stats().totals.rx,
     links: plans.map((p) => ({ uri: p.uri, side: p.side, times_up: p.ups })),
+    ...(clusterFinal === undefined ? {} : { cluster: clusterFinal }),
     devices: snapshot.devices.map((d) => ({
       dev: d.dev, requests: d.requests, responses: d.responses, failed: d.failed, timeouts: d.timeouts, events_in: d.eventsIn, events_out: d.eventsOut,
     })),

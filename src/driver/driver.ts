@@ -42,7 +42,9 @@ export interface VirtioDriverOptions extends AsyncEndpointOptions {
 export type HotplugEvent =
   | { dev: number; state: 'added'; info: DeviceInfo }
   | { dev: number; state: 'removed' }
-  | { dev: number; state: 'probe-failed'; error: Error };
+  | { dev: number; state: 'probe-failed'; error: Error }
+  /** READY as it came, when `autoProbe` is off (the listener probes if it wants to). */
+  | { dev: number; state: 'ready' };
 
 export interface DriverCounters extends EndpointCounters {
   requests: number;
@@ -349,7 +351,10 @@ export class VirtioDriver {
     }
     if (state !== DEVICE_BUS_STATE_READY) return; // reserved and bus-specific states: tolerated, ignored
     this.devices.get(dev)?.readyAgain();
-    if (!this.autoProbe) return;
+    if (!this.autoProbe) {
+      emit({ dev, state: 'ready' });
+      return;
+    }
     // On READY the driver side queries the device (docs/PROTOCOL.md §7 rule 26): probe, then announce.
     this.device(dev).probe().then(
       (info) => emit({ dev, state: 'added', info }),

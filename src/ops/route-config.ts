@@ -11,12 +11,15 @@
 //   --metrics PORT               metrics        port 0..65535
 //   --log-level L                logLevel       fatal|error|warn|info|debug|trace|silent
 //   (router options)             router         {"shards": 2, "timeoutMs": 1000, ...} every RouterOptions field
+//   --cluster URL, --node NAME,  cluster        {"url": "nats://h:4222", "node": "r1", "advertise": "tcp:h:7000",
+//   --advertise A, --cluster-creds F                "creds": "r1.creds", "bucket": "vmsg"}  (src/cluster/cluster-options.ts)
 import { readFile } from 'node:fs/promises';
 import { parseLinkUri, LinkUriError } from '../bus/uri.js';
 import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
 import { JsonFieldError, JsonObject, parseJsonText, pointer } from '../util/json-fields.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { parseDeviceSpec, type DeviceSpec } from '../cli/device-kinds.js';
+import { checkClusterOptions, ClusterOptionError, type ClusterOptions } from '../cluster/cluster-options.js';
 
 export { parseDeviceSpec, type DeviceSpec };
 
@@ -28,13 +31,16 @@ export interface RouteConfig {
   capture: string | undefined;
   metricsPort: number | undefined;
   logLevel: LogLevel | undefined;
+  /** Cluster membership (README "Cluster"); undefined = a router on its own. */
+  cluster: ClusterOptions | undefined;
   router: RouterOptions;
 }
 
 /** What the command line gave: undefined = not given (the file's value, if any, stays). */
-export type RouteConfigOverrides = Partial<Omit<RouteConfig, 'router'>> & { router?: RouterOptions };
+export type RouteConfigOverrides = Partial<Omit<RouteConfig, 'router' | 'cluster'>> & { router?: RouterOptions; cluster?: Partial<ClusterOptions> };
 
-const KEYS = ['$schema', 'driverLinks', 'deviceLinks', 'devices', 'duration', 'capture', 'metrics', 'logLevel', 'router'] as const;
+const KEYS = ['$schema', 'driverLinks', 'deviceLinks', 'devices', 'duration', 'capture', 'metrics', 'logLevel', 'cluster', 'router'] as const;
+const CLUSTER_KEYS = ['url', 'node', 'advertise', 'creds', 'bucket'] as const;
 /** Every RouterOptions field, from the one place their defaults live. */
 export const ROUTER_OPTION_KEYS: readonly (keyof RouterOptions)[] = Object.keys(resolveRouterOptions({ shards: 1 })) as (keyof RouterOptions)[];
 
@@ -86,6 +92,23 @@ export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
   const capture = o.string('capture');
   const metricsPort = o.integer('metrics', 0, 65535);
   const logLevel = o.choice('logLevel', LOG_LEVELS);
+  let cluster: ClusterOptions | undefined;
+  const c = o.child('cluster');
+  if (c !== undefined) {
+    c.onlyKeys(CLUSTER_KEYS);
+    const url = c.string('url');
+    const node = c.string('node');
+    if (url === undefined) c.fail(pointer(c.at, 'url'), 'is required: the NATS server, nats://HOST:PORT');
+    if (node === undefined) c.fail(pointer(c.at, 'node'), "is required: this router's name in the cluster");
+    cluster = { url: url!, node: node!, advertise: c.string('advertise'), credsFile: c.string('creds'), bucket: c.string('bucket') };
+    try {
+      checkClusterOptions(cluster);
+    } catch (e) {
+      if (!(e instanceof ClusterOptionError)) throw e;
+      const field = /^--node/.test(e.message) ? 'node' : /^--advertise/.test(e.message) ? 'advertise' : /^--cluster-creds/.test(e.message) ? 'creds' : /bucket/.test(e.message) ? 'bucket' : 'url';
+      c.fail(pointer(c.at, field), e.message.replace(/^--[a-z-]+ /, ''));
+    }
+  }
   const router: RouterOptions = {};
   const r = o.child('router');
   if (r !== undefined) {
@@ -95,7 +118,7 @@ export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
       if (v !== undefined) (router as Record<string, number | boolean>)[k] = v;
     }
   }
-  return { driverLinks, deviceLinks, devices, durationS, capture, metricsPort, logLevel, router };
+  return { driverLinks, deviceLinks, devices, durationS, capture, metricsPort, logLevel, cluster, router };
 }
 
 /** Read and check a config file. */
@@ -115,7 +138,7 @@ export async function loadRouteConfig(path: string): Promise<RouteConfig> {
  * --device) replaces the file's whole list; router options merge field by field.
  */
 export function mergeRouteConfig(file: RouteConfig | undefined, cli: RouteConfigOverrides): RouteConfig {
-  const base: RouteConfig = file ?? { driverLinks: [], deviceLinks: [], devices: [], durationS: undefined, capture: undefined, metricsPort: undefined, logLevel: undefined, router: {} };
+  const base: RouteConfig = file ?? { driverLinks: [], deviceLinks: [], devices: [], durationS: undefined, capture: undefined, metricsPort: undefined, logLevel: undefined, cluster: undefined, router: {} };
   const pick = <K extends keyof RouteConfigOverrides>(k: K, fallback: RouteConfig[K & keyof RouteConfig]): RouteConfig[K & keyof RouteConfig] =>
     (cli[k] !== undefined ? cli[k] : fallback) as RouteConfig[K & keyof RouteConfig];
   const router: RouterOptions = { ...base.router };
@@ -128,6 +151,14 @@ export function mergeRouteConfig(file: RouteConfig | undefined, cli: RouteConfig
     capture: pick('capture', base.capture),
     metricsPort: pick('metricsPort', base.metricsPort),
     logLevel: pick('logLevel', base.logLevel),
+    cluster: mergeCluster(base.cluster, cli.cluster),
     router,
   };
+}
+
+/** Cluster options field by field, the command line's over the file's (checked by the caller once whole). */
+function mergeCluster(file: ClusterOptions | undefined, cli: Partial<ClusterOptions> | undefined): ClusterOptions | undefined {
+  const given = Object.entries(cli ?? {}).filter(([, v]) => v !== undefined);
+  if (file === undefined && given.length === 0) return undefined;
+  return { ...(file ?? { url: '', node: '' }), ...Object.fromEntries(given) } as ClusterOptions;
 }
