@@ -5,7 +5,9 @@
 // bench --target`) means we are the driver (role=driver).
 import type { Router } from '../router/router.js';
 import type { BusLink, FrameChannel } from './bus-link.js';
-import { LinkUriError, parseLinkUri, type LinkRole, type ShmLinkUri } from './uri.js';
+import { LinkUriError, parseLinkUri, splitModelParam, type LinkRole, type ShmLinkUri } from './uri.js';
+import { ModelChannel } from './model/model-channel.js';
+import { loadBusModel, type BusModel } from './model/bus-model.js';
 import { shmLinkOptions, type ShmLinkOptions } from './shm-options.js';
 import { openVmampChannel, openVmampLink } from './vmamp.js';
 import { openSpscChannel, openSpscLink } from './spsc.js';
@@ -22,7 +24,12 @@ export interface OpenLinkOptions {
   signal?: AbortSignal;
   /** Notable link events (device remaps, hotplug; a link going down is told by `BusLink.down`), one line each. */
   log?: (line: string) => void;
+  /** openFrameChannel: drive the target through this bus model (as `model=` on the URI; not both). */
+  model?: string | BusModel;
 }
+
+/** Where a model= on a link URI applies today. */
+const MODEL_WHERE = 'model= applies to a driver\'s channel (vmsg bench --target) and to in-process links (ModelLink, vmsg stress --model); a route link to an external program does not take it';
 
 /** Default wait of openFrameChannel: a benchmark should fail, not hang, when nothing is there. */
 const CHANNEL_WAIT_MS = 10_000;
@@ -40,6 +47,7 @@ function shmOptionsFor(uri: ShmLinkUri, ourRole: LinkRole, what: string): ShmLin
  * before starting): throws LinkUriError naming the problem.
  */
 export function checkLinkUri(uriText: string, side: 'driver' | 'device'): void {
+  if (splitModelParam(uriText).model !== undefined) throw new LinkUriError(`link URI "${uriText}": ${MODEL_WHERE}`);
   const uri = parseLinkUri(uriText);
   if (uri.scheme === 'vmamp' || uri.scheme === 'spsc') {
     if (side === 'driver') shmOptionsFor(uri, 'device', '--driver-link attaches an external driver');
@@ -57,6 +65,7 @@ export function checkLinkUri(uriText: string, side: 'driver' | 'device'): void {
  * router's, discovered with GET_DEVICES). Resolves once the link runs.
  */
 export async function openBusLink(router: Router, uriText: string, side: 'driver' | 'device', opts: OpenLinkOptions = {}): Promise<BusLink> {
+  if (splitModelParam(uriText).model !== undefined || opts.model !== undefined) throw new LinkUriError(`link URI "${uriText}": ${MODEL_WHERE}`);
   const uri = parseLinkUri(uriText);
   switch (uri.scheme) {
     case 'vmamp':
@@ -88,8 +97,23 @@ export async function openBusLink(router: Router, uriText: string, side: 'driver
   }
 }
 
-/** Open `uriText` as a driver's raw frame channel to an external device-side bus. */
+/**
+ * Open `uriText` as a driver's raw frame channel to an external device-side bus; with a bus
+ * model (`model=` on the URI or `opts.model`) the channel behaves like that bus (ModelChannel).
+ */
 export async function openFrameChannel(uriText: string, opts: OpenLinkOptions = {}): Promise<FrameChannel> {
+  const split = splitModelParam(uriText);
+  if (split.model !== undefined && opts.model !== undefined) throw new LinkUriError(`link URI "${uriText}": a model is given both as model= and as an option`);
+  const model = split.model ?? opts.model;
+  if (model !== undefined) {
+    let m: BusModel;
+    try {
+      m = typeof model === 'string' ? loadBusModel(model) : model;
+    } catch (e) {
+      throw new LinkUriError(`link URI "${uriText}": model: ${(e as Error).message}`);
+    }
+    return new ModelChannel(await openFrameChannel(split.text, { ...opts, model: undefined }), m);
+  }
   const uri = parseLinkUri(uriText);
   switch (uri.scheme) {
     case 'vmamp':

@@ -4,6 +4,7 @@
 //   unix:PATH   unix-listen:PATH   tcp:HOST:PORT   tcp-listen:[HOST:]PORT
 //   qemu-v0:DIR?name=NAME&sock=SOCKPATH&mem=FILE&mem_base=ADDR[&dev=N]   (legacy v0 device sides,
 //   openamp:PATH?base=ADDR[&msg_size=BYTES][&dev=N]                       src/bus/legacy/options.ts)
+// Any of them may carry model=NAME|FILE (a bus model: splitModelParam).
 // Parsing only: each bus checks the options it understands (parameters it does not know are
 // refused there, with the list of known ones).
 
@@ -134,6 +135,34 @@ export function parseLinkUri(text: string): LinkUri {
     default:
       fail(text, `unknown scheme "${scheme}"`);
   }
+}
+
+/**
+ * Take `model=NAME|FILE` (a bus model, src/bus/model/) out of a link URI: it applies to any
+ * scheme and is handled before the bus sees the URI. Returns the URI without it, and the model.
+ */
+export function splitModelParam(text: string): { text: string; model: string | undefined } {
+  const q = text.indexOf('?');
+  if (q < 0) return { text, model: undefined };
+  let model: string | undefined;
+  const kept: string[] = [];
+  for (const part of text.slice(q + 1).split('&')) {
+    if (part.startsWith('model=')) {
+      if (model !== undefined) fail(text, 'query parameter "model" given twice');
+      try {
+        model = decodeURIComponent(part.slice(6));
+      } catch {
+        fail(text, `query parameter "${part}" has a bad %-escape`);
+      }
+      if (model === '') fail(text, 'model= needs a bus model name or file');
+    } else kept.push(part);
+  }
+  return { text: kept.length > 0 ? `${text.slice(0, q)}?${kept.join('&')}` : text.slice(0, q), model };
+}
+
+/** `text` with `model=NAME` added to its query (what `--model NAME` on a tool means). */
+export function withModelParam(text: string, model: string): string {
+  return `${text}${text.includes('?') ? '&' : '?'}model=${encodeURIComponent(model)}`;
 }
 
 /** Refuse parameters a bus does not understand (typos must not pass silently). */

@@ -20,6 +20,7 @@ import { passed, type LoadResult } from '../loadgen/result.js';
 import { JsonFieldError } from '../util/json-fields.js';
 import { parseThreshold, checkThresholds, formatThresholds, ThresholdError, type Threshold } from '../loadgen/thresholds.js';
 import { gitCommit, toolVersion } from '../util/provenance.js';
+import { withModelParam } from '../bus/uri.js';
 
 const CONTRACT_MODES = ['init', 'ping', 'avail'] as const;
 
@@ -36,6 +37,7 @@ const FLAGS = {
   outstanding: { kind: 'integer', value: 'K', min: 1, max: 32768, help: 'closed loop: operations in flight per device (default 8; init-storm 1); open loop: the most per device' },
   rate: { kind: 'string', value: 'R', help: 'open loop: R operations per second over all devices, latency from intended send times' },
   timeout: { kind: 'integer', value: 'MS', min: 1, max: 3_600_000, help: 'an unanswered operation is an error after MS (default 2000)' },
+  model: { kind: 'string', value: 'NAME|FILE', help: 'the target seen through a bus model (its slots, frame size, window, tokens, notification cost): the same as model= on the URI' },
   json: { kind: 'boolean', help: 'print the result as one JSON object' },
   csv: { kind: 'boolean', help: 'print the result as CSV (a header line and one row)' },
   report: { kind: 'string', value: 'FILE.html', help: 'also write a self-contained HTML report with charts' },
@@ -148,7 +150,7 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
     io.err(`vmsg bench: ${e.message}\n(vmsg bench --help for usage)\n`);
     return 2;
   }
-  const channel = await openTarget(io, 'bench', flags.target);
+  const channel = await openTarget(io, 'bench', flags.model === undefined ? flags.target : withModelParam(flags.target, flags.model));
   if (channel === undefined) return 2;
   if (opts.devices !== undefined) {
     // A device the bus does not have only fails or times out, request after request: say so first.

@@ -6,7 +6,8 @@
 // violations are 0; 1 otherwise (or when the target cannot be opened); 2 bad arguments.
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { openFrameChannel } from '../bus/open.js';
-import { LinkUriError } from '../bus/uri.js';
+import { LinkUriError, withModelParam } from '../bus/uri.js';
+import { ModelChannel } from '../bus/model/model-channel.js';
 import { BENCH_MODES, runFrameBench, type BenchMode } from '../driver/frame-bench.js';
 
 const FLAGS = {
@@ -15,11 +16,12 @@ const FLAGS = {
   mode: { kind: 'choice', choices: BENCH_MODES, help: 'init: the virtio initialisation sequence; ping: bus PINGs; avail: EVENT_AVAIL → EVENT_USED' },
   count: { kind: 'integer', value: 'N', min: 1, max: 1e9, help: 'frames to send' },
   outstanding: { kind: 'integer', value: 'K', min: 1, max: 65535, help: 'frames in flight at most' },
+  model: { kind: 'string', value: 'NAME|FILE', help: 'the target seen through a bus model (its slots, frame size, window, tokens, notification cost): the same as model= on the URI' },
   json: { kind: 'boolean', help: 'print the result as one JSON object' },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 
-const USAGE = `usage: vmsg bench --target URI --dev D --mode init|ping|avail --count N --outstanding K [--json]
+const USAGE = `usage: vmsg bench --target URI --dev D --mode init|ping|avail --count N --outstanding K [--model NAME|FILE] [--json]
 
 Drives an external device-side bus as a driver, checks every answer (response bit, msg_id,
 dev_num, token, order) and reports round trips per second and latency percentiles.
@@ -54,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const missing = (['target', 'dev', 'mode', 'count', 'outstanding'] as const).filter((k) => flags[k] === undefined);
     if (missing.length > 0) throw new UsageError(`missing ${missing.map((k) => `--${k}`).join(', ')}; usage: vmsg bench --target URI --dev D --mode init|ping|avail --count N --outstanding K [--json]`);
-    target = flags.target!;
+    target = flags.model === undefined ? flags.target! : withModelParam(flags.target!, flags.model);
     dev = flags.dev!;
     mode = flags.mode!;
     count = flags.count!;
@@ -80,7 +82,9 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await channel.close();
   }
+  // Through a bus model: what the model did (window waits, frames too large for the bus, ...).
+  if (channel instanceof ModelChannel) Object.assign(result, { bus_model: { name: channel.model.name, ...channel.counters() } });
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
-  else for (const [k, v] of Object.entries(result)) process.stdout.write(`${k.padEnd(18)} ${String(v)}\n`);
+  else for (const [k, v] of Object.entries(result)) process.stdout.write(`${k.padEnd(18)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
   return result.errors === 0 && result.order_violations === 0 ? 0 : 1;
 }
