@@ -1,4 +1,4 @@
-// `npm run fuzz -- --minutes M [--seed S] [--json] [--only inproc|threads] [--threads-minutes T] [--frames N]`:
+// `npm run fuzz -- --minutes M [--seed S] [--json] [--only inproc|threads] [--threads-minutes T] [--frames N] [--regressions DIR|none]`:
 // first the in-process fuzzer (tools/fuzz/inproc: one WASM instance, every shard stepped in
 // this thread, a differential oracle; failing cases shrunk into test/router/regressions/) for
 // M minutes, then the multi-thread router fuzzer of tools/fuzz/router-fuzzer.ts (real shard
@@ -9,10 +9,10 @@ import fc from 'fast-check';
 import { RouterFuzzer, type FuzzCase } from './fuzz/router-fuzzer.js';
 import { runInprocFuzzer, type InprocSummary } from './fuzz/inproc/run-inproc.js';
 
-interface Args { minutes: number; seed: number; json: boolean; only: 'inproc' | 'threads' | null; threadsMinutes: number | null; frames: number }
+interface Args { minutes: number; seed: number; json: boolean; only: 'inproc' | 'threads' | null; threadsMinutes: number | null; frames: number; regressions: string | null | undefined }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { minutes: 1, seed: Date.now() & 0x7fffffff, json: false, only: null, threadsMinutes: null, frames: 50_000 };
+  const a: Args = { minutes: 1, seed: Date.now() & 0x7fffffff, json: false, only: null, threadsMinutes: null, frames: 50_000, regressions: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const num = (): number => {
@@ -25,11 +25,16 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--json') a.json = true;
     else if (k === '--threads-minutes') a.threadsMinutes = num();
     else if (k === '--frames') a.frames = Math.max(1, Math.floor(num()));
+    else if (k === '--regressions') {
+      const v = argv[++i];
+      if (v === undefined) throw new Error('--regressions takes a directory (test/router/regressions/ is created in it) or none');
+      a.regressions = v === 'none' ? null : v;
+    }
     else if (k === '--only') {
       const v = argv[++i];
       if (v !== 'inproc' && v !== 'threads') throw new Error(`--only takes inproc or threads, got ${v ?? '(nothing)'}`);
       a.only = v;
-    } else throw new Error(`unknown option ${k}; usage: npm run fuzz -- --minutes M [--seed S] [--json] [--only inproc|threads] [--threads-minutes T] [--frames N]`);
+    } else throw new Error(`unknown option ${k}; usage: npm run fuzz -- --minutes M [--seed S] [--json] [--only inproc|threads] [--threads-minutes T] [--frames N] [--regressions DIR|none]`);
   }
   return a;
 }
@@ -52,7 +57,7 @@ async function main(): Promise<number> {
   let inproc: InprocSummary | null = null;
   if (args.only !== 'threads') {
     inproc = runInprocFuzzer({
-      minutes: args.minutes, seed: args.seed, frames: args.frames,
+      minutes: args.minutes, seed: args.seed, frames: args.frames, regressions: args.regressions,
       log: args.json ? undefined : (line) => process.stdout.write(line + '\n'),
     });
     if (!args.json) printInproc(inproc);

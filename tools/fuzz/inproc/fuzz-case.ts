@@ -181,6 +181,8 @@ export class CaseExecutor {
   /** Read everything, let every deadline pass, route until nothing is in flight, parked or in a ring. */
   private settle(): void {
     const { r } = this;
+    // The far ends are done writing: what they wrote is published.
+    for (const link of r.links) r.publish(link);
     for (let round = 0; round < 400; round++) {
       for (let s = 0; s < r.opts.shards; s++) this.route(s, 4096);
       for (const link of r.links) this.exec1(['d', link.id, 1 << 20]);

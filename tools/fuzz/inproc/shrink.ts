@@ -77,7 +77,7 @@ const ops: Op[] = [
 ${opsSource(s.ops)},
 ];
 
-it('fuzz case ${seed} (${s.violation.kind}) replays without a violation', () => {
+it(${JSON.stringify(`fuzz case ${seed} (${s.violation.kind}) replays without a violation`)}, () => {
   expect(replayCase(config, ops).violations).toEqual([]);
 });
 `;
