@@ -58,6 +58,7 @@ export interface CaseResult {
   violations: Violation[];
   /** Index of the operation after which the first violation was seen (-1: none). */
   firstBadOp: number;
+  /** Frames the far ends put into rings (the router took each one). */
   frames: number;
   framesRead: number;
   outcomes: number;
@@ -86,6 +87,8 @@ export class CaseExecutor {
   readonly tables: TableChecker;
   opIndex = 0;
   firstBadOp = -1;
+  /** Whether the last write found room in its ring. */
+  lastWriteOk = false;
   faultsFired = 0;
   private armed: { shard: number; point: number; countdown: number } | undefined;
   private faultApi: { faultArm(point: number, countdown: number): void; faultFired(): number } | undefined;
@@ -112,6 +115,7 @@ export class CaseExecutor {
       case 'w': {
         const link = r.links[op[1]]!;
         const w = r.write(link, typeof op[2] === 'string' ? Buffer.from(op[2], 'hex') : op[2]);
+        this.lastWriteOk = w !== undefined;
         if (w !== undefined) oracle.onWrite(link, w.at, w.room, w.units);
         break;
       }
@@ -219,7 +223,7 @@ export class CaseExecutor {
     return true;
   }
 
-  result(frames: number): CaseResult {
+  result(): CaseResult {
     const { r, oracle } = this;
     const drops: Record<string, number> = {};
     for (const link of r.links) {
@@ -229,7 +233,7 @@ export class CaseExecutor {
       }
     }
     return {
-      violations: oracle.violations, firstBadOp: this.firstBadOp, frames, framesRead: oracle.framesRead,
+      violations: oracle.violations, firstBadOp: this.firstBadOp, frames: oracle.framesWritten, framesRead: oracle.framesRead,
       outcomes: oracle.outcomes, labels: oracle.labelsPredicted, drops, faults: this.faultsFired,
     };
   }
@@ -271,7 +275,8 @@ export function runCase(seed: number, opts: CaseOptions): CaseResult {
   const others = (dev: number): number => rng.pick([1, 2, 3, 5].filter((d) => d !== dev));
   let written = 0;
   let step = 0;
-  while (written < opts.frames && !(ex.bad && record === undefined)) {
+  // Bounded in steps too: a router that stops taking frames (a deadlock) must not stop the case.
+  while (written < opts.frames && step < opts.frames && !(ex.bad && record === undefined)) {
     step++;
     for (const link of r.links) {
       if (!rng.chance(beh[link.id]!.active)) continue;
@@ -314,6 +319,7 @@ export function runCase(seed: number, opts: CaseOptions): CaseResult {
         }
         if (f.length < 8 && rng.chance(0.7)) continue; // a short write leaves stale bytes: sometimes
         run(['w', link.id, f]);
+        if (!ex.lastWriteOk) break; // its ring is full: the rest of the burst waits for a later step
         written++;
         if (rng.chance(0.01)) corpus.add(f, rng);
       }
@@ -333,16 +339,12 @@ export function runCase(seed: number, opts: CaseOptions): CaseResult {
     if (rng.chance(0.3)) run(['c', rng.chance(0.95) ? 1 + rng.int(3) : cfg.timeoutMs + 1 + rng.int(20)]);
   }
   run(['s']);
-  return ex.result(written);
+  return ex.result();
 }
 
 /** Replay recorded operations on a fresh router (regression tests, the shrinker). */
 export function replayCase(cfg: InprocConfig, ops: readonly Op[], module?: WebAssembly.Module): CaseResult {
   const ex = new CaseExecutor(cfg, module);
-  let frames = 0;
-  for (const op of ops) {
-    if (op[0] === 'w') frames++;
-    ex.exec(op);
-  }
-  return ex.result(frames);
+  for (const op of ops) ex.exec(op);
+  return ex.result();
 }
