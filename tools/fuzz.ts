@@ -1,15 +1,18 @@
-// `npm run fuzz -- --minutes M [--seed S] [--json]`: the router fuzzer of tools/fuzz/
-// (test/router/fuzz.prop.test.ts runs a bounded version) for M minutes, rotating through the
-// three case kinds with fresh seeds. Prints the cases run, frames injected, drops by reason
-// and transport failures by reason; on a failure, the case kind, seed and fast-check path to
-// replay it, and exits 1.
+// `npm run fuzz -- --minutes M [--seed S] [--json] [--only inproc|threads] [--threads-minutes T] [--frames N] [--regressions DIR|none]`:
+// first the in-process fuzzer (tools/fuzz/inproc: one WASM instance, every shard stepped in
+// this thread, a differential oracle; failing cases shrunk into test/router/regressions/) for
+// M minutes, then the multi-thread router fuzzer of tools/fuzz/router-fuzzer.ts (real shard
+// workers: the cross-thread properties) for T minutes (default M / 5, at least 0.5), rotating
+// through its three case kinds with fresh seeds. Prints seeds, cases, frames, drops by
+// reason and failures; exits 1 on any violation.
 import fc from 'fast-check';
 import { RouterFuzzer, type FuzzCase } from './fuzz/router-fuzzer.js';
+import { runInprocFuzzer, type InprocSummary } from './fuzz/inproc/run-inproc.js';
 
-interface Args { minutes: number; seed: number; json: boolean }
+interface Args { minutes: number; seed: number; json: boolean; only: 'inproc' | 'threads' | null; threadsMinutes: number | null; frames: number; regressions: string | null | undefined }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { minutes: 1, seed: Date.now() & 0x7fffffff, json: false };
+  const a: Args = { minutes: 1, seed: Date.now() & 0x7fffffff, json: false, only: null, threadsMinutes: null, frames: 50_000, regressions: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const num = (): number => {
@@ -20,13 +23,51 @@ function parseArgs(argv: string[]): Args {
     if (k === '--minutes') a.minutes = num();
     else if (k === '--seed') a.seed = Math.floor(num());
     else if (k === '--json') a.json = true;
-    else throw new Error(`unknown option ${k}; usage: npm run fuzz -- --minutes M [--seed S] [--json]`);
+    else if (k === '--threads-minutes') a.threadsMinutes = num();
+    else if (k === '--frames') a.frames = Math.max(1, Math.floor(num()));
+    else if (k === '--regressions') {
+      const v = argv[++i];
+      if (v === undefined) throw new Error('--regressions takes a directory (test/router/regressions/ is created in it) or none');
+      a.regressions = v === 'none' ? null : v;
+    }
+    else if (k === '--only') {
+      const v = argv[++i];
+      if (v !== 'inproc' && v !== 'threads') throw new Error(`--only takes inproc or threads, got ${v ?? '(nothing)'}`);
+      a.only = v;
+    } else throw new Error(`unknown option ${k}; usage: npm run fuzz -- --minutes M [--seed S] [--json] [--only inproc|threads] [--threads-minutes T] [--frames N] [--regressions DIR|none]`);
   }
   return a;
 }
 
+function printInproc(s: InprocSummary): void {
+  const out = (line: string): void => { process.stdout.write(line + '\n'); };
+  out(`in-process fuzz: ${s.cases} cases from seed ${s.firstSeed} in ${(s.wallSeconds / 60).toFixed(1)} min: ${s.frames} frames written, ${s.framesRead} read back, ${s.outcomesChecked} outcomes and ${s.labelsPredicted} answer labels checked`);
+  out(`rate: ${(s.framesPerMinute / 1e6).toFixed(2)} M frames/min wall, ${(s.framesPerCpuMinute / 1e6).toFixed(2)} M frames per CPU-minute (${s.cpuSeconds.toFixed(1)} s CPU)`);
+  out(`drops by reason: ${JSON.stringify(s.dropsByReason)}`);
+  if (s.failingSeeds.length === 0) out('in-process: no promise broken');
+  else {
+    out(`in-process: VIOLATIONS by kind ${JSON.stringify(s.violationsByKind)}; first failing seeds:`);
+    for (const f of s.failingSeeds.slice(0, 10)) out(`  seed ${f.seed} ${f.kind}: ${f.detail}`);
+    for (const p of s.regressions) out(`  regression test written: ${p}`);
+  }
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  let inproc: InprocSummary | null = null;
+  if (args.only !== 'threads') {
+    inproc = runInprocFuzzer({
+      minutes: args.minutes, seed: args.seed, frames: args.frames, regressions: args.regressions,
+      log: args.json ? undefined : (line) => process.stdout.write(line + '\n'),
+    });
+    if (!args.json) printInproc(inproc);
+  }
+  const inprocFailed = inproc !== null && inproc.failingSeeds.length > 0;
+  if (args.only === 'inproc') {
+    if (args.json) process.stdout.write(JSON.stringify({ inproc }, null, 2) + '\n');
+    return inprocFailed ? 1 : 0;
+  }
+  const threadMinutes = args.only === 'threads' ? args.minutes : args.threadsMinutes ?? Math.max(0.5, args.minutes / 5);
   const fuzzer = await RouterFuzzer.create();
   const kinds: { name: string; arb: fc.Arbitrary<FuzzCase>; runs: number }[] = [
     { name: 'frames', arb: fuzzer.framesCase(), runs: 50 },
@@ -35,7 +76,7 @@ async function main(): Promise<number> {
   ];
   const casesByKind: Record<string, number> = {};
   const t0 = Date.now();
-  const end = t0 + args.minutes * 60_000;
+  const end = t0 + threadMinutes * 60_000;
   let seed = args.seed;
   let failure: { kind: string; seed: number; path?: string; counterexample: string; error: string } | undefined;
   for (let round = 0; Date.now() < end && failure === undefined; round++) {
@@ -76,7 +117,7 @@ async function main(): Promise<number> {
     failure: failure ?? null,
   };
   await fuzzer.close();
-  if (args.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  if (args.json) process.stdout.write(JSON.stringify({ inproc, threads: summary }, null, 2) + '\n');
   else {
     process.stdout.write(`fuzz: ${summary.cases} cases (${Object.entries(casesByKind).map(([k, n]) => `${k} ${n}`).join(', ')}) in ${summary.minutes.toFixed(1)} min, first seed ${args.seed}\n`);
     process.stdout.write(`frames injected ${summary.framesInjected} + torn ${summary.tornFrames}; hostile index writes ${summary.hostileIndexWrites} (${summary.hostileOutOfRange} out of range, ${summary.cursorFaultsCounted} cursor faults counted); frames delivered ${summary.framesDelivered}\n`);
@@ -86,7 +127,7 @@ async function main(): Promise<number> {
       process.stdout.write(`FAILED (${failure.kind}) seed ${failure.seed} path ${failure.path ?? '-'}\n${failure.error}\ncounterexample: ${failure.counterexample}\n`);
     } else process.stdout.write('no property violated\n');
   }
-  return failure === undefined ? 0 : 1;
+  return failure === undefined && !inprocFailed ? 0 : 1;
 }
 
 main().then((code) => process.exit(code), (err: unknown) => {

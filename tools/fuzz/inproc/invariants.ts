@@ -1,0 +1,224 @@
+// Invariants of the router's own tables, checked between any two routing calls (not only at
+// quiescence): every pool slot is free, parked in exactly one queue, or holds an early response
+// — none twice, none lost; every queue's links agree with its count and it is on its shard's
+// service list while it holds frames; correlation windows are within bounds and the requests
+// counter agrees with the open entries; and the accounting law of src/router/accounting.ts
+// holds with the frames still on their way (parked towards an endpoint, held early, or in a
+// cross-shard ring) added where it counts them once they arrive.
+import { checkAccounting, accountingViolations, DESTINATION_DROP_REASONS } from '../../../src/router/accounting.js';
+import { readRouterStats } from '../../../src/router/stats.js';
+import { reasonCode } from '../../../src/protocol/reasons.js';
+import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../../../src/ring/native.js';
+import { CUR_LOCAL, CUR_CAP, CUR_SLOTS, CUR_STRIDE } from '../../../src/ring/cursor.js';
+import type { InprocRouter } from './inproc-router.js';
+
+const DEST_CODES = DESTINATION_DROP_REASONS.map((n) => reasonCode(n)!);
+
+export class TableChecker {
+  private marks: Uint32Array;
+  private gen = 0;
+
+  constructor(private readonly r: InprocRouter) {
+    this.marks = new Uint32Array(r.opts.poolSlots);
+  }
+
+  /** Every violation found now (empty when the tables are consistent). */
+  check(): string[] {
+    const out: string[] = [];
+    for (let s = 0; s < this.r.opts.shards; s++) this.checkPool(s, out);
+    for (const d of this.r.devices.values()) this.checkWindow(d.dev, d.state, out);
+    this.checkAccountingInStep(out);
+    return out;
+  }
+
+  private checkPool(s: number, out: string[]): void {
+    const { r } = this;
+    const { L, mem } = r;
+    const u32 = mem.u32;
+    const sh = r.tables.shards[s]!;
+    const pool = u32[(sh + L.SH_POOL) >>> 2]!;
+    const stride = u32[(sh + L.SH_POOL_STRIDE) >>> 2]!;
+    const slots = r.opts.poolSlots;
+    const g = ++this.gen;
+    let seen = 0;
+    const take = (ps: number, where: string): void => {
+      const i = (ps - pool) / stride;
+      if (!Number.isInteger(i) || i < 0 || i >= slots) {
+        out.push(`shard ${s}: ${where} holds ${ps}, not a pool slot`);
+        return;
+      }
+      if (this.marks[i] === g) out.push(`shard ${s}: pool slot ${i} is in two places (second: ${where})`);
+      this.marks[i] = g;
+      seen++;
+    };
+    const top = u32[(sh + L.SH_POOL_TOP) >>> 2]!;
+    if (top > slots) out.push(`shard ${s}: pool top ${top} > ${slots} slots`);
+    const free = u32[(sh + L.SH_POOL_FREE) >>> 2]!;
+    for (let i = 0; i < Math.min(top, slots); i++) take(u32[(free >>> 2) + i]!, 'the free stack');
+    const listed = (head: number): Set<number> => {
+      const set = new Set<number>();
+      for (let q = u32[head >>> 2]!; q !== 0 && set.size <= 4096; q = u32[(q + L.PQ_LIST_NEXT) >>> 2]!) {
+        if (set.has(q)) { out.push(`shard ${s}: service list loops at ${q}`); break; }
+        set.add(q);
+      }
+      return set;
+    };
+    const devList = listed(sh + L.SH_DEV_LIST);
+    const outList = listed(sh + L.SH_OUT_LIST);
+    const queue = (q: number, where: string, list: Set<number>): void => {
+      const count = u32[(q + L.PQ_COUNT) >>> 2]!;
+      if (count > slots) { out.push(`shard ${s}: ${where} counts ${count} > pool`); return; }
+      let ps = u32[(q + L.PQ_HEAD) >>> 2]!;
+      let last = 0;
+      for (let n = 0; n < count; n++) {
+        take(ps, where);
+        last = ps;
+        ps = u32[(ps + L.PS_NEXT) >>> 2]!;
+      }
+      if (count > 0 && last !== u32[(q + L.PQ_TAIL) >>> 2]) out.push(`shard ${s}: ${where}: tail is not the last of its ${count} frames`);
+      if (count > 0 && !list.has(q)) out.push(`shard ${s}: ${where} holds ${count} frames but is not on the service list`);
+    };
+    for (const d of r.devices.values()) {
+      if (d.shard !== s) continue;
+      queue(d.state + L.DS_PARK, `device ${d.dev} park queue`, devList);
+      const st = d.state;
+      const head = u32[(st + L.DS_HEAD_SEQ) >>> 2]!;
+      const next = u32[(st + L.DS_NEXT_SEQ) >>> 2]!;
+      const win = u32[(st + L.DS_WINDOW) >>> 2]!;
+      const entries = u32[(st + L.DS_ENTRIES) >>> 2]!;
+      for (let seq = head; seq !== next && ((seq - head) >>> 0) < win; seq = (seq + 1) >>> 0) {
+        const e = entries + (seq & (win - 1)) * L.CE_SIZE;
+        if (mem.u8[e + L.CE_STATE] === L.CES_ANSWERED) take(u32[(e + L.CE_HELD) >>> 2]!, `device ${d.dev} held response (seq ${seq})`);
+      }
+    }
+    for (const link of r.links) {
+      if (link.cfg.shard !== s) continue;
+      queue(r.tables.endpointAddr(link.id) + L.EP_OUT + L.OUT_PARK, `${link.cfg.name} output`, outList);
+    }
+    for (let t = 0; t < r.opts.shards; t++) {
+      if (t !== s) queue(u32[(sh + L.SH_XS_OUT) >>> 2]! + t * L.OUT_SIZE + L.OUT_PARK, `cross-shard output to ${t}`, outList);
+    }
+    queue(u32[(sh + L.SH_CTRL_OUT) >>> 2]! + L.OUT_PARK, 'control output', outList);
+    if (seen !== slots) out.push(`shard ${s}: ${seen} of ${slots} pool slots accounted for (free ${top})`);
+  }
+
+  private checkWindow(dev: number, st: number, out: string[]): void {
+    const { L, mem } = this.r;
+    const u32 = mem.u32;
+    const head = u32[(st + L.DS_HEAD_SEQ) >>> 2]!;
+    const next = u32[(st + L.DS_NEXT_SEQ) >>> 2]!;
+    const win = u32[(st + L.DS_WINDOW) >>> 2]!;
+    const open = (next - head) >>> 0;
+    if (open > win) { out.push(`device ${dev}: ${open} open entries > window ${win}`); return; }
+    const entries = u32[(st + L.DS_ENTRIES) >>> 2]!;
+    let owed = 0;
+    for (let i = 0; i < open; i++) {
+      const stt = mem.u8[entries + ((head + i) & (win - 1)) * L.CE_SIZE + L.CE_STATE]!;
+      if (stt === L.CES_WAITING || stt === L.CES_ANSWERED || stt === L.CES_FAILED) owed++;
+      else if (stt !== L.CES_REFUSED && stt !== L.CES_DONE_ANSWERED && stt !== L.CES_DONE_FAILED) out.push(`device ${dev}: open entry ${head + i} in state ${stt}`);
+    }
+    const req = this.r.u64(st + L.DS_C_REQUESTS);
+    const done = this.r.u64(st + L.DS_C_RESPONSES) + this.r.u64(st + L.DS_C_FAILED);
+    if (req - done !== owed) out.push(`device ${dev}: ${req} requests - ${done} answered or failed != ${owed} open entries still owing an outcome`);
+  }
+
+  /** Frames between shards, by what they are: [to a device (from a driver), to a driver endpoint, to a device endpoint]. */
+  private inTransit(): [number, number, number] {
+    const { r } = this;
+    const { L, mem, tables } = r;
+    const u32 = mem.u32;
+    const t: [number, number, number] = [0, 0, 0];
+    const add = (tag: number, ep: number): void => {
+      if ((tag & L.TAG_KIND) === L.XS_TO_DEVICE) t[0]++;
+      else if (r.links[ep]?.cfg.kind === 'driver') t[1]++;
+      else t[2]++;
+    };
+    for (let from = 0; from < r.opts.shards; from++) {
+      const sh = tables.shards[from]!;
+      for (let to = 0; to < r.opts.shards; to++) {
+        if (to === from) continue;
+        const xo = u32[(sh + L.SH_XS_OUT) >>> 2]! + to * L.OUT_SIZE;
+        let ps = u32[(xo + L.OUT_PARK + L.PQ_HEAD) >>> 2]!;
+        for (let n = u32[(xo + L.OUT_PARK + L.PQ_COUNT) >>> 2]!; n > 0; n--) {
+          add(mem.u16[(ps + L.PS_KIND) >>> 1]!, mem.u16[(ps + L.PS_AUX) >>> 1]!);
+          ps = u32[(ps + L.PS_NEXT) >>> 2]!;
+        }
+        const prodCur = u32[(xo + L.OUT_CURSOR) >>> 2]!;
+        const ring = prodCur - NR_PROD_CURSOR;
+        const consCur = ring + NR_CONS_CURSOR;
+        const cap = u32[(prodCur + CUR_CAP) >>> 2]!;
+        const slots = u32[(prodCur + CUR_SLOTS) >>> 2]!;
+        const stride = u32[(prodCur + CUR_STRIDE) >>> 2]!;
+        let i = u32[(consCur + CUR_LOCAL) >>> 2]!;
+        const end = u32[(prodCur + CUR_LOCAL) >>> 2]!;
+        for (let guard = 0; i !== end && guard < cap; guard++) {
+          const slot = slots + i * stride;
+          add(mem.u16[(slot + L.XT_KIND) >>> 1]!, mem.u16[(slot + L.XT_EP) >>> 1]!);
+          if (++i === cap) i = 0;
+        }
+      }
+    }
+    return t;
+  }
+
+  private checkAccountingInStep(out: string[]): void {
+    const { r } = this;
+    const { L, mem } = r;
+    const u32 = mem.u32;
+    let drvRx = 0, drvTx = 0, drvRest = 0, drvGen = 0, drvParked = 0;
+    let devRx = 0, devTx = 0, devRest = 0, devGen = 0, devParked = 0;
+    for (const link of r.links) {
+      const ep = link.id;
+      let dropped = 0;
+      for (let reason = L.EC_DROP_BASE + 1; reason < L.EC_COUNTERS; reason++) dropped += r.counterSum(ep, reason);
+      let to = 0;
+      for (const c of DEST_CODES) to += r.counterSum(ep, L.EC_DROP_BASE + c);
+      const rest = r.counterSum(ep, L.EC_TERMINATED) + r.counterSum(ep, L.EC_TO_CONTROL) + dropped - to;
+      const parked = u32[(r.tables.endpointAddr(ep) + L.EP_OUT + L.OUT_PARK + L.PQ_COUNT) >>> 2]!;
+      if (link.cfg.kind === 'driver') {
+        drvRx += r.counterSum(ep, L.EC_RX); drvTx += r.counterSum(ep, L.EC_TX) + to; drvRest += rest;
+        drvGen += r.counterSum(ep, L.EC_GENERATED); drvParked += parked;
+      } else {
+        devRx += r.counterSum(ep, L.EC_RX); devTx += r.counterSum(ep, L.EC_TX) + to; devRest += rest;
+        devGen += r.counterSum(ep, L.EC_GENERATED); devParked += parked;
+      }
+    }
+    let requests = 0, responses = 0, eventsIn = 0, eventsOut = 0, coalesced = 0, parkedNow = 0, held = 0;
+    for (const d of r.devices.values()) {
+      const st = d.state;
+      requests += r.u64(st + L.DS_C_REQUESTS);
+      responses += r.u64(st + L.DS_C_RESPONSES);
+      eventsIn += r.u64(st + L.DS_C_EVENTS_IN);
+      eventsOut += r.u64(st + L.DS_C_EVENTS_OUT);
+      coalesced += r.u64(st + L.DS_C_COALESCED);
+      parkedNow += u32[(st + L.DS_PARK_COUNT) >>> 2]!;
+      const head = u32[(st + L.DS_HEAD_SEQ) >>> 2]!;
+      const next = u32[(st + L.DS_NEXT_SEQ) >>> 2]!;
+      const win = u32[(st + L.DS_WINDOW) >>> 2]!;
+      const entries = u32[(st + L.DS_ENTRIES) >>> 2]!;
+      for (let seq = head; seq !== next && ((seq - head) >>> 0) < win; seq = (seq + 1) >>> 0) {
+        if (mem.u8[entries + (seq & (win - 1)) * L.CE_SIZE + L.CE_STATE] === L.CES_ANSWERED) held++;
+      }
+    }
+    const [xsToDevice, xsToDriver, xsToDeviceEp] = this.inTransit();
+    const eq = (name: string, lhs: number, rhs: number): void => {
+      if (lhs !== rhs) out.push(`accounting (between steps) ${name}: ${lhs} != ${rhs}`);
+    };
+    eq('from drivers', drvRx, requests + eventsIn + coalesced + parkedNow + drvRest + xsToDevice);
+    eq('from devices', devRx, responses + eventsOut + held + devRest);
+    eq('to drivers', drvTx + drvParked + xsToDriver, responses + eventsOut + drvGen);
+    eq('to devices', devTx + devParked + xsToDeviceEp, requests + eventsIn + devGen);
+  }
+
+  /** At quiescence: the law exactly as src/router/accounting.ts states it, nothing in flight or parked, every pool slot free. */
+  checkQuiescent(): string[] {
+    const { r } = this;
+    const st = readRouterStats(r.mem, r.tables, r.links.map((l) => ({ id: l.id, kind: l.cfg.kind })),
+      [...r.devices.values()].map((d) => ({ dev: d.dev, state: d.state, endpoint: d.link.id })));
+    const a = checkAccounting(st);
+    const out = accountingViolations(a);
+    if (a.inFlight !== 0 || a.parkedNow !== 0) out.push(`not quiescent: ${a.inFlight} in flight, ${a.parkedNow} parked`);
+    for (const s of st.shards) if (s.poolFree !== r.opts.poolSlots) out.push(`shard ${s.id}: ${s.poolFree} of ${r.opts.poolSlots} pool slots free at quiescence`);
+    return out;
+  }
+}
