@@ -5,9 +5,9 @@
 // drivers strictly in sequence order — an early response is held in the pool, a request with no
 // response by its deadline becomes one transport failure in its place, a request the router
 // refuses takes an entry of its own so its failure waits for the older outcomes too. Answers
-// that come after their entry closed are labelled from the failure ring (DS_FAIL_RING).
+// that come after their entry closed are labelled from the outcome history (DS_HIST).
 import {
-  DS_WINDOW, DS_ENTRIES, DS_NEXT_SEQ, DS_HEAD_SEQ, DS_NEXT_TOKEN, DS_BASE_SEQ, DS_FAIL_COUNT, DS_FAIL_RING, DS_FAILS,
+  DS_WINDOW, DS_ENTRIES, DS_NEXT_SEQ, DS_HEAD_SEQ, DS_NEXT_TOKEN, DS_BASE_SEQ, DS_HIST, DS_HIST_BITS,
   DS_C_RESPONSES, DS_C_FAILED, DS_C_HELD, DS_C_TIMEOUTS,
   DS_DEV_NUM, CE_STATE, CE_MSG_ID, CE_DRIVER, CE_DRV_TOKEN, CE_TOKEN, CE_DEADLINE, CE_HELD, CE_SIZE,
   CES_WAITING, CES_ANSWERED, CES_FAILED, CES_DONE_ANSWERED, CES_DONE_FAILED, CES_REFUSED, PS_FRAME,
@@ -69,9 +69,19 @@ export function openRefusal(shard: usize, ds: usize, msgId: u32, driver: u32, dr
 
 /** Remember that sequence `seq` closed without an answer (for answers that come after). */
 function recordFailure(ds: usize, seq: u32): void {
-  const n = load<u32>(ds, DS_FAIL_COUNT);
-  store<u32>(ds + DS_FAIL_RING + (<usize>(n % DS_FAILS) << 2), seq + 1);
-  store<u32>(ds, n + 1, DS_FAIL_COUNT);
+  const bit = seq & (load<u32>(ds, DS_HIST_BITS) - 1);
+  const a = <usize>load<u32>(ds, DS_HIST) + (<usize>(bit >> 5) << 2);
+  store<u32>(a, load<u32>(a) | (<u32>1 << (bit & 31)));
+}
+
+/** The head moved to `head`: at each multiple of 32, clear the history word half a bitmap ahead. */
+@inline function headMoved(ds: usize, head: u32): void {
+  if ((head & 31) == 0) clearAhead(ds, head);
+}
+
+function clearAhead(ds: usize, head: u32): void {
+  const bits = load<u32>(ds, DS_HIST_BITS);
+  store<u32>(<usize>load<u32>(ds, DS_HIST) + (<usize>(((head + (bits >> 1)) & (bits - 1)) >> 5) << 2), 0);
 }
 
 /**
@@ -87,6 +97,7 @@ export function releaseInOrder(shard: usize, ds: usize): void {
     if (st == CES_WAITING) break;
     if (st != CES_DONE_ANSWERED && st != CES_DONE_FAILED && !deliverEntry(shard, ds, e, head, st)) break;
     head++;
+    headMoved(ds, head);
   }
   store<u32>(ds, head, DS_HEAD_SEQ);
 }
@@ -161,7 +172,7 @@ let gMatchedSeq: u32 = 0;
  * (or one it skipped for a refusal) is UNMATCHED_RESPONSE; an answer to a request already
  * closed is DUPLICATE_RESPONSE if that request was answered and LATE_RESPONSE if it was closed
  * without an answer (timeout, detach, removal) — also after its entry was reused, from the
- * failure ring (closedAnswer).
+ * outcome history (closedAnswer).
  */
 export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, entryOut: usize): i32 {
   const e = waitingEntry(ds, <u32>(w >> 32) & 0xffff, (<u32>(w >> 8)) & 0xff);
@@ -211,20 +222,17 @@ function openEntryLabel(st: u32): u32 {
 
 /**
  * Label of an answer whose sequence `seq` is older than the window (`back` tokens before the
- * next): LATE_RESPONSE if it closed without an answer, DUPLICATE_RESPONSE if it was answered.
- * The failure ring says which; when it has forgotten (DS_FAILS failures since, none of them
- * `seq`), the answer is LATE_RESPONSE.
+ * next): LATE_RESPONSE if it closed without an answer, DUPLICATE_RESPONSE if it was answered,
+ * from the history while it still holds `seq` (bits/2 - 32 sequences behind the head); older,
+ * LATE_RESPONSE.
  */
 function closedAnswer(ds: usize, seq: u32, back: u32, next: u32): u32 {
   if (back > next - load<u32>(ds, DS_BASE_SEQ)) return R_UNMATCHED_RESPONSE; // before this state existed
-  const n = load<u32>(ds, DS_FAIL_COUNT);
-  let oldest = seq; // the oldest failure remembered, once the ring is full
-  for (let i: u32 = 0; i < DS_FAILS; i++) {
-    const v = load<u32>(ds + DS_FAIL_RING + (<usize>i << 2));
-    if (v == seq + 1) return R_LATE_RESPONSE;
-    if (<i32>(v - 1 - oldest) < 0) oldest = v - 1;
-  }
-  return n >= DS_FAILS && <i32>(seq - oldest) < 0 ? R_LATE_RESPONSE : R_DUPLICATE_RESPONSE;
+  const bits = load<u32>(ds, DS_HIST_BITS);
+  if (load<u32>(ds, DS_HEAD_SEQ) - seq > (bits >> 1) - 32) return R_LATE_RESPONSE;
+  const bit = seq & (bits - 1);
+  const word = load<u32>(<usize>load<u32>(ds, DS_HIST) + (<usize>(bit >> 5) << 2));
+  return (word >> (bit & 31)) & 1 ? R_LATE_RESPONSE : R_DUPLICATE_RESPONSE;
 }
 
 /**
@@ -247,7 +255,9 @@ export function failRequest(shard: usize, ds: usize, token: u32, msgId: u32, rea
 export function headDelivered(shard: usize, ds: usize, e: usize): void {
   store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
   bump(ds + DS_C_RESPONSES);
-  store<u32>(ds, load<u32>(ds, DS_HEAD_SEQ) + 1, DS_HEAD_SEQ);
+  const head = load<u32>(ds, DS_HEAD_SEQ) + 1;
+  store<u32>(ds, head, DS_HEAD_SEQ);
+  headMoved(ds, head);
   releaseInOrder(shard, ds);
 }
 

@@ -60,12 +60,14 @@ export const DS_C_TIMEOUTS: u32 = 120; //  subset of FAILED: deadline passed
 export const DS_C_COALESCED: u32 = 128; // EVENT_AVAIL merged into one its driver already queued for the same virtqueue
 export const DS_NEXT_TOKEN: u32 = 136; // u32 token of the next entry: 1..65535, then 1 again (0 is the events' token)
 export const DS_BASE_SEQ: u32 = 140; //  u32 DS_NEXT_SEQ when the state was made: tokens of earlier sequences were never issued by it
-// The last DS_FAILS sequences closed without an answer (failure, refusal), as seq + 1 (0 = empty),
-// written when such an entry closes (rare): labels an answer that comes after its entry closed —
-// LATE_RESPONSE or DUPLICATE_RESPONSE — even once the entry is reused. Answered entries write nothing.
-export const DS_FAIL_COUNT: u32 = 144; // u32 failures recorded (the next goes to slot count % DS_FAILS)
-export const DS_FAIL_RING: u32 = 160; //  DS_FAILS × u32
-export const DS_FAILS: u32 = 8;
+// Outcome history (docs/ARCHITECTURE.md "One labelling rule"): a bitmap of DS_HIST_BITS bits after
+// the correlation entries, bit (seq & (bits - 1)) set when that sequence closes without an answer
+// (failure, refusal; rare). Answered sequences write nothing: the bits half a bitmap ahead of the
+// head are cleared, 32 at a time, as the head passes each multiple of 32, so a bit always speaks
+// of the latest sequence of its index. Labels an answer that comes after its entry closed —
+// LATE_RESPONSE or DUPLICATE_RESPONSE — for the last bits/2 - 32 sequences, even once reused.
+export const DS_HIST: u32 = 144; //      u32 address of the bitmap
+export const DS_HIST_BITS: u32 = 148; // u32 its size in bits: max(2048, 2 × K), a power of two
 export const DS_SIZE: u32 = 192;
 
 export const DSF_PRESENT: u32 = 1;

@@ -44,6 +44,11 @@ export interface DeviceStateFields {
   firstToken?: number;
 }
 
+/** Bits of a device's outcome history (DS_HIST): max(2048, 2 × window), so it covers a window and more. */
+function historyBits(window: number): number {
+  return Math.max(2048, 2 * window);
+}
+
 export class RouterTables {
   readonly L: RouterLayout = routerLayout();
   readonly config: number;
@@ -182,7 +187,7 @@ export class RouterTables {
 
   /** Bytes of a device state with a correlation window of `window` entries. */
   deviceStateBytes(window: number): number {
-    return this.L.DS_SIZE + window * this.L.CE_SIZE;
+    return this.L.DS_SIZE + window * this.L.CE_SIZE + historyBits(window) / 8;
   }
 
   /** Allocate and fill a device state (DS_*) with `window` correlation entries; returns its address. */
@@ -201,7 +206,10 @@ export class RouterTables {
     mem.dv.setUint32(ds + L.DS_HEAD_SEQ, 0, true);
     mem.dv.setUint32(ds + L.DS_BASE_SEQ, 0, true);
     mem.dv.setUint32(ds + L.DS_NEXT_TOKEN, d.firstToken ?? 1, true);
-    mem.u8.fill(0, ds + L.DS_FAIL_COUNT, ds + L.DS_FAIL_RING + L.DS_FAILS * 4);
+    const hist = ds + L.DS_SIZE + d.window * L.CE_SIZE;
+    mem.dv.setUint32(ds + L.DS_HIST, hist, true);
+    mem.dv.setUint32(ds + L.DS_HIST_BITS, historyBits(d.window), true);
+    mem.u8.fill(0, hist, hist + historyBits(d.window) / 8);
     return ds;
   }
 
