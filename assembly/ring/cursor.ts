@@ -64,6 +64,12 @@ export const DOORBELL_BUSY_POLL: i32 = 2;
   return v;
 }
 
+/** The peer's published index as it is now, whatever its width (no range check: for progress checks only). */
+export function peerIndexNow(cur: usize): u32 {
+  const at = <usize>load<u32>(cur, CUR_PEER);
+  return (load<u32>(cur, CUR_FLAGS) & CURF_IDX16) ? <u32>atomic.load<u16>(at) : atomic.load<u32>(at);
+}
+
 /** Release-store this side's index, then ring the peer's doorbell if it sleeps. */
 @inline function publishIndex(cur: usize, v: u32): void {
   const at = <usize>load<u32>(cur, CUR_PUB);

@@ -4,7 +4,7 @@
 import {
   EP_KIND, EP_SHARD, EP_FLAGS, EP_MAX_MSG, EP_OUT, EPK_FREE, EPF_CLOSING, EPF_FAILURE_EVENTS, SH_ID, SH_XS_OUT,
   OUT_SIZE, XS_TO_ENDPOINT, SH_SCRATCH, VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
-  EPK_DRIVER, EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_LINK_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_IN_XS,
+  EPK_DRIVER, EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_LINK_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_BOUNDED,
 } from './layout';
 import { endpointAt, count, drop, epTag, parkLimit } from './context';
 import { outEmit } from './output';
@@ -17,12 +17,14 @@ import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_EVENT_DEVICE } from '../header';
 
 /**
  * May one more frame be parked towards shard `to`? Frames taken from this shard's own
- * sources are bounded (beyond the bound the source is held back, so cross-shard traffic
- * cannot drain the pool). Frames made while handling another shard's frames are not: if both
- * shards held those back, each would wait for the other to drain — a deadlock.
+ * endpoint rings are bounded (beyond the bound the source is held back, so cross-shard traffic
+ * cannot drain the pool). Frames made otherwise — while handling another shard's frames, or
+ * outcomes released by a service pass, a deadline or a control command — are not: they are
+ * bounded by the windows of requests already forwarded, and holding them back could leave
+ * both shards waiting for each other (a deadlock the in-process fuzzer found).
  */
 @inline export function crossShardRoom(shard: usize, out: usize): bool {
-  return load<u32>(shard, SH_IN_XS) != 0 || load<u32>(out, OUT_PARK_COUNT) < parkLimit();
+  return load<u32>(shard, SH_BOUNDED) == 0 || load<u32>(out, OUT_PARK_COUNT) < parkLimit();
 }
 
 /** Frames parked for one endpoint, in park limits, beyond which only answers are kept. */

@@ -102,7 +102,8 @@ export const OUT_LIST_NEXT: u32 = OUT_PARK + PQ_LIST_NEXT;
 export const OUT_LISTED: u32 = OUT_PARK + PQ_LISTED;
 export const OUT_TAGGED: u32 = 24; //    u32 1 = cross-shard ring: each slot starts with an 8-byte tag
 export const OUT_STATS: u32 = 28; //     u32 address of the endpoint's counters in this shard (0 for cross-shard outputs)
-export const OUT_BLOCKED_SINCE: u32 = 32; // u32 router clock | 1 when the ring was first found full, 0 = not blocked
+export const OUT_BLOCKED_SINCE: u32 = 32; // u32 router clock | 1 when the ring was found full and its consumer had not moved since, 0 = not blocked
+export const OUT_BLOCKED_PEER: u32 = 36; // u32 the consumer's index then: a consumer that moves is not stalled, whether or not the ring has room
 export const OUT_SIZE: u32 = 64;
 
 // ---------------------------------------------------------------- endpoint (128 B)
@@ -155,7 +156,7 @@ export const SH_NUM_DEVICES: u32 = 80; //  u32
 export const SH_DIRTY: u32 = 84; //        u32 address of u32[] producer cursors with unpublished frames
 export const SH_DIRTY_N: u32 = 88; //      u32
 export const SH_NUM_SHARDS: u32 = 92; //   u32 (copy of the config's, read on every cross-shard step)
-export const SH_IN_XS: u32 = 96; //        u32 1 while handling frames from another shard (see crossShardRoom)
+export const SH_BOUNDED: u32 = 96; //      u32 1 while taking frames from this shard's own endpoint rings: frames parked towards another shard are then bounded (crossShardRoom)
 export const SH_CAPTURE: u32 = 100; //     u32 address of the capture ring's producer cursor (0 = not capturing); control plane writes
 export const SH_NOW_WALL: u32 = 104; //    f64 wall clock in ms (µs resolution), written by the shard's TS loop while capturing
 export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)

@@ -2,28 +2,46 @@
 // cross-shard ring), never losing one: when the ring is full, or older frames already wait,
 // the frame is parked in the shard's pool and written later, in order (docs/ARCHITECTURE.md
 // "Backpressure").
-import { produceReserve, produceCommit, cursorFlush } from '../ring/cursor';
+import { produceReserve, produceCommit, cursorFlush, peerIndexNow } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { poolTake } from './pool';
 import { markDirty, now, config, captureCursor, endpointOfOut } from './context';
 import { captureFrame } from './capture';
 import {
   OUT_CURSOR, OUT_PARK, OUT_PARK_COUNT, OUT_TAGGED, PQ_LIST_NEXT,
-  OUT_STATS, OUT_BLOCKED_SINCE, RC_TIMEOUT_MS, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX, CAPD_FROM_ROUTER,
+  OUT_STATS, OUT_BLOCKED_SINCE, OUT_BLOCKED_PEER, RC_TIMEOUT_MS, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX, CAPD_FROM_ROUTER,
 } from './layout';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune, parkListRemove } from './parked';
 
-/** Note whether the ring took the frame: a ring full for longer than the timeout means a stalled peer. */
+/** Note whether the ring took the frame: a ring full, with a consumer that does not move, for longer than the timeout means a stalled peer. */
 @inline export function outMarkBlocked(shard: usize, out: usize, blocked: bool): void {
   if (!blocked) store<u32>(out, 0, OUT_BLOCKED_SINCE);
-  else if (load<u32>(out, OUT_BLOCKED_SINCE) == 0) store<u32>(out, now(shard) | 1, OUT_BLOCKED_SINCE);
+  else if (load<u32>(out, OUT_BLOCKED_SINCE) == 0) outBlockedFrom(shard, out);
 }
 
-/** The ring behind `out` has refused frames for longer than the request timeout. */
-@inline export function outStalled(shard: usize, out: usize): bool {
+/** Start the stall clock now, at the consumer index the ring shows now. */
+function outBlockedFrom(shard: usize, out: usize): void {
+  store<u32>(out, now(shard) | 1, OUT_BLOCKED_SINCE);
+  store<u32>(out, consumerIndex(out), OUT_BLOCKED_PEER);
+}
+
+/** The index the ring's consumer publishes. */
+@inline function consumerIndex(out: usize): u32 {
+  return peerIndexNow(<usize>load<u32>(out, OUT_CURSOR));
+}
+
+/**
+ * The consumer behind `out` has taken nothing for longer than the request timeout while the
+ * ring refused frames. A consumer that takes frames is never stalled, even while the ring has
+ * too little room for the router's next frame (a packed ring frees units a few at a time).
+ */
+export function outStalled(shard: usize, out: usize): bool {
   const since = load<u32>(out, OUT_BLOCKED_SINCE);
   // Signed: `since` carries the low bit set, so it can be one ms ahead of `now`.
-  return since != 0 && <i32>(now(shard) - since) > <i32>load<u32>(config(shard), RC_TIMEOUT_MS);
+  if (since == 0 || <i32>(now(shard) - since) <= <i32>load<u32>(config(shard), RC_TIMEOUT_MS)) return false;
+  if (consumerIndex(out) == load<u32>(out, OUT_BLOCKED_PEER)) return true;
+  outBlockedFrom(shard, out); // it moved: the clock starts again from here
+  return false;
 }
 
 @inline function countTx(out: usize): void {

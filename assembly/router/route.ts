@@ -4,7 +4,7 @@
 // cannot take it, the frame is parked, or left in its source ring (backpressure).
 import {
   SH_ID, SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET, SH_PARK_LIMIT,
-  SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_IN_XS, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
+  SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_BOUNDED, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
   RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_BUS_DEVS, EP_OUT, EPK_DRIVER, EPK_DEVICE,
   DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
@@ -231,8 +231,6 @@ export function serviceParked(shard: usize): void {
   const type = <u32>w & 0xff;
   const id = <u32>(w >> 8) & 0xff;
   const dev = <u32>(w >> 16) & 0xffff;
-  // Answers it has not drained hold its own new traffic (never anyone else's).
-  if (load<u32>(e + EP_OUT, OUT_PARK_COUNT) >= parkLimit()) return driverBacklogged(shard, ep, e, f, w);
   if (type & TYPE_BUS) {
     if (dev != 0) { drop(shard, ep, R_BUS_DEV_NUM_NONZERO); return true; }
     if (type & TYPE_RESPONSE) return toControl(shard, ep, f, w);
@@ -255,6 +253,9 @@ export function serviceParked(shard: usize): void {
       return true;
     }
   }
+  // Answers it has not drained hold its own new traffic (never anyone else's): looked at once
+  // the frame is known to be a well-formed request or event, so a malformed one is still only dropped.
+  if (load<u32>(e + EP_OUT, OUT_PARK_COUNT) >= parkLimit()) return driverBacklogged(shard, ep, e, f, w);
   const ds = deviceState(shard, dev);
   // Never attached (or so long ago that its tombstone is gone): no order left to keep.
   if (ds == 0) return refuse(shard, ep, w, !isEvent, R_UNVALIDATED_DEV_NUM);
@@ -270,9 +271,8 @@ export function serviceParked(shard: usize): void {
  */
 function driverBacklogged(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
   if (!outStalled(shard, e + EP_OUT)) return false;
-  const type = <u32>w & 0xff;
-  const id = <u32>(w >> 8) & 0xff;
-  if ((type & (TYPE_BUS | TYPE_RESPONSE)) == 0 && (id & MSG_ID_EVENT_BIT) == 0) {
+  // A transport request or event with a valid id (fromDriver checked it).
+  if ((<u32>(w >> 8) & MSG_ID_EVENT_BIT) == 0) {
     const ds = deviceState(shard, <u32>(w >> 16) & 0xffff);
     if (ds != 0 && isMine(shard, ds)) return refuseInOrder(shard, ds, ep, w, true, R_DRIVER_STALLED);
     // Owned elsewhere: its failure could not keep its place from here, so it travels on and
@@ -411,6 +411,7 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   // Packed rings take their own walk, out of line: any packed-ring arithmetic in this loop
   // measured 9-12 % off router-core on rings of one frame per slot.
   if (load<u32>(cur, CUR_MAX_UNITS) > 1) return drainPacked(shard, ep, e, cur, avail, budget);
+  store<u32>(shard, 1, SH_BOUNDED);
   if (avail > budget) avail = budget;
   const kind = <u32>load<u8>(e, EP_KIND);
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
@@ -441,6 +442,7 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
   let local = load<u32>(cur, CUR_LOCAL);
   let n: u32 = 0;
   let used: u32 = 0;
+  store<u32>(shard, 1, SH_BOUNDED);
   while (used < avail && n < budget) {
     const f = slots + <usize>local * <usize>stride;
     const w = load<u64>(f);
@@ -460,6 +462,7 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
 
 /** After a walk that stopped at slot `local`: capture mark, free `used` slots, count `n` frames. */
 @inline function drainDone(shard: usize, ep: u32, cur: usize, local: u32, used: u32, n: u32): u32 {
+  store<u32>(shard, 0, SH_BOUNDED);
   // Keep the capture mark only for a frame left in the ring (`local`); any other was consumed.
   const mark = load<u32>(cur, CUR_CAPTURED);
   if (mark != 0 && mark != local + 1) store<u32>(cur, 0, CUR_CAPTURED);
@@ -478,7 +481,6 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
 function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
   const cur = <usize>load<u32>(<usize>load<u32>(shard, SH_XS_IN) + (<usize>from << 2));
   if (cur == 0) return 0;
-  store<u32>(shard, 1, SH_IN_XS);
   let n: u32 = 0;
   while (n < budget) {
     const slot = consumePeek(cur);
@@ -507,7 +509,6 @@ function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
     consumeRelease(cur);
     n++;
   }
-  store<u32>(shard, 0, SH_IN_XS);
   cursorFlush(cur);
   return n;
 }

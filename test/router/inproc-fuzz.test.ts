@@ -1,8 +1,7 @@
 // The in-process router fuzzer (tools/fuzz/inproc), fixed seeds, a few seconds: both shards of
 // one WASM instance stepped in this thread, every frame judged by the validator and checked
 // against the router's counters, every outcome's order and label, the table invariants after
-// each routing call and the accounting law at the end. (Case 3 of this series ends in the
-// cross-shard deadlock of test/router/regressions/cross-shard-deadlock.test.ts.) `npm run fuzz -- --minutes M` runs it
+// each routing call and the accounting law at the end. `npm run fuzz -- --minutes M` runs it
 // for longer with fresh seeds (and shrinks failures into test/router/regressions/).
 import { describe, expect, it } from 'vitest';
 import { runCase } from '../../tools/fuzz/inproc/fuzz-case.js';

@@ -3,7 +3,7 @@
 // The operations replay on a fresh in-process router (tools/fuzz/inproc/fuzz-case.ts replayCase):
 // ['w', link, hex] a far end writes a frame, ['p', link] publishes, ['r', shard, budget] routes,
 // ['d', link, n] reads, ['c', ms] moves the clock (every shard expires), ['s'] settles.
-// KNOWN ROUTER BUG (it.fails until fixed): a cross-shard deadlock. Shard 0 owns device 1,
+// FIXED ROUTER BUG (emit.ts crossShardRoom: only frames taken from the shard's own endpoint rings are bounded now): a cross-shard deadlock. Shard 0 owns device 1,
 // shard 1 owns device 5; both park queues are at parkLimit (8). Device 1's head entry
 // is a failure for drv1 (shard 1) and device 5's a failure for drv2 (shard 0): each must go
 // through the cross-shard ring to the other shard, and both rings (and their park queues, at
@@ -263,6 +263,6 @@ const ops: Op[] = [
   ["s"],
 ];
 
-it.fails('two shards deadlock: each head outcome waits for room in the cross-shard ring to the other, whose head is an EVENT_AVAIL held back for the full park queue of the other shard', () => {
+it('two shards never deadlock when each head outcome needs room in the cross-shard ring to the other, whose head is an EVENT_AVAIL held back for the full park queue of the other shard', () => {
   expect(replayCase(config, ops).violations).toEqual([]);
 });

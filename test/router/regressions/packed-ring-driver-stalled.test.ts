@@ -3,7 +3,7 @@
 // The operations replay on a fresh in-process router (tools/fuzz/inproc/fuzz-case.ts replayCase):
 // ['w', link, hex] a far end writes a frame, ['p', link] publishes, ['r', shard, budget] routes,
 // ['d', link, n] reads, ['c', ms] moves the clock (every shard expires), ['s'] settles.
-// KNOWN ROUTER BUG (it.fails until fixed): DRIVER_STALLED for a driver that is still reading.
+// FIXED ROUTER BUG (output.ts outStalled: the stall clock restarts whenever the consumer's index moves): DRIVER_STALLED for a driver that is still reading.
 // drv0 has a packed ring (264-byte link: 17 units per largest frame). The router writes to it
 // only when 17 units are free (packedReserve), so while the driver reads a few small frames at
 // a time the output's OUT_BLOCKED_SINCE is never cleared, and after one timeout the driver is
@@ -236,6 +236,6 @@ const ops: Op[] = [
   ["s"],
 ];
 
-it.fails('a driver that keeps reading its packed ring is never treated as stalled', () => {
+it('a driver that keeps reading its packed ring is never treated as stalled', () => {
   expect(replayCase(config, ops).violations).toEqual([]);
 });
