@@ -10,7 +10,8 @@ import { shmLinkOptions, type ShmLinkOptions } from './shm-options.js';
 import { openVmampChannel, openVmampLink } from './vmamp.js';
 import { openSpscChannel, openSpscLink } from './spsc.js';
 import { deadlineIn } from './open-deadline.js';
-import { openStreamLink, openStreamChannel } from './stream.js';
+import { openStreamLink, openStreamChannel, STREAM_DEVICE_PARAMS } from './stream.js';
+import { parseStreamUri, streamOptions } from './stream-socket.js';
 import type { RemapEvent } from './gateway.js';
 
 export interface OpenLinkOptions {
@@ -20,6 +21,8 @@ export interface OpenLinkOptions {
   signal?: AbortSignal;
   /** Notable link events (device remaps, hotplug; a link going down is told by `BusLink.down`), one line each. */
   log?: (line: string) => void;
+  /** Frame channels: told once when opening has waited a second for the peer (what for, until when). */
+  notice?: (line: string) => void;
 }
 
 /** Default wait of openFrameChannel: a benchmark should fail, not hang, when nothing is there. */
@@ -35,14 +38,18 @@ function shmOptionsFor(uri: ShmLinkUri, ourRole: LinkRole, what: string): ShmLin
 
 /**
  * Check `uriText` for a link on `side` without opening anything (the CLI checks every link
- * before starting): throws LinkUriError naming the problem.
+ * before starting): throws LinkUriError naming the problem (TLS files are read here, so a
+ * missing one is found too). Returns the warnings to print at start-up (an insecure listener).
  */
-export function checkLinkUri(uriText: string, side: 'driver' | 'device'): void {
+export function checkLinkUri(uriText: string, side: 'driver' | 'device'): string[] {
   const uri = parseLinkUri(uriText);
   if (uri.scheme === 'vmamp' || uri.scheme === 'spsc') {
     if (side === 'driver') shmOptionsFor(uri, 'device', '--driver-link attaches an external driver');
     else shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
+    return [];
   }
+  const w = streamOptions(parseStreamUri(uriText), side === 'device' ? STREAM_DEVICE_PARAMS : []).insecureWarning;
+  return w === undefined ? [] : [w];
 }
 
 /**
@@ -83,7 +90,7 @@ export async function openFrameChannel(uriText: string, opts: OpenLinkOptions = 
     case 'vmamp':
     case 'spsc': {
       const o = shmOptionsFor(uri, 'driver', 'a frame channel drives a device-side bus');
-      const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? CHANNEL_WAIT_MS, opts.signal);
+      const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? CHANNEL_WAIT_MS, opts.signal, opts.notice);
       return uri.scheme === 'vmamp' ? openVmampChannel(o, deadline) : openSpscChannel(o, deadline);
     }
     default:

@@ -20,6 +20,9 @@ import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 
 export { StreamChannel, openStreamChannel } from './stream-channel.js';
 
+/** Parameters a device-side stream link (`--device-link`, a gateway) adds to the common ones. */
+export const STREAM_DEVICE_PARAMS = ['remap_base', 'ping'] as const;
+
 /** An external driver on the far end: one router driver endpoint per connection. */
 class DriverSession implements PeerHandler {
   private desc: LinkDescriptor | undefined;
@@ -297,7 +300,7 @@ export class StreamLink extends EventEmitter implements BusLink {
 export async function openStreamLink(router: Router, uriText: string, side: 'driver' | 'device'): Promise<StreamLink> {
   if (side !== 'driver' && side !== 'device') throw new TypeError(`side must be 'driver' or 'device', got ${String(side)}`);
   const uri = parseStreamUri(uriText);
-  const opts = streamOptions(uri, side === 'device' ? ['remap_base', 'ping'] : []);
+  const opts = streamOptions(uri, side === 'device' ? STREAM_DEVICE_PARAMS : []);
   const link = new StreamLink(router, uri, side, opts);
   await link.start();
   return link;

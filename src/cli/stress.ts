@@ -10,6 +10,7 @@ import { mkdtempSync, openSync, ftruncateSync, closeSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, optionsHelp, UsageError, type Parsed } from './args.js';
+import { EXIT_USAGE, usageLine } from './exit.js';
 import { Router } from '../router/router.js';
 import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
@@ -253,8 +254,8 @@ export async function run(argv: string[]): Promise<number> {
     json = flags.json;
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`vmsg stress: ${e.message}\n(vmsg stress --help for usage)\n`);
-    return 2;
+    process.stderr.write(usageLine('stress', e.message));
+    return EXIT_USAGE;
   }
   if (!json) process.stdout.write(`vmsg stress: window ${o.window} B, dma ${o.dma}, notify ${o.notify}, ${o.durationS} s (Ctrl-C stops)\n`);
   const r = await runStress(o);

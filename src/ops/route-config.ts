@@ -8,10 +8,11 @@
 //   --device KIND:DEVNUM[?opts]  devices        ["echo:1", "block:3?file=disk.img", ...]
 //   --duration S                 duration       seconds (number > 0)
 //   --capture FILE               capture        path of the .vmc file
-//   --metrics PORT               metrics        port 0..65535
+//   --metrics [HOST:]PORT        metrics        port 0..65535, or "HOST:PORT" (default host 127.0.0.1)
 //   --log-level L                logLevel       fatal|error|warn|info|debug|trace|silent
 //   (router options)             router         {"shards": 2, "timeoutMs": 1000, ...} every RouterOptions field
 import { readFile } from 'node:fs/promises';
+import { fsReason } from '../util/fs-reason.js';
 import { parseLinkUri, LinkUriError } from '../bus/uri.js';
 import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
 import { JsonFieldError, JsonObject, parseJsonText, pointer } from '../util/json-fields.js';
@@ -27,6 +28,8 @@ export interface RouteConfig {
   durationS: number | undefined;
   capture: string | undefined;
   metricsPort: number | undefined;
+  /** Address the metrics server binds; undefined = loopback (startMetricsServer's default). */
+  metricsHost: string | undefined;
   logLevel: LogLevel | undefined;
   router: RouterOptions;
 }
@@ -84,7 +87,15 @@ export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
   }) ?? [];
   const durationS = o.number('duration', 0.001, 365 * 86400);
   const capture = o.string('capture');
-  const metricsPort = o.integer('metrics', 0, 65535);
+  const metrics = o.raw('metrics');
+  let metricsPort: number | undefined, metricsHost: string | undefined;
+  if (typeof metrics === 'string') {
+    const a = parseListenAddress(metrics);
+    if (a === undefined) o.fail(pointer('', 'metrics'), `must be a port (integer from 0 to 65535) or "HOST:PORT", got string ${JSON.stringify(metrics)}`);
+    ({ host: metricsHost, port: metricsPort } = a);
+  } else {
+    metricsPort = o.integer('metrics', 0, 65535);
+  }
   const logLevel = o.choice('logLevel', LOG_LEVELS);
   const router: RouterOptions = {};
   const r = o.child('router');
@@ -95,7 +106,23 @@ export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
       if (v !== undefined) (router as Record<string, number | boolean>)[k] = v;
     }
   }
-  return { driverLinks, deviceLinks, devices, durationS, capture, metricsPort, logLevel, router };
+  return { driverLinks, deviceLinks, devices, durationS, capture, metricsPort, metricsHost, logLevel, router };
+}
+
+/**
+ * `PORT`, `HOST:PORT` or `[IPv6]:PORT` (the --metrics address); undefined when malformed. A
+ * bare port leaves the host undefined (the server's loopback default).
+ */
+export function parseListenAddress(text: string): { host: string | undefined; port: number } | undefined {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(text);
+  if (m === null || Number(m[2]) > 65535) return undefined;
+  const host = m[1]?.startsWith('[') === true ? m[1].slice(1, -1) : m[1];
+  return { host, port: Number(m[2]) };
+}
+
+/** A config file that cannot be read at all (missing, unreadable): nothing to point into. */
+export class ConfigReadError extends Error {
+  override name = 'ConfigReadError';
 }
 
 /** Read and check a config file. */
@@ -104,7 +131,7 @@ export async function loadRouteConfig(path: string): Promise<RouteConfig> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new JsonFieldError('', `cannot read the config file (${(e as Error).message})`, path);
+    throw new ConfigReadError(`cannot read config file ${path}: ${fsReason(e)}`);
   }
   return parseRouteConfig(parseJsonText(text, path), path);
 }
@@ -115,7 +142,7 @@ export async function loadRouteConfig(path: string): Promise<RouteConfig> {
  * --device) replaces the file's whole list; router options merge field by field.
  */
 export function mergeRouteConfig(file: RouteConfig | undefined, cli: RouteConfigOverrides): RouteConfig {
-  const base: RouteConfig = file ?? { driverLinks: [], deviceLinks: [], devices: [], durationS: undefined, capture: undefined, metricsPort: undefined, logLevel: undefined, router: {} };
+  const base: RouteConfig = file ?? { driverLinks: [], deviceLinks: [], devices: [], durationS: undefined, capture: undefined, metricsPort: undefined, metricsHost: undefined, logLevel: undefined, router: {} };
   const pick = <K extends keyof RouteConfigOverrides>(k: K, fallback: RouteConfig[K & keyof RouteConfig]): RouteConfig[K & keyof RouteConfig] =>
     (cli[k] !== undefined ? cli[k] : fallback) as RouteConfig[K & keyof RouteConfig];
   const router: RouterOptions = { ...base.router };
@@ -126,7 +153,9 @@ export function mergeRouteConfig(file: RouteConfig | undefined, cli: RouteConfig
     devices: pick('devices', base.devices),
     durationS: pick('durationS', base.durationS),
     capture: pick('capture', base.capture),
+    // The address is one value: a --metrics flag replaces the file's host too.
     metricsPort: pick('metricsPort', base.metricsPort),
+    metricsHost: cli.metricsPort !== undefined ? cli.metricsHost : base.metricsHost,
     logLevel: pick('logLevel', base.logLevel),
     router,
   };
