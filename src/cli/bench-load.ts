@@ -57,6 +57,11 @@ ${PROFILE_NAMES.map((p) => `  ${p.padEnd(13)} ${PROFILE_HELP[p]}`).join('\n')}
 
 options:
 ${optionsHelp(FLAGS)}
+
+examples:
+  vmsg route --driver-link unix-listen:/tmp/bus.sock --device echo:1 &
+  vmsg bench --target unix:/tmp/bus.sock --profile ping --duration 5
+  vmsg bench --target unix:/tmp/bus.sock --dev 1 --mode init --count 10000 --outstanding 8 --json
 `;
 
 function devList(text: string | undefined): number[] | undefined {

@@ -33,6 +33,10 @@ ${RULES.map((r) => `  ${r.section.padEnd(12)} ${r.id}`).join('\n')}
 
 options:
 ${optionsHelp(FLAGS)}
+
+example:
+  vmsg route --driver-link unix-listen:/tmp/bus.sock --device entropy:1 &
+  vmsg conform --target unix:/tmp/bus.sock --dev 1
 `;
 
 export async function runConform(argv: string[], io: ToolIo): Promise<number> {

@@ -37,6 +37,10 @@ Exit status: 0 valid, 1 invalid, 2 bad arguments.
 
 options:
 ${optionsHelp(FLAGS)}
+
+examples:
+  vmsg decode --hex 0002010001000800 --json
+  vmsg decode run.vmc --msg PING
 `;
 
 export async function run(argv: string[]): Promise<number> {

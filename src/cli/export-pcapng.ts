@@ -19,6 +19,10 @@ towards the router). Open it with the dissector:
 
 options:
 ${optionsHelp(FLAGS)}
+
+example:
+  vmsg route --driver-link tcp-listen:7000 --device echo:1 --capture run.vmc --duration 10
+  vmsg export-pcapng run.vmc run.pcapng
 `;
 
 export async function run(argv: string[]): Promise<number> {

@@ -27,6 +27,10 @@ violations. Exit status: 0 everything matched, 1 differences, 2 bad arguments.
 
 options:
 ${optionsHelp(FLAGS)}
+
+example:
+  vmsg route --driver-link unix-listen:/tmp/bus.sock --device echo:1 &
+  vmsg replay run.vmc --target unix:/tmp/bus.sock --speed 0
 `;
 
 export async function runReplay(argv: string[], io: ToolIo): Promise<number> {

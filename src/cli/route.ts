@@ -32,7 +32,7 @@ import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 const FLAGS = {
-  'driver-link': { kind: 'list', value: 'URI', help: 'attach an external driver (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:PATH?..., unix-listen:PATH, tcp-listen:PORT' },
+  'driver-link': { kind: 'list', value: 'URI', help: 'attach an external driver (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:PATH?..., unix-listen:PATH, tcp-listen:[HOST:]PORT' },
   'device-link': { kind: 'list', value: 'URI', help: 'attach an external device-side bus (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:..., unix:PATH, tcp:HOST:PORT' },
   device: { kind: 'list', value: 'KIND:DEVNUM[?opts]', help: `built-in device (repeatable); kinds: ${Object.keys(DEVICE_KINDS).join(', ')}` },
   duration: { kind: 'string', value: 'S', help: 'stop after S seconds (default: until SIGINT/SIGTERM)' },
@@ -51,10 +51,18 @@ Runs a router joining external programs over shared-memory windows (vmamp, spsc)
 plus built-in devices. Link URI options: size=BYTES (window), role=device|driver (ours; implied
 by --driver-link / --device-link), sock=PATH (doorbell socket; without it both sides busy-poll),
 ping=MS (keep-alive period, 0 = off, default 250), wait=MS (how long to wait for the peer, 0 = forever).
-SIGINT/SIGTERM stop it and print the final counters (JSON on stdout).
+tcp-listen:PORT binds 127.0.0.1; a host other hosts can reach needs TLS client certificates
+(tls=1&cert=PEM&key=PEM&ca=PEM) or insecure=1. Every check (ports, paths, links, devices) runs
+before the router starts. SIGINT/SIGTERM stop it and print the final counters (JSON on stdout).
+Exit status: 0 stopped as asked, 1 a port in use or a link that never came up, 2 bad arguments.
 
 options:
 ${optionsHelp(FLAGS)}
+
+examples:
+  vmsg route --driver-link tcp-listen:7000 --device echo:1 --device entropy:2
+  vmsg route --driver-link 'vmamp:/dev/shm/vm1?size=8192&sock=/tmp/vm1.sock' --device echo:1 --metrics 9464
+  vmsg route --config router.json
 `;
 
 /** Seconds to wait before opening a link again after it failed to open (the peer may still be starting). */

@@ -54,6 +54,9 @@ lost, mismatched or failed.
 
 options:
 ${optionsHelp(FLAGS)}
+
+example:
+  vmsg stress --window 496 --dma offload --notify oob --duration 5
 `;
 
 export interface StressOptions {
