@@ -19,6 +19,7 @@ describe('npm pack', () => {
       'tools/wireshark/virtio-msg.lua', // vmsg export-pcapng --help and README name it
       'test/peers/vmsg-peer.c', // README's independent C implementation of both buses
       'asconfig.json', // packageRoot() looks for it beside package.json
+      'schema/route-config.schema.json', // the config file's JSON Schema
       'dist/src/cli/main.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'build/Release/vmsg_mmap.node',
     ]) expect(files, f).toContain(f);
     expect([...files].some((f) => f.endsWith('.wasm')), 'the WASM router').toBe(true);

@@ -1,6 +1,6 @@
 // The config file of `vmsg route --config router.json`: every option of the command line in one
-// JSON object, checked with errors that point at the bad key by JSON pointer. Flags given on
-// the command line win over the file (README "Config file").
+// JSON object, checked against its schema (route-config-schema.ts) with errors that point at the
+// bad key by JSON pointer. Flags given on the command line win over the file (README "Config file").
 //
 //   flag                         key            value
 //   --driver-link URI (repeat)   driverLinks    ["URI", ...]        link URIs (src/bus/uri.ts)
@@ -13,13 +13,15 @@
 //   (router options)             router         {"shards": 2, "timeoutMs": 1000, ...} every RouterOptions field
 import { readFile } from 'node:fs/promises';
 import { fsReason } from '../util/fs-reason.js';
-import { parseLinkUri, LinkUriError } from '../bus/uri.js';
-import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
-import { JsonFieldError, JsonObject, parseJsonText, pointer } from '../util/json-fields.js';
-import { LOG_LEVELS, type LogLevel } from './logger.js';
+import type { z } from 'zod';
+import type { RouterOptions } from '../router/options.js';
+import { JsonFieldError, parseJsonText, pointer } from '../util/json-fields.js';
+import { closestName } from '../util/did-you-mean.js';
+import type { LogLevel } from './logger.js';
+import { KNOWN_KEYS, LISTEN_ADDRESS, routeConfigSchema, type RouteConfigFile } from './route-config-schema.js';
 import { parseDeviceSpec, type DeviceSpec } from '../cli/device-kinds.js';
 
-export { parseDeviceSpec, type DeviceSpec };
+export { parseDeviceSpec, type DeviceSpec, type RouteConfigFile };
 
 export interface RouteConfig {
   driverLinks: string[];
@@ -37,76 +39,51 @@ export interface RouteConfig {
 /** What the command line gave: undefined = not given (the file's value, if any, stays). */
 export type RouteConfigOverrides = Partial<Omit<RouteConfig, 'router'>> & { router?: RouterOptions };
 
-const KEYS = ['$schema', 'driverLinks', 'deviceLinks', 'devices', 'duration', 'capture', 'metrics', 'logLevel', 'router'] as const;
-/** Every RouterOptions field, from the one place their defaults live. */
-export const ROUTER_OPTION_KEYS: readonly (keyof RouterOptions)[] = Object.keys(resolveRouterOptions({ shards: 1 })) as (keyof RouterOptions)[];
+/** Every RouterOptions field, as the schema lists them. */
+export const ROUTER_OPTION_KEYS = KNOWN_KEYS['/router'] as readonly (keyof RouterOptions)[];
 
-/** Check one router option the way Router.create() does, reporting it at its JSON pointer. */
-function routerOption(obj: JsonObject, key: keyof RouterOptions): number | boolean | undefined {
-  const v = obj.raw(key);
-  if (v === undefined) return undefined;
-  try {
-    resolveRouterOptions({ [key]: v } as RouterOptions);
-  } catch (e) {
-    // "router option NAME must be ..." -> "must be ..."
-    obj.fail(pointer(obj.at, key), (e as Error).message.replace(new RegExp(`^router option ${key}:? `), ''));
-  }
-  return v as number | boolean;
+/** A JSON pointer (RFC 6901) from a zod issue path. */
+function pointerOf(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((at, key) => pointer(at, String(key)), '');
 }
 
-/** Check a parsed config document; `source` (the file name) starts every error message. */
+/**
+ * The error of the first problem in the document, as a JsonFieldError at its JSON pointer.
+ * Unknown keys come first (a misspelt key explains the rest), with the closest known key.
+ */
+function firstProblem(issues: readonly z.core.$ZodIssue[], source: string | undefined): JsonFieldError {
+  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
+  const at = pointerOf(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!;
+    const known = KNOWN_KEYS[at] ?? [];
+    const best = closestName(key, known);
+    return new JsonFieldError(pointer(at, key), `unknown key; ${best !== undefined ? `did you mean "${best}"? ` : ''}known keys: ${known.join(', ')}`, source);
+  }
+  return new JsonFieldError(at, issue.message, source);
+}
+
+/** Check a parsed config document against the schema; `source` (the file name) starts every error message. */
 export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
-  const o: JsonObject = new JsonObject(doc, '', source);
-  o.onlyKeys(KEYS);
-  const uris = (key: 'driverLinks' | 'deviceLinks'): string[] =>
-    o.array(key, (v, at) => {
-      if (typeof v !== 'string') throw new JsonFieldError(at, `must be a link URI string, got ${JSON.stringify(v)}`, source);
-      try {
-        parseLinkUri(v);
-      } catch (e) {
-        if (e instanceof LinkUriError) throw new JsonFieldError(at, e.message, source);
-        throw e;
-      }
-      return v;
-    }) ?? [];
-  const driverLinks = uris('driverLinks');
-  const deviceLinks = uris('deviceLinks');
-  const seen = new Map<number, string>();
-  const devices = o.array('devices', (v, at) => {
-    if (typeof v !== 'string') throw new JsonFieldError(at, `must be a device string KIND:DEVNUM[?opts], got ${JSON.stringify(v)}`, source);
-    let spec: DeviceSpec;
-    try {
-      spec = parseDeviceSpec(v);
-    } catch (e) {
-      throw new JsonFieldError(at, (e as Error).message, source);
-    }
-    const earlier = seen.get(spec.dev);
-    if (earlier !== undefined) throw new JsonFieldError(at, `device number ${spec.dev} is already used by ${earlier}`, source);
-    seen.set(spec.dev, at);
-    return spec;
-  }) ?? [];
-  const durationS = o.number('duration', 0.001, 365 * 86400);
-  const capture = o.string('capture');
-  const metrics = o.raw('metrics');
+  const checked = routeConfigSchema.safeParse(doc);
+  if (!checked.success) throw firstProblem(checked.error.issues, source);
+  const file: RouteConfigFile = checked.data;
   let metricsPort: number | undefined, metricsHost: string | undefined;
-  if (typeof metrics === 'string') {
-    const a = parseListenAddress(metrics);
-    if (a === undefined) o.fail(pointer('', 'metrics'), `must be a port (integer from 0 to 65535) or "HOST:PORT", got string ${JSON.stringify(metrics)}`);
-    ({ host: metricsHost, port: metricsPort } = a);
-  } else {
-    metricsPort = o.integer('metrics', 0, 65535);
-  }
-  const logLevel = o.choice('logLevel', LOG_LEVELS);
+  if (typeof file.metrics === 'string') ({ host: metricsHost, port: metricsPort } = parseListenAddress(file.metrics)!);
+  else metricsPort = file.metrics;
   const router: RouterOptions = {};
-  const r = o.child('router');
-  if (r !== undefined) {
-    r.onlyKeys(ROUTER_OPTION_KEYS);
-    for (const k of ROUTER_OPTION_KEYS) {
-      const v = routerOption(r, k);
-      if (v !== undefined) (router as Record<string, number | boolean>)[k] = v;
-    }
-  }
-  return { driverLinks, deviceLinks, devices, durationS, capture, metricsPort, metricsHost, logLevel, router };
+  for (const [k, v] of Object.entries(file.router ?? {})) if (v !== undefined) (router as Record<string, unknown>)[k] = v;
+  return {
+    driverLinks: file.driverLinks ?? [],
+    deviceLinks: file.deviceLinks ?? [],
+    devices: (file.devices ?? []).map(parseDeviceSpec),
+    durationS: file.duration,
+    capture: file.capture,
+    metricsPort,
+    metricsHost,
+    logLevel: file.logLevel,
+    router,
+  };
 }
 
 /**
@@ -114,7 +91,7 @@ export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
  * bare port leaves the host undefined (the server's loopback default).
  */
 export function parseListenAddress(text: string): { host: string | undefined; port: number } | undefined {
-  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(text);
+  const m = LISTEN_ADDRESS.exec(text);
   if (m === null || Number(m[2]) > 65535) return undefined;
   const host = m[1]?.startsWith('[') === true ? m[1].slice(1, -1) : m[1];
   return { host, port: Number(m[2]) };

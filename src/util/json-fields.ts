@@ -25,7 +25,8 @@ export function parseJsonText(text: string, source?: string): unknown {
   }
 }
 
-function typeName(v: unknown): string {
+/** How a value is named in messages: `string "x"`, `number 7`, `an array`, `null`. */
+export function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;

@@ -1,0 +1,127 @@
+// The schema of the `vmsg route --config` file, in one place (zod): the TypeScript type of the
+// document (RouteConfigFile), its checks with errors that name the bad key by JSON pointer, and
+// the JSON Schema shipped as schema/route-config.schema.json for editors (`"$schema"` key).
+import { z } from 'zod';
+import { parseLinkUri, LinkUriError } from '../bus/uri.js';
+import { resolveRouterOptions, ROUTER_OPTION_RANGES, type RouterOptions } from '../router/options.js';
+import { parseDeviceSpec } from '../cli/device-kinds.js';
+import { LOG_LEVELS } from './logger.js';
+import { typeName } from '../util/json-fields.js';
+
+/** `--metrics` / `"metrics"` as text: PORT, HOST:PORT or [IPv6]:PORT. */
+export const LISTEN_ADDRESS = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/;
+
+type Issue = { input?: unknown };
+const said = (message: (input: unknown) => string) => ({ error: (iss: Issue) => message(iss.input) });
+
+const integer = (min: number, max: number) => {
+  const m = said((v) => `must be an integer from ${min} to ${max}, got ${typeName(v)}`);
+  return z.int(m).min(min, m).max(max, m);
+};
+
+const number = (min: number, max: number) => {
+  const m = said((v) => `must be a number from ${min} to ${max}, got ${typeName(v)}`);
+  return z.number(m).min(min, m).max(max, m);
+};
+
+const array = <T extends z.ZodType>(item: T) => z.array(item, said((v) => `must be an array, got ${typeName(v)}`));
+
+const linkUri = z.string(said((v) => `must be a link URI string, got ${JSON.stringify(v)}`)).superRefine((text, ctx) => {
+  try {
+    parseLinkUri(text);
+  } catch (e) {
+    if (!(e instanceof LinkUriError)) throw e;
+    ctx.addIssue({ code: 'custom', message: e.message });
+  }
+}).describe('link URI: vmamp:PATH?size=BYTES&..., spsc:PATH?..., unix:PATH, unix-listen:PATH, tcp:HOST:PORT, tcp-listen:[HOST:]PORT');
+
+const deviceSpec = z.string(said((v) => `must be a device string KIND:DEVNUM[?opts], got ${JSON.stringify(v)}`)).superRefine((text, ctx) => {
+  try {
+    parseDeviceSpec(text);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+}).describe('built-in device KIND:DEVNUM[?key=value&...], e.g. echo:1, block:3?file=disk.img');
+
+/** Each device number once: the later use is the one reported, with the earlier one's pointer. */
+const devices = array(deviceSpec).superRefine((list, ctx) => {
+  const seen = new Map<number, number>();
+  list.forEach((text, i) => {
+    let dev: number;
+    try {
+      dev = parseDeviceSpec(text).dev;
+    } catch {
+      return; // reported by the item's own check
+    }
+    const earlier = seen.get(dev);
+    if (earlier !== undefined) ctx.addIssue({ code: 'custom', path: [i], message: `device number ${dev} is already used by /devices/${earlier}` });
+    else seen.set(dev, i);
+  });
+});
+
+/** A router option's message is Router.create()'s own ("must be a power of two, got 48"). */
+function routerOptionMessage(key: keyof RouterOptions, v: unknown): string {
+  try {
+    resolveRouterOptions({ [key]: v } as RouterOptions);
+  } catch (e) {
+    return (e as Error).message.replace(new RegExp(`^router option ${key}:? `), '');
+  }
+  return `is not accepted, got ${typeName(v)}`;
+}
+
+/** One router option: its range for the schema, and Router.create()'s check (core count, powers of two). */
+const routerInteger = (key: keyof typeof ROUTER_OPTION_RANGES) => {
+  const m = said((v) => routerOptionMessage(key, v));
+  const [min, max] = ROUTER_OPTION_RANGES[key];
+  return z.int(m).min(min, m).max(max, m).superRefine((v, ctx) => {
+    try {
+      resolveRouterOptions({ [key]: v });
+    } catch {
+      ctx.addIssue({ code: 'custom', message: routerOptionMessage(key, v) });
+    }
+  }).optional();
+};
+
+const routerShape = Object.fromEntries(Object.keys(ROUTER_OPTION_RANGES).map((k) => [k, routerInteger(k as keyof typeof ROUTER_OPTION_RANGES)])) as {
+  [K in keyof typeof ROUTER_OPTION_RANGES]: ReturnType<typeof routerInteger>;
+};
+
+const objectError = said((v) => `must be an object, got ${typeName(v)}`);
+
+export const routerOptionsSchema = z.object({
+  ...routerShape,
+  packedRings: z.boolean(said((v) => routerOptionMessage('packedRings', v))).optional(),
+}, objectError).strict().describe('Router.create() options (README "API"); unset ones take their defaults');
+
+export const routeConfigSchema = z.object({
+  $schema: z.string().optional().describe('this schema, for editors'),
+  driverLinks: array(linkUri).optional().describe('--driver-link URI (repeated): external drivers'),
+  deviceLinks: array(linkUri).optional().describe('--device-link URI (repeated): external device-side buses'),
+  devices: devices.optional().describe('--device KIND:DEVNUM[?opts] (repeated): built-in devices'),
+  duration: number(0.001, 365 * 86400).optional().describe('--duration S: stop after this many seconds'),
+  capture: z.string(said((v) => `must be a non-empty string, got ${typeName(v)}`)).min(1, said((v) => `must be a non-empty string, got ${typeName(v)}`)).optional().describe('--capture FILE.vmc: record every frame'),
+  metrics: z.union([
+    integer(0, 65535),
+    z.string().regex(LISTEN_ADDRESS, said((v) => `must be a port (integer from 0 to 65535) or "HOST:PORT", got ${typeName(v)}`)),
+  ], said((v) => `must be a port (integer from 0 to 65535) or "HOST:PORT", got ${typeName(v)}`)).optional().describe('--metrics [HOST:]PORT: Prometheus metrics (host default 127.0.0.1)'),
+  logLevel: z.enum(LOG_LEVELS, said((v) => `must be one of ${LOG_LEVELS.join(', ')}, got ${typeName(v)}`)).optional().describe('--log-level L: JSON log lines on stderr'),
+  router: routerOptionsSchema.optional(),
+}, objectError).strict();
+
+/** The config file as written: what `vmsg route --config FILE` reads. */
+export type RouteConfigFile = z.infer<typeof routeConfigSchema>;
+
+/** Keys the schema knows at a JSON pointer (for "did you mean" on unknown keys). */
+export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
+  '': Object.keys(routeConfigSchema.shape),
+  '/router': Object.keys(routerOptionsSchema.shape),
+};
+
+/** The JSON Schema of the file (schema/route-config.schema.json is this, written out). */
+export function routeConfigJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(routeConfigSchema, { io: 'input', unrepresentable: 'any' }),
+    title: 'vmsg route --config file',
+    description: 'Every option of vmsg route, and every Router.create() option under "router". Flags given on the command line win over the file.',
+  };
+}
