@@ -60,4 +60,5 @@ export type { ReplayOptions, ReplayReport } from './capture/replay.js';
 export { startMetricsServer, routerRegistry } from './ops/metrics.js';
 export { createLogger, parseLogLevel } from './ops/logger.js';
 export { loadRouteConfig, parseRouteConfig, mergeRouteConfig, parseDeviceSpec } from './ops/route-config.js';
-export type { RouteConfig, DeviceSpec } from './ops/route-config.js';
+export type { RouteConfig, RouteConfigFile, DeviceSpec } from './ops/route-config.js';
+export { routeConfigSchema, routeConfigJsonSchema } from './ops/route-config-schema.js';
