@@ -5,13 +5,14 @@
 // bench --target`) means we are the driver (role=driver).
 import type { Router } from '../router/router.js';
 import type { BusLink, FrameChannel } from './bus-link.js';
-import { LinkUriError, parseLinkUri, type LinkRole, type ShmLinkUri } from './uri.js';
-import { shmLinkOptions, type ShmLinkOptions } from './shm-options.js';
+import { parseLinkUri } from './uri.js';
 import { openVmampChannel, openVmampLink } from './vmamp.js';
 import { openSpscChannel, openSpscLink } from './spsc.js';
 import { deadlineIn } from './open-deadline.js';
-import { openStreamLink, openStreamChannel, STREAM_DEVICE_PARAMS } from './stream.js';
-import { parseStreamUri, streamOptions } from './stream-socket.js';
+import { openStreamLink, openStreamChannel } from './stream.js';
+import { shmOptionsFor } from './check-link.js';
+
+export { checkLinkUri } from './check-link.js';
 import type { RemapEvent } from './gateway.js';
 
 export interface OpenLinkOptions {
@@ -27,30 +28,6 @@ export interface OpenLinkOptions {
 
 /** Default wait of openFrameChannel: a benchmark should fail, not hang, when nothing is there. */
 const CHANNEL_WAIT_MS = 10_000;
-
-function shmOptionsFor(uri: ShmLinkUri, ourRole: LinkRole, what: string): ShmLinkOptions {
-  const o = shmLinkOptions(uri, ourRole);
-  if (o.role !== ourRole) {
-    throw new LinkUriError(`link URI "${uri.text}": ${what}, so our role on that bus is ${ourRole} (role=${ourRole}); got role=${o.role}`);
-  }
-  return o;
-}
-
-/**
- * Check `uriText` for a link on `side` without opening anything (the CLI checks every link
- * before starting): throws LinkUriError naming the problem (TLS files are read here, so a
- * missing one is found too). Returns the warnings to print at start-up (an insecure listener).
- */
-export function checkLinkUri(uriText: string, side: 'driver' | 'device'): string[] {
-  const uri = parseLinkUri(uriText);
-  if (uri.scheme === 'vmamp' || uri.scheme === 'spsc') {
-    if (side === 'driver') shmOptionsFor(uri, 'device', '--driver-link attaches an external driver');
-    else shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
-    return [];
-  }
-  const w = streamOptions(parseStreamUri(uriText), side === 'device' ? STREAM_DEVICE_PARAMS : []).insecureWarning;
-  return w === undefined ? [] : [w];
-}
 
 /**
  * Attach the external program behind `uriText` to `router`. side 'driver': it is a driver (we

@@ -7,6 +7,9 @@ import { LinkUriError, checkParams, parseLinkUri, type StreamLinkUri } from './u
 import { BUS_MAX_MIN_ADVERTISED, MSG_SIZE_LIMIT } from '../protocol/constants.js';
 import { HELLO_NAME_MAX } from './stream-hello.js';
 
+/** Parameters a device-side stream link (`--device-link`, a gateway) adds to the common ones. */
+export const STREAM_DEVICE_PARAMS = ['remap_base', 'ping'] as const;
+
 /** Parameters every stream link understands. */
 const COMMON_PARAMS = ['name', 'max', 'tls', 'cert', 'key', 'ca', 'reconnect', 'backoff_min_ms', 'backoff_max_ms', 'insecure'] as const;
 

@@ -13,15 +13,12 @@ import type { BusLink, LinkDown } from './bus-link.js';
 import { LinkUriError, type StreamLinkUri } from './uri.js';
 import { StreamConnection, StreamHandshakeError, newCounters, type StreamCounters } from './stream-connection.js';
 import { STREAM_VERSION, TRANSPORT_REVISION, ROLE_DEVICE, ROLE_DRIVER, HELLO_F_FAILURE_EVENTS, type Hello } from './stream-hello.js';
-import { streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
+import { STREAM_DEVICE_PARAMS, streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
 import { PortBridge } from './port-bridge.js';
 import { GatewaySession } from './gateway.js';
 import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 
 export { StreamChannel, openStreamChannel } from './stream-channel.js';
-
-/** Parameters a device-side stream link (`--device-link`, a gateway) adds to the common ones. */
-export const STREAM_DEVICE_PARAMS = ['remap_base', 'ping'] as const;
 
 /** An external driver on the far end: one router driver endpoint per connection. */
 class DriverSession implements PeerHandler {

@@ -13,13 +13,13 @@ import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { CommandFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, debugEnabled, internalErrorText, usageLine } from './exit.js';
 import { checkCreatable, checkPortFree } from './startup-checks.js';
 import { listenHost } from '../bus/stream-socket.js';
-import { Router } from '../router/router.js';
-import { checkLinkUri, openBusLink } from '../bus/open.js';
+import type { Router } from '../router/router.js';
+import { checkLinkUri } from '../bus/check-link.js';
 import { LinkUriError, parseLinkUri } from '../bus/uri.js';
 import type { BusLink } from '../bus/bus-link.js';
 import { DEVICE_KINDS, parseDeviceSpec, checkDeviceSpec, DeviceSpecError, startBuiltinDevices, type DeviceSpec, type RunningDevices } from './device-kinds.js';
 import { ConfigReadError, loadRouteConfig, mergeRouteConfig, parseListenAddress, type RouteConfig, type RouteConfigOverrides } from '../ops/route-config.js';
-import { startMetricsServer, type MetricsServer } from '../ops/metrics.js';
+import type { MetricsServer } from '../ops/metrics.js';
 import { createLogger, LOG_LEVELS } from '../ops/logger.js';
 import { JsonFieldError } from '../util/json-fields.js';
 import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
@@ -199,6 +199,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const w of checked.warnings) say(w);
   const t0 = performance.now();
   let router: Router | undefined;
+  let openLink: typeof import('../bus/open.js').openBusLink | undefined;
   let capture: Awaited<ReturnType<Router['startCapture']>> | undefined;
   let metrics: MetricsServer | undefined;
   /** Built-in devices by their spec text, each started on its own (so SIGHUP can add and remove one). */
@@ -261,7 +262,7 @@ export async function run(argv: string[]): Promise<number> {
   const supervise = async (p: LinkPlan): Promise<void> => {
     while (!abort.signal.aborted) {
       try {
-        p.link = await openBusLink(router!, p.uri, p.side, { signal: abort.signal, log: say });
+        p.link = await openLink!(router!, p.uri, p.side, { signal: abort.signal, log: say });
       } catch (e) {
         if (abort.signal.aborted) return;
         if (p.ups === 0) {
@@ -289,6 +290,12 @@ export async function run(argv: string[]): Promise<number> {
 
   let supervisors: Promise<void>[] = [];
   try {
+    // Loaded only now: the router, the bus adapters and the metrics server are most of the
+    // start-up time, and a command line that fails its checks never needs them.
+    const [{ Router }, { openBusLink }, { startMetricsServer }] = await Promise.all([
+      import('../router/router.js'), import('../bus/open.js'), import('../ops/metrics.js'),
+    ]);
+    openLink = openBusLink;
     router = await Router.create(cfg.router);
     if (cfg.capture !== undefined) {
       capture = await router.startCapture(cfg.capture);

@@ -1,15 +1,15 @@
 // The schema of the `vmsg route --config` file, in one place (zod): the TypeScript type of the
 // document (RouteConfigFile), its checks with errors that name the bad key by JSON pointer, and
 // the JSON Schema shipped as schema/route-config.schema.json for editors (`"$schema"` key).
+// Loaded only when a config file is read (zod takes ~0.2 s to load).
 import { z } from 'zod';
 import { parseLinkUri, LinkUriError } from '../bus/uri.js';
 import { resolveRouterOptions, ROUTER_OPTION_RANGES, type RouterOptions } from '../router/options.js';
 import { parseDeviceSpec } from '../cli/device-kinds.js';
 import { LOG_LEVELS } from './logger.js';
-import { typeName } from '../util/json-fields.js';
-
-/** `--metrics` / `"metrics"` as text: PORT, HOST:PORT or [IPv6]:PORT. */
-export const LISTEN_ADDRESS = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/;
+import { JsonFieldError, pointer, typeName } from '../util/json-fields.js';
+import { closestName } from '../util/did-you-mean.js';
+import { LISTEN_ADDRESS, parseListenAddress, type RouteConfig } from './route-config.js';
 
 type Issue = { input?: unknown };
 const said = (message: (input: unknown) => string) => ({ error: (iss: Issue) => message(iss.input) });
@@ -123,5 +123,52 @@ export function routeConfigJsonSchema(): Record<string, unknown> {
     ...z.toJSONSchema(routeConfigSchema, { io: 'input', unrepresentable: 'any' }),
     title: 'vmsg route --config file',
     description: 'Every option of vmsg route, and every Router.create() option under "router". Flags given on the command line win over the file.',
+  };
+}
+
+/** Every RouterOptions field, as the schema lists them. */
+export const ROUTER_OPTION_KEYS = KNOWN_KEYS['/router'] as readonly (keyof RouterOptions)[];
+
+/** A JSON pointer (RFC 6901) from a zod issue path. */
+function pointerOf(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((at, key) => pointer(at, String(key)), '');
+}
+
+/**
+ * The error of the first problem in the document, as a JsonFieldError at its JSON pointer.
+ * Unknown keys come first (a misspelt key explains the rest), with the closest known key.
+ */
+function firstProblem(issues: readonly z.core.$ZodIssue[], source: string | undefined): JsonFieldError {
+  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
+  const at = pointerOf(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!;
+    const known = KNOWN_KEYS[at] ?? [];
+    const best = closestName(key, known);
+    return new JsonFieldError(pointer(at, key), `unknown key; ${best !== undefined ? `did you mean "${best}"? ` : ''}known keys: ${known.join(', ')}`, source);
+  }
+  return new JsonFieldError(at, issue.message, source);
+}
+
+/** Check a parsed config document against the schema; `source` (the file name) starts every error message. */
+export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
+  const checked = routeConfigSchema.safeParse(doc);
+  if (!checked.success) throw firstProblem(checked.error.issues, source);
+  const file: RouteConfigFile = checked.data;
+  let metricsPort: number | undefined, metricsHost: string | undefined;
+  if (typeof file.metrics === 'string') ({ host: metricsHost, port: metricsPort } = parseListenAddress(file.metrics)!);
+  else metricsPort = file.metrics;
+  const router: RouterOptions = {};
+  for (const [k, v] of Object.entries(file.router ?? {})) if (v !== undefined) (router as Record<string, unknown>)[k] = v;
+  return {
+    driverLinks: file.driverLinks ?? [],
+    deviceLinks: file.deviceLinks ?? [],
+    devices: (file.devices ?? []).map(parseDeviceSpec),
+    durationS: file.duration,
+    capture: file.capture,
+    metricsPort,
+    metricsHost,
+    logLevel: file.logLevel,
+    router,
   };
 }

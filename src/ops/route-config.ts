@@ -13,12 +13,10 @@
 //   (router options)             router         {"shards": 2, "timeoutMs": 1000, ...} every RouterOptions field
 import { readFile } from 'node:fs/promises';
 import { fsReason } from '../util/fs-reason.js';
-import type { z } from 'zod';
 import type { RouterOptions } from '../router/options.js';
-import { JsonFieldError, parseJsonText, pointer } from '../util/json-fields.js';
-import { closestName } from '../util/did-you-mean.js';
+import { parseJsonText } from '../util/json-fields.js';
 import type { LogLevel } from './logger.js';
-import { KNOWN_KEYS, LISTEN_ADDRESS, routeConfigSchema, type RouteConfigFile } from './route-config-schema.js';
+import type { RouteConfigFile } from './route-config-schema.js';
 import { parseDeviceSpec, type DeviceSpec } from '../cli/device-kinds.js';
 
 export { parseDeviceSpec, type DeviceSpec, type RouteConfigFile };
@@ -39,57 +37,13 @@ export interface RouteConfig {
 /** What the command line gave: undefined = not given (the file's value, if any, stays). */
 export type RouteConfigOverrides = Partial<Omit<RouteConfig, 'router'>> & { router?: RouterOptions };
 
-/** Every RouterOptions field, as the schema lists them. */
-export const ROUTER_OPTION_KEYS = KNOWN_KEYS['/router'] as readonly (keyof RouterOptions)[];
-
-/** A JSON pointer (RFC 6901) from a zod issue path. */
-function pointerOf(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((at, key) => pointer(at, String(key)), '');
-}
-
-/**
- * The error of the first problem in the document, as a JsonFieldError at its JSON pointer.
- * Unknown keys come first (a misspelt key explains the rest), with the closest known key.
- */
-function firstProblem(issues: readonly z.core.$ZodIssue[], source: string | undefined): JsonFieldError {
-  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
-  const at = pointerOf(issue.path);
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0]!;
-    const known = KNOWN_KEYS[at] ?? [];
-    const best = closestName(key, known);
-    return new JsonFieldError(pointer(at, key), `unknown key; ${best !== undefined ? `did you mean "${best}"? ` : ''}known keys: ${known.join(', ')}`, source);
-  }
-  return new JsonFieldError(at, issue.message, source);
-}
-
-/** Check a parsed config document against the schema; `source` (the file name) starts every error message. */
-export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
-  const checked = routeConfigSchema.safeParse(doc);
-  if (!checked.success) throw firstProblem(checked.error.issues, source);
-  const file: RouteConfigFile = checked.data;
-  let metricsPort: number | undefined, metricsHost: string | undefined;
-  if (typeof file.metrics === 'string') ({ host: metricsHost, port: metricsPort } = parseListenAddress(file.metrics)!);
-  else metricsPort = file.metrics;
-  const router: RouterOptions = {};
-  for (const [k, v] of Object.entries(file.router ?? {})) if (v !== undefined) (router as Record<string, unknown>)[k] = v;
-  return {
-    driverLinks: file.driverLinks ?? [],
-    deviceLinks: file.deviceLinks ?? [],
-    devices: (file.devices ?? []).map(parseDeviceSpec),
-    durationS: file.duration,
-    capture: file.capture,
-    metricsPort,
-    metricsHost,
-    logLevel: file.logLevel,
-    router,
-  };
-}
-
 /**
  * `PORT`, `HOST:PORT` or `[IPv6]:PORT` (the --metrics address); undefined when malformed. A
  * bare port leaves the host undefined (the server's loopback default).
  */
+/** `--metrics` / `"metrics"` as text: PORT, HOST:PORT or [IPv6]:PORT. */
+export const LISTEN_ADDRESS = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/;
+
 export function parseListenAddress(text: string): { host: string | undefined; port: number } | undefined {
   const m = LISTEN_ADDRESS.exec(text);
   if (m === null || Number(m[2]) > 65535) return undefined;
@@ -110,6 +64,8 @@ export async function loadRouteConfig(path: string): Promise<RouteConfig> {
   } catch (e) {
     throw new ConfigReadError(`cannot read config file ${path}: ${fsReason(e)}`);
   }
+  // The schema (zod) loads only when a config file is read: it costs ~0.2 s of start-up.
+  const { parseRouteConfig } = await import('./route-config-schema.js');
   return parseRouteConfig(parseJsonText(text, path), path);
 }
 

@@ -4,10 +4,10 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadRouteConfig, parseRouteConfig, mergeRouteConfig, parseDeviceSpec, ROUTER_OPTION_KEYS } from '../../src/ops/route-config.js';
+import { loadRouteConfig, mergeRouteConfig, parseDeviceSpec } from '../../src/ops/route-config.js';
 import { JsonFieldError } from '../../src/util/json-fields.js';
 import { resolveRouterOptions, ROUTER_OPTION_RANGES } from '../../src/router/options.js';
-import { routeConfigJsonSchema } from '../../src/ops/route-config-schema.js';
+import { parseRouteConfig, routeConfigJsonSchema, ROUTER_OPTION_KEYS } from '../../src/ops/route-config-schema.js';
 import { packageRoot } from '../../src/util/paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmsg-config-'));
