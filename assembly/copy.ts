@@ -1,6 +1,6 @@
-// Small-frame copy with 8-byte words (wasm memory.copy is 3–8x slower for 32-byte frames,
-// see shared/anchors). The last partial word is masked so the bytes after msg_size in the
-// destination are zero (spec §7 rule 13: padding we present is zero).
+// Small-frame copy with 8-byte words (wasm memory.copy measured 3–8x slower for 32-byte frames
+// on the 2-vCPU VM). The last partial word is masked so the bytes after msg_size in the
+// destination are zero (docs/PROTOCOL.md §7 rule 13: padding we present is zero).
 
 /** Copy `size` bytes (size >= 8) from src to dst; dst bytes up to the next multiple of 8 past size become 0. */
 @inline export function copyFrame(dst: usize, src: usize, size: u32): void {

@@ -1,4 +1,4 @@
-// virtio-msg common header (spec §3): 8 bytes, little-endian, read as one u64.
+// virtio-msg common header (docs/PROTOCOL.md §3): 8 bytes, little-endian, read as one u64.
 //   type u8 @0 | msg_id u8 @1 | dev_num u16 @2 | token u16 @4 | msg_size u16 @6
 // The TS twin is src/protocol/constants.ts; test/layout.test.ts checks they agree.
 
@@ -15,13 +15,13 @@ export const TYPE_RESERVED_MASK: u32 = 0xfc;
 export const MSG_ID_EVENT_BIT: u32 = 0x40;
 export const MSG_ID_IMPL_BIT: u32 = 0x80;
 
-// Transport ids (spec §5).
+// Transport ids (docs/PROTOCOL.md §5).
 export const T_GET_DEVICE_INFO: u32 = 0x02;
 export const T_GET_SHM: u32 = 0x0c;
 export const T_EVENT_CONFIG: u32 = 0x40;
 export const T_EVENT_AVAIL: u32 = 0x41;
 export const T_EVENT_USED: u32 = 0x42;
-// Bus ids (spec §6).
+// Bus ids (docs/PROTOCOL.md §6).
 export const B_GET_DEVICES: u32 = 0x02;
 export const B_PING: u32 = 0x03;
 export const B_EVENT_DEVICE: u32 = 0x40;
@@ -33,7 +33,7 @@ export const B_EVENT_DEVICE: u32 = 0x40;
 @inline export function hdrToken(w: u64): u32 { return <u32>(w >> 32) & 0xffff; }
 @inline export function hdrMsgSize(w: u64): u32 { return <u32>(w >> 48); }
 
-/** The header word with its token replaced (token is bus-owned, spec §7 rule 8). */
+/** The header word with its token replaced (token is bus-owned, docs/PROTOCOL.md §7 rule 8). */
 @inline export function withToken(w: u64, token: u32): u64 {
   return (w & 0xffff0000ffffffff) | (<u64>(token & 0xffff) << 32);
 }

@@ -1,5 +1,5 @@
 // router-core: one shard's WASM routeSome on pre-filled rings, in this thread (no workers) —
-// the C anchor's `route1 cap=4096 batch=32` (../shared/anchors/bench.c) plus what the router
+// the C anchor's `route1 cap=4096 batch=32` (bench/c/baseline.c) plus what the router
 // adds: header validation, the device-table lookup, token stamping and a correlation entry per
 // request. The tables are built directly (RouterTables); the few endpoint/device writes that
 // Router.attach/addDevice do are repeated here, because a running shard worker would consume
@@ -18,7 +18,7 @@ import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../src/ring/native.js';
 import { pinThread } from './threads.js';
 import { argInt, emit, isQuick, log, median } from './stats.js';
 
-/** The anchor's device numbers and message table (bench.c: DEVS, build_msgs). */
+/** The C baseline's device numbers and frame table (bench/c/baseline.c: DEVICES, fill_table). */
 const DEVS = [3, 17, 42, 100, 257, 1000, 4096, 65000];
 const TABLE = 1024;
 const MSG_SIZE = 32;

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem, type, arch } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { anchorsDir, buildAnchor, parseAnchorMedian } from './c-anchor.js';
+import { anchorSourceDir, buildAnchor, parseAnchorMedian } from './c-anchor.js';
 import { argInt, isQuick, log, sig, summarize, type CaseReport, type Result } from './stats.js';
 import { publishMode, publishModeReason } from '../src/wait/fence.js';
 
@@ -69,6 +69,15 @@ function cases(anchorBin: string | null): Case[] {
     // Two routers (two processes) linked by the stream bus over TCP on 127.0.0.1: loaded, then one request at a time.
     { id: 'stream', metrics: { 'stream-tcp-d2-k64': 'round trips/s' }, command: node('stream.js') },
     { id: 'stream-one', metrics: { 'stream-tcp-d1-k1': 'round trips/s' }, command: node('stream.js', ['--devices', '1', '--outstanding', '1']) },
+    // Routers in a cluster on a nats-server of its own: data through the cluster's gateway stream vs a direct one, directory convergence, memory per remote device.
+    {
+      id: 'cluster',
+      metrics: {
+        'cluster-rtps': 'round trips/s', 'direct-rtps': 'round trips/s', 'cluster-vs-direct-pct': '%', 'cluster-p50-us': 'us', 'direct-p50-us': 'us',
+        'cluster-convergence-ms': 'ms', 'cluster-convergence-after-add-ms': 'ms', 'cluster-bytes-per-remote-device': 'B',
+      },
+      command: node('cluster.js'),
+    },
   ];
 }
 
@@ -216,7 +225,7 @@ async function main(): Promise<void> {
   try {
     const built = buildAnchor(tmp);
     if ('skipped' in built) notes.push(`C anchor rows skipped: ${built.skipped}`);
-    else log(`C anchor built from ${anchorsDir()}`);
+    else log(`C anchor built from ${anchorSourceDir()}`);
     const selected = cases('bin' in built ? built.bin : null).filter((c) => only === null || only.has(c.id));
     const values = new Map<string, number[]>();
     const other = new Map<string, number[]>();

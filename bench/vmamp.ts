@@ -1,4 +1,4 @@
-// vmamp: round trips per second over a real vmamp window (buses.md §2, an 8 KiB /dev/shm file,
+// vmamp: round trips per second over a real vmamp window (docs/BUSES.md §2, an 8 KiB /dev/shm file,
 // N = 63 elements per direction) with a separate C process on the other side, every pair
 // measured in this one process, one after the other, busy-poll and with doorbell sockets:
 //   c-c        the C peer in both roles (test/peers/vmsg-peer.c): the ring's own ceiling here;

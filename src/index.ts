@@ -31,6 +31,13 @@ export { initOobDoorbells, OOB_AREA_BYTES, OOB_ALIGN } from './endpoint/oob-door
 export { openBusLink, openFrameChannel } from './bus/open.js';
 export type { OpenLinkOptions } from './bus/open.js';
 export type { BusLink, FrameChannel, LinkDown } from './bus/bus-link.js';
+// Bus models (README "Bus models"): links and channels that behave like a real bus.
+export { ModelLink } from './bus/model/model-link.js';
+export type { ModelLinkOptions } from './bus/model/model-link.js';
+export { ModelChannel } from './bus/model/model-channel.js';
+export { loadBusModel, parseBusModel, parseBusModelText, BUILTIN_MODELS } from './bus/model/bus-model.js';
+export type { BusModel, FullQueuePolicy } from './bus/model/bus-model.js';
+export type { ModelCounters } from './bus/model/model-core.js';
 // Stream bus (Unix/TCP/TLS) and gateway between routers (README "Stream links").
 export { openStreamLink, openStreamChannel, StreamLink, StreamChannel } from './bus/stream.js';
 export { StreamHandshakeError } from './bus/stream-connection.js';

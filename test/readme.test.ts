@@ -45,4 +45,21 @@ describe('README', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('bus model example runs: the device sees one request at a time with token 1, the driver its own tokens in order', () => {
+    const readme = readFileSync(join(packageRoot(), 'README.md'), 'utf8');
+    const m = /```js\n(\/\/ README example: bus model[^\n]*\n[\s\S]*?)```/.exec(readme);
+    expect(m).not.toBeNull();
+    const dir = mkdtempSync(join(packageRoot(), '.vmsg-tmp-'));
+    try {
+      const file = join(dir, 'example.mjs');
+      writeFileSync(file, m![1]!);
+      const out = execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
+      expect(out).toContain('device got token 1 - requests held by the bus: 2\ndevice got token 1 - requests held by the bus: 1\ndevice got token 1 - requests held by the bus: 0');
+      expect(out).toContain('driver got token 0x51\ndriver got token 0x52\ndriver got token 0x53');
+      expect(out).toContain('{ requests: 3, windowHeld: 2, inFlightMax: 1 }');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

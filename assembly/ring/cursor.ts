@@ -1,5 +1,5 @@
 // One side's private view of an SPSC ring: the producer or consumer state for our native ring,
-// the vmamp window (buses.md §2.1) and the SPSC v1 ring (buses.md §3.1). The ring layouts
+// the vmamp window (docs/BUSES.md §2.1) and the SPSC v1 ring (docs/BUSES.md §3.1). The ring layouts
 // differ only in where the two indices live, their width and where slots start, so all
 // three are driven through this 64-byte cursor that lives in memory only its owner touches.
 // TS twin: src/ring/cursor.ts. Memory ordering: wasm atomics are sequentially consistent,

@@ -1,4 +1,4 @@
-// SPSC v1 "switchboard" ring (buses.md §3.1): one region per direction, i32 head (PRODUCER
+// SPSC v1 "switchboard" ring (docs/BUSES.md §3.1): one region per direction, i32 head (PRODUCER
 // index) @0, i32 tail (CONSUMER index) @0x40, 64-byte slots from 0x80, one slot kept empty.
 // Capacity is not stored: both sides derive it from the region size they agree on.
 // TS twin: src/ring/spsc.ts (test/layout/rings.test.ts checks the constants agree).

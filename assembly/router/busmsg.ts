@@ -1,4 +1,4 @@
-// Bus messages the router terminates (spec §6, §7 rules 25–29): GET_DEVICES answered from the
+// Bus messages the router terminates (docs/PROTOCOL.md §6, §7 rules 25–29): GET_DEVICES answered from the
 // present-device bitmap (filtered by the driver's allow-list), PING echoed to whoever sent it.
 import {
   RC_PRESENT_MAP, EP_ALLOW, EP_MAX_MSG, PS_FRAME, EC_TERMINATED, EC_GENERATED,
@@ -9,7 +9,7 @@ import { poolTake, poolGive } from './pool';
 import { emitToEndpoint } from './emit';
 import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_GET_DEVICES, B_PING } from '../header';
 
-/** GET_DEVICES and PING requests are exactly 12 bytes (spec §6); anything else is malformed: dropped. */
+/** GET_DEVICES and PING requests are exactly 12 bytes (docs/PROTOCOL.md §6); anything else is malformed: dropped. */
 @inline function exactly12(shard: usize, ep: u32, w: u64): bool {
   const size = <u32>(w >> 48);
   if (size == 12) return true;
@@ -27,7 +27,7 @@ import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_GET_DEVICES, B_PING } from '../h
 /**
  * Answer GET_DEVICES {offset u16, count u16} from driver `ep`. Returns false to retry later
  * (pool empty). Misaligned windows are dropped: the responder MUST enforce multiples of 8
- * and there is no error reply (spec §9 item 15).
+ * and there is no error reply (docs/PROTOCOL.md §9 item 15).
  */
 export function answerGetDevices(shard: usize, ep: u32, frame: usize, w: u64): bool {
   if (!exactly12(shard, ep, w)) return true;
@@ -73,7 +73,7 @@ export function answerGetDevices(shard: usize, ep: u32, frame: usize, w: u64): b
   return ok;
 }
 
-/** Echo a PING request back to `ep` with the same token and data (spec §6, rule 28). */
+/** Echo a PING request back to `ep` with the same token and data (docs/PROTOCOL.md §6, rule 28). */
 export function answerPing(shard: usize, ep: u32, frame: usize, w: u64): bool {
   if (!exactly12(shard, ep, w)) return true;
   const hdr = makeHeader(TYPE_BUS | TYPE_RESPONSE, B_PING, 0, <u32>(w >> 32) & 0xffff, 12);

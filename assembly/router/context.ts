@@ -1,6 +1,6 @@
 // Address arithmetic over the router tables and the counters, shared by the router files.
 import {
-  SH_CONFIG, SH_STATS, SH_NOW, SH_DIRTY, SH_DIRTY_N, SH_ID, SH_CAPTURE, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
+  SH_CONFIG, SH_STATS, SH_NOW, SH_DIRTY, SH_DIRTY_N, SH_ID, SH_CAPTURE, SH_PARK_LIMIT, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
   EP_SIZE, EP_OUT, EP_KIND, EP_FLAGS, EP_GEN, EPK_FREE, EPF_CLOSING, EC_DROP_BASE, TAG_KIND, TAG_GEN_SHIFT,
 } from './layout';
 import { CUR_PENDING, CUR_DIRTY, cursorFlush } from '../ring/cursor';
@@ -17,6 +17,7 @@ let gNow: u32 = 0;
 let gTimeout: u32 = 0;
 let gShardId: u32 = 0;
 let gCapture: usize = 0;
+let gParkLimit: u32 = 0;
 
 /** Every exported operation on a shard calls this first. */
 export function bindShard(shard: usize): void {
@@ -29,6 +30,7 @@ export function bindShard(shard: usize): void {
   gTimeout = load<u32>(gConfig, RC_TIMEOUT_MS);
   gShardId = load<u32>(shard, SH_ID);
   gCapture = <usize>atomic.load<u32>(shard, SH_CAPTURE);
+  gParkLimit = load<u32>(shard, SH_PARK_LIMIT);
 }
 
 // `shard` parameters below keep call sites uniform; the values come from bindShard.
@@ -36,6 +38,8 @@ export function bindShard(shard: usize): void {
 @inline export function now(shard: usize): u32 { return gNow; }
 @inline export function timeoutMs(): u32 { return gTimeout; }
 @inline export function shardId(): u32 { return gShardId; }
+/** Frames parked per device or output before the source is held back (SH_PARK_LIMIT). */
+@inline export function parkLimit(): u32 { return gParkLimit; }
 /** Producer cursor of the capture ring, 0 when not capturing (one global load per frame). */
 @inline export function captureCursor(): usize { return gCapture; }
 /** Endpoint id of the output at `out` (an endpoint's EP_OUT). */

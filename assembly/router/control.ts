@@ -4,7 +4,7 @@
 import {
   SH_NUM_SOURCES, SH_SOURCES, SH_DEVICES, SH_NUM_DEVICES, SH_DEV_LIST, SH_RR,
   EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_COUNT, DS_BOUND_DRIVER,
-  PQ_LIST_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_REQUEST, TAG_KIND, R_SOURCE_GONE, R_DEVICE_REMOVED, R_ENDPOINT_GONE, R_TIMEOUT, SH_OUT_LIST,
+  PQ_LIST_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REFUSAL, TAG_KIND, R_SOURCE_GONE, R_DEVICE_REMOVED, R_ENDPOINT_GONE, R_TIMEOUT, SH_OUT_LIST,
 } from './layout';
 import { endpointAt, drop, flushDirty, bindShard, epTagLive } from './context';
 import { parkedCount, parkedHead, parkedPop, parkListRemove, parkListPrune, parkedRemoveAux } from './parked';
@@ -74,13 +74,18 @@ export function addDevice(shard: usize, ds: usize): void {
 }
 
 /**
- * Let go of a device that was removed from the device table: every request still waiting
- * fails (DEVICE_REMOVED) in order, parked requests fail too, parked events are dropped.
- * Returns the requests still unresolved (non-zero only if the pool ran dry; call again).
+ * Remove a device: every request still waiting fails (DEVICE_REMOVED) in order, parked
+ * requests fail too (refused ones with their own reason), parked events are dropped. The state
+ * stays in the device table as a tombstone (DSF_REMOVING) until the control plane recycles it,
+ * so a later request for the number is refused by this shard, after every outcome owed before
+ * it. Returns the requests still unresolved (non-zero only if the pool ran dry; call again).
  */
 export function removeDevice(shard: usize, ds: usize): u32 {
   bindShard(shard);
+  // From here on the state is a tombstone: requests for the number are refused in order
+  // (route.ts deviceAccept) and its events have no driver to go to.
   store<u16>(ds, <u16>(<u32>load<u16>(ds, DS_FLAGS) | DSF_REMOVING), DS_FLAGS);
+  store<u16>(ds, 0, DS_BOUND_DRIVER);
   failWaiting(shard, ds, R_DEVICE_REMOVED, true);
   releaseInOrder(shard, ds);
   const q = ds + DS_PARK;
@@ -92,10 +97,13 @@ export function removeDevice(shard: usize, ds: usize): u32 {
     if (!epTagLive(shard, drv, tag)) {
       drop(shard, drv, R_SOURCE_GONE); // its driver is gone: nobody to tell
     } else {
-      if ((tag & TAG_KIND) == PSK_REQUEST) {
-        if (!emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, R_DEVICE_REMOVED, <u32>(w >> 32) & 0xffff)) break;
+      // A refused request keeps the reason it was refused for; a parked one fails as removed.
+      const kind = tag & TAG_KIND;
+      const reason = kind == PSK_REFUSAL ? load<u32>(ps + PS_FRAME, 8) : R_DEVICE_REMOVED;
+      if (kind != PSK_EVENT) {
+        if (!emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, reason, <u32>(w >> 32) & 0xffff)) break;
       }
-      drop(shard, drv, R_DEVICE_REMOVED);
+      drop(shard, drv, reason);
     }
     parkedPop(shard, q);
   }
@@ -122,7 +130,7 @@ function unlinkDevice(shard: usize, ds: usize): void {
 
 /**
  * EVENT_DEVICE {dev, state} to every driver this shard reads that may see `dev`
- * (spec §7 rule 26). Returns the drivers it could not reach now (pool empty; call again).
+ * (docs/PROTOCOL.md §7 rule 26). Returns the drivers it could not reach now (pool empty; call again).
  */
 export function emitDeviceEvent(shard: usize, dev: u32, state: u32): u32 {
   bindShard(shard);

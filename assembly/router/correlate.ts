@@ -1,14 +1,17 @@
-// Token correlation and per-device ordering (spec §7 rules 8–10, 16–18). Each device has a
-// window of K correlation entries indexed by request sequence: the router stamps token =
-// seq & 0xffff (never 0) on the forwarded request, remembers the driver's endpoint and
-// token, and hands responses to drivers strictly in forwarding order — an early response is
-// held in the pool, a request with no response by its deadline becomes one transport failure
-// in its place, late and duplicate responses are dropped and counted.
+// Token correlation and per-device ordering (docs/ARCHITECTURE.md "Sequences and tokens"; docs/PROTOCOL.md §7 rules 8–10, 16–18). Each
+// device has a window of K correlation entries indexed by sequence (seq & (K - 1)): a
+// forwarded request takes the next entry and the next token (1..65535, wrapping to 1: token 0
+// is the events'), the entry remembers the driver's endpoint and token, and outcomes reach
+// drivers strictly in sequence order — an early response is held in the pool, a request with no
+// response by its deadline becomes one transport failure in its place, a request the router
+// refuses takes an entry of its own so its failure waits for the older outcomes too. Answers
+// that come after their entry closed are labelled from the failure ring (DS_FAIL_RING).
 import {
-  DS_WINDOW, DS_ENTRIES, DS_NEXT_SEQ, DS_HEAD_SEQ, DS_C_RESPONSES, DS_C_FAILED, DS_C_HELD, DS_C_TIMEOUTS,
+  DS_WINDOW, DS_ENTRIES, DS_NEXT_SEQ, DS_HEAD_SEQ, DS_NEXT_TOKEN, DS_BASE_SEQ, DS_FAIL_COUNT, DS_FAIL_RING, DS_FAILS,
+  DS_C_RESPONSES, DS_C_FAILED, DS_C_HELD, DS_C_TIMEOUTS,
   DS_DEV_NUM, CE_STATE, CE_MSG_ID, CE_DRIVER, CE_DRV_TOKEN, CE_TOKEN, CE_DEADLINE, CE_HELD, CE_SIZE,
-  CES_WAITING, CES_ANSWERED, CES_FAILED, CES_DONE_ANSWERED, CES_DONE_FAILED, PS_FRAME,
-  R_TIMEOUT,
+  CES_WAITING, CES_ANSWERED, CES_FAILED, CES_DONE_ANSWERED, CES_DONE_FAILED, CES_REFUSED, PS_FRAME,
+  R_TIMEOUT, R_UNMATCHED_RESPONSE, R_LATE_RESPONSE, R_DUPLICATE_RESPONSE, R_RESPONSE_ID_MISMATCH,
 } from './layout';
 import { bump, now } from './context';
 import { poolTake, poolGive } from './pool';
@@ -16,40 +19,59 @@ import { copyFrame } from '../copy';
 import { withToken } from '../header';
 import { emitToEndpoint, emitFailure } from './emit';
 
-/** Sequence after `s`, skipping values whose low 16 bits are 0 (token 0 is never used for a request). */
-@inline export function seqAfter(s: u32): u32 {
-  const n = s + 1;
-  return (n & 0xffff) == 0 ? n + 1 : n;
-}
-
 @inline export function entryOf(ds: usize, seq: u32): usize {
   return <usize>load<u32>(ds, DS_ENTRIES) + (<usize>(seq & (load<u32>(ds, DS_WINDOW) - 1)) << 4);
 }
 
-/** True when another request may be forwarded without reusing an unresolved entry. */
+/** True when another entry may be opened without reusing an unresolved one. */
 @inline export function windowHasRoom(ds: usize): bool {
   return load<u32>(ds, DS_NEXT_SEQ) - load<u32>(ds, DS_HEAD_SEQ) < load<u32>(ds, DS_WINDOW);
 }
 
-/** Outstanding requests (forwarded, not yet answered towards the driver). */
+/** Open entries (forwarded or refused, outcome not yet handed to the driver). */
 @inline export function outstanding(ds: usize): u32 {
   return load<u32>(ds, DS_NEXT_SEQ) - load<u32>(ds, DS_HEAD_SEQ);
 }
 
-/** Open an entry for a request being forwarded; returns the router token to stamp. */
-@inline export function openRequest(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, timeoutMs: u32): u32 {
+/** Take the next entry (the caller checked windowHasRoom) and its token. */
+@inline function openEntry(ds: usize, state: u32, msgId: u32, driver: u32, driverToken: u32): usize {
   const seq = load<u32>(ds, DS_NEXT_SEQ);
   const e = entryOf(ds, seq);
-  const token = seq & 0xffff;
-  store<u8>(e, <u8>CES_WAITING, CE_STATE);
+  const token = load<u32>(ds, DS_NEXT_TOKEN);
+  store<u8>(e, <u8>state, CE_STATE);
   store<u8>(e, <u8>msgId, CE_MSG_ID);
   store<u16>(e, <u16>driver, CE_DRIVER);
   store<u16>(e, <u16>driverToken, CE_DRV_TOKEN);
   store<u16>(e, <u16>token, CE_TOKEN);
+  store<u32>(ds, seq + 1, DS_NEXT_SEQ);
+  store<u32>(ds, token == 0xffff ? 1 : token + 1, DS_NEXT_TOKEN);
+  return e;
+}
+
+/** Open an entry for a request being forwarded; returns the router token to stamp. */
+@inline export function openRequest(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, timeoutMs: u32): u32 {
+  const e = openEntry(ds, CES_WAITING, msgId, driver, driverToken);
   store<u32>(e, now(shard) + timeoutMs, CE_DEADLINE);
   store<u32>(e, 0, CE_HELD);
-  store<u32>(ds, seqAfter(seq), DS_NEXT_SEQ);
-  return token;
+  return <u32>load<u16>(e, CE_TOKEN);
+}
+
+/**
+ * A request the router refuses (never forwarded) while older outcomes for the device are still
+ * owed: it takes the next entry, so its failure (`reason`) reaches its driver in its place.
+ * Its token is skipped: the device never sees it. The caller checked windowHasRoom.
+ */
+export function openRefusal(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, reason: u32): void {
+  const e = openEntry(ds, CES_REFUSED, msgId, driver, driverToken);
+  store<u32>(e, reason, CE_HELD);
+  releaseInOrder(shard, ds);
+}
+
+/** Remember that sequence `seq` closed without an answer (for answers that come after). */
+function recordFailure(ds: usize, seq: u32): void {
+  const n = load<u32>(ds, DS_FAIL_COUNT);
+  store<u32>(ds + DS_FAIL_RING + (<usize>(n % DS_FAILS) << 2), seq + 1);
+  store<u32>(ds, n + 1, DS_FAIL_COUNT);
 }
 
 /**
@@ -62,18 +84,15 @@ export function releaseInOrder(shard: usize, ds: usize): void {
   while (head != next) {
     const e = entryOf(ds, head);
     const st = <u32>load<u8>(e, CE_STATE);
-    if (st == CES_ANSWERED || st == CES_FAILED) {
-      if (!deliverEntry(shard, ds, e, st)) break;
-    } else if (st != CES_DONE_ANSWERED && st != CES_DONE_FAILED) {
-      break; // waiting
-    }
-    head = seqAfter(head);
+    if (st == CES_WAITING) break;
+    if (st != CES_DONE_ANSWERED && st != CES_DONE_FAILED && !deliverEntry(shard, ds, e, head, st)) break;
+    head++;
   }
   store<u32>(ds, head, DS_HEAD_SEQ);
 }
 
-/** Hand a resolved entry's outcome (held response or failure) to its driver. False: retry later (pool empty). */
-function deliverEntry(shard: usize, ds: usize, e: usize, st: u32): bool {
+/** Hand a resolved entry's outcome (held response, failure, refusal) to its driver. False: retry later (pool empty). */
+function deliverEntry(shard: usize, ds: usize, e: usize, seq: u32, st: u32): bool {
   if (st == CES_ANSWERED) {
     const ps = <usize>load<u32>(e, CE_HELD);
     const frame = ps + PS_FRAME;
@@ -85,28 +104,32 @@ function deliverEntry(shard: usize, ds: usize, e: usize, st: u32): bool {
     bump(ds + DS_C_RESPONSES);
     return true;
   }
-  // Failed: the reason travels in the held field while the entry waits for its turn.
+  // Failed or refused: the reason travels in the held field while the entry waits for its turn.
   const reason = load<u32>(e, CE_HELD);
   if (!emitFailure(shard, <u32>load<u16>(e, CE_DRIVER), <u32>load<u16>(ds, DS_DEV_NUM),
     <u32>load<u8>(e, CE_MSG_ID), reason, <u32>load<u16>(e, CE_DRV_TOKEN))) return false;
   store<u32>(e, 0, CE_HELD);
   store<u8>(e, <u8>CES_DONE_FAILED, CE_STATE);
-  bump(ds + DS_C_FAILED);
-  if (reason == R_TIMEOUT) bump(ds + DS_C_TIMEOUTS);
+  recordFailure(ds, seq);
+  // A refusal was counted as a drop at its source when it was refused; only forwarded requests count here.
+  if (st == CES_FAILED) {
+    bump(ds + DS_C_FAILED);
+    if (reason == R_TIMEOUT) bump(ds + DS_C_TIMEOUTS);
+  }
   return true;
 }
 
 /**
  * Driver `drv` is detaching (its endpoint is closing, so whatever is sent to it is dropped,
  * ENDPOINT_GONE): close its entries of this device now, out of order — nobody is left to keep
- * order for — a waiting request as failed (its response, if it comes, is late), a held response
- * or failure as delivered. No entry then names the id when it gets a new owner, and the window
- * room is free at once. Returns the entries closed.
+ * order for — a waiting request as failed (its response, if it comes, is late), a held response,
+ * failure or refusal as delivered. No entry then names the id when it gets a new owner, and the
+ * window room is free at once. Returns the entries closed.
  */
 export function forgetEntries(shard: usize, ds: usize, drv: u32, reason: u32): u32 {
   const next = load<u32>(ds, DS_NEXT_SEQ);
   let n: u32 = 0;
-  for (let seq = load<u32>(ds, DS_HEAD_SEQ); seq != next; seq = seqAfter(seq)) {
+  for (let seq = load<u32>(ds, DS_HEAD_SEQ); seq != next; seq++) {
     const e = entryOf(ds, seq);
     if (<u32>load<u16>(e, CE_DRIVER) != drv) continue;
     let st = <u32>load<u8>(e, CE_STATE);
@@ -115,7 +138,7 @@ export function forgetEntries(shard: usize, ds: usize, drv: u32, reason: u32): u
       store<u32>(e, reason, CE_HELD);
       st = CES_FAILED;
     }
-    if ((st == CES_ANSWERED || st == CES_FAILED) && deliverEntry(shard, ds, e, st)) n++;
+    if ((st == CES_ANSWERED || st == CES_FAILED || st == CES_REFUSED) && deliverEntry(shard, ds, e, seq, st)) n++;
   }
   if (n != 0) releaseInOrder(shard, ds);
   return n;
@@ -127,18 +150,23 @@ export const MATCH_HELD: i32 = 1; //     stored for later (consumed)
 export const MATCH_NO_POOL: i32 = 2; //  early and the pool is empty: keep the frame in the ring
 // negative values: -reason, drop it
 
-/** Classify a response from the device by its token. For MATCH_DELIVER the entry is returned in `entryOut`. */
+/** waitingEntry's results below this are drop reasons, not entry addresses. */
+const NOT_AN_ENTRY: usize = 64;
+/** Sequence of the entry waitingEntry last found (a wasm global: per instance, so per shard thread). */
+let gMatchedSeq: u32 = 0;
+
+/**
+ * Classify a response from the device by its token. For MATCH_DELIVER the entry is returned in
+ * `entryOut`. One rule labels what cannot be delivered: a token this device state never issued
+ * (or one it skipped for a refusal) is UNMATCHED_RESPONSE; an answer to a request already
+ * closed is DUPLICATE_RESPONSE if that request was answered and LATE_RESPONSE if it was closed
+ * without an answer (timeout, detach, removal) — also after its entry was reused, from the
+ * failure ring (closedAnswer).
+ */
 export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, entryOut: usize): i32 {
-  const token = <u32>(w >> 32) & 0xffff;
-  const msgId = <u32>(w >> 8) & 0xff;
-  const e = entryOf(ds, token);
-  const st = <u32>load<u8>(e, CE_STATE);
-  if (st == 0 || <u32>load<u16>(e, CE_TOKEN) != token) return -32; // R_UNMATCHED_RESPONSE
-  if (st == CES_DONE_FAILED || st == CES_FAILED) return -33; //        R_LATE_RESPONSE
-  if (st == CES_ANSWERED || st == CES_DONE_ANSWERED) return -43; //    R_DUPLICATE_RESPONSE
-  if (<u32>load<u8>(e, CE_MSG_ID) != msgId) return -34; //             R_RESPONSE_ID_MISMATCH
-  // Waiting. Is it the oldest?
-  if (entryOf(ds, load<u32>(ds, DS_HEAD_SEQ)) == e) {
+  const e = waitingEntry(ds, <u32>(w >> 32) & 0xffff, (<u32>(w >> 8)) & 0xff);
+  if (e < NOT_AN_ENTRY) return -<i32>e;
+  if (gMatchedSeq == load<u32>(ds, DS_HEAD_SEQ)) {
     store<u32>(entryOut, <u32>e);
     return MATCH_DELIVER;
   }
@@ -153,11 +181,73 @@ export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, ent
   return MATCH_HELD;
 }
 
+/**
+ * The waiting entry a device's `token` (with `msgId`) names, or — when it names none — the
+ * reason an answer to it is dropped with (matchResponse's rule): a number below
+ * NOT_AN_ENTRY, which no entry address is.
+ */
+@inline function waitingEntry(ds: usize, token: u32, msgId: u32): usize {
+  // How many tokens back from the next one: the sequence it was issued for is next - back.
+  let back = load<u32>(ds, DS_NEXT_TOKEN) - token;
+  if (<i32>back <= 0) back += 0xffff;
+  const next = load<u32>(ds, DS_NEXT_SEQ);
+  const seq = next - back;
+  if (token == 0) return R_UNMATCHED_RESPONSE;
+  if (back > next - load<u32>(ds, DS_HEAD_SEQ)) return closedAnswer(ds, seq, back, next);
+  const e = entryOf(ds, seq);
+  const st = <u32>load<u8>(e, CE_STATE);
+  if (st != CES_WAITING) return openEntryLabel(st);
+  if (<u32>load<u8>(e, CE_MSG_ID) != msgId) return R_RESPONSE_ID_MISMATCH;
+  gMatchedSeq = seq;
+  return e;
+}
+
+/** Label of an answer to an entry still in the window that is not waiting. */
+function openEntryLabel(st: u32): u32 {
+  if (st == CES_ANSWERED || st == CES_DONE_ANSWERED) return R_DUPLICATE_RESPONSE;
+  if (st == CES_REFUSED) return R_UNMATCHED_RESPONSE; // never forwarded: the device was not given this token
+  return R_LATE_RESPONSE; // failed, reported or not
+}
+
+/**
+ * Label of an answer whose sequence `seq` is older than the window (`back` tokens before the
+ * next): LATE_RESPONSE if it closed without an answer, DUPLICATE_RESPONSE if it was answered.
+ * The failure ring says which; when it has forgotten (DS_FAILS failures since, none of them
+ * `seq`), the answer is LATE_RESPONSE.
+ */
+function closedAnswer(ds: usize, seq: u32, back: u32, next: u32): u32 {
+  if (back > next - load<u32>(ds, DS_BASE_SEQ)) return R_UNMATCHED_RESPONSE; // before this state existed
+  const n = load<u32>(ds, DS_FAIL_COUNT);
+  let oldest = seq; // the oldest failure remembered, once the ring is full
+  for (let i: u32 = 0; i < DS_FAILS; i++) {
+    const v = load<u32>(ds + DS_FAIL_RING + (<usize>i << 2));
+    if (v == seq + 1) return R_LATE_RESPONSE;
+    if (<i32>(v - 1 - oldest) < 0) oldest = v - 1;
+  }
+  return n >= DS_FAILS && <i32>(seq - oldest) < 0 ? R_LATE_RESPONSE : R_DUPLICATE_RESPONSE;
+}
+
+/**
+ * The device side gave up on the request with router token `token` (a bridge to a bus that
+ * cannot carry it, or whose device took it and never answered): it ends as one transport
+ * failure with `reason`, in its place in the device's order. Returns 0, or -reason when the
+ * token names no waiting request of that msg_id (the report is dropped with the label an
+ * answer would get).
+ */
+export function failRequest(shard: usize, ds: usize, token: u32, msgId: u32, reason: u32): i32 {
+  const e = waitingEntry(ds, token, msgId);
+  if (e < NOT_AN_ENTRY) return -<i32>e;
+  store<u8>(e, <u8>CES_FAILED, CE_STATE);
+  store<u32>(e, reason, CE_HELD);
+  releaseInOrder(shard, ds);
+  return 0;
+}
+
 /** The head entry was delivered by the caller: close it and release what follows. */
 export function headDelivered(shard: usize, ds: usize, e: usize): void {
   store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
   bump(ds + DS_C_RESPONSES);
-  store<u32>(ds, seqAfter(load<u32>(ds, DS_HEAD_SEQ)), DS_HEAD_SEQ);
+  store<u32>(ds, load<u32>(ds, DS_HEAD_SEQ) + 1, DS_HEAD_SEQ);
   releaseInOrder(shard, ds);
 }
 
@@ -176,14 +266,8 @@ export function failWaiting(shard: usize, ds: usize, reason: u32, all: bool): u3
       store<u32>(e, reason, CE_HELD);
       n++;
     }
-    seq = seqAfter(seq);
+    seq++;
   }
   if (n != 0) releaseInOrder(shard, ds);
   return n;
 }
-
-/** Release every held response frame (device going away after failWaiting(all)). */
-export function releaseHeld(shard: usize, ds: usize): void {
-  releaseInOrder(shard, ds);
-}
-

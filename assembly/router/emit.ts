@@ -4,10 +4,10 @@
 import {
   EP_KIND, EP_SHARD, EP_FLAGS, EP_MAX_MSG, EP_OUT, EPK_FREE, EPF_CLOSING, EPF_FAILURE_EVENTS, SH_ID, SH_XS_OUT,
   OUT_SIZE, XS_TO_ENDPOINT, SH_SCRATCH, VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
-  EPK_DRIVER, EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_LINK_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_PARK_LIMIT, SH_IN_XS,
+  EPK_DRIVER, EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_LINK_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_IN_XS,
 } from './layout';
-import { endpointAt, count, drop, epTag } from './context';
-import { outEmit, outStalled } from './output';
+import { endpointAt, count, drop, epTag, parkLimit } from './context';
+import { outEmit } from './output';
 import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_EVENT_DEVICE } from '../header';
 
 /** The output that carries frames to shard `to`. */
@@ -22,7 +22,15 @@ import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_EVENT_DEVICE } from '../header';
  * shards held those back, each would wait for the other to drain — a deadlock.
  */
 @inline export function crossShardRoom(shard: usize, out: usize): bool {
-  return load<u32>(shard, SH_IN_XS) != 0 || load<u32>(out, OUT_PARK_COUNT) < load<u32>(shard, SH_PARK_LIMIT);
+  return load<u32>(shard, SH_IN_XS) != 0 || load<u32>(out, OUT_PARK_COUNT) < parkLimit();
+}
+
+/** Frames parked for one endpoint, in park limits, beyond which only answers are kept. */
+export const OUT_BACKLOG_FACTOR: u32 = 4;
+
+/** A transport response (bounded by the requests a driver had forwarded): never dropped for a backlog. */
+@inline function isAnswer(hdr: u64): bool {
+  return (<u32>hdr & (TYPE_BUS | TYPE_RESPONSE)) == TYPE_RESPONSE;
 }
 
 /**
@@ -38,7 +46,7 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
   }
   if (size > <u32>load<u16>(e, EP_MAX_MSG)) {
     // A response the driver's link cannot carry still ends its request, as a transport failure
-    // (one outcome per request, spec §7 rule 17) in its place in the per-device order.
+    // (one outcome per request, docs/PROTOCOL.md §7 rule 17) in its place in the per-device order.
     if ((<u32>hdr & (TYPE_BUS | TYPE_RESPONSE)) == TYPE_RESPONSE && <u32>load<u8>(e, EP_KIND) == EPK_DRIVER &&
       !emitFailure(shard, ep, <u32>(hdr >> 16) & 0xffff, <u32>(hdr >> 8) & 0xff, R_MSG_SIZE_GT_LINK_MAX, <u32>(hdr >> 32) & 0xffff)) return false;
     drop(shard, ep, R_MSG_SIZE_GT_LINK_MAX);
@@ -46,11 +54,12 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
   }
   const owner = <u32>load<u8>(e, EP_SHARD);
   if (owner == load<u32>(shard, SH_ID)) {
-    // Past its bound a slow endpoint holds the source back; one that has not drained its ring
-    // for a whole timeout is stalled and loses what exceeds the bound (counted), so it cannot
-    // exhaust the pool every other endpoint of the shard depends on.
-    if (load<u32>(e + EP_OUT, OUT_PARK_COUNT) >= load<u32>(shard, SH_PARK_LIMIT)) {
-      if (!outStalled(shard, e + EP_OUT)) return false;
+    // A frame for an endpoint that does not drain never holds its source back: the source may
+    // be a device link or another shard that others depend on (no head-of-line blocking).
+    // It is parked; what can pile up is bounded — a driver past the park limit gets no new
+    // requests taken (fromDriver), so its answers are bounded by the windows it already holds —
+    // and past OUT_BACKLOG_FACTOR × the limit everything but an answer is dropped (counted).
+    if (load<u32>(e + EP_OUT, OUT_PARK_COUNT) >= OUT_BACKLOG_FACTOR * parkLimit() && !isAnswer(hdr)) {
       drop(shard, ep, R_ENDPOINT_STALLED);
       return true;
     }
@@ -62,7 +71,7 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
 }
 
 /**
- * Report a request that ended without a response (spec §7 rule 17, 2026 text: one
+ * Report a request that ended without a response (docs/PROTOCOL.md §7 rule 17, 2026 text: one
  * transport-visible failure). Drivers that asked for it (in-process drivers always do) get the
  * implementation-defined bus event VMSG_EVT_REQUEST_FAILED; for the others the failure is
  * only counted. Returns false when it must be retried (pool empty).
@@ -84,7 +93,7 @@ export function emitFailure(shard: usize, driver: u32, dev: u32, msgId: u32, rea
   return true;
 }
 
-/** EVENT_DEVICE (spec §6) to one driver. */
+/** EVENT_DEVICE (docs/PROTOCOL.md §6) to one driver. */
 export function emitEventDevice(shard: usize, driver: u32, dev: u32, state: u32): bool {
   const f = shard + SH_SCRATCH;
   store<u64>(f, makeHeader(TYPE_BUS, B_EVENT_DEVICE, 0, 0, 12));

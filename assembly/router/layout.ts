@@ -40,8 +40,8 @@ export const DS_BOUND_DRIVER: u32 = 8; // u16 endpoint of the driver that last s
 export const DS_BUS_NUM: u32 = 10; //    u16 its number on its own link's bus (= DS_DEV_NUM unless the link remaps); forwarded frames carry it
 export const DS_WINDOW: u32 = 12; //     u32 K: outstanding requests at most (power of two)
 export const DS_ENTRIES: u32 = 16; //    u32 address of K × CE_SIZE correlation entries
-export const DS_NEXT_SEQ: u32 = 20; //   u32 sequence of the next forwarded request (token = seq & 0xffff, never 0)
-export const DS_HEAD_SEQ: u32 = 24; //   u32 oldest sequence not yet answered towards its driver
+export const DS_NEXT_SEQ: u32 = 20; //   u32 sequence of the next correlation entry (+1 each; entry = seq & (K - 1))
+export const DS_HEAD_SEQ: u32 = 24; //   u32 oldest sequence whose outcome its driver has not been handed yet
 export const DS_PARK: u32 = 28; //       PQ_SIZE bytes: frames parked for this device (window or ring full); list SH_DEV_LIST
 export const DS_PARK_HEAD: u32 = DS_PARK + PQ_HEAD;
 export const DS_PARK_TAIL: u32 = DS_PARK + PQ_TAIL;
@@ -58,19 +58,27 @@ export const DS_C_HELD: u32 = 104; //      responses that arrived early and wait
 export const DS_C_PARKED: u32 = 112; //    frames parked because the window or the ring was full
 export const DS_C_TIMEOUTS: u32 = 120; //  subset of FAILED: deadline passed
 export const DS_C_COALESCED: u32 = 128; // EVENT_AVAIL merged into one its driver already queued for the same virtqueue
+export const DS_NEXT_TOKEN: u32 = 136; // u32 token of the next entry: 1..65535, then 1 again (0 is the events' token)
+export const DS_BASE_SEQ: u32 = 140; //  u32 DS_NEXT_SEQ when the state was made: tokens of earlier sequences were never issued by it
+// The last DS_FAILS sequences closed without an answer (failure, refusal), as seq + 1 (0 = empty),
+// written when such an entry closes (rare): labels an answer that comes after its entry closed —
+// LATE_RESPONSE or DUPLICATE_RESPONSE — even once the entry is reused. Answered entries write nothing.
+export const DS_FAIL_COUNT: u32 = 144; // u32 failures recorded (the next goes to slot count % DS_FAILS)
+export const DS_FAIL_RING: u32 = 160; //  DS_FAILS × u32
+export const DS_FAILS: u32 = 8;
 export const DS_SIZE: u32 = 192;
 
 export const DSF_PRESENT: u32 = 1;
-export const DSF_REMOVING: u32 = 2;
+export const DSF_REMOVING: u32 = 2; // removed: the state stays in the table as a tombstone (requests refused in order)
 
 // ---------------------------------------------------------------- correlation entry (16 B, K per device)
 export const CE_STATE: u32 = 0; //     u8 CES_*
 export const CE_MSG_ID: u32 = 1; //    u8 msg_id of the request
 export const CE_DRIVER: u32 = 2; //    u16 driver endpoint that sent it
 export const CE_DRV_TOKEN: u32 = 4; // u16 token the driver used (restored in the response)
-export const CE_TOKEN: u32 = 6; //     u16 token the router stamped
+export const CE_TOKEN: u32 = 6; //     u16 token the router stamped (0: a refusal, never forwarded)
 export const CE_DEADLINE: u32 = 8; //  u32 router clock (ms) after which the request fails
-export const CE_HELD: u32 = 12; //     u32 pool slot holding an early response (0 = none)
+export const CE_HELD: u32 = 12; //     u32 pool slot holding an early response (CES_ANSWERED), reason (CES_FAILED, CES_REFUSED)
 export const CE_SIZE: u32 = 16;
 
 export const CES_FREE: u32 = 0;
@@ -79,6 +87,7 @@ export const CES_ANSWERED: u32 = 2; // response held until the older ones are an
 export const CES_FAILED: u32 = 3; //   transport failure decided, not yet reported (order)
 export const CES_DONE_ANSWERED: u32 = 4; // delivered; kept to recognise a duplicate response
 export const CES_DONE_FAILED: u32 = 5; //   failure reported; kept to recognise a late response
+export const CES_REFUSED: u32 = 6; //     refused by the router, never forwarded: its failure waits for the older outcomes
 
 // ---------------------------------------------------------------- output (64 B): a ring the router produces into
 // Owner: the shard that owns the endpoint (or, for cross-shard outputs, the sending shard).
@@ -179,6 +188,7 @@ export const PS_KIND: u32 = 6; //  u16 tag: kind (TAG_KIND bits: XS_* on cross-s
 export const PS_FRAME: u32 = 8; // the frame, msg_size bytes
 export const PSK_EVENT: u32 = 0; //   device queue: an event from driver PS_AUX
 export const PSK_REQUEST: u32 = 1; // device queue: a request from driver PS_AUX
+export const PSK_REFUSAL: u32 = 2; // device queue: a request from driver PS_AUX the router refused (reason u32 at PS_FRAME + 8), waiting for its turn
 
 // A frame the router holds for an endpoint id — parked in a device queue, parked towards another
 // shard, in a cross-shard ring — carries the id's EP_GEN as it was then: endpoint ids are reused
@@ -197,7 +207,7 @@ export const XS_TO_ENDPOINT: u32 = 2; // finished frame to write to an endpoint 
 // Per shard × endpoint: the shard that saw the frame counts it (so no counter has two writers).
 export const EC_RX: u32 = 0; //          frames taken from the endpoint's ring
 export const EC_TX: u32 = 1; //          frames written to the endpoint's ring
-export const EC_TERMINATED: u32 = 2; //  bus requests the router answered itself (GET_DEVICES, PING)
+export const EC_TERMINATED: u32 = 2; //  bus frames the router consumed itself (GET_DEVICES, PING answered; a device link's request-failed reports)
 export const EC_GENERATED: u32 = 3; //   frames the router generated for it (responses to bus requests, EVENT_DEVICE, failures)
 export const EC_FAILURES: u32 = 4; //    transport failures reported to it
 export const EC_STALLS: u32 = 5; //      times its ring was held back
@@ -206,7 +216,7 @@ export const EC_DROP_BASE: u32 = 16; //  + reason (src/protocol/reasons.ts numbe
 export const EC_COUNTERS: u32 = 64;
 
 // ---------------------------------------------------------------- router-generated failure event
-// Implementation-defined bus event (spec §4: 0xC0–0xFF): reports a request that ended in a
+// Implementation-defined bus event (docs/PROTOCOL.md §4: 0xC0–0xFF): reports a request that ended in a
 // transport failure instead of a response. 16 bytes:
 //   hdr{type=0x02, msg_id=0xC1, dev_num=0, token=0, msg_size=16}
 //   device_number u16 @8, msg_id u8 @10, reason u8 @11, token u16 @12 (the driver's), reserved u16 @14
@@ -233,6 +243,7 @@ export const R_PAYLOAD_TRUNCATED: u32 = 15;
 export const R_PAYLOAD_LENGTH_MISMATCH: u32 = 16;
 export const R_MSG_SIZE_GT_LINK_MAX: u32 = 22; // frame larger than its destination link carries
 export const R_SOURCE_GONE: u32 = 23; //        its driver detached while the frame was parked or between shards
+export const R_DRIVER_STALLED: u32 = 24; //     its driver left a park limit of frames undrained for a whole timeout
 export const R_UNMATCHED_RESPONSE: u32 = 32;
 export const R_LATE_RESPONSE: u32 = 33;
 export const R_RESPONSE_ID_MISMATCH: u32 = 34;

@@ -1,4 +1,4 @@
-// The routing step (spec §7): take frames from this shard's sources in bounded, round-robin
+// The routing step (docs/PROTOCOL.md §7): take frames from this shard's sources in bounded, round-robin
 // batches, validate the header (one u64 load), terminate bus messages, forward transport
 // messages by dev_num with token correlation, and never lose a valid frame: when a destination
 // cannot take it, the frame is parked, or left in its source ring (backpressure).
@@ -6,13 +6,14 @@ import {
   SH_ID, SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET, SH_PARK_LIMIT,
   SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_IN_XS, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
   RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_BUS_DEVS, EP_OUT, EPK_DRIVER, EPK_DEVICE,
-  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
+  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
-  PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT,
-  EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
+  PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT,
+  EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, EC_TERMINATED, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
   R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
-  R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED, R_DEVICE_BUSY, R_ENDPOINT_GONE, R_SOURCE_GONE,
+  R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED, R_DEVICE_BUSY, R_ENDPOINT_GONE, R_SOURCE_GONE, R_DRIVER_STALLED,
+  R_PAYLOAD_TRUNCATED, R_PAYLOAD_LENGTH_MISMATCH, VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
 } from './layout';
 import {
   TYPE_RESPONSE, TYPE_BUS, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, T_GET_DEVICE_INFO, T_GET_SHM,
@@ -20,13 +21,13 @@ import {
 } from '../header';
 import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, frameUnits, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL, CUR_CAPTURED, CUR_MAX_UNITS } from '../ring/cursor';
 import { copyFrame } from '../copy';
-import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs, captureCursor, epTag, epTagLive } from './context';
+import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
 import { captureFrame } from './capture';
 import { poolTake } from './pool';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune } from './parked';
 import { outEmit, outHasParked, outServiceAll, outMarkBlocked, outStalled } from './output';
 import { emitToEndpoint, emitFailure, crossShardOut, crossShardRoom } from './emit';
-import { windowHasRoom, openRequest, matchResponse, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
+import { windowHasRoom, outstanding, openRequest, openRefusal, matchResponse, failRequest, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
 import { answerGetDevices, answerPing } from './busmsg';
 
 @inline function isMine(shard: usize, ds: usize): bool {
@@ -106,18 +107,51 @@ function coalesceAvail(shard: usize, ds: usize, drv: u32, f: usize, w: u64): boo
   return false;
 }
 
-/** Accept a frame for a device this shard owns: forward it now or park it behind older ones. */
+/**
+ * Accept a driver's frame for a device this shard owns: forward it now or park it behind older
+ * ones. What the router refuses here (removed device, policy, too large for the device's link)
+ * is answered in the device's order (refuseInOrder).
+ */
 @inline function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
   const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
-  if (<u32>(w >> 48) > <u32>load<u16>(endpointAt(shard, devEp), EP_MAX_MSG)) return refuseTooLarge(shard, drv, w, isRequest);
+  if ((<u32>load<u16>(ds, DS_FLAGS) & DSF_REMOVING) != 0) return refuseInOrder(shard, ds, drv, w, isRequest, R_UNVALIDATED_DEV_NUM);
+  const allow = <usize>load<u32>(endpointAt(shard, drv), EP_ALLOW);
+  if (allow != 0 && !allowed(allow, <u32>load<u16>(ds, DS_DEV_NUM))) return refuseInOrder(shard, ds, drv, w, isRequest, R_POLICY_DENIED);
+  if (<u32>(w >> 48) > <u32>load<u16>(endpointAt(shard, devEp), EP_MAX_MSG)) return refuseInOrder(shard, ds, drv, w, isRequest, R_MSG_SIZE_GT_BUS_MAX);
   const parked = load<u32>(ds, DS_PARK_COUNT);
   if (parked == 0 && forward(shard, ds, drv, f, w, isRequest)) return true;
   return deviceHold(shard, ds, drv, f, w, isRequest, parked);
 }
 
-/** The device's link cannot carry it: never forwarded; a request fails towards its driver. */
-function refuseTooLarge(shard: usize, drv: u32, w: u64, isRequest: bool): bool {
-  return refuse(shard, drv, w, isRequest, R_MSG_SIZE_GT_BUS_MAX);
+/** Is device `dev` in the visibility bitmap `allow`? */
+@inline function allowed(allow: usize, dev: u32): bool {
+  return (<u32>load<u8>(allow + (<usize>dev >> 3)) & (1 << (dev & 7))) != 0;
+}
+
+/**
+ * Refuse a driver's frame for device state `ds` (never forwarded). An event is dropped. A
+ * request fails towards its driver in its place in the device's order: at once when nothing
+ * older is owed, else as an entry of the correlation window (openRefusal), or — window full or
+ * frames parked before it — as a refusal record at the end of the device's park queue, bounded
+ * by twice the park limit (beyond, the source waits). Out of line: refusals are rare.
+ */
+function refuseInOrder(shard: usize, ds: usize, drv: u32, w: u64, isRequest: bool, reason: u32): bool {
+  const parked = load<u32>(ds, DS_PARK_COUNT);
+  if (!isRequest || (parked == 0 && outstanding(ds) == 0)) return refuse(shard, drv, w, isRequest, reason);
+  if (parked == 0 && windowHasRoom(ds)) {
+    openRefusal(shard, ds, <u32>(w >> 8) & 0xff, drv, <u32>(w >> 32) & 0xffff, reason);
+    drop(shard, drv, reason);
+    return true;
+  }
+  if (parked >= 2 * parkLimit()) return false;
+  const ps = poolTake(shard);
+  if (ps == 0) return false;
+  store<u16>(ps, <u16>drv, PS_AUX);
+  store<u16>(ps, <u16>epTag(shard, drv, PSK_REFUSAL), PS_KIND);
+  store<u64>(ps + PS_FRAME, w);
+  store<u32>(ps + PS_FRAME + 8, reason);
+  parkAppend(shard + SH_DEV_LIST, ds + DS_PARK, ps);
+  return true;
 }
 
 /**
@@ -134,7 +168,7 @@ function deviceHold(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isReque
   // ring, and is dropped (DEVICE_BUSY) once the device has taken nothing for a whole timeout.
   if (parked >= load<u32>(shard, SH_PARK_LIMIT)) {
     if (!isRequest && !outStalled(shard, endpointAt(shard, <u32>load<u16>(ds, DS_ENDPOINT)) + EP_OUT)) return false;
-    return refuse(shard, drv, w, isRequest, R_DEVICE_BUSY);
+    return refuseInOrder(shard, ds, drv, w, isRequest, R_DEVICE_BUSY);
   }
   return parkForDevice(shard, ds, drv, f, w, isRequest);
 }
@@ -163,6 +197,13 @@ function deviceDrainParked(shard: usize, ds: usize): void {
     if (!epTagLive(shard, drv, tag)) {
       // Its driver detached while it waited (the id may have a new owner by now): never sent.
       drop(shard, drv, R_SOURCE_GONE);
+    } else if ((tag & TAG_KIND) == PSK_REFUSAL) {
+      // Its turn among the device's frames: it takes an entry so its failure keeps its place.
+      if (!windowHasRoom(ds)) break;
+      const w = load<u64>(frame);
+      const reason = load<u32>(frame, 8);
+      openRefusal(shard, ds, <u32>(w >> 8) & 0xff, drv, <u32>(w >> 32) & 0xffff, reason);
+      drop(shard, drv, reason);
     } else if (!forward(shard, ds, drv, frame, load<u64>(frame), (tag & TAG_KIND) == PSK_REQUEST)) {
       break;
     }
@@ -190,6 +231,8 @@ export function serviceParked(shard: usize): void {
   const type = <u32>w & 0xff;
   const id = <u32>(w >> 8) & 0xff;
   const dev = <u32>(w >> 16) & 0xffff;
+  // Answers it has not drained hold its own new traffic (never anyone else's).
+  if (load<u32>(e + EP_OUT, OUT_PARK_COUNT) >= parkLimit()) return driverBacklogged(shard, ep, e, f, w);
   if (type & TYPE_BUS) {
     if (dev != 0) { drop(shard, ep, R_BUS_DEV_NUM_NONZERO); return true; }
     if (type & TYPE_RESPONSE) return toControl(shard, ep, f, w);
@@ -208,18 +251,43 @@ export function serviceParked(shard: usize): void {
         return true;
       }
     } else if (id < T_GET_DEVICE_INFO || id > T_GET_SHM) {
-      drop(shard, ep, R_UNSUPPORTED_MSG_ID); // unknown standard id: would only ever time out (spec §9 item 6)
+      drop(shard, ep, R_UNSUPPORTED_MSG_ID); // unknown standard id: could only time out (PROTOCOL.md §9 item 6)
       return true;
     }
   }
   const ds = deviceState(shard, dev);
+  // Never attached (or so long ago that its tombstone is gone): no order left to keep.
   if (ds == 0) return refuse(shard, ep, w, !isEvent, R_UNVALIDATED_DEV_NUM);
-  const allow = <usize>load<u32>(e, EP_ALLOW);
-  if (allow != 0 && (<u32>load<u8>(allow + (<usize>dev >> 3)) & (1 << (dev & 7))) == 0) {
-    return refuse(shard, ep, w, !isEvent, R_POLICY_DENIED);
-  }
   if (!isMine(shard, ds)) return toOtherShard(shard, ds, ep, f, w);
   return deviceAccept(shard, ds, ep, f, w, !isEvent);
+}
+
+/**
+ * The driver's own output has a park limit's worth of frames it has not drained. While it
+ * still drains, its ring waits (only its own traffic). Once it has drained nothing for a whole
+ * timeout it is stalled: its requests fail (DRIVER_STALLED), in their place in each device's
+ * order, its events and bus requests are dropped, so a stuck driver cannot hold the router.
+ */
+function driverBacklogged(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
+  if (!outStalled(shard, e + EP_OUT)) return false;
+  const type = <u32>w & 0xff;
+  const id = <u32>(w >> 8) & 0xff;
+  if ((type & (TYPE_BUS | TYPE_RESPONSE)) == 0 && (id & MSG_ID_EVENT_BIT) == 0) {
+    const ds = deviceState(shard, <u32>(w >> 16) & 0xffff);
+    if (ds != 0 && isMine(shard, ds)) return refuseInOrder(shard, ds, ep, w, true, R_DRIVER_STALLED);
+    // Owned elsewhere: its failure could not keep its place from here, so it travels on and
+    // the owner refuses it (drainCrossShard checks the driver too).
+    if (ds != 0) return toOtherShard(shard, ds, ep, f, w);
+    return refuse(shard, ep, w, true, R_DRIVER_STALLED);
+  }
+  drop(shard, ep, R_DRIVER_STALLED);
+  return true;
+}
+
+/** A driver whose output is backlogged and stalled (see driverBacklogged). */
+@inline function driverStalled(shard: usize, drv: u32): bool {
+  const out = endpointAt(shard, drv) + EP_OUT;
+  return load<u32>(out, OUT_PARK_COUNT) >= parkLimit() && outStalled(shard, out);
 }
 
 /** A driver's frame for a device another shard owns: through the shard-to-shard ring. */
@@ -230,6 +298,29 @@ function toOtherShard(shard: usize, ds: usize, ep: u32, f: usize, w: u64): bool 
   return true;
 }
 
+/** The device state of `dev` as a device link numbers it (its own numbering, if it has one), or 0. */
+@inline function linkDevice(shard: usize, e: usize, dev: u32): usize {
+  const busDevs = <usize>load<u32>(e, EP_BUS_DEVS);
+  return busDevs == 0 ? deviceState(shard, dev) : <usize>load<u32>(busDevs + (<usize>dev << 2));
+}
+
+/**
+ * VMSG_EVT_REQUEST_FAILED from a device link: a device-side bus adapter (a bridge to a bus that
+ * cannot carry a request, or whose device took it and never answered) ends one request it
+ * holds — router token @RF_TOKEN, msg_id and reason — as one transport failure towards its
+ * driver, in order. Consumed by the router either way (counted as terminated, or dropped).
+ */
+function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void {
+  const size = <u32>(w >> 48);
+  if (size != RF_SIZE) { drop(shard, ep, size < RF_SIZE ? R_PAYLOAD_TRUNCATED : R_PAYLOAD_LENGTH_MISMATCH); return; }
+  const ds = linkDevice(shard, e, <u32>load<u16>(f, RF_DEVICE));
+  if (ds == 0) { drop(shard, ep, R_UNVALIDATED_DEV_NUM); return; }
+  if (<u32>load<u16>(ds, DS_ENDPOINT) != ep) { drop(shard, ep, R_SPOOFED_DEV_NUM); return; }
+  const r = failRequest(shard, ds, <u32>load<u16>(f, RF_TOKEN), <u32>load<u8>(f, RF_MSG_ID), <u32>load<u8>(f, RF_REASON));
+  if (r < 0) { drop(shard, ep, <u32>(-r)); return; }
+  count(shard, ep, EC_TERMINATED);
+}
+
 /** A frame from a device endpoint. Returns false to leave it in the ring (backpressure). */
 @inline function fromDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
   const type = <u32>w & 0xff;
@@ -238,6 +329,7 @@ function toOtherShard(shard: usize, ds: usize, ep: u32, f: usize, w: u64): bool 
   if (type & TYPE_BUS) {
     if (dev != 0) { drop(shard, ep, R_BUS_DEV_NUM_NONZERO); return true; }
     if ((type & TYPE_RESPONSE) == 0 && id == B_PING) return answerPing(shard, ep, f, w);
+    if ((type & TYPE_RESPONSE) == 0 && id == VMSG_EVT_REQUEST_FAILED) { failedByDevice(shard, ep, e, f, w); return true; }
     return toControl(shard, ep, f, w); // EVENT_DEVICE of an external bus, answers to our own requests, impl-defined
   }
   let ds: usize;
@@ -274,7 +366,11 @@ function toOtherShard(shard: usize, ds: usize, ep: u32, f: usize, w: u64): bool 
     return true;
   }
   const bound = <u32>load<u16>(ds, DS_BOUND_DRIVER);
-  if (bound == 0) { drop(shard, ep, R_NO_BOUND_DRIVER); return true; }
+  if (bound == 0) {
+    // A removed device's state is unbound at removal: its events are of an unvalidated number.
+    drop(shard, ep, (<u32>load<u16>(ds, DS_FLAGS) & DSF_REMOVING) != 0 ? R_UNVALIDATED_DEV_NUM : R_NO_BOUND_DRIVER);
+    return true;
+  }
   if (!emitToEndpoint(shard, bound - 1, withToken(w, 0), f, <u32>(w >> 48))) return false;
   bump(ds + DS_C_EVENTS_OUT);
   return true;
@@ -402,6 +498,7 @@ function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
       const ds = deviceState(shard, <u32>(w >> 16) & 0xffff);
       // The device may have gone (or moved) since the sending shard looked it up.
       if (ds == 0 || !isMine(shard, ds)) ok = refuse(shard, ep, w, isRequest, R_UNVALIDATED_DEV_NUM);
+      else if (isRequest && driverStalled(shard, ep)) ok = refuseInOrder(shard, ds, ep, w, true, R_DRIVER_STALLED);
       else ok = deviceAccept(shard, ds, ep, f, w, isRequest);
     } else {
       ok = emitToEndpoint(shard, ep, w, f, <u32>(w >> 48));

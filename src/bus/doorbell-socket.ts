@@ -1,5 +1,6 @@
-// Doorbells of the shared-memory buses (issue 7 item 4): an optional Unix stream socket per
-// window. The device side listens, the driver side connects. After publishing frames a side
+// Doorbells of the shared-memory buses (README "External buses", sock=): an optional Unix stream socket per
+// window. The device side listens, the driver side connects, in either order relative to the
+// window's own bring-up (src/bus/doorbell-arrival.ts). After publishing frames a side
 // writes ONE byte; a woken side drains every pending byte, then the ring. The bytes carry no
 // meaning: they only wake the peer, so many publishes may share one byte.
 //
@@ -13,7 +14,6 @@
 // frames costs one byte.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, unlinkSync } from 'node:fs';
-import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
 
 const AWAKE = 0;
 const ASLEEP = 1;
@@ -24,6 +24,7 @@ export class DoorbellSocket {
   private waiter: (() => void) | null = null;
   private rang = false;
   private ended = false;
+  private endWhy = '';
   private readonly endListeners: ((why: string) => void)[] = [];
   /** Bytes written (one per wake-up of the peer) and read bursts handled. */
   rung = 0;
@@ -43,6 +44,7 @@ export class DoorbellSocket {
     const end = (why: string): void => {
       if (this.ended) return;
       this.ended = true;
+      this.endWhy = why;
       const w = this.waiter;
       this.waiter = null;
       w?.();
@@ -54,8 +56,8 @@ export class DoorbellSocket {
   }
 
   /**
-   * The device side: listen at `path` (a stale socket file is replaced). Build the window,
-   * then accept() the peer: a driver connects once it has seen the layout.
+   * The device side: listen at `path` (a stale socket file is replaced). The first connection,
+   * whenever it comes, is the peer (DoorbellListener.onPeer).
    */
   static async listen(path: string): Promise<DoorbellListener> {
     try {
@@ -72,24 +74,18 @@ export class DoorbellSocket {
     return new DoorbellListener(server, path, (socket) => new DoorbellSocket(socket, server, path));
   }
 
-  /** The driver side: connect to `path`, retrying until the device side listens. */
-  static async connect(path: string, deadline: OpenDeadline): Promise<DoorbellSocket> {
-    for (;;) {
-      try {
-        const socket = await new Promise<Socket>((resolve, reject) => {
-          const s = createConnection(path);
-          s.once('connect', () => resolve(s));
-          s.once('error', reject);
-        });
-        socket.removeAllListeners('error');
-        return new DoorbellSocket(socket, null, path);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw new Error(`doorbell socket ${path}: cannot connect (${(e as Error).message})`);
-      }
-      checkDeadline(deadline, `the doorbell socket ${path} to accept`);
-      await sleep(5);
-    }
+  /**
+   * The driver side: one attempt to connect to `path`. Rejects with the system error (its
+   * `code`: ENOENT / ECONNREFUSED while nobody listens yet); src/bus/doorbell-arrival.ts retries.
+   */
+  static async tryConnect(path: string): Promise<DoorbellSocket> {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = createConnection(path);
+      s.once('connect', () => resolve(s));
+      s.once('error', reject);
+    });
+    socket.removeAllListeners('error');
+    return new DoorbellSocket(socket, null, path);
   }
 
   /** Wake the peer: one byte. */
@@ -104,9 +100,10 @@ export class DoorbellSocket {
     this.ringListener = l;
   }
 
-  /** Call `l` once when the socket ends (peer closed, error, or close()). */
+  /** Call `l` once when the socket ends (peer closed, error, or close()); at once if it has already. */
   onEnd(l: (why: string) => void): void {
-    this.endListeners.push(l);
+    if (this.ended) l(this.endWhy || 'the doorbell socket closed');
+    else this.endListeners.push(l);
   }
 
   get isEnded(): boolean {
@@ -171,23 +168,16 @@ export class DoorbellSocket {
 export class DoorbellListener {
   constructor(private readonly server: Server, readonly path: string, private readonly wrap: (s: Socket) => DoorbellSocket) {}
 
-  /** Resolve with the first connection (later ones are refused: one peer per window). */
-  async accept(deadline: OpenDeadline): Promise<DoorbellSocket> {
-    const { server, path } = this;
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const timer = deadline.at === Infinity ? null : setTimeout(() => {
-        reject(new Error(`timed out after ${deadline.ms} ms waiting for a peer to connect to the doorbell socket ${path}`));
-      }, Math.max(0, deadline.at - Date.now()));
-      const onAbort = (): void => reject(new Error(`cancelled while waiting for a peer on the doorbell socket ${path}`));
-      deadline.signal?.addEventListener('abort', onAbort, { once: true });
-      server.once('connection', (s) => {
-        if (timer !== null) clearTimeout(timer);
-        deadline.signal?.removeEventListener('abort', onAbort);
-        resolve(s);
-      });
+  /**
+   * Hand the first connection to `l` whenever it arrives (later ones are refused: one peer per
+   * window). Nothing waits for it: the window's handshake goes on meanwhile.
+   */
+  onPeer(l: (socket: DoorbellSocket) => void): void {
+    const { server } = this;
+    server.once('connection', (s) => {
+      server.on('connection', (later) => later.destroy());
+      l(this.wrap(s));
     });
-    server.on('connection', (s) => s.destroy());
-    return this.wrap(socket);
   }
 
   /** Stop listening and remove the socket file (when no peer was accepted). */

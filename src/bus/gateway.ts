@@ -9,6 +9,9 @@
 // requests fail with DEVICE_REMOVED, drivers hear REMOVED); the next connection discovers them again.
 // A far end that keeps its socket open but stops answering (hung, stopped) is found by PINGs:
 // no answer for PING_DEAD_PERIODS (ping-watch.ts) periods closes the connection like a drop.
+// With a DeviceDirectory (cluster mode, src/cluster/), which remote devices to attach comes from
+// the directory instead of GET_DEVICES and the far end's EVENT_DEVICE: the far end's router
+// also lists devices it imported itself, which must not be imported twice.
 import { EventEmitter } from 'node:events';
 import type { Router } from '../router/router.js';
 import type { LinkDescriptor } from '../router/link.js';
@@ -30,8 +33,21 @@ export const BUS_REQUEST_TIMEOUT_MS = 5000;
 /** Keep-alive PING period when the link URI has no `ping=` (ms). */
 export const DEFAULT_GATEWAY_PING_MS = 1000;
 
-/** Bytes of a GET_DEVICES response before the bitmap (spec §6). */
+/** Bytes of a GET_DEVICES response before the bitmap (docs/PROTOCOL.md §6). */
 const GET_DEVICES_FIXED = 14;
+
+/**
+ * Where a directory-driven gateway learns which remote devices to attach (instead of
+ * GET_DEVICES and EVENT_DEVICE): `current()` the remote numbers now, `subscribe` a change hook.
+ */
+export interface DeviceDirectory {
+  current(): Iterable<number>;
+  subscribe(onChange: () => void): () => void;
+  /** Local number `local` is being attached for the far end (before drivers hear READY). */
+  attaching?(local: number): void;
+  /** Local number `local` no longer belongs to the far end (after drivers heard REMOVED). */
+  detached?(local: number): void;
+}
 
 /** A remote device reachable under a local number (emitted as 'remap' when the numbers differ). */
 export interface RemapEvent {
@@ -56,12 +72,18 @@ export class GatewaySession implements PeerHandler {
   private nextToken = 1;
   private closed = false;
   private keepAlive: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter,
-    remapBase: number | undefined, private readonly pingMs = DEFAULT_GATEWAY_PING_MS, linkKey?: string,
+    remapBase: number | undefined, private readonly pingMs = DEFAULT_GATEWAY_PING_MS, linkKey?: string, private readonly label?: string,
+    private readonly directory?: DeviceDirectory,
   ) {
     this.remap = new DeviceRemap(router, remapBase, linkKey);
+    this.unsubscribe = directory?.subscribe(() => {
+      const gen = this.generation;
+      if (this.conn !== undefined && !this.conn.isClosed) void this.enqueue(() => this.followDirectory(gen));
+    });
   }
 
   get devices(): number[] {
@@ -85,7 +107,7 @@ export class GatewaySession implements PeerHandler {
     }
     if (this.desc === undefined) {
       // One device endpoint for the life of the link (a reconnect reuses it), sized to what the connection carries.
-      const desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize });
+      const desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize, label: this.label });
       if (this.closed) {
         await this.router.detach(desc); // closed while attaching
         return;
@@ -100,6 +122,10 @@ export class GatewaySession implements PeerHandler {
       fromRouter: (buf, at, size) => this.toPeer(buf, at, size),
     });
     this.startKeepAlive(conn, gen);
+    if (this.directory !== undefined) {
+      await this.enqueue(() => this.followDirectory(gen));
+      return;
+    }
     try {
       await this.discover(conn, gen);
     } catch (e) {
@@ -156,6 +182,7 @@ export class GatewaySession implements PeerHandler {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unsubscribe?.();
     await this.down('closed');
     const desc = this.desc;
     // No ring access after this point: detach frees the rings.
@@ -227,10 +254,11 @@ export class GatewaySession implements PeerHandler {
         w.resolve(f.slice());
       }
     } else if (m.message === 'PING') {
-      // Either side may PING (spec §6): echo the data with the request's token.
+      // Either side may PING (docs/PROTOCOL.md §6): echo the data with the request's token.
       this.conn!.writer.append(encode({ message: 'PING', response: true, dev_num: 0, token: m.token, data: m.data }));
       this.conn!.flush();
     } else if (m.message === 'EVENT_DEVICE') {
+      if (this.directory !== undefined) return; // the directory says which devices are ours to attach
       const dev = m.device_number;
       if (m.device_bus_state === DEVICE_BUS_STATE_READY) void this.enqueue(() => this.addRemote(dev, gen));
       else if (m.device_bus_state === DEVICE_BUS_STATE_REMOVED) void this.enqueue(() => this.removeRemote(dev));
@@ -287,7 +315,7 @@ export class GatewaySession implements PeerHandler {
       }
       const r = got.msg;
       for (let i = 0; i < r.count; i++) if ((r.bitmap[i >> 3]! >> (i & 7)) & 1) found.push(r.offset + i);
-      // next_offset must move forward (spec §6); anything else ends the walk rather than looping.
+      // next_offset must move forward (docs/PROTOCOL.md §6); anything else ends the walk rather than looping.
       if (r.next_offset === 0 || r.next_offset <= offset || r.next_offset < r.offset + r.count) break;
       offset = r.next_offset;
     }
@@ -296,24 +324,35 @@ export class GatewaySession implements PeerHandler {
     });
   }
 
+  /** Directory mode: attach what the directory lists and is not attached, remove what it no longer lists. */
+  private async followDirectory(gen: number): Promise<void> {
+    if (gen !== this.generation) return;
+    const wanted = new Set(this.directory!.current());
+    for (const remote of [...this.present.keys()]) if (!wanted.has(remote)) await this.removeRemote(remote);
+    for (const remote of wanted) if (!this.present.has(remote)) await this.addRemote(remote, gen);
+  }
+
   private async addRemote(remote: number, gen: number): Promise<void> {
     if (gen !== this.generation || this.present.has(remote) || this.desc === undefined) return;
-    const attached = new Set(this.router.stats().devices.map((d) => d.dev));
+    // Numbers another adapter of this router took while our addDevice was in progress.
+    const taken = new Set<number>();
     for (let tries = 0; tries < 8; tries++) {
-      const local = this.remap.claim(remote, (n) => attached.has(n));
+      const local = this.remap.claim(remote, (n) => this.router.hasDevice(n) || taken.has(n));
       if (local === undefined) throw new Error(`no free local device number for remote device ${remote}`);
       // Translation is on before the router validates `local`: a driver that hears READY may send at once.
       this.remap.activate(remote, local);
       this.present.set(remote, local);
+      this.directory?.attaching?.(local);
       try {
         await this.router.addDevice(this.desc, local);
       } catch (e) {
         this.present.delete(remote);
         this.remap.deactivate(remote);
         this.remap.release(local);
+        this.directory?.detached?.(local);
         // Another adapter of this router (not sharing our claims) took the number meanwhile: next rule.
         if (!/already attached/.test((e as Error).message)) throw e;
-        attached.add(local);
+        taken.add(local);
         continue;
       }
       if (local !== remote) this.events.emit('remap', { remote, local, peer: this.conn?.remote ?? '' } satisfies RemapEvent);
@@ -330,6 +369,7 @@ export class GatewaySession implements PeerHandler {
       await this.router.removeDevice(local);
     } finally {
       this.remap.release(local);
+      this.directory?.detached?.(local);
     }
   }
 }

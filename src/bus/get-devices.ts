@@ -1,10 +1,10 @@
-// GET_DEVICES (spec §6) from the driver side of a device-side bus: the request, reading one
+// GET_DEVICES (docs/PROTOCOL.md §6) from the driver side of a device-side bus: the request, reading one
 // response window, and the walk over all windows by next_offset. Used to discover the devices
 // behind an external device link.
 import { TYPE_BUS, TYPE_RESPONSE, B_GET_DEVICES, HDR_SIZE } from '../protocol/constants.js';
 import { encodeHeader } from '../protocol/codec.js';
 
-// Payload offsets (spec §6): request {offset u16, count u16}; response {offset, count,
+// Payload offsets (docs/PROTOCOL.md §6): request {offset u16, count u16}; response {offset, count,
 // next_offset u16, bitmap[count/8]} (PR28 field order).
 const GD_OFFSET = HDR_SIZE;
 const GD_COUNT = HDR_SIZE + 2;

@@ -5,15 +5,19 @@
 // bench --target`) means we are the driver (role=driver).
 import type { Router } from '../router/router.js';
 import type { BusLink, FrameChannel } from './bus-link.js';
-import { parseLinkUri } from './uri.js';
+import { LinkUriError, parseLinkUri, splitModelParam } from './uri.js';
+import { ModelChannel } from './model/model-channel.js';
+import { loadBusModel, type BusModel } from './model/bus-model.js';
 import { openVmampChannel, openVmampLink } from './vmamp.js';
 import { openSpscChannel, openSpscLink } from './spsc.js';
 import { deadlineIn } from './open-deadline.js';
 import { openStreamLink, openStreamChannel } from './stream.js';
-import { shmOptionsFor } from './check-link.js';
+import { MODEL_WHERE, shmOptionsFor } from './check-link.js';
 
 export { checkLinkUri } from './check-link.js';
 import type { RemapEvent } from './gateway.js';
+import { legacyOptions } from './legacy/options.js';
+import { LegacyChannel, LegacyLink } from './legacy/link.js';
 
 export interface OpenLinkOptions {
   /** How long to wait for the peer, ms (0 = forever). Default: `wait=` of the URI, else forever for links, 10 s for channels. */
@@ -24,6 +28,8 @@ export interface OpenLinkOptions {
   log?: (line: string) => void;
   /** Frame channels: told once when opening has waited a second for the peer (what for, until when). */
   notice?: (line: string) => void;
+  /** openFrameChannel: drive the target through this bus model (as `model=` on the URI; not both). */
+  model?: string | BusModel;
 }
 
 /** Default wait of openFrameChannel: a benchmark should fail, not hang, when nothing is there. */
@@ -35,6 +41,7 @@ const CHANNEL_WAIT_MS = 10_000;
  * router's, discovered with GET_DEVICES). Resolves once the link runs.
  */
 export async function openBusLink(router: Router, uriText: string, side: 'driver' | 'device', opts: OpenLinkOptions = {}): Promise<BusLink> {
+  if (splitModelParam(uriText).model !== undefined || opts.model !== undefined) throw new LinkUriError(`link URI "${uriText}": ${MODEL_WHERE}`);
   const uri = parseLinkUri(uriText);
   switch (uri.scheme) {
     case 'vmamp':
@@ -44,6 +51,12 @@ export async function openBusLink(router: Router, uriText: string, side: 'driver
         : shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
       const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? 0, opts.signal);
       return uri.scheme === 'vmamp' ? openVmampLink(router, o, side, deadline, opts.log) : openSpscLink(router, o, side, deadline, opts.log);
+    }
+    case 'qemu-v0':
+    case 'openamp': {
+      const o = legacyOptions(uri);
+      if (side === 'driver') throw new LinkUriError(`link URI "${uriText}": ${uri.scheme} is a legacy device side: use it with --device-link (or --target)`);
+      return LegacyLink.open(router, o, deadlineIn(opts.waitMs ?? o.waitMs ?? 0, opts.signal), opts.log);
     }
     default: {
       const link = await openStreamLink(router, uriText, side);
@@ -60,8 +73,23 @@ export async function openBusLink(router: Router, uriText: string, side: 'driver
   }
 }
 
-/** Open `uriText` as a driver's raw frame channel to an external device-side bus. */
+/**
+ * Open `uriText` as a driver's raw frame channel to an external device-side bus; with a bus
+ * model (`model=` on the URI or `opts.model`) the channel behaves like that bus (ModelChannel).
+ */
 export async function openFrameChannel(uriText: string, opts: OpenLinkOptions = {}): Promise<FrameChannel> {
+  const split = splitModelParam(uriText);
+  if (split.model !== undefined && opts.model !== undefined) throw new LinkUriError(`link URI "${uriText}": a model is given both as model= and as an option`);
+  const model = split.model ?? opts.model;
+  if (model !== undefined) {
+    let m: BusModel;
+    try {
+      m = typeof model === 'string' ? loadBusModel(model) : model;
+    } catch (e) {
+      throw new LinkUriError(`link URI "${uriText}": model: ${(e as Error).message}`);
+    }
+    return new ModelChannel(await openFrameChannel(split.text, { ...opts, model: undefined }), m);
+  }
   const uri = parseLinkUri(uriText);
   switch (uri.scheme) {
     case 'vmamp':
@@ -69,6 +97,11 @@ export async function openFrameChannel(uriText: string, opts: OpenLinkOptions = 
       const o = shmOptionsFor(uri, 'driver', 'a frame channel drives a device-side bus');
       const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? CHANNEL_WAIT_MS, opts.signal, opts.notice);
       return uri.scheme === 'vmamp' ? openVmampChannel(o, deadline) : openSpscChannel(o, deadline);
+    }
+    case 'qemu-v0':
+    case 'openamp': {
+      const o = legacyOptions(uri);
+      return LegacyChannel.open(o, deadlineIn(opts.waitMs ?? o.waitMs ?? CHANNEL_WAIT_MS, opts.signal));
     }
     default:
       return openStreamChannel(uriText);

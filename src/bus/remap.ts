@@ -1,6 +1,6 @@
 // Device number remap of a link to an external device-side bus, the one rule for every link kind
 // (shared-memory windows and stream gateways; docs/ARCHITECTURE.md "Device numbers across a
-// link", spec §7 rule 11: a bridge may remap device numbers between bus instances).
+// link", docs/PROTOCOL.md §7 rule 11: a bridge may remap device numbers between bus instances).
 // The rule, for a remote device number R that becomes reachable:
 //   1. local number R, when no other device of the local router uses it;
 //   2. else the local number R had before on this link (a device that comes back after a link

@@ -1,11 +1,14 @@
 // A driver's raw frame channel over one side of a shared-memory window (vmamp or SPSC): what
 // `vmsg bench --target` drives. The rings are driven from JavaScript (src/ring/cursor.ts); the
 // own index is published on flush(), which also rings the doorbell socket once if frames went
-// out. Without a socket, wait() polls the ring (busy-poll, yielding to the event loop now and
-// then); with one it sleeps until the peer rings.
+// out. Without a socket (none configured, or not connected yet), wait() polls the ring
+// (busy-poll, yielding to the event loop now and then); with one it sleeps until the peer rings.
+// A socket that connects later is used from then on, announced with one byte so the peer
+// looks at what we published while it could not be rung.
 import type { RingConsumer, RingProducer } from '../ring/cursor.js';
 import type { FrameChannel } from './bus-link.js';
 import type { DoorbellSocket } from './doorbell-socket.js';
+import type { DoorbellArrival } from './doorbell-arrival.js';
 
 /** Polls between two yields to the event loop in busy-poll wait(). */
 const POLLS_PER_YIELD = 4096;
@@ -23,10 +26,17 @@ export class ShmFrameChannel implements FrameChannel {
   constructor(
     private readonly tx: RingProducer,
     private readonly rx: RingConsumer,
-    private readonly doorbell: DoorbellSocket | null,
+    private readonly arrival: DoorbellArrival | null,
     readonly maxMessageSize: number,
     private readonly release: () => Promise<void>,
-  ) {}
+  ) {
+    arrival?.onArrival((s) => s.ring());
+  }
+
+  /** The connected doorbell socket, or null (none configured, or not connected yet: poll). */
+  private get doorbell(): DoorbellSocket | null {
+    return this.arrival?.socket ?? null;
+  }
 
   send(frame: Uint8Array): boolean {
     const size = frame.length >= 8 ? frame[6]! | (frame[7]! << 8) : 0;
@@ -54,9 +64,10 @@ export class ShmFrameChannel implements FrameChannel {
       if (this.closed) return false;
       const left = deadline - performance.now();
       if (left <= 0) return false;
-      if (this.doorbell !== null) {
-        if (this.doorbell.isEnded) return false;
-        await this.doorbell.nextRing(left);
+      const bell = this.doorbell;
+      if (bell !== null) {
+        if (bell.isEnded) return false;
+        await bell.nextRing(left);
         continue;
       }
       for (let i = 0; i < POLLS_PER_YIELD; i++) if (this.rx.peek() >= 0) return true;

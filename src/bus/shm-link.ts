@@ -1,8 +1,10 @@
-// A router link over a shared-memory bus window (vmamp or SPSC, issue 7 items 2–4), whatever
+// A router link over a shared-memory bus window (vmamp or SPSC, docs/BUSES.md §2, §3), whatever
 // the layout: the router's shard reads and writes the window through two cursors in place
 // (an endpoint with caller-supplied cursors, Router.attachExternal). This file does everything
 // around that data path, on the main thread:
-//   - doorbells: the socket bridge both ways (src/bus/doorbell-socket.ts), or busy-poll;
+//   - doorbells: the socket bridge both ways (src/bus/doorbell-socket.ts), or busy-poll; a
+//     socket that connects after the link came up is adopted then (until it does, the shard
+//     polls the window, so traffic flows from the start and no frame waits for it);
 //   - device side (an external device-side bus, `--device-link`): GET_DEVICES discovery, device
 //     numbers kept or remapped (src/bus/remap.ts), EVENT_DEVICE hotplug;
 //   - liveness: the window state (vmamp queue heads), the doorbell socket closing, and PING
@@ -12,6 +14,7 @@
 import type { Router, ExternalEndpoint } from '../router/router.js';
 import type { BusLink, LinkDown } from './bus-link.js';
 import type { DoorbellSocket } from './doorbell-socket.js';
+import type { DoorbellArrival } from './doorbell-arrival.js';
 import type { ShmWindow } from './shm-window.js';
 import { PingWatch } from './ping-watch.js';
 import { DeviceRemap } from './remap.js';
@@ -20,7 +23,7 @@ import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
 import { TYPE_BUS, TYPE_RESPONSE, B_PING, B_EVENT_DEVICE, HDR_SIZE } from '../protocol/constants.js';
 import { encodeHeader } from '../protocol/codec.js';
 
-// Bus payloads read and written here (spec §6): PING {data u32}; EVENT_DEVICE {dev_num u16, state u16}.
+// Bus payloads read and written here (docs/PROTOCOL.md §6): PING {data u32}; EVENT_DEVICE {dev_num u16, state u16}.
 const PING_DATA = HDR_SIZE;
 const PING_SIZE = HDR_SIZE + 4;
 const ED_DEV_NUM = HDR_SIZE;
@@ -66,6 +69,8 @@ export class ShmBusLink implements BusLink {
   private stopping: Promise<void> | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopBridge: (() => void) | null = null;
+  /** The shard polls this link's window (no doorbell socket yet, or none configured). */
+  private polling = true;
   private readonly cursors: number;
   private readonly wakeWord: number;
   private ext!: ExternalEndpoint;
@@ -85,7 +90,7 @@ export class ShmBusLink implements BusLink {
     readonly uri: string,
     readonly side: 'driver' | 'device',
     private readonly win: WindowSide,
-    private readonly doorbell: DoorbellSocket | null,
+    private readonly doorbell: DoorbellArrival | null,
     private readonly opts: ShmLinkStartOptions,
   ) {
     this.down = new Promise((r) => (this.resolveDown = r));
@@ -96,11 +101,19 @@ export class ShmBusLink implements BusLink {
     const mem = router.mem;
     this.cursors = mem.alloc(128);
     this.wakeWord = doorbell === null ? 0 : mem.alloc(64);
+    // AWAKE (0) until the socket is adopted: publishing then finds nobody to wake and moves on.
+    if (this.wakeWord !== 0) Atomics.store(mem.i32, this.wakeWord >>> 2, 0);
   }
 
   /** Router numbers of the devices behind this link (device side). */
   get devices(): readonly number[] {
     return this.ext?.devices ?? [];
+  }
+
+  /** The doorbell socket: none configured, not connected yet (the window is polled), or connected. */
+  get doorbellState(): 'none' | 'waiting' | 'connected' {
+    if (this.doorbell === null) return 'none';
+    return this.polling ? 'waiting' : 'connected';
   }
 
   /** The router endpoint id (stats). */
@@ -113,7 +126,7 @@ export class ShmBusLink implements BusLink {
    * discover its devices. On failure everything is released and the error is thrown.
    */
   static async start(
-    router: Router, uri: string, side: 'driver' | 'device', win: WindowSide, doorbell: DoorbellSocket | null, opts: ShmLinkStartOptions,
+    router: Router, uri: string, side: 'driver' | 'device', win: WindowSide, doorbell: DoorbellArrival | null, opts: ShmLinkStartOptions,
   ): Promise<ShmBusLink> {
     const link = new ShmBusLink(router, uri, side, win, doorbell, opts);
     try {
@@ -131,18 +144,12 @@ export class ShmBusLink implements BusLink {
     const inCursor = this.cursors;
     const outCursor = this.cursors + 64;
     win.initCursors(inCursor, outCursor, this.wakeWord);
+    this.polling = doorbell?.socket == null;
     this.ext = await router.attachExternal({
-      kind: this.side, inCursor, outCursor, maxMessageSize: win.maxMessageSize, busyPoll: doorbell === null, ownNumbering: this.side === 'device',
+      kind: this.side, inCursor, outCursor, maxMessageSize: win.maxMessageSize, busyPoll: this.polling, ownNumbering: this.side === 'device', label: this.uri,
     });
     router.onControlFrame(this.ext, (f) => this.onControlFrame(f));
-    if (doorbell !== null) {
-      this.contact = true; // a connected socket is a present peer
-      const shard = this.ext.shard;
-      doorbell.onRing(() => router.wakeShard(shard));
-      this.stopBridge = doorbell.bridgeWakeups(router.mem.i32, this.wakeWord);
-      // A peer that shut down cleanly closes its socket too: the window says which it was.
-      doorbell.onEnd((why) => void this.stop(win.peerLeft() ?? { cause: 'peer-dead', detail: why }));
-    }
+    doorbell?.onArrival((s) => this.adopt(s));
     const every = (ms: number, f: () => void): void => {
       const t = setInterval(f, ms);
       t.unref();
@@ -153,6 +160,32 @@ export class ShmBusLink implements BusLink {
       if (left !== null) void this.stop(left);
     });
     if (this.opts.pingMs > 0) every(this.opts.pingMs, () => this.keepAlive());
+  }
+
+  /**
+   * Take the doorbell socket into use, whenever it connects. Until now the shard polled the
+   * window and the out cursor's wake word sat at AWAKE (nobody re-armed it, so publishing rang
+   * nothing). Arm the bridge first, then ring once: frames published before the arming are in
+   * the window when that byte arrives. Then stop polling and wake the shard once: it looks at
+   * the window before it sleeps, so frames the peer published before it connected (without a
+   * byte) are taken too. No frame is lost or left waiting across the switch.
+   */
+  private adopt(s: DoorbellSocket): void {
+    if (this.stopping !== null) return;
+    const { router, win } = this;
+    const shard = this.ext.shard;
+    this.contact = true; // a connected socket is a present peer
+    s.onRing(() => router.wakeShard(shard));
+    this.stopBridge = s.bridgeWakeups(router.mem.i32, this.wakeWord);
+    s.ring();
+    if (this.polling) {
+      this.polling = false;
+      router.setExternalPolling(this.ext, false);
+    }
+    router.wakeShard(shard);
+    // A peer that shut down cleanly closes its socket too: the window says which it was.
+    s.onEnd((why) => void this.stop(win.peerLeft() ?? { cause: 'peer-dead', detail: why }));
+    this.log(`${this.uri}: doorbell socket connected`);
   }
 
   /** One keep-alive tick (src/bus/ping-watch.ts): a PING when none is out, or the verdict dead. */
@@ -258,7 +291,7 @@ export class ShmBusLink implements BusLink {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearInterval(t);
       this.stopBridge?.();
-      this.doorbell?.onRing(null);
+      this.doorbell?.socket?.onRing(null);
       const w = this.discoveryWaiter;
       this.discoveryWaiter = null;
       w?.(new Uint8Array(0));

@@ -1,18 +1,21 @@
-// Opening a shared-memory bus window for our role, the same for vmamp and SPSC (buses.md §2.2):
+// Opening a shared-memory bus window for our role, the same for vmamp and SPSC (docs/BUSES.md §2.2):
 //   device side: listen on the doorbell socket, create the window file, build the layout, give
-//                the file its name, then accept the driver (it connects once it has seen the layout);
-//   driver side: wait for the window file, validate the layout (waiting for it to appear),
-//                then connect the doorbell socket.
+//                the file its name;
+//   driver side: start connecting the doorbell socket, wait for the window file, validate the
+//                layout (waiting for it to appear).
+// The doorbell socket is never waited for here: it arrives whenever the peer connects or
+// accepts (src/bus/doorbell-arrival.ts), before, during or after the queue bring-up, or never.
 // The layout-specific step is the `prepare` callback. Whatever fails releases what was opened.
 import type { SharedMemory } from '../memory/shared-memory.js';
-import { DoorbellSocket, type DoorbellListener } from './doorbell-socket.js';
+import { DoorbellArrival } from './doorbell-arrival.js';
 import { ShmWindow } from './shm-window.js';
 import type { ShmLinkOptions } from './shm-options.js';
 import type { OpenDeadline } from './open-deadline.js';
 
 export interface OpenedWindow<T> {
   window: ShmWindow;
-  doorbell: DoorbellSocket | null;
+  /** The doorbell socket as it arrives (`sock=`), or null: both sides poll. */
+  doorbell: DoorbellArrival | null;
   /** What `prepare` returned (the layout). */
   prepared: T;
   /** Undo everything (for a failure after this point); a window file we created goes too. */
@@ -20,31 +23,28 @@ export interface OpenedWindow<T> {
 }
 
 export async function openWindow<T>(
-  mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDeadline, prepare: (window: ShmWindow) => T | Promise<T>,
+  mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDeadline, prepare: (window: ShmWindow) => T | Promise<T>, log?: (line: string) => void,
 ): Promise<OpenedWindow<T>> {
-  let listener: DoorbellListener | null = null;
+  let doorbell: DoorbellArrival | null = null;
   let window: ShmWindow | null = null;
-  let doorbell: DoorbellSocket | null = null;
   const release = async (): Promise<void> => {
     await doorbell?.close();
-    await listener?.close();
     window?.close(true);
   };
   try {
     let prepared: T;
     if (o.role === 'device') {
-      if (o.sock !== undefined) listener = await DoorbellSocket.listen(o.sock);
+      // Listening before the window exists: a driver may connect before it has seen the layout.
+      if (o.sock !== undefined) doorbell = await DoorbellArrival.listen(o.sock);
       window = ShmWindow.create(mem, o.path, o.size!);
       prepared = await prepare(window);
       window.publish(); // only now may a driver find it
-      if (listener !== null) doorbell = await listener.accept(deadline);
     } else {
+      // Connecting before the window exists: a device side may accept before it builds it.
+      if (o.sock !== undefined) doorbell = DoorbellArrival.connect(o.sock, log);
       window = await ShmWindow.attach(mem, o.path, o.size, deadline);
       prepared = await prepare(window);
-      if (o.sock !== undefined) doorbell = await DoorbellSocket.connect(o.sock, deadline);
     }
-    // Once accepted, the socket owns the listener (closing it closes both).
-    listener = null;
     return { window, doorbell, prepared, release };
   } catch (e) {
     await release();

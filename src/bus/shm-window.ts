@@ -1,4 +1,4 @@
-// A shared-memory window of an external bus (buses.md §2 vmamp, §3 SPSC): a file, normally
+// A shared-memory window of an external bus (docs/BUSES.md §2 vmamp, §3 SPSC): a file, normally
 // under /dev/shm, mapped over a page-aligned range of our shared WebAssembly.Memory, so the
 // WASM hot path reads and writes the peer's rings in place (no copy step). The device side
 // builds the file (owner-only, whole pages) under a temporary name and renames it into place

@@ -1,4 +1,4 @@
-// The SPSC v1 bus (buses.md §3, the QEMU AMP-PCI v1 / switchboard ring pair) as a router link
+// The SPSC v1 bus (docs/BUSES.md §3, the QEMU AMP-PCI v1 / switchboard ring pair) as a router link
 // and as a driver's frame channel. One window holds both rings: driver → device at offset 0,
 // device → driver at offset R, R = half the window in whole 64-byte lines (an 8 KiB window is
 // QEMU's two 4 KiB queues, 62 slots each). Capacity comes from R (never stored).
@@ -31,7 +31,7 @@ interface SpscRings {
   rxBase: number;
 }
 
-async function openSpsc(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDeadline): Promise<OpenedWindow<SpscRings>> {
+async function openSpsc(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDeadline, log?: (line: string) => void): Promise<OpenedWindow<SpscRings>> {
   const driver = o.role === 'driver';
   return openWindow(mem, o, deadline, (w) => {
     const { region, capacity } = spscPairLayout(w.size);
@@ -54,7 +54,7 @@ async function openSpsc(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDead
       }
     }
     return { region, txBase: driver ? d2v : v2d, rxBase: driver ? v2d : d2v };
-  });
+  }, log);
 }
 
 /**
@@ -74,7 +74,7 @@ function writeResumedCursor(mem: SharedMemory, cur: number, base: number, region
 export async function openSpscLink(
   router: Router, o: ShmLinkOptions, side: 'driver' | 'device', deadline: OpenDeadline, log?: (line: string) => void,
 ): Promise<ShmBusLink> {
-  const opened = await openSpsc(router.mem, o, deadline);
+  const opened = await openSpsc(router.mem, o, deadline, log);
   const { region, txBase, rxBase } = opened.prepared;
   const { mem } = router;
   const batch = router.options.ringBatch;

@@ -1,5 +1,5 @@
 // Stream bus framing (docs/ARCHITECTURE.md "Stream bus and gateway"): virtio-msg frames back to
-// back on a byte stream, each framed by its own header's msg_size (spec §3) — no length prefix,
+// back on a byte stream, each framed by its own header's msg_size (docs/PROTOCOL.md §3) — no length prefix,
 // no padding. A msg_size below the 8-byte header or above the negotiated maximum cannot be
 // skipped (the next frame's start is unknown), so the reader stops for good and the connection
 // is closed with that reason counted.

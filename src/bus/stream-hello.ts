@@ -1,5 +1,5 @@
 // Stream bus handshake (docs/ARCHITECTURE.md "Stream bus and gateway"): STREAM_HELLO, an
-// implementation-defined bus request/response (spec §4: bus msg_id 0x80–0xBF belong to the bus
+// implementation-defined bus request/response (docs/PROTOCOL.md §4: bus msg_id 0x80–0xBF belong to the bus
 // binding and mean something on this hop only). The side that connected sends the request first
 // and nothing else until the response; the listening side answers with its own values and a
 // status, and closes the connection when the status is not ACCEPTED. Every offset of the layout
@@ -14,7 +14,7 @@ export const STREAM_HELLO = MSG_ID_IMPL_BIT | 0x00;
 export const HELLO_MAGIC_AT = 8;
 /** u16 version of this framing + handshake. */
 export const HELLO_STREAM_VERSION_AT = 12;
-/** u16 virtio-msg transport revision the side speaks (spec §7 rule 1). */
+/** u16 virtio-msg transport revision the side speaks (docs/PROTOCOL.md §7 rule 1). */
 export const HELLO_TRANSPORT_REVISION_AT = 14;
 /** u16 largest msg_size the side sends and accepts; the link uses the smaller of the two. */
 export const HELLO_MAX_MSG_SIZE_AT = 16;
@@ -39,7 +39,7 @@ export const HELLO_MAX_SIZE = HELLO_NAME_AT + HELLO_NAME_MAX;
 export const HELLO_MAGIC = 0x53534d56;
 /** The one framing/handshake version this code speaks. */
 export const STREAM_VERSION = 1;
-/** virtio-msg transport revision 1 (the only one; spec §1). */
+/** virtio-msg transport revision 1 (the only one; docs/PROTOCOL.md §1). */
 export const TRANSPORT_REVISION = 1;
 
 /** The side that sends transport requests (drivers live behind it). */
@@ -148,7 +148,7 @@ export function checkHello(ours: Hello, theirs: Hello): { status: HelloStatusCod
     return { status: HelloStatus.TRANSPORT_REVISION_UNSUPPORTED, detail: `peer speaks virtio-msg transport revision ${theirs.transportRevision}, this side ${ours.transportRevision}` };
   }
   if (theirs.maxMessageSize < BUS_MAX_MIN_ADVERTISED) {
-    return { status: HelloStatus.MAX_MSG_SIZE_TOO_SMALL, detail: `peer's maximum message size ${theirs.maxMessageSize} is below the ${BUS_MAX_MIN_ADVERTISED} bytes every bus must carry (spec §7 rule 3)` };
+    return { status: HelloStatus.MAX_MSG_SIZE_TOO_SMALL, detail: `peer's maximum message size ${theirs.maxMessageSize} is below the ${BUS_MAX_MIN_ADVERTISED} bytes every bus must carry (docs/PROTOCOL.md §7 rule 3)` };
   }
   if (theirs.role === ours.role) {
     return { status: HelloStatus.ROLE_CONFLICT, detail: `both sides are the ${roleName(ours.role)} side; one end of a link must be the driver side and the other the device side` };

@@ -1,9 +1,10 @@
-// Stream bus over Unix and TCP sockets (issue 7 item 5; docs/ARCHITECTURE.md "Stream bus and
+// Stream bus over Unix and TCP sockets (docs/ARCHITECTURE.md "Stream bus and
 // gateway"): frames back to back framed by msg_size (stream-framing.ts), a STREAM_HELLO
 // handshake (stream-hello.ts), optional TLS for TCP, reconnect with backoff on the connecting
 // side. A link joins one router to the far end: side 'driver' = the far end is an external
 // driver (each connection gets its own driver endpoint of the router); side 'device' = the far
 // end is a device-side bus, e.g. another router (gateway.ts).
+import { RequestTimer, requestLatencyOf } from '../ops/request-latency.js';
 import { EventEmitter } from 'node:events';
 import type { Server, Socket, AddressInfo } from 'node:net';
 import type { Router } from '../router/router.js';
@@ -15,7 +16,7 @@ import { StreamConnection, StreamHandshakeError, newCounters, type StreamCounter
 import { STREAM_VERSION, TRANSPORT_REVISION, ROLE_DEVICE, ROLE_DRIVER, HELLO_F_FAILURE_EVENTS, type Hello } from './stream-hello.js';
 import { STREAM_DEVICE_PARAMS, streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
 import { PortBridge } from './port-bridge.js';
-import { GatewaySession } from './gateway.js';
+import { GatewaySession, type DeviceDirectory } from './gateway.js';
 import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 
 export { StreamChannel, openStreamChannel } from './stream-channel.js';
@@ -27,7 +28,7 @@ class DriverSession implements PeerHandler {
   private closed = false;
   readonly devices: readonly number[] = [];
 
-  constructor(private readonly router: Router, private readonly counters: StreamCounters) {}
+  constructor(private readonly router: Router, private readonly counters: StreamCounters, private readonly label: string) {}
 
   deviceMap(): DeviceMapping[] {
     return [];
@@ -42,9 +43,14 @@ class DriverSession implements PeerHandler {
       maxMessageSize: conn.maxMessageSize,
       // Wire drivers hear VMSG_EVT_REQUEST_FAILED only when their hello asks for it.
       failureEvents: (conn.peer.flags & HELLO_F_FAILURE_EVENTS) !== 0,
+      label: this.label,
     });
     if (conn.isClosed || this.closed) return; // down() follows and detaches
-    this.bridge = new PortBridge(new EndpointPort(this.desc, { spinBeforeSleep: 0 }), conn, this.counters);
+    const timer = new RequestTimer(requestLatencyOf(this.router));
+    this.bridge = new PortBridge(new EndpointPort(this.desc, { spinBeforeSleep: 0 }), conn, this.counters, {
+      fromPeer: (f) => (timer.fromDriver(f), f),
+      fromRouter: (buf, at, size) => (timer.toDriver(buf, at, size), true),
+    });
   }
 
   async down(): Promise<void> {
@@ -79,7 +85,10 @@ export class StreamLink extends EventEmitter implements BusLink {
   private readonly remapBase: number | undefined;
   private readonly pingMs: number | undefined;
 
-  constructor(private readonly router: Router, readonly uriParsed: StreamLinkUri, readonly side: 'driver' | 'device', private readonly opts: StreamOptions) {
+  constructor(
+    private readonly router: Router, readonly uriParsed: StreamLinkUri, readonly side: 'driver' | 'device', private readonly opts: StreamOptions,
+    private readonly gateway: StreamGatewayOptions = {},
+  ) {
     super();
     this.down = new Promise((r) => (this.settleDown = r));
     const busMax = router.options.busMaxSize;
@@ -129,7 +138,7 @@ export class StreamLink extends EventEmitter implements BusLink {
   }
 
   private newHandler(): PeerHandler {
-    return this.side === 'driver' ? new DriverSession(this.router, this.counters) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, `stream ${this.uri}`);
+    return this.side === 'driver' ? new DriverSession(this.router, this.counters, this.uri) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, this.gateway.linkKey ?? `stream ${this.uri}`, this.uri, this.gateway.directory);
   }
 
   /** Connect (first attempt must succeed) or start listening. */
@@ -285,6 +294,14 @@ export class StreamLink extends EventEmitter implements BusLink {
   }
 }
 
+/** Side 'device' only: how the gateway learns its devices and keeps their numbers. */
+export interface StreamGatewayOptions {
+  /** Which remote devices to attach, instead of GET_DEVICES and the far end's hotplug events. */
+  directory?: DeviceDirectory;
+  /** Name under which the remap remembers numbers across re-opens (default: the URI). */
+  linkKey?: string;
+}
+
 /**
  * Open a stream link between `router` and the far end of `uriText` (unix:PATH, unix-listen:PATH,
  * tcp:HOST:PORT, tcp-listen:[HOST:]PORT, options in README "Stream links"). `side` 'driver': the
@@ -294,11 +311,12 @@ export class StreamLink extends EventEmitter implements BusLink {
  * first attempt fails; later drops reconnect with backoff. A listening link resolves once it
  * listens.
  */
-export async function openStreamLink(router: Router, uriText: string, side: 'driver' | 'device'): Promise<StreamLink> {
+export async function openStreamLink(router: Router, uriText: string, side: 'driver' | 'device', gateway: StreamGatewayOptions = {}): Promise<StreamLink> {
   if (side !== 'driver' && side !== 'device') throw new TypeError(`side must be 'driver' or 'device', got ${String(side)}`);
   const uri = parseStreamUri(uriText);
   const opts = streamOptions(uri, side === 'device' ? STREAM_DEVICE_PARAMS : []);
-  const link = new StreamLink(router, uri, side, opts);
+  if (side === 'driver' && (gateway.directory !== undefined || gateway.linkKey !== undefined)) throw new TypeError('directory and linkKey are for side \'device\'');
+  const link = new StreamLink(router, uri, side, opts, gateway);
   await link.start();
   return link;
 }

@@ -2,11 +2,15 @@
 //   vmamp:PATH?size=BYTES&role=device|driver&sock=SOCKPATH   (no sock = busy-poll)
 //   spsc:PATH?size=BYTES&role=device|driver&sock=SOCKPATH
 //   unix:PATH   unix-listen:PATH   tcp:HOST:PORT   tcp-listen:[HOST:]PORT
+//   qemu-v0:DIR?name=NAME&sock=SOCKPATH&mem=FILE&mem_base=ADDR[&dev=N]   (legacy v0 device sides,
+//   openamp:PATH?base=ADDR[&msg_size=BYTES][&dev=N]                       src/bus/legacy/options.ts)
+// Any of them may carry model=NAME|FILE (a bus model: splitModelParam).
 // Parsing only: each bus checks the options it understands (parameters it does not know are
 // refused there, with the list of known ones).
 
 export type ShmScheme = 'vmamp' | 'spsc';
 export type StreamScheme = 'unix' | 'unix-listen' | 'tcp' | 'tcp-listen';
+export type LegacyScheme = 'qemu-v0' | 'openamp';
 export type LinkRole = 'device' | 'driver';
 
 interface UriBase {
@@ -37,13 +41,20 @@ export interface StreamLinkUri extends UriBase {
   port: number | undefined;
 }
 
-export type LinkUri = ShmLinkUri | StreamLinkUri;
+export interface LegacyLinkUri extends UriBase {
+  scheme: LegacyScheme;
+  /** qemu-v0: QEMU's working directory (its queue files); openamp: the shared file. */
+  path: string;
+}
+
+export type LinkUri = ShmLinkUri | StreamLinkUri | LegacyLinkUri;
 
 export class LinkUriError extends Error {
   override name = 'LinkUriError';
 }
 
-const FORMS = 'vmamp:PATH?size=BYTES&role=device|driver&sock=SOCKPATH, spsc:PATH?..., unix:PATH, unix-listen:PATH, tcp:HOST:PORT, tcp-listen:[HOST:]PORT';
+const FORMS = 'vmamp:PATH?size=BYTES&role=device|driver&sock=SOCKPATH, spsc:PATH?..., unix:PATH, unix-listen:PATH, tcp:HOST:PORT, tcp-listen:[HOST:]PORT, ' +
+  'qemu-v0:DIR?name=NAME&sock=SOCKPATH&mem=FILE&mem_base=ADDR[&dev=N], openamp:PATH?base=ADDR[&msg_size=BYTES][&dev=N]';
 
 function fail(text: string, why: string): never {
   throw new LinkUriError(`link URI "${text}": ${why} (forms: ${FORMS})`);
@@ -99,6 +110,10 @@ export function parseLinkUri(text: string): LinkUri {
       if (sock === '') fail(text, 'sock= needs a socket path');
       return { scheme, text, params, path: body, size, role, sock };
     }
+    case 'qemu-v0':
+    case 'openamp':
+      if (body === '') fail(text, scheme === 'qemu-v0' ? "QEMU's working directory is missing" : 'the shared file path is missing');
+      return { scheme, text, params, path: body };
     case 'unix':
     case 'unix-listen':
       if (body === '') fail(text, 'the socket path is missing');
@@ -120,6 +135,34 @@ export function parseLinkUri(text: string): LinkUri {
     default:
       fail(text, `unknown scheme "${scheme}"`);
   }
+}
+
+/**
+ * Take `model=NAME|FILE` (a bus model, src/bus/model/) out of a link URI: it applies to any
+ * scheme and is handled before the bus sees the URI. Returns the URI without it, and the model.
+ */
+export function splitModelParam(text: string): { text: string; model: string | undefined } {
+  const q = text.indexOf('?');
+  if (q < 0) return { text, model: undefined };
+  let model: string | undefined;
+  const kept: string[] = [];
+  for (const part of text.slice(q + 1).split('&')) {
+    if (part.startsWith('model=')) {
+      if (model !== undefined) fail(text, 'query parameter "model" given twice');
+      try {
+        model = decodeURIComponent(part.slice(6));
+      } catch {
+        fail(text, `query parameter "${part}" has a bad %-escape`);
+      }
+      if (model === '') fail(text, 'model= needs a bus model name or file');
+    } else kept.push(part);
+  }
+  return { text: kept.length > 0 ? `${text.slice(0, q)}?${kept.join('&')}` : text.slice(0, q), model };
+}
+
+/** `text` with `model=NAME` added to its query (what `--model NAME` on a tool means). */
+export function withModelParam(text: string, model: string): string {
+  return `${text}${text.includes('?') ? '&' : '?'}model=${encodeURIComponent(model)}`;
 }
 
 /** Refuse parameters a bus does not understand (typos must not pass silently). */

@@ -1,4 +1,4 @@
-// The vmamp bus (buses.md §2, byte-compatible with the Linux kernel / QEMU "virtio-msg-amp
+// The vmamp bus (docs/BUSES.md §2, byte-compatible with the Linux kernel / QEMU "virtio-msg-amp
 // shmem" format) as a router link and as a driver's frame channel. Both roles:
 //   role=device  we build the window (QEMU's layout: whole window zeroed, descriptor, magic
 //                last); the external program is the driver (`vmsg route --driver-link`);
@@ -6,6 +6,7 @@
 //                rules; a bad one is refused naming the rule) and drive its devices
 //                (`--device-link`, `vmsg bench --target`).
 // Then both sides run the queue bring-up INIT → READY → RUN (src/ring/vmamp.ts VmampBringUp),
+// never waiting for the doorbell socket (it is adopted whenever it arrives, src/bus/shm-link.ts),
 // and while RUN the peer's state is watched: SHUTDOWN, PEER_DEAD, a lost magic or a restart
 // (INIT) takes the link down. The element size (64) is the link's largest frame.
 import type { Router } from '../router/router.js';
@@ -27,7 +28,7 @@ const STATE_NAMES = ['INIT', 'READY', 'RUN', 'SHUTDOWN', 'PEER_DEAD'];
 const stateName = (s: number): string => (s < 0 ? 'no queue-head magic' : (STATE_NAMES[s] ?? `state ${s}`));
 
 /** Our side of a vmamp window: the layout built or validated, the queue bring-up done. */
-async function openVmamp(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDeadline): Promise<OpenedWindow<{ layout: VmampLayout; bringUp: VmampBringUp; role: VmampRole }>> {
+async function openVmamp(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDeadline, log?: (line: string) => void): Promise<OpenedWindow<{ layout: VmampLayout; bringUp: VmampBringUp; role: VmampRole }>> {
   const role: VmampRole = o.role === 'device' ? VMAMP_ROLE_DEVICE : VMAMP_ROLE_DRIVER;
   const prepare = async (w: ShmWindow): Promise<{ layout: VmampLayout; bringUp: VmampBringUp; role: VmampRole }> => {
     let layout: VmampLayout;
@@ -52,8 +53,10 @@ async function openVmamp(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDea
     }
     return { layout, bringUp: new VmampBringUp(mem.buffer, layout, role), role };
   };
-  const opened = await openWindow(mem, o, deadline, prepare);
+  const opened = await openWindow(mem, o, deadline, prepare, log);
   try {
+    // The queue heads come up whether or not the doorbell socket has arrived: a peer may wait
+    // for our READY before it connects (or accepts).
     const { bringUp } = opened.prepared;
     await waitUntil(deadline, `the vmamp peer on ${o.path} to reach RUN`, () => bringUp.step() === 'running', 1);
   } catch (e) {
@@ -84,7 +87,7 @@ function markStopped(bringUp: VmampBringUp, cause: LinkDown['cause']): void {
 export async function openVmampLink(
   router: Router, o: ShmLinkOptions, side: 'driver' | 'device', deadline: OpenDeadline, log?: (line: string) => void,
 ): Promise<ShmBusLink> {
-  const opened = await openVmamp(router.mem, o, deadline);
+  const opened = await openVmamp(router.mem, o, deadline, log);
   const { layout, bringUp, role } = opened.prepared;
   const { mem } = router;
   const batch = router.options.ringBatch;

@@ -1,7 +1,7 @@
 // .vmc capture → pcapng file, streaming (see ./pcapng.ts for the block layout).
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { readCapture } from './reader.js';
+import { readCaptureInTimeOrder } from './time-order.js';
 import { sectionHeader, interfaceDescription, enhancedPacket } from './pcapng.js';
 import { DIR_TO_ROUTER, type LinkRecord } from './vmc.js';
 
@@ -20,7 +20,7 @@ export async function exportPcapng(capturePath: string, outPath: string): Promis
   let frames = 0;
   try {
     await write(sectionHeader('vmsg-router'));
-    for await (const item of readCapture(capturePath)) {
+    for await (const item of readCaptureInTimeOrder(capturePath)) {
       if (item.kind === 'link') { links.set(item.link.link, item.link); continue; }
       if (item.kind !== 'frame') continue;
       const f = item.frame;

@@ -2,7 +2,7 @@
 // .vmc capture (every frame a driver link sent towards the router) is sent again through a
 // FrameChannel, at the recorded pace scaled by `speed` (0 = as fast as the bus takes them), and
 // each answer is compared with the one captured for the same request. Tokens are the bus's
-// business (spec §7 rule 8), so requests get fresh tokens and answers are compared by
+// business (docs/PROTOCOL.md §7 rule 8), so requests get fresh tokens and answers are compared by
 // per-device order, msg_id, dev_num, type, msg_size and payload bytes, never by token.
 import type { FrameChannel } from '../bus/bus-link.js';
 import { readCapture } from './reader.js';

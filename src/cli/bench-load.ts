@@ -1,6 +1,6 @@
-// `vmsg bench` with traffic profiles and reports (issue 5): the load engine (src/loadgen/) on a
+// `vmsg bench` with traffic profiles and reports (README "Load tool"): the load engine (src/loadgen/) on a
 // --target bus, with the human table, --json, --csv, --report out.html, --compare baseline and
-// a live progress line on a terminal. It keeps the issue-7 contract: `--mode init|ping|avail
+// a live progress line on a terminal. It keeps the original `vmsg bench` contract: `--mode init|ping|avail
 // --dev D --count N --outstanding K --json` prints a JSON object with mode, sent, received,
 // errors, order_violations, seconds, round_trips_per_s, p50_us, p99_us (and more), and the exit
 // status is 0 only when errors and order violations are both 0 (2 for bad arguments).
@@ -19,6 +19,9 @@ import { compare, formatComparison, asLoadResult } from '../loadgen/compare.js';
 import { progressLine } from '../loadgen/progress.js';
 import { passed, type LoadResult } from '../loadgen/result.js';
 import { JsonFieldError } from '../util/json-fields.js';
+import { parseThreshold, checkThresholds, formatThresholds, ThresholdError, type Threshold } from '../loadgen/thresholds.js';
+import { gitCommit, toolVersion } from '../util/provenance.js';
+import { withModelParam } from '../bus/uri.js';
 
 const CONTRACT_MODES = ['init', 'ping', 'avail'] as const;
 
@@ -35,22 +38,29 @@ const FLAGS = {
   outstanding: { kind: 'integer', value: 'K', min: 1, max: 32768, help: 'closed loop: operations in flight per device (default 8; init-storm 1); open loop: the most per device' },
   rate: { kind: 'string', value: 'R', help: 'open loop: R operations per second over all devices, latency from intended send times' },
   timeout: { kind: 'integer', value: 'MS', min: 1, max: 3_600_000, help: 'an unanswered operation is an error after MS (default 2000)' },
+  model: { kind: 'string', value: 'NAME|FILE', help: 'the target seen through a bus model (its slots, frame size, window, tokens, notification cost): the same as model= on the URI' },
   json: { kind: 'boolean', help: 'print the result as one JSON object' },
   csv: { kind: 'boolean', help: 'print the result as CSV (a header line and one row)' },
   report: { kind: 'string', value: 'FILE.html', help: 'also write a self-contained HTML report with charts' },
   compare: { kind: 'string', value: 'BASELINE', help: 'compare with a saved result (--json output or --report page)' },
+  'fail-on': { kind: 'choice', choices: ['worse'], help: 'with --compare: exit 1 when throughput, a latency figure or a correctness counter is worse than the baseline beyond noise' },
+  'min-effect': { kind: 'string', value: 'PCT', help: 'with --compare: changes under PCT % count as the same even beyond noise (default 10: drift between runs)' },
+  threshold: { kind: 'list', value: 'EXPR', help: "pass/fail rule, repeatable: 'p99<2ms', 'errors==0', 'throughput>=50k', 'error_rate<0.001'; exit 1 when one fails" },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 
 const USAGE = `usage: vmsg bench --target URI (--profile NAME | --mode init|ping|avail | --profile-file FILE)
                   [--dev D,...] [--count N | --duration S] [--warmup S] [--outstanding K] [--rate R]
-                  [--json | --csv] [--report out.html] [--compare baseline.json]
+                  [--json | --csv] [--report out.html] [--compare baseline.json [--fail-on worse] [--min-effect PCT]]
+                  [--threshold EXPR]...
 
 Drives a device-side bus as a driver with a traffic profile and verifies every answer (response
 bit, msg_id, dev_num, token, order per device). Closed loop by default (K operations in flight
 per device); --rate R makes it open loop. Latency is recorded in HdrHistograms: p50, p90, p99,
 p99.9, max. A progress line is drawn on standard error when it is a terminal.
-Exit status: 0 when errors and order violations are both 0, 1 otherwise, 2 bad arguments.
+Exit status: 0 when errors and order violations are both 0, every --threshold holds and (with
+--fail-on worse) no figure is worse than the baseline beyond its noise band; 1 otherwise; 2 bad
+arguments. Noise bands: each run is bootstrapped over its timeline intervals (99 % of 2000 draws).
 
 profiles:
 ${PROFILE_NAMES.map((p) => `  ${p.padEnd(13)} ${PROFILE_HELP[p]}`).join('\n')}
@@ -82,6 +92,8 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
   let flags;
   let opts: LoadOptions;
   let baseline: LoadResult | undefined;
+  let thresholds: Threshold[] = [];
+  let minEffect: number | undefined;
   try {
     ({ flags } = parseArgs(argv, FLAGS));
     if (flags.help) {
@@ -129,6 +141,9 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
       opts.rate = rate;
       opts.loop = 'open';
     }
+    thresholds = flags.threshold.map(parseThreshold);
+    minEffect = numberFlag('--min-effect', flags['min-effect'], 0, 1e6);
+    if (flags.compare === undefined && (flags['fail-on'] !== undefined || minEffect !== undefined)) throw new UsageError(`--${flags['fail-on'] !== undefined ? 'fail-on' : 'min-effect'} needs --compare BASELINE`);
     if (flags.compare !== undefined) {
       try {
         baseline = await readBaseline(flags.compare);
@@ -137,11 +152,11 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
       }
     }
   } catch (e) {
-    if (!(e instanceof UsageError) && !(e instanceof NumberFlagError) && !(e instanceof JsonFieldError)) throw e;
+    if (!(e instanceof UsageError) && !(e instanceof NumberFlagError) && !(e instanceof JsonFieldError) && !(e instanceof ThresholdError)) throw e;
     io.err(usageLine('bench', e.message));
     return EXIT_USAGE;
   }
-  const channel = await openTarget(io, 'bench', flags.target);
+  const channel = await openTarget(io, 'bench', flags.model === undefined ? flags.target : withModelParam(flags.target, flags.model));
   if (typeof channel === 'number') return channel;
   if (opts.devices !== undefined) {
     // A device the bus does not have only fails or times out, request after request: say so first.
@@ -164,20 +179,34 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
     progress.stop();
     await channel.close();
   }
-  const comparison = baseline === undefined ? undefined : compare(baseline, result);
-  if (flags.json) io.out(JSON.stringify(comparison === undefined ? result : { ...result, comparison }) + '\n');
-  else if (flags.csv) {
-    io.out(formatCsv(result));
-    if (comparison !== undefined) io.err(formatComparison(comparison));
-  } else {
-    io.out(formatTable(result));
-    if (comparison !== undefined) io.out(formatComparison(comparison));
-  }
+  result.run = { command: ['vmsg', 'bench', ...argv].map(shellWord).join(' '), target: flags.target, tool_version: toolVersion(), commit: gitCommit() };
+  const comparison = baseline === undefined ? undefined : compare(baseline, result, { minEffectPct: minEffect });
+  const checks = checkThresholds(result, thresholds);
+  const regressed = flags['fail-on'] === 'worse' && comparison !== undefined && comparison.regressions.length > 0;
+  const failures = [
+    ...(passed(result) ? [] : [`${result.errors} errors, ${result.order_violations} order violations`]),
+    ...checks.filter((c) => !c.ok).map((c) => `threshold ${c.text} failed`),
+    ...(regressed ? comparison!.regressions.map((m) => `${m} worse than the baseline`) : []),
+  ];
+  const gate = { passed: failures.length === 0, failures };
+  // Side reports go to stderr when stdout carries a machine format.
+  const side = flags.json || flags.csv ? io.err : io.out;
+  if (flags.json) io.out(JSON.stringify({ ...result, ...(comparison === undefined ? {} : { comparison }), ...(checks.length === 0 ? {} : { thresholds: checks }), gate }) + '\n');
+  else if (flags.csv) io.out(formatCsv(result));
+  else io.out(formatTable(result));
+  if (comparison !== undefined && !flags.json) side(formatComparison(comparison));
+  if (checks.length > 0 && !flags.json) side(formatThresholds(checks));
   if (flags.report !== undefined) {
-    await writeFile(flags.report, formatHtml(result));
+    await writeFile(flags.report, formatHtml(result, { baseline, comparison, thresholds: checks }));
     io.err(`vmsg bench: report written to ${flags.report}\n`);
   }
-  return passed(result) ? 0 : 1;
+  if (!gate.passed) io.err(`vmsg bench: FAIL: ${failures.join('; ')}\n`);
+  return gate.passed ? 0 : 1;
+}
+
+/** A word of the command line as a POSIX shell would need it typed. */
+function shellWord(w: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The bin's entry: Ctrl-C stops sending, collects what is in flight and reports. */

@@ -22,7 +22,7 @@ const FLAGS = {
 const USAGE = `usage: vmsg conform --target URI [--dev D] [--json] [--profile rev1|rev1-2026] [--only PREFIX,...]
 
 Drives a device-side bus as a driver through the normative rules it can observe and prints
-PASS, FAIL or SKIP per rule with its section of the virtio-msg spec: bus rules of §7 (order
+PASS, FAIL or SKIP per rule with its place in docs/PROTOCOL.md: bus rules of §7 (order
 per device, exactly one answer, PING echo, GET_DEVICES windows, malformed frames dropped, no
 answer to events, unvalidated device numbers) and device rules of §8 (reset, features,
 FEATURES_OK, virtqueue setup, config generation, malformed requests). Rules that cannot apply

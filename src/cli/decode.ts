@@ -1,4 +1,4 @@
-// `vmsg decode`: decode and validate frames (spec §3–§8) — one JSON object or one summary line
+// `vmsg decode`: decode and validate frames (docs/PROTOCOL.md §3–§8) — one JSON object or one summary line
 // per frame, from --hex or a capture file. Exit status 0 all valid, 1 some invalid, 2 bad
 // arguments or an unreadable capture.
 import { parseArgs, optionsHelp, UsageError, type Parsed } from './args.js';
@@ -7,7 +7,7 @@ import { fsReason, isFsError } from '../util/fs-reason.js';
 import { validate, toJson, summary, DIRECTIONS, PROFILES, BUS_MAX_RECOMMENDED, MSG_SIZE_MIN, MSG_SIZE_LIMIT } from '../protocol/index.js';
 import { TRANSPORT_NAMES, BUS_NAMES, TYPE_BUS } from '../protocol/constants.js';
 import type { ValidateContext } from '../protocol/index.js';
-import { readCapture } from '../capture/reader.js';
+import { readCaptureInTimeOrder } from '../capture/time-order.js';
 import { CaptureFormatError, DIR_FROM_ROUTER, DIR_TO_ROUTER, type LinkRecord } from '../capture/vmc.js';
 
 const FLAGS = {
@@ -135,7 +135,7 @@ async function decodeCapture(file: string, flags: DecodeFlags, ctx: ValidateCont
     out = '';
     if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
   };
-  for await (const item of readCapture(file)) {
+  for await (const item of readCaptureInTimeOrder(file)) {
     if (item.kind === 'link') { links.set(item.link.link, item.link); continue; }
     if (item.kind === 'trailer') continue;
     const f = item.frame;

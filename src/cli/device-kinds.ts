@@ -9,6 +9,7 @@ import { UsageError } from './args.js';
 import { existsSync } from 'node:fs';
 import { GuestMemory } from '../virtqueue/guest-memory.js';
 import { spawnDeviceWorker, type DeviceWorkerHandle } from '../device/spawn.js';
+import { openGuestMemoryFile, type GuestMemoryFile } from '../virtqueue/guest-memory-file.js';
 
 export interface DeviceSpec {
   text: string;
@@ -80,12 +81,18 @@ function startSdk(kind: 'entropy' | 'block') {
     const module = wasmModule();
     const handles: DeviceWorkerHandle[] = [];
     const links: LinkDescriptor[] = [];
+    const files: GuestMemoryFile[] = [];
     for (const s of specs) {
       let block: { path: string } | undefined;
       if (kind === 'block') block = { path: s.params.get('file')! }; // checked by checkBlock
+      // mem=FILE&mem_base=ADDR: the external driver's memory, shared through the file; its
+      // virtqueues and buffers are reached there (bounds-checked by GuestMemory), nowhere else.
+      const mem = s.params.get('mem');
+      const file = mem === undefined ? undefined : openGuestMemoryFile(mem, memBase(s));
+      if (file !== undefined) files.push(file);
       const link = await router.attachDevice({ devices: [s.dev] });
       links.push(link);
-      handles.push(spawnDeviceWorker({ link, module, memory: memory.describe(), devices: [{ dev: s.dev, kind, block }] }));
+      handles.push(spawnDeviceWorker({ link, module, memory: (file?.memory ?? memory).describe(), devices: [{ dev: s.dev, kind, block }] }));
     }
     await Promise.all(handles.map((h) => h.ready));
     const running: RunningDevices = {
@@ -93,6 +100,7 @@ function startSdk(kind: 'entropy' | 'block') {
       devices: specs.map((s) => s.dev),
       async stop() {
         await Promise.allSettled(handles.map((h) => h.stop()));
+        for (const f of files) f.close();
       },
       async remove(r) {
         for (const link of links) await r.detach(link);
@@ -103,7 +111,26 @@ function startSdk(kind: 'entropy' | 'block') {
   };
 }
 
+/** mem_base= of an SDK device: where the external driver sees the memory file (default 0). */
+function memBase(s: DeviceSpec): number {
+  const v = s.params.get('mem_base') ?? '0';
+  const n = /^0x[0-9a-f]+$/i.test(v) ? Number.parseInt(v.slice(2), 16) : /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n % 16 !== 0) throw new DeviceSpecError(`"${s.text}": mem_base= must be an address (decimal or 0x hex), a multiple of 16, got "${v}"`);
+  return n;
+}
+
+function checkMem(s: DeviceSpec): void {
+  const mem = s.params.get('mem');
+  if (mem === undefined) {
+    if (s.params.has('mem_base')) throw new DeviceSpecError(`"${s.text}": mem_base= needs mem=FILE`);
+    return;
+  }
+  memBase(s);
+  if (!existsSync(mem)) throw new DeviceSpecError(`"${s.text}": memory file ${mem} does not exist (the driver side's memory, e.g. truncate -s 16M ${mem})`);
+}
+
 function checkBlock(s: DeviceSpec): void {
+  checkMem(s);
   const file = s.params.get('file');
   if (file === undefined) throw new DeviceSpecError(`"${s.text}": block devices need ?file=PATH (an existing disk image)`);
   if (!existsSync(file)) throw new DeviceSpecError(`"${s.text}": ${file} does not exist (create it first, e.g. truncate -s 16M ${file})`);
@@ -111,8 +138,8 @@ function checkBlock(s: DeviceSpec): void {
 
 export const DEVICE_KINDS: Readonly<Record<string, DeviceKind>> = {
   echo: { summary: 'answers every request at once (status 0x0f), turns EVENT_AVAIL into EVENT_USED', params: [], start: startEcho },
-  entropy: { summary: 'virtio entropy source (virtio-rng, device id 4)', params: [], start: startSdk('entropy') },
-  block: { summary: 'virtio block device over a file (virtio-blk, device id 2; ?file=PATH)', params: ['file'], check: checkBlock, start: startSdk('block') },
+  entropy: { summary: 'virtio entropy source (virtio-rng, device id 4; ?mem=FILE&mem_base=ADDR: an external driver\'s memory)', params: ['mem', 'mem_base'], check: checkMem, start: startSdk('entropy') },
+  block: { summary: 'virtio block device over a file (virtio-blk, device id 2; ?file=PATH[&mem=FILE&mem_base=ADDR])', params: ['file', 'mem', 'mem_base'], check: checkBlock, start: startSdk('block') },
 };
 
 /** A malformed `KIND:DEVNUM[?opts]`; the message starts with the spec in quotes. */

@@ -15,6 +15,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   bench: { summary: 'drive an external device-side bus and verify every answer (--target URI --mode init|ping|avail)', load: () => import('./bench.js') },
   decode: { summary: 'decode and validate one frame (--hex HEX) or a capture file (FILE.vmc) [--json]', load: () => import('./decode.js') },
+  drive: { summary: 'bring a device up on any bus and move data through its virtqueues (--target URI --dev D entropy|block)', load: () => import('./drive.js') },
   demo: { summary: 'router + block, entropy and echo devices + drivers, with live rates (npm start)', load: () => import('./demo.js') },
   'export-pcapng': { summary: 'capture file → pcapng for Wireshark (FILE.vmc OUT.pcapng)', load: () => import('./export-pcapng.js') },
   conform: { summary: 'check a device-side bus against the spec rules it can observe (--target URI [--dev D] [--json])', load: () => import('./conform.js') },

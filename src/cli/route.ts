@@ -1,5 +1,5 @@
 // `vmsg route [--driver-link URI]... [--device-link URI]... [--device KIND:DEVNUM[?opts]]... [--duration S]`
-// (issue 7, CLI contract): run a router between separately running programs.
+// (README "CLI", a contract other tools rely on): run a router between separately running programs.
 //   --driver-link  an external driver (vmamp/spsc: we are the device side, role=device);
 //   --device-link  an external device-side bus; its devices are discovered with GET_DEVICES and
 //                  keep their numbers unless taken (then remapped: src/bus/remap.ts);
@@ -23,6 +23,9 @@ import type { MetricsServer } from '../ops/metrics.js';
 import { createLogger, LOG_LEVELS } from '../ops/logger.js';
 import { JsonFieldError } from '../util/json-fields.js';
 import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
+import { ClusterNode } from '../cluster/cluster-node.js';
+import { checkClusterOptions, ClusterOptionError, parseAdvertise } from '../cluster/cluster-options.js';
+import { registerClusterMetrics } from '../cluster/cluster-metrics.js';
 
 /**
  * Request timeout of `vmsg route`: longer than the library's 1 s, because an external driver is
@@ -42,6 +45,10 @@ const FLAGS = {
   capture: { kind: 'string', value: 'FILE.vmc', help: 'record every frame crossing the router (vmsg decode / export-pcapng / replay read it)' },
   metrics: { kind: 'string', value: '[HOST:]PORT', help: 'serve Prometheus metrics of every router counter at http://HOST:PORT/metrics (HOST default 127.0.0.1: this host only)' },
   'log-level': { kind: 'choice', choices: LOG_LEVELS, help: 'structured JSON logs (pino) on stderr at this level instead of plain lines' },
+  cluster: { kind: 'string', value: 'nats://HOST:PORT', help: 'join a cluster: the device directory in this NATS server\'s JetStream KV (README "Cluster"); needs --node' },
+  node: { kind: 'string', value: 'NAME', help: 'this router\'s name in the cluster (letters, digits, - and _)' },
+  advertise: { kind: 'string', value: 'tcp:HOST:PORT|tls:HOST:PORT?cert=&key=&ca=', help: 'serve this router\'s devices to the cluster here (without it the router only imports)' },
+  'cluster-creds': { kind: 'string', value: 'FILE', help: 'NATS credentials: a .creds file or an NKEY user seed' },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 
@@ -115,6 +122,7 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
     deviceLinks: flags['device-link'].length > 0 ? flags['device-link'] : undefined,
     devices: devices.length > 0 ? devices : undefined,
     durationS, capture: flags.capture, metricsPort: metricsAddress?.port, metricsHost: metricsAddress?.host, logLevel: flags['log-level'], router,
+    cluster: { url: flags.cluster, node: flags.node, advertise: flags.advertise, credsFile: flags['cluster-creds'] },
   };
   const cfg = mergeRouteConfig(file, cliOverrides);
   cfg.router.timeoutMs ??= DEFAULT_TIMEOUT_MS;
@@ -130,8 +138,13 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
     if (other !== undefined) throw new UsageError(`--device ${d.text}: device number ${d.dev} is already taken by --device ${other}; give each device its own number`);
     numbers.set(d.dev, d.text);
   }
-  if (cfg.driverLinks.length + cfg.deviceLinks.length + cfg.devices.length === 0) {
-    throw new UsageError('nothing to route: give at least one --driver-link, --device-link or --device (or a --config file with them)');
+  if (cfg.cluster !== undefined) {
+    if (cfg.cluster.url === '' || cfg.cluster.url === undefined) throw new UsageError('--node, --advertise and --cluster-creds need --cluster nats://HOST:PORT');
+    if (cfg.cluster.node === '' || cfg.cluster.node === undefined) throw new UsageError('--cluster needs --node NAME (this router\'s name in the cluster)');
+    usage(() => checkClusterOptions(cfg.cluster!), ClusterOptionError, '');
+  }
+  if (cfg.driverLinks.length + cfg.deviceLinks.length + cfg.devices.length === 0 && cfg.cluster === undefined) {
+    throw new UsageError('nothing to route: give at least one --driver-link, --device-link, --device or --cluster (or a --config file with them)');
   }
   // Files this run creates: their directories must be there.
   if (cfg.capture !== undefined) checkCreatable(cfg.capture, '--capture');
@@ -147,6 +160,10 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
   for (const [uri, side] of [...cfg.driverLinks.map((u) => [u, 'driver'] as const), ...cfg.deviceLinks.map((u) => [u, 'device'] as const)]) {
     const u = parseLinkUri(uri);
     if (u.scheme === 'tcp-listen') await checkPortFree(listenHost(u), u.port!, `--${side}-link ${uri}`, 'choose another port, or stop the program listening there');
+  }
+  if (cfg.cluster?.advertise !== undefined) {
+    const a = parseAdvertise(cfg.cluster.advertise);
+    await checkPortFree(a.host, a.port, `--advertise ${cfg.cluster.advertise}`, 'choose another port, or stop the program listening there');
   }
   return { cfg, configPath, cliOverrides, warnings };
 }
@@ -190,11 +207,17 @@ export async function run(argv: string[]): Promise<number> {
 
   // Plain lines by default; with --log-level, pino JSON lines (warn for links going down, error for errors).
   const logger = cfg.logLevel === undefined ? undefined : createLogger({ level: cfg.logLevel, name: 'vmsg-route' });
-  const say = (line: string): void => {
+  // `fields` are the line's data as pino fields (link, side, device, reason, ...), so log
+  // queries need not parse the message.
+  const say = (line: string, fields: Record<string, unknown> = {}): void => {
     if (logger === undefined) process.stderr.write(`vmsg route: ${line}\n`);
-    else if (line.startsWith('error') || line.includes('could not')) logger.error(line);
-    else if (line.startsWith('link down')) logger.warn(line);
-    else logger.info(line);
+    else if (line.startsWith('error') || line.includes('could not')) logger.error(fields, line);
+    else if (line.startsWith('link down')) logger.warn(fields, line);
+    else logger.info(fields, line);
+  };
+  const warn = (line: string): void => {
+    if (logger === undefined) process.stderr.write(`vmsg route: ${line}\n`);
+    else logger.warn(line);
   };
   for (const w of checked.warnings) say(w);
   const t0 = performance.now();
@@ -207,7 +230,7 @@ export async function run(argv: string[]): Promise<number> {
   const startDevice = async (spec: DeviceSpec): Promise<void> => {
     const [r] = await startBuiltinDevices(router!, [spec]);
     builtins.set(spec.text, r!);
-    say(`built-in ${r!.kind} device [${r!.devices.join(', ')}] (${spec.text})`);
+    say(`built-in ${r!.kind} device [${r!.devices.join(', ')}] (${spec.text})`, { device: r!.devices, kind: r!.kind, spec: spec.text });
   };
   /** The one line a failed run ends with (and its exit status); nothing goes to stdout then. */
   let failure: { line: string; status: number } | undefined;
@@ -270,7 +293,7 @@ export async function run(argv: string[]): Promise<number> {
           fail(`--${p.side}-link ${p.uri}: ${(e as Error).message}`, e instanceof LinkUriError ? EXIT_USAGE : EXIT_FAILURE);
           return;
         }
-        say(`--${p.side}-link ${p.uri}: ${(e as Error).message}`);
+        say(`--${p.side}-link ${p.uri}: ${(e as Error).message}`, { link: p.uri, side: p.side, reason: (e as Error).message });
         await new Promise((r) => setTimeout(r, REOPEN_BACKOFF_MS));
         continue;
       }
@@ -280,15 +303,16 @@ export async function run(argv: string[]): Promise<number> {
       const addr = (p.link as { address?: unknown }).address;
       const where = typeof addr === 'string' ? ` listening on ${addr}`
         : addr !== null && typeof addr === 'object' && 'port' in addr ? ` listening on ${(addr as AddressInfo).address}:${(addr as AddressInfo).port}` : '';
-      say(`link up: --${p.side}-link ${p.uri}${devs}${where}`);
+      say(`link up: --${p.side}-link ${p.uri}${devs}${where}`, { link: p.uri, side: p.side, ...(p.side === 'device' ? { device: [...p.link.devices] } : {}) });
       const down = await Promise.race([p.link.down, stopped.then(() => null)]);
       if (down === null) return;
-      say(`link down: --${p.side}-link ${p.uri} (${down.cause}: ${down.detail}); waiting for the next peer`);
+      say(`link down: --${p.side}-link ${p.uri} (${down.cause}: ${down.detail}); waiting for the next peer`, { link: p.uri, side: p.side, reason: down.cause, detail: down.detail });
       p.link = null;
     }
   };
 
   let supervisors: Promise<void>[] = [];
+  let cluster: ClusterNode | undefined;
   try {
     // Loaded only now: the router, the bus adapters and the metrics server are most of the
     // start-up time, and a command line that fails its checks never needs them.
@@ -303,12 +327,25 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (cfg.metricsPort !== undefined) {
       metrics = await startMetricsServer(router, cfg.metricsPort, { host: cfg.metricsHost });
-      say(`metrics at ${metrics.url}`);
+      say(`metrics at ${metrics.url}`, { url: metrics.url });
     }
     for (const spec of specs) await startDevice(spec);
     process.on('SIGHUP', onHangup);
     supervisors = plans.map(supervise);
-    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)`);
+    if (cfg.cluster !== undefined) {
+      try {
+        cluster = await ClusterNode.join(router, cfg.cluster, {
+          log: (line) => (line.startsWith('cluster directory frozen') || / dead: /.test(line) ? warn(line) : say(line)),
+          warning: (line) => warn(`cluster: ${line}`),
+        });
+      } catch (e) {
+        fail(`--cluster ${cfg.cluster.url}: could not join: ${(e as Error).message}`);
+      }
+      if (cluster !== undefined) {
+        if (metrics !== undefined) registerClusterMetrics(metrics.registry, cluster);
+      }
+    }
+    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)${cfg.cluster === undefined ? '' : `, cluster node ${cfg.cluster.node}`}`);
     await stopped;
   } catch (e) {
     // Something the start-up checks could not foresee (the port taken since, a device that
@@ -325,6 +362,9 @@ export async function run(argv: string[]): Promise<number> {
   // Graceful stop: counters first (closing detaches the links' endpoints), then links close
   // (their devices are removed, requests in flight fail), the router drains, devices end.
   const snapshot = router?.stats();
+  // Leaving first: the other nodes remove our devices at once, and ours from them go here.
+  const clusterFinal = cluster?.stats();
+  await cluster?.close().catch((e: unknown) => say(`cluster: leaving: ${(e as Error).message}`));
   await Promise.allSettled(supervisors);
   await Promise.allSettled(plans.map((p) => p.link?.close()));
   const captured = await capture?.stop();
@@ -341,6 +381,7 @@ export async function run(argv: string[]): Promise<number> {
     // Frames the router took from links (a frame that crosses shards counts once).
     frames_routed: router.stats().totals.rx,
     links: plans.map((p) => ({ uri: p.uri, side: p.side, times_up: p.ups })),
+    ...(clusterFinal === undefined ? {} : { cluster: clusterFinal }),
     devices: snapshot.devices.map((d) => ({
       dev: d.dev, requests: d.requests, responses: d.responses, failed: d.failed, timeouts: d.timeouts, events_in: d.eventsIn, events_out: d.eventsOut,
     })),

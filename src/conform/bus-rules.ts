@@ -1,4 +1,4 @@
-// Bus rules of ../shared/spec/virtio-msg.md §7 that a driver can observe through the bus:
+// Bus rules of docs/PROTOCOL.md §7 that a driver can observe through the bus:
 // limits, PING echo, GET_DEVICES windows, per-device order, exactly one answer per request,
 // silent drops of malformed frames, no answer to events, no traffic for unvalidated device
 // numbers, and the shape of the bus messages the bus makes itself.

@@ -120,7 +120,7 @@ export class ConformContext {
   /**
    * Send one request and wait for its answer (matched by class, dev_num, msg_id and token; an
    * answer with another token is taken when nothing else is in flight, since a bus may leave
-   * tokens as the device wrote them, §7 rule 9) or the bus's failure report for it.
+   * tokens as the device wrote them, PROTOCOL.md §7 rule 9) or the bus's failure report for it.
    */
   async ask(req: Uint8Array, opts: { listenForMore?: boolean; timeoutMs?: number } = {}): Promise<Answer> {
     const bus = (req[0]! & TYPE_BUS) !== 0, id = req[1]!, dev = u16(req, 2), token = u16(req, 4);

@@ -1,4 +1,4 @@
-// Device rules of ../shared/spec/virtio-msg.md §8 that a driver can observe through the bus:
+// Device rules of docs/PROTOCOL.md §8 that a driver can observe through the bus:
 // GET_DEVICE_INFO while inactive, reset to 0, feature blocks, FEATURES_OK, accurate status,
 // virtqueue setup and its reset, the config generation, and silent drops of malformed
 // requests. Each rule starts from a reset, so it does not depend on the one before.

@@ -1,4 +1,4 @@
-// What a conformance rule is: one normative rule of ../shared/spec/virtio-msg.md that can be
+// What a conformance rule is: one normative rule of docs/PROTOCOL.md (§7, §8) that can be
 // observed from the driver's side of a bus, checked by a small program, with the section it
 // comes from. The checker (./runner.ts) runs rules in order and reports PASS/FAIL/SKIP each.
 import type { ConformContext } from './context.js';

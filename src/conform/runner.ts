@@ -1,5 +1,5 @@
 // The conformance checker (`vmsg conform`): finds the devices (GET_DEVICES), picks the device
-// under test, runs the §7 bus rules then the §8 device rules in order, and reports PASS, FAIL
+// under test, runs the docs/PROTOCOL.md §7 bus rules then the §8 device rules in order, and reports PASS, FAIL
 // or SKIP for each with its section. The report is JSON-ready; formatConformText prints it.
 import type { FrameChannel } from '../bus/bus-link.js';
 import { discoverDevices } from '../driver/exchange.js';

@@ -1,4 +1,4 @@
-// Device SDK: the device-side rules of virtio-msg (spec §8 "Device") for one device number, as a
+// Device SDK: the device-side rules of virtio-msg (docs/PROTOCOL.md §8 "Device") for one device number, as a
 // base class. A subclass says what it is (ids, features, config bytes, queues) and serves its
 // virtqueue buffers (handleChain); this class does everything else: GET_DEVICE_INFO at any time,
 // feature blocks (zero beyond what is offered), the status state machine and reset on 0,
@@ -70,7 +70,7 @@ export interface VirtioDeviceSpec {
 /** What a device needs from whoever carries its frames (DeviceHost). */
 export interface DeviceTransport {
   readonly memory: GuestMemory;
-  /** Largest frame on the link: no reply or event may be larger (spec §8 device rule 15). */
+  /** Largest frame on the link: no reply or event may be larger (docs/PROTOCOL.md §8 device rule 15). */
   readonly maxMessageSize: number;
   readonly profile: Profile;
   /** Send an event (token 0) or a response (the host sets the token). */
@@ -244,7 +244,7 @@ export abstract class VirtioDevice {
 
   /**
    * An unrecoverable error: set DEVICE_NEEDS_RESET, stop serving queues, and tell the driver
-   * (EVENT_CONFIG with the new status, spec §8 device rule 13). The driver resets the device.
+   * (EVENT_CONFIG with the new status, docs/PROTOCOL.md §8 device rule 13). The driver resets the device.
    */
   protected needsReset(why: string): void {
     this.lastFault = why;
@@ -461,7 +461,7 @@ export abstract class VirtioDevice {
     });
   }
 
-  /** SET_DEVICE_STATUS: returns the status in effect afterwards (spec §8 device rules 5, 7, 8). */
+  /** SET_DEVICE_STATUS: returns the status in effect afterwards (docs/PROTOCOL.md §8 device rules 5, 7, 8). */
   private setStatus(requested: number): number {
     if (requested === 0) {
       this.reset();
@@ -477,7 +477,7 @@ export abstract class VirtioDevice {
     this.statusBits = next | (this.statusBits & STATUS_DEVICE_NEEDS_RESET);
     if ((added & next & STATUS_DRIVER_OK) !== 0) {
       this.onDriverOk();
-      // Buffers made available before DRIVER_OK wait for it (spec §8 device rule 12).
+      // Buffers made available before DRIVER_OK wait for it (docs/PROTOCOL.md §8 device rule 12).
       queueMicrotask(() => {
         for (let q = 0; q < this.numQueues; q++) this.handleAvail(q);
         this.link().flush();
@@ -534,7 +534,7 @@ export abstract class VirtioDevice {
   }
 
   /**
-   * SET_VQUEUE (spec §8 device rule 9): accepted between FEATURES_OK and DRIVER_OK, or for a queue
+   * SET_VQUEUE (docs/PROTOCOL.md §8 device rule 9): accepted between FEATURES_OK and DRIVER_OK, or for a queue
    * reset with RESET_VQUEUE. A size the device cannot take leaves the queue unconfigured (the
    * driver sees cur_size 0 when it confirms with GET_VQUEUE); rings outside guest memory are a
    * device error (DEVICE_NEEDS_RESET).

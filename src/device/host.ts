@@ -1,6 +1,6 @@
 // Device SDK, transport side: carries the frames of one router device link to the VirtioDevices
 // behind it (one per device number). Decodes each request, discards what is malformed or not
-// meant for a device (counted by reason, never answered: spec §8 device rule 2), answers with the
+// meant for a device (counted by reason, never answered: docs/PROTOCOL.md §8 device rule 2), answers with the
 // request's token (2026: the device copies it), and turns EVENT_AVAIL — in-band, or an
 // out-of-band doorbell — into queue work. Runs on the event loop of its worker thread.
 import { AsyncEndpoint, queueEventKey, type AsyncEndpointOptions, type EndpointCounters } from '../endpoint/async-endpoint.js';
@@ -127,7 +127,7 @@ export class DeviceHost {
   private sendMessage(msg: Message, token: number, mergeKey?: number): void {
     const frame = encode({ ...msg, token } as Message, {});
     if (frame.length > this.endpoint.maxMessageSize) {
-      // A device never exceeds the bus maximum (spec §8 device rule 15): what does not fit is not sent.
+      // A device never exceeds the bus maximum (docs/PROTOCOL.md §8 device rule 15): what does not fit is not sent.
       this.drop(Reason.MSG_SIZE_GT_BUS_MAX);
       return;
     }

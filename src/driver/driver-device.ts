@@ -1,4 +1,4 @@
-// Driver SDK: one device as its driver sees it (spec §8 "Driver", virtio 1.2 §3.1 device
+// Driver SDK: one device as its driver sees it (docs/PROTOCOL.md §8 "Driver", virtio 1.2 §3.1 device
 // initialisation): probe with GET_DEVICE_INFO, reset, ACKNOWLEDGE and DRIVER, feature negotiation
 // (FEATURES_OK checked in the reply), virtqueue setup confirmed with GET_VQUEUE, DRIVER_OK; config
 // reads and writes that honour the generation count; EVENT_CONFIG handling, including
@@ -199,7 +199,7 @@ export class DriverDevice implements VirtqueueOwner {
       this.oob.signal(q);
       return;
     }
-    // next_offset 0: VIRTIO_F_NOTIFICATION_DATA is never negotiated (spec §8 driver rule 8).
+    // next_offset 0: VIRTIO_F_NOTIFICATION_DATA is never negotiated (docs/PROTOCOL.md §8 driver rule 8).
     this.driver.notifyAvail(this.dev, q);
     this.driver.endpoint.flush();
   }
@@ -234,7 +234,7 @@ export class DriverDevice implements VirtqueueOwner {
     return n;
   }
 
-  /** EVENT_DEVICE REMOVED: stop, fail outstanding work (spec §8 driver rule 9). */
+  /** EVENT_DEVICE REMOVED: stop, fail outstanding work (docs/PROTOCOL.md §8 driver rule 9). */
   removed(): void {
     this.deactivateQueues(new DeviceRemovedError(this.dev), true);
     this.setState('removed', 'EVENT_DEVICE REMOVED');
@@ -352,7 +352,7 @@ export class DriverDevice implements VirtqueueOwner {
     return r.status;
   }
 
-  /** SET_DEVICE_STATUS 0, then poll GET_DEVICE_STATUS until it reads 0 (spec §8 driver rule 7). */
+  /** SET_DEVICE_STATUS 0, then poll GET_DEVICE_STATUS until it reads 0 (docs/PROTOCOL.md §8 driver rule 7). */
   private async resetDevice(): Promise<void> {
     if ((await this.status(0)) === 0) return;
     const deadline = performance.now() + RESET_WAIT_MS;

@@ -100,7 +100,7 @@ export class DriverVirtqueue {
     this.refusal = null;
   }
 
-  /** DRIVER_OK is set: buffers may go in (spec §8 driver rule 7). */
+  /** DRIVER_OK is set: buffers may go in (docs/PROTOCOL.md §8 driver rule 7). */
   start(): void {
     this.running = true;
     this.fill();

@@ -1,4 +1,4 @@
-// Driver SDK, bus side (spec §8 "Driver", §6 bus messages): one router driver link. Promise-based
+// Driver SDK, bus side (docs/PROTOCOL.md §8 "Driver", §6 bus messages): one router driver link. Promise-based
 // requests with the driver's own tokens and deadlines, the router's VMSG_EVT_REQUEST_FAILED turned
 // into a TransportError, enumeration with GET_DEVICES windows, EVENT_DEVICE hotplug (a device that
 // comes back is probed again), and the device events (EVENT_CONFIG, EVENT_USED — in-band or out of
@@ -25,7 +25,7 @@ const FAILED_TOKEN = 12;
 const FAILED_SIZE = 16;
 /** Bytes of a GET_DEVICES response before the bitmap. */
 const GET_DEVICES_FIXED = 14;
-/** How often outstanding virtqueues are polled when no EVENT_USED came (events may be dropped, spec §7 rule 23). */
+/** How often outstanding virtqueues are polled when no EVENT_USED came (events may be dropped, docs/PROTOCOL.md §7 rule 23). */
 const USED_POLL_MS = 20;
 
 export interface VirtioDriverOptions extends AsyncEndpointOptions {
@@ -42,7 +42,9 @@ export interface VirtioDriverOptions extends AsyncEndpointOptions {
 export type HotplugEvent =
   | { dev: number; state: 'added'; info: DeviceInfo }
   | { dev: number; state: 'removed' }
-  | { dev: number; state: 'probe-failed'; error: Error };
+  | { dev: number; state: 'probe-failed'; error: Error }
+  /** READY as it came, when `autoProbe` is off (the listener probes if it wants to). */
+  | { dev: number; state: 'ready' };
 
 export interface DriverCounters extends EndpointCounters {
   requests: number;
@@ -177,7 +179,7 @@ export class VirtioDriver {
     return this.issue(msg, false, timeoutMs);
   }
 
-  /** The device numbers present now, walking GET_DEVICES windows until next_offset is 0 (spec §6). */
+  /** The device numbers present now, walking GET_DEVICES windows until next_offset is 0 (docs/PROTOCOL.md §6). */
   async enumerate(): Promise<number[]> {
     const found: number[] = [];
     // Largest window the link carries: 14 + count/8 bytes, count a multiple of 8.
@@ -300,7 +302,7 @@ export class VirtioDriver {
     if (bus) {
       if (msg.message === 'EVENT_DEVICE') return this.onDeviceEvent(msg.device_number, msg.device_bus_state);
       if (msg.message === 'PING' && !msg.response) {
-        // Either side may start a PING; the responder echoes data and token (spec §6).
+        // Either side may start a PING; the responder echoes data and token (docs/PROTOCOL.md §6).
         this.endpoint.send(encode({ ...msg, response: true }));
         return;
       }
@@ -349,8 +351,11 @@ export class VirtioDriver {
     }
     if (state !== DEVICE_BUS_STATE_READY) return; // reserved and bus-specific states: tolerated, ignored
     this.devices.get(dev)?.readyAgain();
-    if (!this.autoProbe) return;
-    // On READY the driver side queries the device (spec §7 rule 26): probe, then announce.
+    if (!this.autoProbe) {
+      emit({ dev, state: 'ready' });
+      return;
+    }
+    // On READY the driver side queries the device (docs/PROTOCOL.md §7 rule 26): probe, then announce.
     this.device(dev).probe().then(
       (info) => emit({ dev, state: 'added', info }),
       (error: Error) => emit({ dev, state: 'probe-failed', error }),

@@ -11,6 +11,8 @@ export interface EntropyDriverOptions {
   /** Bytes per request. Default 4096. */
   bufferBytes?: number;
   oob?: number;
+  /** Features to accept besides the ones the SDK takes itself (e.g. ACCESS_PLATFORM for a device behind a platform translation). */
+  features?: bigint;
 }
 
 export class EntropyDriver {
@@ -18,7 +20,7 @@ export class EntropyDriver {
 
   static async open(driver: VirtioDriver, dev: number, opts: EntropyDriverOptions = {}): Promise<EntropyDriver> {
     const device = driver.device(dev, { oob: opts.oob });
-    await device.init({ deviceId: VIRTIO_ID_ENTROPY, queueSizes: [opts.queueSize ?? 16] });
+    await device.init({ deviceId: VIRTIO_ID_ENTROPY, queueSizes: [opts.queueSize ?? 16], features: opts.features });
     return new EntropyDriver(device, new GuestBufferPool(device.memory, device.queue(0).size, opts.bufferBytes ?? 4096));
   }
 

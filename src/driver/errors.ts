@@ -1,4 +1,4 @@
-// How a driver request or virtqueue submission can fail (spec §7 rule 17 / §8 driver rule 10: a
+// How a driver request or virtqueue submission can fail (docs/PROTOCOL.md §7 rule 17 / §8 driver rule 10: a
 // request ends in one response or one transport-visible failure; drivers use bounded timeouts).
 import { reasonDescription, reasonName } from '../protocol/reasons.js';
 

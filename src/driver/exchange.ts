@@ -165,7 +165,7 @@ export function getDevicesWindow(maxMessageSize: number): number {
 }
 
 /**
- * Walk the bus's GET_DEVICES windows (spec §6) and return the device numbers present, in
+ * Walk the bus's GET_DEVICES windows (docs/PROTOCOL.md §6) and return the device numbers present, in
  * order. Throws when a window is not answered within `timeoutMs` or the walk does not end.
  */
 export async function discoverDevices(ex: Exchange, timeoutMs = 2000): Promise<number[]> {

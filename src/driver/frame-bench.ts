@@ -1,4 +1,4 @@
-// The driver side of `vmsg bench` (issue 7, CLI contract): drives an external device-side bus
+// The driver side of `vmsg bench` (README "CLI" contract): drives an external device-side bus
 // through a FrameChannel with at most `outstanding` frames in flight and verifies every answer.
 //   init   the virtio initialisation sequence, over and over (GET_DEVICE_INFO, SET_DEVICE_STATUS
 //          ACKNOWLEDGE / DRIVER, GET_DEVICE_FEATURES, SET_DRIVER_FEATURES, SET_DEVICE_STATUS

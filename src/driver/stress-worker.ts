@@ -45,7 +45,18 @@ export interface StressWorkerReport {
   lastError?: string;
   /** Latency percentiles (µs) of every block request. */
   latencyUs: { p50: number; p90: number; p99: number; p999: number; max: number; samples: number };
+  /** [percentile, µs] points of the latency curve (the HTML report draws them). */
+  latencyCurve: [number, number][];
   driver: DriverCounters;
+}
+
+/** Percentiles the latency curve is drawn at (HdrHistogram's usual set). */
+const CURVE = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
+
+function curve(ms: number[]): [number, number][] {
+  const s = Float64Array.from(ms).sort();
+  if (s.length === 0) return [];
+  return CURVE.map((p) => [p, Math.round(s[Math.max(0, Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1))]! * 1000)]);
 }
 
 function percentiles(ms: number[]): StressWorkerReport['latencyUs'] {
@@ -80,7 +91,7 @@ async function main(d: StressWorkerData): Promise<void> {
   publish();
   const report: StressWorkerReport = {
     type: 'report', workloadMs, block: workload.counters, lastError: workload.lastError?.message,
-    latencyUs: percentiles(workload.latencies), driver: driver.counters,
+    latencyUs: percentiles(workload.latencies), latencyCurve: curve(workload.latencies), driver: driver.counters,
   };
   parentPort?.postMessage(report);
 }

@@ -1,4 +1,4 @@
-// Out-of-band notifications for one device (spec §7 rules 22–23, 2026 "notifications"): EVENT_AVAIL
+// Out-of-band notifications for one device (docs/PROTOCOL.md §7 rules 22–23, 2026 "notifications"): EVENT_AVAIL
 // and EVENT_USED as counters in shared memory plus a doorbell ring, instead of in-band messages.
 // The receiving side re-synthesises the event, so its transport sees one event per signal seen
 // (several signals before it looks merge into one, as the router merges queued EVENT_AVAILs).

@@ -1,19 +1,21 @@
 // Comparing two load results (`vmsg bench --compare baseline.json`): the change per metric and
 // a verdict that only calls a change "better" or "worse" when it is beyond noise.
 //
-// The noise rule (docs/BENCHMARKS.md "Comparing runs"): a metric's noise band is the larger of
-//   * a floor for its kind: throughput 5 %, p50/p90 10 %, p99 20 %, p99.9 30 %, max 50 %,
-//     event rates (queue full, stalls per second) 50 %;
-//   * twice the larger coefficient of variation (stddev / mean) of the same figure across the
-//     timeline intervals of either run (per-interval throughput for throughput, per-interval
-//     p50 for p50/p90, per-interval p99 for the tail percentiles),
-// so a run that wobbled a lot needs a larger change to count. A percentile needs at least 10
-// samples beyond it in both runs (count × (1 − p) ≥ 10), otherwise its verdict is "n/a".
+// The noise rule (docs/BENCHMARKS.md "Comparing runs"): each run is bootstrapped over its own
+// timeline intervals (noise.ts: whole intervals drawn with replacement, their histograms merged),
+// which gives how far each figure would move were the run made again. A figure's band is how far
+// the difference current − baseline reaches in 99 % of the paired draws of both bootstraps
+// (the change counts when that interval leaves out zero). Every latency figure is read from merged histograms the same way,
+// p50 to max; throughput and the queue-full and stall rates from the intervals' counts. A change
+// counts only beyond its band and beyond `minEffectPct` (default 10 %, the drift between two
+// runs that no single run's intervals can show; as criterion's noise threshold). A run with too few intervals, or without per-interval histograms (an earlier
+// version's result), leaves its figures "n/a".
 // Correctness counters (errors, order violations, timeouts) have no band: going from zero to
 // non-zero is "worse", from non-zero to zero "better"; between two non-zero counts the rate per
 // million operations must change by more than half.
 import type { LoadResult } from './result.js';
 import { RESULT_FORMAT, RESULT_VERSION } from './result.js';
+import { bootstrap, bootstrapProblem, differenceBand, eventRate, DEFAULT_RESAMPLES, type Bootstrap, type BootFigure } from './noise.js';
 
 export type Verdict = 'better' | 'worse' | 'same' | 'n/a';
 
@@ -24,10 +26,16 @@ export interface MetricChange {
   current: number;
   /** (current − baseline) / baseline × 100; null when the baseline is 0. */
   change_pct: number | null;
-  /** Noise band used, percent. */
+  /** Noise band used on the side the change went, percent of the baseline. */
   band_pct: number;
   verdict: Verdict;
   why: string;
+  /**
+   * Whether `--fail-on worse` counts this row. Queue-full and stall rates do not: a stall is a
+   * 100 ms gap, already in the latency tail and the throughput, and a count rising from zero
+   * follows other load on the machine more than the code under test; they stay in the table.
+   */
+  gates: boolean;
 }
 
 export interface Comparison {
@@ -37,63 +45,62 @@ export interface Comparison {
   better: number;
   worse: number;
   same: number;
+  /** Rows that gate (`gates`) and are worse: what `--fail-on worse` fails on. */
+  regressions: string[];
+  /** How the bands were made. */
+  method: { confidence: number; resamples: number; min_effect_pct: number };
 }
 
-export const NOISE_FLOOR_PCT = { throughput: 5, p50: 10, p90: 10, p99: 20, p999: 30, max: 50, events: 50, errors: 50 } as const;
-/** Samples a percentile needs beyond it in each run before it is judged. */
-export const MIN_TAIL_SAMPLES = 10;
-
-/** Coefficient of variation (stddev / mean) of the values, 0 for fewer than 3 values or a zero mean. */
-export function coefficientOfVariation(values: number[]): number {
-  if (values.length < 3) return 0;
-  const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  if (mean === 0) return 0;
-  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1);
-  return Math.sqrt(variance) / mean;
+export interface CompareOptions {
+  /** Share of bootstrap draws the band covers. Default 0.99. */
+  confidence?: number;
+  /** Default 2000. */
+  resamples?: number;
+  /**
+   * Changes smaller than this percentage are "same" even when beyond noise. Default 10: two runs
+   * on one machine drift apart by a few percent that neither run's own intervals can show (other
+   * load, caches, frequency), so a smaller change is not called a regression unless asked.
+   */
+  minEffectPct?: number;
 }
 
-/** Full intervals of the timeline (the last one may be partial) with operations in them. */
-function intervalSeries(r: LoadResult, pick: 'ops' | 'p50_us' | 'p99_us'): number[] {
-  const tl = r.timeline;
-  const n = Math.max(0, tl.t_s.length - 1);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) if ((tl.ops[i] ?? 0) > 0) out.push(tl[pick][i]!);
-  return out;
-}
+const ERRORS_BAND_PCT = 50;
+export const DEFAULT_MIN_EFFECT_PCT = 10;
 
-function pct(base: number, cur: number): number | null {
-  return base === 0 ? null : ((cur - base) / base) * 100;
-}
+const pct = (base: number, cur: number): number | null => (base === 0 ? null : ((cur - base) / base) * 100);
+const round2 = (v: number): number => Number(v.toFixed(2));
 
-function judge(metric: string, unit: string, base: number, cur: number, band: number, higherIsBetter: boolean): MetricChange {
+function judgeBand(metric: string, unit: string, base: number, cur: number, band: { below: number; above: number }, minEffect: number, higherIsBetter: boolean): MetricChange {
   const change = pct(base, cur);
-  let verdict: Verdict;
-  let why: string;
-  if (change === null) {
-    verdict = cur === 0 ? 'same' : higherIsBetter ? 'better' : 'worse';
-    why = cur === 0 ? 'both zero' : 'from zero';
-  } else if (Math.abs(change) <= band) {
-    verdict = 'same';
-    why = `within ±${band.toFixed(0)} % noise`;
-  } else {
-    verdict = (change > 0) === higherIsBetter ? 'better' : 'worse';
-    why = `beyond ±${band.toFixed(0)} % noise`;
-  }
-  return { metric, unit, baseline: base, current: cur, change_pct: change === null ? null : Number(change.toFixed(2)), band_pct: Number(band.toFixed(2)), verdict, why };
+  const diff = cur - base;
+  // The change is real when the difference's interval [median − below, median + above] leaves
+  // out zero: for a rise that is the stretch below the median, for a fall the one above.
+  const side = diff >= 0 ? band.below : band.above;
+  const bandPct = base === 0 ? 0 : (side / Math.abs(base)) * 100;
+  const row = { metric, unit, baseline: base, current: cur, change_pct: change === null ? null : round2(change), band_pct: round2(bandPct), gates: true };
+  if (diff === 0) return { ...row, verdict: 'same', why: 'no change' };
+  if (Math.abs(diff) <= side) return { ...row, verdict: 'same', why: `within ${diff > 0 ? '+' : '−'}${bandPct.toFixed(1)} % noise` };
+  if (change !== null && Math.abs(change) < minEffect) return { ...row, verdict: 'same', why: `beyond noise (${bandPct.toFixed(1)} %) but under --min-effect ${minEffect} %` };
+  return { ...row, verdict: (diff > 0) === higherIsBetter ? 'better' : 'worse', why: `beyond ${diff > 0 ? '+' : '−'}${bandPct.toFixed(1)} % noise` };
 }
 
 function correctness(metric: string, base: number, baseOps: number, cur: number, curOps: number): MetricChange {
-  const row: MetricChange = { metric, unit: 'count', baseline: base, current: cur, change_pct: pct(base, cur), band_pct: 0, verdict: 'same', why: 'both zero' };
-  if (row.change_pct !== null) row.change_pct = Number(row.change_pct.toFixed(2));
+  const change = pct(base, cur);
+  const row: MetricChange = { metric, unit: 'count', baseline: base, current: cur, change_pct: change === null ? null : round2(change), band_pct: 0, verdict: 'same', why: 'both zero', gates: true };
   if (base === 0 && cur > 0) return { ...row, verdict: 'worse', why: 'was zero' };
   if (base > 0 && cur === 0) return { ...row, verdict: 'better', why: 'now zero' };
   if (base === 0 && cur === 0) return row;
   const rate = (n: number, ops: number): number => (n / Math.max(1, ops)) * 1e6;
-  const r = judge(metric, 'count', rate(base, baseOps), rate(cur, curOps), NOISE_FLOOR_PCT.errors, false);
-  return { ...r, baseline: base, current: cur, change_pct: row.change_pct, why: `${r.why} (per million operations)` };
+  const rb = rate(base, baseOps), rc = rate(cur, curOps);
+  const rc_pct = ((rc - rb) / rb) * 100;
+  if (Math.abs(rc_pct) <= ERRORS_BAND_PCT) return { ...row, band_pct: ERRORS_BAND_PCT, why: `within ±${ERRORS_BAND_PCT} % (per million operations)` };
+  return { ...row, band_pct: ERRORS_BAND_PCT, verdict: rc > rb ? 'worse' : 'better', why: `beyond ±${ERRORS_BAND_PCT} % (per million operations)` };
 }
 
-export function compare(baseline: LoadResult, current: LoadResult): Comparison {
+export function compare(baseline: LoadResult, current: LoadResult, opts: CompareOptions = {}): Comparison {
+  const confidence = opts.confidence ?? 0.99;
+  const resamples = opts.resamples ?? DEFAULT_RESAMPLES;
+  const minEffect = opts.minEffectPct ?? DEFAULT_MIN_EFFECT_PCT;
   const notes: string[] = [];
   const same = (what: string, a: unknown, b: unknown): void => {
     if (JSON.stringify(a) !== JSON.stringify(b)) notes.push(`${what} differs: baseline ${JSON.stringify(a)}, current ${JSON.stringify(b)}`);
@@ -105,26 +112,31 @@ export function compare(baseline: LoadResult, current: LoadResult): Comparison {
   same('number of devices', baseline.devices.length, current.devices.length);
   if (baseline.machine.cpus !== current.machine.cpus || baseline.machine.model !== current.machine.model) notes.push('the runs were made on different machines');
 
-  const cv = (pick: 'ops' | 'p50_us' | 'p99_us'): number => 2 * 100 * Math.max(coefficientOfVariation(intervalSeries(baseline, pick)), coefficientOfVariation(intervalSeries(current, pick)));
+  const problem = [['baseline', bootstrapProblem(baseline)], ['current run', bootstrapProblem(current)]].filter(([, p]) => p !== undefined).map(([w, p]) => `the ${w} ${p}`);
+  // Different seeds: two identical results must not get identical draws (their difference would have no spread).
+  let boots: [Bootstrap, Bootstrap] | undefined;
+  if (problem.length === 0) boots = [bootstrap(baseline, resamples, 1), bootstrap(current, resamples, 2)];
+  else notes.push(`no noise estimate: ${problem.join('; ')}`);
   const rows: MetricChange[] = [];
-  rows.push(judge('throughput', 'ops/s', baseline.ops_per_s, current.ops_per_s, Math.max(NOISE_FLOOR_PCT.throughput, cv('ops')), true));
-  const percentiles = [
-    ['p50', 'p50_us', 50, NOISE_FLOOR_PCT.p50, 'p50_us'],
-    ['p90', 'p90_us', 90, NOISE_FLOOR_PCT.p90, 'p50_us'],
-    ['p99', 'p99_us', 99, NOISE_FLOOR_PCT.p99, 'p99_us'],
-    ['p99.9', 'p999_us', 99.9, NOISE_FLOOR_PCT.p999, 'p99_us'],
-  ] as const;
-  const nb = baseline.latency.count, nc = current.latency.count;
-  for (const [name, key, p, floor, wobble] of percentiles) {
-    const row = judge(`latency ${name}`, 'µs', baseline[key], current[key], Math.max(floor, cv(wobble)), false);
-    const need = Math.ceil(MIN_TAIL_SAMPLES / (1 - p / 100));
-    if (Math.min(nb, nc) < need) rows.push({ ...row, verdict: 'n/a', why: `too few samples (needs ${need} per run)` });
-    else rows.push(row);
-  }
-  rows.push(judge('latency max', 'µs', baseline.max_us, current.max_us, NOISE_FLOOR_PCT.max, false));
-  const perS = (n: number, r: LoadResult): number => Number((n / Math.max(1e-9, r.seconds)).toFixed(3));
-  rows.push(judge('queue full', 'per s', perS(baseline.queue_full, baseline), perS(current.queue_full, current), NOISE_FLOOR_PCT.events, false));
-  rows.push(judge('stalls', 'per s', perS(baseline.stalls, baseline), perS(current.stalls, current), NOISE_FLOOR_PCT.events, false));
+  const banded = (metric: string, unit: string, fig: BootFigure, base: number, cur: number, higherIsBetter: boolean): void => {
+    if (boots === undefined) {
+      const change = pct(base, cur);
+      rows.push({ metric, unit, baseline: base, current: cur, change_pct: change === null ? null : round2(change), band_pct: 0, verdict: 'n/a', why: 'no noise estimate', gates: true });
+      return;
+    }
+    rows.push(judgeBand(metric, unit, base, cur, differenceBand(boots[0][fig], boots[1][fig], confidence), minEffect, higherIsBetter));
+  };
+  banded('throughput', 'ops/s', 'throughput', baseline.ops_per_s, current.ops_per_s, true);
+  banded('latency p50', 'µs', 'p50', baseline.p50_us, current.p50_us, false);
+  banded('latency p90', 'µs', 'p90', baseline.p90_us, current.p90_us, false);
+  banded('latency p99', 'µs', 'p99', baseline.p99_us, current.p99_us, false);
+  banded('latency p99.9', 'µs', 'p99.9', baseline.p999_us, current.p999_us, false);
+  banded('latency max', 'µs', 'max', baseline.max_us, current.max_us, false);
+  // Event rates over the measured timeline (what the bootstrap draws from; the probe's and warm-up's events are not in it).
+  const perS = (r: LoadResult, kind: 'queue_full' | 'stalls'): number => Number(eventRate(r, kind).toFixed(3));
+  banded('queue full', 'per s', 'queue_full', perS(baseline, 'queue_full'), perS(current, 'queue_full'), false);
+  banded('stalls', 'per s', 'stalls', perS(baseline, 'stalls'), perS(current, 'stalls'), false);
+  for (const r of rows.slice(-2)) r.gates = false;
   rows.push(correctness('errors', baseline.errors, baseline.completed, current.errors, current.completed));
   rows.push(correctness('order violations', baseline.order_violations, baseline.completed, current.order_violations, current.completed));
   rows.push(correctness('timeouts', baseline.timeouts, baseline.completed, current.timeouts, current.completed));
@@ -134,6 +146,8 @@ export function compare(baseline: LoadResult, current: LoadResult): Comparison {
     better: rows.filter((r) => r.verdict === 'better').length,
     worse: rows.filter((r) => r.verdict === 'worse').length,
     same: rows.filter((r) => r.verdict === 'same').length,
+    regressions: rows.filter((r) => r.gates && r.verdict === 'worse').map((r) => r.metric),
+    method: { confidence, resamples, min_effect_pct: minEffect },
   };
 }
 
@@ -145,9 +159,9 @@ export function formatComparison(c: Comparison): string {
   const w = Math.max(...c.rows.map((r) => r.metric.length));
   for (const r of c.rows) {
     const change = r.change_pct === null ? '' : `${r.change_pct >= 0 ? '+' : ''}${r.change_pct.toFixed(1)} %`;
-    lines.push(`  ${r.metric.padEnd(w)}  ${`${num(r.baseline)} → ${num(r.current)} ${r.unit}`.padEnd(30)} ${change.padStart(9)}  ${r.verdict.toUpperCase().padEnd(6)} ${r.why}`);
+    lines.push(`  ${r.metric.padEnd(w)}  ${`${num(r.baseline)} → ${num(r.current)} ${r.unit}`.padEnd(30)} ${change.padStart(9)}  ${r.verdict.toUpperCase().padEnd(6)} ${r.why}${r.gates ? '' : ' (information: not gated)'}`);
   }
-  lines.push(`  ${c.better} better, ${c.worse} worse, ${c.same} within noise`);
+  lines.push(`  ${c.better} better, ${c.worse} worse, ${c.same} within noise (bands: ${Math.round(c.method.confidence * 100)} % of ${c.method.resamples} bootstrap draws over the runs' intervals)`);
   return lines.join('\n') + '\n';
 }
 

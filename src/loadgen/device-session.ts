@@ -1,6 +1,6 @@
 // One device's side of a load profile: which message comes next, and what the driver learns
 // from the answers (offered features, queue sizes, config size, the config generation) so
-// that later messages are the ones a real driver would send (spec §8 driver rules 3–7).
+// that later messages are the ones a real driver would send (docs/PROTOCOL.md §8 driver rules 3–7).
 import { MIX_OPS, type MixOp, type OpName, type ProfileSpec } from './profiles.js';
 import { INIT_QUEUE_SIZE, type Step } from './requests.js';
 import { STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK } from '../protocol/constants.js';
@@ -9,7 +9,7 @@ import { STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK
 export interface SessionCounters {
   /** A GET/SET_CONFIG answer carried a generation other than the last one seen. */
   generation_changes: number;
-  /** SET_CONFIG answered with length 0 (stale generation, spec §8 device rule 6). */
+  /** SET_CONFIG answered with length 0 (stale generation, docs/PROTOCOL.md §8 device rule 6). */
   set_config_rejected: number;
   /** SET_DEVICE_STATUS with FEATURES_OK answered without it (device refused the features). */
   features_refused: number;

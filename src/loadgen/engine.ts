@@ -247,11 +247,14 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
   const overall = newHistogram();
   const perMessage = new Map<string, Histogram>();
   const sequenceHist = newHistogram();
+  // Per device (the report's per-device table) and per init sequence per device.
+  const perDevice = new Map<number, Histogram>();
+  const perDeviceSeq = new Map<number, Histogram>();
   let interval = newHistogram();
   const errorKinds: Record<string, number> = {};
   const events: (LoadEvent & { at: number })[] = [];
   let eventsNotListed = 0;
-  const timeline: Timeline = { interval_s: intervalMs / 1000, t_s: [], ops: [], errors: [], queue_full: [], stalls: [], p50_us: [], p99_us: [] };
+  const timeline: Timeline = { interval_s: intervalMs / 1000, t_s: [], ops: [], errors: [], queue_full: [], stalls: [], p50_us: [], p99_us: [], hdr: [] };
   let sent = 0, received = 0, completed = 0, errors = 0, orderViolations = 0, timeouts = 0, transportFailures = 0;
   let queueFull = 0, stalls = 0, stallTotalMs = 0;
   let iOps = 0, iErrors = 0, iQueueFull = 0, iStalls = 0;
@@ -304,6 +307,9 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     let h = perMessage.get(p.step.op);
     if (h === undefined) perMessage.set(p.step.op, (h = newHistogram()));
     recordMs(h, ms);
+    let hd = perDevice.get(p.owner.dev);
+    if (hd === undefined) perDevice.set(p.owner.dev, (hd = newHistogram()));
+    recordMs(hd, ms);
     completed++;
     iOps++;
     lastMeasuredCompletion = now;
@@ -363,7 +369,12 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     }
     p.owner.session.onResponse(p.step, f, dv);
     settle(p, now, true);
-    if (p.seqStart !== undefined && p.measured) recordMs(sequenceHist, now - p.seqStart);
+    if (p.seqStart !== undefined && p.measured) {
+      recordMs(sequenceHist, now - p.seqStart);
+      let hs = perDeviceSeq.get(p.owner.dev);
+      if (hs === undefined) perDeviceSeq.set(p.owner.dev, (hs = newHistogram()));
+      recordMs(hs, now - p.seqStart);
+    }
   };
 
   const handle = (frameIn: Uint8Array, now: number): void => {
@@ -372,7 +383,7 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     if (f.length < HDR_SIZE) return error(now, 'malformed', `a ${f.length}-byte frame (shorter than the header)`);
     const size = f[6]! | (f[7]! << 8);
     if (size < HDR_SIZE || size > f.length) return error(now, 'malformed', `msg_size ${size} in a ${f.length}-byte frame`);
-    if (size < f.length) f = f.subarray(0, size); // receivers look only at msg_size bytes (spec §3)
+    if (size < f.length) f = f.subarray(0, size); // receivers look only at msg_size bytes (docs/PROTOCOL.md §3)
     const dv = new DataView(f.buffer, f.byteOffset, f.byteLength);
     const type = f[0]! & 3; // bits 2–7 are reserved: ignored on receive (§8 driver rule 1)
     const id = f[1]!;
@@ -475,6 +486,9 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     const s = summarize(interval);
     timeline.p50_us.push(s.p50_us);
     timeline.p99_us.push(s.p99_us);
+    // The interval's whole histogram: the comparison's bootstrap and the report's merged
+    // intervals work from these (a percentile of percentiles would not be one).
+    timeline.hdr!.push(encodeHistogram(interval));
     iOps = iErrors = iQueueFull = iStalls = 0;
     interval = newHistogram();
   };
@@ -657,6 +671,10 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     latency: { ...lat, corrected: loop === 'open', curve: percentileCurve(overall), hdr: encodeHistogram(overall) },
     by_message: byMessage,
     sequence: isInit ? summarize(sequenceHist) : null,
+    by_device: Object.fromEntries([...perDevice].sort((a, b) => a[0] - b[0]).map(([dev, h]) => {
+      const seq = perDeviceSeq.get(dev);
+      return [String(dev), { ...summarize(h), ops_per_s: Math.round(h.totalCount / seconds), ...(isInit ? { sequence: seq === undefined ? null : summarize(seq) } : {}) }];
+    })),
     counters,
     timeline,
     events: events.map(({ t_s, kind, detail }) => ({ t_s, kind, detail })),

@@ -2,7 +2,7 @@
 // order. A profile is a name plus its parameters; `mixed` takes message weights from a profile
 // file (src/loadgen/profile-file.ts). The wire side of each message is in ./requests.ts.
 
-/** Messages the load engine can send (spec §5 transport, §6 bus). */
+/** Messages the load engine can send (docs/PROTOCOL.md §5 transport, §6 bus). */
 export const OP_NAMES = [
   'GET_DEVICE_INFO', 'GET_DEVICE_FEATURES', 'SET_DRIVER_FEATURES', 'GET_CONFIG', 'SET_CONFIG',
   'GET_DEVICE_STATUS', 'SET_DEVICE_STATUS', 'GET_VQUEUE', 'SET_VQUEUE', 'GET_SHM',
@@ -13,7 +13,7 @@ export type OpName = (typeof OP_NAMES)[number];
 /**
  * Messages a mix may weigh. State-changing ones (SET_DEVICE_STATUS, SET_DRIVER_FEATURES,
  * SET_VQUEUE) are left out: sent at random they would break a real device's status machine
- * (spec §8 driver rule 7); the init profiles send them in their proper order.
+ * (docs/PROTOCOL.md §8 driver rule 7); the init profiles send them in their proper order.
  */
 export const MIX_OPS = [
   'GET_DEVICE_INFO', 'GET_DEVICE_FEATURES', 'GET_CONFIG', 'SET_CONFIG', 'GET_DEVICE_STATUS',

@@ -1,4 +1,4 @@
-// The load engine's frames (spec §5 transport and §6 bus layouts, PR28 / PATCH v1 payloads):
+// The load engine's frames (docs/PROTOCOL.md §5 transport and §6 bus layouts, PR28 / PATCH v1 payloads):
 // one Step = one message to send, built into a reused buffer; and what the engine reads back
 // from responses (only when the response is long enough to hold the field: a minimal device
 // such as the echo device answers every request with 12 bytes, which is still a valid answer

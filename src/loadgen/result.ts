@@ -1,6 +1,6 @@
 // The load engine's result: one JSON document per run (`vmsg bench --json`), from which every
 // other output is made (table, CSV, HTML report, comparison), so a saved result can be
-// reported or compared later. Top-level keys of the `vmsg bench --target` contract (issue 7)
+// reported or compared later. Top-level keys of the `vmsg bench --target` contract (README "CLI")
 // are kept as they are: mode, sent, received, errors, order_violations, seconds,
 // round_trips_per_s, p50_us, p99_us.
 import type { LatencySummary } from './latency.js';
@@ -32,6 +32,28 @@ export interface Timeline {
   /** Latency of operations completed in the interval (0 when none). */
   p50_us: number[];
   p99_us: number[];
+  /**
+   * Each interval's whole latency histogram (HdrHistogram compressed base64, ns). Absent in
+   * results of earlier versions; comparisons and merged report intervals need it.
+   */
+  hdr?: string[];
+}
+
+/** One device's measured operations (the report's per-device table). */
+export interface DeviceResult extends LatencySummary {
+  ops_per_s: number;
+  /** Init profiles: this device's whole initialisation sequences. */
+  sequence?: LatencySummary | null;
+}
+
+/** How the run was made, for the report and for reading a saved result later. */
+export interface RunProvenance {
+  /** The command line as typed (argv after the program). */
+  command: string;
+  target: string;
+  tool_version: string;
+  /** `git rev-parse HEAD` of the tool's checkout, when it runs from one. */
+  commit: string | null;
 }
 
 export interface LoadCounters extends SessionCounters {
@@ -61,7 +83,7 @@ export interface MachineInfo {
 export interface LoadResult {
   format: typeof RESULT_FORMAT;
   version: number;
-  /** The profile's name (the `--mode` of the issue-7 contract). */
+  /** The profile's name (the `--mode` of the original `vmsg bench` contract). */
   mode: string;
   profile: ProfileSpec;
   loop: 'closed' | 'open';
@@ -93,7 +115,7 @@ export interface LoadResult {
   stalls: number;
   stall_ms: number;
   ops_per_s: number;
-  /** The same figure under the issue-7 name. */
+  /** The same figure under its name in the original `vmsg bench` contract. */
   round_trips_per_s: number;
   p50_us: number;
   p90_us: number;
@@ -111,6 +133,10 @@ export interface LoadResult {
   by_message: Record<string, LatencySummary>;
   /** Init profiles: one whole initialisation sequence, first step sent to last step answered. */
   sequence: LatencySummary | null;
+  /** Per device (key: device number; 0 = bus messages only). Absent in results of earlier versions. */
+  by_device?: Record<string, DeviceResult>;
+  /** Filled in by the CLI; absent for library runs. */
+  run?: RunProvenance;
   counters: LoadCounters;
   timeline: Timeline;
   events: LoadEvent[];
@@ -118,7 +144,7 @@ export interface LoadResult {
   machine: MachineInfo;
 }
 
-/** True when a result passes: no errors and no order violations (the issue-7 exit rule). */
+/** True when a result passes: no errors and no order violations (the `vmsg bench` exit rule). */
 export function passed(r: Pick<LoadResult, 'errors' | 'order_violations'>): boolean {
   return r.errors === 0 && r.order_violations === 0;
 }

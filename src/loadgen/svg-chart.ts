@@ -10,6 +10,8 @@ export interface Series {
   name: string;
   color: string;
   points: [number, number][];
+  /** Drawn dashed, without point markers (a baseline under the current run). */
+  dashed?: boolean;
 }
 
 export interface Axis {
@@ -51,6 +53,21 @@ export function linearAxis(label: string, max: number, format: (v: number) => st
     top = max;
   }
   return { label, ticks, format, scale: (v) => (top === 0 ? 0 : v / top) };
+}
+
+/**
+ * A logarithmic axis over [min, max] (both > 0), ticks at 1, 2 and 5 of each decade: a p50 of
+ * 30 µs and a 40 ms spike stay readable on one chart. Values ≤ 0 sit at the bottom.
+ */
+export function logAxis(label: string, min: number, max: number, format: (v: number) => string): Axis {
+  const lo = 10 ** Math.floor(Math.log10(Math.max(min, 1e-9)));
+  const hi = 10 ** Math.ceil(Math.log10(Math.max(max, lo * 10)));
+  const ticks: number[] = [];
+  for (let d = lo; d < hi * 1.0001; d *= 10) for (const m of [1, 2, 5]) if (d * m <= hi * 1.0001) ticks.push(Number((d * m).toPrecision(6)));
+  // Many decades: label only the powers of ten.
+  const shown = Math.log10(hi / lo) > 4 ? ticks.filter((t) => Number.isInteger(Math.log10(t))) : ticks;
+  const span = Math.log10(hi) - Math.log10(lo);
+  return { label: `${label} (log scale)`, ticks: shown, format, scale: (v) => (v <= lo ? 0 : (Math.log10(v) - Math.log10(lo)) / span) };
 }
 
 /** HdrHistogram's percentile axis: position grows with log10(1 / (1 − p/100)), so 90, 99, 99.9 … are evenly spaced. */
@@ -100,6 +117,10 @@ export function lineChart(opts: { id: string; title: string; x: Axis; y: Axis; s
   for (const s of opts.series) {
     if (s.points.length === 0) continue;
     const pts = s.points.map(([a, b]) => `${(L + x.scale(a) * PW).toFixed(1)},${(T + PH - y.scale(b) * PH).toFixed(1)}`);
+    if (s.dashed === true) {
+      body.push(`<polyline class="series baseline" data-series="${esc(s.name)}" fill="none" stroke="${esc(s.color)}" stroke-width="1.5" stroke-dasharray="6 4" opacity="0.8" points="${pts.join(' ')}"/>`);
+      continue;
+    }
     body.push(`<polyline class="series" data-series="${esc(s.name)}" fill="none" stroke="${esc(s.color)}" stroke-width="2" points="${pts.join(' ')}"/>`);
     for (let i = 0; i < s.points.length; i++) {
       const [a, b] = s.points[i]!;

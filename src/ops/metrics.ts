@@ -1,11 +1,15 @@
 // Prometheus metrics (prom-client) for every counter Router.stats() returns (`vmsg route
 // --metrics PORT`): read from shared memory at scrape time, so the shards pay nothing. One
-// table per stats level (router totals, shard, endpoint, device) maps each stats field to a
-// metric name, so a counter added to stats() without a metric fails the metrics test.
+// table per stats level (router totals, shard, link, device) maps each stats field to a
+// metric name, so a counter added to stats() without a metric fails the metrics test. Links
+// are labelled by their URI or name (`link`), devices by number: stable across reconnects,
+// with vmsg_link_info / vmsg_device_info to join on; every drop reason has a series from zero.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Router } from '../router/router.js';
+import type { Router, LinkStats } from '../router/router.js';
+import { REASONS } from '../protocol/reasons.js';
+import { requestLatencyOf } from './request-latency.js';
 import type { DeviceStats, EndpointStats, RouterStats, ShardStats } from '../router/stats.js';
 
 type Kind = 'counter' | 'gauge';
@@ -28,14 +32,15 @@ export const SHARD_METRICS: MetricDef<Exclude<Numeric<ShardStats>, 'id'>>[] = [
   { field: 'poolFree', name: 'vmsg_shard_pool_free', help: 'free slots in the frame pool now', kind: 'gauge' },
 ];
 
+/** Per link (label `link`: its URI or name), summed over the link's endpoints, live and past. */
 export const ENDPOINT_METRICS: MetricDef<Exclude<Numeric<EndpointStats>, 'id' | 'dropped'>>[] = [
-  { field: 'rx', name: 'vmsg_endpoint_rx_frames_total', help: 'frames the router took from the endpoint', kind: 'counter' },
-  { field: 'tx', name: 'vmsg_endpoint_tx_frames_total', help: 'frames the router wrote to the endpoint', kind: 'counter' },
-  { field: 'terminated', name: 'vmsg_endpoint_terminated_total', help: 'bus requests the router answered itself (GET_DEVICES, PING)', kind: 'counter' },
-  { field: 'generated', name: 'vmsg_endpoint_generated_total', help: 'frames the router made for the endpoint (bus answers, EVENT_DEVICE, failure events)', kind: 'counter' },
-  { field: 'failures', name: 'vmsg_endpoint_failures_total', help: 'requests of this driver that ended in a transport failure', kind: 'counter' },
-  { field: 'stalls', name: 'vmsg_endpoint_stalls_total', help: 'times the endpoint ring was held back (backpressure)', kind: 'counter' },
-  { field: 'toControl', name: 'vmsg_endpoint_to_control_total', help: 'frames of the endpoint handed to the control plane', kind: 'counter' },
+  { field: 'rx', name: 'vmsg_link_rx_frames_total', help: 'frames the router took from the link', kind: 'counter' },
+  { field: 'tx', name: 'vmsg_link_tx_frames_total', help: 'frames the router wrote to the link', kind: 'counter' },
+  { field: 'terminated', name: 'vmsg_link_terminated_total', help: 'bus requests of the link the router answered itself (GET_DEVICES, PING)', kind: 'counter' },
+  { field: 'generated', name: 'vmsg_link_generated_total', help: 'frames the router made for the link (bus answers, EVENT_DEVICE, failure events)', kind: 'counter' },
+  { field: 'failures', name: 'vmsg_link_failures_total', help: "requests of the link's drivers that ended in a transport failure", kind: 'counter' },
+  { field: 'stalls', name: 'vmsg_link_stalls_total', help: "times the link's ring was held back (backpressure)", kind: 'counter' },
+  { field: 'toControl', name: 'vmsg_link_to_control_total', help: 'frames of the link handed to the control plane', kind: 'counter' },
 ];
 
 export const DEVICE_METRICS: MetricDef<Exclude<Numeric<DeviceStats>, 'dev' | 'endpoint'>>[] = [
@@ -62,16 +67,29 @@ export const TOTAL_METRICS: MetricDef<Exclude<Numeric<RouterStats['totals']>, 'd
   { field: 'parkedNow', name: 'vmsg_router_parked_now', help: 'frames parked now over all devices', kind: 'gauge' },
 ];
 
-/** Drop counters (stats `dropped`/`drops`, `dropsByReason`) carry the reason as a label. */
+/** Drop counters (stats `dropped`/`drops`, `dropsByReason`) carry the reason as a label; every reason has a series from the start. */
 export const DROP_METRICS = {
-  endpoint: 'vmsg_endpoint_drops_total',
+  endpoint: 'vmsg_link_drops_total',
   total: 'vmsg_router_drops_total',
 } as const;
 export const RESTARTS_METRIC = 'vmsg_router_shard_restarts_total';
 export const UP_METRIC = 'vmsg_router_up';
-export const DETACHED_METRIC = 'vmsg_endpoint_detached';
-/** Label value of the counters of retired endpoints and devices. */
-export const RETIRED = 'retired';
+/** 1 per link ever attached, labels link, kind, scheme (join other series on `link`). */
+export const LINK_INFO_METRIC = 'vmsg_link_info';
+/** 1 while the link has an endpoint attached (a connected peer, an open window), else 0. */
+export const LINK_UP_METRIC = 'vmsg_link_up';
+/** Endpoints of the link attached now (a listening stream link: one per connection). */
+export const LINK_ENDPOINTS_METRIC = 'vmsg_link_endpoints';
+/** 1 per device number ever attached, labels device and the link serving it now ("" once removed). */
+export const DEVICE_INFO_METRIC = 'vmsg_device_info';
+/** Every drop reason name, router layer first: the label values of the drop series. */
+export const DROP_REASONS: readonly string[] = REASONS.filter((r) => r.code !== 0).map((r) => r.name);
+
+/** The scheme of a link label: a URI's scheme, or "inproc" for in-process endpoints. */
+export function linkScheme(link: string): string {
+  const m = /^([a-z][a-z0-9+-]*):/.exec(link);
+  return m === null ? 'unknown' : m[1]!;
+}
 
 /**
  * A registry whose metrics read `router.stats()` once per scrape. `defaultMetrics` adds
@@ -94,36 +112,48 @@ export function routerRegistry(router: Router, opts: { defaultMetrics?: boolean 
   };
   for (const m of TOTAL_METRICS) make(m.kind, m.name, m.help, [], (set) => set({}, stats().totals[m.field]));
   make('counter', DROP_METRICS.total, 'frames dropped, by reason', ['reason'], (set) => {
-    for (const [reason, n] of Object.entries(stats().totals.dropsByReason)) set({ reason }, n);
+    const by = stats().totals.dropsByReason;
+    for (const reason of DROP_REASONS) set({ reason }, by[reason] ?? 0);
   });
   make('counter', RESTARTS_METRIC, 'shard workers that failed and were restarted', [], (set) => set({}, router.restarts));
   for (const m of SHARD_METRICS) make(m.kind, m.name, m.help, ['shard'], (set) => {
     for (const s of stats().shards) set({ shard: String(s.id) }, s[m.field]);
   });
-  // Endpoints and devices by id, plus the counters of retired ones (ids reused, devices removed)
-  // under endpoint="retired" / device="retired": summing a family gives the router's totals.
-  const endpoints = (): { labels: Record<string, string>; e: EndpointStats }[] => {
+  // Links by label, devices by number: series that survive reconnects and id reuse (the
+  // router sums an endpoint's counters into its link's when its id is reused, and a removed
+  // device's into its number).
+  let linkSnap: { st: RouterStats; links: LinkStats[]; devices: ReturnType<Router['deviceTotals']> } | undefined;
+  const links = (): LinkStats[] => {
     const st = stats();
-    return [
-      ...st.endpoints.map((e) => ({ labels: { endpoint: String(e.id), kind: e.kind }, e })),
-      { labels: { endpoint: RETIRED, kind: 'driver' }, e: st.retired.driverLinks },
-      { labels: { endpoint: RETIRED, kind: 'device' }, e: st.retired.deviceLinks },
-    ];
+    if (linkSnap?.st !== st) linkSnap = { st, links: router.linkStats(st), devices: router.deviceTotals(st) };
+    return linkSnap.links;
   };
-  for (const m of ENDPOINT_METRICS) make(m.kind, m.name, m.help, ['endpoint', 'kind'], (set) => {
-    for (const { labels, e } of endpoints()) set(labels, e[m.field]);
+  const devices = (): ReturnType<Router['deviceTotals']> => {
+    links();
+    return linkSnap!.devices;
+  };
+  for (const m of ENDPOINT_METRICS) make(m.kind, m.name, m.help, ['link', 'kind'], (set) => {
+    for (const l of links()) set({ link: l.link, kind: l.kind }, l.counters[m.field]);
   });
-  make('counter', DROP_METRICS.endpoint, 'frames of the endpoint dropped, by reason', ['endpoint', 'kind', 'reason'], (set) => {
-    for (const { labels, e } of endpoints()) for (const [reason, n] of Object.entries(e.drops)) set({ ...labels, reason }, n);
+  make('counter', DROP_METRICS.endpoint, 'frames of the link dropped, by reason', ['link', 'kind', 'reason'], (set) => {
+    for (const l of links()) for (const reason of DROP_REASONS) set({ link: l.link, kind: l.kind, reason }, l.counters.drops[reason] ?? 0);
   });
-  make('gauge', DETACHED_METRIC, '1 for an endpoint detached from the router whose counters are still listed', ['endpoint', 'kind'], (set) => {
-    for (const e of stats().endpoints) set({ endpoint: String(e.id), kind: e.kind }, e.detached ? 1 : 0);
+  make('gauge', LINK_INFO_METRIC, 'one series per link: its URI or name, side and scheme', ['link', 'kind', 'scheme'], (set) => {
+    for (const l of links()) set({ link: l.link, kind: l.kind, scheme: linkScheme(l.link) }, 1);
   });
-  for (const m of DEVICE_METRICS) make(m.kind, m.name, m.help, ['device', 'endpoint'], (set) => {
-    const st = stats();
-    for (const d of st.devices) set({ device: String(d.dev), endpoint: String(d.endpoint) }, d[m.field]);
-    set({ device: RETIRED, endpoint: RETIRED }, st.retired.devices[m.field]);
+  make('gauge', LINK_UP_METRIC, '1 while the link has a peer attached, 0 while it waits for one', ['link', 'kind'], (set) => {
+    for (const l of links()) set({ link: l.link, kind: l.kind }, l.endpoints > 0 ? 1 : 0);
   });
+  make('gauge', LINK_ENDPOINTS_METRIC, 'router endpoints of the link attached now (one per connection of a listening stream link)', ['link', 'kind'], (set) => {
+    for (const l of links()) set({ link: l.link, kind: l.kind }, l.endpoints);
+  });
+  for (const m of DEVICE_METRICS) make(m.kind, m.name, m.help, ['device'], (set) => {
+    for (const d of devices()) set({ device: String(d.dev) }, d[m.field]);
+  });
+  make('gauge', DEVICE_INFO_METRIC, 'one series per device number: the link serving it now ("" once removed)', ['device', 'link'], (set) => {
+    for (const d of devices()) set({ device: String(d.dev), link: d.link }, 1);
+  });
+  registry.registerMetric(requestLatencyOf(router));
   return registry;
 }
 

@@ -10,6 +10,7 @@ import { LOG_LEVELS } from './logger.js';
 import { JsonFieldError, pointer, typeName } from '../util/json-fields.js';
 import { closestName } from '../util/did-you-mean.js';
 import { LISTEN_ADDRESS, parseListenAddress, type RouteConfig } from './route-config.js';
+import { checkClusterOptions, ClusterOptionError } from '../cluster/cluster-options.js';
 
 type Issue = { input?: unknown };
 const said = (message: (input: unknown) => string) => ({ error: (iss: Issue) => message(iss.input) });
@@ -88,6 +89,31 @@ const routerShape = Object.fromEntries(Object.keys(ROUTER_OPTION_RANGES).map((k)
 
 const objectError = said((v) => `must be an object, got ${typeName(v)}`);
 
+const text = (required?: string) => {
+  const m = said((v) => (v === undefined && required !== undefined ? `is required: ${required}` : `must be a non-empty string, got ${typeName(v)}`));
+  return z.string(m).min(1, m);
+};
+
+/** The field of the cluster object a ClusterOptionError is about (its message names the flag). */
+function clusterField(message: string): string {
+  return /^--node/.test(message) ? 'node' : /^--advertise/.test(message) ? 'advertise' : /^--cluster-creds/.test(message) ? 'creds' : /bucket/.test(message) ? 'bucket' : 'url';
+}
+
+export const clusterSchema = z.object({
+  url: text('the NATS server, nats://HOST:PORT').describe('--cluster URL: NATS server(s), nats://HOST:PORT or tls://HOST:PORT'),
+  node: text("this router's name in the cluster").describe("--node NAME: this router's name in the cluster"),
+  advertise: text().optional().describe('--advertise tcp:HOST:PORT | tls:HOST:PORT?cert=PEM&key=PEM&ca=PEM: where other routers reach this one'),
+  creds: text().optional().describe('--cluster-creds FILE: NATS credentials'),
+  bucket: text().optional().describe('JetStream KV bucket of the directory (default vmsg)'),
+}, objectError).strict().superRefine((c, ctx) => {
+  try {
+    checkClusterOptions({ url: c.url, node: c.node, advertise: c.advertise, credsFile: c.creds, bucket: c.bucket });
+  } catch (e) {
+    if (!(e instanceof ClusterOptionError)) throw e;
+    ctx.addIssue({ code: 'custom', path: [clusterField(e.message)], message: e.message.replace(/^--[a-z-]+ /, '') });
+  }
+}).describe('cluster membership (README "Cluster")');
+
 export const routerOptionsSchema = z.object({
   ...routerShape,
   packedRings: z.boolean(said((v) => routerOptionMessage('packedRings', v))).optional(),
@@ -99,12 +125,13 @@ export const routeConfigSchema = z.object({
   deviceLinks: array(linkUri).optional().describe('--device-link URI (repeated): external device-side buses'),
   devices: devices.optional().describe('--device KIND:DEVNUM[?opts] (repeated): built-in devices'),
   duration: number(0.001, 365 * 86400).optional().describe('--duration S: stop after this many seconds'),
-  capture: z.string(said((v) => `must be a non-empty string, got ${typeName(v)}`)).min(1, said((v) => `must be a non-empty string, got ${typeName(v)}`)).optional().describe('--capture FILE.vmc: record every frame'),
+  capture: text().optional().describe('--capture FILE.vmc: record every frame'),
   metrics: z.union([
     integer(0, 65535),
     z.string().regex(LISTEN_ADDRESS, said((v) => `must be a port (integer from 0 to 65535) or "HOST:PORT", got ${typeName(v)}`)),
   ], said((v) => `must be a port (integer from 0 to 65535) or "HOST:PORT", got ${typeName(v)}`)).optional().describe('--metrics [HOST:]PORT: Prometheus metrics (host default 127.0.0.1)'),
   logLevel: z.enum(LOG_LEVELS, said((v) => `must be one of ${LOG_LEVELS.join(', ')}, got ${typeName(v)}`)).optional().describe('--log-level L: JSON log lines on stderr'),
+  cluster: clusterSchema.optional(),
   router: routerOptionsSchema.optional(),
 }, objectError).strict();
 
@@ -115,6 +142,7 @@ export type RouteConfigFile = z.infer<typeof routeConfigSchema>;
 export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   '': Object.keys(routeConfigSchema.shape),
   '/router': Object.keys(routerOptionsSchema.shape),
+  '/cluster': Object.keys(clusterSchema.shape),
 };
 
 /** The JSON Schema of the file (schema/route-config.schema.json is this, written out). */
@@ -169,6 +197,7 @@ export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
     metricsPort,
     metricsHost,
     logLevel: file.logLevel,
+    cluster: file.cluster === undefined ? undefined : { url: file.cluster.url, node: file.cluster.node, advertise: file.cluster.advertise, credsFile: file.cluster.creds, bucket: file.cluster.bucket },
     router,
   };
 }

@@ -11,6 +11,8 @@
 //   --metrics [HOST:]PORT        metrics        port 0..65535, or "HOST:PORT" (default host 127.0.0.1)
 //   --log-level L                logLevel       fatal|error|warn|info|debug|trace|silent
 //   (router options)             router         {"shards": 2, "timeoutMs": 1000, ...} every RouterOptions field
+//   --cluster URL, --node NAME,  cluster        {"url": "nats://h:4222", "node": "r1", "advertise": "tcp:h:7000",
+//   --advertise A, --cluster-creds F                "creds": "r1.creds", "bucket": "vmsg"}  (src/cluster/cluster-options.ts)
 import { readFile } from 'node:fs/promises';
 import { fsReason } from '../util/fs-reason.js';
 import type { RouterOptions } from '../router/options.js';
@@ -18,6 +20,7 @@ import { parseJsonText } from '../util/json-fields.js';
 import type { LogLevel } from './logger.js';
 import type { RouteConfigFile } from './route-config-schema.js';
 import { parseDeviceSpec, type DeviceSpec } from '../cli/device-kinds.js';
+import type { ClusterOptions } from '../cluster/cluster-options.js';
 
 export { parseDeviceSpec, type DeviceSpec, type RouteConfigFile };
 
@@ -31,19 +34,21 @@ export interface RouteConfig {
   /** Address the metrics server binds; undefined = loopback (startMetricsServer's default). */
   metricsHost: string | undefined;
   logLevel: LogLevel | undefined;
+  /** Cluster membership (README "Cluster"); undefined = a router on its own. */
+  cluster: ClusterOptions | undefined;
   router: RouterOptions;
 }
 
 /** What the command line gave: undefined = not given (the file's value, if any, stays). */
-export type RouteConfigOverrides = Partial<Omit<RouteConfig, 'router'>> & { router?: RouterOptions };
+export type RouteConfigOverrides = Partial<Omit<RouteConfig, 'router' | 'cluster'>> & { router?: RouterOptions; cluster?: Partial<ClusterOptions> };
+
+/** `--metrics` / `"metrics"` as text: PORT, HOST:PORT or [IPv6]:PORT. */
+export const LISTEN_ADDRESS = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/;
 
 /**
  * `PORT`, `HOST:PORT` or `[IPv6]:PORT` (the --metrics address); undefined when malformed. A
  * bare port leaves the host undefined (the server's loopback default).
  */
-/** `--metrics` / `"metrics"` as text: PORT, HOST:PORT or [IPv6]:PORT. */
-export const LISTEN_ADDRESS = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/;
-
 export function parseListenAddress(text: string): { host: string | undefined; port: number } | undefined {
   const m = LISTEN_ADDRESS.exec(text);
   if (m === null || Number(m[2]) > 65535) return undefined;
@@ -75,7 +80,7 @@ export async function loadRouteConfig(path: string): Promise<RouteConfig> {
  * --device) replaces the file's whole list; router options merge field by field.
  */
 export function mergeRouteConfig(file: RouteConfig | undefined, cli: RouteConfigOverrides): RouteConfig {
-  const base: RouteConfig = file ?? { driverLinks: [], deviceLinks: [], devices: [], durationS: undefined, capture: undefined, metricsPort: undefined, metricsHost: undefined, logLevel: undefined, router: {} };
+  const base: RouteConfig = file ?? { driverLinks: [], deviceLinks: [], devices: [], durationS: undefined, capture: undefined, metricsPort: undefined, metricsHost: undefined, logLevel: undefined, cluster: undefined, router: {} };
   const pick = <K extends keyof RouteConfigOverrides>(k: K, fallback: RouteConfig[K & keyof RouteConfig]): RouteConfig[K & keyof RouteConfig] =>
     (cli[k] !== undefined ? cli[k] : fallback) as RouteConfig[K & keyof RouteConfig];
   const router: RouterOptions = { ...base.router };
@@ -90,6 +95,14 @@ export function mergeRouteConfig(file: RouteConfig | undefined, cli: RouteConfig
     metricsPort: pick('metricsPort', base.metricsPort),
     metricsHost: cli.metricsPort !== undefined ? cli.metricsHost : base.metricsHost,
     logLevel: pick('logLevel', base.logLevel),
+    cluster: mergeCluster(base.cluster, cli.cluster),
     router,
   };
+}
+
+/** Cluster options field by field, the command line's over the file's (checked by the caller once whole). */
+function mergeCluster(file: ClusterOptions | undefined, cli: Partial<ClusterOptions> | undefined): ClusterOptions | undefined {
+  const given = Object.entries(cli ?? {}).filter(([, v]) => v !== undefined);
+  if (file === undefined && given.length === 0) return undefined;
+  return { ...(file ?? { url: '', node: '' }), ...Object.fromEntries(given) } as ClusterOptions;
 }

@@ -1,5 +1,5 @@
-// Encode/decode of every virtio-msg message (spec §3 header, §5 transport, §6 bus; PR28 /
-// PATCH v1 layouts as profile "rev1", the §2.6 deltas as profile "rev1-2026"). Control-plane
+// Encode/decode of every virtio-msg message (docs/PROTOCOL.md §3 header, §5 transport, §6 bus; PR28 /
+// PATCH v1 layouts as profile "rev1", the §2 deltas as profile "rev1-2026"). Control-plane
 // and tools codec: the hot path parses headers in WASM (assembly/header.ts).
 import {
   HDR_SIZE, HDR_TYPE, HDR_MSG_ID, HDR_DEV_NUM, HDR_TOKEN, HDR_MSG_SIZE,
@@ -14,18 +14,18 @@ import { Reason, type ReasonCode } from './reasons.js';
 
 // ================================================================ public types
 
-/** Payload layouts: PR28 / PATCH v1 ("rev1") or the post-review 2026 deltas (spec §2.6). */
+/** Payload layouts: PR28 / PATCH v1 ("rev1") or the post-review 2026 deltas (docs/PROTOCOL.md §2). */
 export type Profile = 'rev1' | 'rev1-2026';
 export const PROFILES: readonly Profile[] = ['rev1', 'rev1-2026'];
 
 export interface CodecOptions {
   /** Layouts of GET_DEVICE_INFO, GET_SHM and GET/SET_VQUEUE (default "rev1"). */
   profile?: Profile;
-  /** GET_DEVICES response fields in the 2026 Linux order offset,next_offset,count (spec §2.6, unconfirmed). */
+  /** GET_DEVICES response fields in the 2026 Linux order offset,next_offset,count (docs/PROTOCOL.md §2, unconfirmed). */
   getdevAlt?: boolean;
 }
 
-/** The common header (spec §3), fields as on the wire. */
+/** The common header (docs/PROTOCOL.md §3), fields as on the wire. */
 export interface Header {
   type: number;
   msg_id: number;
@@ -37,21 +37,21 @@ export interface Header {
 interface Base {
   dev_num: number;
   token: number;
-  /** Type bits 2–7 as received: senders must send 0, receivers ignore them (spec §3). */
+  /** Type bits 2–7 as received: senders must send 0, receivers ignore them (docs/PROTOCOL.md §3). */
   reserved_type_bits?: number;
 }
 type Req<N extends string> = Base & { message: N; response: false };
 type Resp<N extends string> = Base & {
   message: N;
   response: true;
-  /** Bytes inside msg_size after a complete transport response payload (accepted, spec §9 item 11). */
+  /** Bytes inside msg_size after a complete transport response payload (accepted, docs/PROTOCOL.md §9 item 11). */
   trailing?: Uint8Array;
 };
 type Rev1 = { profile: 'rev1' };
 type Rev2026 = { profile: 'rev1-2026' };
 type VqAddrs = { desc_addr: bigint; driver_addr: bigint; device_addr: bigint };
 
-// Transport messages (spec §5). Field names are the spec's.
+// Transport messages (docs/PROTOCOL.md §5). Field names are the spec's.
 export type GetDeviceInfoRequest = Req<'GET_DEVICE_INFO'>;
 export type GetDeviceInfoResponse = Resp<'GET_DEVICE_INFO'> & Rev1 & {
   device_id: number; vendor_id: number; num_feature_bits: number; config_size: number;
@@ -91,7 +91,7 @@ export type EventConfig = Req<'EVENT_CONFIG'> & { device_status: number; generat
 export type EventAvail = Req<'EVENT_AVAIL'> & { vq_index: number; next_offset: number };
 export type EventUsed = Req<'EVENT_USED'> & { vq_index: number };
 
-// Bus messages (spec §6).
+// Bus messages (docs/PROTOCOL.md §6).
 export type GetDevicesRequest = Req<'GET_DEVICES'> & { offset: number; count: number };
 /** bitmap: count/8 bytes, bit i (byte i/8, LSB first) = device offset+i present. */
 export type GetDevicesResponse = Resp<'GET_DEVICES'> & { offset: number; count: number; next_offset: number; bitmap: Uint8Array };
@@ -99,7 +99,7 @@ export type PingRequest = Req<'PING'> & { data: number };
 export type PingResponse = Resp<'PING'> & { data: number };
 export type EventDevice = Req<'EVENT_DEVICE'> & { device_number: number; device_bus_state: number };
 
-/** Any id 0x80–0xFF, transport or bus: the payload is opaque to the generic layer (spec §4). */
+/** Any id 0x80–0xFF, transport or bus: the payload is opaque to the generic layer (docs/PROTOCOL.md §4). */
 export type ImplDefined = Base & { message: 'IMPL_DEFINED'; bus: boolean; msg_id: number; response: boolean; payload: Uint8Array };
 
 export type Message =
@@ -192,7 +192,7 @@ const T_RESP: Record<number, Layout> = {
   [T_GET_SHM]: layout([['index', 'u32', 0], ['length', 'u32', 4], ['address', 'u32', 8]]),
 };
 
-/** 2026 deltas (spec §2.6): the only messages whose layout depends on the profile. */
+/** 2026 deltas (docs/PROTOCOL.md §2): the only messages whose layout depends on the profile. */
 const T_REQ_2026: Record<number, Layout> = {
   [T_SET_VQUEUE]: layout([['index', 'u32', 0], ['flags', 'u32', 4], ['size', 'u32', 8], ['reserved', 'u32', 12], ...VQ_ADDRS]),
   [T_GET_SHM]: layout([['shmid', 'u32', 0]]),
@@ -218,7 +218,7 @@ const B_RESP: Record<number, Layout> = {
 /** GET_DEVICES response as declared by 2026 Linux: offset, next_offset, count. */
 const B_GET_DEVICES_RESP_ALT = layout([['offset', 'u16', 0], ['next_offset', 'u16', 2], ['count', 'u16', 4]], 'bitmap');
 
-/** What the type byte and msg_id say a frame is (spec §3, §4). */
+/** What the type byte and msg_id say a frame is (docs/PROTOCOL.md §3, §4). */
 export interface Kind {
   name: MessageName;
   bus: boolean;
@@ -284,7 +284,7 @@ export function encodeHeader(h: Header, out: Uint8Array = new Uint8Array(HDR_SIZ
   return out;
 }
 
-/** Generic frame limits (spec §7 rule 5) minus the bus maximum, which needs a context. */
+/** Generic frame limits (docs/PROTOCOL.md §7 rule 5) minus the bus maximum, which needs a context. */
 export function checkFrame(bytes: Uint8Array): { ok: true; header: Header } | Failure {
   const header = decodeHeader(bytes);
   if (header === undefined) {
@@ -300,7 +300,7 @@ export function checkFrame(bytes: Uint8Array): { ok: true; header: Header } | Fa
 }
 
 /**
- * What the header says the frame is. Order (spec §4, §7 rule 19): a response-typed event id is
+ * What the header says the frame is. Order (docs/PROTOCOL.md §4, §7 rule 19): a response-typed event id is
  * malformed; 0x80–0xFF are implementation-defined and valid; other ids must be known.
  */
 export function classify(h: Header): { ok: true; kind: Kind } | Failure {
@@ -389,7 +389,7 @@ export function decodeBody(bytes: Uint8Array, h: Header, kind: Kind, opts: Codec
   const extra = rest - used;
   if (extra > 0) {
     // Transport responses may carry more than their payload (2026 Linux checks the minimum);
-    // requests, events and bus messages must be exact (spec §9 item 11). So must responses
+    // requests, events and bus messages must be exact (docs/PROTOCOL.md §9 item 11). So must responses
     // whose layout depends on the profile: their size is what tells the profiles apart (§9
     // item 22), e.g. a 52-byte GET_DEVICE_INFO response is the 2026 layout, not rev1 + 20 bytes.
     if (kind.response && !kind.bus && !profiled) {

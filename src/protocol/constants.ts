@@ -1,4 +1,4 @@
-// Every virtio-msg wire constant (spec §3 header, §4 ID ranges, §5 transport, §6 bus ids and
+// Every virtio-msg wire constant (docs/PROTOCOL.md §3 header, §4 ID ranges, §5 transport, §6 bus ids and
 // states, §1/§7 size limits). assembly/header.ts is the AssemblyScript twin: names it shares
 // with this file must have the same values (test/layout/header.test.ts checks it).
 

@@ -1,6 +1,7 @@
-// Presentation of decoded frames (spec §3, §5, §6 field names): the JSON object `vmsg decode
-// --json` prints (the conventions of vectors.json: u64 as "0x"+16 hex digits, byte arrays as
-// hex, feature words as "0x"+8 hex digits) and a one-line summary like a packet dissector.
+// Presentation of decoded frames (docs/PROTOCOL.md §3, §5, §6 field names): the JSON object
+// `vmsg decode --json` prints (the conventions of test/fixtures/wire-vectors.json: u64 as "0x"+16
+// hex digits, byte arrays as hex, feature words as "0x"+8 hex digits) and a one-line summary like
+// a packet dissector.
 import {
   MSG_ID_EVENT_BIT, NEXT_OFFSET_MASK, NEXT_OFFSET_WRAP_BIT, STATUS_NAMES, DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED,
   DEVICE_BUS_STATE_IMPL_MIN,
@@ -25,7 +26,7 @@ const NOT_PAYLOAD = new Set(['message', 'response', 'dev_num', 'token', 'reserve
 
 /**
  * The payload fields of `msg` as JSON values, in wire order, plus the derived fields of
- * vectors.json: `present` (GET_DEVICES response), `next_off`/`next_wrap` (EVENT_AVAIL),
+ * wire-vectors.json: `present` (GET_DEVICES response), `next_off`/`next_wrap` (EVENT_AVAIL),
  * `state_name` (EVENT_DEVICE). IMPL_DEFINED payloads are `payload`.
  */
 export function payloadJson(msg: Message, opts: FormatOptions = {}): Record<string, JsonValue> {
@@ -136,7 +137,7 @@ export function statusText(status: number): string {
   return `0x${hex(status, 2)}${names.length > 0 ? `(${names.join('|')})` : ''}`;
 }
 
-/** Device numbers whose bit is set: bit i (byte i/8, LSB first) = device offset+i (spec §6). */
+/** Device numbers whose bit is set: bit i (byte i/8, LSB first) = device offset+i (docs/PROTOCOL.md §6). */
 export function presentDevices(offset: number, bitmap: Uint8Array): number[] {
   const out: number[] = [];
   for (let i = 0; i < bitmap.length; i++) {

@@ -1,4 +1,4 @@
-// The virtio-msg protocol in TypeScript (spec §3–§8): constants, reasons, codec, validation, formatting.
+// The virtio-msg protocol in TypeScript (docs/PROTOCOL.md §3–§8): constants, reasons, codec, validation, formatting.
 export * from './constants.js';
 export * from './reasons.js';
 export * from './codec.js';

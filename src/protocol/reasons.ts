@@ -1,4 +1,4 @@
-// The one numbered table of reasons a frame is invalid or dropped (spec §7 bus rules, §8
+// The one numbered table of reasons a frame is invalid or dropped (docs/PROTOCOL.md §7 bus rules, §8
 // endpoint rules). The router's WASM drop counters index by these numbers
 // (assembly/router/layout.ts R_*, counter EC_DROP_BASE + reason), so never renumber.
 
@@ -43,9 +43,14 @@ const TABLE = {
   MSG_SIZE_GT_LINK_MAX: { code: 22, layer: 'router', description: "frame larger than its destination link's maximum (a response becomes a transport failure)" },
   // router only: a frame held on its way from a link that detached meanwhile (counted on that source)
   SOURCE_GONE: { code: 23, layer: 'router', description: 'its driver detached while the frame waited to be forwarded (parked or between shards): never sent' },
+  // router only: a frame from a driver that left a park limit of frames undrained for a whole timeout (counted on that source)
+  DRIVER_STALLED: { code: 24, layer: 'router', description: 'its driver has not drained its ring for a timeout: a request fails in its place, other frames are dropped' },
+  // legacy v0 bridges (src/bus/legacy): a request's one outcome when the legacy device cannot give it
+  LEGACY_UNSUPPORTED: { code: 25, layer: 'endpoint', description: 'the legacy v0 device has no counterpart for the request or would crash on it (unknown id, queue index beyond its queues, ring outside the shared memory): never sent to it' },
+  LEGACY_NO_REPLY: { code: 26, layer: 'endpoint', description: 'the legacy v0 device took the request but sent no reply within the link\'s reply deadline' },
   // router only: correlation, routing and delivery (assembly/router)
   UNMATCHED_RESPONSE: { code: 32, layer: 'router', description: 'response token matches no outstanding request' },
-  LATE_RESPONSE: { code: 33, layer: 'router', description: 'response to a request that already failed (timeout, removal)' },
+  LATE_RESPONSE: { code: 33, layer: 'router', description: 'response to a request the router already closed without an answer (timeout, detach, removal)' },
   RESPONSE_ID_MISMATCH: { code: 34, layer: 'router', description: 'response msg_id differs from its request' },
   SPOOFED_DEV_NUM: { code: 35, layer: 'router', description: 'device endpoint sent a frame for a device number it does not own' },
   NO_BOUND_DRIVER: { code: 36, layer: 'router', description: 'device event with no driver bound to the device yet' },
@@ -55,7 +60,7 @@ const TABLE = {
   TIMEOUT: { code: 40, layer: 'router', description: 'no response before the request deadline' },
   RING_CORRUPT: { code: 41, layer: 'router', description: 'ring indices or slot contents are inconsistent' },
   ENDPOINT_GONE: { code: 42, layer: 'router', description: 'destination endpoint detached' },
-  DUPLICATE_RESPONSE: { code: 43, layer: 'router', description: 'second response to an already answered request' },
+  DUPLICATE_RESPONSE: { code: 43, layer: 'router', description: 'another response to a request already answered' },
   SHARD_RESTARTED: { code: 44, layer: 'router', description: 'shard worker restarted with the request in flight' },
   DEVICE_BUSY: { code: 45, layer: 'router', description: "device's park queue full" },
   ENDPOINT_STALLED: { code: 46, layer: 'router', description: 'endpoint stopped draining its ring and its park queue is full' },

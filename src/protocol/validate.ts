@@ -1,4 +1,4 @@
-// Validation of one frame against the bus rules (spec §7) and the device/driver rules (spec §8),
+// Validation of one frame against the bus rules (docs/PROTOCOL.md §7) and the device/driver rules (§8),
 // in a fixed order: header limits, ids, routing (bus dev_num, direction, validated devices),
 // then payload structure and payload rules. Every result names the layer that detects it.
 import {
@@ -15,13 +15,13 @@ export type Direction = 'driver_to_device' | 'device_to_driver';
 export const DIRECTIONS: readonly Direction[] = ['driver_to_device', 'device_to_driver'];
 
 export interface ValidateContext {
-  /** Maximum msg_size the bus advertises (default 264; spec §7 rules 3–5). */
+  /** Maximum msg_size the bus advertises (default 264; docs/PROTOCOL.md §7 rules 3–5). */
   busMaxSize?: number;
   /** Which way the frame travels; direction rules are skipped when absent. */
   direction?: Direction;
   /** Payload layouts (default "rev1"). */
   profile?: Profile;
-  /** Device numbers validated on this bus; unchecked when absent (spec §7 rule 14). */
+  /** Device numbers validated on this bus; unchecked when absent (docs/PROTOCOL.md §7 rule 14). */
   knownDevices?: ReadonlySet<number>;
   /** config_size from GET_DEVICE_INFO; config ranges unchecked when absent. */
   configSize?: number;
@@ -71,7 +71,7 @@ export function validate(bytes: Uint8Array, ctx: ValidateContext = {}): Validate
 }
 
 /**
- * The checks a router makes (spec §7): header limits, ids, bus dev_num, direction, validated
+ * The checks a router makes (docs/PROTOCOL.md §7): header limits, ids, bus dev_num, direction, validated
  * device numbers; for bus messages (which the router terminates) also their payload rules.
  * Transport payloads are forwarded opaquely (§7 rule 7), so they are not judged here.
  */
@@ -115,14 +115,14 @@ function routerChecks(bytes: Uint8Array, ctx: ValidateContext): RouterVerdict {
 }
 
 /**
- * The one direction a message may travel, or undefined for either (spec §5, §6; §9 item 20).
+ * The one direction a message may travel, or undefined for either (docs/PROTOCOL.md §5, §6; §9 item 20).
  * Transport responses travelling driver→device count as WRONG_DIRECTION, like the router's hot
  * path does (assembly/router/route.ts), not REQUEST_RESPONSE_MISMATCH: that reason is kept for
  * a response that does not answer the request it is matched with (ctx.request).
  */
 export function allowedDirection(kind: Kind, msgId: number): Direction | undefined {
   if (kind.bus) {
-    if (kind.impl) return undefined; // meaning is binding-specific (spec §4)
+    if (kind.impl) return undefined; // meaning is binding-specific (docs/PROTOCOL.md §4)
     if (msgId === B_GET_DEVICES) return kind.response ? 'device_to_driver' : 'driver_to_device';
     if (msgId === B_EVENT_DEVICE) return 'device_to_driver';
     return undefined; // PING: either side may start one
@@ -136,7 +136,7 @@ export function allowedDirection(kind: Kind, msgId: number): Direction | undefin
   return 'driver_to_device'; // devices send no requests
 }
 
-/** Rules on decoded payload values (spec §5, §6, §8). */
+/** Rules on decoded payload values (docs/PROTOCOL.md §5, §6, §8). */
 function payloadRules(m: Message, ctx: ValidateContext): [ReasonCode, string] | undefined {
   switch (m.message) {
     case 'GET_DEVICES': {

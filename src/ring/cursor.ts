@@ -1,5 +1,5 @@
 // One side of an SPSC ring from JavaScript (TS twin of assembly/ring/cursor.ts): the producer or
-// consumer of our native ring, a vmamp window direction (buses.md §2.1) or an SPSC v1 ring
+// consumer of our native ring, a vmamp window direction (docs/BUSES.md §2.1) or an SPSC v1 ring
 // (§3.1). The layouts differ only in where the two indices live, their width and where the
 // slots are, which a RingGeometry says. Private state (own index, cached peer index, steps not
 // yet published) lives in JS fields; the ring memory is touched only to move frames and to

@@ -1,4 +1,4 @@
-// Copying one virtio-msg frame (buses.md §1.1: msg_size u16 LE at +6, header included) between a
+// Copying one virtio-msg frame (docs/BUSES.md §1.1: msg_size u16 LE at +6, header included) between a
 // private Uint8Array and a ring slot in the shared memory, a 32-bit word at a time where the slot
 // is 4-aligned. Measured on the 2-vCPU VM for 32..64-byte frames: assembling words from bytes is
 // 1.5-2x faster than a byte loop or Uint8Array.set(subarray) and allocates nothing; the other

@@ -1,7 +1,7 @@
-// SPSC v1 "switchboard" ring (buses.md §3.1), TS twin of assembly/ring/spsc.ts: one region per
+// SPSC v1 "switchboard" ring (docs/BUSES.md §3.1), TS twin of assembly/ring/spsc.ts: one region per
 // direction, i32 head (PRODUCER index) @0, i32 tail (CONSUMER index) @0x40, 64-byte slots from
 // 0x80, one slot kept empty, capacity derived from the region size (never stored).
-// NB the name clash: here head = producer; in the vmamp window tail = producer (buses.md §9).
+// NB the name clash: here head = producer; in the vmamp window tail = producer (docs/BUSES.md §7).
 import {
   CURSOR_CONSUMER, CURSOR_PRODUCER, RingConsumer, RingProducer, writeCursor, type CursorSide, type RingGeometry,
 } from './cursor.js';

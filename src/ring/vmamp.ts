@@ -1,4 +1,4 @@
-// vmamp shared-memory window (buses.md §2.1 layout, §2.2 build and handshake), TS twin of
+// vmamp shared-memory window (docs/BUSES.md §2.1 layout, §2.2 build and handshake), TS twin of
 // assembly/ring/vmamp.ts: the descriptor and queue-head offsets (same names, compared with the
 // wasm exports by test/layout/rings.test.ts), the device-side build (QEMU vmamp_shmem_dev_init),
 // the driver-side parse with the kernel validator's rules, the queue bring-up state machine, and

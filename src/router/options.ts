@@ -7,7 +7,7 @@ import { BUSY_POLL_SPINS } from '../wait/doorbell.js';
 export interface RouterOptions {
   /** Router shards (worker threads). Default: one per core; at most the core count. */
   shards?: number;
-  /** Largest frame the router carries, bytes (spec §7 rules 3–5). Default 264. */
+  /** Largest frame the router carries, bytes (docs/PROTOCOL.md §7 rules 3–5). Default 264. */
   busMaxSize?: number;
   /** A request with no response after this long ends in a transport failure. Default 1000 ms. */
   timeoutMs?: number;

@@ -13,7 +13,7 @@ import { monotonicMs } from './clock.js';
 import type { ShardTask } from './shard-worker.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import {
-  readRouterStats, emptyEndpointStats, emptyDeviceStats, addEndpointStats, addDeviceStats, type RouterStats, type RetiredStats,
+  readRouterStats, emptyEndpointStats, emptyDeviceStats, addEndpointStats, addDeviceStats, type RouterStats, type RetiredStats, type EndpointStats, type DeviceStats,
 } from './stats.js';
 import type { LinkDescriptor } from './link.js';
 import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
@@ -30,6 +30,8 @@ export interface DriverLinkOptions {
   maxMessageSize?: number;
   /** Shard to place it on. Default: the least loaded. */
   shard?: number;
+  /** The link this endpoint belongs to (its URI or name): the `link` label of its metrics. Default "inproc:driver". */
+  label?: string;
 }
 
 export interface DeviceLinkOptions {
@@ -37,6 +39,8 @@ export interface DeviceLinkOptions {
   devices?: number[];
   maxMessageSize?: number;
   shard?: number;
+  /** As DriverLinkOptions.label; default "inproc:device". */
+  label?: string;
 }
 
 /**
@@ -59,6 +63,17 @@ export interface ExternalEndpointOptions {
   /** Device links: the peer numbers its devices its own way (addDevice may then remap). */
   ownNumbering?: boolean;
   shard?: number;
+  /** The link's URI or name: the `link` label of its metrics. */
+  label?: string;
+}
+
+/** One link's counters over its whole life (Router.linkStats). */
+export interface LinkStats {
+  link: string;
+  kind: 'driver' | 'device';
+  /** Endpoints of the link attached now (a listening stream link has one per connection). */
+  endpoints: number;
+  counters: EndpointStats;
 }
 
 /** What attachExternal returns: the endpoint id, its shard, and the router numbers of its devices. */
@@ -111,6 +126,9 @@ const BELL_ASLEEP = 1;
 const ENDPOINT_QUARANTINE_MIN_MS = 10_000;
 const ENDPOINT_QUARANTINE_TIMEOUTS = 3;
 
+/** Removed device numbers whose state stays in the table as a tombstone (Router.removeDevice). */
+export const MAX_TOMBSTONES = 1024;
+
 export class Router {
   readonly options: ResolvedRouterOptions;
   readonly mem: SharedMemory;
@@ -126,6 +144,11 @@ export class Router {
   private readonly detachedEndpoints = new Map<number, { id: number; kind: 'driver' | 'device' }>();
   /** Counters of reused endpoint ids and removed devices (see stats()). */
   private readonly retired: RetiredStats = { driverLinks: emptyEndpointStats('driver'), deviceLinks: emptyEndpointStats('device'), devices: emptyDeviceStats() };
+  /** Link label of every endpoint id (kept while detached, replaced when the id is reused). */
+  private readonly labels = new Map<number, string>();
+  /** Counters of retired endpoints summed per link label, of removed devices per device number: what linkStats() adds back. */
+  private readonly retiredByLink = new Map<string, EndpointStats>();
+  private readonly retiredByDevice = new Map<number, DeviceStats>();
   private nextId = 0;
   /** Origin of the shards' clock (src/router/clock.ts). */
   private readonly clockOrigin = monotonicMs();
@@ -136,8 +159,10 @@ export class Router {
   restarts = 0;
   private recovering = 0;
   private capture: CaptureTap | undefined;
-  /** Next request sequence of each device number that was removed (see addDevice). */
-  private readonly lastSeq = new Map<number, number>();
+  /** Next router token of each device number that was removed (see addDevice). */
+  private readonly lastToken = new Map<number, number>();
+  /** States of removed devices still in the device table (see removeDevice), oldest first. */
+  private readonly tombstones = new Map<number, { state: number; bytes: number }>();
 
   private constructor(opts: RouterOptions) {
     this.options = resolveRouterOptions(opts);
@@ -214,6 +239,10 @@ export class Router {
       if (old !== undefined) {
         const [st] = readRouterStats(this.mem, this.tables, [{ ...old, detached: true }], []).endpoints;
         addEndpointStats(old.kind === 'driver' ? this.retired.driverLinks : this.retired.deviceLinks, st!);
+        const label = this.labels.get(reuse.id) ?? `inproc:${old.kind}`;
+        let byLink = this.retiredByLink.get(label);
+        if (byLink === undefined) this.retiredByLink.set(label, (byLink = emptyEndpointStats(old.kind)));
+        addEndpointStats(byLink, st!);
         this.detachedEndpoints.delete(reuse.id);
       }
       return reuse.id;
@@ -306,6 +335,7 @@ export class Router {
       }
     }
     const rec = await this.attach(opts.kind, opts.maxMessageSize, opts.shard, 0, undefined, opts);
+    this.labels.set(rec.id, opts.label ?? `external:${opts.kind}`);
     return rec.link as ExternalEndpoint;
   }
 
@@ -328,6 +358,21 @@ export class Router {
         }).finally(resolve);
       });
     });
+  }
+
+  /**
+   * Switch an external link between busy-poll (its peer rings no doorbell: the owning shard
+   * naps briefly and looks again) and doorbell wake-ups, e.g. when its doorbell socket connects
+   * after the link came up. The shard is woken so it looks at the link once more either way.
+   */
+  setExternalPolling(link: AttachedLink, busyPoll: boolean): void {
+    const rec = this.endpoints.get(link.id);
+    if (rec === undefined || rec.link !== link || rec.rings !== null || rec.busyPoll === busyPoll) return;
+    rec.busyPoll = busyPoll;
+    const at = (this.tables.controlBlocks[rec.shard]! + CB_POLL_LINKS) >>> 2;
+    if (busyPoll) Atomics.add(this.mem.u32, at, 1);
+    else Atomics.sub(this.mem.u32, at, 1);
+    this.wakeShard(rec.shard);
   }
 
   /** Wake shard `s` if it sleeps (an external peer rang our doorbell socket). */
@@ -432,6 +477,7 @@ export class Router {
   async attachDriver(opts: DriverLinkOptions = {}): Promise<LinkDescriptor> {
     const flags = opts.failureEvents === false ? 0 : this.tables.L.EPF_FAILURE_EVENTS;
     const rec = await this.attach('driver', opts.maxMessageSize, opts.shard, flags, opts.allow);
+    this.labels.set(rec.id, opts.label ?? 'inproc:driver');
     return rec.link as LinkDescriptor;
   }
 
@@ -439,6 +485,7 @@ export class Router {
   async attachDevice(opts: DeviceLinkOptions = {}): Promise<LinkDescriptor> {
     for (const d of opts.devices ?? []) this.checkDevNum(d);
     const rec = await this.attach('device', opts.maxMessageSize, opts.shard, 0);
+    this.labels.set(rec.id, opts.label ?? 'inproc:device');
     for (const d of opts.devices ?? []) await this.addDevice(rec.link, d);
     return rec.link as LinkDescriptor;
   }
@@ -478,28 +525,48 @@ export class Router {
     const bytes = this.tables.deviceStateBytes(options.window);
     // A number that was here before continues its token sequence: a late answer to the old
     // device's requests then cannot match a new request's token (it is dropped as unmatched).
-    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window: options.window, firstSeq: this.lastSeq.get(dev) });
+    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window: options.window, firstToken: this.lastToken.get(dev) });
     this.devices.set(dev, { dev, busNum, ep, state: ds, bytes });
     ep.devices.add(dev);
     link.devices.push(dev);
     await this.senders[ep.shard]!.run(Op.AddDevice, ds);
-    // Publish: from here on the device number is validated (spec §7 rule 14).
+    // Publish: from here on the device number is validated (docs/PROTOCOL.md §7 rule 14).
     if (ep.busDevs !== 0) Atomics.store(mem.u32, (ep.busDevs >>> 2) + busNum, ds);
     Atomics.store(mem.u32, (this.tables.devTable >>> 2) + dev, ds);
     Atomics.or(mem.u8, this.tables.presentMap + (dev >> 3), 1 << (dev & 7));
+    // The number's tombstone (if any) was just replaced in the table.
+    await this.freeTombstone(dev, false);
     await this.broadcast(Op.DeviceEvent, dev, EVENT_DEVICE_READY);
   }
 
   /**
-   * Hot-unplug device `dev`: it stops being validated at once, its waiting requests fail
-   * (DEVICE_REMOVED) in order, and drivers get EVENT_DEVICE REMOVED.
+   * Free the tombstone of device number `dev`, taking it out of the table first when `clear`
+   * (it may already have been replaced by a new state). Frames hold no pointer to a device
+   * state, so once every shard has run a command since, none can still be using it.
+   */
+  private async freeTombstone(dev: number, clear: boolean): Promise<void> {
+    const t = this.tombstones.get(dev);
+    if (t === undefined) return;
+    this.tombstones.delete(dev);
+    if (clear) Atomics.compareExchange(this.mem.u32, (this.tables.devTable >>> 2) + dev, t.state, 0);
+    await this.broadcastNoop();
+    this.mem.free(t.state, t.bytes);
+  }
+
+  /**
+   * Hot-unplug device `dev`: its waiting and parked requests fail (DEVICE_REMOVED) in order,
+   * drivers get EVENT_DEVICE REMOVED, and GET_DEVICES stops listing it. Its state stays in the
+   * device table as a tombstone, so a request for the number sent later fails (UNVALIDATED_DEV_NUM)
+   * after every outcome owed before it, from the shard that owned the device; answers of the
+   * device that come after are labelled like any answer to a closed request. The last
+   * MAX_TOMBSTONES removed numbers keep one; an older one is freed and the number is then
+   * refused at once by any shard.
    */
   async removeDevice(dev: number): Promise<void> {
     this.checkOpen();
     const rec = this.devices.get(dev);
     if (rec === undefined) throw new RangeError(`device number ${dev} is not attached`);
     const { mem, tables } = this;
-    Atomics.store(mem.u32, (tables.devTable >>> 2) + dev, 0);
     if (rec.ep.busDevs !== 0) Atomics.store(mem.u32, (rec.ep.busDevs >>> 2) + rec.busNum, 0);
     Atomics.and(mem.u8, tables.presentMap + (dev >> 3), ~(1 << (dev & 7)) & 0xff);
     for (let tries = 0; (await this.senders[rec.ep.shard]!.run(Op.RemoveDevice, rec.state)) !== 0; tries++) {
@@ -510,13 +577,16 @@ export class Router {
     // Nothing touches the device state any more: its counters join the lifetime totals.
     const [st] = readRouterStats(this.mem, this.tables, [], [{ dev, state: rec.state, endpoint: rec.ep.id }]).devices;
     addDeviceStats(this.retired.devices, st!);
-    this.lastSeq.set(dev, mem.u32[(rec.state + tables.L.DS_NEXT_SEQ) >>> 2]!);
+    let byDev = this.retiredByDevice.get(dev);
+    if (byDev === undefined) this.retiredByDevice.set(dev, (byDev = { ...emptyDeviceStats(), dev }));
+    addDeviceStats(byDev, st!);
+    this.lastToken.set(dev, mem.u32[(rec.state + tables.L.DS_NEXT_TOKEN) >>> 2]!);
     this.devices.delete(dev);
     rec.ep.devices.delete(dev);
     const i = rec.ep.link.devices.indexOf(dev);
     if (i >= 0) rec.ep.link.devices.splice(i, 1);
-    // Every shard has run a command since the table entry was cleared, so none still uses it.
-    mem.free(rec.state, rec.bytes);
+    this.tombstones.set(dev, { state: rec.state, bytes: rec.bytes });
+    if (this.tombstones.size > MAX_TOMBSTONES) await this.freeTombstone(this.tombstones.keys().next().value!, true);
   }
 
   /**
@@ -622,6 +692,50 @@ export class Router {
     for (const d of this.detachedEndpoints.values()) eps.push({ ...d, detached: true });
     const devs = [...this.devices.values()].map((d) => ({ dev: d.dev, state: d.state, endpoint: d.ep.id }));
     return readRouterStats(this.mem, this.tables, eps, devs, this.retired);
+  }
+
+  /** The link label of an endpoint id (attach option `label`). */
+  endpointLabel(id: number): string | undefined {
+    return this.labels.get(id);
+  }
+
+  /**
+   * Counters per link label over the router's whole life: live, detached and retired endpoints
+   * of the link summed, so a link that reconnects (new endpoint ids) keeps one growing series.
+   * `endpoints`: attached now (0 = the link is down).
+   */
+  linkStats(st: RouterStats = this.stats()): LinkStats[] {
+    const by = new Map<string, LinkStats>();
+    const get = (label: string, kind: 'driver' | 'device'): LinkStats => {
+      let l = by.get(label);
+      if (l === undefined) by.set(label, (l = { link: label, kind, endpoints: 0, counters: emptyEndpointStats(kind) }));
+      return l;
+    };
+    for (const e of st.endpoints) {
+      const l = get(this.labels.get(e.id) ?? `inproc:${e.kind}`, e.kind);
+      addEndpointStats(l.counters, e);
+      if (!e.detached) l.endpoints++;
+    }
+    for (const [label, c] of this.retiredByLink) addEndpointStats(get(label, c.kind).counters, c);
+    return [...by.values()].sort((a, b) => a.link.localeCompare(b.link));
+  }
+
+  /**
+   * Counters per device number over the router's whole life (a removed device's counters stay
+   * under its number; a number attached again keeps adding to them). `link`: the link serving
+   * it now, or "" when it is not attached.
+   */
+  deviceTotals(st: RouterStats = this.stats()): (DeviceStats & { link: string })[] {
+    const by = new Map<number, DeviceStats & { link: string }>();
+    for (const [dev, c] of this.retiredByDevice) by.set(dev, { ...c, inFlight: 0, parkedNow: 0, link: '' });
+    for (const d of st.devices) {
+      const cur = by.get(d.dev) ?? { ...emptyDeviceStats(), dev: d.dev, link: '' };
+      addDeviceStats(cur, d);
+      cur.endpoint = d.endpoint;
+      cur.link = this.labels.get(d.endpoint) ?? '';
+      by.set(d.dev, cur);
+    }
+    return [...by.values()].sort((a, b) => a.dev - b.dev);
   }
 
   /**

@@ -40,8 +40,8 @@ export interface DeviceStateFields {
   endpoint: number;
   shard: number;
   window: number;
-  /** First request sequence (default 1); a re-added device number continues where it stopped. */
-  firstSeq?: number;
+  /** First router token (default 1); a re-added device number continues where it stopped. */
+  firstToken?: number;
 }
 
 export class RouterTables {
@@ -196,9 +196,12 @@ export class RouterTables {
     mem.dv.setUint16(ds + L.DS_FLAGS, L.DSF_PRESENT, true);
     mem.dv.setUint32(ds + L.DS_WINDOW, d.window, true);
     mem.dv.setUint32(ds + L.DS_ENTRIES, ds + L.DS_SIZE, true);
-    // Sequences start at 1: token = seq & 0xffff and token 0 is reserved for events.
-    mem.dv.setUint32(ds + L.DS_NEXT_SEQ, d.firstSeq ?? 1, true);
-    mem.dv.setUint32(ds + L.DS_HEAD_SEQ, d.firstSeq ?? 1, true);
+    // Sequences count entries from 0; tokens run 1..65535 (0 is the events' token).
+    mem.dv.setUint32(ds + L.DS_NEXT_SEQ, 0, true);
+    mem.dv.setUint32(ds + L.DS_HEAD_SEQ, 0, true);
+    mem.dv.setUint32(ds + L.DS_BASE_SEQ, 0, true);
+    mem.dv.setUint32(ds + L.DS_NEXT_TOKEN, d.firstToken ?? 1, true);
+    mem.u8.fill(0, ds + L.DS_FAIL_COUNT, ds + L.DS_FAIL_RING + L.DS_FAILS * 4);
     return ds;
   }
 

@@ -1,5 +1,5 @@
 // Device-independent virtio feature bits (virtio 1.2 §6 "Reserved Feature Bits") as virtio-msg
-// carries them: 32-bit little-endian blocks, block k = bits 32k..32k+31 (spec §5 "Feature blocks").
+// carries them: 32-bit little-endian blocks, block k = bits 32k..32k+31 (docs/PROTOCOL.md §5 "Feature blocks").
 // Features are bigints so every bit number reads the same in code and in the spec.
 
 /** Descriptors may point at tables of descriptors (we never offer it: chains only). */
@@ -8,11 +8,17 @@ export const VIRTIO_F_INDIRECT_DESC = 28;
 export const VIRTIO_F_EVENT_IDX = 29;
 /** A modern (virtio 1.x) device: every virtio-msg device offers it and needs it acknowledged. */
 export const VIRTIO_F_VERSION_1 = 32;
-/** EVENT_AVAIL carries next_offset (spec §5); not offered: our buses may re-synthesise events (spec §7 rule 24). */
+/**
+ * The device reaches the driver's memory through a platform translation (an IOMMU, or a memory
+ * file at an offset): the addresses the driver writes are the device's view, not physical.
+ * QEMU devices with iommu_platform=on refuse FEATURES_OK without it.
+ */
+export const VIRTIO_F_ACCESS_PLATFORM = 33;
+/** EVENT_AVAIL carries next_offset (docs/PROTOCOL.md §5); not offered: our buses may re-synthesise events (§7 rule 24). */
 export const VIRTIO_F_NOTIFICATION_DATA = 38;
-/** Never offered over virtio-msg (spec §8 device rule 16). */
+/** Never offered over virtio-msg (docs/PROTOCOL.md §8 device rule 16). */
 export const VIRTIO_F_NOTIF_CONFIG_DATA = 39;
-/** RESET_VQUEUE is allowed (spec §5, §8 device rule 10). */
+/** RESET_VQUEUE is allowed (docs/PROTOCOL.md §5, §8 device rule 10). */
 export const VIRTIO_F_RING_RESET = 40;
 
 /** The feature set with bit `bit` alone. */

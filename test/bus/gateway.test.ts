@@ -1,4 +1,4 @@
-// Two router processes linked over TCP on 127.0.0.1 (issue 7 "done when"): this process runs
+// Two router processes linked over TCP on 127.0.0.1 (README "Stream links"): this process runs
 // the local router, a local driver and the gateway; a second node process
 // (fixtures/remote-router.mjs) runs the remote router with the echo device behind it. Requests
 // cross both routers and come back with the driver's tokens, in order per device; remote

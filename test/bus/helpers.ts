@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { afterAll } from 'vitest';
 import type { Router } from '../../src/router/router.js';
 import type { LinkDescriptor } from '../../src/router/link.js';
 import type { EndpointPort } from '../../src/router/port.js';
@@ -17,10 +18,14 @@ import { compiledModule } from '../../src/util/paths.js';
 export const PEER_SOURCE = fileURLToPath(new URL('../peers/vmsg-peer.c', import.meta.url));
 const workDir = mkdtempSync(join(tmpdir(), 'vmsg-peer-'));
 const windowFiles: string[] = [];
-process.on('exit', () => {
+const cleanUp = (): void => {
   rmSync(workDir, { recursive: true, force: true });
   for (const f of windowFiles) rmSync(f, { force: true });
-});
+};
+// After the importing file's tests (a hook at module level joins the file's own suite), and at
+// exit as well: a test worker may be ended without running exit handlers.
+afterAll(cleanUp);
+process.on('exit', cleanUp);
 
 /** Why the C-peer tests cannot run here (no compiler), or null. Compiles on first use. */
 export const peerSkipReason: string | null = (() => {

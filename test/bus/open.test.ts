@@ -9,7 +9,7 @@ import { VmampLayoutError } from '../../src/ring/vmamp.js';
 import { DeviceRemap } from '../../src/bus/remap.js';
 import { driveRequests, freshPaths, linkUri, peerArgs, peerSkipReason, startEcho, startPeer, type EchoDevice } from './helpers.js';
 
-/** A QEMU-built 8 KiB vmamp descriptor (buses.md §2.2), optionally with one field broken. */
+/** A QEMU-built 8 KiB vmamp descriptor (docs/BUSES.md §2.2), optionally with one field broken. */
 function vmampWindow(patch?: (dv: DataView) => void): Buffer {
   const b = Buffer.alloc(8192);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);

@@ -9,7 +9,7 @@ import { openBusLink } from '../../src/bus/open.js';
 import type { BusLink } from '../../src/bus/bus-link.js';
 import { busFramesUntil, driveRequests, freshPaths, linkUri, peerArgs, peerSkipReason, sleep, startEcho, startPeer, type EchoDevice } from './helpers.js';
 
-// A 3-slot window: vmamp's 496 bytes (N = 3, buses.md §2.2); SPSC cannot make 3 slots per
+// A 3-slot window: vmamp's 496 bytes (N = 3, docs/BUSES.md §2.2); SPSC cannot make 3 slots per
 // direction from 496 bytes (248 per ring), its smallest 3-slot pair is 640 bytes.
 const SMALL = { vmamp: 496, spsc: 640 } as const;
 const BUSES = ['vmamp', 'spsc'] as const;

@@ -1,4 +1,4 @@
-// Unix sockets the router listens on are owner-only (issue 6, isolation), whatever the umask:
+// Unix sockets the router listens on are owner-only (isolation, docs/RELIABILITY.md), whatever the umask:
 // the stream bus's unix-listen: socket and a shared-memory window's doorbell socket.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';

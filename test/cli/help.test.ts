@@ -18,7 +18,7 @@ describe('help on every command', () => {
     const r = await vmsg('--help');
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
-    expect(await commands()).toEqual(['bench', 'decode', 'demo', 'export-pcapng', 'conform', 'replay', 'route', 'stress']);
+    expect(await commands()).toEqual(['bench', 'decode', 'drive', 'demo', 'export-pcapng', 'conform', 'replay', 'route', 'stress']);
     expect(r.stdout).toMatch(/^Exit status: 0 ok, 1 the run failed .*, 2 bad command line or config\.$/m);
     expect(r.stdout).toMatch(/^example:\n {2}vmsg route /m);
   });

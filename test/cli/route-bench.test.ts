@@ -1,4 +1,4 @@
-// `vmsg route` and `vmsg bench` as other tools use them (issue 7 CLI contract): real
+// `vmsg route` and `vmsg bench` as other tools use them (the README's CLI contract): real
 // `node dist/src/cli/main.js` processes, C peers (test/peers/vmsg-peer.c) as the external
 // programs, the bench JSON with exactly its keys, exit statuses, SIGINT with final counters.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -195,6 +195,10 @@ describe('vmsg route operations: --config, --capture, --metrics, --log-level', (
       await r.waitFor(/listening on 127\.0\.0\.1:\d+/);
       const lines = r.stderr().trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string });
       expect(lines.every((l) => typeof l.level === 'number' && typeof l.msg === 'string')).toBe(true);
+      // The data of a line is in fields, not only in its message.
+      const up = lines.find((l) => l.msg.startsWith('link up')) as { link?: string; side?: string } | undefined;
+      expect(up).toMatchObject({ link: 'tcp-listen:127.0.0.1:0', side: 'driver' });
+      expect(lines.find((l) => l.msg.startsWith('built-in'))).toMatchObject({ device: [7], kind: 'echo' });
       const port = /listening on 127\.0\.0\.1:(\d+)/.exec(r.stderr())![1]!;
       const metricsUrl = /metrics at (http:\/\/[^\s"]+)/.exec(r.stderr())![1]!;
       const b = await vmsg('bench', '--target', `tcp:127.0.0.1:${port}`, '--dev', '7', '--mode', 'ping', '--count', '50', '--outstanding', '2', '--json');
@@ -202,6 +206,7 @@ describe('vmsg route operations: --config, --capture, --metrics, --log-level', (
       expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/); // loopback unless a host is given
       const text = await (await fetch(metricsUrl)).text();
       expect(text).toMatch(/^# HELP /m);
+      expect(text).toContain('vmsg_link_info{link="tcp-listen:127.0.0.1:0",kind="driver",scheme="tcp-listen"} 1');
       r.proc.kill('SIGTERM');
       expect((await r.done).status).toBe(0);
       const dec = await vmsg('decode', capture, '--msg', 'PING');

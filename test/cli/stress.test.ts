@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { packageRoot } from '../../src/util/paths.js';
 
 const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
@@ -70,5 +72,52 @@ describe('vmsg stress', () => {
     const r = await vmsg('stress', '--window', '400');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--window needs an integer from 464/);
+  });
+
+  it('--model sram-496,ffa-fifo: the same workload on each bus, the model\'s geometry and window applied, nothing lost; --report draws one series per run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmsg-stress-models-'));
+    try {
+      const report = join(dir, 'models.html');
+      const { status, stdout } = await vmsg('stress', '--model', 'sram-496,ffa-fifo', '--duration', '1', '--json', '--report', report);
+      expect(status).toBe(0);
+      const out = JSON.parse(stdout) as { format: string; runs: { model: string; dma: string; report: Report & { bus: Record<string, number>; model: string }; error: null }[] };
+      expect(out.format).toBe('vmsg-stress-models');
+      expect(out.runs.map((r) => [r.model, r.dma, r.error])).toEqual([['sram-496', 'inline', null], ['ffa-fifo', 'inline', null]]);
+      const [sram, ffa] = out.runs.map((r) => r.report);
+      expect(sram).toMatchObject({ slots_per_direction: 2, max_message_size: 64 });
+      expect(ffa).toMatchObject({ slots_per_direction: 29, max_message_size: 104 });
+      for (const r of [sram!, ffa!]) {
+        checkNothingLost(r);
+        expect(r.bus.dropped).toBe(0);
+        expect(r.accounting.bus_gave_device).toBe(r.accounting.device_received);
+      }
+      // AMP: one request in flight per device, token 1; FF-A: the per-endpoint counter.
+      expect(sram!.bus.in_flight_max).toBe(1);
+      expect(sram!.bus.tokens_rewritten).toBeGreaterThan(0);
+      const html = readFileSync(report, 'utf8');
+      expect(html.match(/class="series" data-series="[^"]*"/g)?.filter((m) => m.includes('inline')).length).toBe(4); // latency curve + rate, per run
+      expect(html).toContain('data-series="sram-496 inline"');
+      expect(html).toContain('data-series="ffa-fifo inline"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--model with a bad model file is a usage error naming the field by its JSON pointer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmsg-stress-models-'));
+    try {
+      const file = join(dir, 'bad.json');
+      const doc = JSON.parse(readFileSync(join(packageRoot(), 'models', 'vmamp-pci.json'), 'utf8'));
+      doc.outstanding.limit = 0;
+      writeFileSync(file, JSON.stringify(doc));
+      const r = await vmsg('stress', '--model', `vmamp-pci,${file}`);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`--model: ${file}: /outstanding/limit: must be an integer from 1 to 65535, got number 0`);
+      const w = await vmsg('stress', '--model', 'vmamp-pci', '--window', '496');
+      expect(w.status).toBe(2);
+      expect(w.stderr).toMatch(/--window and --model exclude each other/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -101,7 +101,7 @@ describe('the tool commands against an in-process bus', () => {
     const target = await startEchoRouter([1, 2]);
     try {
       const open = async (): Promise<FrameChannel> => target.channel();
-      // The issue-7 contract form.
+      // The original `vmsg bench` contract form.
       const a = io(open);
       expect(await runBenchLoad(['--target', 'inproc:', '--dev', '1', '--mode', 'init', '--count', '200', '--outstanding', '4', '--json'], a)).toBe(0);
       const json = JSON.parse(a.stdout) as Record<string, unknown>;

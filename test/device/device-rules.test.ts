@@ -1,4 +1,4 @@
-// The device-side rules of spec §8 checked on the wire: a driver made of raw frames (codec +
+// The device-side rules of docs/PROTOCOL.md §8 checked on the wire: a driver made of raw frames (codec +
 // EndpointPort in the test thread) talks through the router to the block device running on the
 // Device SDK in its own worker thread.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ const VERSION_1 = 1n << 32n, RING_RESET = 1n << 40n;
 /** Router timeout of this file: a request the device discards ends in a TIMEOUT failure this fast. */
 const TIMEOUT_MS = 300;
 
-describe('spec §8 device rules on the wire (block device on the Device SDK)', () => {
+describe('docs/PROTOCOL.md §8 device rules on the wire (block device on the Device SDK)', () => {
   let bench: Bench;
   let port: EndpointPort;
   let token = 1;

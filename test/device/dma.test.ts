@@ -1,4 +1,4 @@
-// DMA-decoupled mode (issue 4 item 5): the block device's buffer processing (file I/O and CRC-32
+// DMA-decoupled mode (`vmsg stress --dma offload`): the block device's buffer processing (file I/O and CRC-32
 // of each virtqueue buffer) runs in a piscina pool; completions post the used-ring entry and
 // EVENT_USED, and the message loop never waits on a job.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
-// DEVICE_NEEDS_RESET (spec §8 device rule 13, driver rule 7) and malformed virtqueue descriptors
-// (virtio 1.2 §2.7, issue 4 "Done when"): a guest fault makes the device set NEEDS_RESET and send
+// DEVICE_NEEDS_RESET (docs/PROTOCOL.md §8 device rule 13, driver rule 7) and malformed virtqueue descriptors
+// (virtio 1.2 §2.7): a guest fault makes the device set NEEDS_RESET and send
 // EVENT_CONFIG instead of crashing or touching memory outside the guest window; the driver resets,
 // initialises again, and its I/O goes on.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// The reference devices end to end (issue 4 "Done when"): each device in its own worker thread,
+// The reference devices end to end: each device in its own worker thread,
 // the router's shard in another, and a driver in a third, talking only through the router and
 // the shared guest memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,7 +66,7 @@ describe('reference devices through the router, driver in another worker', () =>
   });
 });
 
-describe('the 2026 payload profile (spec §2.6) end to end', () => {
+describe('the 2026 payload profile (docs/PROTOCOL.md §2) end to end', () => {
   let bench: Bench;
   beforeAll(async () => {
     bench = await startDevices([{ dev: 2, kind: 'block', profile: 'rev1-2026' }, { dev: 4, kind: 'entropy', profile: 'rev1-2026' }]);

@@ -1,4 +1,4 @@
-// Driver SDK requests end in exactly one outcome (spec §7 rule 17, §8 driver rule 10): the
+// Driver SDK requests end in exactly one outcome (docs/PROTOCOL.md §7 rule 17, §8 driver rule 10): the
 // response, or the router's transport failure as a TransportError naming the reason, or — when
 // neither comes in time — the driver's own RequestTimeoutError.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

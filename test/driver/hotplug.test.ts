@@ -1,4 +1,4 @@
-// Hotplug while the driver runs (spec §6 EVENT_DEVICE, §7 rules 14 and 26, §9 item 18): removing a
+// Hotplug while the driver runs (docs/PROTOCOL.md §6 EVENT_DEVICE, §7 rules 14 and 26, §9 item 18): removing a
 // device fails its outstanding requests cleanly — transport requests with the router's
 // DEVICE_REMOVED failure, virtqueue buffers with DeviceRemovedError — and when it is added again
 // the driver probes it and initialises it again.
@@ -36,9 +36,9 @@ describe('hotplug while the driver runs', () => {
         heldRequests = bench.router.stats().devices.find((d) => d.dev === 3)!.inFlight;
         await bench.router.removeDevice(3);
         // The device reads what was forwarded to it before the removal and answers: the router
-        // drops those late answers (the device number is no longer validated), nothing reaches the driver.
+        // drops those answers to closed requests as late, nothing reaches the driver.
         worker.hold(false);
-        const lateDrops = (): number => bench.router.stats().endpoints.find((e) => e.id === link.id)?.drops.UNVALIDATED_DEV_NUM ?? 0;
+        const lateDrops = (): number => bench.router.stats().endpoints.find((e) => e.id === link.id)?.drops.LATE_RESPONSE ?? 0;
         await until(() => lateDrops() >= heldRequests, 10_000, 'late answers dropped');
       }
       if (step === 'add-device') await bench.router.addDevice(link, 3);

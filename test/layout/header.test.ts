@@ -1,4 +1,4 @@
-// The header layout has two twins (spec §3): assembly/header.ts (WASM hot path) and
+// The header layout has two twins (docs/PROTOCOL.md §3): assembly/header.ts (WASM hot path) and
 // src/protocol/constants.ts (TypeScript). Every constant header.ts declares must be exported by
 // the compiled module and equal the TypeScript value; both read msg_size from the same bytes.
 import { describe, expect, it } from 'vitest';

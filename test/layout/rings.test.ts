@@ -1,8 +1,8 @@
 // The ring layouts byte by byte: every offset constant of the TS descriptors equals the wasm
 // export of the same name (and no name exists on one side only); the TS and AS initialisers and
 // cursor fills write identical bytes; the vmamp window matches the bytes verified against a real
-// descriptor (buses.md §2.2) and the validator applies each kernel rule; SPSC capacities match
-// the worked sizes of buses.md §3.1.
+// descriptor (docs/BUSES.md §2.2) and the validator applies each kernel rule; SPSC capacities match
+// the worked sizes of docs/BUSES.md §3.1.
 import { beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { SharedMemory } from '../../src/memory/shared-memory.js';
@@ -142,7 +142,7 @@ describe('TS and AS initialisers write identical bytes', () => {
   });
 });
 
-describe('vmamp window (buses.md §2.1, §2.2)', () => {
+describe('vmamp window (docs/BUSES.md §2.1, §2.2)', () => {
   test('an 8 KiB window gives the verified descriptor bytes (N = 63)', () => {
     const want = '4f4c400001000000' + '00003f0040000000' +
       [0, 0x40, 0x50, 0, 0x48, 0x1010].map((o) => Buffer.from(new BigUint64Array([BigInt(o)]).buffer).toString('hex')).join('');
@@ -230,7 +230,7 @@ describe('vmamp window (buses.md §2.1, §2.2)', () => {
   });
 });
 
-describe('SPSC v1 ring (buses.md §3.1)', () => {
+describe('SPSC v1 ring (docs/BUSES.md §3.1)', () => {
   test('capacity C = floor((region - 192) / 64) + 1 for the worked sizes', () => {
     for (const [bytes, cap] of [[1024, 14], [4096, 62], [8192, 126], [262272, 4096], [256, 2], [255, 0]] as const) {
       expect(spscCapacity(bytes)).toBe(cap);

@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { Router } from '../../src/router/router.js';
 import { EndpointPort } from '../../src/router/port.js';
-import { startMetricsServer, SHARD_METRICS, ENDPOINT_METRICS, DEVICE_METRICS, TOTAL_METRICS, DROP_METRICS, RESTARTS_METRIC, UP_METRIC, DETACHED_METRIC, RETIRED } from '../../src/ops/metrics.js';
+import { startMetricsServer, SHARD_METRICS, ENDPOINT_METRICS, DEVICE_METRICS, TOTAL_METRICS, DROP_METRICS, RESTARTS_METRIC, UP_METRIC, LINK_INFO_METRIC, LINK_UP_METRIC, DEVICE_INFO_METRIC, DROP_REASONS } from '../../src/ops/metrics.js';
 import { sendAll, receive } from '../router/helpers.js';
 
 /** name{labels} -> value from the text exposition format. */
@@ -23,8 +23,11 @@ describe('metrics', () => {
     const router = await Router.create({ shards: 1, timeoutMs: 20_000 });
     const server = await startMetricsServer(router, 0, { host: '127.0.0.1' });
     try {
-      const driver = new EndpointPort(await router.attachDriver());
-      const device = new EndpointPort(await router.attachDevice({ devices: [1] }));
+      // Scraped before any traffic: every drop reason is there, at zero.
+      const fresh = parseExposition(await (await fetch(server.url)).text());
+      for (const reason of DROP_REASONS) expect(fresh.get(`${DROP_METRICS.total}{reason="${reason}"}`), reason).toBe(0);
+      const driver = new EndpointPort(await router.attachDriver({ label: 'unix-listen:/run/drv.sock' }));
+      const device = new EndpointPort(await router.attachDevice({ devices: [1], label: 'tcp:edge:7000' }));
       await receive(driver, 1); // EVENT_DEVICE READY
       sendAll(driver, '0007010005000800', '0007020006000800', '00070100'); // one forwarded, one unvalidated, one malformed
       const req = await receive(device, 1);
@@ -61,27 +64,30 @@ describe('metrics', () => {
       // Values: as stats() said (nothing moved since: the ports are idle).
       for (const d of TOTAL_METRICS) expect(m.get(d.name)).toBe(stats.totals[d.field]);
       for (const d of SHARD_METRICS) if (d.field !== 'loops') expect(m.get(`${d.name}{shard="0"}`)).toBe(stats.shards[0]![d.field]);
-      for (const e of stats.endpoints) for (const d of ENDPOINT_METRICS) expect(m.get(`${d.name}{endpoint="${e.id}",kind="${e.kind}"}`)).toBe(e[d.field]);
-      for (const e of stats.endpoints) expect(m.get(`${DETACHED_METRIC}{endpoint="${e.id}",kind="${e.kind}"}`)).toBe(e.detached ? 1 : 0);
-      // Retired endpoints and devices (ids reused, devices removed) under the label "retired".
-      for (const d of ENDPOINT_METRICS) {
-        expect(m.get(`${d.name}{endpoint="${RETIRED}",kind="driver"}`)).toBe(stats.retired.driverLinks[d.field]);
-        expect(m.get(`${d.name}{endpoint="${RETIRED}",kind="device"}`)).toBe(stats.retired.deviceLinks[d.field]);
-      }
-      for (const d of DEVICE_METRICS) expect(m.get(`${d.name}{device="${RETIRED}",endpoint="${RETIRED}"}`)).toBe(stats.retired.devices[d.field]);
-      expect(stats.retired.devices.requests).toBe(1);
-      expect([...m].filter(([k, v]) => k.startsWith(`${DETACHED_METRIC}{`) && v === 1)).toHaveLength(1);
+      // Links by label: one series per link whatever its endpoint ids; no sentinel label anywhere.
+      expect(text).not.toMatch(/retired/);
+      const drvLink = { link: 'unix-listen:/run/drv.sock', kind: 'driver' }, devLink = { link: 'tcp:edge:7000', kind: 'device' };
+      const lbl = (l: { link: string; kind: string }): string => `{link="${l.link}",kind="${l.kind}"}`;
+      const links = router.linkStats(stats);
+      for (const l of links) for (const d of ENDPOINT_METRICS) expect(m.get(`${d.name}${lbl(l)}`), d.name).toBe(l.counters[d.field]);
+      expect(m.get(`${LINK_INFO_METRIC}{link="${drvLink.link}",kind="driver",scheme="unix-listen"}`)).toBe(1);
+      expect(m.get(`${LINK_INFO_METRIC}{link="${devLink.link}",kind="device",scheme="tcp"}`)).toBe(1);
+      expect(m.get(`${LINK_UP_METRIC}${lbl(drvLink)}`)).toBe(1);
+      // The detached in-process driver is a link that is down.
+      expect(m.get(`${LINK_UP_METRIC}{link="inproc:driver",kind="driver"}`)).toBe(0);
+      // Device 5 was removed: its counters stay under its number, its info says no link.
+      expect(m.get(`vmsg_device_requests_total{device="5"}`)).toBe(1);
+      expect(m.get(`${DEVICE_INFO_METRIC}{device="5",link=""}`)).toBe(1);
+      expect(m.get(`${DEVICE_INFO_METRIC}{device="1",link="${devLink.link}"}`)).toBe(1);
       const dev = stats.devices[0]!;
-      for (const d of DEVICE_METRICS) expect(m.get(`${d.name}{device="1",endpoint="${dev.endpoint}"}`)).toBe(dev[d.field]);
-      expect(m.get(`${DEVICE_METRICS[0]!.name}{device="1",endpoint="${dev.endpoint}"}`)).toBe(1);
-      const drops = Object.entries(stats.totals.dropsByReason);
-      expect(drops.length).toBeGreaterThan(0);
-      for (const [reason, n] of drops) expect(m.get(`${DROP_METRICS.total}{reason="${reason}"}`)).toBe(n);
-      const drv = stats.endpoints.find((e) => e.kind === 'driver')!;
-      for (const [reason, n] of Object.entries(drv.drops)) expect(m.get(`${DROP_METRICS.endpoint}{endpoint="${drv.id}",kind="driver",reason="${reason}"}`)).toBe(n);
-      // Summing the endpoint family (live, detached and retired) gives the router's totals.
-      const sum = (name: string, kind: string): number => [...m].filter(([k]) => k.startsWith(`${name}{`) && k.includes(`kind="${kind}"`)).reduce((t, [, v]) => t + v, 0);
-      expect(sum('vmsg_endpoint_rx_frames_total', 'driver') + sum('vmsg_endpoint_rx_frames_total', 'device')).toBe(stats.totals.rx);
+      for (const d of DEVICE_METRICS) expect(m.get(`${d.name}{device="1"}`)).toBe(dev[d.field]);
+      for (const reason of DROP_REASONS) expect(m.get(`${DROP_METRICS.total}{reason="${reason}"}`)).toBe(stats.totals.dropsByReason[reason] ?? 0);
+      const drv = links.find((l) => l.link === drvLink.link)!;
+      expect(Object.keys(drv.counters.drops).length).toBeGreaterThan(0);
+      for (const reason of DROP_REASONS) expect(m.get(`${DROP_METRICS.endpoint}{link="${drvLink.link}",kind="driver",reason="${reason}"}`)).toBe(drv.counters.drops[reason] ?? 0);
+      // Summing the link family gives the router's totals.
+      const sum = (name: string): number => [...m].filter(([k]) => k.startsWith(`${name}{`)).reduce((t, [, v]) => t + v, 0);
+      expect(sum('vmsg_link_rx_frames_total')).toBe(stats.totals.rx);
       expect(m.get(RESTARTS_METRIC)).toBe(0);
       expect(m.get(UP_METRIC)).toBe(1);
       expect(m.has('process_cpu_user_seconds_total')).toBe(true);
@@ -92,7 +98,7 @@ describe('metrics', () => {
       sendAll(device, '01' + again[0]!.slice(2, 12) + '0c000f000000');
       await receive(driver, 1);
       const m2 = parseExposition(await (await fetch(server.url)).text());
-      expect(m2.get(`vmsg_device_responses_total{device="1",endpoint="${dev.endpoint}"}`)).toBe(dev.responses + 1);
+      expect(m2.get(`vmsg_device_responses_total{device="1"}`)).toBe(dev.responses + 1);
 
       expect((await fetch(server.url.replace('/metrics', '/'))).status).toBe(404);
       expect((await fetch(server.url, { method: 'POST' })).status).toBe(405);
@@ -111,6 +117,46 @@ describe('metrics', () => {
     } finally {
       await a.close();
       await router.close();
+    }
+  });
+});
+
+describe('request latency histogram', () => {
+  it('times every request of a stream driver per device, in seconds', async () => {
+    const { startEchoRouter } = await import('../tools/echo-router.js');
+    const { openStreamLink, openStreamChannel } = await import('../../src/bus/stream.js');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'vmsg-lat-'));
+    const target = await startEchoRouter([1]);
+    const server = await startMetricsServer(target.router, 0, { host: '127.0.0.1', defaultMetrics: false });
+    const uri = `unix-listen:${join(dir, 'drv.sock')}`;
+    const link = await openStreamLink(target.router, uri, 'driver');
+    const ch = await openStreamChannel(`unix:${join(dir, 'drv.sock')}`);
+    try {
+      const n = 20;
+      for (let i = 0; i < n; i++) ch.send(Uint8Array.from([0x00, 0x07, 0x01, 0x00, i + 1, 0x00, 0x08, 0x00])); // GET_DEVICE_STATUS dev 1
+      ch.flush();
+      let answers = 0;
+      while (answers < n) {
+        if (!(await ch.wait(5000))) throw new Error(`${answers} answers of ${n}`);
+        for (let f = ch.recv(); f !== null; f = ch.recv()) if ((f[0]! & 1) === 1 && f[2] === 1) answers++;
+      }
+      const m = parseExposition(await (await fetch(server.url)).text());
+      expect(m.get('vmsg_device_request_duration_seconds_count{device="1"}')).toBe(n);
+      expect(m.get('vmsg_device_request_duration_seconds_bucket{le="+Inf",device="1"}')).toBe(n);
+      const sum = m.get('vmsg_device_request_duration_seconds_sum{device="1"}')!;
+      expect(sum).toBeGreaterThan(0);
+      expect(sum / n).toBeLessThan(5); // seconds, not milliseconds
+      // The link is labelled by its URI.
+      expect(m.get(`vmsg_link_info{link="${uri}",kind="driver",scheme="unix-listen"}`)).toBe(1);
+    } finally {
+      await ch.close();
+      await link.close();
+      await server.close();
+      await target.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

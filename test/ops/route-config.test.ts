@@ -109,7 +109,7 @@ describe('the config schema shipped with the package', () => {
       properties: Record<string, { additionalProperties?: boolean; properties?: Record<string, { type: string; minimum?: number; maximum?: number }> }>;
     };
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties)).toEqual(['$schema', 'driverLinks', 'deviceLinks', 'devices', 'duration', 'capture', 'metrics', 'logLevel', 'router']);
+    expect(Object.keys(schema.properties)).toEqual(['$schema', 'driverLinks', 'deviceLinks', 'devices', 'duration', 'capture', 'metrics', 'logLevel', 'cluster', 'router']);
     const router = schema.properties.router!;
     expect(router.additionalProperties).toBe(false);
     expect(Object.keys(router.properties!).sort()).toEqual([...ROUTER_OPTION_KEYS].sort());

@@ -1,4 +1,4 @@
-// vmsg-peer: the project's own external peer for the shared-memory buses (buses.md §2 vmamp,
+// vmsg-peer: the project's own external peer for the shared-memory buses (docs/BUSES.md §2 vmamp,
 // §3 SPSC v1), a separate OS process written independently of the TypeScript/WASM code, as a
 // kernel driver or a QEMU device model would be. It plays either side of a window:
 //
@@ -14,6 +14,17 @@
 // Both roles answer PINGs from the other side (keep-alives) and run the vmamp queue-head
 // bring-up (INIT → magic → READY → RUN). Without --sock both sides busy-poll; with it a side
 // writes one byte after publishing a batch and a woken side drains all bytes, then the ring.
+//
+// --sock-order says when the doorbell socket comes, as independent peers differ:
+//   normal  device: listen before the window has its name, accept once it is built, then the
+//           bring-up; driver: connect once the layout is valid, then the bring-up;
+//   early   device: listen and block in accept before the window even exists (a QEMU chardev
+//           server that waits for its client); driver: connect before looking for the window;
+//   late    the bring-up first (vmamp: both queue heads READY/RUN), then serve by polling the
+//           rings; after --sock-after N frames handled, the device starts listening and
+//           accepts, the driver connects (a kernel driver that waits for the device's queue
+//           head before it sets up interrupts); until then the peer is never rung;
+//   never   the socket is never used: this side polls, whatever the other side does.
 // Build: cc -O2 -o vmsg-peer vmsg-peer.c   (Linux, little-endian).
 #define _GNU_SOURCE
 #include <errno.h>
@@ -94,7 +105,7 @@ static uint8_t *rx_peek(ring_t *r) {
 }
 static void rx_release(ring_t *r) { r->local = next_idx(r, r->local); }
 
-// ---------------------------------------------------------------- vmamp window (buses.md §2.1)
+// ---------------------------------------------------------------- vmamp window (docs/BUSES.md §2.1)
 #define LO_MAGIC 0x4C4F
 #define QH_MAGIC 0x514F
 enum { ST_INIT = 0, ST_READY = 1, ST_RUN = 2, ST_SHUTDOWN = 3, ST_PEER_DEAD = 4 };
@@ -123,6 +134,11 @@ static int is_vmamp, is_device;
 static uint8_t *my_qh, *peer_qh;
 static ring_t tx, rx;
 static int bell_fd = -1, listen_fd = -1;
+enum { SO_NORMAL, SO_EARLY, SO_LATE, SO_NEVER };
+static int sock_order = SO_NORMAL;
+static const char *sock_path; // set while a late doorbell is still to come
+static long sock_after;       // frames handled before a late doorbell
+static const char *sock_path_given; // --sock as given (removed at exit if we listened)
 static volatile sig_atomic_t stop_flag;
 static long wait_ms = 10000;
 
@@ -217,7 +233,7 @@ static int vmamp_peer_ok(void) {
   return qh_has_magic(peer_qh) && (s == ST_READY || s == ST_RUN);
 }
 
-// ---------------------------------------------------------------- SPSC pair (buses.md §3.1)
+// ---------------------------------------------------------------- SPSC pair (docs/BUSES.md §3.1)
 // driver→device ring at window+0, device→driver ring at window+region; region = half the
 // window in whole 64-byte lines (8 KiB → 2 × 4 KiB, as QEMU's AMP-PCI v1 BAR); capacity from
 // the region size: C = floor((region - 192) / 64) + 1.
@@ -284,6 +300,40 @@ static int bell_wait(int ms) {
     if (n == 0) return -1;
     return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
   }
+}
+
+// --sock-order late: once `progress` frames were handled, listen (device) and accept without
+// blocking, or connect without blocking (driver); looked at most every millisecond. Once
+// connected, one byte tells the other side to look at the rings: it may have been waiting for
+// us on its socket while we were not there to ring it.
+static double late_next_try;
+static void bell_late(long progress) {
+  if (sock_path == NULL || progress < sock_after) return;
+  double t = now_s();
+  if (t < late_next_try) return;
+  late_next_try = t + 0.001;
+  struct sockaddr_un a = { .sun_family = AF_UNIX };
+  if (strlen(sock_path) >= sizeof a.sun_path) die("socket path too long: %s", sock_path);
+  strcpy(a.sun_path, sock_path);
+  if (is_device) {
+    if (listen_fd < 0) {
+      listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      unlink(sock_path);
+      if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(listen_fd, 1) != 0) die("cannot listen on %s", sock_path);
+    }
+    bell_fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (bell_fd < 0) return; // nobody yet
+  } else {
+    bell_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (connect(bell_fd, (struct sockaddr *)&a, sizeof a) != 0) {
+      close(bell_fd);
+      bell_fd = -1;
+      return; // nobody listens yet (or the backlog is full): later
+    }
+  }
+  fprintf(stderr, "vmsg-peer: doorbell socket connected late, after %ld frames\n", progress);
+  sock_path = NULL;
+  bell_ring();
 }
 
 // Nothing to do: sleep on the doorbell, or (busy-poll) spin, yielding now and then so a
@@ -365,11 +415,18 @@ static int device_answer(const uint8_t *f) {
 static int run_device(double duration) {
   double end = duration > 0 ? now_s() + duration : 0;
   long handled = 0, spins = 0;
-  int status = 0;
+  // Frames found after a doorbell wait timed out: a missed wake-up. Not counted when we slept
+  // with our ring to the driver full: room appearing rings nobody (the timeout is the retry).
+  long timeouts_with_work = 0;
+  int status = 0, tx_full = 0;
+  last_wait_timed_out = 0;
   while (!stop_flag && (end == 0 || now_s() < end)) {
-    int did = 0;
+    int did = 0, after_timeout = last_wait_timed_out && !tx_full;
+    last_wait_timed_out = 0;
+    tx_full = 0;
+    bell_late(handled);
     for (uint8_t *f; (f = rx_peek(&rx)) != NULL;) {
-      if (!device_answer(f)) break; // our ring to the driver is full: the rest waits
+      if (!device_answer(f)) { tx_full = 1; break; } // our ring to the driver is full: the rest waits
       rx_release(&rx);
       did++;
     }
@@ -378,12 +435,14 @@ static int run_device(double duration) {
       publish(&tx);
       bell_ring(); // one byte per batch
       handled += did;
+      if (after_timeout) timeouts_with_work++;
       continue;
     }
     if (idle_wait(&spins) < 0) { status = 3; break; }
   }
   if (is_vmamp && status == 0) set_state(ST_SHUTDOWN);
-  fprintf(stderr, "vmsg-peer device: handled %ld frames, rang %ld, heard %ld%s\n", handled, bells_rung, bells_heard, status ? " (peer gone)" : "");
+  fprintf(stderr, "vmsg-peer device: handled %ld frames, rang %ld, heard %ld, timeouts_with_work %ld%s\n", handled, bells_rung, bells_heard,
+          timeouts_with_work, status ? " (peer gone)" : "");
   return status;
 }
 
@@ -420,6 +479,7 @@ static int run_driver(const char *mode, long count, long outstanding, uint16_t d
       for (;;) {
         uint8_t *f = rx_peek(&rx);
         if (f == NULL) {
+          bell_late(0);
           if (now_s() > until) die("discovery: %s", "no GET_DEVICES answer");
           if (idle_wait(&spins) < 0) die("discovery: %s", "peer gone");
           continue;
@@ -448,6 +508,7 @@ static int run_driver(const char *mode, long count, long outstanding, uint16_t d
   last_wait_timed_out = 0;
   double t0 = now_s(), last = t0;
   while (!stop_flag && (received < count || qn > 0)) {
+    bell_late(received);
     int did = 0, after_timeout = last_wait_timed_out;
     last_wait_timed_out = 0;
     for (uint8_t *f; (f = rx_peek(&rx)) != NULL;) {
@@ -539,7 +600,8 @@ static void on_signal(int s) { (void)s; stop_flag = 1; }
 
 static void usage(void) {
   fprintf(stderr,
-    "usage: vmsg-peer --bus vmamp|spsc --role device|driver --path FILE --size BYTES [--sock PATH [--bell-timeout-ms T]] [--wait-ms T]\n"
+    "usage: vmsg-peer --bus vmamp|spsc --role device|driver --path FILE --size BYTES [--sock PATH [--bell-timeout-ms T]\n"
+    "                 [--sock-order normal|early|late|never] [--sock-after N]] [--wait-ms T]\n"
     "  device: [--devices 1,2,...] [--duration S]\n"
     "  driver: [--mode req|avail|ping] [--count N] [--seconds S] [--outstanding K] [--dev D] [--discover] [--idle-ms T]\n");
   exit(2);
@@ -558,7 +620,7 @@ int main(int argc, char **argv) {
     else if (OPT("--role")) role = v;
     else if (OPT("--path")) path = v;
     else if (OPT("--size")) size = atol(v);
-    else if (OPT("--sock")) sock = v;
+    else if (OPT("--sock")) sock = sock_path_given = v;
     else if (OPT("--devices")) devs = v;
     else if (OPT("--duration")) duration = atof(v);
     else if (OPT("--seconds")) seconds = atof(v);
@@ -569,10 +631,18 @@ int main(int argc, char **argv) {
     else if (OPT("--wait-ms")) wait_ms = atol(v);
     else if (OPT("--idle-ms")) idle_ms = atol(v);
     else if (OPT("--bell-timeout-ms")) bell_timeout_ms = atoi(v);
+    else if (OPT("--sock-after")) sock_after = atol(v);
+    else if (OPT("--sock-order")) {
+      sock_order = strcmp(v, "normal") == 0 ? SO_NORMAL : strcmp(v, "early") == 0 ? SO_EARLY
+                 : strcmp(v, "late") == 0 ? SO_LATE : strcmp(v, "never") == 0 ? SO_NEVER : -1;
+      if (sock_order < 0) usage();
+    }
     else if (strcmp(a, "--discover") == 0) discover = 1;
     else usage();
   }
-  if (!bus || !role || !path || size <= 0 || outstanding < 1 || count < 0) usage();
+  if (!bus || !role || !path || size <= 0 || outstanding < 1 || count < 0 || sock_after < 0) usage();
+  if (sock_order == SO_NEVER) sock = NULL; // told the path, polls all the same
+  if (sock_order == SO_LATE) { sock_path = sock; sock = NULL; } // comes in the run loop (bell_late)
   is_vmamp = strcmp(bus, "vmamp") == 0;
   if (!is_vmamp && strcmp(bus, "spsc") != 0) usage();
   is_device = strcmp(role, "device") == 0;
@@ -592,6 +662,10 @@ int main(int argc, char **argv) {
   long page = sysconf(_SC_PAGESIZE);
   win_size = (size_t)size;
   map_size = (win_size + (size_t)page - 1) / (size_t)page * (size_t)page;
+  if (sock && sock_order == SO_EARLY) { // the socket before anything of the window exists
+    bell_open(sock);
+    bell_accept();
+  }
   int fd;
   double until = now_s() + (double)wait_ms / 1000;
   char building[4200];
@@ -615,7 +689,7 @@ int main(int argc, char **argv) {
   close(fd);
   if (win == MAP_FAILED) die("cannot map %s", path);
 
-  if (sock && is_device) bell_open(sock); // listen before the window says "ready"
+  if (sock && is_device && sock_order == SO_NORMAL) bell_open(sock); // listen before the window says "ready"
   if (is_vmamp) {
     if (is_device) vmamp_build(); else vmamp_parse();
     vmamp_rings();
@@ -623,12 +697,12 @@ int main(int argc, char **argv) {
     spsc_rings();
   }
   if (is_device && rename(building, path) != 0) die("cannot rename the window into place at %s", path);
-  if (sock && !is_device) bell_open(sock);
-  if (sock) bell_accept();
+  if (sock && !is_device && sock_order == SO_NORMAL) bell_open(sock);
+  if (sock && sock_order == SO_NORMAL) bell_accept();
   if (is_vmamp) vmamp_bring_up();
   fprintf(stderr, "vmsg-peer: %s %s up on %s (%zu bytes, %u slots per direction, %s)\n", bus, role, path, win_size, tx.cap,
-          sock ? "doorbell socket" : "busy-poll");
+          sock ? "doorbell socket" : sock_path ? "polling until the doorbell socket connects" : "busy-poll");
   int status = is_device ? run_device(duration) : run_driver(mode, count, outstanding, (uint16_t)dev, discover, idle_ms, seconds);
-  if (listen_fd >= 0) { close(listen_fd); unlink(sock); }
+  if (listen_fd >= 0) { close(listen_fd); unlink(sock_path_given); }
   return status;
 }

@@ -1,4 +1,4 @@
-// Codec invariants (spec §3–§6), checked with fast-check: every message kind round-trips in
+// Codec invariants (docs/PROTOCOL.md §3–§6), checked with fast-check: every message kind round-trips in
 // both profiles; any bytes at all decode/validate without throwing to OK or a known reason;
 // whatever decodes re-encodes to the same bytes.
 import { describe, expect, it } from 'vitest';
@@ -42,7 +42,7 @@ const features = fc.record({ block_index: u32, features: words }).map((f) => ({ 
 const configData = fc.record({ generation: u32, offset: u32, data: bytes(48) }).map((f) => ({ ...f, length: f.data.length }));
 const vqAddrs = { desc_addr: u64, driver_addr: u64, device_addr: u64 };
 
-/** One arbitrary per message kind (spec §5 and §6 tables, §2.6 deltas per profile). */
+/** One arbitrary per message kind (docs/PROTOCOL.md §5 and §6 tables, §2.6 deltas per profile). */
 function kinds(profile: Profile): Record<string, Arb> {
   const p = { profile: fc.constant(profile) };
   const r26 = profile === 'rev1-2026';

@@ -1,4 +1,4 @@
-// Codec rules beyond the vectors (spec §3 header, §4 ids, §5/§6 payload sizes, §9 item 11).
+// Codec rules beyond the vectors (docs/PROTOCOL.md §3 header, §4 ids, §5/§6 payload sizes, §9 item 11).
 import { describe, expect, it } from 'vitest';
 import {
   decode, decodeHeader, encode, encodeHeader, reasonName,
@@ -18,7 +18,7 @@ function frame(type: number, msgId: number, payloadHex = '', devNum = 1, token =
 const code = (r: DecodeResult): string => (r.ok ? 'OK' : reasonName(r.reason));
 const u32 = (n: number): string => hexOf(new Uint8Array(new Uint32Array([n]).buffer));
 
-describe('common header (spec §3)', () => {
+describe('common header (docs/PROTOCOL.md §3)', () => {
   it('is little-endian type, msg_id, dev_num, token, msg_size', () => {
     expect(decodeHeader(bytesOf('0107010006000c000f000000'))).toEqual({ type: 1, msg_id: 7, dev_num: 1, token: 6, msg_size: 12 });
     expect(hexOf(encodeHeader({ type: 0x03, msg_id: 0x02, dev_num: 0x1234, token: 0xabcd, msg_size: 0x0110 }))).toBe('03023412cdab1001');
@@ -55,7 +55,7 @@ describe('common header (spec §3)', () => {
   });
 });
 
-describe('msg_id ranges (spec §4)', () => {
+describe('msg_id ranges (docs/PROTOCOL.md §4)', () => {
   it('0x00 and 0x01 are reserved', () => {
     expect(code(decode(frame(0, 0x00)))).toBe('UNSUPPORTED_MSG_ID');
     expect(code(decode(frame(0, 0x01)))).toBe('UNSUPPORTED_MSG_ID');
@@ -88,7 +88,7 @@ describe('msg_id ranges (spec §4)', () => {
   });
 });
 
-describe('payload sizes (spec §5, §6, §9 item 11)', () => {
+describe('payload sizes (docs/PROTOCOL.md §5, §6, §9 item 11)', () => {
   it('a payload shorter than the fixed part is truncated', () => {
     expect(code(decode(frame(0, 0x09)))).toBe('PAYLOAD_TRUNCATED'); // GET_VQUEUE without index
     expect(code(decode(frame(1, 0x09, '00'.repeat(39))))).toBe('PAYLOAD_TRUNCATED'); // GET_VQUEUE resp 47 bytes
@@ -144,7 +144,7 @@ describe('payload sizes (spec §5, §6, §9 item 11)', () => {
   });
 });
 
-describe('profiles (spec §2.6)', () => {
+describe('profiles (docs/PROTOCOL.md §2)', () => {
   const vq = u32(0) + u32(1) + u32(128) + u32(0) + '00'.repeat(24);
   it('the SET_VQUEUE word at +4 is reserved0 in rev1 and flags in rev1-2026', () => {
     const b = frame(0, 0x0a, vq);

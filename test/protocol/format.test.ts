@@ -1,4 +1,5 @@
-// The one-line summary and the JSON object of a decoded frame (vectors.json conventions).
+// The one-line summary and the JSON object of a decoded frame (the conventions of
+// test/fixtures/wire-vectors.json).
 import { describe, expect, it } from 'vitest';
 import { validate, summary, toJson, statusText, presentDevices, deviceStateName, type ValidateContext } from '../../src/protocol/index.js';
 import { bytesOf } from './load-vectors.js';
@@ -55,7 +56,7 @@ describe('helpers', () => {
     expect(statusText(0x30)).toBe('0x30(0x30)');
   });
 
-  it('presentDevices reads the bitmap LSB first from the window offset (spec §6)', () => {
+  it('presentDevices reads the bitmap LSB first from the window offset (docs/PROTOCOL.md §6)', () => {
     expect(presentDevices(0, bytesOf('2500'))).toEqual([0, 2, 5]);
     expect(presentDevices(64, bytesOf('0080'))).toEqual([79]);
   });

@@ -1,6 +1,6 @@
-// The shared wire vectors (../shared/spec/vectors.json, beside the checkout) and how each
-// one's `context` becomes a ValidateContext.
-import { existsSync, readFileSync } from 'node:fs';
+// The wire vectors (test/fixtures/wire-vectors.json: bytes, expected decodes, reason codes) and
+// how each one's `context` becomes a ValidateContext.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Profile, ValidateContext } from '../../src/protocol/index.js';
 
@@ -26,15 +26,12 @@ export interface Vector {
   detected_by: 'router' | 'endpoint' | null;
 }
 
-export const VECTORS_PATH = fileURLToPath(new URL('../../../shared/spec/vectors.json', import.meta.url));
+export const VECTORS_PATH = fileURLToPath(new URL('../fixtures/wire-vectors.json', import.meta.url));
 
 let loaded: Vector[] | undefined;
 
 export function loadVectors(): Vector[] {
   if (loaded !== undefined) return loaded;
-  if (!existsSync(VECTORS_PATH)) {
-    throw new Error(`vectors.json not found at ${VECTORS_PATH}: the shared/ folder (spec and vectors) must sit beside the checkout`);
-  }
   loaded = (JSON.parse(readFileSync(VECTORS_PATH, 'utf8')) as { vectors: Vector[] }).vectors;
   return loaded;
 }
@@ -77,6 +74,6 @@ export function contextLabel(v: Vector): string {
 /** "VIRTIO_MSG_GET_CONFIG (response)" → { message: "GET_CONFIG", response: true }. */
 export function specName(vectorMessage: string): { message: string; response: boolean } {
   const m = /^(?:VIRTIO_MSG_|BUS_MSG_)(\w+)( \(response\))?$/.exec(vectorMessage);
-  if (m === null) throw new Error(`unexpected message name in vectors.json: ${vectorMessage}`);
+  if (m === null) throw new Error(`unexpected message name in wire-vectors.json: ${vectorMessage}`);
   return { message: m[1]!, response: m[2] !== undefined };
 }

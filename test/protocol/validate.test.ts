@@ -1,4 +1,4 @@
-// Validation rules and their order (spec §7 bus rules, §8 endpoint rules, §9 items 5, 11, 20).
+// Validation rules and their order (docs/PROTOCOL.md §7 bus rules, §8 endpoint rules, §9 items 5, 11, 20).
 import { describe, expect, it } from 'vitest';
 import {
   encodeHeader, validate, validateRouter, reasonName, ROUTER_CHECKS, ENDPOINT_CHECKS, REASONS,
@@ -39,7 +39,7 @@ describe('check order: header limits, bus maximum, ids, bus dev_num, direction, 
   });
 });
 
-describe('bus maximum (spec §7 rules 3-5)', () => {
+describe('bus maximum (docs/PROTOCOL.md §7 rules 3-5)', () => {
   it('applies to msg_size, inclusive', () => {
     const b = frame(0, 0x06, u32(0) + u32(0) + u32(244) + '00'.repeat(244));
     expect(check(b, { busMaxSize: 264 })).toBe('OK');
@@ -52,7 +52,7 @@ describe('bus maximum (spec §7 rules 3-5)', () => {
   });
 });
 
-describe('reserved type bits (spec §3, §9 item 5)', () => {
+describe('reserved type bits (docs/PROTOCOL.md §3, §9 item 5)', () => {
   it('are ignored by default and rejected only in strict mode', () => {
     const b = bytesOf('8407010010000800');
     expect(check(b)).toBe('OK');
@@ -60,7 +60,7 @@ describe('reserved type bits (spec §3, §9 item 5)', () => {
   });
 });
 
-describe('direction (spec §5, §6; §9 item 20)', () => {
+describe('direction (docs/PROTOCOL.md §5, §6; §9 item 20)', () => {
   const d2d: Direction = 'driver_to_device';
   const d2r: Direction = 'device_to_driver';
   const cases: [string, Uint8Array, Direction | 'either'][] = [
@@ -86,7 +86,7 @@ describe('direction (spec §5, §6; §9 item 20)', () => {
   });
 });
 
-describe('device numbers (spec §7 rules 11, 14)', () => {
+describe('device numbers (docs/PROTOCOL.md §7 rules 11, 14)', () => {
   it('a transport message for a device never validated is dropped; device 0 is an ordinary device', () => {
     expect(check(frame(0, 0x07, '', 0), { knownDevices: new Set([0]) })).toBe('OK');
     expect(check(frame(0, 0x07, '', 2), { knownDevices: new Set([0, 1]) })).toBe('UNVALIDATED_DEV_NUM');
@@ -98,7 +98,7 @@ describe('device numbers (spec §7 rules 11, 14)', () => {
   });
 });
 
-describe('bus message payload rules (spec §6, §7 rules 27-28)', () => {
+describe('bus message payload rules (docs/PROTOCOL.md §6, §7 rules 27-28)', () => {
   it('GET_DEVICES windows are 8-aligned in requests and responses', () => {
     expect(check(frame(2, 0x02, '08001000', 0))).toBe('OK');
     expect(check(frame(2, 0x02, '04000800', 0))).toBe('GET_DEVICES_ALIGNMENT');
@@ -121,7 +121,7 @@ describe('bus message payload rules (spec §6, §7 rules 27-28)', () => {
   });
 });
 
-describe('endpoint payload rules (spec §5, §8)', () => {
+describe('endpoint payload rules (docs/PROTOCOL.md §5, §8)', () => {
   it('config ranges stay inside config_size; length 0 has no range', () => {
     const getConfig = (off: number, len: number): Uint8Array => frame(0, 0x05, u32(off) + u32(len));
     expect(check(getConfig(52, 8), { configSize: 60 })).toBe('OK');

@@ -1,4 +1,4 @@
-// Every wire vector of vectors.json (spec §10), both profiles: valid ones decode to exactly
+// Every wire vector of test/fixtures/wire-vectors.json, both profiles: valid ones decode to exactly
 // their listed fields and re-encode byte for byte; invalid ones are rejected with their code,
 // by the layer (router or endpoint) the vector says owns the rule.
 import { describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ function expectedJson(v: Vector): Record<string, unknown> {
   return { valid: true, ...fields, ...name, ...(payload_hex === undefined ? {} : { payload: payload_hex }) };
 }
 
-describe('vectors.json', () => {
+describe('wire-vectors.json', () => {
   it('holds all the vectors, in both profiles, valid and invalid', () => {
     expect(vectors.length).toBeGreaterThanOrEqual(60);
     expect(new Set(vectors.map((v) => v.profile))).toEqual(new Set(['rev1', 'rev1-2026']));
@@ -62,7 +62,7 @@ describe('an invalid frame is rejected with its reason by the layer that owns th
   });
 });
 
-describe('a router judges headers, routing and bus messages but forwards transport payloads opaquely (spec §7 rule 7)', () => {
+describe('a router judges headers, routing and bus messages but forwards transport payloads opaquely (docs/PROTOCOL.md §7 rule 7)', () => {
   it.each(invalid.filter((v) => v.detected_by === 'router').map((v) => [v.name, v] as const))('router drops %s', (_, v) => {
     const r = validateRouter(bytesOf(v.hex), contextOf(v));
     expect(r.ok ? 'OK' : reasonName(r.reason)).toBe(v.code);

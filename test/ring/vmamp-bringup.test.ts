@@ -1,4 +1,4 @@
-// vmamp queue bring-up (buses.md §2.2), both sides stepped by hand: INIT + magic, wait for the
+// vmamp queue bring-up (docs/BUSES.md §2.2), both sides stepped by hand: INIT + magic, wait for the
 // peer's magic, zero head/tail and READY, wait for the peer READY/RUN, then RUN; the peer
 // restarting silently, SHUTDOWN and PEER_DEAD, and recovery.
 import { beforeEach, describe, expect, test } from 'vitest';

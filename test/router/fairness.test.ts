@@ -1,4 +1,4 @@
-// Fair scheduling across ingress rings (issue 6 "Isolation"): a shard visits its sources
+// Fair scheduling across ingress rings (docs/RELIABILITY.md, isolation): a shard visits its sources
 // round-robin and takes at most `sourceBudget` frames per visit, so one endpoint flooding the
 // router cannot starve the others. Measured on the order in which a device receives the frames
 // of a flooding driver and a light one (the device's ring is the router's output order).

@@ -11,10 +11,10 @@ export const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'h
 
 interface Vector { name: string; hex: string }
 let vectors: Map<string, Vector> | undefined;
-/** A wire vector of ../shared/spec/vectors.json by name. */
+/** A wire vector of test/fixtures/wire-vectors.json by name. */
 export function vector(name: string): Uint8Array {
   if (vectors === undefined) {
-    const path = fileURLToPath(new URL('../../../shared/spec/vectors.json', import.meta.url));
+    const path = fileURLToPath(new URL('../fixtures/wire-vectors.json', import.meta.url));
     const doc = JSON.parse(readFileSync(path, 'utf8')) as { vectors: Vector[] };
     vectors = new Map(doc.vectors.map((v) => [v.name, v]));
   }

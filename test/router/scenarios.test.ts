@@ -1,5 +1,5 @@
-// The router scenarios of ../shared/spec/vectors.json and the bus rules of spec §7, end to end:
-// real shard worker threads routing between endpoint ports over shared memory.
+// The router scenarios of test/fixtures/wire-vectors.json and the bus rules of docs/PROTOCOL.md §7,
+// end to end: real shard worker threads routing between endpoint ports over shared memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
 import { EndpointPort } from '../../src/router/port.js';
@@ -208,7 +208,8 @@ describe('router scenarios (one shard)', () => {
 
 describe('router across shards', () => {
   it('a driver on one shard reaches a device on the other; order and tokens hold', async () => {
-    const router = await Router.create({ shards: 2, spinBeforeSleep: 50 });
+    // A generous timeout: on a loaded machine the device worker can take over a second to start.
+    const router = await Router.create({ shards: 2, spinBeforeSleep: 50, timeoutMs: 20_000 });
     try {
       const drv = new EndpointPort(await router.attachDriver({ shard: 0 }));
       const devLink = await router.attachDevice({ devices: [1], shard: 1 });

@@ -32,8 +32,8 @@ describe('event index and notification data', () => {
   });
 
   it('next_offset carries the low 15 bits of the available index and bit 15 as the wrap bit 31', () => {
-    // Shared vector t_event_avail_notification_data: next_off 0x1234 with next_wrap 1.
-    const vectors = JSON.parse(readFileSync(new URL('../../../shared/spec/vectors.json', import.meta.url), 'utf8')) as { vectors: { name: string; hex: string }[] };
+    // Wire vector t_event_avail_notification_data: next_off 0x1234 with next_wrap 1.
+    const vectors = JSON.parse(readFileSync(new URL('../fixtures/wire-vectors.json', import.meta.url), 'utf8')) as { vectors: { name: string; hex: string }[] };
     const frame = Buffer.from(vectors.vectors.find((v) => v.name === 't_event_avail_notification_data')!.hex, 'hex');
     const nextOffset = frame.readUInt32LE(12);
     expect(decodeSplitNextOffset(nextOffset)).toBe(0x9234);

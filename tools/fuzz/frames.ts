@@ -1,15 +1,15 @@
 // Frames a hostile or buggy endpoint might send, as fast-check arbitraries: arbitrary bytes,
-// plausible headers with random payloads, and the shared wire vectors (../shared/spec/
-// vectors.json) aimed at the fuzzed router's devices and then mutated (bit flips, byte
+// plausible headers with random payloads, and the wire vectors (test/fixtures/
+// wire-vectors.json) aimed at the fuzzed router's devices and then mutated (bit flips, byte
 // stores, truncation, extension, msg_size rewrites).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { packageRoot } from '../../src/util/paths.js';
 
-/** The wire vectors beside the checkout, or none (an installed package has no ../shared). */
+/** The wire vectors of the checkout, or none (an installed package ships no test/ folder). */
 export function loadVectorFrames(): Uint8Array[] {
-  const path = join(packageRoot(), '..', 'shared', 'spec', 'vectors.json');
+  const path = join(packageRoot(), 'test', 'fixtures', 'wire-vectors.json');
   if (!existsSync(path)) return [];
   const doc = JSON.parse(readFileSync(path, 'utf8')) as { vectors: { hex: string }[] };
   return doc.vectors.map((v) => new Uint8Array(Buffer.from(v.hex, 'hex'))).filter((f) => f.length > 0);

@@ -2,8 +2,14 @@
 -- `vmsg export-pcapng`: link type USER0 (147), one raw message per packet, 8-byte header
 -- {type u8, msg_id u8, dev_num u16, token u16, msg_size u16} little-endian, then the payload.
 --   wireshark -X lua_script:tools/wireshark/virtio-msg.lua capture.pcapng
---   tshark -X lua_script:tools/wireshark/virtio-msg.lua -r capture.pcapng
--- Payload offsets below are those of ../shared/spec/virtio-msg.md §5/§6 (payload starts at 8).
+--   tshark -2 -X lua_script:tools/wireshark/virtio-msg.lua -r capture.pcapng
+-- Payload offsets below are those of docs/PROTOCOL.md §5/§6 (payload starts at 8).
+-- Columns: Source / Destination are the link (the capture's interface description) and
+-- "router", by the packet's direction. A request is paired with its answer on the same link
+-- (same dev_num and token, opposite direction; a VMSG_EVT_REQUEST_FAILED answers the request it
+-- names): virtio_msg.response_in on the request, virtio_msg.response_to and virtio_msg.time (the
+-- response time, seconds) on the answer. Pairing is complete on the second pass (tshark -2;
+-- Wireshark does it by itself).
 
 local p = Proto("virtio_msg", "virtio-msg")
 
@@ -17,6 +23,19 @@ local TRANSPORT = {
 local BUS = { [0x02] = "GET_DEVICES", [0x03] = "PING", [0x40] = "EVENT_DEVICE",
   [0xc1] = "VMSG_EVT_REQUEST_FAILED" } -- 0xC1: vmsg-router's implementation-defined failure event
 local DEVICE_STATE = { [1] = "READY", [2] = "REMOVED" }
+-- vmsg-router's drop and failure reasons (src/protocol/reasons.ts), by code.
+local REASON = {
+  [0] = "OK", [1] = "HDR_TRUNCATED", [2] = "MSG_SIZE_LT_HEADER", [3] = "MSG_SIZE_GT_BUFFER", [4] = "MSG_SIZE_GT_BUS_MAX",
+  [5] = "RESERVED_TYPE_BITS", [6] = "UNSUPPORTED_MSG_ID", [7] = "RESPONSE_TO_EVENT", [8] = "WRONG_DIRECTION",
+  [9] = "BUS_DEV_NUM_NONZERO", [10] = "UNVALIDATED_DEV_NUM", [11] = "GET_DEVICES_ALIGNMENT", [12] = "GET_DEVICES_NEXT_OFFSET",
+  [13] = "GET_DEVICES_BITMAP_LENGTH", [14] = "PING_ECHO_MISMATCH", [15] = "PAYLOAD_TRUNCATED", [16] = "PAYLOAD_LENGTH_MISMATCH",
+  [17] = "FEATURE_BITS_NOT_MULT_32", [18] = "CONFIG_RANGE", [19] = "NOTIF_DATA_NOT_NEGOTIATED", [20] = "VQ_CUR_GT_MAX",
+  [21] = "REQUEST_RESPONSE_MISMATCH", [22] = "MSG_SIZE_GT_LINK_MAX", [23] = "SOURCE_GONE", [32] = "UNMATCHED_RESPONSE",
+  [33] = "LATE_RESPONSE", [34] = "RESPONSE_ID_MISMATCH", [35] = "SPOOFED_DEV_NUM", [36] = "NO_BOUND_DRIVER",
+  [37] = "UNSUPPORTED_BUS_MSG", [38] = "DEVICE_REMOVED", [39] = "POLICY_DENIED", [40] = "TIMEOUT", [41] = "RING_CORRUPT",
+  [42] = "ENDPOINT_GONE", [43] = "DUPLICATE_RESPONSE", [44] = "SHARD_RESTARTED", [45] = "DEVICE_BUSY",
+  [46] = "ENDPOINT_STALLED", [47] = "ROUTER_CLOSED",
+}
 
 local f = {
   type = ProtoField.uint8("virtio_msg.type", "Type", base.HEX),
@@ -43,7 +62,13 @@ u32("shm_address", "SHM address", base.HEX); u16("dev_offset", "Window offset");
 u16("dev_next_offset", "Next window offset"); u16("device_number", "Device number"); u16("device_bus_state", "Device bus state")
 u32("ping_data", "Ping data", base.HEX); f.present = ProtoField.string("virtio_msg.present", "Devices present")
 f.data = ProtoField.bytes("virtio_msg.data", "Data"); f.failed_msg_id = ProtoField.uint8("virtio_msg.failed_msg_id", "Failed message ID", base.HEX)
-f.reason = ProtoField.uint8("virtio_msg.reason", "Failure reason"); f.failed_token = ProtoField.uint16("virtio_msg.failed_token", "Driver token")
+f.reason = ProtoField.uint8("virtio_msg.reason", "Failure reason", base.DEC, REASON); f.failed_token = ProtoField.uint16("virtio_msg.failed_token", "Driver token")
+f.reason_name = ProtoField.string("virtio_msg.reason_name", "Failure reason name")
+f.link = ProtoField.string("virtio_msg.link", "Link")
+f.direction = ProtoField.string("virtio_msg.direction", "Direction")
+f.response_in = ProtoField.framenum("virtio_msg.response_in", "Response in", base.NONE, frametype.RESPONSE)
+f.response_to = ProtoField.framenum("virtio_msg.response_to", "Response to", base.NONE, frametype.REQUEST)
+f.time = ProtoField.relative_time("virtio_msg.time", "Response time")
 
 local fields = {}
 for _, v in pairs(f) do fields[#fields + 1] = v end
@@ -125,8 +150,45 @@ local function bus(tree, buf, id, resp, pinfo)
     end
   elseif id == 0xc1 and buf:len() >= 16 then
     tree:add_le(f.device_number, buf(8, 2)); tree:add(f.failed_msg_id, buf(10, 1))
-    tree:add(f.reason, buf(11, 1)); tree:add_le(f.failed_token, buf(12, 2))
+    local code = buf(11, 1):uint()
+    local rname = REASON[code] or string.format("REASON_%d", code)
+    tree:add(f.reason, buf(11, 1)); tree:add(f.reason_name, buf(11, 1), rname); tree:add_le(f.failed_token, buf(12, 2))
+    pinfo.cols.info:append(" " .. rname .. " (dev=" .. buf(8, 2):le_uint() .. " tok=" .. buf(12, 2):le_uint() .. ")")
   end
+end
+
+-- Where each packet came from: the capture's interface (one per router link) and direction.
+local fi_iface_id = Field.new("frame.interface_id")
+local fi_iface_desc = Field.new("frame.interface_description")
+local fi_iface_name = Field.new("frame.interface_name")
+local fi_dir = Field.new("frame.packet_flags_direction")
+
+-- Pairing state, filled on the first pass over the file (pinfo.visited false) and read after.
+local open = {}      -- key -> { frame, time, dir } of the newest unanswered request
+local answer = {}    -- request frame number -> response frame number
+local request = {}   -- response frame number -> { frame, delta }
+function p.init() open, answer, request = {}, {}, {} end
+
+local function pair_key(iface, isBus, dev, tok) return iface .. (isBus and "b" or "t") .. dev .. ":" .. tok end
+
+local function pairing(pinfo, iface, dir, isBus, isResp, isEvent, id, buf)
+  if pinfo.visited then return end
+  local n = pinfo.number
+  if not isResp and not isEvent then
+    open[pair_key(iface, isBus, buf(2, 2):le_uint(), buf(4, 2):le_uint())] = { frame = n, time = pinfo.abs_ts, dir = dir }
+    return
+  end
+  local key
+  if isResp then key = pair_key(iface, isBus, buf(2, 2):le_uint(), buf(4, 2):le_uint())
+  elseif isBus and id == 0xc1 and buf:len() >= 16 then key = pair_key(iface, false, buf(8, 2):le_uint(), buf(12, 2):le_uint())
+  else return end
+  local req = open[key]
+  if req == nil or req.dir == dir then return end
+  open[key] = nil
+  answer[req.frame] = n
+  local dt = pinfo.abs_ts - req.time
+  local secs = math.floor(dt)
+  request[n] = { frame = req.frame, delta = NSTime.new(secs, math.floor((dt - secs) * 1e9 + 0.5)) }
 end
 
 function p.dissector(buf, pinfo, root)
@@ -144,8 +206,31 @@ function p.dissector(buf, pinfo, root)
   if buf(6, 2):le_uint() ~= buf:len() then size:add_proto_expert_info(ef_size) end
   local kind = isResp and "RESP" or (bit32.band(id, 0x40) ~= 0 and "EVT" or "REQ")
   pinfo.cols.info = string.format("%s %s dev=%d tok=%d", kind, name, buf(2, 2):le_uint(), buf(4, 2):le_uint())
+  -- Source / destination: the link and the router, by direction (inbound = towards the router).
+  local iid = fi_iface_id(); local desc = fi_iface_desc(); local iname = fi_iface_name(); local d = fi_dir()
+  -- The interface fields exist only when a tree is built (not on tshark's first pass without
+  -- -R); pinfo.p2p_dir (1 = inbound, towards the router) always does. Pairing keys on the
+  -- interface when it is known and on dev_num, token and direction in any case.
+  local iface = iid and tostring(iid.value) or "?"
+  local link = (desc and desc.value) or (iname and iname.value) or ("link" .. iface)
+  link = link:gsub("^%a+ link: ", "")
+  local dir = pinfo.p2p_dir
+  if d ~= nil then dir = (d.value == 1) and 1 or 0 end
+  local toRouter = dir ~= 0
+  t:add(f.link, link); t:add(f.direction, toRouter and "to router" or "from router")
+  pinfo.cols.src = toRouter and link or "router"
+  pinfo.cols.dst = toRouter and "router" or link
   if buf:len() > 8 then t:add(f.payload, buf(8)) end
   if isBus then bus(t, buf, id, isResp, pinfo) else transport(t, buf, id, isResp) end
+  local isEvent = bit32.band(id, 0x40) ~= 0
+  pairing(pinfo, iface, dir, isBus, isResp, isEvent, id, buf)
+  local resp = answer[pinfo.number]
+  if resp ~= nil then t:add(f.response_in, resp):set_generated() end
+  local req = request[pinfo.number]
+  if req ~= nil then
+    t:add(f.response_to, req.frame):set_generated()
+    t:add(f.time, req.delta):set_generated()
+  end
   return buf:len()
 end
 

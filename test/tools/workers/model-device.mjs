@@ -1,7 +1,7 @@
 // A small virtio-msg device model with its own device-side bus, in a worker thread, on the
 // device end of a router-less in-process link pair: the peer the tool tests (conformance, load
-// engine) drive directly. Mode 'good' follows the spec rules the conformance checker observes
-// (§7 bus rules as the bus, §8 device rules as the device); each other mode breaks one thing
+// engine) drive directly. Mode 'good' follows the rules the conformance checker observes
+// (docs/PROTOCOL.md §7 bus rules as the bus, §8 device rules as the device); each other mode breaks one thing
 // on purpose:
 //   reorder          answers transport requests in batches of 4, newest first (§7 rule 16)
 //   dup              answers every transport request twice (§7 rule 17)

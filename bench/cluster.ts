@@ -1,0 +1,171 @@
+// cluster: two routers (processes) in a cluster on a nats-server of the benchmark's own.
+//   1. Round trips/s (K in flight per device) and p50 latency (one at a time) from a driver on
+//      r1 to r3's echo devices through the cluster (the gateway stream opened from the
+//      directory), against a direct gateway to the same address (what `--device-link tcp:`
+//      opens): data never goes through NATS, so the two should be within noise.
+//   2. Directory convergence: r2 (bench/workers/cluster-node-process.ts) hot-adds 1 000 devices
+//      at once; time from its first addDevice until r1 has all of them attached.
+//   3. Memory per remote device on r1: JS heap + external growth after GC over those 1 000, and
+//      the router's own state per device (correlation window) beside it.
+// Knobs: --outstanding K (64) --seconds S (3; quick 1) --devices-added N (1000)
+// Reports cluster-rtps, direct-rtps, cluster-vs-direct-pct, cluster-p50-us, direct-p50-us,
+// cluster-convergence-ms (from r2's first addDevice), cluster-convergence-after-add-ms (from its
+// last), cluster-bytes-per-remote-device.
+import { Worker } from 'node:worker_threads';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { loadavg } from 'node:os';
+import { Router } from '../src/router/router.js';
+import { wasmModule } from '../src/wasm/module.js';
+import { packageRoot } from '../src/util/paths.js';
+import { openStreamLink } from '../src/bus/stream.js';
+import { ClusterNode } from '../src/cluster/cluster-node.js';
+import { NatsServer, natsServerMissing } from '../tools/nats-server.js';
+import { C_COUNT, C_ERRORS, C_RESPONSES, type DriverData } from './workers/pipeline-driver.js';
+import { argInt, emit, isQuick, log, median, sleep } from './stats.js';
+
+const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+
+async function until(done: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`cluster bench: timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** r3: `vmsg route --cluster` with echo devices 1 and 2; resolves with its advertised address. */
+function startR3(url: string): Promise<{ proc: ChildProcess; address: string }> {
+  const proc = spawn(process.execPath, [MAIN, 'route', '--cluster', url, '--node', 'r3', '--advertise', 'tcp:127.0.0.1:0', '--device', 'echo:1', '--device', 'echo:2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`r3 exited (${code})`)));
+    createInterface({ input: proc.stderr! }).on('line', (line) => {
+      const m = /serving \d+ device\(s\) on (tcp:\S+)/.exec(line);
+      if (m !== null) resolve({ proc, address: m[1]! });
+    });
+  });
+}
+
+function startR2(url: string): Promise<{ proc: ChildProcess; command(line: string): Promise<Record<string, number>> }> {
+  const proc = spawn(process.execPath, [join(packageRoot(), 'dist', 'bench', 'workers', 'cluster-node-process.js'), JSON.stringify({ url, node: 'r2' })], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: proc.stdout! });
+  const next = (): Promise<string> => new Promise((r) => lines.once('line', r));
+  return new Promise((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`r2 exited (${code})`)));
+    void next().then(() => resolve({
+      proc,
+      async command(line) {
+        const answer = next();
+        proc.stdin!.write(`${line}\n`);
+        return JSON.parse(await answer) as Record<string, number>;
+      },
+    }));
+  });
+}
+
+/** Load (K in flight per device) for `seconds`, then one at a time: round trips/s and p50 µs. */
+async function drive(router: Router, devices: number[], outstanding: number, seconds: number): Promise<{ rate: number; p50: number }> {
+  const run = async (mode: 'load' | 'rtt'): Promise<{ rate: number; micros?: Float64Array }> => {
+    const link = await router.attachDriver();
+    const stop = new SharedArrayBuffer(4);
+    const countersBuf = new SharedArrayBuffer(8 * C_COUNT);
+    const data: DriverData = {
+      mode, link, module: wasmModule(), devices, outstanding, burst: 256, iterations: 2000, warmup: 200,
+      inlineDevice: null, spinBeforeSleep: 200, stop, counters: countersBuf,
+    };
+    const w = new Worker(new URL('./workers/pipeline-driver.js', import.meta.url), { workerData: data });
+    const done = new Promise<{ micros?: Float64Array }>((r) => w.once('message', r));
+    const counters = new Float64Array(countersBuf);
+    let rate = 0;
+    if (mode === 'load') {
+      await sleep(500);
+      const r0 = counters[C_RESPONSES]!;
+      const t0 = performance.now();
+      await sleep(seconds * 1000);
+      rate = ((counters[C_RESPONSES]! - r0) * 1000) / (performance.now() - t0);
+      Atomics.store(new Int32Array(stop), 0, 1);
+      Atomics.notify(new Int32Array(link.memory.buffer), link.bell >>> 2);
+    }
+    const out = await done;
+    await w.terminate();
+    if (counters[C_ERRORS]! !== 0) throw new Error(`cluster bench: ${counters[C_ERRORS]} wrong or failed answers`);
+    await router.detach(link);
+    return { rate, micros: out.micros };
+  };
+  const load = await run('load');
+  const rtt = await run('rtt');
+  return { rate: load.rate, p50: median(Array.from(rtt.micros!)) };
+}
+
+async function main(): Promise<void> {
+  const why = natsServerMissing();
+  if (why !== undefined) throw new Error(`cluster bench: ${why}`);
+  const quick = isQuick();
+  const cfg = { outstanding: argInt('outstanding', 64), seconds: argInt('seconds', quick ? 1 : 3), added: argInt('devices-added', 1000) };
+  const nats = await NatsServer.start();
+  const procs: ChildProcess[] = [];
+  try {
+    const r3 = await startR3(nats.url);
+    procs.push(r3.proc);
+    const window = 1 << Math.ceil(Math.log2(Math.max(cfg.outstanding, 2)));
+    const r1 = await Router.create({ shards: 1, window, spinBeforeSleep: 200, timeoutMs: 10_000 });
+
+    // 1. Through the cluster, then a direct gateway to the same address, twice each (interleaved).
+    const results: Record<'cluster' | 'direct', { rate: number; p50: number }[]> = { cluster: [], direct: [] };
+    for (let round = 0; round < 2; round++) {
+      const c1 = await ClusterNode.join(r1, { url: nats.url, node: 'r1' });
+      await until(() => c1.peers().some((p) => p.node === 'r3' && p.deviceMap.length === 2), 'r3 devices on r1');
+      results.cluster.push(await drive(r1, [1, 2], cfg.outstanding, cfg.seconds));
+      await c1.close();
+      const gw = await openStreamLink(r1, r3.address, 'device');
+      results.direct.push(await drive(r1, [1, 2], cfg.outstanding, cfg.seconds));
+      await gw.close();
+    }
+    const best = (xs: { rate: number; p50: number }[]) => ({ rate: Math.max(...xs.map((x) => x.rate)), p50: Math.min(...xs.map((x) => x.p50)) });
+    const cl = best(results.cluster);
+    const di = best(results.direct);
+    log(`cluster: ${Math.round(cl.rate)} round trips/s, p50 ${cl.p50.toFixed(1)} us; direct gateway: ${Math.round(di.rate)} round trips/s, p50 ${di.p50.toFixed(1)} us`);
+
+    // 2 and 3. r2 hot-adds 1 000 devices; r1 (joined, r3's devices attached) converges.
+    const r2 = await startR2(nats.url);
+    procs.push(r2.proc);
+    const c1 = await ClusterNode.join(r1, { url: nats.url, node: 'r1' });
+    await until(() => c1.peers().some((p) => p.node === 'r2' && p.alive) && c1.peers().some((p) => p.node === 'r3' && p.deviceMap.length === 2), 'r2 alive on r1');
+    const g = globalThis as { gc?: () => void };
+    const settle = async (): Promise<NodeJS.MemoryUsage> => {
+      for (let i = 0; i < 3; i++) {
+        g.gc?.();
+        await sleep(50);
+      }
+      return process.memoryUsage();
+    };
+    const m0 = await settle();
+    const added = await r2.command(`add 1000 ${cfg.added}`);
+    await until(() => (c1.peers().find((p) => p.node === 'r2')?.deviceMap.length ?? 0) === cfg.added, `${cfg.added} devices of r2 on r1`, 60_000);
+    const seen = Date.now();
+    const convergenceMs = seen - added.t0!;
+    // The directory's own part: from r2 having the last device to r1 having it.
+    const afterAddMs = Math.max(0, seen - added.t1!);
+    const m1 = await settle();
+    const jsBytes = (m1.heapUsed + m1.external - m0.heapUsed - m0.external) / cfg.added;
+    const routerStateBytes = r1.tables.deviceStateBytes(r1.options.window);
+    log(`convergence: ${cfg.added} devices of r2 attached on r1 ${convergenceMs} ms after r2 began adding them (r2's own addDevice calls took ${added.t1! - added.t0!} ms); ${Math.round(jsBytes)} B of JS heap per remote device${g.gc === undefined ? ' (run with --expose-gc for a stable figure)' : ''}, router state ${routerStateBytes} B per device (window ${r1.options.window})`);
+    await c1.close();
+    await r1.close();
+    emit({
+      samples: {
+        'cluster-rtps': cl.rate, 'direct-rtps': di.rate, 'cluster-vs-direct-pct': (100 * cl.rate) / di.rate,
+        'cluster-p50-us': cl.p50, 'direct-p50-us': di.p50,
+        'cluster-convergence-ms': convergenceMs, 'cluster-convergence-after-add-ms': afterAddMs, 'cluster-bytes-per-remote-device': jsBytes,
+      },
+      info: { config: cfg, r2_add_ms: added.t1! - added.t0!, load_average: loadavg(), router_state_bytes_per_device: routerStateBytes, window: r1.options.window, runs: results },
+    });
+  } finally {
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => (p.exitCode !== null ? null : new Promise((r) => p.once('exit', r)))));
+    await nats.stop();
+  }
+}
+
+await main();

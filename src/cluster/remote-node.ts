@@ -1,0 +1,163 @@
+// One other router of the cluster as this router sees it: its directory entries, whether it is
+// alive, and the gateway stream to it (src/bus/stream.ts side 'device' in directory mode). The
+// stream is opened from the node's advertised address once the node is alive with at least one
+// device, reused for all of them, re-opened with backoff when it cannot be opened, and closed
+// when the node dies — which removes its devices here (REMOVED to drivers, in-flight requests
+// fail once, DEVICE_REMOVED). Its devices keep their local numbers across all of that: the
+// remap remembers them under the node's name.
+import { openStreamLink, type StreamLink } from '../bus/stream.js';
+import type { DeviceDirectory } from '../bus/gateway.js';
+import type { Router } from '../router/router.js';
+import type { DeviceMapping } from '../bus/peer-handler.js';
+import type { DeviceEntry } from './directory-entry.js';
+import type { Advertise } from './cluster-options.js';
+
+/** Gateway stream settings: reconnect soon (a restarted node is back within a second or two). */
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 1000;
+
+export interface RemoteNodeEvents {
+  log(line: string): void;
+  /** The gateway stream came up (true) or could not be opened / went down (false). */
+  link(node: string, up: boolean, detail: string): void;
+}
+
+export class RemoteNode implements DeviceDirectory {
+  /** Its device entries by its own device number. */
+  readonly devices = new Map<number, DeviceEntry>();
+  addr: string | null = null;
+  alive = false;
+  private link: StreamLink | undefined;
+  /** The address `link` was opened to. */
+  private linkAddr: string | null = null;
+  private opening: Promise<void> | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private retryMs = BACKOFF_MIN_MS;
+  private readonly listeners = new Set<() => void>();
+  /** Local numbers its devices hold here, from the moment they are claimed (so this router never serves them as its own). */
+  private readonly locals = new Set<number>();
+  private closed = false;
+
+  constructor(
+    readonly name: string, private readonly router: Router, private readonly self: string,
+    private readonly own: Advertise | undefined, private readonly events: RemoteNodeEvents,
+  ) {}
+
+  // ---------------------------------------------------------------- DeviceDirectory (the gateway reads it)
+
+  current(): Iterable<number> {
+    return this.alive ? this.devices.keys() : [];
+  }
+
+  subscribe(onChange: () => void): () => void {
+    this.listeners.add(onChange);
+    return () => this.listeners.delete(onChange);
+  }
+
+  attaching(local: number): void {
+    this.locals.add(local);
+  }
+
+  detached(local: number): void {
+    this.locals.delete(local);
+  }
+
+  // ---------------------------------------------------------------- directory changes
+
+  /** Entries changed (device set, liveness, address): bring the stream and the devices in line. */
+  changed(): void {
+    for (const l of this.listeners) l();
+    this.reconcile();
+  }
+
+  /** Local numbers of its devices attached here now. */
+  deviceMap(): DeviceMapping[] {
+    return this.link?.deviceMap() ?? [];
+  }
+
+  /** Is local device `dev` one of this node's, attached here (or being attached)? */
+  hasLocal(dev: number): boolean {
+    return this.locals.has(dev);
+  }
+
+  get linkUp(): boolean {
+    return this.link !== undefined && this.link.peers > 0;
+  }
+
+  private wanted(): boolean {
+    return !this.closed && this.alive && this.addr !== null && this.devices.size > 0;
+  }
+
+  private reconcile(): void {
+    if (this.link !== undefined && this.linkAddr !== this.addr) {
+      // Restarted elsewhere (another port): the old stream leads nowhere.
+      void this.closeLink(`moved to ${this.addr}`).then(() => this.reconcile());
+      return;
+    }
+    if (this.wanted()) {
+      if (this.link === undefined && this.opening === undefined && this.retry === undefined) this.opening = this.open().finally(() => (this.opening = undefined));
+    } else if (!this.alive || this.closed) {
+      clearTimeout(this.retry);
+      this.retry = undefined;
+      void this.closeLink('node dead');
+    }
+  }
+
+  /** The gateway URI to the node's advertised address, with our TLS identity for a tls: node. */
+  private uri(addr: string): string {
+    const m = /^(tcp|tls):(.*)$/.exec(addr)!;
+    const q = [`name=${encodeURIComponent(`cluster:${this.self}`)}`, `backoff_min_ms=${BACKOFF_MIN_MS}`, `backoff_max_ms=${BACKOFF_MAX_MS}`];
+    if (m[1] === 'tls') {
+      if (this.own?.tls === undefined) throw new Error(`node ${this.name} serves TLS (${addr}): this router needs --advertise tls:HOST:PORT?cert=&key=&ca= for its client certificate`);
+      const t = this.own.tls;
+      q.push('tls=1', `cert=${encodeURIComponent(t.cert)}`, `key=${encodeURIComponent(t.key)}`, `ca=${encodeURIComponent(t.ca)}`);
+    }
+    return `tcp:${m[2]}?${q.join('&')}`;
+  }
+
+  private async open(): Promise<void> {
+    const addr = this.addr!;
+    let link: StreamLink;
+    try {
+      link = await openStreamLink(this.router, this.uri(addr), 'device', { directory: this, linkKey: `cluster ${this.name}` });
+    } catch (e) {
+      this.events.link(this.name, false, `cannot open the gateway stream to ${addr}: ${(e as Error).message}`);
+      if (this.wanted()) {
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          this.reconcile();
+        }, this.retryMs);
+        this.retryMs = Math.min(BACKOFF_MAX_MS, this.retryMs * 2);
+      }
+      return;
+    }
+    this.retryMs = BACKOFF_MIN_MS;
+    if (!this.wanted() || this.addr !== addr) {
+      await link.close();
+      this.reconcile();
+      return;
+    }
+    this.link = link;
+    this.linkAddr = addr;
+    link.on('drop', (_peer: string, why: string) => this.events.link(this.name, false, `gateway stream to ${addr} dropped (${why}); its devices are removed until it is back`));
+    link.on('up', () => this.events.link(this.name, true, `gateway stream to ${addr} up`));
+    link.on('warning', (w: string) => this.events.log(`node ${this.name}: ${w}`));
+    this.events.link(this.name, true, `gateway stream to ${addr} up, devices [${link.devices.join(', ')}]`);
+  }
+
+  private async closeLink(why: string): Promise<void> {
+    await this.opening;
+    const link = this.link;
+    this.link = undefined;
+    if (link === undefined) return;
+    await link.close();
+    this.events.log(`node ${this.name}: gateway stream closed (${why}), its devices removed`);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    await this.closeLink('leaving the cluster');
+  }
+}
