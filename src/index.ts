@@ -66,5 +66,6 @@ export { replayCapture, formatReplayText } from './capture/replay.js';
 export type { ReplayOptions, ReplayReport } from './capture/replay.js';
 export { startMetricsServer, routerRegistry } from './ops/metrics.js';
 export { createLogger, parseLogLevel } from './ops/logger.js';
-export { loadRouteConfig, parseRouteConfig, mergeRouteConfig, parseDeviceSpec } from './ops/route-config.js';
-export type { RouteConfig, DeviceSpec } from './ops/route-config.js';
+export { loadRouteConfig, mergeRouteConfig, parseDeviceSpec } from './ops/route-config.js';
+export type { RouteConfig, RouteConfigFile, DeviceSpec } from './ops/route-config.js';
+export { parseRouteConfig, routeConfigSchema, routeConfigJsonSchema } from './ops/route-config-schema.js';

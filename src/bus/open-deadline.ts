@@ -8,11 +8,19 @@ export interface OpenDeadline {
   /** Total budget in ms (for messages); 0 = none. */
   readonly ms: number;
   readonly signal: AbortSignal | undefined;
+  /** Told once a wait has lasted NOTICE_AFTER_MS: a line saying what for and until when. */
+  readonly notice?: (line: string) => void;
 }
 
+/**
+ * A wait this long is worth a line: a peer that is simply starting answers sooner, and a user
+ * staring at a silent terminal for the whole deadline (10 s by default) learns nothing.
+ */
+export const NOTICE_AFTER_MS = 1000;
+
 /** A deadline `ms` from now (0 = none), cancelled early by `signal`. */
-export function deadlineIn(ms: number, signal?: AbortSignal): OpenDeadline {
-  return { at: ms > 0 ? Date.now() + ms : Infinity, ms, signal };
+export function deadlineIn(ms: number, signal?: AbortSignal, notice?: (line: string) => void): OpenDeadline {
+  return { at: ms > 0 ? Date.now() + ms : Infinity, ms, signal, notice };
 }
 
 /** Throw if the deadline passed or the wait was cancelled, naming what was awaited. */
@@ -25,8 +33,14 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 /** Poll `test` every `everyMs` until it holds; throws at the deadline or on cancel. */
 export async function waitUntil(d: OpenDeadline, what: string, test: () => boolean, everyMs = 2): Promise<void> {
+  const noticeAt = d.notice === undefined ? Infinity : Date.now() + NOTICE_AFTER_MS;
   while (!test()) {
     checkDeadline(d, what);
+    if (Date.now() >= noticeAt && d.notice !== undefined) {
+      const until = d.at === Infinity ? 'no time limit' : `giving up in ${((d.at - Date.now()) / 1000).toFixed(1)} s`;
+      d.notice(`waiting for ${what}; ${until} (wait=MS in the URI sets the limit)`);
+      return waitUntil({ ...d, notice: undefined }, what, test, everyMs);
+    }
     await sleep(everyMs);
   }
 }

@@ -5,14 +5,16 @@
 // bench --target`) means we are the driver (role=driver).
 import type { Router } from '../router/router.js';
 import type { BusLink, FrameChannel } from './bus-link.js';
-import { LinkUriError, parseLinkUri, splitModelParam, type LinkRole, type ShmLinkUri } from './uri.js';
+import { LinkUriError, parseLinkUri, splitModelParam } from './uri.js';
 import { ModelChannel } from './model/model-channel.js';
 import { loadBusModel, type BusModel } from './model/bus-model.js';
-import { shmLinkOptions, type ShmLinkOptions } from './shm-options.js';
 import { openVmampChannel, openVmampLink } from './vmamp.js';
 import { openSpscChannel, openSpscLink } from './spsc.js';
 import { deadlineIn } from './open-deadline.js';
 import { openStreamLink, openStreamChannel } from './stream.js';
+import { MODEL_WHERE, shmOptionsFor } from './check-link.js';
+
+export { checkLinkUri } from './check-link.js';
 import type { RemapEvent } from './gateway.js';
 import { legacyOptions } from './legacy/options.js';
 import { LegacyChannel, LegacyLink } from './legacy/link.js';
@@ -24,40 +26,14 @@ export interface OpenLinkOptions {
   signal?: AbortSignal;
   /** Notable link events (device remaps, hotplug; a link going down is told by `BusLink.down`), one line each. */
   log?: (line: string) => void;
+  /** Frame channels: told once when opening has waited a second for the peer (what for, until when). */
+  notice?: (line: string) => void;
   /** openFrameChannel: drive the target through this bus model (as `model=` on the URI; not both). */
   model?: string | BusModel;
 }
 
-/** Where a model= on a link URI applies today. */
-const MODEL_WHERE = 'model= applies to a driver\'s channel (vmsg bench --target) and to in-process links (ModelLink, vmsg stress --model); a route link to an external program does not take it';
-
 /** Default wait of openFrameChannel: a benchmark should fail, not hang, when nothing is there. */
 const CHANNEL_WAIT_MS = 10_000;
-
-function shmOptionsFor(uri: ShmLinkUri, ourRole: LinkRole, what: string): ShmLinkOptions {
-  const o = shmLinkOptions(uri, ourRole);
-  if (o.role !== ourRole) {
-    throw new LinkUriError(`link URI "${uri.text}": ${what}, so our role on that bus is ${ourRole} (role=${ourRole}); got role=${o.role}`);
-  }
-  return o;
-}
-
-/**
- * Check `uriText` for a link on `side` without opening anything (the CLI checks every link
- * before starting): throws LinkUriError naming the problem.
- */
-export function checkLinkUri(uriText: string, side: 'driver' | 'device'): void {
-  if (splitModelParam(uriText).model !== undefined) throw new LinkUriError(`link URI "${uriText}": ${MODEL_WHERE}`);
-  const uri = parseLinkUri(uriText);
-  if (uri.scheme === 'vmamp' || uri.scheme === 'spsc') {
-    if (side === 'driver') shmOptionsFor(uri, 'device', '--driver-link attaches an external driver');
-    else shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
-  }
-  if (uri.scheme === 'qemu-v0' || uri.scheme === 'openamp') {
-    legacyOptions(uri);
-    if (side === 'driver') throw new LinkUriError(`link URI "${uriText}": ${uri.scheme} is a legacy device side: use it with --device-link (or --target)`);
-  }
-}
 
 /**
  * Attach the external program behind `uriText` to `router`. side 'driver': it is a driver (we
@@ -119,7 +95,7 @@ export async function openFrameChannel(uriText: string, opts: OpenLinkOptions = 
     case 'vmamp':
     case 'spsc': {
       const o = shmOptionsFor(uri, 'driver', 'a frame channel drives a device-side bus');
-      const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? CHANNEL_WAIT_MS, opts.signal);
+      const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? CHANNEL_WAIT_MS, opts.signal, opts.notice);
       return uri.scheme === 'vmamp' ? openVmampChannel(o, deadline) : openSpscChannel(o, deadline);
     }
     case 'qemu-v0':

@@ -62,7 +62,7 @@ export class ShmWindow {
    */
   static async attach(mem: SharedMemory, path: string, size: number | undefined, deadline: OpenDeadline): Promise<ShmWindow> {
     let fileSize = 0;
-    await waitUntil(deadline, `window file ${path} to appear${size === undefined ? '' : ` with ${size} bytes`}`, () => {
+    await waitUntil(deadline, `window file ${path} to appear${size === undefined ? '' : ` with ${size} bytes`} (the device side creates it: is it running?)`, () => {
       try {
         fileSize = statSync(path).size;
       } catch {

@@ -7,8 +7,29 @@ import { LinkUriError, checkParams, parseLinkUri, type StreamLinkUri } from './u
 import { BUS_MAX_MIN_ADVERTISED, MSG_SIZE_LIMIT } from '../protocol/constants.js';
 import { HELLO_NAME_MAX } from './stream-hello.js';
 
+/** Parameters a device-side stream link (`--device-link`, a gateway) adds to the common ones. */
+export const STREAM_DEVICE_PARAMS = ['remap_base', 'ping'] as const;
+
 /** Parameters every stream link understands. */
-const COMMON_PARAMS = ['name', 'max', 'tls', 'cert', 'key', 'ca', 'reconnect', 'backoff_min_ms', 'backoff_max_ms'] as const;
+const COMMON_PARAMS = ['name', 'max', 'tls', 'cert', 'key', 'ca', 'reconnect', 'backoff_min_ms', 'backoff_max_ms', 'insecure'] as const;
+
+/**
+ * Where `tcp-listen:PORT` binds when no host is named: this host only. A listener accepts any
+ * peer as a driver or a remote router, so reaching it from other hosts has to be asked for.
+ */
+export const DEFAULT_LISTEN_HOST = '127.0.0.1';
+
+/** The address a tcp-listen URI binds. */
+export function listenHost(uri: StreamLinkUri): string {
+  return uri.host ?? DEFAULT_LISTEN_HOST;
+}
+
+/** Only this host can reach `host`: 127.0.0.0/8, ::1 (also IPv4-mapped), or the name localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return h === 'localhost' || h === '::1' || (net.isIPv4(v4) && v4.startsWith('127.'));
+}
 
 export interface StreamOptions {
   /** Name sent in STREAM_HELLO (`name=`), for the peer's logs. */
@@ -24,6 +45,11 @@ export interface StreamOptions {
   backoffMaxMs: number;
   /** Parameters a particular kind of link adds (checked by it), as given. */
   extra: Map<string, string>;
+  /**
+   * A tcp-listen link that other hosts reach without TLS client authentication, allowed by
+   * `insecure=1`: the warning to print at start-up. Undefined otherwise.
+   */
+  insecureWarning: string | undefined;
 }
 
 /** Parse `text` and insist on a stream scheme. */
@@ -81,6 +107,7 @@ export function streamOptions(uri: StreamLinkUri, extra: readonly string[] = [])
   } else {
     for (const k of ['cert', 'key', 'ca']) if (uri.params.has(k)) bad(uri, `${k}= needs tls=1`);
   }
+  const insecureWarning = exposure(uri, tlsOpts?.ca !== undefined);
   const reconnect = flagParam(uri, 'reconnect', true);
   if (listening && uri.params.has('reconnect')) bad(uri, 'reconnect= is for the connecting side (unix:, tcp:); a listener waits for its peer to come back');
   const backoffMinMs = intParam(uri, 'backoff_min_ms', 1, 3_600_000) ?? 100;
@@ -91,12 +118,29 @@ export function streamOptions(uri: StreamLinkUri, extra: readonly string[] = [])
     const v = uri.params.get(k);
     if (v !== undefined) extraMap.set(k, v);
   }
-  return { name, max, tls: tlsOpts, reconnect, backoffMinMs, backoffMaxMs, extra: extraMap };
+  return { name, max, tls: tlsOpts, reconnect, backoffMinMs, backoffMaxMs, extra: extraMap, insecureWarning };
+}
+
+/**
+ * Safe network default: a tcp-listen link reachable from other hosts must authenticate its
+ * peers (TLS with ca=, so every client shows a certificate from that CA) or say `insecure=1`;
+ * anyone who can connect becomes a driver or a remote router. Returns the start-up warning
+ * for an allowed insecure listener.
+ */
+function exposure(uri: StreamLinkUri, clientCertificates: boolean): string | undefined {
+  const insecure = flagParam(uri, 'insecure', false);
+  if (uri.params.has('insecure') && uri.scheme !== 'tcp-listen') bad(uri, 'insecure= is for tcp-listen: links (the only listener other hosts can reach)');
+  if (uri.scheme !== 'tcp-listen' || clientCertificates || isLoopbackHost(listenHost(uri))) return undefined;
+  const where = `${listenHost(uri)}:${uri.port ?? 0}`;
+  if (!insecure) {
+    bad(uri, `listening on ${where} lets other hosts connect without authentication; require client certificates (tls=1&cert=PEM&key=PEM&ca=PEM), listen on 127.0.0.1, or accept any peer with insecure=1`);
+  }
+  return `warning: ${uri.text} accepts any peer that reaches ${where}, unauthenticated (insecure=1)`;
 }
 
 /** "tcp 127.0.0.1:7000" / "unix /run/x.sock", for messages. */
 export function describeTarget(uri: StreamLinkUri): string {
-  return uri.path !== undefined ? `unix ${uri.path}` : `${uri.params.get('tls') === '1' ? 'tls' : 'tcp'} ${uri.host ?? '*'}:${uri.port ?? 0}`;
+  return uri.path !== undefined ? `unix ${uri.path}` : `${uri.params.get('tls') === '1' ? 'tls' : 'tcp'} ${uri.scheme === 'tcp-listen' ? listenHost(uri) : uri.host}:${uri.port ?? 0}`;
 }
 
 /** Connect to `uri` (unix: or tcp:); rejects with an error naming the target. */
@@ -143,7 +187,7 @@ export async function listenSockets(uri: StreamLinkUri, opts: StreamOptions, onS
       resolve();
     };
     if (uri.path !== undefined) server.listen(uri.path, done);
-    else server.listen(uri.port, uri.host, done);
+    else server.listen(uri.port, listenHost(uri), done);
   });
   try {
     await listen();

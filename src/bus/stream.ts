@@ -14,7 +14,7 @@ import type { BusLink, LinkDown } from './bus-link.js';
 import { LinkUriError, type StreamLinkUri } from './uri.js';
 import { StreamConnection, StreamHandshakeError, newCounters, type StreamCounters } from './stream-connection.js';
 import { STREAM_VERSION, TRANSPORT_REVISION, ROLE_DEVICE, ROLE_DRIVER, HELLO_F_FAILURE_EVENTS, type Hello } from './stream-hello.js';
-import { streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
+import { STREAM_DEVICE_PARAMS, streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
 import { PortBridge } from './port-bridge.js';
 import { GatewaySession, type DeviceDirectory } from './gateway.js';
 import type { PeerHandler, DeviceMapping } from './peer-handler.js';
@@ -314,7 +314,7 @@ export interface StreamGatewayOptions {
 export async function openStreamLink(router: Router, uriText: string, side: 'driver' | 'device', gateway: StreamGatewayOptions = {}): Promise<StreamLink> {
   if (side !== 'driver' && side !== 'device') throw new TypeError(`side must be 'driver' or 'device', got ${String(side)}`);
   const uri = parseStreamUri(uriText);
-  const opts = streamOptions(uri, side === 'device' ? ['remap_base', 'ping'] : []);
+  const opts = streamOptions(uri, side === 'device' ? STREAM_DEVICE_PARAMS : []);
   if (side === 'driver' && (gateway.directory !== undefined || gateway.linkKey !== undefined)) throw new TypeError('directory and linkKey are for side \'device\'');
   const link = new StreamLink(router, uri, side, opts, gateway);
   await link.start();

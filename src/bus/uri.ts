@@ -36,7 +36,7 @@ export interface StreamLinkUri extends UriBase {
   scheme: StreamScheme;
   /** unix / unix-listen: socket path. */
   path: string | undefined;
-  /** tcp: host to connect to; tcp-listen: address to bind (default all interfaces). */
+  /** tcp: host to connect to; tcp-listen: address to bind (undefined: 127.0.0.1, stream-socket.ts). */
   host: string | undefined;
   port: number | undefined;
 }

@@ -1,8 +1,10 @@
 // Flag parsing shared by the `vmsg` commands: `--name value` / `--name=value`, typed values
 // checked up front, and errors that name the bad flag and what it accepts (exit status 2).
 
-/** A bad command line. Commands print `vmsg <command>: <message>` and exit 2. */
-export class UsageError extends Error {}
+import { UsageError } from './exit.js';
+import { closestName } from '../util/did-you-mean.js';
+
+export { UsageError };
 
 export type FlagSpec =
   | { kind: 'boolean'; help: string }
@@ -46,7 +48,7 @@ export function parseArgs<S extends FlagSpecs>(argv: readonly string[], spec: S)
     const flag = arg === '-h' && Object.hasOwn(spec, 'help') ? '--help' : eq < 0 ? arg : arg.slice(0, eq);
     const name = flag.startsWith('--') ? flag.slice(2) : '';
     const f = Object.hasOwn(spec, name) ? spec[name] : undefined;
-    if (f === undefined) throw new UsageError(`unknown option ${flag}; accepted: ${flagList(spec)}`);
+    if (f === undefined) throw new UsageError(unknownOption(flag, spec));
     if (seen.has(name) && f.kind !== 'list') throw new UsageError(`${flag} given twice`);
     seen.add(name);
     if (f.kind === 'boolean') {
@@ -113,6 +115,13 @@ function describe(f: Exclude<FlagSpec, { kind: 'boolean' }>): string {
 
 function flagList(spec: FlagSpecs): string {
   return Object.keys(spec).map((n) => `--${n}`).join(', ');
+}
+
+/** "unknown option --targt; did you mean --target?", else the options there are. */
+function unknownOption(flag: string, spec: FlagSpecs): string {
+  const names = Object.keys(spec).map((n) => `--${n}`);
+  const best = flag.startsWith('--') ? closestName(flag, names) : undefined;
+  return best !== undefined ? `unknown option ${flag}; did you mean ${best}?` : `unknown option ${flag}; options: ${flagList(spec)}`;
 }
 
 /** The options block of a command's help text, one flag per line. */

@@ -6,6 +6,7 @@
 // status is 0 only when errors and order violations are both 0 (2 for bad arguments).
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
+import { EXIT_FAILURE, EXIT_USAGE, usageLine } from './exit.js';
 import { processIo, openTarget, numberFlag, NumberFlagError, type ToolIo } from './tool-io.js';
 import { runLoad, LoadOptionsError, type LoadOptions } from '../loadgen/engine.js';
 import { discoverDevices, Exchange } from '../driver/exchange.js';
@@ -66,6 +67,11 @@ ${PROFILE_NAMES.map((p) => `  ${p.padEnd(13)} ${PROFILE_HELP[p]}`).join('\n')}
 
 options:
 ${optionsHelp(FLAGS)}
+
+examples:
+  vmsg route --driver-link unix-listen:/tmp/bus.sock --device echo:1 &
+  vmsg bench --target unix:/tmp/bus.sock --profile ping --duration 5
+  vmsg bench --target unix:/tmp/bus.sock --dev 1 --mode init --count 10000 --outstanding 8 --json
 `;
 
 function devList(text: string | undefined): number[] | undefined {
@@ -147,11 +153,11 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
     }
   } catch (e) {
     if (!(e instanceof UsageError) && !(e instanceof NumberFlagError) && !(e instanceof JsonFieldError) && !(e instanceof ThresholdError)) throw e;
-    io.err(`vmsg bench: ${e.message}\n(vmsg bench --help for usage)\n`);
-    return 2;
+    io.err(usageLine('bench', e.message));
+    return EXIT_USAGE;
   }
   const channel = await openTarget(io, 'bench', flags.model === undefined ? flags.target : withModelParam(flags.target, flags.model));
-  if (channel === undefined) return 2;
+  if (typeof channel === 'number') return channel;
   if (opts.devices !== undefined) {
     // A device the bus does not have only fails or times out, request after request: say so first.
     const known = await discoverDevices(new Exchange(channel), 2000).catch(() => undefined);
@@ -165,10 +171,10 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
   } catch (e) {
     if (!(e instanceof LoadOptionsError)) {
       io.err(`vmsg bench: ${(e as Error).message}\n`);
-      return e instanceof RangeError ? 2 : 1;
+      return e instanceof RangeError ? EXIT_USAGE : EXIT_FAILURE;
     }
-    io.err(`vmsg bench: ${e.message}\n(vmsg bench --help for usage)\n`);
-    return 2;
+    io.err(usageLine('bench', e.message));
+    return EXIT_USAGE;
   } finally {
     progress.stop();
     await channel.close();
@@ -209,7 +215,7 @@ export async function run(argv: string[]): Promise<number> {
   const onSigint = (): void => stop.abort();
   process.once('SIGINT', onSigint);
   try {
-    return await runBenchLoad(argv, processIo(), stop.signal);
+    return await runBenchLoad(argv, processIo('bench'), stop.signal);
   } finally {
     process.removeListener('SIGINT', onSigint);
   }

@@ -4,9 +4,10 @@
 //   {"mode":..,"sent":..,"received":..,"errors":..,"order_violations":..,"seconds":..,"round_trips_per_s":..,"p50_us":..,"p99_us":..}
 // with --json, else the same as aligned lines. Exit status 0 only when errors and order
 // violations are 0; 1 otherwise (or when the target cannot be opened); 2 bad arguments.
-import { parseArgs, optionsHelp, UsageError } from './args.js';
-import { openFrameChannel } from '../bus/open.js';
-import { LinkUriError, withModelParam } from '../bus/uri.js';
+import { parseArgs, UsageError } from './args.js';
+import { EXIT_USAGE, usageLine } from './exit.js';
+import { openTarget, processIo } from './tool-io.js';
+import { withModelParam } from '../bus/uri.js';
 import { ModelChannel } from '../bus/model/model-channel.js';
 import { BENCH_MODES, runFrameBench, type BenchMode } from '../driver/frame-bench.js';
 
@@ -21,18 +22,6 @@ const FLAGS = {
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 
-const USAGE = `usage: vmsg bench --target URI --dev D --mode init|ping|avail --count N --outstanding K [--model NAME|FILE] [--json]
-
-Drives an external device-side bus as a driver, checks every answer (response bit, msg_id,
-dev_num, token, order) and reports round trips per second and latency percentiles.
-Exit status: 0 when errors and order_violations are 0, 1 otherwise, 2 bad arguments.
-With --profile, --profile-file, --duration, --rate, --csv, --report or --compare it is the load
-tool described below (profiles, open loop, HdrHistogram latencies, reports).
-
-options:
-${optionsHelp(FLAGS)}
-`;
-
 /**
  * Flags of the load tool (src/cli/bench-load.ts: profiles, open loop, reports). A command line
  * with any of them, or without --mode, is the load tool's; the contract form stays exactly as is.
@@ -41,18 +30,12 @@ const LOAD_TOOL_FLAGS = new Set(['--profile', '--profile-file', '--duration', '-
 
 export async function run(argv: string[]): Promise<number> {
   const flagNames = argv.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0]!);
-  if (flagNames.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(USAGE + '\n');
-    return (await import('./bench-load.js')).run(['--help']);
-  }
+  // One help for both forms: the load tool's usage covers the contract flags too.
+  if (flagNames.includes('--help') || argv.includes('-h')) return (await import('./bench-load.js')).run(['--help']);
   if (flagNames.some((f) => LOAD_TOOL_FLAGS.has(f)) || !flagNames.includes('--mode')) return (await import('./bench-load.js')).run(argv);
   let target: string, dev: number, mode: BenchMode, count: number, outstanding: number, json: boolean;
   try {
     const { flags, positionals } = parseArgs(argv, FLAGS);
-    if (flags.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const missing = (['target', 'dev', 'mode', 'count', 'outstanding'] as const).filter((k) => flags[k] === undefined);
     if (missing.length > 0) throw new UsageError(`missing ${missing.map((k) => `--${k}`).join(', ')}; usage: vmsg bench --target URI --dev D --mode init|ping|avail --count N --outstanding K [--json]`);
@@ -64,18 +47,13 @@ export async function run(argv: string[]): Promise<number> {
     json = flags.json;
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`vmsg bench: ${e.message}\n`);
-      return 2;
+      process.stderr.write(usageLine('bench', e.message));
+      return EXIT_USAGE;
     }
     throw e;
   }
-  let channel;
-  try {
-    channel = await openFrameChannel(target);
-  } catch (e) {
-    process.stderr.write(`vmsg bench: ${(e as Error).message}\n`);
-    return e instanceof LinkUriError ? 2 : 1;
-  }
+  const channel = await openTarget(processIo('bench'), 'bench', target);
+  if (typeof channel === 'number') return channel;
   let result;
   try {
     result = await runFrameBench(channel, { mode, dev, count, outstanding });

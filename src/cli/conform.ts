@@ -2,6 +2,7 @@
 // a device-side bus. Exit status 0 when no rule fails, 1 when one does, 2 for bad arguments or
 // a target that cannot be opened.
 import { parseArgs, optionsHelp, UsageError } from './args.js';
+import { EXIT_USAGE, usageLine } from './exit.js';
 import { processIo, openTarget, type ToolIo } from './tool-io.js';
 import { runConformance, formatConformText, RULES, ConformOptionsError } from '../conform/runner.js';
 import { PROFILES } from '../protocol/codec.js';
@@ -32,6 +33,10 @@ ${RULES.map((r) => `  ${r.section.padEnd(12)} ${r.id}`).join('\n')}
 
 options:
 ${optionsHelp(FLAGS)}
+
+example:
+  vmsg route --driver-link unix-listen:/tmp/bus.sock --device entropy:1 &
+  vmsg conform --target unix:/tmp/bus.sock --dev 1
 `;
 
 export async function runConform(argv: string[], io: ToolIo): Promise<number> {
@@ -46,12 +51,12 @@ export async function runConform(argv: string[], io: ToolIo): Promise<number> {
     if (flags['queue-base'] !== undefined && !/^0x[0-9a-f]{1,16}$/i.test(flags['queue-base'])) throw new UsageError(`--queue-base needs a hex guest address such as 0x100000000, got "${flags['queue-base']}"`);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    io.err(`vmsg conform: ${e.message}\n(vmsg conform --help for usage)\n`);
-    return 2;
+    io.err(usageLine('conform', e.message));
+    return EXIT_USAGE;
   }
   const only = flags.only?.split(',').map((s) => s.trim()).filter((s) => s !== '');
   const channel = await openTarget(io, 'conform', flags.target);
-  if (channel === undefined) return 2;
+  if (typeof channel === 'number') return channel;
   try {
     const queueBase = flags['queue-base'] === undefined ? undefined : BigInt(flags['queue-base']);
     const report = await runConformance(channel, { dev: flags.dev, profile: flags.profile, timeoutMs: flags.timeout, quietMs: flags.quiet, only, queueBase }, flags.target);
@@ -59,13 +64,13 @@ export async function runConform(argv: string[], io: ToolIo): Promise<number> {
     return report.summary.fail === 0 ? 0 : 1;
   } catch (e) {
     if (!(e instanceof ConformOptionsError)) throw e;
-    io.err(`vmsg conform: ${e.message}\n`);
-    return 2;
+    io.err(usageLine('conform', e.message));
+    return EXIT_USAGE;
   } finally {
     await channel.close();
   }
 }
 
 export function run(argv: string[]): Promise<number> {
-  return runConform(argv, processIo());
+  return runConform(argv, processIo('conform'));
 }

@@ -2,6 +2,8 @@
 // per frame, from --hex or a capture file. Exit status 0 all valid, 1 some invalid, 2 bad
 // arguments or an unreadable capture.
 import { parseArgs, optionsHelp, UsageError, type Parsed } from './args.js';
+import { EXIT_USAGE, usageLine } from './exit.js';
+import { fsReason, isFsError } from '../util/fs-reason.js';
 import { validate, toJson, summary, DIRECTIONS, PROFILES, BUS_MAX_RECOMMENDED, MSG_SIZE_MIN, MSG_SIZE_LIMIT } from '../protocol/index.js';
 import { TRANSPORT_NAMES, BUS_NAMES, TYPE_BUS } from '../protocol/constants.js';
 import type { ValidateContext } from '../protocol/index.js';
@@ -35,6 +37,10 @@ Exit status: 0 valid, 1 invalid, 2 bad arguments.
 
 options:
 ${optionsHelp(FLAGS)}
+
+examples:
+  vmsg decode --hex 0002010001000800 --json
+  vmsg decode run.vmc --msg PING
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -52,8 +58,8 @@ export async function run(argv: string[]): Promise<number> {
     msgFilter = flags.msg === undefined ? undefined : parseMsgFilter(flags.msg);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`vmsg decode: ${e.message}\n(vmsg decode --help for usage)\n`);
-    return 2;
+    process.stderr.write(usageLine('decode', e.message));
+    return EXIT_USAGE;
   }
   const ctx: ValidateContext = {
     busMaxSize: flags['max-size'] ?? BUS_MAX_RECOMMENDED,
@@ -70,15 +76,24 @@ export async function run(argv: string[]): Promise<number> {
   try {
     return await decodeCapture(file, flags, ctx, msgFilter);
   } catch (e) {
-    if (!(e instanceof CaptureFormatError) && (e as NodeJS.ErrnoException).code === undefined) throw e;
-    process.stderr.write(`vmsg decode: ${(e as Error).message}\n`);
-    return 2;
+    if (isFsError(e)) {
+      process.stderr.write(usageLine('decode', `cannot read capture ${file}: ${fsReason(e)}`));
+      return EXIT_USAGE;
+    }
+    if (!(e instanceof CaptureFormatError)) throw e;
+    process.stderr.write(usageLine('decode', e.message));
+    return EXIT_USAGE;
   }
 }
 
 /** The capture file to read, or undefined for --hex mode (exactly one of the two). */
 function captureFile(flags: DecodeFlags, positionals: string[]): string | undefined {
-  if (positionals.length > 1) throw new UsageError(`one capture file at a time (got ${positionals.length})`);
+  // `--hex 00 02 01`: the shell split the frame; the parser took the first byte as the value.
+  if (flags.hex !== undefined && positionals.length > 0 && positionals.every((p) => /^[0-9a-fA-F]+$/.test(p))) {
+    const joined = [Buffer.from(flags.hex).toString('hex'), ...positionals].join('');
+    throw new UsageError(`--hex takes the frame as one word of hex digits, without spaces: --hex ${joined}`);
+  }
+  if (positionals.length > 1) throw new UsageError(`one capture file at a time (got ${positionals.length}: ${positionals.join(' ')})`);
   const file = positionals[0];
   if (file !== undefined && flags.hex !== undefined) throw new UsageError('give either --hex HEX or a capture file, not both');
   if (file === undefined) {

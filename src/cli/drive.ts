@@ -7,6 +7,7 @@
 // openamp file after its message region). Exit 0 when all the data came through (and, with
 // --verify, read back identical); 1 otherwise or when the target cannot be opened; 2 bad arguments.
 import { parseArgs, optionsHelp, UsageError } from './args.js';
+import { EXIT_USAGE, usageLine } from './exit.js';
 import { Router } from '../router/router.js';
 import { openBusLink } from '../bus/open.js';
 import { LinkUriError, parseLinkUri } from '../bus/uri.js';
@@ -40,6 +41,10 @@ through (and read back identical with --verify), 1 otherwise, 2 bad arguments.
 
 options:
 ${optionsHelp(FLAGS)}
+
+example:
+  vmsg route --driver-link 'vmamp:/dev/shm/w1?size=8192&sock=/tmp/w1.sock' --device entropy:1 &
+  vmsg drive --target 'vmamp:/dev/shm/w1?size=8192&sock=/tmp/w1.sock' --dev 1 entropy --bytes 65536 --json
 `;
 
 /** Read size per entropy request (one descriptor). */
@@ -69,7 +74,7 @@ function parseAddress(text: string): number {
 function plan(argv: string[]): Plan | 'help' {
   const { flags, positionals } = parseArgs(argv, FLAGS);
   if (flags.help) return 'help';
-  if (flags.target === undefined || flags.dev === undefined) throw new UsageError('--target URI and --dev D are required (vmsg drive --help)');
+  if (flags.target === undefined || flags.dev === undefined) throw new UsageError('--target URI and --dev D are required');
   const [kind, ...extra] = positionals;
   if (kind !== 'entropy' && kind !== 'block') throw new UsageError(`name the workload: entropy --bytes N or block --write-read MiB, got ${kind === undefined ? 'nothing' : `"${kind}"`}`);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
@@ -118,8 +123,8 @@ export async function run(argv: string[]): Promise<number> {
     p = got;
   } catch (e) {
     if (e instanceof UsageError || e instanceof LinkUriError) {
-      process.stderr.write(`vmsg drive: ${e.message}\n`);
-      return 2;
+      process.stderr.write(usageLine('drive', e.message));
+      return EXIT_USAGE;
     }
     throw e;
   }

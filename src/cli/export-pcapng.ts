@@ -1,6 +1,10 @@
 // `vmsg export-pcapng FILE.vmc OUT.pcapng`: a capture as pcapng for Wireshark/tshark
 // (dissector: tools/wireshark/virtio-msg.lua). Exit 0 written, 2 bad arguments or input.
+import { statSync } from 'node:fs';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
+import { EXIT_OK, EXIT_USAGE, usageLine } from './exit.js';
+import { checkCreatable } from './startup-checks.js';
+import { fsReason, isFsError } from '../util/fs-reason.js';
 import { exportPcapng } from '../capture/export-pcapng.js';
 import { CaptureFormatError } from '../capture/vmc.js';
 
@@ -15,6 +19,10 @@ towards the router). Open it with the dissector:
 
 options:
 ${optionsHelp(FLAGS)}
+
+example:
+  vmsg route --driver-link tcp-listen:7000 --device echo:1 --capture run.vmc --duration 10
+  vmsg export-pcapng run.vmc run.pcapng
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -27,18 +35,26 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (positionals.length !== 2) throw new UsageError(`needs a capture file and an output file, got ${positionals.length} argument(s)`);
     [input, output] = positionals as [string, string];
+    // Before reading anything: an output that cannot be created is the user's to fix.
+    checkCreatable(output, 'output');
+    if (statSync(output, { throwIfNoEntry: false })?.isDirectory() === true) throw new UsageError(`output ${output} is a directory; give a file name such as ${output.replace(/\/$/, '')}/capture.pcapng`);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`vmsg export-pcapng: ${e.message}\n(vmsg export-pcapng --help for usage)\n`);
-    return 2;
+    process.stderr.write(usageLine('export-pcapng', e.message));
+    return EXIT_USAGE;
   }
   try {
     const r = await exportPcapng(input, output);
     process.stderr.write(`vmsg export-pcapng: ${r.frames} frames on ${r.interfaces} links → ${output}\n`);
-    return 0;
+    return EXIT_OK;
   } catch (e) {
-    if (!(e instanceof CaptureFormatError) && (e as NodeJS.ErrnoException).code === undefined) throw e;
-    process.stderr.write(`vmsg export-pcapng: ${(e as Error).message}\n`);
-    return 2;
+    if (isFsError(e)) {
+      const which = e.path === output ? `cannot write ${output}` : `cannot read capture ${input}`;
+      process.stderr.write(usageLine('export-pcapng', `${which}: ${fsReason(e)}`));
+      return EXIT_USAGE;
+    }
+    if (!(e instanceof CaptureFormatError)) throw e;
+    process.stderr.write(usageLine('export-pcapng', e.message));
+    return EXIT_USAGE;
   }
 }

@@ -2,6 +2,8 @@
 // compare the answers with the captured ones (src/capture/replay.ts). Exit status 0 all match,
 // 1 differences, 2 bad arguments, an unreadable capture or a target that cannot be opened.
 import { parseArgs, optionsHelp, UsageError } from './args.js';
+import { EXIT_USAGE, usageLine } from './exit.js';
+import { fsReason, isFsError } from '../util/fs-reason.js';
 import { processIo, openTarget, numberFlag, NumberFlagError, type ToolIo } from './tool-io.js';
 import { replayCapture, replayMatched, formatReplayText, ReplayOptionsError } from '../capture/replay.js';
 import { CaptureFormatError } from '../capture/vmc.js';
@@ -25,6 +27,10 @@ violations. Exit status: 0 everything matched, 1 differences, 2 bad arguments.
 
 options:
 ${optionsHelp(FLAGS)}
+
+example:
+  vmsg route --driver-link unix-listen:/tmp/bus.sock --device echo:1 &
+  vmsg replay run.vmc --target unix:/tmp/bus.sock --speed 0
 `;
 
 export async function runReplay(argv: string[], io: ToolIo): Promise<number> {
@@ -42,24 +48,28 @@ export async function runReplay(argv: string[], io: ToolIo): Promise<number> {
     speed = numberFlag('--speed', flags.speed, 0, 1e6);
   } catch (e) {
     if (!(e instanceof UsageError) && !(e instanceof NumberFlagError)) throw e;
-    io.err(`vmsg replay: ${e.message}\n(vmsg replay --help for usage)\n`);
-    return 2;
+    io.err(usageLine('replay', e.message));
+    return EXIT_USAGE;
   }
   const channel = await openTarget(io, 'replay', flags.target);
-  if (channel === undefined) return 2;
+  if (typeof channel === 'number') return channel;
   try {
     const report = await replayCapture(file, channel, { speed, links: flags.link === undefined ? undefined : [flags.link], timeoutMs: flags.timeout });
     io.out(flags.json ? JSON.stringify(report) + '\n' : formatReplayText(report));
     return replayMatched(report) ? 0 : 1;
   } catch (e) {
-    if (!(e instanceof CaptureFormatError) && !(e instanceof ReplayOptionsError) && (e as NodeJS.ErrnoException).code === undefined) throw e;
-    io.err(`vmsg replay: ${(e as Error).message}\n`);
-    return 2;
+    if (isFsError(e)) {
+      io.err(usageLine('replay', `cannot read ${file}: ${fsReason(e)}`));
+      return EXIT_USAGE;
+    }
+    if (!(e instanceof CaptureFormatError) && !(e instanceof ReplayOptionsError)) throw e;
+    io.err(usageLine('replay', (e as Error).message));
+    return EXIT_USAGE;
   } finally {
     await channel.close();
   }
 }
 
 export function run(argv: string[]): Promise<number> {
-  return runReplay(argv, processIo());
+  return runReplay(argv, processIo('replay'));
 }

@@ -10,18 +10,21 @@
 // Events go to stderr, one line each. Exit status 0; 1 when a link cannot be opened; 2 bad arguments.
 import type { AddressInfo } from 'node:net';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
-import { Router } from '../router/router.js';
-import { checkLinkUri, openBusLink } from '../bus/open.js';
-import { LinkUriError } from '../bus/uri.js';
+import { CommandFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, debugEnabled, internalErrorText, usageLine } from './exit.js';
+import { checkCreatable, checkPortFree } from './startup-checks.js';
+import { listenHost } from '../bus/stream-socket.js';
+import type { Router } from '../router/router.js';
+import { checkLinkUri } from '../bus/check-link.js';
+import { LinkUriError, parseLinkUri } from '../bus/uri.js';
 import type { BusLink } from '../bus/bus-link.js';
 import { DEVICE_KINDS, parseDeviceSpec, checkDeviceSpec, DeviceSpecError, startBuiltinDevices, type DeviceSpec, type RunningDevices } from './device-kinds.js';
-import { loadRouteConfig, mergeRouteConfig, type RouteConfig, type RouteConfigOverrides } from '../ops/route-config.js';
-import { startMetricsServer, type MetricsServer } from '../ops/metrics.js';
+import { ConfigReadError, loadRouteConfig, mergeRouteConfig, parseListenAddress, type RouteConfig, type RouteConfigOverrides } from '../ops/route-config.js';
+import type { MetricsServer } from '../ops/metrics.js';
 import { createLogger, LOG_LEVELS } from '../ops/logger.js';
 import { JsonFieldError } from '../util/json-fields.js';
 import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
-import { checkClusterOptions, ClusterOptionError } from '../cluster/cluster-options.js';
+import { checkClusterOptions, ClusterOptionError, parseAdvertise } from '../cluster/cluster-options.js';
 import { registerClusterMetrics } from '../cluster/cluster-metrics.js';
 
 /**
@@ -32,7 +35,7 @@ import { registerClusterMetrics } from '../cluster/cluster-metrics.js';
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 const FLAGS = {
-  'driver-link': { kind: 'list', value: 'URI', help: 'attach an external driver (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:PATH?..., unix-listen:PATH, tcp-listen:PORT' },
+  'driver-link': { kind: 'list', value: 'URI', help: 'attach an external driver (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:PATH?..., unix-listen:PATH, tcp-listen:[HOST:]PORT' },
   'device-link': { kind: 'list', value: 'URI', help: 'attach an external device-side bus (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:..., unix:PATH, tcp:HOST:PORT' },
   device: { kind: 'list', value: 'KIND:DEVNUM[?opts]', help: `built-in device (repeatable); kinds: ${Object.keys(DEVICE_KINDS).join(', ')}` },
   duration: { kind: 'string', value: 'S', help: 'stop after S seconds (default: until SIGINT/SIGTERM)' },
@@ -40,7 +43,7 @@ const FLAGS = {
   'timeout-ms': { kind: 'integer', value: 'MS', min: 1, max: 86_400_000, help: `a request unanswered this long fails (default ${DEFAULT_TIMEOUT_MS}; external drivers get no failure event, so generous)` },
   config: { kind: 'string', value: 'FILE', help: 'JSON config file with any of these options (README "Config file"); flags given here win' },
   capture: { kind: 'string', value: 'FILE.vmc', help: 'record every frame crossing the router (vmsg decode / export-pcapng / replay read it)' },
-  metrics: { kind: 'integer', value: 'PORT', min: 0, max: 65535, help: 'serve Prometheus metrics of every router counter at http://0.0.0.0:PORT/metrics' },
+  metrics: { kind: 'string', value: '[HOST:]PORT', help: 'serve Prometheus metrics of every router counter at http://HOST:PORT/metrics (HOST default 127.0.0.1: this host only)' },
   'log-level': { kind: 'choice', choices: LOG_LEVELS, help: 'structured JSON logs (pino) on stderr at this level instead of plain lines' },
   cluster: { kind: 'string', value: 'nats://HOST:PORT', help: 'join a cluster: the device directory in this NATS server\'s JetStream KV (README "Cluster"); needs --node' },
   node: { kind: 'string', value: 'NAME', help: 'this router\'s name in the cluster (letters, digits, - and _)' },
@@ -55,10 +58,18 @@ Runs a router joining external programs over shared-memory windows (vmamp, spsc)
 plus built-in devices. Link URI options: size=BYTES (window), role=device|driver (ours; implied
 by --driver-link / --device-link), sock=PATH (doorbell socket; without it both sides busy-poll),
 ping=MS (keep-alive period, 0 = off, default 250), wait=MS (how long to wait for the peer, 0 = forever).
-SIGINT/SIGTERM stop it and print the final counters (JSON on stdout).
+tcp-listen:PORT binds 127.0.0.1; a host other hosts can reach needs TLS client certificates
+(tls=1&cert=PEM&key=PEM&ca=PEM) or insecure=1. Every check (ports, paths, links, devices) runs
+before the router starts. SIGINT/SIGTERM stop it and print the final counters (JSON on stdout).
+Exit status: 0 stopped as asked, 1 a port in use or a link that never came up, 2 bad arguments.
 
 options:
 ${optionsHelp(FLAGS)}
+
+examples:
+  vmsg route --driver-link tcp-listen:7000 --device echo:1 --device entropy:2
+  vmsg route --driver-link 'vmamp:/dev/shm/vm1?size=8192&sock=/tmp/vm1.sock' --device echo:1 --metrics 9464
+  vmsg route --config router.json
 `;
 
 /** Seconds to wait before opening a link again after it failed to open (the peer may still be starting). */
@@ -71,83 +82,122 @@ interface LinkPlan {
   link: BusLink | null;
 }
 
-export async function run(argv: string[]): Promise<number> {
-  let cfg: RouteConfig;
-  let configPath: string | undefined;
-  let cliOverrides: RouteConfigOverrides;
+/** Everything the start-up checks found: the plan to run, and warnings to print first. */
+interface Checked {
+  cfg: RouteConfig;
+  configPath: string | undefined;
+  cliOverrides: RouteConfigOverrides;
+  warnings: string[];
+}
+
+/**
+ * Every check that needs no worker thread, in the order a user fixes things: the command line,
+ * the config file, link URIs (TLS files, safe listeners), built-in devices and their numbers,
+ * paths to create, and ports to bind. Throws UsageError (exit 2) or CommandFailure (exit 1).
+ */
+async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
+  const { flags, positionals } = parseArgs(argv, FLAGS);
+  if (flags.help) return 'help';
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  let durationS: number | undefined;
+  if (flags.duration !== undefined) {
+    durationS = Number(flags.duration);
+    if (!/^\d+(\.\d+)?$/.test(flags.duration) || !(durationS > 0)) throw new UsageError(`--duration needs a positive number of seconds, got "${flags.duration}"`);
+  }
+  let metricsAddress: { host: string | undefined; port: number } | undefined;
+  if (flags.metrics !== undefined) {
+    metricsAddress = parseListenAddress(flags.metrics);
+    if (metricsAddress === undefined) throw new UsageError(`--metrics needs PORT (0..65535) or HOST:PORT, got "${flags.metrics}"`);
+  }
+  const devices = flags.device.map((text) => usage(() => parseDeviceSpec(text), DeviceSpecError, '--device '));
+  const router: RouterOptions = {};
+  if (flags.shards !== undefined) router.shards = flags.shards;
+  if (flags['timeout-ms'] !== undefined) router.timeoutMs = flags['timeout-ms'];
+  const configPath = flags.config;
+  const file = configPath === undefined ? undefined : await loadRouteConfig(configPath).catch((e: unknown) => {
+    throw e instanceof JsonFieldError || e instanceof ConfigReadError ? new UsageError(`--config: ${e.message}`) : e;
+  });
+  const cliOverrides: RouteConfigOverrides = {
+    driverLinks: flags['driver-link'].length > 0 ? flags['driver-link'] : undefined,
+    deviceLinks: flags['device-link'].length > 0 ? flags['device-link'] : undefined,
+    devices: devices.length > 0 ? devices : undefined,
+    durationS, capture: flags.capture, metricsPort: metricsAddress?.port, metricsHost: metricsAddress?.host, logLevel: flags['log-level'], router,
+    cluster: { url: flags.cluster, node: flags.node, advertise: flags.advertise, credsFile: flags['cluster-creds'] },
+  };
+  const cfg = mergeRouteConfig(file, cliOverrides);
+  cfg.router.timeoutMs ??= DEFAULT_TIMEOUT_MS;
+  usage(() => resolveRouterOptions(cfg.router), RangeError, configPath === undefined ? '' : `${configPath}: `);
+  const warnings: string[] = [];
+  for (const [uris, side] of [[cfg.driverLinks, 'driver'], [cfg.deviceLinks, 'device']] as const) {
+    for (const uri of uris) warnings.push(...usage(() => checkLinkUri(uri, side), LinkUriError, `--${side}-link: `));
+  }
+  const numbers = new Map<number, string>();
+  for (const d of cfg.devices) {
+    usage(() => checkDeviceSpec(d), DeviceSpecError, '--device ');
+    const other = numbers.get(d.dev);
+    if (other !== undefined) throw new UsageError(`--device ${d.text}: device number ${d.dev} is already taken by --device ${other}; give each device its own number`);
+    numbers.set(d.dev, d.text);
+  }
+  if (cfg.cluster !== undefined) {
+    if (cfg.cluster.url === '' || cfg.cluster.url === undefined) throw new UsageError('--node, --advertise and --cluster-creds need --cluster nats://HOST:PORT');
+    if (cfg.cluster.node === '' || cfg.cluster.node === undefined) throw new UsageError('--cluster needs --node NAME (this router\'s name in the cluster)');
+    usage(() => checkClusterOptions(cfg.cluster!), ClusterOptionError, '');
+  }
+  if (cfg.driverLinks.length + cfg.deviceLinks.length + cfg.devices.length === 0 && cfg.cluster === undefined) {
+    throw new UsageError('nothing to route: give at least one --driver-link, --device-link, --device or --cluster (or a --config file with them)');
+  }
+  // Files this run creates: their directories must be there.
+  if (cfg.capture !== undefined) checkCreatable(cfg.capture, '--capture');
+  for (const [uri, side] of [...cfg.driverLinks.map((u) => [u, 'driver'] as const), ...cfg.deviceLinks.map((u) => [u, 'device'] as const)]) {
+    const u = parseLinkUri(uri);
+    if (u.scheme === 'unix-listen') checkCreatable(u.path!, `--${side}-link ${uri}: socket`);
+    if ((u.scheme === 'vmamp' || u.scheme === 'spsc') && side === 'driver') checkCreatable(u.path, `--driver-link ${uri}: window file`);
+  }
+  // Ports: bound (and let go) now, so a port in use stops us before any worker starts.
+  if (cfg.metricsPort !== undefined) {
+    await checkPortFree(cfg.metricsHost ?? '127.0.0.1', cfg.metricsPort, '--metrics', 'choose another port with --metrics PORT (0 = any free port)');
+  }
+  for (const [uri, side] of [...cfg.driverLinks.map((u) => [u, 'driver'] as const), ...cfg.deviceLinks.map((u) => [u, 'device'] as const)]) {
+    const u = parseLinkUri(uri);
+    if (u.scheme === 'tcp-listen') await checkPortFree(listenHost(u), u.port!, `--${side}-link ${uri}`, 'choose another port, or stop the program listening there');
+  }
+  if (cfg.cluster?.advertise !== undefined) {
+    const a = parseAdvertise(cfg.cluster.advertise);
+    await checkPortFree(a.host, a.port, `--advertise ${cfg.cluster.advertise}`, 'choose another port, or stop the program listening there');
+  }
+  return { cfg, configPath, cliOverrides, warnings };
+}
+
+/** Run `check`; an error of class `kind` becomes a UsageError with `prefix` before its message. */
+function usage<T>(check: () => T, kind: new (...args: never[]) => Error, prefix: string): T {
   try {
-    const { flags, positionals } = parseArgs(argv, FLAGS);
-    if (flags.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    let durationS: number | undefined;
-    if (flags.duration !== undefined) {
-      durationS = Number(flags.duration);
-      if (!/^\d+(\.\d+)?$/.test(flags.duration) || !(durationS > 0)) throw new UsageError(`--duration needs a positive number of seconds, got "${flags.duration}"`);
-    }
-    const devices = flags.device.map((text) => {
-      try {
-        return parseDeviceSpec(text);
-      } catch (e) {
-        if (e instanceof DeviceSpecError) throw new UsageError(`--device ${e.message}`);
-        throw e;
-      }
-    });
-    const router: RouterOptions = {};
-    if (flags.shards !== undefined) router.shards = flags.shards;
-    if (flags['timeout-ms'] !== undefined) router.timeoutMs = flags['timeout-ms'];
-    configPath = flags.config;
-    const file = configPath === undefined ? undefined : await loadRouteConfig(configPath);
-    cliOverrides = {
-      driverLinks: flags['driver-link'].length > 0 ? flags['driver-link'] : undefined,
-      deviceLinks: flags['device-link'].length > 0 ? flags['device-link'] : undefined,
-      devices: devices.length > 0 ? devices : undefined,
-      durationS, capture: flags.capture, metricsPort: flags.metrics, logLevel: flags['log-level'], router,
-      cluster: { url: flags.cluster, node: flags.node, advertise: flags.advertise, credsFile: flags['cluster-creds'] },
-    };
-    cfg = mergeRouteConfig(file, cliOverrides);
-    cfg.router.timeoutMs ??= DEFAULT_TIMEOUT_MS;
-    resolveRouterOptions(cfg.router); // RangeError naming the option
-    for (const [uris, side] of [[cfg.driverLinks, 'driver'], [cfg.deviceLinks, 'device']] as const) {
-      for (const uri of uris) {
-        try {
-          checkLinkUri(uri, side);
-        } catch (e) {
-          if (e instanceof LinkUriError) throw new UsageError(`--${side}-link: ${e.message}`);
-          throw e;
-        }
-      }
-    }
-    for (const d of cfg.devices) {
-      try {
-        checkDeviceSpec(d);
-      } catch (e) {
-        if (e instanceof DeviceSpecError) throw new UsageError(`--device ${e.message}`);
-        throw e;
-      }
-    }
-    if (cfg.cluster !== undefined) {
-      if (cfg.cluster.url === '' || cfg.cluster.url === undefined) throw new UsageError('--node, --advertise and --cluster-creds need --cluster nats://HOST:PORT');
-      if (cfg.cluster.node === '' || cfg.cluster.node === undefined) throw new UsageError('--cluster needs --node NAME (this router\'s name in the cluster)');
-      try {
-        checkClusterOptions(cfg.cluster);
-      } catch (e) {
-        if (e instanceof ClusterOptionError) throw new UsageError(e.message);
-        throw e;
-      }
-    }
-    if (cfg.driverLinks.length + cfg.deviceLinks.length + cfg.devices.length === 0 && cfg.cluster === undefined) {
-      throw new UsageError('nothing to route: give at least one --driver-link, --device-link, --device or --cluster (or a --config file with them)');
-    }
+    return check();
   } catch (e) {
-    if (e instanceof UsageError || e instanceof JsonFieldError || e instanceof RangeError) {
+    if (e instanceof kind) throw new UsageError(prefix + e.message);
+    throw e;
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let checked: Checked | 'help';
+  try {
+    checked = await startupChecks(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(usageLine('route', e.message));
+      return EXIT_USAGE;
+    }
+    if (e instanceof CommandFailure) {
       process.stderr.write(`vmsg route: ${e.message}\n`);
-      return 2;
+      return EXIT_FAILURE;
     }
     throw e;
   }
+  if (checked === 'help') {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  const { cfg, configPath, cliOverrides } = checked;
   const plans: LinkPlan[] = [
     ...cfg.driverLinks.map((uri) => ({ uri, side: 'driver' as const, ups: 0, link: null })),
     ...cfg.deviceLinks.map((uri) => ({ uri, side: 'device' as const, ups: 0, link: null })),
@@ -169,31 +219,33 @@ export async function run(argv: string[]): Promise<number> {
     if (logger === undefined) process.stderr.write(`vmsg route: ${line}\n`);
     else logger.warn(line);
   };
+  for (const w of checked.warnings) say(w);
   const t0 = performance.now();
-  const router = await Router.create(cfg.router);
-  const capture = cfg.capture === undefined ? undefined : await router.startCapture(cfg.capture);
-  if (capture !== undefined) say(`capturing every frame to ${cfg.capture}`);
+  let router: Router | undefined;
+  let openLink: typeof import('../bus/open.js').openBusLink | undefined;
+  let capture: Awaited<ReturnType<Router['startCapture']>> | undefined;
   let metrics: MetricsServer | undefined;
-  if (cfg.metricsPort !== undefined) {
-    metrics = await startMetricsServer(router, cfg.metricsPort);
-    say(`metrics at ${metrics.url}`, { url: metrics.url });
-  }
   /** Built-in devices by their spec text, each started on its own (so SIGHUP can add and remove one). */
   const builtins = new Map<string, RunningDevices>();
   const startDevice = async (spec: DeviceSpec): Promise<void> => {
-    const [r] = await startBuiltinDevices(router, [spec]);
+    const [r] = await startBuiltinDevices(router!, [spec]);
     builtins.set(spec.text, r!);
     say(`built-in ${r!.kind} device [${r!.devices.join(', ')}] (${spec.text})`, { device: r!.devices, kind: r!.kind, spec: spec.text });
   };
-  let status = 0;
+  /** The one line a failed run ends with (and its exit status); nothing goes to stdout then. */
+  let failure: { line: string; status: number } | undefined;
   const abort = new AbortController();
   let stopRequested!: () => void;
   const stopped = new Promise<void>((r) => (stopRequested = r));
-  const stop = (why: string): void => {
+  const stop = (why: string | undefined): void => {
     if (abort.signal.aborted) return;
-    say(`stopping (${why})`);
+    if (why !== undefined) say(`stopping (${why})`);
     abort.abort();
     stopRequested();
+  };
+  const fail = (line: string, status = EXIT_FAILURE): void => {
+    failure ??= { line, status };
+    stop(undefined);
   };
   const onSignal = (sig: NodeJS.Signals): void => stop(sig);
   process.on('SIGINT', onSignal);
@@ -216,7 +268,7 @@ export async function run(argv: string[]): Promise<number> {
       const gone = [...builtins.keys()].filter((t) => !wanted.has(t));
       const added = next.filter((d) => !builtins.has(d.text));
       for (const t of gone) {
-        await builtins.get(t)!.remove(router);
+        await builtins.get(t)!.remove(router!);
         builtins.delete(t);
       }
       for (const d of added) await startDevice(d);
@@ -233,15 +285,15 @@ export async function run(argv: string[]): Promise<number> {
   const supervise = async (p: LinkPlan): Promise<void> => {
     while (!abort.signal.aborted) {
       try {
-        p.link = await openBusLink(router, p.uri, p.side, { signal: abort.signal, log: say });
+        p.link = await openLink!(router!, p.uri, p.side, { signal: abort.signal, log: say });
       } catch (e) {
         if (abort.signal.aborted) return;
-        say(`--${p.side}-link ${p.uri}: ${(e as Error).message}`, { link: p.uri, side: p.side, reason: (e as Error).message });
         if (p.ups === 0) {
-          status = 1; // never came up: a configuration problem, not a peer that left
-          stop('a link could not be opened');
+          // Never came up: a configuration problem, not a peer that left.
+          fail(`--${p.side}-link ${p.uri}: ${(e as Error).message}`, e instanceof LinkUriError ? EXIT_USAGE : EXIT_FAILURE);
           return;
         }
+        say(`--${p.side}-link ${p.uri}: ${(e as Error).message}`, { link: p.uri, side: p.side, reason: (e as Error).message });
         await new Promise((r) => setTimeout(r, REOPEN_BACKOFF_MS));
         continue;
       }
@@ -262,11 +314,20 @@ export async function run(argv: string[]): Promise<number> {
   let supervisors: Promise<void>[] = [];
   let cluster: ClusterNode | undefined;
   try {
-    const numbers = new Map<number, string>();
-    for (const spec of specs) {
-      const other = numbers.get(spec.dev);
-      if (other !== undefined) throw new UsageError(`--device ${spec.text}: device ${spec.dev} is already --device ${other}`);
-      numbers.set(spec.dev, spec.text);
+    // Loaded only now: the router, the bus adapters and the metrics server are most of the
+    // start-up time, and a command line that fails its checks never needs them.
+    const [{ Router }, { openBusLink }, { startMetricsServer }] = await Promise.all([
+      import('../router/router.js'), import('../bus/open.js'), import('../ops/metrics.js'),
+    ]);
+    openLink = openBusLink;
+    router = await Router.create(cfg.router);
+    if (cfg.capture !== undefined) {
+      capture = await router.startCapture(cfg.capture);
+      say(`capturing every frame to ${cfg.capture}`);
+    }
+    if (cfg.metricsPort !== undefined) {
+      metrics = await startMetricsServer(router, cfg.metricsPort, { host: cfg.metricsHost });
+      say(`metrics at ${metrics.url}`, { url: metrics.url });
     }
     for (const spec of specs) await startDevice(spec);
     process.on('SIGHUP', onHangup);
@@ -278,9 +339,7 @@ export async function run(argv: string[]): Promise<number> {
           warning: (line) => warn(`cluster: ${line}`),
         });
       } catch (e) {
-        say(`error: --cluster ${cfg.cluster.url}: could not join: ${(e as Error).message}`);
-        status = 1;
-        stop('the cluster could not be joined');
+        fail(`--cluster ${cfg.cluster.url}: could not join: ${(e as Error).message}`);
       }
       if (cluster !== undefined) {
         if (metrics !== undefined) registerClusterMetrics(metrics.registry, cluster);
@@ -289,9 +348,9 @@ export async function run(argv: string[]): Promise<number> {
     say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)${cfg.cluster === undefined ? '' : `, cluster node ${cfg.cluster.node}`}`);
     await stopped;
   } catch (e) {
-    say(`error: ${(e as Error).message}`);
-    status = e instanceof UsageError ? 2 : 1;
-    stop('error');
+    // Something the start-up checks could not foresee (the port taken since, a device that
+    // failed to start): still one line, and everything started so far is stopped below.
+    fail(e instanceof Error && !debugEnabled() ? e.message : internalErrorText('error', e).trimEnd(), e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE);
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
@@ -302,17 +361,21 @@ export async function run(argv: string[]): Promise<number> {
 
   // Graceful stop: counters first (closing detaches the links' endpoints), then links close
   // (their devices are removed, requests in flight fail), the router drains, devices end.
-  const snapshot = router.stats();
+  const snapshot = router?.stats();
   // Leaving first: the other nodes remove our devices at once, and ours from them go here.
   const clusterFinal = cluster?.stats();
   await cluster?.close().catch((e: unknown) => say(`cluster: leaving: ${(e as Error).message}`));
   await Promise.allSettled(supervisors);
   await Promise.allSettled(plans.map((p) => p.link?.close()));
   const captured = await capture?.stop();
-  if (captured !== undefined) say(`capture: ${captured.captured} frames to ${captured.path}, ${captured.lost} lost`);
+  if (captured !== undefined && failure === undefined) say(`capture: ${captured.captured} frames to ${captured.path}, ${captured.lost} lost`);
   await metrics?.close();
-  await router.close();
+  await router?.close();
   await Promise.allSettled([...builtins.values()].map((b) => b.stop()));
+  if (failure !== undefined || router === undefined || snapshot === undefined) {
+    say(`error: ${failure?.line ?? 'the router did not start'}`);
+    return failure?.status ?? EXIT_FAILURE;
+  }
   const final = {
     seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
     // Frames the router took from links (a frame that crosses shards counts once).
@@ -329,5 +392,5 @@ export async function run(argv: string[]): Promise<number> {
   };
   say(`final counters: ${final.frames_routed} frames routed in ${final.seconds} s, ${final.totals.dropped} dropped`);
   process.stdout.write(JSON.stringify(final) + '\n');
-  return status;
+  return EXIT_OK;
 }

@@ -14,6 +14,7 @@ import { mkdtempSync, openSync, ftruncateSync, closeSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, optionsHelp, UsageError, type Parsed } from './args.js';
+import { EXIT_USAGE, usageLine } from './exit.js';
 import { Router } from '../router/router.js';
 import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
@@ -69,6 +70,9 @@ workload; one table compares them. Exit status 1 when a run lost, mismatched or 
 
 options:
 ${optionsHelp(FLAGS)}
+
+example:
+  vmsg stress --window 496 --dma offload --notify oob --duration 5
 `;
 
 export interface StressOptions {
@@ -344,8 +348,8 @@ export async function run(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`vmsg stress: ${e.message}\n(vmsg stress --help for usage)\n`);
-    return 2;
+    process.stderr.write(usageLine('stress', e.message));
+    return EXIT_USAGE;
   }
   if (models.length > 0) return runModels(models, dmas, o, { json, report });
   if (!json) process.stdout.write(`vmsg stress: window ${o.window} B, dma ${o.dma}, notify ${o.notify}, ${o.durationS} s (Ctrl-C stops)\n`);

@@ -4,6 +4,8 @@
 // in-process bus.
 import type { FrameChannel } from '../bus/bus-link.js';
 import { openFrameChannel } from '../bus/open.js';
+import { LinkUriError } from '../bus/uri.js';
+import { EXIT_FAILURE, EXIT_USAGE, UsageError, usageLine } from './exit.js';
 
 export interface ToolIo {
   out(text: string): void;
@@ -14,22 +16,30 @@ export interface ToolIo {
   channelFor(uri: string): Promise<FrameChannel>;
 }
 
-export function processIo(): ToolIo {
+/** The real streams; a --target that keeps us waiting says what for, as `vmsg <command>: waiting for ...`. */
+export function processIo(command: string): ToolIo {
   return {
     out: (t) => void process.stdout.write(t),
     err: (t) => void process.stderr.write(t),
     progressStream: process.stderr,
-    channelFor: openFrameChannel,
+    channelFor: (uri) => openFrameChannel(uri, { notice: (line) => void process.stderr.write(`vmsg ${command}: ${line}\n`) }),
   };
 }
 
-/** Open --target, reporting failure as `vmsg <command>: cannot open --target URI: why` (undefined then). */
-export async function openTarget(io: ToolIo, command: string, uri: string): Promise<FrameChannel | undefined> {
+/**
+ * Open --target. On failure, one line `vmsg <command>: cannot open --target URI: why` and the
+ * exit status to return: 2 for a malformed URI, 1 for a bus that is not there or not answering.
+ */
+export async function openTarget(io: ToolIo, command: string, uri: string): Promise<FrameChannel | typeof EXIT_FAILURE | typeof EXIT_USAGE> {
   try {
     return await io.channelFor(uri);
   } catch (e) {
+    if (e instanceof LinkUriError) {
+      io.err(usageLine(command, `--target: ${e.message}`));
+      return EXIT_USAGE;
+    }
     io.err(`vmsg ${command}: cannot open --target ${uri}: ${(e as Error).message}\n`);
-    return undefined;
+    return EXIT_FAILURE;
   }
 }
 
@@ -41,4 +51,4 @@ export function numberFlag(flag: string, text: string | undefined, min: number, 
   return n;
 }
 
-export class NumberFlagError extends Error {}
+export class NumberFlagError extends UsageError {}

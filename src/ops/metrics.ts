@@ -167,7 +167,7 @@ export interface MetricsServer {
 }
 
 export interface MetricsServerOptions {
-  /** Address to listen on. Default: every interface (as Prometheus exporters do). */
+  /** Address to listen on. Default: 127.0.0.1, this host only (the counters name links and devices); give a host to serve others. */
   host?: string;
   /** Default true. */
   defaultMetrics?: boolean;
@@ -177,6 +177,7 @@ export interface MetricsServerOptions {
 export async function startMetricsServer(router: Router, port: number, opts: MetricsServerOptions = {}): Promise<MetricsServer> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`metrics port must be an integer from 0 to 65535, got ${port}`);
   const registry = routerRegistry(router, opts);
+  const bind = opts.host ?? '127.0.0.1';
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {
@@ -193,11 +194,11 @@ export async function startMetricsServer(router: Router, port: number, opts: Met
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`metrics server cannot listen on ${opts.host ?? '*'}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; choose another with --metrics PORT' : e.message}`)));
-    server.listen(port, opts.host, () => resolve());
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`metrics server cannot listen on ${bind}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use; choose another with --metrics PORT' : e.message}`)));
+    server.listen(port, bind, () => resolve());
   });
   const actual = (server.address() as AddressInfo).port;
-  const host = opts.host === undefined || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
+  const host = bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind;
   return {
     port: actual,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}/metrics`,

@@ -46,6 +46,26 @@ export interface RouterOptions {
 
 export type ResolvedRouterOptions = Required<RouterOptions>;
 
+/**
+ * Accepted range of every integer option, [min, max]: the one table Router.create() checks and
+ * the config file's schema (src/ops/route-config-schema.ts) states. `shards` is also capped at
+ * the core count, and `window` must be a power of two.
+ */
+export const ROUTER_OPTION_RANGES = {
+  shards: [1, 64],
+  busMaxSize: [52, 65535],
+  timeoutMs: [1, 24 * 3600 * 1000],
+  window: [1, 32768],
+  ringCapacity: [3, 65536],
+  ringBatch: [1, 4096],
+  maxEndpoints: [2, 65535],
+  poolSlots: [16, 1 << 20],
+  parkLimit: [1, 1 << 20],
+  sourceBudget: [1, 1 << 16],
+  memoryBytes: [1 << 20, 4 * 1024 * 1024 * 1024 - 65536],
+  spinBeforeSleep: [0, 1 << 30],
+} as const satisfies Record<Exclude<keyof RouterOptions, 'packedRings'>, readonly [number, number]>;
+
 function check(name: string, v: number, min: number, max: number, extra?: (v: number) => string | undefined): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new RangeError(`router option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
@@ -82,18 +102,10 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
     packedRings: opts.packedRings ?? (opts.spinBeforeSleep ?? 2000) < BUSY_POLL_SPINS,
   };
   if (typeof r.packedRings !== 'boolean') throw new RangeError(`router option packedRings must be true or false, got ${String(r.packedRings)}`);
-  check('shards', r.shards, 1, Math.min(cores, 64));
-  check('busMaxSize', r.busMaxSize, 52, 65535);
-  check('timeoutMs', r.timeoutMs, 1, 24 * 3600 * 1000);
-  check('window', r.window, 1, 32768, powerOfTwo);
-  check('ringCapacity', r.ringCapacity, 3, 65536);
-  check('ringBatch', r.ringBatch, 1, 4096);
-  check('maxEndpoints', r.maxEndpoints, 2, 65535);
-  check('poolSlots', r.poolSlots, 16, 1 << 20);
-  check('parkLimit', r.parkLimit, 1, 1 << 20);
-  check('sourceBudget', r.sourceBudget, 1, 1 << 16);
-  check('memoryBytes', r.memoryBytes, 1 << 20, 4 * 1024 * 1024 * 1024 - 65536);
-  check('spinBeforeSleep', r.spinBeforeSleep, 0, 1 << 30);
+  for (const [name, [min, max]] of Object.entries(ROUTER_OPTION_RANGES) as [keyof typeof ROUTER_OPTION_RANGES, readonly [number, number]][]) {
+    // shards: at most one per core as well.
+    check(name, r[name], min, name === 'shards' ? Math.min(cores, max) : max, name === 'window' ? powerOfTwo : undefined);
+  }
   return r;
 }
 

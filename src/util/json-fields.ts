@@ -1,6 +1,7 @@
 // Checking JSON documents users write by hand (router config, load profiles): every error
 // names the bad value by its JSON pointer (RFC 6901, e.g. `/router/ringCapacity`) and says
 // what would be accepted, so the fix is obvious without reading the code.
+import { closestName } from './did-you-mean.js';
 
 /** A document that does not follow its format. `pointer` locates the bad value ("" = the whole document). */
 export class JsonFieldError extends Error {
@@ -24,25 +25,11 @@ export function parseJsonText(text: string, source?: string): unknown {
   }
 }
 
-function typeName(v: unknown): string {
+/** How a value is named in messages: `string "x"`, `number 7`, `an array`, `null`. */
+export function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
-}
-
-/** Edit distance, for "did you mean" on misspelt keys. */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length]!;
 }
 
 /** Reads typed fields out of one JSON object, collecting nothing: the first bad field throws. */
@@ -62,8 +49,8 @@ export class JsonObject {
   onlyKeys(known: readonly string[]): this {
     for (const k of Object.keys(this.value)) {
       if (known.includes(k)) continue;
-      const best = known.map((n) => [n, distance(k, n)] as const).sort((x, y) => x[1] - y[1])[0];
-      const hint = best !== undefined && best[1] <= Math.max(2, k.length / 3) ? `did you mean "${best[0]}"? ` : '';
+      const best = closestName(k, known);
+      const hint = best !== undefined ? `did you mean "${best}"? ` : '';
       this.fail(pointer(this.at, k), `unknown key; ${hint}known keys: ${known.join(', ')}`);
     }
     return this;

@@ -3,8 +3,7 @@
 // local under the documented remap; hotplug and link drops propagate; the connecting side
 // reconnects and rediscovers; TLS with client certificates admits only certified clients.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Router } from '../../src/router/router.js';
@@ -13,6 +12,7 @@ import { openStreamLink, openStreamChannel, type StreamLink } from '../../src/bu
 import { Reason } from '../../src/protocol/reasons.js';
 import { DEVICE_BUS_STATE_READY as READY, DEVICE_BUS_STATE_REMOVED as REMOVED } from '../../src/protocol/constants.js';
 import { Inbox, getStatus, sendAll, sleep, startEcho } from './stream-helpers.js';
+import { haveOpenssl, makeTestCerts, type TestCerts } from './tls-certs.js';
 
 let dir: string;
 let remote: Router; // devices 1 and 2 (echo), served to stream drivers
@@ -205,37 +205,15 @@ describe('link lifetime', () => {
   });
 });
 
-function openssl(args: string[], cwd: string): void {
-  execFileSync('openssl', args, { cwd, stdio: 'ignore' });
-}
-
-let haveOpenssl = true;
-try {
-  execFileSync('openssl', ['version'], { stdio: 'ignore' });
-} catch {
-  haveOpenssl = false;
-}
-
 describe.skipIf(!haveOpenssl)('TLS with client certificates (throwaway CA made with the openssl CLI)', () => {
-  let certs: string;
-  const p = (f: string): string => join(certs, f);
+  let certs: TestCerts;
+  const p = (f: string): string => certs.path(f);
 
   beforeAll(() => {
-    certs = mkdtempSync(join(tmpdir(), 'vmsg-tls-'));
-    const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-    writeFileSync(p('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-    writeFileSync(p('client.ext'), 'extendedKeyUsage=clientAuth\n');
-    for (const ca of ['ca', 'rogue-ca']) openssl(['req', '-x509', ...key, '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '1', '-subj', `/CN=vmsg test ${ca}`], certs);
-    const issue = (name: string, ca: string, ext: string): void => {
-      openssl(['req', ...key, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], certs);
-      openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', ext], certs);
-    };
-    issue('server', 'ca', 'server.ext');
-    issue('client', 'ca', 'client.ext');
-    issue('rogue', 'rogue-ca', 'client.ext');
+    certs = makeTestCerts();
   });
 
-  afterAll(() => rmSync(certs, { recursive: true, force: true }));
+  afterAll(() => certs.remove());
 
   it('a client with a certificate from the CA gets through; without one, with a rogue one, or not trusting the server, it is refused', async () => {
     const serve = await openStreamLink(remote, `tcp-listen:127.0.0.1:0?tls=1&cert=${p('server.pem')}&key=${p('server.key')}&ca=${p('ca.pem')}`, 'driver');

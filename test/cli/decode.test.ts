@@ -77,7 +77,8 @@ describe('vmsg decode with bad arguments exits 2 and says which flag and what it
     ['non-hex characters', ['--hex', '00g2'], /--hex: "g" at position 2 is not a hex digit/],
     ['spaces inside the hex', ['--hex', '00 02'], /--hex: whitespace at position 2/],
     ['a 0x prefix', ['--hex', '0x0002'], /--hex: drop the "0x" prefix/],
-    ['an unknown flag', ['--hex', '00', '--verbose'], /unknown option --verbose; accepted: --hex, --max-size, --direction, --profile/],
+    ['an unknown flag', ['--hex', '00', '--verbose'], /unknown option --verbose; options: --hex, --max-size, --direction, --profile/],
+    ['a misspelt flag', ['--hex', '00', '--jsn'], /unknown option --jsn; did you mean --json\? \(vmsg decode --help\)\n$/],
     ['--max-size below 8', ['--hex', '00', '--max-size', '7'], /--max-size needs an integer from 8 to 65535, got "7"/],
     ['--max-size above 65535', ['--hex', '00', '--max-size', '65536'], /--max-size needs an integer from 8 to 65535/],
     ['--max-size not an integer', ['--hex', '00', '--max-size', '2.5e2'], /--max-size needs an integer from 8 to 65535, got "2.5e2"/],
@@ -85,7 +86,8 @@ describe('vmsg decode with bad arguments exits 2 and says which flag and what it
     ['an unknown profile', ['--hex', '00', '--profile', 'rev2'], /--profile must be one of rev1, rev1-2026/],
     ['a flag without its value', ['--hex'], /--hex needs a value/],
     ['no --hex at all', ['--json'], /missing --hex HEX/],
-    ['a capture file that does not exist', ['no-such-file.vmc'], /ENOENT.*no-such-file\.vmc/],
+    ['a capture file that does not exist', ['no-such-file.vmc'], /cannot read capture no-such-file\.vmc: no such file or directory; check the path/],
+    ['a frame split by spaces', ['--hex', '00', '02', '01'], /--hex takes the frame as one word of hex digits, without spaces: --hex 000201/],
     ['a capture file and --hex', ['frames.vmc', '--hex', '00'], /either --hex HEX or a capture file/],
     ['a capture filter with --hex', ['--hex', '0002010001000800', '--dev', '1'], /--dev filters capture files/],
     ['a bad --msg filter', ['frames.vmc', '--msg', 'GET-INFO'], /--msg needs a message name \(GET_DEVICE_INFO, /],
@@ -95,6 +97,7 @@ describe('vmsg decode with bad arguments exits 2 and says which flag and what it
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^vmsg decode: /);
+    expect(r.stderr.trimEnd().split('\n'), 'one line').toHaveLength(1);
     expect(r.stderr).toMatch(message);
   });
 
@@ -113,10 +116,14 @@ describe('vmsg dispatcher', () => {
     expect(r.stdout).toMatch(/^ {2}demo /m);
   });
 
-  it('an unknown command exits 2 naming it and the commands there are', async () => {
+  it('an unknown command exits 2 naming it, the likely one and the commands there are', async () => {
     const r = await vmsg('decoed', '--hex', '00');
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/unknown command "decoed"; commands: (\w[\w-]*, )*decode, (\w[\w-]*, )*demo\b/);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^vmsg: unknown command "decoed"; did you mean "decode"\? commands: (\w[\w-]*, )*decode, (\w[\w-]*, )*demo\b/);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    const far = await vmsg('launch');
+    expect(far.stderr).not.toMatch(/did you mean/);
   });
 
   it('a reader that went away (`vmsg decode run.vmc | head`) ends it quietly, no EPIPE stack trace', async () => {

@@ -72,7 +72,7 @@ describe('vmsg route / vmsg bench: arguments', () => {
     [['route', '--device', 'block:3'], /block devices need \?file=PATH/],
     [['route', '--device', 'block:3?file=/nonexistent/disk.img'], /\/nonexistent\/disk.img does not exist/],
     [['route', '--device', 'entropy:2?file=x'], /unknown option "file" for entropy/],
-    [['route', '--device', 'echo:1', '--device', 'echo:1'], /device 1 is already --device echo:1/],
+    [['route', '--device', 'echo:1', '--device', 'echo:1'], /device number 1 is already taken by --device echo:1/],
     [['route', '--device', 'lamp:1'], /unknown device kind "lamp"/],
     [['route', '--device-link', 'vmamp:/dev/shm/x?size=8192&role=device'], /--device-link attaches an external device side, so our role on that bus is driver/],
     [['route', '--driver-link', 'vmamp:/dev/shm/x'], /needs size=BYTES/],
@@ -84,6 +84,8 @@ describe('vmsg route / vmsg bench: arguments', () => {
     const r = await vmsg(...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(why);
+    expect(r.stderr.trimEnd().split('\n'), 'one line').toHaveLength(1);
+    expect(r.stdout).toBe('');
   });
 
   it('vmsg bench against a window nobody serves fails with exit 1 and says what it waited for', async () => {
@@ -201,7 +203,8 @@ describe('vmsg route operations: --config, --capture, --metrics, --log-level', (
       const metricsUrl = /metrics at (http:\/\/[^\s"]+)/.exec(r.stderr())![1]!;
       const b = await vmsg('bench', '--target', `tcp:127.0.0.1:${port}`, '--dev', '7', '--mode', 'ping', '--count', '50', '--outstanding', '2', '--json');
       expect(b.status, b.stderr).toBe(0);
-      const text = await (await fetch(metricsUrl.replace('0.0.0.0', '127.0.0.1'))).text();
+      expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/); // loopback unless a host is given
+      const text = await (await fetch(metricsUrl)).text();
       expect(text).toMatch(/^# HELP /m);
       expect(text).toContain('vmsg_link_info{link="tcp-listen:127.0.0.1:0",kind="driver",scheme="tcp-listen"} 1');
       r.proc.kill('SIGTERM');

@@ -45,29 +45,34 @@ describe('vmsg conform / vmsg replay (bin)', () => {
     expect((await vmsg('--help')).stdout).toMatch(/conform +check a device-side bus[\s\S]*replay +re-send a capture/);
   });
 
-  it('argument errors name the flag and exit 2', async () => {
+  it('argument errors name the flag and exit 2; a target that cannot be opened exits 1', async () => {
     const viaBin: [string[], RegExp][] = [
       [['conform'], /vmsg conform: missing --target URI/],
       [['replay', 'a.vmc', '--target', 'unix:/x', '--speed', 'fast'], /--speed needs a number from 0 to 1000000, got "fast"/],
-      // Nothing listens there: opening the target fails with the reason.
-      [['conform', '--target', `unix:${join(dir, 'nothing.sock')}`], /vmsg conform: cannot open --target unix:.*nothing\.sock: .*ENOENT/],
+      [['conform', '--target', 'unix:/x?colour=red'], /vmsg conform: --target: link URI "unix:\/x\?colour=red": unknown parameter "colour"/],
     ];
     for (const [args, message] of viaBin) {
       const r = await vmsg(...args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
       expect(r.stdout).toBe('');
     }
-    const direct: [typeof runConform, string[], RegExp][] = [
+    // Nothing listens there: opening the target fails with the reason, a run-time failure.
+    const none = await vmsg('conform', '--target', `unix:${join(dir, 'nothing.sock')}`);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/^vmsg conform: cannot open --target unix:.*nothing\.sock: .*ENOENT.*\n$/);
+    expect(none.stdout).toBe('');
+    const direct: [typeof runConform, string[], RegExp, number?][] = [
       [runConform, ['--target', 'unix:/x', '--dev', '70000'], /--dev needs an integer from 0 to 65535, got "70000"/],
       [runConform, ['--target', 'unix:/x', '--profile', 'rev3'], /--profile must be one of rev1, rev1-2026, got "rev3"/],
       [runReplay, ['--target', 'unix:/x'], /vmsg replay: needs one capture file \(FILE\.vmc\), got 0/],
       [runReplay, ['a.vmc'], /missing --target URI/],
-      [runReplay, ['a.vmc', '--target', 'unix:/x'], /vmsg replay: cannot open --target unix:\/x: no bus at unix:\/x/],
+      [runReplay, ['a.vmc', '--target', 'unix:/x'], /vmsg replay: cannot open --target unix:\/x: no bus at unix:\/x/, 1],
     ];
-    for (const [command, args, message] of direct) {
+    for (const [command, args, message, status] of direct) {
       const r = io(unopenable);
-      expect(await command(args, r), args.join(' ')).toBe(2);
+      expect(await command(args, r), args.join(' ')).toBe(status ?? 2);
       expect(r.stderr).toMatch(message);
     }
   });

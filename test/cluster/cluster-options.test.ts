@@ -3,7 +3,8 @@
 // them, and the liveness clock (dead after 3 s, frozen while NATS is away).
 import { describe, expect, it } from 'vitest';
 import { parseAdvertise, checkClusterOptions } from '../../src/cluster/cluster-options.js';
-import { parseRouteConfig, mergeRouteConfig } from '../../src/ops/route-config.js';
+import { mergeRouteConfig } from '../../src/ops/route-config.js';
+import { parseRouteConfig } from '../../src/ops/route-config-schema.js';
 import { parseKey, readAliveEntry, readDeviceEntry } from '../../src/cluster/directory-entry.js';
 import { Liveness, DEAD_AFTER_MS } from '../../src/cluster/liveness.js';
 

@@ -1,12 +1,14 @@
 // The `vmsg route --config` file: every command-line option has a key, errors point at the bad
 // key by JSON pointer and say what is accepted, and the command line wins over the file.
 import { describe, it, expect, afterAll } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadRouteConfig, parseRouteConfig, mergeRouteConfig, parseDeviceSpec, ROUTER_OPTION_KEYS } from '../../src/ops/route-config.js';
+import { loadRouteConfig, mergeRouteConfig, parseDeviceSpec } from '../../src/ops/route-config.js';
 import { JsonFieldError } from '../../src/util/json-fields.js';
-import { resolveRouterOptions } from '../../src/router/options.js';
+import { resolveRouterOptions, ROUTER_OPTION_RANGES } from '../../src/router/options.js';
+import { parseRouteConfig, routeConfigJsonSchema, ROUTER_OPTION_KEYS } from '../../src/ops/route-config-schema.js';
+import { packageRoot } from '../../src/util/paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmsg-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,5 +75,49 @@ describe('route config file', () => {
     expect(merged.driverLinks).toEqual(FULL.driverLinks); // not given on the command line: the file's
     expect(merged.router).toEqual({ ...FULL.router, timeoutMs: 2000 });
     expect(mergeRouteConfig(undefined, { metricsPort: 0 })).toMatchObject({ metricsPort: 0, driverLinks: [], router: {} });
+  });
+
+  it('--metrics as "HOST:PORT": the host is kept; a bare port leaves it to the loopback default', () => {
+    expect(parseRouteConfig({ metrics: '0.0.0.0:9464' })).toMatchObject({ metricsPort: 9464, metricsHost: '0.0.0.0' });
+    expect(parseRouteConfig({ metrics: '[::1]:9464' })).toMatchObject({ metricsPort: 9464, metricsHost: '::1' });
+    expect(parseRouteConfig({ metrics: 9464 })).toMatchObject({ metricsPort: 9464, metricsHost: undefined });
+    expect(errorOf({ metrics: 'localhost' })).toBe('router.json: /metrics: must be a port (integer from 0 to 65535) or "HOST:PORT", got string "localhost"');
+    expect(errorOf({ metrics: true })).toBe('router.json: /metrics: must be a port (integer from 0 to 65535) or "HOST:PORT", got boolean true');
+    // A --metrics flag replaces the whole address: the file's host does not stay with a new port.
+    expect(mergeRouteConfig(parseRouteConfig({ metrics: '0.0.0.0:9464' }), { metricsPort: 9500 })).toMatchObject({ metricsPort: 9500, metricsHost: undefined });
+  });
+
+  it('more errors at their pointer: item types, strings, nested unknown keys far from any known one', () => {
+    expect(errorOf({ driverLinks: [7] })).toBe('router.json: /driverLinks/0: must be a link URI string, got 7');
+    expect(errorOf({ capture: '' })).toBe('router.json: /capture: must be a non-empty string, got string ""');
+    expect(errorOf({ router: { packedRings: 'yes' } })).toBe('router.json: /router/packedRings: must be true or false, got yes');
+    expect(errorOf({ router: [] })).toBe('router.json: /router: must be an object, got an array');
+    expect(errorOf({ router: { zebra: 1 } })).toMatch(/^router.json: \/router\/zebra: unknown key; known keys: shards, /);
+    expect(errorOf({ devicse: [], duration: -1 })).toMatch(/^router.json: \/devicse: unknown key; did you mean "devices"\?/); // the typo first
+  });
+});
+
+describe('the config schema shipped with the package', () => {
+  const file = join(packageRoot(), 'schema', 'route-config.schema.json');
+  it('schema/route-config.schema.json is the schema the code checks with (npm run schema writes it)', () => {
+    expect(readFileSync(file, 'utf8')).toBe(JSON.stringify(routeConfigJsonSchema(), null, 2) + '\n');
+  });
+
+  it('states every key, refuses others, and gives each router option the range Router.create() accepts', () => {
+    const schema = JSON.parse(readFileSync(file, 'utf8')) as {
+      additionalProperties: boolean;
+      properties: Record<string, { additionalProperties?: boolean; properties?: Record<string, { type: string; minimum?: number; maximum?: number }> }>;
+    };
+    expect(schema.additionalProperties).toBe(false);
+    expect(Object.keys(schema.properties)).toEqual(['$schema', 'driverLinks', 'deviceLinks', 'devices', 'duration', 'capture', 'metrics', 'logLevel', 'cluster', 'router']);
+    const router = schema.properties.router!;
+    expect(router.additionalProperties).toBe(false);
+    expect(Object.keys(router.properties!).sort()).toEqual([...ROUTER_OPTION_KEYS].sort());
+    for (const [key, [min, max]] of Object.entries(ROUTER_OPTION_RANGES)) {
+      expect(router.properties![key], key).toEqual({ type: 'integer', minimum: min, maximum: max });
+      // The edges are what Router.create() accepts (shards also by core count).
+      if (key !== 'shards' && key !== 'window') expect(() => resolveRouterOptions({ shards: 1, [key]: min }), key).not.toThrow();
+    }
+    expect(router.properties!.packedRings).toEqual({ type: 'boolean' });
   });
 });

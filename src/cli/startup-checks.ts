@@ -1,0 +1,36 @@
+// Start-up checks that need the system but start nothing: is a port free, can a file be
+// created where the command line says. `vmsg route` runs them before any worker thread, so a
+// mistake costs one line and no half-started router.
+import { createServer } from 'node:net';
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { CommandFailure, UsageError } from './exit.js';
+
+/**
+ * Bind `host:port` and let go at once. In use → CommandFailure naming `what` and `fix` (the
+ * same command works once the port is free: not a usage error). Port 0 is always free.
+ */
+export async function checkPortFree(host: string, port: number, what: string, fix: string): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((done, reject) => {
+    const probe = createServer();
+    probe.once('error', (e: NodeJS.ErrnoException) => {
+      const why = e.code === 'EADDRINUSE' ? 'is in use' : e.code === 'EACCES' ? 'needs privileges (ports below 1024)' : e.code === 'EADDRNOTAVAIL' ? 'is not an address of this host' : `cannot be bound (${e.code ?? e.message})`;
+      reject(new CommandFailure(`${what}: ${host.includes(':') ? `[${host}]` : host}:${port} ${why}; ${fix}`));
+    });
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => done()));
+  });
+}
+
+/** The directory `file` is to be created in exists and is writable; else a UsageError naming `what`. */
+export function checkCreatable(file: string, what: string): void {
+  const dir = dirname(resolve(file));
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (st === undefined) throw new UsageError(`${what} ${file}: directory ${dir} does not exist; create it or choose another path`);
+  if (!st.isDirectory()) throw new UsageError(`${what} ${file}: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`${what} ${file}: directory ${dir} is not writable by this user; choose another path`);
+  }
+}
