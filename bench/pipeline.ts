@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { Router } from '../src/router/router.js';
 import { wasmModule } from '../src/wasm/module.js';
 import { compiledModule } from '../src/util/paths.js';
-import type { LinkDescriptor } from '../src/router/link.js';
+import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { C_COUNT, C_ERRORS, C_RESPONSES, C_WAITS, type DriverData } from './workers/pipeline-driver.js';
 import { ThreadRoles, newThreads, pinThread, threadIds } from './threads.js';
 import { argInt, argStr, emit, isQuick, log, sleep } from './stats.js';

@@ -9,8 +9,8 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { Router } from '../src/router/router.js';
-import { EndpointPort } from '../src/router/port.js';
-import type { LinkDescriptor } from '../src/router/link.js';
+import { EndpointPort } from '../src/endpoint/port.js';
+import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../src/router/accounting.js';
 import { compiledModule } from '../src/util/paths.js';
 import { wasmModule } from '../src/wasm/module.js';

@@ -11,8 +11,8 @@
 // no answer for PING_DEAD_PERIODS (ping-watch.ts) periods closes the connection like a drop.
 import { EventEmitter } from 'node:events';
 import type { Router } from '../router/router.js';
-import type { LinkDescriptor } from '../router/link.js';
-import { EndpointPort } from '../router/port.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
+import { EndpointPort } from '../endpoint/port.js';
 import { decode, encode } from '../protocol/codec.js';
 import { reasonName } from '../protocol/reasons.js';
 import {

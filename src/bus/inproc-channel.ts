@@ -3,12 +3,12 @@
 // directly over a router-less link pair, through the same interface as an external bus.
 // Frames move through the link's native rings (EndpointPort in this thread); wait() sleeps on
 // the link's doorbell with Atomics.waitAsync, so the event loop stays free while idle.
-import { EndpointPort } from '../router/port.js';
+import { EndpointPort } from '../endpoint/port.js';
 import { SharedMemory } from '../memory/shared-memory.js';
 import { linkRingShape } from '../router/options.js';
 import { nativeCursorFlags, nativeRingBytes } from '../ring/native.js';
 import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../wait/doorbell.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import type { FrameChannel } from './bus-link.js';
 import type { Router, DriverLinkOptions } from '../router/router.js';
 

@@ -7,7 +7,7 @@
 // the event loop stays free and the router rings only when it published something for us or
 // freed room we were waiting for. Backpressure both ways: a full endpoint ring pauses the
 // socket; a full socket buffer leaves frames in the ring (the router parks, then holds back).
-import type { EndpointPort } from '../router/port.js';
+import type { EndpointPort } from '../endpoint/port.js';
 import { HDR_MSG_SIZE, HDR_SIZE } from '../protocol/constants.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 

@@ -7,8 +7,8 @@
 import { EventEmitter } from 'node:events';
 import type { Server, Socket, AddressInfo } from 'node:net';
 import type { Router } from '../router/router.js';
-import type { LinkDescriptor } from '../router/link.js';
-import { EndpointPort } from '../router/port.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
+import { EndpointPort } from '../endpoint/port.js';
 import type { BusLink, LinkDown } from './bus-link.js';
 import { LinkUriError, type StreamLinkUri } from './uri.js';
 import { StreamConnection, StreamHandshakeError, newCounters, type StreamCounters } from './stream-connection.js';

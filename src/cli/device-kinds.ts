@@ -2,7 +2,7 @@
 // echo device and the Device SDK's entropy and block devices.
 import { Worker } from 'node:worker_threads';
 import type { Router } from '../router/router.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
 import { UsageError } from './args.js';

@@ -3,8 +3,8 @@
 // the ring to the router is full), and an idle wait that sleeps on the endpoint's doorbell with
 // Atomics.waitAsync so promise completions (DMA, user code) keep running meanwhile.
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { EndpointPort } from '../router/port.js';
-import type { LinkDescriptor } from '../router/link.js';
+import { EndpointPort } from './port.js';
+import type { LinkDescriptor } from './link.js';
 import { Doorbell } from '../wait/doorbell.js';
 import { HDR_MSG_SIZE, HDR_SIZE } from '../protocol/constants.js';
 

@@ -15,7 +15,7 @@ import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import {
   readRouterStats, emptyEndpointStats, emptyDeviceStats, addEndpointStats, addDeviceStats, type RouterStats, type RetiredStats,
 } from './stats.js';
-import type { LinkDescriptor } from './link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
 
 export const EVENT_DEVICE_READY = 1;
@@ -448,7 +448,7 @@ export class Router {
     }
   }
 
-  /** Attach an in-process driver endpoint; hand the returned descriptor to a DriverPort (any thread). */
+  /** Attach an in-process driver endpoint; hand the returned descriptor to an EndpointPort (any thread). */
   async attachDriver(opts: DriverLinkOptions = {}): Promise<LinkDescriptor> {
     const flags = opts.failureEvents === false ? 0 : this.tables.L.EPF_FAILURE_EVENTS;
     const rec = await this.attach('driver', opts.maxMessageSize, opts.shard, flags, opts.allow);

@@ -6,7 +6,7 @@
 // its devices, without a hang; restarting it brings the devices back.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { openStreamLink, type StreamLink } from '../../src/bus/stream.js';
 import { Reason } from '../../src/protocol/reasons.js';
 import { DEVICE_BUS_STATE_READY as READY, DEVICE_BUS_STATE_REMOVED as REMOVED } from '../../src/protocol/constants.js';

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll } from 'vitest';
 import type { Router } from '../../src/router/router.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
-import type { EndpointPort } from '../../src/router/port.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
+import type { EndpointPort } from '../../src/endpoint/port.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { compiledModule } from '../../src/util/paths.js';
 

@@ -4,7 +4,7 @@
 // WASM hot path straight over the mapped window; answers arrive in order, nothing is lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { openBusLink } from '../../src/bus/open.js';
 import type { BusLink } from '../../src/bus/bus-link.js';
 import { busFramesUntil, driveRequests, freshPaths, linkUri, peerArgs, peerSkipReason, sleep, startEcho, startPeer, type EchoDevice } from './helpers.js';

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { EndpointPort } from '../../src/router/port.js';
+import type { EndpointPort } from '../../src/endpoint/port.js';
 import type { Router } from '../../src/router/router.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { compiledModule } from '../../src/util/paths.js';

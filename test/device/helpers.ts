@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Router } from '../../src/router/router.js';
 import type { RouterOptions } from '../../src/router/options.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 import { GuestMemory } from '../../src/virtqueue/guest-memory.js';
 import { spawnDeviceWorker, type DeviceWorkerHandle } from '../../src/device/spawn.js';
 import type { DeviceKind } from '../../src/device/device-worker.js';

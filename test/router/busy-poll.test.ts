@@ -3,7 +3,7 @@
 // sleep, and a port made later without it leaves the state so it can sleep again.
 import { afterEach, describe, expect, test } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { BUSY_POLL_SPINS, DOORBELL_AWAKE, DOORBELL_BUSY_POLL } from '../../src/wait/doorbell.js';
 import { publishMode } from '../../src/wait/fence.js';
 import { bytes, hex } from './helpers.js';

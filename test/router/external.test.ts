@@ -4,7 +4,7 @@
 // here is JavaScript in this thread; test/bus runs the real thing (a C process over /dev/shm).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Router, type ExternalEndpoint } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import {
   vmampDeviceInit, vmampDriverInit, VmampBringUp, vmampProducer, vmampConsumer, VMAMP_ROLE_DEVICE, VMAMP_ROLE_DRIVER,
   type VmampLayout, type VmampRole,

@@ -4,8 +4,8 @@
 // of a flooding driver and a light one (the device's ring is the router's output order).
 import { describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 import { NR_PROD_INDEX, NR_SLOTS, NR_SLOT_SIZE, NR_CONS_BELL } from '../../src/ring/native.js';
 import { sleep } from './helpers.js';
 

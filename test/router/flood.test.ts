@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { Router } from '../../src/router/router.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { startDeviceWorker, sleep } from './helpers.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 
 interface DriverReport {
   sent: number; sentEvents: number; responses: number; failures: number; eventsUsed: number;

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import type { EndpointPort } from '../../src/router/port.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import type { EndpointPort } from '../../src/endpoint/port.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 import { wasmModule } from '../../src/wasm/module.js';
 
 export const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../../src/router/accounting.js';
 import type { RouterStats } from '../../src/router/stats.js';
 import { Reason } from '../../src/protocol/reasons.js';

@@ -2,7 +2,7 @@
 // end to end: real shard worker threads routing between endpoint ports over shared memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { vector, hex, sendAll, receive, silence, failureEvent, startDeviceWorker, sleep } from './helpers.js';
 
 const R = { TIMEOUT: 40, DEVICE_REMOVED: 38, UNVALIDATED_DEV_NUM: 10, POLICY_DENIED: 39 };
