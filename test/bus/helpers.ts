@@ -118,7 +118,8 @@ export async function startEcho(router: Router, devices: number[]): Promise<Echo
   };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/wait.js';
+export { sleep };
 
 export interface DriveResult {
   sent: number;

@@ -12,7 +12,8 @@ import { wasmModule } from '../../src/wasm/module.js';
 import { compiledModule } from '../../src/util/paths.js';
 import { FrameReader } from '../../src/bus/stream-framing.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/wait.js';
+export { sleep };
 export const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const u16 = (f: Uint8Array, at: number): number => f[at]! | (f[at + 1]! << 8);
 
