@@ -3,7 +3,7 @@ export { Router, EVENT_DEVICE_READY, EVENT_DEVICE_REMOVED } from './router/route
 export type { DriverLinkOptions, DeviceLinkOptions } from './router/router.js';
 export type { RouterOptions } from './router/options.js';
 export { EndpointPort } from './endpoint/port.js';
-export { BUSY_POLL_SPINS } from './wait/doorbell.js';
+export { BUSY_POLL_SPINS } from './wait/idle-strategy.js';
 export type { PortOptions } from './endpoint/port.js';
 export type { LinkDescriptor } from './endpoint/link.js';
 // Device and driver SDKs (README "Devices and drivers").

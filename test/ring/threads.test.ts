@@ -1,7 +1,7 @@
 // Every ring layout across two real threads: a producer worker and a consumer worker move
 // 1,000,000 messages (varying msg_size, sequence number and checksum in the payload) with nothing
 // lost, duplicated, reordered or torn. Variants cover the TS and WASM views on either side, the
-// frame-copy conveniences, and consumers/producers that sleep on a doorbell (spinThenWait) so the
+// frame-copy conveniences, and consumers/producers that sleep on a doorbell (spin-then-sleep) so the
 // wake path runs. Throughput is printed (msgs/s, consumer side), not asserted.
 import { afterAll, describe, expect, test } from 'vitest';
 import { Worker } from 'node:worker_threads';
@@ -109,7 +109,7 @@ function run(script: string, data: Record<string, unknown>): { done: Promise<Rec
 const variants: Variant[] = [
   { name: 'native 4096: TS producer -> TS consumer, batch 16', layout: 'native', producer: 'ts', consumer: 'ts', batch: 16, large: true },
   { name: 'native 4096: WASM producer -> TS consumer, batch 16', layout: 'native', producer: 'wasm', consumer: 'ts', batch: 16, large: true },
-  { name: 'native 256: TS tryPush -> TS tryPop, doorbells (spinThenWait)', layout: 'native', producer: 'ts', consumer: 'ts', batch: 16, copy: 'frame', doorbells: true },
+  { name: 'native 256: TS tryPush -> TS tryPop, doorbells (spin-then-sleep)', layout: 'native', producer: 'ts', consumer: 'ts', batch: 16, copy: 'frame', doorbells: true },
   { name: 'vmamp N=4096 driver->device: TS -> TS, batch 8', layout: 'vmamp', producer: 'ts', consumer: 'ts', batch: 8, sender: VMAMP_ROLE_DRIVER, large: true },
   { name: 'vmamp 8 KiB device->driver: TS -> WASM consumer, doorbells', layout: 'vmamp', producer: 'ts', consumer: 'wasm', batch: 8, doorbells: true, sender: VMAMP_ROLE_DEVICE },
   { name: 'spsc C=4096: TS producer -> WASM consumer, batch 16', layout: 'spsc', producer: 'ts', consumer: 'wasm', batch: 16, large: true },

@@ -9,7 +9,8 @@
 // experiment, not part of the test).
 import { parentPort, workerData as d } from 'node:worker_threads';
 import { nativeConsumer, nativeProducer } from '../../../dist/src/ring/native.js';
-import { Doorbell, spinThenWaitAfter, enterBusyPoll, leaveBusyPoll, DOORBELL_AWAKE } from '../../../dist/src/wait/doorbell.js';
+import { Doorbell, DOORBELL_AWAKE } from '../../../dist/src/wait/doorbell.js';
+import { SpinThenSleep } from '../../../dist/src/wait/idle-strategy.js';
 
 const buf = d.memory.buffer;
 const u32 = new Uint32Array(buf);
@@ -32,7 +33,8 @@ if (d.side === 'producer') {
   parentPort.postMessage({ sent: d.count });
 } else {
   const ring = nativeConsumer(buf, d.base);
-  const bell = new Doorbell(buf, d.bell, { strategy: spinThenWaitAfter(d.spins) });
+  const bell = new Doorbell(buf, d.bell);
+  const idle = new SpinThenSleep(d.spins);
   const at = d.bell >>> 2;
   let expected = 0;
   let lost = 0;
@@ -46,19 +48,19 @@ if (d.side === 'producer') {
       if (u32[(slot >>> 2) + 2] !== expected) wrong++;
       expected++;
       ring.release();
-      if (d.toggleBusy && expected % 2 === 1) busy = enterBusyPoll(i32, at);
+      if (d.toggleBusy && expected % 2 === 1) busy = bell.enterBusyPoll();
       if (busy) busyPhases++;
       Atomics.store(u32, d.ack >>> 2, expected);
       continue;
     }
     if (busy) {
       // Leave busy-poll now that we are idle: from here on we may sleep.
-      if (d.fence) leaveBusyPoll(i32, at);
+      if (d.fence) bell.leaveBusyPoll();
       else Atomics.store(i32, at, DOORBELL_AWAKE);
       busy = false;
     }
     const t0 = performance.now();
-    bell.idle(poll, d.sleepMs);
+    idle.waitFor(bell, poll, d.sleepMs);
     if (performance.now() - t0 >= d.sleepMs * 0.9 && poll()) lost++;
   }
   parentPort.postMessage({ received: expected, wrong, lost, sleeps: bell.sleeps, busyPhases });
