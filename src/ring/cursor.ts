@@ -11,39 +11,28 @@
 // writeCursor, which builds the same bytes as the AS cursorInit for a given geometry.
 import { DOORBELL_BUSY_POLL, ringDoorbell } from '../wait/doorbell.js';
 import { copyFromSlot, copyIntoSlot, frameMsgSize } from './frame-copy.js';
+// Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
+import {
+  CUR_SLOTS, CUR_PUB, CUR_PEER, CUR_CAP, CUR_STRIDE, CUR_LOCAL, CUR_CACHED, CUR_PENDING, CUR_BATCH,
+  CUR_FLAGS, CUR_WAKE, CUR_FAULTS, CUR_DIRTY, CUR_CAPTURED, CUR_MAX_UNITS, CUR_PEEK_UNITS,
+  CUR_SIZE, PACKED_UNIT, CURF_IDX16, CURF_RELAXED, CURSOR_PRODUCER, CURSOR_CONSUMER,
+} from '../wasm/layout.js';
+export {
+  CUR_SLOTS, CUR_PUB, CUR_PEER, CUR_CAP, CUR_STRIDE, CUR_LOCAL, CUR_CACHED, CUR_PENDING, CUR_BATCH,
+  CUR_FLAGS, CUR_WAKE, CUR_FAULTS, CUR_DIRTY, CUR_CAPTURED, CUR_MAX_UNITS, CUR_PEEK_UNITS,
+  CUR_SIZE, PACKED_UNIT, CURF_IDX16, CURF_RELAXED, CURSOR_PRODUCER, CURSOR_CONSUMER,
+};
 
 // ---------------------------------------------------------------- the WASM cursor (64 bytes)
-export const CUR_SLOTS = 0; //    u32 address of slot 0
-export const CUR_PUB = 4; //      u32 address of the index this side publishes
-export const CUR_PEER = 8; //     u32 address of the index the peer publishes
-export const CUR_CAP = 12; //     u32 number of slots
-export const CUR_STRIDE = 16; //  u32 bytes between slots
-export const CUR_LOCAL = 20; //   u32 this side's index, maybe not yet published
-export const CUR_CACHED = 24; //  u32 last peer index seen
-export const CUR_PENDING = 28; // u32 steps since the last publish
-export const CUR_BATCH = 32; //   u32 publish every BATCH steps (and always when blocked)
-export const CUR_FLAGS = 36; //   u32 CURF_*
-export const CUR_WAKE = 40; //    u32 address of the peer's doorbell word, 0 = none
-export const CUR_FAULTS = 44; //  u32 out-of-range peer index reads
-export const CUR_DIRTY = 48; //   u32 owner's bookkeeping (router "publish later" list)
-export const CUR_CAPTURED = 52; // u32 owner's bookkeeping (1 + slot index the router's capture tap last recorded)
-export const CUR_MAX_UNITS = 56; // u32 most slots a frame takes (1; > 1 = packed ring of PACKED_UNIT slots)
-export const CUR_PEEK_UNITS = 60; // u32 packed consumer: slots of the frame last peeked
-export const CUR_SIZE = 64;
 /** Slot size of a packed ring (assembly/ring/cursor.ts explains the layout). */
-export const PACKED_UNIT = 16;
 
 /** Units of a frame of `size` bytes in a packed ring of at most `maxUnits` per frame (at least 1). */
 export function frameUnits(size: number, maxUnits: number): number {
   const u = (size + PACKED_UNIT - 1) >>> 4;
   return u === 0 ? 1 : u > maxUnits ? maxUnits : u;
 }
-export const CURF_IDX16 = 1; //   indices are u16 (vmamp); otherwise u32/i32
-export const CURF_RELAXED = 2; // plain-store publish while the peer cannot sleep (src/wait/fence.ts); u32 indices only
 
 // Which side a cursor drives (argument of the layouts' cursor-fill functions).
-export const CURSOR_PRODUCER = 0;
-export const CURSOR_CONSUMER = 1;
 export type CursorSide = typeof CURSOR_PRODUCER | typeof CURSOR_CONSUMER;
 
 /** Where one side's ring lives and how it publishes. All addresses are byte offsets in `buffer`. */

@@ -3,27 +3,17 @@
 // exports), an init that writes the same bytes as nativeRingInit, a checker, and JS cursors.
 import { CURSOR_CONSUMER, CURSOR_PRODUCER, CURF_RELAXED, CUR_BATCH, CUR_FLAGS, PACKED_UNIT, RingConsumer, RingProducer, writeCursor, type RingGeometry } from './cursor.js';
 import { relaxedPublish } from '../wait/fence.js';
-
-export const NR_MAGIC_VALUE = 0x47524d56; // "VMRG" little-endian
-export const NR_VERSION_VALUE = 2; // 2: NR_FRAME_UNITS (packed rings)
-export const NR_MAGIC = 0; //      u32 NR_MAGIC_VALUE, written last by init
-export const NR_VERSION = 4; //    u16
-export const NR_FLAGS = 6; //      u16 reserved, 0
-export const NR_CAPACITY = 8; //   u32 slots (>= 2; capacity-1 usable)
-export const NR_SLOT_SIZE = 12; // u32 bytes per slot, multiple of 8, >= 16; max frame size
-export const NR_CONS_BELL = 16; // u32 address of the consumer's doorbell (0 = never sleeps)
-export const NR_PROD_BELL = 20; // u32 address of the producer's doorbell (0 = never sleeps)
-export const NR_FRAME_UNITS = 24; // u32 most slots a frame takes: 1 = a frame per slot; > 1 = packed (16-byte slots)
-export const NR_PROD_INDEX = 64; //   u32 next slot the producer writes (producer's line)
-export const NR_CONS_INDEX = 128; //  u32 next slot the consumer reads (consumer's line)
-export const NR_PROD_CURSOR = 192; // 64-byte WASM cursor private to the producer
-export const NR_CONS_CURSOR = 256; // 64-byte WASM cursor private to the consumer
-export const NR_SLOTS = 320; //       slot 0
-export const NR_HEADER_SIZE = 320;
-
-export const NR_MIN_SLOT_SIZE = 16; // the 8-byte header plus one word of payload
-export const NR_SLOT_ALIGN = 8; //     slots are whole u64 words (the router copies u64s)
-export const NR_BASE_ALIGN = 64; //    the header starts on a cache line
+// Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
+import {
+  NR_MAGIC_VALUE, NR_VERSION_VALUE, NR_MAGIC, NR_VERSION, NR_FLAGS, NR_CAPACITY, NR_SLOT_SIZE,
+  NR_CONS_BELL, NR_PROD_BELL, NR_FRAME_UNITS, NR_PROD_INDEX, NR_CONS_INDEX, NR_PROD_CURSOR,
+  NR_CONS_CURSOR, NR_SLOTS, NR_HEADER_SIZE, NR_MIN_SLOT_SIZE, NR_SLOT_ALIGN, NR_BASE_ALIGN,
+} from '../wasm/layout.js';
+export {
+  NR_MAGIC_VALUE, NR_VERSION_VALUE, NR_MAGIC, NR_VERSION, NR_FLAGS, NR_CAPACITY, NR_SLOT_SIZE,
+  NR_CONS_BELL, NR_PROD_BELL, NR_FRAME_UNITS, NR_PROD_INDEX, NR_CONS_INDEX, NR_PROD_CURSOR,
+  NR_CONS_CURSOR, NR_SLOTS, NR_HEADER_SIZE, NR_MIN_SLOT_SIZE, NR_SLOT_ALIGN, NR_BASE_ALIGN,
+};
 
 /** Default slot: 64 bytes, the vmamp/SPSC element size. 272 holds the spec's 264-byte maximum. */
 export const DEFAULT_NATIVE_SLOT_SIZE = 64;

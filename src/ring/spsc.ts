@@ -5,14 +5,15 @@
 import {
   CURSOR_CONSUMER, CURSOR_PRODUCER, RingConsumer, RingProducer, writeCursor, type CursorSide, type RingGeometry,
 } from './cursor.js';
+// Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
+import {
+  SPSC_HEAD, SPSC_TAIL, SPSC_SLOTS, SPSC_SLOT_SIZE, SPSC_CAPACITY_BIAS, SPSC_MIN_CAPACITY,
+} from '../wasm/layout.js';
+export {
+  SPSC_HEAD, SPSC_TAIL, SPSC_SLOTS, SPSC_SLOT_SIZE, SPSC_CAPACITY_BIAS, SPSC_MIN_CAPACITY,
+};
 
-export const SPSC_HEAD = 0x00; //  i32 next slot the producer writes
-export const SPSC_TAIL = 0x40; //  i32 next slot the consumer reads, on its own cache line
-export const SPSC_SLOTS = 0x80; // slot 0
-export const SPSC_SLOT_SIZE = 64;
 // The header's formula C = floor((region - 192) / 64) + 1: 192 = the two control lines + one slot.
-export const SPSC_CAPACITY_BIAS = 192;
-export const SPSC_MIN_CAPACITY = 2;
 
 /** Slots in a region of `regionBytes` (0 when it holds fewer than SPSC_MIN_CAPACITY). */
 export function spscCapacity(regionBytes: number): number {

@@ -6,58 +6,42 @@
 import {
   CURSOR_CONSUMER, CURSOR_PRODUCER, RingConsumer, RingProducer, writeCursor, type CursorSide, type RingGeometry,
 } from './cursor.js';
+// Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
+import {
+  VMAMP_LAYOUT_MAGIC_VALUE, VMAMP_LAYOUT_VERSION_VALUE, VMAMP_FEATURE_MASKED_NOTIF,
+  VMAMP_NUM_NOTIF_MAX, VMAMP_LAYOUT_MAGIC, VMAMP_LAYOUT_LENGTH, VMAMP_LAYOUT_VERSION,
+  VMAMP_LAYOUT_FEATURES, VMAMP_LAYOUT_NUM_NOTIF, VMAMP_LAYOUT_NUM_VQ_NOTIF_PER_DEVICE,
+  VMAMP_LAYOUT_NUM_QUEUE_ELEMENTS, VMAMP_LAYOUT_SIZE_QUEUE_ELEMENTS, VMAMP_LAYOUT_RESERVED,
+  VMAMP_LAYOUT_DEV_NOTIF_OFFSET, VMAMP_LAYOUT_DEV_QUEUE_HEAD_OFFSET,
+  VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET, VMAMP_LAYOUT_DRV_NOTIF_OFFSET,
+  VMAMP_LAYOUT_DRV_QUEUE_HEAD_OFFSET, VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET, VMAMP_LAYOUT_SIZE,
+  VMAMP_QH_MAGIC_VALUE, VMAMP_QH_MAGIC, VMAMP_QH_STATUS, VMAMP_QH_TAIL, VMAMP_QH_HEAD,
+  VMAMP_QH_SIZE, VMAMP_QH_ALIGN, VMAMP_NOTIF_ALIGN, VMAMP_STATE_MASK, VMAMP_STATE_INIT,
+  VMAMP_STATE_READY, VMAMP_STATE_RUN, VMAMP_STATE_SHUTDOWN, VMAMP_STATE_PEER_DEAD, VMAMP_FLAG_MASK,
+  VMAMP_FLAG_DEBUGGABLE, VMAMP_DEV_QH_AT, VMAMP_DRV_QH_AT, VMAMP_ELEMENTS_AT, VMAMP_ELEMENT_SIZE,
+  VMAMP_MAX_ELEMENTS, VMAMP_ROLE_DEVICE, VMAMP_ROLE_DRIVER,
+} from '../wasm/layout.js';
+export {
+  VMAMP_LAYOUT_MAGIC_VALUE, VMAMP_LAYOUT_VERSION_VALUE, VMAMP_FEATURE_MASKED_NOTIF,
+  VMAMP_NUM_NOTIF_MAX, VMAMP_LAYOUT_MAGIC, VMAMP_LAYOUT_LENGTH, VMAMP_LAYOUT_VERSION,
+  VMAMP_LAYOUT_FEATURES, VMAMP_LAYOUT_NUM_NOTIF, VMAMP_LAYOUT_NUM_VQ_NOTIF_PER_DEVICE,
+  VMAMP_LAYOUT_NUM_QUEUE_ELEMENTS, VMAMP_LAYOUT_SIZE_QUEUE_ELEMENTS, VMAMP_LAYOUT_RESERVED,
+  VMAMP_LAYOUT_DEV_NOTIF_OFFSET, VMAMP_LAYOUT_DEV_QUEUE_HEAD_OFFSET,
+  VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET, VMAMP_LAYOUT_DRV_NOTIF_OFFSET,
+  VMAMP_LAYOUT_DRV_QUEUE_HEAD_OFFSET, VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET, VMAMP_LAYOUT_SIZE,
+  VMAMP_QH_MAGIC_VALUE, VMAMP_QH_MAGIC, VMAMP_QH_STATUS, VMAMP_QH_TAIL, VMAMP_QH_HEAD,
+  VMAMP_QH_SIZE, VMAMP_QH_ALIGN, VMAMP_NOTIF_ALIGN, VMAMP_STATE_MASK, VMAMP_STATE_INIT,
+  VMAMP_STATE_READY, VMAMP_STATE_RUN, VMAMP_STATE_SHUTDOWN, VMAMP_STATE_PEER_DEAD, VMAMP_FLAG_MASK,
+  VMAMP_FLAG_DEBUGGABLE, VMAMP_DEV_QH_AT, VMAMP_DRV_QH_AT, VMAMP_ELEMENTS_AT, VMAMP_ELEMENT_SIZE,
+  VMAMP_MAX_ELEMENTS, VMAMP_ROLE_DEVICE, VMAMP_ROLE_DRIVER,
+};
 
 // ---------------------------------------------------------------- layout descriptor @ window+0
-export const VMAMP_LAYOUT_MAGIC_VALUE = 0x4c4f; // "LO", layout OK; 0 = not built yet
-export const VMAMP_LAYOUT_VERSION_VALUE = 1;
-export const VMAMP_FEATURE_MASKED_NOTIF = 0x1; // the only defined feature bit
-export const VMAMP_NUM_NOTIF_MAX = 64;
-
-export const VMAMP_LAYOUT_MAGIC = 0x00; //                     u16, stored last (release)
-export const VMAMP_LAYOUT_LENGTH = 0x02; //                    u16 = VMAMP_LAYOUT_SIZE
-export const VMAMP_LAYOUT_VERSION = 0x04; //                   u16 = 1
-export const VMAMP_LAYOUT_FEATURES = 0x06; //                  u16, bit0 MASKED_NOTIF
-export const VMAMP_LAYOUT_NUM_NOTIF = 0x08; //                 u8, u64 words per notif array, <= 64
-export const VMAMP_LAYOUT_NUM_VQ_NOTIF_PER_DEVICE = 0x09; //   u8, 1/2/4/8/16 when num_notif != 0
-export const VMAMP_LAYOUT_NUM_QUEUE_ELEMENTS = 0x0a; //        u16 N >= 2, same both directions
-export const VMAMP_LAYOUT_SIZE_QUEUE_ELEMENTS = 0x0c; //       u16 element bytes (= max message)
-export const VMAMP_LAYOUT_RESERVED = 0x0e; //                  u16, 0
-export const VMAMP_LAYOUT_DEV_NOTIF_OFFSET = 0x10; //          u64, 0 = none
-export const VMAMP_LAYOUT_DEV_QUEUE_HEAD_OFFSET = 0x18; //     u64
-export const VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET = 0x20; // u64
-export const VMAMP_LAYOUT_DRV_NOTIF_OFFSET = 0x28; //          u64, 0 = none
-export const VMAMP_LAYOUT_DRV_QUEUE_HEAD_OFFSET = 0x30; //     u64
-export const VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET = 0x38; // u64
-export const VMAMP_LAYOUT_SIZE = 64;
 
 // ---------------------------------------------------------------- queue head (8 bytes, one per side)
-export const VMAMP_QH_MAGIC_VALUE = 0x514f; // "QO", queue OK
-export const VMAMP_QH_MAGIC = 0; //  u16
-export const VMAMP_QH_STATUS = 2; // u16: state in bits 0..4, flags in bits 12..15
-export const VMAMP_QH_TAIL = 4; //   u16 PRODUCER index into this side's own elements
-export const VMAMP_QH_HEAD = 6; //   u16 CONSUMER index into the peer's elements
-export const VMAMP_QH_SIZE = 8;
-export const VMAMP_QH_ALIGN = 2;
-export const VMAMP_NOTIF_ALIGN = 8;
-
-export const VMAMP_STATE_MASK = 0x001f;
-export const VMAMP_STATE_INIT = 0;
-export const VMAMP_STATE_READY = 1;
-export const VMAMP_STATE_RUN = 2;
-export const VMAMP_STATE_SHUTDOWN = 3;
-export const VMAMP_STATE_PEER_DEAD = 4;
-export const VMAMP_FLAG_MASK = 0xf000;
-export const VMAMP_FLAG_DEBUGGABLE = 0x8000;
 
 // ---------------------------------------------------------------- the device-side build (QEMU)
-export const VMAMP_DEV_QH_AT = 64;
-export const VMAMP_DRV_QH_AT = 72;
-export const VMAMP_ELEMENTS_AT = 80; // align8(64 + 2 * 8)
-export const VMAMP_ELEMENT_SIZE = 64;
-export const VMAMP_MAX_ELEMENTS = 0xffff;
 
-export const VMAMP_ROLE_DEVICE = 0;
-export const VMAMP_ROLE_DRIVER = 1;
 export type VmampRole = typeof VMAMP_ROLE_DEVICE | typeof VMAMP_ROLE_DRIVER;
 
 /** num_vq_notif_per_device values the validator accepts (when num_notif != 0). */

@@ -4,7 +4,7 @@
 // strategy says (src/wait/idle-strategy.ts: spin a bounded number of passes, then sleep on the
 // shard's doorbell; a wake-up costs ~50 µs, a pass ~0.1 µs).
 import { instantiate } from '../wasm/module.js';
-import { routerLayout } from './layout.js';
+import { checkRouterTables, routerLayout } from './layout.js';
 import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
@@ -44,6 +44,8 @@ export default function runShard(task: ShardTask): { frames: number } {
   const i32 = new Int32Array(buf);
   const u32 = new Uint32Array(buf);
   const { shard, controlBlock: block, commandRing } = task;
+  // Bind only to tables this build's hot path can read.
+  checkRouterTables(u32, shard);
   const nowAt = (shard + L.SH_NOW) >>> 2;
   const captureAt = (shard + L.SH_CAPTURE) >>> 2;
   const wallAt = (shard + L.SH_NOW_WALL) >>> 3;

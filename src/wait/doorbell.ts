@@ -24,10 +24,13 @@
 // Leaving the state (leaveBusyPoll) stores AWAKE, then runs the membarrier fence, before any
 // sleep can follow: a publisher that still saw BUSY_POLL has its plain store visible by then.
 import { busyPollExitFence, relaxedPublish } from './fence.js';
-
-export const DOORBELL_AWAKE = 0;
-export const DOORBELL_ASLEEP = 1;
-export const DOORBELL_BUSY_POLL = 2;
+// Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
+import {
+  DOORBELL_AWAKE, DOORBELL_ASLEEP, DOORBELL_BUSY_POLL,
+} from '../wasm/layout.js';
+export {
+  DOORBELL_AWAKE, DOORBELL_ASLEEP, DOORBELL_BUSY_POLL,
+};
 
 /** A look at the owner's work: true when there is some (a frame to read, a slot to fill). */
 export type Look = () => boolean;

@@ -1,27 +1,18 @@
-// The ring layouts byte by byte: every offset constant of the TS descriptors equals the wasm
-// export of the same name (and no name exists on one side only); the TS and AS initialisers and
+// The ring layouts byte by byte (the constants themselves: test/layout/descriptor.test.ts): the TS and AS initialisers and
 // cursor fills write identical bytes; the vmamp window matches the bytes verified against a real
 // descriptor (docs/BUSES.md §2.2) and the validator applies each kernel rule; SPSC capacities match
 // the worked sizes of docs/BUSES.md §3.1.
 import { beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { SharedMemory } from '../../src/memory/shared-memory.js';
-import { wasmConstant } from '../../src/wasm/module.js';
-import * as cursorTs from '../../src/ring/cursor.js';
-import * as nativeTs from '../../src/ring/native.js';
-import * as vmampTs from '../../src/ring/vmamp.js';
-import * as spscTs from '../../src/ring/spsc.js';
-import * as doorbellTs from '../../src/wait/doorbell.js';
 import { CURF_IDX16, CURF_RELAXED, CURSOR_CONSUMER, CURSOR_PRODUCER, writeCursor, type CursorSide } from '../../src/ring/cursor.js';
 import { NR_FRAME_UNITS, checkNativeRing, nativeCursorFlags, initNativeRing, nativeRingBytes, NR_CAPACITY, NR_FLAGS, NR_MAGIC, NR_PROD_INDEX, NR_SLOT_SIZE, NR_VERSION } from '../../src/ring/native.js';
 import { checkSpscRing, initSpscRing, spscCapacity, spscRegionBytes, writeSpscCursor, SPSC_TAIL } from '../../src/ring/spsc.js';
 import {
   checkVmampDescriptor, readVmampDescriptor, vmampDeviceInit, vmampDriverInit, vmampElementCount, writeVmampCursor,
   VMAMP_LAYOUT_NUM_QUEUE_ELEMENTS, VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET, VMAMP_ROLE_DEVICE, VMAMP_ROLE_DRIVER,
-  type VmampDescriptor, type VmampRole,
+  VmampLayoutError, type VmampDescriptor, type VmampLayout, type VmampRole,
 } from '../../src/ring/vmamp.js';
-
-const LAYOUT_PREFIX = /^(CUR_|CURF_|CURSOR_|DOORBELL_|NR_|VMAMP_|SPSC_)/;
 
 let mem: SharedMemory;
 let scratch: number; // 1 MiB to lay rings out in
@@ -47,20 +38,6 @@ function after(at: number, len: number, write: () => void): string {
   write();
   return Buffer.from(mem.u8.subarray(at, at + len)).toString('hex');
 }
-
-describe('layout constants: TS descriptors and wasm exports agree', () => {
-  test('every ring constant exists in both languages with the same value', () => {
-    const ts = new Map<string, number>();
-    for (const mod of [cursorTs, nativeTs, vmampTs, spscTs, doorbellTs] as Record<string, unknown>[]) {
-      for (const [name, v] of Object.entries(mod)) if (LAYOUT_PREFIX.test(name) && typeof v === 'number') ts.set(name, v);
-    }
-    const wasm = new Map<string, number>();
-    for (const name of Object.keys(mem.wasm)) if (LAYOUT_PREFIX.test(name)) wasm.set(name, wasmConstant(mem.wasm, name));
-    expect([...ts.keys()].sort()).toEqual([...wasm.keys()].sort());
-    for (const [name, v] of ts) expect({ name, v }).toEqual({ name, v: wasm.get(name) });
-    expect(ts.size).toBeGreaterThan(80);
-  });
-});
 
 describe('TS and AS initialisers write identical bytes', () => {
   test('native ring init (header, both cursors, magic) for several shapes', () => {
@@ -192,7 +169,7 @@ describe('vmamp window (docs/BUSES.md §2.1, §2.2)', () => {
       vmampDeviceInit(mem.buffer, scratch, 8192);
       good = readVmampDescriptor(mem.buffer, scratch);
     });
-    const check = (patch: Partial<VmampDescriptor>, size = 8192): vmampTs.VmampLayout => checkVmampDescriptor({ ...good, ...patch }, size);
+    const check = (patch: Partial<VmampDescriptor>, size = 8192): VmampLayout => checkVmampDescriptor({ ...good, ...patch }, size);
 
     test('the QEMU-built layout passes, and so does one with notification areas', () => {
       expect(check({}).numQueueElements).toBe(63);
@@ -225,7 +202,7 @@ describe('vmamp window (docs/BUSES.md §2.1, §2.2)', () => {
     ];
     test.each(cases)('rule %s', (_name, patch, message, size) => {
       expect(() => check(patch, size)).toThrow(message);
-      expect(() => check(patch, size)).toThrow(vmampTs.VmampLayoutError);
+      expect(() => check(patch, size)).toThrow(VmampLayoutError);
     });
   });
 });
