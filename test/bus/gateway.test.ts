@@ -84,7 +84,7 @@ describe('two router processes linked over TCP', () => {
     const stuck = [getStatus(1, 0x5001), getStatus(3, 0x5002), getStatus(1, 0x5003), getStatus(3, 0x5004), getStatus(1, 0x5005)];
     await sendAll(drv.port, stuck);
     await drv.until(() => gw.counters.framesOut - outBefore === stuck.length, 'requests on the wire');
-    await sleep(50);
+    await sleep(50); // time under test: no answer comes from a stalled far end
     expect(drv.responses).toEqual([]);
     remote.proc.kill('SIGKILL');
     await remote.exited;

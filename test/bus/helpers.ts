@@ -56,7 +56,8 @@ let serial = 0;
 
 /** Fresh paths for one window and its doorbell socket (removed at exit). */
 export function freshPaths(tag: string): { path: string; sock: string } {
-  const n = `${process.pid}-${tag}-${serial++}`;
+  // The run id lets the suite's final check (test/global-setup.ts) find this run's windows.
+  const n = `${process.env.VMSG_TEST_RUN ?? 'x'}-${process.pid}-${tag}-${serial++}`;
   const path = join(shmDir, `vmsg-test-${n}`);
   windowFiles.push(path);
   return { path, sock: join(workDir, `${n}.sock`) };

@@ -10,7 +10,7 @@ import {
   type VmampLayout, type VmampRole,
 } from '../../src/ring/vmamp.js';
 import { CURSOR_CONSUMER, CURSOR_PRODUCER, type RingConsumer, type RingProducer } from '../../src/ring/cursor.js';
-import { bytes, hex, receive, sendAll, silence, failureEvent, sleep } from './helpers.js';
+import { bytes, hex, receive, sendAll, silence, failureEvent, sleep, until } from './helpers.js';
 
 const WINDOW = 8192;
 
@@ -101,7 +101,7 @@ describe('external endpoints (caller-supplied cursors)', () => {
     expect(await peerReceive(peer, 1, 100)).toEqual([]);
     // An event for a number the link does not carry is dropped (unvalidated), not misrouted.
     peerSend(peer, '0042020000000c0000000000');
-    await sleep(50);
+    await until(() => (router.stats().endpoints.find((e) => e.id === ext.id)!.drops.UNVALIDATED_DEV_NUM ?? 0) > 0, 'the event dropped');
     const st = router.stats().endpoints.find((e) => e.id === ext.id)!;
     expect(st.drops).toMatchObject({ UNVALIDATED_DEV_NUM: 1 });
     await router.detach(ext);

@@ -132,11 +132,11 @@ describe('faults: endpoints that die or stop', () => {
       const echo2 = startEcho(link2);
       const gone = router.detachWhenGone(link1, echo1.worker);
       const load = startPacedDriver(await router.attachDriver({ shard: 0 }), [1, 2], 16);
-      await answering(router, [1, 2]);
-      await sleep(200);
+      // Requests in flight to both when device 1's worker dies, and device 2 keeps answering after.
+      await answering(router, [1, 2], await answering(router, [1, 2]));
       await echo1.worker.terminate();
       await gone;
-      await sleep(300);
+      await answering(router, [2], await answering(router, [2]));
       const r = await load.stop();
       await echo2.stop();
       expect({ unexpected: r.unexpected, outOfOrder: r.outOfOrder, open: r.open }).toEqual({ unexpected: 0, outOfOrder: 0, open: 0 });
@@ -278,7 +278,7 @@ describe('faults: endpoints that die or stop', () => {
       }, 'the stuck driver refused as stalled', timeoutMs * 10);
       // Its ring was held before that: the router took frames only while its output had room.
       expect(stuckStats().stalls).toBeGreaterThan(0);
-      await sleep(200); // a little more traffic for the other driver after the stall
+      await answering(router, [1, 2], await answering(router, [1, 2])); // more traffic for the other driver after the stall
       const r = await busy.stop();
       expect({ unexpected: r.unexpected, open: r.open, outOfOrder: r.outOfOrder }).toEqual({ unexpected: 0, open: 0, outOfOrder: 0 });
       for (const dev of [1, 2]) {
@@ -341,7 +341,7 @@ describe('faults: the router itself', () => {
       drv.flush();
       const [q1] = await receive(dev, 1);
       router.injectWallClockJump(hour);
-      await sleep(150); // the shard reads its clock many times meanwhile
+      await sleep(150); // time under test: the request stays open across the jump while the shard reads its clock
       dev.send(statusResp(1, parseInt(q1!.slice(10, 12) + q1!.slice(8, 10), 16)));
       dev.flush();
       expect(await receive(drv, 1)).toEqual([hex(statusResp(1, 1))]);
