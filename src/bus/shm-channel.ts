@@ -1,12 +1,12 @@
 // A driver's raw frame channel over one side of a shared-memory window (vmamp or SPSC): what
-// `vmsg bench --target` drives. The rings are driven from JavaScript (src/ring/cursor.ts); the
+// `vmsg bench --target` drives. The rings are driven by the WASM cursor (src/ring/cursor.ts); the
 // own index is published on flush(), which also rings the doorbell socket once if frames went
 // out. Without a socket (none configured, or not connected yet), wait() polls the ring with the
 // nap strategy (src/wait/idle-strategy.ts: a few thousand looks, a ~50 µs nap, a turn of the
 // event loop); with one it sleeps until the peer rings.
 // A socket that connects later is used from then on, announced with one byte so the peer
 // looks at what we published while it could not be rung.
-import type { RingConsumer, RingProducer } from '../ring/cursor.js';
+import type { CursorConsumer, CursorProducer } from '../ring/cursor.js';
 import type { FrameChannel } from './bus-link.js';
 import type { DoorbellSocket } from './doorbell-socket.js';
 import type { DoorbellArrival } from './doorbell-arrival.js';
@@ -31,8 +31,8 @@ export class ShmFrameChannel implements FrameChannel {
   private readonly pollLook = (): boolean => this.rx.peek() >= 0 || this.closed || this.doorbell !== null;
 
   constructor(
-    private readonly tx: RingProducer,
-    private readonly rx: RingConsumer,
+    private readonly tx: CursorProducer,
+    private readonly rx: CursorConsumer,
     private readonly arrival: DoorbellArrival | null,
     readonly maxMessageSize: number,
     private readonly release: () => Promise<void>,

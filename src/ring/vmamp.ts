@@ -1,11 +1,9 @@
-// vmamp shared-memory window (docs/BUSES.md §2.1 layout, §2.2 build and handshake), TS twin of
-// assembly/ring/vmamp.ts: the descriptor and queue-head offsets (same names, compared with the
-// wasm exports by test/layout/rings.test.ts), the device-side build (QEMU vmamp_shmem_dev_init),
-// the driver-side parse with the kernel validator's rules, the queue bring-up state machine, and
-// ring cursors for either role and direction.
-import {
-  CURSOR_CONSUMER, CURSOR_PRODUCER, RingConsumer, RingProducer, writeCursor, type CursorSide, type RingGeometry,
-} from './cursor.js';
+// vmamp shared-memory window (docs/BUSES.md §2.1 layout, §2.2 build and handshake), laid out by
+// assembly/ring/vmamp.ts (offsets from the generated descriptor; the device-side build and the
+// cursor fill run there): the driver-side parse with the kernel validator's rules, the queue
+// bring-up state machine, and cursors for either role and direction (src/ring/cursor.ts).
+import { CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_SIZE, CursorConsumer, CursorProducer, resumeCursor, type CursorSide } from './cursor.js';
+import type { SharedMemory } from '../memory/shared-memory.js';
 // Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
 import {
   VMAMP_LAYOUT_MAGIC_VALUE, VMAMP_LAYOUT_VERSION_VALUE, VMAMP_FEATURE_MASKED_NOTIF,
@@ -110,39 +108,17 @@ function checkWindow(buffer: SharedArrayBuffer, base: number, windowSize: number
 }
 
 /**
- * Build the layout as the device side does (QEMU vmamp_shmem_dev_init): descriptor at 0, queue
- * heads at 64/72, device elements at 80, driver elements after them, no notification areas,
- * the device's own elements zeroed, magic withdrawn first and stored last. Same bytes as the AS
- * vmampDeviceInit. Queue heads are left to each side's bring-up (VmampBringUp).
+ * Build the layout as the device side does (assembly/ring/vmamp.ts vmampDeviceInit, after QEMU
+ * vmamp_shmem_dev_init): descriptor at 0, queue heads at 64/72, device elements at 80, driver
+ * elements after them, no notification areas, the device's own elements zeroed, magic withdrawn
+ * first and stored last. Queue heads are left to each side's bring-up (VmampBringUp).
  */
-export function vmampDeviceInit(buffer: SharedArrayBuffer, base: number, windowSize: number): VmampLayout {
-  checkWindow(buffer, base, windowSize);
-  const n = vmampElementCount(windowSize);
-  if (n === 0) {
+export function vmampDeviceInit(mem: SharedMemory, base: number, windowSize: number): VmampLayout {
+  checkWindow(mem.buffer, base, windowSize);
+  if (mem.wasm.vmampDeviceInit(base, windowSize) === 0) {
     throw new RangeError(`vmamp window of ${windowSize} bytes holds no 2 elements per direction (needs >= ${VMAMP_ELEMENTS_AT + 4 * VMAMP_ELEMENT_SIZE})`);
   }
-  const u16 = new Uint16Array(buffer);
-  Atomics.store(u16, (base + VMAMP_LAYOUT_MAGIC) >>> 1, 0);
-  const driverElements = VMAMP_ELEMENTS_AT + n * VMAMP_ELEMENT_SIZE;
-  new Uint8Array(buffer, base + VMAMP_ELEMENTS_AT, n * VMAMP_ELEMENT_SIZE).fill(0);
-  const dv = new DataView(buffer, base, VMAMP_LAYOUT_SIZE);
-  dv.setUint16(VMAMP_LAYOUT_LENGTH, VMAMP_LAYOUT_SIZE, true);
-  dv.setUint16(VMAMP_LAYOUT_VERSION, VMAMP_LAYOUT_VERSION_VALUE, true);
-  dv.setUint16(VMAMP_LAYOUT_FEATURES, 0, true);
-  dv.setUint8(VMAMP_LAYOUT_NUM_NOTIF, 0);
-  dv.setUint8(VMAMP_LAYOUT_NUM_VQ_NOTIF_PER_DEVICE, 0);
-  dv.setUint16(VMAMP_LAYOUT_NUM_QUEUE_ELEMENTS, n, true);
-  dv.setUint16(VMAMP_LAYOUT_SIZE_QUEUE_ELEMENTS, VMAMP_ELEMENT_SIZE, true);
-  dv.setUint16(VMAMP_LAYOUT_RESERVED, 0, true);
-  dv.setBigUint64(VMAMP_LAYOUT_DEV_NOTIF_OFFSET, 0n, true);
-  dv.setBigUint64(VMAMP_LAYOUT_DEV_QUEUE_HEAD_OFFSET, BigInt(VMAMP_DEV_QH_AT), true);
-  dv.setBigUint64(VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET, BigInt(VMAMP_ELEMENTS_AT), true);
-  dv.setBigUint64(VMAMP_LAYOUT_DRV_NOTIF_OFFSET, 0n, true);
-  dv.setBigUint64(VMAMP_LAYOUT_DRV_QUEUE_HEAD_OFFSET, BigInt(VMAMP_DRV_QH_AT), true);
-  dv.setBigUint64(VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET, BigInt(driverElements), true);
-  // Release: the driver acquire-loads the magic, then reads the fields above.
-  Atomics.store(u16, (base + VMAMP_LAYOUT_MAGIC) >>> 1, VMAMP_LAYOUT_MAGIC_VALUE);
-  return checkVmampDescriptor(readVmampDescriptor(buffer, base), windowSize, base);
+  return checkVmampDescriptor(readVmampDescriptor(mem.buffer, base), windowSize, base);
 }
 
 /** The descriptor at `base` as stored (magic acquire-loaded first, as a driver must). */
@@ -284,41 +260,31 @@ export interface VmampCursorOptions {
 }
 
 /**
- * Geometry of one direction of the window for `role`: CURSOR_PRODUCER sends into my own elements
- * (publishes my tail @myqh+4, reads the peer's head @peerqh+6); CURSOR_CONSUMER reads the peer's
- * elements (publishes my head @myqh+6, reads the peer's tail @peerqh+4). Indices are u16.
+ * Fill the WASM cursor at `cur` for one direction of the window for `role` (vmampCursorInit:
+ * CURSOR_PRODUCER sends into my own elements, publishing my tail @myqh+4 and reading the peer's
+ * head @peerqh+6; CURSOR_CONSUMER reads the peer's elements, publishing my head @myqh+6 and
+ * reading the peer's tail @peerqh+4; u16 indices), started where my published index is. The
+ * fill reads the descriptor again and re-checks its bounds: an Error if they no longer hold.
  */
-export function vmampGeometry(buffer: SharedArrayBuffer, layout: VmampLayout, role: VmampRole, side: CursorSide, opts: VmampCursorOptions = {}): RingGeometry {
-  const s = sides(layout, role);
-  const producer = side === CURSOR_PRODUCER;
-  return {
-    buffer,
-    slotsAddr: producer ? s.myElements : s.peerElements,
-    pubIndexAddr: s.myQh + (producer ? VMAMP_QH_TAIL : VMAMP_QH_HEAD),
-    peerIndexAddr: s.peerQh + (producer ? VMAMP_QH_HEAD : VMAMP_QH_TAIL),
-    capacity: layout.numQueueElements,
-    stride: layout.sizeQueueElements,
-    idx16: true,
-    wakeAddr: opts.wakeAddr ?? 0,
-    batch: opts.batch ?? 1,
-  };
+export function vmampCursorAt(mem: SharedMemory, cur: number, layout: VmampLayout, role: VmampRole, side: CursorSide, opts: VmampCursorOptions = {}): void {
+  if (!mem.wasm.vmampCursorInit(cur, layout.base, layout.windowSize, role, side, opts.batch ?? 1, opts.wakeAddr ?? 0)) {
+    throw new Error(`vmamp window at ${layout.base}: the descriptor no longer describes queues inside the ${layout.windowSize}-byte window`);
+  }
+  resumeCursor(mem, cur, side);
 }
 
-/** JS sender for `role` (create it once bring-up says 'running': READY zeroes the indices). */
-export function vmampProducer(buffer: SharedArrayBuffer, layout: VmampLayout, role: VmampRole, opts: VmampCursorOptions = {}): RingProducer {
-  return new RingProducer(vmampGeometry(buffer, layout, role, CURSOR_PRODUCER, opts));
+/** Sender for `role` (create it once bring-up says 'running': READY zeroes the indices). */
+export function vmampProducer(mem: SharedMemory, layout: VmampLayout, role: VmampRole, opts: VmampCursorOptions = {}): CursorProducer {
+  const cur = mem.alloc(CUR_SIZE);
+  vmampCursorAt(mem, cur, layout, role, CURSOR_PRODUCER, opts);
+  return new CursorProducer(mem, cur);
 }
 
-/** JS receiver for `role` (create it once bring-up says 'running'). */
-export function vmampConsumer(buffer: SharedArrayBuffer, layout: VmampLayout, role: VmampRole, opts: VmampCursorOptions = {}): RingConsumer {
-  return new RingConsumer(vmampGeometry(buffer, layout, role, CURSOR_CONSUMER, opts));
-}
-
-/** Write the WASM cursor for one direction at `cur`: the same bytes as the AS vmampCursorInit. */
-export function writeVmampCursor(
-  buffer: SharedArrayBuffer, cur: number, layout: VmampLayout, role: VmampRole, side: CursorSide, batch: number, bell: number,
-): void {
-  writeCursor(vmampGeometry(buffer, layout, role, side, { batch, wakeAddr: bell }), cur);
+/** Receiver for `role` (create it once bring-up says 'running'). */
+export function vmampConsumer(mem: SharedMemory, layout: VmampLayout, role: VmampRole, opts: VmampCursorOptions = {}): CursorConsumer {
+  const cur = mem.alloc(CUR_SIZE);
+  vmampCursorAt(mem, cur, layout, role, CURSOR_CONSUMER, opts);
+  return new CursorConsumer(mem, cur);
 }
 
 // ---------------------------------------------------------------- queue bring-up (§2.2)

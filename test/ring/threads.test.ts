@@ -1,7 +1,7 @@
 // Every ring layout across two real threads: a producer worker and a consumer worker move
 // 1,000,000 messages (varying msg_size, sequence number and checksum in the payload) with nothing
-// lost, duplicated, reordered or torn. Variants cover the TS and WASM views on either side, the
-// frame-copy conveniences, and consumers/producers that sleep on a doorbell (spin-then-sleep) so the
+// lost, duplicated, reordered or torn. Variants cover the TS classes over the WASM cursor and the
+// raw WASM exports on either side, the frame copies, and consumers/producers that sleep on a doorbell (spin-then-sleep) so the
 // wake path runs. Throughput is printed (msgs/s, consumer side), not asserted.
 import { afterAll, describe, expect, test } from 'vitest';
 import { Worker } from 'node:worker_threads';
@@ -59,7 +59,7 @@ function setUp(v: Variant): SideSetup {
   if (v.layout === 'native') {
     const capacity = v.large ? 4096 : 256;
     const base = mem.alloc(nativeRingBytes(capacity, 64));
-    initNativeRing(mem.buffer, base, { capacity, slotSize: 64, batch: v.batch, consumerBell: bellC, producerBell: bellP });
+    initNativeRing(mem, base, { capacity, slotSize: 64, batch: v.batch, consumerBell: bellC, producerBell: bellP });
     return {
       base, size: 0, stride: 64,
       producer: { cursor: base + NR_PROD_CURSOR, wakeAddr: bellC, ownBell: bellP },
@@ -71,7 +71,7 @@ function setUp(v: Variant): SideSetup {
   if (v.layout === 'vmamp') {
     const size = v.large ? 80 + 128 * 4096 : 8192; // N = 4096, or 63 as in the QEMU AMP-PCI window
     const base = mem.alloc(size);
-    vmampDeviceInit(mem.buffer, base, size);
+    vmampDeviceInit(mem, base, size);
     const layout = vmampDriverInit(mem.buffer, base, size)!;
     bringUp(mem.buffer, layout);
     const sender = v.sender ?? VMAMP_ROLE_DRIVER;
@@ -86,7 +86,7 @@ function setUp(v: Variant): SideSetup {
   }
   const size = spscRegionBytes(v.large ? 4096 : 62); // 262,272 B, or 4 KiB as in the QEMU AMP-PCI v1 queue
   const base = mem.alloc(size);
-  initSpscRing(mem.buffer, base, size);
+  initSpscRing(mem, base, size);
   expect(w.spscCursorInit(curP, base, size, CURSOR_PRODUCER, v.batch, bellC)).toBe(1);
   expect(w.spscCursorInit(curC, base, size, CURSOR_CONSUMER, v.batch, bellP)).toBe(1);
   return {

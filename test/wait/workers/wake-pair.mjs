@@ -9,14 +9,17 @@
 // experiment, not part of the test).
 import { parentPort, workerData as d } from 'node:worker_threads';
 import { nativeConsumer, nativeProducer } from '../../../dist/src/ring/native.js';
+import { instantiate } from '../../../dist/src/wasm/module.js';
 import { Doorbell, DOORBELL_AWAKE } from '../../../dist/src/wait/doorbell.js';
 import { SpinThenSleep } from '../../../dist/src/wait/idle-strategy.js';
 
 const buf = d.memory.buffer;
 const u32 = new Uint32Array(buf);
 const i32 = new Int32Array(buf);
+// What the ring views use of a SharedMemory: this thread's views and hot-path instance.
+const mem = { buffer: buf, u8: new Uint8Array(buf), u16: new Uint16Array(buf), u32, wasm: instantiate(d.memory) };
 if (d.side === 'producer') {
-  const ring = nativeProducer(buf, d.base);
+  const ring = nativeProducer(mem, d.base);
   let seed = 12345;
   for (let i = 0; i < d.count; i++) {
     while (Atomics.load(u32, d.ack >>> 2) !== i);
@@ -32,7 +35,7 @@ if (d.side === 'producer') {
   }
   parentPort.postMessage({ sent: d.count });
 } else {
-  const ring = nativeConsumer(buf, d.base);
+  const ring = nativeConsumer(mem, d.base);
   const bell = new Doorbell(buf, d.bell);
   const idle = new SpinThenSleep(d.spins);
   const at = d.bell >>> 2;
