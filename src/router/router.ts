@@ -611,7 +611,7 @@ export class Router {
     for (const block of this.tables.controlBlocks) Atomics.add(this.mem.i32, (block + CB_WALL_SKEW) >>> 2, ms);
   }
 
-  /** Resolves once shard `s` has been restarted `n` times in total (see restarts). */
+  /** Resolves once shards have been restarted `n` times in total (see restarts) and none is still recovering. */
   async waitRestarts(n: number, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.restarts < n || this.recovering > 0) {
