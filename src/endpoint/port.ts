@@ -17,8 +17,6 @@ export interface PortOptions {
    * (lower latency: src/wait/fence.ts) until a port for the link is made without it.
    */
   spinBeforeSleep?: number;
-  /** How wait() and waitAsync() spend idle time; replaces spinBeforeSleep when given. */
-  idle?: IdleStrategy;
 }
 
 export class EndpointPort {
@@ -32,6 +30,7 @@ export class EndpointPort {
   readonly in: number;
   /** The endpoint's doorbell: this port sleeps on it, the router rings it after publishing. */
   readonly bell: Doorbell;
+  /** How wait() and waitAsync() spend idle time (spinBeforeSleep: src/wait/idle-strategy.ts). */
   readonly idle: IdleStrategy;
   /** A frame from the router is readable (the look every wait uses). */
   readonly readable = (): boolean => this.peek() !== 0;
@@ -44,7 +43,7 @@ export class EndpointPort {
     this.out = link.toRouter + NR_PROD_CURSOR;
     this.in = link.fromRouter + NR_CONS_CURSOR;
     this.bell = new Doorbell(buf as unknown as SharedArrayBuffer, link.bell);
-    this.idle = opts.idle ?? spinThenSleep(opts.spinBeforeSleep ?? 2000);
+    this.idle = spinThenSleep(opts.spinBeforeSleep ?? 2000);
     // Busy-spin says so on the doorbell; otherwise an earlier busy-polling port of this link
     // may have left that state behind.
     if (!(this.idle.busyPoll && this.bell.enterBusyPoll())) this.bell.leaveBusyPoll();
