@@ -1,6 +1,6 @@
 // virtio-msg common header (docs/PROTOCOL.md §3): 8 bytes, little-endian, read as one u64.
 //   type u8 @0 | msg_id u8 @1 | dev_num u16 @2 | token u16 @4 | msg_size u16 @6
-// The TS twin is src/protocol/constants.ts; test/layout.test.ts checks they agree.
+// The TS twin is src/protocol/constants.ts; test/layout/header.test.ts checks they agree.
 
 export const HDR_SIZE: u32 = 8;
 export const HDR_TYPE: u32 = 0;

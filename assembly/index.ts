@@ -1,5 +1,6 @@
 // WASM entry: the hot path exports used by TypeScript (src/wasm/module.ts) and every layout
-// constant, exported as globals so test/layout.test.ts can check them against the TS tables.
+// constant, exported as globals: tools/gen-layout.mjs writes them into src/wasm/layout.ts, the
+// only place TypeScript takes them from (test/layout/descriptor.test.ts).
 
 export {
   HDR_SIZE, HDR_TYPE, HDR_MSG_ID, HDR_DEV_NUM, HDR_TOKEN, HDR_MSG_SIZE,

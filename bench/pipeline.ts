@@ -14,9 +14,10 @@
 // echo device too, so two threads run instead of three on the 2-core machine.
 import { Worker } from 'node:worker_threads';
 import { Router } from '../src/router/router.js';
+import { ringDoorbell } from '../src/wait/doorbell.js';
 import { wasmModule } from '../src/wasm/module.js';
 import { compiledModule } from '../src/util/paths.js';
-import type { LinkDescriptor } from '../src/router/link.js';
+import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { C_COUNT, C_ERRORS, C_RESPONSES, C_WAITS, type DriverData } from './workers/pipeline-driver.js';
 import { ThreadRoles, newThreads, pinThread, threadIds } from './threads.js';
 import { argInt, argStr, emit, isQuick, log, sleep } from './stats.js';
@@ -44,7 +45,7 @@ async function start(file: string | URL, link: LinkDescriptor, data: Record<stri
 
 async function stopWorker(r: Running): Promise<void> {
   Atomics.store(r.stop, 0, 1);
-  Atomics.notify(new Int32Array(r.link.memory.buffer), r.link.bell >>> 2); // wake it if it sleeps
+  ringDoorbell(new Int32Array(r.link.memory.buffer), r.link.bell >>> 2); // wake it if it sleeps
   await r.done;
   await r.worker.terminate();
 }

@@ -5,9 +5,9 @@
 // 8 echo devices are run from this thread, so no extra worker threads add their own RSS).
 import { readFileSync } from 'node:fs';
 import { Router } from '../src/router/router.js';
-import { EndpointPort } from '../src/router/port.js';
+import { EndpointPort } from '../src/endpoint/port.js';
 import { echoSome } from '../src/device/echo.js';
-import type { LinkDescriptor } from '../src/router/link.js';
+import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { argInt, emit, isQuick, log, sleep } from './stats.js';
 
 const MiB = 1024 * 1024;

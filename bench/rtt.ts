@@ -14,11 +14,12 @@
 // --packed 1: packed rings (busy-poll mode defaults to one frame per slot). --name PREFIX: metric names.
 import { Worker } from 'node:worker_threads';
 import { Router } from '../src/router/router.js';
+import { ringDoorbell } from '../src/wait/doorbell.js';
 import { wasmModule } from '../src/wasm/module.js';
 import { compiledModule } from '../src/util/paths.js';
 import { C_COUNT, type DriverData } from './workers/pipeline-driver.js';
 import { argInt, argStr, emit, isQuick, log, percentileSorted } from './stats.js';
-import { BUSY_POLL_SPINS } from '../src/wait/doorbell.js';
+import { BUSY_POLL_SPINS } from '../src/wait/idle-strategy.js';
 
 const SPIN_FOREVER = BUSY_POLL_SPINS;
 
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
   Atomics.store(new Int32Array(stop), 0, 1);
   await driver.terminate();
   if (echo !== undefined) {
-    Atomics.notify(new Int32Array(devLink.memory.buffer), devLink.bell >>> 2);
+    ringDoorbell(new Int32Array(devLink.memory.buffer), devLink.bell >>> 2);
     await echo.terminate();
   }
   await router.close();

@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Router } from '../src/router/router.js';
+import { ringDoorbell } from '../src/wait/doorbell.js';
 import { wasmModule } from '../src/wasm/module.js';
 import { packageRoot } from '../src/util/paths.js';
 import { openStreamLink } from '../src/bus/stream.js';
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
   const s1 = link.counters;
 
   Atomics.store(new Int32Array(stopBuf), 0, 1);
-  Atomics.notify(new Int32Array(drvLink.memory.buffer), drvLink.bell >>> 2);
+  ringDoorbell(new Int32Array(drvLink.memory.buffer), drvLink.bell >>> 2);
   await done;
   await driver.terminate();
   const errors = counters[C_ERRORS]!;

@@ -2,10 +2,10 @@
 export { Router, EVENT_DEVICE_READY, EVENT_DEVICE_REMOVED } from './router/router.js';
 export type { DriverLinkOptions, DeviceLinkOptions } from './router/router.js';
 export type { RouterOptions } from './router/options.js';
-export { EndpointPort } from './router/port.js';
-export { BUSY_POLL_SPINS } from './wait/doorbell.js';
-export type { PortOptions } from './router/port.js';
-export type { LinkDescriptor } from './router/link.js';
+export { EndpointPort } from './endpoint/port.js';
+export { BUSY_POLL_SPINS } from './wait/idle-strategy.js';
+export type { PortOptions } from './endpoint/port.js';
+export type { LinkDescriptor } from './endpoint/link.js';
 // Device and driver SDKs (README "Devices and drivers").
 export { VirtioDevice, VMSG_VENDOR_ID } from './device/device.js';
 export type { VirtioDeviceSpec, ChainResult, DeviceCounters, SharedMemoryRegion } from './device/device.js';

@@ -9,8 +9,9 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { Router } from '../src/router/router.js';
-import { EndpointPort } from '../src/router/port.js';
-import type { LinkDescriptor } from '../src/router/link.js';
+import { ringDoorbell } from '../src/wait/doorbell.js';
+import { EndpointPort } from '../src/endpoint/port.js';
+import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../src/router/accounting.js';
 import { compiledModule } from '../src/util/paths.js';
 import { wasmModule } from '../src/wasm/module.js';
@@ -81,7 +82,7 @@ function start(file: string, data: Record<string, unknown>, nCounters: number): 
 
 async function stopWorker(r: Running, link: LinkDescriptor): Promise<void> {
   Atomics.store(r.stop, 0, 1);
-  Atomics.notify(new Int32Array(link.memory.buffer), link.bell >>> 2);
+  ringDoorbell(new Int32Array(link.memory.buffer), link.bell >>> 2);
   await r.exited;
 }
 

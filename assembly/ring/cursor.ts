@@ -2,7 +2,7 @@
 // the vmamp window (docs/BUSES.md §2.1) and the SPSC v1 ring (docs/BUSES.md §3.1). The ring layouts
 // differ only in where the two indices live, their width and where slots start, so all
 // three are driven through this 64-byte cursor that lives in memory only its owner touches.
-// TS twin: src/ring/cursor.ts. Memory ordering: wasm atomics are sequentially consistent,
+// The only ring implementation: TypeScript calls it too (src/ring/cursor.ts). Memory ordering: wasm atomics are sequentially consistent,
 // which gives the release (publish) / acquire (peer load) pairs the layouts require.
 
 export const CUR_SLOTS: u32 = 0; //   u32 address of slot 0
@@ -98,7 +98,7 @@ export function peerIndexNow(cur: usize): u32 {
 
 /**
  * Fill all 64 bytes of a fresh cursor: geometry from the arguments, local/cached/pending/
- * faults/dirty zero (a fresh ring: both indices 0). TS twin: writeCursor in src/ring/cursor.ts.
+ * faults/dirty zero (a fresh ring: both indices 0).
  */
 export function cursorInit(
   cur: usize, slots: usize, pub: usize, peer: usize, cap: u32, stride: u32, batch: u32, flags: u32, bell: u32,

@@ -1,6 +1,7 @@
 // Our in-process ring (docs/ARCHITECTURE.md "Native ring"): a fixed-slot SPSC ring in the
 // shared WebAssembly.Memory. Indices and the two private cursors sit on their own 64-byte
-// lines so producer and consumer never write the same cache line. TS twin: src/ring/native.ts.
+// lines so producer and consumer never write the same cache line. TS side (checks, views):
+// src/ring/native.ts.
 import { cursorInit, CUR_MAX_UNITS } from './cursor';
 
 export const NR_MAGIC_VALUE: u32 = 0x47524d56; // "VMRG" little-endian

@@ -1,7 +1,7 @@
 // SPSC v1 "switchboard" ring (docs/BUSES.md §3.1): one region per direction, i32 head (PRODUCER
 // index) @0, i32 tail (CONSUMER index) @0x40, 64-byte slots from 0x80, one slot kept empty.
 // Capacity is not stored: both sides derive it from the region size they agree on.
-// TS twin: src/ring/spsc.ts (test/layout/rings.test.ts checks the constants agree).
+// TS side (region checks, cursors started at the published index): src/ring/spsc.ts.
 import { cursorInit, CURSOR_PRODUCER } from './cursor';
 
 export const SPSC_HEAD: u32 = 0x00; //  i32 next slot the producer writes (NB: head = producer here)

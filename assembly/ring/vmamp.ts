@@ -1,7 +1,7 @@
 // vmamp shared-memory window (docs/BUSES.md §2.1 layout, §2.2 device-side build): the 64-byte layout
 // descriptor, the two 8-byte queue heads, and a cursor fill so the WASM hot path drives a window
-// directly. Validation and the bring-up handshake live in the TS twin, src/ring/vmamp.ts; the
-// offsets below are written down once here and once there (test/layout/rings.test.ts compares).
+// directly. Validation and the bring-up handshake live in src/ring/vmamp.ts, which takes the
+// offsets below from the generated descriptor (src/wasm/layout.ts).
 import { cursorInit, CURF_IDX16, CURSOR_PRODUCER } from './cursor';
 
 // ---------------------------------------------------------------- layout descriptor @ window+0

@@ -6,8 +6,11 @@
 // ---------------------------------------------------------------- router config (one, 128 B)
 // Written by the control plane before shards start; read-only for shards afterwards.
 export const RC_MAGIC_VALUE: u32 = 0x52544d56; // "VMTR"
-export const RC_MAGIC: u32 = 0;
-export const RC_VERSION: u32 = 4;
+// Layout version of every table in this file: bump it with any change of an offset or a size
+// here, so a shard never binds to tables laid out by another build (src/router/layout.ts).
+export const RC_VERSION_VALUE: u32 = 5;
+export const RC_MAGIC: u32 = 0; //          u32 RC_MAGIC_VALUE, stored last
+export const RC_VERSION: u32 = 4; //        u32 RC_VERSION_VALUE
 export const RC_NUM_SHARDS: u32 = 8; //     u32
 export const RC_MAX_ENDPOINTS: u32 = 12; // u32 entries in the endpoint table
 export const RC_DEV_TABLE: u32 = 16; //     u32 address: 65536 × u32 device-state address (0 = not validated)

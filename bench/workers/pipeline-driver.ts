@@ -9,9 +9,9 @@
 //         own link, so only two threads spin (this one and the shard) on a 2-core machine.
 // Live counters go to shared memory (never one message per frame): see C_* below.
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../../src/ring/native.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 
 export interface DriverData {
   mode: 'load' | 'rtt';

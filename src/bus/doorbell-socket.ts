@@ -6,17 +6,15 @@
 //
 // The router side is bridged to the WASM hot path without a syscall per frame (bridgeWakeups):
 // the router's producer cursor over the window rings an i32 "proxy" word in the shared memory
-// (CUR_WAKE, the in-memory doorbell protocol of src/wait/doorbell.ts) which this thread keeps
-// at ASLEEP. Atomics.waitAsync wakes us when a shard flips it to AWAKE; we re-arm the word
-// FIRST and only then write the byte, so a frame published after the re-arm rings again and
-// one published before it is visible to the peer when our byte arrives (no lost wake-up).
-// Publishes that land while the wake-up is still on its way do not notify again: a burst of
-// frames costs one byte.
+// (CUR_WAKE) which this thread keeps at ASLEEP and relays (Doorbell.relay, src/wait/doorbell.ts):
+// the word is re-armed FIRST and only then the byte written, so a frame published after the
+// re-arm rings again and one published before it is visible to the peer when our byte arrives
+// (no lost wake-up). Publishes that land while the wake-up is still on its way do not notify
+// again: a burst of frames costs one byte.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, unlinkSync } from 'node:fs';
+import { Doorbell } from '../wait/doorbell.js';
 
-const AWAKE = 0;
-const ASLEEP = 1;
 const ONE_BYTE = Buffer.of(1);
 
 export class DoorbellSocket {
@@ -137,23 +135,11 @@ export class DoorbellSocket {
    * (ASLEEP) and write one byte each time a producer cursor flips it to AWAKE. Returns stop().
    */
   bridgeWakeups(i32: Int32Array, wordAddr: number): () => void {
-    const at = wordAddr >>> 2;
-    let running = true;
-    Atomics.store(i32, at, ASLEEP);
-    void (async () => {
-      while (running && !this.ended) {
-        const w = Atomics.waitAsync(i32, at, ASLEEP, 1000);
-        if (w.async) await w.value;
-        if (!running || Atomics.load(i32, at) !== AWAKE) continue; // timed out: nothing published
-        Atomics.store(i32, at, ASLEEP); // re-arm first, then ring (see the top of this file)
-        this.ring();
-      }
-    })();
-    return () => {
-      running = false;
-      Atomics.store(i32, at, AWAKE);
-      Atomics.notify(i32, at);
-    };
+    const stop = new Doorbell(i32.buffer as SharedArrayBuffer, wordAddr).relay(() => {
+      if (!this.ended) this.ring();
+    });
+    this.onEnd(() => stop());
+    return stop;
   }
 
   /** Close the socket (and the listener, removing its file). */

@@ -14,8 +14,8 @@
 // also lists devices it imported itself, which must not be imported twice.
 import { EventEmitter } from 'node:events';
 import type { Router } from '../router/router.js';
-import type { LinkDescriptor } from '../router/link.js';
-import { EndpointPort } from '../router/port.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
+import { EndpointPort } from '../endpoint/port.js';
 import { decode, encode } from '../protocol/codec.js';
 import { reasonName } from '../protocol/reasons.js';
 import {

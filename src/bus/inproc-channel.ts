@@ -1,14 +1,14 @@
 // A FrameChannel (src/bus/bus-link.ts) over an in-process link: the tools (load engine,
 // conformance checker, replay) drive an in-process router as a driver, or a device endpoint
 // directly over a router-less link pair, through the same interface as an external bus.
-// Frames move through the link's native rings (EndpointPort in this thread); wait() sleeps on
-// the link's doorbell with Atomics.waitAsync, so the event loop stays free while idle.
-import { EndpointPort } from '../router/port.js';
+// Frames move through the link's native rings (EndpointPort in this thread); wait() spins
+// briefly, then sleeps on the link's doorbell with Atomics.waitAsync (EndpointPort.waitAsync),
+// so the event loop stays free while idle.
+import { EndpointPort } from '../endpoint/port.js';
 import { SharedMemory } from '../memory/shared-memory.js';
 import { linkRingShape } from '../router/options.js';
 import { nativeCursorFlags, nativeRingBytes } from '../ring/native.js';
-import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../wait/doorbell.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import type { FrameChannel } from './bus-link.js';
 import type { Router, DriverLinkOptions } from '../router/router.js';
 
@@ -26,9 +26,6 @@ export interface InprocChannelOptions {
 export class InprocChannel implements FrameChannel {
   readonly port: EndpointPort;
   readonly maxMessageSize: number;
-  private readonly i32: Int32Array;
-  private readonly bellAt: number;
-  private readonly spin: number;
   private readonly onClose: (() => Promise<void>) | undefined;
   private closed = false;
 
@@ -37,9 +34,6 @@ export class InprocChannel implements FrameChannel {
     if (!Number.isInteger(spin) || spin < 0) throw new RangeError(`spinBeforeSleep must be an integer >= 0, got ${spin}`);
     this.port = new EndpointPort(link, { spinBeforeSleep: spin });
     this.maxMessageSize = link.maxMessageSize;
-    this.i32 = new Int32Array(link.memory.buffer);
-    this.bellAt = link.bell >>> 2;
-    this.spin = spin;
     this.onClose = opts.onClose;
   }
 
@@ -67,28 +61,8 @@ export class InprocChannel implements FrameChannel {
     return this.port.recv();
   }
 
-  async wait(timeoutMs: number): Promise<boolean> {
-    const port = this.port;
-    for (let i = 0; i < this.spin; i++) if (port.peek() !== 0) return true;
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      // Announce sleep, look once more, then sleep: the router rings the bell only when it
-      // reads ASLEEP after publishing (docs/ARCHITECTURE.md "Doorbell protocol").
-      Atomics.store(this.i32, this.bellAt, DOORBELL_ASLEEP);
-      if (port.peek() !== 0) {
-        Atomics.store(this.i32, this.bellAt, DOORBELL_AWAKE);
-        return true;
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        Atomics.store(this.i32, this.bellAt, DOORBELL_AWAKE);
-        return false;
-      }
-      const w = Atomics.waitAsync(this.i32, this.bellAt, DOORBELL_ASLEEP, left);
-      if (w.async) await w.value;
-      Atomics.store(this.i32, this.bellAt, DOORBELL_AWAKE);
-      if (port.peek() !== 0) return true;
-    }
+  wait(timeoutMs: number): Promise<boolean> {
+    return this.port.waitAsync(timeoutMs);
   }
 
   async close(): Promise<void> {

@@ -2,18 +2,13 @@
 // (docs/ARCHITECTURE.md "Stream bus and gateway"). Socket → router: every frame of a received
 // chunk goes into the endpoint ring, published once per chunk. Router → socket: the ring is
 // drained fully per wake-up (bounded per pass) into one buffer, sent with one socket write.
-// Between wake-ups the main thread sleeps on the endpoint's doorbell with Atomics.waitAsync
-// (the doorbell protocol of docs/ARCHITECTURE.md: announce "asleep", look once more, wait), so
-// the event loop stays free and the router rings only when it published something for us or
-// freed room we were waiting for. Backpressure both ways: a full endpoint ring pauses the
+// Between wake-ups the main thread sleeps on the endpoint's doorbell (Doorbell.sleepAsync,
+// src/wait/doorbell.ts), so the event loop stays free and the router rings only when it
+// published something for us or freed room we were waiting for. Backpressure both ways: a full endpoint ring pauses the
 // socket; a full socket buffer leaves frames in the ring (the router parks, then holds back).
-import type { EndpointPort } from '../router/port.js';
+import type { EndpointPort } from '../endpoint/port.js';
 import { HDR_MSG_SIZE, HDR_SIZE } from '../protocol/constants.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
-
-/** Doorbell word values (src/wait/doorbell.ts). */
-const AWAKE = 0;
-const ASLEEP = 1;
 
 /** Frames taken from the ring per pass before the event loop gets a turn (fairness between links and sockets). */
 const ROUTER_BUDGET = 1024;
@@ -30,8 +25,6 @@ export interface BridgeHooks {
 
 export class PortBridge {
   private readonly u8: Uint8Array;
-  private readonly bell: Int32Array;
-  private readonly bellIndex: number;
   /** A frame taken from the connection that found the ring full (a copy). */
   private stalled: Uint8Array | null = null;
   private armed = false;
@@ -39,10 +32,7 @@ export class PortBridge {
   private stopped = false;
 
   constructor(private readonly port: EndpointPort, private readonly conn: StreamConnection, private readonly counters: StreamCounters, private readonly hooks: BridgeHooks = {}) {
-    const buf = port.link.memory.buffer;
-    this.u8 = new Uint8Array(buf);
-    this.bell = new Int32Array(buf);
-    this.bellIndex = port.link.bell >>> 2;
+    this.u8 = new Uint8Array(port.link.memory.buffer);
     conn.onReadable = () => this.fromPeer();
     conn.onWritable = () => this.schedule();
     this.schedule(); // frames may have followed the hello in the same packet
@@ -54,7 +44,7 @@ export class PortBridge {
     this.stopped = true;
     this.conn.onReadable = () => {};
     this.conn.onWritable = () => {};
-    Atomics.notify(this.bell, this.bellIndex); // settle our waitAsync
+    this.port.bell.wake(); // settle our sleepAsync
   }
 
   private schedule(): void {
@@ -77,29 +67,18 @@ export class PortBridge {
   /** Sleep on the endpoint's doorbell until the router publishes for us (or frees the room a stalled frame needs). */
   private arm(): void {
     if (this.armed || this.stopped) return;
-    Atomics.store(this.bell, this.bellIndex, ASLEEP);
-    if (this.routerHasWork()) {
-      Atomics.store(this.bell, this.bellIndex, AWAKE);
-      this.schedule();
-      return;
-    }
-    const w = Atomics.waitAsync(this.bell, this.bellIndex, ASLEEP);
-    if (!w.async) {
-      Atomics.store(this.bell, this.bellIndex, AWAKE);
-      this.schedule();
-      return;
-    }
     this.armed = true;
-    void w.value.then(() => {
+    void this.port.bell.sleepAsync(this.routerHasWork).then((found) => {
       this.armed = false;
-      Atomics.store(this.bell, this.bellIndex, AWAKE);
-      this.service();
+      // Work seen by the last look: serve it on the next turn, as after any pass.
+      if (found) this.schedule();
+      else this.service();
     });
   }
 
-  private routerHasWork(): boolean {
+  private readonly routerHasWork = (): boolean => {
     return (this.conn.writable && this.port.peek() !== 0) || (this.stalled !== null && this.port.reserve() !== 0);
-  }
+  };
 
   /** Put one frame into the endpoint ring; false (and a copy kept) when the ring is full. */
   private toRing(frame: Uint8Array): boolean {

@@ -1,31 +1,38 @@
 // A driver's raw frame channel over one side of a shared-memory window (vmamp or SPSC): what
-// `vmsg bench --target` drives. The rings are driven from JavaScript (src/ring/cursor.ts); the
+// `vmsg bench --target` drives. The rings are driven by the WASM cursor (src/ring/cursor.ts); the
 // own index is published on flush(), which also rings the doorbell socket once if frames went
-// out. Without a socket (none configured, or not connected yet), wait() polls the ring
-// (busy-poll, yielding to the event loop now and then); with one it sleeps until the peer rings.
+// out. Without a socket (none configured, or not connected yet), wait() polls the ring with the
+// nap strategy (src/wait/idle-strategy.ts: a few thousand looks, a ~50 µs nap, a turn of the
+// event loop); with one it sleeps until the peer rings.
 // A socket that connects later is used from then on, announced with one byte so the peer
 // looks at what we published while it could not be rung.
-import type { RingConsumer, RingProducer } from '../ring/cursor.js';
+import type { CursorConsumer, CursorProducer } from '../ring/cursor.js';
 import type { FrameChannel } from './bus-link.js';
 import type { DoorbellSocket } from './doorbell-socket.js';
 import type { DoorbellArrival } from './doorbell-arrival.js';
+import { Doorbell } from '../wait/doorbell.js';
+import { Nap } from '../wait/idle-strategy.js';
 
-/** Polls between two yields to the event loop in busy-poll wait(). */
-const POLLS_PER_YIELD = 4096;
+/** Looks between two naps while polling. */
+const POLLS_PER_NAP = 4096;
 /**
- * After that many empty polls, nap this long before the next round (an Atomics.wait nobody
- * notifies): a spinning JS thread cannot yield its CPU otherwise, and on a machine with fewer
- * free cores than spinners the peer it waits for may be the one it keeps off the CPU.
+ * Nap this long between rounds of looks: a spinning JS thread cannot yield its CPU otherwise,
+ * and on a machine with fewer free cores than spinners the peer it waits for may be the one
+ * it keeps off the CPU.
  */
 const POLL_NAP_MS = 0.05;
-const napWord = new Int32Array(new SharedArrayBuffer(4));
 
 export class ShmFrameChannel implements FrameChannel {
   private closed = false;
+  private readonly polling = new Nap(POLLS_PER_NAP, POLL_NAP_MS);
+  /** Nobody rings it: sleeping on it is the nap. */
+  private readonly pillow = Doorbell.private();
+  /** A frame to read, the doorbell socket arrived, or closed: stop polling. */
+  private readonly pollLook = (): boolean => this.rx.peek() >= 0 || this.closed || this.doorbell !== null;
 
   constructor(
-    private readonly tx: RingProducer,
-    private readonly rx: RingConsumer,
+    private readonly tx: CursorProducer,
+    private readonly rx: CursorConsumer,
     private readonly arrival: DoorbellArrival | null,
     readonly maxMessageSize: number,
     private readonly release: () => Promise<void>,
@@ -70,9 +77,7 @@ export class ShmFrameChannel implements FrameChannel {
         await bell.nextRing(left);
         continue;
       }
-      for (let i = 0; i < POLLS_PER_YIELD; i++) if (this.rx.peek() >= 0) return true;
-      Atomics.wait(napWord, 0, 0, POLL_NAP_MS);
-      await new Promise((r) => setImmediate(r));
+      await this.polling.waitForAsync(this.pillow, this.pollLook, left);
     }
   }
 

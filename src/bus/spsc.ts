@@ -8,8 +8,8 @@
 // starts, and a peer's death shows only as a closed doorbell socket or unanswered PINGs.
 import type { Router } from '../router/router.js';
 import { SharedMemory } from '../memory/shared-memory.js';
-import { checkSpscRing, initSpscRing, spscCapacity, spscConsumer, spscProducer, spscRegionBytes, writeSpscCursor, SPSC_SLOT_SIZE, SPSC_HEAD, SPSC_TAIL } from '../ring/spsc.js';
-import { CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_CACHED, CUR_LOCAL, type CursorSide } from '../ring/cursor.js';
+import { checkSpscRing, initSpscRing, spscCapacity, spscConsumer, spscCursorAt, spscProducer, spscRegionBytes, SPSC_SLOT_SIZE } from '../ring/spsc.js';
+import { CURSOR_CONSUMER, CURSOR_PRODUCER } from '../ring/cursor.js';
 import type { FrameChannel } from './bus-link.js';
 import type { ShmLinkOptions } from './shm-options.js';
 import { openWindow, type OpenedWindow } from './shm-open.js';
@@ -43,8 +43,8 @@ async function openSpsc(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDead
     const v2d = w.base + region;
     if (!driver) {
       mem.u8.fill(0, w.base, w.base + w.size);
-      initSpscRing(mem.buffer, d2v, region);
-      initSpscRing(mem.buffer, v2d, region);
+      initSpscRing(mem, d2v, region);
+      initSpscRing(mem, v2d, region);
     } else {
       try {
         checkSpscRing(mem.buffer, d2v, region);
@@ -55,19 +55,6 @@ async function openSpsc(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDead
     }
     return { region, txBase: driver ? d2v : v2d, rxBase: driver ? v2d : d2v };
   }, log);
-}
-
-/**
- * Fill a WASM cursor for one side and start it where that side's published index is (a ring the
- * device side created may already hold frames for us when we attach as the driver).
- */
-function writeResumedCursor(mem: SharedMemory, cur: number, base: number, region: number, side: CursorSide, batch: number, bell: number): void {
-  writeSpscCursor(mem.buffer, cur, base, region, side, batch, bell);
-  const own = Atomics.load(mem.u32, (base + (side === CURSOR_PRODUCER ? SPSC_HEAD : SPSC_TAIL)) >>> 2);
-  const cap = spscCapacity(region);
-  mem.u32[(cur + CUR_LOCAL) >>> 2] = own;
-  // A cached peer index that makes the first step load the real one (full for a producer, empty for a consumer).
-  mem.u32[(cur + CUR_CACHED) >>> 2] = side === CURSOR_PRODUCER ? (own + 1) % cap : own;
 }
 
 /** Open an SPSC window as a router link (see openVmampLink for the sides). */
@@ -83,8 +70,9 @@ export async function openSpscLink(
     maxMessageSize: Math.min(SPSC_SLOT_SIZE, router.options.busMaxSize),
     peerPresent: false,
     initCursors(inCursor, outCursor, outWake) {
-      writeResumedCursor(mem, inCursor, rxBase, region, CURSOR_CONSUMER, batch, 0);
-      writeResumedCursor(mem, outCursor, txBase, region, CURSOR_PRODUCER, batch, outWake);
+      // Each started where its side's index is: a ring the device side created may already hold frames for us.
+      spscCursorAt(mem, inCursor, rxBase, region, CURSOR_CONSUMER, { batch });
+      spscCursorAt(mem, outCursor, txBase, region, CURSOR_PRODUCER, { batch, wakeAddr: outWake });
     },
     peerLeft: () => null,
     markStopped: () => {},
@@ -98,7 +86,7 @@ export async function openSpscChannel(o: ShmLinkOptions, deadline: OpenDeadline)
   const opened = await openSpsc(mem, o, deadline);
   const { region, txBase, rxBase } = opened.prepared;
   const cap = spscCapacity(region);
-  const tx = spscProducer(mem.buffer, txBase, region, { batch: cap });
-  const rx = spscConsumer(mem.buffer, rxBase, region, { batch: Math.max(1, cap >> 2) });
+  const tx = spscProducer(mem, txBase, region, { batch: cap });
+  const rx = spscConsumer(mem, rxBase, region, { batch: Math.max(1, cap >> 2) });
   return new ShmFrameChannel(tx, rx, opened.doorbell, SPSC_SLOT_SIZE, () => opened.release());
 }

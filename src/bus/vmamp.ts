@@ -12,7 +12,7 @@
 import type { Router } from '../router/router.js';
 import { SharedMemory } from '../memory/shared-memory.js';
 import {
-  vmampDeviceInit, vmampDriverInit, VmampBringUp, vmampProducer, vmampConsumer, writeVmampCursor, VmampLayoutError,
+  vmampDeviceInit, vmampDriverInit, VmampBringUp, vmampProducer, vmampConsumer, vmampCursorAt, VmampLayoutError,
   VMAMP_ROLE_DEVICE, VMAMP_ROLE_DRIVER, VMAMP_STATE_SHUTDOWN, type VmampLayout, type VmampRole,
 } from '../ring/vmamp.js';
 import { CURSOR_CONSUMER, CURSOR_PRODUCER } from '../ring/cursor.js';
@@ -37,7 +37,7 @@ async function openVmamp(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDea
       // peer can pass for a live one.
       mem.u8.fill(0, w.base, w.base + w.size);
       try {
-        layout = vmampDeviceInit(mem.buffer, w.base, w.size);
+        layout = vmampDeviceInit(mem, w.base, w.size);
       } catch (e) {
         throw new RangeError(`${o.uri.text}: ${(e as Error).message}`);
       }
@@ -96,8 +96,8 @@ export async function openVmampLink(
     maxMessageSize: Math.min(layout.sizeQueueElements, router.options.busMaxSize),
     peerPresent: true,
     initCursors(inCursor, outCursor, outWake) {
-      writeVmampCursor(mem.buffer, inCursor, layout, role, CURSOR_CONSUMER, batch, 0);
-      writeVmampCursor(mem.buffer, outCursor, layout, role, CURSOR_PRODUCER, batch, outWake);
+      vmampCursorAt(mem, inCursor, layout, role, CURSOR_CONSUMER, { batch });
+      vmampCursorAt(mem, outCursor, layout, role, CURSOR_PRODUCER, { batch, wakeAddr: outWake });
     },
     peerLeft: () => peerLeft(bringUp),
     markStopped: (cause) => markStopped(bringUp, cause),
@@ -115,8 +115,8 @@ export async function openVmampChannel(o: ShmLinkOptions, deadline: OpenDeadline
   const opened = await openVmamp(mem, o, deadline);
   const { layout, bringUp, role } = opened.prepared;
   // Our index is published on flush() (or when a ring looks full/empty): one doorbell per batch.
-  const tx = vmampProducer(mem.buffer, layout, role, { batch: layout.numQueueElements });
-  const rx = vmampConsumer(mem.buffer, layout, role, { batch: Math.max(1, layout.numQueueElements >> 2) });
+  const tx = vmampProducer(mem, layout, role, { batch: layout.numQueueElements });
+  const rx = vmampConsumer(mem, layout, role, { batch: Math.max(1, layout.numQueueElements >> 2) });
   return new ShmFrameChannel(tx, rx, opened.doorbell, layout.sizeQueueElements, async () => {
     bringUp.shutdown();
     await opened.release();

@@ -14,7 +14,7 @@ import { numberFlag, NumberFlagError } from './tool-io.js';
 import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
 import { ringDoorbell } from '../wait/doorbell.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import { GuestMemory } from '../virtqueue/guest-memory.js';
 import { spawnDeviceWorker, type DeviceWorkerHandle } from '../device/spawn.js';
 import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS } from '../driver/load-worker.js';

@@ -2,9 +2,10 @@
 // echo device and the Device SDK's entropy and block devices.
 import { Worker } from 'node:worker_threads';
 import type { Router } from '../router/router.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
+import { ringDoorbell } from '../wait/doorbell.js';
 import { UsageError } from './args.js';
 import { existsSync } from 'node:fs';
 import { GuestMemory } from '../virtqueue/guest-memory.js';
@@ -53,7 +54,7 @@ async function startEcho(router: Router, specs: DeviceSpec[]): Promise<RunningDe
     devices,
     async stop() {
       Atomics.store(new Int32Array(stop), 0, 1);
-      Atomics.notify(new Int32Array(link.memory.buffer), link.bell >>> 2);
+      ringDoorbell(new Int32Array(link.memory.buffer), link.bell >>> 2);
       await ended;
       await worker.terminate();
     },

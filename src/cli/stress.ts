@@ -28,7 +28,7 @@ import { BUILTIN_MODELS } from '../bus/model/bus-model.js';
 import { parseModelList, runModels } from './stress-models.js';
 import { ModelLink } from '../bus/model/model-link.js';
 import type { BusModel } from '../bus/model/bus-model.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import {
   STRESS_CLOSE, STRESS_FRAMES_IN, STRESS_FRAMES_OUT, STRESS_STOP, type StressWorkerReport,
 } from '../driver/stress-worker.js';

@@ -9,7 +9,7 @@ import { EntropyDevice } from './entropy.js';
 import { EchoVirtioDevice } from './echo-virtio.js';
 import type { DeviceCounters, VirtioDevice } from './device.js';
 import type { DmaCounters, DmaOptions } from './dma.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import type { GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
 import type { Profile } from '../protocol/codec.js';
 

@@ -1,9 +1,9 @@
 // Worker-thread entry running the echo device on one link until `stop[0]` becomes 1.
 // Live counters go to `counters` (Float64Array over shared memory: [frames handled]).
 import { workerData, parentPort } from 'node:worker_threads';
-import { EndpointPort } from '../router/port.js';
+import { EndpointPort } from '../endpoint/port.js';
 import { echoSome } from './echo.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 
 export interface EchoWorkerData {
   link: LinkDescriptor;

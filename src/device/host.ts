@@ -8,7 +8,7 @@ import { OobDoorbell } from '../endpoint/oob-doorbell.js';
 import { decode, encode, type Message, type Profile } from '../protocol/codec.js';
 import { HDR_DEV_NUM, HDR_TOKEN, HDR_TYPE, T_EVENT_USED, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
 import { Reason, reasonName } from '../protocol/reasons.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import { GuestMemory, type GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
 import type { DeviceTransport, VirtioDevice } from './device.js';
 

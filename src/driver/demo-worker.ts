@@ -9,7 +9,7 @@ import { BlockDriver } from './block-driver.js';
 import { EntropyDriver } from './entropy-driver.js';
 import { EchoDriver } from './echo-driver.js';
 import { BlockWorkload } from './block-workload.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import type { GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
 
 export interface DemoWorkerData {

@@ -11,7 +11,7 @@ import {
   TYPE_RESPONSE,
 } from '../protocol/constants.js';
 import { Reason, reasonName } from '../protocol/reasons.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import { GuestMemory, type GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
 import { DriverDevice, type DeviceInfo } from './driver-device.js';
 import { DriverClosedError, RequestTimeoutError, TransportError } from './errors.js';

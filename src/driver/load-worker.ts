@@ -3,8 +3,8 @@
 // device, and per-device order of its own tokens), and publishes live counters in shared
 // memory: [sent, responses, failures, orderErrors, eventsUsed, otherFrames].
 import { workerData, parentPort } from 'node:worker_threads';
-import { EndpointPort } from '../router/port.js';
-import type { LinkDescriptor } from '../router/link.js';
+import { EndpointPort } from '../endpoint/port.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 
 export interface LoadWorkerData {
   link: LinkDescriptor;

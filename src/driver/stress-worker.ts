@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { VirtioDriver } from './driver.js';
 import { BlockDriver } from './block-driver.js';
 import { BlockWorkload, type BlockWorkloadCounters } from './block-workload.js';
-import type { LinkDescriptor } from '../router/link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
 import type { GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
 import type { DriverCounters } from './driver.js';
 

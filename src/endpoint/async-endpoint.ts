@@ -1,11 +1,12 @@
 // A router endpoint driven from the Node event loop, for the device and driver SDKs: frames
 // in and out through an EndpointPort, a send that never blocks (an outbox holds frames while
-// the ring to the router is full), and an idle wait that sleeps on the endpoint's doorbell with
-// Atomics.waitAsync so promise completions (DMA, user code) keep running meanwhile.
+// the ring to the router is full), and an idle wait that spins, then sleeps on the endpoint's
+// doorbell with Atomics.waitAsync (src/wait/idle-strategy.ts, waitForAsync), so promise
+// completions (DMA, user code) keep running meanwhile.
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { EndpointPort } from '../router/port.js';
-import type { LinkDescriptor } from '../router/link.js';
-import { Doorbell } from '../wait/doorbell.js';
+import { EndpointPort } from './port.js';
+import type { LinkDescriptor } from './link.js';
+import { SpinThenSleep, type IdleStrategy } from '../wait/idle-strategy.js';
 import { HDR_MSG_SIZE, HDR_SIZE } from '../protocol/constants.js';
 
 export interface AsyncEndpointOptions {
@@ -17,12 +18,12 @@ export interface AsyncEndpointOptions {
   maxSleepMs?: number;
 }
 
-/** Counters of one endpoint, as the stress and demo reports show them. */
 /** Merge key of a virtqueue event (EVENT_AVAIL / EVENT_USED) for AsyncEndpoint.send. */
 export function queueEventKey(dev: number, msgId: number, vq: number): number {
   return (dev * 0x100 + msgId) * 0x1_0000 + (vq & 0xffff);
 }
 
+/** Counters of one endpoint, as the stress and demo reports show them. */
 export interface EndpointCounters {
   framesIn: number;
   framesOut: number;
@@ -41,8 +42,8 @@ export class AsyncEndpoint {
   readonly link: LinkDescriptor;
   readonly maxMessageSize: number;
   readonly counters: EndpointCounters = { framesIn: 0, framesOut: 0, queueFull: 0, stallMs: 0, merged: 0, sleeps: 0 };
-  private readonly bell: Doorbell;
-  private readonly spins: number;
+  /** How the loop waits once idle: spin over hasWork, then sleep at most maxSleepMs. */
+  private readonly idle: IdleStrategy;
   private readonly maxSleepMs: number;
   /** Frames waiting for room in the ring, oldest first (order is kept: nothing overtakes them). */
   private outbox: Uint8Array[] = [];
@@ -56,8 +57,7 @@ export class AsyncEndpoint {
     this.link = link;
     this.port = new EndpointPort(link, { spinBeforeSleep: 0 }, opts.module);
     this.maxMessageSize = link.maxMessageSize;
-    this.bell = new Doorbell(link.memory.buffer as unknown as SharedArrayBuffer, link.bell);
-    this.spins = opts.spinBeforeSleep ?? 200;
+    this.idle = new SpinThenSleep(opts.spinBeforeSleep ?? 200);
     this.maxSleepMs = opts.maxSleepMs ?? 5;
   }
 
@@ -150,7 +150,7 @@ export class AsyncEndpoint {
 
   /** Wake this endpoint's own loop if it sleeps (e.g. from a completion callback). */
   wake(): void {
-    this.bell.ring();
+    this.port.bell.ring();
   }
 
   /**
@@ -179,11 +179,10 @@ export class AsyncEndpoint {
       busy = 0;
       await nextTurn(); // completions and timers run here
       if (hasWork()) continue;
-      let found = false;
-      for (let i = 0; i < this.spins && !found; i++) found = hasWork();
-      if (found) continue;
-      this.counters.sleeps++;
-      await this.bell.sleepAsync(hasWork, this.maxSleepMs);
+      const bell = this.port.bell;
+      const before = bell.sleeps;
+      await this.idle.waitForAsync(bell, hasWork, this.maxSleepMs);
+      this.counters.sleeps += bell.sleeps - before;
     }
   }
 }

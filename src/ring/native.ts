@@ -1,29 +1,21 @@
-// Our in-process ring (docs/ARCHITECTURE.md "Native ring"), TS twin of assembly/ring/native.ts:
-// the same offset names and values (test/layout/rings.test.ts compares them with the wasm
-// exports), an init that writes the same bytes as nativeRingInit, a checker, and JS cursors.
-import { CURSOR_CONSUMER, CURSOR_PRODUCER, CURF_RELAXED, CUR_BATCH, CUR_FLAGS, PACKED_UNIT, RingConsumer, RingProducer, writeCursor, type RingGeometry } from './cursor.js';
+// Our in-process ring (docs/ARCHITECTURE.md "Native ring"), laid out by assembly/ring/native.ts:
+// its offsets (from the generated descriptor), the init called with checked arguments, a
+// checker for a header someone else wrote, and JS views of either side (the WASM cursors in
+// the header, src/ring/cursor.ts).
+import { CURF_RELAXED, CUR_BATCH, CursorConsumer, CursorProducer, PACKED_UNIT } from './cursor.js';
 import { relaxedPublish } from '../wait/fence.js';
-
-export const NR_MAGIC_VALUE = 0x47524d56; // "VMRG" little-endian
-export const NR_VERSION_VALUE = 2; // 2: NR_FRAME_UNITS (packed rings)
-export const NR_MAGIC = 0; //      u32 NR_MAGIC_VALUE, written last by init
-export const NR_VERSION = 4; //    u16
-export const NR_FLAGS = 6; //      u16 reserved, 0
-export const NR_CAPACITY = 8; //   u32 slots (>= 2; capacity-1 usable)
-export const NR_SLOT_SIZE = 12; // u32 bytes per slot, multiple of 8, >= 16; max frame size
-export const NR_CONS_BELL = 16; // u32 address of the consumer's doorbell (0 = never sleeps)
-export const NR_PROD_BELL = 20; // u32 address of the producer's doorbell (0 = never sleeps)
-export const NR_FRAME_UNITS = 24; // u32 most slots a frame takes: 1 = a frame per slot; > 1 = packed (16-byte slots)
-export const NR_PROD_INDEX = 64; //   u32 next slot the producer writes (producer's line)
-export const NR_CONS_INDEX = 128; //  u32 next slot the consumer reads (consumer's line)
-export const NR_PROD_CURSOR = 192; // 64-byte WASM cursor private to the producer
-export const NR_CONS_CURSOR = 256; // 64-byte WASM cursor private to the consumer
-export const NR_SLOTS = 320; //       slot 0
-export const NR_HEADER_SIZE = 320;
-
-export const NR_MIN_SLOT_SIZE = 16; // the 8-byte header plus one word of payload
-export const NR_SLOT_ALIGN = 8; //     slots are whole u64 words (the router copies u64s)
-export const NR_BASE_ALIGN = 64; //    the header starts on a cache line
+import type { SharedMemory } from '../memory/shared-memory.js';
+// Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
+import {
+  NR_MAGIC_VALUE, NR_VERSION_VALUE, NR_MAGIC, NR_VERSION, NR_FLAGS, NR_CAPACITY, NR_SLOT_SIZE,
+  NR_CONS_BELL, NR_PROD_BELL, NR_FRAME_UNITS, NR_PROD_INDEX, NR_CONS_INDEX, NR_PROD_CURSOR,
+  NR_CONS_CURSOR, NR_SLOTS, NR_HEADER_SIZE, NR_MIN_SLOT_SIZE, NR_SLOT_ALIGN, NR_BASE_ALIGN,
+} from '../wasm/layout.js';
+export {
+  NR_MAGIC_VALUE, NR_VERSION_VALUE, NR_MAGIC, NR_VERSION, NR_FLAGS, NR_CAPACITY, NR_SLOT_SIZE,
+  NR_CONS_BELL, NR_PROD_BELL, NR_FRAME_UNITS, NR_PROD_INDEX, NR_CONS_INDEX, NR_PROD_CURSOR,
+  NR_CONS_CURSOR, NR_SLOTS, NR_HEADER_SIZE, NR_MIN_SLOT_SIZE, NR_SLOT_ALIGN, NR_BASE_ALIGN,
+};
 
 /** Default slot: 64 bytes, the vmamp/SPSC element size. 272 holds the spec's 264-byte maximum. */
 export const DEFAULT_NATIVE_SLOT_SIZE = 64;
@@ -91,52 +83,21 @@ function checkShape(buffer: SharedArrayBuffer, base: number, capacity: number, s
   }
 }
 
-/** The producer's (CURSOR_PRODUCER) or consumer's geometry of the ring at `base`. */
-function sideGeometry(buffer: SharedArrayBuffer, base: number, side: number, info: NativeRingInfo, batch: number, relaxed: boolean): RingGeometry {
-  const producer = side === CURSOR_PRODUCER;
-  return {
-    buffer,
-    slotsAddr: base + NR_SLOTS,
-    pubIndexAddr: base + (producer ? NR_PROD_INDEX : NR_CONS_INDEX),
-    peerIndexAddr: base + (producer ? NR_CONS_INDEX : NR_PROD_INDEX),
-    capacity: info.capacity,
-    stride: info.slotSize,
-    idx16: false,
-    // Each side wakes the other: the producer rings the consumer's bell and vice versa.
-    wakeAddr: producer ? info.consumerBell : info.producerBell,
-    batch,
-    relaxed,
-    maxUnits: info.frameUnits,
-  };
-}
-
 /**
- * Lay out an empty ring at `base`: the same bytes as the AS nativeRingInit (header zeroed,
- * fields, both WASM cursors), magic stored last so a reader never sees half a header.
+ * Lay out an empty ring at `base` (assembly/ring/native.ts nativeRingInit: header zeroed, fields,
+ * both WASM cursors, magic stored last so a reader never sees half a header), after checking
+ * the shape; a bad one is an Error naming the rule and the value.
  */
-export function initNativeRing(buffer: SharedArrayBuffer, base: number, opts: NativeRingOptions): void {
-  const info: NativeRingInfo = {
-    capacity: opts.capacity,
-    slotSize: opts.slotSize ?? ((opts.frameUnits ?? 1) > 1 ? PACKED_UNIT : DEFAULT_NATIVE_SLOT_SIZE),
-    frameUnits: opts.frameUnits ?? 1,
-    consumerBell: opts.consumerBell ?? 0,
-    producerBell: opts.producerBell ?? 0,
-  };
+export function initNativeRing(mem: SharedMemory, base: number, opts: NativeRingOptions): void {
+  const frameUnits = opts.frameUnits ?? 1;
+  const slotSize = opts.slotSize ?? (frameUnits > 1 ? PACKED_UNIT : DEFAULT_NATIVE_SLOT_SIZE);
+  const consumerBell = opts.consumerBell ?? 0;
+  const producerBell = opts.producerBell ?? 0;
   const batch = opts.batch ?? DEFAULT_NATIVE_BATCH;
-  const relaxed = opts.relaxed ?? relaxedPublish();
-  checkShape(buffer, base, info.capacity, info.slotSize, info.frameUnits, info.consumerBell, info.producerBell);
+  checkShape(mem.buffer, base, opts.capacity, slotSize, frameUnits, consumerBell, producerBell);
   if (!Number.isInteger(batch) || batch < 1 || batch > 0xffffffff) reject('batch >= 1', batch);
-  new Uint8Array(buffer, base, NR_HEADER_SIZE).fill(0);
-  const dv = new DataView(buffer, base, NR_HEADER_SIZE);
-  dv.setUint16(NR_VERSION, NR_VERSION_VALUE, true);
-  dv.setUint32(NR_CAPACITY, info.capacity, true);
-  dv.setUint32(NR_SLOT_SIZE, info.slotSize, true);
-  dv.setUint32(NR_CONS_BELL, info.consumerBell, true);
-  dv.setUint32(NR_PROD_BELL, info.producerBell, true);
-  dv.setUint32(NR_FRAME_UNITS, info.frameUnits, true);
-  writeCursor(sideGeometry(buffer, base, CURSOR_PRODUCER, info, batch, relaxed), base + NR_PROD_CURSOR);
-  writeCursor(sideGeometry(buffer, base, CURSOR_CONSUMER, info, batch, relaxed), base + NR_CONS_CURSOR);
-  Atomics.store(new Uint32Array(buffer), (base + NR_MAGIC) >>> 2, NR_MAGIC_VALUE);
+  const flags = (opts.relaxed ?? relaxedPublish()) ? CURF_RELAXED : 0;
+  mem.wasm.nativeRingInit(base, opts.capacity, slotSize, batch, consumerBell, producerBell, flags, frameUnits);
 }
 
 /**
@@ -167,31 +128,28 @@ export function checkNativeRing(buffer: SharedArrayBuffer, base: number): Native
   return info;
 }
 
-/** Publication batch written into the WASM cursor at init (each side's default). */
-function initBatch(buffer: SharedArrayBuffer, cursor: number): number {
-  return new DataView(buffer).getUint32(cursor + CUR_BATCH, true);
-}
-
-/** Whether the ring was made to publish relaxed (the flag init wrote into the side's WASM cursor). */
-function initRelaxed(buffer: SharedArrayBuffer, cursor: number): boolean {
-  return (new DataView(buffer).getUint32(cursor + CUR_FLAGS, true) & CURF_RELAXED) !== 0;
-}
-
 /** Cursor flags for nativeRingInit (the WASM init): CURF_RELAXED when this process publishes relaxed. */
 export function nativeCursorFlags(): number {
   return relaxedPublish() ? CURF_RELAXED : 0;
 }
 
-/** A JS producer for the native ring at `base` (validated first). `batch` defaults to the one given at init. */
-export function nativeProducer(buffer: SharedArrayBuffer, base: number, opts: { batch?: number } = {}): RingProducer {
-  const info = checkNativeRing(buffer, base);
-  const batch = opts.batch ?? initBatch(buffer, base + NR_PROD_CURSOR);
-  return new RingProducer(sideGeometry(buffer, base, CURSOR_PRODUCER, info, batch, initRelaxed(buffer, base + NR_PROD_CURSOR)));
+/** The WASM cursor of one side of the ring at `base` (validated first), with its batch changed if asked. */
+function sideCursor(mem: SharedMemory, base: number, cursor: number, batch: number | undefined): number {
+  checkNativeRing(mem.buffer, base);
+  const cur = base + cursor;
+  if (batch !== undefined) {
+    if (!Number.isInteger(batch) || batch < 1) reject('batch >= 1', batch);
+    mem.u32[(cur + CUR_BATCH) >>> 2] = batch;
+  }
+  return cur;
 }
 
-/** A JS consumer for the native ring at `base` (validated first). `batch` defaults to the one given at init. */
-export function nativeConsumer(buffer: SharedArrayBuffer, base: number, opts: { batch?: number } = {}): RingConsumer {
-  const info = checkNativeRing(buffer, base);
-  const batch = opts.batch ?? initBatch(buffer, base + NR_CONS_CURSOR);
-  return new RingConsumer(sideGeometry(buffer, base, CURSOR_CONSUMER, info, batch, initRelaxed(buffer, base + NR_CONS_CURSOR)));
+/** The producer of the native ring at `base` (its cursor in the header). `batch` defaults to the one given at init. */
+export function nativeProducer(mem: SharedMemory, base: number, opts: { batch?: number } = {}): CursorProducer {
+  return new CursorProducer(mem, sideCursor(mem, base, NR_PROD_CURSOR, opts.batch));
+}
+
+/** The consumer of the native ring at `base` (its cursor in the header). `batch` defaults to the one given at init. */
+export function nativeConsumer(mem: SharedMemory, base: number, opts: { batch?: number } = {}): CursorConsumer {
+  return new CursorConsumer(mem, sideCursor(mem, base, NR_CONS_CURSOR, opts.batch));
 }

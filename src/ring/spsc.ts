@@ -1,18 +1,19 @@
-// SPSC v1 "switchboard" ring (docs/BUSES.md §3.1), TS twin of assembly/ring/spsc.ts: one region per
+// SPSC v1 "switchboard" ring (docs/BUSES.md §3.1), laid out by assembly/ring/spsc.ts: one region per
 // direction, i32 head (PRODUCER index) @0, i32 tail (CONSUMER index) @0x40, 64-byte slots from
-// 0x80, one slot kept empty, capacity derived from the region size (never stored).
+// 0x80, one slot kept empty, capacity derived from the region size (never stored). Here: the
+// checks of a region someone else wrote, and cursors for either side (src/ring/cursor.ts).
 // NB the name clash: here head = producer; in the vmamp window tail = producer (docs/BUSES.md §7).
+import { CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_SIZE, CursorConsumer, CursorProducer, resumeCursor, type CursorSide } from './cursor.js';
+import type { SharedMemory } from '../memory/shared-memory.js';
+// Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
 import {
-  CURSOR_CONSUMER, CURSOR_PRODUCER, RingConsumer, RingProducer, writeCursor, type CursorSide, type RingGeometry,
-} from './cursor.js';
+  SPSC_HEAD, SPSC_TAIL, SPSC_SLOTS, SPSC_SLOT_SIZE, SPSC_CAPACITY_BIAS, SPSC_MIN_CAPACITY,
+} from '../wasm/layout.js';
+export {
+  SPSC_HEAD, SPSC_TAIL, SPSC_SLOTS, SPSC_SLOT_SIZE, SPSC_CAPACITY_BIAS, SPSC_MIN_CAPACITY,
+};
 
-export const SPSC_HEAD = 0x00; //  i32 next slot the producer writes
-export const SPSC_TAIL = 0x40; //  i32 next slot the consumer reads, on its own cache line
-export const SPSC_SLOTS = 0x80; // slot 0
-export const SPSC_SLOT_SIZE = 64;
 // The header's formula C = floor((region - 192) / 64) + 1: 192 = the two control lines + one slot.
-export const SPSC_CAPACITY_BIAS = 192;
-export const SPSC_MIN_CAPACITY = 2;
 
 /** Slots in a region of `regionBytes` (0 when it holds fewer than SPSC_MIN_CAPACITY). */
 export function spscCapacity(regionBytes: number): number {
@@ -37,10 +38,10 @@ function checkRegion(buffer: SharedArrayBuffer, base: number, regionBytes: numbe
   return cap;
 }
 
-/** Empty the ring in the region at `base` (both control lines zeroed). Same bytes as the AS spscInit. Returns the capacity. */
-export function initSpscRing(buffer: SharedArrayBuffer, base: number, regionBytes: number): number {
-  const cap = checkRegion(buffer, base, regionBytes);
-  new Uint8Array(buffer, base, SPSC_SLOTS).fill(0);
+/** Empty the ring in the region at `base` (spscInit: both control lines zeroed). Returns the capacity. */
+export function initSpscRing(mem: SharedMemory, base: number, regionBytes: number): number {
+  const cap = checkRegion(mem.buffer, base, regionBytes);
+  mem.wasm.spscInit(base, regionBytes);
   return cap;
 }
 
@@ -66,35 +67,27 @@ export interface SpscCursorOptions {
   wakeAddr?: number;
 }
 
-/** Geometry of one side: the producer publishes head and reads tail, the consumer the reverse. */
-export function spscGeometry(buffer: SharedArrayBuffer, base: number, regionBytes: number, side: CursorSide, opts: SpscCursorOptions = {}): RingGeometry {
-  const cap = checkRegion(buffer, base, regionBytes);
-  const producer = side === CURSOR_PRODUCER;
-  return {
-    buffer,
-    slotsAddr: base + SPSC_SLOTS,
-    pubIndexAddr: base + (producer ? SPSC_HEAD : SPSC_TAIL),
-    peerIndexAddr: base + (producer ? SPSC_TAIL : SPSC_HEAD),
-    capacity: cap,
-    stride: SPSC_SLOT_SIZE,
-    // i32 in memory, loaded as u32: a negative index from a hostile peer is >= capacity (a fault).
-    idx16: false,
-    wakeAddr: opts.wakeAddr ?? 0,
-    batch: opts.batch ?? 1,
-  };
+/**
+ * Fill the WASM cursor at `cur` for one side of the ring in the region at `base` (spscCursorInit:
+ * the producer publishes head and reads tail, the consumer the reverse) and start it where that
+ * side's published index is (a ring the device side created may already hold frames for us).
+ */
+export function spscCursorAt(mem: SharedMemory, cur: number, base: number, regionBytes: number, side: CursorSide, opts: SpscCursorOptions = {}): void {
+  checkRegion(mem.buffer, base, regionBytes);
+  mem.wasm.spscCursorInit(cur, base, regionBytes, side, opts.batch ?? 1, opts.wakeAddr ?? 0);
+  resumeCursor(mem, cur, side);
 }
 
-/** JS producer for the ring in the region at `base`. */
-export function spscProducer(buffer: SharedArrayBuffer, base: number, regionBytes: number, opts: SpscCursorOptions = {}): RingProducer {
-  return new RingProducer(spscGeometry(buffer, base, regionBytes, CURSOR_PRODUCER, opts));
+/** The producer of the ring in the region at `base` (its cursor allocated in `mem`). */
+export function spscProducer(mem: SharedMemory, base: number, regionBytes: number, opts: SpscCursorOptions = {}): CursorProducer {
+  const cur = mem.alloc(CUR_SIZE);
+  spscCursorAt(mem, cur, base, regionBytes, CURSOR_PRODUCER, opts);
+  return new CursorProducer(mem, cur);
 }
 
-/** JS consumer for the ring in the region at `base`. */
-export function spscConsumer(buffer: SharedArrayBuffer, base: number, regionBytes: number, opts: SpscCursorOptions = {}): RingConsumer {
-  return new RingConsumer(spscGeometry(buffer, base, regionBytes, CURSOR_CONSUMER, opts));
-}
-
-/** Write the WASM cursor for one side at `cur`: the same bytes as the AS spscCursorInit. */
-export function writeSpscCursor(buffer: SharedArrayBuffer, cur: number, base: number, regionBytes: number, side: CursorSide, batch: number, bell: number): void {
-  writeCursor(spscGeometry(buffer, base, regionBytes, side, { batch, wakeAddr: bell }), cur);
+/** The consumer of the ring in the region at `base` (its cursor allocated in `mem`). */
+export function spscConsumer(mem: SharedMemory, base: number, regionBytes: number, opts: SpscCursorOptions = {}): CursorConsumer {
+  const cur = mem.alloc(CUR_SIZE);
+  spscCursorAt(mem, cur, base, regionBytes, CURSOR_CONSUMER, opts);
+  return new CursorConsumer(mem, cur);
 }

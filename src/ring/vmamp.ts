@@ -1,63 +1,45 @@
-// vmamp shared-memory window (docs/BUSES.md §2.1 layout, §2.2 build and handshake), TS twin of
-// assembly/ring/vmamp.ts: the descriptor and queue-head offsets (same names, compared with the
-// wasm exports by test/layout/rings.test.ts), the device-side build (QEMU vmamp_shmem_dev_init),
-// the driver-side parse with the kernel validator's rules, the queue bring-up state machine, and
-// ring cursors for either role and direction.
+// vmamp shared-memory window (docs/BUSES.md §2.1 layout, §2.2 build and handshake), laid out by
+// assembly/ring/vmamp.ts (offsets from the generated descriptor; the device-side build and the
+// cursor fill run there): the driver-side parse with the kernel validator's rules, the queue
+// bring-up state machine, and cursors for either role and direction (src/ring/cursor.ts).
+import { CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_SIZE, CursorConsumer, CursorProducer, resumeCursor, type CursorSide } from './cursor.js';
+import type { SharedMemory } from '../memory/shared-memory.js';
+// Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
 import {
-  CURSOR_CONSUMER, CURSOR_PRODUCER, RingConsumer, RingProducer, writeCursor, type CursorSide, type RingGeometry,
-} from './cursor.js';
+  VMAMP_LAYOUT_MAGIC_VALUE, VMAMP_LAYOUT_VERSION_VALUE, VMAMP_FEATURE_MASKED_NOTIF,
+  VMAMP_NUM_NOTIF_MAX, VMAMP_LAYOUT_MAGIC, VMAMP_LAYOUT_LENGTH, VMAMP_LAYOUT_VERSION,
+  VMAMP_LAYOUT_FEATURES, VMAMP_LAYOUT_NUM_NOTIF, VMAMP_LAYOUT_NUM_VQ_NOTIF_PER_DEVICE,
+  VMAMP_LAYOUT_NUM_QUEUE_ELEMENTS, VMAMP_LAYOUT_SIZE_QUEUE_ELEMENTS, VMAMP_LAYOUT_RESERVED,
+  VMAMP_LAYOUT_DEV_NOTIF_OFFSET, VMAMP_LAYOUT_DEV_QUEUE_HEAD_OFFSET,
+  VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET, VMAMP_LAYOUT_DRV_NOTIF_OFFSET,
+  VMAMP_LAYOUT_DRV_QUEUE_HEAD_OFFSET, VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET, VMAMP_LAYOUT_SIZE,
+  VMAMP_QH_MAGIC_VALUE, VMAMP_QH_MAGIC, VMAMP_QH_STATUS, VMAMP_QH_TAIL, VMAMP_QH_HEAD,
+  VMAMP_QH_SIZE, VMAMP_QH_ALIGN, VMAMP_NOTIF_ALIGN, VMAMP_STATE_MASK, VMAMP_STATE_INIT,
+  VMAMP_STATE_READY, VMAMP_STATE_RUN, VMAMP_STATE_SHUTDOWN, VMAMP_STATE_PEER_DEAD, VMAMP_FLAG_MASK,
+  VMAMP_FLAG_DEBUGGABLE, VMAMP_DEV_QH_AT, VMAMP_DRV_QH_AT, VMAMP_ELEMENTS_AT, VMAMP_ELEMENT_SIZE,
+  VMAMP_MAX_ELEMENTS, VMAMP_ROLE_DEVICE, VMAMP_ROLE_DRIVER,
+} from '../wasm/layout.js';
+export {
+  VMAMP_LAYOUT_MAGIC_VALUE, VMAMP_LAYOUT_VERSION_VALUE, VMAMP_FEATURE_MASKED_NOTIF,
+  VMAMP_NUM_NOTIF_MAX, VMAMP_LAYOUT_MAGIC, VMAMP_LAYOUT_LENGTH, VMAMP_LAYOUT_VERSION,
+  VMAMP_LAYOUT_FEATURES, VMAMP_LAYOUT_NUM_NOTIF, VMAMP_LAYOUT_NUM_VQ_NOTIF_PER_DEVICE,
+  VMAMP_LAYOUT_NUM_QUEUE_ELEMENTS, VMAMP_LAYOUT_SIZE_QUEUE_ELEMENTS, VMAMP_LAYOUT_RESERVED,
+  VMAMP_LAYOUT_DEV_NOTIF_OFFSET, VMAMP_LAYOUT_DEV_QUEUE_HEAD_OFFSET,
+  VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET, VMAMP_LAYOUT_DRV_NOTIF_OFFSET,
+  VMAMP_LAYOUT_DRV_QUEUE_HEAD_OFFSET, VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET, VMAMP_LAYOUT_SIZE,
+  VMAMP_QH_MAGIC_VALUE, VMAMP_QH_MAGIC, VMAMP_QH_STATUS, VMAMP_QH_TAIL, VMAMP_QH_HEAD,
+  VMAMP_QH_SIZE, VMAMP_QH_ALIGN, VMAMP_NOTIF_ALIGN, VMAMP_STATE_MASK, VMAMP_STATE_INIT,
+  VMAMP_STATE_READY, VMAMP_STATE_RUN, VMAMP_STATE_SHUTDOWN, VMAMP_STATE_PEER_DEAD, VMAMP_FLAG_MASK,
+  VMAMP_FLAG_DEBUGGABLE, VMAMP_DEV_QH_AT, VMAMP_DRV_QH_AT, VMAMP_ELEMENTS_AT, VMAMP_ELEMENT_SIZE,
+  VMAMP_MAX_ELEMENTS, VMAMP_ROLE_DEVICE, VMAMP_ROLE_DRIVER,
+};
 
 // ---------------------------------------------------------------- layout descriptor @ window+0
-export const VMAMP_LAYOUT_MAGIC_VALUE = 0x4c4f; // "LO", layout OK; 0 = not built yet
-export const VMAMP_LAYOUT_VERSION_VALUE = 1;
-export const VMAMP_FEATURE_MASKED_NOTIF = 0x1; // the only defined feature bit
-export const VMAMP_NUM_NOTIF_MAX = 64;
-
-export const VMAMP_LAYOUT_MAGIC = 0x00; //                     u16, stored last (release)
-export const VMAMP_LAYOUT_LENGTH = 0x02; //                    u16 = VMAMP_LAYOUT_SIZE
-export const VMAMP_LAYOUT_VERSION = 0x04; //                   u16 = 1
-export const VMAMP_LAYOUT_FEATURES = 0x06; //                  u16, bit0 MASKED_NOTIF
-export const VMAMP_LAYOUT_NUM_NOTIF = 0x08; //                 u8, u64 words per notif array, <= 64
-export const VMAMP_LAYOUT_NUM_VQ_NOTIF_PER_DEVICE = 0x09; //   u8, 1/2/4/8/16 when num_notif != 0
-export const VMAMP_LAYOUT_NUM_QUEUE_ELEMENTS = 0x0a; //        u16 N >= 2, same both directions
-export const VMAMP_LAYOUT_SIZE_QUEUE_ELEMENTS = 0x0c; //       u16 element bytes (= max message)
-export const VMAMP_LAYOUT_RESERVED = 0x0e; //                  u16, 0
-export const VMAMP_LAYOUT_DEV_NOTIF_OFFSET = 0x10; //          u64, 0 = none
-export const VMAMP_LAYOUT_DEV_QUEUE_HEAD_OFFSET = 0x18; //     u64
-export const VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET = 0x20; // u64
-export const VMAMP_LAYOUT_DRV_NOTIF_OFFSET = 0x28; //          u64, 0 = none
-export const VMAMP_LAYOUT_DRV_QUEUE_HEAD_OFFSET = 0x30; //     u64
-export const VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET = 0x38; // u64
-export const VMAMP_LAYOUT_SIZE = 64;
 
 // ---------------------------------------------------------------- queue head (8 bytes, one per side)
-export const VMAMP_QH_MAGIC_VALUE = 0x514f; // "QO", queue OK
-export const VMAMP_QH_MAGIC = 0; //  u16
-export const VMAMP_QH_STATUS = 2; // u16: state in bits 0..4, flags in bits 12..15
-export const VMAMP_QH_TAIL = 4; //   u16 PRODUCER index into this side's own elements
-export const VMAMP_QH_HEAD = 6; //   u16 CONSUMER index into the peer's elements
-export const VMAMP_QH_SIZE = 8;
-export const VMAMP_QH_ALIGN = 2;
-export const VMAMP_NOTIF_ALIGN = 8;
-
-export const VMAMP_STATE_MASK = 0x001f;
-export const VMAMP_STATE_INIT = 0;
-export const VMAMP_STATE_READY = 1;
-export const VMAMP_STATE_RUN = 2;
-export const VMAMP_STATE_SHUTDOWN = 3;
-export const VMAMP_STATE_PEER_DEAD = 4;
-export const VMAMP_FLAG_MASK = 0xf000;
-export const VMAMP_FLAG_DEBUGGABLE = 0x8000;
 
 // ---------------------------------------------------------------- the device-side build (QEMU)
-export const VMAMP_DEV_QH_AT = 64;
-export const VMAMP_DRV_QH_AT = 72;
-export const VMAMP_ELEMENTS_AT = 80; // align8(64 + 2 * 8)
-export const VMAMP_ELEMENT_SIZE = 64;
-export const VMAMP_MAX_ELEMENTS = 0xffff;
 
-export const VMAMP_ROLE_DEVICE = 0;
-export const VMAMP_ROLE_DRIVER = 1;
 export type VmampRole = typeof VMAMP_ROLE_DEVICE | typeof VMAMP_ROLE_DRIVER;
 
 /** num_vq_notif_per_device values the validator accepts (when num_notif != 0). */
@@ -126,39 +108,17 @@ function checkWindow(buffer: SharedArrayBuffer, base: number, windowSize: number
 }
 
 /**
- * Build the layout as the device side does (QEMU vmamp_shmem_dev_init): descriptor at 0, queue
- * heads at 64/72, device elements at 80, driver elements after them, no notification areas,
- * the device's own elements zeroed, magic withdrawn first and stored last. Same bytes as the AS
- * vmampDeviceInit. Queue heads are left to each side's bring-up (VmampBringUp).
+ * Build the layout as the device side does (assembly/ring/vmamp.ts vmampDeviceInit, after QEMU
+ * vmamp_shmem_dev_init): descriptor at 0, queue heads at 64/72, device elements at 80, driver
+ * elements after them, no notification areas, the device's own elements zeroed, magic withdrawn
+ * first and stored last. Queue heads are left to each side's bring-up (VmampBringUp).
  */
-export function vmampDeviceInit(buffer: SharedArrayBuffer, base: number, windowSize: number): VmampLayout {
-  checkWindow(buffer, base, windowSize);
-  const n = vmampElementCount(windowSize);
-  if (n === 0) {
+export function vmampDeviceInit(mem: SharedMemory, base: number, windowSize: number): VmampLayout {
+  checkWindow(mem.buffer, base, windowSize);
+  if (mem.wasm.vmampDeviceInit(base, windowSize) === 0) {
     throw new RangeError(`vmamp window of ${windowSize} bytes holds no 2 elements per direction (needs >= ${VMAMP_ELEMENTS_AT + 4 * VMAMP_ELEMENT_SIZE})`);
   }
-  const u16 = new Uint16Array(buffer);
-  Atomics.store(u16, (base + VMAMP_LAYOUT_MAGIC) >>> 1, 0);
-  const driverElements = VMAMP_ELEMENTS_AT + n * VMAMP_ELEMENT_SIZE;
-  new Uint8Array(buffer, base + VMAMP_ELEMENTS_AT, n * VMAMP_ELEMENT_SIZE).fill(0);
-  const dv = new DataView(buffer, base, VMAMP_LAYOUT_SIZE);
-  dv.setUint16(VMAMP_LAYOUT_LENGTH, VMAMP_LAYOUT_SIZE, true);
-  dv.setUint16(VMAMP_LAYOUT_VERSION, VMAMP_LAYOUT_VERSION_VALUE, true);
-  dv.setUint16(VMAMP_LAYOUT_FEATURES, 0, true);
-  dv.setUint8(VMAMP_LAYOUT_NUM_NOTIF, 0);
-  dv.setUint8(VMAMP_LAYOUT_NUM_VQ_NOTIF_PER_DEVICE, 0);
-  dv.setUint16(VMAMP_LAYOUT_NUM_QUEUE_ELEMENTS, n, true);
-  dv.setUint16(VMAMP_LAYOUT_SIZE_QUEUE_ELEMENTS, VMAMP_ELEMENT_SIZE, true);
-  dv.setUint16(VMAMP_LAYOUT_RESERVED, 0, true);
-  dv.setBigUint64(VMAMP_LAYOUT_DEV_NOTIF_OFFSET, 0n, true);
-  dv.setBigUint64(VMAMP_LAYOUT_DEV_QUEUE_HEAD_OFFSET, BigInt(VMAMP_DEV_QH_AT), true);
-  dv.setBigUint64(VMAMP_LAYOUT_DEV_QUEUE_ELEMENTS_OFFSET, BigInt(VMAMP_ELEMENTS_AT), true);
-  dv.setBigUint64(VMAMP_LAYOUT_DRV_NOTIF_OFFSET, 0n, true);
-  dv.setBigUint64(VMAMP_LAYOUT_DRV_QUEUE_HEAD_OFFSET, BigInt(VMAMP_DRV_QH_AT), true);
-  dv.setBigUint64(VMAMP_LAYOUT_DRV_QUEUE_ELEMENTS_OFFSET, BigInt(driverElements), true);
-  // Release: the driver acquire-loads the magic, then reads the fields above.
-  Atomics.store(u16, (base + VMAMP_LAYOUT_MAGIC) >>> 1, VMAMP_LAYOUT_MAGIC_VALUE);
-  return checkVmampDescriptor(readVmampDescriptor(buffer, base), windowSize, base);
+  return checkVmampDescriptor(readVmampDescriptor(mem.buffer, base), windowSize, base);
 }
 
 /** The descriptor at `base` as stored (magic acquire-loaded first, as a driver must). */
@@ -300,41 +260,31 @@ export interface VmampCursorOptions {
 }
 
 /**
- * Geometry of one direction of the window for `role`: CURSOR_PRODUCER sends into my own elements
- * (publishes my tail @myqh+4, reads the peer's head @peerqh+6); CURSOR_CONSUMER reads the peer's
- * elements (publishes my head @myqh+6, reads the peer's tail @peerqh+4). Indices are u16.
+ * Fill the WASM cursor at `cur` for one direction of the window for `role` (vmampCursorInit:
+ * CURSOR_PRODUCER sends into my own elements, publishing my tail @myqh+4 and reading the peer's
+ * head @peerqh+6; CURSOR_CONSUMER reads the peer's elements, publishing my head @myqh+6 and
+ * reading the peer's tail @peerqh+4; u16 indices), started where my published index is. The
+ * fill reads the descriptor again and re-checks its bounds: an Error if they no longer hold.
  */
-export function vmampGeometry(buffer: SharedArrayBuffer, layout: VmampLayout, role: VmampRole, side: CursorSide, opts: VmampCursorOptions = {}): RingGeometry {
-  const s = sides(layout, role);
-  const producer = side === CURSOR_PRODUCER;
-  return {
-    buffer,
-    slotsAddr: producer ? s.myElements : s.peerElements,
-    pubIndexAddr: s.myQh + (producer ? VMAMP_QH_TAIL : VMAMP_QH_HEAD),
-    peerIndexAddr: s.peerQh + (producer ? VMAMP_QH_HEAD : VMAMP_QH_TAIL),
-    capacity: layout.numQueueElements,
-    stride: layout.sizeQueueElements,
-    idx16: true,
-    wakeAddr: opts.wakeAddr ?? 0,
-    batch: opts.batch ?? 1,
-  };
+export function vmampCursorAt(mem: SharedMemory, cur: number, layout: VmampLayout, role: VmampRole, side: CursorSide, opts: VmampCursorOptions = {}): void {
+  if (!mem.wasm.vmampCursorInit(cur, layout.base, layout.windowSize, role, side, opts.batch ?? 1, opts.wakeAddr ?? 0)) {
+    throw new Error(`vmamp window at ${layout.base}: the descriptor no longer describes queues inside the ${layout.windowSize}-byte window`);
+  }
+  resumeCursor(mem, cur, side);
 }
 
-/** JS sender for `role` (create it once bring-up says 'running': READY zeroes the indices). */
-export function vmampProducer(buffer: SharedArrayBuffer, layout: VmampLayout, role: VmampRole, opts: VmampCursorOptions = {}): RingProducer {
-  return new RingProducer(vmampGeometry(buffer, layout, role, CURSOR_PRODUCER, opts));
+/** Sender for `role` (create it once bring-up says 'running': READY zeroes the indices). */
+export function vmampProducer(mem: SharedMemory, layout: VmampLayout, role: VmampRole, opts: VmampCursorOptions = {}): CursorProducer {
+  const cur = mem.alloc(CUR_SIZE);
+  vmampCursorAt(mem, cur, layout, role, CURSOR_PRODUCER, opts);
+  return new CursorProducer(mem, cur);
 }
 
-/** JS receiver for `role` (create it once bring-up says 'running'). */
-export function vmampConsumer(buffer: SharedArrayBuffer, layout: VmampLayout, role: VmampRole, opts: VmampCursorOptions = {}): RingConsumer {
-  return new RingConsumer(vmampGeometry(buffer, layout, role, CURSOR_CONSUMER, opts));
-}
-
-/** Write the WASM cursor for one direction at `cur`: the same bytes as the AS vmampCursorInit. */
-export function writeVmampCursor(
-  buffer: SharedArrayBuffer, cur: number, layout: VmampLayout, role: VmampRole, side: CursorSide, batch: number, bell: number,
-): void {
-  writeCursor(vmampGeometry(buffer, layout, role, side, { batch, wakeAddr: bell }), cur);
+/** Receiver for `role` (create it once bring-up says 'running'). */
+export function vmampConsumer(mem: SharedMemory, layout: VmampLayout, role: VmampRole, opts: VmampCursorOptions = {}): CursorConsumer {
+  const cur = mem.alloc(CUR_SIZE);
+  vmampCursorAt(mem, cur, layout, role, CURSOR_CONSUMER, opts);
+  return new CursorConsumer(mem, cur);
 }
 
 // ---------------------------------------------------------------- queue bring-up (§2.2)

@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { PACKED_UNIT } from '../ring/cursor.js';
 import { packedFrameUnits } from '../ring/native.js';
-import { BUSY_POLL_SPINS } from '../wait/doorbell.js';
+import { BUSY_POLL_SPINS } from '../wait/idle-strategy.js';
 
 export interface RouterOptions {
   /** Router shards (worker threads). Default: one per core; at most the core count. */

@@ -15,7 +15,8 @@ import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import {
   readRouterStats, emptyEndpointStats, emptyDeviceStats, addEndpointStats, addDeviceStats, type RouterStats, type RetiredStats, type EndpointStats, type DeviceStats,
 } from './stats.js';
-import type { LinkDescriptor } from './link.js';
+import type { LinkDescriptor } from '../endpoint/link.js';
+import { Doorbell, ringDoorbell } from '../wait/doorbell.js';
 import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
 
 export const EVENT_DEVICE_READY = 1;
@@ -114,10 +115,6 @@ interface DeviceRecord {
 export type ControlFrameHandler = (frame: Uint8Array) => void;
 
 const DEVICE_NUMBERS = 65536;
-/** The control plane's doorbell word (src/wait/doorbell.ts protocol). */
-const BELL_AWAKE = 0;
-const BELL_ASLEEP = 1;
-
 /**
  * Endpoint ids come back into use only after this long, so late frames never reach a new owner:
  * at least 10 s and three request timeouts (a request may wait parked, then forwarded, before
@@ -377,8 +374,7 @@ export class Router {
 
   /** Wake shard `s` if it sleeps (an external peer rang our doorbell socket). */
   wakeShard(s: number): void {
-    const at = this.tables.bell(s) >>> 2;
-    if (Atomics.compareExchange(this.mem.i32, at, BELL_ASLEEP, BELL_AWAKE) === BELL_ASLEEP) Atomics.notify(this.mem.i32, at);
+    ringDoorbell(this.mem.i32, this.tables.bell(s) >>> 2);
   }
 
   /**
@@ -456,24 +452,19 @@ export class Router {
    * Always running, so bus frames nobody listens for never pile up in the shards' pools.
    */
   private async runControlLoop(): Promise<void> {
-    const at = this.tables.controlBell >>> 2;
-    const i32 = this.mem.i32;
+    const bell = new Doorbell(this.mem.buffer, this.tables.controlBell);
+    const look = (): boolean => this.drainControl() !== 0;
     while (!this.closed) {
       if (this.drainControl() !== 0) {
         await new Promise((r) => setImmediate(r)); // let the handlers' follow-ups run
         continue;
       }
-      // Announce the sleep, look once more, then wait (the shards ring after publishing).
-      Atomics.store(i32, at, BELL_ASLEEP);
-      if (this.drainControl() === 0) {
-        const w = Atomics.waitAsync(i32, at, BELL_ASLEEP, 100);
-        if (w.async) await w.value;
-      }
-      Atomics.store(i32, at, BELL_AWAKE);
+      // The shards ring after publishing; the last look drains what came meanwhile.
+      await bell.sleepAsync(look, 100);
     }
   }
 
-  /** Attach an in-process driver endpoint; hand the returned descriptor to a DriverPort (any thread). */
+  /** Attach an in-process driver endpoint; hand the returned descriptor to an EndpointPort (any thread). */
   async attachDriver(opts: DriverLinkOptions = {}): Promise<LinkDescriptor> {
     const flags = opts.failureEvents === false ? 0 : this.tables.L.EPF_FAILURE_EVENTS;
     const rec = await this.attach('driver', opts.maxMessageSize, opts.shard, flags, opts.allow);
@@ -650,7 +641,7 @@ export class Router {
     for (const block of this.tables.controlBlocks) Atomics.add(this.mem.i32, (block + CB_WALL_SKEW) >>> 2, ms);
   }
 
-  /** Resolves once shard `s` has been restarted `n` times in total (see restarts). */
+  /** Resolves once shards have been restarted `n` times in total (see restarts) and none is still recovering. */
   async waitRestarts(n: number, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.restarts < n || this.recovering > 0) {
@@ -747,14 +738,10 @@ export class Router {
     await this.capture?.stop();
     for (const s of this.senders) s.requestStop();
     // Wake sleeping shards so they see the stop flag.
-    for (let s = 0; s < this.options.shards; s++) {
-      Atomics.store(this.mem.i32, this.tables.bell(s) >>> 2, 0);
-      Atomics.notify(this.mem.i32, this.tables.bell(s) >>> 2);
-    }
+    for (let s = 0; s < this.options.shards; s++) new Doorbell(this.mem.buffer, this.tables.bell(s)).wake();
     this.closed = true;
     this.controlHandlers.clear();
-    Atomics.store(this.mem.i32, this.tables.controlBell >>> 2, BELL_AWAKE);
-    Atomics.notify(this.mem.i32, this.tables.controlBell >>> 2);
+    new Doorbell(this.mem.buffer, this.tables.controlBell).wake();
     await Promise.allSettled(this.shardRuns);
     await this.controlLoop;
     await this.pool.destroy();

@@ -1,13 +1,15 @@
 // One router shard: a long piscina task that loops until told to stop (one task per worker,
 // idleTimeout Infinity). Routing runs in WASM over the shared memory; this loop only keeps
-// the clock, runs control commands, expires deadlines and sleeps on the shard's doorbell
-// when idle (spin a bounded number of polls first: a wake-up costs ~50 µs, a poll ~0.1 µs).
+// the clock, runs control commands, expires deadlines and, when idle, does what its idle
+// strategy says (src/wait/idle-strategy.ts: spin a bounded number of passes, then sleep on the
+// shard's doorbell; a wake-up costs ~50 µs, a pass ~0.1 µs).
 import { instantiate } from '../wasm/module.js';
-import { routerLayout } from './layout.js';
+import { checkRouterTables, routerLayout } from './layout.js';
 import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
-import { BUSY_POLL_SPINS, enterBusyPoll, leaveBusyPoll } from '../wait/doorbell.js';
+import { Doorbell } from '../wait/doorbell.js';
+import { IDLE_SPUN, spinThenSleep } from '../wait/idle-strategy.js';
 
 export interface ShardTask {
   memory: WebAssembly.Memory;
@@ -42,8 +44,9 @@ export default function runShard(task: ShardTask): { frames: number } {
   const i32 = new Int32Array(buf);
   const u32 = new Uint32Array(buf);
   const { shard, controlBlock: block, commandRing } = task;
+  // Bind only to tables this build's hot path can read.
+  checkRouterTables(u32, shard);
   const nowAt = (shard + L.SH_NOW) >>> 2;
-  const bellAt = (shard + L.SH_BELL) >>> 2;
   const captureAt = (shard + L.SH_CAPTURE) >>> 2;
   const wallAt = (shard + L.SH_NOW_WALL) >>> 3;
   const f64 = new Float64Array(buf);
@@ -55,21 +58,34 @@ export default function runShard(task: ShardTask): { frames: number } {
   const clock = routerClock(task.originMs);
   installWallClockSkew(i32, (block + CB_WALL_SKEW) >>> 2);
 
-  // spinBeforeSleep BUSY_POLL_SPINS: never sleep, and say so on the doorbell, so the rings
-  // into this shard may publish with plain stores (src/wait/fence.ts). Otherwise make sure a
-  // busy-polling predecessor (a restarted shard) did not leave that state behind.
-  const busyPoll = task.spinBeforeSleep >= BUSY_POLL_SPINS && enterBusyPoll(i32, bellAt);
-  if (!busyPoll) leaveBusyPoll(i32, bellAt);
+  // Spin, then sleep; while a busy-poll external link is attached (its peer never rings this
+  // doorbell), nap briefly and look again without a new spin phase.
+  const idle = spinThenSleep(task.spinBeforeSleep, {
+    sleepMs: MAX_SLEEP_MS,
+    napMs: POLL_NAP_MS,
+    napping: () => Atomics.load(u32, pollLinksAt) !== 0,
+  });
+  const bell = new Doorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL);
+  // Busy-spin says so on the doorbell, so the rings into this shard may publish with plain
+  // stores (src/wait/fence.ts). Otherwise make sure a busy-polling predecessor (a restarted
+  // shard) did not leave that state behind.
+  if (!(idle.busyPoll && bell.enterBusyPoll())) bell.leaveBusyPoll();
   u32[(block + CB_STATE) >>> 2] = SHARD_RUNNING;
   Atomics.notify(i32, (block + CB_ACK) >>> 2);
   let frames = 0;
-  let idle = 0;
   let iter = 0;
   let slept = false;
   let lastExpire = clock();
   let stopSince = 0;
   let lastPendingCheck = -1;
   u32[nowAt] = lastExpire;
+  // The last look after announcing sleep: route what arrived meanwhile, and wake for commands
+  // and the stop flag too.
+  const lastLook = (): boolean => {
+    const late = wasm.routeSome(shard, ROUTE_BUDGET);
+    frames += late;
+    return late !== 0 || wasm.ringPeek(cmdCursor) !== 0 || Atomics.load(i32, stopAt) !== 0;
+  };
   try {
     for (;;) {
       // The clock every 64 passes (an idle pass is ~50 ns, so ~3 µs apart) and after every sleep:
@@ -90,7 +106,7 @@ export default function runShard(task: ShardTask): { frames: number } {
       const n = wasm.routeSome(shard, ROUTE_BUDGET);
       frames += n;
       if (n !== 0) {
-        idle = 0;
+        idle.reset();
         continue;
       }
       if (Atomics.load(i32, stopAt) !== 0) {
@@ -109,21 +125,7 @@ export default function runShard(task: ShardTask): { frames: number } {
           break;
         }
       }
-      if (busyPoll || ++idle <= task.spinBeforeSleep) continue;
-      // Announce the sleep, then look once more: a producer publishes before it reads the
-      // bell, we set the bell before this last look (both sequentially consistent), so a
-      // frame published meanwhile is either seen here or wakes us.
-      Atomics.store(i32, bellAt, 1);
-      const late = wasm.routeSome(shard, ROUTE_BUDGET);
-      frames += late;
-      const polling = Atomics.load(u32, pollLinksAt) !== 0;
-      if (late === 0 && wasm.ringPeek(cmdCursor) === 0 && Atomics.load(i32, stopAt) === 0) {
-        Atomics.wait(i32, bellAt, 1, polling ? POLL_NAP_MS : MAX_SLEEP_MS);
-      }
-      Atomics.store(i32, bellAt, 0);
-      slept = true;
-      // After a nap look once and nap again (no new spin phase) until a frame shows up.
-      idle = polling && late === 0 ? task.spinBeforeSleep : 1;
+      if (idle.idle(bell, lastLook) !== IDLE_SPUN) slept = true;
     }
   } finally {
     u32[(block + CB_STATE) >>> 2] = SHARD_STOPPED;

@@ -78,7 +78,7 @@ export class RouterTables {
     this.xsSlotSize = slotSizeFor(L.XT_SIZE + opts.busMaxSize);
     this.controlBell = mem.alloc(64);
     const c = this.config >>> 2;
-    u32[c + L.RC_VERSION / 4] = 1;
+    u32[c + L.RC_VERSION / 4] = L.RC_VERSION_VALUE;
     u32[c + L.RC_NUM_SHARDS / 4] = n;
     u32[c + L.RC_MAX_ENDPOINTS / 4] = opts.maxEndpoints;
     u32[c + L.RC_DEV_TABLE / 4] = this.devTable;

@@ -16,6 +16,8 @@ export interface WasmExports {
   ringPeek(cur: number): number;
   ringRelease(cur: number): void;
   cursorFlush(cur: number): void;
+  produceFreeHint(cur: number): number;
+  consumeAvailableHint(cur: number): number;
   cursorInit(cur: number, slots: number, pub: number, peer: number, cap: number, stride: number, batch: number, flags: number, bell: number): void;
   vmampElementCount(windowSize: number): number;
   vmampDeviceInit(window: number, windowSize: number): number;

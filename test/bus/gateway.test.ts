@@ -6,7 +6,7 @@
 // its devices, without a hang; restarting it brings the devices back.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { openStreamLink, type StreamLink } from '../../src/bus/stream.js';
 import { Reason } from '../../src/protocol/reasons.js';
 import { DEVICE_BUS_STATE_READY as READY, DEVICE_BUS_STATE_REMOVED as REMOVED } from '../../src/protocol/constants.js';
@@ -84,7 +84,7 @@ describe('two router processes linked over TCP', () => {
     const stuck = [getStatus(1, 0x5001), getStatus(3, 0x5002), getStatus(1, 0x5003), getStatus(3, 0x5004), getStatus(1, 0x5005)];
     await sendAll(drv.port, stuck);
     await drv.until(() => gw.counters.framesOut - outBefore === stuck.length, 'requests on the wire');
-    await sleep(50);
+    await sleep(50); // time under test: no answer comes from a stalled far end
     expect(drv.responses).toEqual([]);
     remote.proc.kill('SIGKILL');
     await remote.exited;

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll } from 'vitest';
 import type { Router } from '../../src/router/router.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
-import type { EndpointPort } from '../../src/router/port.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
+import type { EndpointPort } from '../../src/endpoint/port.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { compiledModule } from '../../src/util/paths.js';
 
@@ -56,7 +56,8 @@ let serial = 0;
 
 /** Fresh paths for one window and its doorbell socket (removed at exit). */
 export function freshPaths(tag: string): { path: string; sock: string } {
-  const n = `${process.pid}-${tag}-${serial++}`;
+  // The run id lets the suite's final check (test/global-setup.ts) find this run's windows.
+  const n = `${process.env.VMSG_TEST_RUN ?? 'x'}-${process.pid}-${tag}-${serial++}`;
   const path = join(shmDir, `vmsg-test-${n}`);
   windowFiles.push(path);
   return { path, sock: join(workDir, `${n}.sock`) };
@@ -118,7 +119,8 @@ export async function startEcho(router: Router, devices: number[]): Promise<Echo
   };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/wait.js';
+export { sleep };
 
 export interface DriveResult {
   sent: number;

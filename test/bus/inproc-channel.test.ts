@@ -3,7 +3,7 @@
 // close() detaches the link from the router.
 import { describe, it, expect } from 'vitest';
 import { InprocChannel, createInprocPair } from '../../src/bus/inproc-channel.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { bytes, hex } from '../router/helpers.js';
 import { startEchoRouter } from '../tools/echo-router.js';
 

@@ -9,7 +9,7 @@ import { ModelLink } from '../../src/bus/model/model-link.js';
 import { InprocChannel } from '../../src/bus/inproc-channel.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { loadBusModel, type BusModel } from '../../src/bus/model/bus-model.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 
 interface Seen { type: number; msgId: number; dev: number; token: number; size: number }
 
@@ -186,7 +186,7 @@ describe('bus models at a device link', () => {
     cleanup.push(() => dev.close());
     expect(dev.link.maxMessageSize).toBe(40);
     expect(dev.routerLink.maxMessageSize).toBe(40);
-    const { EndpointPort } = await import('../../src/router/port.js');
+    const { EndpointPort } = await import('../../src/endpoint/port.js');
     const port = new EndpointPort(dev.link);
     expect(() => port.send(frame(1, 0x09, 1, 1, new Array(40).fill(0)))).toThrow(/exceeds this link's maximum of 40/);
     // A driver's request larger than the bus carries never reaches the device: a transport failure at once.

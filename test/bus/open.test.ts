@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { openBusLink, openFrameChannel } from '../../src/bus/open.js';
 import { VmampLayoutError } from '../../src/ring/vmamp.js';
 import { DeviceRemap } from '../../src/bus/remap.js';

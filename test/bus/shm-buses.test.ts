@@ -4,10 +4,11 @@
 // WASM hot path straight over the mapped window; answers arrive in order, nothing is lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { openBusLink } from '../../src/bus/open.js';
 import type { BusLink } from '../../src/bus/bus-link.js';
-import { busFramesUntil, driveRequests, freshPaths, linkUri, peerArgs, peerSkipReason, sleep, startEcho, startPeer, type EchoDevice } from './helpers.js';
+import { busFramesUntil, driveRequests, freshPaths, linkUri, peerArgs, peerSkipReason, startEcho, startPeer, type EchoDevice } from './helpers.js';
+import { until } from '../helpers/wait.js';
 
 // A 3-slot window: vmamp's 496 bytes (N = 3, docs/BUSES.md §2.2); SPSC cannot make 3 slots per
 // direction from 496 bytes (248 per ring), its smallest 3-slot pair is 640 bytes.
@@ -97,7 +98,7 @@ describe.skipIf(peerSkipReason !== null)('a peer that dies or leaves is detected
     const drv = new EndpointPort(await router.attachDriver());
     const t0 = Date.now();
     const running = driveRequests(drv, 40, 1_000_000, 8, { idleMs: 8000, stopOnFailure: true });
-    await sleep(300);
+    await until(() => (router.stats().devices.find((d) => d.dev === 40)?.responses ?? 0) >= 100, 'answers from the C device side');
     peer.proc.kill('SIGKILL');
     const down = await link.down;
     expect(down.cause).toBe('peer-dead');
@@ -121,7 +122,8 @@ describe.skipIf(peerSkipReason !== null)('a peer that dies or leaves is detected
     const opening = openBusLink(router, linkUri('vmamp', 'device', p, 8192, true), 'driver', { waitMs: 20_000 });
     const peer = startPeer([...peerArgs('vmamp', 'driver', p, 8192, true), '--dev', '1', '--count', '100000000', '--outstanding', '4']);
     const link = await opening;
-    await sleep(300);
+    const answered = (): number => router.stats().devices.find((d) => d.dev === 1)?.responses ?? 0;
+    await until(() => answered() >= 100, 'answers to the C driver');
     peer.proc.kill('SIGKILL');
     expect((await link.down).cause).toBe('peer-dead');
     const drv = new EndpointPort(await router.attachDriver());

@@ -13,7 +13,8 @@ import { StreamHandshakeError } from '../../src/bus/stream-connection.js';
 import {
   encodeHello, decodeHello, HelloStatus, STREAM_VERSION, TRANSPORT_REVISION, ROLE_DRIVER, ROLE_DEVICE, type Hello,
 } from '../../src/bus/stream-hello.js';
-import { RawPeer, sleep } from './stream-helpers.js';
+import { RawPeer } from './stream-helpers.js';
+import { until } from '../helpers/wait.js';
 
 const driverHello = (over: Partial<Hello> = {}): Hello => ({
   streamVersion: STREAM_VERSION, transportRevision: TRANSPORT_REVISION, maxMessageSize: 264,
@@ -64,7 +65,7 @@ describe('stream handshake: the listening side refuses incompatible peers', () =
     expect(answer?.transportRevision).toBe(TRANSPORT_REVISION);
     await peer.closed;
     expect(link.counters.handshakeFailures).toBe(before + 1);
-    await sleep(10);
+    await until(() => refusals.length > 0 && (typeof why === 'string' ? refusals.at(-1)!.includes(why) : why.test(refusals.at(-1)!)), 'the refusal reported');
     expect(refusals.at(-1)).toMatch(why);
   });
 

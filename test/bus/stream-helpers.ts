@@ -6,13 +6,14 @@ import { createInterface } from 'node:readline';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { EndpointPort } from '../../src/router/port.js';
+import type { EndpointPort } from '../../src/endpoint/port.js';
 import type { Router } from '../../src/router/router.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { compiledModule } from '../../src/util/paths.js';
 import { FrameReader } from '../../src/bus/stream-framing.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/wait.js';
+export { sleep };
 export const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const u16 = (f: Uint8Array, at: number): number => f[at]! | (f[at + 1]! << 8);
 

@@ -7,12 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { openStreamLink, openStreamChannel, type StreamLink } from '../../src/bus/stream.js';
 import { Reason } from '../../src/protocol/reasons.js';
 import { DEVICE_BUS_STATE_READY as READY, DEVICE_BUS_STATE_REMOVED as REMOVED } from '../../src/protocol/constants.js';
-import { Inbox, getStatus, sendAll, sleep, startEcho } from './stream-helpers.js';
+import { Inbox, getStatus, sendAll, startEcho } from './stream-helpers.js';
 import { haveOpenssl, makeTestCerts, type TestCerts } from './tls-certs.js';
+import { until } from '../helpers/wait.js';
 
 let dir: string;
 let remote: Router; // devices 1 and 2 (echo), served to stream drivers
@@ -237,7 +238,7 @@ describe.skipIf(!haveOpenssl)('TLS with client certificates (throwaway CA made w
     expect(errors[0]).toMatch(/connection lost during the handshake .*certificate required/); // no client certificate
     expect(errors[1]).toMatch(/connection lost during the handshake .*client certificate/); // one from another CA
     expect(errors[2]).toMatch(/cannot connect to tls 127\.0\.0\.1:\d+: self-signed certificate in certificate chain/); // server not trusted
-    await sleep(20);
+    await until(() => refused.length >= 2, 'the listener to see both clients refused');
     expect(refused.length).toBeGreaterThanOrEqual(2); // the listener saw the two clients without a valid certificate
     expect(local.stats().devices.map((d) => d.dev)).toEqual([1]); // nothing half-attached
     await serve.close();

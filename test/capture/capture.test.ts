@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { readCapture, type CaptureItem } from '../../src/capture/reader.js';
 import { CaptureFormatError, DIR_FROM_ROUTER, DIR_TO_ROUTER } from '../../src/capture/vmc.js';
 import { bytes, hex, sendAll, receive, sleep } from '../router/helpers.js';

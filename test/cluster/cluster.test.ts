@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { VirtioDriver } from '../../src/driver/driver.js';
 import { EntropyDriver } from '../../src/driver/entropy-driver.js';
 import { ClusterNode } from '../../src/cluster/cluster-node.js';

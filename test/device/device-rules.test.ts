@@ -2,7 +2,7 @@
 // EndpointPort in the test thread) talks through the router to the block device running on the
 // Device SDK in its own worker thread.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { decode, encode, type Message } from '../../src/protocol/codec.js';
 import { startDevices, sleep, type Bench } from './helpers.js';
 import { splitQueueBytes } from '../../src/virtqueue/split-layout.js';

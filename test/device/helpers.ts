@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Router } from '../../src/router/router.js';
 import type { RouterOptions } from '../../src/router/options.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 import { GuestMemory } from '../../src/virtqueue/guest-memory.js';
 import { spawnDeviceWorker, type DeviceWorkerHandle } from '../../src/device/spawn.js';
 import type { DeviceKind } from '../../src/device/device-worker.js';
@@ -100,13 +100,4 @@ export function runDriver<R = Record<string, unknown>>(bench: Bench, scenario: s
   });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves once `cond()` holds (polling), or fails after `ms`. */
-export async function until(cond: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${ms} ms`);
-    await sleep(2);
-  }
-}
+export { sleep, until } from '../helpers/wait.js';

@@ -4,7 +4,7 @@
 // `vmsg conform` run.
 import { describe, it, expect } from 'vitest';
 import { InprocChannel, createInprocPair } from '../../src/bus/inproc-channel.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { Exchange, isPingRequest } from '../../src/driver/exchange.js';
 import { bytes, hex } from '../router/helpers.js';
 

@@ -39,7 +39,7 @@ describe('hotplug while the driver runs', () => {
         // drops those answers to closed requests as late, nothing reaches the driver.
         worker.hold(false);
         const lateDrops = (): number => bench.router.stats().endpoints.find((e) => e.id === link.id)?.drops.LATE_RESPONSE ?? 0;
-        await until(() => lateDrops() >= heldRequests, 10_000, 'late answers dropped');
+        await until(() => lateDrops() >= heldRequests, 'late answers dropped');
       }
       if (step === 'add-device') await bench.router.addDevice(link, 3);
     });

@@ -6,7 +6,7 @@ import { Router } from '../../src/router/router.js';
 import { AsyncEndpoint, queueEventKey } from '../../src/endpoint/async-endpoint.js';
 import { initOobDoorbells, OobDoorbell, OOB_AREA_BYTES, OOB_ALIGN } from '../../src/endpoint/oob-doorbell.js';
 import { encode } from '../../src/protocol/codec.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 
 const used = (vq: number) => encode({ message: 'EVENT_USED', response: false, dev_num: 5, token: 0, vq_index: vq });
 

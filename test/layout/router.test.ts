@@ -1,7 +1,8 @@
 // The router tables' layout lives once, in assembly/router/layout.ts; TypeScript reads it from
 // the compiled module. These checks make sure both sides mean the same thing.
 import { describe, expect, it } from 'vitest';
-import { routerLayout, ROUTER_LAYOUT_NAMES } from '../../src/router/layout.js';
+import { checkRouterTables, routerLayout, ROUTER_LAYOUT_NAMES } from '../../src/router/layout.js';
+import { Router } from '../../src/router/router.js';
 import { REASONS, REASON_COUNT } from '../../src/protocol/reasons.js';
 
 describe('router layout (AS) and the TS tables agree', () => {
@@ -35,5 +36,24 @@ describe('router layout (AS) and the TS tables agree', () => {
     expect(L.DS_BUS_NUM + 2).toBeLessThanOrEqual(L.DS_WINDOW);
     expect(L.EP_ALLOW + 4).toBe(L.EP_BUS_DEVS);
     expect(L.EP_BUS_DEVS + 4).toBeLessThanOrEqual(L.EP_OUT);
+  });
+
+  it('a shard binds only to tables with the magic and layout version of this build', async () => {
+    const router = await Router.create({ shards: 1 });
+    try {
+      const { u32 } = router.mem;
+      const shard = router.tables.shards[0]!;
+      expect(() => checkRouterTables(u32, shard)).not.toThrow();
+      const config = router.tables.config;
+      const version = u32[(config + L.RC_VERSION) >>> 2]!;
+      u32[(config + L.RC_VERSION) >>> 2] = version + 1;
+      expect(() => checkRouterTables(u32, shard)).toThrow(`router tables: layout version ${version + 1}, this build's hot path reads version ${L.RC_VERSION_VALUE}`);
+      u32[(config + L.RC_VERSION) >>> 2] = version;
+      u32[(config + L.RC_MAGIC) >>> 2] = 0;
+      expect(() => checkRouterTables(u32, shard)).toThrow(/router tables: config magic 0x0 at \d+, expected 0x52544d56/);
+      u32[(config + L.RC_MAGIC) >>> 2] = L.RC_MAGIC_VALUE;
+    } finally {
+      await router.close();
+    }
   });
 });

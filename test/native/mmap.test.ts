@@ -8,7 +8,7 @@ import { SharedMemory } from '../../src/memory/shared-memory.js';
 import { mapFile, unmapFile, pageSize } from '../../src/native/mmap.js';
 
 const shmDir = (() => { try { statSync('/dev/shm'); return '/dev/shm'; } catch { return tmpdir(); } })();
-const path = join(shmDir, `vmsg-test-${process.pid}.shm`);
+const path = join(shmDir, `vmsg-test-${process.env.VMSG_TEST_RUN ?? "x"}-${process.pid}.shm`);
 
 afterEach(() => rmSync(path, { force: true }));
 

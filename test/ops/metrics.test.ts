@@ -2,7 +2,7 @@
 // returns is exported with the value stats() reports.
 import { describe, it, expect } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { startMetricsServer, SHARD_METRICS, ENDPOINT_METRICS, DEVICE_METRICS, TOTAL_METRICS, DROP_METRICS, RESTARTS_METRIC, UP_METRIC, LINK_INFO_METRIC, LINK_UP_METRIC, DEVICE_INFO_METRIC, DROP_REASONS } from '../../src/ops/metrics.js';
 import { sendAll, receive } from '../router/helpers.js';
 

@@ -1,9 +1,11 @@
-// The TS ring cursor (src/ring/cursor.ts) at its edges: frame-copy conveniences honour msg_size and
-// never read past a slot, geometry errors name the field, a JS view takes over a side the WASM
-// cursor drove, and publishing rings a sleeping peer's doorbell exactly as the WASM cursor does.
+// The TS face of the WASM cursor (src/ring/cursor.ts) at its edges: frame copies honour msg_size
+// and never read past a slot, a bad cursor address is named, the JS view and the raw exports
+// drive one and the same cursor, a cursor filled late starts where its side's published index
+// is, and publishing rings a sleeping peer's doorbell.
 import { beforeEach, describe, expect, test } from 'vitest';
 import { SharedMemory } from '../../src/memory/shared-memory.js';
-import { checkGeometry, RingConsumer, RingProducer, type RingGeometry } from '../../src/ring/cursor.js';
+import { CursorProducer } from '../../src/ring/cursor.js';
+import { initSpscRing, spscConsumer, spscProducer, spscRegionBytes } from '../../src/ring/spsc.js';
 import { initNativeRing, nativeConsumer, nativeProducer, nativeRingBytes, NR_CONS_CURSOR, NR_PROD_CURSOR, NR_SLOTS } from '../../src/ring/native.js';
 import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../../src/wait/doorbell.js';
 import { frameFor } from './helpers.js';
@@ -17,15 +19,15 @@ const producerBell = bells + 4;
 
 beforeEach(() => {
   mem.u8.fill(0, base, base + nativeRingBytes(CAP, 64));
-  initNativeRing(mem.buffer, base, { capacity: CAP, slotSize: 64, batch: 1, consumerBell, producerBell });
+  initNativeRing(mem, base, { capacity: CAP, slotSize: 64, batch: 1, consumerBell, producerBell });
   mem.i32[consumerBell >>> 2] = DOORBELL_AWAKE;
   mem.i32[producerBell >>> 2] = DOORBELL_AWAKE;
 });
 
 describe('frame copies', () => {
   test('tryPush copies msg_size bytes only; tryPop returns exactly msg_size bytes', () => {
-    const p = nativeProducer(mem.buffer, base);
-    const c = nativeConsumer(mem.buffer, base);
+    const p = nativeProducer(mem, base);
+    const c = nativeConsumer(mem, base);
     mem.u8.fill(0xcc, base + NR_SLOTS, base + NR_SLOTS + 64);
     const f = new Uint8Array(40).fill(0x11);
     f[6] = 13; // msg_size 13 of a 40-byte buffer
@@ -39,7 +41,7 @@ describe('frame copies', () => {
   });
 
   test('tryPush rejects msg_size below the header, beyond the buffer or beyond the slot', () => {
-    const p = nativeProducer(mem.buffer, base);
+    const p = nativeProducer(mem, base);
     const f = new Uint8Array(100);
     for (const [size, len] of [[7, 100], [50, 40], [65, 100]] as const) {
       const g = f.subarray(0, len);
@@ -50,8 +52,8 @@ describe('frame copies', () => {
   });
 
   test('tryPop into a reused buffer returns that buffer; a bad msg_size in the slot never reads past it', () => {
-    const p = nativeProducer(mem.buffer, base);
-    const c = nativeConsumer(mem.buffer, base);
+    const p = nativeProducer(mem, base);
+    const c = nativeConsumer(mem, base);
     const into = new Uint8Array(64).fill(0xee);
     expect(p.tryPush(frameFor(5, 64))).toBe(true);
     expect(c.tryPop(into)).toBe(into);
@@ -73,27 +75,32 @@ describe('frame copies', () => {
   });
 });
 
-describe('geometry', () => {
-  const good = (): RingGeometry => ({
-    buffer: mem.buffer, slotsAddr: base + NR_SLOTS, pubIndexAddr: base + 64, peerIndexAddr: base + 128,
-    capacity: CAP, stride: 64, idx16: false, wakeAddr: 0, batch: 1,
-  });
-  test.each([
-    ['capacity', { capacity: 1 }],
-    ['capacity', { capacity: 0x10001, idx16: true }],
-    ['stride', { stride: 0 }],
-    ['slotsAddr', { slotsAddr: mem.buffer.byteLength - 64 }],
-    ['pubIndexAddr', { pubIndexAddr: base + 66 }],
-    ['peerIndexAddr', { peerIndexAddr: base + 64 }],
-    ['wakeAddr', { wakeAddr: 6 }],
-    ['batch', { batch: 0 }],
-  ] as [string, Partial<RingGeometry>][])('a bad %s is named', (field, patch) => {
-    expect(() => checkGeometry({ ...good(), ...patch })).toThrow(new RegExp(`ring geometry: ${field} `));
+describe('cursor address', () => {
+  test('a cursor outside the memory, unaligned or at 0 is named', () => {
+    for (const at of [0, 6, mem.buffer.byteLength - 32]) {
+      expect(() => new CursorProducer(mem, at)).toThrow(new RegExp(`ring cursor address must be a 4-aligned non-zero offset .* got ${at}`));
+    }
   });
 });
 
-describe('taking over from the WASM cursor', () => {
-  test('a JS producer continues where a flushed WASM producer stopped', () => {
+describe('a cursor filled for a ring that already holds frames', () => {
+  test('an SPSC consumer made after the producer published starts at the published index and reads them', () => {
+    const region = mem.alloc(spscRegionBytes(8));
+    initSpscRing(mem, region, spscRegionBytes(8));
+    const p = spscProducer(mem, region, spscRegionBytes(8), { batch: 1 });
+    for (let i = 0; i < 3; i++) expect(p.tryPush(frameFor(i, 64))).toBe(true);
+    const c1 = spscConsumer(mem, region, spscRegionBytes(8), { batch: 1 });
+    expect(c1.tryPop()).toEqual(frameFor(0, 64));
+    // A second consumer view (as after a restart) continues at the published consumer index.
+    const c2 = spscConsumer(mem, region, spscRegionBytes(8), { batch: 1 });
+    expect(c2.tryPop()).toEqual(frameFor(1, 64));
+    expect(c2.tryPop()).toEqual(frameFor(2, 64));
+    expect(c2.tryPop()).toBeNull();
+  });
+});
+
+describe('the JS view and the raw exports drive one cursor', () => {
+  test('a JS producer continues where the WASM exports stopped', () => {
     const w = mem.wasm;
     for (let i = 0; i < 5; i++) {
       const at = w.ringReserve(base + NR_PROD_CURSOR);
@@ -101,7 +108,7 @@ describe('taking over from the WASM cursor', () => {
       w.ringCommit(base + NR_PROD_CURSOR);
     }
     w.cursorFlush(base + NR_PROD_CURSOR);
-    const p = nativeProducer(mem.buffer, base);
+    const p = nativeProducer(mem, base);
     for (let i = 5; i < 12; i++) {
       if (i === 7) {
         // ring full (7 usable): drain it with the WASM consumer, publishing each free
@@ -113,7 +120,7 @@ describe('taking over from the WASM cursor', () => {
       }
       expect(p.tryPush(frameFor(i, 64))).toBe(true);
     }
-    const c = nativeConsumer(mem.buffer, base);
+    const c = nativeConsumer(mem, base);
     for (let i = 7; i < 12; i++) expect(c.tryPop()).toEqual(frameFor(i, 64));
     expect(c.tryPop()).toBeNull();
   });
@@ -123,7 +130,7 @@ describe('doorbell on publish (same protocol as the WASM cursor)', () => {
   for (const view of ['ts', 'wasm'] as const) {
     test(`${view}: a sleeping peer's bell goes back to AWAKE after a publish; an awake peer's bell is left alone`, () => {
       const produce = (): void => {
-        if (view === 'ts') new RingProducer(nativeGeometry()).tryPush(frameFor(1, 64));
+        if (view === 'ts') nativeProducer(mem, base).tryPush(frameFor(1, 64));
         else {
           mem.wasm.ringReserve(base + NR_PROD_CURSOR);
           mem.wasm.ringCommit(base + NR_PROD_CURSOR);
@@ -138,18 +145,11 @@ describe('doorbell on publish (same protocol as the WASM cursor)', () => {
     });
   }
   test('a consumer publishing frees rings the producer bell', () => {
-    const p = nativeProducer(mem.buffer, base);
-    const c = new RingConsumer({ ...nativeGeometry(), pubIndexAddr: base + 128, peerIndexAddr: base + 64, wakeAddr: producerBell });
+    const p = nativeProducer(mem, base);
+    const c = nativeConsumer(mem, base);
     p.tryPush(frameFor(1, 64));
     Atomics.store(mem.i32, producerBell >>> 2, DOORBELL_ASLEEP);
     c.tryPop();
     expect(Atomics.load(mem.i32, producerBell >>> 2)).toBe(DOORBELL_AWAKE);
   });
 });
-
-function nativeGeometry(): RingGeometry {
-  return {
-    buffer: mem.buffer, slotsAddr: base + NR_SLOTS, pubIndexAddr: base + 64, peerIndexAddr: base + 128,
-    capacity: CAP, stride: 64, idx16: false, wakeAddr: consumerBell, batch: 1,
-  };
-}

@@ -1,9 +1,10 @@
 // Ring fixtures for the ring tests: each layout (native, vmamp in either direction, SPSC v1) set
-// up empty in one shared memory, with a producer and a consumer that are either the TS cursor
-// classes or the WASM cursor code (ringReserve/ringCommit/ringPeek/ringRelease on a cursor struct).
+// up empty in one shared memory, with a producer and a consumer that are either the TS classes
+// over the WASM cursor (src/ring/cursor.ts, made by the layouts' factories) or the raw WASM
+// exports (ringReserve/ringCommit/ringPeek/ringRelease on a cursor struct filled here).
 import type { SharedMemory } from '../../src/memory/shared-memory.js';
 import {
-  CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_BATCH, CUR_FAULTS, CUR_PENDING, RingConsumer, RingProducer,
+  CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_BATCH, CUR_FAULTS, CUR_PENDING, type CursorConsumer, type CursorProducer,
 } from '../../src/ring/cursor.js';
 import { initNativeRing, nativeConsumer, nativeProducer, nativeRingBytes, NR_CONS_CURSOR, NR_CONS_INDEX, NR_PROD_CURSOR, NR_PROD_INDEX, NR_SLOTS } from '../../src/ring/native.js';
 import { initSpscRing, spscConsumer, spscProducer, spscRegionBytes, SPSC_HEAD, SPSC_SLOTS, SPSC_SLOT_SIZE, SPSC_TAIL } from '../../src/ring/spsc.js';
@@ -12,6 +13,7 @@ import {
   VMAMP_QH_HEAD, VMAMP_QH_TAIL, VMAMP_ROLE_DEVICE, VMAMP_ROLE_DRIVER, type VmampLayout, type VmampRole,
 } from '../../src/ring/vmamp.js';
 
+/** 'ts': the TS classes over the WASM cursor; 'wasm': the raw exports. */
 export type View = 'ts' | 'wasm';
 
 /** One producer, whichever view drives it. reserve() returns -1 when full. */
@@ -49,7 +51,7 @@ export interface RingUnderTest {
   consumer(view: View, batch: number): ConsumerView;
 }
 
-function tsProducer(p: RingProducer): ProducerView {
+function tsProducer(p: CursorProducer): ProducerView {
   return {
     reserve: () => p.reserve(),
     commit: () => p.commit(),
@@ -60,7 +62,7 @@ function tsProducer(p: RingProducer): ProducerView {
   };
 }
 
-function tsConsumer(c: RingConsumer): ConsumerView {
+function tsConsumer(c: CursorConsumer): ConsumerView {
   return {
     peek: () => c.peek(),
     release: () => c.release(),
@@ -133,14 +135,14 @@ export function nativeFixture(mem: SharedMemory, capacity: number, slotSize = 64
     idx16: false,
     producerReadsAt: base + NR_CONS_INDEX,
     consumerReadsAt: base + NR_PROD_INDEX,
-    reset: () => initNativeRing(buf, base, { capacity, slotSize, batch: 1 }),
+    reset: () => initNativeRing(mem, base, { capacity, slotSize, batch: 1 }),
     producer(view, batch) {
-      if (view === 'ts') return tsProducer(nativeProducer(buf, base, { batch }));
+      if (view === 'ts') return tsProducer(nativeProducer(mem, base, { batch }));
       setBatch(base + NR_PROD_CURSOR, batch);
       return wasmProducer(mem, base + NR_PROD_CURSOR, slotSize);
     },
     consumer(view, batch) {
-      if (view === 'ts') return tsConsumer(nativeConsumer(buf, base, { batch }));
+      if (view === 'ts') return tsConsumer(nativeConsumer(mem, base, { batch }));
       setBatch(base + NR_CONS_CURSOR, batch);
       return wasmConsumer(mem, base + NR_CONS_CURSOR, slotSize);
     },
@@ -178,7 +180,7 @@ export function vmampFixture(mem: SharedMemory, n: number, sender: VmampRole): R
   const qh = (l: VmampLayout, role: VmampRole): number => l.base + (role === VMAMP_ROLE_DEVICE ? l.devQueueHeadOffset : l.drvQueueHeadOffset);
   // Addresses are fixed by the QEMU build; computed once from a first build.
   mem.u8.fill(0, base, base + size);
-  const first = vmampDeviceInit(buf, base, size);
+  const first = vmampDeviceInit(mem, base, size);
   return {
     name: `vmamp(N=${n}, ${sender === VMAMP_ROLE_DEVICE ? 'device->driver' : 'driver->device'})`,
     capacity: n,
@@ -189,17 +191,17 @@ export function vmampFixture(mem: SharedMemory, n: number, sender: VmampRole): R
     consumerReadsAt: qh(first, sender) + VMAMP_QH_TAIL,
     reset() {
       mem.u8.fill(0, base, base + size);
-      vmampDeviceInit(buf, base, size);
+      vmampDeviceInit(mem, base, size);
       layout = vmampDriverInit(buf, base, size) ?? undefined;
       bringUp(buf, current());
     },
     producer(view, batch) {
-      if (view === 'ts') return tsProducer(vmampProducer(buf, current(), sender, { batch }));
+      if (view === 'ts') return tsProducer(vmampProducer(mem, current(), sender, { batch }));
       if (!mem.wasm.vmampCursorInit(curP, base, size, sender, CURSOR_PRODUCER, batch, 0)) throw new Error('vmampCursorInit refused');
       return wasmProducer(mem, curP, VMAMP_ELEMENT_SIZE);
     },
     consumer(view, batch) {
-      if (view === 'ts') return tsConsumer(vmampConsumer(buf, current(), receiver, { batch }));
+      if (view === 'ts') return tsConsumer(vmampConsumer(mem, current(), receiver, { batch }));
       if (!mem.wasm.vmampCursorInit(curC, base, size, receiver, CURSOR_CONSUMER, batch, 0)) throw new Error('vmampCursorInit refused');
       return wasmConsumer(mem, curC, VMAMP_ELEMENT_SIZE);
     },
@@ -221,14 +223,14 @@ export function spscFixture(mem: SharedMemory, capacity: number): RingUnderTest 
     idx16: false,
     producerReadsAt: base + SPSC_TAIL,
     consumerReadsAt: base + SPSC_HEAD,
-    reset: () => void initSpscRing(buf, base, bytes),
+    reset: () => void initSpscRing(mem, base, bytes),
     producer(view, batch) {
-      if (view === 'ts') return tsProducer(spscProducer(buf, base, bytes, { batch }));
+      if (view === 'ts') return tsProducer(spscProducer(mem, base, bytes, { batch }));
       if (!mem.wasm.spscCursorInit(curP, base, bytes, CURSOR_PRODUCER, batch, 0)) throw new Error('spscCursorInit refused');
       return wasmProducer(mem, curP, SPSC_SLOT_SIZE);
     },
     consumer(view, batch) {
-      if (view === 'ts') return tsConsumer(spscConsumer(buf, base, bytes, { batch }));
+      if (view === 'ts') return tsConsumer(spscConsumer(mem, base, bytes, { batch }));
       if (!mem.wasm.spscCursorInit(curC, base, bytes, CURSOR_CONSUMER, batch, 0)) throw new Error('spscCursorInit refused');
       return wasmConsumer(mem, curC, SPSC_SLOT_SIZE);
     },

@@ -10,8 +10,21 @@ import {
 } from '../../src/ring/vmamp.js';
 import { checkNativeRing, initNativeRing, NR_HEADER_SIZE, NR_PROD_INDEX, NR_CONS_INDEX } from '../../src/ring/native.js';
 import { checkSpscRing, initSpscRing, SPSC_HEAD, SPSC_TAIL } from '../../src/ring/spsc.js';
+import { SharedMemory } from '../../src/memory/shared-memory.js';
 
 const RUNS = 300;
+
+// The layouts are built by the WASM inits in the module's memory, then copied into a private
+// buffer of exactly the window's size at offset 0, as a peer's window would be.
+const mem = new SharedMemory({ bytes: 4 << 20 });
+const scratch = mem.alloc(1 << 20, 4096);
+function built(bytes: number, build: (base: number) => unknown): SharedArrayBuffer {
+  mem.u8.fill(0, scratch, scratch + bytes);
+  build(scratch);
+  const buffer = new SharedArrayBuffer(bytes);
+  new Uint8Array(buffer).set(mem.u8.subarray(scratch, scratch + bytes));
+  return buffer;
+}
 const SEED = 0x1a70;
 
 /** Byte edits a hostile peer might make: [offset, value] pairs. */
@@ -45,8 +58,7 @@ function expectContained(l: VmampLayout, windowSize: number): void {
 describe('vmamp descriptor validator under hostile bytes', () => {
   it('a device-built window with bytes of its descriptor rewritten: rejected by rule, or still contained', () => {
     fc.assert(fc.property(fc.integer({ min: 496, max: 16384 }).map((n) => n & ~7), edits(VMAMP_LAYOUT_SIZE), (windowSize, ed) => {
-      const buffer = new SharedArrayBuffer(windowSize);
-      vmampDeviceInit(buffer, 0, windowSize);
+      const buffer = built(windowSize, (base) => vmampDeviceInit(mem, base, windowSize));
       const u8 = new Uint8Array(buffer);
       for (const [at, v] of ed) u8[at] = v;
       let layout: VmampLayout | null;
@@ -94,8 +106,7 @@ describe('native ring and SPSC validators under hostile bytes', () => {
   it('a native ring header with bytes rewritten: rejected naming the rule, or a ring inside the memory with both indices in range', () => {
     fc.assert(fc.property(fc.integer({ min: 2, max: 64 }), fc.constantFrom(16, 64, 272), edits(NR_HEADER_SIZE), fc.integer({ min: 0, max: 4096 }), (cap, slot, ed, slack) => {
       const bytes = NR_HEADER_SIZE + cap * slot + slack;
-      const buffer = new SharedArrayBuffer(bytes + (64 - (bytes % 64)));
-      initNativeRing(buffer, 0, { capacity: cap, slotSize: slot });
+      const buffer = built(bytes + (64 - (bytes % 64)), (base) => initNativeRing(mem, base, { capacity: cap, slotSize: slot }));
       const u8 = new Uint8Array(buffer);
       for (const [at, v] of ed) u8[at] = v;
       try {
@@ -115,10 +126,10 @@ describe('native ring and SPSC validators under hostile bytes', () => {
   it('an SPSC region with its indices overwritten (negative, huge, in range): rejected naming the rule, or both indices below the capacity', () => {
     const idx = fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: -0x80000000, max: 0x7fffffff }));
     fc.assert(fc.property(fc.integer({ min: 256, max: 16384 }).map((n) => n & ~3), idx, idx, (region, head, tail) => {
-      const buffer = new SharedArrayBuffer(region);
-      let cap: number;
+      let cap = 0;
+      let buffer: SharedArrayBuffer;
       try {
-        cap = initSpscRing(buffer, 0, region);
+        buffer = built(region, (base) => (cap = initSpscRing(mem, base, region)));
       } catch (e) {
         expect((e as Error).message).toMatch(/rejected/);
         return;

@@ -29,14 +29,13 @@ function fixture(capacity: number, units: number) {
   const base = mem.alloc(nativeRingBytes(capacity, PACKED_UNIT, units));
   const end = base + nativeRingBytes(capacity, PACKED_UNIT, units);
   const sides = (pv: View, cv: View, pBatch: number, cBatch: number): { p: Side; c: Side } => {
-    initNativeRing(mem.buffer, base, { capacity, frameUnits: units, batch: 1 });
+    initNativeRing(mem, base, { capacity, frameUnits: units, batch: 1 });
     mem.u32[(base + NR_PROD_CURSOR + CUR_BATCH) >>> 2] = pBatch;
     mem.u32[(base + NR_CONS_CURSOR + CUR_BATCH) >>> 2] = cBatch;
-    const tp = pv === 'ts' ? nativeProducer(mem.buffer, base, { batch: pBatch }) : null;
-    const tc = cv === 'ts' ? nativeConsumer(mem.buffer, base, { batch: cBatch }) : null;
+    const tp = pv === 'ts' ? nativeProducer(mem, base, { batch: pBatch }) : null;
+    const tc = cv === 'ts' ? nativeConsumer(mem, base, { batch: cBatch }) : null;
     const pc = base + NR_PROD_CURSOR;
     const cc = base + NR_CONS_CURSOR;
-    let tsPeek = 0;
     return {
       p: {
         reserve: () => (tp ? tp.reserve() : w.ringReserve(pc) || -1),
@@ -47,16 +46,9 @@ function fixture(capacity: number, units: number) {
       c: {
         reserve: () => -1, commit: () => undefined,
         flush: () => (tc ? tc.flush() : w.cursorFlush(cc)),
-        peek: () => {
-          if (tc) {
-            const s = tc.peek();
-            // The TS class keeps the count privately; recompute it the same way for the model.
-            if (s >= 0) tsPeek = (tc as unknown as { peekUnits: number }).peekUnits;
-            return s;
-          }
-          return w.ringPeek(cc) || -1;
-        },
-        peekUnits: () => (tc ? tsPeek : mem.u32[(cc + CUR_PEEK_UNITS) >>> 2]!),
+        peek: () => (tc ? tc.peek() : w.ringPeek(cc) || -1),
+        // Both views drive the same cursor: the count is in it.
+        peekUnits: () => mem.u32[(cc + CUR_PEEK_UNITS) >>> 2]!,
         release: () => (tc ? tc.release() : w.ringRelease(cc)),
       },
     };

@@ -1,7 +1,7 @@
 // Every ring layout across two real threads: a producer worker and a consumer worker move
 // 1,000,000 messages (varying msg_size, sequence number and checksum in the payload) with nothing
-// lost, duplicated, reordered or torn. Variants cover the TS and WASM views on either side, the
-// frame-copy conveniences, and consumers/producers that sleep on a doorbell (spinThenWait) so the
+// lost, duplicated, reordered or torn. Variants cover the TS classes over the WASM cursor and the
+// raw WASM exports on either side, the frame copies, and consumers/producers that sleep on a doorbell (spin-then-sleep) so the
 // wake path runs. Throughput is printed (msgs/s, consumer side), not asserted.
 import { afterAll, describe, expect, test } from 'vitest';
 import { Worker } from 'node:worker_threads';
@@ -59,7 +59,7 @@ function setUp(v: Variant): SideSetup {
   if (v.layout === 'native') {
     const capacity = v.large ? 4096 : 256;
     const base = mem.alloc(nativeRingBytes(capacity, 64));
-    initNativeRing(mem.buffer, base, { capacity, slotSize: 64, batch: v.batch, consumerBell: bellC, producerBell: bellP });
+    initNativeRing(mem, base, { capacity, slotSize: 64, batch: v.batch, consumerBell: bellC, producerBell: bellP });
     return {
       base, size: 0, stride: 64,
       producer: { cursor: base + NR_PROD_CURSOR, wakeAddr: bellC, ownBell: bellP },
@@ -71,7 +71,7 @@ function setUp(v: Variant): SideSetup {
   if (v.layout === 'vmamp') {
     const size = v.large ? 80 + 128 * 4096 : 8192; // N = 4096, or 63 as in the QEMU AMP-PCI window
     const base = mem.alloc(size);
-    vmampDeviceInit(mem.buffer, base, size);
+    vmampDeviceInit(mem, base, size);
     const layout = vmampDriverInit(mem.buffer, base, size)!;
     bringUp(mem.buffer, layout);
     const sender = v.sender ?? VMAMP_ROLE_DRIVER;
@@ -86,7 +86,7 @@ function setUp(v: Variant): SideSetup {
   }
   const size = spscRegionBytes(v.large ? 4096 : 62); // 262,272 B, or 4 KiB as in the QEMU AMP-PCI v1 queue
   const base = mem.alloc(size);
-  initSpscRing(mem.buffer, base, size);
+  initSpscRing(mem, base, size);
   expect(w.spscCursorInit(curP, base, size, CURSOR_PRODUCER, v.batch, bellC)).toBe(1);
   expect(w.spscCursorInit(curC, base, size, CURSOR_CONSUMER, v.batch, bellP)).toBe(1);
   return {
@@ -109,7 +109,7 @@ function run(script: string, data: Record<string, unknown>): { done: Promise<Rec
 const variants: Variant[] = [
   { name: 'native 4096: TS producer -> TS consumer, batch 16', layout: 'native', producer: 'ts', consumer: 'ts', batch: 16, large: true },
   { name: 'native 4096: WASM producer -> TS consumer, batch 16', layout: 'native', producer: 'wasm', consumer: 'ts', batch: 16, large: true },
-  { name: 'native 256: TS tryPush -> TS tryPop, doorbells (spinThenWait)', layout: 'native', producer: 'ts', consumer: 'ts', batch: 16, copy: 'frame', doorbells: true },
+  { name: 'native 256: TS tryPush -> TS tryPop, doorbells (spin-then-sleep)', layout: 'native', producer: 'ts', consumer: 'ts', batch: 16, copy: 'frame', doorbells: true },
   { name: 'vmamp N=4096 driver->device: TS -> TS, batch 8', layout: 'vmamp', producer: 'ts', consumer: 'ts', batch: 8, sender: VMAMP_ROLE_DRIVER, large: true },
   { name: 'vmamp 8 KiB device->driver: TS -> WASM consumer, doorbells', layout: 'vmamp', producer: 'ts', consumer: 'wasm', batch: 8, doorbells: true, sender: VMAMP_ROLE_DEVICE },
   { name: 'spsc C=4096: TS producer -> WASM consumer, batch 16', layout: 'spsc', producer: 'ts', consumer: 'wasm', batch: 16, large: true },

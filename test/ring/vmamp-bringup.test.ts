@@ -32,7 +32,7 @@ function bothRunning(): void {
 
 beforeEach(() => {
   mem.u8.fill(0, base, base + SIZE);
-  vmampDeviceInit(mem.buffer, base, SIZE);
+  vmampDeviceInit(mem, base, SIZE);
   layout = vmampDriverInit(mem.buffer, base, SIZE)!;
   dev = new VmampBringUp(mem.buffer, layout, VMAMP_ROLE_DEVICE);
   drv = new VmampBringUp(mem.buffer, layout, VMAMP_ROLE_DRIVER);
@@ -62,10 +62,10 @@ describe('handshake', () => {
 
   test('frames flow both ways after bring-up, with cursors made once running', () => {
     bothRunning();
-    const toDevice = vmampProducer(mem.buffer, layout, VMAMP_ROLE_DRIVER);
-    const atDevice = vmampConsumer(mem.buffer, layout, VMAMP_ROLE_DEVICE);
-    const toDriver = vmampProducer(mem.buffer, layout, VMAMP_ROLE_DEVICE);
-    const atDriver = vmampConsumer(mem.buffer, layout, VMAMP_ROLE_DRIVER);
+    const toDevice = vmampProducer(mem, layout, VMAMP_ROLE_DRIVER);
+    const atDevice = vmampConsumer(mem, layout, VMAMP_ROLE_DEVICE);
+    const toDriver = vmampProducer(mem, layout, VMAMP_ROLE_DEVICE);
+    const atDriver = vmampConsumer(mem, layout, VMAMP_ROLE_DRIVER);
     for (let i = 0; i < 100; i++) {
       expect(toDevice.tryPush(frameFor(i, 64))).toBe(true);
       expect(atDevice.tryPop()).toEqual(frameFor(i, 64));
@@ -121,7 +121,7 @@ describe('the peer restarting or stopping', () => {
 
   test('PEER_DEAD: stays until the peer is READY again, then brings the queues up again', () => {
     bothRunning();
-    const toDevice = vmampProducer(mem.buffer, layout, VMAMP_ROLE_DRIVER);
+    const toDevice = vmampProducer(mem, layout, VMAMP_ROLE_DRIVER);
     expect(toDevice.tryPush(frameFor(1, 64))).toBe(true);
     drv.markPeerDead();
     expect(drv.step()).toBe('peer-dead');

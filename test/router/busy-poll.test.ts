@@ -3,8 +3,9 @@
 // sleep, and a port made later without it leaves the state so it can sleep again.
 import { afterEach, describe, expect, test } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
-import { BUSY_POLL_SPINS, DOORBELL_AWAKE, DOORBELL_BUSY_POLL } from '../../src/wait/doorbell.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
+import { DOORBELL_AWAKE, DOORBELL_BUSY_POLL } from '../../src/wait/doorbell.js';
+import { BUSY_POLL_SPINS } from '../../src/wait/idle-strategy.js';
 import { publishMode } from '../../src/wait/fence.js';
 import { bytes, hex } from './helpers.js';
 

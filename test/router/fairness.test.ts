@@ -4,10 +4,11 @@
 // of a flooding driver and a light one (the device's ring is the router's output order).
 import { describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 import { NR_PROD_INDEX, NR_SLOTS, NR_SLOT_SIZE, NR_CONS_BELL } from '../../src/ring/native.js';
-import { sleep } from './helpers.js';
+import { sleep, until } from './helpers.js';
+import { DOORBELL_ASLEEP } from '../../src/wait/doorbell.js';
 
 /** Write `n` EVENT_AVAIL frames (vq `vq`, next_offset = sequence) into the link's ring without publishing them. */
 function stage(link: LinkDescriptor, vq: number, n: number): number {
@@ -36,7 +37,7 @@ describe('fair scheduling across ingress rings', () => {
       const flooder = await router.attachDriver();
       const lightLink = await router.attachDriver();
       const device = new EndpointPort(await router.attachDevice({ devices: [1] }));
-      await sleep(20);
+      await until(() => Atomics.load(router.mem.i32, router.tables.bell(0) >>> 2) === DOORBELL_ASLEEP, 'the shard asleep');
       const mem = new Uint32Array(flooder.memory.buffer);
       const floodEnd = stage(flooder, 1, flood);
       const lightEnd = stage(lightLink, 2, light);

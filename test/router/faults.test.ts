@@ -6,13 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../../src/router/accounting.js';
 import type { RouterStats } from '../../src/router/stats.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 import { compiledModule } from '../../src/util/paths.js';
 import { wasmModule } from '../../src/wasm/module.js';
-import { startDeviceWorker, receive, silence, failureEvent, sleep, hex } from './helpers.js';
+import { startDeviceWorker, receive, silence, failureEvent, sleep, until, hex } from './helpers.js';
 
 const R = { UNVALIDATED_DEV_NUM: 10, DEVICE_REMOVED: 38, TIMEOUT: 40, SHARD_RESTARTED: 44, DEVICE_BUSY: 45 };
 const SHARDS = Math.min(2, availableParallelism());
@@ -26,14 +26,6 @@ async function expectExactAccounting(router: Router): Promise<RouterStats> {
 /** GET_DEVICE_STATUS to `dev` with driver token `token`. */
 const statusReq = (dev: number, token: number): Uint8Array => Uint8Array.from([0, 7, dev & 0xff, dev >> 8, token & 0xff, token >> 8, 8, 0]);
 const statusResp = (dev: number, token: number): Uint8Array => Uint8Array.from([1, 7, dev & 0xff, dev >> 8, token & 0xff, token >> 8, 12, 0, 0x0f, 0, 0, 0]);
-
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 interface PacedReport {
   sent: number; unexpected: number; outOfOrder: number; open: number;
@@ -81,7 +73,7 @@ function startEcho(link: LinkDescriptor): { worker: Worker; stop(): Promise<void
 /** Wait until every device of the router has answered more than `after[dev]` requests (worker threads can take a second to start on a loaded machine). */
 async function answering(router: Router, devs: number[], after: Record<number, number> = {}): Promise<Record<number, number>> {
   const now = (): Record<number, number> => Object.fromEntries(devs.map((d) => [d, router.stats().devices.find((x) => x.dev === d)?.responses ?? 0]));
-  await until(`devices ${devs.join(', ')} answering`, () => { const n = now(); return devs.every((d) => n[d]! > (after[d] ?? 0)); }, 30_000);
+  await until(() => { const n = now(); return devs.every((d) => n[d]! > (after[d] ?? 0)); }, `devices ${devs.join(', ')} answering`, 30_000);
   return now();
 }
 
@@ -106,7 +98,7 @@ describe('faults: endpoints that die or stop', () => {
       drv.flush();
       const answers = await receive(drv, 10);
       expect(answers.every((f) => f.startsWith('01070200'))).toBe(true);
-      await until('the silent device to take all 10 requests', () => router.stats().devices.find((d) => d.dev === 1)?.requests === 10);
+      await until(() => router.stats().devices.find((d) => d.dev === 1)?.requests === 10, 'the silent device to take all 10 requests');
 
       await dead.worker.terminate();
       await gone;
@@ -140,11 +132,11 @@ describe('faults: endpoints that die or stop', () => {
       const echo2 = startEcho(link2);
       const gone = router.detachWhenGone(link1, echo1.worker);
       const load = startPacedDriver(await router.attachDriver({ shard: 0 }), [1, 2], 16);
-      await answering(router, [1, 2]);
-      await sleep(200);
+      // Requests in flight to both when device 1's worker dies, and device 2 keeps answering after.
+      await answering(router, [1, 2], await answering(router, [1, 2]));
       await echo1.worker.terminate();
       await gone;
-      await sleep(300);
+      await answering(router, [2], await answering(router, [2]));
       const r = await load.stop();
       await echo2.stop();
       expect({ unexpected: r.unexpected, outOfOrder: r.outOfOrder, open: r.open }).toEqual({ unexpected: 0, outOfOrder: 0, open: 0 });
@@ -167,10 +159,10 @@ describe('faults: endpoints that die or stop', () => {
       const driver = startPacedDriver(drvLink, [1], 8);
       const gone = router.detachWhenGone(drvLink, driver.worker);
       const held: Uint8Array[] = [];
-      await until('8 requests at the device', () => {
+      await until(() => {
         for (let f = dev.recv(); f; f = dev.recv()) held.push(f);
         return held.length === 8;
-      });
+      }, '8 requests at the device');
       await driver.worker.terminate();
       await gone;
       // Closed by the detach: the device's window is free again before it answers.
@@ -183,7 +175,7 @@ describe('faults: endpoints that die or stop', () => {
       expect(drvStats.detached).toBe(true);
       expect(drvStats.drops.ENDPOINT_GONE).toBe(8); // the 8 failure events, never sent
       const devStats = st.endpoints.find((e) => e.kind === 'device')!;
-      await until('the 8 answers dropped as late', () => (router.stats().endpoints.find((e) => e.id === devStats.id)!.drops.LATE_RESPONSE ?? 0) === 8);
+      await until(() => (router.stats().endpoints.find((e) => e.id === devStats.id)!.drops.LATE_RESPONSE ?? 0) === 8, 'the 8 answers dropped as late');
       expect(st.devices.find((d) => d.dev === 1)!.responses).toBe(0);
     } finally {
       await router.close();
@@ -209,9 +201,9 @@ describe('faults: endpoints that die or stop', () => {
       const parked = (): number => router.stats().devices.reduce((n, d) => n + d.parkedNow, 0);
       // Device 1: A fills the ring, B's request parks first, then A's 5 requests and a kick behind it.
       for (let t = 1; t <= 3; t++) await put(a, statusReq(1, t));
-      await until('A in the ring', () => router.stats().devices.find((d) => d.dev === 1)!.requests === 3);
+      await until(() => router.stats().devices.find((d) => d.dev === 1)!.requests === 3, 'A in the ring');
       await put(b, statusReq(1, 77));
-      await until('B parked', () => parked() === 1);
+      await until(() => parked() === 1, 'B parked');
       for (let t = 4; t <= 8; t++) await put(a, statusReq(1, t));
       await put(a, kick(1));
       // Device 2 (on the other shard): A alone.
@@ -219,7 +211,7 @@ describe('faults: endpoints that die or stop', () => {
         for (let t = 1; t <= 8; t++) await put(a, statusReq(d, t));
         await put(a, kick(d));
       }
-      await until('5 requests and a kick of A parked per device', () => parked() === 1 + 6 * devs.length);
+      await until(() => parked() === 1 + 6 * devs.length, '5 requests and a kick of A parked per device');
       await router.detach(aLink);
       expect(parked()).toBe(1); // B's
       const gone = router.stats().endpoints.find((e) => e.id === aLink.id)!;
@@ -250,7 +242,7 @@ describe('faults: endpoints that die or stop', () => {
       ports[last]!.flush();
       if (last > 0) {
         const noBound = (): number => router.stats().endpoints.find((e) => e.id === devLinks[last]!.id)!.drops.NO_BOUND_DRIVER ?? 0;
-        await until('the event dropped', () => noBound() === 1);
+        await until(() => noBound() === 1, 'the event dropped');
         expect(await silence(b, 50)).toEqual([]);
       } else {
         expect(await receive(b, 1)).toEqual([hex(used)]);
@@ -279,14 +271,14 @@ describe('faults: endpoints that die or stop', () => {
       // is held, and once it has drained nothing for a timeout its requests are refused.
       let sent = 0;
       const stuckStats = (): RouterStats['endpoints'][number] => router.stats().endpoints.find((e) => e.id === stuckLink.id)!;
-      await until('the stuck driver refused as stalled', () => {
+      await until(() => {
         while (sent < 60_000 && stuck.send(statusReq(1, sent + 1))) sent++;
         stuck.flush();
         return (stuckStats().drops.DRIVER_STALLED ?? 0) > 0;
-      }, timeoutMs * 10);
+      }, 'the stuck driver refused as stalled', timeoutMs * 10);
       // Its ring was held before that: the router took frames only while its output had room.
       expect(stuckStats().stalls).toBeGreaterThan(0);
-      await sleep(200); // a little more traffic for the other driver after the stall
+      await answering(router, [1, 2], await answering(router, [1, 2])); // more traffic for the other driver after the stall
       const r = await busy.stop();
       expect({ unexpected: r.unexpected, open: r.open, outOfOrder: r.outOfOrder }).toEqual({ unexpected: 0, open: 0, outOfOrder: 0 });
       for (const dev of [1, 2]) {
@@ -349,7 +341,7 @@ describe('faults: the router itself', () => {
       drv.flush();
       const [q1] = await receive(dev, 1);
       router.injectWallClockJump(hour);
-      await sleep(150); // the shard reads its clock many times meanwhile
+      await sleep(150); // time under test: the request stays open across the jump while the shard reads its clock
       dev.send(statusResp(1, parseInt(q1!.slice(10, 12) + q1!.slice(8, 10), 16)));
       dev.flush();
       expect(await receive(drv, 1)).toEqual([hex(statusResp(1, 1))]);

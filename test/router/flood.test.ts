@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { Router } from '../../src/router/router.js';
 import { wasmModule } from '../../src/wasm/module.js';
-import { startDeviceWorker, sleep } from './helpers.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import { startDeviceWorker } from './helpers.js';
+import { waitQuiescent } from '../../src/router/accounting.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 
 interface DriverReport {
   sent: number; sentEvents: number; responses: number; failures: number; eventsUsed: number;
@@ -45,8 +46,9 @@ describe('router under a flood', () => {
       ];
       const drivers = [await router.attachDriver({ shard: 0 }), await router.attachDriver({ shard: 1 }), await router.attachDriver({ shard: 0 })];
       const reports = await Promise.all(drivers.map((l) => runDriver(l, plan, 1)));
-      await sleep(50);
-      const st = router.stats();
+      // Nothing in flight or parked any more, and the counters still for a moment (stragglers
+      // such as the dup device's second answers are counted by then).
+      const st = await waitQuiescent(router);
       const devReports = await Promise.all(devWorkers.map(async (d) => ({ ...d, report: await d.worker.stop() })));
 
       for (const r of reports) {

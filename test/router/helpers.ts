@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import type { EndpointPort } from '../../src/router/port.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import type { EndpointPort } from '../../src/endpoint/port.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 import { wasmModule } from '../../src/wasm/module.js';
 
 export const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
@@ -23,7 +23,8 @@ export function vector(name: string): Uint8Array {
   return bytes(v.hex);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep, until, receive } from '../helpers/wait.js';
+import { sleep } from '../helpers/wait.js';
 
 /** Send frames (hex or bytes) and publish them. */
 export function sendAll(port: EndpointPort, ...frames: (string | Uint8Array)[]): void {
@@ -33,19 +34,7 @@ export function sendAll(port: EndpointPort, ...frames: (string | Uint8Array)[]):
   port.flush();
 }
 
-/** Frames received within `ms` (stops early once `expect` frames arrived). */
-export async function receive(port: EndpointPort, expect: number, ms = 5000): Promise<string[]> {
-  const out: string[] = [];
-  const deadline = Date.now() + ms;
-  while (out.length < expect && Date.now() < deadline) {
-    const f = port.recv();
-    if (f) out.push(hex(f));
-    else await sleep(1);
-  }
-  return out;
-}
-
-/** Nothing arrives for `ms`. */
+/** What arrives within `ms` (a test that expects nothing; the wait is the thing under test). */
 export async function silence(port: EndpointPort, ms = 100): Promise<string[]> {
   await sleep(ms);
   const out: string[] = [];

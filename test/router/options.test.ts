@@ -1,7 +1,7 @@
 // Router options: the ring layout default follows the wait mode, and bad values are clear errors.
 import { describe, expect, test } from 'vitest';
 import { linkRingShape, resolveRouterOptions } from '../../src/router/options.js';
-import { BUSY_POLL_SPINS } from '../../src/wait/doorbell.js';
+import { BUSY_POLL_SPINS } from '../../src/wait/idle-strategy.js';
 
 describe('router options', () => {
   test('packed endpoint rings by default; one frame per slot in busy-poll mode unless asked', () => {

@@ -6,11 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../../src/router/accounting.js';
 import type { RouterStats } from '../../src/router/stats.js';
 import { Reason } from '../../src/protocol/reasons.js';
-import { receive, silence, sleep } from './helpers.js';
+import { receive, silence, sleep, until } from './helpers.js';
 
 const SHARDS = 2; // a driver and its device on different shards where the machine has 2 cores (the router caps shards at the core count)
 
@@ -52,14 +52,6 @@ async function outcomes(port: EndpointPort, n: number, ms = 5000): Promise<Outco
     if (o !== null) out.push(o);
   }
   return out;
-}
-
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
 }
 
 async function expectExactAccounting(router: Router): Promise<RouterStats> {
@@ -130,7 +122,7 @@ describe('order of outcomes per device, refusals included', () => {
       // The removed device answers r1 after all: late, like any answer to a closed request.
       dev.send(answer(taken[0]!));
       dev.flush();
-      await until('the late answer counted', () => (deviceDrops(router, devLink.id).LATE_RESPONSE ?? 0) === 1);
+      await until(() => (deviceDrops(router, devLink.id).LATE_RESPONSE ?? 0) === 1, 'the late answer counted');
       expect(await silence(drv, 50)).toEqual([]);
       await expectExactAccounting(router);
     } finally {
@@ -168,10 +160,10 @@ describe('answers after their request closed: one label whatever happened to the
       never[5] = ((u16(answered[2]!, 4) + 500) >> 8) & 0xff;
       for (const f of [answer(r1), answer(answered[0]!), never]) dev.send(f);
       dev.flush();
-      await until('three drops counted', () => {
+      await until(() => {
         const d = deviceDrops(router, devLink.id);
         return (d.LATE_RESPONSE ?? 0) + (d.DUPLICATE_RESPONSE ?? 0) + (d.UNMATCHED_RESPONSE ?? 0) === 3;
-      });
+      }, 'three drops counted');
       expect(deviceDrops(router, devLink.id)).toMatchObject({ LATE_RESPONSE: 1, DUPLICATE_RESPONSE: 1, UNMATCHED_RESPONSE: 1 });
       expect(await silence(drv, 50)).toEqual([]);
       await expectExactAccounting(router);

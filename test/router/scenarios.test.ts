@@ -2,8 +2,8 @@
 // end to end: real shard worker threads routing between endpoint ports over shared memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
-import { EndpointPort } from '../../src/router/port.js';
-import { vector, hex, sendAll, receive, silence, failureEvent, startDeviceWorker, sleep } from './helpers.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
+import { vector, hex, sendAll, receive, silence, failureEvent, startDeviceWorker } from './helpers.js';
 
 const R = { TIMEOUT: 40, DEVICE_REMOVED: 38, UNVALIDATED_DEV_NUM: 10, POLICY_DENIED: 39 };
 
@@ -199,7 +199,6 @@ describe('router scenarios (one shard)', () => {
   it('allow-lists make other devices invisible and unusable', async () => {
     const { dev } = await pair([14]);
     const drv = new EndpointPort(await router.attachDriver({ allow: [15] }));
-    await sleep(10);
     sendAll(drv, '00070e0001000800');
     expect(await receive(drv, 1)).toEqual([failureEvent(14, 7, R.POLICY_DENIED, 1)]);
     expect(await silence(dev, 20)).toEqual([]);

@@ -6,7 +6,7 @@ import { InprocChannel, type InprocChannelOptions } from '../../src/bus/inproc-c
 import { compiledModule } from '../../src/util/paths.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import type { RouterOptions } from '../../src/router/options.js';
-import type { LinkDescriptor } from '../../src/router/link.js';
+import type { LinkDescriptor } from '../../src/endpoint/link.js';
 import type { DriverLinkOptions } from '../../src/router/router.js';
 
 export interface EchoRouter {

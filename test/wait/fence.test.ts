@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { SharedMemory } from '../../src/memory/shared-memory.js';
 import { compiledModule } from '../../src/util/paths.js';
-import { initNativeRing, nativeProducer, nativeRingBytes } from '../../src/ring/native.js';
+import { initNativeRing, nativeRingBytes, NR_CONS_CURSOR, NR_PROD_CURSOR } from '../../src/ring/native.js';
+import { CUR_FLAGS, CURF_RELAXED } from '../../src/ring/cursor.js';
 import { publishMode, publishModeReason } from '../../src/wait/fence.js';
 
 const fenceJs = compiledModule('wait/fence.js');
@@ -34,13 +35,14 @@ describe('publication mode', () => {
     expect(bad.err).toMatch(/VMSG_PUBLISH must be auto, relaxed or seq-cst, got "fast"/);
   });
 
-  test('a relaxed native ring publishes with a plain store; the JS producer follows the ring flag', () => {
+  test('a relaxed native ring carries CURF_RELAXED in both cursors, and only then', () => {
     const mem = new SharedMemory({ bytes: 1 << 20 });
     const base = mem.alloc(nativeRingBytes(8, 64));
     for (const relaxed of [false, true]) {
-      initNativeRing(mem.buffer, base, { capacity: 8, slotSize: 64, batch: 1, relaxed });
-      const p = nativeProducer(mem.buffer, base);
-      expect((p as unknown as { relaxed: boolean }).relaxed).toBe(relaxed);
+      initNativeRing(mem, base, { capacity: 8, slotSize: 64, batch: 1, relaxed });
+      for (const cursor of [NR_PROD_CURSOR, NR_CONS_CURSOR]) {
+        expect((mem.u32[(base + cursor + CUR_FLAGS) >>> 2]! & CURF_RELAXED) !== 0).toBe(relaxed);
+      }
     }
   });
 });
@@ -55,7 +57,7 @@ describe('doorbell wake-ups with relaxed publishers', () => {
     const bell = mem.alloc(64);
     const ack = mem.alloc(64);
     const base = mem.alloc(nativeRingBytes(64, 64));
-    initNativeRing(mem.buffer, base, { capacity: 64, slotSize: 64, batch: 1, consumerBell: bell, relaxed });
+    initNativeRing(mem, base, { capacity: 64, slotSize: 64, batch: 1, consumerBell: bell, relaxed });
     const common = { memory: mem.memory, base, bell, ack, count: COUNT, spins: toggleBusy ? 0 : 20, sleepMs: SLEEP_MS, maxGapUs: 40, fence: true, toggleBusy };
     const start = (side: string): { done: Promise<PairResult>; w: Worker } => {
       const w = new Worker(new URL('./workers/wake-pair.mjs', import.meta.url), { workerData: { ...common, side } });

@@ -8,7 +8,7 @@
 // with a response is reported to the router as VMSG_EVT_REQUEST_FAILED with the router's token,
 // which ends the request as one transport failure with the translator's reason.
 import type { Router } from '../../router/router.js';
-import type { LinkDescriptor } from '../../router/link.js';
+import type { LinkDescriptor } from '../../endpoint/link.js';
 import { AsyncEndpoint } from '../../endpoint/async-endpoint.js';
 import { decode, encode } from '../../protocol/codec.js';
 import { GET_DEVICES_ALIGN, HDR_TYPE, TYPE_BUS } from '../../protocol/constants.js';

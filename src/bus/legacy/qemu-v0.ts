@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SharedMemory } from '../../memory/shared-memory.js';
 import { spscConsumer, spscProducer, SPSC_HEAD, SPSC_TAIL } from '../../ring/spsc.js';
-import type { RingConsumer, RingProducer } from '../../ring/cursor.js';
+import type { CursorConsumer, CursorProducer } from '../../ring/cursor.js';
 import { ShmWindow } from '../shm-window.js';
 import { checkDeadline, sleep, type OpenDeadline } from '../open-deadline.js';
 import { V0_FRAME_SIZE } from './v0-frame.js';
@@ -38,8 +38,8 @@ class QemuV0Wire implements LegacyWire {
   constructor(
     private readonly mem: SharedMemory,
     private readonly windows: ShmWindow[],
-    private readonly tx: RingProducer,
-    private readonly rx: RingConsumer,
+    private readonly tx: CursorProducer,
+    private readonly rx: CursorConsumer,
     private readonly txBase: number,
     private readonly socket: Socket,
     readonly memory: { base: number; size: number },
@@ -103,8 +103,8 @@ export async function openQemuV0Wire(o: QemuV0Options, deadline: OpenDeadline): 
     }
     // Frames QEMU sent to an earlier driver are not ours: start reading after them.
     Atomics.store(i32, (toDriver.base + SPSC_TAIL) >>> 2, Atomics.load(i32, (toDriver.base + SPSC_HEAD) >>> 2));
-    const tx = spscProducer(buf, toDevice.base, QEMU_QUEUE_FILE_BYTES);
-    const rx = spscConsumer(buf, toDriver.base, QEMU_QUEUE_FILE_BYTES);
+    const tx = spscProducer(mem, toDevice.base, QEMU_QUEUE_FILE_BYTES);
+    const rx = spscConsumer(mem, toDriver.base, QEMU_QUEUE_FILE_BYTES);
     let memSize: number;
     try {
       memSize = statSync(o.memPath).size;

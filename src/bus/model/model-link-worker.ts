@@ -13,13 +13,13 @@
 // One doorbell word wakes this thread: the router's link bell, which the endpoint's two rings
 // also ring (they were built with it as this side's bell).
 import { parentPort, workerData } from 'node:worker_threads';
-import { EndpointPort } from '../../router/port.js';
+import { EndpointPort } from '../../endpoint/port.js';
 import { NR_CONS_CURSOR, NR_CONS_INDEX, NR_PROD_CURSOR, NR_PROD_INDEX } from '../../ring/native.js';
 import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../../wait/doorbell.js';
 import { HDR_MSG_SIZE } from '../../protocol/constants.js';
 import { MC, ModelCore } from './model-core.js';
 import type { BusModel } from './bus-model.js';
-import type { LinkDescriptor } from '../../router/link.js';
+import type { LinkDescriptor } from '../../endpoint/link.js';
 
 export interface ModelLinkWorkerData {
   model: BusModel;

@@ -6,7 +6,7 @@
 // uses `link` exactly as a plain link from router.attachDriver / attachDevice.
 import { Worker } from 'node:worker_threads';
 import type { Router, DriverLinkOptions, DeviceLinkOptions } from '../../router/router.js';
-import type { LinkDescriptor } from '../../router/link.js';
+import type { LinkDescriptor } from '../../endpoint/link.js';
 import { slotSizeFor } from '../../router/options.js';
 import { nativeCursorFlags, nativeRingBytes } from '../../ring/native.js';
 import { compiledModule } from '../../util/paths.js';

@@ -5,7 +5,7 @@
 // mode 'noread' it does not read its ring at all until control[1] is set (so its queue fills).
 // control[0] = 1 stops it.
 import { parentPort, workerData } from 'node:worker_threads';
-import { EndpointPort } from '../../../dist/src/router/port.js';
+import { EndpointPort } from '../../../dist/src/endpoint/port.js';
 
 const { link, module, control: controlBuf, log: logBuf, mode = 'answer' } = workerData;
 const control = new Int32Array(controlBuf);

@@ -3,11 +3,13 @@
 // sleeps on its doorbell when the ring is empty if it has one.
 import { parentPort, workerData as d } from 'node:worker_threads';
 import { Doorbell } from '../../../dist/src/wait/doorbell.js';
+import { SpinThenSleep } from '../../../dist/src/wait/idle-strategy.js';
 import { checkMessage, openRingSide } from './ring-side.mjs';
 
 const ring = openRingSide({ ...d, side: 'consumer' });
 const u8 = new Uint8Array(d.memory.buffer);
 const bell = d.ownBell ? new Doorbell(d.memory.buffer, d.ownBell) : null;
+const idle = new SpinThenSleep(2000);
 const into = new Uint8Array(d.stride);
 // Busy-polling sides give the CPU away briefly now and then (see producer.mjs).
 const YIELD_AFTER = 10_000;
@@ -42,7 +44,7 @@ while (expected < d.count) {
   emptyPolls++;
   if (idleSince === 0) idleSince = Date.now();
   else if ((emptyPolls & 0xfff) === 0 && Date.now() - idleSince > 15000) break; // producer gone: report, do not hang
-  if (bell) bell.idle(() => ring.peek() >= 0);
+  if (bell) idle.waitFor(bell, () => ring.peek() >= 0, 100);
   else if (emptyPolls % YIELD_AFTER === 0) Atomics.wait(pause, 0, 0, 0.05);
 }
 ring.flush();

@@ -3,11 +3,13 @@
 // then so the consumer falls asleep on its doorbell, and sleeping on its own doorbell when full.
 import { parentPort, workerData as d } from 'node:worker_threads';
 import { Doorbell } from '../../../dist/src/wait/doorbell.js';
+import { SpinThenSleep } from '../../../dist/src/wait/idle-strategy.js';
 import { openRingSide, writeMessage } from './ring-side.mjs';
 
 const ring = openRingSide({ ...d, side: 'producer' });
 const u8 = new Uint8Array(d.memory.buffer);
 const bell = d.ownBell ? new Doorbell(d.memory.buffer, d.ownBell) : null;
+const idle = new SpinThenSleep(2000);
 const frame = new Uint8Array(d.stride);
 const pause = new Int32Array(new SharedArrayBuffer(4));
 // Busy-polling sides give the CPU away briefly now and then: on a machine with more runnable
@@ -43,7 +45,7 @@ while (seq < d.count) {
   fullWaits++;
   if (stalledSince === 0) stalledSince = Date.now();
   else if ((fullWaits & 0xfff) === 0 && Date.now() - stalledSince > 15000) break; // consumer gone: report, do not hang
-  if (bell) bell.idle(() => ring.reserve() >= 0);
+  if (bell) idle.waitFor(bell, () => ring.reserve() >= 0, 100);
   else if (fullWaits % YIELD_AFTER === 0) Atomics.wait(pause, 0, 0, 0.05);
 }
 ring.flush();

@@ -1,11 +1,9 @@
 // One side (producer or consumer) of a ring under test, opened inside a worker thread from the
-// compiled package: the TS cursor classes or this thread's own instance of the WASM hot path
-// driving a cursor struct the main thread filled. Uniform interface: reserve()/peek() return a
-// slot address or -1; push()/pop() use the TS frame-copy conveniences (TS view only).
+// compiled package over a cursor struct the main thread filled: the TS classes over the WASM
+// cursor, or this thread's own instance of the hot path called directly. Uniform interface:
+// reserve()/peek() return a slot address or -1; push()/pop() use the TS frame copies (TS view only).
 import { instantiate } from '../../../dist/src/wasm/module.js';
-import { nativeConsumer, nativeProducer } from '../../../dist/src/ring/native.js';
-import { vmampConsumer, vmampProducer } from '../../../dist/src/ring/vmamp.js';
-import { spscConsumer, spscProducer } from '../../../dist/src/ring/spsc.js';
+import { CursorConsumer, CursorProducer } from '../../../dist/src/ring/cursor.js';
 
 /** `d`: { memory, module, layout, view, side, base, size, vmampLayout, role, cursor, batch, wakeAddr } */
 export function openRingSide(d) {
@@ -18,11 +16,9 @@ export function openRingSide(d) {
       ? { reserve: () => { const s = w.ringReserve(cur); return s === 0 ? -1 : s; }, commit: () => w.ringCommit(cur), flush: () => w.cursorFlush(cur) }
       : { peek: () => { const s = w.ringPeek(cur); return s === 0 ? -1 : s; }, release: () => w.ringRelease(cur), flush: () => w.cursorFlush(cur) };
   }
-  const opts = { batch: d.batch, wakeAddr: d.wakeAddr };
-  let r;
-  if (d.layout === 'native') r = producer ? nativeProducer(buffer, d.base, opts) : nativeConsumer(buffer, d.base, opts);
-  else if (d.layout === 'vmamp') r = producer ? vmampProducer(buffer, d.vmampLayout, d.role, opts) : vmampConsumer(buffer, d.vmampLayout, d.role, opts);
-  else r = producer ? spscProducer(buffer, d.base, d.size, opts) : spscConsumer(buffer, d.base, d.size, opts);
+  // What the classes use of a SharedMemory: this thread's views and hot-path instance.
+  const mem = { buffer, u8: new Uint8Array(buffer), u16: new Uint16Array(buffer), u32: new Uint32Array(buffer), wasm: instantiate(d.memory, d.module) };
+  const r = producer ? new CursorProducer(mem, d.cursor) : new CursorConsumer(mem, d.cursor);
   return producer
     ? { reserve: () => r.reserve(), commit: () => r.commit(), flush: () => r.flush(), push: (f) => r.tryPush(f), faults: () => r.faults }
     : { peek: () => r.peek(), release: () => r.release(), flush: () => r.flush(), pop: (into) => r.tryPop(into), faults: () => r.faults };

@@ -8,7 +8,7 @@
 // Control comes through shared memory: `stop` (Int32Array) index 0 = 1 ends it. The final
 // report is posted once (control only, never per message).
 import { parentPort, workerData } from 'node:worker_threads';
-import { EndpointPort } from '../../../dist/src/router/port.js';
+import { EndpointPort } from '../../../dist/src/endpoint/port.js';
 
 const { link, mode, batch = 8, stopBuffer, module } = workerData;
 const stop = new Int32Array(stopBuffer);

@@ -6,7 +6,7 @@
 //   - per device, responses and failures of forwarded requests arrive in increasing token order.
 // Posts one report at the end (control only).
 import { parentPort, workerData } from 'node:worker_threads';
-import { EndpointPort } from '../../../dist/src/router/port.js';
+import { EndpointPort } from '../../../dist/src/endpoint/port.js';
 
 const { link, plan, eventDev = -1, eventEvery = 0, module, limitMs = 60000 } = workerData;
 const devices = plan.map((p) => p.dev);

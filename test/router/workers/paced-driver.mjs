@@ -5,7 +5,7 @@
 // while requests were open (head-of-line blocking shows up there), plus anything unexpected:
 // answers to nothing, doubles, out-of-order answers. One report at the end (control only).
 import { parentPort, workerData } from 'node:worker_threads';
-import { EndpointPort } from '../../../dist/src/router/port.js';
+import { EndpointPort } from '../../../dist/src/endpoint/port.js';
 
 const { link, module, devices, outstanding, stopBuffer, drainMs = 5000 } = workerData;
 const stop = new Int32Array(stopBuffer);

@@ -15,7 +15,7 @@
 //   pause            stops reading for `pauseMs` once, after `pauseAfter` requests (backpressure)
 // Control through shared memory only: stop[0] = 1 ends it; the final report is posted once.
 import { parentPort, workerData } from 'node:worker_threads';
-import { EndpointPort } from '../../../dist/src/router/port.js';
+import { EndpointPort } from '../../../dist/src/endpoint/port.js';
 
 const { link, module, stop: stopBuf, mode = 'good', devices = [1], pauseAfter = 1000, pauseMs = 300 } = workerData;
 const stop = new Int32Array(stopBuf);

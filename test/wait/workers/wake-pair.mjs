@@ -9,13 +9,17 @@
 // experiment, not part of the test).
 import { parentPort, workerData as d } from 'node:worker_threads';
 import { nativeConsumer, nativeProducer } from '../../../dist/src/ring/native.js';
-import { Doorbell, spinThenWaitAfter, enterBusyPoll, leaveBusyPoll, DOORBELL_AWAKE } from '../../../dist/src/wait/doorbell.js';
+import { instantiate } from '../../../dist/src/wasm/module.js';
+import { Doorbell, DOORBELL_AWAKE } from '../../../dist/src/wait/doorbell.js';
+import { SpinThenSleep } from '../../../dist/src/wait/idle-strategy.js';
 
 const buf = d.memory.buffer;
 const u32 = new Uint32Array(buf);
 const i32 = new Int32Array(buf);
+// What the ring views use of a SharedMemory: this thread's views and hot-path instance.
+const mem = { buffer: buf, u8: new Uint8Array(buf), u16: new Uint16Array(buf), u32, wasm: instantiate(d.memory) };
 if (d.side === 'producer') {
-  const ring = nativeProducer(buf, d.base);
+  const ring = nativeProducer(mem, d.base);
   let seed = 12345;
   for (let i = 0; i < d.count; i++) {
     while (Atomics.load(u32, d.ack >>> 2) !== i);
@@ -31,8 +35,9 @@ if (d.side === 'producer') {
   }
   parentPort.postMessage({ sent: d.count });
 } else {
-  const ring = nativeConsumer(buf, d.base);
-  const bell = new Doorbell(buf, d.bell, { strategy: spinThenWaitAfter(d.spins) });
+  const ring = nativeConsumer(mem, d.base);
+  const bell = new Doorbell(buf, d.bell);
+  const idle = new SpinThenSleep(d.spins);
   const at = d.bell >>> 2;
   let expected = 0;
   let lost = 0;
@@ -46,19 +51,19 @@ if (d.side === 'producer') {
       if (u32[(slot >>> 2) + 2] !== expected) wrong++;
       expected++;
       ring.release();
-      if (d.toggleBusy && expected % 2 === 1) busy = enterBusyPoll(i32, at);
+      if (d.toggleBusy && expected % 2 === 1) busy = bell.enterBusyPoll();
       if (busy) busyPhases++;
       Atomics.store(u32, d.ack >>> 2, expected);
       continue;
     }
     if (busy) {
       // Leave busy-poll now that we are idle: from here on we may sleep.
-      if (d.fence) leaveBusyPoll(i32, at);
+      if (d.fence) bell.leaveBusyPoll();
       else Atomics.store(i32, at, DOORBELL_AWAKE);
       busy = false;
     }
     const t0 = performance.now();
-    bell.idle(poll, d.sleepMs);
+    idle.waitFor(bell, poll, d.sleepMs);
     if (performance.now() - t0 >= d.sleepMs * 0.9 && poll()) lost++;
   }
   parentPort.postMessage({ received: expected, wrong, lost, sleeps: bell.sleeps, busyPhases });

@@ -1,12 +1,14 @@
 // The endpoint side of a router link, usable from any thread: send frames into the
-// endpoint→router ring, receive from the router→endpoint ring, sleep on the endpoint's
-// doorbell when there is nothing to do. Ring operations run in this thread's own instance of
+// endpoint→router ring, receive from the router→endpoint ring, and wait for frames as the
+// port's idle strategy says (src/wait/idle-strategy.ts; spin, then sleep on the endpoint's
+// doorbell). Ring operations run in this thread's own instance of
 // the WASM hot path over the shared memory (the same cursor code the router uses), so a
 // JS endpoint gets batched publication and cached peer indices for free.
 import { instantiate, wasmModule, type WasmExports } from '../wasm/module.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import type { LinkDescriptor } from './link.js';
-import { BUSY_POLL_SPINS, enterBusyPoll, leaveBusyPoll } from '../wait/doorbell.js';
+import { Doorbell } from '../wait/doorbell.js';
+import { spinThenSleep, type IdleStrategy } from '../wait/idle-strategy.js';
 
 export interface PortOptions {
   /**
@@ -17,39 +19,34 @@ export interface PortOptions {
   spinBeforeSleep?: number;
 }
 
-/** Polls between two clock reads while spinning (a poll ≈ 0.1 µs, Date.now() ≈ 0.05 µs). */
-const SPIN_ROUND = 256;
-
 export class EndpointPort {
   readonly u8: Uint8Array;
   readonly dv: DataView;
-  private readonly i32: Int32Array;
   /** This thread's instance of the hot path (frame loops such as the echo device run in it). */
   readonly wasm: WasmExports;
   /** Producer cursor of the endpoint→router ring. */
   readonly out: number;
   /** Consumer cursor of the router→endpoint ring. */
   readonly in: number;
-  private readonly bellAt: number;
-  private readonly spin: number;
-  /** The doorbell says DOORBELL_BUSY_POLL: this port never sleeps. */
-  private readonly busyPoll: boolean;
+  /** The endpoint's doorbell: this port sleeps on it, the router rings it after publishing. */
+  readonly bell: Doorbell;
+  /** How wait() and waitAsync() spend idle time (spinBeforeSleep: src/wait/idle-strategy.ts). */
+  readonly idle: IdleStrategy;
+  /** A frame from the router is readable (the look every wait uses). */
+  readonly readable = (): boolean => this.peek() !== 0;
 
   constructor(readonly link: LinkDescriptor, opts: PortOptions = {}, module: WebAssembly.Module = wasmModule()) {
     const buf = link.memory.buffer;
     this.u8 = new Uint8Array(buf);
     this.dv = new DataView(buf);
-    this.i32 = new Int32Array(buf);
     this.wasm = instantiate(link.memory, module);
     this.out = link.toRouter + NR_PROD_CURSOR;
     this.in = link.fromRouter + NR_CONS_CURSOR;
-    this.bellAt = link.bell >>> 2;
-    this.spin = opts.spinBeforeSleep ?? 2000;
-    if (this.spin >= BUSY_POLL_SPINS) this.busyPoll = enterBusyPoll(this.i32, this.bellAt);
-    else {
-      this.busyPoll = false;
-      leaveBusyPoll(this.i32, this.bellAt); // an earlier busy-polling port of this link
-    }
+    this.bell = new Doorbell(buf as unknown as SharedArrayBuffer, link.bell);
+    this.idle = spinThenSleep(opts.spinBeforeSleep ?? 2000);
+    // Busy-spin says so on the doorbell; otherwise an earlier busy-polling port of this link
+    // may have left that state behind.
+    if (!(this.idle.busyPoll && this.bell.enterBusyPoll())) this.bell.leaveBusyPoll();
   }
 
   /** Address of a free slot to build a frame in (msg_size bytes from it), or 0 when the ring is full. */
@@ -110,31 +107,13 @@ export class EndpointPort {
     this.wasm.cursorFlush(this.in);
   }
 
-  /**
-   * Wait until a frame from the router is readable or `timeoutMs` passes: spin, then sleep
-   * on the doorbell. Returns true when a frame is there.
-   */
+  /** Wait until a frame from the router is readable (true) or `timeoutMs` passes (false). */
   wait(timeoutMs: number): boolean {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      // Spin in rounds with a clock check between them, so a large spin count never makes
-      // wait() outlast its timeout by much.
-      for (let spun = 0; spun < this.spin || this.busyPoll; spun += SPIN_ROUND) {
-        for (let i = 0; i < SPIN_ROUND; i++) if (this.peek() !== 0) return true;
-        if (Date.now() >= deadline) return false;
-      }
-      Atomics.store(this.i32, this.bellAt, 1);
-      if (this.peek() !== 0) {
-        Atomics.store(this.i32, this.bellAt, 0);
-        return true;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        Atomics.store(this.i32, this.bellAt, 0);
-        return false;
-      }
-      Atomics.wait(this.i32, this.bellAt, 1, left);
-      Atomics.store(this.i32, this.bellAt, 0);
-    }
+    return this.idle.waitFor(this.bell, this.readable, timeoutMs);
+  }
+
+  /** wait() that keeps this thread's event loop running while it sleeps. */
+  waitAsync(timeoutMs: number): Promise<boolean> {
+    return this.idle.waitForAsync(this.bell, this.readable, timeoutMs);
   }
 }
