@@ -66,6 +66,9 @@ export class CaptureTap {
       const ring = tables.newRing(capacity, slot, 0, 0);
       this.rings.push(ring);
       this.lostAtStart.push(Number(mem.dv.getBigUint64(sh + L.SH_C_CAPTURE_LOST, true)));
+      // The shard stamps records with SH_NOW_WALL, which its loop refreshes only while capturing:
+      // start it at now, so the frames of its first step after this store are not stamped 0.
+      mem.dv.setFloat64(sh + L.SH_NOW_WALL, performance.timeOrigin + performance.now(), true);
       Atomics.store(mem.u32, (sh + L.SH_CAPTURE) >>> 2, ring + NR_PROD_CURSOR);
     }
     this.timer = setInterval(() => this.drain(), every);

@@ -199,7 +199,7 @@ describe('a device link ends a request it cannot serve (VMSG_EVT_REQUEST_FAILED 
       expect(await outcomes(drv, 3)).toEqual([
         { dev: 1, token: 1, reason: 0 }, { dev: 1, token: 2, reason: Reason.LEGACY_NO_REPLY }, { dev: 1, token: 3, reason: 0 },
       ]);
-      await until('both bad reports counted', () => (deviceDrops(router, devLink.id).LATE_RESPONSE ?? 0) + (deviceDrops(router, devLink.id).UNMATCHED_RESPONSE ?? 0) === 2);
+      await until(() => (deviceDrops(router, devLink.id).LATE_RESPONSE ?? 0) + (deviceDrops(router, devLink.id).UNMATCHED_RESPONSE ?? 0) === 2, 'both bad reports counted');
       expect(deviceDrops(router, devLink.id)).toMatchObject({ LATE_RESPONSE: 1, UNMATCHED_RESPONSE: 1 });
       await expectExactAccounting(router);
     } finally {
