@@ -5,7 +5,8 @@
 // (busy-poll, yielding to the event loop now and then); with one it sleeps until the peer rings.
 // A socket that connects later is used from then on, announced with one byte so the peer
 // looks at what we published while it could not be rung.
-import type { RingConsumer, RingProducer } from '../ring/cursor.js';
+import { RingConsumer, RingProducer, type RingGeometry } from '../ring/cursor.js';
+import type { SharedMemory } from '../memory/shared-memory.js';
 import type { FrameChannel } from './bus-link.js';
 import type { DoorbellSocket } from './doorbell-socket.js';
 import type { DoorbellArrival } from './doorbell-arrival.js';
@@ -20,17 +21,54 @@ const POLLS_PER_YIELD = 4096;
 const POLL_NAP_MS = 0.05;
 const napWord = new Int32Array(new SharedArrayBuffer(4));
 
+/**
+ * What the load engine (src/driver/frame-engine.ts) needs to drive a channel's rings itself,
+ * in WASM over the mapped window: the memory, both ring geometries (the JS sides are flushed
+ * first, so the published indices are where to start), the doorbell socket as it is now.
+ */
+export interface ChannelRings {
+  readonly mem: SharedMemory;
+  readonly tx: RingGeometry;
+  readonly rx: RingGeometry;
+  /** The connected doorbell socket, or null (none configured, or not connected yet: poll). */
+  doorbell(): DoorbellSocket | null;
+  /** The engine is done and published everything: the JS sides continue from there. */
+  resume(): void;
+}
+
 export class ShmFrameChannel implements FrameChannel {
   private closed = false;
+  private tx: RingProducer;
+  private rx: RingConsumer;
 
   constructor(
-    private readonly tx: RingProducer,
-    private readonly rx: RingConsumer,
+    private readonly mem: SharedMemory,
+    private readonly txGeometry: RingGeometry,
+    private readonly rxGeometry: RingGeometry,
     private readonly arrival: DoorbellArrival | null,
     readonly maxMessageSize: number,
     private readonly release: () => Promise<void>,
   ) {
+    this.tx = new RingProducer(txGeometry);
+    this.rx = new RingConsumer(rxGeometry);
     arrival?.onArrival((s) => s.ring());
+  }
+
+  /** Hand the rings to the load engine (see ChannelRings). */
+  rings(): ChannelRings {
+    this.tx.flush();
+    this.rx.flush();
+    return {
+      mem: this.mem,
+      tx: this.txGeometry,
+      rx: this.rxGeometry,
+      doorbell: () => this.doorbell,
+      resume: () => {
+        // Fresh JS sides start at the indices the engine published.
+        this.tx = new RingProducer(this.txGeometry);
+        this.rx = new RingConsumer(this.rxGeometry);
+      },
+    };
   }
 
   /** The connected doorbell socket, or null (none configured, or not connected yet: poll). */

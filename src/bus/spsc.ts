@@ -8,7 +8,7 @@
 // starts, and a peer's death shows only as a closed doorbell socket or unanswered PINGs.
 import type { Router } from '../router/router.js';
 import { SharedMemory } from '../memory/shared-memory.js';
-import { checkSpscRing, initSpscRing, spscCapacity, spscConsumer, spscProducer, spscRegionBytes, writeSpscCursor, SPSC_SLOT_SIZE, SPSC_HEAD, SPSC_TAIL } from '../ring/spsc.js';
+import { checkSpscRing, initSpscRing, spscCapacity, spscGeometry, spscRegionBytes, writeSpscCursor, SPSC_SLOT_SIZE, SPSC_HEAD, SPSC_TAIL } from '../ring/spsc.js';
 import { CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_CACHED, CUR_LOCAL, type CursorSide } from '../ring/cursor.js';
 import type { FrameChannel } from './bus-link.js';
 import type { ShmLinkOptions } from './shm-options.js';
@@ -98,7 +98,7 @@ export async function openSpscChannel(o: ShmLinkOptions, deadline: OpenDeadline)
   const opened = await openSpsc(mem, o, deadline);
   const { region, txBase, rxBase } = opened.prepared;
   const cap = spscCapacity(region);
-  const tx = spscProducer(mem.buffer, txBase, region, { batch: cap });
-  const rx = spscConsumer(mem.buffer, rxBase, region, { batch: Math.max(1, cap >> 2) });
-  return new ShmFrameChannel(tx, rx, opened.doorbell, SPSC_SLOT_SIZE, () => opened.release());
+  const tx = spscGeometry(mem.buffer, txBase, region, CURSOR_PRODUCER, { batch: cap });
+  const rx = spscGeometry(mem.buffer, rxBase, region, CURSOR_CONSUMER, { batch: Math.max(1, cap >> 2) });
+  return new ShmFrameChannel(mem, tx, rx, opened.doorbell, SPSC_SLOT_SIZE, () => opened.release());
 }

@@ -12,7 +12,7 @@
 import type { Router } from '../router/router.js';
 import { SharedMemory } from '../memory/shared-memory.js';
 import {
-  vmampDeviceInit, vmampDriverInit, VmampBringUp, vmampProducer, vmampConsumer, writeVmampCursor, VmampLayoutError,
+  vmampDeviceInit, vmampDriverInit, VmampBringUp, vmampGeometry, writeVmampCursor, VmampLayoutError,
   VMAMP_ROLE_DEVICE, VMAMP_ROLE_DRIVER, VMAMP_STATE_SHUTDOWN, type VmampLayout, type VmampRole,
 } from '../ring/vmamp.js';
 import { CURSOR_CONSUMER, CURSOR_PRODUCER } from '../ring/cursor.js';
@@ -115,9 +115,9 @@ export async function openVmampChannel(o: ShmLinkOptions, deadline: OpenDeadline
   const opened = await openVmamp(mem, o, deadline);
   const { layout, bringUp, role } = opened.prepared;
   // Our index is published on flush() (or when a ring looks full/empty): one doorbell per batch.
-  const tx = vmampProducer(mem.buffer, layout, role, { batch: layout.numQueueElements });
-  const rx = vmampConsumer(mem.buffer, layout, role, { batch: Math.max(1, layout.numQueueElements >> 2) });
-  return new ShmFrameChannel(tx, rx, opened.doorbell, layout.sizeQueueElements, async () => {
+  const tx = vmampGeometry(mem.buffer, layout, role, CURSOR_PRODUCER, { batch: layout.numQueueElements });
+  const rx = vmampGeometry(mem.buffer, layout, role, CURSOR_CONSUMER, { batch: Math.max(1, layout.numQueueElements >> 2) });
+  return new ShmFrameChannel(mem, tx, rx, opened.doorbell, layout.sizeQueueElements, async () => {
     bringUp.shutdown();
     await opened.release();
   });
