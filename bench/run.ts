@@ -30,6 +30,8 @@ interface Target {
 }
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
+/** bench/vmamp-driver.ts: our driver's rate per case; `<case>-c` the C driver's, `<case>-ratio` ours / C per process. */
+const VMAMP_DRIVER_CASES = ['poll', 'doorbell'].flatMap((k) => [1, 8].map((n) => `vmamp-driver-k${n}-${k}`));
 const RUN_TIMEOUT_MS = 180_000;
 
 /** The targets of issue "Router core", item 7. */
@@ -39,6 +41,8 @@ const TARGETS: Record<string, Target> = {
   'rtt-p50-us': { op: '<=', value: 2 },
   'rtt-p99-us': { op: '<=', value: 10 },
   'rss-mb': { op: '<=', value: 120 },
+  // `vmsg bench` as a driver against the C device vs the C driver, back to back in one process.
+  ...Object.fromEntries(VMAMP_DRIVER_CASES.map((n) => [n, { op: '>=', value: 0.8, of: 'ratio_to_c' } as Target])),
 };
 const PIPELINE_OVER_NAIVE = 50;
 
@@ -65,6 +69,11 @@ function cases(anchorBin: string | null): Case[] {
       id: 'vmamp',
       metrics: Object.fromEntries(['poll', 'doorbell'].flatMap((k) => ['c-c', 'node-c', 'c-router'].map((p) => [`vmamp-${p}-${k}`, 'round trips/s']))),
       command: node('vmamp.js'),
+    },
+    {
+      id: 'vmamp-driver',
+      metrics: Object.fromEntries(VMAMP_DRIVER_CASES.flatMap((n) => [[n, 'round trips/s'], [`${n}-c`, 'round trips/s'], [`${n}-ratio`, 'x']])),
+      command: node('vmamp-driver.js'),
     },
     // Two routers (two processes) linked by the stream bus over TCP on 127.0.0.1: loaded, then one request at a time.
     { id: 'stream', metrics: { 'stream-tcp-d2-k64': 'round trips/s' }, command: node('stream.js') },
@@ -194,6 +203,14 @@ function applyTargets(results: Result[]): void {
       r.ratio_to_c_c = sig(r.median / cc.median);
       r.ratio_to_c_c_per_round = perRound(r, cc);
     }
+  }
+  // vmamp-driver: the ratio of each process's back-to-back pairs, not of medians over processes.
+  for (const n of VMAMP_DRIVER_CASES) {
+    const r = byName.get(n);
+    const ratio = byName.get(`${n}-ratio`);
+    if (r === undefined || ratio === undefined || ratio.runs === 0) continue;
+    r.ratio_to_c = ratio.median;
+    r.ratio_to_c_per_round = ratio.values;
   }
   for (const [name, t] of Object.entries(TARGETS)) {
     const r = byName.get(name);
