@@ -12,9 +12,25 @@ export interface BellAddon {
   ring(fd: number): number;
   /** sched_yield(2). */
   yield(): number;
+  /** A descriptor of our own for the same socket (-1 on failure): rung from another thread, it cannot be closed and reused under that thread. */
+  dup(fd: number): number;
+  close(fd: number): number;
 }
 
 let addon: BellAddon | undefined;
+let failure: Error | undefined;
+
+/** The addon, or null when it cannot be loaded (callers then keep to the event loop). */
+export function tryBellAddon(): BellAddon | null {
+  if (addon !== undefined) return addon;
+  if (failure !== undefined) return null;
+  try {
+    return bellAddon();
+  } catch (e) {
+    failure = e as Error;
+    return null;
+  }
+}
 
 export function bellAddon(): BellAddon {
   if (addon === undefined) {

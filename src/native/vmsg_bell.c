@@ -5,6 +5,8 @@
 // the system calls a C peer makes. The socket stays owned by Node (paused while used here).
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <node_api.h>
 #include <poll.h>
 #include <sched.h>
@@ -55,6 +57,16 @@ static napi_value bell_ring(napi_env env, napi_callback_info info) {
   }
 }
 
+// dup(fd): a descriptor of our own for the same socket (-1 on failure), so a thread that rings
+// it never writes to a number Node closed and reused meanwhile; close(fd) when done with it.
+static napi_value bell_dup(napi_env env, napi_callback_info info) {
+  return int_value(env, fcntl(arg_i32(env, info, 0, -1), F_DUPFD_CLOEXEC, 0));
+}
+
+static napi_value bell_close(napi_env env, napi_callback_info info) {
+  return int_value(env, close(arg_i32(env, info, 0, -1)));
+}
+
 // yield(): sched_yield(2), so a polling thread lets a peer waiting for this CPU run.
 static napi_value bell_yield(napi_env env, napi_callback_info info) {
   (void)info;
@@ -66,6 +78,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"wait", NULL, bell_wait, NULL, NULL, NULL, napi_default, NULL},
     {"ring", NULL, bell_ring, NULL, NULL, NULL, napi_default, NULL},
     {"yield", NULL, bell_yield, NULL, NULL, NULL, napi_default, NULL},
+    {"dup", NULL, bell_dup, NULL, NULL, NULL, napi_default, NULL},
+    {"close", NULL, bell_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -4,7 +4,9 @@
 // when idle (spin a bounded number of polls first: a wake-up costs ~50 µs, a poll ~0.1 µs).
 import { instantiate } from '../wasm/module.js';
 import { routerLayout } from './layout.js';
-import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
+import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_SOCKET_BELLS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
+import { ringSocketBells } from './socket-bells.js';
+import { tryBellAddon } from '../native/bell.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
 import { BUSY_POLL_SPINS, enterBusyPoll, leaveBusyPoll } from '../wait/doorbell.js';
@@ -50,6 +52,8 @@ export default function runShard(task: ShardTask): { frames: number } {
   const stopAt = (block + CB_STOP) >>> 2;
   const beatAt = (block + CB_BEAT) >>> 2;
   const pollLinksAt = (block + CB_POLL_LINKS) >>> 2;
+  const socketBellsAt = (block + CB_SOCKET_BELLS) >>> 2;
+  const bell = tryBellAddon(); // null: links keep the main-thread bridge (src/bus/shm-link.ts)
   const cmdCursor = commandRing + NR_CONS_CURSOR;
   // Monotonic, not Date.now(): a wall-clock jump must not expire or postpone deadlines.
   const clock = routerClock(task.originMs);
@@ -89,6 +93,9 @@ export default function runShard(task: ShardTask): { frames: number } {
       if (wasm.ringPeek(cmdCursor) !== 0) runCommands(wasm, task.memory, shard, commandRing, block);
       const n = wasm.routeSome(shard, ROUTE_BUDGET);
       frames += n;
+      // Doorbell sockets of our links whose peer we just published frames for (a plain load when none).
+      const bells = u32[socketBellsAt]!;
+      if (bells !== 0 && bell !== null) ringSocketBells(i32, u32, bells, bell);
       if (n !== 0) {
         idle = 0;
         continue;
@@ -116,6 +123,7 @@ export default function runShard(task: ShardTask): { frames: number } {
       Atomics.store(i32, bellAt, 1);
       const late = wasm.routeSome(shard, ROUTE_BUDGET);
       frames += late;
+      if (bells !== 0 && bell !== null) ringSocketBells(i32, u32, bells, bell);
       const polling = Atomics.load(u32, pollLinksAt) !== 0;
       if (late === 0 && wasm.ringPeek(cmdCursor) === 0 && Atomics.load(i32, stopAt) === 0) {
         Atomics.wait(i32, bellAt, 1, polling ? POLL_NAP_MS : MAX_SLEEP_MS);
