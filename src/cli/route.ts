@@ -10,6 +10,7 @@
 // Events go to stderr, one line each. Exit status 0; 1 when a link cannot be opened; 2 bad arguments.
 import type { AddressInfo } from 'node:net';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
+import { pollBudget } from '../router/poll-budget.js';
 import { Router } from '../router/router.js';
 import { checkLinkUri, openBusLink } from '../bus/open.js';
 import { LinkUriError } from '../bus/uri.js';
@@ -146,6 +147,9 @@ export async function run(argv: string[]): Promise<number> {
     else logger.info(line);
   };
   const t0 = performance.now();
+  // Busy-polling peers and shards must not outnumber the cores (src/router/poll-budget.ts).
+  const budget = pollBudget([...cfg.driverLinks, ...cfg.deviceLinks], cfg.router.shards);
+  if (budget.pollingPeers > 0) cfg.router.shards ??= budget.shards;
   const router = await Router.create(cfg.router);
   const capture = cfg.capture === undefined ? undefined : await router.startCapture(cfg.capture);
   if (capture !== undefined) say(`capturing every frame to ${cfg.capture}`);
@@ -246,7 +250,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const spec of specs) await startDevice(spec);
     process.on('SIGHUP', onHangup);
     supervisors = plans.map(supervise);
-    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)`);
+    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)${budget.note === '' ? '' : `; ${budget.note}`}`);
     await stopped;
   } catch (e) {
     say(`error: ${(e as Error).message}`);

@@ -36,6 +36,13 @@ const MAX_SLEEP_MS = 5;
  * the spin phase see no nap at all.
  */
 const POLL_NAP_MS = 0.05;
+/**
+ * While a busy-poll link is attached and a frame came within this long (router clock, ms),
+ * look again at once instead of napping, yielding the CPU between looks (sched_yield): a
+ * peer that waits for a core gets it, and a relay between two polling peers is not paced by
+ * naps (two per round trip, ~0.1-0.2 ms each here). After that, naps again.
+ */
+const POLL_YIELD_MS = 2;
 
 export default function runShard(task: ShardTask): { frames: number } {
   const L = routerLayout();
@@ -73,6 +80,7 @@ export default function runShard(task: ShardTask): { frames: number } {
   let lastExpire = clock();
   let stopSince = 0;
   let lastPendingCheck = -1;
+  let lastFrameMs = 0;
   u32[nowAt] = lastExpire;
   try {
     for (;;) {
@@ -98,6 +106,7 @@ export default function runShard(task: ShardTask): { frames: number } {
       if (bells !== 0 && bell !== null) ringSocketBells(i32, u32, bells, bell);
       if (n !== 0) {
         idle = 0;
+        lastFrameMs = u32[nowAt]!;
         continue;
       }
       if (Atomics.load(i32, stopAt) !== 0) {
@@ -117,6 +126,10 @@ export default function runShard(task: ShardTask): { frames: number } {
         }
       }
       if (busyPoll || ++idle <= task.spinBeforeSleep) continue;
+      if (bell !== null && u32[nowAt]! - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) {
+        bell.yield();
+        continue;
+      }
       // Announce the sleep, then look once more: a producer publishes before it reads the
       // bell, we set the bell before this last look (both sequentially consistent), so a
       // frame published meanwhile is either seen here or wakes us.
