@@ -10,7 +10,7 @@
 // Events go to stderr, one line each. Exit status 0; 1 when a link cannot be opened; 2 bad arguments.
 import type { AddressInfo } from 'node:net';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
-import { pollBudget } from '../router/poll-budget.js';
+import { shardBudget } from '../router/shard-budget.js';
 import { Router } from '../router/router.js';
 import { checkLinkUri, openBusLink } from '../bus/open.js';
 import { LinkUriError } from '../bus/uri.js';
@@ -34,7 +34,7 @@ const FLAGS = {
   'device-link': { kind: 'list', value: 'URI', help: 'attach an external device-side bus (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:..., unix:PATH, tcp:HOST:PORT' },
   device: { kind: 'list', value: 'KIND:DEVNUM[?opts]', help: `built-in device (repeatable); kinds: ${Object.keys(DEVICE_KINDS).join(', ')}` },
   duration: { kind: 'string', value: 'S', help: 'stop after S seconds (default: until SIGINT/SIGTERM)' },
-  shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one per core' },
+  shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one per core, at most one per shared-memory link and per core its busy-poll peers leave free' },
   'timeout-ms': { kind: 'integer', value: 'MS', min: 1, max: 86_400_000, help: `a request unanswered this long fails (default ${DEFAULT_TIMEOUT_MS}; external drivers get no failure event, so generous)` },
   config: { kind: 'string', value: 'FILE', help: 'JSON config file with any of these options (README "Config file"); flags given here win' },
   capture: { kind: 'string', value: 'FILE.vmc', help: 'record every frame crossing the router (vmsg decode / export-pcapng / replay read it)' },
@@ -147,9 +147,9 @@ export async function run(argv: string[]): Promise<number> {
     else logger.info(line);
   };
   const t0 = performance.now();
-  // Busy-polling peers and shards must not outnumber the cores (src/router/poll-budget.ts).
-  const budget = pollBudget([...cfg.driverLinks, ...cfg.deviceLinks], cfg.router.shards);
-  if (budget.pollingPeers > 0) cfg.router.shards ??= budget.shards;
+  // No more shards than links, nor than the cores busy-polling peers leave (src/router/shard-budget.ts).
+  const budget = shardBudget([...cfg.driverLinks, ...cfg.deviceLinks], cfg.router.shards);
+  cfg.router.shards ??= budget.shards;
   const router = await Router.create(cfg.router);
   const capture = cfg.capture === undefined ? undefined : await router.startCapture(cfg.capture);
   if (capture !== undefined) say(`capturing every frame to ${cfg.capture}`);

@@ -1,0 +1,53 @@
+// How many shards `vmsg route` runs when --shards is not given, and what its start-up line
+// says about it. Two things bound the useful count below the core count:
+// * Links. A shard routes tens of millions of frames per second; what costs is waking sleeping
+//   threads, and a second shard puts a link and a built-in device on different shards, which
+//   adds a cross-shard hop (a futex wake-up) each way: one request at a time to echo:2 measured
+//   a p50 of 0.9-1.3 ms with two shards against 0.15 ms with one (docs/ARCHITECTURE.md "The
+//   wake-up chain"). So at most one shard per shared-memory or legacy link; a stream link may
+//   carry any number of drivers and counts as many.
+// * Busy-polling peers. Every shared-memory peer without `sock=` polls its window, and each
+//   shard serving one keeps looking at it; with more pollers than cores a poller that holds a
+//   core keeps the thread it waits for off it (a relay measured 3.9 k round trips/s where the
+//   same window between two C peers did 0.9 M). So at most one shard per core the busy-poll
+//   peers leave free; the shards also yield the CPU between looks (src/router/shard-worker.ts).
+// At least one shard either way.
+import { availableParallelism } from 'node:os';
+import { parseLinkUri } from '../bus/uri.js';
+
+export interface ShardBudget {
+  /** Links whose peer busy-polls (shared-memory windows without `sock=`). */
+  pollingPeers: number;
+  cores: number;
+  /** Shards to run: the given count, else the bounds above. */
+  shards: number;
+  /** What the start-up line adds, or '' when nothing is worth saying. */
+  note: string;
+}
+
+export function shardBudget(linkUris: readonly string[], shards: number | undefined, cores = availableParallelism()): ShardBudget {
+  let pollingPeers = 0;
+  let linkShards = 0;
+  for (const text of linkUris) {
+    const uri = parseLinkUri(text);
+    if (uri.scheme === 'vmamp' || uri.scheme === 'spsc') {
+      linkShards++;
+      if (uri.sock === undefined) pollingPeers++;
+    } else if (uri.scheme === 'qemu-v0' || uri.scheme === 'openamp') {
+      linkShards++;
+    } else {
+      linkShards += cores; // a stream link: any number of connections
+    }
+  }
+  const byLinks = Math.max(1, linkShards);
+  const byPollers = Math.max(1, cores - pollingPeers);
+  const chosen = shards ?? Math.min(cores, byLinks, byPollers);
+  const why: string[] = [];
+  if (shards === undefined && chosen < cores) {
+    why.push(byPollers <= byLinks ? `${chosen} shard(s) instead of ${cores}: ${pollingPeers} busy-poll peer(s)` : `${chosen} shard(s) instead of ${cores}: one per link`);
+  }
+  if (pollingPeers > 0) {
+    why.push(`busy-poll: ${pollingPeers} peer(s) and ${chosen} shard(s) polling on ${cores} core(s)${pollingPeers + chosen > cores ? ', more pollers than cores' : ''}; shards yield the CPU between looks`);
+  }
+  return { pollingPeers, cores, shards: chosen, note: why.join('; ') };
+}
