@@ -67,7 +67,7 @@ describe('the WASM load engine verifies every answer', () => {
     expect(report).toEqual({ pings: 4, pingErrors: 0 });
   }, 30_000);
 
-  it('bus PINGs at 8 in flight: nothing lost, latencies recorded; the window goes with its device', async () => {
+  it('bus PINGs at 8 and at 65535 in flight: nothing lost, latencies recorded; the window goes with its device', async () => {
     const p = freshPaths('engine-ok');
     const device = await scriptedDevice(p.path);
     const ch = await openFrameChannel(`vmamp:${p.path}?size=8192`, { waitMs: 10_000 });
@@ -75,6 +75,9 @@ describe('the WASM load engine verifies every answer', () => {
       const ping = await runFrameBench(ch, { mode: 'ping', dev: 0, count: 5000, outstanding: 8, idleMs: 2000 });
       expect(ping).toMatchObject({ sent: 5000, received: 5000, errors: 0, order_violations: 0 });
       expect(ping.p50_us).toBeGreaterThan(0);
+      // The most frames in flight the CLI takes: the engine's state still fits the channel.
+      const wide = await runFrameBench(ch, { mode: 'ping', dev: 0, count: 3000, outstanding: 65535, idleMs: 2000 });
+      expect(wide).toMatchObject({ sent: 3000, received: 3000, errors: 0, order_violations: 0 });
     } finally {
       await ch.close();
     }
