@@ -7,14 +7,16 @@
 // again). The table lives in shared memory, one per shard, found through the shard's control
 // block (CB_SOCKET_BELLS, 0 = none yet); each entry holds the word's address and a descriptor
 // of our own (dup) for the socket, closed only after the shard has stopped looking at it.
-//   entry i @ table + 8 i: u32 word address (0 = free), i32 fd
+//   u32 @0: entries in use (the shard scans entries 0 .. this - 1)
+//   entry i @ table + 8 + 8 i: u32 word address (0 = free), i32 fd
 import type { SharedMemory } from '../memory/shared-memory.js';
 import { CB_SOCKET_BELLS } from './control.js';
 import type { BellAddon } from '../native/bell.js';
 
 export const SOCKET_BELL_SLOTS = 32;
 const ENTRY = 8;
-const TABLE_BYTES = SOCKET_BELL_SLOTS * ENTRY;
+const HEAD = 8;
+const TABLE_BYTES = HEAD + SOCKET_BELL_SLOTS * ENTRY;
 const AWAKE = 0;
 const ASLEEP = 1;
 
@@ -35,11 +37,12 @@ export class SocketBells {
       Atomics.store(mem.u32, (this.controlBlocks[shard]! + CB_SOCKET_BELLS) >>> 2, table);
     }
     for (let i = 0; i < SOCKET_BELL_SLOTS; i++) {
-      const at = (table + i * ENTRY) >>> 2;
+      const at = (table + HEAD + i * ENTRY) >>> 2;
       if (Atomics.load(mem.u32, at) !== 0) continue;
       Atomics.store(mem.i32, word >>> 2, ASLEEP); // armed: the next publish flips it
       Atomics.store(mem.i32, at + 1, fd);
       Atomics.store(mem.u32, at, word); // the entry is live once its word is there
+      if (Atomics.load(mem.u32, table >>> 2) <= i) Atomics.store(mem.u32, table >>> 2, i + 1);
       return true;
     }
     return false;
@@ -52,16 +55,22 @@ export class SocketBells {
   remove(shard: number, word: number): void {
     const table = this.tables.get(shard);
     if (table === undefined) return;
+    const { u32 } = this.mem;
     for (let i = 0; i < SOCKET_BELL_SLOTS; i++) {
-      const at = (table + i * ENTRY) >>> 2;
-      if (Atomics.load(this.mem.u32, at) === word) Atomics.store(this.mem.u32, at, 0);
+      const at = (table + HEAD + i * ENTRY) >>> 2;
+      if (Atomics.load(u32, at) === word) Atomics.store(u32, at, 0);
     }
+    // Shrink the scanned range past free entries at its end.
+    let n = Atomics.load(u32, table >>> 2);
+    while (n > 0 && Atomics.load(u32, (table + HEAD + (n - 1) * ENTRY) >>> 2) === 0) n--;
+    Atomics.store(u32, table >>> 2, n);
   }
 }
 
 /** Shard side, every loop pass: ring the sockets whose word a publish flipped to AWAKE. */
 export function ringSocketBells(i32: Int32Array, u32: Uint32Array, table: number, bell: BellAddon): void {
-  for (let i = 0, at = table >>> 2; i < SOCKET_BELL_SLOTS; i++, at += ENTRY >>> 2) {
+  const n = u32[table >>> 2]!;
+  for (let i = 0, at = (table + HEAD) >>> 2; i < n; i++, at += ENTRY >>> 2) {
     const word = u32[at]!;
     if (word === 0) continue;
     if (Atomics.load(i32, word >>> 2) !== AWAKE) continue;
