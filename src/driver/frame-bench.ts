@@ -16,6 +16,7 @@ import { encodeHeader } from '../protocol/codec.js';
 import { PingResponder } from './exchange.js';
 import { ShmFrameChannel } from '../bus/shm-channel.js';
 import { runFrameEngine } from './frame-engine.js';
+import { tryBellAddon } from '../native/bell.js';
 import {
   HDR_SIZE, HDR_DEV_NUM, HDR_TOKEN, TYPE_BUS, TYPE_RESPONSE, B_PING, T_GET_DEVICE_INFO, T_GET_DEVICE_FEATURES, T_SET_DRIVER_FEATURES, T_GET_DEVICE_STATUS,
   T_SET_DEVICE_STATUS, T_GET_VQUEUE, T_SET_VQUEUE, T_EVENT_AVAIL, T_EVENT_USED,
@@ -130,7 +131,8 @@ export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Pro
   // The bus may PING us (keep-alive): answered on the side, never counted as an answer.
   const pings = new PingResponder();
   if (mode === 'avail' && !(await bindDriver(ch, dev, idleMs, pings))) errors++;
-  if (o.engine !== 'js' && ch instanceof ShmFrameChannel) {
+  // The engine needs the doorbell addon (src/native/bell.ts); without it the JS loop below runs.
+  if (o.engine !== 'js' && ch instanceof ShmFrameChannel && tryBellAddon() !== null) {
     pings.send(ch);
     const r = await runFrameEngine(ch.rings(), o);
     return { ...r, errors: r.errors + errors };
