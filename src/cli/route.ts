@@ -34,7 +34,7 @@ const FLAGS = {
   'device-link': { kind: 'list', value: 'URI', help: 'attach an external device-side bus (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:..., unix:PATH, tcp:HOST:PORT' },
   device: { kind: 'list', value: 'KIND:DEVNUM[?opts]', help: `built-in device (repeatable); kinds: ${Object.keys(DEVICE_KINDS).join(', ')}` },
   duration: { kind: 'string', value: 'S', help: 'stop after S seconds (default: until SIGINT/SIGTERM)' },
-  shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one per core, at most one per shared-memory link and per core its busy-poll peers leave free' },
+  shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one, or one per core with a stream link; never more than the cores busy-poll peers leave free' },
   'timeout-ms': { kind: 'integer', value: 'MS', min: 1, max: 86_400_000, help: `a request unanswered this long fails (default ${DEFAULT_TIMEOUT_MS}; external drivers get no failure event, so generous)` },
   config: { kind: 'string', value: 'FILE', help: 'JSON config file with any of these options (README "Config file"); flags given here win' },
   capture: { kind: 'string', value: 'FILE.vmc', help: 'record every frame crossing the router (vmsg decode / export-pcapng / replay read it)' },
