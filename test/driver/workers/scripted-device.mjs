@@ -6,8 +6,8 @@
 //   drop       never answered
 //   pingBefore before answering it, the device sends a keep-alive PING (data 0xC0FFEE00 + n)
 //              and an EVENT_CONFIG (not an answer); the PING's answer is checked.
-// Busy-polls (no doorbell socket), naps briefly when idle. Reports {pings, pingErrors} when the
-// main thread posts 'stop', then closes the window (the file goes with it).
+// Busy-polls (no doorbell socket), naps briefly when idle. When the main thread posts 'stop' it
+// closes the window (the file goes with it), then reports {pings, pingErrors}.
 import { parentPort, workerData } from 'node:worker_threads';
 import { SharedMemory } from '../../../dist/src/memory/shared-memory.js';
 import { ShmWindow } from '../../../dist/src/bus/shm-window.js';
@@ -83,6 +83,6 @@ for (let idle = 0; !stop; ) {
   if (what === 'dup') answer(f);
   if (held !== null) { answer(held); held = null; }
 }
-parentPort.postMessage({ pings, pingErrors });
 bringUp.shutdown();
-win.close(true);
+win.close(true); // before the report: the test checks the file is gone once it has it
+parentPort.postMessage({ pings, pingErrors });
