@@ -9,6 +9,11 @@
       "target_name": "vmsg_fence",
       "sources": ["src/native/vmsg_fence.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "vmsg_bell",
+      "sources": ["src/native/vmsg_bell.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

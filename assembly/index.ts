@@ -62,3 +62,12 @@ export { routeSome, serviceParked } from './router/route';
 export { addSource, removeSource, forgetDriver, addDevice, removeDevice, emitDeviceEvent, emitFrame, expire, failAll, pendingWork } from './router/control';
 
 export { echoSome } from './device/echo';
+
+export {
+  LG_MODE, LG_DEV, LG_TX, LG_RX, LG_OUTSTANDING, LG_FIFO, LG_HIST, LG_FIFO_HEAD, LG_FIFO_N, LG_SPINS, LG_FLAGS,
+  LG_COUNT, LG_SENT, LG_RECEIVED, LG_ERRORS, LG_ORDER, LG_PINGS, LG_STOP_AT, LG_LAST, LG_MAX_NS, LG_TEMPLATES,
+  LG_TEMPLATE_SIZE, LG_INIT_STEPS, LG_STATE_SIZE, LGE_KEY, LGE_MSG_ID, LGE_T0, LG_ENTRY_SIZE,
+  LG_MODE_INIT, LG_MODE_PING, LG_MODE_AVAIL, LGF_RETURN_ON_SEND, LG_DONE, LG_IDLE, LG_BUDGET, LG_SENT_NOW,
+  HIST_LINEAR, HIST_SUB_BITS, HIST_BUCKETS,
+} from './loadgen/layout';
+export { lgSetup, lgRun, lgClearHistogram } from './loadgen/driver';

@@ -30,6 +30,10 @@ interface Target {
 }
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
+/** bench/vmamp-driver.ts: our driver's rate per case; `<case>-c` the C driver's, `<case>-ratio` ours / C per process. */
+/** bench/route-one.ts: one request at a time through vmsg route, per device kind; `-ratio` = p50 / C ↔ C doorbell p50. */
+const ROUTE_ONE_CASES = ['route-one-entropy-init', 'route-one-echo-init', 'route-one-echo-avail'];
+const VMAMP_DRIVER_CASES = ['poll', 'doorbell'].flatMap((k) => [1, 8].map((n) => `vmamp-driver-k${n}-${k}`));
 const RUN_TIMEOUT_MS = 180_000;
 
 /** The targets of issue "Router core", item 7. */
@@ -39,6 +43,10 @@ const TARGETS: Record<string, Target> = {
   'rtt-p50-us': { op: '<=', value: 2 },
   'rtt-p99-us': { op: '<=', value: 10 },
   'rss-mb': { op: '<=', value: 120 },
+  // `vmsg bench` as a driver against the C device vs the C driver, back to back in one process.
+  ...Object.fromEntries(VMAMP_DRIVER_CASES.map((n) => [n, { op: '>=', value: 0.8, of: 'ratio_to_c' } as Target])),
+  // One request at a time through vmsg route over a doorbell window: p50 ≤ 2× the C ↔ C doorbell p50.
+  ...Object.fromEntries(ROUTE_ONE_CASES.map((n) => [`${n}-ratio`, { op: '<=', value: 2 } as Target])),
 };
 const PIPELINE_OVER_NAIVE = 50;
 
@@ -66,6 +74,18 @@ function cases(anchorBin: string | null): Case[] {
       metrics: Object.fromEntries(['poll', 'doorbell'].flatMap((k) => ['c-c', 'node-c', 'c-router'].map((p) => [`vmamp-${p}-${k}`, 'round trips/s']))),
       command: node('vmamp.js'),
     },
+    {
+      id: 'vmamp-driver',
+      metrics: Object.fromEntries(VMAMP_DRIVER_CASES.flatMap((n) => [[n, 'round trips/s'], [`${n}-c`, 'round trips/s'], [`${n}-ratio`, 'x']])),
+      command: node('vmamp-driver.js'),
+    },
+    {
+      id: 'route-one',
+      metrics: Object.fromEntries(ROUTE_ONE_CASES.flatMap((n) => [[`${n}-p50-us`, 'us'], [`${n}-ratio`, 'x']])),
+      command: node('route-one.js'),
+    },
+    // What one thread wake-up costs here, by mechanism (docs/ARCHITECTURE.md "The wake-up chain").
+    { id: 'wake-hops', metrics: { 'hop-futex-us': 'us', 'hop-wait-async-us': 'us', 'hop-socket-loop-us': 'us', 'hop-socket-sys-us': 'us' }, command: node('wake-hops.js') },
     // Two routers (two processes) linked by the stream bus over TCP on 127.0.0.1: loaded, then one request at a time.
     { id: 'stream', metrics: { 'stream-tcp-d2-k64': 'round trips/s' }, command: node('stream.js') },
     { id: 'stream-one', metrics: { 'stream-tcp-d1-k1': 'round trips/s' }, command: node('stream.js', ['--devices', '1', '--outstanding', '1']) },
@@ -203,6 +223,14 @@ function applyTargets(results: Result[]): void {
       r.ratio_to_c_c = sig(r.median / cc.median);
       r.ratio_to_c_c_per_round = perRound(r, cc);
     }
+  }
+  // vmamp-driver: the ratio of each process's back-to-back pairs, not of medians over processes.
+  for (const n of VMAMP_DRIVER_CASES) {
+    const r = byName.get(n);
+    const ratio = byName.get(`${n}-ratio`);
+    if (r === undefined || ratio === undefined || ratio.runs === 0) continue;
+    r.ratio_to_c = ratio.median;
+    r.ratio_to_c_per_round = ratio.values;
   }
   for (const [name, t] of Object.entries(TARGETS)) {
     const r = byName.get(name);

@@ -86,6 +86,21 @@ export class DoorbellSocket {
     return new DoorbellSocket(socket, null, path);
   }
 
+  /**
+   * The socket's file descriptor, for a thread that waits and rings with system calls itself
+   * (src/native/bell.ts, while hold(true)); -1 when Node does not expose one.
+   */
+  get fd(): number {
+    const fd = (this.socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+    return typeof fd === 'number' ? fd : -1;
+  }
+
+  /** Stop reading in the event loop while another reader drains the socket (true), or read again (false). */
+  hold(on: boolean): void {
+    if (on) this.socket.pause();
+    else this.socket.resume();
+  }
+
   /** Wake the peer: one byte. */
   ring(): void {
     if (this.ended) return;

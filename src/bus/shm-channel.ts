@@ -7,6 +7,7 @@
 // A socket that connects later is used from then on, announced with one byte so the peer
 // looks at what we published while it could not be rung.
 import type { CursorConsumer, CursorProducer } from '../ring/cursor.js';
+import type { SharedMemory } from '../memory/shared-memory.js';
 import type { FrameChannel } from './bus-link.js';
 import type { DoorbellSocket } from './doorbell-socket.js';
 import type { DoorbellArrival } from './doorbell-arrival.js';
@@ -21,6 +22,24 @@ const POLLS_PER_NAP = 4096;
  * it keeps off the CPU.
  */
 const POLL_NAP_MS = 0.05;
+
+/**
+ * What the load engine (src/driver/frame-engine.ts) needs to drive a channel's rings itself,
+ * in WASM over the mapped window: the memory, the channel's own WASM cursors (flushed first;
+ * the engine steps them and the channel goes on from where it left them), the doorbell socket
+ * as it is now.
+ */
+export interface ChannelRings {
+  readonly mem: SharedMemory;
+  /** Address in `mem` of the producer cursor of the ring towards the peer. */
+  readonly txCursor: number;
+  /** Address in `mem` of the consumer cursor of the ring from the peer. */
+  readonly rxCursor: number;
+  /** The connected doorbell socket, or null (none configured, or not connected yet: poll). */
+  doorbell(): DoorbellSocket | null;
+  /** The engine is done and published everything: the JS sides continue from there. */
+  resume(): void;
+}
 
 export class ShmFrameChannel implements FrameChannel {
   private closed = false;
@@ -38,6 +57,20 @@ export class ShmFrameChannel implements FrameChannel {
     private readonly release: () => Promise<void>,
   ) {
     arrival?.onArrival((s) => s.ring());
+  }
+
+  /** Hand the rings to the load engine (see ChannelRings). */
+  rings(): ChannelRings {
+    this.tx.flush();
+    this.rx.flush();
+    return {
+      mem: this.tx.mem,
+      txCursor: this.tx.cur,
+      rxCursor: this.rx.cur,
+      doorbell: () => this.doorbell,
+      // The cursors are the channel's own: it continues where the engine left them.
+      resume: () => {},
+    };
   }
 
   /** The connected doorbell socket, or null (none configured, or not connected yet: poll). */

@@ -17,6 +17,7 @@ import type { DoorbellSocket } from './doorbell-socket.js';
 import type { DoorbellArrival } from './doorbell-arrival.js';
 import type { ShmWindow } from './shm-window.js';
 import { PingWatch } from './ping-watch.js';
+import { tryBellAddon } from '../native/bell.js';
 import { DeviceRemap } from './remap.js';
 import { getDevicesCountFor, getDevicesRequest, isGetDevicesResponse, readGetDevicesResponse, walkGetDevices } from './get-devices.js';
 import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
@@ -69,6 +70,8 @@ export class ShmBusLink implements BusLink {
   private stopping: Promise<void> | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopBridge: (() => void) | null = null;
+  /** The shard rings the doorbell socket itself: which shard, and our descriptor for the socket. */
+  private shardBell: { shard: number; fd: number } | null = null;
   /** The shard polls this link's window (no doorbell socket yet, or none configured). */
   private polling = true;
   private readonly cursors: number;
@@ -176,7 +179,16 @@ export class ShmBusLink implements BusLink {
     const shard = this.ext.shard;
     this.contact = true; // a connected socket is a present peer
     s.onRing(() => router.wakeShard(shard));
-    this.stopBridge = s.bridgeWakeups(router.mem.i32, this.wakeWord);
+    // The shard writes the byte itself when it publishes for the peer (src/router/socket-bells.ts);
+    // without the doorbell addon, or with its table full, the main thread bridges.
+    const bell = tryBellAddon();
+    const fd = bell !== null && s.fd >= 0 ? bell.dup(s.fd) : -1;
+    if (fd >= 0 && router.socketBells.add(shard, this.wakeWord, fd)) {
+      this.shardBell = { shard, fd };
+    } else {
+      if (fd >= 0) bell!.close(fd);
+      this.stopBridge = s.bridgeWakeups(router.mem.i32, this.wakeWord);
+    }
     s.ring();
     if (this.polling) {
       this.polling = false;
@@ -291,6 +303,8 @@ export class ShmBusLink implements BusLink {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearInterval(t);
       this.stopBridge?.();
+      // The shard stops ringing now; our descriptor is closed once it acknowledged detach below.
+      if (this.shardBell !== null) this.router.socketBells.remove(this.shardBell.shard, this.wakeWord);
       this.doorbell?.socket?.onRing(null);
       const w = this.discoveryWaiter;
       this.discoveryWaiter = null;
@@ -313,6 +327,10 @@ export class ShmBusLink implements BusLink {
       // Closed by us for good: a window we built goes away with the link. After a peer left it
       // stays (the next open rebuilds it in place, where the next peer looks).
       this.win.window.close(why.cause === 'closed');
+      if (this.shardBell !== null) {
+        tryBellAddon()?.close(this.shardBell.fd);
+        this.shardBell = null;
+      }
       router.mem.free(this.cursors, 128);
       if (this.wakeWord !== 0) router.mem.free(this.wakeWord, 64);
       await this.doorbell?.close();

@@ -123,7 +123,11 @@ export async function openVmampChannel(o: ShmLinkOptions, deadline: OpenDeadline
   });
 }
 
-/** A private memory big enough for a channel's window (the module's statics, then the mapping). */
+/**
+ * A private memory big enough for a channel's window (the module's statics, then the mapping)
+ * and the load engine's state (src/driver/frame-engine.ts: 16 bytes per frame in flight, up to
+ * 65535 of them, and a 30 KiB histogram).
+ */
 export function channelMemoryBytes(windowSize: number): number {
-  return Math.max(1 << 20, Math.ceil(windowSize / 65536) * 65536 + (1 << 20));
+  return Math.ceil(windowSize / 65536) * 65536 + (3 << 20);
 }

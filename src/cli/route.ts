@@ -16,6 +16,7 @@ import { listenHost } from '../bus/stream-socket.js';
 import type { Router } from '../router/router.js';
 import { checkLinkUri } from '../bus/check-link.js';
 import { LinkUriError, parseLinkUri } from '../bus/uri.js';
+import { shardBudget } from '../router/shard-budget.js';
 import type { BusLink } from '../bus/bus-link.js';
 import { DEVICE_KINDS, parseDeviceSpec, checkDeviceSpec, DeviceSpecError, startBuiltinDevices, type DeviceSpec, type RunningDevices } from './device-kinds.js';
 import { ConfigReadError, loadRouteConfig, mergeRouteConfig, parseListenAddress, type RouteConfig, type RouteConfigOverrides } from '../ops/route-config.js';
@@ -39,7 +40,7 @@ const FLAGS = {
   'device-link': { kind: 'list', value: 'URI', help: 'attach an external device-side bus (repeatable): vmamp:PATH?size=BYTES[&sock=SOCK], spsc:..., unix:PATH, tcp:HOST:PORT' },
   device: { kind: 'list', value: 'KIND:DEVNUM[?opts]', help: `built-in device (repeatable); kinds: ${Object.keys(DEVICE_KINDS).join(', ')}` },
   duration: { kind: 'string', value: 'S', help: 'stop after S seconds (default: until SIGINT/SIGTERM)' },
-  shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one per core' },
+  shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one, or one per core with a stream link; never more than the cores busy-poll peers leave free' },
   'timeout-ms': { kind: 'integer', value: 'MS', min: 1, max: 86_400_000, help: `a request unanswered this long fails (default ${DEFAULT_TIMEOUT_MS}; external drivers get no failure event, so generous)` },
   config: { kind: 'string', value: 'FILE', help: 'JSON config file with any of these options (README "Config file"); flags given here win' },
   capture: { kind: 'string', value: 'FILE.vmc', help: 'record every frame crossing the router (vmsg decode / export-pcapng / replay read it)' },
@@ -224,6 +225,9 @@ export async function run(argv: string[]): Promise<number> {
   let router: Router | undefined;
   let openLink: typeof import('../bus/open.js').openBusLink | undefined;
   let capture: Awaited<ReturnType<Router['startCapture']>> | undefined;
+  // No more shards than links, nor than the cores busy-polling peers leave (src/router/shard-budget.ts).
+  const budget = shardBudget([...cfg.driverLinks, ...cfg.deviceLinks], cfg.router.shards);
+  cfg.router.shards ??= budget.shards;
   let metrics: MetricsServer | undefined;
   /** Built-in devices by their spec text, each started on its own (so SIGHUP can add and remove one). */
   const builtins = new Map<string, RunningDevices>();
@@ -345,7 +349,7 @@ export async function run(argv: string[]): Promise<number> {
         if (metrics !== undefined) registerClusterMetrics(metrics.registry, cluster);
       }
     }
-    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)${cfg.cluster === undefined ? '' : `, cluster node ${cfg.cluster.node}`}`);
+    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)${budget.note === '' ? '' : `; ${budget.note}`}${cfg.cluster === undefined ? '' : `, cluster node ${cfg.cluster.node}`}`);
     await stopped;
   } catch (e) {
     // Something the start-up checks could not foresee (the port taken since, a device that

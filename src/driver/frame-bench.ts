@@ -14,6 +14,9 @@
 import type { FrameChannel } from '../bus/bus-link.js';
 import { encodeHeader } from '../protocol/codec.js';
 import { PingResponder } from './exchange.js';
+import { ShmFrameChannel } from '../bus/shm-channel.js';
+import { runFrameEngine } from './frame-engine.js';
+import { tryBellAddon } from '../native/bell.js';
 import {
   HDR_SIZE, HDR_DEV_NUM, HDR_TOKEN, TYPE_BUS, TYPE_RESPONSE, B_PING, T_GET_DEVICE_INFO, T_GET_DEVICE_FEATURES, T_SET_DRIVER_FEATURES, T_GET_DEVICE_STATUS,
   T_SET_DEVICE_STATUS, T_GET_VQUEUE, T_SET_VQUEUE, T_EVENT_AVAIL, T_EVENT_USED,
@@ -31,6 +34,12 @@ export interface FrameBenchOptions {
   idleMs?: number;
   /** Stop sending after this long (then collect what is in flight): time-bounded benchmarks. */
   stopSendingAfterMs?: number;
+  /**
+   * 'wasm' (default where the channel allows it: shared-memory windows): the per-frame work in
+   * WASM over the mapped window (src/driver/frame-engine.ts); 'js': this file's loop, through
+   * recv()/send() copies (any channel; kept as the reference the engine is tested against).
+   */
+  engine?: 'wasm' | 'js';
 }
 
 /** The result object of the CLI contract (keys and order are part of it). */
@@ -122,6 +131,12 @@ export async function runFrameBench(ch: FrameChannel, o: FrameBenchOptions): Pro
   // The bus may PING us (keep-alive): answered on the side, never counted as an answer.
   const pings = new PingResponder();
   if (mode === 'avail' && !(await bindDriver(ch, dev, idleMs, pings))) errors++;
+  // The engine needs the doorbell addon (src/native/bell.ts); without it the JS loop below runs.
+  if (o.engine !== 'js' && ch instanceof ShmFrameChannel && tryBellAddon() !== null) {
+    pings.send(ch);
+    const r = await runFrameEngine(ch.rings(), o);
+    return { ...r, errors: r.errors + errors };
+  }
   const inFlight: InFlight[] = [];
   // Latencies of the first answers (all of them up to 20 M) for the percentiles.
   const latencies = new Float64Array(Math.min(count, 20_000_000));

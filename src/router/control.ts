@@ -11,6 +11,7 @@
 //                           buses): while > 0 the idle shard only naps, so it keeps polling them
 //   CB_WALL_SKEW i32 @140  test seam: ms added to Date.now() in the shard thread (a simulated
 //                          wall-clock jump; the router's timing must not notice it)
+//   CB_SOCKET_BELLS u32 @144  the shard's socket-bell table (src/router/socket-bells.ts), 0 = none
 import type { WasmExports } from '../wasm/module.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 
@@ -21,6 +22,8 @@ export const CB_BEAT = 128;
 export const CB_STATE = 132;
 export const CB_POLL_LINKS = 136;
 export const CB_WALL_SKEW = 140;
+/** u32 address of the shard's socket-bell table (src/router/socket-bells.ts), 0 = none. */
+export const CB_SOCKET_BELLS = 144;
 export const CONTROL_BLOCK_SIZE = 192;
 
 export const SHARD_STARTING = 0;

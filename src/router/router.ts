@@ -11,6 +11,7 @@ import { RouterTables } from './tables.js';
 import { CommandSender, Op, CB_POLL_LINKS, CB_STATE, CB_WALL_SKEW, SHARD_RUNNING } from './control.js';
 import { monotonicMs } from './clock.js';
 import type { ShardTask } from './shard-worker.js';
+import { SocketBells } from './socket-bells.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import {
   readRouterStats, emptyEndpointStats, emptyDeviceStats, addEndpointStats, addDeviceStats, type RouterStats, type RetiredStats, type EndpointStats, type DeviceStats,
@@ -370,6 +371,13 @@ export class Router {
     if (busyPoll) Atomics.add(this.mem.u32, at, 1);
     else Atomics.sub(this.mem.u32, at, 1);
     this.wakeShard(rec.shard);
+  }
+
+  private bells: SocketBells | undefined;
+
+  /** Doorbell sockets the shards ring themselves (src/router/socket-bells.ts, src/bus/shm-link.ts). */
+  get socketBells(): SocketBells {
+    return (this.bells ??= new SocketBells(this.mem, this.tables.controlBlocks));
   }
 
   /** Wake shard `s` if it sleeps (an external peer rang our doorbell socket). */

@@ -5,7 +5,9 @@
 // shard's doorbell; a wake-up costs ~50 µs, a pass ~0.1 µs).
 import { instantiate } from '../wasm/module.js';
 import { checkRouterTables, routerLayout } from './layout.js';
-import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
+import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_SOCKET_BELLS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
+import { ringSocketBells } from './socket-bells.js';
+import { tryBellAddon } from '../native/bell.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
 import { Doorbell } from '../wait/doorbell.js';
@@ -36,6 +38,13 @@ const MAX_SLEEP_MS = 5;
  * the spin phase see no nap at all.
  */
 const POLL_NAP_MS = 0.05;
+/**
+ * While a busy-poll link is attached and a frame came within this long (router clock, ms),
+ * look again at once instead of napping, yielding the CPU between looks (sched_yield): a
+ * peer that waits for a core gets it, and a relay between two polling peers is not paced by
+ * naps (two per round trip, ~0.1-0.2 ms each here). After that, naps again.
+ */
+const POLL_YIELD_MS = 2;
 
 export default function runShard(task: ShardTask): { frames: number } {
   const L = routerLayout();
@@ -53,6 +62,8 @@ export default function runShard(task: ShardTask): { frames: number } {
   const stopAt = (block + CB_STOP) >>> 2;
   const beatAt = (block + CB_BEAT) >>> 2;
   const pollLinksAt = (block + CB_POLL_LINKS) >>> 2;
+  const socketBellsAt = (block + CB_SOCKET_BELLS) >>> 2;
+  const sockBell = tryBellAddon(); // null: links keep the main-thread bridge (src/bus/shm-link.ts)
   const cmdCursor = commandRing + NR_CONS_CURSOR;
   // Monotonic, not Date.now(): a wall-clock jump must not expire or postpone deadlines.
   const clock = routerClock(task.originMs);
@@ -78,12 +89,15 @@ export default function runShard(task: ShardTask): { frames: number } {
   let lastExpire = clock();
   let stopSince = 0;
   let lastPendingCheck = -1;
+  let lastFrameMs = 0;
   u32[nowAt] = lastExpire;
   // The last look after announcing sleep: route what arrived meanwhile, and wake for commands
   // and the stop flag too.
   const lastLook = (): boolean => {
     const late = wasm.routeSome(shard, ROUTE_BUDGET);
     frames += late;
+    const bells = u32[socketBellsAt]!;
+    if (bells !== 0 && sockBell !== null) ringSocketBells(i32, u32, bells, sockBell);
     return late !== 0 || wasm.ringPeek(cmdCursor) !== 0 || Atomics.load(i32, stopAt) !== 0;
   };
   try {
@@ -105,8 +119,12 @@ export default function runShard(task: ShardTask): { frames: number } {
       if (wasm.ringPeek(cmdCursor) !== 0) runCommands(wasm, task.memory, shard, commandRing, block);
       const n = wasm.routeSome(shard, ROUTE_BUDGET);
       frames += n;
+      // Doorbell sockets of our links whose peer we just published frames for (a plain load when none).
+      const bells = u32[socketBellsAt]!;
+      if (bells !== 0 && sockBell !== null) ringSocketBells(i32, u32, bells, sockBell);
       if (n !== 0) {
         idle.reset();
+        lastFrameMs = u32[nowAt]!;
         continue;
       }
       if (Atomics.load(i32, stopAt) !== 0) {
@@ -124,6 +142,12 @@ export default function runShard(task: ShardTask): { frames: number } {
           wasm.routeSome(shard, ROUTE_BUDGET);
           break;
         }
+      }
+      // A busy-poll link attached and a frame within POLL_YIELD_MS: look again at once, yielding
+      // the CPU between looks, instead of spinning towards a nap.
+      if (sockBell !== null && !idle.busyPoll && u32[nowAt]! - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) {
+        sockBell.yield();
+        continue;
       }
       if (idle.idle(bell, lastLook) !== IDLE_SPUN) slept = true;
     }

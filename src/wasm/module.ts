@@ -39,6 +39,9 @@ export interface WasmExports {
   failAll(shard: number, reason: number): number;
   pendingWork(shard: number): number;
   echoSome(inCur: number, outCur: number, budget: number): number;
+  lgSetup(st: number): void;
+  lgRun(st: number, budget: number): number;
+  lgClearHistogram(st: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -66,6 +69,8 @@ export function instantiate(memory: WebAssembly.Memory, module: WebAssembly.Modu
       abort(_msg: number, _file: number, line: number, col: number): never {
         throw new Error(`vmsg wasm abort at ${line}:${col}`);
       },
+      // The load engine's clock (assembly/loadgen/driver.ts), read once per pass.
+      now: () => performance.now(),
     },
   });
   return instance.exports as unknown as WasmExports;

@@ -1,0 +1,42 @@
+// Reading the load engine's latency histogram (bucketing in assembly/loadgen/histogram.ts:
+// exact below HIST_LINEAR ns, then 2^HIST_SUB_BITS sub-buckets per power of two).
+import { engineLayout } from './engine-layout.js';
+
+/** Lowest value (ns) of bucket `b`, and its width. */
+export function bucketRange(b: number): { low: number; width: number } {
+  const { HIST_LINEAR, HIST_SUB_BITS } = engineLayout();
+  if (b < HIST_LINEAR) return { low: b, width: 1 };
+  const sub = 1 << HIST_SUB_BITS;
+  const e = 7 + Math.floor((b - HIST_LINEAR) / sub);
+  const width = 2 ** (e - HIST_SUB_BITS);
+  return { low: (sub + ((b - HIST_LINEAR) % sub)) * width, width };
+}
+
+/** A bucket's representative value in ns: its middle. */
+export function bucketValue(b: number): number {
+  const { low, width } = bucketRange(b);
+  return width === 1 ? low : low + width / 2;
+}
+
+/** The engine histogram's counts as numbers. */
+export function histogramCounts(buffer: SharedArrayBuffer, addr: number): Float64Array {
+  const n = engineLayout().HIST_BUCKETS;
+  const raw = new BigUint64Array(buffer, addr, n);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) if (raw[i] !== 0n) out[i] = Number(raw[i]);
+  return out;
+}
+
+/** The value (ns) at percentile `p` (0..100): the bucket holding the ceil(p% × total)-th value. */
+export function histogramPercentile(counts: Float64Array, p: number): number {
+  let total = 0;
+  for (let i = 0; i < counts.length; i++) total += counts[i]!;
+  if (total === 0) return 0;
+  const rank = Math.max(1, Math.ceil((p / 100) * total));
+  let seen = 0;
+  for (let i = 0; i < counts.length; i++) {
+    seen += counts[i]!;
+    if (seen >= rank) return bucketValue(i);
+  }
+  return bucketValue(counts.length - 1);
+}
