@@ -16,7 +16,7 @@ import { vmampDeviceInit, VmampBringUp, vmampProducer, vmampConsumer, VMAMP_ROLE
 const { path, size, perRun, script } = workerData;
 const mem = new SharedMemory({ bytes: 2 << 20 });
 const win = ShmWindow.create(mem, path, size);
-const layout = vmampDeviceInit(mem.buffer, win.base, size);
+const layout = vmampDeviceInit(mem, win.base, size);
 win.publish();
 const bringUp = new VmampBringUp(mem.buffer, layout, VMAMP_ROLE_DEVICE);
 const nap = new Int32Array(new SharedArrayBuffer(4));
@@ -26,8 +26,8 @@ parentPort.postMessage('ready');
 
 const turn = () => new Promise((r) => setImmediate(r));
 while (bringUp.step() !== 'running') await turn();
-const tx = vmampProducer(mem.buffer, layout, VMAMP_ROLE_DEVICE, { batch: 1 });
-const rx = vmampConsumer(mem.buffer, layout, VMAMP_ROLE_DEVICE, { batch: 1 });
+const tx = vmampProducer(mem, layout, VMAMP_ROLE_DEVICE, { batch: 1 });
+const rx = vmampConsumer(mem, layout, VMAMP_ROLE_DEVICE, { batch: 1 });
 
 function frame(type, id, dev, token, payload = []) {
   const f = new Uint8Array(8 + payload.length);
