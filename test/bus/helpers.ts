@@ -27,21 +27,28 @@ const cleanUp = (): void => {
 afterAll(cleanUp);
 process.on('exit', cleanUp);
 
-/** Why the C-peer tests cannot run here (no compiler), or null. Compiles on first use. */
-export const peerSkipReason: string | null = (() => {
+/**
+ * Compile C peer sources (`cc -O2`) to `dir/NAME` for each `NAME.c` in `sources`. Returns why the
+ * tests that need them cannot run here (no C compiler: they skip, saying so), or null; any other
+ * compiler failure throws.
+ */
+export function compileCPeers(dir: string, sources: { name: string; path: string }[], what: string): string | null {
   try {
-    execFileSync('cc', ['-O2', '-o', join(workDir, 'vmsg-peer'), PEER_SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    for (const s of sources) execFileSync('cc', ['-O2', '-o', join(dir, s.name), s.path], { stdio: ['ignore', 'ignore', 'pipe'] });
     return null;
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
     if (err.code === 'ENOENT') {
-      const why = 'no C compiler (cc) on PATH: the external-peer tests (test/peers/vmsg-peer.c) are skipped';
+      const why = `no C compiler (cc) on PATH: ${what} are skipped`;
       console.warn(`SKIP: ${why}`);
       return why;
     }
-    throw new Error(`cc failed on ${PEER_SOURCE}: ${err.stderr?.toString() ?? err.message}`);
+    throw new Error(`cc failed on ${sources.map((s) => s.path).join(', ')}: ${err.stderr?.toString() ?? err.message}`);
   }
-})();
+}
+
+/** Why the C-peer tests cannot run here (no compiler), or null. Compiles on first use. */
+export const peerSkipReason: string | null = compileCPeers(workDir, [{ name: 'vmsg-peer', path: PEER_SOURCE }], 'the external-peer tests (test/peers/vmsg-peer.c)');
 
 export const PEER_BIN = join(workDir, 'vmsg-peer');
 const shmDir = (() => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { compileCPeers } from './helpers.js';
 const PEERS = fileURLToPath(new URL('../peers/', import.meta.url));
 const workDir = mkdtempSync(join(tmpdir(), 'vmsg-legacy-'));
 const shmDir = (() => {
@@ -37,22 +38,8 @@ process.on('exit', () => {
 });
 
 /** Why the legacy peer tests cannot run here (no C compiler), or null. Compiles on first use. */
-export const legacySkipReason: string | null = (() => {
-  try {
-    for (const name of ['qemu-v0-peer', 'openamp-peer']) {
-      execFileSync('cc', ['-O2', '-o', join(workDir, name), join(PEERS, `${name}.c`)], { stdio: ['ignore', 'ignore', 'pipe'] });
-    }
-    return null;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
-    if (err.code === 'ENOENT') {
-      const why = 'no C compiler (cc) on PATH: the legacy peer tests are skipped';
-      console.warn(`SKIP: ${why}`);
-      return why;
-    }
-    throw new Error(`cc failed on the legacy peers: ${err.stderr?.toString() ?? err.message}`);
-  }
-})();
+export const legacySkipReason: string | null = compileCPeers(workDir,
+  ['qemu-v0-peer', 'openamp-peer'].map((name) => ({ name, path: join(PEERS, `${name}.c`) })), 'the legacy peer tests');
 
 export interface PeerProcess {
   proc: ChildProcess;
