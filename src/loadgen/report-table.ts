@@ -20,6 +20,10 @@ function latencyRow(name: string, s: LatencySummary, width: number): string {
 export function formatTable(r: LoadResult): string {
   const lines: string[] = [];
   lines.push(`vmsg bench: ${describeRun(r)}`);
+  // init-storm is about whole sequences (README): they lead; messages follow.
+  if (r.sequence !== null && r.sequence.count > 0 && r.seconds > 0) {
+    lines.push(`  sequences    ${int(r.sequence.count / r.seconds)} initialisation sequences/s (${int(r.sequence.count)} in ${r.seconds.toFixed(3)} s)   p50 ${fmtUs(r.sequence.p50_us)}   p99 ${fmtUs(r.sequence.p99_us)}`);
+  }
   lines.push(`  throughput   ${int(r.ops_per_s)} ops/s (${int(r.completed)} operations in ${r.seconds.toFixed(3)} s; ${int(r.sent)} frames sent, ${int(r.received)} received)`);
   lines.push(`  latency      p50 ${fmtUs(r.p50_us)}   p90 ${fmtUs(r.p90_us)}   p99 ${fmtUs(r.p99_us)}   p99.9 ${fmtUs(r.p999_us)}   max ${fmtUs(r.max_us)}${r.latency.corrected ? '   (from intended send times)' : ''}`);
   const kinds = Object.entries(r.error_kinds).map(([k, n]) => `${k} ${n}`).join(', ');

@@ -6,6 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { runLoad, LoadOptionsError } from '../../src/loadgen/engine.js';
 import { PROFILE_NAMES, type ProfileSpec } from '../../src/loadgen/profiles.js';
 import { decodeHistogram } from '../../src/loadgen/latency.js';
+import { formatTable } from '../../src/loadgen/report-table.js';
 import { startEchoRouter, type EchoRouter } from '../tools/echo-router.js';
 import { startModelDevice } from '../tools/model-device.js';
 
@@ -65,6 +66,10 @@ describe('load engine through a router in front of the echo device', () => {
       expect(r.devices).toEqual([2]);
       // 11 steps per sequence with one queue: completed steps and sequences agree.
       expect(Math.abs(r.completed - 11 * r.counters.sequences_completed)).toBeLessThanOrEqual(11);
+      // The summary leads with whole sequences, as the README says init-storm is measured.
+      const lines = formatTable(r).split('\n');
+      expect(lines[1]).toMatch(/^ {2}sequences +[\d,]+ initialisation sequences\/s \([\d,]+ in /);
+      expect(lines[2]).toMatch(/^ {2}throughput /);
     } finally {
       await ch.close();
     }
