@@ -77,7 +77,11 @@ describe('vmsg bench --compare --fail-on worse', () => {
     expect(baseline.run.target).toBe(`unix:${bus}`);
     expect(baseline.run.command).toContain('vmsg bench --target');
 
-    const same = await vmsg(...load(bus), '--compare', base, '--fail-on', 'worse', '--json');
+    // An equal run passes. A 2-core machine that something else wakes up on can still move one
+    // run's throughput past the band (seen: −35 % while another test process ran), so an equal
+    // run gets three tries; the slowed run below must fail every time.
+    let same = await vmsg(...load(bus), '--compare', base, '--fail-on', 'worse', '--json');
+    for (let retry = 0; retry < 2 && same.status !== 0; retry++) same = await vmsg(...load(bus), '--compare', base, '--fail-on', 'worse', '--json');
     expect(same.status, same.stdout.slice(-2000) + same.stderr).toBe(0);
     const sameDoc = JSON.parse(same.stdout) as { comparison: { regressions: string[]; rows: { metric: string; verdict: string }[] }; gate: { passed: boolean } };
     expect(sameDoc.comparison.regressions).toEqual([]);
@@ -99,7 +103,7 @@ describe('vmsg bench --compare --fail-on worse', () => {
     const info = await vmsg(...load(slow), '--compare', base);
     expect(info.status, info.stderr).toBe(0);
     expect(info.stdout).toMatch(/throughput .* WORSE/);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('vmsg bench --threshold', () => {
