@@ -80,7 +80,7 @@ export class ClusterNode extends EventEmitter {
     let address: string | null = null;
     if (own !== undefined) {
       const host = own.host.includes(':') ? `[${own.host}]` : own.host;
-      const tls = own.tls === undefined ? '' : `?tls=1&cert=${encodeURIComponent(own.tls.cert)}&key=${encodeURIComponent(own.tls.key)}&ca=${encodeURIComponent(own.tls.ca)}`;
+      const tls = own.tls !== undefined ? `?tls=1&cert=${encodeURIComponent(own.tls.cert)}&key=${encodeURIComponent(own.tls.key)}&ca=${encodeURIComponent(own.tls.ca)}` : own.insecure ? '?insecure=1' : '';
       served = await openStreamLink(router, `tcp-listen:${host}:${own.port}${tls}`, 'driver');
       const port = (served.address as AddressInfo).port;
       address = `${own.tls === undefined ? 'tcp' : 'tls'}:${host}:${port}`;

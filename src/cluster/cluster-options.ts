@@ -4,6 +4,7 @@
 // serves its devices to the other routers' gateways (README "Cluster").
 import { isIP } from 'node:net';
 import { existsSync } from 'node:fs';
+import { isLoopbackHost } from '../bus/stream-socket.js';
 
 /** JetStream KV bucket of the directory unless the options say otherwise. */
 export const DEFAULT_BUCKET = 'vmsg';
@@ -32,6 +33,8 @@ export interface Advertise {
   host: string;
   port: number;
   tls: { cert: string; key: string; ca: string } | undefined;
+  /** tcp: on an address other hosts can reach, accepted without authentication (`?insecure=1`). */
+  insecure: boolean;
 }
 
 export class ClusterOptionError extends Error {
@@ -97,9 +100,16 @@ export function parseAdvertise(text: string): Advertise {
       if (!existsSync(f)) throw new ClusterOptionError(`--advertise "${text}": ${k}=${f} does not exist`);
     }
     tls = { cert, key, ca };
-  } else if (params.size > 0) {
-    throw new ClusterOptionError(`--advertise "${text}": tcp: takes no options (use tls:HOST:PORT?cert=&key=&ca= for TLS)`);
+  } else {
+    for (const k of params.keys()) if (k !== 'insecure') throw new ClusterOptionError(`--advertise "${text}": tcp: takes only insecure=1 (use tls:HOST:PORT?cert=&key=&ca= for TLS)`);
+  }
+  const insecure = params.get('insecure') === '1';
+  if (params.has('insecure') && !insecure) throw new ClusterOptionError(`--advertise "${text}": insecure= takes 1`);
+  // The same rule as a tcp-listen: link (README "Network defaults"): other hosts only with client
+  // certificates, or when the user says so.
+  if (scheme === 'tcp' && !insecure && !isLoopbackHost(host)) {
+    throw new ClusterOptionError(`--advertise "${text}" lets other hosts reach this router's devices without authentication; use tls:${host}:${port}?cert=PEM&key=PEM&ca=PEM, or accept any peer with tcp:${host}:${port}?insecure=1`);
   }
   const bracket = host.includes(':') ? `[${host}]` : host;
-  return { address: `${scheme}:${bracket}:${port}`, host, port, tls };
+  return { address: `${scheme}:${bracket}:${port}`, host, port, tls, insecure };
 }

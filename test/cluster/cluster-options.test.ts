@@ -12,13 +12,17 @@ const bytes = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringif
 
 describe('cluster options', () => {
   it('--advertise: tcp and tls addresses, errors that say what to give', () => {
-    expect(parseAdvertise('tcp:127.0.0.1:7000')).toEqual({ address: 'tcp:127.0.0.1:7000', host: '127.0.0.1', port: 7000, tls: undefined });
+    expect(parseAdvertise('tcp:127.0.0.1:7000')).toEqual({ address: 'tcp:127.0.0.1:7000', host: '127.0.0.1', port: 7000, tls: undefined, insecure: false });
     expect(parseAdvertise('tcp:[::1]:0')).toMatchObject({ address: 'tcp:[::1]:0', host: '::1', port: 0 });
     expect(() => parseAdvertise('tcp:0.0.0.0:7000')).toThrow(/not an address other routers can reach/);
     expect(() => parseAdvertise('udp:h:1')).toThrow(/is not tcp:HOST:PORT or tls:HOST:PORT/);
     expect(() => parseAdvertise('tls:h:1')).toThrow(/needs cert=PEM&key=PEM&ca=PEM/);
     expect(() => parseAdvertise('tls:h:1?cert=/nonexistent&key=/x&ca=/y')).toThrow(/cert=\/nonexistent does not exist/);
-    expect(() => parseAdvertise('tcp:h:1?tls=1')).toThrow(/tcp: takes no options/);
+    expect(() => parseAdvertise('tcp:h:1?tls=1')).toThrow(/tcp: takes only insecure=1/);
+    // Reachable from other hosts without client certificates: refused unless the user says so.
+    expect(() => parseAdvertise('tcp:10.1.2.3:7000')).toThrow(/without authentication; use tls:10.1.2.3:7000\?cert=PEM&key=PEM&ca=PEM, or accept any peer with tcp:10.1.2.3:7000\?insecure=1/);
+    expect(parseAdvertise('tcp:10.1.2.3:7000?insecure=1')).toMatchObject({ address: 'tcp:10.1.2.3:7000', insecure: true });
+    expect(() => parseAdvertise('tcp:10.1.2.3:7000?insecure=0')).toThrow(/insecure= takes 1/);
   });
 
   it('--node and --cluster are checked', () => {
@@ -26,17 +30,17 @@ describe('cluster options', () => {
     expect(() => checkClusterOptions({ url: 'http://h:1', node: 'r1' })).toThrow(/scheme must be nats:\/\/ or tls:\/\//);
     expect(() => checkClusterOptions({ url: 'nats://h', node: 'r1' })).toThrow(/give the host and the port/);
     expect(() => checkClusterOptions({ url: 'nats://h:1', node: 'r1', credsFile: '/nonexistent.creds' })).toThrow(/--cluster-creds \/nonexistent.creds does not exist/);
-    expect(() => checkClusterOptions({ url: 'nats://a:1,nats://b:2', node: 'r-1_x', advertise: 'tcp:10.1.2.3:7000' })).not.toThrow();
+    expect(() => checkClusterOptions({ url: 'nats://a:1,nats://b:2', node: 'r-1_x', advertise: 'tcp:10.1.2.3:7000?insecure=1' })).not.toThrow();
   });
 
   it('config file: the cluster object, errors at its JSON pointer, flags win field by field', () => {
-    const file = parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'r1', advertise: 'tcp:h:7000' } }, 'r.json');
-    expect(file.cluster).toEqual({ url: 'nats://h:4222', node: 'r1', advertise: 'tcp:h:7000', credsFile: undefined, bucket: undefined });
+    const file = parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'r1', advertise: 'tcp:h:7000?insecure=1' } }, 'r.json');
+    expect(file.cluster).toEqual({ url: 'nats://h:4222', node: 'r1', advertise: 'tcp:h:7000?insecure=1', credsFile: undefined, bucket: undefined });
     expect(() => parseRouteConfig({ cluster: { url: 'nats://h:4222' } }, 'r.json')).toThrow(/r\.json: \/cluster\/node: is required/);
     expect(() => parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'a b' } }, 'r.json')).toThrow(/\/cluster\/node: must be 1 to 64/);
     expect(() => parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'r1', nodes: 1 } }, 'r.json')).toThrow(/\/cluster\/nodes: unknown key/);
     const merged = mergeRouteConfig(file, { cluster: { node: 'r9', url: undefined } });
-    expect(merged.cluster).toMatchObject({ url: 'nats://h:4222', node: 'r9', advertise: 'tcp:h:7000' });
+    expect(merged.cluster).toMatchObject({ url: 'nats://h:4222', node: 'r9', advertise: 'tcp:h:7000?insecure=1' });
     expect(mergeRouteConfig(undefined, { cluster: { url: undefined, node: undefined } }).cluster).toBeUndefined();
   });
 });
