@@ -35,6 +35,16 @@ function outBlockedFrom(shard: usize, out: usize): void {
  * ring refused frames. A consumer that takes frames is never stalled, even while the ring has
  * too little room for the router's next frame (a packed ring frees units a few at a time).
  */
+/**
+ * outStalled as seen from another shard, which must not write the output's fields (only its
+ * owner does): true only while the consumer has not moved since the clock started.
+ */
+export function outStalledSeenFrom(shard: usize, out: usize): bool {
+  const since = load<u32>(out, OUT_BLOCKED_SINCE);
+  return since != 0 && <i32>(now(shard) - since) > <i32>load<u32>(config(shard), RC_TIMEOUT_MS) &&
+    consumerIndex(out) == load<u32>(out, OUT_BLOCKED_PEER);
+}
+
 export function outStalled(shard: usize, out: usize): bool {
   const since = load<u32>(out, OUT_BLOCKED_SINCE);
   // Signed: `since` carries the low bit set, so it can be one ms ahead of `now`.

@@ -25,7 +25,7 @@ import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCo
 import { captureFrame } from './capture';
 import { poolTake } from './pool';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune } from './parked';
-import { outEmit, outHasParked, outServiceAll, outMarkBlocked, outStalled } from './output';
+import { outEmit, outHasParked, outServiceAll, outMarkBlocked, outStalled, outStalledSeenFrom } from './output';
 import { emitToEndpoint, emitFailure, crossShardOut, crossShardRoom } from './emit';
 import { windowHasRoom, outstanding, openRequest, openRefusal, matchResponse, failRequest, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
 import { answerGetDevices, answerPing } from './busmsg';
@@ -284,10 +284,10 @@ function driverBacklogged(shard: usize, ep: u32, e: usize, f: usize, w: u64): bo
   return true;
 }
 
-/** A driver whose output is backlogged and stalled (see driverBacklogged). */
+/** A driver (of another shard) whose output is backlogged and stalled (see driverBacklogged); reads only. */
 @inline function driverStalled(shard: usize, drv: u32): bool {
   const out = endpointAt(shard, drv) + EP_OUT;
-  return load<u32>(out, OUT_PARK_COUNT) >= parkLimit() && outStalled(shard, out);
+  return load<u32>(out, OUT_PARK_COUNT) >= parkLimit() && outStalledSeenFrom(shard, out);
 }
 
 /** A driver's frame for a device another shard owns: through the shard-to-shard ring. */
