@@ -11,7 +11,9 @@ import type { Router } from '../../router/router.js';
 import type { LinkDescriptor } from '../../endpoint/link.js';
 import { AsyncEndpoint } from '../../endpoint/async-endpoint.js';
 import { decode, encode } from '../../protocol/codec.js';
-import { GET_DEVICES_ALIGN, HDR_TYPE, TYPE_BUS } from '../../protocol/constants.js';
+import { GET_DEVICES_ALIGN, HDR_TYPE, TYPE_BUS, TYPE_RESPONSE } from '../../protocol/constants.js';
+import { Reason } from '../../protocol/reasons.js';
+import type { BusModel } from '../model/bus-model.js';
 import type { BusLink, FrameChannel, LinkDown } from '../bus-link.js';
 import type { OpenDeadline } from '../open-deadline.js';
 import { LegacyTranslator, type TranslateSink } from './translate.js';
@@ -52,7 +54,13 @@ export class LegacyLink implements BusLink {
     const endpoint = this.endpoint;
     const sink: TranslateSink = {
       toDriver: (f) => {
-        endpoint.send(f);
+        // An answer larger than the link carries (a bus model's frame limit) cannot reach the
+        // driver: its request ends as a transport failure instead.
+        if (f.length > desc.maxMessageSize && (f[HDR_TYPE]! & TYPE_RESPONSE) !== 0) {
+          endpoint.send(requestFailedFrame(f[2]! | (f[3]! << 8), f[1]!, f[4]! | (f[5]! << 8), Reason.MSG_SIZE_GT_BUS_MAX));
+        } else if (f.length <= desc.maxMessageSize) {
+          endpoint.send(f);
+        }
         endpoint.flush();
       },
       fail: (dev, msgId, token, reason) => {
@@ -76,11 +84,11 @@ export class LegacyLink implements BusLink {
   }
 
   /** Open the legacy bus behind `o` and attach its device to `router`. */
-  static async open(router: Router, o: LegacyOptions, deadline: OpenDeadline, log?: (line: string) => void): Promise<LegacyLink> {
+  static async open(router: Router, o: LegacyOptions, deadline: OpenDeadline, log?: (line: string) => void, model?: BusModel): Promise<LegacyLink> {
     const wire = await openLegacyWire(o, deadline);
     try {
       const dev = o.dev ?? lowestFreeDevice(router);
-      const desc = await router.attachDevice({ devices: [dev], maxMessageSize: LEGACY_LINK_MAX_MESSAGE });
+      const desc = await router.attachDevice({ devices: [dev], maxMessageSize: LEGACY_LINK_MAX_MESSAGE, model });
       return new LegacyLink(o.uri.text, router, desc, dev, wire, o, log);
     } catch (e) {
       wire.close();
