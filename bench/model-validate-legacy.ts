@@ -130,7 +130,9 @@ async function main(): Promise<void> {
   const samples: Record<string, number> = {};
   try {
     for (const bus of BUSES) {
-      const model = loadBusModel(bus.model);
+      // The response timeout is the legacy link's reply deadline (reply_ms, 1000), as on the real
+      // run: QEMU linux-user's 3.6 ms would give up on answers a descheduled process is late for.
+      const model = { ...loadBusModel(bus.model), timeouts: { responseMs: 1000 } };
       const r: Loop[] = [], free: Loop[] = [], file: Loop[] = [];
       for (let i = 0; i < runs; i++) {
         r.push(await real(bus, seconds));
