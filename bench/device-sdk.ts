@@ -24,6 +24,8 @@ const DEV = 1;
 const STEPS = 10;
 /** The driver returns to the event loop this often (the worker's messages, timers). */
 const SLICE_MS = 50;
+/** `--device-spin N`: the device worker's spinBeforeSleep (default: spawnDeviceWorker's). */
+const SPIN = argInt('device-spin', -1);
 
 interface Run {
   requests: number;
@@ -97,7 +99,7 @@ async function one(kind: DeviceKind, k: number, seconds: number, dir: string): P
     block = { path };
   }
   const before = threadIds();
-  const w = spawnDeviceWorker({ link: { ...pair.device, devices: [DEV] }, memory: memory.describe(), devices: [{ dev: DEV, kind, block }] });
+  const w = spawnDeviceWorker({ link: { ...pair.device, devices: [DEV] }, memory: memory.describe(), devices: [{ dev: DEV, kind, block }], ...(SPIN >= 0 ? { spinBeforeSleep: SPIN } : {}) });
   await w.ready;
   const roles = new ThreadRoles();
   roles.add('device', newThreads(before));
