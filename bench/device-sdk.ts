@@ -12,6 +12,10 @@ import { spawnDeviceWorker } from '../src/device/spawn.js';
 import type { DeviceKind } from '../src/device/device-worker.js';
 import { initStep } from '../src/driver/frame-bench.js';
 import { GuestMemory } from '../src/virtqueue/guest-memory.js';
+import { DeviceHost } from '../src/device/host.js';
+import { EntropyDevice } from '../src/device/entropy.js';
+import { BlockDevice } from '../src/device/block.js';
+import { EchoVirtioDevice } from '../src/device/echo-virtio.js';
 import { HDR_SIZE, HDR_TOKEN, HDR_DEV_NUM, HDR_MSG_ID, HDR_TYPE, HDR_MSG_SIZE, TYPE_RESPONSE } from '../src/protocol/constants.js';
 import { encodeHeader } from '../src/protocol/codec.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -119,6 +123,46 @@ async function one(kind: DeviceKind, k: number, seconds: number, dir: string): P
   }
 }
 
+/**
+ * The device's own cost, without threads: the same host and device stepped in this thread,
+ * requests put in and answers taken out in batches of `k`. What one worker could serve if no
+ * wake-up were ever needed (info only).
+ */
+function inline(kind: DeviceKind, k: number, ms: number, dir: string): number {
+  const pair = createInprocPair({ maxMessageSize: 264, ringCapacity: 256 });
+  const bytes = 1 << 20;
+  const memory = new GuestMemory({ buffer: new SharedArrayBuffer(bytes), offset: 0, length: bytes, base: 0x10000 });
+  const host = new DeviceHost(pair.device, { memory });
+  host.add(DEV, kind === 'block' ? new BlockDevice({ path: join(dir, 'disk.img') }) : kind === 'echo' ? new EchoVirtioDevice() : new EntropyDevice());
+  const port = new EndpointPort(pair.driver, { spinBeforeSleep: 0 });
+  const frames = Array.from({ length: STEPS }, (_, i) => {
+    const { id, payload } = initStep(i);
+    const f = new Uint8Array(HDR_SIZE + payload.length);
+    encodeHeader({ type: 0, msg_id: id, dev_num: DEV, token: 1, msg_size: f.length }, f);
+    f.set(payload, HDR_SIZE);
+    return f;
+  });
+  let sent = 0, received = 0;
+  const run = (until: number): void => {
+    while (performance.now() < until) {
+      for (let i = 0; i < k; i++) port.send(frames[sent++ % STEPS]!);
+      port.flush();
+      host.step();
+      for (let at = port.peek(); at !== 0; at = port.peek()) {
+        port.release();
+        received++;
+      }
+      port.flushReceived();
+    }
+  };
+  run(performance.now() + ms / 4);
+  const r0 = received;
+  const t0 = performance.now();
+  run(t0 + ms);
+  if (sent !== received) throw new Error(`inline: ${sent - received} requests unanswered`);
+  return ((received - r0) * 1000) / (performance.now() - t0);
+}
+
 async function main(): Promise<void> {
   const k = argInt('outstanding', 8);
   const seconds = isQuick() ? 1 : 2;
@@ -134,6 +178,7 @@ async function main(): Promise<void> {
       samples[`device-sdk-${kind}-init-k${k}`] = sig(rate);
       info[`${kind}-device-cpu`] = r.deviceCpu;
       info[`${kind}-requests-per-cpu-s`] = r.deviceCpu > 0 ? sig(rate / r.deviceCpu) : null;
+      info[`${kind}-inline-requests-per-s`] = sig(inline(kind, k, seconds * 500, dir));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
