@@ -51,7 +51,9 @@ const TARGETS: Record<string, Target> = {
   'device-sdk-entropy-init-k8': { op: '>=', value: 200_000 },
   'device-sdk-block-init-k8': { op: '>=', value: 200_000 },
 };
-const PIPELINE_OVER_NAIVE = 50;
+const PIPELINE_OVER_NAIVE = 100;
+/** rtt p50 at most this many times the C ping-pong p50 of the same run (two ring hops each way: 2 is the floor). */
+const RTT_OVER_C_PINGPONG = 2.5;
 /** stream-tcp-d1-k1: at most this many times slower than the C TCP ping-pong of the same run. */
 const TCP_HOP_SLOWDOWN = 3;
 
@@ -220,6 +222,8 @@ function applyTargets(results: Result[]): void {
   if (rtt !== undefined && pingpong !== undefined) {
     rtt.ratio_to_c_pingpong = sig(rtt.median / pingpong.median);
     rtt.ratio_to_c_pingpong_per_round = perRound(rtt, pingpong);
+    rtt.target_ratio_to_c_pingpong = `<= ${RTT_OVER_C_PINGPONG}`;
+    rtt.target_ratio_to_c_pingpong_met = rtt.median / pingpong.median <= RTT_OVER_C_PINGPONG;
   }
   // vmamp: Node ↔ C and C → router → echo next to C ↔ C on the same kind of window, same process.
   for (const kind of ['poll', 'doorbell']) {
