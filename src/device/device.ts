@@ -20,7 +20,7 @@ import type { GuestMemory } from '../virtqueue/guest-memory.js';
 import { Dma, type DmaCounters, type DmaOptions } from './dma.js';
 import {
   VIRTIO_F_EVENT_IDX, VIRTIO_F_RING_RESET, VIRTIO_F_VERSION_1, featureBit, featureBlockCount, featureWords,
-  hasFeature, withFeatureWords,
+  hasFeature,
 } from '../virtqueue/feature-bits.js';
 
 /** Vendor id of this package's reference devices: "VMSG" in little-endian bytes. */
@@ -128,8 +128,11 @@ export abstract class VirtioDevice {
   private transport: DeviceTransport | undefined;
   private statusBits = 0;
   private generationCount = 0;
-  /** What SET_DRIVER_FEATURES wrote; fixed once FEATURES_OK is accepted. */
-  private driverFeatures = 0n;
+  /**
+   * What SET_DRIVER_FEATURES wrote, as u32 blocks of the offer (no bigint per request); fixed
+   * once FEATURES_OK is accepted.
+   */
+  private readonly driverWords: Uint32Array;
   private unofferedAcked = false;
   private readonly queueStates: (QueueState | null)[];
   /** Bumped on reset and RESET_VQUEUE: completions of older work are dropped. */
@@ -173,6 +176,7 @@ export abstract class VirtioDevice {
     this.interruptPending = new Uint8Array(this.numQueues);
     const blocks = featureBlockCount(this.offeredFeatures);
     this.offeredWords = Uint32Array.from(featureWords(this.offeredFeatures, 0, blocks));
+    this.driverWords = new Uint32Array(blocks);
   }
 
   // ------------------------------------------------------------ what subclasses provide
@@ -644,26 +648,37 @@ export abstract class VirtioDevice {
   /**
    * Keep what SET_DRIVER_FEATURES acknowledged. Blocks past the offer are only remembered as
    * "something unoffered was acknowledged" (FEATURES_OK is then refused): a hostile block_index
-   * must not grow the bigint without bound.
+   * must not grow anything without bound.
    */
   private recordDriverFeatures(first: number, words: readonly number[]): void {
-    const offeredBlocks = featureBlockCount(this.offeredFeatures);
-    const inRange = words.slice(0, Math.max(0, offeredBlocks - first));
-    if (inRange.length > 0) this.driverFeatures = withFeatureWords(this.driverFeatures, first, inRange);
-    if (words.slice(inRange.length).some((w) => w !== 0)) this.unofferedAcked = true;
+    const held = this.driverWords;
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i]! >>> 0;
+      if (first + i < held.length) held[first + i] = w;
+      else if (w !== 0) this.unofferedAcked = true;
+    }
+  }
+
+  /** The acknowledged feature set as a bigint (made on demand: the checks below work on blocks). */
+  private get driverFeatures(): bigint {
+    let f = 0n;
+    for (let i = this.driverWords.length - 1; i >= 0; i--) f = (f << 32n) | BigInt(this.driverWords[i]!);
+    return f;
   }
 
   private featuresAcceptable(next: number): boolean {
-    const f = this.driverFeatures;
-    return (next & (STATUS_ACKNOWLEDGE | STATUS_DRIVER)) === (STATUS_ACKNOWLEDGE | STATUS_DRIVER) &&
-      !this.unofferedAcked && (f & ~this.offeredFeatures) === 0n && hasFeature(f, VIRTIO_F_VERSION_1) && this.acceptFeatures(f);
+    if ((next & (STATUS_ACKNOWLEDGE | STATUS_DRIVER)) !== (STATUS_ACKNOWLEDGE | STATUS_DRIVER) || this.unofferedAcked) return false;
+    const held = this.driverWords;
+    for (let i = 0; i < held.length; i++) if ((held[i]! & ~this.offeredWords[i]!) !== 0) return false;
+    // VERSION_1 is bit 0 of block 1 (always offered, so the block exists).
+    return (held[VIRTIO_F_VERSION_1 >>> 5]! & (1 << (VIRTIO_F_VERSION_1 & 31))) !== 0 && this.acceptFeatures(this.driverFeatures);
   }
 
   /** Reset: status 0, features, queues and pending queue work dropped; the generation keeps counting. */
   private reset(): void {
     this.counters.resets++;
     this.statusBits = 0;
-    this.driverFeatures = 0n;
+    this.driverWords.fill(0);
     this.unofferedAcked = false;
     for (let q = 0; q < this.numQueues; q++) this.dropQueue(q);
     this.onReset();
@@ -703,7 +718,7 @@ export abstract class VirtioDevice {
    */
   private setVqueue(index: number, size: number, descAddr: bigint, driverAddr: bigint, deviceAddr: bigint): void {
     if (!this.canSetVqueue(index, size)) return;
-    const eventIdx = hasFeature(this.driverFeatures, VIRTIO_F_EVENT_IDX);
+    const eventIdx = (this.driverWords[VIRTIO_F_EVENT_IDX >>> 5]! & (1 << (VIRTIO_F_EVENT_IDX & 31))) !== 0;
     const opened = DeviceQueue.open(this.memory, { size, addresses: { descAddr, driverAddr, deviceAddr }, eventIdx });
     if (opened instanceof VirtqueueFault) {
       if (opened.kind !== 'queue-config') this.needsReset(`SET_VQUEUE ${index}: ${opened.message}`);
