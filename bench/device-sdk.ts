@@ -5,7 +5,8 @@
 // allocates nothing per frame (ten prebuilt requests copied into the ring slot, token stamped in
 // place) so the figure is the device worker's, and it verifies every answer: response bit,
 // msg_id, device, token, in sending order. Samples: requests/s per device kind (target
-// >= 200 k); info: the device worker's CPU share and requests per CPU second.
+// >= 200 k); info: the device worker's CPU share and requests per CPU second, and the device's
+// own cost with no thread in between (host stepped in this thread; per second and per CPU second).
 import { createInprocPair } from '../src/bus/inproc-channel.js';
 import { EndpointPort } from '../src/endpoint/port.js';
 import { spawnDeviceWorker } from '../src/device/spawn.js';
@@ -22,7 +23,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { argInt, argStr, emit, isQuick, log, sig } from './stats.js';
-import { ThreadRoles, newThreads, threadIds } from './threads.js';
+import { ThreadRoles, newThreads, threadCpuSeconds, threadIds } from './threads.js';
 
 const DEV = 1;
 const STEPS = 10;
@@ -128,7 +129,7 @@ async function one(kind: DeviceKind, k: number, seconds: number, dir: string): P
  * requests put in and answers taken out in batches of `k`. What one worker could serve if no
  * wake-up were ever needed (info only).
  */
-function inline(kind: DeviceKind, k: number, ms: number, dir: string): number {
+function inline(kind: DeviceKind, k: number, ms: number, dir: string): { perS: number; perCpuS: number } {
   const pair = createInprocPair({ maxMessageSize: 264, ringCapacity: 256 });
   const bytes = 1 << 20;
   const memory = new GuestMemory({ buffer: new SharedArrayBuffer(bytes), offset: 0, length: bytes, base: 0x10000 });
@@ -157,10 +158,13 @@ function inline(kind: DeviceKind, k: number, ms: number, dir: string): number {
   };
   run(performance.now() + ms / 4);
   const r0 = received;
+  const cpu0 = threadCpuSeconds(process.pid); // this (the main) thread only: load on the machine does not count
   const t0 = performance.now();
   run(t0 + ms);
   if (sent !== received) throw new Error(`inline: ${sent - received} requests unanswered`);
-  return ((received - r0) * 1000) / (performance.now() - t0);
+  const n = received - r0;
+  const cpu = threadCpuSeconds(process.pid) - cpu0;
+  return { perS: (n * 1000) / (performance.now() - t0), perCpuS: cpu > 0 ? n / cpu : NaN };
 }
 
 async function main(): Promise<void> {
@@ -178,7 +182,9 @@ async function main(): Promise<void> {
       samples[`device-sdk-${kind}-init-k${k}`] = sig(rate);
       info[`${kind}-device-cpu`] = r.deviceCpu;
       info[`${kind}-requests-per-cpu-s`] = r.deviceCpu > 0 ? sig(rate / r.deviceCpu) : null;
-      info[`${kind}-inline-requests-per-s`] = sig(inline(kind, k, seconds * 500, dir));
+      const own = inline(kind, k, seconds * 500, dir);
+      info[`${kind}-inline-requests-per-s`] = sig(own.perS);
+      info[`${kind}-inline-requests-per-cpu-s`] = sig(own.perCpuS);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
