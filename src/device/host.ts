@@ -6,7 +6,7 @@
 import { AsyncEndpoint, queueEventKey, type AsyncEndpointOptions, type EndpointCounters } from '../endpoint/async-endpoint.js';
 import { OobDoorbell } from '../endpoint/oob-doorbell.js';
 import { decode, encode, type Message, type Profile } from '../protocol/codec.js';
-import { HDR_DEV_NUM, HDR_MSG_ID, HDR_SIZE, HDR_TOKEN, HDR_TYPE, T_EVENT_AVAIL, T_EVENT_USED, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
+import { HDR_DEV_NUM, HDR_MSG_ID, HDR_MSG_SIZE, HDR_SIZE, HDR_TOKEN, HDR_TYPE, T_EVENT_AVAIL, T_EVENT_USED, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
 import { Reason, reasonName } from '../protocol/reasons.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { GuestMemory, type GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
@@ -152,7 +152,7 @@ export class DeviceHost {
     const served = this.served.get(dev);
     if (served === undefined) return this.drop(Reason.UNVALIDATED_DEV_NUM);
     const device = served.device;
-    const msgSize = port.dv.getUint16(at + 6, true);
+    const msgSize = port.dv.getUint16(at + HDR_MSG_SIZE, true);
     // The common frames without a message object: EVENT_AVAIL, and the control requests the
     // device answers in place (unless a subclass answers requests its own way).
     if (msgSize === size) {
