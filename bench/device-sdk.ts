@@ -7,6 +7,9 @@
 // msg_id, device, token, in sending order. Samples: requests/s per device kind (target
 // >= 200 k); info: the device worker's CPU share and requests per CPU second, and the device's
 // own cost with no thread in between (host stepped in this thread; per second and per CPU second).
+//
+// Knobs: --kinds entropy,block (entropy,block) --outstanding K (8) --device-spin N (the worker's
+//        spinBeforeSleep; default: spawnDeviceWorker's)
 import { createInprocPair } from '../src/bus/inproc-channel.js';
 import { EndpointPort } from '../src/endpoint/port.js';
 import { spawnDeviceWorker } from '../src/device/spawn.js';
