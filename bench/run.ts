@@ -47,8 +47,15 @@ const TARGETS: Record<string, Target> = {
   ...Object.fromEntries(VMAMP_DRIVER_CASES.map((n) => [n, { op: '>=', value: 0.8, of: 'ratio_to_c' } as Target])),
   // One request at a time through vmsg route over a doorbell window: p50 ≤ 2× the C ↔ C doorbell p50.
   ...Object.fromEntries(ROUTE_ONE_CASES.map((n) => [`${n}-ratio`, { op: '<=', value: 2 } as Target])),
+  // One Device SDK worker on the control plane (init sequence, 8 in flight, in-process link).
+  'device-sdk-entropy-init-k8': { op: '>=', value: 200_000 },
+  'device-sdk-block-init-k8': { op: '>=', value: 200_000 },
 };
-const PIPELINE_OVER_NAIVE = 50;
+const PIPELINE_OVER_NAIVE = 100;
+/** rtt p50 at most this many times the C ping-pong p50 of the same run (two ring hops each way: 2 is the floor). */
+const RTT_OVER_C_PINGPONG = 2.5;
+/** stream-tcp-d1-k1: at most this many times slower than the C TCP ping-pong of the same run. */
+const TCP_HOP_SLOWDOWN = 3;
 
 function cases(anchorBin: string | null): Case[] {
   const node = (file: string, extra: string[] = []) => (quick: boolean) => ({ file: join(HERE, file), args: [...extra, ...(quick ? ['--quick'] : [])], node: true });
@@ -85,9 +92,11 @@ function cases(anchorBin: string | null): Case[] {
       command: node('route-one.js'),
     },
     // What one thread wake-up costs here, by mechanism (docs/ARCHITECTURE.md "The wake-up chain").
+    { id: 'device-sdk', metrics: { 'device-sdk-entropy-init-k8': 'requests/s', 'device-sdk-block-init-k8': 'requests/s' }, command: node('device-sdk.js') },
     { id: 'wake-hops', metrics: { 'hop-futex-us': 'us', 'hop-wait-async-us': 'us', 'hop-socket-loop-us': 'us', 'hop-socket-sys-us': 'us' }, command: node('wake-hops.js') },
     // Two routers (two processes) linked by the stream bus over TCP on 127.0.0.1: loaded, then one request at a time.
     { id: 'stream', metrics: { 'stream-tcp-d2-k64': 'round trips/s' }, command: node('stream.js') },
+    { id: 'c-anchor-tcppingpong', metrics: { 'c-anchor-tcppingpong': 'round trips/s' }, command: anchor('tcppingpong', ['ms=1000', 'reps=5'], ['ms=500', 'reps=3']) },
     { id: 'stream-one', metrics: { 'stream-tcp-d1-k1': 'round trips/s' }, command: node('stream.js', ['--devices', '1', '--outstanding', '1']) },
     // Routers in a cluster on a nats-server of its own: data through the cluster's gateway stream vs a direct one, directory convergence, memory per remote device.
     {
@@ -213,6 +222,8 @@ function applyTargets(results: Result[]): void {
   if (rtt !== undefined && pingpong !== undefined) {
     rtt.ratio_to_c_pingpong = sig(rtt.median / pingpong.median);
     rtt.ratio_to_c_pingpong_per_round = perRound(rtt, pingpong);
+    rtt.target_ratio_to_c_pingpong = `<= ${RTT_OVER_C_PINGPONG}`;
+    rtt.target_ratio_to_c_pingpong_met = rtt.median / pingpong.median <= RTT_OVER_C_PINGPONG;
   }
   // vmamp: Node ↔ C and C → router → echo next to C ↔ C on the same kind of window, same process.
   for (const kind of ['poll', 'doorbell']) {
@@ -231,6 +242,16 @@ function applyTargets(results: Result[]): void {
     if (r === undefined || ratio === undefined || ratio.runs === 0) continue;
     r.ratio_to_c = ratio.median;
     r.ratio_to_c_per_round = ratio.values;
+  }
+  // The gateway hop one request at a time against a C TCP ping-pong of the same frames: how many
+  // times slower (C rate / ours), target <= TCP_HOP_SLOWDOWN.
+  const hop = byName.get('stream-tcp-d1-k1');
+  const tcp = byName.get('c-anchor-tcppingpong');
+  if (hop !== undefined && tcp !== undefined && hop.median > 0) {
+    hop.slowdown_vs_c_tcp = sig(tcp.median / hop.median);
+    hop.slowdown_vs_c_tcp_per_round = perRound(tcp, hop);
+    hop.target_slowdown_vs_c_tcp = `<= ${TCP_HOP_SLOWDOWN}`;
+    hop.target_slowdown_vs_c_tcp_met = tcp.median / hop.median <= TCP_HOP_SLOWDOWN;
   }
   for (const [name, t] of Object.entries(TARGETS)) {
     const r = byName.get(name);

@@ -8,6 +8,7 @@
  *   baseline route1   [cap=4096 batch=1 n=40000000 reps=7 copy=var|slot]
  *   baseline route2   [cap=1024 batch=1 burst=256 n=20000000 reps=7 copy=var|slot]
  *   baseline pingpong [iters=500000 reps=5 wait=spin|futex]
+ *   baseline tcppingpong [ms=1000 reps=5]
  *
  * tput     two threads, one ring of 64-byte slots, 32-byte messages: raw cross-core throughput.
  * route1   one thread routing a pre-filled ring into 8 rings: read the header, check msg_size
@@ -17,6 +18,10 @@
  *          every frame's device and token sequence. The reference for `bench/pipeline.ts`.
  * pingpong one 32-byte message bounced through a ring pair: round-trip latency, busy-polled
  *          or with futex sleeps. The reference for `bench/rtt.ts`.
+ * tcppingpong one request at a time over a TCP connection on 127.0.0.1 between two threads,
+ *          blocking sockets with TCP_NODELAY: an 8-byte GET_DEVICE_STATUS request, a 12-byte
+ *          response carrying its token, checked. Round trips per second over `ms`. The
+ *          reference for `stream-tcp-d1-k1` (the gateway hop, the same frames).
  *
  * The first thread of a two-thread case runs on CPU 0, the other (and route1) on CPU 1.
  * Each case prints `RESULT <case> <unit> median=<v> min=<v> max=<v> reps=<n>`, the median,
@@ -32,6 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <errno.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -581,6 +591,99 @@ static void run_pingpong(void) {
     free(t.ns);
 }
 
+/* ------------------------------------------------------------------ tcppingpong */
+
+struct tcp_run {
+    int listener;
+};
+
+/* Exactly n bytes, or false at end of stream / error. */
+static bool read_full(int fd, uint8_t *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+static bool write_full(int fd, const uint8_t *buf, size_t n) {
+    size_t put = 0;
+    while (put < n) {
+        ssize_t r = write(fd, buf + put, n - put);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        put += (size_t)r;
+    }
+    return true;
+}
+
+static void no_delay(int fd) {
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) fail("setsockopt TCP_NODELAY");
+}
+
+/* The device side: answer each GET_DEVICE_STATUS with its token and a status word. */
+static void *tcp_server(void *arg) {
+    struct tcp_run *t = arg;
+    int fd = accept(t->listener, NULL, NULL);
+    if (fd < 0) fail("accept");
+    no_delay(fd);
+    uint8_t req[8], resp[12] = {0x01, 0x07, 0, 0, 0, 0, 12, 0, 0x0f, 0, 0, 0};
+    while (read_full(fd, req, sizeof req)) {
+        memcpy(resp + 2, req + 2, 4); /* dev_num and token */
+        if (!write_full(fd, resp, sizeof resp)) break;
+    }
+    close(fd);
+    return NULL;
+}
+
+static void run_tcppingpong(void) {
+    long ms = arg_long("ms", 1000);
+    int reps = arg_reps(5);
+    if (ms < 1) fail("ms must be >= 1");
+    double rates[MAX_REPS];
+    for (int rep = 0; rep < reps; rep++) {
+        struct tcp_run t = {0};
+        t.listener = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = 0};
+        socklen_t len = sizeof addr;
+        if (t.listener < 0 || bind(t.listener, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(t.listener, 1) != 0 ||
+            getsockname(t.listener, (struct sockaddr *)&addr, &len) != 0) fail("listen on 127.0.0.1");
+        pthread_t server;
+        pthread_create(&server, NULL, tcp_server, &t);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) fail("connect");
+        no_delay(fd);
+        uint8_t req[8] = {0x00, 0x07, 1, 0, 0, 0, 8, 0}, resp[12];
+        long n = 0;
+        double t0 = seconds(), until = t0 + (double)ms / 1000.0 / 10.0; /* a tenth as warm-up */
+        for (int phase = 0; phase < 2; phase++) {
+            if (phase == 1) {
+                n = 0;
+                t0 = seconds();
+                until = t0 + (double)ms / 1000.0;
+            }
+            for (;;) {
+                uint16_t token = (uint16_t)(n % 0xffff + 1);
+                req[4] = (uint8_t)token;
+                req[5] = (uint8_t)(token >> 8);
+                if (!write_full(fd, req, sizeof req) || !read_full(fd, resp, sizeof resp)) fail("tcp round trip");
+                if (resp[0] != 0x01 || resp[1] != 0x07 || resp[4] != req[4] || resp[5] != req[5]) fail("tcp: wrong answer");
+                n++;
+                if ((n & 63) == 0 && seconds() >= until) break;
+            }
+        }
+        rates[rep] = (double)n / (seconds() - t0);
+        close(fd);
+        pthread_join(server, NULL);
+        close(t.listener);
+    }
+    report("c.tcppingpong.rtps", "round trips/s", rates, reps);
+}
+
 int main(int argc, char **argv) {
     arg_count = argc;
     arg_values = argv;
@@ -590,8 +693,9 @@ int main(int argc, char **argv) {
     else if (strcmp(mode, "route1") == 0) run_route1();
     else if (strcmp(mode, "route2") == 0) run_route2();
     else if (strcmp(mode, "pingpong") == 0) run_pingpong();
+    else if (strcmp(mode, "tcppingpong") == 0) run_tcppingpong();
     else {
-        fprintf(stderr, "usage: %s tput|route1|route2|pingpong [key=value ...]\n", argv[0]);
+        fprintf(stderr, "usage: %s tput|route1|route2|pingpong|tcppingpong [key=value ...]\n", argv[0]);
         return 1;
     }
     return 0;

@@ -8,7 +8,9 @@
 // virtqueue fault, and no queue work before DRIVER_OK. DeviceHost (host.ts) carries the frames.
 import {
   STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK, STATUS_DEVICE_NEEDS_RESET, STATUS_FAILED,
-  HDR_SIZE,
+  HDR_SIZE, HDR_TYPE, HDR_MSG_ID, HDR_DEV_NUM, HDR_TOKEN, HDR_MSG_SIZE, TYPE_RESPONSE,
+  T_GET_DEVICE_INFO, T_GET_DEVICE_FEATURES, T_SET_DRIVER_FEATURES, T_GET_CONFIG, T_GET_DEVICE_STATUS,
+  T_SET_DEVICE_STATUS, T_GET_VQUEUE, T_SET_VQUEUE, T_RESET_VQUEUE,
 } from '../protocol/constants.js';
 import type { Message, Profile } from '../protocol/codec.js';
 import { Reason, type ReasonCode } from '../protocol/reasons.js';
@@ -18,7 +20,7 @@ import type { GuestMemory } from '../virtqueue/guest-memory.js';
 import { Dma, type DmaCounters, type DmaOptions } from './dma.js';
 import {
   VIRTIO_F_EVENT_IDX, VIRTIO_F_RING_RESET, VIRTIO_F_VERSION_1, featureBit, featureBlockCount, featureWords,
-  hasFeature, withFeatureWords,
+  hasFeature,
 } from '../virtqueue/feature-bits.js';
 
 /** Vendor id of this package's reference devices: "VMSG" in little-endian bytes. */
@@ -30,6 +32,11 @@ const DRIVER_STATUS_BITS = STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_
 const CONFIG_REPLY_OVERHEAD = HDR_SIZE + 12;
 const EVENT_CONFIG_OVERHEAD = HDR_SIZE + 16;
 const FEATURES_REPLY_OVERHEAD = HDR_SIZE + 8;
+/** Payload offsets (from the frame start) of the in-place request path (codec.ts layouts). */
+const P0 = HDR_SIZE;
+const P4 = HDR_SIZE + 4;
+const P8 = HDR_SIZE + 8;
+const P12 = HDR_SIZE + 12;
 
 /** A device-owned shared memory region (virtio 1.3 "shared memory"), reported by GET_SHM. */
 export interface SharedMemoryRegion {
@@ -121,8 +128,11 @@ export abstract class VirtioDevice {
   private transport: DeviceTransport | undefined;
   private statusBits = 0;
   private generationCount = 0;
-  /** What SET_DRIVER_FEATURES wrote; fixed once FEATURES_OK is accepted. */
-  private driverFeatures = 0n;
+  /**
+   * What SET_DRIVER_FEATURES wrote, as u32 blocks of the offer (no bigint per request); fixed
+   * once FEATURES_OK is accepted.
+   */
+  private readonly driverWords: Uint32Array;
   private unofferedAcked = false;
   private readonly queueStates: (QueueState | null)[];
   /** Bumped on reset and RESET_VQUEUE: completions of older work are dropped. */
@@ -132,6 +142,10 @@ export abstract class VirtioDevice {
   private readonly dmaOptions: DmaOptions;
   private dmaEngine: Dma | undefined;
   private readonly interruptEveryBuffer: boolean;
+  /** offeredFeatures as u32 blocks, for answers written in place (no bigint per request). */
+  private readonly offeredWords: Uint32Array;
+  /** Reused for SET_DRIVER_FEATURES read in place. */
+  private readonly featureScratch: number[] = [];
   /** Why the device last set DEVICE_NEEDS_RESET (diagnostics). */
   lastFault = '';
 
@@ -160,6 +174,9 @@ export abstract class VirtioDevice {
     this.queueStates = new Array<QueueState | null>(this.numQueues).fill(null);
     this.queueEpochs = new Uint32Array(this.numQueues);
     this.interruptPending = new Uint8Array(this.numQueues);
+    const blocks = featureBlockCount(this.offeredFeatures);
+    this.offeredWords = Uint32Array.from(featureWords(this.offeredFeatures, 0, blocks));
+    this.driverWords = new Uint32Array(blocks);
   }
 
   // ------------------------------------------------------------ what subclasses provide
@@ -353,6 +370,148 @@ export abstract class VirtioDevice {
     }
   }
 
+  /**
+   * The request frame at `at` of `src` (`size` = its msg_size, all of it readable) answered in
+   * place: the reply written at `out` of `dst`, which has room for the link's largest frame, with
+   * token 0 (the host stamps the request's). `dst` must not be the ring the device sends into:
+   * a hook may send an event while the request is handled. The same rules and answers as handleRequest, for
+   * the control requests a driver repeats (initialisation, status, queue set-up, config reads),
+   * without a message object per request: DeviceHost's per-frame path. Returns the reply's
+   * bytes; 0 = take the decoded path (handleRequest) instead, for everything else and anything
+   * malformed (it names the exact reason); a negative number = discard, -reason.
+   */
+  answerInPlace(src: DataView, at: number, size: number, dst: DataView, out: number): number {
+    if ((src.getUint8(at + HDR_TYPE) & TYPE_RESPONSE) !== 0) return 0;
+    const id = src.getUint8(at + HDR_MSG_ID);
+    const { maxMessageSize, profile } = this.link();
+    let n: number;
+    switch (id) {
+      case T_GET_DEVICE_INFO: {
+        if (size !== HDR_SIZE) return 0;
+        this.counters.requests++;
+        const blocks = this.offeredWords.length;
+        dst.setUint32(out + P0, this.deviceId, true);
+        dst.setUint32(out + P4, this.vendorId, true);
+        if (profile === 'rev1-2026') {
+          n = HDR_SIZE + 44;
+          if (n > maxMessageSize) return -Reason.MSG_SIZE_GT_BUS_MAX;
+          for (let i = 8; i < 24; i += 4) dst.setUint32(out + HDR_SIZE + i, 0, true); // device_uuid
+          dst.setUint32(out + HDR_SIZE + 24, blocks, true);
+          dst.setUint32(out + HDR_SIZE + 28, this.configSize, true);
+          dst.setUint32(out + HDR_SIZE + 32, this.numQueues, true);
+          dst.setUint32(out + HDR_SIZE + 36, 0, true);
+          dst.setUint32(out + HDR_SIZE + 40, 0, true);
+        } else {
+          n = HDR_SIZE + 24;
+          if (n > maxMessageSize) return -Reason.MSG_SIZE_GT_BUS_MAX;
+          dst.setUint32(out + P8, 32 * blocks, true);
+          dst.setUint32(out + P12, this.configSize, true);
+          dst.setUint32(out + HDR_SIZE + 16, this.numQueues, true);
+          dst.setUint32(out + HDR_SIZE + 20, 0, true); // admin_vq_start, admin_vq_count (u16 each)
+        }
+        break;
+      }
+      case T_GET_DEVICE_FEATURES: {
+        if (size !== HDR_SIZE + 8) return 0;
+        this.counters.requests++;
+        const first = src.getUint32(at + P0, true);
+        const count = src.getUint32(at + P4, true);
+        n = FEATURES_REPLY_OVERHEAD + 4 * count;
+        if (n > maxMessageSize) return -Reason.MSG_SIZE_GT_BUS_MAX;
+        dst.setUint32(out + P0, first, true);
+        dst.setUint32(out + P4, count, true);
+        const words = this.offeredWords;
+        for (let i = 0; i < count; i++) dst.setUint32(out + P8 + 4 * i, first + i < words.length ? words[first + i]! : 0, true);
+        break;
+      }
+      case T_SET_DRIVER_FEATURES: {
+        if (size < HDR_SIZE + 8) return 0;
+        const count = src.getUint32(at + P4, true);
+        if (size !== HDR_SIZE + 8 + 4 * count) return 0;
+        this.counters.requests++;
+        if ((this.statusBits & STATUS_FEATURES_OK) === 0) {
+          const words = this.featureScratch;
+          words.length = count;
+          for (let i = 0; i < count; i++) words[i] = src.getUint32(at + P8 + 4 * i, true);
+          this.recordDriverFeatures(src.getUint32(at + P0, true), words);
+        }
+        n = HDR_SIZE;
+        break;
+      }
+      case T_GET_CONFIG: {
+        if (size !== HDR_SIZE + 8) return 0;
+        this.counters.requests++;
+        const offset = src.getUint32(at + P0, true);
+        const length = src.getUint32(at + P4, true);
+        if (!this.inConfig(offset, length)) return -Reason.CONFIG_RANGE;
+        n = CONFIG_REPLY_OVERHEAD + length;
+        if (n > maxMessageSize) return -Reason.MSG_SIZE_GT_BUS_MAX;
+        dst.setUint32(out + P0, this.generationCount, true);
+        dst.setUint32(out + P4, offset, true);
+        dst.setUint32(out + P8, length, true);
+        for (let i = 0; i < length; i++) dst.setUint8(out + P12 + i, this.config[offset + i]!);
+        break;
+      }
+      case T_GET_DEVICE_STATUS:
+        if (size !== HDR_SIZE) return 0;
+        this.counters.requests++;
+        dst.setUint32(out + P0, this.statusBits, true);
+        n = HDR_SIZE + 4;
+        break;
+      case T_SET_DEVICE_STATUS:
+        if (size !== HDR_SIZE + 4) return 0;
+        this.counters.requests++;
+        dst.setUint32(out + P0, this.setStatus(src.getUint32(at + P0, true)), true);
+        n = HDR_SIZE + 4;
+        break;
+      case T_GET_VQUEUE: {
+        if (size !== HDR_SIZE + 4) return 0;
+        n = HDR_SIZE + 40;
+        this.counters.requests++;
+        if (n > maxMessageSize) return -Reason.MSG_SIZE_GT_BUS_MAX;
+        const index = src.getUint32(at + P0, true);
+        const state = index < this.numQueues ? this.queueStates[index] ?? null : null;
+        dst.setUint32(out + P0, index, true);
+        dst.setUint32(out + P4, index < this.numQueues ? this.queueMaxSize : 0, true);
+        dst.setUint32(out + P8, state?.size ?? 0, true);
+        // rev1: reserved; 2026: flags (bit 0: the queue is configured).
+        dst.setUint32(out + P12, profile === 'rev1-2026' && state !== null ? 1 : 0, true);
+        dst.setBigUint64(out + HDR_SIZE + 16, state?.descAddr ?? 0n, true);
+        dst.setBigUint64(out + HDR_SIZE + 24, state?.driverAddr ?? 0n, true);
+        dst.setBigUint64(out + HDR_SIZE + 32, state?.deviceAddr ?? 0n, true);
+        break;
+      }
+      case T_SET_VQUEUE: {
+        if (size !== HDR_SIZE + 40) return 0;
+        this.counters.requests++;
+        const index = src.getUint32(at + P0, true);
+        const qsize = src.getUint32(at + P8, true);
+        // The addresses (bigints) are read only when the queue can be set: a repeated set-up costs none.
+        if (this.canSetVqueue(index, qsize)) {
+          this.setVqueue(index, qsize, src.getBigUint64(at + HDR_SIZE + 16, true), src.getBigUint64(at + HDR_SIZE + 24, true), src.getBigUint64(at + HDR_SIZE + 32, true));
+        }
+        n = HDR_SIZE;
+        break;
+      }
+      case T_RESET_VQUEUE: {
+        if (size !== HDR_SIZE + 4) return 0;
+        this.counters.requests++;
+        const index = src.getUint32(at + P0, true);
+        if (index < this.numQueues && hasFeature(this.negotiatedFeatures, VIRTIO_F_RING_RESET)) this.dropQueue(index);
+        n = HDR_SIZE;
+        break;
+      }
+      default:
+        return 0;
+    }
+    dst.setUint8(out + HDR_TYPE, TYPE_RESPONSE);
+    dst.setUint8(out + HDR_MSG_ID, id);
+    dst.setUint16(out + HDR_DEV_NUM, this.devNum, true);
+    dst.setUint16(out + HDR_TOKEN, 0, true);
+    dst.setUint16(out + HDR_MSG_SIZE, n, true);
+    return n;
+  }
+
   /** The driver made buffers available on queue `q` (EVENT_AVAIL, or its out-of-band signal). */
   handleAvail(q: number): void {
     const state = q < this.numQueues ? this.queueStates[q] : null;
@@ -489,26 +648,37 @@ export abstract class VirtioDevice {
   /**
    * Keep what SET_DRIVER_FEATURES acknowledged. Blocks past the offer are only remembered as
    * "something unoffered was acknowledged" (FEATURES_OK is then refused): a hostile block_index
-   * must not grow the bigint without bound.
+   * must not grow anything without bound.
    */
   private recordDriverFeatures(first: number, words: readonly number[]): void {
-    const offeredBlocks = featureBlockCount(this.offeredFeatures);
-    const inRange = words.slice(0, Math.max(0, offeredBlocks - first));
-    if (inRange.length > 0) this.driverFeatures = withFeatureWords(this.driverFeatures, first, inRange);
-    if (words.slice(inRange.length).some((w) => w !== 0)) this.unofferedAcked = true;
+    const held = this.driverWords;
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i]! >>> 0;
+      if (first + i < held.length) held[first + i] = w;
+      else if (w !== 0) this.unofferedAcked = true;
+    }
+  }
+
+  /** The acknowledged feature set as a bigint (made on demand: the checks below work on blocks). */
+  private get driverFeatures(): bigint {
+    let f = 0n;
+    for (let i = this.driverWords.length - 1; i >= 0; i--) f = (f << 32n) | BigInt(this.driverWords[i]!);
+    return f;
   }
 
   private featuresAcceptable(next: number): boolean {
-    const f = this.driverFeatures;
-    return (next & (STATUS_ACKNOWLEDGE | STATUS_DRIVER)) === (STATUS_ACKNOWLEDGE | STATUS_DRIVER) &&
-      !this.unofferedAcked && (f & ~this.offeredFeatures) === 0n && hasFeature(f, VIRTIO_F_VERSION_1) && this.acceptFeatures(f);
+    if ((next & (STATUS_ACKNOWLEDGE | STATUS_DRIVER)) !== (STATUS_ACKNOWLEDGE | STATUS_DRIVER) || this.unofferedAcked) return false;
+    const held = this.driverWords;
+    for (let i = 0; i < held.length; i++) if ((held[i]! & ~this.offeredWords[i]!) !== 0) return false;
+    // VERSION_1 is bit 0 of block 1 (always offered, so the block exists).
+    return (held[VIRTIO_F_VERSION_1 >>> 5]! & (1 << (VIRTIO_F_VERSION_1 & 31))) !== 0 && this.acceptFeatures(this.driverFeatures);
   }
 
   /** Reset: status 0, features, queues and pending queue work dropped; the generation keeps counting. */
   private reset(): void {
     this.counters.resets++;
     this.statusBits = 0;
-    this.driverFeatures = 0n;
+    this.driverWords.fill(0);
     this.unofferedAcked = false;
     for (let q = 0; q < this.numQueues; q++) this.dropQueue(q);
     this.onReset();
@@ -533,6 +703,13 @@ export abstract class VirtioDevice {
       : { ...common, profile: 'rev1', reserved: 0 };
   }
 
+  /** Whether SET_VQUEUE of queue `index` with `size` is taken now (setVqueue's rules, before any address). */
+  private canSetVqueue(index: number, size: number): boolean {
+    if (index >= this.numQueues || (this.statusBits & STATUS_FEATURES_OK) === 0) return false;
+    if ((this.statusBits & STATUS_DRIVER_OK) !== 0 && this.queueStates[index] !== null) return false;
+    return size >= 1 && size <= this.queueMaxSize;
+  }
+
   /**
    * SET_VQUEUE (docs/PROTOCOL.md §8 device rule 9): accepted between FEATURES_OK and DRIVER_OK, or for a queue
    * reset with RESET_VQUEUE. A size the device cannot take leaves the queue unconfigured (the
@@ -540,10 +717,8 @@ export abstract class VirtioDevice {
    * device error (DEVICE_NEEDS_RESET).
    */
   private setVqueue(index: number, size: number, descAddr: bigint, driverAddr: bigint, deviceAddr: bigint): void {
-    if (index >= this.numQueues || (this.statusBits & STATUS_FEATURES_OK) === 0) return;
-    if ((this.statusBits & STATUS_DRIVER_OK) !== 0 && this.queueStates[index] !== null) return;
-    if (size < 1 || size > this.queueMaxSize) return;
-    const eventIdx = hasFeature(this.driverFeatures, VIRTIO_F_EVENT_IDX);
+    if (!this.canSetVqueue(index, size)) return;
+    const eventIdx = (this.driverWords[VIRTIO_F_EVENT_IDX >>> 5]! & (1 << (VIRTIO_F_EVENT_IDX & 31))) !== 0;
     const opened = DeviceQueue.open(this.memory, { size, addresses: { descAddr, driverAddr, deviceAddr }, eventIdx });
     if (opened instanceof VirtqueueFault) {
       if (opened.kind !== 'queue-config') this.needsReset(`SET_VQUEUE ${index}: ${opened.message}`);

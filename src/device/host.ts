@@ -6,11 +6,11 @@
 import { AsyncEndpoint, queueEventKey, type AsyncEndpointOptions, type EndpointCounters } from '../endpoint/async-endpoint.js';
 import { OobDoorbell } from '../endpoint/oob-doorbell.js';
 import { decode, encode, type Message, type Profile } from '../protocol/codec.js';
-import { HDR_DEV_NUM, HDR_TOKEN, HDR_TYPE, T_EVENT_USED, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
+import { HDR_DEV_NUM, HDR_MSG_ID, HDR_MSG_SIZE, HDR_SIZE, HDR_TOKEN, HDR_TYPE, T_EVENT_AVAIL, T_EVENT_USED, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
 import { Reason, reasonName } from '../protocol/reasons.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { GuestMemory, type GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
-import type { DeviceTransport, VirtioDevice } from './device.js';
+import { VirtioDevice, type DeviceTransport } from './device.js';
 
 export interface DeviceHostOptions extends AsyncEndpointOptions {
   /** The guest memory the drivers' virtqueues live in. */
@@ -45,12 +45,19 @@ export class DeviceHost {
   private readonly drops: Record<string, number> = {};
   private oobAvail = 0;
   private held = false;
+  /** Bound once: a closure per pass would be garbage per pass. */
+  private readonly onFrameAt = (at: number, size: number): void => this.onFrame(at, size);
+  /** Where an in-place answer is built before it goes into a ring slot. */
+  private readonly spare: DataView;
+  private readonly spareU8: Uint8Array;
 
   constructor(link: LinkDescriptor, opts: DeviceHostOptions) {
     if (link.kind !== 'device') throw new TypeError(`DeviceHost needs a device link, got a ${link.kind} link`);
     this.endpoint = new AsyncEndpoint(link, opts);
     this.memory = opts.memory instanceof GuestMemory ? opts.memory : new GuestMemory(opts.memory);
     this.profile = opts.profile ?? 'rev1';
+    this.spareU8 = new Uint8Array(this.endpoint.maxMessageSize);
+    this.spare = new DataView(this.spareU8.buffer);
   }
 
   /** Serve device number `dev` with `device`. */
@@ -92,7 +99,7 @@ export class DeviceHost {
 
   /** One pass: frames from the router, out-of-band doorbells, then the outbox. Returns work done. */
   step(): number {
-    let work = this.held ? 0 : this.endpoint.receive((f) => this.onFrame(f));
+    let work = this.held ? 0 : this.endpoint.receiveAt(this.onFrameAt);
     for (const { dev, bell } of this.oobServed) {
       work += bell.take((q) => {
         this.oobAvail++;
@@ -134,13 +141,29 @@ export class DeviceHost {
     this.endpoint.send(frame, mergeKey);
   }
 
-  private onFrame(f: Uint8Array): void {
-    const type = f[HDR_TYPE]!;
+  /** One frame from the router: `size` bytes at `at` of the port's memory. */
+  private onFrame(at: number, size: number): void {
+    const { port } = this.endpoint;
+    const u8 = port.u8;
+    const type = u8[at + HDR_TYPE]!;
     if ((type & TYPE_BUS) !== 0) return this.drop(Reason.UNSUPPORTED_BUS_MSG); // the router sends devices none
     if ((type & TYPE_RESPONSE) !== 0) return this.drop(Reason.WRONG_DIRECTION); // devices get no responses
-    const dev = f[HDR_DEV_NUM]! | (f[HDR_DEV_NUM + 1]! << 8);
+    const dev = u8[at + HDR_DEV_NUM]! | (u8[at + HDR_DEV_NUM + 1]! << 8);
     const served = this.served.get(dev);
     if (served === undefined) return this.drop(Reason.UNVALIDATED_DEV_NUM);
+    const device = served.device;
+    const msgSize = port.dv.getUint16(at + HDR_MSG_SIZE, true);
+    // The common frames without a message object: EVENT_AVAIL, and the control requests the
+    // device answers in place (unless a subclass answers requests its own way).
+    if (msgSize === size) {
+      const id = u8[at + HDR_MSG_ID]!;
+      if (id === T_EVENT_AVAIL && size === HDR_SIZE + 8) {
+        device.handleAvail(port.dv.getUint32(at + HDR_SIZE, true));
+        return;
+      }
+      if (device.handleRequest === VirtioDevice.prototype.handleRequest && this.answerInPlace(device, at, size)) return;
+    }
+    const f = u8.subarray(at, at + size);
     const r = decode(f, { profile: this.profile });
     if (!r.ok) return this.drop(r.reason);
     const msg = r.msg;
@@ -153,5 +176,32 @@ export class DeviceHost {
     const reply = served.device.handleRequest(msg);
     if (typeof reply === 'number') return this.drop(reply);
     this.sendMessage(reply, f[HDR_TOKEN]! | (f[HDR_TOKEN + 1]! << 8));
+  }
+
+  /**
+   * Answer the request at `at` in place, then copy the answer into a ring slot (or, behind
+   * waiting frames, the outbox). The slot is taken only after the device has handled the
+   * request: what it sends meanwhile (events from a hook) goes first, as on the decoded path.
+   * False: the device leaves it to the decoded path.
+   */
+  private answerInPlace(device: VirtioDevice, at: number, size: number): boolean {
+    const { endpoint, spare, spareU8 } = this;
+    const { port } = endpoint;
+    const n = device.answerInPlace(port.dv, at, size, spare, 0);
+    if (n === 0) return false;
+    if (n < 0) {
+      this.drop(-n);
+      return true;
+    }
+    spare.setUint16(HDR_TOKEN, port.dv.getUint16(at + HDR_TOKEN, true), true);
+    const slot = endpoint.reserve();
+    if (slot === 0) {
+      endpoint.send(spareU8.slice(0, n));
+      return true;
+    }
+    const u8 = port.u8;
+    for (let i = 0; i < n; i++) u8[slot + i] = spareU8[i]!;
+    endpoint.commitReserved();
+    return true;
   }
 }

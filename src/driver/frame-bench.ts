@@ -68,8 +68,8 @@ const DRIVER = 2;
 const FEATURES_OK = 8;
 const DRIVER_OK = 4;
 
-/** One step of the initialisation sequence: msg_id and payload. */
-function initStep(i: number): { id: number; payload: number[] } {
+/** One step of the initialisation sequence (10 steps, then again): msg_id and payload. */
+export function initStep(i: number): { id: number; payload: number[] } {
   const u32 = (...v: number[]): number[] => v.flatMap((x) => [x & 0xff, (x >>> 8) & 0xff, (x >>> 16) & 0xff, (x >>> 24) & 0xff]);
   switch (i % 10) {
     case 0: return { id: T_GET_DEVICE_INFO, payload: [] };

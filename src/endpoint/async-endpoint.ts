@@ -143,6 +143,47 @@ export class AsyncEndpoint {
     return n;
   }
 
+  /**
+   * receive() without a view per frame: `onFrame(at, size)` gets the frame's offset in port.u8 /
+   * port.dv and its msg_size (at least the header; the router checked it against this link's
+   * maximum, and it is clamped to it anyway). Valid only during the call.
+   */
+  receiveAt(onFrame: (at: number, size: number) => void, budget = 256): number {
+    const { port } = this;
+    const u8 = port.u8;
+    let n = 0;
+    for (; n < budget; n++) {
+      const at = port.peek();
+      if (at === 0) break;
+      const size = u8[at + HDR_MSG_SIZE]! | (u8[at + HDR_MSG_SIZE + 1]! << 8);
+      try {
+        onFrame(at, Math.min(Math.max(size, HDR_SIZE), this.maxMessageSize));
+      } finally {
+        port.release();
+      }
+    }
+    if (n > 0) {
+      this.counters.framesIn += n;
+      port.flushReceived();
+    }
+    return n;
+  }
+
+  /**
+   * A free ring slot for a frame of up to maxMessageSize bytes, built in place (port.u8 from the
+   * returned offset), or 0 when frames wait in the outbox or the ring is full: then send().
+   * Hand it over with commitReserved().
+   */
+  reserve(): number {
+    return this.pending === 0 ? this.port.reserve() : 0;
+  }
+
+  /** The frame built in the slot of reserve() goes to the router (published with flush()). */
+  commitReserved(): void {
+    this.port.commit();
+    this.counters.framesOut++;
+  }
+
   /** True when a frame from the router is readable. */
   readable(): boolean {
     return this.port.peek() !== 0;
