@@ -19,7 +19,9 @@ let devices: DeviceWorkerHandle;
 beforeAll(async () => {
   const disk = join(dir, 'disk.img');
   writeFileSync(disk, Buffer.alloc(256 * 1024));
-  router = await Router.create({ shards: 1, timeoutMs: 1000 });
+  // Router timeout 2500 ms: the held-answers case below needs a hold that outlasts the first run
+  // (which takes a while on a loaded machine) by more than the second run's 300 ms rule timeout.
+  router = await Router.create({ shards: 1, timeoutMs: 2500 });
   const link = await router.attachDevice({ devices: [2, 3, 4] });
   // Guest memory where the checker's test queue lands (DEFAULT_QUEUE_BASE, as vmsg route's devices).
   const memory = { buffer: new SharedArrayBuffer(1 << 20), offset: 0, length: 1 << 20, base: DEFAULT_QUEUE_BASE };
@@ -49,7 +51,7 @@ describe('reference devices', () => {
     const ch = await InprocChannel.attach(router);
     try {
       // Truncated requests: the device drops them, so the router holds device 3's later answers
-      // until it fails them at its own timeout (1000 ms here).
+      // until it fails them at its own timeout (2500 ms here).
       const first = await runConformance(ch, { dev: 3, timeoutMs: 5000, quietMs: 100, only: ['device.malformed'] });
       expect(first.summary.fail).toBe(0);
       const second = await runConformance(ch, { dev: 3, timeoutMs: 300, quietMs: 50, settleMs: 5000, only: ['bus.order', 'device.reset'] });
@@ -63,7 +65,8 @@ describe('reference devices', () => {
   it('init-storm and config-rw run against the block and entropy devices with every answer verified', async () => {
     const ch = await InprocChannel.attach(router);
     try {
-      const init = await runLoad(ch, { profile: { name: 'init-storm' }, devices: [2, 3], durationS: 0.3, warmupS: 0, timeoutMs: 10_000 });
+      // 1 s: long enough for whole sequences even when the device worker gets little CPU.
+      const init = await runLoad(ch, { profile: { name: 'init-storm' }, devices: [2, 3], durationS: 1, warmupS: 0, timeoutMs: 10_000 });
       expect(init.error_kinds).toEqual({});
       expect(init.order_violations).toBe(0);
       expect(init.counters.sequences_completed).toBeGreaterThan(0);
