@@ -13,7 +13,7 @@
 // for `idleMs`) are errors. PINGs the other side sends us (keep-alives) are answered.
 import type { FrameChannel } from '../bus/bus-link.js';
 import { encodeHeader } from '../protocol/codec.js';
-import { PingResponder } from './exchange.js';
+import { PingResponder } from '../client/exchange.js';
 import { ShmFrameChannel } from '../bus/shm-channel.js';
 import { runFrameEngine } from './frame-engine.js';
 import { tryBellAddon } from '../native/bell.js';

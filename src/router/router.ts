@@ -19,6 +19,7 @@ import {
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { Doorbell, ringDoorbell } from '../wait/doorbell.js';
 import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
+import { frameSize } from '../protocol/header.js';
 
 export const EVENT_DEVICE_READY = 1;
 export const EVENT_DEVICE_REMOVED = 2;
@@ -394,7 +395,7 @@ export class Router {
     this.checkOpen();
     const rec = this.endpoints.get(link.id);
     if (rec === undefined) throw new Error(`endpoint ${link.id} is not attached`);
-    const size = frame.length >= 8 ? frame[6]! | (frame[7]! << 8) : 0;
+    const size = frameSize(frame);
     if (size < 8 || size > frame.length || size > this.options.busMaxSize) {
       throw new RangeError(`sendAsRouter: frame msg_size ${size} must be 8..${this.options.busMaxSize} and within the ${frame.length} bytes given`);
     }

@@ -19,29 +19,13 @@ import { openQemuV0Wire } from './qemu-v0.js';
 import { openOpenampWire } from './openamp.js';
 import type { LegacyOptions } from './options.js';
 import type { LegacyWire } from './wire.js';
+import { requestFailedFrame } from '../../client/request-failed.js';
 
-/** The router's request-failed bus event (README "VMSG_EVT_REQUEST_FAILED"), 16 bytes. */
-const EVT_REQUEST_FAILED = 0xc1;
-const FAILED_SIZE = 16;
 /** Largest frame the translator sends towards the driver side (a 48-byte GET_VQUEUE reply, features, config). */
 export const LEGACY_LINK_MAX_MESSAGE = 264;
 
 export function openLegacyWire(o: LegacyOptions, deadline: OpenDeadline): Promise<LegacyWire> {
   return o.scheme === 'qemu-v0' ? openQemuV0Wire(o, deadline) : openOpenampWire(o, deadline);
-}
-
-/** VMSG_EVT_REQUEST_FAILED for the request (`token` as it came) of `dev`. */
-export function requestFailedFrame(dev: number, msgId: number, token: number, reason: number): Uint8Array {
-  const f = new Uint8Array(FAILED_SIZE);
-  const v = new DataView(f.buffer);
-  f[0] = TYPE_BUS;
-  f[1] = EVT_REQUEST_FAILED;
-  v.setUint16(6, FAILED_SIZE, true);
-  v.setUint16(8, dev, true);
-  f[10] = msgId;
-  f[11] = reason;
-  v.setUint16(12, token, true);
-  return f;
 }
 
 function translateOptions(o: LegacyOptions, devNum: number): ConstructorParameters<typeof LegacyTranslator>[1] {
