@@ -67,5 +67,6 @@ export type { ReplayOptions, ReplayReport } from './capture/replay.js';
 export { startMetricsServer, routerRegistry } from './ops/metrics.js';
 export { createLogger, parseLogLevel } from './ops/logger.js';
 export { loadRouteConfig, mergeRouteConfig, parseDeviceSpec } from './ops/route-config.js';
-export type { RouteConfig, RouteConfigFile, DeviceSpec } from './ops/route-config.js';
+export type { RouteConfig, DeviceSpec } from './ops/route-config.js';
+export type { RouteConfigFile } from './ops/route-config-schema.js';
 export { parseRouteConfig, routeConfigSchema, routeConfigJsonSchema } from './ops/route-config-schema.js';

@@ -4,7 +4,7 @@
 // each answer is compared with the one captured for the same request. Tokens are the bus's
 // business (docs/PROTOCOL.md §7 rule 8), so requests get fresh tokens and answers are compared by
 // per-device order, msg_id, dev_num, type, msg_size and payload bytes, never by token.
-import type { FrameChannel } from '../bus/bus-link.js';
+import type { FrameChannel } from '../client/exchange.js';
 import { readCapture } from './reader.js';
 import { DIR_FROM_ROUTER, DIR_TO_ROUTER, type CaptureTrailer } from './vmc.js';
 import { BUS_NAMES, HDR_SIZE, MSG_ID_EVENT_BIT, TRANSPORT_NAMES, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';

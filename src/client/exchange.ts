@@ -2,9 +2,20 @@
 // (conformance checks, device discovery, probes, replay): send frames with backpressure handled, and
 // collect what comes back until a condition holds or the time is up. Everything received is
 // kept in order, so a check can look at every frame the bus sent, not only the one it expected.
-import type { FrameChannel } from '../bus/bus-link.js';
 import { B_PING, HDR_SIZE, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
 import { le16, le32 } from '../protocol/header.js';
+
+/**
+ * The part of a bus's frame channel (src/bus/bus-link.ts FrameChannel) an exchange uses: the
+ * client layer sits below the buses and names only what it needs.
+ */
+export interface FrameChannel {
+  readonly maxMessageSize: number;
+  send(frame: Uint8Array): boolean;
+  flush(): void;
+  recv(): Uint8Array | null;
+  wait(timeoutMs: number): Promise<boolean>;
+}
 
 /** A frame as received, with the time it was taken from the channel (performance.now() ms). */
 export interface Received {

@@ -18,7 +18,7 @@ import {
 } from './stats.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { Doorbell, ringDoorbell } from '../wait/doorbell.js';
-import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
+import { CaptureTap, type CaptureOptions } from './capture-tap.js';
 import { frameSize } from '../protocol/header.js';
 
 export const EVENT_DEVICE_READY = 1;
