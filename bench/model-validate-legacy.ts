@@ -20,7 +20,7 @@ import { packageRoot } from '../src/util/paths.js';
 import { openFrameChannel } from '../src/bus/open.js';
 import type { FrameChannel } from '../src/bus/bus-link.js';
 import { ModelChannel } from '../src/bus/model/model-channel.js';
-import { loadBusModel, type BusModel } from '../src/bus/model/bus-model.js';
+import { loadBusModel, type BusModel } from '../src/model/bus-model.js';
 import { IdealDevice } from './ideal-device.js';
 import { emit, log, median } from './stats.js';
 

@@ -24,7 +24,7 @@ import { packageRoot } from '../src/util/paths.js';
 import { openFrameChannel } from '../src/bus/open.js';
 import { IdealDevice } from './ideal-device.js';
 import { ModelChannel } from '../src/bus/model/model-channel.js';
-import { loadBusModel, type BusModel } from '../src/bus/model/bus-model.js';
+import { loadBusModel, type BusModel } from '../src/model/bus-model.js';
 import { runFrameBench, type BenchMode, type FrameBenchResult } from '../src/driver/frame-bench.js';
 import { emit, log } from './stats.js';
 

@@ -17,7 +17,7 @@ import { packageRoot } from '../src/util/paths.js';
 import { Router } from '../src/router/router.js';
 import { openBusLink, openFrameChannel } from '../src/bus/open.js';
 import { runFrameBench, type FrameBenchResult } from '../src/driver/frame-bench.js';
-import { parseDeviceSpec, startBuiltinDevices } from '../src/cli/device-kinds.js';
+import { parseDeviceSpec, startBuiltinDevices } from '../src/device/builtin-devices.js';
 import { emit, isQuick, log, sig } from './stats.js';
 
 const OUTSTANDING = 16;

@@ -35,8 +35,8 @@ export type { BusLink, FrameChannel, LinkDown } from './bus/bus-link.js';
 export { ModelLink } from './bus/model/model-link.js';
 export type { ModelLinkOptions } from './bus/model/model-link.js';
 export { ModelChannel } from './bus/model/model-channel.js';
-export { loadBusModel, parseBusModel, parseBusModelText, BUILTIN_MODELS } from './bus/model/bus-model.js';
-export type { BusModel, FullQueuePolicy } from './bus/model/bus-model.js';
+export { loadBusModel, parseBusModel, parseBusModelText, BUILTIN_MODELS } from './model/bus-model.js';
+export type { BusModel, FullQueuePolicy } from './model/bus-model.js';
 export type { ModelCounters } from './bus/model/model-core.js';
 // Stream bus (Unix/TCP/TLS) and gateway between routers (README "Stream links").
 export { openStreamLink, openStreamChannel, StreamLink, StreamChannel } from './bus/stream.js';
@@ -67,5 +67,6 @@ export type { ReplayOptions, ReplayReport } from './capture/replay.js';
 export { startMetricsServer, routerRegistry } from './ops/metrics.js';
 export { createLogger, parseLogLevel } from './ops/logger.js';
 export { loadRouteConfig, mergeRouteConfig, parseDeviceSpec } from './ops/route-config.js';
-export type { RouteConfig, RouteConfigFile, DeviceSpec } from './ops/route-config.js';
+export type { RouteConfig, DeviceSpec } from './ops/route-config.js';
+export type { RouteConfigFile } from './ops/route-config-schema.js';
 export { parseRouteConfig, routeConfigSchema, routeConfigJsonSchema } from './ops/route-config-schema.js';

@@ -5,7 +5,7 @@ import { LinkUriError, parseLinkUri, splitModelParam, type LinkRole, type ShmLin
 import { shmLinkOptions, type ShmLinkOptions } from './shm-options.js';
 import { parseStreamUri, streamOptions, STREAM_DEVICE_PARAMS } from './stream-socket.js';
 import { legacyOptions } from './legacy/options.js';
-import { loadBusModel, type BusModel } from './model/bus-model.js';
+import { loadBusModel, type BusModel } from '../model/bus-model.js';
 
 /**
  * A route link's bus model (`model=NAME|FILE` on the URI, or `given` by the API; not both),

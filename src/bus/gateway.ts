@@ -19,23 +19,21 @@ import { EndpointPort } from '../endpoint/port.js';
 import { decode, encode } from '../protocol/codec.js';
 import { reasonName } from '../protocol/reasons.js';
 import {
-  TYPE_BUS, HDR_TYPE, HDR_DEV_NUM, HDR_TOKEN, HDR_MSG_ID, GET_DEVICES_ALIGN, DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED,
+  TYPE_BUS, HDR_TYPE, HDR_DEV_NUM, HDR_TOKEN, HDR_MSG_ID, DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED,
 } from '../protocol/constants.js';
+import { getDevicesRequest, walkGetDevices } from '../client/discovery.js';
 import { PortBridge } from './port-bridge.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 import { DeviceRemap } from './remap.js';
 import { PingWatch } from './ping-watch.js';
 import type { PeerHandler, DeviceMapping } from './peer-handler.js';
-import type { BusModel } from './model/bus-model.js';
+import type { BusModel } from '../model/bus-model.js';
 
 /** Our own bus requests (GET_DEVICES) are given up after this long; the connection is then closed. */
 export const BUS_REQUEST_TIMEOUT_MS = 5000;
 
 /** Keep-alive PING period when the link URI has no `ping=` (ms). */
 export const DEFAULT_GATEWAY_PING_MS = 1000;
-
-/** Bytes of a GET_DEVICES response before the bitmap (docs/PROTOCOL.md §6). */
-const GET_DEVICES_FIXED = 14;
 
 /**
  * Where a directory-driven gateway learns which remote devices to attach (instead of
@@ -307,22 +305,7 @@ export class GatewaySession implements PeerHandler {
 
   /** Walk the far end's GET_DEVICES windows and attach every device found. */
   private async discover(conn: StreamConnection, gen: number): Promise<void> {
-    // The largest window whose bitmap fits the link's maximum message size.
-    const maxCount = Math.min(65528, Math.floor(((conn.maxMessageSize - GET_DEVICES_FIXED) * 8) / GET_DEVICES_ALIGN) * GET_DEVICES_ALIGN);
-    const found: number[] = [];
-    for (let offset = 0; ;) {
-      const count = Math.min(maxCount, 65536 - offset);
-      const req = encode({ message: 'GET_DEVICES', response: false, dev_num: 0, token: 0, offset, count });
-      const got = decode(await this.busRequest(conn, req));
-      if (!got.ok || got.msg.message !== 'GET_DEVICES' || !got.msg.response) {
-        throw new Error(`bad GET_DEVICES response${got.ok ? '' : `: ${got.detail}`}`);
-      }
-      const r = got.msg;
-      for (let i = 0; i < r.count; i++) if ((r.bitmap[i >> 3]! >> (i & 7)) & 1) found.push(r.offset + i);
-      // next_offset must move forward (docs/PROTOCOL.md §6); anything else ends the walk rather than looping.
-      if (r.next_offset === 0 || r.next_offset <= offset || r.next_offset < r.offset + r.count) break;
-      offset = r.next_offset;
-    }
+    const found = await walkGetDevices(conn.maxMessageSize, (offset, count) => this.busRequest(conn, getDevicesRequest(offset, count, 0)));
     await this.enqueue(async () => {
       for (const remote of found) await this.addRemote(remote, gen);
     });

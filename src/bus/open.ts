@@ -7,7 +7,7 @@ import type { Router } from '../router/router.js';
 import type { BusLink, FrameChannel } from './bus-link.js';
 import { LinkUriError, parseLinkUri, splitModelParam } from './uri.js';
 import { ModelChannel } from './model/model-channel.js';
-import { loadBusModel, type BusModel } from './model/bus-model.js';
+import { loadBusModel, type BusModel } from '../model/bus-model.js';
 import { openVmampChannel, openVmampLink } from './vmamp.js';
 import { openSpscChannel, openSpscLink } from './spsc.js';
 import { deadlineIn } from './open-deadline.js';

@@ -7,8 +7,9 @@
 // published something for us or freed room we were waiting for. Backpressure both ways: a full endpoint ring pauses the
 // socket; a full socket buffer leaves frames in the ring (the router parks, then holds back).
 import type { EndpointPort } from '../endpoint/port.js';
-import { HDR_MSG_SIZE, HDR_SIZE } from '../protocol/constants.js';
+import { HDR_SIZE } from '../protocol/constants.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
+import { msgSizeAt } from '../protocol/header.js';
 
 /** Frames taken from the ring per pass before the event loop gets a turn (fairness between links and sockets). */
 const ROUTER_BUDGET = 1024;
@@ -125,7 +126,7 @@ export class PortBridge {
     for (; n < ROUTER_BUDGET; n++) {
       const f = port.peek();
       if (f === 0) break;
-      const size = u8[f + HDR_MSG_SIZE]! | (u8[f + HDR_MSG_SIZE + 1]! << 8);
+      const size = msgSizeAt(u8, f);
       if (size < HDR_SIZE || size > max) {
         // Larger than this connection negotiated (the endpoint outlived a connection with a bigger maximum).
         countDrop(this.counters, size < HDR_SIZE ? 'MSG_SIZE_LT_HEADER' : 'MSG_SIZE_GT_BUS_MAX');

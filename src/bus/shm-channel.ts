@@ -13,6 +13,7 @@ import type { DoorbellSocket } from './doorbell-socket.js';
 import type { DoorbellArrival } from './doorbell-arrival.js';
 import { Doorbell } from '../wait/doorbell.js';
 import { Nap } from '../wait/idle-strategy.js';
+import { frameSize } from '../protocol/header.js';
 
 /** Looks between two naps while polling. */
 const POLLS_PER_NAP = 4096;
@@ -79,7 +80,7 @@ export class ShmFrameChannel implements FrameChannel {
   }
 
   send(frame: Uint8Array): boolean {
-    const size = frame.length >= 8 ? frame[6]! | (frame[7]! << 8) : 0;
+    const size = frameSize(frame);
     if (size < 8 || size > frame.length || size > this.maxMessageSize) {
       throw new RangeError(`frame msg_size ${size} must be from 8 to this bus's maximum of ${this.maxMessageSize} (and within the ${frame.length} bytes given)`);
     }

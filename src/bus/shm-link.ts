@@ -19,16 +19,15 @@ import type { ShmWindow } from './shm-window.js';
 import { PingWatch } from './ping-watch.js';
 import { tryBellAddon } from '../native/bell.js';
 import { DeviceRemap } from './remap.js';
-import { getDevicesCountFor, getDevicesRequest, isGetDevicesResponse, readGetDevicesResponse, walkGetDevices } from './get-devices.js';
+import { getDevicesRequest, isGetDevicesResponse, walkGetDevices } from '../client/discovery.js';
+import { eventDeviceNumber, eventDeviceState, isEventDevice } from '../client/event-device.js';
 import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
-import { TYPE_BUS, TYPE_RESPONSE, B_PING, B_EVENT_DEVICE, HDR_SIZE } from '../protocol/constants.js';
+import { TYPE_BUS, TYPE_RESPONSE, B_PING, HDR_SIZE } from '../protocol/constants.js';
 import { encodeHeader } from '../protocol/codec.js';
 
-// Bus payloads read and written here (docs/PROTOCOL.md §6): PING {data u32}; EVENT_DEVICE {dev_num u16, state u16}.
+// PING payload (docs/PROTOCOL.md §6): {data u32}.
 const PING_DATA = HDR_SIZE;
 const PING_SIZE = HDR_SIZE + 4;
-const ED_DEV_NUM = HDR_SIZE;
-const ED_STATE = HDR_SIZE + 2;
 
 /** One side of a window, brought up, as a bus adapter (src/bus/vmamp.ts, spsc.ts) hands it over. */
 export interface WindowSide {
@@ -237,9 +236,9 @@ export class ShmBusLink implements BusLink {
       w?.(f);
       return;
     }
-    if (type === TYPE_BUS && id === B_EVENT_DEVICE) {
-      const busNum = dv.getUint16(ED_DEV_NUM, true);
-      const state = dv.getUint16(ED_STATE, true);
+    if (type === TYPE_BUS && isEventDevice(f, 0, f.length)) {
+      const busNum = eventDeviceNumber(f, 0);
+      const state = eventDeviceState(f, 0);
       this.hotplug = this.hotplug.then(() => this.busDeviceEvent(busNum, state)).catch((e: unknown) => {
         this.log(`${this.uri}: EVENT_DEVICE ${busNum} state ${state} not applied (${(e as Error).message})`);
       });
@@ -248,8 +247,7 @@ export class ShmBusLink implements BusLink {
 
   /** GET_DEVICES over the link until every device is known, then attach them (numbers kept or remapped). */
   private async discover(): Promise<void> {
-    const count = getDevicesCountFor(this.win.maxMessageSize);
-    const request = async (offset: number): Promise<Uint8Array> => {
+    const request = async (offset: number, count: number): Promise<Uint8Array> => {
       for (;;) {
         const answer = new Promise<Uint8Array | null>((resolve) => {
           const timer = setTimeout(() => resolve(null), DISCOVERY_RETRY_MS);
@@ -266,7 +264,7 @@ export class ShmBusLink implements BusLink {
         await sleep(1);
       }
     };
-    const found = await walkGetDevices(request);
+    const found = await walkGetDevices(this.win.maxMessageSize, request);
     for (const busNum of found) await this.addBusDevice(busNum);
     this.log(`${this.uri}: ${found.length} device(s): ${found.map((b) => (this.numbers.get(b) === b ? `${b}` : `${b}→${this.numbers.get(b)}`)).join(', ') || 'none'}`);
   }

@@ -5,7 +5,8 @@ import { StreamConnection, newCounters, type StreamCounters } from './stream-con
 import { STREAM_VERSION, TRANSPORT_REVISION, ROLE_DRIVER, HELLO_F_FAILURE_EVENTS } from './stream-hello.js';
 import { streamOptions, connectSocket, listenSockets, describeTarget, describePeer, parseStreamUri } from './stream-socket.js';
 import { LinkUriError } from './uri.js';
-import { MSG_SIZE_LIMIT, HDR_MSG_SIZE } from '../protocol/constants.js';
+import { MSG_SIZE_LIMIT } from '../protocol/constants.js';
+import { frameSize } from '../protocol/header.js';
 
 /** send() says "no room" once this much is queued for the socket (it drains as the peer reads). */
 const HIGH_WATER_BYTES = 1 << 20;
@@ -40,7 +41,7 @@ export class StreamChannel implements FrameChannel {
 
   send(frame: Uint8Array): boolean {
     if (this.conn.isClosed) throw new Error(`stream channel is closed: ${this.closedBy ?? 'peer gone'}`);
-    const size = frame.length >= 8 ? frame[HDR_MSG_SIZE]! | (frame[HDR_MSG_SIZE + 1]! << 8) : 0;
+    const size = frameSize(frame);
     if (size < 8 || size > frame.length) throw new RangeError(`frame msg_size ${size} must be 8..${frame.length} (the buffer's length)`);
     if (size > this.conn.maxMessageSize) throw new RangeError(`frame msg_size ${size} exceeds the link's maximum of ${this.conn.maxMessageSize}`);
     if (!this.conn.writable || this.conn.writer.length >= HIGH_WATER_BYTES) return false;

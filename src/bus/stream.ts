@@ -4,7 +4,7 @@
 // side. A link joins one router to the far end: side 'driver' = the far end is an external
 // driver (each connection gets its own driver endpoint of the router); side 'device' = the far
 // end is a device-side bus, e.g. another router (gateway.ts).
-import { RequestTimer, requestLatencyOf } from '../ops/request-latency.js';
+import { RequestTimer, requestLatencyOf } from './request-latency.js';
 import { EventEmitter } from 'node:events';
 import type { Server, Socket, AddressInfo } from 'node:net';
 import type { Router } from '../router/router.js';
@@ -18,7 +18,7 @@ import { STREAM_DEVICE_PARAMS, streamOptions, connectSocket, listenSockets, desc
 import { PortBridge } from './port-bridge.js';
 import { GatewaySession, type DeviceDirectory } from './gateway.js';
 import type { PeerHandler, DeviceMapping } from './peer-handler.js';
-import type { BusModel } from './model/bus-model.js';
+import type { BusModel } from '../model/bus-model.js';
 
 export { StreamChannel, openStreamChannel } from './stream-channel.js';
 

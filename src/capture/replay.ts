@@ -4,15 +4,15 @@
 // each answer is compared with the one captured for the same request. Tokens are the bus's
 // business (docs/PROTOCOL.md §7 rule 8), so requests get fresh tokens and answers are compared by
 // per-device order, msg_id, dev_num, type, msg_size and payload bytes, never by token.
-import type { FrameChannel } from '../bus/bus-link.js';
+import type { FrameChannel } from '../client/exchange.js';
 import { readCapture } from './reader.js';
 import { DIR_FROM_ROUTER, DIR_TO_ROUTER, type CaptureTrailer } from './vmc.js';
 import { BUS_NAMES, HDR_SIZE, MSG_ID_EVENT_BIT, TRANSPORT_NAMES, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
 import { reasonName } from '../protocol/reasons.js';
-import { PingResponder } from '../driver/exchange.js';
+import { PingResponder } from '../client/exchange.js';
+import { failedDevice, failedToken, isRequestFailed } from '../client/request-failed.js';
+import { le16, msgSizeAt } from '../protocol/header.js';
 
-/** The router's transport failure report (README "VMSG_EVT_REQUEST_FAILED"). */
-const EVT_REQUEST_FAILED = 0xc1;
 /** Mismatches listed in the report; later ones are only counted. */
 const MAX_LISTED = 50;
 
@@ -92,7 +92,7 @@ interface Entry {
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-const u16 = (b: Uint8Array, at: number): number => b[at]! | (b[at + 1]! << 8);
+const u16 = le16;
 
 function messageName(f: Uint8Array): string {
   if (f.length < 2) return 'malformed';
@@ -103,7 +103,7 @@ function messageName(f: Uint8Array): string {
 /** A request (not a response, not an event, header sane) expects exactly one answer. */
 function isRequest(f: Uint8Array): boolean {
   if (f.length < HDR_SIZE) return false;
-  const size = u16(f, 6);
+  const size = msgSizeAt(f, 0);
   return size >= HDR_SIZE && size <= f.length && (f[0]! & TYPE_RESPONSE) === 0 && (f[1]! & MSG_ID_EVENT_BIT) === 0;
 }
 
@@ -168,8 +168,8 @@ async function load(path: string, links: number[] | undefined): Promise<{ entrie
     if (dir !== DIR_FROM_ROUTER || bytes.length < HDR_SIZE) continue;
     if ((bytes[0]! & TYPE_RESPONSE) !== 0) {
       expect(`${link}:${domainOf(bytes)}:${u16(bytes, 4)}`, { kind: 'answer', frame: bytes });
-    } else if ((bytes[0]! & 3) === TYPE_BUS && bytes[1] === EVT_REQUEST_FAILED && bytes.length >= 16) {
-      expect(`${link}:d${u16(bytes, 8)}:${u16(bytes, 12)}`, { kind: 'failure', frame: bytes });
+    } else if (isRequestFailed(bytes, 0, bytes.length)) {
+      expect(`${link}:d${failedDevice(bytes, 0)}:${failedToken(bytes, 0)}`, { kind: 'failure', frame: bytes });
     } else {
       const name = messageName(bytes);
       captured[name] = (captured[name] ?? 0) + 1;
@@ -190,8 +190,8 @@ function difference(expected: Expected, got: Uint8Array, gotFailure: boolean): s
   if (e[0] !== got[0]) return `type 0x${got[0]!.toString(16)}, captured 0x${e[0]!.toString(16)}`;
   if (e[1] !== got[1]) return `msg_id 0x${got[1]!.toString(16)}, captured 0x${e[1]!.toString(16)}`;
   if (u16(e, 2) !== u16(got, 2)) return `dev_num ${u16(got, 2)}, captured ${u16(e, 2)}`;
-  if (u16(e, 6) !== u16(got, 6)) return `msg_size ${u16(got, 6)}, captured ${u16(e, 6)}`;
-  for (let i = HDR_SIZE; i < u16(e, 6); i++) if (e[i] !== got[i]) return `payload differs from byte ${i}`;
+  if (msgSizeAt(e, 0) !== msgSizeAt(got, 0)) return `msg_size ${msgSizeAt(got, 0)}, captured ${msgSizeAt(e, 0)}`;
+  for (let i = HDR_SIZE; i < msgSizeAt(e, 0); i++) if (e[i] !== got[i]) return `payload differs from byte ${i}`;
   return undefined;
 }
 
@@ -259,8 +259,8 @@ export async function replayCapture(path: string, channel: FrameChannel, opts: R
         const e = inFlight.get(domainOf(f))?.get(u16(f, 4));
         if (e === undefined) report.unexpected++;
         else settle(e, f, false);
-      } else if ((f[0]! & 3) === TYPE_BUS && f[1] === EVT_REQUEST_FAILED && f.length >= 16) {
-        const e = inFlight.get(`d${u16(f, 8)}`)?.get(u16(f, 12));
+      } else if (isRequestFailed(f, 0, f.length)) {
+        const e = inFlight.get(`d${failedDevice(f, 0)}`)?.get(failedToken(f, 0));
         if (e === undefined) report.unexpected++;
         else settle(e, f, true);
       } else {

@@ -6,10 +6,16 @@
 // answers slower than its timeout) gives a row that says why instead of numbers.
 import { writeFileSync } from 'node:fs';
 import { UsageError } from './args.js';
-import { loadBusModel, type BusModel } from '../bus/model/bus-model.js';
+import { loadBusModel, type BusModel } from '../model/bus-model.js';
 import { JsonFieldError } from '../util/json-fields.js';
 import type { DmaMode } from '../device/dma.js';
-import { runStress, stressPassed, type StressOptions } from './stress.js';
+import type { StressOptions } from './stress-options.js';
+
+/** One stress run (src/cli/stress.ts runStress) and its verdict, given by the caller so this file does not import it. */
+export interface StressRunner {
+  run(o: StressOptions): Promise<Record<string, unknown>>;
+  passed(report: Record<string, unknown>): boolean;
+}
 import { esc, lineChart, linearAxis, percentileAxis } from '../loadgen/svg-chart.js';
 
 export interface ModelRun {
@@ -33,13 +39,13 @@ export function parseModelList(text: string): BusModel[] {
   });
 }
 
-export async function runModelComparison(models: BusModel[], dmas: DmaMode[], base: StressOptions, progress?: (line: string) => void): Promise<ModelRun[]> {
+export async function runModelComparison(runner: StressRunner, models: BusModel[], dmas: DmaMode[], base: StressOptions, progress?: (line: string) => void): Promise<ModelRun[]> {
   const runs: ModelRun[] = [];
   for (const model of models) {
     for (const dma of dmas) {
       progress?.(`${model.name}, dma ${dma}: ${base.durationS} s`);
       try {
-        runs.push({ model: model.name, dma, report: await runStress({ ...base, dma, model }), error: null });
+        runs.push({ model: model.name, dma, report: await runner.run({ ...base, dma, model }), error: null });
       } catch (e) {
         runs.push({ model: model.name, dma, report: null, error: (e as Error).message.split('\n')[0]! });
       }
@@ -108,12 +114,12 @@ ${rateChart}
 `;
 }
 
-export async function runModels(models: BusModel[], dmas: DmaMode[], base: StressOptions, out: { json: boolean; report?: string }): Promise<number> {
+export async function runModels(runner: StressRunner, models: BusModel[], dmas: DmaMode[], base: StressOptions, out: { json: boolean; report?: string }): Promise<number> {
   const setup = `block I/O, ${base.chunkBytes}-byte requests, ${base.inFlight} in flight, notifications ${base.notify}, suppression ${base.suppression ? 'on' : 'off'}, ${base.durationS} s per run`;
   if (!out.json) process.stdout.write(`vmsg stress: ${models.length} model(s) x ${dmas.length} dma mode(s); ${setup}\n`);
-  const runs = await runModelComparison(models, dmas, base, out.json ? undefined : (l) => process.stdout.write(`  running ${l}\n`));
+  const runs = await runModelComparison(runner, models, dmas, base, out.json ? undefined : (l) => process.stdout.write(`  running ${l}\n`));
   if (out.json) process.stdout.write(JSON.stringify({ format: 'vmsg-stress-models', setup, runs }) + '\n');
   else process.stdout.write(formatModelTable(runs));
   if (out.report !== undefined) writeFileSync(out.report, formatModelHtml(runs, setup));
-  return runs.every((r) => r.report !== null && stressPassed(r.report)) ? 0 : 1;
+  return runs.every((r) => r.report !== null && runner.passed(r.report)) ? 0 : 1;
 }

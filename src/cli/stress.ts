@@ -24,10 +24,10 @@ import { DW_FRAMES_IN, DW_FRAMES_OUT } from '../device/device-worker.js';
 import { DMA_MODES, type DmaMode } from '../device/dma.js';
 import { initOobDoorbells, OOB_ALIGN, OOB_AREA_BYTES } from '../endpoint/oob-doorbell.js';
 import { vmampElementCount, VMAMP_ELEMENT_SIZE, VMAMP_ELEMENTS_AT } from '../ring/vmamp.js';
-import { BUILTIN_MODELS } from '../bus/model/bus-model.js';
+import { BUILTIN_MODELS } from '../model/bus-model.js';
 import { parseModelList, runModels } from './stress-models.js';
 import { ModelLink } from '../bus/model/model-link.js';
-import type { BusModel } from '../bus/model/bus-model.js';
+import type { BusModel } from '../model/bus-model.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import {
   STRESS_CLOSE, STRESS_FRAMES_IN, STRESS_FRAMES_OUT, STRESS_STOP, type StressWorkerReport,
@@ -35,8 +35,7 @@ import {
 
 /** Smallest window with the 3 slots a router ring needs. */
 const MIN_WINDOW = VMAMP_ELEMENTS_AT + 3 * 2 * VMAMP_ELEMENT_SIZE;
-const NOTIFY_MODES = ['inband', 'oob'] as const;
-type NotifyMode = (typeof NOTIFY_MODES)[number];
+import { NOTIFY_MODES, type NotifyMode } from './stress-options.js';
 
 const FLAGS = {
   window: { kind: 'integer', value: 'BYTES', min: MIN_WINDOW, max: 1 << 24, help: 'vmamp window size; slots per direction = floor((BYTES - 80) / 128) (default 496: 3 slots)' },
@@ -75,18 +74,8 @@ example:
   vmsg stress --window 496 --dma offload --notify oob --duration 5
 `;
 
-export interface StressOptions {
-  window: number;
-  /** The device link is this modelled bus instead of the window geometry. */
-  model?: BusModel;
-  dma: DmaMode;
-  notify: NotifyMode;
-  durationS: number;
-  suppression: boolean;
-  inFlight: number;
-  chunkBytes: number;
-  spin: number;
-}
+export type { StressOptions } from './stress-options.js';
+import type { StressOptions } from './stress-options.js';
 
 const BLOCK_DEV = 1;
 const DISK_BYTES = 64 << 20;
@@ -351,7 +340,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(usageLine('stress', e.message));
     return EXIT_USAGE;
   }
-  if (models.length > 0) return runModels(models, dmas, o, { json, report });
+  if (models.length > 0) return runModels({ run: runStress, passed: stressPassed }, models, dmas, o, { json, report });
   if (!json) process.stdout.write(`vmsg stress: window ${o.window} B, dma ${o.dma}, notify ${o.notify}, ${o.durationS} s (Ctrl-C stops)\n`);
   const r = await runStress(o);
   if (json) process.stdout.write(JSON.stringify(r) + '\n');

@@ -2,7 +2,8 @@
 // limits, PING echo, GET_DEVICES windows, per-device order, exactly one answer per request,
 // silent drops of malformed frames, no answer to events, no traffic for unvalidated device
 // numbers, and the shape of the bus messages the bus makes itself.
-import { frame, getDevicesWindow, u16, u32, words, type Received } from '../driver/exchange.js';
+import { frame, u16, u32, words, type Received } from '../client/exchange.js';
+import { getDevicesWindow } from '../client/discovery.js';
 import {
   BUS_MAX_MIN_ADVERTISED, B_EVENT_DEVICE, B_GET_DEVICES, B_PING, DEVICE_BUS_STATE_IMPL_MIN, DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED,
   GET_DEVICES_ALIGN, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, TYPE_BUS, TYPE_RESERVED_MASK, TYPE_RESPONSE,

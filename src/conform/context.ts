@@ -3,13 +3,12 @@
 // test, and `ask()`: one request, its answer (or the bus's transport-failure report), and any
 // further answer to it that would break "exactly one response".
 import type { FrameChannel } from '../bus/bus-link.js';
-import { Exchange, frame, u16, type Received } from '../driver/exchange.js';
+import { Exchange, frame, u16, type Received } from '../client/exchange.js';
 import type { Profile } from '../protocol/codec.js';
 import { TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
 import { reasonName } from '../protocol/reasons.js';
+import { failedDevice, failedReason, failedToken, isRequestFailed } from '../client/request-failed.js';
 
-/** The router's implementation-defined failure report (README "VMSG_EVT_REQUEST_FAILED"). */
-export const EVT_REQUEST_FAILED = 0xc1;
 
 export interface ConformOptions {
   /** Device under test (device rules, and the bus rules that need a device). Default: the first GET_DEVICES reports. */
@@ -60,7 +59,7 @@ export function answers(f: Uint8Array, bus: boolean, dev: number, msgId: number,
 
 /** The failure report for (`dev`, `token`), if `f` is one: its reason name. */
 export function failureFor(f: Uint8Array, dev: number, token: number): string | undefined {
-  if (f.length >= 16 && (f[0]! & 3) === TYPE_BUS && f[1] === EVT_REQUEST_FAILED && u16(f, 8) === dev && u16(f, 12) === token) return reasonName(f[11]!);
+  if (isRequestFailed(f, 0, f.length) && failedDevice(f, 0) === dev && failedToken(f, 0) === token) return reasonName(failedReason(f, 0));
   return undefined;
 }
 

@@ -2,7 +2,7 @@
 // GET_DEVICE_INFO while inactive, reset to 0, feature blocks, FEATURES_OK, accurate status,
 // virtqueue setup and its reset, the config generation, and silent drops of malformed
 // requests. Each rule starts from a reset, so it does not depend on the one before.
-import { u16, u32, words } from '../driver/exchange.js';
+import { u16, u32, words } from '../client/exchange.js';
 import {
   STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_FEATURES_OK, TYPE_RESERVED_MASK, TYPE_RESPONSE, TYPE_BUS,
   T_GET_CONFIG, T_GET_DEVICE_FEATURES, T_GET_DEVICE_INFO, T_GET_DEVICE_STATUS, T_GET_VQUEUE, T_SET_CONFIG,

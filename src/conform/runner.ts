@@ -2,7 +2,7 @@
 // under test, runs the docs/PROTOCOL.md §7 bus rules then the §8 device rules in order, and reports PASS, FAIL
 // or SKIP for each with its section. The report is JSON-ready; formatConformText prints it.
 import type { FrameChannel } from '../bus/bus-link.js';
-import { discoverDevices } from '../driver/exchange.js';
+import { discoverDevices } from '../client/discovery.js';
 import { T_GET_DEVICE_STATUS } from '../protocol/constants.js';
 import { BUS_RULES } from './bus-rules.js';
 import { DEVICE_RULES } from './device-rules.js';

@@ -15,7 +15,7 @@ import {
 import { VIRTQ_MAX_SIZE } from '../virtqueue/split-layout.js';
 import { DriverVirtqueue, type VirtqueueOwner } from './driver-virtqueue.js';
 import { DeviceInitError, DeviceRemovedError, DeviceResetError, DriverClosedError } from './errors.js';
-import type { VirtioDriver } from './driver.js';
+import type { DriverLink } from './driver-link.js';
 
 /** GET_DEVICE_INFO, profile-independent. */
 export interface DeviceInfo {
@@ -80,7 +80,7 @@ export class DriverDevice implements VirtqueueOwner {
   /** Times the device was initialised again after NEEDS_RESET, a queue fault or a re-add. */
   reinits = 0;
 
-  constructor(private readonly driver: VirtioDriver, readonly dev: number, private readonly oob: OobDoorbell | undefined) {}
+  constructor(private readonly driver: DriverLink, readonly dev: number, private readonly oob: OobDoorbell | undefined) {}
 
   get memory(): GuestMemory {
     return this.driver.memory;

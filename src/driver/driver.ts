@@ -7,24 +7,19 @@ import { AsyncEndpoint, queueEventKey, type AsyncEndpointOptions, type EndpointC
 import { OobDoorbell } from '../endpoint/oob-doorbell.js';
 import { decode, encode, type Message, type Profile } from '../protocol/codec.js';
 import {
-  DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED, HDR_DEV_NUM, HDR_MSG_ID, HDR_TOKEN, HDR_TYPE, T_EVENT_AVAIL, TYPE_BUS,
+  DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED, HDR_MSG_ID, HDR_TYPE, T_EVENT_AVAIL, TYPE_BUS,
   TYPE_RESPONSE,
 } from '../protocol/constants.js';
 import { Reason, reasonName } from '../protocol/reasons.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { GuestMemory, type GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
 import { DriverDevice, type DeviceInfo } from './driver-device.js';
+import { RequestTracker, type TrackedRequest } from '../client/request-tracker.js';
+import { walkGetDevices } from '../client/discovery.js';
+import { failedDevice, failedMsgId, failedReason, failedToken, RF_SIZE, VMSG_EVT_REQUEST_FAILED } from '../client/request-failed.js';
+import { devNumAt, tokenAt } from '../protocol/header.js';
 import { DriverClosedError, RequestTimeoutError, TransportError } from './errors.js';
 
-/** The router's transport-failure bus event (README "VMSG_EVT_REQUEST_FAILED"): 16 bytes. */
-const EVT_REQUEST_FAILED = 0xc1;
-const FAILED_DEV = 8;
-const FAILED_MSG_ID = 10;
-const FAILED_REASON = 11;
-const FAILED_TOKEN = 12;
-const FAILED_SIZE = 16;
-/** Bytes of a GET_DEVICES response before the bitmap. */
-const GET_DEVICES_FIXED = 14;
 /** How often outstanding virtqueues are polled when no EVENT_USED came (events may be dropped, docs/PROTOCOL.md §7 rule 23). */
 const USED_POLL_MS = 20;
 
@@ -101,7 +96,7 @@ class DeadlineHeap {
   }
 }
 
-interface Pending {
+interface Pending extends TrackedRequest {
   deadline: Deadline;
   dev: number;
   msgId: number;
@@ -116,10 +111,9 @@ export class VirtioDriver {
   readonly profile: Profile;
   readonly requestTimeoutMs: number;
   private readonly autoProbe: boolean;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new RequestTracker<Pending>();
   /** Request deadlines, earliest first (calls may pass their own timeout). */
   private readonly deadlines = new DeadlineHeap();
-  private nextToken = 1;
   private readonly devices = new Map<number, DriverDevice>();
   private readonly oobDevices: { device: DriverDevice; bell: OobDoorbell }[] = [];
   private readonly listeners = new Set<(e: HotplugEvent) => void>();
@@ -181,21 +175,11 @@ export class VirtioDriver {
 
   /** The device numbers present now, walking GET_DEVICES windows until next_offset is 0 (docs/PROTOCOL.md §6). */
   async enumerate(): Promise<number[]> {
-    const found: number[] = [];
-    // Largest window the link carries: 14 + count/8 bytes, count a multiple of 8.
-    const count = Math.min(65528, (this.maxMessageSize - GET_DEVICES_FIXED) * 8);
-    let offset = 0;
-    for (let windows = 0; windows < 65536; windows++) {
+    return walkGetDevices(this.maxMessageSize, async (offset, count) => {
       const r = await this.issue({ message: 'GET_DEVICES', response: false, dev_num: 0, token: 0, offset, count }, true, this.requestTimeoutMs);
       if (r.message !== 'GET_DEVICES' || !r.response) throw new Error('GET_DEVICES: unexpected reply');
-      r.bitmap.forEach((byte, i) => {
-        for (let b = 0; b < 8; b++) if ((byte >> b) & 1) found.push(r.offset + 8 * i + b);
-      });
-      // next_offset must move forward (0 ends the walk); anything else would loop.
-      if (r.next_offset === 0 || r.next_offset < r.offset + r.count) break;
-      offset = r.next_offset;
-    }
-    return found;
+      return encode(r);
+    });
   }
 
   /** PING the bus: resolves when the echo comes back with the same data. */
@@ -215,8 +199,8 @@ export class VirtioDriver {
     this.closing = true;
     this.endpoint.wake();
     await this.loop;
-    for (const [token, p] of this.pending) {
-      this.pending.delete(token);
+    for (const p of [...this.pending.open()]) {
+      this.pending.settle(p);
       p.reject(new DriverClosedError());
     }
     for (const d of this.devices.values()) d.closed();
@@ -226,7 +210,7 @@ export class VirtioDriver {
 
   private issue(msg: Message, bus: boolean, timeoutMs: number): Promise<Message> {
     if (this.closing) return Promise.reject(new DriverClosedError());
-    const token = this.allocToken();
+    const token = this.pending.token();
     const frame = encode({ ...msg, token } as Message);
     if (frame.length > this.maxMessageSize) {
       return Promise.reject(new RangeError(`${msg.message} would be ${frame.length} bytes; the link carries at most ${this.maxMessageSize}`));
@@ -234,20 +218,11 @@ export class VirtioDriver {
     this.stats.requests++;
     return new Promise<Message>((resolve, reject) => {
       const deadline = { at: performance.now() + timeoutMs, token, timeoutMs };
-      this.pending.set(token, { deadline, dev: msg.dev_num, msgId: frame[HDR_MSG_ID]!, bus, resolve, reject });
+      this.pending.add({ token, seq: 0, settled: false, deadline, dev: msg.dev_num, msgId: frame[HDR_MSG_ID]!, bus, resolve, reject });
       this.deadlines.push(deadline);
       this.endpoint.send(frame);
       this.endpoint.flush();
     });
-  }
-
-  private allocToken(): number {
-    for (let tries = 0; tries < 0x10000; tries++) {
-      const t = this.nextToken;
-      this.nextToken = t === 0xffff ? 1 : t + 1;
-      if (!this.pending.has(t)) return t;
-    }
-    throw new RangeError('65535 requests outstanding: no free token');
   }
 
   private drop(reason: number): void {
@@ -284,7 +259,7 @@ export class VirtioDriver {
       const p = this.pending.get(d.token);
       // The token may have been answered (and even reused since): only the same request expires.
       if (p === undefined || p.deadline !== d) continue;
-      this.pending.delete(d.token);
+      this.pending.settle(p);
       this.stats.deadlines++;
       p.reject(new RequestTimeoutError(p.dev, p.msgId, d.timeoutMs));
     }
@@ -295,7 +270,7 @@ export class VirtioDriver {
     const msgId = f[HDR_MSG_ID]!;
     const bus = (type & TYPE_BUS) !== 0;
     if ((type & TYPE_RESPONSE) !== 0) return this.onResponse(f, bus);
-    if (bus && msgId === EVT_REQUEST_FAILED) return this.onFailure(f);
+    if (bus && msgId === VMSG_EVT_REQUEST_FAILED) return this.onFailure(f);
     const r = decode(f, { profile: this.profile });
     if (!r.ok) return this.drop(r.reason);
     const msg = r.msg;
@@ -309,7 +284,7 @@ export class VirtioDriver {
       return this.drop(Reason.UNSUPPORTED_BUS_MSG);
     }
     this.stats.events++;
-    const device = this.devices.get(f[HDR_DEV_NUM]! | (f[HDR_DEV_NUM + 1]! << 8));
+    const device = this.devices.get(devNumAt(f, 0));
     if (device === undefined) return this.drop(Reason.UNVALIDATED_DEV_NUM);
     if (msg.message === 'EVENT_CONFIG') device.configEvent(msg);
     else if (msg.message === 'EVENT_USED') device.usedSignalled(msg.vq_index);
@@ -317,27 +292,25 @@ export class VirtioDriver {
   }
 
   private onResponse(f: Uint8Array, bus: boolean): void {
-    const token = f[HDR_TOKEN]! | (f[HDR_TOKEN + 1]! << 8);
-    const p = this.pending.get(token);
+    const p = this.pending.get(tokenAt(f, 0));
     if (p === undefined) return this.drop(Reason.UNMATCHED_RESPONSE);
-    const dev = f[HDR_DEV_NUM]! | (f[HDR_DEV_NUM + 1]! << 8);
+    const dev = devNumAt(f, 0);
     // 2026 Linux: a response must match its request's kind, msg_id and dev_num; else it is not its answer.
     if (p.bus !== bus || p.msgId !== f[HDR_MSG_ID] || (!bus && p.dev !== dev)) return this.drop(Reason.REQUEST_RESPONSE_MISMATCH);
     const r = decode(f, { profile: this.profile });
     if (!r.ok) return this.drop(r.reason); // a malformed answer is no answer: the deadline ends the request
-    this.pending.delete(token);
+    this.pending.settle(p);
     this.stats.responses++;
     p.resolve(r.msg);
   }
 
   private onFailure(f: Uint8Array): void {
-    if (f.length !== FAILED_SIZE) return this.drop(Reason.PAYLOAD_LENGTH_MISMATCH);
-    const token = f[FAILED_TOKEN]! | (f[FAILED_TOKEN + 1]! << 8);
-    const p = this.pending.get(token);
+    if (f.length !== RF_SIZE) return this.drop(Reason.PAYLOAD_LENGTH_MISMATCH);
+    const p = this.pending.get(failedToken(f, 0));
     if (p === undefined) return this.drop(Reason.UNMATCHED_RESPONSE);
-    this.pending.delete(token);
+    this.pending.settle(p);
     this.stats.transportFailures++;
-    p.reject(new TransportError(f[FAILED_REASON]!, f[FAILED_DEV]! | (f[FAILED_DEV + 1]! << 8), f[FAILED_MSG_ID]!));
+    p.reject(new TransportError(failedReason(f, 0), failedDevice(f, 0), failedMsgId(f, 0)));
   }
 
   private onDeviceEvent(dev: number, state: number): void {

@@ -13,7 +13,7 @@
 // for `idleMs`) are errors. PINGs the other side sends us (keep-alives) are answered.
 import type { FrameChannel } from '../bus/bus-link.js';
 import { encodeHeader } from '../protocol/codec.js';
-import { PingResponder } from './exchange.js';
+import { PingResponder } from '../client/exchange.js';
 import { ShmFrameChannel } from '../bus/shm-channel.js';
 import { runFrameEngine } from './frame-engine.js';
 import { tryBellAddon } from '../native/bell.js';
@@ -22,38 +22,8 @@ import {
   T_SET_DEVICE_STATUS, T_GET_VQUEUE, T_SET_VQUEUE, T_EVENT_AVAIL, T_EVENT_USED,
 } from '../protocol/constants.js';
 
-export const BENCH_MODES = ['init', 'ping', 'avail'] as const;
-export type BenchMode = (typeof BENCH_MODES)[number];
-
-export interface FrameBenchOptions {
-  mode: BenchMode;
-  dev: number;
-  count: number;
-  outstanding: number;
-  /** Give up on frames in flight after this long without any answer. Default 5000 ms. */
-  idleMs?: number;
-  /** Stop sending after this long (then collect what is in flight): time-bounded benchmarks. */
-  stopSendingAfterMs?: number;
-  /**
-   * 'wasm' (default where the channel allows it: shared-memory windows): the per-frame work in
-   * WASM over the mapped window (src/driver/frame-engine.ts); 'js': this file's loop, through
-   * recv()/send() copies (any channel; kept as the reference the engine is tested against).
-   */
-  engine?: 'wasm' | 'js';
-}
-
-/** The result object of the CLI contract (keys and order are part of it). */
-export interface FrameBenchResult {
-  mode: BenchMode;
-  sent: number;
-  received: number;
-  errors: number;
-  order_violations: number;
-  seconds: number;
-  round_trips_per_s: number;
-  p50_us: number;
-  p99_us: number;
-}
+export { BENCH_MODES, type BenchMode, type FrameBenchOptions, type FrameBenchResult } from './frame-bench-options.js';
+import type { FrameBenchOptions, FrameBenchResult } from './frame-bench-options.js';
 
 interface InFlight {
   /** What identifies the answer: our token (init), the PING data (ping), the virtqueue (avail). */

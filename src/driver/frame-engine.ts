@@ -9,7 +9,7 @@ import { instantiate, type WasmExports } from '../wasm/module.js';
 import { bellAddon } from '../native/bell.js';
 import { engineLayout, type EngineLayout } from '../loadgen/engine-layout.js';
 import { histogramCounts, histogramPercentile } from '../loadgen/engine-histogram.js';
-import type { BenchMode, FrameBenchOptions, FrameBenchResult } from './frame-bench.js';
+import type { BenchMode, FrameBenchOptions, FrameBenchResult } from './frame-bench-options.js';
 
 /** Passes per engine call when nothing makes it return earlier. */
 const PASS_BUDGET = 4096;

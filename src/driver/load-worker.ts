@@ -8,6 +8,8 @@ import { workerData, parentPort } from 'node:worker_threads';
 import { EndpointPort } from '../endpoint/port.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { newHistogram, recordMs, encodeHistogram } from '../loadgen/latency.js';
+import { failedDevice, failedToken, isRequestFailed } from '../client/request-failed.js';
+import { devNumAt, msgSizeAt, tokenAt } from '../protocol/header.js';
 
 export interface LoadWorkerData {
   link: LinkDescriptor;
@@ -39,7 +41,6 @@ export const LOAD_OTHER = 5;
 export const LOAD_COUNTERS = 6;
 
 const GET_DEVICE_STATUS = 0x07;
-const EVT_REQUEST_FAILED = 0xc1;
 
 function main(d: LoadWorkerData): void {
   const port = new EndpointPort(d.link, { spinBeforeSleep: d.spinBeforeSleep ?? 2000 }, d.module);
@@ -92,10 +93,10 @@ function main(d: LoadWorkerData): void {
       const type = u8[f]!, id = u8[f + 1]!;
       if (type === 1 && id === GET_DEVICE_STATUS) {
         responses++;
-        settle(u8[f + 2]! | (u8[f + 3]! << 8), u8[f + 4]! | (u8[f + 5]! << 8));
-      } else if (type === 2 && id === EVT_REQUEST_FAILED) {
+        settle(devNumAt(u8, f), tokenAt(u8, f));
+      } else if (isRequestFailed(u8, f, msgSizeAt(u8, f))) {
         failures++;
-        settle(u8[f + 8]! | (u8[f + 9]! << 8), u8[f + 12]! | (u8[f + 13]! << 8));
+        settle(failedDevice(u8, f), failedToken(u8, f));
       } else if (type === 0 && id === 0x42) events++;
       else if (!(type === 2 && id === 0x40)) other++;
       port.release();

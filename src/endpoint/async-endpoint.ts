@@ -7,7 +7,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { EndpointPort } from './port.js';
 import type { LinkDescriptor } from './link.js';
 import { SpinThenSleep, type IdleStrategy } from '../wait/idle-strategy.js';
-import { HDR_MSG_SIZE, HDR_SIZE } from '../protocol/constants.js';
+import { HDR_SIZE } from '../protocol/constants.js';
+import { msgSizeAt } from '../protocol/header.js';
 
 export interface AsyncEndpointOptions {
   /** Compiled hot path (pass the parent's to a worker so it does not compile again). */
@@ -127,7 +128,7 @@ export class AsyncEndpoint {
     for (; n < budget; n++) {
       const at = port.peek();
       if (at === 0) break;
-      const size = port.u8[at + HDR_MSG_SIZE]! | (port.u8[at + HDR_MSG_SIZE + 1]! << 8);
+      const size = msgSizeAt(port.u8, at);
       // The router checked msg_size against this link's maximum; never read past the slot anyway.
       const len = Math.min(Math.max(size, HDR_SIZE), this.maxMessageSize);
       try {
@@ -155,7 +156,7 @@ export class AsyncEndpoint {
     for (; n < budget; n++) {
       const at = port.peek();
       if (at === 0) break;
-      const size = u8[at + HDR_MSG_SIZE]! | (u8[at + HDR_MSG_SIZE + 1]! << 8);
+      const size = msgSizeAt(u8, at);
       try {
         onFrame(at, Math.min(Math.max(size, HDR_SIZE), this.maxMessageSize));
       } finally {

@@ -9,6 +9,7 @@ import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import type { LinkDescriptor } from './link.js';
 import { Doorbell } from '../wait/doorbell.js';
 import { spinThenSleep, type IdleStrategy } from '../wait/idle-strategy.js';
+import { frameSize } from '../protocol/header.js';
 
 export interface PortOptions {
   /**
@@ -70,7 +71,7 @@ export class EndpointPort {
    * False when the ring is full.
    */
   send(frame: Uint8Array): boolean {
-    const size = frame.length >= 8 ? frame[6]! | (frame[7]! << 8) : 0;
+    const size = frameSize(frame);
     const n = size >= 8 && size <= frame.length ? size : frame.length;
     if (n > this.link.maxMessageSize) {
       throw new RangeError(`frame msg_size ${size} (${n} bytes) exceeds this link's maximum of ${this.link.maxMessageSize}`);

@@ -8,8 +8,12 @@
 import { availableParallelism, cpus, loadavg, release, type } from 'node:os';
 import type { Histogram } from 'hdr-histogram-js';
 import type { FrameChannel } from '../bus/bus-link.js';
-import { Exchange, PingResponder, discoverDevices } from '../driver/exchange.js';
+import { Exchange, PingResponder } from '../client/exchange.js';
+import { discoverDevices } from '../client/discovery.js';
+import { RequestTracker, type TrackedRequest } from '../client/request-tracker.js';
 import { reasonName } from '../protocol/reasons.js';
+import { devNumAt, msgSizeAt, tokenAt } from '../protocol/header.js';
+import { failedDevice, failedMsgId, failedReason, failedToken, isRequestFailed } from '../client/request-failed.js';
 import { B_EVENT_DEVICE, HDR_SIZE, TYPE_BUS, TYPE_RESPONSE, T_EVENT_CONFIG, T_EVENT_USED } from '../protocol/constants.js';
 import { DeviceSession, newSessionCounters } from './device-session.js';
 import { encodeHistogram, newHistogram, percentileCurve, recordMs, summarize } from './latency.js';
@@ -17,8 +21,6 @@ import { usesDevices, type ProfileSpec } from './profiles.js';
 import { OP_WIRE, buildStep, payloadProblem, type Step } from './requests.js';
 import { RESULT_FORMAT, RESULT_VERSION, type EventKind, type LoadCounters, type LoadEvent, type LoadResult, type Timeline } from './result.js';
 
-/** Bus event id of the router's transport failure report (README "VMSG_EVT_REQUEST_FAILED"). */
-const EVT_REQUEST_FAILED = 0xc1;
 /** Events listed in the result; later ones are only counted. */
 const MAX_LISTED_EVENTS = 200;
 /** Sends per loop pass at most, so answers are read while a burst goes out. */
@@ -80,11 +82,11 @@ export class LoadOptionsError extends RangeError {
   override name = 'LoadOptionsError';
 }
 
-interface Pending {
+interface Pending extends TrackedRequest {
   step: Step;
   token: number;
   owner: DevState;
-  fifo: Fifo | undefined; // undefined: an EVENT_AVAIL (completed by EVENT_USED)
+  fifo: RequestTracker<Pending> | undefined; // undefined: an EVENT_AVAIL (completed by EVENT_USED)
   intended: number;
   sentAt: number;
   measured: boolean;
@@ -95,57 +97,10 @@ interface Pending {
   seqStart?: number;
 }
 
-/** Requests in flight on one ordering domain (one device, or the bus messages), oldest first. */
-class Fifo {
-  private items: Pending[] = [];
-  private head = 0;
-  readonly byToken = new Map<number, Pending>();
-  private nextToken = 1;
-  /** Send-order number of the next request, and the newest one answered so far. */
-  nextSeq = 0;
-  newestAnswered = -1;
-
-  /**
-   * Per-device order (§7 rule 16): an answer to a request older than one already answered
-   * came out of order. A request that is never answered is a timeout, not an order violation.
-   */
-  answeredInOrder(p: Pending): boolean {
-    if (p.seq < this.newestAnswered) return false;
-    this.newestAnswered = p.seq;
-    return true;
-  }
-
-  /** A token not in flight here: tokens are unique per (dev_num) among outstanding requests (§7 rule 10). */
-  token(): number {
-    let t = this.nextToken;
-    while (this.byToken.has(t)) t = t === 0xffff ? 1 : t + 1;
-    this.nextToken = t === 0xffff ? 1 : t + 1;
-    return t;
-  }
-
-  push(p: Pending): void {
-    this.items.push(p);
-    this.byToken.set(p.token, p);
-  }
-
-  first(): Pending | undefined {
-    while (this.head < this.items.length && this.items[this.head]!.settled) this.head++;
-    if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return this.items[this.head];
-  }
-
-  get size(): number {
-    return this.byToken.size;
-  }
-}
-
 interface DevState {
   dev: number;
   session: DeviceSession;
-  fifo: Fifo;
+  fifo: RequestTracker<Pending>;
   inFlight: number;
   /** EVENT_AVAIL in flight per virtqueue. */
   avails: Map<number, Pending[]>;
@@ -231,7 +186,7 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
   const owners: DevState[] = (talksToDevices ? devices : [0]).map((dev) => ({
     dev,
     session: new DeviceSession(dev, profile, counters),
-    fifo: new Fifo(),
+    fifo: new RequestTracker<Pending>(),
     inFlight: 0,
     avails: new Map(),
     freeQueues: Array.from({ length: Math.min(queues, 65536) }, (_, i) => i),
@@ -241,7 +196,7 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     seqStart: 0,
   }));
   const byDev = new Map(talksToDevices ? owners.map((o) => [o.dev, o]) : []);
-  const busFifo = new Fifo();
+  const busFifo = new RequestTracker<Pending>();
 
   // ---- measurement state
   const overall = newHistogram();
@@ -287,8 +242,8 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     // A stall is judged from the answers as the driver saw them: a gap over stallMs with
     // something in flight, even if this thread was not looking while it happened.
     if (stallSince === undefined && now - lastCompletion > stallMs) stallSince = lastCompletion;
-    p.settled = true;
-    if (p.fifo !== undefined) p.fifo.byToken.delete(p.token);
+    if (p.fifo !== undefined) p.fifo.settle(p);
+    else p.settled = true;
     p.owner.inFlight--;
     inFlight--;
     lastCompletion = now;
@@ -343,8 +298,8 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     queueBlocked = false;
     if (forced === undefined) o.retry = undefined;
     sent++;
-    const p: Pending = { step, token, owner: o, fifo, intended, sentAt: now, measured, settled: false, seq: fifo === undefined ? 0 : fifo.nextSeq++ };
-    if (fifo !== undefined) fifo.push(p);
+    const p: Pending = { step, token, owner: o, fifo, intended, sentAt: now, measured, settled: false, seq: 0 };
+    if (fifo !== undefined) fifo.add(p);
     else {
       let list = o.avails.get(step.value ?? 0);
       if (list === undefined) o.avails.set(step.value ?? 0, (list = []));
@@ -381,18 +336,18 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     let f = frameIn;
     received++;
     if (f.length < HDR_SIZE) return error(now, 'malformed', `a ${f.length}-byte frame (shorter than the header)`);
-    const size = f[6]! | (f[7]! << 8);
+    const size = msgSizeAt(f, 0);
     if (size < HDR_SIZE || size > f.length) return error(now, 'malformed', `msg_size ${size} in a ${f.length}-byte frame`);
     if (size < f.length) f = f.subarray(0, size); // receivers look only at msg_size bytes (docs/PROTOCOL.md §3)
     const dv = new DataView(f.buffer, f.byteOffset, f.byteLength);
     const type = f[0]! & 3; // bits 2–7 are reserved: ignored on receive (§8 driver rule 1)
     const id = f[1]!;
-    const dev = dv.getUint16(2, true);
-    const token = dv.getUint16(4, true);
+    const dev = devNumAt(f, 0);
+    const token = tokenAt(f, 0);
     if (type & TYPE_RESPONSE) {
       const bus = (type & TYPE_BUS) !== 0;
       const fifo = bus ? busFifo : byDev.get(dev)?.fifo;
-      const p = fifo?.byToken.get(token);
+      const p = fifo?.get(token);
       if (bus && dev !== 0) error(now, 'bus_dev_num', `bus response msg_id 0x${id.toString(16)} carries dev_num ${dev} (must be 0)`);
       if (fifo === undefined || p === undefined) {
         return error(now, 'unexpected_response', `${bus ? 'bus' : `device ${dev}`} response msg_id 0x${id.toString(16)} token ${token} matches no request in flight`);
@@ -408,10 +363,10 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
       return completeResponse(p, f, dv, now);
     }
     if (type === TYPE_BUS) {
-      if (id === EVT_REQUEST_FAILED && f.length >= 16) {
-        const fdev = dv.getUint16(8, true), fid = f[10]!, reason = f[11]!, ftok = dv.getUint16(12, true);
+      if (isRequestFailed(f, 0, f.length)) {
+        const fdev = failedDevice(f, 0), fid = failedMsgId(f, 0), reason = failedReason(f, 0), ftok = failedToken(f, 0);
         const fifo = byDev.get(fdev)?.fifo ?? (fdev === 0 ? busFifo : undefined);
-        const p = fifo?.byToken.get(ftok);
+        const p = fifo?.get(ftok);
         transportFailures++;
         error(now, 'transport_failure', `msg_id 0x${fid.toString(16)} to device ${fdev} (token ${ftok}) failed: ${reasonName(reason)}`, 'transport_failure');
         if (p !== undefined) {
@@ -454,16 +409,16 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
 
   const expire = (now: number): void => {
     const old = now - timeoutMs;
-    const expireFifo = (fifo: Fifo): void => {
+    const expireTracker = (fifo: RequestTracker<Pending>): void => {
       for (let p = fifo.first(); p !== undefined && p.sentAt < old; p = fifo.first()) {
         timeouts++;
         error(now, 'timeout', `${p.step.op} to ${p.fifo === busFifo ? 'the bus' : `device ${p.owner.dev}`} (token ${p.token}) unanswered after ${timeoutMs} ms`, 'timeout');
         settle(p, now, false);
       }
     };
-    expireFifo(busFifo);
+    expireTracker(busFifo);
     for (const o of owners) {
-      expireFifo(o.fifo);
+      expireTracker(o.fifo);
       for (const [vq, list] of o.avails) {
         while (list.length > 0 && list[0]!.sentAt < old) {
           const p = list.shift()!;

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Router, LinkStats } from '../router/router.js';
 import { REASONS } from '../protocol/reasons.js';
-import { requestLatencyOf } from './request-latency.js';
+import { requestLatencyOf } from '../bus/request-latency.js';
 import type { DeviceStats, EndpointStats, RouterStats, ShardStats } from '../router/stats.js';
 
 type Kind = 'counter' | 'gauge';

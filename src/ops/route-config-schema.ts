@@ -5,11 +5,12 @@
 import { z } from 'zod';
 import { parseLinkUri, LinkUriError } from '../bus/uri.js';
 import { resolveRouterOptions, ROUTER_OPTION_RANGES, type RouterOptions } from '../router/options.js';
-import { parseDeviceSpec } from '../cli/device-kinds.js';
+import { parseDeviceSpec } from '../device/builtin-devices.js';
 import { LOG_LEVELS } from './logger.js';
 import { JsonFieldError, pointer, typeName } from '../util/json-fields.js';
 import { closestName } from '../util/did-you-mean.js';
-import { LISTEN_ADDRESS, parseListenAddress, type RouteConfig } from './route-config.js';
+import { LISTEN_ADDRESS, parseListenAddress } from './listen-address.js';
+import type { RouteConfig } from './route-config-shape.js';
 import { checkClusterOptions, ClusterOptionError } from '../cluster/cluster-options.js';
 
 type Issue = { input?: unknown };

@@ -18,43 +18,14 @@ import { fsReason } from '../util/fs-reason.js';
 import type { RouterOptions } from '../router/options.js';
 import { parseJsonText } from '../util/json-fields.js';
 import type { LogLevel } from './logger.js';
-import type { RouteConfigFile } from './route-config-schema.js';
-import { parseDeviceSpec, type DeviceSpec } from '../cli/device-kinds.js';
+import { parseDeviceSpec, type DeviceSpec } from '../device/builtin-devices.js';
 import type { ClusterOptions } from '../cluster/cluster-options.js';
 
-export { parseDeviceSpec, type DeviceSpec, type RouteConfigFile };
+export { parseDeviceSpec, type DeviceSpec };
 
-export interface RouteConfig {
-  driverLinks: string[];
-  deviceLinks: string[];
-  devices: DeviceSpec[];
-  durationS: number | undefined;
-  capture: string | undefined;
-  metricsPort: number | undefined;
-  /** Address the metrics server binds; undefined = loopback (startMetricsServer's default). */
-  metricsHost: string | undefined;
-  logLevel: LogLevel | undefined;
-  /** Cluster membership (README "Cluster"); undefined = a router on its own. */
-  cluster: ClusterOptions | undefined;
-  router: RouterOptions;
-}
-
-/** What the command line gave: undefined = not given (the file's value, if any, stays). */
-export type RouteConfigOverrides = Partial<Omit<RouteConfig, 'router' | 'cluster'>> & { router?: RouterOptions; cluster?: Partial<ClusterOptions> };
-
-/** `--metrics` / `"metrics"` as text: PORT, HOST:PORT or [IPv6]:PORT. */
-export const LISTEN_ADDRESS = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/;
-
-/**
- * `PORT`, `HOST:PORT` or `[IPv6]:PORT` (the --metrics address); undefined when malformed. A
- * bare port leaves the host undefined (the server's loopback default).
- */
-export function parseListenAddress(text: string): { host: string | undefined; port: number } | undefined {
-  const m = LISTEN_ADDRESS.exec(text);
-  if (m === null || Number(m[2]) > 65535) return undefined;
-  const host = m[1]?.startsWith('[') === true ? m[1].slice(1, -1) : m[1];
-  return { host, port: Number(m[2]) };
-}
+export { LISTEN_ADDRESS, parseListenAddress } from './listen-address.js';
+export type { RouteConfig, RouteConfigOverrides } from './route-config-shape.js';
+import type { RouteConfig, RouteConfigOverrides } from './route-config-shape.js';
 
 /** A config file that cannot be read at all (missing, unreadable): nothing to point into. */
 export class ConfigReadError extends Error {

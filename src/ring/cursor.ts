@@ -11,6 +11,7 @@ import {
   CUR_FLAGS, CUR_WAKE, CUR_FAULTS, CUR_DIRTY, CUR_CAPTURED, CUR_MAX_UNITS, CUR_PEEK_UNITS,
   CUR_SIZE, PACKED_UNIT, CURF_IDX16, CURF_RELAXED, CURSOR_PRODUCER, CURSOR_CONSUMER,
 } from '../wasm/layout.js';
+import { frameSize } from '../protocol/header.js';
 export {
   CUR_SLOTS, CUR_PUB, CUR_PEER, CUR_CAP, CUR_STRIDE, CUR_LOCAL, CUR_CACHED, CUR_PENDING, CUR_BATCH,
   CUR_FLAGS, CUR_WAKE, CUR_FAULTS, CUR_DIRTY, CUR_CAPTURED, CUR_MAX_UNITS, CUR_PEEK_UNITS,
@@ -107,7 +108,7 @@ export class CursorProducer extends CursorSideView {
    * ring is full. Throws when msg_size is below the 8-byte header, beyond the buffer or the slot.
    */
   tryPush(frame: Uint8Array): boolean {
-    const n = frame.length >= 8 ? frame[6]! | (frame[7]! << 8) : 0;
+    const n = frameSize(frame);
     const room = this.stride * this.maxUnits;
     if (n < 8 || n > frame.length || n > room) {
       throw new RangeError(`tryPush: msg_size ${n} must be from 8 to min(frame length ${frame.length}, slot size ${room})`);

@@ -18,8 +18,9 @@ import {
 } from './stats.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { Doorbell, ringDoorbell } from '../wait/doorbell.js';
-import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
-import type { BusModel } from '../bus/model/bus-model.js';
+import { CaptureTap, type CaptureOptions } from './capture-tap.js';
+import { frameSize } from '../protocol/header.js';
+import type { BusModel } from '../model/bus-model.js';
 
 export const EVENT_DEVICE_READY = 1;
 export const EVENT_DEVICE_REMOVED = 2;
@@ -403,7 +404,7 @@ export class Router {
     this.checkOpen();
     const rec = this.endpoints.get(link.id);
     if (rec === undefined) throw new Error(`endpoint ${link.id} is not attached`);
-    const size = frame.length >= 8 ? frame[6]! | (frame[7]! << 8) : 0;
+    const size = frameSize(frame);
     if (size < 8 || size > frame.length || size > this.options.busMaxSize) {
       throw new RangeError(`sendAsRouter: frame msg_size ${size} must be 8..${this.options.busMaxSize} and within the ${frame.length} bytes given`);
     }

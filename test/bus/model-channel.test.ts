@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelChannel } from '../../src/bus/model/model-channel.js';
-import { loadBusModel } from '../../src/bus/model/bus-model.js';
+import { loadBusModel } from '../../src/model/bus-model.js';
 import { splitModelParam, withModelParam, LinkUriError } from '../../src/bus/uri.js';
 import { openBusLink } from '../../src/bus/open.js';
 import { packageRoot } from '../../src/util/paths.js';

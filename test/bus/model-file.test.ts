@@ -1,10 +1,10 @@
-// Bus model files (src/bus/model/bus-model.ts): every built-in model loads with the numbers of
+// Bus model files (src/model/bus-model.ts): every built-in model loads with the numbers of
 // docs/BUSES.md §6, and a user model file with a bad field is refused with that field's JSON pointer.
 import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BUILTIN_MODELS, builtinModelDir, loadBusModel } from '../../src/bus/model/bus-model.js';
+import { BUILTIN_MODELS, builtinModelDir, loadBusModel } from '../../src/model/bus-model.js';
 import { JsonFieldError } from '../../src/util/json-fields.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmsg-models-'));

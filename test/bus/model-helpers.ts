@@ -2,7 +2,7 @@
 // it (and answers, holds or does not read), frame builders, and waiting on conditions.
 import { Worker } from 'node:worker_threads';
 import { wasmModule } from '../../src/wasm/module.js';
-import { loadBusModel, type BusModel } from '../../src/bus/model/bus-model.js';
+import { loadBusModel, type BusModel } from '../../src/model/bus-model.js';
 import type { InprocChannel } from '../../src/bus/inproc-channel.js';
 import type { LinkDescriptor } from '../../src/endpoint/link.js';
 

@@ -6,7 +6,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { Router } from '../../src/router/router.js';
 import { ModelLink } from '../../src/bus/model/model-link.js';
 import { InprocChannel } from '../../src/bus/inproc-channel.js';
-import type { BusModel } from '../../src/bus/model/bus-model.js';
+import type { BusModel } from '../../src/model/bus-model.js';
 import { startProbe, until, frame, statusReq, avail, answers, withModel, GET_DEVICE_STATUS, EVENT_AVAIL } from './model-helpers.js';
 
 let cleanup: (() => Promise<void>)[] = [];

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad } from '../../src/loadgen/engine.js';
-import { Exchange, frame } from '../../src/driver/exchange.js';
+import { Exchange, frame } from '../../src/client/exchange.js';
 import { replayCapture, replayMatched, formatReplayText } from '../../src/capture/replay.js';
 import { readCapture } from '../../src/capture/reader.js';
 import { startEchoRouter } from '../tools/echo-router.js';

@@ -25,12 +25,15 @@ import type { RouterStats } from '../../src/router/stats.js';
 import { checkAccounting, accountingViolations } from '../../src/router/accounting.js';
 import { validateRouter } from '../../src/protocol/validate.js';
 import { reasonName } from '../../src/protocol/reasons.js';
+import { failedDevice, failedMsgId, failedReason, failedToken, isRequestFailed } from '../../src/client/request-failed.js';
+import { frameSize, msgSizeAt } from '../../src/protocol/header.js';
 import { NR_PROD_INDEX, NR_CONS_INDEX, NR_PROD_CURSOR, NR_CONS_CURSOR, NR_CAPACITY, NR_FRAME_UNITS, NR_SLOT_SIZE, checkNativeRing } from '../../src/ring/native.js';
 import { CUR_LOCAL, CUR_FAULTS } from '../../src/ring/cursor.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { fuzzFrame, loadVectorFrames } from './frames.js';
 import { Prng } from './prng.js';
 import type { TornWriterData } from './torn-writer.js';
+import { eventDeviceNumber, isEventDevice } from '../../src/client/event-device.js';
 
 type Role = 'fuzz' | 'hostile' | 'torn';
 
@@ -105,12 +108,10 @@ export interface FuzzTally {
 
 const GET_DEVICE_INFO = 0x02;
 const GET_SHM = 0x0c;
-const EVT_REQUEST_FAILED = 0xc1;
-const EVENT_DEVICE = 0x40;
 
 /** Would the router treat the (zero-padded) header `h` on a link of `maxSize` as a transport request? */
 function routerSeesRequest(h: Uint8Array, maxSize: number): boolean {
-  const size = h[6]! | (h[7]! << 8);
+  const size = msgSizeAt(h, 0);
   if (size < 8 || size > maxSize) return false;
   const type = h[0]!, id = h[1]!;
   if ((type & 3) !== 0 || (id & 0x40) !== 0) return false;
@@ -274,7 +275,7 @@ export class RouterFuzzer {
       if ((tries & 63) === 63) await new Promise((r) => setTimeout(r, 1));
       slot = port.reserve();
     }
-    const size = frame.length >= 8 ? frame[6]! | (frame[7]! << 8) : 0;
+    const size = frameSize(frame);
     const n = size >= 8 && size <= frame.length ? size : frame.length;
     const stride = this.router.mem.u32[(l.link.toRouter + NR_SLOT_SIZE) >>> 2]!;
     port.u8.fill(0, slot, slot + stride);
@@ -340,15 +341,15 @@ export class RouterFuzzer {
       else if (!bus && ((id & 0x40) !== 0) !== (token === 0)) this.violations.push(`${where}: token ${token} wrong for a ${(id & 0x40) !== 0 ? 'event' : 'request'}`);
       return;
     }
-    if (bus && id === EVENT_DEVICE && f.length >= 12) {
-      const d = f[8]! | (f[9]! << 8);
+    if (isEventDevice(f, 0, f.length)) {
+      const d = eventDeviceNumber(f, 0);
       if (!l.visible.has(d)) this.violations.push(`${where}: EVENT_DEVICE about device ${d} it may not see`);
     }
     if (l.spec.role !== 'fuzz') return;
     let k: string | undefined;
-    if (bus && id === EVT_REQUEST_FAILED && f.length >= 16) {
-      k = keyOf(f[8]! | (f[9]! << 8), f[10]!, f[12]! | (f[13]! << 8));
-      const reason = reasonName(f[11]!);
+    if (isRequestFailed(f, 0, f.length)) {
+      k = keyOf(failedDevice(f, 0), failedMsgId(f, 0), failedToken(f, 0));
+      const reason = reasonName(failedReason(f, 0));
       this.tally.failuresByReason[reason] = (this.tally.failuresByReason[reason] ?? 0) + 1;
     } else if (!bus && (type & 1) !== 0) {
       k = keyOf(dev, id, token);

@@ -13,7 +13,7 @@ import { AsyncEndpoint } from '../../endpoint/async-endpoint.js';
 import { decode, encode } from '../../protocol/codec.js';
 import { GET_DEVICES_ALIGN, HDR_TYPE, TYPE_BUS, TYPE_RESPONSE } from '../../protocol/constants.js';
 import { Reason } from '../../protocol/reasons.js';
-import type { BusModel } from '../model/bus-model.js';
+import type { BusModel } from '../../model/bus-model.js';
 import type { BusLink, FrameChannel, LinkDown } from '../bus-link.js';
 import type { OpenDeadline } from '../open-deadline.js';
 import { LegacyTranslator, type TranslateSink } from './translate.js';
@@ -21,7 +21,7 @@ import { openQemuV0Wire } from './qemu-v0.js';
 import { openOpenampWire } from './openamp.js';
 import type { LegacyOptions } from './options.js';
 import type { LegacyWire } from './wire.js';
-import { requestFailedFrame } from '../../protocol/request-failed.js';
+import { requestFailedFrame } from '../../client/request-failed.js';
 
 /** Largest frame the translator sends towards the driver side (a 48-byte GET_VQUEUE reply, features, config). */
 export const LEGACY_LINK_MAX_MESSAGE = 264;

@@ -8,8 +8,9 @@
 // bus's answers carry the model's token. The caller always drains answers, so the full-queue
 // policy toward it never applies here. Notification costs are delays on performance.now().
 import type { FrameChannel } from '../bus-link.js';
-import { loadBusModel, type BusModel } from './bus-model.js';
+import { loadBusModel, type BusModel } from '../../model/bus-model.js';
 import { MC, ModelCore, readCounters, type ModelCounters } from './model-core.js';
+import { msgSizeAt } from '../../protocol/header.js';
 
 /** Below this many µs to a due frame, wait() spins instead of yielding to the event loop. */
 const SPIN_US = 1000;
@@ -39,7 +40,7 @@ export class ModelChannel implements FrameChannel {
   }
 
   send(frame: Uint8Array): boolean {
-    const size = frame.length >= 8 ? frame[6]! | (frame[7]! << 8) : frame.length;
+    const size = frame.length >= 8 ? msgSizeAt(frame, 0) : frame.length;
     if (this.toFar.length >= this.model.slots) return false;
     if (size > this.maxMessageSize) {
       // The bus cannot carry it: a counted drop (counters().tooLarge), as on the wire; its request goes unanswered.

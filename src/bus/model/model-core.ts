@@ -9,11 +9,11 @@
 // "near" is the endpoint on the modelled bus (a driver or a device); "far" is the rest of the
 // system (the router, or an external bus behind a channel). Requests flow near → far when the
 // near endpoint is a driver, far → near when it is a device.
-import type { BusModel, FullQueuePolicy } from './bus-model.js';
-import { HDR_DEV_NUM, HDR_MSG_ID, HDR_MSG_SIZE, HDR_SIZE, HDR_TOKEN, HDR_TYPE, MSG_ID_EVENT_BIT, TYPE_BUS, TYPE_RESPONSE } from '../../protocol/constants.js';
+import type { BusModel, FullQueuePolicy } from '../../model/bus-model.js';
+import { failedDevice, failedMsgId, failedToken, isRequestFailed } from '../../client/request-failed.js';
+import { HDR_DEV_NUM, HDR_MSG_ID, HDR_SIZE, HDR_TOKEN, HDR_TYPE, MSG_ID_EVENT_BIT, TYPE_BUS, TYPE_RESPONSE } from '../../protocol/constants.js';
+import { msgSizeAt } from '../../protocol/header.js';
 
-/** The router's transport-failure bus event (README "VMSG_EVT_REQUEST_FAILED"): ends a driver's request. */
-const EVT_REQUEST_FAILED = 0xc1;
 
 /** Counters of one modelled link: indices into a Float64Array (shared with the main thread by the link adapter). */
 export const MC = {
@@ -202,7 +202,7 @@ export class ModelCore {
 
   /** Frames larger than the model's maximum cannot cross: dropped and counted. */
   private fits(f: Uint8Array): boolean {
-    const size = f.length >= HDR_SIZE ? u16(f, HDR_MSG_SIZE) : f.length;
+    const size = f.length >= HDR_SIZE ? msgSizeAt(f, 0) : f.length;
     if (size > this.model.maxFrame || f.length > this.model.maxFrame) {
       this.counters[MC.tooLarge]!++;
       return false;
@@ -309,9 +309,9 @@ export class ModelCore {
     const type = f[HDR_TYPE]!;
     if ((type & TYPE_RESPONSE) === 0) {
       // The router's failure report ends the driver's request like an answer would.
-      if (!this.requestsToNear && (type & TYPE_BUS) !== 0 && f[HDR_MSG_ID] === EVT_REQUEST_FAILED && f.length >= 14) {
-        const dev = u16(f, 8);
-        const x = this.byDev.get(dev)?.find((e) => !e.bus && e.msgId === f[10] && e.origToken === u16(f, 12));
+      if (!this.requestsToNear && isRequestFailed(f, 0, f.length)) {
+        const msgId = failedMsgId(f, 0), token = failedToken(f, 0);
+        const x = this.byDev.get(failedDevice(f, 0))?.find((e) => !e.bus && e.msgId === msgId && e.origToken === token);
         if (x !== undefined) this.close(x);
       }
       this.counters[MC.events]!++;

@@ -16,12 +16,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { EndpointPort } from '../../endpoint/port.js';
 import { NR_CONS_CURSOR, NR_CONS_INDEX, NR_PROD_CURSOR, NR_PROD_INDEX } from '../../ring/native.js';
 import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../../wait/doorbell.js';
-import { HDR_MSG_SIZE } from '../../protocol/constants.js';
 import { MC, ModelCore, type FailedRequest } from './model-core.js';
-import { requestFailedFrame } from '../../protocol/request-failed.js';
+import { requestFailedFrame } from '../../client/request-failed.js';
 import { Reason } from '../../protocol/reasons.js';
-import type { BusModel } from './bus-model.js';
+import type { BusModel } from '../../model/bus-model.js';
 import type { LinkDescriptor } from '../../endpoint/link.js';
+import { msgSizeAt } from '../../protocol/header.js';
 
 export interface ModelLinkWorkerData {
   model: BusModel;
@@ -74,7 +74,7 @@ function main(d: ModelLinkWorkerData): void {
     return (prod - cons + cap) % cap;
   };
   const copyAt = (a: number): Uint8Array => {
-    const size = u8[a + HDR_MSG_SIZE]! | (u8[a + HDR_MSG_SIZE + 1]! << 8);
+    const size = msgSizeAt(u8, a);
     return u8.slice(a, a + Math.max(8, size));
   };
   const sendDown = (f: Uint8Array, now: number): void => {

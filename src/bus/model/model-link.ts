@@ -11,7 +11,7 @@ import { slotSizeFor } from '../../router/options.js';
 import { nativeCursorFlags, nativeRingBytes } from '../../ring/native.js';
 import { compiledModule } from '../../util/paths.js';
 import { wasmModule } from '../../wasm/module.js';
-import { loadBusModel, type BusModel } from './bus-model.js';
+import { loadBusModel, type BusModel } from '../../model/bus-model.js';
 import { MC_COUNT, readCounters, type ModelCounters } from './model-core.js';
 import type { ModelLinkWorkerData } from './model-link-worker.js';
 

@@ -9,14 +9,14 @@
 import { Histogram } from 'prom-client';
 import type { Router } from '../router/router.js';
 import { HDR_SIZE, MSG_ID_EVENT_BIT, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
+import { devNumAt, tokenAt } from '../protocol/header.js';
+import { failedDevice, failedToken, isRequestFailed } from '../client/request-failed.js';
 
 export const REQUEST_LATENCY_METRIC = 'vmsg_device_request_duration_seconds';
 /** Bucket bounds, seconds: 25 µs to 10 s. */
 export const REQUEST_LATENCY_BUCKETS = [25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10];
 /** Requests in flight remembered per bridge at most (a peer that never gets answers cannot grow it). */
 const MAX_PENDING = 65536;
-/** Bus event id of the router's transport failure report. */
-const EVT_REQUEST_FAILED = 0xc1;
 
 const byRouter = new WeakMap<Router, Histogram<'device'>>();
 
@@ -40,7 +40,7 @@ export class RequestTimer {
   fromDriver(f: Uint8Array): void {
     if (f.length < HDR_SIZE || (f[0]! & (TYPE_RESPONSE | TYPE_BUS)) !== 0 || (f[1]! & MSG_ID_EVENT_BIT) !== 0) return;
     if (this.pending.size >= MAX_PENDING) return;
-    this.pending.set(f[2]! | (f[3]! << 8) | ((f[4]! | (f[5]! << 8)) * 0x10000), performance.now());
+    this.pending.set(devNumAt(f, 0) + tokenAt(f, 0) * 0x10000, performance.now());
   }
 
   /** A frame from the router towards the driver (`at`: its first byte in `buf`). */
@@ -49,11 +49,11 @@ export class RequestTimer {
     const type = buf[at]!;
     let dev: number, token: number;
     if ((type & (TYPE_RESPONSE | TYPE_BUS)) === TYPE_RESPONSE) {
-      dev = buf[at + 2]! | (buf[at + 3]! << 8);
-      token = buf[at + 4]! | (buf[at + 5]! << 8);
-    } else if ((type & TYPE_BUS) !== 0 && buf[at + 1] === EVT_REQUEST_FAILED && size >= 16) {
-      dev = buf[at + 8]! | (buf[at + 9]! << 8);
-      token = buf[at + 12]! | (buf[at + 13]! << 8);
+      dev = devNumAt(buf, at);
+      token = tokenAt(buf, at);
+    } else if (isRequestFailed(buf, at, size)) {
+      dev = failedDevice(buf, at);
+      token = failedToken(buf, at);
     } else return;
     const key = dev + token * 0x10000;
     const t = this.pending.get(key);

@@ -5,7 +5,7 @@
 import { describe, it, expect } from 'vitest';
 import { InprocChannel, createInprocPair } from '../../src/bus/inproc-channel.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
-import { Exchange, isPingRequest } from '../../src/driver/exchange.js';
+import { Exchange, isPingRequest } from '../../src/client/exchange.js';
 import { bytes, hex } from '../router/helpers.js';
 
 describe('Exchange', () => {

@@ -6,10 +6,9 @@ import type { LinkDescriptor } from '../endpoint/link.js';
 import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
 import { ringDoorbell } from '../wait/doorbell.js';
-import { UsageError } from './args.js';
 import { existsSync } from 'node:fs';
 import { GuestMemory } from '../virtqueue/guest-memory.js';
-import { spawnDeviceWorker, type DeviceWorkerHandle } from '../device/spawn.js';
+import { spawnDeviceWorker, type DeviceWorkerHandle } from './spawn.js';
 import { openGuestMemoryFile, type GuestMemoryFile } from '../virtqueue/guest-memory-file.js';
 
 export interface DeviceSpec {
@@ -184,7 +183,7 @@ export async function startBuiltinDevices(router: Router, specs: DeviceSpec[]): 
   const seen = new Map<number, string>();
   for (const s of specs) {
     const other = seen.get(s.dev);
-    if (other !== undefined) throw new UsageError(`--device ${s.text}: device ${s.dev} is already --device ${other}`);
+    if (other !== undefined) throw new DeviceSpecError(`--device ${s.text}: device ${s.dev} is already --device ${other}`);
     seen.set(s.dev, s.text);
   }
   const running: RunningDevices[] = [];

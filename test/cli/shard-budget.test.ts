@@ -1,6 +1,6 @@
 // shardBudget (src/router/shard-budget.ts): what `vmsg route` runs without --shards, and says.
 import { describe, expect, it } from 'vitest';
-import { shardBudget } from '../../src/router/shard-budget.js';
+import { shardBudget } from '../../src/cli/shard-budget.js';
 
 describe('shardBudget', () => {
   it('stream links may carry any number of drivers: one shard per core, nothing said', () => {

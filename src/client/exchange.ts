@@ -1,9 +1,21 @@
 // Request/response exchanges over a FrameChannel for the tools that talk to a bus step by step
-// (conformance checks, device discovery, probes): send frames with backpressure handled, and
+// (conformance checks, device discovery, probes, replay): send frames with backpressure handled, and
 // collect what comes back until a condition holds or the time is up. Everything received is
 // kept in order, so a check can look at every frame the bus sent, not only the one it expected.
-import type { FrameChannel } from '../bus/bus-link.js';
-import { B_GET_DEVICES, B_PING, GET_DEVICES_ALIGN, HDR_SIZE, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
+import { B_PING, HDR_SIZE, TYPE_BUS, TYPE_RESPONSE } from '../protocol/constants.js';
+import { le16, le32 } from '../protocol/header.js';
+
+/**
+ * The part of a bus's frame channel (src/bus/bus-link.ts FrameChannel) an exchange uses: the
+ * client layer sits below the buses and names only what it needs.
+ */
+export interface FrameChannel {
+  readonly maxMessageSize: number;
+  send(frame: Uint8Array): boolean;
+  flush(): void;
+  recv(): Uint8Array | null;
+  wait(timeoutMs: number): Promise<boolean>;
+}
 
 /** A frame as received, with the time it was taken from the channel (performance.now() ms). */
 export interface Received {
@@ -135,8 +147,8 @@ export class PingResponder {
   }
 }
 
-export const u16 = (f: Uint8Array, at: number): number => f[at]! | (f[at + 1]! << 8);
-export const u32 = (f: Uint8Array, at: number): number => (f[at]! | (f[at + 1]! << 8) | (f[at + 2]! << 16) | (f[at + 3]! << 24)) >>> 0;
+export const u16 = le16;
+export const u32 = le32;
 
 /** Build a frame: header fields, then the payload bytes; msg_size is the total. */
 export function frame(type: number, msgId: number, dev: number, token: number, payload: Uint8Array | number[] = []): Uint8Array {
@@ -157,41 +169,4 @@ export function words(...w: number[]): Uint8Array {
   const dv = new DataView(b.buffer);
   w.forEach((x, i) => dv.setUint32(4 * i, x >>> 0, true));
   return b;
-}
-
-/** Largest GET_DEVICES window (device numbers) whose response fits `maxMessageSize`: 14 + count/8 bytes. */
-export function getDevicesWindow(maxMessageSize: number): number {
-  return Math.min(2000, Math.floor(((maxMessageSize - 14) * 8) / GET_DEVICES_ALIGN) * GET_DEVICES_ALIGN);
-}
-
-/**
- * Walk the bus's GET_DEVICES windows (docs/PROTOCOL.md §6) and return the device numbers present, in
- * order. Throws when a window is not answered within `timeoutMs` or the walk does not end.
- */
-export async function discoverDevices(ex: Exchange, timeoutMs = 2000): Promise<number[]> {
-  const present: number[] = [];
-  const count = getDevicesWindow(ex.channel.maxMessageSize);
-  let offset = 0;
-  for (let windows = 0; windows < 65536 / GET_DEVICES_ALIGN; windows++) {
-    const token = ex.token();
-    const p = new Uint8Array(4);
-    new DataView(p.buffer).setUint16(0, offset, true);
-    new DataView(p.buffer).setUint16(2, count, true);
-    await ex.send([frame(TYPE_BUS, B_GET_DEVICES, 0, token, p)]);
-    const isAnswer = (r: Received): boolean => r.frame[0] === (TYPE_BUS | TYPE_RESPONSE) && r.frame[1] === B_GET_DEVICES && u16(r.frame, 4) === token;
-    const got = await ex.receive((g) => g.some(isAnswer), timeoutMs);
-    const answer = got.find(isAnswer);
-    if (answer === undefined) throw new Error(`GET_DEVICES (offset ${offset}, count ${count}) got no response within ${timeoutMs} ms`);
-    const f = answer.frame;
-    if (f.length < 14) throw new Error(`GET_DEVICES response is ${f.length} bytes, shorter than 14`);
-    const gotOffset = u16(f, 8), gotCount = u16(f, 10), next = u16(f, 12);
-    if (gotOffset !== offset || gotCount % GET_DEVICES_ALIGN !== 0 || f.length < 14 + gotCount / 8) {
-      throw new Error(`GET_DEVICES response window is malformed (offset ${gotOffset}, count ${gotCount}, ${f.length} bytes) for a request at offset ${offset}`);
-    }
-    for (let i = 0; i < gotCount; i++) if ((f[14 + (i >> 3)]! >> (i & 7)) & 1) present.push(offset + i);
-    if (next === 0) return present;
-    if (next < offset + gotCount || next % GET_DEVICES_ALIGN !== 0) throw new Error(`GET_DEVICES next_offset ${next} is not an aligned offset past ${offset + gotCount}`);
-    offset = next;
-  }
-  throw new Error('GET_DEVICES walk did not end');
 }

@@ -34,8 +34,8 @@
 //   }
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { JsonFieldError, JsonObject, parseJsonText, stringItem } from '../../util/json-fields.js';
-import { packageRoot } from '../../util/paths.js';
+import { JsonFieldError, JsonObject, parseJsonText, stringItem } from '../util/json-fields.js';
+import { packageRoot } from '../util/paths.js';
 
 export const BUS_MODEL_FORMAT = 'vmsg-bus-model';
 export const BUILTIN_MODELS = ['vmamp-pci', 'spsc-v1', 'sram-496', 'qemu-linux-user', 'ffa-direct', 'ffa-fifo', 'openamp-st', 'bridge-2026'] as const;

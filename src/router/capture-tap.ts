@@ -5,10 +5,10 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { PackrStream } from 'msgpackr';
 import type { SharedMemory } from '../memory/shared-memory.js';
-import type { RouterTables } from '../router/tables.js';
-import { slotSizeFor } from '../router/options.js';
+import type { RouterTables } from './tables.js';
+import { slotSizeFor } from './options.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
-import { VMC_FORMAT, VMC_VERSION, encodeFrame, type LinkRecord, type Direction } from './vmc.js';
+import { VMC_FORMAT, VMC_VERSION, encodeFrame, type LinkRecord, type Direction } from '../capture/vmc.js';
 
 export interface CaptureOptions {
   /** Records each shard's capture ring holds before it loses them. Default 16384. */
