@@ -89,7 +89,7 @@ export class ClusterNode extends EventEmitter {
     let nodeRef: ClusterNode | undefined;
     const local = new LocalDevices(router, (dev) => nodeRef?.isImported(dev) ?? false);
     try {
-      directory = await NatsDirectory.open({ url: options.url, bucket: options.bucket, credsFile: options.credsFile, name: `vmsg-${options.node}` });
+      directory = await NatsDirectory.open({ url: options.url, bucket: options.bucket, credsFile: options.credsFile, caFile: options.caFile, name: `vmsg-${options.node}` });
       const node = new ClusterNode(router, options, own, served, address, directory, local);
       nodeRef = node;
       if (listeners.log !== undefined) node.on('log', listeners.log);
