@@ -7,8 +7,10 @@
 //      at once; time from its first addDevice until r1 has all of them attached.
 //   3. Memory per remote device on r1: JS heap + external growth after GC over those 1 000, and
 //      the router's own state per device (correlation window) beside it.
-// Knobs: --outstanding K (64) --seconds S (3; quick 1) --devices-added N (1000)
-// Reports cluster-rtps, direct-rtps, cluster-vs-direct-pct, cluster-p50-us, direct-p50-us,
+// Knobs: --outstanding K (64) --seconds S (3; quick 1) --rounds N (5; quick 1: alternating runs
+// of each, medians reported) --joined (also a direct gateway while r1 is a member) --devices-added N (1000)
+// Reports cluster-rtps, direct-rtps, cluster-vs-direct-pct, cluster-p50-us, direct-p50-us, cluster-vs-direct-p50-pct,
+// cluster-main-us-per-rt, direct-main-us-per-rt (r1's main thread busy time per round trip),
 // cluster-convergence-ms (from r2's first addDevice), cluster-convergence-after-add-ms (from its
 // last), cluster-bytes-per-remote-device.
 import { Worker } from 'node:worker_threads';
@@ -16,6 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
+import { performance as perf } from 'node:perf_hooks';
 import { Router } from '../src/router/router.js';
 import { wasmModule } from '../src/wasm/module.js';
 import { packageRoot } from '../src/util/paths.js';
@@ -65,8 +68,8 @@ function startR2(url: string): Promise<{ proc: ChildProcess; command(line: strin
 }
 
 /** Load (K in flight per device) for `seconds`, then one at a time: round trips/s and p50 µs. */
-async function drive(router: Router, devices: number[], outstanding: number, seconds: number): Promise<{ rate: number; p50: number }> {
-  const run = async (mode: 'load' | 'rtt'): Promise<{ rate: number; micros?: Float64Array }> => {
+async function drive(router: Router, devices: number[], outstanding: number, seconds: number): Promise<{ rate: number; p50: number; mainUs: number }> {
+  const run = async (mode: 'load' | 'rtt'): Promise<{ rate: number; mainUs: number; micros?: Float64Array }> => {
     const link = await router.attachDriver();
     const stop = new SharedArrayBuffer(4);
     const countersBuf = new SharedArrayBuffer(8 * C_COUNT);
@@ -78,12 +81,18 @@ async function drive(router: Router, devices: number[], outstanding: number, sec
     const done = new Promise<{ micros?: Float64Array }>((r) => w.once('message', r));
     const counters = new Float64Array(countersBuf);
     let rate = 0;
+    let mainUs = 0;
     if (mode === 'load') {
       await sleep(500);
       const r0 = counters[C_RESPONSES]!;
       const t0 = performance.now();
+      const elu0 = perf.eventLoopUtilization();
       await sleep(seconds * 1000);
-      rate = ((counters[C_RESPONSES]! - r0) * 1000) / (performance.now() - t0);
+      const n = counters[C_RESPONSES]! - r0;
+      rate = (n * 1000) / (performance.now() - t0);
+      // This thread's busy time per round trip: the gateway's JS per-frame work and whatever else
+      // runs here (the directory); far steadier than rates on a loaded machine.
+      mainUs = (perf.eventLoopUtilization(perf.eventLoopUtilization(), elu0).active * 1000) / n;
       Atomics.store(new Int32Array(stop), 0, 1);
       Atomics.notify(new Int32Array(link.memory.buffer), link.bell >>> 2);
     }
@@ -91,18 +100,21 @@ async function drive(router: Router, devices: number[], outstanding: number, sec
     await w.terminate();
     if (counters[C_ERRORS]! !== 0) throw new Error(`cluster bench: ${counters[C_ERRORS]} wrong or failed answers`);
     await router.detach(link);
-    return { rate, micros: out.micros };
+    return { rate, mainUs, micros: out.micros };
   };
   const load = await run('load');
   const rtt = await run('rtt');
-  return { rate: load.rate, p50: median(Array.from(rtt.micros!)) };
+  return { rate: load.rate, mainUs: load.mainUs, p50: median(Array.from(rtt.micros!)) };
 }
 
 async function main(): Promise<void> {
   const why = natsServerMissing();
   if (why !== undefined) throw new Error(`cluster bench: ${why}`);
   const quick = isQuick();
-  const cfg = { outstanding: argInt('outstanding', 64), seconds: argInt('seconds', quick ? 1 : 3), added: argInt('devices-added', 1000) };
+  const cfg = {
+    outstanding: argInt('outstanding', 64), seconds: argInt('seconds', quick ? 1 : 3), added: argInt('devices-added', 1000),
+    rounds: argInt('rounds', quick ? 1 : 5), joined: process.argv.includes('--joined'),
+  };
   const nats = await NatsServer.start();
   const procs: ChildProcess[] = [];
   try {
@@ -111,21 +123,30 @@ async function main(): Promise<void> {
     const window = 1 << Math.ceil(Math.log2(Math.max(cfg.outstanding, 2)));
     const r1 = await Router.create({ shards: 1, window, spinBeforeSleep: 200, timeoutMs: 10_000 });
 
-    // 1. Through the cluster, then a direct gateway to the same address, twice each (interleaved).
-    const results: Record<'cluster' | 'direct', { rate: number; p50: number }[]> = { cluster: [], direct: [] };
-    for (let round = 0; round < 2; round++) {
-      const c1 = await ClusterNode.join(r1, { url: nats.url, node: 'r1' });
-      await until(() => c1.peers().some((p) => p.node === 'r3' && p.deviceMap.length === 2), 'r3 devices on r1');
-      results.cluster.push(await drive(r1, [1, 2], cfg.outstanding, cfg.seconds));
-      await c1.close();
-      const gw = await openStreamLink(r1, r3.address, 'device');
-      results.direct.push(await drive(r1, [1, 2], cfg.outstanding, cfg.seconds));
-      await gw.close();
+    // 1. Through the cluster and through a direct gateway to the same address, alternating
+    //    (ABBA: neither side always runs first, nor always right after a join); medians. With
+    //    --joined, also the direct gateway while r1 is a cluster member (what membership alone costs).
+    type Variant = 'cluster' | 'direct' | 'joined';
+    const variants: Variant[] = cfg.joined ? ['cluster', 'direct', 'joined'] : ['cluster', 'direct'];
+    const results: Record<Variant, { rate: number; p50: number; mainUs: number }[]> = { cluster: [], direct: [], joined: [] };
+    const measure = async (v: Variant): Promise<void> => {
+      const c1 = v === 'direct' ? undefined : await ClusterNode.join(r1, { url: nats.url, node: 'r1' });
+      const gw = v === 'cluster' ? undefined : await openStreamLink(r1, r3.address, 'device');
+      if (c1 !== undefined && gw === undefined) await until(() => c1.peers().some((p) => p.node === 'r3' && p.deviceMap.length === 2), 'r3 devices on r1');
+      if (gw !== undefined) await until(() => gw.devices.length === 2, 'r3 devices on the direct gateway');
+      const r = await drive(r1, [1, 2], cfg.outstanding, cfg.seconds);
+      results[v].push(r);
+      log(`  round ${results[v].length} ${v}: ${Math.round(r.rate)} round trips/s, p50 ${r.p50.toFixed(1)} us, main thread ${r.mainUs.toFixed(2)} us per round trip`);
+      await gw?.close();
+      await c1?.close();
+    };
+    for (let round = 0; round < cfg.rounds; round++) {
+      for (const v of round % 2 === 0 ? variants : [...variants].reverse()) await measure(v);
     }
-    const best = (xs: { rate: number; p50: number }[]) => ({ rate: Math.max(...xs.map((x) => x.rate)), p50: Math.min(...xs.map((x) => x.p50)) });
-    const cl = best(results.cluster);
-    const di = best(results.direct);
-    log(`cluster: ${Math.round(cl.rate)} round trips/s, p50 ${cl.p50.toFixed(1)} us; direct gateway: ${Math.round(di.rate)} round trips/s, p50 ${di.p50.toFixed(1)} us`);
+    const mid = (xs: { rate: number; p50: number; mainUs: number }[]) => ({ rate: median(xs.map((x) => x.rate)), p50: median(xs.map((x) => x.p50)), mainUs: median(xs.map((x) => x.mainUs)) });
+    const cl = mid(results.cluster);
+    const di = mid(results.direct);
+    log(`medians of ${cfg.rounds}: cluster ${Math.round(cl.rate)} round trips/s, p50 ${cl.p50.toFixed(1)} us; direct gateway ${Math.round(di.rate)} round trips/s, p50 ${di.p50.toFixed(1)} us (cluster/direct ${((100 * cl.rate) / di.rate).toFixed(1)} %, p50 ${((100 * cl.p50) / di.p50).toFixed(1)} %; main thread ${cl.mainUs.toFixed(2)} / ${di.mainUs.toFixed(2)} us per round trip)${cfg.joined ? `; direct while joined ${Math.round(mid(results.joined).rate)} round trips/s, p50 ${mid(results.joined).p50.toFixed(1)} us` : ''}`);
 
     // 2 and 3. r2 hot-adds 1 000 devices; r1 (joined, r3's devices attached) converges.
     const r2 = await startR2(nats.url);
@@ -156,7 +177,8 @@ async function main(): Promise<void> {
     emit({
       samples: {
         'cluster-rtps': cl.rate, 'direct-rtps': di.rate, 'cluster-vs-direct-pct': (100 * cl.rate) / di.rate,
-        'cluster-p50-us': cl.p50, 'direct-p50-us': di.p50,
+        'cluster-p50-us': cl.p50, 'direct-p50-us': di.p50, 'cluster-vs-direct-p50-pct': (100 * cl.p50) / di.p50,
+        'cluster-main-us-per-rt': cl.mainUs, 'direct-main-us-per-rt': di.mainUs,
         'cluster-convergence-ms': convergenceMs, 'cluster-convergence-after-add-ms': afterAddMs, 'cluster-bytes-per-remote-device': jsBytes,
       },
       info: { config: cfg, r2_add_ms: added.t1! - added.t0!, load_average: loadavg(), router_state_bytes_per_device: routerStateBytes, window: r1.options.window, runs: results },
