@@ -5,14 +5,14 @@
 //      opens): data never goes through NATS, so the two should be within noise.
 //   2. Directory convergence: r2 (bench/workers/cluster-node-process.ts) hot-adds 1 000 devices
 //      at once; time from its first addDevice until r1 has all of them attached.
-//   3. Memory per remote device on r1: JS heap + external growth after GC over those 1 000, and
-//      the router's own state per device (correlation window) beside it.
+//   3. Memory per remote device on r1: JS heap + external growth after GC over 1 000 more devices
+//      of r2, plus the router's own state of such a device (correlation window, history).
 // Knobs: --outstanding K (64) --seconds S (3; quick 1) --rounds N (5; quick 1: alternating runs
 // of each, medians reported) --joined (also a direct gateway while r1 is a member) --devices-added N (1000)
 // Reports cluster-rtps, direct-rtps, cluster-vs-direct-pct, cluster-p50-us, direct-p50-us, cluster-vs-direct-p50-pct,
 // cluster-main-us-per-rt, direct-main-us-per-rt (r1's main thread busy time per round trip),
 // cluster-convergence-ms (from r2's first addDevice), cluster-convergence-after-add-ms (from its
-// last), cluster-bytes-per-remote-device.
+// last), cluster-bytes-per-remote-device (JS + router state), cluster-js-bytes-per-remote-device.
 import { Worker } from 'node:worker_threads';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -154,24 +154,39 @@ async function main(): Promise<void> {
     const c1 = await ClusterNode.join(r1, { url: nats.url, node: 'r1' });
     await until(() => c1.peers().some((p) => p.node === 'r2' && p.alive) && c1.peers().some((p) => p.node === 'r3' && p.deviceMap.length === 2), 'r2 alive on r1');
     const g = globalThis as { gc?: () => void };
-    const settle = async (): Promise<NodeJS.MemoryUsage> => {
-      for (let i = 0; i < 3; i++) {
+    // Collect until the heap stops shrinking (a few rounds; each lets finalizers and timers run).
+    const settle = async (): Promise<number> => {
+      let last = Infinity;
+      for (let i = 0; i < 10; i++) {
         g.gc?.();
         await sleep(50);
+        const m = process.memoryUsage();
+        const now = m.heapUsed + m.external;
+        if (Math.abs(last - now) < 4096) return now;
+        last = now;
       }
-      return process.memoryUsage();
+      return last;
     };
     const m0 = await settle();
+    const r2Devices = (): number => c1.peers().find((p) => p.node === 'r2')?.deviceMap.length ?? 0;
     const added = await r2.command(`add 1000 ${cfg.added}`);
-    await until(() => (c1.peers().find((p) => p.node === 'r2')?.deviceMap.length ?? 0) === cfg.added, `${cfg.added} devices of r2 on r1`, 60_000);
+    await until(() => r2Devices() === cfg.added, `${cfg.added} devices of r2 on r1`, 60_000);
     const seen = Date.now();
     const convergenceMs = seen - added.t0!;
     // The directory's own part: from r2 having the last device to r1 having it.
     const afterAddMs = Math.max(0, seen - added.t1!);
     const m1 = await settle();
-    const jsBytes = (m1.heapUsed + m1.external - m0.heapUsed - m0.external) / cfg.added;
-    const routerStateBytes = r1.tables.deviceStateBytes(r1.options.window);
-    log(`convergence: ${cfg.added} devices of r2 attached on r1 ${convergenceMs} ms after r2 began adding them (r2's own addDevice calls took ${added.t1! - added.t0!} ms); ${Math.round(jsBytes)} B of JS heap per remote device${g.gc === undefined ? ' (run with --expose-gc for a stable figure)' : ''}, router state ${routerStateBytes} B per device (window ${r1.options.window})`);
+    // Memory per remote device: what the next `added` devices of the same node cost. The first
+    // batch also paid for the node's gateway stream (its remap tables, 512 KiB, socket buffers)
+    // and for compiling the code that handles them: reported apart, per node.
+    await r2.command(`add ${1000 + cfg.added} ${cfg.added}`);
+    await until(() => r2Devices() === 2 * cfg.added, `${2 * cfg.added} devices of r2 on r1`, 60_000);
+    const m2 = await settle();
+    const jsBytes = (m2 - m1) / cfg.added;
+    const firstBatchExtra = m1 - m0 - (m2 - m1);
+    const remoteLocal = c1.peers().find((p) => p.node === 'r2')!.deviceMap[0]!.local;
+    const routerStateBytes = r1.deviceStateBytes(remoteLocal)!;
+    log(`convergence: ${cfg.added} devices of r2 attached on r1 ${convergenceMs} ms after r2 began adding them (r2's own addDevice calls took ${added.t1! - added.t0!} ms); per remote device ${Math.round(jsBytes)} B of JS heap${g.gc === undefined ? ' (run with --expose-gc for a stable figure)' : ''} + ${routerStateBytes} B of router state = ${Math.round(jsBytes + routerStateBytes)} B; per remote node ${Math.round(firstBatchExtra / 1024)} KiB more`);
     await c1.close();
     await r1.close();
     emit({
@@ -179,9 +194,9 @@ async function main(): Promise<void> {
         'cluster-rtps': cl.rate, 'direct-rtps': di.rate, 'cluster-vs-direct-pct': (100 * cl.rate) / di.rate,
         'cluster-p50-us': cl.p50, 'direct-p50-us': di.p50, 'cluster-vs-direct-p50-pct': (100 * cl.p50) / di.p50,
         'cluster-main-us-per-rt': cl.mainUs, 'direct-main-us-per-rt': di.mainUs,
-        'cluster-convergence-ms': convergenceMs, 'cluster-convergence-after-add-ms': afterAddMs, 'cluster-bytes-per-remote-device': jsBytes,
+        'cluster-convergence-ms': convergenceMs, 'cluster-convergence-after-add-ms': afterAddMs, 'cluster-bytes-per-remote-device': jsBytes + routerStateBytes, 'cluster-js-bytes-per-remote-device': jsBytes,
       },
-      info: { config: cfg, r2_add_ms: added.t1! - added.t0!, load_average: loadavg(), router_state_bytes_per_device: routerStateBytes, window: r1.options.window, runs: results },
+      info: { config: cfg, r2_add_ms: added.t1! - added.t0!, load_average: loadavg(), router_state_bytes_per_device: routerStateBytes, first_batch_extra_bytes: firstBatchExtra, runs: results },
     });
   } finally {
     for (const p of procs) p.kill('SIGTERM');

@@ -138,7 +138,7 @@ export class StreamLink extends EventEmitter implements BusLink {
   }
 
   private newHandler(): PeerHandler {
-    return this.side === 'driver' ? new DriverSession(this.router, this.counters, this.uri) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, this.gateway.linkKey ?? `stream ${this.uri}`, this.uri, this.gateway.directory);
+    return this.side === 'driver' ? new DriverSession(this.router, this.counters, this.uri) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, this.gateway.linkKey ?? `stream ${this.uri}`, this.uri, this.gateway.directory, this.gateway.deviceWindow);
   }
 
   /** Connect (first attempt must succeed) or start listening. */
@@ -300,6 +300,8 @@ export interface StreamGatewayOptions {
   directory?: DeviceDirectory;
   /** Name under which the remap remembers numbers across re-opens (default: the URI). */
   linkKey?: string;
+  /** Correlation window of each device attached (Router.addDevice); default the router's. */
+  deviceWindow?: number;
 }
 
 /**
@@ -315,7 +317,7 @@ export async function openStreamLink(router: Router, uriText: string, side: 'dri
   if (side !== 'driver' && side !== 'device') throw new TypeError(`side must be 'driver' or 'device', got ${String(side)}`);
   const uri = parseStreamUri(uriText);
   const opts = streamOptions(uri, side === 'device' ? STREAM_DEVICE_PARAMS : []);
-  if (side === 'driver' && (gateway.directory !== undefined || gateway.linkKey !== undefined)) throw new TypeError('directory and linkKey are for side \'device\'');
+  if (side === 'driver' && (gateway.directory !== undefined || gateway.linkKey !== undefined || gateway.deviceWindow !== undefined)) throw new TypeError('directory, linkKey and deviceWindow are for side \'device\'');
   const link = new StreamLink(router, uri, side, opts, gateway);
   await link.start();
   return link;
