@@ -9,6 +9,8 @@
 //      of r2, plus the router's own state of such a device (correlation window, history).
 // Knobs: --outstanding K (64) --seconds S (3; quick 1) --rounds N (5; quick 1: alternating runs
 // of each, medians reported) --joined (also a direct gateway while r1 is a member) --devices-added N (1000)
+// --cluster-window N (imported devices' correlation window, default REMOTE_WINDOW; the direct
+// gateway's devices have the router's window, 64 here)
 // Reports cluster-rtps, direct-rtps, cluster-vs-direct-pct, cluster-p50-us, direct-p50-us, cluster-vs-direct-p50-pct,
 // cluster-main-us-per-rt, direct-main-us-per-rt (r1's main thread busy time per round trip),
 // cluster-convergence-ms (from r2's first addDevice), cluster-convergence-after-add-ms (from its
@@ -24,6 +26,7 @@ import { wasmModule } from '../src/wasm/module.js';
 import { packageRoot } from '../src/util/paths.js';
 import { openStreamLink } from '../src/bus/stream.js';
 import { ClusterNode } from '../src/cluster/cluster-node.js';
+import { REMOTE_WINDOW } from '../src/cluster/cluster-options.js';
 import { NatsServer, natsServerMissing } from '../tools/nats-server.js';
 import { C_COUNT, C_ERRORS, C_RESPONSES, type DriverData } from './workers/pipeline-driver.js';
 import { argInt, emit, isQuick, log, median, sleep } from './stats.js';
@@ -114,6 +117,7 @@ async function main(): Promise<void> {
   const cfg = {
     outstanding: argInt('outstanding', 64), seconds: argInt('seconds', quick ? 1 : 3), added: argInt('devices-added', 1000),
     rounds: argInt('rounds', quick ? 1 : 5), joined: process.argv.includes('--joined'),
+    remoteWindow: argInt('cluster-window', REMOTE_WINDOW),
   };
   const nats = await NatsServer.start();
   const procs: ChildProcess[] = [];
@@ -130,7 +134,7 @@ async function main(): Promise<void> {
     const variants: Variant[] = cfg.joined ? ['cluster', 'direct', 'joined'] : ['cluster', 'direct'];
     const results: Record<Variant, { rate: number; p50: number; mainUs: number }[]> = { cluster: [], direct: [], joined: [] };
     const measure = async (v: Variant): Promise<void> => {
-      const c1 = v === 'direct' ? undefined : await ClusterNode.join(r1, { url: nats.url, node: 'r1' });
+      const c1 = v === 'direct' ? undefined : await ClusterNode.join(r1, { url: nats.url, node: 'r1', remoteWindow: cfg.remoteWindow });
       const gw = v === 'cluster' ? undefined : await openStreamLink(r1, r3.address, 'device');
       if (c1 !== undefined && gw === undefined) await until(() => c1.peers().some((p) => p.node === 'r3' && p.deviceMap.length === 2), 'r3 devices on r1');
       if (gw !== undefined) await until(() => gw.devices.length === 2, 'r3 devices on the direct gateway');
@@ -151,7 +155,7 @@ async function main(): Promise<void> {
     // 2 and 3. r2 hot-adds 1 000 devices; r1 (joined, r3's devices attached) converges.
     const r2 = await startR2(nats.url);
     procs.push(r2.proc);
-    const c1 = await ClusterNode.join(r1, { url: nats.url, node: 'r1' });
+    const c1 = await ClusterNode.join(r1, { url: nats.url, node: 'r1', remoteWindow: cfg.remoteWindow });
     await until(() => c1.peers().some((p) => p.node === 'r2' && p.alive) && c1.peers().some((p) => p.node === 'r3' && p.deviceMap.length === 2), 'r2 alive on r1');
     const g = globalThis as { gc?: () => void };
     // Collect until the heap stops shrinking (a few rounds; each lets finalizers and timers run).
