@@ -9,8 +9,8 @@
 //      of r2, plus the router's own state of such a device (correlation window, history).
 // Knobs: --outstanding K (64) --seconds S (3; quick 1) --rounds N (5; quick 1: alternating runs
 // of each, medians reported) --joined (also a direct gateway while r1 is a member) --devices-added N (1000)
-// --cluster-window N (imported devices' correlation window, default REMOTE_WINDOW; the direct
-// gateway's devices have the router's window, 64 here)
+// --cluster-window N (imported devices' correlation window; default the router's, 64 here, as the
+// direct gateway's devices have)
 // Reports cluster-rtps, direct-rtps, cluster-vs-direct-pct, cluster-p50-us, direct-p50-us, cluster-vs-direct-p50-pct,
 // cluster-main-us-per-rt, direct-main-us-per-rt (r1's main thread busy time per round trip),
 // cluster-convergence-ms (from r2's first addDevice), cluster-convergence-after-add-ms (from its
@@ -26,7 +26,6 @@ import { wasmModule } from '../src/wasm/module.js';
 import { packageRoot } from '../src/util/paths.js';
 import { openStreamLink } from '../src/bus/stream.js';
 import { ClusterNode } from '../src/cluster/cluster-node.js';
-import { REMOTE_WINDOW } from '../src/cluster/cluster-options.js';
 import { NatsServer, natsServerMissing } from '../tools/nats-server.js';
 import { C_COUNT, C_ERRORS, C_RESPONSES, type DriverData } from './workers/pipeline-driver.js';
 import { argInt, emit, isQuick, log, median, sleep } from './stats.js';
@@ -117,7 +116,7 @@ async function main(): Promise<void> {
   const cfg = {
     outstanding: argInt('outstanding', 64), seconds: argInt('seconds', quick ? 1 : 3), added: argInt('devices-added', 1000),
     rounds: argInt('rounds', quick ? 1 : 5), joined: process.argv.includes('--joined'),
-    remoteWindow: argInt('cluster-window', REMOTE_WINDOW),
+    remoteWindow: argInt('cluster-window', 0) || undefined,
   };
   const nats = await NatsServer.start();
   const procs: ChildProcess[] = [];

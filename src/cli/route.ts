@@ -51,7 +51,7 @@ const FLAGS = {
   advertise: { kind: 'string', value: 'tcp:HOST:PORT|tls:HOST:PORT?cert=&key=&ca=', help: 'serve this router\'s devices to the cluster here (without it the router only imports)' },
   'cluster-creds': { kind: 'string', value: 'FILE', help: 'NATS credentials: a .creds file or an NKEY user seed' },
   'cluster-ca': { kind: 'string', value: 'FILE', help: 'CA (PEM) that signed the NATS server\'s certificate: the connection is TLS and refuses any other server' },
-  'cluster-window': { kind: 'integer', value: 'N', min: 1, max: 32768, help: 'requests in flight at once to each device imported from another router (power of two, default 32)' },
+  'cluster-window': { kind: 'integer', value: 'N', min: 1, max: 32768, help: 'requests in flight at once to each device imported from another router (power of two; default the router\'s window, 64)' },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 

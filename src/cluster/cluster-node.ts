@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Router } from '../router/router.js';
 import { openStreamLink, type StreamLink } from '../bus/stream.js';
-import { checkClusterOptions, parseAdvertise, DEFAULT_BUCKET, REMOTE_WINDOW, type Advertise, type ClusterOptions } from './cluster-options.js';
+import { checkClusterOptions, parseAdvertise, DEFAULT_BUCKET, type Advertise, type ClusterOptions } from './cluster-options.js';
 import { aliveKey, deviceKey, nodeKeys, parseKey, readAliveEntry, readDeviceEntry, type AliveEntry, type DeviceEntry } from './directory-entry.js';
 import { NatsDirectory, type DirectoryChange } from './nats-directory.js';
 import { Liveness, HEARTBEAT_MS, DEAD_AFTER_MS } from './liveness.js';
@@ -214,7 +214,7 @@ export class ClusterNode extends EventEmitter {
       n = new RemoteNode(name, this.router, this.options.node, this.own, {
         log: (line) => this.say(line),
         link: (node, up, detail) => this.say(`node ${node}: ${detail}`),
-      }, this.options.remoteWindow ?? REMOTE_WINDOW);
+      }, this.options.remoteWindow);
       this.nodes.set(name, n);
     }
     return n;

@@ -44,8 +44,8 @@ export class RemoteNode implements DeviceDirectory {
   constructor(
     readonly name: string, private readonly router: Router, private readonly self: string,
     private readonly own: Advertise | undefined, private readonly events: RemoteNodeEvents,
-    /** Correlation window of each of its devices here (ClusterOptions.remoteWindow). */
-    private readonly window: number,
+    /** Correlation window of each of its devices here (ClusterOptions.remoteWindow; undefined: the router's). */
+    private readonly window: number | undefined,
   ) {}
 
   // ---------------------------------------------------------------- DeviceDirectory (the gateway reads it)

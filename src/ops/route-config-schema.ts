@@ -105,7 +105,7 @@ export const clusterSchema = z.object({
   advertise: text().optional().describe('--advertise tcp:HOST:PORT | tls:HOST:PORT?cert=PEM&key=PEM&ca=PEM: where other routers reach this one'),
   creds: text().optional().describe('--cluster-creds FILE: NATS credentials'),
   ca: text().optional().describe("--cluster-ca FILE: CA (PEM) that signed the NATS server's certificate (the connection is then TLS)"),
-  window: z.number(said((v) => `must be a power of two from 1 to 32768, got ${typeName(v)}`)).optional().describe('--cluster-window N: requests in flight at once to each imported device (default 32)'),
+  window: z.number(said((v) => `must be a power of two from 1 to 32768, got ${typeName(v)}`)).optional().describe('--cluster-window N: requests in flight at once to each imported device (default: the router\'s window)'),
   bucket: text().optional().describe('JetStream KV bucket of the directory (default vmsg)'),
 }, objectError).strict().superRefine((c, ctx) => {
   try {

@@ -13,7 +13,7 @@
 //   (router options)             router         {"shards": 2, "timeoutMs": 1000, ...} every RouterOptions field
 //   --cluster URL, --node NAME,  cluster        {"url": "nats://h:4222", "node": "r1", "advertise": "tcp:h:7000",
 //   --advertise A, --cluster-creds F                "creds": "r1.creds", "ca": "nats-ca.pem", "bucket": "vmsg",
-//   --cluster-ca F, --cluster-window N              "window": 32}  (src/cluster/cluster-options.ts)
+//   --cluster-ca F, --cluster-window N              "window": 16}  (src/cluster/cluster-options.ts)
 import { readFile } from 'node:fs/promises';
 import { fsReason } from '../util/fs-reason.js';
 import type { RouterOptions } from '../router/options.js';
