@@ -4,8 +4,9 @@
 // memory and rates; after a warm-up, RSS must not grow by more than `--max-growth` percent
 // (median of the last samples against the first ones). At the end the drivers stop, their
 // last answers are read, and nothing may be lost: every request answered or failed exactly
-// once, in order, and the router's accounting invariant exact. Exit 0 when all holds, 1 when
-// not, 2 on bad arguments.
+// once, in order, and the router's accounting invariant exact. The drivers time every answer;
+// latency percentiles are reported per `--latency-window` seconds (default 5 minutes, shorter
+// for short runs). Exit 0 when all holds, 1 when not, 2 on bad arguments.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { Router } from '../src/router/router.js';
@@ -15,7 +16,9 @@ import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../src/router/accounting.js';
 import { compiledModule } from '../src/util/paths.js';
 import { wasmModule } from '../src/wasm/module.js';
-import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS, LOAD_OTHER } from '../src/driver/load-worker.js';
+import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS, LOAD_OTHER, type LoadLatencyReport } from '../src/driver/load-worker.js';
+import { newHistogram, decodeHistogram, summarize, type LatencySummary } from '../src/loadgen/latency.js';
+import type { Histogram } from 'hdr-histogram-js';
 
 interface SoakArgs {
   minutes: number;
@@ -25,13 +28,14 @@ interface SoakArgs {
   sampleS: number;
   warmupS: number;
   maxGrowthPct: number;
+  latencyWindowS: number;
   json: boolean;
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): SoakArgs {
-  const a: SoakArgs = { minutes: 10, devices: 8, drivers: 2, outstanding: 16, sampleS: 0, warmupS: -1, maxGrowthPct: 5, json: false };
+  const a: SoakArgs = { minutes: 10, devices: 8, drivers: 2, outstanding: 16, sampleS: 0, warmupS: -1, maxGrowthPct: 5, latencyWindowS: 0, json: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const num = (min: number, max: number): number => {
@@ -46,12 +50,14 @@ function parseArgs(argv: string[]): SoakArgs {
     else if (k === '--sample') a.sampleS = num(0.2, 600);
     else if (k === '--warmup') a.warmupS = num(0, 3600);
     else if (k === '--max-growth') a.maxGrowthPct = num(0, 1000);
+    else if (k === '--latency-window') a.latencyWindowS = num(1, 24 * 3600);
     else if (k === '--json') a.json = true;
-    else throw new UsageError(`unknown option ${k}; usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--json]`);
+    else throw new UsageError(`unknown option ${k}; usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--latency-window S] [--json]`);
   }
   const total = a.minutes * 60;
   if (a.sampleS === 0) a.sampleS = Math.max(1, Math.min(10, total / 60)); // about 60 samples
   if (a.warmupS < 0) a.warmupS = Math.min(60, Math.max(5, total * 0.2));
+  if (a.latencyWindowS === 0) a.latencyWindowS = Math.min(300, Math.max(1, total / 6)); // 5 minutes; at least 6 windows in short runs
   if (a.warmupS + 6 * a.sampleS > total) throw new UsageError(`--minutes ${a.minutes} leaves fewer than 6 samples after a ${a.warmupS} s warm-up`);
   return a;
 }
@@ -62,6 +68,12 @@ interface Sample {
   heapMiB: number;
   requestsPerS: number;
   framesPerS: number;
+}
+
+/** Answers timed in one latency window (by the time their report arrived). */
+interface LatencyWindow extends LatencySummary {
+  fromS: number;
+  toS: number;
 }
 
 interface Running {
@@ -129,11 +141,27 @@ async function main(): Promise<number> {
   const echoes = deviceLinks.map((link) => start('device/echo-worker.js', { link, module }, 1));
   const driverLinks: LinkDescriptor[] = [];
   for (let d = 0; d < args.drivers; d++) driverLinks.push(await router.attachDriver());
-  const loads = driverLinks.map((link) => start('driver/load-worker.js', { link, module, devices: devNums, outstanding: args.outstanding }, LOAD_COUNTERS));
+  const latencyReportMs = Math.min(5_000, (args.latencyWindowS * 1000) / 4);
+  const loads = driverLinks.map((link) => start('driver/load-worker.js', { link, module, devices: devNums, outstanding: args.outstanding, latencyReportMs }, LOAD_COUNTERS));
+  // Latency per window: the drivers' reports go into the window of the moment they arrive.
+  const windows: Histogram[] = [];
+  const overall = newHistogram();
+  let tLatency0 = performance.now();
+  for (const l of loads) {
+    l.worker.on('message', (m: Partial<LoadLatencyReport>) => {
+      if (typeof m.latency !== 'string') return;
+      const h = decodeHistogram(m.latency);
+      const w = Math.floor((performance.now() - tLatency0) / (args.latencyWindowS * 1000));
+      while (windows.length <= w) windows.push(newHistogram());
+      windows[w]!.add(h);
+      overall.add(h);
+    });
+  }
   log(`soak: ${args.minutes} min, ${router.options.shards} shards, ${args.devices} echo devices on ${deviceLinks.length} links, ${args.drivers} drivers x ${args.outstanding} outstanding per device; warm-up ${args.warmupS} s, sample every ${args.sampleS} s (machine: ${availableParallelism()} cores, shared)`);
 
   const samples: Sample[] = [];
   const t0 = performance.now();
+  tLatency0 = t0;
   const end = t0 + args.minutes * 60_000;
   const sent = (): number => loads.reduce((t, l) => t + l.counters[LOAD_SENT]!, 0);
   let lastT = t0, lastSent = 0, lastFrames = 0;
@@ -203,6 +231,11 @@ async function main(): Promise<number> {
   }
   problems.push(...accounting);
   const seconds = samples.length > 0 ? samples[samples.length - 1]!.t : 0;
+  const latencyWindows: LatencyWindow[] = windows.map((h, i) => ({
+    fromS: i * args.latencyWindowS, toS: Math.min((i + 1) * args.latencyWindowS, seconds), ...summarize(h),
+  })).filter((w) => w.count > 0 && w.fromS < seconds);
+  const timed = summarize(overall);
+  if (timed.count === 0) problems.push('no answer was timed (latency reports missing)');
   const summary = {
     minutes: seconds / 60,
     shards: router.options.shards,
@@ -216,6 +249,9 @@ async function main(): Promise<number> {
     lost,
     meanRequestsPerS: seconds > 0 ? totalSent / seconds : 0,
     rssMiB: { baseline, final, growthPct, maxAfterWarmup: Math.max(...after.map((s) => s.rssMiB)), min: Math.min(...samples.map((s) => s.rssMiB)) },
+    latencyWindowS: args.latencyWindowS,
+    latency: timed,
+    latencyWindows,
     routerTotals: { rx: st.totals.rx, tx: st.totals.tx, dropped: st.totals.dropped, dropsByReason: st.totals.dropsByReason, failures: st.totals.failures },
     samples,
     ok: problems.length === 0,
@@ -225,6 +261,8 @@ async function main(): Promise<number> {
   else {
     log(`requests ${totalSent} (${(summary.meanRequestsPerS / 1e3).toFixed(0)} k/s mean), responses ${summary.responses}, transport failures ${summary.transportFailures}, lost ${lost}`);
     log(`RSS after warm-up: ${baseline.toFixed(1)} → ${final.toFixed(1)} MiB (${growthPct >= 0 ? '+' : ''}${growthPct.toFixed(2)} %), max ${summary.rssMiB.maxAfterWarmup.toFixed(1)} MiB`);
+    log(`latency (µs, answers timed by the drivers): all ${timed.count} — p50 ${timed.p50_us}  p90 ${timed.p90_us}  p99 ${timed.p99_us}  p99.9 ${timed.p999_us}  max ${timed.max_us}`);
+    for (const w of latencyWindows) log(`  ${w.fromS.toFixed(0).padStart(5)}–${w.toS.toFixed(0).padEnd(5)} s  ${String(w.count).padStart(11)}  p50 ${w.p50_us}  p90 ${w.p90_us}  p99 ${w.p99_us}  p99.9 ${w.p999_us}  max ${w.max_us}`);
     log(`router: rx ${st.totals.rx}, tx ${st.totals.tx}, drops ${JSON.stringify(st.totals.dropsByReason)}; accounting ${accounting.length === 0 ? 'exact' : 'VIOLATED'}`);
     log(problems.length === 0 ? 'soak: OK' : `soak: FAILED\n  ${problems.join('\n  ')}`);
   }
