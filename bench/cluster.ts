@@ -5,17 +5,22 @@
 //      opens): data never goes through NATS, so the two should be within noise.
 //   2. Directory convergence: r2 (bench/workers/cluster-node-process.ts) hot-adds 1 000 devices
 //      at once; time from its first addDevice until r1 has all of them attached.
-//   3. Memory per remote device on r1: JS heap + external growth after GC over those 1 000, and
-//      the router's own state per device (correlation window) beside it.
-// Knobs: --outstanding K (64) --seconds S (3; quick 1) --devices-added N (1000)
-// Reports cluster-rtps, direct-rtps, cluster-vs-direct-pct, cluster-p50-us, direct-p50-us,
+//   3. Memory per remote device on r1: JS heap + external growth after GC over 1 000 more devices
+//      of r2, plus the router's own state of such a device (correlation window, history).
+// Knobs: --outstanding K (64) --seconds S (3; quick 1) --rounds N (5; quick 1: alternating runs
+// of each, medians reported) --joined (also a direct gateway while r1 is a member) --devices-added N (1000)
+// --cluster-window N (imported devices' correlation window; default the router's, 64 here, as the
+// direct gateway's devices have)
+// Reports cluster-rtps, direct-rtps, cluster-vs-direct-pct, cluster-p50-us, direct-p50-us, cluster-vs-direct-p50-pct,
+// cluster-main-us-per-rt, direct-main-us-per-rt (r1's main thread busy time per round trip),
 // cluster-convergence-ms (from r2's first addDevice), cluster-convergence-after-add-ms (from its
-// last), cluster-bytes-per-remote-device.
+// last), cluster-bytes-per-remote-device (JS + router state), cluster-js-bytes-per-remote-device.
 import { Worker } from 'node:worker_threads';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
+import { performance as perf } from 'node:perf_hooks';
 import { Router } from '../src/router/router.js';
 import { wasmModule } from '../src/wasm/module.js';
 import { packageRoot } from '../src/util/paths.js';
@@ -65,8 +70,8 @@ function startR2(url: string): Promise<{ proc: ChildProcess; command(line: strin
 }
 
 /** Load (K in flight per device) for `seconds`, then one at a time: round trips/s and p50 µs. */
-async function drive(router: Router, devices: number[], outstanding: number, seconds: number): Promise<{ rate: number; p50: number }> {
-  const run = async (mode: 'load' | 'rtt'): Promise<{ rate: number; micros?: Float64Array }> => {
+async function drive(router: Router, devices: number[], outstanding: number, seconds: number): Promise<{ rate: number; p50: number; mainUs: number }> {
+  const run = async (mode: 'load' | 'rtt'): Promise<{ rate: number; mainUs: number; micros?: Float64Array }> => {
     const link = await router.attachDriver();
     const stop = new SharedArrayBuffer(4);
     const countersBuf = new SharedArrayBuffer(8 * C_COUNT);
@@ -78,12 +83,18 @@ async function drive(router: Router, devices: number[], outstanding: number, sec
     const done = new Promise<{ micros?: Float64Array }>((r) => w.once('message', r));
     const counters = new Float64Array(countersBuf);
     let rate = 0;
+    let mainUs = 0;
     if (mode === 'load') {
       await sleep(500);
       const r0 = counters[C_RESPONSES]!;
       const t0 = performance.now();
+      const elu0 = perf.eventLoopUtilization();
       await sleep(seconds * 1000);
-      rate = ((counters[C_RESPONSES]! - r0) * 1000) / (performance.now() - t0);
+      const n = counters[C_RESPONSES]! - r0;
+      rate = (n * 1000) / (performance.now() - t0);
+      // This thread's busy time per round trip: the gateway's JS per-frame work and whatever else
+      // runs here (the directory); far steadier than rates on a loaded machine.
+      mainUs = (perf.eventLoopUtilization(perf.eventLoopUtilization(), elu0).active * 1000) / n;
       Atomics.store(new Int32Array(stop), 0, 1);
       Atomics.notify(new Int32Array(link.memory.buffer), link.bell >>> 2);
     }
@@ -91,18 +102,22 @@ async function drive(router: Router, devices: number[], outstanding: number, sec
     await w.terminate();
     if (counters[C_ERRORS]! !== 0) throw new Error(`cluster bench: ${counters[C_ERRORS]} wrong or failed answers`);
     await router.detach(link);
-    return { rate, micros: out.micros };
+    return { rate, mainUs, micros: out.micros };
   };
   const load = await run('load');
   const rtt = await run('rtt');
-  return { rate: load.rate, p50: median(Array.from(rtt.micros!)) };
+  return { rate: load.rate, mainUs: load.mainUs, p50: median(Array.from(rtt.micros!)) };
 }
 
 async function main(): Promise<void> {
   const why = natsServerMissing();
   if (why !== undefined) throw new Error(`cluster bench: ${why}`);
   const quick = isQuick();
-  const cfg = { outstanding: argInt('outstanding', 64), seconds: argInt('seconds', quick ? 1 : 3), added: argInt('devices-added', 1000) };
+  const cfg = {
+    outstanding: argInt('outstanding', 64), seconds: argInt('seconds', quick ? 1 : 3), added: argInt('devices-added', 1000),
+    rounds: argInt('rounds', quick ? 1 : 5), joined: process.argv.includes('--joined'),
+    remoteWindow: argInt('cluster-window', 0) || undefined,
+  };
   const nats = await NatsServer.start();
   const procs: ChildProcess[] = [];
   try {
@@ -111,55 +126,80 @@ async function main(): Promise<void> {
     const window = 1 << Math.ceil(Math.log2(Math.max(cfg.outstanding, 2)));
     const r1 = await Router.create({ shards: 1, window, spinBeforeSleep: 200, timeoutMs: 10_000 });
 
-    // 1. Through the cluster, then a direct gateway to the same address, twice each (interleaved).
-    const results: Record<'cluster' | 'direct', { rate: number; p50: number }[]> = { cluster: [], direct: [] };
-    for (let round = 0; round < 2; round++) {
-      const c1 = await ClusterNode.join(r1, { url: nats.url, node: 'r1' });
-      await until(() => c1.peers().some((p) => p.node === 'r3' && p.deviceMap.length === 2), 'r3 devices on r1');
-      results.cluster.push(await drive(r1, [1, 2], cfg.outstanding, cfg.seconds));
-      await c1.close();
-      const gw = await openStreamLink(r1, r3.address, 'device');
-      results.direct.push(await drive(r1, [1, 2], cfg.outstanding, cfg.seconds));
-      await gw.close();
+    // 1. Through the cluster and through a direct gateway to the same address, alternating
+    //    (ABBA: neither side always runs first, nor always right after a join); medians. With
+    //    --joined, also the direct gateway while r1 is a cluster member (what membership alone costs).
+    type Variant = 'cluster' | 'direct' | 'joined';
+    const variants: Variant[] = cfg.joined ? ['cluster', 'direct', 'joined'] : ['cluster', 'direct'];
+    const results: Record<Variant, { rate: number; p50: number; mainUs: number }[]> = { cluster: [], direct: [], joined: [] };
+    const measure = async (v: Variant): Promise<void> => {
+      const c1 = v === 'direct' ? undefined : await ClusterNode.join(r1, { url: nats.url, node: 'r1', remoteWindow: cfg.remoteWindow });
+      const gw = v === 'cluster' ? undefined : await openStreamLink(r1, r3.address, 'device');
+      if (c1 !== undefined && gw === undefined) await until(() => c1.peers().some((p) => p.node === 'r3' && p.deviceMap.length === 2), 'r3 devices on r1');
+      if (gw !== undefined) await until(() => gw.devices.length === 2, 'r3 devices on the direct gateway');
+      const r = await drive(r1, [1, 2], cfg.outstanding, cfg.seconds);
+      results[v].push(r);
+      log(`  round ${results[v].length} ${v}: ${Math.round(r.rate)} round trips/s, p50 ${r.p50.toFixed(1)} us, main thread ${r.mainUs.toFixed(2)} us per round trip`);
+      await gw?.close();
+      await c1?.close();
+    };
+    for (let round = 0; round < cfg.rounds; round++) {
+      for (const v of round % 2 === 0 ? variants : [...variants].reverse()) await measure(v);
     }
-    const best = (xs: { rate: number; p50: number }[]) => ({ rate: Math.max(...xs.map((x) => x.rate)), p50: Math.min(...xs.map((x) => x.p50)) });
-    const cl = best(results.cluster);
-    const di = best(results.direct);
-    log(`cluster: ${Math.round(cl.rate)} round trips/s, p50 ${cl.p50.toFixed(1)} us; direct gateway: ${Math.round(di.rate)} round trips/s, p50 ${di.p50.toFixed(1)} us`);
+    const mid = (xs: { rate: number; p50: number; mainUs: number }[]) => ({ rate: median(xs.map((x) => x.rate)), p50: median(xs.map((x) => x.p50)), mainUs: median(xs.map((x) => x.mainUs)) });
+    const cl = mid(results.cluster);
+    const di = mid(results.direct);
+    log(`medians of ${cfg.rounds}: cluster ${Math.round(cl.rate)} round trips/s, p50 ${cl.p50.toFixed(1)} us; direct gateway ${Math.round(di.rate)} round trips/s, p50 ${di.p50.toFixed(1)} us (cluster/direct ${((100 * cl.rate) / di.rate).toFixed(1)} %, p50 ${((100 * cl.p50) / di.p50).toFixed(1)} %; main thread ${cl.mainUs.toFixed(2)} / ${di.mainUs.toFixed(2)} us per round trip)${cfg.joined ? `; direct while joined ${Math.round(mid(results.joined).rate)} round trips/s, p50 ${mid(results.joined).p50.toFixed(1)} us` : ''}`);
 
     // 2 and 3. r2 hot-adds 1 000 devices; r1 (joined, r3's devices attached) converges.
     const r2 = await startR2(nats.url);
     procs.push(r2.proc);
-    const c1 = await ClusterNode.join(r1, { url: nats.url, node: 'r1' });
+    const c1 = await ClusterNode.join(r1, { url: nats.url, node: 'r1', remoteWindow: cfg.remoteWindow });
     await until(() => c1.peers().some((p) => p.node === 'r2' && p.alive) && c1.peers().some((p) => p.node === 'r3' && p.deviceMap.length === 2), 'r2 alive on r1');
     const g = globalThis as { gc?: () => void };
-    const settle = async (): Promise<NodeJS.MemoryUsage> => {
-      for (let i = 0; i < 3; i++) {
+    // Collect until the heap stops shrinking (a few rounds; each lets finalizers and timers run).
+    const settle = async (): Promise<number> => {
+      let last = Infinity;
+      for (let i = 0; i < 10; i++) {
         g.gc?.();
         await sleep(50);
+        const m = process.memoryUsage();
+        const now = m.heapUsed + m.external;
+        if (Math.abs(last - now) < 4096) return now;
+        last = now;
       }
-      return process.memoryUsage();
+      return last;
     };
     const m0 = await settle();
+    const r2Devices = (): number => c1.peers().find((p) => p.node === 'r2')?.deviceMap.length ?? 0;
     const added = await r2.command(`add 1000 ${cfg.added}`);
-    await until(() => (c1.peers().find((p) => p.node === 'r2')?.deviceMap.length ?? 0) === cfg.added, `${cfg.added} devices of r2 on r1`, 60_000);
+    await until(() => r2Devices() === cfg.added, `${cfg.added} devices of r2 on r1`, 60_000);
     const seen = Date.now();
     const convergenceMs = seen - added.t0!;
     // The directory's own part: from r2 having the last device to r1 having it.
     const afterAddMs = Math.max(0, seen - added.t1!);
     const m1 = await settle();
-    const jsBytes = (m1.heapUsed + m1.external - m0.heapUsed - m0.external) / cfg.added;
-    const routerStateBytes = r1.tables.deviceStateBytes(r1.options.window);
-    log(`convergence: ${cfg.added} devices of r2 attached on r1 ${convergenceMs} ms after r2 began adding them (r2's own addDevice calls took ${added.t1! - added.t0!} ms); ${Math.round(jsBytes)} B of JS heap per remote device${g.gc === undefined ? ' (run with --expose-gc for a stable figure)' : ''}, router state ${routerStateBytes} B per device (window ${r1.options.window})`);
+    // Memory per remote device: what the next `added` devices of the same node cost. The first
+    // batch also paid for the node's gateway stream (its remap tables, 512 KiB, socket buffers)
+    // and for compiling the code that handles them: reported apart, per node.
+    await r2.command(`add ${1000 + cfg.added} ${cfg.added}`);
+    await until(() => r2Devices() === 2 * cfg.added, `${2 * cfg.added} devices of r2 on r1`, 60_000);
+    const m2 = await settle();
+    const jsBytes = (m2 - m1) / cfg.added;
+    const firstBatchExtra = m1 - m0 - (m2 - m1);
+    const remoteLocal = c1.peers().find((p) => p.node === 'r2')!.deviceMap[0]!.local;
+    const routerStateBytes = r1.deviceStateBytes(remoteLocal)!;
+    log(`convergence: ${cfg.added} devices of r2 attached on r1 ${convergenceMs} ms after r2 began adding them (r2's own addDevice calls took ${added.t1! - added.t0!} ms); per remote device ${Math.round(jsBytes)} B of JS heap${g.gc === undefined ? ' (run with --expose-gc for a stable figure)' : ''} + ${routerStateBytes} B of router state = ${Math.round(jsBytes + routerStateBytes)} B; per remote node ${Math.round(firstBatchExtra / 1024)} KiB more`);
     await c1.close();
     await r1.close();
     emit({
       samples: {
         'cluster-rtps': cl.rate, 'direct-rtps': di.rate, 'cluster-vs-direct-pct': (100 * cl.rate) / di.rate,
-        'cluster-p50-us': cl.p50, 'direct-p50-us': di.p50,
-        'cluster-convergence-ms': convergenceMs, 'cluster-convergence-after-add-ms': afterAddMs, 'cluster-bytes-per-remote-device': jsBytes,
+        'cluster-p50-us': cl.p50, 'direct-p50-us': di.p50, 'cluster-vs-direct-p50-pct': (100 * cl.p50) / di.p50,
+        'cluster-main-us-per-rt': cl.mainUs, 'direct-main-us-per-rt': di.mainUs,
+        'cluster-convergence-ms': convergenceMs, 'cluster-convergence-after-add-ms': afterAddMs, 'cluster-bytes-per-remote-device': jsBytes + routerStateBytes, 'cluster-js-bytes-per-remote-device': jsBytes,
       },
-      info: { config: cfg, r2_add_ms: added.t1! - added.t0!, load_average: loadavg(), router_state_bytes_per_device: routerStateBytes, window: r1.options.window, runs: results },
+      info: { config: cfg, r2_add_ms: added.t1! - added.t0!, load_average: loadavg(), router_state_bytes_per_device: routerStateBytes, first_batch_extra_bytes: firstBatchExtra, runs: results },
     });
   } finally {
     for (const p of procs) p.kill('SIGTERM');

@@ -102,8 +102,8 @@ function cases(anchorBin: string | null): Case[] {
     {
       id: 'cluster',
       metrics: {
-        'cluster-rtps': 'round trips/s', 'direct-rtps': 'round trips/s', 'cluster-vs-direct-pct': '%', 'cluster-p50-us': 'us', 'direct-p50-us': 'us',
-        'cluster-convergence-ms': 'ms', 'cluster-convergence-after-add-ms': 'ms', 'cluster-bytes-per-remote-device': 'B',
+        'cluster-rtps': 'round trips/s', 'direct-rtps': 'round trips/s', 'cluster-vs-direct-pct': '%', 'cluster-p50-us': 'us', 'direct-p50-us': 'us', 'cluster-vs-direct-p50-pct': '%', 'cluster-main-us-per-rt': 'us', 'direct-main-us-per-rt': 'us',
+        'cluster-convergence-ms': 'ms', 'cluster-convergence-after-add-ms': 'ms', 'cluster-bytes-per-remote-device': 'B', 'cluster-js-bytes-per-remote-device': 'B',
       },
       command: node('cluster.js'),
     },

@@ -78,7 +78,7 @@ export class GatewaySession implements PeerHandler {
   constructor(
     private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter,
     remapBase: number | undefined, private readonly pingMs = DEFAULT_GATEWAY_PING_MS, linkKey?: string, private readonly label?: string,
-    private readonly directory?: DeviceDirectory, private readonly model?: BusModel,
+    private readonly directory?: DeviceDirectory, private readonly model?: BusModel, private readonly deviceWindow?: number,
   ) {
     this.remap = new DeviceRemap(router, remapBase, linkKey);
     this.unsubscribe = directory?.subscribe(() => {
@@ -331,7 +331,7 @@ export class GatewaySession implements PeerHandler {
       this.present.set(remote, local);
       this.directory?.attaching?.(local);
       try {
-        await this.router.addDevice(this.desc, local);
+        await this.router.addDevice(this.desc, local, local, this.deviceWindow === undefined ? {} : { window: this.deviceWindow });
       } catch (e) {
         this.present.delete(remote);
         this.remap.deactivate(remote);

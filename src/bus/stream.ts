@@ -142,7 +142,7 @@ export class StreamLink extends EventEmitter implements BusLink {
 
   private newHandler(): PeerHandler {
     const model = this.gateway.model;
-    return this.side === 'driver' ? new DriverSession(this.router, this.counters, this.uri, model) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, this.gateway.linkKey ?? `stream ${this.uri}`, this.uri, this.gateway.directory, model);
+    return this.side === 'driver' ? new DriverSession(this.router, this.counters, this.uri, model) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, this.gateway.linkKey ?? `stream ${this.uri}`, this.uri, this.gateway.directory, model, this.gateway.deviceWindow);
   }
 
   /** Connect (first attempt must succeed) or start listening. */
@@ -306,6 +306,8 @@ export interface StreamGatewayOptions {
   linkKey?: string;
   /** A bus model between the router and every connection of this link (`model=` on the URI). */
   model?: BusModel;
+  /** Correlation window of each device attached (Router.addDevice); default the router's. */
+  deviceWindow?: number;
 }
 
 /**
@@ -321,7 +323,7 @@ export async function openStreamLink(router: Router, uriText: string, side: 'dri
   if (side !== 'driver' && side !== 'device') throw new TypeError(`side must be 'driver' or 'device', got ${String(side)}`);
   const uri = parseStreamUri(uriText);
   const opts = streamOptions(uri, side === 'device' ? STREAM_DEVICE_PARAMS : []);
-  if (side === 'driver' && (gateway.directory !== undefined || gateway.linkKey !== undefined)) throw new TypeError('directory and linkKey are for side \'device\'');
+  if (side === 'driver' && (gateway.directory !== undefined || gateway.linkKey !== undefined || gateway.deviceWindow !== undefined)) throw new TypeError('directory, linkKey and deviceWindow are for side \'device\'');
   const link = new StreamLink(router, uri, side, opts, gateway);
   await link.start();
   return link;

@@ -50,6 +50,8 @@ const FLAGS = {
   node: { kind: 'string', value: 'NAME', help: 'this router\'s name in the cluster (letters, digits, - and _)' },
   advertise: { kind: 'string', value: 'tcp:HOST:PORT|tls:HOST:PORT?cert=&key=&ca=', help: 'serve this router\'s devices to the cluster here (without it the router only imports)' },
   'cluster-creds': { kind: 'string', value: 'FILE', help: 'NATS credentials: a .creds file or an NKEY user seed' },
+  'cluster-ca': { kind: 'string', value: 'FILE', help: 'CA (PEM) that signed the NATS server\'s certificate: the connection is TLS and refuses any other server' },
+  'cluster-window': { kind: 'integer', value: 'N', min: 1, max: 32768, help: 'requests in flight at once to each device imported from another router (power of two; default the router\'s window, 64)' },
   help: { kind: 'boolean', help: 'show this help' },
 } as const;
 
@@ -124,7 +126,7 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
     deviceLinks: flags['device-link'].length > 0 ? flags['device-link'] : undefined,
     devices: devices.length > 0 ? devices : undefined,
     durationS, capture: flags.capture, metricsPort: metricsAddress?.port, metricsHost: metricsAddress?.host, logLevel: flags['log-level'], router,
-    cluster: { url: flags.cluster, node: flags.node, advertise: flags.advertise, credsFile: flags['cluster-creds'] },
+    cluster: { url: flags.cluster, node: flags.node, advertise: flags.advertise, credsFile: flags['cluster-creds'], caFile: flags['cluster-ca'], remoteWindow: flags['cluster-window'] },
   };
   const cfg = mergeRouteConfig(file, cliOverrides);
   cfg.router.timeoutMs ??= DEFAULT_TIMEOUT_MS;
@@ -141,7 +143,7 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
     numbers.set(d.dev, d.text);
   }
   if (cfg.cluster !== undefined) {
-    if (cfg.cluster.url === '' || cfg.cluster.url === undefined) throw new UsageError('--node, --advertise and --cluster-creds need --cluster nats://HOST:PORT');
+    if (cfg.cluster.url === '' || cfg.cluster.url === undefined) throw new UsageError('--node, --advertise, --cluster-creds, --cluster-ca and --cluster-window need --cluster nats://HOST:PORT');
     if (cfg.cluster.node === '' || cfg.cluster.node === undefined) throw new UsageError('--cluster needs --node NAME (this router\'s name in the cluster)');
     usage(() => checkClusterOptions(cfg.cluster!), ClusterOptionError, '');
   }

@@ -89,7 +89,7 @@ export class ClusterNode extends EventEmitter {
     let nodeRef: ClusterNode | undefined;
     const local = new LocalDevices(router, (dev) => nodeRef?.isImported(dev) ?? false);
     try {
-      directory = await NatsDirectory.open({ url: options.url, bucket: options.bucket, credsFile: options.credsFile, name: `vmsg-${options.node}` });
+      directory = await NatsDirectory.open({ url: options.url, bucket: options.bucket, credsFile: options.credsFile, caFile: options.caFile, name: `vmsg-${options.node}` });
       const node = new ClusterNode(router, options, own, served, address, directory, local);
       nodeRef = node;
       if (listeners.log !== undefined) node.on('log', listeners.log);
@@ -214,7 +214,7 @@ export class ClusterNode extends EventEmitter {
       n = new RemoteNode(name, this.router, this.options.node, this.own, {
         log: (line) => this.say(line),
         link: (node, up, detail) => this.say(`node ${node}: ${detail}`),
-      });
+      }, this.options.remoteWindow);
       this.nodes.set(name, n);
     }
     return n;
@@ -271,7 +271,7 @@ export class ClusterNode extends EventEmitter {
     else {
       const e = readDeviceEntry(k, c.value);
       if (typeof e === 'string') return this.ignore(c.key, e);
-      n.devices.set(k.dev, e);
+      n.devices.add(k.dev);
     }
     this.changed(n);
   }

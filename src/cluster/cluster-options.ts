@@ -1,5 +1,5 @@
 // What `vmsg route --cluster nats://HOST:PORT --node NAME [--advertise tcp:HOST:PORT | tls:HOST:PORT?...]
-// [--cluster-creds FILE]` (and the config file's "cluster" object) says, checked with errors that
+// [--cluster-creds FILE] [--cluster-ca FILE] [--cluster-window N]` (and the config file's "cluster" object) says, checked with errors that
 // name the option. The directory lives in NATS; the advertised address is where this router
 // serves its devices to the other routers' gateways (README "Cluster").
 import { isIP } from 'node:net';
@@ -8,6 +8,9 @@ import { isLoopbackHost } from '../bus/stream-socket.js';
 
 /** JetStream KV bucket of the directory unless the options say otherwise. */
 export const DEFAULT_BUCKET = 'vmsg';
+
+/** Largest correlation window of an imported device (the router's own limit). */
+const REMOTE_WINDOW_MAX = 32768;
 
 /** Node names are one NATS subject token: they are the first token of every key the node writes. */
 const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -22,8 +25,17 @@ export interface ClusterOptions {
   advertise?: string;
   /** NATS credentials file: a `.creds` file (user JWT + NKEY seed) or a file holding an NKEY user seed. */
   credsFile?: string;
+  /** CA certificate(s) (PEM) that must have signed the NATS server's certificate; the connection is then TLS whatever the URL's scheme. */
+  caFile?: string;
   /** JetStream KV bucket (created if absent). */
   bucket?: string;
+  /**
+   * Correlation window of each device imported from another node (requests in flight to it
+   * through this router at once; more wait in order). A power of two; default the router's
+   * window. The far router correlates the same requests again in its own window, so a smaller
+   * one here costs only throughput beyond it and saves 16 B of router memory per entry.
+   */
+  remoteWindow?: number;
 }
 
 /** The advertised address, split: what is published and how to listen and connect. */
@@ -48,6 +60,11 @@ export function checkClusterOptions(o: ClusterOptions): void {
   if (o.bucket !== undefined && !BUCKET_NAME.test(o.bucket)) throw new ClusterOptionError(`cluster bucket must be 1 to 64 letters, digits, '-' or '_', got "${o.bucket}"`);
   if (o.advertise !== undefined) parseAdvertise(o.advertise);
   if (o.credsFile !== undefined && !existsSync(o.credsFile)) throw new ClusterOptionError(`--cluster-creds ${o.credsFile} does not exist`);
+  if (o.caFile !== undefined && !existsSync(o.caFile)) throw new ClusterOptionError(`--cluster-ca ${o.caFile} does not exist`);
+  const w = o.remoteWindow;
+  if (w !== undefined && (!Number.isInteger(w) || w < 1 || w > REMOTE_WINDOW_MAX || (w & (w - 1)) !== 0)) {
+    throw new ClusterOptionError(`--cluster-window must be a power of two from 1 to ${REMOTE_WINDOW_MAX}, got ${String(w)}`);
+  }
 }
 
 /** `nats://HOST:PORT` or `tls://HOST:PORT` (comma-separated for several servers). */

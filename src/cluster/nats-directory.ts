@@ -14,6 +14,8 @@ export interface NatsDirectoryOptions {
   url: string;
   bucket: string;
   credsFile?: string;
+  /** CA (PEM) the server's certificate must be signed by; implies TLS. */
+  caFile?: string;
   /** Connection name the server shows (`vmsg-<node>`). */
   name: string;
   /** How long the first connection may take (ms). */
@@ -57,7 +59,8 @@ export class NatsDirectory extends EventEmitter {
   /** Connect and open (or create) the bucket. Rejects with a message naming what failed. */
   static async open(o: NatsDirectoryOptions): Promise<NatsDirectory> {
     const servers = parseNatsUrl(o.url);
-    const tls = servers.some((s) => s.startsWith('tls://')) ? {} : undefined;
+    // With a CA the connection is TLS even on a nats:// URL: a server that does not offer TLS is refused.
+    const tls = o.caFile !== undefined ? { caFile: o.caFile } : servers.some((s) => s.startsWith('tls://')) ? {} : undefined;
     let nc: NatsConnection;
     try {
       nc = await connect({
@@ -74,7 +77,9 @@ export class NatsDirectory extends EventEmitter {
         maxPingOut: 2,
       });
     } catch (e) {
-      throw new Error(`cannot connect to the NATS server ${o.url}: ${(e as Error).message}`);
+      const why = (e as Error).message;
+      const hint = /certificate|verify/i.test(why) ? ` (the server's certificate is not signed by ${o.caFile === undefined ? 'a CA this host trusts: give its CA with --cluster-ca FILE' : `the CA in ${o.caFile}`})` : '';
+      throw new Error(`cannot connect to the NATS server ${o.url}: ${why}${hint}`);
     }
     try {
       const kvm = new Kvm(nc);

@@ -9,7 +9,6 @@ import { openStreamLink, type StreamLink } from '../bus/stream.js';
 import type { DeviceDirectory } from '../bus/gateway.js';
 import type { Router } from '../router/router.js';
 import type { DeviceMapping } from '../bus/peer-handler.js';
-import type { DeviceEntry } from './directory-entry.js';
 import type { Advertise } from './cluster-options.js';
 
 /** Gateway stream settings: reconnect soon (a restarted node is back within a second or two). */
@@ -23,8 +22,12 @@ export interface RemoteNodeEvents {
 }
 
 export class RemoteNode implements DeviceDirectory {
-  /** Its device entries by its own device number. */
-  readonly devices = new Map<number, DeviceEntry>();
+  /**
+   * Its devices (its own numbers) listed in the directory. Only the numbers: the entries' other
+   * fields are checked when read and not needed after (one number per remote device keeps
+   * the per-device memory small).
+   */
+  readonly devices = new Set<number>();
   addr: string | null = null;
   alive = false;
   private link: StreamLink | undefined;
@@ -41,12 +44,14 @@ export class RemoteNode implements DeviceDirectory {
   constructor(
     readonly name: string, private readonly router: Router, private readonly self: string,
     private readonly own: Advertise | undefined, private readonly events: RemoteNodeEvents,
+    /** Correlation window of each of its devices here (ClusterOptions.remoteWindow; undefined: the router's). */
+    private readonly window: number | undefined,
   ) {}
 
   // ---------------------------------------------------------------- DeviceDirectory (the gateway reads it)
 
   current(): Iterable<number> {
-    return this.alive ? this.devices.keys() : [];
+    return this.alive ? this.devices : [];
   }
 
   subscribe(onChange: () => void): () => void {
@@ -119,7 +124,7 @@ export class RemoteNode implements DeviceDirectory {
     const addr = this.addr!;
     let link: StreamLink;
     try {
-      link = await openStreamLink(this.router, this.uri(addr), 'device', { directory: this, linkKey: `cluster ${this.name}` });
+      link = await openStreamLink(this.router, this.uri(addr), 'device', { directory: this, linkKey: `cluster ${this.name}`, deviceWindow: this.window });
     } catch (e) {
       this.events.link(this.name, false, `cannot open the gateway stream to ${addr}: ${(e as Error).message}`);
       if (this.wanted()) {

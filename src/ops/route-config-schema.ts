@@ -97,7 +97,7 @@ const text = (required?: string) => {
 
 /** The field of the cluster object a ClusterOptionError is about (its message names the flag). */
 function clusterField(message: string): string {
-  return /^--node/.test(message) ? 'node' : /^--advertise/.test(message) ? 'advertise' : /^--cluster-creds/.test(message) ? 'creds' : /bucket/.test(message) ? 'bucket' : 'url';
+  return /^--node/.test(message) ? 'node' : /^--advertise/.test(message) ? 'advertise' : /^--cluster-creds/.test(message) ? 'creds' : /^--cluster-ca/.test(message) ? 'ca' : /^--cluster-window/.test(message) ? 'window' : /bucket/.test(message) ? 'bucket' : 'url';
 }
 
 export const clusterSchema = z.object({
@@ -105,10 +105,12 @@ export const clusterSchema = z.object({
   node: text("this router's name in the cluster").describe("--node NAME: this router's name in the cluster"),
   advertise: text().optional().describe('--advertise tcp:HOST:PORT | tls:HOST:PORT?cert=PEM&key=PEM&ca=PEM: where other routers reach this one'),
   creds: text().optional().describe('--cluster-creds FILE: NATS credentials'),
+  ca: text().optional().describe("--cluster-ca FILE: CA (PEM) that signed the NATS server's certificate (the connection is then TLS)"),
+  window: z.number(said((v) => `must be a power of two from 1 to 32768, got ${typeName(v)}`)).optional().describe('--cluster-window N: requests in flight at once to each imported device (default: the router\'s window)'),
   bucket: text().optional().describe('JetStream KV bucket of the directory (default vmsg)'),
 }, objectError).strict().superRefine((c, ctx) => {
   try {
-    checkClusterOptions({ url: c.url, node: c.node, advertise: c.advertise, credsFile: c.creds, bucket: c.bucket });
+    checkClusterOptions({ url: c.url, node: c.node, advertise: c.advertise, credsFile: c.creds, caFile: c.ca, bucket: c.bucket, remoteWindow: c.window });
   } catch (e) {
     if (!(e instanceof ClusterOptionError)) throw e;
     ctx.addIssue({ code: 'custom', path: [clusterField(e.message)], message: e.message.replace(/^--[a-z-]+ /, '') });
@@ -198,7 +200,7 @@ export function parseRouteConfig(doc: unknown, source?: string): RouteConfig {
     metricsPort,
     metricsHost,
     logLevel: file.logLevel,
-    cluster: file.cluster === undefined ? undefined : { url: file.cluster.url, node: file.cluster.node, advertise: file.cluster.advertise, credsFile: file.cluster.creds, bucket: file.cluster.bucket },
+    cluster: file.cluster === undefined ? undefined : { url: file.cluster.url, node: file.cluster.node, advertise: file.cluster.advertise, credsFile: file.cluster.creds, caFile: file.cluster.ca, bucket: file.cluster.bucket, remoteWindow: file.cluster.window },
     router,
   };
 }

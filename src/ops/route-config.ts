@@ -12,7 +12,8 @@
 //   --log-level L                logLevel       fatal|error|warn|info|debug|trace|silent
 //   (router options)             router         {"shards": 2, "timeoutMs": 1000, ...} every RouterOptions field
 //   --cluster URL, --node NAME,  cluster        {"url": "nats://h:4222", "node": "r1", "advertise": "tcp:h:7000",
-//   --advertise A, --cluster-creds F                "creds": "r1.creds", "bucket": "vmsg"}  (src/cluster/cluster-options.ts)
+//   --advertise A, --cluster-creds F                "creds": "r1.creds", "ca": "nats-ca.pem", "bucket": "vmsg",
+//   --cluster-ca F, --cluster-window N              "window": 16}  (src/cluster/cluster-options.ts)
 import { readFile } from 'node:fs/promises';
 import { fsReason } from '../util/fs-reason.js';
 import type { RouterOptions } from '../router/options.js';

@@ -44,6 +44,15 @@ export interface DriverLinkOptions {
   model?: string | BusModel;
 }
 
+export interface AddDeviceOptions {
+  /**
+   * Correlation window of this device (requests in flight to it at once; more wait in order):
+   * a power of two, default the router's `window`. A device behind another router (a gateway)
+   * needs only what its hop keeps in flight, since the far router correlates again.
+   */
+  window?: number;
+}
+
 export interface DeviceLinkOptions {
   /** Device numbers served through this link (more can be added later with addDevice). */
   devices?: number[];
@@ -518,6 +527,11 @@ export class Router {
   }
 
   /** Is router device number `dev` in use? */
+  /** Bytes of router memory device `dev`'s state takes (correlation window and outcome history), or undefined when absent. */
+  deviceStateBytes(dev: number): number | undefined {
+    return this.devices.get(dev)?.bytes;
+  }
+
   hasDevice(dev: number): boolean {
     return this.devices.has(dev);
   }
@@ -532,22 +546,26 @@ export class Router {
    * drivers). `busNum` is its number on the link's own bus when that differs (a remap; only
    * for external links attached with ownNumbering).
    */
-  async addDevice(link: AttachedLink, dev: number, busNum: number = dev): Promise<void> {
+  async addDevice(link: AttachedLink, dev: number, busNum: number = dev, opts: AddDeviceOptions = {}): Promise<void> {
     this.checkOpen();
     this.checkDevNum(dev);
+    const window = opts.window ?? this.options.window;
+    if (!Number.isInteger(window) || window < 1 || window > 32768 || (window & (window - 1)) !== 0) {
+      throw new RangeError(`device ${dev}: window must be a power of two from 1 to 32768, got ${String(window)}`);
+    }
     const ep = this.endpoints.get(link.id);
     if (ep === undefined || ep.kind !== 'device') throw new Error(`endpoint ${link.id} is not an attached device link`);
     const { L } = this.tables;
-    const { mem, options } = this;
+    const { mem } = this;
     if (busNum !== dev || ep.busDevs !== 0) {
       if (ep.busDevs === 0) throw new RangeError(`device ${dev}: only links attached with ownNumbering can carry it under another number (${busNum})`);
       if (!Number.isInteger(busNum) || busNum < 0 || busNum > 65535) throw new RangeError(`bus device numbers are integers 0..65535, got ${busNum}`);
       if (mem.u32[(ep.busDevs >>> 2) + busNum] !== 0) throw new RangeError(`device ${busNum} of endpoint ${link.id}'s bus is already attached`);
     }
-    const bytes = this.tables.deviceStateBytes(options.window);
+    const bytes = this.tables.deviceStateBytes(window);
     // A number that was here before continues its token sequence: a late answer to the old
     // device's requests then cannot match a new request's token (it is dropped as unmatched).
-    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window: options.window, firstToken: this.lastToken.get(dev) });
+    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window, firstToken: this.lastToken.get(dev) });
     this.devices.set(dev, { dev, busNum, ep, state: ds, bytes });
     ep.devices.add(dev);
     link.devices.push(dev);

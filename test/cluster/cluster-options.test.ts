@@ -30,12 +30,18 @@ describe('cluster options', () => {
     expect(() => checkClusterOptions({ url: 'http://h:1', node: 'r1' })).toThrow(/scheme must be nats:\/\/ or tls:\/\//);
     expect(() => checkClusterOptions({ url: 'nats://h', node: 'r1' })).toThrow(/give the host and the port/);
     expect(() => checkClusterOptions({ url: 'nats://h:1', node: 'r1', credsFile: '/nonexistent.creds' })).toThrow(/--cluster-creds \/nonexistent.creds does not exist/);
-    expect(() => checkClusterOptions({ url: 'nats://a:1,nats://b:2', node: 'r-1_x', advertise: 'tcp:10.1.2.3:7000?insecure=1' })).not.toThrow();
+    expect(() => checkClusterOptions({ url: 'nats://h:1', node: 'r1', caFile: '/nonexistent-ca.pem' })).toThrow(/--cluster-ca \/nonexistent-ca.pem does not exist/);
+    for (const w of [0, 3, 24, 65536, 1.5]) expect(() => checkClusterOptions({ url: 'nats://h:1', node: 'r1', remoteWindow: w })).toThrow(/--cluster-window must be a power of two from 1 to 32768/);
+    expect(() => checkClusterOptions({ url: 'nats://a:1,nats://b:2', node: 'r-1_x', advertise: 'tcp:10.1.2.3:7000?insecure=1', remoteWindow: 8 })).not.toThrow();
   });
 
   it('config file: the cluster object, errors at its JSON pointer, flags win field by field', () => {
     const file = parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'r1', advertise: 'tcp:h:7000?insecure=1' } }, 'r.json');
-    expect(file.cluster).toEqual({ url: 'nats://h:4222', node: 'r1', advertise: 'tcp:h:7000?insecure=1', credsFile: undefined, bucket: undefined });
+    expect(file.cluster).toEqual({ url: 'nats://h:4222', node: 'r1', advertise: 'tcp:h:7000?insecure=1', credsFile: undefined, caFile: undefined, bucket: undefined, remoteWindow: undefined });
+    expect(parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'r1', window: 16 } }, 'r.json').cluster).toMatchObject({ remoteWindow: 16 });
+    expect(() => parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'r1', window: 12 } }, 'r.json')).toThrow(/\/cluster\/window: must be a power of two/);
+    expect(() => parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'r1', window: '8' } }, 'r.json')).toThrow(/\/cluster\/window: must be a power of two/);
+    expect(() => parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'r1', ca: '/nonexistent-ca.pem' } }, 'r.json')).toThrow(/\/cluster\/ca: \/nonexistent-ca.pem does not exist/);
     expect(() => parseRouteConfig({ cluster: { url: 'nats://h:4222' } }, 'r.json')).toThrow(/r\.json: \/cluster\/node: is required/);
     expect(() => parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'a b' } }, 'r.json')).toThrow(/\/cluster\/node: must be 1 to 64/);
     expect(() => parseRouteConfig({ cluster: { url: 'nats://h:4222', node: 'r1', nodes: 1 } }, 'r.json')).toThrow(/\/cluster\/nodes: unknown key/);
