@@ -103,7 +103,7 @@ describe.skipIf(peerSkipReason !== null)('vmsg route: model= on vmamp/spsc windo
     peer = startPeer([...peerArgs('spsc', 'driver', p, 8192, true), '--discover', '--count', '300', '--outstanding', '8', '--dev', '1', '--idle-ms', '10000']);
     const out = await peer.done;
     const res = JSON.parse(out.stdout.trim()) as Record<string, unknown>;
-    expect(res).toMatchObject({ sent: 300, received: 300, errors: 0, order_violations: 0, devices: [1] });
+    expect(res, out.stdout + out.stderr + route.stderr()).toMatchObject({ sent: 300, received: 300, errors: 0, order_violations: 0, devices: [1] });
     expect(out.code).toBe(0);
     const final = await stopRoute(route);
     expect(final.devices.find((d) => d.dev === 1)).toMatchObject({ requests: 300, responses: 300 });
@@ -118,7 +118,7 @@ describe.skipIf(peerSkipReason !== null)('vmsg route: model= on vmamp/spsc windo
     peer = startPeer([...peerArgs('vmamp', 'driver', p, 8192, false), '--discover', '--count', '100', '--outstanding', '4', '--dev', '1', '--idle-ms', '10000']);
     await routeSays(route, [/link up: --driver-link .*; bus model vmamp-pci/]);
     const out = await peer.done;
-    expect(JSON.parse(out.stdout.trim())).toMatchObject({ sent: 100, received: 100, errors: 0, order_violations: 0, devices: [1] });
+    expect(JSON.parse(out.stdout.trim()), out.stdout + out.stderr + route.stderr()).toMatchObject({ sent: 100, received: 100, errors: 0, order_violations: 0, devices: [1] });
     const final = await stopRoute(route);
     expect(final.devices.find((d) => d.dev === 1)).toMatchObject({ requests: 100, responses: 100 });
   });
