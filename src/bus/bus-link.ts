@@ -17,6 +17,8 @@ export interface BusLink {
   readonly side: 'driver' | 'device';
   /** Router device numbers reachable through this link (device side), kept current across hotplug. */
   readonly devices: readonly number[];
+  /** What the link's start-up line adds, if anything (e.g. its bus model and what that costs). */
+  readonly detail?: string | undefined;
   /** Settles when the link goes down, whatever the cause (never rejects). */
   readonly down: Promise<LinkDown>;
   /** Detach from the router (devices REMOVED, in-flight requests failed) and release files/sockets. */

@@ -9,19 +9,13 @@ import { loadBusModel, type BusModel } from '../model/bus-model.js';
 
 /**
  * A route link's bus model (`model=NAME|FILE` on the URI, or `given` by the API; not both),
- * checked: the URI without it and the parsed model. A shared-memory window is read and written
- * in place by the router's shard, so nothing can sit between them: a model there is refused
- * with where it applies instead.
+ * checked: the URI without it and the parsed model.
  */
 export function routeLinkModel(uriText: string, given?: string | BusModel): { text: string; model: BusModel | undefined } {
   const { text, model: named } = splitModelParam(uriText);
   if (named !== undefined && given !== undefined) throw new LinkUriError(`link URI "${uriText}": a model is given both as model= and as an option`);
   const model = named ?? given;
   if (model === undefined) return { text, model: undefined };
-  const scheme = text.slice(0, text.indexOf(':'));
-  if (scheme === 'vmamp' || scheme === 'spsc') {
-    throw new LinkUriError(`link URI "${uriText}": a bus model does not apply to a ${scheme}: route link (the router's shard reads the window in place, so no model can sit between them); put the model on the other side's links, or drive the window with vmsg bench --target URI --model NAME`);
-  }
   if (typeof model !== 'string') return { text, model };
   try {
     return { text, model: loadBusModel(model) };

@@ -52,7 +52,7 @@ export async function openBusLink(router: Router, uriText: string, side: 'driver
         ? shmOptionsFor(uri, 'device', '--driver-link attaches an external driver')
         : shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
       const deadline = deadlineIn(opts.waitMs ?? o.waitMs ?? 0, opts.signal);
-      return uri.scheme === 'vmamp' ? openVmampLink(router, o, side, deadline, opts.log) : openSpscLink(router, o, side, deadline, opts.log);
+      return uri.scheme === 'vmamp' ? openVmampLink(router, o, side, deadline, opts.log, model) : openSpscLink(router, o, side, deadline, opts.log, model);
     }
     case 'qemu-v0':
     case 'openamp': {

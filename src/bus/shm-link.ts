@@ -11,7 +11,11 @@
 //     keep-alives the router sends as itself; a peer that stops answering is dead;
 //   - going down: the link detaches (its devices are REMOVED, their requests in flight fail),
 //     our side of the window says SHUTDOWN or PEER_DEAD, the window is unmapped, `down` settles.
-import type { Router, ExternalEndpoint } from '../router/router.js';
+// With a bus model (`model=` on the URI) the window is not read in place: the endpoint is attached
+// through the model like an in-process one (router.attachDriver/attachDevice({ model })) and a
+// bridge on the main thread copies frames between the window and the model's side
+// (src/bus/window-bridge.ts); doorbells and polling then wake the bridge instead of the shard.
+import type { Router, ExternalEndpoint, AttachedLink } from '../router/router.js';
 import type { BusLink, LinkDown } from './bus-link.js';
 import type { DoorbellSocket } from './doorbell-socket.js';
 import type { DoorbellArrival } from './doorbell-arrival.js';
@@ -24,6 +28,10 @@ import { eventDeviceNumber, eventDeviceState, isEventDevice } from '../client/ev
 import { checkDeadline, sleep, type OpenDeadline } from './open-deadline.js';
 import { TYPE_BUS, TYPE_RESPONSE, B_PING, HDR_SIZE } from '../protocol/constants.js';
 import { encodeHeader } from '../protocol/codec.js';
+import { EndpointPort } from '../endpoint/port.js';
+import { CursorConsumer, CursorProducer } from '../ring/cursor.js';
+import { WindowBridge } from './window-bridge.js';
+import type { BusModel } from './model/bus-model.js';
 
 // PING payload (docs/PROTOCOL.md §6): {data u32}.
 const PING_DATA = HDR_SIZE;
@@ -54,6 +62,8 @@ export interface ShmLinkStartOptions {
   deadline: OpenDeadline;
   /** Where notable events go (remaps, hotplug); default: nowhere. */
   log?: (line: string) => void;
+  /** A bus model between the router and the window (frames then copied by a bridge). */
+  model?: BusModel | undefined;
 }
 
 /** How often the window state is looked at. */
@@ -75,7 +85,12 @@ export class ShmBusLink implements BusLink {
   private polling = true;
   private readonly cursors: number;
   private readonly wakeWord: number;
-  private ext!: ExternalEndpoint;
+  /** The router's endpoint: the window itself (in place), or the model's in-process link. */
+  private ext!: AttachedLink;
+  /** In place: the shard that reads the window. */
+  private shard = -1;
+  /** With a bus model: what copies frames between the window and the model's side. */
+  private bridge: WindowBridge | null = null;
   /** Bus device number → router device number. */
   private readonly numbers = new Map<number, number>();
   private readonly remap: DeviceRemap;
@@ -102,7 +117,8 @@ export class ShmBusLink implements BusLink {
     this.remap = new DeviceRemap(router, opts.remapBase, `shm ${uri}`);
     const mem = router.mem;
     this.cursors = mem.alloc(128);
-    this.wakeWord = doorbell === null ? 0 : mem.alloc(64);
+    // A bridged window is rung by the bridge itself: no wake word.
+    this.wakeWord = doorbell === null || opts.model !== undefined ? 0 : mem.alloc(64);
     // AWAKE (0) until the socket is adopted: publishing then finds nobody to wake and moves on.
     if (this.wakeWord !== 0) Atomics.store(mem.i32, this.wakeWord >>> 2, 0);
   }
@@ -116,6 +132,12 @@ export class ShmBusLink implements BusLink {
   get doorbellState(): 'none' | 'waiting' | 'connected' {
     if (this.doorbell === null) return 'none';
     return this.polling ? 'waiting' : 'connected';
+  }
+
+  /** What the start-up line adds: the bus model, and the copy it costs. */
+  get detail(): string | undefined {
+    const m = this.opts.model;
+    return m === undefined ? undefined : `bus model ${m.name} (frames copied between the window and the model: lower throughput than the in-place window)`;
   }
 
   /** The router endpoint id (stats). */
@@ -147,9 +169,22 @@ export class ShmBusLink implements BusLink {
     const outCursor = this.cursors + 64;
     win.initCursors(inCursor, outCursor, this.wakeWord);
     this.polling = doorbell?.socket == null;
-    this.ext = await router.attachExternal({
-      kind: this.side, inCursor, outCursor, maxMessageSize: win.maxMessageSize, busyPoll: this.polling, ownNumbering: this.side === 'device', label: this.uri,
-    });
+    const model = this.opts.model;
+    if (model !== undefined) {
+      const max = win.maxMessageSize;
+      // As the API attaches a modelled endpoint; external drivers get no failure events (wire links never do).
+      const desc = this.side === 'driver'
+        ? await router.attachDriver({ maxMessageSize: max, failureEvents: false, label: this.uri, model })
+        : await router.attachDevice({ maxMessageSize: max, label: this.uri, model, ownNumbering: true });
+      this.ext = desc;
+      this.bridge = new WindowBridge(new EndpointPort(desc, { spinBeforeSleep: 0 }), new CursorConsumer(router.mem, inCursor), new CursorProducer(router.mem, outCursor));
+    } else {
+      const ext: ExternalEndpoint = await router.attachExternal({
+        kind: this.side, inCursor, outCursor, maxMessageSize: win.maxMessageSize, busyPoll: this.polling, ownNumbering: this.side === 'device', label: this.uri,
+      });
+      this.ext = ext;
+      this.shard = ext.shard;
+    }
     router.onControlFrame(this.ext, (f) => this.onControlFrame(f));
     doorbell?.onArrival((s) => this.adopt(s));
     const every = (ms: number, f: () => void): void => {
@@ -175,8 +210,17 @@ export class ShmBusLink implements BusLink {
   private adopt(s: DoorbellSocket): void {
     if (this.stopping !== null) return;
     const { router, win } = this;
-    const shard = this.ext.shard;
+    const shard = this.shard;
     this.contact = true; // a connected socket is a present peer
+    // A peer that shut down cleanly closes its socket too: the window says which it was.
+    const onEnd = (why: string): void => void this.stop(win.peerLeft() ?? { cause: 'peer-dead', detail: why });
+    if (this.bridge !== null) {
+      this.polling = false;
+      this.bridge.useSocket(s);
+      s.onEnd(onEnd);
+      this.log(`${this.uri}: doorbell socket connected`);
+      return;
+    }
     s.onRing(() => router.wakeShard(shard));
     // The shard writes the byte itself when it publishes for the peer (src/router/socket-bells.ts);
     // without the doorbell addon, or with its table full, the main thread bridges.
@@ -194,8 +238,7 @@ export class ShmBusLink implements BusLink {
       router.setExternalPolling(this.ext, false);
     }
     router.wakeShard(shard);
-    // A peer that shut down cleanly closes its socket too: the window says which it was.
-    s.onEnd((why) => void this.stop(win.peerLeft() ?? { cause: 'peer-dead', detail: why }));
+    s.onEnd(onEnd);
     this.log(`${this.uri}: doorbell socket connected`);
   }
 
@@ -301,6 +344,7 @@ export class ShmBusLink implements BusLink {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearInterval(t);
       this.stopBridge?.();
+      this.bridge?.stop();
       // The shard stops ringing now; our descriptor is closed once it acknowledged detach below.
       if (this.shardBell !== null) this.router.socketBells.remove(this.shardBell.shard, this.wakeWord);
       this.doorbell?.socket?.onRing(null);

@@ -17,6 +17,7 @@ import { ShmBusLink, type WindowSide } from './shm-link.js';
 import { ShmFrameChannel } from './shm-channel.js';
 import { channelMemoryBytes } from './vmamp.js';
 import type { OpenDeadline } from './open-deadline.js';
+import type { BusModel } from './model/bus-model.js';
 
 /** Where the two rings of a window of `size` bytes live: region bytes R, d2v at 0, v2d at R. */
 export function spscPairLayout(size: number): { region: number; capacity: number } {
@@ -59,7 +60,7 @@ async function openSpsc(mem: SharedMemory, o: ShmLinkOptions, deadline: OpenDead
 
 /** Open an SPSC window as a router link (see openVmampLink for the sides). */
 export async function openSpscLink(
-  router: Router, o: ShmLinkOptions, side: 'driver' | 'device', deadline: OpenDeadline, log?: (line: string) => void,
+  router: Router, o: ShmLinkOptions, side: 'driver' | 'device', deadline: OpenDeadline, log?: (line: string) => void, model?: BusModel,
 ): Promise<ShmBusLink> {
   const opened = await openSpsc(router.mem, o, deadline, log);
   const { region, txBase, rxBase } = opened.prepared;
@@ -77,7 +78,7 @@ export async function openSpscLink(
     peerLeft: () => null,
     markStopped: () => {},
   };
-  return ShmBusLink.start(router, o.uri.text, side, win, opened.doorbell, { pingMs: o.pingMs, remapBase: o.remapBase, deadline, ...(log ? { log } : {}) });
+  return ShmBusLink.start(router, o.uri.text, side, win, opened.doorbell, { pingMs: o.pingMs, remapBase: o.remapBase, deadline, model, ...(log ? { log } : {}) });
 }
 
 /** Open an SPSC window as a driver's raw frame channel. */

@@ -23,6 +23,7 @@ import { ShmBusLink, type WindowSide } from './shm-link.js';
 import { ShmFrameChannel } from './shm-channel.js';
 import { waitUntil, type OpenDeadline } from './open-deadline.js';
 import type { ShmWindow } from './shm-window.js';
+import type { BusModel } from './model/bus-model.js';
 
 const STATE_NAMES = ['INIT', 'READY', 'RUN', 'SHUTDOWN', 'PEER_DEAD'];
 const stateName = (s: number): string => (s < 0 ? 'no queue-head magic' : (STATE_NAMES[s] ?? `state ${s}`));
@@ -85,7 +86,7 @@ function markStopped(bringUp: VmampBringUp, cause: LinkDown['cause']): void {
  * side 'device' = an external device side (we are role=driver; its devices are discovered).
  */
 export async function openVmampLink(
-  router: Router, o: ShmLinkOptions, side: 'driver' | 'device', deadline: OpenDeadline, log?: (line: string) => void,
+  router: Router, o: ShmLinkOptions, side: 'driver' | 'device', deadline: OpenDeadline, log?: (line: string) => void, model?: BusModel,
 ): Promise<ShmBusLink> {
   const opened = await openVmamp(router.mem, o, deadline, log);
   const { layout, bringUp, role } = opened.prepared;
@@ -106,7 +107,7 @@ export async function openVmampLink(
     await opened.release();
     throw new RangeError(`${o.uri.text}: elements of ${layout.sizeQueueElements} bytes cannot carry a 12-byte bus message`);
   }
-  return ShmBusLink.start(router, o.uri.text, side, win, opened.doorbell, { pingMs: o.pingMs, remapBase: o.remapBase, deadline, ...(log ? { log } : {}) });
+  return ShmBusLink.start(router, o.uri.text, side, win, opened.doorbell, { pingMs: o.pingMs, remapBase: o.remapBase, deadline, model, ...(log ? { log } : {}) });
 }
 
 /** Open a vmamp window as a driver's raw frame channel (what `vmsg bench --target` drives). */

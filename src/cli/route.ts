@@ -61,7 +61,8 @@ Runs a router joining external programs over shared-memory windows (vmamp, spsc)
 plus built-in devices. Link URI options: size=BYTES (window), role=device|driver (ours; implied
 by --driver-link / --device-link), sock=PATH (doorbell socket; without it both sides busy-poll),
 ping=MS (keep-alive period, 0 = off, default 250), wait=MS (how long to wait for the peer, 0 = forever),
-model=NAME|FILE (a bus model between the router and that link; not on vmamp/spsc windows).
+model=NAME|FILE (a bus model between the router and that link; on vmamp/spsc windows frames
+are then copied between the window and the model, so such a link is slower than the in-place window).
 tcp-listen:PORT binds 127.0.0.1; a host other hosts can reach needs TLS client certificates
 (tls=1&cert=PEM&key=PEM&ca=PEM) or insecure=1. Every check (ports, paths, links, devices) runs
 before the router starts. SIGINT/SIGTERM stop it and print the final counters (JSON on stdout).
@@ -310,7 +311,8 @@ export async function run(argv: string[]): Promise<number> {
       const addr = (p.link as { address?: unknown }).address;
       const where = typeof addr === 'string' ? ` listening on ${addr}`
         : addr !== null && typeof addr === 'object' && 'port' in addr ? ` listening on ${(addr as AddressInfo).address}:${(addr as AddressInfo).port}` : '';
-      say(`link up: --${p.side}-link ${p.uri}${devs}${where}`, { link: p.uri, side: p.side, ...(p.side === 'device' ? { device: [...p.link.devices] } : {}) });
+      const detail = p.link.detail === undefined ? '' : `; ${p.link.detail}`;
+      say(`link up: --${p.side}-link ${p.uri}${devs}${where}${detail}`, { link: p.uri, side: p.side, ...(p.side === 'device' ? { device: [...p.link.devices] } : {}) });
       const down = await Promise.race([p.link.down, stopped.then(() => null)]);
       if (down === null) return;
       say(`link down: --${p.side}-link ${p.uri} (${down.cause}: ${down.detail}); waiting for the next peer`, { link: p.uri, side: p.side, reason: down.cause, detail: down.detail });

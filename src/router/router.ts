@@ -62,6 +62,11 @@ export interface DeviceLinkOptions {
   label?: string;
   /** As DriverLinkOptions.model. */
   model?: string | BusModel;
+  /**
+   * The endpoint's bus numbers its devices its own way, so addDevice may give one another router
+   * number (bus adapters that remap, e.g. a modelled window link). Router-internal.
+   */
+  ownNumbering?: boolean;
 }
 
 /**
@@ -289,7 +294,7 @@ export class Router {
 
   private async attach(
     kind: 'driver' | 'device', maxMsg: number | undefined, shardReq: number | undefined, flags: number, allowList?: number[],
-    external?: ExternalEndpointOptions,
+    external?: ExternalEndpointOptions, ownNumbering = external?.ownNumbering === true,
   ): Promise<EndpointRecord> {
     this.checkOpen();
     const { L } = this.tables;
@@ -327,7 +332,7 @@ export class Router {
         mem.u8[allow + (d >> 3)]! |= 1 << (d & 7);
       }
     }
-    const busDevs = external?.ownNumbering === true ? mem.alloc(DEVICE_NUMBERS * 4) : 0;
+    const busDevs = ownNumbering ? mem.alloc(DEVICE_NUMBERS * 4) : 0;
     tables.writeEndpoint(id, { kind, shard, flags, maxMessageSize: max, inCursor, outCursor, allow, busDevs });
     const busyPoll = external?.busyPoll === true;
     const rec: EndpointRecord = { id, kind, shard, link, allow, devices: new Set(), rings, busDevs, busyPoll };
@@ -504,7 +509,7 @@ export class Router {
   async attachDevice(opts: DeviceLinkOptions = {}): Promise<LinkDescriptor> {
     if (opts.model !== undefined) return this.attachModelled('device', opts);
     for (const d of opts.devices ?? []) this.checkDevNum(d);
-    const rec = await this.attach('device', opts.maxMessageSize, opts.shard, 0);
+    const rec = await this.attach('device', opts.maxMessageSize, opts.shard, 0, undefined, undefined, opts.ownNumbering === true);
     this.labels.set(rec.id, opts.label ?? 'inproc:device');
     for (const d of opts.devices ?? []) await this.addDevice(rec.link, d);
     return rec.link as LinkDescriptor;

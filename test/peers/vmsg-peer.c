@@ -366,6 +366,11 @@ static int answer_ping(const uint8_t *f) {
 
 // ---------------------------------------------------------------- device role
 static uint8_t served[8192]; // bitmap of device numbers this device side serves
+// Transport requests answered, the most found in one look at the ring (all in flight at once:
+// each is answered before the next look), and the range of their tokens: what a bus model in
+// front of this device shows (e.g. one request at a time, token 1).
+static long dev_requests, dev_batch, dev_batch_max;
+static long dev_token_min = 65536, dev_token_max = -1;
 
 static int device_answer(const uint8_t *f) {
   uint8_t type = f[0], id = f[1];
@@ -406,6 +411,10 @@ static int device_answer(const uint8_t *f) {
   }
   uint8_t *o = tx_reserve(&tx);
   if (o == NULL) return 0;
+  dev_requests++;
+  if (++dev_batch > dev_batch_max) dev_batch_max = dev_batch;
+  if (token < dev_token_min) dev_token_min = token;
+  if (token > dev_token_max) dev_token_max = token;
   header(o, TYPE_RESPONSE, id, dev, token, 12); // the device copies the token it received
   put32(o + 8, 0x0f);
   tx_commit(&tx);
@@ -425,6 +434,7 @@ static int run_device(double duration) {
     last_wait_timed_out = 0;
     tx_full = 0;
     bell_late(handled);
+    dev_batch = 0;
     for (uint8_t *f; (f = rx_peek(&rx)) != NULL;) {
       if (!device_answer(f)) { tx_full = 1; break; } // our ring to the driver is full: the rest waits
       rx_release(&rx);
@@ -441,8 +451,9 @@ static int run_device(double duration) {
     if (idle_wait(&spins) < 0) { status = 3; break; }
   }
   if (is_vmamp && status == 0) set_state(ST_SHUTDOWN);
-  fprintf(stderr, "vmsg-peer device: handled %ld frames, rang %ld, heard %ld, timeouts_with_work %ld%s\n", handled, bells_rung, bells_heard,
-          timeouts_with_work, status ? " (peer gone)" : "");
+  fprintf(stderr, "vmsg-peer device: handled %ld frames, rang %ld, heard %ld, timeouts_with_work %ld, requests %ld, requests_at_once %ld, tokens %ld..%ld%s\n",
+          handled, bells_rung, bells_heard, timeouts_with_work, dev_requests, dev_batch_max, dev_requests ? dev_token_min : 0, dev_requests ? dev_token_max : 0,
+          status ? " (peer gone)" : "");
   return status;
 }
 
