@@ -31,7 +31,7 @@ import { encodeHeader } from '../protocol/codec.js';
 import { EndpointPort } from '../endpoint/port.js';
 import { CursorConsumer, CursorProducer } from '../ring/cursor.js';
 import { WindowBridge } from './window-bridge.js';
-import type { BusModel } from './model/bus-model.js';
+import type { BusModel } from '../model/bus-model.js';
 
 // PING payload (docs/PROTOCOL.md §6): {data u32}.
 const PING_DATA = HDR_SIZE;

@@ -17,7 +17,7 @@ import { ShmBusLink, type WindowSide } from './shm-link.js';
 import { ShmFrameChannel } from './shm-channel.js';
 import { channelMemoryBytes } from './vmamp.js';
 import type { OpenDeadline } from './open-deadline.js';
-import type { BusModel } from './model/bus-model.js';
+import type { BusModel } from '../model/bus-model.js';
 
 /** Where the two rings of a window of `size` bytes live: region bytes R, d2v at 0, v2d at R. */
 export function spscPairLayout(size: number): { region: number; capacity: number } {

@@ -23,7 +23,7 @@ import { ShmBusLink, type WindowSide } from './shm-link.js';
 import { ShmFrameChannel } from './shm-channel.js';
 import { waitUntil, type OpenDeadline } from './open-deadline.js';
 import type { ShmWindow } from './shm-window.js';
-import type { BusModel } from './model/bus-model.js';
+import type { BusModel } from '../model/bus-model.js';
 
 const STATE_NAMES = ['INIT', 'READY', 'RUN', 'SHUTDOWN', 'PEER_DEAD'];
 const stateName = (s: number): string => (s < 0 ? 'no queue-head magic' : (STATE_NAMES[s] ?? `state ${s}`));
