@@ -49,7 +49,9 @@ const shmDir = (() => { try { statSync('/dev/shm'); return '/dev/shm'; } catch {
 
 /** The window path a run with `tag` uses (callers may check it is gone). */
 export function hostileWindowPath(tag: string): string {
-  return join(shmDir, `vmsg-hostile-${process.pid}-${tag}`);
+  // Under the test suite the name carries its run id, so its final check sees a leftover.
+  const run = process.env.VMSG_TEST_RUN;
+  return join(shmDir, `${run === undefined ? 'vmsg-hostile' : `vmsg-test-${run}-hostile`}-${process.pid}-${tag}`);
 }
 
 function runPeer(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
