@@ -4,18 +4,16 @@
 // memory and rates; after a warm-up, RSS must not grow by more than `--max-growth` percent
 // (median of the last samples against the first ones). At the end the drivers stop, their
 // last answers are read, and nothing may be lost: every request answered or failed exactly
-// once, in order, and the router's accounting invariant exact. Exit 0 when all holds, 1 when
-// not, 2 on bad arguments.
-import { Worker } from 'node:worker_threads';
+// once, in order, and the router's accounting invariant exact. `--hostile` (or `--attack A,B`)
+// adds one more link, a shared-memory window attacked by a hostile peer process
+// (tools/hostile-peer.ts), each attack for an equal share of the minutes: the same verdict must
+// hold for the well-behaved drivers. Exit 0 when all holds, 1 when not, 2 on bad arguments.
 import { availableParallelism } from 'node:os';
 import { Router } from '../src/router/router.js';
-import { ringDoorbell } from '../src/wait/doorbell.js';
-import { EndpointPort } from '../src/endpoint/port.js';
-import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../src/router/accounting.js';
-import { compiledModule } from '../src/util/paths.js';
-import { wasmModule } from '../src/wasm/module.js';
-import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS, LOAD_OTHER } from '../src/driver/load-worker.js';
+import { startLoadPair } from './load-pair.js';
+import { runHostile, type HostileResult } from './hostile-session.js';
+import { ATTACKS, ATTACK_BUSES, type Attack } from './hostile-attacks.js';
 
 interface SoakArgs {
   minutes: number;
@@ -26,12 +24,15 @@ interface SoakArgs {
   warmupS: number;
   maxGrowthPct: number;
   json: boolean;
+  /** Hostile-peer attacks run one after another against one more link, each for an equal share of the time. */
+  attacks: Attack[];
+  seed: number;
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): SoakArgs {
-  const a: SoakArgs = { minutes: 10, devices: 8, drivers: 2, outstanding: 16, sampleS: 0, warmupS: -1, maxGrowthPct: 5, json: false };
+  const a: SoakArgs = { minutes: 10, devices: 8, drivers: 2, outstanding: 16, sampleS: 0, warmupS: -1, maxGrowthPct: 5, json: false, attacks: [], seed: 1 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const num = (min: number, max: number): number => {
@@ -47,7 +48,15 @@ function parseArgs(argv: string[]): SoakArgs {
     else if (k === '--warmup') a.warmupS = num(0, 3600);
     else if (k === '--max-growth') a.maxGrowthPct = num(0, 1000);
     else if (k === '--json') a.json = true;
-    else throw new UsageError(`unknown option ${k}; usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--json]`);
+    else if (k === '--hostile') a.attacks = [...ATTACKS];
+    else if (k === '--attack') {
+      const v = argv[++i] ?? '';
+      const names = v.split(',');
+      const bad = names.find((n) => !(ATTACKS as readonly string[]).includes(n));
+      if (bad !== undefined) throw new UsageError(`--attack takes ${ATTACKS.join(', ')} (comma-separated), got ${bad}`);
+      a.attacks = names as Attack[];
+    } else if (k === '--seed') a.seed = Math.floor(num(0, 2 ** 32 - 1));
+    else throw new UsageError(`unknown option ${k}; usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--hostile | --attack A,B] [--seed N] [--json]`);
   }
   const total = a.minutes * 60;
   if (a.sampleS === 0) a.sampleS = Math.max(1, Math.min(10, total / 60)); // about 60 samples
@@ -64,51 +73,11 @@ interface Sample {
   framesPerS: number;
 }
 
-interface Running {
-  worker: Worker;
-  stop: Int32Array;
-  counters: Float64Array;
-  exited: Promise<void>;
-}
-
-function start(file: string, data: Record<string, unknown>, nCounters: number): Running {
-  const stop = new SharedArrayBuffer(4);
-  const counters = new SharedArrayBuffer(8 * nCounters);
-  const worker = new Worker(compiledModule(file), { workerData: { ...data, stop, counters } });
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  worker.on('error', (e) => process.stderr.write(`soak: worker ${file} failed: ${String(e)}\n`));
-  return { worker, stop: new Int32Array(stop), counters: new Float64Array(counters), exited };
-}
-
-async function stopWorker(r: Running, link: LinkDescriptor): Promise<void> {
-  Atomics.store(r.stop, 0, 1);
-  ringDoorbell(new Int32Array(link.memory.buffer), link.bell >>> 2);
-  await r.exited;
-}
-
 const MiB = 1024 * 1024;
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-
-/** Read what a stopped load driver left in its ring: the answers to its last requests. */
-async function drainStoppedDriver(link: LinkDescriptor, open: number, timeoutMs: number): Promise<{ responses: number; failures: number; other: number }> {
-  const port = new EndpointPort(link, { spinBeforeSleep: 0 });
-  const got = { responses: 0, failures: 0, other: 0 };
-  const deadline = Date.now() + timeoutMs;
-  while (got.responses + got.failures < open && Date.now() < deadline) {
-    const f = port.peek();
-    if (f === 0) { await new Promise((r) => setTimeout(r, 2)); continue; }
-    const type = port.u8[f]!, id = port.u8[f + 1]!;
-    if (type === 1) got.responses++;
-    else if (type === 2 && id === 0xc1) got.failures++;
-    else got.other++;
-    port.release();
-  }
-  port.flushReceived();
-  return got;
-}
 
 async function main(): Promise<number> {
   let args: SoakArgs;
@@ -121,25 +90,33 @@ async function main(): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
   const log = (s: string): void => { if (!args.json) process.stdout.write(s + '\n'); };
   const router = await Router.create();
-  const module = wasmModule();
   const devNums = Array.from({ length: args.devices }, (_, i) => i + 1);
-  const half = Math.ceil(devNums.length / 2);
-  const deviceLinks: LinkDescriptor[] = [];
-  for (const g of [devNums.slice(0, half), devNums.slice(half)].filter((x) => x.length > 0)) deviceLinks.push(await router.attachDevice({ devices: g }));
-  const echoes = deviceLinks.map((link) => start('device/echo-worker.js', { link, module }, 1));
-  const driverLinks: LinkDescriptor[] = [];
-  for (let d = 0; d < args.drivers; d++) driverLinks.push(await router.attachDriver());
-  const loads = driverLinks.map((link) => start('driver/load-worker.js', { link, module, devices: devNums, outstanding: args.outstanding }, LOAD_COUNTERS));
-  log(`soak: ${args.minutes} min, ${router.options.shards} shards, ${args.devices} echo devices on ${deviceLinks.length} links, ${args.drivers} drivers x ${args.outstanding} outstanding per device; warm-up ${args.warmupS} s, sample every ${args.sampleS} s (machine: ${availableParallelism()} cores, shared)`);
+  // The hostile peer sends its requests to a device of its own: the good drivers' failures stay at 0.
+  const hostileDev = args.devices + 1;
+  const pair = await startLoadPair(router, { devices: devNums, drivers: args.drivers, outstanding: args.outstanding, ...(args.attacks.length > 0 ? { spareDevices: [hostileDev] } : {}) });
+  const cases = args.attacks.flatMap((attack) => ATTACK_BUSES[attack].map((bus) => ({ bus, attack })));
+  log(`soak: ${args.minutes} min, ${router.options.shards} shards, ${args.devices} echo devices on ${Math.min(2, args.devices)} links, ${args.drivers} drivers x ${args.outstanding} outstanding per device; warm-up ${args.warmupS} s, sample every ${args.sampleS} s (machine: ${availableParallelism()} cores, shared)`);
+  if (cases.length > 0) log(`hostile: ${cases.map((c) => `${c.bus}/${c.attack}`).join(', ')}, ${(args.minutes * 60 / cases.length).toFixed(0)} s each, one after another, against one more link (its requests to echo device ${hostileDev}); seed ${args.seed}`);
 
   const samples: Sample[] = [];
   const t0 = performance.now();
   const end = t0 + args.minutes * 60_000;
-  const sent = (): number => loads.reduce((t, l) => t + l.counters[LOAD_SENT]!, 0);
+  const sent = (): number => pair.sent();
   let lastT = t0, lastSent = 0, lastFrames = 0;
   let stopRequested = false;
   const onSigint = (): void => { stopRequested = true; };
   process.once('SIGINT', onSigint);
+  // The attacks run beside the sampling, each for its share of the minutes.
+  const hostileResults: HostileResult[] = [];
+  const hostile = (async () => {
+    for (const [i, c] of cases.entries()) {
+      if (stopRequested) break;
+      const seconds = Math.max(1, (end - performance.now()) / 1000 / (cases.length - i));
+      const r = await runHostile(router, { ...c, seconds, dev: hostileDev, seed: args.seed + i * 1000, tag: `soak-${c.bus}-${c.attack}`, log });
+      hostileResults.push(r);
+      log(`hostile ${c.bus}/${c.attack}: ${r.sessions} sessions, link downs ${JSON.stringify(r.linkDowns)}, windows lost ${r.windowsLost}, peer ${JSON.stringify(r.peer)}, drops ${JSON.stringify(r.drops)}`);
+    }
+  })();
   while (performance.now() < end && !stopRequested) {
     await new Promise((r) => setTimeout(r, Math.min(args.sampleS * 1000, Math.max(0, end - performance.now()))));
     gc?.();
@@ -161,19 +138,9 @@ async function main(): Promise<number> {
   }
   process.removeListener('SIGINT', onSigint);
 
+  await hostile;
   // Stop the drivers, read their last answers, then the devices; the router goes quiescent.
-  const drivers = [];
-  for (let i = 0; i < loads.length; i++) {
-    await stopWorker(loads[i]!, driverLinks[i]!);
-    const c = loads[i]!.counters;
-    const open = c[LOAD_SENT]! - c[LOAD_RESPONSES]! - c[LOAD_FAILURES]!;
-    const tail = await drainStoppedDriver(driverLinks[i]!, open, 15_000);
-    drivers.push({
-      sent: c[LOAD_SENT]!, responses: c[LOAD_RESPONSES]! + tail.responses, failures: c[LOAD_FAILURES]! + tail.failures,
-      orderErrors: c[LOAD_ORDER_ERRORS]!, other: c[LOAD_OTHER]! + tail.other,
-    });
-  }
-  for (let i = 0; i < echoes.length; i++) await stopWorker(echoes[i]!, deviceLinks[i]!);
+  const { drivers } = await pair.stop();
   let accounting: string[];
   let st;
   try {
@@ -202,6 +169,7 @@ async function main(): Promise<number> {
     if (d.other !== 0) problems.push(`driver ${i}: ${d.other} unexpected frames`);
   }
   problems.push(...accounting);
+  for (const r of hostileResults) if (r.peerFailures !== 0) problems.push(`hostile ${r.bus}/${r.attack}: ${r.peerFailures} peer sessions failed to run`);
   const seconds = samples.length > 0 ? samples[samples.length - 1]!.t : 0;
   const summary = {
     minutes: seconds / 60,
@@ -217,6 +185,7 @@ async function main(): Promise<number> {
     meanRequestsPerS: seconds > 0 ? totalSent / seconds : 0,
     rssMiB: { baseline, final, growthPct, maxAfterWarmup: Math.max(...after.map((s) => s.rssMiB)), min: Math.min(...samples.map((s) => s.rssMiB)) },
     routerTotals: { rx: st.totals.rx, tx: st.totals.tx, dropped: st.totals.dropped, dropsByReason: st.totals.dropsByReason, failures: st.totals.failures },
+    hostile: hostileResults,
     samples,
     ok: problems.length === 0,
     problems,
