@@ -1,5 +1,6 @@
-// The attacks tools/hostile-peer.ts knows, on which buses, and what each is expected to do to
-// its link (tools/hostile-session.ts, the soak's hostile mode, test/bus/hostile-peers.test.ts).
+// The attacks tools/hostile-peer.ts knows, and on which buses (tools/hostile-session.ts, the
+// soak's hostile mode, test/bus/hostile-peers.test.ts). The legacy attack is a device side of
+// its own (tools/hostile-legacy.ts).
 export const ATTACKS = ['indices', 'torn', 'states', 'shrink'] as const;
 export type Attack = (typeof ATTACKS)[number];
 
@@ -10,3 +11,7 @@ export const ATTACK_BUSES: Record<Attack, readonly ('vmamp' | 'spsc')[]> = {
   states: ['vmamp'],
   shrink: ['vmamp', 'spsc'],
 };
+
+/** Every attack the soak's `--hostile` runs: the shared-memory ones and the legacy device side. */
+export const SOAK_ATTACKS = [...ATTACKS, 'legacy'] as const;
+export type SoakAttack = (typeof SOAK_ATTACKS)[number];

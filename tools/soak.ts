@@ -13,7 +13,8 @@ import { Router } from '../src/router/router.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../src/router/accounting.js';
 import { startLoadPair } from './load-pair.js';
 import { runHostile, type HostileResult } from './hostile-session.js';
-import { ATTACKS, ATTACK_BUSES, type Attack } from './hostile-attacks.js';
+import { ATTACK_BUSES, SOAK_ATTACKS, type Attack, type SoakAttack } from './hostile-attacks.js';
+import { runHostileLegacy, type HostileLegacyResult } from './hostile-legacy.js';
 
 interface SoakArgs {
   minutes: number;
@@ -25,7 +26,7 @@ interface SoakArgs {
   maxGrowthPct: number;
   json: boolean;
   /** Hostile-peer attacks run one after another against one more link, each for an equal share of the time. */
-  attacks: Attack[];
+  attacks: SoakAttack[];
   seed: number;
 }
 
@@ -48,13 +49,13 @@ function parseArgs(argv: string[]): SoakArgs {
     else if (k === '--warmup') a.warmupS = num(0, 3600);
     else if (k === '--max-growth') a.maxGrowthPct = num(0, 1000);
     else if (k === '--json') a.json = true;
-    else if (k === '--hostile') a.attacks = [...ATTACKS];
+    else if (k === '--hostile') a.attacks = [...SOAK_ATTACKS];
     else if (k === '--attack') {
       const v = argv[++i] ?? '';
       const names = v.split(',');
-      const bad = names.find((n) => !(ATTACKS as readonly string[]).includes(n));
-      if (bad !== undefined) throw new UsageError(`--attack takes ${ATTACKS.join(', ')} (comma-separated), got ${bad}`);
-      a.attacks = names as Attack[];
+      const bad = names.find((n) => !(SOAK_ATTACKS as readonly string[]).includes(n));
+      if (bad !== undefined) throw new UsageError(`--attack takes ${SOAK_ATTACKS.join(', ')} (comma-separated), got ${bad}`);
+      a.attacks = names as SoakAttack[];
     } else if (k === '--seed') a.seed = Math.floor(num(0, 2 ** 32 - 1));
     else throw new UsageError(`unknown option ${k}; usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--hostile | --attack A,B] [--seed N] [--json]`);
   }
@@ -94,9 +95,10 @@ async function main(): Promise<number> {
   // The hostile peer sends its requests to a device of its own: the good drivers' failures stay at 0.
   const hostileDev = args.devices + 1;
   const pair = await startLoadPair(router, { devices: devNums, drivers: args.drivers, outstanding: args.outstanding, ...(args.attacks.length > 0 ? { spareDevices: [hostileDev] } : {}) });
-  const cases = args.attacks.flatMap((attack) => ATTACK_BUSES[attack].map((bus) => ({ bus, attack })));
+  type Case = { bus: 'vmamp' | 'spsc'; attack: Attack } | { bus: 'qemu-v0'; attack: 'legacy' };
+  const cases = args.attacks.flatMap((attack): Case[] => (attack === 'legacy' ? [{ bus: 'qemu-v0', attack }] : ATTACK_BUSES[attack].map((bus) => ({ bus, attack }))));
   log(`soak: ${args.minutes} min, ${router.options.shards} shards, ${args.devices} echo devices on ${Math.min(2, args.devices)} links, ${args.drivers} drivers x ${args.outstanding} outstanding per device; warm-up ${args.warmupS} s, sample every ${args.sampleS} s (machine: ${availableParallelism()} cores, shared)`);
-  if (cases.length > 0) log(`hostile: ${cases.map((c) => `${c.bus}/${c.attack}`).join(', ')}, ${(args.minutes * 60 / cases.length).toFixed(0)} s each, one after another, against one more link (its requests to echo device ${hostileDev}); seed ${args.seed}`);
+  if (cases.length > 0) log(`hostile: ${cases.map((c) => `${c.bus}/${c.attack}`).join(', ')}, ${(args.minutes * 60 / cases.length).toFixed(0)} s each, one after another, against one more link (shared-memory attacks: the hostile driver's requests go to echo device ${hostileDev}; legacy: the hostile device is ${hostileDev + 1}); seed ${args.seed}`);
 
   const samples: Sample[] = [];
   const t0 = performance.now();
@@ -108,11 +110,18 @@ async function main(): Promise<number> {
   process.once('SIGINT', onSigint);
   // The attacks run beside the sampling, each for its share of the minutes.
   const hostileResults: HostileResult[] = [];
+  const legacyResults: HostileLegacyResult[] = [];
   const hostile = (async () => {
     for (const [i, c] of cases.entries()) {
       if (stopRequested) break;
       const seconds = Math.max(1, (end - performance.now()) / 1000 / (cases.length - i));
-      const r = await runHostile(router, { ...c, seconds, dev: hostileDev, seed: args.seed + i * 1000, tag: `soak-${c.bus}-${c.attack}`, log });
+      if (c.bus === 'qemu-v0') {
+        const r = await runHostileLegacy(router, { seconds, dev: hostileDev + 1, tag: 'soak-legacy', log });
+        legacyResults.push(r);
+        log(`hostile qemu-v0/legacy: ${r.sessions} sessions; its driver: ${r.sent} requests, ${r.responses} responses, ${r.failures} transport failures, lost ${r.lost}, out of order ${r.orderErrors}; peer ${JSON.stringify(r.peer)}`);
+        continue;
+      }
+      const r = await runHostile(router, { bus: c.bus, attack: c.attack, seconds, dev: hostileDev, seed: args.seed + i * 1000, tag: `soak-${c.bus}-${c.attack}`, log });
       hostileResults.push(r);
       log(`hostile ${c.bus}/${c.attack}: ${r.sessions} sessions, link downs ${JSON.stringify(r.linkDowns)}, windows lost ${r.windowsLost}, peer ${JSON.stringify(r.peer)}, drops ${JSON.stringify(r.drops)}`);
     }
@@ -169,7 +178,9 @@ async function main(): Promise<number> {
     if (d.other !== 0) problems.push(`driver ${i}: ${d.other} unexpected frames`);
   }
   problems.push(...accounting);
-  for (const r of hostileResults) if (r.peerFailures !== 0) problems.push(`hostile ${r.bus}/${r.attack}: ${r.peerFailures} peer sessions failed to run`);
+  for (const r of [...hostileResults, ...legacyResults]) if (r.peerFailures !== 0) problems.push(`hostile ${r.bus}/${r.attack}: ${r.peerFailures} peer sessions failed to run`);
+  // The hostile device's own driver: every request still ends once, in order.
+  for (const r of legacyResults) if (r.lost !== 0 || r.orderErrors !== 0) problems.push(`hostile legacy device: ${r.lost} requests without an outcome, ${r.orderErrors} out of order`);
   const seconds = samples.length > 0 ? samples[samples.length - 1]!.t : 0;
   const summary = {
     minutes: seconds / 60,
@@ -185,7 +196,7 @@ async function main(): Promise<number> {
     meanRequestsPerS: seconds > 0 ? totalSent / seconds : 0,
     rssMiB: { baseline, final, growthPct, maxAfterWarmup: Math.max(...after.map((s) => s.rssMiB)), min: Math.min(...samples.map((s) => s.rssMiB)) },
     routerTotals: { rx: st.totals.rx, tx: st.totals.tx, dropped: st.totals.dropped, dropsByReason: st.totals.dropsByReason, failures: st.totals.failures },
-    hostile: hostileResults,
+    hostile: [...hostileResults, ...legacyResults],
     samples,
     ok: problems.length === 0,
     problems,
