@@ -92,6 +92,9 @@ export async function runHostile(router: Router, o: HostileOptions): Promise<Hos
         continue;
       }
       await endSession(router, link, res);
+      // A window left behind by a link that went down: the next peer must not find it before
+      // the router has built the new one (it would attach to a file about to be unlinked).
+      rmSync(path, { force: true });
     }
   } finally {
     rmSync(path, { force: true });

@@ -196,6 +196,8 @@ async function main(): Promise<number> {
     meanRequestsPerS: seconds > 0 ? totalSent / seconds : 0,
     rssMiB: { baseline, final, growthPct, maxAfterWarmup: Math.max(...after.map((s) => s.rssMiB)), min: Math.min(...samples.map((s) => s.rssMiB)) },
     routerTotals: { rx: st.totals.rx, tx: st.totals.tx, dropped: st.totals.dropped, dropsByReason: st.totals.dropsByReason, failures: st.totals.failures },
+    // Which devices' requests failed, and how many of those by timeout (any driver's).
+    deviceFailures: st.devices.filter((d) => d.failed > 0).map((d) => ({ dev: d.dev, failed: d.failed, timeouts: d.timeouts })),
     hostile: [...hostileResults, ...legacyResults],
     samples,
     ok: problems.length === 0,
