@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
 import { openFrameChannel } from '../src/bus/open.js';
-import type { FrameChannel } from '../src/bus/bus-link.js';
+import { IdealDevice } from './ideal-device.js';
 import { ModelChannel } from '../src/bus/model/model-channel.js';
 import { loadBusModel, type BusModel } from '../src/bus/model/bus-model.js';
 import { runFrameBench, type BenchMode, type FrameBenchResult } from '../src/driver/frame-bench.js';
@@ -67,44 +67,6 @@ async function real(w: (typeof WORKLOADS)[number], seconds: number): Promise<Fra
     await done;
     rmSync(path, { force: true });
   }
-}
-
-/** A device that answers the moment a frame is flushed, as the C peer does (no bus, no thread). */
-class IdealDevice implements FrameChannel {
-  readonly maxMessageSize = 64;
-  private readonly sent: Uint8Array[] = [];
-  private readonly answers: Uint8Array[] = [];
-  send(f: Uint8Array): boolean {
-    this.sent.push(f.slice());
-    return true;
-  }
-  flush(): void {
-    for (const f of this.sent.splice(0)) {
-      if ((f[0]! & 1) !== 0) continue;
-      const a = new Uint8Array(12);
-      a.set(f.subarray(0, 6));
-      a[6] = 12;
-      if ((f[1]! & 0x40) !== 0) {
-        if (f[1] !== 0x41) continue;
-        a[0] = 0; a[1] = 0x42; a[4] = 0; a[5] = 0; // EVENT_USED for the same queue, token 0
-        a.set(f.subarray(8, 12), 8);
-      } else {
-        a[0] = f[0]! | 1;
-        if (f[1] === 0x03 && (f[0]! & 2) !== 0) a.set(f.subarray(8, 12), 8); // PING data back
-        else a[8] = 0x0f;
-      }
-      this.answers.push(a);
-    }
-  }
-  recv(): Uint8Array | null {
-    return this.answers.shift() ?? null;
-  }
-  async wait(timeoutMs: number): Promise<boolean> {
-    if (this.answers.length > 0) return true;
-    await new Promise((r) => setTimeout(r, Math.min(timeoutMs, 1)));
-    return this.answers.length > 0;
-  }
-  async close(): Promise<void> {}
 }
 
 /** The model: the ideal device behind a ModelChannel. */

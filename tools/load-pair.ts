@@ -18,6 +18,10 @@ export interface LoadPairOptions {
   outstanding: number;
   /** Echo devices on a device link of their own that these drivers leave alone (for other traffic). */
   spareDevices?: number[];
+  /** The drivers post a latency report this often (src/driver/load-worker.ts); 0/absent = never. */
+  latencyReportMs?: number;
+  /** Each message a driver posts (its latency reports). */
+  onDriverMessage?: (m: unknown) => void;
 }
 
 /** One driver's totals once it stopped and its last answers were read. */
@@ -86,7 +90,10 @@ export async function startLoadPair(router: Router, o: LoadPairOptions): Promise
   const echoes = deviceLinks.map((link) => start('device/echo-worker.js', { link, module }, 1));
   const driverLinks: LinkDescriptor[] = [];
   for (let d = 0; d < o.drivers; d++) driverLinks.push(await router.attachDriver());
-  const loads = driverLinks.map((link) => start('driver/load-worker.js', { link, module, devices: o.devices, outstanding: o.outstanding }, LOAD_COUNTERS));
+  const loads = driverLinks.map((link) => start('driver/load-worker.js', {
+    link, module, devices: o.devices, outstanding: o.outstanding, ...(o.latencyReportMs !== undefined ? { latencyReportMs: o.latencyReportMs } : {}),
+  }, LOAD_COUNTERS));
+  if (o.onDriverMessage !== undefined) for (const l of loads) l.worker.on('message', o.onDriverMessage);
   return {
     deviceLinks,
     driverLinks,

@@ -4,17 +4,22 @@
 // memory and rates; after a warm-up, RSS must not grow by more than `--max-growth` percent
 // (median of the last samples against the first ones). At the end the drivers stop, their
 // last answers are read, and nothing may be lost: every request answered or failed exactly
-// once, in order, and the router's accounting invariant exact. `--hostile` (or `--attack A,B`)
-// adds one more link, a shared-memory window attacked by a hostile peer process
-// (tools/hostile-peer.ts), each attack for an equal share of the minutes: the same verdict must
-// hold for the well-behaved drivers. Exit 0 when all holds, 1 when not, 2 on bad arguments.
+// once, in order, and the router's accounting invariant exact. The drivers time every answer;
+// latency percentiles are reported per `--latency-window` seconds (default 5 minutes, shorter
+// for short runs). `--hostile` (or `--attack A,B`) adds one more link attacked by a hostile peer
+// process (tools/hostile-peer.ts; the legacy one: the C QEMU peer's hostile mode), each attack
+// for an equal share of the minutes: the same verdict must hold for the well-behaved drivers.
+// Exit 0 when all holds, 1 when not, 2 on bad arguments.
 import { availableParallelism } from 'node:os';
 import { Router } from '../src/router/router.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../src/router/accounting.js';
+import type { LoadLatencyReport } from '../src/driver/load-worker.js';
 import { startLoadPair } from './load-pair.js';
 import { runHostile, type HostileResult } from './hostile-session.js';
-import { ATTACK_BUSES, SOAK_ATTACKS, type Attack, type SoakAttack } from './hostile-attacks.js';
 import { runHostileLegacy, type HostileLegacyResult } from './hostile-legacy.js';
+import { ATTACK_BUSES, SOAK_ATTACKS, type Attack, type SoakAttack } from './hostile-attacks.js';
+import { newHistogram, decodeHistogram, summarize, type LatencySummary } from '../src/loadgen/latency.js';
+import type { Histogram } from 'hdr-histogram-js';
 
 interface SoakArgs {
   minutes: number;
@@ -24,6 +29,7 @@ interface SoakArgs {
   sampleS: number;
   warmupS: number;
   maxGrowthPct: number;
+  latencyWindowS: number;
   json: boolean;
   /** Hostile-peer attacks run one after another against one more link, each for an equal share of the time. */
   attacks: SoakAttack[];
@@ -33,7 +39,7 @@ interface SoakArgs {
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): SoakArgs {
-  const a: SoakArgs = { minutes: 10, devices: 8, drivers: 2, outstanding: 16, sampleS: 0, warmupS: -1, maxGrowthPct: 5, json: false, attacks: [], seed: 1 };
+  const a: SoakArgs = { minutes: 10, devices: 8, drivers: 2, outstanding: 16, sampleS: 0, warmupS: -1, maxGrowthPct: 5, latencyWindowS: 0, json: false, attacks: [], seed: 1 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const num = (min: number, max: number): number => {
@@ -48,20 +54,21 @@ function parseArgs(argv: string[]): SoakArgs {
     else if (k === '--sample') a.sampleS = num(0.2, 600);
     else if (k === '--warmup') a.warmupS = num(0, 3600);
     else if (k === '--max-growth') a.maxGrowthPct = num(0, 1000);
+    else if (k === '--latency-window') a.latencyWindowS = num(1, 24 * 3600);
     else if (k === '--json') a.json = true;
     else if (k === '--hostile') a.attacks = [...SOAK_ATTACKS];
     else if (k === '--attack') {
-      const v = argv[++i] ?? '';
-      const names = v.split(',');
+      const names = (argv[++i] ?? '').split(',');
       const bad = names.find((n) => !(SOAK_ATTACKS as readonly string[]).includes(n));
       if (bad !== undefined) throw new UsageError(`--attack takes ${SOAK_ATTACKS.join(', ')} (comma-separated), got ${bad}`);
       a.attacks = names as SoakAttack[];
     } else if (k === '--seed') a.seed = Math.floor(num(0, 2 ** 32 - 1));
-    else throw new UsageError(`unknown option ${k}; usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--hostile | --attack A,B] [--seed N] [--json]`);
+    else throw new UsageError(`unknown option ${k}; usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--latency-window S] [--hostile | --attack A,B] [--seed N] [--json]`);
   }
   const total = a.minutes * 60;
   if (a.sampleS === 0) a.sampleS = Math.max(1, Math.min(10, total / 60)); // about 60 samples
   if (a.warmupS < 0) a.warmupS = Math.min(60, Math.max(5, total * 0.2));
+  if (a.latencyWindowS === 0) a.latencyWindowS = Math.min(300, Math.max(1, total / 6)); // 5 minutes; at least 6 windows in short runs
   if (a.warmupS + 6 * a.sampleS > total) throw new UsageError(`--minutes ${a.minutes} leaves fewer than 6 samples after a ${a.warmupS} s warm-up`);
   return a;
 }
@@ -72,6 +79,12 @@ interface Sample {
   heapMiB: number;
   requestsPerS: number;
   framesPerS: number;
+}
+
+/** Answers timed in one latency window (by the time their report arrived). */
+interface LatencyWindow extends LatencySummary {
+  fromS: number;
+  toS: number;
 }
 
 const MiB = 1024 * 1024;
@@ -92,9 +105,25 @@ async function main(): Promise<number> {
   const log = (s: string): void => { if (!args.json) process.stdout.write(s + '\n'); };
   const router = await Router.create();
   const devNums = Array.from({ length: args.devices }, (_, i) => i + 1);
-  // The hostile peer sends its requests to a device of its own: the good drivers' failures stay at 0.
+  // Latency per window: the drivers' reports go into the window of the moment they arrive.
+  const windows: Histogram[] = [];
+  const overall = newHistogram();
+  let tLatency0 = performance.now();
+  const onDriverMessage = (m: unknown): void => {
+    const latency = (m as Partial<LoadLatencyReport> | null)?.latency;
+    if (typeof latency !== 'string') return;
+    const h = decodeHistogram(latency);
+    const w = Math.floor((performance.now() - tLatency0) / (args.latencyWindowS * 1000));
+    while (windows.length <= w) windows.push(newHistogram());
+    windows[w]!.add(h);
+    overall.add(h);
+  };
+  // The hostile driver sends its requests to a device of its own: the good drivers' failures stay theirs.
   const hostileDev = args.devices + 1;
-  const pair = await startLoadPair(router, { devices: devNums, drivers: args.drivers, outstanding: args.outstanding, ...(args.attacks.length > 0 ? { spareDevices: [hostileDev] } : {}) });
+  const pair = await startLoadPair(router, {
+    devices: devNums, drivers: args.drivers, outstanding: args.outstanding, latencyReportMs: Math.min(5_000, (args.latencyWindowS * 1000) / 4), onDriverMessage,
+    ...(args.attacks.length > 0 ? { spareDevices: [hostileDev] } : {}),
+  });
   type Case = { bus: 'vmamp' | 'spsc'; attack: Attack } | { bus: 'qemu-v0'; attack: 'legacy' };
   const cases = args.attacks.flatMap((attack): Case[] => (attack === 'legacy' ? [{ bus: 'qemu-v0', attack }] : ATTACK_BUSES[attack].map((bus) => ({ bus, attack }))));
   log(`soak: ${args.minutes} min, ${router.options.shards} shards, ${args.devices} echo devices on ${Math.min(2, args.devices)} links, ${args.drivers} drivers x ${args.outstanding} outstanding per device; warm-up ${args.warmupS} s, sample every ${args.sampleS} s (machine: ${availableParallelism()} cores, shared)`);
@@ -102,6 +131,7 @@ async function main(): Promise<number> {
 
   const samples: Sample[] = [];
   const t0 = performance.now();
+  tLatency0 = t0;
   const end = t0 + args.minutes * 60_000;
   const sent = (): number => pair.sent();
   let lastT = t0, lastSent = 0, lastFrames = 0;
@@ -182,6 +212,11 @@ async function main(): Promise<number> {
   // The hostile device's own driver: every request still ends once, in order.
   for (const r of legacyResults) if (r.lost !== 0 || r.orderErrors !== 0) problems.push(`hostile legacy device: ${r.lost} requests without an outcome, ${r.orderErrors} out of order`);
   const seconds = samples.length > 0 ? samples[samples.length - 1]!.t : 0;
+  const latencyWindows: LatencyWindow[] = windows.map((h, i) => ({
+    fromS: i * args.latencyWindowS, toS: Math.min((i + 1) * args.latencyWindowS, seconds), ...summarize(h),
+  })).filter((w) => w.count > 0 && w.fromS < seconds);
+  const timed = summarize(overall);
+  if (timed.count === 0) problems.push('no answer was timed (latency reports missing)');
   const summary = {
     minutes: seconds / 60,
     shards: router.options.shards,
@@ -195,6 +230,9 @@ async function main(): Promise<number> {
     lost,
     meanRequestsPerS: seconds > 0 ? totalSent / seconds : 0,
     rssMiB: { baseline, final, growthPct, maxAfterWarmup: Math.max(...after.map((s) => s.rssMiB)), min: Math.min(...samples.map((s) => s.rssMiB)) },
+    latencyWindowS: args.latencyWindowS,
+    latency: timed,
+    latencyWindows,
     routerTotals: { rx: st.totals.rx, tx: st.totals.tx, dropped: st.totals.dropped, dropsByReason: st.totals.dropsByReason, failures: st.totals.failures },
     // Which devices' requests failed, and how many of those by timeout (any driver's).
     deviceFailures: st.devices.filter((d) => d.failed > 0).map((d) => ({ dev: d.dev, failed: d.failed, timeouts: d.timeouts })),
@@ -207,6 +245,8 @@ async function main(): Promise<number> {
   else {
     log(`requests ${totalSent} (${(summary.meanRequestsPerS / 1e3).toFixed(0)} k/s mean), responses ${summary.responses}, transport failures ${summary.transportFailures}, lost ${lost}`);
     log(`RSS after warm-up: ${baseline.toFixed(1)} → ${final.toFixed(1)} MiB (${growthPct >= 0 ? '+' : ''}${growthPct.toFixed(2)} %), max ${summary.rssMiB.maxAfterWarmup.toFixed(1)} MiB`);
+    log(`latency (µs, answers timed by the drivers): all ${timed.count} — p50 ${timed.p50_us}  p90 ${timed.p90_us}  p99 ${timed.p99_us}  p99.9 ${timed.p999_us}  max ${timed.max_us}`);
+    for (const w of latencyWindows) log(`  ${w.fromS.toFixed(0).padStart(5)}–${w.toS.toFixed(0).padEnd(5)} s  ${String(w.count).padStart(11)}  p50 ${w.p50_us}  p90 ${w.p90_us}  p99 ${w.p99_us}  p99.9 ${w.p999_us}  max ${w.max_us}`);
     log(`router: rx ${st.totals.rx}, tx ${st.totals.tx}, drops ${JSON.stringify(st.totals.dropsByReason)}; accounting ${accounting.length === 0 ? 'exact' : 'VIOLATED'}`);
     log(problems.length === 0 ? 'soak: OK' : `soak: FAILED\n  ${problems.join('\n  ')}`);
   }

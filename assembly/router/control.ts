@@ -3,11 +3,11 @@
 // endpoints and devices, hotplug events, deadline expiry.
 import {
   SH_NUM_SOURCES, SH_SOURCES, SH_DEVICES, SH_NUM_DEVICES, SH_DEV_LIST, SH_RR,
-  EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_COUNT, DS_BOUND_DRIVER,
+  EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_COUNT, DS_PARK_REFUSALS, DS_BOUND_DRIVER,
   PQ_LIST_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REFUSAL, TAG_KIND, R_SOURCE_GONE, R_DEVICE_REMOVED, R_ENDPOINT_GONE, R_TIMEOUT, SH_OUT_LIST,
 } from './layout';
 import { endpointAt, drop, flushDirty, bindShard, epTagLive } from './context';
-import { parkedCount, parkedHead, parkedPop, parkListRemove, parkListPrune, parkedRemoveAux } from './parked';
+import { parkedCount, parkedHead, parkedPop, parkListRemove, parkListPrune, parkedRemoveAux, parkedCountKind } from './parked';
 import { outDiscardParked, outServiceAll } from './output';
 import { emitFailure, emitEventDevice, emitToEndpoint } from './emit';
 import { failWaiting, outstanding, releaseInOrder, forgetEntries } from './correlate';
@@ -55,7 +55,10 @@ export function forgetDriver(shard: usize, ep: u32): u32 {
   let dropped: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const ds = <usize>load<u32>(list + (<usize>i << 2));
-    if (parkedCount(ds + DS_PARK) != 0) dropped += parkedRemoveAux(shard, ds + DS_PARK, ep);
+    if (parkedCount(ds + DS_PARK) != 0) {
+      dropped += parkedRemoveAux(shard, ds + DS_PARK, ep);
+      store<u32>(ds, parkedCountKind(shard, ds + DS_PARK, PSK_REFUSAL), DS_PARK_REFUSALS);
+    }
     if (<u32>load<u16>(ds, DS_BOUND_DRIVER) == ep + 1) store<u16>(ds, 0, DS_BOUND_DRIVER);
     if (outstanding(ds) != 0) forgetEntries(shard, ds, ep, R_ENDPOINT_GONE);
   }
@@ -105,6 +108,7 @@ export function removeDevice(shard: usize, ds: usize): u32 {
       }
       drop(shard, drv, reason);
     }
+    if ((tag & TAG_KIND) == PSK_REFUSAL) store<u32>(ds, load<u32>(ds, DS_PARK_REFUSALS) - 1, DS_PARK_REFUSALS);
     parkedPop(shard, q);
   }
   const left = outstanding(ds) + parkedCount(q);

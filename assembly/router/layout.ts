@@ -51,6 +51,8 @@ export const DS_PARK_TAIL: u32 = DS_PARK + PQ_TAIL;
 export const DS_PARK_COUNT: u32 = DS_PARK + PQ_COUNT;
 export const DS_LIST_NEXT: u32 = DS_PARK + PQ_LIST_NEXT;
 export const DS_LISTED: u32 = DS_PARK + PQ_LISTED;
+export const DS_PARK_REFUSALS: u32 = 48; // u32 refusal records (PSK_REFUSAL) among the DS_PARK_COUNT parked: they keep a refused
+//                                            request's place in the order, are no work for the device, and have a bound of their own
 // Counters (u64), owner shard only.
 export const DS_C_REQUESTS: u32 = 64; //   requests forwarded to the device
 export const DS_C_RESPONSES: u32 = 72; //  responses delivered towards drivers

@@ -2,7 +2,7 @@
 // whose window or ring is full (DS_PARK) or an output ring that is full (OUT_PARK). Every
 // queue with frames is on one of the shard's service lists, which routeSome walks before
 // taking new frames, so parked frames always go out before newer ones.
-import { PQ_HEAD, PQ_TAIL, PQ_COUNT, PQ_LIST_NEXT, PQ_LISTED, PS_NEXT, PS_AUX } from './layout';
+import { PQ_HEAD, PQ_TAIL, PQ_COUNT, PQ_LIST_NEXT, PQ_LISTED, PS_NEXT, PS_AUX, PS_KIND, TAG_KIND } from './layout';
 import { poolGive } from './pool';
 
 @inline export function parkedCount(q: usize): u32 {
@@ -57,6 +57,17 @@ export function parkedRemoveAux(shard: usize, q: usize, aux: u32): u32 {
   }
   store<u32>(q, load<u32>(q, PQ_COUNT) - removed, PQ_COUNT);
   return removed;
+}
+
+/** How many frames of queue `q` are of kind `kind` (PS_KIND & TAG_KIND); walks the queue (control paths only). */
+export function parkedCountKind(shard: usize, q: usize, kind: u32): u32 {
+  let n: u32 = 0;
+  let ps = <usize>load<u32>(q, PQ_HEAD);
+  for (let k = load<u32>(q, PQ_COUNT); k != 0; k--) {
+    if ((<u32>load<u16>(ps, PS_KIND) & TAG_KIND) == kind) n++;
+    ps = <usize>load<u32>(ps, PS_NEXT);
+  }
+  return n;
 }
 
 /** Take the queues that became empty off the shard list whose head word is at `list`. */

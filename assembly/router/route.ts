@@ -6,7 +6,7 @@ import {
   SH_ID, SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET, SH_PARK_LIMIT,
   SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_BOUNDED, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
   RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_BUS_DEVS, EP_OUT, EPK_DRIVER, EPK_DEVICE,
-  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, PQ_LIST_NEXT,
+  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
   PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT,
   EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, EC_TERMINATED, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
@@ -132,8 +132,10 @@ function coalesceAvail(shard: usize, ds: usize, drv: u32, f: usize, w: u64): boo
  * Refuse a driver's frame for device state `ds` (never forwarded). An event is dropped. A
  * request fails towards its driver in its place in the device's order: at once when nothing
  * older is owed, else as an entry of the correlation window (openRefusal), or — window full or
- * frames parked before it — as a refusal record at the end of the device's park queue, bounded
- * by twice the park limit (beyond, the source waits). Out of line: refusals are rare.
+ * frames parked before it — as a refusal record at the end of the device's park queue. Refusal
+ * records have a bound of their own (the park limit; beyond, the source waits) and do not count
+ * against the frames' one, so a stalled driver's refusals never make other drivers' requests to
+ * the device fail DEVICE_BUSY. Out of line: refusals are rare.
  */
 function refuseInOrder(shard: usize, ds: usize, drv: u32, w: u64, isRequest: bool, reason: u32): bool {
   const parked = load<u32>(ds, DS_PARK_COUNT);
@@ -143,7 +145,8 @@ function refuseInOrder(shard: usize, ds: usize, drv: u32, w: u64, isRequest: boo
     drop(shard, drv, reason);
     return true;
   }
-  if (parked >= 2 * parkLimit()) return false;
+  const refusals = load<u32>(ds, DS_PARK_REFUSALS);
+  if (refusals >= parkLimit()) return false;
   const ps = poolTake(shard);
   if (ps == 0) return false;
   store<u16>(ps, <u16>drv, PS_AUX);
@@ -151,6 +154,7 @@ function refuseInOrder(shard: usize, ds: usize, drv: u32, w: u64, isRequest: boo
   store<u64>(ps + PS_FRAME, w);
   store<u32>(ps + PS_FRAME + 8, reason);
   parkAppend(shard + SH_DEV_LIST, ds + DS_PARK, ps);
+  store<u32>(ds, refusals + 1, DS_PARK_REFUSALS);
   return true;
 }
 
@@ -166,7 +170,7 @@ function deviceHold(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isReque
   // the others (no head-of-line blocking). Past the bound a request fails at once (transport
   // failure, DEVICE_BUSY); an event holds its source back while the device still drains its
   // ring, and is dropped (DEVICE_BUSY) once the device has taken nothing for a whole timeout.
-  if (parked >= load<u32>(shard, SH_PARK_LIMIT)) {
+  if (parked - load<u32>(ds, DS_PARK_REFUSALS) >= load<u32>(shard, SH_PARK_LIMIT)) {
     if (!isRequest && !outStalled(shard, endpointAt(shard, <u32>load<u16>(ds, DS_ENDPOINT)) + EP_OUT)) return false;
     return refuseInOrder(shard, ds, drv, w, isRequest, R_DEVICE_BUSY);
   }
@@ -194,10 +198,11 @@ function deviceDrainParked(shard: usize, ds: usize): void {
     const frame = ps + PS_FRAME;
     const drv = <u32>load<u16>(ps, PS_AUX);
     const tag = <u32>load<u16>(ps, PS_KIND);
+    const isRefusal = (tag & TAG_KIND) == PSK_REFUSAL;
     if (!epTagLive(shard, drv, tag)) {
       // Its driver detached while it waited (the id may have a new owner by now): never sent.
       drop(shard, drv, R_SOURCE_GONE);
-    } else if ((tag & TAG_KIND) == PSK_REFUSAL) {
+    } else if (isRefusal) {
       // Its turn among the device's frames: it takes an entry so its failure keeps its place.
       if (!windowHasRoom(ds)) break;
       const w = load<u64>(frame);
@@ -207,6 +212,7 @@ function deviceDrainParked(shard: usize, ds: usize): void {
     } else if (!forward(shard, ds, drv, frame, load<u64>(frame), (tag & TAG_KIND) == PSK_REQUEST)) {
       break;
     }
+    if (isRefusal) store<u32>(ds, load<u32>(ds, DS_PARK_REFUSALS) - 1, DS_PARK_REFUSALS);
     parkedPop(shard, q);
   }
 }

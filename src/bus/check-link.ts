@@ -5,9 +5,30 @@ import { LinkUriError, parseLinkUri, splitModelParam, type LinkRole, type ShmLin
 import { shmLinkOptions, type ShmLinkOptions } from './shm-options.js';
 import { parseStreamUri, streamOptions, STREAM_DEVICE_PARAMS } from './stream-socket.js';
 import { legacyOptions } from './legacy/options.js';
+import { loadBusModel, type BusModel } from './model/bus-model.js';
 
-/** Where a model= on a link URI applies today. */
-export const MODEL_WHERE = 'model= applies to a driver\'s channel (vmsg bench --target) and to in-process links (ModelLink, vmsg stress --model); a route link to an external program does not take it';
+/**
+ * A route link's bus model (`model=NAME|FILE` on the URI, or `given` by the API; not both),
+ * checked: the URI without it and the parsed model. A shared-memory window is read and written
+ * in place by the router's shard, so nothing can sit between them: a model there is refused
+ * with where it applies instead.
+ */
+export function routeLinkModel(uriText: string, given?: string | BusModel): { text: string; model: BusModel | undefined } {
+  const { text, model: named } = splitModelParam(uriText);
+  if (named !== undefined && given !== undefined) throw new LinkUriError(`link URI "${uriText}": a model is given both as model= and as an option`);
+  const model = named ?? given;
+  if (model === undefined) return { text, model: undefined };
+  const scheme = text.slice(0, text.indexOf(':'));
+  if (scheme === 'vmamp' || scheme === 'spsc') {
+    throw new LinkUriError(`link URI "${uriText}": a bus model does not apply to a ${scheme}: route link (the router's shard reads the window in place, so no model can sit between them); put the model on the other side's links, or drive the window with vmsg bench --target URI --model NAME`);
+  }
+  if (typeof model !== 'string') return { text, model };
+  try {
+    return { text, model: loadBusModel(model) };
+  } catch (e) {
+    throw new LinkUriError(`link URI "${uriText}": model=${model}: ${(e as Error).message}`);
+  }
+}
 
 /** Our options on a shared-memory bus, refusing a role= that contradicts the link's side. */
 export function shmOptionsFor(uri: ShmLinkUri, ourRole: LinkRole, what: string): ShmLinkOptions {
@@ -24,7 +45,7 @@ export function shmOptionsFor(uri: ShmLinkUri, ourRole: LinkRole, what: string):
  * missing one is found too). Returns the warnings to print at start-up (an insecure listener).
  */
 export function checkLinkUri(uriText: string, side: 'driver' | 'device'): string[] {
-  if (splitModelParam(uriText).model !== undefined) throw new LinkUriError(`link URI "${uriText}": ${MODEL_WHERE}`);
+  uriText = routeLinkModel(uriText).text;
   const uri = parseLinkUri(uriText);
   if (uri.scheme === 'vmamp' || uri.scheme === 'spsc') {
     if (side === 'driver') shmOptionsFor(uri, 'device', '--driver-link attaches an external driver');

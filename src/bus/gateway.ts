@@ -26,6 +26,7 @@ import { countDrop, type StreamConnection, type StreamCounters } from './stream-
 import { DeviceRemap } from './remap.js';
 import { PingWatch } from './ping-watch.js';
 import type { PeerHandler, DeviceMapping } from './peer-handler.js';
+import type { BusModel } from './model/bus-model.js';
 
 /** Our own bus requests (GET_DEVICES) are given up after this long; the connection is then closed. */
 export const BUS_REQUEST_TIMEOUT_MS = 5000;
@@ -58,6 +59,8 @@ export interface RemapEvent {
 
 export class GatewaySession implements PeerHandler {
   private desc: LinkDescriptor | undefined;
+  /** The connection frame size `desc` was attached for (a bus model may have lowered its own). */
+  private descFor = 0;
   private port: EndpointPort | undefined;
   private bridge: PortBridge | undefined;
   private conn: StreamConnection | undefined;
@@ -77,7 +80,7 @@ export class GatewaySession implements PeerHandler {
   constructor(
     private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter,
     remapBase: number | undefined, private readonly pingMs = DEFAULT_GATEWAY_PING_MS, linkKey?: string, private readonly label?: string,
-    private readonly directory?: DeviceDirectory,
+    private readonly directory?: DeviceDirectory, private readonly model?: BusModel,
   ) {
     this.remap = new DeviceRemap(router, remapBase, linkKey);
     this.unsubscribe = directory?.subscribe(() => {
@@ -101,18 +104,19 @@ export class GatewaySession implements PeerHandler {
     }
     const gen = ++this.generation;
     this.conn = conn;
-    if (this.desc !== undefined && this.desc.maxMessageSize !== conn.maxMessageSize) {
+    if (this.desc !== undefined && this.descFor !== conn.maxMessageSize) {
       await this.router.detach(this.desc);
       this.desc = undefined;
     }
     if (this.desc === undefined) {
       // One device endpoint for the life of the link (a reconnect reuses it), sized to what the connection carries.
-      const desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize, label: this.label });
+      const desc = await this.router.attachDevice({ maxMessageSize: conn.maxMessageSize, label: this.label, model: this.model });
       if (this.closed) {
         await this.router.detach(desc); // closed while attaching
         return;
       }
       this.desc = desc;
+      this.descFor = conn.maxMessageSize;
       this.port = new EndpointPort(desc, { spinBeforeSleep: 0 });
     }
     if (gen !== this.generation || conn.isClosed) return;

@@ -12,7 +12,7 @@ import { openVmampChannel, openVmampLink } from './vmamp.js';
 import { openSpscChannel, openSpscLink } from './spsc.js';
 import { deadlineIn } from './open-deadline.js';
 import { openStreamLink, openStreamChannel } from './stream.js';
-import { MODEL_WHERE, shmOptionsFor } from './check-link.js';
+import { routeLinkModel, shmOptionsFor } from './check-link.js';
 
 export { checkLinkUri } from './check-link.js';
 import type { RemapEvent } from './gateway.js';
@@ -28,7 +28,7 @@ export interface OpenLinkOptions {
   log?: (line: string) => void;
   /** Frame channels: told once when opening has waited a second for the peer (what for, until when). */
   notice?: (line: string) => void;
-  /** openFrameChannel: drive the target through this bus model (as `model=` on the URI; not both). */
+  /** Drive the target (openFrameChannel) or put between the router and the link (openBusLink) this bus model (as `model=` on the URI; not both). */
   model?: string | BusModel;
 }
 
@@ -41,7 +41,9 @@ const CHANNEL_WAIT_MS = 10_000;
  * router's, discovered with GET_DEVICES). Resolves once the link runs.
  */
 export async function openBusLink(router: Router, uriText: string, side: 'driver' | 'device', opts: OpenLinkOptions = {}): Promise<BusLink> {
-  if (splitModelParam(uriText).model !== undefined || opts.model !== undefined) throw new LinkUriError(`link URI "${uriText}": ${MODEL_WHERE}`);
+  // A bus model sits between the router and the link: every endpoint the link attaches goes through it.
+  const { text, model } = routeLinkModel(uriText, opts.model);
+  uriText = text;
   const uri = parseLinkUri(uriText);
   switch (uri.scheme) {
     case 'vmamp':
@@ -56,10 +58,10 @@ export async function openBusLink(router: Router, uriText: string, side: 'driver
     case 'openamp': {
       const o = legacyOptions(uri);
       if (side === 'driver') throw new LinkUriError(`link URI "${uriText}": ${uri.scheme} is a legacy device side: use it with --device-link (or --target)`);
-      return LegacyLink.open(router, o, deadlineIn(opts.waitMs ?? o.waitMs ?? 0, opts.signal), opts.log);
+      return LegacyLink.open(router, o, deadlineIn(opts.waitMs ?? o.waitMs ?? 0, opts.signal), opts.log, model);
     }
     default: {
-      const link = await openStreamLink(router, uriText, side);
+      const link = await openStreamLink(router, uriText, side, { model });
       const log = opts.log;
       if (log !== undefined) {
         link.on('up', (remote: string) => log(`${uriText}: connected to ${remote}`));

@@ -18,6 +18,7 @@ import { STREAM_DEVICE_PARAMS, streamOptions, connectSocket, listenSockets, desc
 import { PortBridge } from './port-bridge.js';
 import { GatewaySession, type DeviceDirectory } from './gateway.js';
 import type { PeerHandler, DeviceMapping } from './peer-handler.js';
+import type { BusModel } from './model/bus-model.js';
 
 export { StreamChannel, openStreamChannel } from './stream-channel.js';
 
@@ -28,7 +29,7 @@ class DriverSession implements PeerHandler {
   private closed = false;
   readonly devices: readonly number[] = [];
 
-  constructor(private readonly router: Router, private readonly counters: StreamCounters, private readonly label: string) {}
+  constructor(private readonly router: Router, private readonly counters: StreamCounters, private readonly label: string, private readonly model?: BusModel) {}
 
   deviceMap(): DeviceMapping[] {
     return [];
@@ -44,6 +45,7 @@ class DriverSession implements PeerHandler {
       // Wire drivers hear VMSG_EVT_REQUEST_FAILED only when their hello asks for it.
       failureEvents: (conn.peer.flags & HELLO_F_FAILURE_EVENTS) !== 0,
       label: this.label,
+      model: this.model,
     });
     if (conn.isClosed || this.closed) return; // down() follows and detaches
     const timer = new RequestTimer(requestLatencyOf(this.router));
@@ -100,7 +102,8 @@ export class StreamLink extends EventEmitter implements BusLink {
     this.hello = {
       streamVersion: STREAM_VERSION,
       transportRevision: TRANSPORT_REVISION,
-      maxMessageSize: opts.max ?? busMax,
+      // A bus model's frame limit is the link's: the far end is told so.
+      maxMessageSize: Math.min(opts.max ?? busMax, gateway.model?.maxFrame ?? busMax),
       // Our role on the wire is the opposite of the far end's.
       role: side === 'driver' ? ROLE_DEVICE : ROLE_DRIVER,
       flags: 0,
@@ -138,7 +141,8 @@ export class StreamLink extends EventEmitter implements BusLink {
   }
 
   private newHandler(): PeerHandler {
-    return this.side === 'driver' ? new DriverSession(this.router, this.counters, this.uri) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, this.gateway.linkKey ?? `stream ${this.uri}`, this.uri, this.gateway.directory);
+    const model = this.gateway.model;
+    return this.side === 'driver' ? new DriverSession(this.router, this.counters, this.uri, model) : new GatewaySession(this.router, this.counters, this, this.remapBase, this.pingMs, this.gateway.linkKey ?? `stream ${this.uri}`, this.uri, this.gateway.directory, model);
   }
 
   /** Connect (first attempt must succeed) or start listening. */
@@ -300,6 +304,8 @@ export interface StreamGatewayOptions {
   directory?: DeviceDirectory;
   /** Name under which the remap remembers numbers across re-opens (default: the URI). */
   linkKey?: string;
+  /** A bus model between the router and every connection of this link (`model=` on the URI). */
+  model?: BusModel;
 }
 
 /**

@@ -58,7 +58,8 @@ const USAGE = `usage: vmsg route [--driver-link URI]... [--device-link URI]... [
 Runs a router joining external programs over shared-memory windows (vmamp, spsc) or streams,
 plus built-in devices. Link URI options: size=BYTES (window), role=device|driver (ours; implied
 by --driver-link / --device-link), sock=PATH (doorbell socket; without it both sides busy-poll),
-ping=MS (keep-alive period, 0 = off, default 250), wait=MS (how long to wait for the peer, 0 = forever).
+ping=MS (keep-alive period, 0 = off, default 250), wait=MS (how long to wait for the peer, 0 = forever),
+model=NAME|FILE (a bus model between the router and that link; not on vmamp/spsc windows).
 tcp-listen:PORT binds 127.0.0.1; a host other hosts can reach needs TLS client certificates
 (tls=1&cert=PEM&key=PEM&ca=PEM) or insecure=1. Every check (ports, paths, links, devices) runs
 before the router starts. SIGINT/SIGTERM stop it and print the final counters (JSON on stdout).

@@ -233,7 +233,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
       lost += (accounting.router_gave_device! - bus.takenFromFar) + (bus.deliveredToNear - accounting.device_received!) +
         (accounting.device_sent! - bus.takenFromNear) + (bus.deliveredToFar - accounting.router_took_from_device!);
     }
-    const busDropped = bus === undefined ? 0 : (bus.takenFromFar - bus.deliveredToNear) + (bus.takenFromNear - bus.deliveredToFar);
+    const busDropped = bus === undefined ? 0 : (bus.takenFromFar - bus.deliveredToNear) + (bus.takenFromNear + bus.reported - bus.deliveredToFar);
     return {
       ...(model === undefined
         ? { window: o.window, slots_per_direction: slots, in_flight_per_direction: slots - 1, max_message_size: VMAMP_ELEMENT_SIZE }

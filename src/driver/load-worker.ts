@@ -1,10 +1,13 @@
 // Worker-thread entry of a load-generating driver: keeps `outstanding` GET_DEVICE_STATUS
 // requests in flight to each device of `devices`, checks every answer (response bit, id,
 // device, and per-device order of its own tokens), and publishes live counters in shared
-// memory: [sent, responses, failures, orderErrors, eventsUsed, otherFrames].
+// memory: [sent, responses, failures, orderErrors, eventsUsed, otherFrames]. With
+// `latencyReportMs` it also times every answer (one clock read per batch, not per frame) and
+// posts its latency histogram (HdrHistogram, compressed) every that many ms, then starts anew.
 import { workerData, parentPort } from 'node:worker_threads';
 import { EndpointPort } from '../endpoint/port.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
+import { newHistogram, recordMs, encodeHistogram } from '../loadgen/latency.js';
 
 export interface LoadWorkerData {
   link: LinkDescriptor;
@@ -14,7 +17,18 @@ export interface LoadWorkerData {
   stop: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   spinBeforeSleep?: number;
+  latencyReportMs?: number;
 }
+
+/** What the worker posts every `latencyReportMs`: answers timed since the last report. */
+export interface LoadLatencyReport {
+  latency: string; // encodeHistogram form, ns
+  count: number;
+}
+
+// Send times are kept per device by token: answers come in order per device and at most
+// `outstanding` (< STAMP_SLOTS) are open, so token & (STAMP_SLOTS - 1) never collides.
+const STAMP_SLOTS = 64;
 
 export const LOAD_SENT = 0;
 export const LOAD_RESPONSES = 1;
@@ -37,10 +51,17 @@ function main(d: LoadWorkerData): void {
   const expectToken = new Uint16Array(d.devices.length).fill(1);
   const inFlight = new Int32Array(d.devices.length);
   let sent = 0, responses = 0, failures = 0, orderErrors = 0, events = 0, other = 0, k = 0;
+  const timing = d.latencyReportMs !== undefined && d.latencyReportMs > 0;
+  if (timing && d.outstanding >= STAMP_SLOTS) throw new RangeError(`load worker: timing needs outstanding < ${STAMP_SLOTS}`);
+  const stamps = new Float64Array(timing ? d.devices.length * STAMP_SLOTS : 0);
+  let hist = timing ? newHistogram() : undefined;
+  let now = 0;
+  let nextReport = timing ? performance.now() + d.latencyReportMs! : Infinity;
 
   const settle = (dev: number, token: number): void => {
     const i = index.get(dev);
     if (i === undefined) { other++; return; }
+    if (hist !== undefined) recordMs(hist, now - stamps[i * STAMP_SLOTS + (token & (STAMP_SLOTS - 1))]!);
     if (token !== expectToken[i]) orderErrors++;
     expectToken[i] = token + 1 === 0x10000 ? 1 : token + 1;
     inFlight[i]!--;
@@ -48,6 +69,7 @@ function main(d: LoadWorkerData): void {
 
   while (Atomics.load(stop, 0) === 0) {
     let progress = 0;
+    if (timing) now = performance.now();
     for (let i = 0; i < d.devices.length; i++) {
       while (inFlight[i]! < d.outstanding) {
         const s = port.reserve();
@@ -58,12 +80,14 @@ function main(d: LoadWorkerData): void {
         u8[s] = 0; u8[s + 1] = GET_DEVICE_STATUS; u8[s + 2] = dev & 0xff; u8[s + 3] = dev >> 8;
         u8[s + 4] = tok & 0xff; u8[s + 5] = tok >> 8; u8[s + 6] = 8; u8[s + 7] = 0;
         port.commit();
+        if (timing) stamps[i * STAMP_SLOTS + (tok & (STAMP_SLOTS - 1))] = now;
         inFlight[i]!++;
         sent++;
         progress++;
       }
     }
     port.flush();
+    if (timing) now = performance.now();
     for (let f = port.peek(); f !== 0; f = port.peek()) {
       const type = u8[f]!, id = u8[f + 1]!;
       if (type === 1 && id === GET_DEVICE_STATUS) {
@@ -81,8 +105,15 @@ function main(d: LoadWorkerData): void {
       out[LOAD_SENT] = sent; out[LOAD_RESPONSES] = responses; out[LOAD_FAILURES] = failures;
       out[LOAD_ORDER_ERRORS] = orderErrors; out[LOAD_EVENTS] = events; out[LOAD_OTHER] = other;
     }
+    if (now >= nextReport && hist !== undefined) {
+      const report: LoadLatencyReport = { latency: encodeHistogram(hist), count: hist.totalCount };
+      parentPort?.postMessage(report);
+      hist = newHistogram();
+      nextReport = now + d.latencyReportMs!;
+    }
     if (progress === 0) port.wait(5);
   }
+  if (hist !== undefined && hist.totalCount > 0) parentPort?.postMessage({ latency: encodeHistogram(hist), count: hist.totalCount } satisfies LoadLatencyReport);
   out[LOAD_SENT] = sent; out[LOAD_RESPONSES] = responses; out[LOAD_FAILURES] = failures;
   out[LOAD_ORDER_ERRORS] = orderErrors; out[LOAD_EVENTS] = events; out[LOAD_OTHER] = other;
   parentPort?.postMessage({ sent, responses, failures, orderErrors, events, other });

@@ -48,6 +48,8 @@ const TABLE = {
   // legacy v0 bridges (src/bus/legacy): a request's one outcome when the legacy device cannot give it
   LEGACY_UNSUPPORTED: { code: 25, layer: 'endpoint', description: 'the legacy v0 device has no counterpart for the request or would crash on it (unknown id, queue index beyond its queues, ring outside the shared memory): never sent to it' },
   LEGACY_NO_REPLY: { code: 26, layer: 'endpoint', description: 'the legacy v0 device took the request but sent no reply within the link\'s reply deadline' },
+  // bus models (src/bus/model): the modelled bus refused a request its device never got
+  BUS_QUEUE_FULL: { code: 27, layer: 'endpoint', description: "the modelled bus's queue toward the device stayed full and its sender gave up as the model says (EBUSY, EIO, ENOSPC): never delivered" },
   // router only: correlation, routing and delivery (assembly/router)
   UNMATCHED_RESPONSE: { code: 32, layer: 'router', description: 'response token matches no outstanding request' },
   LATE_RESPONSE: { code: 33, layer: 'router', description: 'response to a request the router already closed without an answer (timeout, detach, removal)' },

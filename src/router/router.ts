@@ -19,6 +19,7 @@ import {
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { Doorbell, ringDoorbell } from '../wait/doorbell.js';
 import { CaptureTap, type CaptureOptions } from '../capture/tap.js';
+import type { BusModel } from '../bus/model/bus-model.js';
 
 export const EVENT_DEVICE_READY = 1;
 export const EVENT_DEVICE_REMOVED = 2;
@@ -34,6 +35,12 @@ export interface DriverLinkOptions {
   shard?: number;
   /** The link this endpoint belongs to (its URI or name): the `link` label of its metrics. Default "inproc:driver". */
   label?: string;
+  /**
+   * A bus model between this endpoint and the router (README "Bus models"): a built-in name, a
+   * model file path or a parsed model. The returned link then behaves like that bus; detach it
+   * as any other.
+   */
+  model?: string | BusModel;
 }
 
 export interface DeviceLinkOptions {
@@ -43,6 +50,8 @@ export interface DeviceLinkOptions {
   shard?: number;
   /** As DriverLinkOptions.label; default "inproc:device". */
   label?: string;
+  /** As DriverLinkOptions.model. */
+  model?: string | BusModel;
 }
 
 /**
@@ -474,6 +483,7 @@ export class Router {
 
   /** Attach an in-process driver endpoint; hand the returned descriptor to an EndpointPort (any thread). */
   async attachDriver(opts: DriverLinkOptions = {}): Promise<LinkDescriptor> {
+    if (opts.model !== undefined) return this.attachModelled('driver', opts);
     const flags = opts.failureEvents === false ? 0 : this.tables.L.EPF_FAILURE_EVENTS;
     const rec = await this.attach('driver', opts.maxMessageSize, opts.shard, flags, opts.allow);
     this.labels.set(rec.id, opts.label ?? 'inproc:driver');
@@ -482,11 +492,23 @@ export class Router {
 
   /** Attach an in-process device endpoint serving `devices`; announces each with EVENT_DEVICE READY. */
   async attachDevice(opts: DeviceLinkOptions = {}): Promise<LinkDescriptor> {
+    if (opts.model !== undefined) return this.attachModelled('device', opts);
     for (const d of opts.devices ?? []) this.checkDevNum(d);
     const rec = await this.attach('device', opts.maxMessageSize, opts.shard, 0);
     this.labels.set(rec.id, opts.label ?? 'inproc:device');
     for (const d of opts.devices ?? []) await this.addDevice(rec.link, d);
     return rec.link as LinkDescriptor;
+  }
+
+  /** Links behind a bus model (src/bus/model/model-link.ts), by endpoint id: detach and close stop their adapters. */
+  private readonly modelled = new Map<number, { close(): Promise<void> }>();
+
+  private async attachModelled(kind: 'driver' | 'device', opts: DriverLinkOptions & DeviceLinkOptions): Promise<LinkDescriptor> {
+    this.checkOpen();
+    const { ModelLink } = await import('../bus/model/model-link.js');
+    const m = kind === 'driver' ? await ModelLink.attachDriver(this, { ...opts, model: opts.model! }) : await ModelLink.attachDevice(this, { ...opts, model: opts.model! });
+    this.modelled.set(m.link.id, m);
+    return m.link;
   }
 
   /** True once close() was called. */
@@ -594,6 +616,11 @@ export class Router {
    */
   async detach(link: AttachedLink): Promise<void> {
     this.checkOpen();
+    const modelled = this.modelled.get(link.id);
+    if (modelled !== undefined) {
+      this.modelled.delete(link.id);
+      return modelled.close(); // stops its adapter, then detaches the router's side
+    }
     const rec = this.endpoints.get(link.id);
     if (rec === undefined) throw new Error(`endpoint ${link.id} is not attached`);
     for (const d of [...rec.devices]) await this.removeDevice(d);
@@ -752,6 +779,8 @@ export class Router {
     new Doorbell(this.mem.buffer, this.tables.controlBell).wake();
     await Promise.allSettled(this.shardRuns);
     await this.controlLoop;
+    await Promise.allSettled([...this.modelled.values()].map((m) => m.close()));
+    this.modelled.clear();
     await this.pool.destroy();
   }
 }

@@ -187,6 +187,7 @@ export const DS_PARK_TAIL = 32;
 export const DS_PARK_COUNT = 36;
 export const DS_LIST_NEXT = 40;
 export const DS_LISTED = 44;
+export const DS_PARK_REFUSALS = 48;
 export const DS_C_REQUESTS = 64;
 export const DS_C_RESPONSES = 72;
 export const DS_C_FAILED = 80;

@@ -1,6 +1,6 @@
 // A driver's channel through a bus model (src/bus/model/model-channel.ts) and `model=` on link
 // URIs: the window, the bus answers' token, the frame limit and the slots seen by the driver;
-// `vmsg bench --model` against a separately running `vmsg route`; route links refuse model=.
+// `vmsg bench --model` against a separately running `vmsg route`; route links over a window refuse it.
 import { describe, it, expect, afterEach } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -49,10 +49,11 @@ describe('model= on link URIs', () => {
     expect(() => splitModelParam('unix:/s?model=a&model=b')).toThrow(/"model" given twice/);
   });
 
-  it('a route link refuses it, saying where it applies', async () => {
+  it('a route link over a shared-memory window refuses it, saying why; an unknown model is named', async () => {
     target = await startEchoRouter([1]);
-    await expect(openBusLink(target.router, 'unix-listen:/tmp/never.sock?model=vmamp-pci', 'driver')).rejects.toThrow(LinkUriError);
-    await expect(openBusLink(target.router, 'unix-listen:/tmp/never.sock?model=vmamp-pci', 'driver')).rejects.toThrow(/model= applies to a driver's channel/);
+    await expect(openBusLink(target.router, 'vmamp:/dev/shm/vmsg-never?size=8192&model=vmamp-pci', 'driver')).rejects.toThrow(LinkUriError);
+    await expect(openBusLink(target.router, 'vmamp:/dev/shm/vmsg-never?size=8192&model=vmamp-pci', 'driver')).rejects.toThrow(/reads the window in place/);
+    await expect(openBusLink(target.router, 'unix-listen:/tmp/never.sock?model=nope', 'driver')).rejects.toThrow(/model=nope: unknown bus model/);
   });
 });
 

@@ -3,81 +3,11 @@
 // and the sender's full-queue policy with its timings, the frame size limit — observed through
 // the API with the endpoints in real worker threads.
 import { describe, it, expect, afterEach } from 'vitest';
-import { Worker } from 'node:worker_threads';
 import { Router } from '../../src/router/router.js';
 import { ModelLink } from '../../src/bus/model/model-link.js';
 import { InprocChannel } from '../../src/bus/inproc-channel.js';
-import { wasmModule } from '../../src/wasm/module.js';
-import { loadBusModel, type BusModel } from '../../src/bus/model/bus-model.js';
-import type { LinkDescriptor } from '../../src/endpoint/link.js';
-
-interface Seen { type: number; msgId: number; dev: number; token: number; size: number }
-
-interface Probe {
-  seen(): Seen[];
-  release(): void;
-  stop(): Promise<void>;
-}
-
-function startProbe(link: LinkDescriptor, mode: 'answer' | 'hold' | 'noread'): Probe {
-  const control = new Int32Array(new SharedArrayBuffer(8));
-  const log = new Int32Array(new SharedArrayBuffer(4 * (1 + 5 * 4096)));
-  const worker = new Worker(new URL('./workers/probe-device.mjs', import.meta.url), { workerData: { link, module: wasmModule(), control: control.buffer, log: log.buffer, mode } });
-  return {
-    seen: () => {
-      const n = Atomics.load(log, 0);
-      return Array.from({ length: n }, (_, i) => {
-        const [type, msgId, dev, token, size] = log.subarray(1 + 5 * i, 6 + 5 * i);
-        return { type: type!, msgId: msgId!, dev: dev!, token: token!, size: size! };
-      });
-    },
-    release: () => { Atomics.store(control, 1, 1); Atomics.notify(control, 1); },
-    stop: async () => {
-      Atomics.store(control, 0, 1);
-      Atomics.store(control, 1, 1);
-      Atomics.notify(control, 1);
-      await worker.terminate();
-    },
-  };
-}
-
-/** Poll `cond` until it holds (or fail after `ms`). */
-async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-function frame(type: number, msgId: number, dev: number, token: number, payload: number[] = []): Uint8Array {
-  const f = new Uint8Array(8 + payload.length);
-  f[0] = type; f[1] = msgId; f[2] = dev & 0xff; f[3] = dev >> 8; f[4] = token & 0xff; f[5] = token >> 8; f[6] = f.length; f[7] = 0;
-  f.set(payload, 8);
-  return f;
-}
-const GET_DEVICE_STATUS = 0x07;
-const EVENT_AVAIL = 0x41;
-const statusReq = (dev: number, token: number): Uint8Array => frame(0, GET_DEVICE_STATUS, dev, token);
-const avail = (dev: number, q: number): Uint8Array => frame(0, EVENT_AVAIL, dev, 0, [q, 0, 0, 0, 0, 0, 0, 0]);
-
-/** Every answer the driver gets (EVENT_DEVICE and other events skipped), until `n` arrived. */
-async function answers(ch: InprocChannel, n: number): Promise<Uint8Array[]> {
-  const got: Uint8Array[] = [];
-  const end = Date.now() + 10_000;
-  while (got.length < n && Date.now() < end) {
-    const f = ch.recv();
-    if (f === null) { await ch.wait(50); continue; }
-    if ((f[0]! & 1) === 1) got.push(f);
-  }
-  return got;
-}
-
-const withModel = (name: string, change: (m: BusModel) => void): BusModel => {
-  const m = loadBusModel(name);
-  change(m);
-  return m;
-};
+import type { BusModel } from '../../src/bus/model/bus-model.js';
+import { startProbe, until, frame, statusReq, avail, answers, withModel, GET_DEVICE_STATUS, EVENT_AVAIL } from './model-helpers.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -69,19 +69,23 @@ const load = (target: string, seconds = 2): string[] => ['bench', '--target', `u
 describe('vmsg bench --compare --fail-on worse', () => {
   it('passes a run made the same way and fails one whose answers are 20 ms late', async () => {
     const base = join(dir, 'base.json');
-    const b = await vmsg(...load(bus), '--json');
-    expect(b.status, b.stderr).toBe(0);
-    writeFileSync(base, b.stdout);
+    // An equal run passes. A 2-core machine that something else wakes up on (the rest of the
+    // suite) can move one run past the band (seen: −35 % throughput, 3.6 × p50 while other test
+    // processes ran): the baseline and the equal run are made back to back, and the pair gets
+    // three tries. The slowed run below must fail against the last baseline every time.
+    let b = await vmsg(...load(bus), '--json');
+    let same = b;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (attempt > 0) b = await vmsg(...load(bus), '--json');
+      expect(b.status, b.stderr).toBe(0);
+      writeFileSync(base, b.stdout);
+      same = await vmsg(...load(bus), '--compare', base, '--fail-on', 'worse', '--json');
+      if (same.status === 0) break;
+    }
     const baseline = JSON.parse(b.stdout) as { timeline: { hdr: string[] }; run: { command: string; target: string; commit: string | null } };
     expect(baseline.timeline.hdr.length).toBeGreaterThanOrEqual(8);
     expect(baseline.run.target).toBe(`unix:${bus}`);
     expect(baseline.run.command).toContain('vmsg bench --target');
-
-    // An equal run passes. A 2-core machine that something else wakes up on can still move one
-    // run's throughput past the band (seen: −35 % while another test process ran), so an equal
-    // run gets three tries; the slowed run below must fail every time.
-    let same = await vmsg(...load(bus), '--compare', base, '--fail-on', 'worse', '--json');
-    for (let retry = 0; retry < 2 && same.status !== 0; retry++) same = await vmsg(...load(bus), '--compare', base, '--fail-on', 'worse', '--json');
     expect(same.status, same.stdout.slice(-2000) + same.stderr).toBe(0);
     const sameDoc = JSON.parse(same.stdout) as { comparison: { regressions: string[]; rows: { metric: string; verdict: string }[] }; gate: { passed: boolean } };
     expect(sameDoc.comparison.regressions).toEqual([]);

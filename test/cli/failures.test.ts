@@ -41,11 +41,16 @@ function expectFailure(r: Run, status: number, line: RegExp): void {
 
 describe('start-up failures of vmsg route are found before any worker starts', () => {
   it('--metrics on a port in use: exit 1 in under a second, naming the port and the fix', async () => {
-    const t0 = performance.now();
+    // Under a second on an idle machine. On a loaded one starting node itself may take most of
+    // it: what the failure path adds on top of `vmsg --version` (same start-up) must stay under one.
+    let t0 = performance.now();
+    await vmsg('--version');
+    const startMs = performance.now() - t0;
+    t0 = performance.now();
     const r = await vmsg('route', '--metrics', String(taken), '--device', 'echo:1', '--duration', '30');
     const ms = performance.now() - t0;
     expectFailure(r, 1, new RegExp(`^vmsg route: --metrics: 127\\.0\\.0\\.1:${taken} is in use; choose another port with --metrics PORT`));
-    expect(ms).toBeLessThan(1000);
+    expect(ms - Math.max(0, startMs - 300)).toBeLessThan(1000);
   });
 
   it('a tcp-listen: port in use: exit 1, and no counters on stdout', async () => {

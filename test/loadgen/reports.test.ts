@@ -21,7 +21,7 @@ beforeAll(async () => {
   const target = await startEchoRouter([1, 2]);
   try {
     const ch = await target.channel();
-    result = await runLoad(ch, { profile: { name: 'mixed', mix: { GET_DEVICE_STATUS: 3, PING: 1, EVENT_AVAIL: 1 } }, durationS: 0.6, warmupS: 0.1, intervalMs: 50 });
+    result = await runLoad(ch, { profile: { name: 'mixed', mix: { GET_DEVICE_STATUS: 3, PING: 1, EVENT_AVAIL: 1 } }, durationS: 1.2, warmupS: 0.1, intervalMs: 50 });
     await ch.close();
   } finally {
     await target.close();

@@ -11,7 +11,9 @@ import type { Router } from '../../router/router.js';
 import type { LinkDescriptor } from '../../endpoint/link.js';
 import { AsyncEndpoint } from '../../endpoint/async-endpoint.js';
 import { decode, encode } from '../../protocol/codec.js';
-import { GET_DEVICES_ALIGN, HDR_TYPE, TYPE_BUS } from '../../protocol/constants.js';
+import { GET_DEVICES_ALIGN, HDR_TYPE, TYPE_BUS, TYPE_RESPONSE } from '../../protocol/constants.js';
+import { Reason } from '../../protocol/reasons.js';
+import type { BusModel } from '../model/bus-model.js';
 import type { BusLink, FrameChannel, LinkDown } from '../bus-link.js';
 import type { OpenDeadline } from '../open-deadline.js';
 import { LegacyTranslator, type TranslateSink } from './translate.js';
@@ -19,29 +21,13 @@ import { openQemuV0Wire } from './qemu-v0.js';
 import { openOpenampWire } from './openamp.js';
 import type { LegacyOptions } from './options.js';
 import type { LegacyWire } from './wire.js';
+import { requestFailedFrame } from '../../protocol/request-failed.js';
 
-/** The router's request-failed bus event (README "VMSG_EVT_REQUEST_FAILED"), 16 bytes. */
-const EVT_REQUEST_FAILED = 0xc1;
-const FAILED_SIZE = 16;
 /** Largest frame the translator sends towards the driver side (a 48-byte GET_VQUEUE reply, features, config). */
 export const LEGACY_LINK_MAX_MESSAGE = 264;
 
 export function openLegacyWire(o: LegacyOptions, deadline: OpenDeadline): Promise<LegacyWire> {
   return o.scheme === 'qemu-v0' ? openQemuV0Wire(o, deadline) : openOpenampWire(o, deadline);
-}
-
-/** VMSG_EVT_REQUEST_FAILED for the request (`token` as it came) of `dev`. */
-export function requestFailedFrame(dev: number, msgId: number, token: number, reason: number): Uint8Array {
-  const f = new Uint8Array(FAILED_SIZE);
-  const v = new DataView(f.buffer);
-  f[0] = TYPE_BUS;
-  f[1] = EVT_REQUEST_FAILED;
-  v.setUint16(6, FAILED_SIZE, true);
-  v.setUint16(8, dev, true);
-  f[10] = msgId;
-  f[11] = reason;
-  v.setUint16(12, token, true);
-  return f;
 }
 
 function translateOptions(o: LegacyOptions, devNum: number): ConstructorParameters<typeof LegacyTranslator>[1] {
@@ -68,7 +54,13 @@ export class LegacyLink implements BusLink {
     const endpoint = this.endpoint;
     const sink: TranslateSink = {
       toDriver: (f) => {
-        endpoint.send(f);
+        // An answer larger than the link carries (a bus model's frame limit) cannot reach the
+        // driver: its request ends as a transport failure instead.
+        if (f.length > desc.maxMessageSize && (f[HDR_TYPE]! & TYPE_RESPONSE) !== 0) {
+          endpoint.send(requestFailedFrame(f[2]! | (f[3]! << 8), f[1]!, f[4]! | (f[5]! << 8), Reason.MSG_SIZE_GT_BUS_MAX));
+        } else if (f.length <= desc.maxMessageSize) {
+          endpoint.send(f);
+        }
         endpoint.flush();
       },
       fail: (dev, msgId, token, reason) => {
@@ -92,11 +84,11 @@ export class LegacyLink implements BusLink {
   }
 
   /** Open the legacy bus behind `o` and attach its device to `router`. */
-  static async open(router: Router, o: LegacyOptions, deadline: OpenDeadline, log?: (line: string) => void): Promise<LegacyLink> {
+  static async open(router: Router, o: LegacyOptions, deadline: OpenDeadline, log?: (line: string) => void, model?: BusModel): Promise<LegacyLink> {
     const wire = await openLegacyWire(o, deadline);
     try {
       const dev = o.dev ?? lowestFreeDevice(router);
-      const desc = await router.attachDevice({ devices: [dev], maxMessageSize: LEGACY_LINK_MAX_MESSAGE });
+      const desc = await router.attachDevice({ devices: [dev], maxMessageSize: LEGACY_LINK_MAX_MESSAGE, model });
       return new LegacyLink(o.uri.text, router, desc, dev, wire, o, log);
     } catch (e) {
       wire.close();

@@ -25,8 +25,10 @@ export const MC = {
   takenFromNear: 20, takenFromFar: 21, deliveredToNear: 22, deliveredToFar: 23,
   /** Frames inside the mover now (being notified, waiting for a slot or for the window). */
   pending: 24,
+  /** Transport failure reports the link sent for requests the bus gave up on (also in deliveredToFar). */
+  reported: 25,
 } as const;
-export const MC_COUNT = 25;
+export const MC_COUNT = 26;
 
 export type ModelCounters = { -readonly [K in keyof typeof MC]: number };
 
@@ -137,6 +139,13 @@ export class FullQueueSender {
     this.tries = 0;
     return 'give-up';
   }
+}
+
+/** A device request the bus gave up on, as the router sent it (its token): what a failure report names. */
+export interface FailedRequest {
+  dev: number;
+  msgId: number;
+  token: number;
 }
 
 interface Exchange {
@@ -347,15 +356,19 @@ export class ModelCore {
     return out;
   }
 
-  /** Undo the count of a frame that crossed no further (its send failed). */
-  failedToNear(f: Uint8Array): void {
+  /**
+   * Undo the count of a frame that crossed no further (its send failed). A request that never
+   * reached the device frees its window slot, and the sender was told at once (the bus returned
+   * the error): returns the request as its requester knows it, for a transport failure report.
+   */
+  failedToNear(f: Uint8Array): FailedRequest | null {
     this.counters[MC.framesToNear]!--;
-    // A request that never reached the device frees its slot: the requester saw the error.
-    if (this.requestsToNear && isRequest(f)) {
-      const dev = (f[HDR_TYPE]! & TYPE_BUS) !== 0 ? 0 : u16(f, HDR_DEV_NUM);
-      const x = this.byDev.get(dev)?.find((e) => e.busToken === u16(f, HDR_TOKEN) && e.msgId === f[HDR_MSG_ID]);
-      if (x !== undefined) this.close(x);
-    }
+    if (!this.requestsToNear || !isRequest(f)) return null;
+    const dev = (f[HDR_TYPE]! & TYPE_BUS) !== 0 ? 0 : u16(f, HDR_DEV_NUM);
+    const x = this.byDev.get(dev)?.find((e) => e.busToken === u16(f, HDR_TOKEN) && e.msgId === f[HDR_MSG_ID]);
+    if (x === undefined) return null;
+    this.close(x);
+    return x.bus ? null : { dev: x.dev, msgId: x.msgId, token: x.origToken };
   }
 
   /**
@@ -379,15 +392,21 @@ export class ModelCore {
     return out;
   }
 
-  /** Give up requests unanswered past the model's response timeout; their late answers are dropped. */
-  expire(now: number): void {
+  /**
+   * Give up requests unanswered past the model's response timeout; their late answers are
+   * dropped. Returns the device requests given up (as their requester knows them): the bus told
+   * its caller, so the link reports each as a transport failure.
+   */
+  expire(now: number): FailedRequest[] {
     const d = this.deadlines;
+    const out: FailedRequest[] = [];
     while (this.deadlineHead < d.length) {
       const x = d[this.deadlineHead]!;
       if (!x.done) {
         if (x.deadline > now) break;
         this.close(x);
         this.counters[MC.timeouts]!++;
+        if (this.requestsToNear && !x.bus) out.push({ dev: x.dev, msgId: x.msgId, token: x.origToken });
       }
       this.deadlineHead++;
     }
@@ -395,6 +414,7 @@ export class ModelCore {
       d.splice(0, this.deadlineHead);
       this.deadlineHead = 0;
     }
+    return out;
   }
 
   /** The earliest open deadline (µs), or Infinity. */

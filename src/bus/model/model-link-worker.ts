@@ -17,7 +17,9 @@ import { EndpointPort } from '../../endpoint/port.js';
 import { NR_CONS_CURSOR, NR_CONS_INDEX, NR_PROD_CURSOR, NR_PROD_INDEX } from '../../ring/native.js';
 import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../../wait/doorbell.js';
 import { HDR_MSG_SIZE } from '../../protocol/constants.js';
-import { MC, ModelCore } from './model-core.js';
+import { MC, ModelCore, type FailedRequest } from './model-core.js';
+import { requestFailedFrame } from '../../protocol/request-failed.js';
+import { Reason } from '../../protocol/reasons.js';
 import type { BusModel } from './bus-model.js';
 import type { LinkDescriptor } from '../../endpoint/link.js';
 
@@ -80,10 +82,19 @@ function main(d: ModelLinkWorkerData): void {
     else toFar.push({ f, due: core.toFarClock.due(now) });
   };
 
+  // A request the bus gave up on (its sender got EBUSY/EIO/ENOSPC, or the model's response
+  // timeout passed) was reported to that sender at once: it ends as one transport failure
+  // towards its driver, in the device's order (the router's failedByDevice), never a silent
+  // timeout. Reported as the device link, at once (no notification: the sender is on our side).
+  const report = (r: FailedRequest, reason: number, now: number): void => {
+    toFar.push({ f: requestFailedFrame(r.dev, r.msgId, r.token, reason), due: now });
+    counters[MC.reported]!++;
+  };
+
   while (Atomics.load(control, 0) === 0) {
     let now = clock();
     let progress = false;
-    core.expire(now);
+    for (const r of core.expire(now)) report(r, Reason.TIMEOUT, now);
 
     // Endpoint → router: the head of the endpoint's ring crosses once its notification landed.
     let drained = 0;
@@ -142,7 +153,8 @@ function main(d: ModelLinkWorkerData): void {
       }
       if (s.blocked && now < s.nextTry) break;
       if (s.full(now) === 'give-up') {
-        core.failedToNear(waitingToNear.shift()!);
+        const r = core.failedToNear(waitingToNear.shift()!);
+        if (r !== null) report(r, Reason.BUS_QUEUE_FULL, now);
         progress = true;
         continue;
       }

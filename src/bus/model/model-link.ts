@@ -39,7 +39,7 @@ export class ModelLink {
   static async attachDriver(router: Router, opts: DriverLinkOptions & ModelLinkOptions): Promise<ModelLink> {
     const model = typeof opts.model === 'string' ? loadBusModel(opts.model) : opts.model;
     const max = Math.min(model.maxFrame, opts.maxMessageSize ?? router.options.busMaxSize, router.options.busMaxSize);
-    const routerLink = await router.attachDriver({ ...opts, maxMessageSize: max });
+    const routerLink = await router.attachDriver({ ...opts, model: undefined, maxMessageSize: max });
     return ModelLink.start(router, routerLink, model, 'driver', max);
   }
 
@@ -47,7 +47,7 @@ export class ModelLink {
   static async attachDevice(router: Router, opts: DeviceLinkOptions & ModelLinkOptions): Promise<ModelLink> {
     const model = typeof opts.model === 'string' ? loadBusModel(opts.model) : opts.model;
     const max = Math.min(model.maxFrame, opts.maxMessageSize ?? router.options.busMaxSize, router.options.busMaxSize);
-    const routerLink = await router.attachDevice({ ...opts, maxMessageSize: max });
+    const routerLink = await router.attachDevice({ ...opts, model: undefined, maxMessageSize: max });
     return ModelLink.start(router, routerLink, model, 'device', max);
   }
 

@@ -78,9 +78,22 @@ export class TableChecker {
       if (count > 0 && last !== u32[(q + L.PQ_TAIL) >>> 2]) out.push(`shard ${s}: ${where}: tail is not the last of its ${count} frames`);
       if (count > 0 && !list.has(q)) out.push(`shard ${s}: ${where} holds ${count} frames but is not on the service list`);
     };
+    // A device queue's refusal records are counted apart from its frames (they have a bound of their own).
+    const refusals = (q: number): number => {
+      let n = 0;
+      let ps = u32[(q + L.PQ_HEAD) >>> 2]!;
+      for (let k = Math.min(u32[(q + L.PQ_COUNT) >>> 2]!, slots); k > 0; k--) {
+        if ((mem.u16[(ps + L.PS_KIND) >>> 1]! & L.TAG_KIND) === L.PSK_REFUSAL) n++;
+        ps = u32[(ps + L.PS_NEXT) >>> 2]!;
+      }
+      return n;
+    };
     for (const d of r.devices.values()) {
       if (d.shard !== s) continue;
       queue(d.state + L.DS_PARK, `device ${d.dev} park queue`, devList);
+      const counted = u32[(d.state + L.DS_PARK_REFUSALS) >>> 2]!;
+      const walked = refusals(d.state + L.DS_PARK);
+      if (counted !== walked) out.push(`shard ${s}: device ${d.dev} counts ${counted} refusal records, its park queue holds ${walked}`);
       const st = d.state;
       const head = u32[(st + L.DS_HEAD_SEQ) >>> 2]!;
       const next = u32[(st + L.DS_NEXT_SEQ) >>> 2]!;
