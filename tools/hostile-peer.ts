@@ -24,10 +24,12 @@ interface Args {
   seconds: number;
   dev: number;
   seed: number;
+  /** shrink: the length to truncate to; default one of 0, 64 bytes, one page (the last two need not fault). */
+  shrinkTo: number | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Partial<Args> = { seconds: 2, dev: 1, seed: 1 };
+  const a: Partial<Args> = { seconds: 2, dev: 1, seed: 1, shrinkTo: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = argv[++i];
@@ -39,7 +41,8 @@ function parseArgs(argv: string[]): Args {
     } else if (k === '--seconds') a.seconds = Number(v);
     else if (k === '--dev') a.dev = Number(v);
     else if (k === '--seed') a.seed = Number(v) >>> 0;
-    else throw new Error(`unknown option ${k}; usage: hostile-peer --target URI --attack ${ATTACKS.join('|')} [--seconds S] [--dev D] [--seed N]`);
+    else if (k === '--shrink-to') a.shrinkTo = Number(v);
+    else throw new Error(`unknown option ${k}; usage: hostile-peer --target URI --attack ${ATTACKS.join('|')} [--seconds S] [--dev D] [--seed N] [--shrink-to BYTES]`);
   }
   if (a.target === undefined || a.attack === undefined) throw new Error('--target and --attack are required');
   return a as Args;
@@ -174,7 +177,7 @@ async function main(): Promise<void> {
       case 'shrink':
         if (done.truncated === 0 && performance.now() >= attackAt) {
           const page = pageSize();
-          truncateSync(file, [0, page, 64][rand(3)]!);
+          truncateSync(file, args.shrinkTo ?? [0, page, 64][rand(3)]!);
           done.truncated++;
         }
         break;

@@ -24,6 +24,8 @@ export interface HostileOptions {
   /** The device the hostile driver sends its requests to (a device of the good links: shared with them on purpose). */
   dev: number;
   seed: number;
+  /** shrink: truncate to this many bytes (0 always faults); default: the peer's choice. */
+  shrinkTo?: number;
   /** Window file name tag (unique per concurrent run). */
   tag: string;
   log?: (line: string) => void;
@@ -75,7 +77,7 @@ export async function runHostile(router: Router, o: HostileOptions): Promise<Hos
       const session = res.sessions++;
       const opening = openBusLink(router, uri, 'driver', { waitMs: 20_000 }).catch((e: unknown) => e as Error);
       const out = await runPeer(['--target', `${o.bus}:${path}?size=8192`, '--attack', o.attack, '--dev', String(o.dev),
-        '--seconds', String(o.sessionSeconds ?? 2), '--seed', String((o.seed + session) >>> 0)]);
+        '--seconds', String(o.sessionSeconds ?? 2), '--seed', String((o.seed + session) >>> 0), ...(o.shrinkTo !== undefined ? ['--shrink-to', String(o.shrinkTo)] : [])]);
       const link = await opening;
       if (out.code !== 0) {
         res.peerFailures++;

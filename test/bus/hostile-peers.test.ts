@@ -32,7 +32,8 @@ describe('a hostile shared-memory peer attacks one link while a good driver rout
     let stopped = false;
     try {
       await until(() => pair.sent() > 1000, 'the good driver to get going', 20_000);
-      const res = await runHostile(router, { bus, attack, seconds: 3, sessionSeconds: 1.5, dev: HOSTILE_DEV, seed: 0x5eed, tag });
+      // Truncated to nothing: a partial last page can read as zeros without a SIGBUS, and this test is about the SIGBUS.
+      const res = await runHostile(router, { bus, attack, seconds: 3, sessionSeconds: 1.5, dev: HOSTILE_DEV, seed: 0x5eed, tag, shrinkTo: 0 });
       expect(res.peerFailures, JSON.stringify(res)).toBe(0);
       expect(res.sessions).toBeGreaterThan(0);
       const dropped = Object.values(res.drops).reduce((t, n) => t + n, 0);
