@@ -8,8 +8,9 @@ interface MmapAddon {
   mapFile(view: Uint8Array, offset: number, length: number, path: string, create: boolean): void;
   unmapFile(view: Uint8Array, offset: number, length: number): void;
   pageSize(): number;
-  windowLost(view: Uint8Array, offset: number, length: number): boolean;
-  lostTotal(): number;
+  /** Absent in an addon built before the SIGBUS handler (rebuild: npm ci, or node-gyp rebuild). */
+  windowLost?(view: Uint8Array, offset: number, length: number): boolean;
+  lostTotal?(): number;
 }
 
 let addon: MmapAddon | undefined;
@@ -52,10 +53,10 @@ export function unmapFile(memory: WebAssembly.Memory, offset: number, length: nu
  * down; the range reads zeros until it is unmapped.
  */
 export function windowLost(memory: WebAssembly.Memory, offset: number, length: number): boolean {
-  return load().windowLost(new Uint8Array(memory.buffer), offset, length);
+  return load().windowLost?.(new Uint8Array(memory.buffer), offset, length) ?? false;
 }
 
 /** Mapped ranges lost that way since the process started. */
 export function lostWindowsTotal(): number {
-  return load().lostTotal();
+  return load().lostTotal?.() ?? 0;
 }
