@@ -6,17 +6,18 @@
 // last answers are read, and nothing may be lost: every request answered or failed exactly
 // once, in order, and the router's accounting invariant exact. The drivers time every answer;
 // latency percentiles are reported per `--latency-window` seconds (default 5 minutes, shorter
-// for short runs). Exit 0 when all holds, 1 when not, 2 on bad arguments.
-import { Worker } from 'node:worker_threads';
+// for short runs). `--hostile` (or `--attack A,B`) adds one more link attacked by a hostile peer
+// process (tools/hostile-peer.ts; the legacy one: the C QEMU peer's hostile mode), each attack
+// for an equal share of the minutes: the same verdict must hold for the well-behaved drivers.
+// Exit 0 when all holds, 1 when not, 2 on bad arguments.
 import { availableParallelism } from 'node:os';
 import { Router } from '../src/router/router.js';
-import { ringDoorbell } from '../src/wait/doorbell.js';
-import { EndpointPort } from '../src/endpoint/port.js';
-import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../src/router/accounting.js';
-import { compiledModule } from '../src/util/paths.js';
-import { wasmModule } from '../src/wasm/module.js';
-import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS, LOAD_OTHER, type LoadLatencyReport } from '../src/driver/load-worker.js';
+import type { LoadLatencyReport } from '../src/driver/load-worker.js';
+import { startLoadPair } from './load-pair.js';
+import { runHostile, type HostileResult } from './hostile-session.js';
+import { runHostileLegacy, type HostileLegacyResult } from './hostile-legacy.js';
+import { ATTACK_BUSES, SOAK_ATTACKS, type Attack, type SoakAttack } from './hostile-attacks.js';
 import { newHistogram, decodeHistogram, summarize, type LatencySummary } from '../src/loadgen/latency.js';
 import type { Histogram } from 'hdr-histogram-js';
 
@@ -30,12 +31,15 @@ interface SoakArgs {
   maxGrowthPct: number;
   latencyWindowS: number;
   json: boolean;
+  /** Hostile-peer attacks run one after another against one more link, each for an equal share of the time. */
+  attacks: SoakAttack[];
+  seed: number;
 }
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): SoakArgs {
-  const a: SoakArgs = { minutes: 10, devices: 8, drivers: 2, outstanding: 16, sampleS: 0, warmupS: -1, maxGrowthPct: 5, latencyWindowS: 0, json: false };
+  const a: SoakArgs = { minutes: 10, devices: 8, drivers: 2, outstanding: 16, sampleS: 0, warmupS: -1, maxGrowthPct: 5, latencyWindowS: 0, json: false, attacks: [], seed: 1 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const num = (min: number, max: number): number => {
@@ -52,7 +56,14 @@ function parseArgs(argv: string[]): SoakArgs {
     else if (k === '--max-growth') a.maxGrowthPct = num(0, 1000);
     else if (k === '--latency-window') a.latencyWindowS = num(1, 24 * 3600);
     else if (k === '--json') a.json = true;
-    else throw new UsageError(`unknown option ${k}; usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--latency-window S] [--json]`);
+    else if (k === '--hostile') a.attacks = [...SOAK_ATTACKS];
+    else if (k === '--attack') {
+      const names = (argv[++i] ?? '').split(',');
+      const bad = names.find((n) => !(SOAK_ATTACKS as readonly string[]).includes(n));
+      if (bad !== undefined) throw new UsageError(`--attack takes ${SOAK_ATTACKS.join(', ')} (comma-separated), got ${bad}`);
+      a.attacks = names as SoakAttack[];
+    } else if (k === '--seed') a.seed = Math.floor(num(0, 2 ** 32 - 1));
+    else throw new UsageError(`unknown option ${k}; usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--latency-window S] [--hostile | --attack A,B] [--seed N] [--json]`);
   }
   const total = a.minutes * 60;
   if (a.sampleS === 0) a.sampleS = Math.max(1, Math.min(10, total / 60)); // about 60 samples
@@ -76,51 +87,11 @@ interface LatencyWindow extends LatencySummary {
   toS: number;
 }
 
-interface Running {
-  worker: Worker;
-  stop: Int32Array;
-  counters: Float64Array;
-  exited: Promise<void>;
-}
-
-function start(file: string, data: Record<string, unknown>, nCounters: number): Running {
-  const stop = new SharedArrayBuffer(4);
-  const counters = new SharedArrayBuffer(8 * nCounters);
-  const worker = new Worker(compiledModule(file), { workerData: { ...data, stop, counters } });
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  worker.on('error', (e) => process.stderr.write(`soak: worker ${file} failed: ${String(e)}\n`));
-  return { worker, stop: new Int32Array(stop), counters: new Float64Array(counters), exited };
-}
-
-async function stopWorker(r: Running, link: LinkDescriptor): Promise<void> {
-  Atomics.store(r.stop, 0, 1);
-  ringDoorbell(new Int32Array(link.memory.buffer), link.bell >>> 2);
-  await r.exited;
-}
-
 const MiB = 1024 * 1024;
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-
-/** Read what a stopped load driver left in its ring: the answers to its last requests. */
-async function drainStoppedDriver(link: LinkDescriptor, open: number, timeoutMs: number): Promise<{ responses: number; failures: number; other: number }> {
-  const port = new EndpointPort(link, { spinBeforeSleep: 0 });
-  const got = { responses: 0, failures: 0, other: 0 };
-  const deadline = Date.now() + timeoutMs;
-  while (got.responses + got.failures < open && Date.now() < deadline) {
-    const f = port.peek();
-    if (f === 0) { await new Promise((r) => setTimeout(r, 2)); continue; }
-    const type = port.u8[f]!, id = port.u8[f + 1]!;
-    if (type === 1) got.responses++;
-    else if (type === 2 && id === 0xc1) got.failures++;
-    else got.other++;
-    port.release();
-  }
-  port.flushReceived();
-  return got;
-}
 
 async function main(): Promise<number> {
   let args: SoakArgs;
@@ -133,41 +104,58 @@ async function main(): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
   const log = (s: string): void => { if (!args.json) process.stdout.write(s + '\n'); };
   const router = await Router.create();
-  const module = wasmModule();
   const devNums = Array.from({ length: args.devices }, (_, i) => i + 1);
-  const half = Math.ceil(devNums.length / 2);
-  const deviceLinks: LinkDescriptor[] = [];
-  for (const g of [devNums.slice(0, half), devNums.slice(half)].filter((x) => x.length > 0)) deviceLinks.push(await router.attachDevice({ devices: g }));
-  const echoes = deviceLinks.map((link) => start('device/echo-worker.js', { link, module }, 1));
-  const driverLinks: LinkDescriptor[] = [];
-  for (let d = 0; d < args.drivers; d++) driverLinks.push(await router.attachDriver());
-  const latencyReportMs = Math.min(5_000, (args.latencyWindowS * 1000) / 4);
-  const loads = driverLinks.map((link) => start('driver/load-worker.js', { link, module, devices: devNums, outstanding: args.outstanding, latencyReportMs }, LOAD_COUNTERS));
   // Latency per window: the drivers' reports go into the window of the moment they arrive.
   const windows: Histogram[] = [];
   const overall = newHistogram();
   let tLatency0 = performance.now();
-  for (const l of loads) {
-    l.worker.on('message', (m: Partial<LoadLatencyReport>) => {
-      if (typeof m.latency !== 'string') return;
-      const h = decodeHistogram(m.latency);
-      const w = Math.floor((performance.now() - tLatency0) / (args.latencyWindowS * 1000));
-      while (windows.length <= w) windows.push(newHistogram());
-      windows[w]!.add(h);
-      overall.add(h);
-    });
-  }
-  log(`soak: ${args.minutes} min, ${router.options.shards} shards, ${args.devices} echo devices on ${deviceLinks.length} links, ${args.drivers} drivers x ${args.outstanding} outstanding per device; warm-up ${args.warmupS} s, sample every ${args.sampleS} s (machine: ${availableParallelism()} cores, shared)`);
+  const onDriverMessage = (m: unknown): void => {
+    const latency = (m as Partial<LoadLatencyReport> | null)?.latency;
+    if (typeof latency !== 'string') return;
+    const h = decodeHistogram(latency);
+    const w = Math.floor((performance.now() - tLatency0) / (args.latencyWindowS * 1000));
+    while (windows.length <= w) windows.push(newHistogram());
+    windows[w]!.add(h);
+    overall.add(h);
+  };
+  // The hostile driver sends its requests to a device of its own: the good drivers' failures stay theirs.
+  const hostileDev = args.devices + 1;
+  const pair = await startLoadPair(router, {
+    devices: devNums, drivers: args.drivers, outstanding: args.outstanding, latencyReportMs: Math.min(5_000, (args.latencyWindowS * 1000) / 4), onDriverMessage,
+    ...(args.attacks.length > 0 ? { spareDevices: [hostileDev] } : {}),
+  });
+  type Case = { bus: 'vmamp' | 'spsc'; attack: Attack } | { bus: 'qemu-v0'; attack: 'legacy' };
+  const cases = args.attacks.flatMap((attack): Case[] => (attack === 'legacy' ? [{ bus: 'qemu-v0', attack }] : ATTACK_BUSES[attack].map((bus) => ({ bus, attack }))));
+  log(`soak: ${args.minutes} min, ${router.options.shards} shards, ${args.devices} echo devices on ${Math.min(2, args.devices)} links, ${args.drivers} drivers x ${args.outstanding} outstanding per device; warm-up ${args.warmupS} s, sample every ${args.sampleS} s (machine: ${availableParallelism()} cores, shared)`);
+  if (cases.length > 0) log(`hostile: ${cases.map((c) => `${c.bus}/${c.attack}`).join(', ')}, ${(args.minutes * 60 / cases.length).toFixed(0)} s each, one after another, against one more link (shared-memory attacks: the hostile driver's requests go to echo device ${hostileDev}; legacy: the hostile device is ${hostileDev + 1}); seed ${args.seed}`);
 
   const samples: Sample[] = [];
   const t0 = performance.now();
   tLatency0 = t0;
   const end = t0 + args.minutes * 60_000;
-  const sent = (): number => loads.reduce((t, l) => t + l.counters[LOAD_SENT]!, 0);
+  const sent = (): number => pair.sent();
   let lastT = t0, lastSent = 0, lastFrames = 0;
   let stopRequested = false;
   const onSigint = (): void => { stopRequested = true; };
   process.once('SIGINT', onSigint);
+  // The attacks run beside the sampling, each for its share of the minutes.
+  const hostileResults: HostileResult[] = [];
+  const legacyResults: HostileLegacyResult[] = [];
+  const hostile = (async () => {
+    for (const [i, c] of cases.entries()) {
+      if (stopRequested) break;
+      const seconds = Math.max(1, (end - performance.now()) / 1000 / (cases.length - i));
+      if (c.bus === 'qemu-v0') {
+        const r = await runHostileLegacy(router, { seconds, dev: hostileDev + 1, tag: 'soak-legacy', log });
+        legacyResults.push(r);
+        log(`hostile qemu-v0/legacy: ${r.sessions} sessions; its driver: ${r.sent} requests, ${r.responses} responses, ${r.failures} transport failures, lost ${r.lost}, out of order ${r.orderErrors}; peer ${JSON.stringify(r.peer)}`);
+        continue;
+      }
+      const r = await runHostile(router, { bus: c.bus, attack: c.attack, seconds, dev: hostileDev, seed: args.seed + i * 1000, tag: `soak-${c.bus}-${c.attack}`, log });
+      hostileResults.push(r);
+      log(`hostile ${c.bus}/${c.attack}: ${r.sessions} sessions, link downs ${JSON.stringify(r.linkDowns)}, windows lost ${r.windowsLost}, peer ${JSON.stringify(r.peer)}, drops ${JSON.stringify(r.drops)}`);
+    }
+  })();
   while (performance.now() < end && !stopRequested) {
     await new Promise((r) => setTimeout(r, Math.min(args.sampleS * 1000, Math.max(0, end - performance.now()))));
     gc?.();
@@ -189,19 +177,9 @@ async function main(): Promise<number> {
   }
   process.removeListener('SIGINT', onSigint);
 
+  await hostile;
   // Stop the drivers, read their last answers, then the devices; the router goes quiescent.
-  const drivers = [];
-  for (let i = 0; i < loads.length; i++) {
-    await stopWorker(loads[i]!, driverLinks[i]!);
-    const c = loads[i]!.counters;
-    const open = c[LOAD_SENT]! - c[LOAD_RESPONSES]! - c[LOAD_FAILURES]!;
-    const tail = await drainStoppedDriver(driverLinks[i]!, open, 15_000);
-    drivers.push({
-      sent: c[LOAD_SENT]!, responses: c[LOAD_RESPONSES]! + tail.responses, failures: c[LOAD_FAILURES]! + tail.failures,
-      orderErrors: c[LOAD_ORDER_ERRORS]!, other: c[LOAD_OTHER]! + tail.other,
-    });
-  }
-  for (let i = 0; i < echoes.length; i++) await stopWorker(echoes[i]!, deviceLinks[i]!);
+  const { drivers } = await pair.stop();
   let accounting: string[];
   let st;
   try {
@@ -230,6 +208,9 @@ async function main(): Promise<number> {
     if (d.other !== 0) problems.push(`driver ${i}: ${d.other} unexpected frames`);
   }
   problems.push(...accounting);
+  for (const r of [...hostileResults, ...legacyResults]) if (r.peerFailures !== 0) problems.push(`hostile ${r.bus}/${r.attack}: ${r.peerFailures} peer sessions failed to run`);
+  // The hostile device's own driver: every request still ends once, in order.
+  for (const r of legacyResults) if (r.lost !== 0 || r.orderErrors !== 0) problems.push(`hostile legacy device: ${r.lost} requests without an outcome, ${r.orderErrors} out of order`);
   const seconds = samples.length > 0 ? samples[samples.length - 1]!.t : 0;
   const latencyWindows: LatencyWindow[] = windows.map((h, i) => ({
     fromS: i * args.latencyWindowS, toS: Math.min((i + 1) * args.latencyWindowS, seconds), ...summarize(h),
@@ -253,6 +234,9 @@ async function main(): Promise<number> {
     latency: timed,
     latencyWindows,
     routerTotals: { rx: st.totals.rx, tx: st.totals.tx, dropped: st.totals.dropped, dropsByReason: st.totals.dropsByReason, failures: st.totals.failures },
+    // Which devices' requests failed, and how many of those by timeout (any driver's).
+    deviceFailures: st.devices.filter((d) => d.failed > 0).map((d) => ({ dev: d.dev, failed: d.failed, timeouts: d.timeouts })),
+    hostile: [...hostileResults, ...legacyResults],
     samples,
     ok: problems.length === 0,
     problems,

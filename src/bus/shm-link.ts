@@ -193,6 +193,12 @@ export class ShmBusLink implements BusLink {
       this.timers.push(t);
     };
     every(STATE_CHECK_MS, () => {
+      // First: a truncated window also reads as a peer that lost its magic, but this says why.
+      if (win.window.lost()) {
+        this.log(`${this.uri}: the window file shrank under us (a peer truncated it); its pages read as zeros now, taking the link down`);
+        void this.stop({ cause: 'peer-dead', detail: 'the window file shrank under us (truncated by the peer)' });
+        return;
+      }
       const left = win.peerLeft();
       if (left !== null) void this.stop(left);
     });

@@ -6,7 +6,7 @@
 // (SPSC has no magic to tell); the driver side waits for it to appear.
 import { renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import type { SharedMemory } from '../memory/shared-memory.js';
-import { mapFile, pageSize, unmapFile } from '../native/mmap.js';
+import { mapFile, pageSize, unmapFile, windowLost } from '../native/mmap.js';
 import { waitUntil, type OpenDeadline } from './open-deadline.js';
 
 export class ShmWindow {
@@ -81,6 +81,14 @@ export class ShmWindow {
       throw new Error(`shared-memory window ${path}: ${(e as Error).message}`);
     }
     return new ShmWindow(mem, base, windowSize, mapped, path, false, null);
+  }
+
+  /**
+   * The file shrank under us (a peer truncated it) and an access met the missing pages: the
+   * range is private zero pages now (src/native/vmsg_mmap.c), the peer's bytes are gone.
+   */
+  lost(): boolean {
+    return !this.unmapped && windowLost(this.mem.memory, this.base, this.mapped);
   }
 
   /**

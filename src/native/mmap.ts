@@ -8,6 +8,9 @@ interface MmapAddon {
   mapFile(view: Uint8Array, offset: number, length: number, path: string, create: boolean): void;
   unmapFile(view: Uint8Array, offset: number, length: number): void;
   pageSize(): number;
+  /** Absent in an addon built before the SIGBUS handler (rebuild: npm ci, or node-gyp rebuild). */
+  windowLost?(view: Uint8Array, offset: number, length: number): boolean;
+  lostTotal?(): number;
 }
 
 let addon: MmapAddon | undefined;
@@ -41,4 +44,19 @@ export function mapFile(memory: WebAssembly.Memory, offset: number, length: numb
 /** Undo mapFile: the range becomes private zero pages again. */
 export function unmapFile(memory: WebAssembly.Memory, offset: number, length: number): void {
   load().unmapFile(new Uint8Array(memory.buffer), offset, length);
+}
+
+/**
+ * True once the file mapped at memory[offset, offset+length) shrank under us (a peer truncated
+ * it): the access that met the missing pages raised SIGBUS, and the addon's handler put private
+ * zero pages over the whole range instead of letting the process die. The owner takes the link
+ * down; the range reads zeros until it is unmapped.
+ */
+export function windowLost(memory: WebAssembly.Memory, offset: number, length: number): boolean {
+  return load().windowLost?.(new Uint8Array(memory.buffer), offset, length) ?? false;
+}
+
+/** Mapped ranges lost that way since the process started. */
+export function lostWindowsTotal(): number {
+  return load().lostTotal?.() ?? 0;
 }

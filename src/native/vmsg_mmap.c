@@ -2,16 +2,115 @@
 // in practice the shared WebAssembly.Memory — so the WASM hot path, JS views and worker
 // threads read and write another process's ring in place, without a copy step.
 // Node has no mmap; this is the whole addon (plain N-API, no dependencies).
+//
+// A peer that shrinks a mapped file (ftruncate) turns our next access to the pages past its new
+// end into SIGBUS, in whichever thread touches them first: a shard's WASM, the main thread's
+// bring-up, a device worker. Every range mapFile maps is registered; the SIGBUS handler, when
+// the faulting address lies in one, puts private zero pages over the whole range (mmap is
+// async-signal-safe), marks it lost and returns, so the access runs again on zeros. Owners poll
+// windowLost() and take the link down. Faults elsewhere go to the handler that was there before.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+// The registered ranges. Written under `reg_lock` by whichever thread maps or unmaps; read
+// lock-free by the signal handler (state first, acquire; start and len were stored before it).
+enum { W_FREE = 0, W_MAPPED = 1, W_LOST = 2 };
+#define MAX_WINDOWS 1024
+static struct {
+  _Atomic uintptr_t start;
+  _Atomic size_t len;
+  _Atomic int state;
+} windows[MAX_WINDOWS];
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic unsigned long lost_total;
+static struct sigaction previous;
+static atomic_flag installed = ATOMIC_FLAG_INIT;
+
+static void on_sigbus(int sig, siginfo_t *info, void *ctx) {
+  uintptr_t a = (uintptr_t)info->si_addr;
+  for (int i = 0; i < MAX_WINDOWS; i++) {
+    int st = atomic_load_explicit(&windows[i].state, memory_order_acquire);
+    if (st == W_FREE) continue;
+    uintptr_t s = atomic_load_explicit(&windows[i].start, memory_order_relaxed);
+    size_t l = atomic_load_explicit(&windows[i].len, memory_order_relaxed);
+    if (a < s || a - s >= l) continue;
+    int expect = W_MAPPED;
+    // One thread replaces the mapping; another that faulted meanwhile returns and faults again
+    // until the zero pages are in (a few instructions' worth).
+    if (atomic_compare_exchange_strong(&windows[i].state, &expect, W_LOST)) {
+      if (mmap((void *)s, l, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) break;
+      atomic_fetch_add(&lost_total, 1);
+    }
+    return;
+  }
+  // Not ours (or the zero pages could not be had): whoever handled SIGBUS before us, else the
+  // default action (raised again: it stays pending until we return, and a signal sent with
+  // kill(2) would not come back by itself).
+  if (previous.sa_flags & SA_SIGINFO) {
+    previous.sa_sigaction(sig, info, ctx);
+  } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+    previous.sa_handler(sig);
+  } else {
+    signal(SIGBUS, SIG_DFL);
+    raise(SIGBUS);
+  }
+}
+
+static void install_handler(void) {
+  if (atomic_flag_test_and_set(&installed)) return;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_sigbus;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, &previous);
+}
+
+// Register [addr, addr+len) (replacing an entry at the same address); -1 when the table is full.
+static int register_range(uint8_t *addr, size_t len) {
+  pthread_mutex_lock(&reg_lock);
+  int slot = -1;
+  for (int i = 0; i < MAX_WINDOWS; i++) {
+    int st = atomic_load(&windows[i].state);
+    if (st != W_FREE && atomic_load(&windows[i].start) == (uintptr_t)addr) { slot = i; break; }
+    if (st == W_FREE && slot < 0) slot = i;
+  }
+  if (slot >= 0) {
+    atomic_store(&windows[slot].state, W_FREE);
+    atomic_store(&windows[slot].start, (uintptr_t)addr);
+    atomic_store(&windows[slot].len, len);
+    atomic_store_explicit(&windows[slot].state, W_MAPPED, memory_order_release);
+  }
+  pthread_mutex_unlock(&reg_lock);
+  return slot;
+}
+
+// The state of the entry at `addr` (W_FREE when none).
+static int range_state(uint8_t *addr, int unregister) {
+  pthread_mutex_lock(&reg_lock);
+  int st = W_FREE;
+  for (int i = 0; i < MAX_WINDOWS; i++) {
+    int s = atomic_load(&windows[i].state);
+    if (s != W_FREE && atomic_load(&windows[i].start) == (uintptr_t)addr) {
+      st = s;
+      if (unregister) atomic_store(&windows[i].state, W_FREE);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&reg_lock);
+  return st;
+}
 
 static napi_value throw_errno(napi_env env, const char *what, const char *path) {
   char msg[4608]; // room for the longest path plus the error text
@@ -91,6 +190,10 @@ static napi_value map_file(napi_env env, napi_callback_info info) {
   int saved = errno;
   close(fd);
   if (m == MAP_FAILED) { errno = saved; return throw_errno(env, "mmap", path); }
+  if (register_range(addr, len) < 0) {
+    mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    napi_throw_range_error(env, NULL, "too many mapped files at once (1024)");
+  }
   return NULL;
 }
 
@@ -109,7 +212,36 @@ static napi_value unmap_file(napi_env env, napi_callback_info info) {
   if (target_range(env, argv, &addr, &len) != 0) return NULL;
   void *m = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   if (m == MAP_FAILED) return throw_errno(env, "mmap", "(anonymous)");
+  // Zero pages are in: nothing here can fault any more. The owner stopped every thread that
+  // used the range before unmapping it, so no fault of the old mapping is still on its way.
+  range_state(addr, 1);
   return NULL;
+}
+
+// windowLost(view, offset, length): true once the file mapped there shrank under us and the
+// range became zero pages (the SIGBUS handler above).
+static napi_value window_lost(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "windowLost(view, offset, length)");
+    return NULL;
+  }
+  uint8_t *addr;
+  size_t len;
+  if (target_range(env, argv, &addr, &len) != 0) return NULL;
+  napi_value v;
+  napi_get_boolean(env, range_state(addr, 0) == W_LOST, &v);
+  return v;
+}
+
+// lostTotal(): ranges the SIGBUS handler has replaced since the process started.
+static napi_value lost_total_count(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  napi_create_double(env, (double)atomic_load(&lost_total), &v);
+  return v;
 }
 
 static napi_value page_size(napi_env env, napi_callback_info info) {
@@ -124,7 +256,10 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"mapFile", NULL, map_file, NULL, NULL, NULL, napi_default, NULL},
     {"unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_default, NULL},
     {"pageSize", NULL, page_size, NULL, NULL, NULL, napi_default, NULL},
+    {"windowLost", NULL, window_lost, NULL, NULL, NULL, napi_default, NULL},
+    {"lostTotal", NULL, lost_total_count, NULL, NULL, NULL, napi_default, NULL},
   };
+  install_handler();
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
 }

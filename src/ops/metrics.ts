@@ -10,6 +10,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Router, LinkStats } from '../router/router.js';
 import { REASONS } from '../protocol/reasons.js';
 import { requestLatencyOf } from '../bus/request-latency.js';
+import { lostWindowsTotal } from '../native/mmap.js';
 import type { DeviceStats, EndpointStats, RouterStats, ShardStats } from '../router/stats.js';
 
 type Kind = 'counter' | 'gauge';
@@ -73,6 +74,8 @@ export const DROP_METRICS = {
   total: 'vmsg_router_drops_total',
 } as const;
 export const RESTARTS_METRIC = 'vmsg_router_shard_restarts_total';
+/** Shared-memory windows a peer truncated under us (the SIGBUS absorbed; their links taken down). */
+export const WINDOWS_LOST_METRIC = 'vmsg_windows_lost_total';
 export const UP_METRIC = 'vmsg_router_up';
 /** 1 per link ever attached, labels link, kind, scheme (join other series on `link`). */
 export const LINK_INFO_METRIC = 'vmsg_link_info';
@@ -116,6 +119,7 @@ export function routerRegistry(router: Router, opts: { defaultMetrics?: boolean 
     for (const reason of DROP_REASONS) set({ reason }, by[reason] ?? 0);
   });
   make('counter', RESTARTS_METRIC, 'shard workers that failed and were restarted', [], (set) => set({}, router.restarts));
+  make('counter', WINDOWS_LOST_METRIC, 'shared-memory windows a peer truncated under us (SIGBUS absorbed, link taken down)', [], (set) => set({}, lostWindowsTotal()));
   for (const m of SHARD_METRICS) make(m.kind, m.name, m.help, ['shard'], (set) => {
     for (const s of stats().shards) set({ shard: String(s.id) }, s[m.field]);
   });

@@ -3,7 +3,8 @@
 import { describe, it, expect } from 'vitest';
 import { Router } from '../../src/router/router.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
-import { startMetricsServer, SHARD_METRICS, ENDPOINT_METRICS, DEVICE_METRICS, TOTAL_METRICS, DROP_METRICS, RESTARTS_METRIC, UP_METRIC, LINK_INFO_METRIC, LINK_UP_METRIC, DEVICE_INFO_METRIC, DROP_REASONS } from '../../src/ops/metrics.js';
+import { lostWindowsTotal } from '../../src/native/mmap.js';
+import { startMetricsServer, SHARD_METRICS, ENDPOINT_METRICS, DEVICE_METRICS, TOTAL_METRICS, DROP_METRICS, RESTARTS_METRIC, WINDOWS_LOST_METRIC, UP_METRIC, LINK_INFO_METRIC, LINK_UP_METRIC, DEVICE_INFO_METRIC, DROP_REASONS } from '../../src/ops/metrics.js';
 import { sendAll, receive } from '../router/helpers.js';
 
 /** name{labels} -> value from the text exposition format. */
@@ -89,6 +90,7 @@ describe('metrics', () => {
       const sum = (name: string): number => [...m].filter(([k]) => k.startsWith(`${name}{`)).reduce((t, [, v]) => t + v, 0);
       expect(sum('vmsg_link_rx_frames_total')).toBe(stats.totals.rx);
       expect(m.get(RESTARTS_METRIC)).toBe(0);
+      expect(m.get(WINDOWS_LOST_METRIC)).toBe(lostWindowsTotal()); // process-wide: other test files in this process may have lost some
       expect(m.get(UP_METRIC)).toBe(1);
       expect(m.has('process_cpu_user_seconds_total')).toBe(true);
 

@@ -18,7 +18,9 @@
 //
 // --mode selects a documented misbehaviour on top: no-set-reply (SET_FEATURES and SET_CONFIG
 // get no reply either), no-response-bit (replies without the response bit), garbage-tail
-// (EVENT_USED bytes after the index are garbage). It prints one JSON line with its counters
+// (EVENT_USED bytes after the index are garbage), hostile (every reply's bytes after its fields
+// are garbage, one request in three is never answered, and after each reply comes an
+// unsolicited garbage frame: any type and id, response bit or not). It prints one JSON line with its counters
 // on SIGTERM/SIGINT or when --exit-after-ms passes.
 // Build: cc -O2 -o qemu-v0-peer qemu-v0-peer.c
 #include "legacy-v0-device.h"
@@ -56,7 +58,9 @@ static int32_t *q_index(spsc_t *q, int at) { return (int32_t *)(q->base + at); }
 
 static uint8_t *mem;
 static uint64_t mem_size, mem_offset;
-static int mode_no_set_reply, mode_no_response_bit, mode_garbage_tail;
+static int mode_no_set_reply, mode_no_response_bit, mode_garbage_tail, mode_hostile;
+static uint32_t hostile_seed = 0x5eed1234;
+static uint64_t unanswered, garbage_frames;
 static spsc_t to_device, to_driver;
 static int client = -1;
 static uint64_t frames_in, frames_out, used_events, ignored_dev;
@@ -110,9 +114,29 @@ static void send_frame(const uint8_t *f) {
   }
 }
 
+static uint32_t hostile_rand(void) {
+  hostile_seed ^= hostile_seed << 13;
+  hostile_seed ^= hostile_seed >> 17;
+  hostile_seed ^= hostile_seed << 5;
+  return hostile_seed;
+}
+
 static void reply(uint8_t *f) {
+  if (mode_hostile) {
+    if (hostile_rand() % 3 == 0) { unanswered++; return; }
+    // The longest v0 reply uses 16 bytes: everything after is the tail.
+    for (int i = 16; i < V0_FRAME; i++) f[i] = (uint8_t)hostile_rand();
+  }
   if (!mode_no_response_bit) f[0] |= V0_TYPE_RESPONSE;
   send_frame(f);
+  if (mode_hostile) {
+    uint8_t g[V0_FRAME];
+    for (int i = 0; i < V0_FRAME; i++) g[i] = (uint8_t)hostile_rand();
+    g[0] &= 3;
+    g[2] = g[3] = 0;
+    send_frame(g);
+    garbage_frames++;
+  }
 }
 
 static uint64_t config_read(uint32_t offset, uint8_t size) {
@@ -250,7 +274,7 @@ static void drain(void) {
 
 static void usage(void) {
   fprintf(stderr, "usage: qemu-v0-peer --dir DIR --name NAME --sock PATH --mem FILE --mem-size BYTES --mem-offset ADDR "
-                  "[--mode normal|no-set-reply|no-response-bit|garbage-tail]... [--exit-after-ms MS]\n");
+                  "[--mode normal|no-set-reply|no-response-bit|garbage-tail|hostile]... [--exit-after-ms MS]\n");
   exit(2);
 }
 
@@ -272,6 +296,7 @@ int main(int argc, char **argv) {
       if (!strcmp(v, "no-set-reply")) mode_no_set_reply = 1;
       else if (!strcmp(v, "no-response-bit")) mode_no_response_bit = 1;
       else if (!strcmp(v, "garbage-tail")) mode_garbage_tail = 1;
+      else if (!strcmp(v, "hostile")) mode_hostile = 1;
       else if (strcmp(v, "normal")) usage();
     } else usage();
     i++;
@@ -319,9 +344,10 @@ int main(int argc, char **argv) {
     if (n <= 0) { close(client); client = -1; continue; }
     drain();
   }
-  printf("{\"frames_in\":%llu,\"frames_out\":%llu,\"used_events\":%llu,\"requests_served\":%llu,\"bytes_served\":%llu,\"ignored_dev\":%llu,\"status\":%u}\n",
+  printf("{\"frames_in\":%llu,\"frames_out\":%llu,\"used_events\":%llu,\"requests_served\":%llu,\"bytes_served\":%llu,\"ignored_dev\":%llu,\"status\":%u,\"unanswered\":%llu,\"garbage_frames\":%llu}\n",
          (unsigned long long)frames_in, (unsigned long long)frames_out, (unsigned long long)used_events,
-         (unsigned long long)dev.requests_served, (unsigned long long)dev.bytes_served, (unsigned long long)ignored_dev, dev.status);
+         (unsigned long long)dev.requests_served, (unsigned long long)dev.bytes_served, (unsigned long long)ignored_dev, dev.status,
+         (unsigned long long)unanswered, (unsigned long long)garbage_frames);
   fflush(stdout);
   unlink(sock);
   return 0;

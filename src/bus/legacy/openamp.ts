@@ -93,7 +93,8 @@ class OpenampWire implements LegacyWire {
   private alive(): boolean {
     if (this.closed) return false;
     if (Atomics.load(this.u32, (this.window.base + QDEF_MAGIC) >>> 2) !== QDEF_MAGIC_VALUE) {
-      this.settleDown('the device side removed its queue definition (restarted or stopped)');
+      // A file truncated under us reads as zero pages (src/native/vmsg_mmap.c): no magic either.
+      this.settleDown(this.window.lost() ? 'the shared file shrank under us (truncated by the device side)' : 'the device side removed its queue definition (restarted or stopped)');
       return false;
     }
     return true;

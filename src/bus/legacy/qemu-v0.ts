@@ -19,6 +19,8 @@ import type { LegacyWire } from './wire.js';
 export const QEMU_QUEUE_FILE_BYTES = 262_272;
 /** The doorbell byte, one per frame. */
 export const QEMU_DOORBELL_BYTE = 0xed;
+/** How often the queue files are checked for having been truncated under us. */
+const LOST_CHECK_MS = 20;
 /** Mapping room: two queue files in whole pages, plus slack for the allocator. */
 const MEMORY_BYTES = 4 * 1024 * 1024;
 
@@ -34,6 +36,7 @@ class QemuV0Wire implements LegacyWire {
   private settleDown!: (why: string) => void;
   private readonly i32: Int32Array;
   private closed = false;
+  private readonly lostCheck: NodeJS.Timeout;
 
   constructor(
     private readonly mem: SharedMemory,
@@ -49,6 +52,12 @@ class QemuV0Wire implements LegacyWire {
     socket.on('data', () => this.onSignal()); // the bytes only say "look": the ring has the frames
     socket.on('close', () => this.settleDown('QEMU closed the doorbell socket'));
     socket.on('error', (e) => this.settleDown(`doorbell socket: ${e.message}`));
+    // A queue file truncated under us reads as zero pages now (src/native/vmsg_mmap.c): the
+    // device side is not one to trust any more.
+    this.lostCheck = setInterval(() => {
+      if (windows.some((w) => w.lost())) this.settleDown('a queue file shrank under us (truncated by the device side)');
+    }, LOST_CHECK_MS);
+    this.lostCheck.unref();
   }
 
   send(frame: Uint8Array): boolean {
@@ -77,6 +86,7 @@ class QemuV0Wire implements LegacyWire {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.lostCheck);
     this.socket.destroy();
     for (const w of this.windows) w.close();
     this.settleDown('closed');
