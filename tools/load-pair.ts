@@ -9,6 +9,7 @@ import { EndpointPort } from '../src/endpoint/port.js';
 import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { compiledModule } from '../src/util/paths.js';
 import { wasmModule } from '../src/wasm/module.js';
+import { engineLayout } from '../src/loadgen/engine-layout.js';
 import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS, LOAD_OTHER } from '../src/driver/load-worker.js';
 
 export interface LoadPairOptions {
@@ -18,10 +19,8 @@ export interface LoadPairOptions {
   outstanding: number;
   /** Echo devices on a device link of their own that these drivers leave alone (for other traffic). */
   spareDevices?: number[];
-  /** The drivers post a latency report this often (src/driver/load-worker.ts); 0/absent = never. */
-  latencyReportMs?: number;
-  /** Each message a driver posts (its latency reports). */
-  onDriverMessage?: (m: unknown) => void;
+  /** The drivers time every answer into shared latency histograms (src/driver/load-worker.ts). */
+  timed?: boolean;
 }
 
 /** One driver's totals once it stopped and its last answers were read. */
@@ -38,6 +37,8 @@ export interface LoadPair {
   readonly driverLinks: LinkDescriptor[];
   /** Requests sent so far by all drivers. */
   sent(): number;
+  /** The drivers' latency counts so far, summed (ns buckets of src/loadgen/engine-histogram.ts); empty unless `timed`. */
+  latencyCounts(): Float64Array;
   /** Stop the drivers, read their last answers, stop the devices. */
   stop(): Promise<{ drivers: DriverTotals[]; lost: number }>;
 }
@@ -90,14 +91,25 @@ export async function startLoadPair(router: Router, o: LoadPairOptions): Promise
   const echoes = deviceLinks.map((link) => start('device/echo-worker.js', { link, module }, 1));
   const driverLinks: LinkDescriptor[] = [];
   for (let d = 0; d < o.drivers; d++) driverLinks.push(await router.attachDriver());
-  const loads = driverLinks.map((link) => start('driver/load-worker.js', {
-    link, module, devices: o.devices, outstanding: o.outstanding, ...(o.latencyReportMs !== undefined ? { latencyReportMs: o.latencyReportMs } : {}),
+  const buckets = engineLayout().HIST_BUCKETS;
+  const latency = driverLinks.map(() => (o.timed === true ? new SharedArrayBuffer(8 * buckets) : undefined));
+  const loads = driverLinks.map((link, i) => start('driver/load-worker.js', {
+    link, module, devices: o.devices, outstanding: o.outstanding, ...(latency[i] !== undefined ? { latency: latency[i] } : {}),
   }, LOAD_COUNTERS));
-  if (o.onDriverMessage !== undefined) for (const l of loads) l.worker.on('message', o.onDriverMessage);
+  const sum = new Float64Array(o.timed === true ? buckets : 0);
   return {
     deviceLinks,
     driverLinks,
     sent: () => loads.reduce((t, l) => t + l.counters[LOAD_SENT]!, 0),
+    latencyCounts() {
+      sum.fill(0);
+      for (const b of latency) {
+        if (b === undefined) continue;
+        const c = new Float64Array(b);
+        for (let k = 0; k < c.length; k++) sum[k]! += c[k]!;
+      }
+      return sum.slice();
+    },
     async stop() {
       const drivers: DriverTotals[] = [];
       for (let i = 0; i < loads.length; i++) {

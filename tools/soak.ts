@@ -13,13 +13,12 @@
 import { availableParallelism } from 'node:os';
 import { Router } from '../src/router/router.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../src/router/accounting.js';
-import type { LoadLatencyReport } from '../src/driver/load-worker.js';
 import { startLoadPair } from './load-pair.js';
 import { runHostile, type HostileResult } from './hostile-session.js';
 import { runHostileLegacy, type HostileLegacyResult } from './hostile-legacy.js';
 import { ATTACK_BUSES, SOAK_ATTACKS, type Attack, type SoakAttack } from './hostile-attacks.js';
-import { newHistogram, decodeHistogram, summarize, type LatencySummary } from '../src/loadgen/latency.js';
-import type { Histogram } from 'hdr-histogram-js';
+import type { LatencySummary } from '../src/loadgen/latency.js';
+import { histogramPercentile, bucketRange } from '../src/loadgen/engine-histogram.js';
 
 interface SoakArgs {
   minutes: number;
@@ -81,13 +80,33 @@ interface Sample {
   framesPerS: number;
 }
 
-/** Answers timed in one latency window (by the time their report arrived). */
+/** Answers timed in one latency window (between two reads of the shared counts). */
 interface LatencyWindow extends LatencySummary {
   fromS: number;
   toS: number;
 }
 
 const MiB = 1024 * 1024;
+
+/** count, mean and percentiles (µs) of engine-form latency counts (ns buckets). */
+function summarizeCounts(counts: Float64Array): LatencySummary {
+  let n = 0, sum = 0, top = -1;
+  for (let k = 0; k < counts.length; k++) {
+    const c = counts[k]!;
+    if (c <= 0) continue;
+    const { low, width } = bucketRange(k);
+    n += c;
+    sum += c * (width === 1 ? low : low + width / 2);
+    top = k;
+  }
+  const us = (ns: number): number => Math.round(ns / 10) / 100;
+  if (n === 0) return { count: 0, mean_us: 0, p50_us: 0, p90_us: 0, p99_us: 0, p999_us: 0, max_us: 0 };
+  const r = bucketRange(top);
+  return {
+    count: n, mean_us: us(sum / n), p50_us: us(histogramPercentile(counts, 50)), p90_us: us(histogramPercentile(counts, 90)),
+    p99_us: us(histogramPercentile(counts, 99)), p999_us: us(histogramPercentile(counts, 99.9)), max_us: us(r.low + r.width), // max: the top of its bucket
+  };
+}
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -105,23 +124,10 @@ async function main(): Promise<number> {
   const log = (s: string): void => { if (!args.json) process.stdout.write(s + '\n'); };
   const router = await Router.create();
   const devNums = Array.from({ length: args.devices }, (_, i) => i + 1);
-  // Latency per window: the drivers' reports go into the window of the moment they arrive.
-  const windows: Histogram[] = [];
-  const overall = newHistogram();
-  let tLatency0 = performance.now();
-  const onDriverMessage = (m: unknown): void => {
-    const latency = (m as Partial<LoadLatencyReport> | null)?.latency;
-    if (typeof latency !== 'string') return;
-    const h = decodeHistogram(latency);
-    const w = Math.floor((performance.now() - tLatency0) / (args.latencyWindowS * 1000));
-    while (windows.length <= w) windows.push(newHistogram());
-    windows[w]!.add(h);
-    overall.add(h);
-  };
   // The hostile driver sends its requests to a device of its own: the good drivers' failures stay theirs.
   const hostileDev = args.devices + 1;
   const pair = await startLoadPair(router, {
-    devices: devNums, drivers: args.drivers, outstanding: args.outstanding, latencyReportMs: Math.min(5_000, (args.latencyWindowS * 1000) / 4), onDriverMessage,
+    devices: devNums, drivers: args.drivers, outstanding: args.outstanding, timed: true,
     ...(args.attacks.length > 0 ? { spareDevices: [hostileDev] } : {}),
   });
   type Case = { bus: 'vmamp' | 'spsc'; attack: Attack } | { bus: 'qemu-v0'; attack: 'legacy' };
@@ -131,7 +137,9 @@ async function main(): Promise<number> {
 
   const samples: Sample[] = [];
   const t0 = performance.now();
-  tLatency0 = t0;
+  // Latency per window: the drivers' shared counts are read at each window's end (the first
+  // sample past it); a window's histogram is the difference of two reads.
+  const windowEnds: { t: number; counts: Float64Array }[] = [{ t: 0, counts: pair.latencyCounts() }];
   const end = t0 + args.minutes * 60_000;
   const sent = (): number => pair.sent();
   let lastT = t0, lastSent = 0, lastFrames = 0;
@@ -174,11 +182,18 @@ async function main(): Promise<number> {
     samples.push(sample);
     log(`${sample.t.toFixed(0).padStart(5)} s  rss ${sample.rssMiB.toFixed(1)} MiB  heap ${sample.heapMiB.toFixed(1)} MiB  ${(sample.requestsPerS / 1e3).toFixed(0)} k req/s  ${(sample.framesPerS / 1e3).toFixed(0)} k frames/s`);
     lastT = now; lastSent = s; lastFrames = frames;
+    if (sample.t >= windowEnds[windowEnds.length - 1]!.t + args.latencyWindowS) windowEnds.push({ t: sample.t, counts: pair.latencyCounts() });
   }
   process.removeListener('SIGINT', onSigint);
 
   await hostile;
   // Stop the drivers, read their last answers, then the devices; the router goes quiescent.
+  const finalCounts = pair.latencyCounts();
+  {
+    const last = windowEnds[windowEnds.length - 1]!;
+    const t = (performance.now() - t0) / 1000;
+    if (t - last.t >= args.latencyWindowS / 2) windowEnds.push({ t, counts: finalCounts }); // a last window at least half full
+  }
   const { drivers } = await pair.stop();
   let accounting: string[];
   let st;
@@ -212,10 +227,10 @@ async function main(): Promise<number> {
   // The hostile device's own driver: every request still ends once, in order.
   for (const r of legacyResults) if (r.lost !== 0 || r.orderErrors !== 0) problems.push(`hostile legacy device: ${r.lost} requests without an outcome, ${r.orderErrors} out of order`);
   const seconds = samples.length > 0 ? samples[samples.length - 1]!.t : 0;
-  const latencyWindows: LatencyWindow[] = windows.map((h, i) => ({
-    fromS: i * args.latencyWindowS, toS: Math.min((i + 1) * args.latencyWindowS, seconds), ...summarize(h),
-  })).filter((w) => w.count > 0 && w.fromS < seconds);
-  const timed = summarize(overall);
+  const latencyWindows: LatencyWindow[] = windowEnds.slice(1).map((w, i) => ({
+    fromS: windowEnds[i]!.t, toS: w.t, ...summarizeCounts(w.counts.map((c, k) => c - windowEnds[i]!.counts[k]!)),
+  }));
+  const timed = summarizeCounts(finalCounts);
   if (timed.count === 0) problems.push('no answer was timed (latency reports missing)');
   const summary = {
     minutes: seconds / 60,

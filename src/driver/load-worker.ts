@@ -1,13 +1,14 @@
 // Worker-thread entry of a load-generating driver: keeps `outstanding` GET_DEVICE_STATUS
 // requests in flight to each device of `devices`, checks every answer (response bit, id,
 // device, and per-device order of its own tokens), and publishes live counters in shared
-// memory: [sent, responses, failures, orderErrors, eventsUsed, otherFrames]. With
-// `latencyReportMs` it also times every answer (one clock read per batch, not per frame) and
-// posts its latency histogram (HdrHistogram, compressed) every that many ms, then starts anew.
+// memory: [sent, responses, failures, orderErrors, eventsUsed, otherFrames]. Given `latency` (a
+// shared Float64Array of HIST_BUCKETS counts, the load engine's histogram form) it also times
+// every answer — two clock reads per pass, not per frame — and counts it there, allocating nothing;
+// the reader takes differences of snapshots for any window it likes.
 import { workerData, parentPort } from 'node:worker_threads';
 import { EndpointPort } from '../endpoint/port.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
-import { newHistogram, recordMs, encodeHistogram } from '../loadgen/latency.js';
+import { histBucketOfNs } from '../loadgen/engine-histogram.js';
 import { failedDevice, failedToken, isRequestFailed } from '../client/request-failed.js';
 import { devNumAt, msgSizeAt, tokenAt } from '../protocol/header.js';
 
@@ -19,13 +20,8 @@ export interface LoadWorkerData {
   stop: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   spinBeforeSleep?: number;
-  latencyReportMs?: number;
-}
-
-/** What the worker posts every `latencyReportMs`: answers timed since the last report. */
-export interface LoadLatencyReport {
-  latency: string; // encodeHistogram form, ns
-  count: number;
+  /** HIST_BUCKETS × f64 latency counts (ns buckets of src/loadgen/engine-histogram.ts), written by this worker only. */
+  latency?: SharedArrayBuffer;
 }
 
 // Send times are kept per device by token: answers come in order per device and at most
@@ -52,17 +48,16 @@ function main(d: LoadWorkerData): void {
   const expectToken = new Uint16Array(d.devices.length).fill(1);
   const inFlight = new Int32Array(d.devices.length);
   let sent = 0, responses = 0, failures = 0, orderErrors = 0, events = 0, other = 0, k = 0;
-  const timing = d.latencyReportMs !== undefined && d.latencyReportMs > 0;
+  const hist = d.latency !== undefined ? new Float64Array(d.latency) : undefined;
+  const timing = hist !== undefined;
   if (timing && d.outstanding >= STAMP_SLOTS) throw new RangeError(`load worker: timing needs outstanding < ${STAMP_SLOTS}`);
   const stamps = new Float64Array(timing ? d.devices.length * STAMP_SLOTS : 0);
-  let hist = timing ? newHistogram() : undefined;
   let now = 0;
-  let nextReport = timing ? performance.now() + d.latencyReportMs! : Infinity;
 
   const settle = (dev: number, token: number): void => {
     const i = index.get(dev);
     if (i === undefined) { other++; return; }
-    if (hist !== undefined) recordMs(hist, now - stamps[i * STAMP_SLOTS + (token & (STAMP_SLOTS - 1))]!);
+    if (hist !== undefined) hist[histBucketOfNs(Math.round((now - stamps[i * STAMP_SLOTS + (token & (STAMP_SLOTS - 1))]!) * 1e6))]!++;
     if (token !== expectToken[i]) orderErrors++;
     expectToken[i] = token + 1 === 0x10000 ? 1 : token + 1;
     inFlight[i]!--;
@@ -106,15 +101,8 @@ function main(d: LoadWorkerData): void {
       out[LOAD_SENT] = sent; out[LOAD_RESPONSES] = responses; out[LOAD_FAILURES] = failures;
       out[LOAD_ORDER_ERRORS] = orderErrors; out[LOAD_EVENTS] = events; out[LOAD_OTHER] = other;
     }
-    if (now >= nextReport && hist !== undefined) {
-      const report: LoadLatencyReport = { latency: encodeHistogram(hist), count: hist.totalCount };
-      parentPort?.postMessage(report);
-      hist = newHistogram();
-      nextReport = now + d.latencyReportMs!;
-    }
     if (progress === 0) port.wait(5);
   }
-  if (hist !== undefined && hist.totalCount > 0) parentPort?.postMessage({ latency: encodeHistogram(hist), count: hist.totalCount } satisfies LoadLatencyReport);
   out[LOAD_SENT] = sent; out[LOAD_RESPONSES] = responses; out[LOAD_FAILURES] = failures;
   out[LOAD_ORDER_ERRORS] = orderErrors; out[LOAD_EVENTS] = events; out[LOAD_OTHER] = other;
   parentPort?.postMessage({ sent, responses, failures, orderErrors, events, other });

@@ -12,6 +12,19 @@ export function bucketRange(b: number): { low: number; width: number } {
   return { low: (sub + ((b - HIST_LINEAR) % sub)) * width, width };
 }
 
+/**
+ * The bucket of `ns` (a non-negative integer), exactly as assembly/loadgen/histogram.ts files it:
+ * JS recorders (the soak's load drivers) share the engine's histogram form.
+ */
+export function histBucketOfNs(ns: number): number {
+  const { HIST_LINEAR, HIST_SUB_BITS, HIST_BUCKETS } = engineLayout();
+  if (ns < HIST_LINEAR) return ns < 0 ? 0 : ns;
+  const hi = Math.floor(ns / 0x1_0000_0000);
+  const e = hi === 0 ? 31 - Math.clz32(ns) : 63 - Math.clz32(hi);
+  const b = HIST_LINEAR + ((e - 7) << HIST_SUB_BITS) + (Math.floor(ns / 2 ** (e - HIST_SUB_BITS)) & ((1 << HIST_SUB_BITS) - 1));
+  return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
+}
+
 /** A bucket's representative value in ns: its middle. */
 export function bucketValue(b: number): number {
   const { low, width } = bucketRange(b);
