@@ -19,6 +19,13 @@ let gShardId: u32 = 0;
 let gCapture: usize = 0;
 let gParkLimit: u32 = 0;
 
+// The router's µs clock (request latency), read from the host at most once per batch: the
+// first reading a batch needs is kept until clockStale() (each entry point, each pass of
+// routeSome), so a busy shard pays one host call per pass, not one per frame.
+@external('env', 'clockUs') declare function hostClockUs(): f64;
+let gNowUs: u32 = 0;
+let gNowUsFresh: bool = false;
+
 /** Every exported operation on a shard calls this first. */
 export function bindShard(shard: usize): void {
   gConfig = <usize>load<u32>(shard, SH_CONFIG);
@@ -31,6 +38,19 @@ export function bindShard(shard: usize): void {
   gShardId = load<u32>(shard, SH_ID);
   gCapture = <usize>atomic.load<u32>(shard, SH_CAPTURE);
   gParkLimit = load<u32>(shard, SH_PARK_LIMIT);
+  gNowUsFresh = false;
+}
+
+/** Let the next nowUs() read the host clock again (a new batch). */
+@inline export function clockStale(): void { gNowUsFresh = false; }
+
+/** The router's µs clock (u32, wraps after 71 minutes: use differences), as of this batch. */
+@inline export function nowUs(): u32 { return gNowUsFresh ? gNowUs : readClockUs(); }
+
+function readClockUs(): u32 {
+  gNowUs = <u32><i64>hostClockUs();
+  gNowUsFresh = true;
+  return gNowUs;
 }
 
 // `shard` parameters below keep call sites uniform; the values come from bindShard.

@@ -9,7 +9,7 @@ import {
   DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
   PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT,
-  EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, EC_TERMINATED, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
+  EC_RX, EC_TX, EC_RX_BYTES, EC_TX_BYTES, EC_STALLS, EC_TO_CONTROL, EC_TERMINATED, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
   R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
   R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED, R_DEVICE_BUSY, R_ENDPOINT_GONE, R_SOURCE_GONE, R_DRIVER_STALLED,
@@ -21,7 +21,7 @@ import {
 } from '../header';
 import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, frameUnits, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL, CUR_CAPTURED, CUR_MAX_UNITS } from '../ring/cursor';
 import { copyFrame } from '../copy';
-import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
+import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, clockStale, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
 import { captureFrame } from './capture';
 import { poolTake } from './pool';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune } from './parked';
@@ -84,6 +84,8 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
   produceCommit(cur);
   markDirty(shard, cur);
   count(shard, devEp, EC_TX);
+  const b = epCounter(shard, devEp, EC_TX_BYTES);
+  store<u64>(b, load<u64>(b) + size);
   return true;
 }
 
@@ -427,14 +429,17 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   const cap = load<u32>(cur, CUR_CAP);
   let local = load<u32>(cur, CUR_LOCAL);
   let n: u32 = 0;
+  let bytes: u32 = 0; // summed in a register, stored once per batch
   while (n < avail) {
     const f = slots + <usize>local * <usize>stride;
     const w = load<u64>(f);
     if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
+    const size = <u32>(w >> 48);
+    bytes += size < stride ? size : stride;
     if (++local == cap) local = 0;
     n++;
   }
-  return drainDone(shard, ep, cur, local, n, n);
+  return drainDone(shard, ep, cur, local, n, n, bytes);
 }
 
 /** drainEndpoint for a packed ring: a frame takes frameUnits(msg_size) units. */
@@ -448,6 +453,7 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
   let local = load<u32>(cur, CUR_LOCAL);
   let n: u32 = 0;
   let used: u32 = 0;
+  let bytes: u32 = 0;
   store<u32>(shard, 1, SH_BOUNDED);
   while (used < avail && n < budget) {
     const f = slots + <usize>local * <usize>stride;
@@ -457,17 +463,19 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
     // than was published is cut short (and dropped below: bigger than its buffer).
     let units = frameUnits(size, maxUnits);
     if (units > avail - used) units = avail - used;
-    if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, units * stride)) break;
+    const room = units * stride;
+    if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, room)) break;
+    bytes += size < room ? size : room;
     local += units;
     if (local >= cap) local -= cap;
     used += units;
     n++;
   }
-  return drainDone(shard, ep, cur, local, used, n);
+  return drainDone(shard, ep, cur, local, used, n, bytes);
 }
 
-/** After a walk that stopped at slot `local`: capture mark, free `used` slots, count `n` frames. */
-@inline function drainDone(shard: usize, ep: u32, cur: usize, local: u32, used: u32, n: u32): u32 {
+/** After a walk that stopped at slot `local`: capture mark, free `used` slots, count `n` frames of `bytes`. */
+@inline function drainDone(shard: usize, ep: u32, cur: usize, local: u32, used: u32, n: u32, bytes: u32): u32 {
   store<u32>(shard, 0, SH_BOUNDED);
   // Keep the capture mark only for a frame left in the ring (`local`); any other was consumed.
   const mark = load<u32>(cur, CUR_CAPTURED);
@@ -479,6 +487,8 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
   if (n != 0) {
     const c = epCounter(shard, ep, EC_RX);
     store<u64>(c, load<u64>(c) + n);
+    const b = epCounter(shard, ep, EC_RX_BYTES);
+    store<u64>(b, load<u64>(b) + bytes);
   }
   return n;
 }
@@ -535,6 +545,7 @@ export function routeSome(shard: usize, budget: u32): u32 {
   let rr = load<u32>(shard, SH_RR);
   let done: u32 = 0;
   while (done < budget) {
+    clockStale(); // the latency clock: read again, once, by the first frame of this pass that needs it
     let pass: u32 = 0;
     for (let k: u32 = 0; k < total && done + pass < budget; k++) {
       if (rr >= total) rr = 0;
