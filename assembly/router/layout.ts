@@ -74,7 +74,7 @@ export const DS_BASE_SEQ: u32 = 140; //  u32 DS_NEXT_SEQ when the state was made
 export const DS_HIST: u32 = 144; //      u32 address of the bitmap
 export const DS_HIST_BITS: u32 = 148; // u32 its size in bits: max(2048, 2 × K), a power of two
 // Request latency (owner shard only): every answered request, when its answer is handed to its
-// driver, in bucket b = bits of (delivery - forward) in µs of the router's µs clock, i.e. under
+// driver, in bucket b = bits of (delivery - forward) in µs of the router's clock (SH_NOW_US), i.e. under
 // 2^b µs; the last bucket takes the rest. The control plane exports them as a histogram in seconds.
 export const DS_LAT_SUM: u32 = 152; //     u64 sum of the latencies, µs
 export const DS_LAT_BUCKETS: u32 = 160; // DS_LAT_N × u64 counts: bucket b < 2^b µs (b < DS_LAT_N - 1), then the overflow
@@ -140,7 +140,7 @@ export const EPF_FAILURE_EVENTS: u32 = 1; // send VMSG_EVT_REQUEST_FAILED to thi
 export const EPF_CLOSING: u32 = 2; //      detach in progress: consume nothing more
 
 // ---------------------------------------------------------------- shard state (4 KiB)
-// Owner: the shard thread (SH_NOW and SH_NOW_WALL from its TS loop), except SH_CAPTURE, set by
+// Owner: the shard thread (SH_NOW, SH_NOW_US and SH_NOW_WALL from its TS loop), except SH_CAPTURE, set by
 // the control plane, and SH_BELL, which producers clear when they wake the shard.
 export const SH_ID: u32 = 0; //            u32
 export const SH_CONFIG: u32 = 4; //        u32 address of the router config
@@ -170,6 +170,7 @@ export const SH_NUM_SHARDS: u32 = 92; //   u32 (copy of the config's, read on ev
 export const SH_BOUNDED: u32 = 96; //      u32 1 while taking frames from this shard's own endpoint rings: frames parked towards another shard are then bounded (crossShardRoom)
 export const SH_CAPTURE: u32 = 100; //     u32 address of the capture ring's producer cursor (0 = not capturing); control plane writes
 export const SH_NOW_WALL: u32 = 104; //    f64 wall clock in ms (µs resolution), written by the shard's TS loop while capturing
+export const SH_NOW_US: u32 = 112; //     u32 router clock in µs (wraps: differences only), written with SH_NOW: request latency (DS_LAT_*)
 export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)
 export const SH_SCRATCH: u32 = 512; //     64 bytes where small router-generated frames are built
 export const SH_TEMP: u32 = 576; //        u32 out-parameter slot

@@ -21,7 +21,7 @@ import {
 } from '../header';
 import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, frameUnits, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL, CUR_CAPTURED, CUR_MAX_UNITS } from '../ring/cursor';
 import { copyFrame } from '../copy';
-import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, clockStale, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
+import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
 import { captureFrame } from './capture';
 import { poolTake } from './pool';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune } from './parked';
@@ -545,7 +545,6 @@ export function routeSome(shard: usize, budget: u32): u32 {
   let rr = load<u32>(shard, SH_RR);
   let done: u32 = 0;
   while (done < budget) {
-    clockStale(); // the latency clock: read again, once, by the first frame of this pass that needs it
     let pass: u32 = 0;
     for (let k: u32 = 0; k < total && done + pass < budget; k++) {
       if (rr >= total) rr = 0;

@@ -276,6 +276,7 @@ export const SH_NUM_SHARDS = 92;
 export const SH_BOUNDED = 96;
 export const SH_CAPTURE = 100;
 export const SH_NOW_WALL = 104;
+export const SH_NOW_US = 112;
 export const SH_BELL = 128;
 export const SH_SCRATCH = 512;
 export const SH_TEMP = 576;

@@ -71,9 +71,6 @@ export function instantiate(memory: WebAssembly.Memory, module: WebAssembly.Modu
       },
       // The load engine's clock (assembly/loadgen/driver.ts), read once per pass.
       now: () => performance.now(),
-      // The router's µs clock (request latency): one time base for every thread of the
-      // process, so a device state a restarted shard takes over keeps its forward times.
-      clockUs: () => (performance.timeOrigin + performance.now()) * 1000,
     },
   });
   return instance.exports as unknown as WasmExports;
