@@ -228,8 +228,10 @@ export const EC_GENERATED: u32 = 3; //   frames the router generated for it (res
 export const EC_FAILURES: u32 = 4; //    transport failures reported to it
 export const EC_STALLS: u32 = 5; //      times its ring was held back
 export const EC_TO_CONTROL: u32 = 6; //  frames handed to the control plane
-export const EC_RX_BYTES: u32 = 7; //    bytes of the frames counted by EC_RX (msg_size; a malformed frame: at most the buffer it came in)
-export const EC_TX_BYTES: u32 = 8; //    bytes of the frames counted by EC_TX (msg_size)
+// The bytes counters: EC_TX_BYTES, added to per frame, in the cache line of EC_TX; EC_RX_BYTES,
+// stored once per batch with EC_RX, in the next one.
+export const EC_TX_BYTES: u32 = 7; //    bytes of the frames counted by EC_TX (msg_size)
+export const EC_RX_BYTES: u32 = 8; //    bytes of the frames counted by EC_RX (msg_size; a malformed frame: at most the buffer it came in)
 export const EC_DROP_BASE: u32 = 16; //  + reason (src/protocol/reasons.ts numbering)
 export const EC_COUNTERS: u32 = 64;
 
