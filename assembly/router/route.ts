@@ -385,6 +385,13 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
 }
 
 /**
+ * Bytes the frames of this walk claimed beyond the buffer they came in (dropped,
+ * MSG_SIZE_GT_BUFFER): the walks add every frame's msg_size, and drainDone takes this back,
+ * so a malformed frame counts at most its buffer while a valid one costs a single add.
+ */
+let gRxOverclaim: u32 = 0;
+
+/**
  * One frame at slot `local` of a source (frame `f`, header `w`, `room` bytes of buffer): record
  * it for the capture, check its size, route it. False when it must stay in the ring
  * (backpressure; counted as a stall). Inlined into both walks below.
@@ -399,7 +406,7 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
   }
   let ok = true;
   if (size < 8) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
-  else if (size > room) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
+  else if (size > room) { drop(shard, ep, R_MSG_SIZE_GT_BUFFER); gRxOverclaim += size - room; }
   else if (size > maxMsg) drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
   else if (kind == EPK_DRIVER) ok = fromDriver(shard, ep, e, f, w);
   else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, e, f, w);
@@ -434,8 +441,7 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
     const f = slots + <usize>local * <usize>stride;
     const w = load<u64>(f);
     if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
-    const size = <u32>(w >> 48);
-    bytes += size < stride ? size : stride;
+    bytes += <u32>(w >> 48);
     if (++local == cap) local = 0;
     n++;
   }
@@ -465,7 +471,7 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
     if (units > avail - used) units = avail - used;
     const room = units * stride;
     if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, room)) break;
-    bytes += size < room ? size : room;
+    bytes += size;
     local += units;
     if (local >= cap) local -= cap;
     used += units;
@@ -488,7 +494,8 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
     const c = epCounter(shard, ep, EC_RX);
     store<u64>(c, load<u64>(c) + n);
     const b = epCounter(shard, ep, EC_RX_BYTES);
-    store<u64>(b, load<u64>(b) + bytes);
+    store<u64>(b, load<u64>(b) + (bytes - gRxOverclaim));
+    gRxOverclaim = 0;
   }
   return n;
 }
