@@ -1,6 +1,6 @@
 // Address arithmetic over the router tables and the counters, shared by the router files.
 import {
-  SH_CONFIG, SH_STATS, SH_NOW, SH_DIRTY, SH_DIRTY_N, SH_ID, SH_CAPTURE, SH_PARK_LIMIT, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
+  SH_CONFIG, SH_STATS, SH_NOW, SH_NOW_US, SH_DIRTY, SH_DIRTY_N, SH_ID, SH_CAPTURE, SH_PARK_LIMIT, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
   EP_SIZE, EP_OUT, EP_KIND, EP_FLAGS, EP_GEN, EPK_FREE, EPF_CLOSING, EC_DROP_BASE, TAG_KIND, TAG_GEN_SHIFT,
 } from './layout';
 import { CUR_PENDING, CUR_DIRTY, cursorFlush } from '../ring/cursor';
@@ -19,6 +19,10 @@ let gShardId: u32 = 0;
 let gCapture: usize = 0;
 let gParkLimit: u32 = 0;
 
+// The router's clock in µs (request latency), as the shard's TS loop last wrote it (SH_NOW_US):
+// read once per call like gNow, so the hot path never calls out for the time.
+let gNowUs: u32 = 0;
+
 /** Every exported operation on a shard calls this first. */
 export function bindShard(shard: usize): void {
   gConfig = <usize>load<u32>(shard, SH_CONFIG);
@@ -31,7 +35,11 @@ export function bindShard(shard: usize): void {
   gShardId = load<u32>(shard, SH_ID);
   gCapture = <usize>atomic.load<u32>(shard, SH_CAPTURE);
   gParkLimit = load<u32>(shard, SH_PARK_LIMIT);
+  gNowUs = load<u32>(shard, SH_NOW_US);
 }
+
+/** The router's µs clock (u32, wraps after 71 minutes: use differences) as of this call. */
+@inline export function nowUs(): u32 { return gNowUs; }
 
 // `shard` parameters below keep call sites uniform; the values come from bindShard.
 @inline export function config(shard: usize): usize { return gConfig; }

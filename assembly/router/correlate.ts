@@ -8,12 +8,12 @@
 // that come after their entry closed are labelled from the outcome history (DS_HIST).
 import {
   DS_WINDOW, DS_ENTRIES, DS_NEXT_SEQ, DS_HEAD_SEQ, DS_NEXT_TOKEN, DS_BASE_SEQ, DS_HIST, DS_HIST_BITS,
-  DS_C_RESPONSES, DS_C_FAILED, DS_C_HELD, DS_C_TIMEOUTS,
+  DS_C_RESPONSES, DS_C_FAILED, DS_C_HELD, DS_C_TIMEOUTS, DS_LAT_SUM, DS_LAT_BUCKETS, DS_LAT_N, PS_SENT_US,
   DS_DEV_NUM, CE_STATE, CE_MSG_ID, CE_DRIVER, CE_DRV_TOKEN, CE_TOKEN, CE_DEADLINE, CE_HELD, CE_SIZE,
   CES_WAITING, CES_ANSWERED, CES_FAILED, CES_DONE_ANSWERED, CES_DONE_FAILED, CES_REFUSED, PS_FRAME,
   R_TIMEOUT, R_UNMATCHED_RESPONSE, R_LATE_RESPONSE, R_DUPLICATE_RESPONSE, R_RESPONSE_ID_MISMATCH,
 } from './layout';
-import { bump, now } from './context';
+import { bump, now, nowUs } from './context';
 import { poolTake, poolGive } from './pool';
 import { copyFrame } from '../copy';
 import { withToken } from '../header';
@@ -52,7 +52,7 @@ import { emitToEndpoint, emitFailure } from './emit';
 @inline export function openRequest(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, timeoutMs: u32): u32 {
   const e = openEntry(ds, CES_WAITING, msgId, driver, driverToken);
   store<u32>(e, now(shard) + timeoutMs, CE_DEADLINE);
-  store<u32>(e, 0, CE_HELD);
+  store<u32>(e, nowUs(), CE_HELD); // held while waiting: when it was forwarded (latency)
   return <u32>load<u16>(e, CE_TOKEN);
 }
 
@@ -65,6 +65,16 @@ export function openRefusal(shard: usize, ds: usize, msgId: u32, driver: u32, dr
   const e = openEntry(ds, CES_REFUSED, msgId, driver, driverToken);
   store<u32>(e, reason, CE_HELD);
   releaseInOrder(shard, ds);
+}
+
+/** An answer to a request forwarded at `sentUs` (µs clock) reaches its driver: count it in the device's latency histogram. */
+@inline function recordLatency(ds: usize, sentUs: u32): void {
+  let dt = nowUs() - sentUs;
+  if (<i32>dt < 0) dt = 0; // clocks of two threads (a restarted shard) may disagree by a hair
+  let b = <u32>32 - clz(dt); // dt < 2^b µs
+  if (b > DS_LAT_N - 1) b = DS_LAT_N - 1;
+  bump(ds + DS_LAT_BUCKETS + (<usize>b << 3));
+  store<u64>(ds, load<u64>(ds, DS_LAT_SUM) + <u64>dt, DS_LAT_SUM);
 }
 
 /** Remember that sequence `seq` closed without an answer (for answers that come after). */
@@ -109,6 +119,7 @@ function deliverEntry(shard: usize, ds: usize, e: usize, seq: u32, st: u32): boo
     const frame = ps + PS_FRAME;
     const size = <u32>load<u16>(frame, 6);
     if (!emitToEndpoint(shard, <u32>load<u16>(e, CE_DRIVER), load<u64>(frame), frame, size)) return false;
+    recordLatency(ds, load<u32>(ps, PS_SENT_US));
     poolGive(shard, ps);
     store<u32>(e, 0, CE_HELD);
     store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
@@ -186,6 +197,7 @@ export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, ent
   const size = <u32>(w >> 48);
   store<u64>(ps + PS_FRAME, withToken(w, <u32>load<u16>(e, CE_DRV_TOKEN)));
   copyFrame(ps + PS_FRAME + 8, frame + 8, size - 8);
+  store<u32>(ps, load<u32>(e, CE_HELD), PS_SENT_US); // the forward time moves with the answer
   store<u32>(e, <u32>ps, CE_HELD);
   store<u8>(e, <u8>CES_ANSWERED, CE_STATE);
   bump(ds + DS_C_HELD);
@@ -253,6 +265,7 @@ export function failRequest(shard: usize, ds: usize, token: u32, msgId: u32, rea
 
 /** The head entry was delivered by the caller: close it and release what follows. */
 export function headDelivered(shard: usize, ds: usize, e: usize): void {
+  recordLatency(ds, load<u32>(e, CE_HELD));
   store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
   bump(ds + DS_C_RESPONSES);
   const head = load<u32>(ds, DS_HEAD_SEQ) + 1;

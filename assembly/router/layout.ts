@@ -8,7 +8,7 @@
 export const RC_MAGIC_VALUE: u32 = 0x52544d56; // "VMTR"
 // Layout version of every table in this file: bump it with any change of an offset or a size
 // here, so a shard never binds to tables laid out by another build (src/router/layout.ts).
-export const RC_VERSION_VALUE: u32 = 5;
+export const RC_VERSION_VALUE: u32 = 6;
 export const RC_MAGIC: u32 = 0; //          u32 RC_MAGIC_VALUE, stored last
 export const RC_VERSION: u32 = 4; //        u32 RC_VERSION_VALUE
 export const RC_NUM_SHARDS: u32 = 8; //     u32
@@ -32,7 +32,7 @@ export const PQ_LIST_NEXT: u32 = 12; // u32 next queue on the same shard list
 export const PQ_LISTED: u32 = 16; //   u32 1 while on the list
 export const PQ_SIZE: u32 = 20;
 
-// ---------------------------------------------------------------- device state (one per attached device, 192 B)
+// ---------------------------------------------------------------- device state (one per attached device, 384 B)
 // Owner: the shard that owns the device (DS_SHARD). The control plane writes it before
 // publishing its address in the device table and after the owner has let go of it.
 export const DS_DEV_NUM: u32 = 0; //     u16
@@ -73,7 +73,13 @@ export const DS_BASE_SEQ: u32 = 140; //  u32 DS_NEXT_SEQ when the state was made
 // LATE_RESPONSE or DUPLICATE_RESPONSE — for the last bits/2 - 32 sequences, even once reused.
 export const DS_HIST: u32 = 144; //      u32 address of the bitmap
 export const DS_HIST_BITS: u32 = 148; // u32 its size in bits: max(2048, 2 × K), a power of two
-export const DS_SIZE: u32 = 192;
+// Request latency (owner shard only): every answered request, when its answer is handed to its
+// driver, in bucket b = bits of (delivery - forward) in µs of the router's clock (SH_NOW_US), i.e. under
+// 2^b µs; the last bucket takes the rest. The control plane exports them as a histogram in seconds.
+export const DS_LAT_SUM: u32 = 152; //     u64 sum of the latencies, µs
+export const DS_LAT_BUCKETS: u32 = 160; // DS_LAT_N × u64 counts: bucket b < 2^b µs (b < DS_LAT_N - 1), then the overflow
+export const DS_LAT_N: u32 = 26; //        1 µs .. 2^24 µs (16.8 s) and +Inf
+export const DS_SIZE: u32 = 384;
 
 export const DSF_PRESENT: u32 = 1;
 export const DSF_REMOVING: u32 = 2; // removed: the state stays in the table as a tombstone (requests refused in order)
@@ -85,7 +91,7 @@ export const CE_DRIVER: u32 = 2; //    u16 driver endpoint that sent it
 export const CE_DRV_TOKEN: u32 = 4; // u16 token the driver used (restored in the response)
 export const CE_TOKEN: u32 = 6; //     u16 token the router stamped (0: a refusal, never forwarded)
 export const CE_DEADLINE: u32 = 8; //  u32 router clock (ms) after which the request fails
-export const CE_HELD: u32 = 12; //     u32 pool slot holding an early response (CES_ANSWERED), reason (CES_FAILED, CES_REFUSED)
+export const CE_HELD: u32 = 12; //     u32 pool slot holding an early response (CES_ANSWERED), reason (CES_FAILED, CES_REFUSED), µs clock when forwarded (CES_WAITING)
 export const CE_SIZE: u32 = 16;
 
 export const CES_FREE: u32 = 0;
@@ -134,7 +140,7 @@ export const EPF_FAILURE_EVENTS: u32 = 1; // send VMSG_EVT_REQUEST_FAILED to thi
 export const EPF_CLOSING: u32 = 2; //      detach in progress: consume nothing more
 
 // ---------------------------------------------------------------- shard state (4 KiB)
-// Owner: the shard thread (SH_NOW and SH_NOW_WALL from its TS loop), except SH_CAPTURE, set by
+// Owner: the shard thread (SH_NOW, SH_NOW_US and SH_NOW_WALL from its TS loop), except SH_CAPTURE, set by
 // the control plane, and SH_BELL, which producers clear when they wake the shard.
 export const SH_ID: u32 = 0; //            u32
 export const SH_CONFIG: u32 = 4; //        u32 address of the router config
@@ -164,6 +170,7 @@ export const SH_NUM_SHARDS: u32 = 92; //   u32 (copy of the config's, read on ev
 export const SH_BOUNDED: u32 = 96; //      u32 1 while taking frames from this shard's own endpoint rings: frames parked towards another shard are then bounded (crossShardRoom)
 export const SH_CAPTURE: u32 = 100; //     u32 address of the capture ring's producer cursor (0 = not capturing); control plane writes
 export const SH_NOW_WALL: u32 = 104; //    f64 wall clock in ms (µs resolution), written by the shard's TS loop while capturing
+export const SH_NOW_US: u32 = 112; //     u32 router clock in µs (wraps: differences only), written with SH_NOW: request latency (DS_LAT_*)
 export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)
 export const SH_SCRATCH: u32 = 512; //     64 bytes where small router-generated frames are built
 export const SH_TEMP: u32 = 576; //        u32 out-parameter slot
@@ -194,6 +201,7 @@ export const PS_NEXT: u32 = 0; //  u32 next slot in the same list
 export const PS_AUX: u32 = 4; //   u16 driver endpoint (device-bound frames) or destination endpoint (tagged outputs)
 export const PS_KIND: u32 = 6; //  u16 tag: kind (TAG_KIND bits: XS_* on cross-shard outputs, PSK_* in device queues) | generation of the PS_AUX endpoint
 export const PS_FRAME: u32 = 8; // the frame, msg_size bytes
+export const PS_SENT_US: u32 = 4; // u32 early response held for order (CE_HELD): its request's CE_HELD, the µs clock when forwarded (in place of PS_AUX/PS_KIND)
 export const PSK_EVENT: u32 = 0; //   device queue: an event from driver PS_AUX
 export const PSK_REQUEST: u32 = 1; // device queue: a request from driver PS_AUX
 export const PSK_REFUSAL: u32 = 2; // device queue: a request from driver PS_AUX the router refused (reason u32 at PS_FRAME + 8), waiting for its turn
@@ -220,6 +228,10 @@ export const EC_GENERATED: u32 = 3; //   frames the router generated for it (res
 export const EC_FAILURES: u32 = 4; //    transport failures reported to it
 export const EC_STALLS: u32 = 5; //      times its ring was held back
 export const EC_TO_CONTROL: u32 = 6; //  frames handed to the control plane
+// The bytes counters: EC_TX_BYTES, added to per frame, in the cache line of EC_TX; EC_RX_BYTES,
+// stored once per batch with EC_RX, in the next one.
+export const EC_TX_BYTES: u32 = 7; //    bytes of the frames counted by EC_TX (msg_size)
+export const EC_RX_BYTES: u32 = 8; //    bytes of the frames counted by EC_RX (msg_size; a malformed frame: at most the buffer it came in)
 export const EC_DROP_BASE: u32 = 16; //  + reason (src/protocol/reasons.ts numbering)
 export const EC_COUNTERS: u32 = 64;
 

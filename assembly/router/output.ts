@@ -9,7 +9,7 @@ import { markDirty, now, config, captureCursor, endpointOfOut } from './context'
 import { captureFrame } from './capture';
 import {
   OUT_CURSOR, OUT_PARK, OUT_PARK_COUNT, OUT_TAGGED, PQ_LIST_NEXT,
-  OUT_STATS, OUT_BLOCKED_SINCE, OUT_BLOCKED_PEER, RC_TIMEOUT_MS, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX, CAPD_FROM_ROUTER,
+  OUT_STATS, OUT_BLOCKED_SINCE, OUT_BLOCKED_PEER, RC_TIMEOUT_MS, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
 } from './layout';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune, parkListRemove } from './parked';
 
@@ -54,9 +54,12 @@ export function outStalled(shard: usize, out: usize): bool {
   return false;
 }
 
-@inline function countTx(out: usize): void {
+@inline function countTx(out: usize, size: u32): void {
   const stats = <usize>load<u32>(out, OUT_STATS);
-  if (stats != 0) store<u64>(stats + (<usize>EC_TX << 3), load<u64>(stats + (<usize>EC_TX << 3)) + 1);
+  if (stats != 0) {
+    store<u64>(stats + (<usize>EC_TX << 3), load<u64>(stats + (<usize>EC_TX << 3)) + 1);
+    store<u64>(stats + (<usize>EC_TX_BYTES << 3), load<u64>(stats + (<usize>EC_TX_BYTES << 3)) + size);
+  }
 }
 
 /** Write header word `hdr` then bytes 8..size of `src` into `dst`. */
@@ -86,7 +89,7 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
         writeFrame(slot + XT_SIZE, hdr, src, size);
       } else {
         writeFrame(slot, hdr, src, size);
-        countTx(out);
+        countTx(out, size);
         if (captureCursor() != 0) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
       }
       produceCommit(cur);
@@ -126,7 +129,7 @@ export function outDrain(shard: usize, out: usize): u32 {
       copyFrame(slot + XT_SIZE, frame, size);
     } else {
       copyFrame(slot, frame, size);
-      countTx(out);
+      countTx(out, size);
       if (captureCursor() != 0) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
     }
     produceCommit(cur);

@@ -9,7 +9,7 @@ import {
   DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
   PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT,
-  EC_RX, EC_TX, EC_STALLS, EC_TO_CONTROL, EC_TERMINATED, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
+  EC_RX, EC_TX, EC_RX_BYTES, EC_TX_BYTES, EC_STALLS, EC_TO_CONTROL, EC_TERMINATED, CAPD_TO_ROUTER, CAPD_FROM_ROUTER,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNSUPPORTED_MSG_ID,
   R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
   R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_POLICY_DENIED, R_DEVICE_BUSY, R_ENDPOINT_GONE, R_SOURCE_GONE, R_DRIVER_STALLED,
@@ -84,6 +84,8 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
   produceCommit(cur);
   markDirty(shard, cur);
   count(shard, devEp, EC_TX);
+  const b = epCounter(shard, devEp, EC_TX_BYTES);
+  store<u64>(b, load<u64>(b) + size);
   return true;
 }
 
@@ -383,6 +385,13 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
 }
 
 /**
+ * Bytes the frames of this walk claimed beyond the buffer they came in (dropped,
+ * MSG_SIZE_GT_BUFFER): the walks add every frame's msg_size, and drainDone takes this back,
+ * so a malformed frame counts at most its buffer while a valid one costs a single add.
+ */
+let gRxOverclaim: u32 = 0;
+
+/**
  * One frame at slot `local` of a source (frame `f`, header `w`, `room` bytes of buffer): record
  * it for the capture, check its size, route it. False when it must stay in the ring
  * (backpressure; counted as a stall). Inlined into both walks below.
@@ -397,7 +406,7 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
   }
   let ok = true;
   if (size < 8) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
-  else if (size > room) drop(shard, ep, R_MSG_SIZE_GT_BUFFER);
+  else if (size > room) { drop(shard, ep, R_MSG_SIZE_GT_BUFFER); gRxOverclaim += size - room; }
   else if (size > maxMsg) drop(shard, ep, R_MSG_SIZE_GT_BUS_MAX);
   else if (kind == EPK_DRIVER) ok = fromDriver(shard, ep, e, f, w);
   else if (kind == EPK_DEVICE) ok = fromDevice(shard, ep, e, f, w);
@@ -427,14 +436,16 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   const cap = load<u32>(cur, CUR_CAP);
   let local = load<u32>(cur, CUR_LOCAL);
   let n: u32 = 0;
+  let bytes: u32 = 0; // summed in a register, stored once per batch
   while (n < avail) {
     const f = slots + <usize>local * <usize>stride;
     const w = load<u64>(f);
     if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
+    bytes += <u32>(w >> 48);
     if (++local == cap) local = 0;
     n++;
   }
-  return drainDone(shard, ep, cur, local, n, n);
+  return drainDone(shard, ep, cur, local, n, n, bytes);
 }
 
 /** drainEndpoint for a packed ring: a frame takes frameUnits(msg_size) units. */
@@ -448,6 +459,7 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
   let local = load<u32>(cur, CUR_LOCAL);
   let n: u32 = 0;
   let used: u32 = 0;
+  let bytes: u32 = 0;
   store<u32>(shard, 1, SH_BOUNDED);
   while (used < avail && n < budget) {
     const f = slots + <usize>local * <usize>stride;
@@ -457,17 +469,19 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
     // than was published is cut short (and dropped below: bigger than its buffer).
     let units = frameUnits(size, maxUnits);
     if (units > avail - used) units = avail - used;
-    if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, units * stride)) break;
+    const room = units * stride;
+    if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, room)) break;
+    bytes += size;
     local += units;
     if (local >= cap) local -= cap;
     used += units;
     n++;
   }
-  return drainDone(shard, ep, cur, local, used, n);
+  return drainDone(shard, ep, cur, local, used, n, bytes);
 }
 
-/** After a walk that stopped at slot `local`: capture mark, free `used` slots, count `n` frames. */
-@inline function drainDone(shard: usize, ep: u32, cur: usize, local: u32, used: u32, n: u32): u32 {
+/** After a walk that stopped at slot `local`: capture mark, free `used` slots, count `n` frames of `bytes`. */
+@inline function drainDone(shard: usize, ep: u32, cur: usize, local: u32, used: u32, n: u32, bytes: u32): u32 {
   store<u32>(shard, 0, SH_BOUNDED);
   // Keep the capture mark only for a frame left in the ring (`local`); any other was consumed.
   const mark = load<u32>(cur, CUR_CAPTURED);
@@ -479,6 +493,9 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
   if (n != 0) {
     const c = epCounter(shard, ep, EC_RX);
     store<u64>(c, load<u64>(c) + n);
+    const b = epCounter(shard, ep, EC_RX_BYTES);
+    store<u64>(b, load<u64>(b) + (bytes - gRxOverclaim));
+    gRxOverclaim = 0;
   }
   return n;
 }

@@ -4,7 +4,6 @@
 // side. A link joins one router to the far end: side 'driver' = the far end is an external
 // driver (each connection gets its own driver endpoint of the router); side 'device' = the far
 // end is a device-side bus, e.g. another router (gateway.ts).
-import { RequestTimer, requestLatencyOf } from './request-latency.js';
 import { EventEmitter } from 'node:events';
 import type { Server, Socket, AddressInfo } from 'node:net';
 import type { Router } from '../router/router.js';
@@ -48,11 +47,7 @@ class DriverSession implements PeerHandler {
       model: this.model,
     });
     if (conn.isClosed || this.closed) return; // down() follows and detaches
-    const timer = new RequestTimer(requestLatencyOf(this.router));
-    this.bridge = new PortBridge(new EndpointPort(this.desc, { spinBeforeSleep: 0 }), conn, this.counters, {
-      fromPeer: (f) => (timer.fromDriver(f), f),
-      fromRouter: (buf, at, size) => (timer.toDriver(buf, at, size), true),
-    });
+    this.bridge = new PortBridge(new EndpointPort(this.desc, { spinBeforeSleep: 0 }), conn, this.counters);
   }
 
   async down(): Promise<void> {

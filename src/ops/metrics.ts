@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Router, LinkStats } from '../router/router.js';
 import { REASONS } from '../protocol/reasons.js';
-import { requestLatencyOf } from '../bus/request-latency.js';
+import { requestLatencyMetric } from './request-latency.js';
 import { lostWindowsTotal } from '../native/mmap.js';
 import type { DeviceStats, EndpointStats, RouterStats, ShardStats } from '../router/stats.js';
 
@@ -37,6 +37,8 @@ export const SHARD_METRICS: MetricDef<Exclude<Numeric<ShardStats>, 'id'>>[] = [
 export const ENDPOINT_METRICS: MetricDef<Exclude<Numeric<EndpointStats>, 'id' | 'dropped'>>[] = [
   { field: 'rx', name: 'vmsg_link_rx_frames_total', help: 'frames the router took from the link', kind: 'counter' },
   { field: 'tx', name: 'vmsg_link_tx_frames_total', help: 'frames the router wrote to the link', kind: 'counter' },
+  { field: 'rxBytes', name: 'vmsg_link_rx_bytes_total', help: 'bytes of the frames the router took from the link (msg_size)', kind: 'counter' },
+  { field: 'txBytes', name: 'vmsg_link_tx_bytes_total', help: 'bytes of the frames the router wrote to the link (msg_size)', kind: 'counter' },
   { field: 'terminated', name: 'vmsg_link_terminated_total', help: 'bus requests of the link the router answered itself (GET_DEVICES, PING)', kind: 'counter' },
   { field: 'generated', name: 'vmsg_link_generated_total', help: 'frames the router made for the link (bus answers, EVENT_DEVICE, failure events)', kind: 'counter' },
   { field: 'failures', name: 'vmsg_link_failures_total', help: "requests of the link's drivers that ended in a transport failure", kind: 'counter' },
@@ -157,7 +159,7 @@ export function routerRegistry(router: Router, opts: { defaultMetrics?: boolean 
   make('gauge', DEVICE_INFO_METRIC, 'one series per device number: the link serving it now ("" once removed)', ['device', 'link'], (set) => {
     for (const d of devices()) set({ device: String(d.dev), link: d.link }, 1);
   });
-  registry.registerMetric(requestLatencyOf(router));
+  registry.registerMetric(requestLatencyMetric(devices));
   return registry;
 }
 

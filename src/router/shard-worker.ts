@@ -66,7 +66,9 @@ export default function runShard(task: ShardTask): { frames: number } {
   const sockBell = tryBellAddon(); // null: links keep the main-thread bridge (src/bus/shm-link.ts)
   const cmdCursor = commandRing + NR_CONS_CURSOR;
   // Monotonic, not Date.now(): a wall-clock jump must not expire or postpone deadlines.
-  const clock = routerClock(task.originMs);
+  // Every reading also refreshes the µs clock request latencies are measured with (SH_NOW_US):
+  // every 64 passes and after a sleep, like SH_NOW, so timing costs the hot path no clock reads.
+  const clock = routerClock(task.originMs, { u32, at: (shard + L.SH_NOW_US) >>> 2 });
   installWallClockSkew(i32, (block + CB_WALL_SKEW) >>> 2);
 
   // Spin, then sleep; while a busy-poll external link is attached (its peer never rings this

@@ -14,6 +14,10 @@ export interface EndpointStats {
   rx: number;
   /** Frames the router wrote to the endpoint's ring. */
   tx: number;
+  /** Bytes of the frames counted in `rx` (msg_size each; a malformed frame counts at most the buffer it came in). */
+  rxBytes: number;
+  /** Bytes of the frames counted in `tx` (msg_size each). */
+  txBytes: number;
   /** Bus requests the router answered itself (GET_DEVICES, PING). */
   terminated: number;
   /** Frames the router made for it (bus responses, EVENT_DEVICE, failure events). */
@@ -46,6 +50,25 @@ export interface DeviceStats {
   inFlight: number;
   /** Frames parked for it right now. */
   parkedNow: number;
+  /** Latency of its answered requests (`responses` of them), forwarded to handed to the driver. */
+  latency: LatencyHistogram;
+}
+
+/**
+ * A device's request latency histogram (layout DS_LAT_*): `counts[b]` answers took under
+ * LATENCY_BOUNDS_US[b] µs and at least the bound before it; the last count has no bound.
+ */
+export interface LatencyHistogram {
+  counts: number[];
+  sumUs: number;
+}
+
+/** Upper bounds (µs) of the latency buckets but the last: 1, 2, 4, ... 2^24 µs. */
+export const LATENCY_BOUNDS_US: readonly number[] = Array.from({ length: 25 }, (_, b) => 2 ** b);
+
+/** An empty latency histogram. */
+export function emptyLatency(): LatencyHistogram {
+  return { counts: new Array<number>(LATENCY_BOUNDS_US.length + 1).fill(0), sumUs: 0 };
 }
 
 export interface ShardStats {
@@ -87,15 +110,15 @@ export interface RouterStats {
 
 /** Zeroed endpoint counters (the `retired` sums start from these). */
 export function emptyEndpointStats(kind: 'driver' | 'device'): EndpointStats {
-  return { id: -1, kind, rx: 0, tx: 0, terminated: 0, generated: 0, failures: 0, stalls: 0, toControl: 0, dropped: 0, drops: {}, detached: true };
+  return { id: -1, kind, rx: 0, tx: 0, rxBytes: 0, txBytes: 0, terminated: 0, generated: 0, failures: 0, stalls: 0, toControl: 0, dropped: 0, drops: {}, detached: true };
 }
 
 /** Zeroed device counters. */
 export function emptyDeviceStats(): DeviceStats {
-  return { dev: -1, endpoint: -1, requests: 0, responses: 0, failed: 0, timeouts: 0, eventsIn: 0, eventsOut: 0, held: 0, parked: 0, coalesced: 0, inFlight: 0, parkedNow: 0 };
+  return { dev: -1, endpoint: -1, requests: 0, responses: 0, failed: 0, timeouts: 0, eventsIn: 0, eventsOut: 0, held: 0, parked: 0, coalesced: 0, inFlight: 0, parkedNow: 0, latency: emptyLatency() };
 }
 
-const ENDPOINT_SUMS = ['rx', 'tx', 'terminated', 'generated', 'failures', 'stalls', 'toControl', 'dropped'] as const;
+const ENDPOINT_SUMS = ['rx', 'tx', 'rxBytes', 'txBytes', 'terminated', 'generated', 'failures', 'stalls', 'toControl', 'dropped'] as const;
 const DEVICE_SUMS = ['requests', 'responses', 'failed', 'timeouts', 'eventsIn', 'eventsOut', 'held', 'parked', 'coalesced', 'inFlight', 'parkedNow'] as const;
 
 /** Add `from`'s counters into `into`. */
@@ -107,6 +130,8 @@ export function addEndpointStats(into: EndpointStats, from: EndpointStats): void
 /** Add `from`'s counters into `into`. */
 export function addDeviceStats(into: DeviceStats, from: DeviceStats): void {
   for (const k of DEVICE_SUMS) into[k] += from[k];
+  // A new histogram, never added into in place: `into` may be a shallow copy sharing one.
+  into.latency = { counts: into.latency.counts.map((n, b) => n + from.latency.counts[b]!), sumUs: into.latency.sumUs + from.latency.sumUs };
 }
 
 export function readRouterStats(
@@ -148,7 +173,7 @@ export function readRouterStats(
       }
     }
     return {
-      id, kind, rx: sum(L.EC_RX), tx: sum(L.EC_TX), terminated: sum(L.EC_TERMINATED), generated: sum(L.EC_GENERATED),
+      id, kind, rx: sum(L.EC_RX), tx: sum(L.EC_TX), rxBytes: sum(L.EC_RX_BYTES), txBytes: sum(L.EC_TX_BYTES), terminated: sum(L.EC_TERMINATED), generated: sum(L.EC_GENERATED),
       failures: sum(L.EC_FAILURES), stalls: sum(L.EC_STALLS), toControl: sum(L.EC_TO_CONTROL), dropped, drops,
       detached: detached === true,
     };
@@ -170,6 +195,7 @@ export function readRouterStats(
       held: c64(ds + L.DS_C_HELD), parked: c64(ds + L.DS_C_PARKED), coalesced: c64(ds + L.DS_C_COALESCED),
       inFlight: c64(ds + L.DS_C_REQUESTS) - c64(ds + L.DS_C_RESPONSES) - c64(ds + L.DS_C_FAILED),
       parkedNow: u32[(ds + L.DS_PARK_COUNT) >>> 2]!,
+      latency: { counts: Array.from({ length: L.DS_LAT_N }, (_, b) => c64(ds + L.DS_LAT_BUCKETS + b * 8)), sumUs: c64(ds + L.DS_LAT_SUM) },
     };
     totals.inFlight += st.inFlight;
     totals.parkedNow += st.parkedNow;

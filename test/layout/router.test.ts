@@ -28,6 +28,14 @@ describe('router layout (AS) and the TS tables agree', () => {
     expect(L.EP_OUT + L.OUT_SIZE).toBeLessThanOrEqual(L.EP_SIZE);
     expect(L.OUT_BLOCKED_SINCE + 4).toBeLessThanOrEqual(L.OUT_SIZE);
     expect(L.DS_C_TIMEOUTS + 8).toBeLessThanOrEqual(L.DS_SIZE);
+    // The latency histogram sits after the outcome history's fields, u64-aligned, inside the state.
+    expect(L.DS_LAT_SUM).toBeGreaterThanOrEqual(L.DS_HIST_BITS + 4);
+    expect(L.DS_LAT_SUM % 8).toBe(0);
+    expect(L.DS_LAT_BUCKETS).toBe(L.DS_LAT_SUM + 8);
+    expect(L.DS_LAT_BUCKETS + L.DS_LAT_N * 8).toBeLessThanOrEqual(L.DS_SIZE);
+    expect(L.PS_SENT_US + 4).toBeLessThanOrEqual(L.PS_FRAME);
+    expect(L.EC_RX_BYTES).toBeLessThan(L.EC_DROP_BASE);
+    expect(L.EC_TX_BYTES).toBeLessThan(8); // in EC_TX's cache line: it is added to per frame
     expect(L.SH_TEMP + 4).toBeLessThanOrEqual(L.SH_SIZE);
     expect(L.CE_HELD + 4).toBe(L.CE_SIZE);
     expect(L.SH_BELL % 64).toBe(0); // the doorbell has its own cache line

@@ -51,12 +51,14 @@ describe('Grafana dashboard', () => {
     }
   });
 
-  it('shows rates, drops by reason, latency percentiles and link state', () => {
+  it('shows rates, bytes, drops by reason, latency percentiles and link state', () => {
     const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
     expect(exprs).toMatch(/rate\(vmsg_router_rx_frames_total/);
     expect(exprs).toMatch(/sum by \(reason\) \(rate\(vmsg_router_drops_total/);
     expect(exprs).toMatch(/histogram_quantile\(0\.99, .*vmsg_device_request_duration_seconds_bucket/);
     expect(exprs).toMatch(/vmsg_link_up/);
+    expect(exprs).toMatch(/rate\(vmsg_link_rx_bytes_total/);
+    expect(exprs).toMatch(/rate\(vmsg_link_tx_bytes_total/);
   });
 
   it('names only metrics the router exports', async () => {
