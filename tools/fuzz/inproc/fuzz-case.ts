@@ -175,11 +175,12 @@ export class CaseExecutor {
     if (this.faultApi !== undefined) this.faultApi.faultArm(0, 0);
     this.oracle.afterRoute(s);
     this.r.drainControl();
-    this.checkTables();
+    this.checkTables(s);
   }
 
-  private checkTables(): void {
-    for (const v of this.tables.check()) this.oracle.fail('tables', v);
+  /** After shard `s` stepped (undefined: every shard): incremental checks, the whole walk every few calls. */
+  private checkTables(s?: number): void {
+    for (const v of this.tables.check(s)) this.oracle.fail('tables', v);
   }
 
   /** Read everything, let every deadline pass, route until nothing is in flight, parked or in a ring. */
@@ -191,12 +192,14 @@ export class CaseExecutor {
       for (let s = 0; s < r.opts.shards; s++) this.route(s, 4096);
       for (const link of r.links) this.exec1(['d', link.id, 1 << 20]);
       if (this.quiet()) {
+        for (const v of this.tables.checkFull()) this.oracle.fail('tables', v);
         this.oracle.settled();
         for (const v of this.tables.checkQuiescent()) this.oracle.fail('accounting', v);
         return;
       }
       if (round % 4 === 3) this.exec1(['c', r.opts.timeoutMs + 1]);
     }
+    for (const v of this.tables.checkFull()) this.oracle.fail('tables', v);
     this.oracle.fail('hang', `not quiescent after 400 settle rounds (pending work ${r.tables.shards.map((sh) => r.wasm.pendingWork(sh)).join('/')})`);
   }
 
@@ -257,7 +260,7 @@ export function runCase(seed: number, opts: CaseOptions): CaseResult {
   const cfg = caseConfig(seed);
   const rng = new Prng(seed);
   const corpus = opts.corpus ?? new Corpus(256);
-  const ex = new CaseExecutor(cfg, opts.module, (f) => { if (rng.chance(0.02)) corpus.add(f, rng); });
+  const ex = new CaseExecutor(cfg, opts.module, (f) => { if (rng.chance(0.02)) corpus.add(f.slice(), rng); });
   const { r } = ex;
   const record = opts.record;
   const run = (op: Op): void => {
