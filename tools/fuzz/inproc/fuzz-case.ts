@@ -109,17 +109,32 @@ export class CaseExecutor {
     return this.oracle.violations.length > 0;
   }
 
+  /** ['w', id, f] without building the operation. */
+  write(id: number, f: Uint8Array): void {
+    const { r } = this;
+    const link = r.links[id]!;
+    const units = r.write(link, f);
+    this.lastWriteOk = units !== 0;
+    if (units !== 0) this.oracle.onWrite(link, r.lastAt, r.lastRoom, units);
+    this.done();
+  }
+
+  /** ['p', id] without building the operation. */
+  publish(id: number): void {
+    this.r.publish(this.r.links[id]!);
+    this.done();
+  }
+
+  private done(): void {
+    if (this.firstBadOp < 0 && this.bad) this.firstBadOp = this.opIndex;
+    this.opIndex++;
+  }
+
   exec(op: Op): void {
     const { r, oracle } = this;
     switch (op[0]) {
-      case 'w': {
-        const link = r.links[op[1]]!;
-        const w = r.write(link, typeof op[2] === 'string' ? Buffer.from(op[2], 'hex') : op[2]);
-        this.lastWriteOk = w !== undefined;
-        if (w !== undefined) oracle.onWrite(link, w.at, w.room, w.units);
-        break;
-      }
-      case 'p': r.publish(r.links[op[1]]!); break;
+      case 'w': this.write(op[1], typeof op[2] === 'string' ? Buffer.from(op[2], 'hex') : op[2]); return;
+      case 'p': this.publish(op[1]); return;
       case 'r': this.route(op[1], op[2]); break;
       case 'd': {
         const link = r.links[op[1]]!;
@@ -133,7 +148,7 @@ export class CaseExecutor {
       case 'c': {
         r.setClock(r.now + op[1]);
         for (let s = 0; s < r.opts.shards; s++) {
-          this.guard(s, () => r.expire(s));
+          this.guard(s, 0);
           oracle.afterExpire(s);
         }
         this.checkTables();
@@ -146,14 +161,14 @@ export class CaseExecutor {
       }
       case 's': this.settle(); break;
     }
-    if (this.firstBadOp < 0 && this.bad) this.firstBadOp = this.opIndex;
-    this.opIndex++;
+    this.done();
   }
 
-  /** Run `fn` on shard `s`; a trap is a violation unless a fault was armed (then the shard restarts). */
-  private guard(s: number, fn: () => void): void {
+  /** Shard `s` routes (`budget` frames) or, with budget 0, expires; a trap is a violation unless a fault was armed (then the shard restarts). */
+  private guard(s: number, budget: number): void {
     try {
-      fn();
+      if (budget === 0) this.r.expire(s);
+      else this.r.route(s, budget);
     } catch (err) {
       if (this.faultApi !== undefined && this.faultApi.faultFired() !== 0) {
         this.faultsFired++;
@@ -171,7 +186,7 @@ export class CaseExecutor {
       this.faultApi!.faultArm(this.armed.point, this.armed.countdown);
       this.armed = undefined;
     }
-    this.guard(s, () => this.r.route(s, budget));
+    this.guard(s, budget);
     if (this.faultApi !== undefined) this.faultApi.faultArm(0, 0);
     this.oracle.afterRoute(s);
     this.r.drainControl();
@@ -267,6 +282,15 @@ export function runCase(seed: number, opts: CaseOptions): CaseResult {
     record?.push(op);
     ex.exec(op);
   };
+  // The two most frequent operations without an Op array each when nothing is recorded.
+  const write = (id: number, f: Uint8Array): void => {
+    if (record !== undefined) run(['w', id, f]);
+    else ex.write(id, f);
+  };
+  const publish = (id: number): void => {
+    if (record !== undefined) run(['p', id]);
+    else ex.publish(id);
+  };
   const beh: Behaviour[] = r.links.map((l) => ({
     active: 0.3 + rng.next() * 0.7,
     reads: l.cfg.kind === 'driver' ? 0.5 + rng.next() * 0.5 : 0.6 + rng.next() * 0.4,
@@ -321,12 +345,12 @@ export function runCase(seed: number, opts: CaseOptions): CaseResult {
           f = mutate(rng, corpus.pick(rng) ?? header(1, 7, link.cfg.devices![0]!, 1, 12), max);
         }
         if (f.length < 8 && rng.chance(0.7)) continue; // a short write leaves stale bytes: sometimes
-        run(['w', link.id, f]);
+        write(link.id, f);
         if (!ex.lastWriteOk) break; // its ring is full: the rest of the burst waits for a later step
         written++;
         if (rng.chance(0.01)) corpus.add(f, rng);
       }
-      run(['p', link.id]);
+      publish(link.id);
     }
     for (let s = 0; s < r.opts.shards; s++) {
       if (opts.faults !== undefined && rng.chance(opts.faults.chance)) run(['f', s, 1 + rng.int(opts.faults.points)]);

@@ -177,23 +177,29 @@ export class InprocRouter {
     return this.wasm.failAll(this.tables.shards[s]!, this.L.R_SHARD_RESTARTED);
   }
 
+  /** Where the last successful write() put its frame, and the bytes the router may read there. */
+  lastAt = 0;
+  lastRoom = 0;
+
   /**
    * The far end writes `bytes` into link `link`'s ring (msg_size as the bytes say; the rest of
-   * the slot keeps whatever it held). Returns the address and room (bytes the router may read)
-   * of the frame, or 0 when the ring is full.
+   * the slot keeps whatever it held). Returns the slots the frame took (lastAt and lastRoom say
+   * where and how many bytes the router may read), or 0 when the ring is full.
    */
-  write(link: Link, bytes: Uint8Array): { at: number; room: number; units: number } | undefined {
+  write(link: Link, bytes: Uint8Array): number {
     const { wasm, mem } = this;
     const cur = link.toRouter + NR_PROD_CURSOR;
     const slot = wasm.ringReserve(cur);
-    if (slot === 0) return undefined;
+    if (slot === 0) return 0;
     const limit = link.maxUnits * link.stride;
     mem.u8.set(bytes.length > limit ? bytes.subarray(0, limit) : bytes, slot);
     const before = mem.u32[(cur + CUR_LOCAL) >>> 2]!;
     wasm.ringCommit(cur);
     const after = mem.u32[(cur + CUR_LOCAL) >>> 2]!;
     const units = (after - before + link.cap) % link.cap || link.cap;
-    return { at: slot, room: units * link.stride, units };
+    this.lastAt = slot;
+    this.lastRoom = units * link.stride;
+    return units;
   }
 
   /** Publish what the far end of `link` wrote. */
