@@ -11,7 +11,8 @@ import { InprocRouter, type InprocConfig, type LinkConfig } from './inproc-route
 import { Oracle, type Violation } from './oracle.js';
 import { TableChecker } from './invariants.js';
 import { Corpus, driverFrame, header, lie, mutate } from './generator.js';
-import { reasonName } from '../../../src/protocol/reasons.js';
+import { reasonName, Reason } from '../../../src/protocol/reasons.js';
+import { faultsModule } from '../../../src/wasm/module.js';
 
 export type Op =
   | ['w', number, Uint8Array | string] // link writes a frame (bytes; hex in a recorded case)
@@ -19,7 +20,7 @@ export type Op =
   | ['r', number, number] //  shard routes with a budget
   | ['d', number, number] //  link reads up to n frames
   | ['c', number] //          clock advances by ms; every shard expires
-  | ['f', number, number] //  fault: shard's next routing call traps at point p (fault build only)
+  | ['f', number, number, number] // fault: arm shard's point p to trap after n more hits (fault build only)
   | ['s']; //                 settle: drain, time out, route until quiescent
 
 /** Device numbers the drivers aim at: attached ones, one allowed but never attached (9), strangers. */
@@ -64,7 +65,9 @@ export interface CaseResult {
   outcomes: number;
   labels: number;
   drops: Record<string, number>;
+  /** Faults that fired (fault build), in all and by point (index: point id). */
   faults: number;
+  faultsByPoint: number[];
 }
 
 export interface CaseOptions {
@@ -76,7 +79,7 @@ export interface CaseOptions {
   corpus?: Corpus;
   /** The WASM module (default: the production build). */
   module?: WebAssembly.Module;
-  /** Fault plan: chance per routing call of arming a trap point, and the points (fault build). */
+  /** Fault plan (module: faultsModule()): chance per routing call of arming a trap point (points 1..points) with a countdown of 0-7 hits. */
   faults?: { chance: number; points: number };
 }
 
@@ -90,19 +93,16 @@ export class CaseExecutor {
   /** Whether the last write found room in its ring. */
   lastWriteOk = false;
   faultsFired = 0;
-  private armed: { shard: number; point: number; countdown: number } | undefined;
-  private faultApi: { faultArm(point: number, countdown: number): void; faultFired(): number } | undefined;
+  /** Faults that fired, by point. */
+  readonly faultsByPoint: number[] = [0, 0, 0, 0, 0];
+  /** The module has the fault injection points (the test build, faultsModule()). */
+  private readonly faultBuild: boolean;
 
   constructor(cfg: InprocConfig, module?: WebAssembly.Module, private readonly onFrame?: (f: Uint8Array) => void) {
     this.r = new InprocRouter(cfg, module);
     this.oracle = new Oracle(this.r);
     this.tables = new TableChecker(this.r);
-    this.bindFaults();
-  }
-
-  private bindFaults(): void {
-    const w = this.r.wasm as unknown as Record<string, unknown>;
-    this.faultApi = typeof w.faultArm === 'function' ? (w as unknown as NonNullable<CaseExecutor['faultApi']>) : undefined;
+    this.faultBuild = module !== undefined && module === faultsModule();
   }
 
   get bad(): boolean {
@@ -154,11 +154,7 @@ export class CaseExecutor {
         this.checkTables();
         break;
       }
-      case 'f': {
-        if (this.faultApi === undefined) break;
-        this.armed = { shard: op[1], point: op[2], countdown: 0 };
-        break;
-      }
+      case 'f': if (this.faultBuild) this.r.armFault(op[1], op[2], op[3]); break;
       case 's': this.settle(); break;
     }
     this.done();
@@ -170,11 +166,12 @@ export class CaseExecutor {
       if (budget === 0) this.r.expire(s);
       else this.r.route(s, budget);
     } catch (err) {
-      if (this.faultApi !== undefined && this.faultApi.faultFired() !== 0) {
+      const point = this.faultBuild ? this.r.faultFired(s) : 0;
+      if (point !== 0) {
         this.faultsFired++;
+        this.faultsByPoint[point] = (this.faultsByPoint[point] ?? 0) + 1;
         this.r.restartShard(s);
-        this.bindFaults();
-        this.oracle.extraFailures.add(44); // SHARD_RESTARTED
+        this.oracle.extraFailures.add(Reason.SHARD_RESTARTED);
       } else {
         this.oracle.fail('trap', `shard ${s}: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -182,12 +179,7 @@ export class CaseExecutor {
   }
 
   private route(s: number, budget: number): void {
-    if (this.armed !== undefined && this.armed.shard === s) {
-      this.faultApi!.faultArm(this.armed.point, this.armed.countdown);
-      this.armed = undefined;
-    }
     this.guard(s, budget);
-    if (this.faultApi !== undefined) this.faultApi.faultArm(0, 0);
     this.oracle.afterRoute(s);
     this.r.drainControl();
     this.checkTables(s);
@@ -253,6 +245,7 @@ export class CaseExecutor {
     return {
       violations: oracle.violations, firstBadOp: this.firstBadOp, frames: oracle.framesWritten, framesRead: oracle.framesRead,
       outcomes: oracle.outcomes, labels: oracle.labelsPredicted, drops, faults: this.faultsFired,
+      faultsByPoint: this.faultsByPoint,
     };
   }
 }
@@ -353,7 +346,7 @@ export function runCase(seed: number, opts: CaseOptions): CaseResult {
       publish(link.id);
     }
     for (let s = 0; s < r.opts.shards; s++) {
-      if (opts.faults !== undefined && rng.chance(opts.faults.chance)) run(['f', s, 1 + rng.int(opts.faults.points)]);
+      if (opts.faults !== undefined && rng.chance(opts.faults.chance)) run(['f', s, 1 + rng.int(opts.faults.points), rng.int(8)]);
       run(['r', s, rng.chance(0.2) ? 1 + rng.int(4) : 4096]);
       for (const link of r.links) {
         if (link.cfg.shard !== s && link.cfg.kind === 'device') continue;

@@ -170,11 +170,24 @@ export class InprocRouter {
 
   /**
    * What Router does after a shard worker died: a new instance (fresh globals) over the same
-   * tables, then the Recover command (every waiting request of the shard fails, SHARD_RESTARTED).
+   * tables, which first ends the ring walk it died in, then the Recover command (every waiting
+   * request of the shard fails, SHARD_RESTARTED).
    */
   restartShard(s: number): number {
     this.wasm = this.module === undefined ? instantiate(this.mem.memory) : instantiate(this.mem.memory, this.module);
-    return this.wasm.failAll(this.tables.shards[s]!, this.L.R_SHARD_RESTARTED);
+    const sh = this.tables.shards[s]!;
+    this.wasm.recoverWalk(sh); // what a new shard worker does first (src/router/shard-worker.ts)
+    return this.wasm.failAll(sh, this.L.R_SHARD_RESTARTED);
+  }
+
+  /** Arm fault point `point` of shard `s` to trap after `countdown` more hits (fault build; Router.injectStepFault). */
+  armFault(s: number, point: number, countdown: number): void {
+    Atomics.store(this.mem.u32, (this.tables.shards[s]! + this.L.SH_FAULT) >>> 2, (point | (countdown << 8)) >>> 0);
+  }
+
+  /** The point that trapped on shard `s` since the last call (0: none). */
+  faultFired(s: number): number {
+    return Atomics.exchange(this.mem.u32, (this.tables.shards[s]! + this.L.SH_FAULT_FIRED) >>> 2, 0);
   }
 
   /** Where the last successful write() put its frame, and the bytes the router may read there. */
