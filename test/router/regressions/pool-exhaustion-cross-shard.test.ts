@@ -3,15 +3,15 @@
 // The operations replay on a fresh in-process router (tools/fuzz/inproc/fuzz-case.ts replayCase):
 // ['w', link, hex] a far end writes a frame, ['p', link] publishes, ['r', shard, budget] routes,
 // ['d', link, n] reads, ['c', ms] moves the clock (every shard expires), ['s'] settles.
-// OPEN ROUTER BUG (it.fails until fixed): both shards' pools (16 slots each) run out with
-// every slot parked towards the other shard or behind a device of their own, so nothing can
-// move again. At the hang: shard 0 holds 6 frames in its cross-shard output queue and 10 in
-// device 1's park queue (parkLimit 8: refusal records beyond it); shard 1 holds 4 in its
-// cross-shard output queue and 4 + 8 behind devices 3 and 5; both shard-to-shard rings are
-// full (15 frames); every device window (2) is full of entries whose outcome must travel to a
-// driver of the other shard. The head frame of each cross-shard ring needs a pool slot on its
-// receiving shard (a refusal record, or parking) and each shard's outcomes need room in the
-// ring or pool slot the other holds: no deadline and no reader can free one.
+// FIXED ROUTER BUG (passes since refusal records have a bound of their own apart from a device's parked frames,
+// DS_PARK_REFUSALS): both shards' pools (16 slots each) ran out with every slot parked towards
+// the other shard or behind a device of their own, so nothing could move again. At the hang:
+// shard 0 held 6 frames in its cross-shard output queue and 10 in device 1's park queue
+// (beyond parkLimit 8: refusal records); shard 1 held 4 in its cross-shard output queue and
+// 4 + 8 behind devices 3 and 5; both shard-to-shard rings were full (15 frames) and every
+// device window (2) was full of entries whose outcome had to travel to a driver of the other
+// shard. The head frame of each cross-shard ring needed a pool slot on its receiving shard and
+// each shard's outcomes needed room the other held: no deadline and no reader could free one.
 import { expect, it } from 'vitest';
 import { replayCase, type Op } from '../../../tools/fuzz/inproc/fuzz-case.js';
 import type { InprocConfig } from '../../../tools/fuzz/inproc/inproc-router.js';
@@ -563,6 +563,6 @@ const ops: Op[] = [
   ["s"],
 ];
 
-it.fails("two shards never run out of pool slots each waiting for the other (fuzz case 20261211, hang)", () => {
+it("two shards never run out of pool slots each waiting for the other (fuzz case 20261211, hang)", () => {
   expect(replayCase(config, ops).violations).toEqual([]);
 });
