@@ -5,13 +5,14 @@
 // ['d', link, n] reads, ['c', ms] moves the clock (every shard expires), ['s'] settles.
 // ROUTER BUG (open; this sequence passes since refusal records have a bound of their own,
 // DS_PARK_REFUSALS, but the state is still reached: pool-exhaustion-refusals.test.ts): both
-// shards' pools (16 slots each) ran out with every slot parked towards the other shard or behind a device of their own, so nothing could move again. At the hang:
-// shard 0 held 6 frames in its cross-shard output queue and 10 in device 1's park queue
-// (beyond parkLimit 8: refusal records); shard 1 held 4 in its cross-shard output queue and
-// 4 + 8 behind devices 3 and 5; both shard-to-shard rings were full (15 frames) and every
-// device window (2) was full of entries whose outcome had to travel to a driver of the other
-// shard. The head frame of each cross-shard ring needed a pool slot on its receiving shard and
-// each shard's outcomes needed room the other held: no deadline and no reader could free one.
+// shards' pools (16 slots each) ran out with every slot parked towards the other shard or
+// behind a device of their own, so nothing could move again. At the hang: shard 0 held 6
+// frames in its cross-shard output queue and 10 in device 1's park queue (beyond parkLimit 8:
+// refusal records); shard 1 held 4 in its cross-shard output queue and 4 + 8 behind devices 3
+// and 5; both shard-to-shard rings were full (15 frames) and every device window (2) was full
+// of entries whose outcome had to travel to a driver of the other shard. The head frame of
+// each cross-shard ring needed a pool slot on its receiving shard and each shard's outcomes
+// needed room the other held: no deadline and no reader could free one.
 import { expect, it } from 'vitest';
 import { replayCase, type Op } from '../../../tools/fuzz/inproc/fuzz-case.js';
 import type { InprocConfig } from '../../../tools/fuzz/inproc/inproc-router.js';
