@@ -1,15 +1,19 @@
-// `npm run fuzz -- --minutes M [--seed S] [--json] [--only inproc|threads] [--threads-minutes T] [--frames N] [--regressions DIR|none]`:
+// `npm run fuzz -- --minutes M [--seed S] [--json] [--only inproc|threads|faults] [--threads-minutes T] [--frames N] [--regressions DIR|none]`:
 // first the in-process fuzzer (tools/fuzz/inproc: one WASM instance, every shard stepped in
 // this thread, a differential oracle; failing cases shrunk into test/router/regressions/) for
 // M minutes, then the multi-thread router fuzzer of tools/fuzz/router-fuzzer.ts (real shard
 // workers: the cross-thread properties) for T minutes (default M / 5, at least 0.5), rotating
 // through its three case kinds with fresh seeds. Prints seeds, cases, frames, drops by
-// reason and failures; exits 1 on any violation.
+// reason and failures; exits 1 on any violation. `--only faults`: faults inside a routing step
+// (the fault-injection build) instead — the in-process fuzzer trapping shards at every point
+// for M / 2 minutes, then real shard workers killed there and restarted for M / 2 minutes
+// (tools/fuzz/step-faults.ts).
 import fc from 'fast-check';
 import { RouterFuzzer, type FuzzCase } from './fuzz/router-fuzzer.js';
 import { runInprocFuzzer, type InprocSummary } from './fuzz/inproc/run-inproc.js';
+import { runStepFaults, POINT_NAMES } from './fuzz/step-faults.js';
 
-interface Args { minutes: number; seed: number; json: boolean; only: 'inproc' | 'threads' | null; threadsMinutes: number | null; frames: number; regressions: string | null | undefined }
+interface Args { minutes: number; seed: number; json: boolean; only: 'inproc' | 'threads' | 'faults' | null; threadsMinutes: number | null; frames: number; regressions: string | null | undefined }
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { minutes: 1, seed: Date.now() & 0x7fffffff, json: false, only: null, threadsMinutes: null, frames: 50_000, regressions: undefined };
@@ -32,9 +36,9 @@ function parseArgs(argv: string[]): Args {
     }
     else if (k === '--only') {
       const v = argv[++i];
-      if (v !== 'inproc' && v !== 'threads') throw new Error(`--only takes inproc or threads, got ${v ?? '(nothing)'}`);
+      if (v !== 'inproc' && v !== 'threads' && v !== 'faults') throw new Error(`--only takes inproc, threads or faults, got ${v ?? '(nothing)'}`);
       a.only = v;
-    } else throw new Error(`unknown option ${k}; usage: npm run fuzz -- --minutes M [--seed S] [--json] [--only inproc|threads] [--threads-minutes T] [--frames N] [--regressions DIR|none]`);
+    } else throw new Error(`unknown option ${k}; usage: npm run fuzz -- --minutes M [--seed S] [--json] [--only inproc|threads|faults] [--threads-minutes T] [--frames N] [--regressions DIR|none]`);
   }
   return a;
 }
@@ -44,6 +48,7 @@ function printInproc(s: InprocSummary): void {
   out(`in-process fuzz: ${s.cases} cases from seed ${s.firstSeed} in ${(s.wallSeconds / 60).toFixed(1)} min: ${s.frames} frames written, ${s.framesRead} read back, ${s.outcomesChecked} outcomes and ${s.labelsPredicted} answer labels checked`);
   out(`rate: ${(s.framesPerMinute / 1e6).toFixed(2)} M frames/min wall, ${(s.framesPerCpuMinute / 1e6).toFixed(2)} M frames per CPU-minute (${s.cpuSeconds.toFixed(1)} s CPU)`);
   out(`drops by reason: ${JSON.stringify(s.dropsByReason)}`);
+  if (s.faults > 0) out(`faults inside a routing step: ${s.faults} (by point: ${s.faultsByPoint.slice(1).map((n, i) => `${POINT_NAMES[i + 1]} ${n}`).join(', ')})`);
   if (s.failingSeeds.length === 0) out('in-process: no promise broken');
   else {
     out(`in-process: VIOLATIONS by kind ${JSON.stringify(s.violationsByKind)}; first failing seeds:`);
@@ -52,8 +57,24 @@ function printInproc(s: InprocSummary): void {
   }
 }
 
+/** --only faults: the in-process fuzzer on the fault build, then real shard workers killed inside steps. */
+async function faults(args: Args): Promise<number> {
+  const log = args.json ? undefined : (line: string): void => { process.stdout.write(line + '\n'); };
+  const inproc = runInprocFuzzer({ minutes: args.minutes / 2, seed: args.seed, frames: args.frames, regressions: args.regressions, faults: true, log });
+  if (!args.json) printInproc(inproc);
+  const workers = await runStepFaults({ minutes: args.minutes / 2, seed: args.seed, log });
+  if (args.json) process.stdout.write(JSON.stringify({ inproc, workers }, null, 2) + '\n');
+  else {
+    process.stdout.write(`real shard workers: ${workers.faults} faults in ${workers.runs} runs (${(workers.seconds / 60).toFixed(1)} min, seed ${workers.seed}; by point: ${workers.byPoint.slice(1).map((n, i) => `${POINT_NAMES[i + 1]} ${n}`).join(', ')})\n`);
+    process.stdout.write(`requests ${workers.requests}: responses ${workers.responses}, failures ${JSON.stringify(workers.failuresByReason)}; ${workers.outstandingAtFault} outstanding at a fault; ${workers.events} events\n`);
+    process.stdout.write(workers.violations.length === 0 ? 'real shard workers: exactly one outcome each, nothing delivered twice, accounting exact after every restart\n' : `real shard workers: VIOLATIONS\n  ${workers.violations.join('\n  ')}\n`);
+  }
+  return inproc.failingSeeds.length > 0 || workers.violations.length > 0 ? 1 : 0;
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.only === 'faults') return faults(args);
   let inproc: InprocSummary | null = null;
   if (args.only !== 'threads') {
     inproc = runInprocFuzzer({

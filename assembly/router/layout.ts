@@ -174,6 +174,15 @@ export const SH_NOW_US: u32 = 112; //     u32 router clock in µs (wraps: differ
 export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)
 export const SH_SCRATCH: u32 = 512; //     64 bytes where small router-generated frames are built
 export const SH_TEMP: u32 = 576; //        u32 out-parameter slot
+// The walk of one endpoint ring in progress (drainEndpoint), so a shard restarted in the middle
+// of it neither takes its routed frames again nor loses their count (recoverWalk):
+export const SH_WALK_CUR: u32 = 584; //    u32 consumer cursor being walked (0 = none)
+export const SH_WALK_EP: u32 = 588; //     u32 its endpoint
+export const SH_WALK_N: u32 = 592; //      u32 frames routed so far in this walk
+export const SH_WALK_USED: u32 = 596; //   u32 ring units they took (packed rings; else = SH_WALK_N)
+// Fault injection (only the test build reads them, assembly/router/faults.ts):
+export const SH_FAULT: u32 = 600; //       u32 armed point (low 8 bits) and countdown of hits to let pass (bits 8-31); control plane writes
+export const SH_FAULT_FIRED: u32 = 604; // u32 the point that trapped last
 export const SH_C_LOOPS: u32 = 192; //     u64 routeSome calls
 export const SH_C_FRAMES: u32 = 200; //    u64 frames taken from any source
 export const SH_C_STALLS: u32 = 208; //    u64 times a source was held back (backpressure)

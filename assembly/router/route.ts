@@ -4,7 +4,7 @@
 // cannot take it, the frame is parked, or left in its source ring (backpressure).
 import {
   SH_ID, SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET, SH_PARK_LIMIT,
-  SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_BOUNDED, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
+  SH_DEV_LIST, SH_OUT_LIST, SH_CTRL_OUT, SH_TEMP, SH_BOUNDED, SH_WALK_CUR, SH_WALK_EP, SH_WALK_N, SH_WALK_USED, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS, SH_C_XS_SENT, SH_C_CTRL,
   RC_TIMEOUT_MS, EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_ALLOW, EP_BUS_DEVS, EP_OUT, EPK_DRIVER, EPK_DEVICE,
   DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS, PQ_LIST_NEXT,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_EVENTS_OUT, DS_C_PARKED, DS_C_COALESCED, CE_DRIVER, CE_DRV_TOKEN,
@@ -29,6 +29,7 @@ import { outEmit, outHasParked, outServiceAll, outMarkBlocked, outStalled, outSt
 import { emitToEndpoint, emitFailure, crossShardOut, crossShardRoom } from './emit';
 import { windowHasRoom, outstanding, openRequest, openRefusal, matchResponse, failRequest, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
 import { answerGetDevices, answerPing } from './busmsg';
+import { faultMark, faultFrameDone, faultXsDone, FP_PARKED, FP_XS_SENT } from './faults';
 
 @inline function isMine(shard: usize, ds: usize): bool {
   return <u32>load<u16>(ds, DS_SHARD) == shardId();
@@ -189,6 +190,7 @@ function parkForDevice(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRe
   copyFrame(ps + PS_FRAME + 8, f + 8, <u32>(w >> 48) - 8);
   parkAppend(shard + SH_DEV_LIST, ds + DS_PARK, ps);
   bump(ds + DS_C_PARKED);
+  faultMark(FP_PARKED);
   return true;
 }
 
@@ -302,6 +304,7 @@ function driverBacklogged(shard: usize, ep: u32, e: usize, f: usize, w: u64): bo
 function toOtherShard(shard: usize, ds: usize, ep: u32, f: usize, w: u64): bool {
   const xs = crossShardOut(shard, <u32>load<u16>(ds, DS_SHARD));
   if (!crossShardRoom(shard, xs) || !outEmit(shard, xs, w, f, <u32>(w >> 48), epTag(shard, ep, XS_TO_DEVICE), ep)) return false;
+  faultMark(FP_XS_SENT);
   bump(shard + SH_C_XS_SENT);
   return true;
 }
@@ -427,6 +430,7 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   // measured 9-12 % off router-core on rings of one frame per slot.
   if (load<u32>(cur, CUR_MAX_UNITS) > 1) return drainPacked(shard, ep, e, cur, avail, budget);
   store<u32>(shard, 1, SH_BOUNDED);
+  walkBegin(shard, ep, cur);
   if (avail > budget) avail = budget;
   const kind = <u32>load<u8>(e, EP_KIND);
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
@@ -444,6 +448,8 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
     bytes += <u32>(w >> 48);
     if (++local == cap) local = 0;
     n++;
+    store<u32>(shard, n, SH_WALK_N);
+    faultFrameDone(shard);
   }
   return drainDone(shard, ep, cur, local, n, n, bytes);
 }
@@ -461,6 +467,7 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
   let used: u32 = 0;
   let bytes: u32 = 0;
   store<u32>(shard, 1, SH_BOUNDED);
+  walkBegin(shard, ep, cur);
   while (used < avail && n < budget) {
     const f = slots + <usize>local * <usize>stride;
     const w = load<u64>(f);
@@ -476,8 +483,23 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
     if (local >= cap) local -= cap;
     used += units;
     n++;
+    store<u32>(shard, used, SH_WALK_USED);
+    store<u32>(shard, n, SH_WALK_N);
+    faultFrameDone(shard);
   }
   return drainDone(shard, ep, cur, local, used, n, bytes);
+}
+
+/**
+ * A walk of endpoint `ep`'s ring starts: what it routes is recorded frame by frame (SH_WALK_N,
+ * SH_WALK_USED), because the ring's consumer index moves only at its end — a shard that dies
+ * in between would otherwise route those frames a second time (recoverWalk).
+ */
+@inline function walkBegin(shard: usize, ep: u32, cur: usize): void {
+  store<u32>(shard, ep, SH_WALK_EP);
+  store<u32>(shard, 0, SH_WALK_N);
+  store<u32>(shard, 0, SH_WALK_USED);
+  store<u32>(shard, <u32>cur, SH_WALK_CUR);
 }
 
 /** After a walk that stopped at slot `local`: capture mark, free `used` slots, count `n` frames of `bytes`. */
@@ -489,6 +511,7 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
   // The freed slots are published later (markDirty): after the frames just routed, so the
   // consumer-index store does not make the outputs wait for this ring's line.
   consumeAdvance(cur, used);
+  store<u32>(shard, 0, SH_WALK_CUR);
   markDirty(shard, cur);
   if (n != 0) {
     const c = epCounter(shard, ep, EC_RX);
@@ -497,6 +520,24 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
     store<u64>(b, load<u64>(b) + (bytes - gRxOverclaim));
     gRxOverclaim = 0;
   }
+  return n;
+}
+
+/**
+ * A restarted shard, before it routes: the walk its predecessor died in (if any) ends as it
+ * would have — the frames it routed leave the ring and are counted as taken; the frame it was
+ * in the middle of, and those after, are taken again. Returns the frames recovered.
+ */
+export function recoverWalk(shard: usize): u32 {
+  bindShard(shard);
+  store<u32>(shard, 0, SH_BOUNDED);
+  const cur = <usize>load<u32>(shard, SH_WALK_CUR);
+  if (cur == 0) return 0;
+  const ep = load<u32>(shard, SH_WALK_EP);
+  const n = load<u32>(shard, SH_WALK_N);
+  // Its frames are counted; their bytes are not (the walk kept its sum in a register).
+  drainDone(shard, ep, cur, load<u32>(cur, CUR_LOCAL), load<u32>(cur, CUR_MAX_UNITS) > 1 ? load<u32>(shard, SH_WALK_USED) : n, n, 0);
+  flushDirty(shard);
   return n;
 }
 
@@ -530,6 +571,7 @@ function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
     }
     if (!ok) { bump(shard + SH_C_STALLS); break; }
     consumeRelease(cur);
+    faultXsDone(shard);
     n++;
   }
   cursorFlush(cur);

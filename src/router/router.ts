@@ -148,6 +148,12 @@ const DEVICE_NUMBERS = 65536;
 const ENDPOINT_QUARANTINE_MIN_MS = 10_000;
 const ENDPOINT_QUARANTINE_TIMEOUTS = 3;
 
+/** What only tests give Router.create. */
+export interface RouterTestHooks {
+  /** The hot path the shard workers run instead of dist/wasm/vmsg.wasm (the fault-injection build, faultsModule()). */
+  module?: WebAssembly.Module;
+}
+
 /** Removed device numbers whose state stays in the table as a tombstone (Router.removeDevice). */
 export const MAX_TOMBSTONES = 1024;
 
@@ -186,8 +192,12 @@ export class Router {
   /** States of removed devices still in the device table (see removeDevice), oldest first. */
   private readonly tombstones = new Map<number, { state: number; bytes: number }>();
 
-  private constructor(opts: RouterOptions) {
+  /** The compiled hot path the shard workers run (the fault-injection build in some tests). */
+  private readonly shardModule: WebAssembly.Module;
+
+  private constructor(opts: RouterOptions, hooks: RouterTestHooks) {
     this.options = resolveRouterOptions(opts);
+    this.shardModule = hooks.module ?? wasmModule();
     this.mem = new SharedMemory({ bytes: this.options.memoryBytes });
     this.tables = new RouterTables(this.mem, this.options);
     const n = this.options.shards;
@@ -206,8 +216,8 @@ export class Router {
   }
 
   /** Start a router and wait until every shard runs. */
-  static async create(opts: RouterOptions = {}): Promise<Router> {
-    const r = new Router(opts);
+  static async create(opts: RouterOptions = {}, hooks: RouterTestHooks = {}): Promise<Router> {
+    const r = new Router(opts, hooks);
     await r.waitRunning();
     r.controlLoop = r.runControlLoop();
     return r;
@@ -216,7 +226,7 @@ export class Router {
   private startShard(s: number): Promise<unknown> {
     const task: ShardTask = {
       memory: this.mem.memory,
-      module: wasmModule(),
+      module: this.shardModule,
       shard: this.tables.shards[s]!,
       commandRing: this.tables.commandRings[s]!,
       controlBlock: this.tables.controlBlocks[s]!,
@@ -688,6 +698,24 @@ export class Router {
   /** Fault injection for tests: shard `s`'s worker throws, as if it had crashed. */
   async injectShardCrash(s: number): Promise<void> {
     await this.senders[s]!.run(Op.Crash);
+  }
+
+  /**
+   * Fault injection for tests, inside a routing step: arm point `point` of shard `s`
+   * (assembly/router/faults.ts: 1 a frame routed before the ring's consumer index moves, 2 after
+   * parking, 3 after the first half of a cross-shard send, 4 after the second); it lets
+   * `countdown` hits pass, then traps and the worker is restarted like after any crash. Only a
+   * router created with the fault build (hooks.module = faultsModule()) has the points; 0
+   * disarms.
+   */
+  injectStepFault(s: number, point: number, countdown = 0): void {
+    const L = this.tables.L;
+    const sh = this.tables.shards[s];
+    if (sh === undefined) throw new RangeError(`no shard ${s}`);
+    if (!Number.isInteger(point) || point < 0 || point > 0xff || !Number.isInteger(countdown) || countdown < 0 || countdown > 0xffffff) {
+      throw new RangeError(`fault point must be 0-255 and countdown 0-16777215, got ${point}, ${countdown}`);
+    }
+    Atomics.store(this.mem.u32, (sh + L.SH_FAULT) >>> 2, point === 0 ? 0 : (point | (countdown << 8)) >>> 0);
   }
 
   /**

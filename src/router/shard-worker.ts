@@ -55,6 +55,9 @@ export default function runShard(task: ShardTask): { frames: number } {
   const { shard, controlBlock: block, commandRing } = task;
   // Bind only to tables this build's hot path can read.
   checkRouterTables(u32, shard);
+  // A predecessor that died in the middle of a ring walk: its routed frames leave the ring
+  // before anything is routed again (none of them is taken twice).
+  wasm.recoverWalk(shard);
   const nowAt = (shard + L.SH_NOW) >>> 2;
   const captureAt = (shard + L.SH_CAPTURE) >>> 2;
   const wallAt = (shard + L.SH_NOW_WALL) >>> 3;

@@ -37,6 +37,8 @@ export interface WasmExports {
   emitFrame(shard: number, ep: number, frame: number): number;
   expire(shard: number): number;
   failAll(shard: number, reason: number): number;
+  /** A restarted shard's first call: ends the ring walk its predecessor died in (assembly/router/route.ts). */
+  recoverWalk(shard: number): number;
   pendingWork(shard: number): number;
   echoSome(inCur: number, outCur: number, budget: number): number;
   lgSetup(st: number): void;
@@ -59,6 +61,27 @@ export function wasmModule(): WebAssembly.Module {
     compiled = new WebAssembly.Module(new Uint8Array(bytes));
   }
   return compiled;
+}
+
+let faults: WebAssembly.Module | undefined;
+
+/**
+ * The test build of the hot path (asconfig target "faults": dist/wasm/vmsg.faults.wasm): the
+ * same code with fault injection points inside the routing step (assembly/router/faults.ts).
+ * For tests and the fuzz tools only; a router runs it when created with the `module` test hook.
+ */
+export function faultsModule(): WebAssembly.Module {
+  if (faults === undefined) {
+    const path = join(packageRoot(), 'dist', 'wasm', 'vmsg.faults.wasm');
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch {
+      throw new Error(`vmsg-router: ${path} is missing; run "npm run build" first`);
+    }
+    faults = new WebAssembly.Module(new Uint8Array(bytes));
+  }
+  return faults;
 }
 
 /** Instantiate the hot path over `memory` (shared, fixed size). */

@@ -11,7 +11,8 @@ import { InprocRouter, type InprocConfig, type LinkConfig } from './inproc-route
 import { Oracle, type Violation } from './oracle.js';
 import { TableChecker } from './invariants.js';
 import { Corpus, driverFrame, header, lie, mutate } from './generator.js';
-import { reasonName } from '../../../src/protocol/reasons.js';
+import { reasonName, Reason } from '../../../src/protocol/reasons.js';
+import { faultsModule } from '../../../src/wasm/module.js';
 
 export type Op =
   | ['w', number, Uint8Array | string] // link writes a frame (bytes; hex in a recorded case)
@@ -19,7 +20,7 @@ export type Op =
   | ['r', number, number] //  shard routes with a budget
   | ['d', number, number] //  link reads up to n frames
   | ['c', number] //          clock advances by ms; every shard expires
-  | ['f', number, number] //  fault: shard's next routing call traps at point p (fault build only)
+  | ['f', number, number, number] // fault: arm shard's point p to trap after n more hits (fault build only)
   | ['s']; //                 settle: drain, time out, route until quiescent
 
 /** Device numbers the drivers aim at: attached ones, one allowed but never attached (9), strangers. */
@@ -64,7 +65,9 @@ export interface CaseResult {
   outcomes: number;
   labels: number;
   drops: Record<string, number>;
+  /** Faults that fired (fault build), in all and by point (index: point id). */
   faults: number;
+  faultsByPoint: number[];
 }
 
 export interface CaseOptions {
@@ -76,7 +79,7 @@ export interface CaseOptions {
   corpus?: Corpus;
   /** The WASM module (default: the production build). */
   module?: WebAssembly.Module;
-  /** Fault plan: chance per routing call of arming a trap point, and the points (fault build). */
+  /** Fault plan (module: faultsModule()): chance per routing call of arming a trap point (points 1..points) with a countdown of 0-7 hits. */
   faults?: { chance: number; points: number };
 }
 
@@ -90,36 +93,48 @@ export class CaseExecutor {
   /** Whether the last write found room in its ring. */
   lastWriteOk = false;
   faultsFired = 0;
-  private armed: { shard: number; point: number; countdown: number } | undefined;
-  private faultApi: { faultArm(point: number, countdown: number): void; faultFired(): number } | undefined;
+  /** Faults that fired, by point. */
+  readonly faultsByPoint: number[] = [0, 0, 0, 0, 0];
+  /** The module has the fault injection points (the test build, faultsModule()). */
+  private readonly faultBuild: boolean;
 
   constructor(cfg: InprocConfig, module?: WebAssembly.Module, private readonly onFrame?: (f: Uint8Array) => void) {
     this.r = new InprocRouter(cfg, module);
     this.oracle = new Oracle(this.r);
     this.tables = new TableChecker(this.r);
-    this.bindFaults();
-  }
-
-  private bindFaults(): void {
-    const w = this.r.wasm as unknown as Record<string, unknown>;
-    this.faultApi = typeof w.faultArm === 'function' ? (w as unknown as NonNullable<CaseExecutor['faultApi']>) : undefined;
+    this.faultBuild = module !== undefined && module === faultsModule();
   }
 
   get bad(): boolean {
     return this.oracle.violations.length > 0;
   }
 
+  /** ['w', id, f] without building the operation. */
+  write(id: number, f: Uint8Array): void {
+    const { r } = this;
+    const link = r.links[id]!;
+    const units = r.write(link, f);
+    this.lastWriteOk = units !== 0;
+    if (units !== 0) this.oracle.onWrite(link, r.lastAt, r.lastRoom, units);
+    this.done();
+  }
+
+  /** ['p', id] without building the operation. */
+  publish(id: number): void {
+    this.r.publish(this.r.links[id]!);
+    this.done();
+  }
+
+  private done(): void {
+    if (this.firstBadOp < 0 && this.bad) this.firstBadOp = this.opIndex;
+    this.opIndex++;
+  }
+
   exec(op: Op): void {
     const { r, oracle } = this;
     switch (op[0]) {
-      case 'w': {
-        const link = r.links[op[1]]!;
-        const w = r.write(link, typeof op[2] === 'string' ? Buffer.from(op[2], 'hex') : op[2]);
-        this.lastWriteOk = w !== undefined;
-        if (w !== undefined) oracle.onWrite(link, w.at, w.room, w.units);
-        break;
-      }
-      case 'p': r.publish(r.links[op[1]]!); break;
+      case 'w': this.write(op[1], typeof op[2] === 'string' ? Buffer.from(op[2], 'hex') : op[2]); return;
+      case 'p': this.publish(op[1]); return;
       case 'r': this.route(op[1], op[2]); break;
       case 'd': {
         const link = r.links[op[1]]!;
@@ -133,33 +148,30 @@ export class CaseExecutor {
       case 'c': {
         r.setClock(r.now + op[1]);
         for (let s = 0; s < r.opts.shards; s++) {
-          this.guard(s, () => r.expire(s));
+          this.guard(s, 0);
           oracle.afterExpire(s);
         }
         this.checkTables();
         break;
       }
-      case 'f': {
-        if (this.faultApi === undefined) break;
-        this.armed = { shard: op[1], point: op[2], countdown: 0 };
-        break;
-      }
+      case 'f': if (this.faultBuild) this.r.armFault(op[1], op[2], op[3]); break;
       case 's': this.settle(); break;
     }
-    if (this.firstBadOp < 0 && this.bad) this.firstBadOp = this.opIndex;
-    this.opIndex++;
+    this.done();
   }
 
-  /** Run `fn` on shard `s`; a trap is a violation unless a fault was armed (then the shard restarts). */
-  private guard(s: number, fn: () => void): void {
+  /** Shard `s` routes (`budget` frames) or, with budget 0, expires; a trap is a violation unless a fault was armed (then the shard restarts). */
+  private guard(s: number, budget: number): void {
     try {
-      fn();
+      if (budget === 0) this.r.expire(s);
+      else this.r.route(s, budget);
     } catch (err) {
-      if (this.faultApi !== undefined && this.faultApi.faultFired() !== 0) {
+      const point = this.faultBuild ? this.r.faultFired(s) : 0;
+      if (point !== 0) {
         this.faultsFired++;
+        this.faultsByPoint[point] = (this.faultsByPoint[point] ?? 0) + 1;
         this.r.restartShard(s);
-        this.bindFaults();
-        this.oracle.extraFailures.add(44); // SHARD_RESTARTED
+        this.oracle.extraFailures.add(Reason.SHARD_RESTARTED);
       } else {
         this.oracle.fail('trap', `shard ${s}: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -167,19 +179,15 @@ export class CaseExecutor {
   }
 
   private route(s: number, budget: number): void {
-    if (this.armed !== undefined && this.armed.shard === s) {
-      this.faultApi!.faultArm(this.armed.point, this.armed.countdown);
-      this.armed = undefined;
-    }
-    this.guard(s, () => this.r.route(s, budget));
-    if (this.faultApi !== undefined) this.faultApi.faultArm(0, 0);
+    this.guard(s, budget);
     this.oracle.afterRoute(s);
     this.r.drainControl();
-    this.checkTables();
+    this.checkTables(s);
   }
 
-  private checkTables(): void {
-    for (const v of this.tables.check()) this.oracle.fail('tables', v);
+  /** After shard `s` stepped (undefined: every shard): incremental checks, the whole walk every few calls. */
+  private checkTables(s?: number): void {
+    for (const v of this.tables.check(s)) this.oracle.fail('tables', v);
   }
 
   /** Read everything, let every deadline pass, route until nothing is in flight, parked or in a ring. */
@@ -191,12 +199,14 @@ export class CaseExecutor {
       for (let s = 0; s < r.opts.shards; s++) this.route(s, 4096);
       for (const link of r.links) this.exec1(['d', link.id, 1 << 20]);
       if (this.quiet()) {
+        for (const v of this.tables.checkFull()) this.oracle.fail('tables', v);
         this.oracle.settled();
         for (const v of this.tables.checkQuiescent()) this.oracle.fail('accounting', v);
         return;
       }
       if (round % 4 === 3) this.exec1(['c', r.opts.timeoutMs + 1]);
     }
+    for (const v of this.tables.checkFull()) this.oracle.fail('tables', v);
     this.oracle.fail('hang', `not quiescent after 400 settle rounds (pending work ${r.tables.shards.map((sh) => r.wasm.pendingWork(sh)).join('/')})`);
   }
 
@@ -235,6 +245,7 @@ export class CaseExecutor {
     return {
       violations: oracle.violations, firstBadOp: this.firstBadOp, frames: oracle.framesWritten, framesRead: oracle.framesRead,
       outcomes: oracle.outcomes, labels: oracle.labelsPredicted, drops, faults: this.faultsFired,
+      faultsByPoint: this.faultsByPoint,
     };
   }
 }
@@ -257,12 +268,21 @@ export function runCase(seed: number, opts: CaseOptions): CaseResult {
   const cfg = caseConfig(seed);
   const rng = new Prng(seed);
   const corpus = opts.corpus ?? new Corpus(256);
-  const ex = new CaseExecutor(cfg, opts.module, (f) => { if (rng.chance(0.02)) corpus.add(f, rng); });
+  const ex = new CaseExecutor(cfg, opts.module, (f) => { if (rng.chance(0.02)) corpus.add(f.slice(), rng); });
   const { r } = ex;
   const record = opts.record;
   const run = (op: Op): void => {
     record?.push(op);
     ex.exec(op);
+  };
+  // The two most frequent operations without an Op array each when nothing is recorded.
+  const write = (id: number, f: Uint8Array): void => {
+    if (record !== undefined) run(['w', id, f]);
+    else ex.write(id, f);
+  };
+  const publish = (id: number): void => {
+    if (record !== undefined) run(['p', id]);
+    else ex.publish(id);
   };
   const beh: Behaviour[] = r.links.map((l) => ({
     active: 0.3 + rng.next() * 0.7,
@@ -318,15 +338,15 @@ export function runCase(seed: number, opts: CaseOptions): CaseResult {
           f = mutate(rng, corpus.pick(rng) ?? header(1, 7, link.cfg.devices![0]!, 1, 12), max);
         }
         if (f.length < 8 && rng.chance(0.7)) continue; // a short write leaves stale bytes: sometimes
-        run(['w', link.id, f]);
+        write(link.id, f);
         if (!ex.lastWriteOk) break; // its ring is full: the rest of the burst waits for a later step
         written++;
         if (rng.chance(0.01)) corpus.add(f, rng);
       }
-      run(['p', link.id]);
+      publish(link.id);
     }
     for (let s = 0; s < r.opts.shards; s++) {
-      if (opts.faults !== undefined && rng.chance(opts.faults.chance)) run(['f', s, 1 + rng.int(opts.faults.points)]);
+      if (opts.faults !== undefined && rng.chance(opts.faults.chance)) run(['f', s, 1 + rng.int(opts.faults.points), rng.int(8)]);
       run(['r', s, rng.chance(0.2) ? 1 + rng.int(4) : 4096]);
       for (const link of r.links) {
         if (link.cfg.shard !== s && link.cfg.kind === 'device') continue;

@@ -61,11 +61,6 @@ export interface Device {
   shard: number;
 }
 
-/** A frame read from a ring: a copy of its bytes (msg_size, clamped to its slot). */
-export interface ReadFrame {
-  bytes: Uint8Array;
-}
-
 const MEMORY_BYTES = 8 << 20;
 
 export class InprocRouter {
@@ -175,30 +170,49 @@ export class InprocRouter {
 
   /**
    * What Router does after a shard worker died: a new instance (fresh globals) over the same
-   * tables, then the Recover command (every waiting request of the shard fails, SHARD_RESTARTED).
+   * tables, which first ends the ring walk it died in, then the Recover command (every waiting
+   * request of the shard fails, SHARD_RESTARTED).
    */
   restartShard(s: number): number {
     this.wasm = this.module === undefined ? instantiate(this.mem.memory) : instantiate(this.mem.memory, this.module);
-    return this.wasm.failAll(this.tables.shards[s]!, this.L.R_SHARD_RESTARTED);
+    const sh = this.tables.shards[s]!;
+    this.wasm.recoverWalk(sh); // what a new shard worker does first (src/router/shard-worker.ts)
+    return this.wasm.failAll(sh, this.L.R_SHARD_RESTARTED);
   }
+
+  /** Arm fault point `point` of shard `s` to trap after `countdown` more hits (fault build; Router.injectStepFault). */
+  armFault(s: number, point: number, countdown: number): void {
+    Atomics.store(this.mem.u32, (this.tables.shards[s]! + this.L.SH_FAULT) >>> 2, (point | (countdown << 8)) >>> 0);
+  }
+
+  /** The point that trapped on shard `s` since the last call (0: none). */
+  faultFired(s: number): number {
+    return Atomics.exchange(this.mem.u32, (this.tables.shards[s]! + this.L.SH_FAULT_FIRED) >>> 2, 0);
+  }
+
+  /** Where the last successful write() put its frame, and the bytes the router may read there. */
+  lastAt = 0;
+  lastRoom = 0;
 
   /**
    * The far end writes `bytes` into link `link`'s ring (msg_size as the bytes say; the rest of
-   * the slot keeps whatever it held). Returns the address and room (bytes the router may read)
-   * of the frame, or 0 when the ring is full.
+   * the slot keeps whatever it held). Returns the slots the frame took (lastAt and lastRoom say
+   * where and how many bytes the router may read), or 0 when the ring is full.
    */
-  write(link: Link, bytes: Uint8Array): { at: number; room: number; units: number } | undefined {
+  write(link: Link, bytes: Uint8Array): number {
     const { wasm, mem } = this;
     const cur = link.toRouter + NR_PROD_CURSOR;
     const slot = wasm.ringReserve(cur);
-    if (slot === 0) return undefined;
+    if (slot === 0) return 0;
     const limit = link.maxUnits * link.stride;
     mem.u8.set(bytes.length > limit ? bytes.subarray(0, limit) : bytes, slot);
     const before = mem.u32[(cur + CUR_LOCAL) >>> 2]!;
     wasm.ringCommit(cur);
     const after = mem.u32[(cur + CUR_LOCAL) >>> 2]!;
     const units = (after - before + link.cap) % link.cap || link.cap;
-    return { at: slot, room: units * link.stride, units };
+    this.lastAt = slot;
+    this.lastRoom = units * link.stride;
+    return units;
   }
 
   /** Publish what the far end of `link` wrote. */
@@ -214,7 +228,10 @@ export class InprocRouter {
     return n;
   }
 
-  /** The far end of `link` reads up to `max` frames the router wrote for it. */
+  /**
+   * The far end of `link` reads up to `max` frames the router wrote for it. `into` gets a view of
+   * the slot (valid until it returns: copy what you keep), so reading allocates no buffer.
+   */
   read(link: Link, max: number, into: (bytes: Uint8Array) => void): number {
     const { wasm, mem } = this;
     const cur = link.fromRouter + NR_CONS_CURSOR;
@@ -224,7 +241,7 @@ export class InprocRouter {
       if (f === 0) break;
       const room = link.maxUnits > 1 ? mem.u32[(cur + CUR_PEEK_UNITS) >>> 2]! * link.stride : mem.u32[(cur + CUR_STRIDE) >>> 2]!;
       const size = mem.u8[f + 6]! | (mem.u8[f + 7]! << 8);
-      into(mem.u8.slice(f, f + Math.min(Math.max(size, 8), room)));
+      into(mem.u8.subarray(f, f + Math.min(Math.max(size, 8), room)));
       wasm.ringRelease(cur);
       n++;
     }

@@ -5,6 +5,12 @@
 // counter agrees with the open entries; and the accounting law of src/router/accounting.ts
 // holds with the frames still on their way (parked towards an endpoint, held early, or in a
 // cross-shard ring) added where it counts them once they arrive.
+//
+// Cost: the whole walk costs more than the routing it checks, so after a routing call only what
+// that shard could have touched is checked from the counts (its pool adds up, its queues are on
+// their service lists, its devices' windows agree with their counters), and the whole walk —
+// every slot, every list link, the accounting law — runs every FULL_EVERY calls and at the end
+// of a case. A broken table persists, so the walk still finds it, a few calls later at most.
 import { checkAccounting, accountingViolations, DESTINATION_DROP_REASONS } from '../../../src/router/accounting.js';
 import { readRouterStats } from '../../../src/router/stats.js';
 import { reasonCode } from '../../../src/protocol/reasons.js';
@@ -14,21 +20,120 @@ import type { InprocRouter } from './inproc-router.js';
 
 const DEST_CODES = DESTINATION_DROP_REASONS.map((n) => reasonCode(n)!);
 
+/** Incremental checks between two whole walks. */
+export const FULL_EVERY = 16;
+
+interface ShardShape {
+  sh: number;
+  /** Park queues this shard owns (device park queues, endpoint outputs, cross-shard outputs, control output). */
+  queues: number[];
+  names: string[];
+  /** Device state addresses this shard owns. */
+  devices: number[];
+  devNums: number[];
+}
+
 export class TableChecker {
   private marks: Uint32Array;
   private gen = 0;
+  private calls = 0;
+  private readonly shape: ShardShape[] = [];
+  /** u32 index of counter 0 of every [link][shard] (counters are u64: two words each). */
+  private readonly ctr: number[][];
+  private readonly destIdx: number[];
 
   constructor(private readonly r: InprocRouter) {
     this.marks = new Uint32Array(r.opts.poolSlots);
+    const { L, mem, tables } = r;
+    const u32 = mem.u32;
+    for (let s = 0; s < r.opts.shards; s++) {
+      const sh = tables.shards[s]!;
+      const sp: ShardShape = { sh, queues: [], names: [], devices: [], devNums: [] };
+      for (const d of r.devices.values()) {
+        if (d.shard !== s) continue;
+        sp.queues.push(d.state + L.DS_PARK); sp.names.push(`device ${d.dev} park queue`);
+        sp.devices.push(d.state); sp.devNums.push(d.dev);
+      }
+      for (const link of r.links) {
+        if (link.cfg.shard !== s) continue;
+        sp.queues.push(tables.endpointAddr(link.id) + L.EP_OUT + L.OUT_PARK); sp.names.push(`${link.cfg.name} output`);
+      }
+      for (let t = 0; t < r.opts.shards; t++) {
+        if (t === s) continue;
+        sp.queues.push(u32[(sh + L.SH_XS_OUT) >>> 2]! + t * L.OUT_SIZE + L.OUT_PARK); sp.names.push(`cross-shard output to ${t}`);
+      }
+      sp.queues.push(u32[(sh + L.SH_CTRL_OUT) >>> 2]! + L.OUT_PARK); sp.names.push('control output');
+      this.shape.push(sp);
+    }
+    this.ctr = r.links.map((l) => tables.shards.map((_, s) => tables.counterAddr(s, l.id, 0) >>> 2));
+    this.destIdx = DEST_CODES.map((c) => L.EC_DROP_BASE + c);
   }
 
-  /** Every violation found now (empty when the tables are consistent). */
-  check(): string[] {
+  /**
+   * Check after shard `shard` stepped (undefined: every shard, e.g. after a clock step): the
+   * incremental checks, and every FULL_EVERY calls the whole walk.
+   */
+  check(shard?: number): string[] {
+    if (++this.calls % FULL_EVERY === 0) return this.checkFull();
+    const out: string[] = [];
+    if (shard === undefined) for (let s = 0; s < this.r.opts.shards; s++) this.checkCounts(s, out);
+    else this.checkCounts(shard, out);
+    return out;
+  }
+
+  /** Every invariant, walking every slot, list and ring. */
+  checkFull(): string[] {
     const out: string[] = [];
     for (let s = 0; s < this.r.opts.shards; s++) this.checkPool(s, out);
     for (const d of this.r.devices.values()) this.checkWindow(d.dev, d.state, out);
     this.checkAccountingInStep(out);
     return out;
+  }
+
+  /** u64 at `addr` (two u32 loads: no BigInt on this path). */
+  private u64(addr: number): number {
+    const u32 = this.r.mem.u32;
+    return u32[addr >>> 2]! + u32[(addr >>> 2) + 1]! * 4294967296;
+  }
+
+  /** Counter `idx` of link `ep` summed over shards. */
+  private sum(ep: number, idx: number): number {
+    const u32 = this.r.mem.u32;
+    let t = 0;
+    for (const w of this.ctr[ep]!) t += u32[w + 2 * idx]! + u32[w + 2 * idx + 1]! * 4294967296;
+    return t;
+  }
+
+  /**
+   * Shard `s` from its counts: the free stack, its queues and its held responses add up to its
+   * pool, every non-empty queue is on its service list, and its devices' windows agree with
+   * their counters.
+   */
+  private checkCounts(s: number, out: string[]): void {
+    const { r } = this;
+    const { L, mem } = r;
+    const u32 = mem.u32;
+    const sp = this.shape[s]!;
+    const sh = sp.sh;
+    const slots = r.opts.poolSlots;
+    const top = u32[(sh + L.SH_POOL_TOP) >>> 2]!;
+    if (top > slots) out.push(`shard ${s}: pool top ${top} > ${slots} slots`);
+    let total = top;
+    for (let i = 0; i < sp.queues.length; i++) {
+      const q = sp.queues[i]!;
+      const count = u32[(q + L.PQ_COUNT) >>> 2]!;
+      total += count;
+      if (count === 0) continue;
+      if (count > slots) { out.push(`shard ${s}: ${sp.names[i]} counts ${count} > pool`); continue; }
+      const dev = i < sp.devices.length;
+      let on = false;
+      for (let n = 0, x = u32[(sh + (dev ? L.SH_DEV_LIST : L.SH_OUT_LIST)) >>> 2]!; x !== 0 && n <= sp.queues.length; n++, x = u32[(x + L.PQ_LIST_NEXT) >>> 2]!) {
+        if (x === q) { on = true; break; }
+      }
+      if (!on) out.push(`shard ${s}: ${sp.names[i]} holds ${count} frames but is not on the service list`);
+    }
+    for (let i = 0; i < sp.devices.length; i++) total += this.checkWindow(sp.devNums[i]!, sp.devices[i]!, out);
+    if (total !== slots) out.push(`shard ${s}: ${total} of ${slots} pool slots accounted for by the counts (free ${top})`);
   }
 
   private checkPool(s: number, out: string[]): void {
@@ -115,24 +220,28 @@ export class TableChecker {
     if (seen !== slots) out.push(`shard ${s}: ${seen} of ${slots} pool slots accounted for (free ${top})`);
   }
 
-  private checkWindow(dev: number, st: number, out: string[]): void {
+  /** Device `dev`'s window against its counters; returns its held (early) responses. */
+  private checkWindow(dev: number, st: number, out: string[]): number {
     const { L, mem } = this.r;
     const u32 = mem.u32;
     const head = u32[(st + L.DS_HEAD_SEQ) >>> 2]!;
     const next = u32[(st + L.DS_NEXT_SEQ) >>> 2]!;
     const win = u32[(st + L.DS_WINDOW) >>> 2]!;
     const open = (next - head) >>> 0;
-    if (open > win) { out.push(`device ${dev}: ${open} open entries > window ${win}`); return; }
+    if (open > win) { out.push(`device ${dev}: ${open} open entries > window ${win}`); return 0; }
     const entries = u32[(st + L.DS_ENTRIES) >>> 2]!;
     let owed = 0;
+    let held = 0;
     for (let i = 0; i < open; i++) {
       const stt = mem.u8[entries + ((head + i) & (win - 1)) * L.CE_SIZE + L.CE_STATE]!;
+      if (stt === L.CES_ANSWERED) held++;
       if (stt === L.CES_WAITING || stt === L.CES_ANSWERED || stt === L.CES_FAILED) owed++;
       else if (stt !== L.CES_REFUSED && stt !== L.CES_DONE_ANSWERED && stt !== L.CES_DONE_FAILED) out.push(`device ${dev}: open entry ${head + i} in state ${stt}`);
     }
-    const req = this.r.u64(st + L.DS_C_REQUESTS);
-    const done = this.r.u64(st + L.DS_C_RESPONSES) + this.r.u64(st + L.DS_C_FAILED);
+    const req = this.u64(st + L.DS_C_REQUESTS);
+    const done = this.u64(st + L.DS_C_RESPONSES) + this.u64(st + L.DS_C_FAILED);
     if (req - done !== owed) out.push(`device ${dev}: ${req} requests - ${done} answered or failed != ${owed} open entries still owing an outcome`);
+    return held;
   }
 
   /** Frames between shards, by what they are: [to a device (from a driver), to a driver endpoint, to a device endpoint]. */
@@ -183,27 +292,27 @@ export class TableChecker {
     for (const link of r.links) {
       const ep = link.id;
       let dropped = 0;
-      for (let reason = L.EC_DROP_BASE + 1; reason < L.EC_COUNTERS; reason++) dropped += r.counterSum(ep, reason);
+      for (let reason = L.EC_DROP_BASE + 1; reason < L.EC_COUNTERS; reason++) dropped += this.sum(ep, reason);
       let to = 0;
-      for (const c of DEST_CODES) to += r.counterSum(ep, L.EC_DROP_BASE + c);
-      const rest = r.counterSum(ep, L.EC_TERMINATED) + r.counterSum(ep, L.EC_TO_CONTROL) + dropped - to;
+      for (const c of this.destIdx) to += this.sum(ep, c);
+      const rest = this.sum(ep, L.EC_TERMINATED) + this.sum(ep, L.EC_TO_CONTROL) + dropped - to;
       const parked = u32[(r.tables.endpointAddr(ep) + L.EP_OUT + L.OUT_PARK + L.PQ_COUNT) >>> 2]!;
       if (link.cfg.kind === 'driver') {
-        drvRx += r.counterSum(ep, L.EC_RX); drvTx += r.counterSum(ep, L.EC_TX) + to; drvRest += rest;
-        drvGen += r.counterSum(ep, L.EC_GENERATED); drvParked += parked;
+        drvRx += this.sum(ep, L.EC_RX); drvTx += this.sum(ep, L.EC_TX) + to; drvRest += rest;
+        drvGen += this.sum(ep, L.EC_GENERATED); drvParked += parked;
       } else {
-        devRx += r.counterSum(ep, L.EC_RX); devTx += r.counterSum(ep, L.EC_TX) + to; devRest += rest;
-        devGen += r.counterSum(ep, L.EC_GENERATED); devParked += parked;
+        devRx += this.sum(ep, L.EC_RX); devTx += this.sum(ep, L.EC_TX) + to; devRest += rest;
+        devGen += this.sum(ep, L.EC_GENERATED); devParked += parked;
       }
     }
     let requests = 0, responses = 0, eventsIn = 0, eventsOut = 0, coalesced = 0, parkedNow = 0, held = 0;
     for (const d of r.devices.values()) {
       const st = d.state;
-      requests += r.u64(st + L.DS_C_REQUESTS);
-      responses += r.u64(st + L.DS_C_RESPONSES);
-      eventsIn += r.u64(st + L.DS_C_EVENTS_IN);
-      eventsOut += r.u64(st + L.DS_C_EVENTS_OUT);
-      coalesced += r.u64(st + L.DS_C_COALESCED);
+      requests += this.u64(st + L.DS_C_REQUESTS);
+      responses += this.u64(st + L.DS_C_RESPONSES);
+      eventsIn += this.u64(st + L.DS_C_EVENTS_IN);
+      eventsOut += this.u64(st + L.DS_C_EVENTS_OUT);
+      coalesced += this.u64(st + L.DS_C_COALESCED);
       parkedNow += u32[(st + L.DS_PARK_COUNT) >>> 2]!;
       const head = u32[(st + L.DS_HEAD_SEQ) >>> 2]!;
       const next = u32[(st + L.DS_NEXT_SEQ) >>> 2]!;

@@ -29,6 +29,7 @@
 import { validateRouter, type ValidateContext } from '../../../src/protocol/validate.js';
 import { Reason } from '../../../src/protocol/reasons.js';
 import type { InprocRouter, Link } from './inproc-router.js';
+import { TakenQueue } from './taken-queue.js';
 
 export interface Violation {
   /** Short, stable name of what broke (the shrinker keeps cases that break the same thing). */
@@ -53,17 +54,6 @@ const P_LABEL = -3; //   a device's response: its label is predicted when it is 
 const P_REPORT = -4; //  a device link's VMSG_EVT_REQUEST_FAILED naming one of its devices: ends a request (terminated) or is labelled like an answer; not predicted
 const P_ROUTE = 0; //    routed (forwarded, parked, refused with a failure, or dropped by state)
 
-interface Taken {
-  units: number;
-  /** A driver's request: its outcome entry (stallable is decided when the router takes it). */
-  req: Req | undefined;
-  /** P_* or an exclusive drop reason. */
-  verdict: number;
-  dev: number;
-  token: number;
-  msgId: number;
-}
-
 interface Req {
   token: number;
   msgId: number;
@@ -86,8 +76,11 @@ interface Recv {
 }
 
 class LinkModel {
-  readonly fifo: Taken[] = [];
-  head = 0;
+  /**
+   * Frames written and not yet taken: units, verdict (P_* or an exclusive drop reason), header
+   * fields, and a driver's request's outcome entry (stallable is decided when the router takes it).
+   */
+  readonly fifo = new TakenQueue<Req>();
   /** Counter values on the link's own shard, last seen (index: EC_* counter). */
   readonly last: Float64Array;
   readonly exclusive: number[];
@@ -182,7 +175,7 @@ export class Oracle {
     } else if (verdict === P_ANSWER) {
       m.pingsOut++;
     }
-    m.fifo.push({ units, req, verdict, dev, token, msgId });
+    m.fifo.push(units, verdict, dev, token, msgId, req);
   }
 
   /** The failure a routable request to `dev` must get whatever the router's state (0: none). */
@@ -243,76 +236,81 @@ export class Oracle {
     return reason;
   }
 
+  /** Predicted drops by reason code for one link and routing call (reused: no allocation per call). */
+  private readonly predicted = new Int32Array(64);
+
   /** Shard `s` ran a routing call: check what it took from each of its sources. */
   afterRoute(s: number): void {
+    for (const m of this.models) if (m.link.cfg.shard === s) this.checkTaken(s, m);
+  }
+
+  /** Counter `idx` of link `m` on shard `s`: its change since the last look. */
+  private delta(s: number, m: LinkModel, idx: number): number {
+    const v = this.r.counter(s, m.link.id, idx);
+    const d = v - m.last[idx]!;
+    m.last[idx] = v;
+    return d;
+  }
+
+  /** `what`: a drop reason code, or -1 / -2 for the control plane / bus answers (named only on failure). */
+  private cmp(m: LinkModel, taken: number, relaxed: boolean, what: number, obs: number, pred: number, slack = 0): void {
+    if ((obs >= pred && obs <= pred + slack) || (relaxed && obs <= pred)) return;
+    const name = what === -1 ? 'frames to the control plane' : what === -2 ? 'bus requests answered' : `drops ${reasonLabel(what)}`;
+    this.fail('differential', `${m.link.cfg.name} (${taken} frame(s) taken at ${this.r.now} ms): ${name} counted ${obs}, the validator predicts ${pred}`);
+  }
+
+  /** What shard `s` took from link `m` in its last routing call, against the counters it moved. */
+  private checkTaken(s: number, m: LinkModel): void {
     const { r } = this;
     const L = r.L;
-    for (const m of this.models) {
-      const link = m.link;
-      if (link.cfg.shard !== s) continue;
-      if (link.cfg.kind === 'device') {
-        if (m.fwdLo < 0) m.fwdLo = r.now;
-        m.fwdHi = r.now;
+    const link = m.link;
+    if (link.cfg.kind === 'device') {
+      if (m.fwdLo < 0) m.fwdLo = r.now;
+      m.fwdHi = r.now;
+    }
+    let units = r.takenUnits(link);
+    // The router refuses a driver's frames (DRIVER_STALLED) only once it has drained nothing for a whole timeout.
+    const relaxed = link.cfg.kind === 'driver' && r.now - m.lastRead > r.opts.timeoutMs;
+    const predicted = this.predicted;
+    predicted.fill(0);
+    let ctl = 0, answered = 0, unsureLabels = 0, taken = 0, reports = 0;
+    const q = m.fifo;
+    while (units > 0) {
+      if (q.length === 0 || q.units0 > units) {
+        this.fail('ring', `${link.cfg.name}: the router consumed ${units} slot(s) that do not end at a frame boundary`);
+        break;
       }
-      let units = r.takenUnits(link);
-      // The router refuses a driver's frames (DRIVER_STALLED) only once it has drained nothing for a whole timeout.
-      const relaxed = link.cfg.kind === 'driver' && r.now - m.lastRead > r.opts.timeoutMs;
-      const predicted = new Map<number, number>();
-      let ctl = 0, answered = 0, unsureLabels = 0, taken = 0, reports = 0;
-      while (units > 0) {
-        const t = m.fifo[m.head];
-        if (t === undefined || t.units > units) {
-          this.fail('ring', `${link.cfg.name}: the router consumed ${units} slot(s) that do not end at a frame boundary`);
-          break;
-        }
-        units -= t.units;
-        m.fifo[m.head++] = undefined as unknown as Taken;
-        if (relaxed && t.req !== undefined) t.req.stallable = true;
-        if (relaxed && t.req === undefined && t.verdict === Reason.UNSUPPORTED_MSG_ID && t.units > 0) m.stallRefused.add(stallKey(t.dev, t.token, t.msgId));
-        taken++;
-        if (t.verdict === P_CONTROL) ctl++;
-        else if (t.verdict === P_ANSWER) answered++;
-        else if (t.verdict === P_REPORT) { reports++; unsureLabels++; }
-        else if (t.verdict === P_LABEL) {
-          const label = this.label(m, t);
-          if (label < 0) unsureLabels++;
-          else if (label > 0) predicted.set(label, (predicted.get(label) ?? 0) + 1);
-        } else if (t.verdict > 0) predicted.set(t.verdict, (predicted.get(t.verdict) ?? 0) + 1);
+      const tu = q.units0, verdict = q.verdict0, req = q.req0;
+      units -= tu;
+      if (relaxed && req !== undefined) req.stallable = true;
+      if (relaxed && req === undefined && verdict === Reason.UNSUPPORTED_MSG_ID && tu > 0) m.stallRefused.add(stallKey(q.dev0, q.token0, q.msgId0));
+      taken++;
+      if (verdict === P_CONTROL) ctl++;
+      else if (verdict === P_ANSWER) answered++;
+      else if (verdict === P_REPORT) { reports++; unsureLabels++; }
+      else if (verdict === P_LABEL) {
+        const label = this.label(m, q.dev0, q.token0, q.msgId0);
+        if (label < 0) unsureLabels++;
+        else if (label > 0) predicted[label]!++;
+      } else if (verdict > 0) predicted[verdict]!++;
+      q.shift();
+    }
+    // Counters of this shard for the link (the exclusive reasons are only ever counted here).
+    for (const reason of m.exclusive) this.cmp(m, taken, relaxed, reason, this.delta(s, m, L.EC_DROP_BASE + reason), predicted[reason]!);
+    this.cmp(m, taken, relaxed, -1, this.delta(s, m, L.EC_TO_CONTROL), ctl);
+    this.cmp(m, taken, relaxed, -2, this.delta(s, m, L.EC_TERMINATED), answered, reports); // a matching report counts as terminated
+    if (link.cfg.kind === 'device') {
+      let extra = 0;
+      let said = '';
+      for (const reason of LABELS) {
+        const obs = this.delta(s, m, L.EC_DROP_BASE + reason);
+        const pred = predicted[reason]!;
+        if (obs < pred) this.fail('label', `${link.cfg.name}: ${reasonLabel(reason)} counted ${obs}, predicted ${pred} (answers taken at ${r.now} ms)`);
+        if (obs !== pred) said += `${said === '' ? '' : ', '}${reasonLabel(reason)} ${obs}/${pred}`;
+        extra += obs - pred;
       }
-      if (m.head > 4096 && m.head * 2 > m.fifo.length) {
-        m.fifo.splice(0, m.head);
-        m.head = 0;
-      }
-      // Counters of this shard for the link (the exclusive reasons are only ever counted here).
-      const delta = (idx: number): number => {
-        const v = r.counter(s, link.id, idx);
-        const d = v - m.last[idx]!;
-        m.last[idx] = v;
-        return d;
-      };
-      // `what`: a drop reason code, or -1 / -2 for the control plane / bus answers (named only on failure).
-      const cmp = (what: number, obs: number, pred: number, slack = 0): void => {
-        if ((obs >= pred && obs <= pred + slack) || (relaxed && obs <= pred)) return;
-        const name = what === -1 ? 'frames to the control plane' : what === -2 ? 'bus requests answered' : `drops ${reasonLabel(what)}`;
-        this.fail('differential', `${link.cfg.name} (${taken} frame(s) taken at ${r.now} ms): ${name} counted ${obs}, the validator predicts ${pred}`);
-      };
-      for (const reason of m.exclusive) cmp(reason, delta(L.EC_DROP_BASE + reason), predicted.get(reason) ?? 0);
-      cmp(-1, delta(L.EC_TO_CONTROL), ctl);
-      cmp(-2, delta(L.EC_TERMINATED), answered, reports); // a matching report counts as terminated
-      if (link.cfg.kind === 'device') {
-        let extra = 0;
-        const seen: number[] = [];
-        for (const reason of LABELS) {
-          const obs = delta(L.EC_DROP_BASE + reason);
-          const pred = predicted.get(reason) ?? 0;
-          if (obs < pred) this.fail('label', `${link.cfg.name}: ${reasonLabel(reason)} counted ${obs}, predicted ${pred} (answers taken at ${r.now} ms)`);
-          seen.push(obs, pred);
-          extra += obs - pred;
-        }
-        if (extra > unsureLabels) {
-          const said = LABELS.map((x, i) => `${reasonLabel(x)} ${seen[2 * i]}/${seen[2 * i + 1]}`).join(', ');
-          this.fail('label', `${link.cfg.name}: ${extra} answer(s) labelled beyond the prediction (counted/predicted: ${said}), only ${unsureLabels} unpredictable`);
-        }
+      if (extra > unsureLabels) {
+        this.fail('label', `${link.cfg.name}: ${extra} answer(s) labelled beyond the prediction (counted/predicted where they differ: ${said}), only ${unsureLabels} unpredictable`);
       }
     }
   }
@@ -322,14 +320,14 @@ export class Oracle {
    * predictable here — a token the device never received, or a deadline within the clock range
    * the request may have been forwarded in).
    */
-  private label(m: LinkModel, t: Taken): number {
-    if (t.token === 0) return Reason.UNMATCHED_RESPONSE;
-    const rec = m.received.get(t.dev)?.get(t.token);
-    if (rec === undefined) m.tainted.add(t.dev * 0x10000 + t.token);
+  private label(m: LinkModel, dev: number, token: number, msgId: number): number {
+    if (token === 0) return Reason.UNMATCHED_RESPONSE;
+    const rec = m.received.get(dev)?.get(token);
+    if (rec === undefined) m.tainted.add(dev * 0x10000 + token);
     if (rec === undefined || rec.unsure || m.receivedCount - rec.index > 900) return -1;
     this.labelsPredicted++;
     if (rec.answered) return rec.closedLate ? Reason.LATE_RESPONSE : Reason.DUPLICATE_RESPONSE;
-    const shard = this.owner.get(t.dev)!.cfg.shard;
+    const shard = this.owner.get(dev)!.cfg.shard;
     const timeout = this.r.opts.timeoutMs;
     const expiredSure = this.lastExpire[shard]! >= rec.hi + timeout;
     const expiredMaybe = this.lastExpire[shard]! >= rec.lo + timeout || this.extraFailures.size > 0;
@@ -342,7 +340,7 @@ export class Oracle {
       rec.closedLate = true;
       return Reason.LATE_RESPONSE;
     }
-    if (t.msgId !== rec.msgId) return Reason.RESPONSE_ID_MISMATCH;
+    if (msgId !== rec.msgId) return Reason.RESPONSE_ID_MISMATCH;
     rec.answered = true;
     return 0;
   }

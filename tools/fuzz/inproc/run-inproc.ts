@@ -8,6 +8,7 @@ import { Corpus } from './generator.js';
 import { shrink, writeRegression } from './shrink.js';
 import { loadVectorFrames } from '../frames.js';
 import { packageRoot } from '../../../src/util/paths.js';
+import { faultsModule } from '../../../src/wasm/module.js';
 
 export interface InprocOptions {
   minutes: number;
@@ -18,8 +19,14 @@ export interface InprocOptions {
   regressions?: string | null;
   /** Shrink at most this many distinct failure kinds. */
   shrinkKinds?: number;
+  /** Run the fault-injection build and trap shards inside routing steps (assembly/router/faults.ts). */
+  faults?: boolean;
   log?: (line: string) => void;
 }
+
+/** Chance per routing call of arming a fault point, with --faults. */
+const FAULT_CHANCE = 0.1;
+const FAULT_POINTS = 4;
 
 export interface InprocSummary {
   firstSeed: number;
@@ -36,6 +43,9 @@ export interface InprocSummary {
   violationsByKind: Record<string, number>;
   failingSeeds: { seed: number; kind: string; detail: string }[];
   regressions: string[];
+  /** Shards trapped inside a routing step and restarted (with faults), in all and by point. */
+  faults: number;
+  faultsByPoint: number[];
 }
 
 export function runInprocFuzzer(o: InprocOptions): InprocSummary {
@@ -47,7 +57,10 @@ export function runInprocFuzzer(o: InprocOptions): InprocSummary {
   const s: InprocSummary = {
     firstSeed: o.seed, cases: 0, frames: 0, framesRead: 0, outcomesChecked: 0, labelsPredicted: 0, wallSeconds: 0, cpuSeconds: 0,
     framesPerMinute: 0, framesPerCpuMinute: 0, dropsByReason: {}, violationsByKind: {}, failingSeeds: [], regressions: [],
+    faults: 0, faultsByPoint: new Array<number>(FAULT_POINTS + 1).fill(0),
   };
+  const module = o.faults === true ? faultsModule() : undefined;
+  const plan = o.faults === true ? { chance: FAULT_CHANCE, points: FAULT_POINTS } : undefined;
   const shrunkKinds = new Set<string>();
   const cpu0 = process.cpuUsage();
   const t0 = Date.now();
@@ -55,7 +68,9 @@ export function runInprocFuzzer(o: InprocOptions): InprocSummary {
   let lastLog = t0;
   for (let seed = o.seed >>> 0; Date.now() < end; seed = (seed + 1) >>> 0) {
     const start = corpus.clone();
-    const r = runCase(seed, { frames: o.frames, corpus });
+    const r = runCase(seed, { frames: o.frames, corpus, module, faults: plan });
+    s.faults += r.faults;
+    r.faultsByPoint.forEach((n, p) => { s.faultsByPoint[p] = (s.faultsByPoint[p] ?? 0) + n; });
     s.cases++;
     s.frames += r.frames;
     s.framesRead += r.framesRead;
@@ -70,10 +85,10 @@ export function runInprocFuzzer(o: InprocOptions): InprocSummary {
       if (regDir !== null && !shrunkKinds.has(v.kind) && shrunkKinds.size < shrinkKinds) {
         shrunkKinds.add(v.kind);
         const ops: Op[] = [];
-        const again = runCase(seed, { frames: o.frames, corpus: start, record: ops });
-        const sh = shrink(caseConfig(seed), ops, v.kind, again.firstBadOp, 60_000);
+        const again = runCase(seed, { frames: o.frames, corpus: start, record: ops, module, faults: plan });
+        const sh = shrink(caseConfig(seed), ops, v.kind, again.firstBadOp, 60_000, module);
         if (sh !== undefined) {
-          const path = writeRegression(regDir, `${v.kind}-seed${seed}`, caseConfig(seed), seed, ops.length, sh);
+          const path = writeRegression(regDir, `${v.kind}${o.faults === true ? '-faults' : ''}-seed${seed}`, caseConfig(seed), seed, ops.length, sh, o.faults === true);
           s.regressions.push(path);
           log(`  shrunk to ${sh.ops.length} operations (${sh.replays} replays): ${path}`);
         } else log('  could not reproduce it from its recording');

@@ -57,7 +57,7 @@ function opsSource(ops: readonly Op[]): string {
 }
 
 /** Write the shrunk case as test/router/regressions/<name>.test.ts; returns its path. */
-export function writeRegression(root: string, name: string, cfg: InprocConfig, seed: number, originalOps: number, s: Shrunk): string {
+export function writeRegression(root: string, name: string, cfg: InprocConfig, seed: number, originalOps: number, s: Shrunk, faults = false): string {
   const dir = join(root, 'test', 'router', 'regressions');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}.test.ts`);
@@ -66,11 +66,12 @@ export function writeRegression(root: string, name: string, cfg: InprocConfig, s
 // ${originalOps} to ${s.ops.length} operations. It broke: ${s.violation.kind}: ${detail}
 // The operations replay on a fresh in-process router (tools/fuzz/inproc/fuzz-case.ts replayCase):
 // ['w', link, hex] a far end writes a frame, ['p', link] publishes, ['r', shard, budget] routes,
-// ['d', link, n] reads, ['c', ms] moves the clock (every shard expires), ['s'] settles.
+// ['d', link, n] reads, ['c', ms] moves the clock (every shard expires), ['s'] settles${faults ? `,
+// ['f', shard, point, n] arms a trap point of the fault-injection build (assembly/router/faults.ts)` : ''}.
 import { expect, it } from 'vitest';
 import { replayCase, type Op } from '../../../tools/fuzz/inproc/fuzz-case.js';
 import type { InprocConfig } from '../../../tools/fuzz/inproc/inproc-router.js';
-
+${faults ? "import { faultsModule } from '../../../src/wasm/module.js';\n" : ''}
 const config: InprocConfig = ${JSON.stringify(cfg)};
 
 const ops: Op[] = [
@@ -78,7 +79,7 @@ ${opsSource(s.ops)},
 ];
 
 it(${JSON.stringify(`fuzz case ${seed} (${s.violation.kind}) replays without a violation`)}, () => {
-  expect(replayCase(config, ops).violations).toEqual([]);
+  expect(replayCase(config, ops${faults ? ', faultsModule()' : ''}).violations).toEqual([]);
 });
 `;
   writeFileSync(path, text);
