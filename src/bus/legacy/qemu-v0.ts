@@ -10,7 +10,7 @@ import { SharedMemory } from '../../memory/shared-memory.js';
 import { spscConsumer, spscProducer, SPSC_HEAD, SPSC_TAIL } from '../../ring/spsc.js';
 import type { CursorConsumer, CursorProducer } from '../../ring/cursor.js';
 import { ShmWindow } from '../shm-window.js';
-import { checkDeadline, sleep, type OpenDeadline } from '../open-deadline.js';
+import { checkDeadline, sleep, waitUntil, type OpenDeadline } from '../open-deadline.js';
 import { V0_FRAME_SIZE } from './v0-frame.js';
 import type { QemuV0Options } from './options.js';
 import type { LegacyWire } from './wire.js';
@@ -115,12 +115,16 @@ export async function openQemuV0Wire(o: QemuV0Options, deadline: OpenDeadline): 
     Atomics.store(i32, (toDriver.base + SPSC_TAIL) >>> 2, Atomics.load(i32, (toDriver.base + SPSC_HEAD) >>> 2));
     const tx = spscProducer(mem, toDevice.base, QEMU_QUEUE_FILE_BYTES);
     const rx = spscConsumer(mem, toDriver.base, QEMU_QUEUE_FILE_BYTES);
-    let memSize: number;
-    try {
-      memSize = statSync(o.memPath).size;
-    } catch (e) {
-      throw new Error(`memory file ${o.memPath}: ${(e as Error).message}`);
-    }
+    // QEMU's guest memory file may appear a moment after its queue files: wait for it as for them.
+    let memSize = 0;
+    await waitUntil(deadline, `the memory file ${o.memPath}`, () => {
+      try {
+        memSize = statSync(o.memPath).size;
+      } catch {
+        return false;
+      }
+      return memSize > 0;
+    });
     const socket = await connect(o.sock, deadline);
     return new QemuV0Wire(mem, windows, tx, rx, toDevice.base, socket, { base: o.memBase, size: memSize });
   } catch (e) {
