@@ -19,7 +19,7 @@ import type { Router, ExternalEndpoint, AttachedLink } from '../router/router.js
 import type { BusLink, LinkDown } from './bus-link.js';
 import type { DoorbellSocket } from './doorbell-socket.js';
 import type { DoorbellArrival } from './doorbell-arrival.js';
-import type { ShmWindow } from './shm-window.js';
+import { removeCreatedWindow, type ShmWindow } from './shm-window.js';
 import { PingWatch } from './ping-watch.js';
 import { tryBellAddon } from '../native/bell.js';
 import { DeviceRemap } from './remap.js';
@@ -389,5 +389,8 @@ export class ShmBusLink implements BusLink {
 
   async close(): Promise<void> {
     await this.stop({ cause: 'closed', detail: 'closed by us' });
+    // Closed for good: a window we built goes, also when the link was already down because the
+    // peer left (that stop kept it for the next peer).
+    removeCreatedWindow(this.win.window);
   }
 }

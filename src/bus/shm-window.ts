@@ -52,7 +52,15 @@ export class ShmWindow {
     if (this.building === null) return;
     renameSync(this.building, this.path);
     this.building = null;
+    try {
+      this.ino = statSync(this.path).ino;
+    } catch {
+      this.ino = -1;
+    }
   }
+
+  /** Inode of the file we published at `path` (-1: none): removal leaves a later window there alone. */
+  ino = -1;
 
   /**
    * The driver side: wait (within `deadline`) until the file at `path` exists with at least
@@ -103,6 +111,17 @@ export class ShmWindow {
     this.mem.free(this.base, this.mapped);
     if ((removeFile && this.created) || this.building !== null) rmSync(this.building ?? this.path, { force: true });
   }
+}
+
+/** The file of a window we created, removed once we are done with it for good (already unmapped or not). */
+export function removeCreatedWindow(w: ShmWindow): void {
+  if (!w.created || w.ino < 0) return;
+  try {
+    if (statSync(w.path).ino !== w.ino) return; // rebuilt since by another link: theirs now
+  } catch {
+    return; // gone already
+  }
+  rmSync(w.path, { force: true });
 }
 
 function roundToPages(size: number): number {
