@@ -73,7 +73,8 @@ export function openRefusal(shard: usize, ds: usize, msgId: u32, driver: u32, dr
   if (<i32>dt < 0) dt = 0; // clocks of two threads (a restarted shard) may disagree by a hair
   let b = <u32>32 - clz(dt); // dt < 2^b µs
   if (b > DS_LAT_N - 1) b = DS_LAT_N - 1;
-  bump(ds + DS_LAT_BUCKETS + (<usize>b << 3));
+  const at = ds + DS_LAT_BUCKETS + (<usize>b << 2);
+  store<u32>(at, load<u32>(at) + 1); // wraps: the control plane widens it (layout DS_LAT_BUCKETS)
   store<u64>(ds, load<u64>(ds, DS_LAT_SUM) + <u64>dt, DS_LAT_SUM);
 }
 

@@ -16,6 +16,7 @@ import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import {
   readRouterStats, emptyEndpointStats, emptyDeviceStats, addEndpointStats, addDeviceStats, type RouterStats, type RetiredStats, type EndpointStats, type DeviceStats,
 } from './stats.js';
+import { LatencyCounts } from './latency-counts.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { Doorbell, ringDoorbell } from '../wait/doorbell.js';
 import { CaptureTap, type CaptureOptions } from './capture-tap.js';
@@ -189,6 +190,8 @@ export class Router {
   private capture: CaptureTap | undefined;
   /** Next router token of each device number that was removed (see addDevice). */
   private readonly lastToken = new Map<number, number>();
+  /** Exact totals of the devices' u32 latency buckets. */
+  private readonly latencyCounts: LatencyCounts;
   /** States of removed devices still in the device table (see removeDevice), oldest first. */
   private readonly tombstones = new Map<number, { state: number; bytes: number }>();
 
@@ -200,6 +203,7 @@ export class Router {
     this.shardModule = hooks.module ?? wasmModule();
     this.mem = new SharedMemory({ bytes: this.options.memoryBytes });
     this.tables = new RouterTables(this.mem, this.options);
+    this.latencyCounts = new LatencyCounts(this.mem, this.tables.L);
     const n = this.options.shards;
     this.pool = new Piscina({
       filename: compiledModule('router/shard-worker.js'),
@@ -220,6 +224,7 @@ export class Router {
     const r = new Router(opts, hooks);
     await r.waitRunning();
     r.controlLoop = r.runControlLoop();
+    r.latencyCounts.start(() => Array.from(r.devices.values(), (d) => d.state));
     return r;
   }
 
@@ -630,7 +635,8 @@ export class Router {
     }
     await this.broadcast(Op.DeviceEvent, dev, EVENT_DEVICE_REMOVED);
     // Nothing touches the device state any more: its counters join the lifetime totals.
-    const [st] = readRouterStats(this.mem, this.tables, [], [{ dev, state: rec.state, endpoint: rec.ep.id }]).devices;
+    const [st] = readRouterStats(this.mem, this.tables, [], [{ dev, state: rec.state, endpoint: rec.ep.id }], undefined, this.latencyCounts).devices;
+    this.latencyCounts.forget(rec.state);
     addDeviceStats(this.retired.devices, st!);
     let byDev = this.retiredByDevice.get(dev);
     if (byDev === undefined) this.retiredByDevice.set(dev, (byDev = { ...emptyDeviceStats(), dev }));
@@ -769,7 +775,7 @@ export class Router {
     const eps: { id: number; kind: 'driver' | 'device'; detached?: boolean }[] = [...this.endpoints.values()].map((e) => ({ id: e.id, kind: e.kind }));
     for (const d of this.detachedEndpoints.values()) eps.push({ ...d, detached: true });
     const devs = [...this.devices.values()].map((d) => ({ dev: d.dev, state: d.state, endpoint: d.ep.id }));
-    return readRouterStats(this.mem, this.tables, eps, devs, this.retired);
+    return readRouterStats(this.mem, this.tables, eps, devs, this.retired, this.latencyCounts);
   }
 
   /** The link label of an endpoint id (attach option `label`). */
@@ -822,6 +828,7 @@ export class Router {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.latencyCounts.stop();
     await this.capture?.stop();
     for (const s of this.senders) s.requestStop();
     // Wake sleeping shards so they see the stop flag.
