@@ -64,9 +64,10 @@ export class GatewaySession implements PeerHandler {
   private conn: StreamConnection | undefined;
   /** Bumped per connection: hotplug work queued for an older connection is skipped. */
   private generation = 0;
+  /** Its `toLocal` says which remote numbers are attached locally right now, and as what. */
   private readonly remap: DeviceRemap;
-  /** Remote numbers attached locally right now. */
-  private readonly present = new Map<number, number>();
+  /** How many remote numbers are attached now (the non-zero entries of remap.toLocal). */
+  private presentCount = 0;
   /** Hotplug operations run one at a time, in arrival order. */
   private control: Promise<void> = Promise.resolve();
   private readonly waiting = new Map<number, { resolve(f: Uint8Array): void; reject(e: Error): void }>();
@@ -88,11 +89,22 @@ export class GatewaySession implements PeerHandler {
   }
 
   get devices(): number[] {
-    return [...this.present.values()];
+    return this.deviceMap().map((m) => m.local);
   }
 
   deviceMap(): DeviceMapping[] {
-    return [...this.present].map(([remote, local]) => ({ remote, local }));
+    // Read from the per-frame table rather than kept twice: no per-device Map (thousands of
+    // devices in cluster mode); control-plane calls only, and the walk stops at the last one.
+    const out: DeviceMapping[] = [];
+    const t = this.remap.toLocal;
+    for (let remote = 0; out.length < this.presentCount && remote < t.length; remote++) {
+      if (t[remote] !== 0) out.push({ remote, local: t[remote]! - 1 });
+    }
+    return out;
+  }
+
+  private isPresent(remote: number): boolean {
+    return this.remap.toLocal[remote] !== 0;
   }
 
   async up(conn: StreamConnection): Promise<void> {
@@ -171,7 +183,7 @@ export class GatewaySession implements PeerHandler {
     for (const w of this.waiting.values()) w.reject(new Error('connection lost'));
     this.waiting.clear();
     await this.enqueue(async () => {
-      for (const remote of [...this.present.keys()]) {
+      for (const { remote } of this.deviceMap()) {
         await this.removeRemote(remote).catch((e: unknown) => {
           countDrop(this.counters, 'HOTPLUG_FAILED');
           this.events.emit('warning', `gateway: removing device ${remote}: ${(e as Error).message}`);
@@ -315,12 +327,12 @@ export class GatewaySession implements PeerHandler {
   private async followDirectory(gen: number): Promise<void> {
     if (gen !== this.generation) return;
     const wanted = new Set(this.directory!.current());
-    for (const remote of [...this.present.keys()]) if (!wanted.has(remote)) await this.removeRemote(remote);
-    for (const remote of wanted) if (!this.present.has(remote)) await this.addRemote(remote, gen);
+    for (const { remote } of this.deviceMap()) if (!wanted.has(remote)) await this.removeRemote(remote);
+    for (const remote of wanted) if (!this.isPresent(remote)) await this.addRemote(remote, gen);
   }
 
   private async addRemote(remote: number, gen: number): Promise<void> {
-    if (gen !== this.generation || this.present.has(remote) || this.desc === undefined) return;
+    if (gen !== this.generation || this.isPresent(remote) || this.desc === undefined) return;
     // Numbers another adapter of this router took while our addDevice was in progress.
     const taken = new Set<number>();
     for (let tries = 0; tries < 8; tries++) {
@@ -328,12 +340,12 @@ export class GatewaySession implements PeerHandler {
       if (local === undefined) throw new Error(`no free local device number for remote device ${remote}`);
       // Translation is on before the router validates `local`: a driver that hears READY may send at once.
       this.remap.activate(remote, local);
-      this.present.set(remote, local);
+      this.presentCount++;
       this.directory?.attaching?.(local);
       try {
         await this.router.addDevice(this.desc, local, local, this.deviceWindow === undefined ? {} : { window: this.deviceWindow });
       } catch (e) {
-        this.present.delete(remote);
+        this.presentCount--;
         this.remap.deactivate(remote);
         this.remap.release(local);
         this.directory?.detached?.(local);
@@ -342,20 +354,20 @@ export class GatewaySession implements PeerHandler {
         taken.add(local);
         continue;
       }
+      // Attached: the router's own table keeps the number taken from here on.
+      this.remap.release(local);
       if (local !== remote) this.events.emit('remap', { remote, local, peer: this.conn?.remote ?? '' } satisfies RemapEvent);
       return;
     }
   }
 
   private async removeRemote(remote: number): Promise<void> {
-    const local = this.present.get(remote);
+    const local = this.remap.deactivate(remote);
     if (local === undefined) return;
-    this.present.delete(remote);
-    this.remap.deactivate(remote);
+    this.presentCount--;
     try {
       await this.router.removeDevice(local);
     } finally {
-      this.remap.release(local);
       this.directory?.detached?.(local);
     }
   }
