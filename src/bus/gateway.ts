@@ -42,10 +42,12 @@ export const DEFAULT_GATEWAY_PING_MS = 1000;
 export interface DeviceDirectory {
   current(): Iterable<number>;
   subscribe(onChange: () => void): () => void;
-  /** Local number `local` is being attached for the far end (before drivers hear READY). */
-  attaching?(local: number): void;
-  /** Local number `local` no longer belongs to the far end (after drivers heard REMOVED). */
-  detached?(local: number): void;
+  /**
+   * The gateway hands over how to ask whether a local number belongs to the far end: from
+   * just before it is attached (before drivers hear READY) until it is removed (after they
+   * heard REMOVED). Returns the function that withdraws it (the gateway closed).
+   */
+  bind?(owns: (local: number) => boolean): () => void;
 }
 
 /** A remote device reachable under a local number (emitted as 'remap' when the numbers differ). */
@@ -75,6 +77,9 @@ export class GatewaySession implements PeerHandler {
   private closed = false;
   private keepAlive: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void) | undefined;
+  private readonly unbind: (() => void) | undefined;
+  /** Local numbers being removed (deactivated, drivers not yet told): still the far end's. */
+  private readonly removing = new Set<number>();
 
   constructor(
     private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter,
@@ -86,6 +91,7 @@ export class GatewaySession implements PeerHandler {
       const gen = this.generation;
       if (this.conn !== undefined && !this.conn.isClosed) void this.enqueue(() => this.followDirectory(gen));
     });
+    this.unbind = directory?.bind?.((local) => this.remap.toRemote[local] !== 0 || this.removing.has(local));
   }
 
   get devices(): number[] {
@@ -198,6 +204,7 @@ export class GatewaySession implements PeerHandler {
     this.closed = true;
     this.unsubscribe?.();
     await this.down('closed');
+    this.unbind?.();
     const desc = this.desc;
     // No ring access after this point: detach frees the rings.
     this.desc = undefined;
@@ -341,14 +348,12 @@ export class GatewaySession implements PeerHandler {
       // Translation is on before the router validates `local`: a driver that hears READY may send at once.
       this.remap.activate(remote, local);
       this.presentCount++;
-      this.directory?.attaching?.(local);
       try {
         await this.router.addDevice(this.desc, local, local, this.deviceWindow === undefined ? {} : { window: this.deviceWindow });
       } catch (e) {
         this.presentCount--;
         this.remap.deactivate(remote);
         this.remap.release(local);
-        this.directory?.detached?.(local);
         // Another adapter of this router (not sharing our claims) took the number meanwhile: next rule.
         if (!/already attached/.test((e as Error).message)) throw e;
         taken.add(local);
@@ -362,13 +367,15 @@ export class GatewaySession implements PeerHandler {
   }
 
   private async removeRemote(remote: number): Promise<void> {
-    const local = this.remap.deactivate(remote);
-    if (local === undefined) return;
+    const local = this.remap.toLocal[remote]! - 1;
+    if (local < 0) return;
+    this.removing.add(local);
+    this.remap.deactivate(remote);
     this.presentCount--;
     try {
       await this.router.removeDevice(local);
     } finally {
-      this.directory?.detached?.(local);
+      this.removing.delete(local);
     }
   }
 }
