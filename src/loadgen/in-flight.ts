@@ -105,7 +105,8 @@ export class InFlight {
     if (list === undefined || list.length === 0) return false;
     // One EVENT_USED answers every notification in flight on its queue: the bus may have
     // merged them (router EVENT_AVAIL coalescing).
-    for (const p of list.splice(0)) this.settle(p, now, true);
+    for (let i = 0; i < list.length; i++) this.settle(list[i]!, now, true);
+    list.length = 0; // emptied in place: no array per EVENT_USED
     o!.freeQueues.push(vq);
     return true;
   }
