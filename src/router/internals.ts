@@ -3,14 +3,14 @@
 import type { SharedMemory } from '../memory/shared-memory.js';
 import type { RouterTables } from './tables.js';
 import type { ShardPool } from './shard-pool.js';
+import type { DeviceTombstones } from './device-tombstones.js';
 
 /** What test hooks may reach. */
 export interface RouterInternals {
   readonly mem: SharedMemory;
   readonly tables: RouterTables;
   readonly shards: ShardPool;
-  /** Next router token of each removed device number: a number attached again continues from it. */
-  readonly lastToken: Map<number, number>;
+  readonly tombstones: DeviceTombstones;
 }
 
 /** Router getter keyed by this: its internals. */

@@ -16,6 +16,7 @@ import type { LinkDescriptor } from '../endpoint/link.js';
 import { CaptureTap, type CaptureOptions } from './capture-tap.js';
 import type { BusModel } from '../model/bus-model.js';
 import { EndpointIds, endpointQuarantineMs } from './endpoint-ids.js';
+import { DeviceTombstones } from './device-tombstones.js';
 import { placeShard } from './shard-placement.js';
 import { ShardPool } from './shard-pool.js';
 import { ControlFrames, type ControlFrameHandler } from './control-frames.js';
@@ -132,8 +133,6 @@ interface DeviceRecord {
 
 const DEVICE_NUMBERS = 65536;
 
-/** Removed device numbers whose state stays in the table as a tombstone (Router.removeDevice). */
-export const MAX_TOMBSTONES = 1024;
 
 export class Router {
   readonly options: ResolvedRouterOptions;
@@ -148,10 +147,7 @@ export class Router {
   private closed = false;
   private capture: CaptureTap | undefined;
   private bells: SocketBells | undefined;
-  /** Next router token of each device number that was removed (see addDevice). */
-  private readonly lastToken = new Map<number, number>();
-  /** States of removed devices still in the device table (see removeDevice), oldest first. */
-  private readonly tombstones = new Map<number, { state: number; bytes: number }>();
+  private readonly tombstones: DeviceTombstones;
   /** Links behind a bus model (src/bus/model/model-link.ts), by endpoint id: detach and close stop their adapters. */
   private readonly modelled = new Map<number, { close(): Promise<void> }>();
 
@@ -162,6 +158,7 @@ export class Router {
     this.shards = new ShardPool(this.mem, this.tables, this.options, module, monotonicMs());
     this.control = new ControlFrames(this.mem, this.tables, this.shards, this.options.busMaxSize);
     this.counters = new LifetimeCounters(this.mem, this.tables);
+    this.tombstones = new DeviceTombstones(this.mem, this.tables, this.shards);
     this.ids = new EndpointIds(this.options.maxEndpoints, endpointQuarantineMs(this.options.timeoutMs));
   }
 
@@ -180,7 +177,7 @@ export class Router {
 
   /** For test-hooks.ts only. */
   get [ROUTER_INTERNALS](): RouterInternals {
-    return { mem: this.mem, tables: this.tables, shards: this.shards, lastToken: this.lastToken };
+    return { mem: this.mem, tables: this.tables, shards: this.shards, tombstones: this.tombstones };
   }
 
   /** Shard worker crashes seen (each was restarted). */
@@ -403,9 +400,8 @@ export class Router {
       if (mem.u32[(ep.busDevs >>> 2) + busNum] !== 0) throw new RangeError(`device ${busNum} of endpoint ${link.id}'s bus is already attached`);
     }
     const bytes = this.tables.deviceStateBytes(window);
-    // A number that was here before continues its token sequence: a late answer to the old
-    // device's requests then cannot match a new request's token (it is dropped as unmatched).
-    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window, firstToken: this.lastToken.get(dev) });
+    // A number that was here before continues its token sequence (device-tombstones.ts).
+    const ds = this.tables.newDeviceState({ dev, busNum, endpoint: ep.id, shard: ep.shard, window, firstToken: this.tombstones.firstToken(dev) });
     this.devices.set(dev, { dev, busNum, ep, state: ds, bytes });
     ep.devices.add(dev);
     link.devices.push(dev);
@@ -415,22 +411,8 @@ export class Router {
     Atomics.store(mem.u32, (this.tables.devTable >>> 2) + dev, ds);
     Atomics.or(mem.u8, this.tables.presentMap + (dev >> 3), 1 << (dev & 7));
     // The number's tombstone (if any) was just replaced in the table.
-    await this.freeTombstone(dev, false);
+    await this.tombstones.free(dev, false);
     await this.shards.broadcast(Op.DeviceEvent, dev, EVENT_DEVICE_READY);
-  }
-
-  /**
-   * Free the tombstone of device number `dev`, taking it out of the table first when `clear`
-   * (it may already have been replaced by a new state). Frames hold no pointer to a device
-   * state, so once every shard has run a command since, none can still be using it.
-   */
-  private async freeTombstone(dev: number, clear: boolean): Promise<void> {
-    const t = this.tombstones.get(dev);
-    if (t === undefined) return;
-    this.tombstones.delete(dev);
-    if (clear) Atomics.compareExchange(this.mem.u32, (this.tables.devTable >>> 2) + dev, t.state, 0);
-    await this.shards.sync();
-    this.mem.free(t.state, t.bytes);
   }
 
   /**
@@ -439,7 +421,7 @@ export class Router {
    * device table as a tombstone, so a request for the number sent later fails (UNVALIDATED_DEV_NUM)
    * after every outcome owed before it, from the shard that owned the device; answers of the
    * device that come after are labelled like any answer to a closed request. The last
-   * MAX_TOMBSTONES removed numbers keep one; an older one is freed and the number is then
+   * MAX_TOMBSTONES (device-tombstones.ts) removed numbers keep one; an older one is freed and the number is then
    * refused at once by any shard.
    */
   async removeDevice(dev: number): Promise<void> {
@@ -456,13 +438,11 @@ export class Router {
     await this.shards.broadcast(Op.DeviceEvent, dev, EVENT_DEVICE_REMOVED);
     // Nothing touches the device state any more: its counters join the lifetime totals.
     this.counters.deviceRemoved(dev, rec.state, rec.ep.id);
-    this.lastToken.set(dev, mem.u32[(rec.state + tables.L.DS_NEXT_TOKEN) >>> 2]!);
     this.devices.delete(dev);
     rec.ep.devices.delete(dev);
     const i = rec.ep.link.devices.indexOf(dev);
     if (i >= 0) rec.ep.link.devices.splice(i, 1);
-    this.tombstones.set(dev, { state: rec.state, bytes: rec.bytes });
-    if (this.tombstones.size > MAX_TOMBSTONES) await this.freeTombstone(this.tombstones.keys().next().value!, true);
+    await this.tombstones.bury(dev, rec.state, rec.bytes);
   }
 
   /**

@@ -59,5 +59,5 @@ export async function waitRestarts(router: Router, n: number, timeoutMs = 10_000
 
 /** Device number `dev`, when next attached, continues its router tokens from `token` (as if a device with that number had been removed there). */
 export function continueTokensFrom(router: Router, dev: number, token: number): void {
-  router[ROUTER_INTERNALS].lastToken.set(dev, token);
+  router[ROUTER_INTERNALS].tombstones.nextToken.set(dev, token);
 }
