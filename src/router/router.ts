@@ -1,7 +1,7 @@
 // The public Router: owns the shared tables, the shard workers (shard-pool.ts), the control-frame
 // plane (control-frames.ts) and the lifetime counters (lifetime-counters.ts); attaches and
 // detaches driver/device endpoints (ids: endpoint-ids.ts, shard: shard-placement.ts) and hot-plugs
-// devices. Everything per-message happens in the shards' WASM over shared memory; this class only
+// devices (what a removed one leaves: device-tombstones.ts). Everything per-message happens in the shards' WASM over shared memory; this class only
 // does control, through each shard's command ring. Test hooks live in test-hooks.ts.
 import { SharedMemory } from '../memory/shared-memory.js';
 import { wasmModule } from '../wasm/module.js';
@@ -132,7 +132,6 @@ interface DeviceRecord {
 }
 
 const DEVICE_NUMBERS = 65536;
-
 
 export class Router {
   readonly options: ResolvedRouterOptions;
