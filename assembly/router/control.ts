@@ -86,7 +86,7 @@ export function addDevice(shard: usize, ds: usize): void {
 export function removeDevice(shard: usize, ds: usize): u32 {
   bindShard(shard);
   // From here on the state is a tombstone: requests for the number are refused in order
-  // (route.ts deviceAccept) and its events have no driver to go to.
+  // (admission.ts deviceAccept) and its events have no driver to go to.
   store<u16>(ds, <u16>(<u32>load<u16>(ds, DS_FLAGS) | DSF_REMOVING), DS_FLAGS);
   store<u16>(ds, 0, DS_BOUND_DRIVER);
   failWaiting(shard, ds, R_DEVICE_REMOVED, true);
