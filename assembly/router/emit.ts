@@ -8,7 +8,7 @@ import {
 } from './layout';
 import { endpointAt, count, drop, epTag, parkLimit } from './context';
 import { outEmit } from './output';
-import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_EVENT_DEVICE } from '../header';
+import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_EVENT_DEVICE, hdrMsgId, hdrDevNum, hdrToken } from '../header';
 import { ED_DEVICE, ED_STATE, ED_SIZE } from '../payload';
 
 /** The output that carries frames to shard `to`. */
@@ -51,7 +51,7 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
     // A response the driver's link cannot carry still ends its request, as a transport failure
     // (one outcome per request, docs/PROTOCOL.md §7 rule 17) in its place in the per-device order.
     if ((<u32>hdr & (TYPE_BUS | TYPE_RESPONSE)) == TYPE_RESPONSE && <u32>load<u8>(e, EP_KIND) == EPK_DRIVER &&
-      !emitFailure(shard, ep, <u32>(hdr >> 16) & 0xffff, <u32>(hdr >> 8) & 0xff, R_MSG_SIZE_GT_LINK_MAX, <u32>(hdr >> 32) & 0xffff)) return false;
+      !emitFailure(shard, ep, hdrDevNum(hdr), hdrMsgId(hdr), R_MSG_SIZE_GT_LINK_MAX, hdrToken(hdr))) return false;
     drop(shard, ep, R_MSG_SIZE_GT_LINK_MAX);
     return true;
   }
