@@ -10,7 +10,7 @@
 // - the accounting law (src/router/accounting.ts) holds exactly at quiescence.
 // The far ends are played by this thread through EndpointPorts. `test/router/step-faults.test.ts`
 // runs a few dozen faults; `npm run fuzz -- --only faults --minutes M` runs it for longer.
-import { Router } from '../../src/router/router.js';
+import { createRouterWithModule, injectStepFault, waitRestarts } from '../../src/router/test-hooks.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../../src/router/accounting.js';
 import { faultsModule } from '../../src/wasm/module.js';
@@ -90,9 +90,9 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
   };
   const fail = (v: string): void => { if (s.violations.length < 20) s.violations.push(v); };
   // Small windows, park bounds and rings: parking, DEVICE_BUSY and full cross-shard rings come quickly.
-  const router = await Router.create(
+  const router = await createRouterWithModule(
     { shards: 2, timeoutMs: TIMEOUT_MS, window: 4, parkLimit: 4, ringCapacity: 8, poolSlots: 64, spinBeforeSleep: 50 },
-    { module: faultsModule() },
+    faultsModule(),
   );
   try {
     const drivers = [
@@ -178,7 +178,7 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
       const shard = run % 2;
       const point = 1 + (Math.floor(run / 2) % POINTS);
       const restarts = router.restarts;
-      router.injectStepFault(shard, point, rng.int(24));
+      injectStepFault(router, shard, point, rng.int(24));
       // Traffic until the point fires (a point that is not reached within a few seconds is disarmed).
       const armedUntil = Date.now() + 5000;
       let open = 0;
@@ -188,13 +188,13 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
         await tick();
       }
       if (router.restarts === restarts) {
-        router.injectStepFault(shard, 0);
+        injectStepFault(router, shard, 0);
         log(`run ${run}: point ${point} on shard ${shard} not reached`);
       } else {
         s.faults++;
         s.byPoint[point]!++;
         s.outstandingAtFault += open;
-        await router.waitRestarts(restarts + 1, 20_000);
+        await waitRestarts(router, restarts + 1, 20_000);
       }
       // Every request ends, nothing more is sent: then the router must be quiescent and exact.
       const settleBy = Date.now() + 2 * TIMEOUT_MS + 10_000;
