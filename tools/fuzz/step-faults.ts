@@ -16,6 +16,7 @@ import { checkAccounting, accountingViolations, waitQuiescent } from '../../src/
 import { faultsModule } from '../../src/wasm/module.js';
 import { Reason, reasonName } from '../../src/protocol/reasons.js';
 import { Prng } from './prng.js';
+import { RequestTracker, type TrackedRequest } from '../../src/client/request-tracker.js';
 
 /** Points of assembly/router/faults.ts (1..POINTS). */
 export const POINTS = 4;
@@ -49,7 +50,8 @@ export interface StepFaultSummary {
 const MAX_IN_FLIGHT = 12;
 const TIMEOUT_MS = 4000;
 
-interface Open { dev: number; seq: number; sentAt: number }
+/** A request in flight; `n` is the sequence number in its payload (the devices check none is delivered twice). */
+interface Open extends TrackedRequest { dev: number; n: number; sentAt: number }
 
 /** GET_DEVICE_STATUS with a 16-byte payload whose first word is `seq` (the router does not look at transport payloads). */
 function request(dev: number, token: number, seq: number): Uint8Array {
@@ -70,8 +72,7 @@ function availEvent(dev: number, vq: number, seq: number): Uint8Array {
 }
 
 class Driver {
-  readonly open = new Map<number, Open>();
-  nextToken = 1;
+  readonly open = new RequestTracker<Open>();
   constructor(readonly port: EndpointPort, readonly name: string) {}
 }
 
@@ -116,11 +117,9 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
             s.events++;
             continue;
           }
-          const token = d.nextToken;
-          if (d.open.has(token)) break;
+          const token = d.open.token();
           if (!d.port.send(request(dev, token, ++seq))) break;
-          d.nextToken = token === 0xffff ? 1 : token + 1;
-          d.open.set(token, { dev, seq, sentAt: Date.now() });
+          d.open.add({ token, seq: 0, settled: false, dev, n: seq, sentAt: Date.now() });
           s.requests++;
         }
         d.port.flush();
@@ -156,10 +155,10 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
           else { fail(`${d.name} received an unexpected frame ${Buffer.from(f).toString('hex')}`); continue; }
           const req = d.open.get(token);
           if (req === undefined) { fail(`${d.name}: a second outcome, or one for nothing it asked (token ${token}, reason ${reasonName(reason)})`); continue; }
-          d.open.delete(token);
+          d.open.settle(req);
           if (reason === 0) {
             s.responses++;
-            if (f.length < 16 || dv.getUint32(8, true) !== req.seq) fail(`${d.name}: the response to token ${token} is not its request's`);
+            if (f.length < 16 || dv.getUint32(8, true) !== req.n) fail(`${d.name}: the response to token ${token} is not its request's`);
           } else {
             const name = reasonName(reason);
             s.failuresByReason[name] = (s.failuresByReason[name] ?? 0) + 1;
@@ -203,7 +202,7 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
         await tick();
       }
       if (outstanding() > 0) {
-        for (const d of drivers) for (const [token, q] of d.open) fail(`${d.name}: request ${q.seq} (token ${token}, device ${q.dev}) got no outcome`);
+        for (const d of drivers) for (const q of d.open.open()) fail(`${d.name}: request ${q.n} (token ${q.token}, device ${q.dev}) got no outcome`);
         break;
       }
       const st = await waitQuiescent(router, 15_000);
