@@ -22,6 +22,7 @@ import {
   TYPE_BUS, HDR_TYPE, HDR_DEV_NUM, HDR_TOKEN, HDR_MSG_ID, DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED,
 } from '../protocol/constants.js';
 import { getDevicesRequest, walkGetDevices } from '../client/discovery.js';
+import { RequestTracker, type TrackedRequest } from '../client/request-tracker.js';
 import { PortBridge } from './port-bridge.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 import { DeviceRemap } from './remap.js';
@@ -31,6 +32,12 @@ import type { BusModel } from '../model/bus-model.js';
 
 /** Our own bus requests (GET_DEVICES) are given up after this long; the connection is then closed. */
 export const BUS_REQUEST_TIMEOUT_MS = 5000;
+
+/** One of our own bus requests (GET_DEVICES, PING) waiting for its answer. */
+interface BusWait extends TrackedRequest {
+  resolve(f: Uint8Array): void;
+  reject(e: Error): void;
+}
 
 /** Keep-alive PING period when the link URI has no `ping=` (ms). */
 export const DEFAULT_GATEWAY_PING_MS = 1000;
@@ -72,8 +79,7 @@ export class GatewaySession implements PeerHandler {
   private presentCount = 0;
   /** Hotplug operations run one at a time, in arrival order. */
   private control: Promise<void> = Promise.resolve();
-  private readonly waiting = new Map<number, { resolve(f: Uint8Array): void; reject(e: Error): void }>();
-  private nextToken = 1;
+  private readonly waiting = new RequestTracker<BusWait>();
   private closed = false;
   private keepAlive: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void) | undefined;
@@ -186,8 +192,10 @@ export class GatewaySession implements PeerHandler {
     this.bridge?.stop();
     this.bridge = undefined;
     this.conn = undefined;
-    for (const w of this.waiting.values()) w.reject(new Error('connection lost'));
-    this.waiting.clear();
+    for (const w of [...this.waiting.open()]) {
+      this.waiting.settle(w);
+      w.reject(new Error('connection lost'));
+    }
     await this.enqueue(async () => {
       for (const { remote } of this.deviceMap()) {
         await this.removeRemote(remote).catch((e: unknown) => {
@@ -271,7 +279,7 @@ export class GatewaySession implements PeerHandler {
       const w = this.waiting.get(m.token);
       if (w === undefined) countDrop(this.counters, 'UNMATCHED_RESPONSE');
       else {
-        this.waiting.delete(m.token);
+        this.waiting.settle(w);
         w.resolve(f.slice());
       }
     } else if (m.message === 'PING') {
@@ -304,19 +312,20 @@ export class GatewaySession implements PeerHandler {
 
   /** One of our own bus requests; resolves with the response (a copy). */
   private busRequest(conn: StreamConnection, frame: Uint8Array): Promise<Uint8Array> {
-    const token = this.nextToken;
-    this.nextToken = (this.nextToken % 0xffff) + 1; // never 0 (events carry 0)
+    const token = this.waiting.token();
     frame[HDR_TOKEN] = token & 0xff;
     frame[HDR_TOKEN + 1] = token >>> 8;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiting.delete(token);
+        this.waiting.settle(w);
         reject(new Error(`no answer to bus request 0x${frame[HDR_MSG_ID]!.toString(16)} within ${BUS_REQUEST_TIMEOUT_MS} ms`));
       }, BUS_REQUEST_TIMEOUT_MS);
-      this.waiting.set(token, {
+      const w: BusWait = {
+        token, seq: 0, settled: false,
         resolve: (f) => { clearTimeout(timer); resolve(f); },
         reject: (e) => { clearTimeout(timer); reject(e); },
-      });
+      };
+      this.waiting.add(w);
       conn.writer.append(frame);
       conn.flush();
     });
