@@ -15,6 +15,7 @@ import { checkAccounting, waitQuiescent } from '../../src/router/accounting.js';
 import { InprocChannel } from '../../src/bus/inproc-channel.js';
 import { decode, encode, type Message } from '../../src/protocol/codec.js';
 import { removeLegacyFiles, legacySkipReason, startOpenampPeer, startQemuPeer, QEMU_MEM_BASE, type PeerProcess } from './legacy-helpers.js';
+import { untilDefined as waitFor } from '../helpers/wait.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -71,15 +72,6 @@ async function openampRig(modes: string[] = [], extra = ''): Promise<Rig> {
   return r;
 }
 
-async function waitFor<T>(f: () => T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe.skipIf(legacySkipReason !== null)('legacy v0 devices behind the router', () => {
   for (const [name, make] of [['QEMU linux-user', () => qemuRig()], ['OpenAMP amp_static_queue', () => openampRig()]] as const) {

@@ -10,7 +10,8 @@ import { Router } from '../../src/router/router.js';
 import { ModelLink } from '../../src/bus/model/model-link.js';
 import { InprocChannel } from '../../src/bus/inproc-channel.js';
 import { Reason } from '../../src/protocol/reasons.js';
-import { startProbe, until, frame, statusReq, avail, withModel, GET_DEVICE_STATUS } from './model-helpers.js';
+import { startProbe, frame, statusReq, avail, withModel, GET_DEVICE_STATUS } from './model-helpers.js';
+import { until } from '../helpers/wait.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -52,7 +53,7 @@ describe('Router.attachDevice / attachDriver with a bus model', () => {
     cleanup.push(() => ch.close());
     for (let t = 0; t < 5; t++) ch.send(statusReq(1, 0x300 + t));
     ch.flush();
-    await until(() => probe.seen().length === 1, 5000, 'the first request at the device');
+    await until(() => probe.seen().length === 1, 'the first request at the device', 5000);
     // The bus keeps the other four: nothing more reaches the device while one is open.
     await new Promise((res) => setTimeout(res, 100));
     expect(probe.seen()).toHaveLength(1);
@@ -97,7 +98,7 @@ describe('Router.attachDevice / attachDriver with a bus model', () => {
     cleanup.push(() => ch.close());
     for (let t = 0; t < 3; t++) ch.send(statusReq(1, 0x10 + t));
     ch.flush();
-    await until(() => probe.seen().length === 1, 5000, 'the first request at the device');
+    await until(() => probe.seen().length === 1, 'the first request at the device', 5000);
     await r.detach(link);
     expect(r.hasDevice(1)).toBe(false);
     expect(await outcomes(ch, 3)).toEqual([0x10, 0x11, 0x12].map((token) => ({ token, failed: Reason.DEVICE_REMOVED })));
@@ -129,7 +130,7 @@ describe('a bus that refuses a request at once (queue full, EBUSY)', () => {
     expect(bus.counters()).toMatchObject({ queueFull: 1, retries: 3, sendFailures: 1, reported: 1, inFlightNow: 0 });
     // The device gets the event only; the refused request never reached it, and the bus works on.
     probe.release();
-    await until(() => probe.seen().length === 1, 5000, 'the event at the device');
+    await until(() => probe.seen().length === 1, 'the event at the device', 5000);
     ch.send(statusReq(1, 0x43));
     ch.flush();
     expect(await outcomes(ch, 1)).toEqual([{ token: 0x43, answered: true }]);
@@ -148,7 +149,7 @@ describe('a bus that refuses a request at once (queue full, EBUSY)', () => {
     for (const t of [0x51, 0x52, 0x53]) ch.send(statusReq(1, t));
     ch.flush();
     // 0x51 sits in the slot; 0x52 and 0x53 are refused (EBUSY) while the device holds it.
-    await until(() => bus.counters().reported === 2, 5000, 'two refusals');
+    await until(() => bus.counters().reported === 2, 'two refusals', 5000);
     expect(await outcomes(ch, 1, 200)).toEqual([]); // held by the router behind 0x51
     probe.release();
     expect(await outcomes(ch, 3)).toEqual([

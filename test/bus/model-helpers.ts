@@ -37,13 +37,6 @@ export function startProbe(link: LinkDescriptor, mode: 'answer' | 'hold' | 'nore
 }
 
 /** Poll `cond` until it holds (or fail after `ms`). */
-export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 export function frame(type: number, msgId: number, dev: number, token: number, payload: number[] = []): Uint8Array {
   const f = new Uint8Array(8 + payload.length);

@@ -7,7 +7,8 @@ import { Router } from '../../src/router/router.js';
 import { ModelLink } from '../../src/bus/model/model-link.js';
 import { InprocChannel } from '../../src/bus/inproc-channel.js';
 import type { BusModel } from '../../src/model/bus-model.js';
-import { startProbe, until, frame, statusReq, avail, answers, withModel, GET_DEVICE_STATUS, EVENT_AVAIL } from './model-helpers.js';
+import { startProbe, frame, statusReq, avail, answers, withModel, GET_DEVICE_STATUS, EVENT_AVAIL } from './model-helpers.js';
+import { until } from '../helpers/wait.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -32,7 +33,7 @@ describe('bus models at a device link', () => {
     const { dev, probe, ch } = await setup('vmamp-pci', [1], 'hold');
     for (let t = 0; t < 8; t++) expect(ch.send(statusReq(1, 0x100 + t))).toBe(true);
     ch.flush();
-    await until(() => dev.counters().windowHeld === 7 && probe.seen().length === 1, 5000, 'the window to hold 7 requests');
+    await until(() => dev.counters().windowHeld === 7 && probe.seen().length === 1, 'the window to hold 7 requests', 5000);
     expect(probe.seen()[0]).toMatchObject({ msgId: GET_DEVICE_STATUS, dev: 1, token: 1 });
     probe.release();
     const got = await answers(ch, 8);
@@ -45,7 +46,7 @@ describe('bus models at a device link', () => {
     const { dev, probe, ch } = await setup('ffa-fifo', [1, 2], 'hold');
     for (let t = 0; t < 6; t++) ch.send(statusReq(1 + (t & 1), 0x200 + t));
     ch.flush();
-    await until(() => probe.seen().length === 6, 5000, 'all 6 requests at the device');
+    await until(() => probe.seen().length === 6, 'all 6 requests at the device', 5000);
     expect(probe.seen().map((s) => s.token)).toEqual([2, 3, 4, 5, 6, 7]);
     expect(dev.counters().windowHeld).toBe(0);
     probe.release();
@@ -59,7 +60,7 @@ describe('bus models at a device link', () => {
     ch.send(statusReq(1, 0x21));
     ch.send(statusReq(2, 0x22));
     ch.flush();
-    await until(() => dev.counters().windowHeld === 1 && probe.seen().length === 1, 5000, 'the second call to wait for the first');
+    await until(() => dev.counters().windowHeld === 1 && probe.seen().length === 1, 'the second call to wait for the first', 5000);
     probe.release();
     const got = await answers(ch, 2);
     expect(got.map((f) => [f[2], f[4]])).toEqual([[1, 0x21], [2, 0x22]]);
@@ -72,7 +73,7 @@ describe('bus models at a device link', () => {
     ch.send(statusReq(1, 0x31));
     ch.send(statusReq(2, 0x32));
     ch.flush();
-    await until(() => dev.counters().windowHeld === 1 && probe.seen().length === 1, 5000, 'the bus window to hold the second device\'s request');
+    await until(() => dev.counters().windowHeld === 1 && probe.seen().length === 1, 'the bus window to hold the second device\'s request', 5000);
     expect(probe.seen()[0]).toMatchObject({ dev: 1, token: 0 });
     probe.release();
     const got = await answers(ch, 2);
@@ -85,14 +86,14 @@ describe('bus models at a device link', () => {
     const t0 = performance.now();
     for (let q = 0; q < 6; q++) ch.send(avail(1, q));
     ch.flush();
-    await until(() => dev.counters().retries >= 3, 5000, 'three retries');
+    await until(() => dev.counters().retries >= 3, 'three retries', 5000);
     const elapsed = performance.now() - t0;
     const c = dev.counters();
     expect(c.queueFull).toBe(1);
     // Never faster than the model's 10 ms between tries.
     expect(c.retries).toBeLessThanOrEqual(Math.floor(elapsed / 10) + 1);
     probe.release();
-    await until(() => probe.seen().length === 6, 5000, 'all six events at the device');
+    await until(() => probe.seen().length === 6, 'all six events at the device', 5000);
     expect(probe.seen().map((s) => s.msgId)).toEqual(new Array(6).fill(EVENT_AVAIL));
     const after = dev.counters();
     expect(after.stallUs).toBeGreaterThanOrEqual(30_000);
@@ -103,9 +104,9 @@ describe('bus models at a device link', () => {
     const { dev, probe, ch } = await setup('openamp-st', [1], 'noread');
     for (let q = 0; q < 5; q++) ch.send(avail(1, q));
     ch.flush();
-    await until(() => dev.counters().sendFailures === 2, 5000, 'two failed sends');
+    await until(() => dev.counters().sendFailures === 2, 'two failed sends', 5000);
     probe.release();
-    await until(() => probe.seen().length === 3, 5000, 'the three that fit');
+    await until(() => probe.seen().length === 3, 'the three that fit', 5000);
     expect(dev.counters()).toMatchObject({ queueFull: 2, sendFailures: 2 });
   });
 

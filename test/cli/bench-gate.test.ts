@@ -9,6 +9,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { vmsg, MAIN } from './run-vmsg.js';
+import { until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmsg-gate-'));
 const bus = join(dir, 'bus.sock');
@@ -34,19 +35,12 @@ function delayingProxy(delayMs: number): Promise<Server> {
   return new Promise((resolve, reject) => server.once('error', reject).listen(slow, () => resolve(server)));
 }
 
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 beforeAll(async () => {
   route = spawn(process.execPath, [MAIN, 'route', '--driver-link', `unix-listen:${bus}`, '--device', 'echo:1', '--shards', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   route.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  await until(() => err.includes('link up') || route.exitCode !== null, 15_000, 'vmsg route to listen');
+  await until(() => err.includes('link up') || route.exitCode !== null, 'vmsg route to listen', 15_000);
   expect(route.exitCode, err).toBe(null);
   proxy = await delayingProxy(20);
 });

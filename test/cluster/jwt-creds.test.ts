@@ -21,17 +21,11 @@ import { NatsServer, natsServerMissing } from '../../tools/nats-server.js';
 import { Inbox, getStatus, sendAll } from '../bus/stream-helpers.js';
 import { MAIN } from '../cli/run-vmsg.js';
 import { NatsOperator } from './nats-jwt.js';
+import { until as waitFor } from '../helpers/wait.js';
 
 const missing = natsServerMissing();
 const BUCKET = 'vmsg';
 
-async function waitFor(done: () => boolean, what: string, ms = 15_000, also?: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${also === undefined ? '' : `\n${also()}`}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe.skipIf(missing !== undefined)(`cluster: --cluster-creds with JWT .creds files${missing === undefined ? '' : ` (skipped: ${missing})`}`, () => {
   const cleanup: (() => Promise<unknown> | void)[] = [];

@@ -8,16 +8,10 @@ import { ClusterNode } from '../../src/cluster/cluster-node.js';
 import { NatsServer, natsServerMissing } from '../../tools/nats-server.js';
 import { haveOpenssl, makeTestCerts, type TestCerts } from '../bus/tls-certs.js';
 import { startEcho } from '../bus/stream-helpers.js';
+import { until as waitFor } from '../helpers/wait.js';
 
 const missing = natsServerMissing() ?? (haveOpenssl ? undefined : 'openssl is not installed');
 
-async function waitFor(done: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe.skipIf(missing !== undefined)(`cluster: NATS over TLS with --cluster-ca${missing === undefined ? '' : ` (skipped: ${missing})`}`, () => {
   const cleanup: (() => Promise<unknown> | void)[] = [];

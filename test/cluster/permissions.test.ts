@@ -15,6 +15,7 @@ import { natsPermissionsConfig } from '../../src/cluster/nats-permissions.js';
 import { aliveKey, deviceKey } from '../../src/cluster/directory-entry.js';
 import { NatsServer, natsServerMissing } from '../../tools/nats-server.js';
 import { startEcho } from '../bus/stream-helpers.js';
+import { until as waitFor } from '../helpers/wait.js';
 
 const missing = natsServerMissing();
 const BUCKET = 'vmsg';
@@ -24,13 +25,6 @@ function user(): { seed: string; pub: string } {
   return { seed: new TextDecoder().decode(kp.getSeed()), pub: kp.getPublicKey() };
 }
 
-async function waitFor(done: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe.skipIf(missing !== undefined)(`cluster: NATS permissions confine a node to its own entries${missing === undefined ? '' : ` (skipped: ${missing})`}`, () => {
   const cleanup: (() => Promise<unknown> | void)[] = [];

@@ -8,16 +8,10 @@ import { EndpointPort } from '../../src/endpoint/port.js';
 import { ClusterNode } from '../../src/cluster/cluster-node.js';
 import { NatsServer, natsServerMissing } from '../../tools/nats-server.js';
 import { Inbox, getStatus, sendAll, startEcho } from '../bus/stream-helpers.js';
+import { until as waitFor } from '../helpers/wait.js';
 
 const missing = natsServerMissing();
 
-async function waitFor(done: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe.skipIf(missing !== undefined)(`cluster: the correlation window of imported devices${missing === undefined ? '' : ` (skipped: ${missing})`}`, () => {
   const cleanup: (() => Promise<unknown> | void)[] = [];

@@ -5,10 +5,24 @@
 /** Resolves after `ms`. Only for time under test, never to let something happen. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Resolves once `cond()` holds (looked at every 2 ms), or fails naming `what` after `ms`. */
-export async function until(cond: () => boolean, what = 'condition', ms = 10_000): Promise<void> {
+/**
+ * Resolves once `cond()` holds (looked at every 2 ms), or fails naming `what` after `ms`;
+ * `detail` adds what helps read a failure (e.g. the logs of the processes under test).
+ */
+export async function until(cond: () => boolean, what = 'condition', ms = 10_000, detail?: () => string): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${detail === undefined ? '' : `\n${detail()}`}`);
+    await sleep(2);
+  }
+}
+
+/** The first value `f()` gives other than undefined (looked at every 2 ms), or fails naming `what` after `ms`. */
+export async function untilDefined<T>(f: () => T | undefined, what = 'value', ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(2);
   }
