@@ -324,7 +324,7 @@ export class Oracle {
     if (token === 0) return Reason.UNMATCHED_RESPONSE;
     const rec = m.received.get(dev)?.get(token);
     if (rec === undefined) m.tainted.add(dev * 0x10000 + token);
-    if (rec === undefined || rec.unsure || m.receivedCount - rec.index > 900) return -1;
+    if (rec === undefined || rec.unsure || m.receivedCount - rec.index > 900 || this.beyondHistory(dev, token)) return -1;
     this.labelsPredicted++;
     if (rec.answered) return rec.closedLate ? Reason.LATE_RESPONSE : Reason.DUPLICATE_RESPONSE;
     const shard = this.owner.get(dev)!.cfg.shard;
@@ -343,6 +343,21 @@ export class Oracle {
     if (msgId !== rec.msgId) return Reason.RESPONSE_ID_MISMATCH;
     rec.answered = true;
     return 0;
+  }
+
+  /**
+   * May the router have forgotten what became of `token`? It remembers a closed request for the
+   * last bits/2 - 32 sequences behind its head (ARCHITECTURE "One labelling rule"); refusals
+   * take sequences the device never sees, so the distance is counted in tokens the device state
+   * has issued, not in frames the device received. Read after the routing call: later tokens
+   * only make it larger, so "within" stays sure.
+   */
+  private beyondHistory(dev: number, token: number): boolean {
+    const { L, mem } = this.r;
+    const st = this.r.devices.get(dev)!.state;
+    let back = (mem.u32[(st + L.DS_NEXT_TOKEN) >>> 2]! - token) | 0;
+    if (back <= 0) back += 0xffff;
+    return back > mem.u32[(st + L.DS_HIST_BITS) >>> 2]! / 2 - 32;
   }
 
   /** Shard `s` ran expire() at the current clock. */
