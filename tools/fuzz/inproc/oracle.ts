@@ -440,7 +440,15 @@ export class Oracle {
   private outcome(m: LinkModel, dev: number, token: number, msgId: number, failure: number, f: Uint8Array): void {
     this.outcomes++;
     const q = m.pending.get(dev);
-    const i = q === undefined ? -1 : q.findIndex((x) => x.token === token && x.msgId === msgId);
+    let i = q === undefined ? -1 : q.findIndex((x) => x.token === token && x.msgId === msgId);
+    // A driver may send a token again while an earlier request with it is still open. If the
+    // earlier one's failure event may have been dropped (ENDPOINT_STALLED, within the slack),
+    // this outcome is the later one's when only that one can have it.
+    if (q !== undefined && i >= 0 && !this.mayEnd(q[i]!, failure)) {
+      for (let j = i + 1; j < q.length && j <= this.slack(m); j++) {
+        if (q[j]!.token === token && q[j]!.msgId === msgId && this.mayEnd(q[j]!, failure)) { i = j; break; }
+      }
+    }
     if ((q === undefined || i < 0) && failure === Reason.DRIVER_STALLED && m.stallRefused.delete(stallKey(dev, token, msgId))) {
       // Known: a stalled driver's frame is refused before its msg_id is checked, so a request
       // with an unknown msg_id gets a failure event instead of a silent UNSUPPORTED_MSG_ID drop.
@@ -472,6 +480,15 @@ export class Oracle {
     } else if (!STATE_FAILURES.has(failure) && !this.extraFailures.has(failure)) {
       this.fail('refusal', `${m.link.cfg.name}: routable request to device ${dev} (token ${token}) failed ${reasonLabel(failure)}`);
     }
+  }
+
+  /** May request `req` end with `failure` (0: its response)? The rules outcome() checks. */
+  private mayEnd(req: Req, failure: number): boolean {
+    if (failure === 0) return req.refusal === 0;
+    if (failure === Reason.DRIVER_STALLED && !req.stallable) return false;
+    if (this.extraFailures.has(failure)) return true;
+    if (req.refusal !== 0) return failure === req.refusal || failure === Reason.DRIVER_STALLED;
+    return STATE_FAILURES.has(failure);
   }
 
   private busAnswer(m: LinkModel, msgId: number, token: number, f: Uint8Array): void {
