@@ -21,6 +21,7 @@ import { outEmit, outHasParked, outMarkBlocked, outStalled, outStalledSeenFrom }
 import { emitFailure, crossShardOut, crossShardRoom } from './emit';
 import { windowHasRoom, outstanding, openRequest, openRefusal } from './correlate';
 import { faultMark, FP_PARKED, FP_XS_SENT } from './faults';
+import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
 
 /** Does this shard own device state `ds`? */
 @inline export function isMine(shard: usize, ds: usize): bool {
@@ -231,9 +232,29 @@ export function driverBacklogged(shard: usize, ep: u32, e: usize, f: usize, w: u
 
 /** A driver's frame for a device another shard owns: through the shard-to-shard ring. */
 export function toOtherShard(shard: usize, ds: usize, ep: u32, f: usize, w: u64): bool {
-  const xs = crossShardOut(shard, <u32>load<u16>(ds, DS_SHARD));
+  const to = <u32>load<u16>(ds, DS_SHARD);
+  const xs = crossShardOut(shard, to);
+  // Within the credit the owner can always take it off the ring (xs-credit.ts); beyond, the source waits.
+  const xq = xsCreditOf(shard, to);
+  if (!xsCreditRoom(shard, xq)) return false;
   if (!crossShardRoom(shard, xs) || !outEmit(shard, xs, w, f, hdrMsgSize(w), epTag(shard, ep, XS_TO_DEVICE), ep)) return false;
+  xsCreditSent(xq);
   faultMark(FP_XS_SENT);
   bump(shard + SH_C_XS_SENT);
   return true;
+}
+
+/** A driver's frame (tag `tag`, driver `ep`) another shard sent for a device of this one: accepted, or false to try again later. */
+export function acceptFromShard(shard: usize, ep: u32, tag: u32, f: usize, w: u64): bool {
+  if (!epTagLive(shard, ep, tag)) {
+    // The driver it came from detached meanwhile (maybe the id has a new owner): never forwarded.
+    drop(shard, ep, R_SOURCE_GONE);
+    return true;
+  }
+  const isRequest = (hdrMsgId(w) & MSG_ID_EVENT_BIT) == 0;
+  const ds = deviceState(shard, hdrDevNum(w));
+  // The device may have gone (or moved) since the sending shard looked it up.
+  if (ds == 0 || !isMine(shard, ds)) return refuse(shard, ep, w, isRequest, R_UNVALIDATED_DEV_NUM);
+  if (isRequest && driverStalled(shard, ep)) return refuseInOrder(shard, ds, ep, w, true, R_DRIVER_STALLED);
+  return deviceAccept(shard, ds, ep, f, w, isRequest);
 }

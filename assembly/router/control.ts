@@ -2,7 +2,7 @@
 // loop takes a command from the control ring (src/router/control.ts): attach/detach of
 // endpoints and devices, hotplug events, deadline expiry.
 import {
-  SH_NUM_SOURCES, SH_SOURCES, SH_DEVICES, SH_NUM_DEVICES, SH_DEV_LIST, SH_RR,
+  SH_NUM_SOURCES, SH_NUM_SHARDS, SH_SOURCES, SH_DEVICES, SH_NUM_DEVICES, SH_DEV_LIST, SH_RR,
   EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_COUNT, DS_PARK_REFUSALS, DS_BOUND_DRIVER,
   PQ_LIST_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REFUSAL, TAG_KIND, R_SOURCE_GONE, R_DEVICE_REMOVED, R_ENDPOINT_GONE, R_TIMEOUT, SH_OUT_LIST,
 } from './layout';
@@ -12,6 +12,7 @@ import { parkedCount, parkedHead, parkedPop, parkListRemove, parkListPrune, park
 import { outDiscardParked, outServiceAll } from './output';
 import { emitFailure, emitEventDevice, emitToEndpoint } from './emit';
 import { failWaiting, outstanding, releaseInOrder, forgetEntries } from './correlate';
+import { xsCreditOf, xsWaiting } from './xs-credit';
 
 /** Start reading endpoint `ep`'s ring. */
 export function addSource(shard: usize, ep: u32): void {
@@ -194,6 +195,8 @@ export function pendingWork(shard: usize): u32 {
     pending += outstanding(ds) + load<u32>(ds, DS_PARK_COUNT);
   }
   for (let q = <usize>load<u32>(shard, SH_OUT_LIST); q != 0; q = <usize>load<u32>(q, PQ_LIST_NEXT)) pending += parkedCount(q);
+  // Other shards' frames waiting for a device of this one (xs-credit.ts).
+  for (let s: u32 = 0, ns = load<u32>(shard, SH_NUM_SHARDS); s < ns; s++) pending += xsWaiting(xsCreditOf(shard, s));
   return pending;
 }
 

@@ -141,6 +141,13 @@ export const EPK_DEVICE: u32 = 2;
 export const EPF_FAILURE_EVENTS: u32 = 1; // send VMSG_EVT_REQUEST_FAILED to this driver
 export const EPF_CLOSING: u32 = 2; //      detach in progress: consume nothing more
 
+// ---------------------------------------------------------------- cross-shard credit entry (one per other shard)
+export const XQ_WAIT: u32 = 0; //       PQ_SIZE bytes: frames from that shard for this shard's devices not yet accepted, in order (pool slots of the reserve)
+export const XQ_SENT: u32 = 20; //      u32 frames towards devices this shard sent that shard (written by this shard)
+export const XQ_DONE: u32 = 24; //      u32 frames towards devices from that shard this shard accepted (written by this shard, read by that one)
+export const XQ_PEER_DONE: u32 = 28; // u32 address of that shard's XQ_DONE for frames from this shard
+export const XQ_SIZE: u32 = 32;
+
 // ---------------------------------------------------------------- shard state (4 KiB)
 // Owner: the shard thread (SH_NOW, SH_NOW_US and SH_NOW_WALL from its TS loop), except SH_CAPTURE, set by
 // the control plane, and SH_BELL, which producers clear when they wake the shard.
@@ -173,6 +180,12 @@ export const SH_BOUNDED: u32 = 96; //      u32 1 while taking frames from this s
 export const SH_CAPTURE: u32 = 100; //     u32 address of the capture ring's producer cursor (0 = not capturing); control plane writes
 export const SH_NOW_WALL: u32 = 104; //    f64 wall clock in ms (µs resolution), written by the shard's TS loop while capturing
 export const SH_NOW_US: u32 = 112; //     u32 router clock in µs (wraps: differences only), written with SH_NOW: request latency (DS_LAT_*)
+// Cross-shard credit (./xs-credit.ts): a shard sends a driver's frame to another shard's device
+// only while fewer than SH_XS_CREDIT of its frames there are unaccepted (in the ring or in the
+// receiver's waiting queue), and keeps that many pool slots per other shard for its own waiting queues.
+export const SH_XS_WAIT: u32 = 116; //     u32 address of NUM_SHARDS × XQ_SIZE credit entries, one per other shard
+export const SH_XS_CREDIT: u32 = 120; //   u32 frames towards devices one shard may have unaccepted at another (>= 1)
+export const SH_POOL_RESERVE: u32 = 124; // u32 pool slots only waiting queues may take: SH_XS_CREDIT × (shards - 1) minus those they hold
 export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)
 export const SH_SCRATCH: u32 = 512; //     64 bytes where small router-generated frames are built
 export const SH_TEMP: u32 = 576; //        u32 out-parameter slot

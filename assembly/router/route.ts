@@ -8,19 +8,20 @@ import {
   SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET,
   SH_DEV_LIST, SH_OUT_LIST, SH_BOUNDED, SH_WALK_CUR, SH_WALK_EP, SH_WALK_N, SH_WALK_USED, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS,
   EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EPK_DRIVER, EPK_DEVICE, DS_PARK, PQ_LIST_NEXT, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE,
-  EC_RX, EC_RX_BYTES, EC_STALLS, CAPD_TO_ROUTER,
-  R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_UNVALIDATED_DEV_NUM, R_ENDPOINT_GONE, R_SOURCE_GONE, R_DRIVER_STALLED,
+  EC_RX, EC_RX_BYTES, EC_STALLS, CAPD_TO_ROUTER, PS_AUX, PS_KIND, PS_FRAME,
+  R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_ENDPOINT_GONE,
 } from './layout';
-import { HDR_SIZE, MSG_ID_EVENT_BIT, hdrMsgId, hdrDevNum, hdrMsgSize } from '../header';
+import { HDR_SIZE, hdrMsgSize } from '../header';
 import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, frameUnits, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL, CUR_CAPTURED, CUR_MAX_UNITS } from '../ring/cursor';
-import { endpointAt, deviceState, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, captureCursor, epTagLive } from './context';
+import { endpointAt, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, captureCursor, epTagLive } from './context';
 import { captureFrame } from './capture';
 import { parkListPrune } from './parked';
 import { outServiceAll } from './output';
 import { emitToEndpoint } from './emit';
 import { faultFrameDone, faultXsDone } from './faults';
 import { fromDriver, fromDevice } from './classify';
-import { isMine, refuse, refuseInOrder, deviceAccept, deviceDrainParked, driverStalled } from './admission';
+import { deviceDrainParked, acceptFromShard } from './admission';
+import { xsCreditOf, xsCreditDone, xsWaiting, xsWaitingHead, xsWait, xsWaitingDone } from './xs-credit';
 
 /**
  * Bytes the frames of this walk claimed beyond the buffer they came in (dropped,
@@ -176,10 +177,24 @@ export function recoverWalk(shard: usize): u32 {
   return n;
 }
 
+/** Accept what waits from shard `from` (xs-credit.ts), in order, up to `budget` frames; stops at the first that must wait on. */
+function drainXsWaiting(shard: usize, xq: usize, budget: u32): void {
+  for (let n: u32 = 0; n < budget && xsWaiting(xq) != 0; n++) {
+    const ps = xsWaitingHead(xq);
+    const f = ps + PS_FRAME;
+    if (!acceptFromShard(shard, <u32>load<u16>(ps, PS_AUX), <u32>load<u16>(ps, PS_KIND), f, load<u64>(f))) break;
+    xsWaitingDone(shard, xq);
+    faultXsDone(shard);
+  }
+}
+
 /** Take up to `budget` frames another shard sent this one. */
 function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
   const cur = <usize>load<u32>(<usize>load<u32>(shard, SH_XS_IN) + (<usize>from << 2));
   if (cur == 0) return 0;
+  // Frames for devices that could not be accepted when they came go first (they are older).
+  const xq = xsCreditOf(shard, from);
+  if (xsWaiting(xq) != 0) drainXsWaiting(shard, xq, budget);
   let n: u32 = 0;
   while (n < budget) {
     const slot = consumePeek(cur);
@@ -189,18 +204,15 @@ function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
     const f = slot + XT_SIZE;
     const w = load<u64>(f);
     let ok: bool;
-    if (!epTagLive(shard, ep, tag)) {
-      // The driver it came from, or the endpoint it goes to, detached meanwhile (maybe the id
-      // has a new owner): neither forwarded nor delivered.
-      drop(shard, ep, (tag & TAG_KIND) == XS_TO_DEVICE ? R_SOURCE_GONE : R_ENDPOINT_GONE);
+    if ((tag & TAG_KIND) == XS_TO_DEVICE) {
+      // Never left at the head of the ring, where it would hold back the answers behind it: what
+      // cannot be accepted now (or must stay behind older waiting ones) waits apart, in order.
+      if (xsWaiting(xq) == 0 && acceptFromShard(shard, ep, tag, f, w)) { xsCreditDone(xq); ok = true; }
+      else ok = xsWait(shard, xq, slot);
+    } else if (!epTagLive(shard, ep, tag)) {
+      // The endpoint it goes to detached meanwhile (maybe the id has a new owner): not delivered.
+      drop(shard, ep, R_ENDPOINT_GONE);
       ok = true;
-    } else if ((tag & TAG_KIND) == XS_TO_DEVICE) {
-      const isRequest = (hdrMsgId(w) & MSG_ID_EVENT_BIT) == 0;
-      const ds = deviceState(shard, hdrDevNum(w));
-      // The device may have gone (or moved) since the sending shard looked it up.
-      if (ds == 0 || !isMine(shard, ds)) ok = refuse(shard, ep, w, isRequest, R_UNVALIDATED_DEV_NUM);
-      else if (isRequest && driverStalled(shard, ep)) ok = refuseInOrder(shard, ds, ep, w, true, R_DRIVER_STALLED);
-      else ok = deviceAccept(shard, ds, ep, f, w, isRequest);
     } else {
       ok = emitToEndpoint(shard, ep, w, f, hdrMsgSize(w));
     }

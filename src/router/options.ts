@@ -106,6 +106,11 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
     // shards: at most one per core as well.
     check(name, r[name], min, name === 'shards' ? Math.min(cores, max) : max, name === 'window' ? powerOfTwo : undefined);
   }
+  // Each shard keeps pool slots for the other shards' frames (cross-shard credit, at least one
+  // per other shard, at most a quarter of its pool): docs/ARCHITECTURE.md "Cross-shard credit".
+  if (r.poolSlots < 4 * (r.shards - 1)) {
+    throw new RangeError(`router option poolSlots must be at least 4 × (shards − 1) = ${4 * (r.shards - 1)} with ${r.shards} shards, got ${r.poolSlots}`);
+  }
   return r;
 }
 

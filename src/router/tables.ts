@@ -44,6 +44,16 @@ export interface DeviceStateFields {
   firstToken?: number;
 }
 
+/**
+ * Frames for devices one shard may have unaccepted at another (cross-shard credit,
+ * assembly/router/xs-credit.ts): a quarter of the pool shared among the other shards, so the
+ * reserve kept for them never takes more than a quarter of a shard's pool. At least 1
+ * (resolveRouterOptions refuses a pool smaller than 4 × (shards − 1)).
+ */
+export function xsCredit(opts: ResolvedRouterOptions): number {
+  return opts.shards < 2 ? 0 : Math.max(1, Math.floor(opts.poolSlots / (4 * (opts.shards - 1))));
+}
+
 /** Bits of a device's outcome history (DS_HIST): max(2048, 2 × window), so it covers a window and more. */
 function historyBits(window: number): number {
   return Math.max(2048, 2 * window);
@@ -97,9 +107,16 @@ export class RouterTables {
         u32[(out + L.OUT_CURSOR) >>> 2] = ring + NR_PROD_CURSOR;
         u32[(out + L.OUT_TAGGED) >>> 2] = 1;
         u32[(u32[(this.shards[to]! + L.SH_XS_IN) >>> 2]! + from * 4) >>> 2] = ring + NR_CONS_CURSOR;
+        // The sender reads how many of its frames for devices the receiver accepted (cross-shard credit).
+        u32[(this.xsCredit(from, to) + L.XQ_PEER_DONE) >>> 2] = this.xsCredit(to, from) + L.XQ_DONE;
       }
     }
     Atomics.store(u32, c + L.RC_MAGIC / 4, L.RC_MAGIC_VALUE);
+  }
+
+  /** Shard `s`'s cross-shard credit entry for shard `other`. */
+  xsCredit(s: number, other: number): number {
+    return this.mem.u32[(this.shards[s]! + this.L.SH_XS_WAIT) >>> 2]! + other * this.L.XQ_SIZE;
   }
 
   private buildShard(id: number): number {
@@ -119,6 +136,9 @@ export class RouterTables {
     set(L.SH_DIRTY, mem.alloc((2 * opts.maxEndpoints + n + 8) * 4));
     set(L.SH_XS_OUT, mem.alloc(n * L.OUT_SIZE));
     set(L.SH_XS_IN, mem.alloc(n * 4));
+    set(L.SH_XS_WAIT, mem.alloc(n * L.XQ_SIZE));
+    set(L.SH_XS_CREDIT, xsCredit(opts));
+    set(L.SH_POOL_RESERVE, xsCredit(opts) * (n - 1));
     set(L.SH_STATS, mem.alloc(opts.maxEndpoints * this.statsStride));
     set(L.SH_PARK_LIMIT, opts.parkLimit);
     set(L.SH_SOURCE_BUDGET, opts.sourceBudget);

@@ -3,8 +3,8 @@
 // The operations replay on a fresh in-process router (tools/fuzz/inproc/fuzz-case.ts replayCase):
 // ['w', link, hex] a far end writes a frame, ['p', link] publishes, ['r', shard, budget] routes,
 // ['d', link, n] reads, ['c', ms] moves the clock (every shard expires), ['s'] settles.
-// ROUTER BUG (open; this sequence passes since refusal records have a bound of their own,
-// DS_PARK_REFUSALS, but the state is still reached: pool-exhaustion-refusals.test.ts): both
+// ROUTER BUG (fixed: first by a bound of their own for refusal records, DS_PARK_REFUSALS, for
+// this sequence; for good by the cross-shard credit, see pool-exhaustion-refusals.test.ts): both
 // shards' pools (16 slots each) ran out with every slot parked towards the other shard or
 // behind a device of their own, so nothing could move again. At the hang: shard 0 held 6
 // frames in its cross-shard output queue and 10 in device 1's park queue (beyond parkLimit 8:

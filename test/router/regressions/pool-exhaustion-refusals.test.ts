@@ -3,16 +3,17 @@
 // The operations replay on a fresh in-process router (tools/fuzz/inproc/fuzz-case.ts replayCase):
 // ['w', link, hex] a far end writes a frame, ['p', link] publishes, ['r', shard, budget] routes,
 // ['d', link, n] reads, ['c', ms] moves the clock (every shard expires), ['s'] settles.
-// OPEN ROUTER BUG (it.fails until fixed): the pool exhaustion of
-// pool-exhaustion-cross-shard.test.ts again, with refusal records bounded apart from parked
-// frames. Pools of 24 slots, park limit 8, window 2. At the hang shard 0's 24 slots are 8
-// frames in its cross-shard output queue and 16 behind device 1 (8 of them refusal records);
-// shard 1's are 2 in its cross-shard output queue, 12 behind device 3 (4 refusals) and 10
-// behind device 5 (3 refusals). Both shard-to-shard rings are full (63), every window (2) is
-// full of entries whose outcome must reach a driver of the other shard, and the head of each
-// cross-shard ring needs a pool slot on its receiving shard: nothing can move again. A device
-// queue's frames and refusal records together may hold up to twice the park limit, more than
-// a small pool can give every device and both cross-shard queues.
+// ROUTER BUG (fixed by the cross-shard credit, assembly/router/xs-credit.ts): the pool
+// exhaustion of pool-exhaustion-cross-shard.test.ts again, with refusal records bounded apart
+// from parked frames. Pools of 24 slots, park limit 8, window 2. At the hang shard 0's 24 slots
+// were 8 frames in its cross-shard output queue and 16 behind device 1 (8 of them refusal
+// records); shard 1's 2 in its cross-shard output queue, 12 behind device 3 (4 refusals) and 10
+// behind device 5 (3 refusals). Both shard-to-shard rings were full, every window (2) was full of
+// entries whose outcome had to reach a driver of the other shard, and the head of each
+// cross-shard ring was a driver's frame for a device that needed a pool slot on its receiving
+// shard: nothing could move again. Now such a frame never waits at the head of the ring (it
+// waits apart, in slots no other use may take, within the sender's credit), so the answers
+// behind it reach their drivers and free the other shard's pool.
 import { expect, it } from 'vitest';
 import { replayCase, type Op } from '../../../tools/fuzz/inproc/fuzz-case.js';
 import type { InprocConfig } from '../../../tools/fuzz/inproc/inproc-router.js';
@@ -321,6 +322,6 @@ const ops: Op[] = [
   ["s"],
 ];
 
-it.fails("two shards never run out of pool slots each waiting for the other, refusal records bounded apart (fuzz case 20261272, hang)", () => {
+it("two shards never run out of pool slots each waiting for the other, refusal records bounded apart (fuzz case 20261272, hang)", () => {
   expect(replayCase(config, ops).violations).toEqual([]);
 });

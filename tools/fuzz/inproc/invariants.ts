@@ -133,7 +133,34 @@ export class TableChecker {
       if (!on) out.push(`shard ${s}: ${sp.names[i]} holds ${count} frames but is not on the service list`);
     }
     for (let i = 0; i < sp.devices.length; i++) total += this.checkWindow(sp.devNums[i]!, sp.devices[i]!, out);
+    total += this.checkReserve(s, out);
     if (total !== slots) out.push(`shard ${s}: ${total} of ${slots} pool slots accounted for by the counts (free ${top})`);
+  }
+
+  /**
+   * Shard `s`'s cross-shard waiting queues against its reserve: the slots they hold plus the
+   * reserve left are the credit times the other shards, and no sender has more frames
+   * unaccepted than its credit. Returns the slots they hold.
+   */
+  private checkReserve(s: number, out: string[]): number {
+    const { r } = this;
+    const { L, mem, tables } = r;
+    const u32 = mem.u32;
+    const sh = tables.shards[s]!;
+    const credit = u32[(sh + L.SH_XS_CREDIT) >>> 2]!;
+    let waiting = 0;
+    for (let from = 0; from < r.opts.shards; from++) {
+      if (from === s) continue;
+      const xq = tables.xsCredit(s, from);
+      const n = u32[(xq + L.XQ_WAIT + L.PQ_COUNT) >>> 2]!;
+      waiting += n;
+      const unaccepted = (u32[(tables.xsCredit(from, s) + L.XQ_SENT) >>> 2]! - u32[(xq + L.XQ_DONE) >>> 2]!) >>> 0;
+      if (unaccepted > credit) out.push(`shard ${from} has ${unaccepted} frames unaccepted at shard ${s}, beyond its credit ${credit}`);
+      if (n > unaccepted) out.push(`shard ${s}: ${n} frames of shard ${from} waiting, but only ${unaccepted} unaccepted`);
+    }
+    const reserve = u32[(sh + L.SH_POOL_RESERVE) >>> 2]!;
+    if (reserve + waiting !== credit * (r.opts.shards - 1)) out.push(`shard ${s}: pool reserve ${reserve} + ${waiting} waiting != credit ${credit} × ${r.opts.shards - 1} other shards`);
+    return waiting;
   }
 
   private checkPool(s: number, out: string[]): void {
@@ -217,6 +244,14 @@ export class TableChecker {
       if (t !== s) queue(u32[(sh + L.SH_XS_OUT) >>> 2]! + t * L.OUT_SIZE + L.OUT_PARK, `cross-shard output to ${t}`, outList);
     }
     queue(u32[(sh + L.SH_CTRL_OUT) >>> 2]! + L.OUT_PARK, 'control output', outList);
+    // Waiting queues are on no service list: drainCrossShard looks at them first.
+    const unlisted = new Set<number>();
+    for (let t = 0; t < r.opts.shards; t++) {
+      if (t === s) continue;
+      const q = r.tables.xsCredit(s, t) + L.XQ_WAIT;
+      unlisted.add(q);
+      queue(q, `frames of shard ${t} waiting`, unlisted);
+    }
     if (seen !== slots) out.push(`shard ${s}: ${seen} of ${slots} pool slots accounted for (free ${top})`);
   }
 
@@ -278,6 +313,8 @@ export class TableChecker {
           add(mem.u16[(slot + L.XT_KIND) >>> 1]!, mem.u16[(slot + L.XT_EP) >>> 1]!);
           if (++i === cap) i = 0;
         }
+        // Taken off the ring by `to` but not yet accepted: still between the shards.
+        t[0] += u32[(tables.xsCredit(to, from) + L.XQ_WAIT + L.PQ_COUNT) >>> 2]!;
       }
     }
     return t;

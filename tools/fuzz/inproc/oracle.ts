@@ -324,7 +324,7 @@ export class Oracle {
     if (token === 0) return Reason.UNMATCHED_RESPONSE;
     const rec = m.received.get(dev)?.get(token);
     if (rec === undefined) m.tainted.add(dev * 0x10000 + token);
-    if (rec === undefined || rec.unsure || m.receivedCount - rec.index > 900) return -1;
+    if (rec === undefined || rec.unsure || m.receivedCount - rec.index > 900 || this.beyondHistory(dev, token)) return -1;
     this.labelsPredicted++;
     if (rec.answered) return rec.closedLate ? Reason.LATE_RESPONSE : Reason.DUPLICATE_RESPONSE;
     const shard = this.owner.get(dev)!.cfg.shard;
@@ -343,6 +343,21 @@ export class Oracle {
     if (msgId !== rec.msgId) return Reason.RESPONSE_ID_MISMATCH;
     rec.answered = true;
     return 0;
+  }
+
+  /**
+   * May the router have forgotten what became of `token`? It remembers a closed request for the
+   * last bits/2 - 32 sequences behind its head (ARCHITECTURE "One labelling rule"); refusals
+   * take sequences the device never sees, so the distance is counted in tokens the device state
+   * has issued, not in frames the device received. Read after the routing call: later tokens
+   * only make it larger, so "within" stays sure.
+   */
+  private beyondHistory(dev: number, token: number): boolean {
+    const { L, mem } = this.r;
+    const st = this.r.devices.get(dev)!.state;
+    let back = (mem.u32[(st + L.DS_NEXT_TOKEN) >>> 2]! - token) | 0;
+    if (back <= 0) back += 0xffff;
+    return back > mem.u32[(st + L.DS_HIST_BITS) >>> 2]! / 2 - 32;
   }
 
   /** Shard `s` ran expire() at the current clock. */
@@ -425,7 +440,15 @@ export class Oracle {
   private outcome(m: LinkModel, dev: number, token: number, msgId: number, failure: number, f: Uint8Array): void {
     this.outcomes++;
     const q = m.pending.get(dev);
-    const i = q === undefined ? -1 : q.findIndex((x) => x.token === token && x.msgId === msgId);
+    let i = q === undefined ? -1 : q.findIndex((x) => x.token === token && x.msgId === msgId);
+    // A driver may send a token again while an earlier request with it is still open. If the
+    // earlier one's failure event may have been dropped (ENDPOINT_STALLED, within the slack),
+    // this outcome is the later one's when only that one can have it.
+    if (q !== undefined && i >= 0 && !this.mayEnd(q[i]!, failure)) {
+      for (let j = i + 1; j < q.length && j <= this.slack(m); j++) {
+        if (q[j]!.token === token && q[j]!.msgId === msgId && this.mayEnd(q[j]!, failure)) { i = j; break; }
+      }
+    }
     if ((q === undefined || i < 0) && failure === Reason.DRIVER_STALLED && m.stallRefused.delete(stallKey(dev, token, msgId))) {
       // Known: a stalled driver's frame is refused before its msg_id is checked, so a request
       // with an unknown msg_id gets a failure event instead of a silent UNSUPPORTED_MSG_ID drop.
@@ -457,6 +480,15 @@ export class Oracle {
     } else if (!STATE_FAILURES.has(failure) && !this.extraFailures.has(failure)) {
       this.fail('refusal', `${m.link.cfg.name}: routable request to device ${dev} (token ${token}) failed ${reasonLabel(failure)}`);
     }
+  }
+
+  /** May request `req` end with `failure` (0: its response)? The rules outcome() checks. */
+  private mayEnd(req: Req, failure: number): boolean {
+    if (failure === 0) return req.refusal === 0;
+    if (failure === Reason.DRIVER_STALLED && !req.stallable) return false;
+    if (this.extraFailures.has(failure)) return true;
+    if (req.refusal !== 0) return failure === req.refusal || failure === Reason.DRIVER_STALLED;
+    return STATE_FAILURES.has(failure);
   }
 
   private busAnswer(m: LinkModel, msgId: number, token: number, f: Uint8Array): void {
