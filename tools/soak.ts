@@ -22,6 +22,7 @@ import type { LatencySummary } from '../src/loadgen/latency.js';
 import { histogramPercentile, bucketRange } from '../src/loadgen/engine-histogram.js';
 import { readFileSync } from 'node:fs';
 import { rssVerdict } from './soak-verdict.js';
+import { heapFigures, type HeapFigures } from '../src/util/heap-probe.js';
 
 interface SoakArgs {
   minutes: number;
@@ -100,6 +101,12 @@ interface Sample {
   fileMiB?: number;
   shmemMiB?: number;
   heapMiB: number;
+  /**
+   * V8 heaps per thread (the echo devices' and load drivers' as they reported them at the
+   * previous sample); the router shards' are not probed. newSpaceMiB is what follows a
+   * thread's allocation rate.
+   */
+  heaps: { main: HeapFigures; echo: (HeapFigures | undefined)[]; load: (HeapFigures | undefined)[] };
   requestsPerS: number;
   framesPerS: number;
 }
@@ -217,12 +224,15 @@ async function main(): Promise<number> {
       rssMiB: mem.rss / MiB,
       ...rssSplit(),
       heapMiB: mem.heapUsed / MiB,
+      heaps: { main: heapFigures(), ...pair.heaps() },
       requestsPerS: ((s - lastSent) * 1000) / (now - lastT),
       framesPerS: ((frames - lastFrames) * 1000) / (now - lastT),
     };
     samples.push(sample);
     const split = sample.anonMiB !== undefined ? ` (anon ${sample.anonMiB.toFixed(1)}, file ${sample.fileMiB!.toFixed(1)}, shmem ${sample.shmemMiB!.toFixed(1)})` : '';
-    log(`${sample.t.toFixed(0).padStart(5)} s  rss ${sample.rssMiB.toFixed(1)} MiB${split}  heap ${sample.heapMiB.toFixed(1)} MiB  ${(sample.requestsPerS / 1e3).toFixed(0)} k req/s  ${(sample.framesPerS / 1e3).toFixed(0)} k frames/s`);
+    const young = (hs: (HeapFigures | undefined)[]): string => hs.map((h) => (h === undefined ? '?' : h.newSpaceMiB.toFixed(0))).join('/');
+    const h = sample.heaps;
+    log(`${sample.t.toFixed(0).padStart(5)} s  rss ${sample.rssMiB.toFixed(1)} MiB${split}  heap ${sample.heapMiB.toFixed(1)} MiB  new space MiB main ${h.main.newSpaceMiB.toFixed(0)} echo ${young(h.echo)} load ${young(h.load)}  ${(sample.requestsPerS / 1e3).toFixed(0)} k req/s  ${(sample.framesPerS / 1e3).toFixed(0)} k frames/s`);
     lastT = now; lastSent = s; lastFrames = frames;
     if (sample.t >= windowEnds[windowEnds.length - 1]!.t + args.latencyWindowS) windowEnds.push({ t: sample.t, counts: pair.latencyCounts() });
   }

@@ -62,13 +62,16 @@ describe('soak tool', () => {
     expect((bad as { stderr: string }).stderr).toMatch(/--minutes needs a number/);
   });
 
-  test('a 15-second run: nothing lost, accounting exact, RSS split into anonymous, file and shared', async () => {
+  test('a 15-second run: nothing lost, accounting exact, RSS split into anonymous, file and shared, the young generation of each worker', async () => {
     // The memory limit is not judged here: 15 seconds say nothing about drift.
     const { stdout } = await run(process.execPath, [soak, '--minutes', '0.25', '--max-growth', '1000', '--json'], { timeout: 90_000 });
     const r = JSON.parse(stdout) as {
       ok: boolean; problems: string[]; requests: number; lost: number;
       rssMiB: { driftPct: number; slopeMiBPerMin: number };
-      samples: { rssMiB: number; anonMiB: number; fileMiB: number; shmemMiB: number }[];
+      samples: {
+        rssMiB: number; anonMiB: number; fileMiB: number; shmemMiB: number;
+        heaps: { main: { newSpaceMiB: number }; echo: ({ newSpaceMiB: number; physicalMiB: number } | null)[]; load: ({ newSpaceMiB: number } | null)[] };
+      }[];
     };
     expect(r.problems).toEqual([]);
     expect(r.ok).toBe(true);
@@ -82,6 +85,15 @@ describe('soak tool', () => {
       expect(s.shmemMiB).toBeGreaterThanOrEqual(0);
       // The three parts are the RSS (read a moment apart: within a few MiB).
       expect(Math.abs(s.anonMiB + s.fileMiB + s.shmemMiB - s.rssMiB)).toBeLessThan(8);
+      expect(s.heaps.main.newSpaceMiB).toBeGreaterThan(0);
+      expect(s.heaps.echo).toHaveLength(2);
+      expect(s.heaps.load).toHaveLength(2);
+    }
+    // Every worker answered its heap probe by the last sample (asked at each one).
+    const last = r.samples[r.samples.length - 1]!;
+    for (const h of [...last.heaps.echo, ...last.heaps.load]) {
+      expect(h).not.toBeNull();
+      expect(h!.newSpaceMiB).toBeGreaterThan(0);
     }
   });
 });

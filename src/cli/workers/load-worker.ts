@@ -11,6 +11,7 @@ import type { LinkDescriptor } from '../../endpoint/link.js';
 import { histBucketOfNs } from '../../loadgen/engine-histogram.js';
 import { failedDevice, failedToken, isRequestFailed } from '../../client/request-failed.js';
 import { devNumAt, msgSizeAt, tokenAt } from '../../protocol/header.js';
+import { HeapProbe } from '../../util/heap-probe.js';
 
 export interface LoadWorkerData {
   link: LinkDescriptor;
@@ -22,6 +23,8 @@ export interface LoadWorkerData {
   spinBeforeSleep?: number;
   /** HIST_BUCKETS × f64 latency counts (ns buckets of src/loadgen/engine-histogram.ts), written by this worker only. */
   latency?: SharedArrayBuffer;
+  /** A heap probe (src/util/heap-probe.ts): this thread's V8 heap figures when asked. */
+  heap?: SharedArrayBuffer;
 }
 
 // Send times are kept per device by token: answers come in order per device and at most
@@ -51,6 +54,7 @@ function main(d: LoadWorkerData): void {
   const hist = d.latency !== undefined ? new Float64Array(d.latency) : undefined;
   const timing = hist !== undefined;
   if (timing && d.outstanding >= STAMP_SLOTS) throw new RangeError(`load worker: timing needs outstanding < ${STAMP_SLOTS}`);
+  const probe = d.heap !== undefined ? new HeapProbe(d.heap) : undefined;
   const stamps = new Float64Array(timing ? d.devices.length * STAMP_SLOTS : 0);
   // The pass's clock reading, in a typed array: a double in a `let` that a closure captures is
   // boxed on every store. One reading per pass that has work, none on empty passes: in Node 20
@@ -113,6 +117,7 @@ function main(d: LoadWorkerData): void {
     }
     port.flush();
     if ((++k & 63) === 0) {
+      probe?.poll();
       out[LOAD_SENT] = sent; out[LOAD_RESPONSES] = responses; out[LOAD_FAILURES] = failures;
       out[LOAD_ORDER_ERRORS] = orderErrors; out[LOAD_EVENTS] = events; out[LOAD_OTHER] = other;
     }
