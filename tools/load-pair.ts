@@ -10,6 +10,7 @@ import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { compiledModule } from '../src/util/paths.js';
 import { wasmModule } from '../src/wasm/module.js';
 import { engineLayout } from '../src/loadgen/engine-layout.js';
+import { askHeap, heapProbeBuffer, lastHeap, type HeapFigures } from '../src/util/heap-probe.js';
 import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS, LOAD_OTHER } from '../src/cli/workers/load-worker.js';
 
 export interface LoadPairOptions {
@@ -39,12 +40,18 @@ export interface LoadPair {
   sent(): number;
   /** The drivers' latency counts so far, summed (ns buckets of src/loadgen/engine-histogram.ts); empty unless `timed`. */
   latencyCounts(): Float64Array;
+  /**
+   * Each worker's V8 heap as it last reported it (undefined before its first answer), and a
+   * request for fresh figures, answered within a few hundred loop passes.
+   */
+  heaps(): { echo: (HeapFigures | undefined)[]; load: (HeapFigures | undefined)[] };
   /** Stop the drivers, read their last answers, stop the devices. */
   stop(): Promise<{ drivers: DriverTotals[]; lost: number }>;
 }
 
 interface Running {
   worker: Worker;
+  heap: SharedArrayBuffer;
   stop: Int32Array;
   counters: Float64Array;
   exited: Promise<void>;
@@ -53,10 +60,11 @@ interface Running {
 function start(file: string, data: Record<string, unknown>, nCounters: number): Running {
   const stop = new SharedArrayBuffer(4);
   const counters = new SharedArrayBuffer(8 * nCounters);
-  const worker = new Worker(compiledModule(file), { workerData: { ...data, stop, counters } });
+  const heap = heapProbeBuffer();
+  const worker = new Worker(compiledModule(file), { workerData: { ...data, stop, counters, heap } });
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   worker.on('error', (e) => process.stderr.write(`load pair: worker ${file} failed: ${String(e)}\n`));
-  return { worker, stop: new Int32Array(stop), counters: new Float64Array(counters), exited };
+  return { worker, heap, stop: new Int32Array(stop), counters: new Float64Array(counters), exited };
 }
 
 async function stopWorker(r: Running, link: LinkDescriptor): Promise<void> {
@@ -101,6 +109,11 @@ export async function startLoadPair(router: Router, o: LoadPairOptions): Promise
     deviceLinks,
     driverLinks,
     sent: () => loads.reduce((t, l) => t + l.counters[LOAD_SENT]!, 0),
+    heaps() {
+      const figures = { echo: echoes.map((r) => lastHeap(r.heap)), load: loads.map((r) => lastHeap(r.heap)) };
+      for (const r of [...echoes, ...loads]) askHeap(r.heap);
+      return figures;
+    },
     latencyCounts() {
       sum.fill(0);
       for (const b of latency) {

@@ -1,8 +1,9 @@
 // `npm run soak -- --minutes M`: the demo workload — a Router, echo devices on two device
 // links and load-generating drivers, each in its own worker thread — held at a fixed load
 // (`--outstanding` requests in flight per device and driver) for M minutes. Samples resident
-// memory and rates; after a warm-up, RSS must not grow by more than `--max-growth` percent
-// (median of the last samples against the first ones). At the end the drivers stop, their
+// memory (split into anonymous, file-backed and shared) and rates; after a warm-up, RSS must
+// not drift by more than `--max-growth` percent (tools/soak-verdict.ts: the trend over the
+// second half, since the level itself follows the rate reached). At the end the drivers stop, their
 // last answers are read, and nothing may be lost: every request answered or failed exactly
 // once, in order, and the router's accounting invariant exact. The drivers time every answer;
 // latency percentiles are reported per `--latency-window` seconds (default 5 minutes, shorter
@@ -19,6 +20,9 @@ import { runHostileLegacy, type HostileLegacyResult } from './hostile-legacy.js'
 import { ATTACK_BUSES, SOAK_ATTACKS, type Attack, type SoakAttack } from './hostile-attacks.js';
 import type { LatencySummary } from '../src/loadgen/latency.js';
 import { histogramPercentile, bucketRange } from '../src/loadgen/engine-histogram.js';
+import { readFileSync } from 'node:fs';
+import { rssVerdict } from './soak-verdict.js';
+import { heapFigures, type HeapFigures } from '../src/util/heap-probe.js';
 
 interface SoakArgs {
   minutes: number;
@@ -36,6 +40,22 @@ interface SoakArgs {
 }
 
 class UsageError extends Error {}
+class HelpRequested extends Error {}
+
+const USAGE = `usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--latency-window S] [--hostile | --attack A,B] [--seed N] [--json]
+
+Routes the demo workload (echo devices, load drivers, all in worker threads) for M minutes, then
+stops the drivers and checks that nothing was lost and the router's accounting is exact.
+
+Memory: RSS is sampled every --sample seconds. After the --warmup (default 20 % of the run, 5 to
+60 s), the verdict fits a least-squares line to RSS over the second half of the samples and
+extrapolates its slope over the whole time after warm-up: that drift, as a percentage of the
+second half's median RSS, must stay within --max-growth (default 5). The level itself (first
+fifth against last fifth, printed too) is not judged: each worker thread's young generation
+grows and shrinks with its allocation rate, so RSS settles higher when the machine lets the
+run go faster; a leak keeps rising and shows as a slope.
+
+Exit 0 when all holds, 1 when not, 2 on bad arguments.`;
 
 function parseArgs(argv: string[]): SoakArgs {
   const a: SoakArgs = { minutes: 10, devices: 8, drivers: 2, outstanding: 16, sampleS: 0, warmupS: -1, maxGrowthPct: 5, latencyWindowS: 0, json: false, attacks: [], seed: 1 };
@@ -62,7 +82,8 @@ function parseArgs(argv: string[]): SoakArgs {
       if (bad !== undefined) throw new UsageError(`--attack takes ${SOAK_ATTACKS.join(', ')} (comma-separated), got ${bad}`);
       a.attacks = names as SoakAttack[];
     } else if (k === '--seed') a.seed = Math.floor(num(0, 2 ** 32 - 1));
-    else throw new UsageError(`unknown option ${k}; usage: npm run soak -- --minutes M [--devices N] [--drivers N] [--outstanding K] [--sample S] [--warmup S] [--max-growth PCT] [--latency-window S] [--hostile | --attack A,B] [--seed N] [--json]`);
+    else if (k === '--help' || k === '-h') throw new HelpRequested();
+    else throw new UsageError(`unknown option ${k}; ${USAGE.split('\n')[0]}`);
   }
   const total = a.minutes * 60;
   if (a.sampleS === 0) a.sampleS = Math.max(1, Math.min(10, total / 60)); // about 60 samples
@@ -75,7 +96,17 @@ function parseArgs(argv: string[]): SoakArgs {
 interface Sample {
   t: number;
   rssMiB: number;
+  /** RSS split (Linux, /proc/self/status): anonymous (V8 heaps of every thread, malloc, stacks, the router's WASM memory), file-backed (code), shared (window files). */
+  anonMiB?: number;
+  fileMiB?: number;
+  shmemMiB?: number;
   heapMiB: number;
+  /**
+   * V8 heaps per thread (the echo devices' and load drivers' as they reported them at the
+   * previous sample); the router shards' are not probed. newSpaceMiB is what follows a
+   * thread's allocation rate.
+   */
+  heaps: { main: HeapFigures; echo: (HeapFigures | undefined)[]; load: (HeapFigures | undefined)[] };
   requestsPerS: number;
   framesPerS: number;
 }
@@ -87,6 +118,22 @@ interface LatencyWindow extends LatencySummary {
 }
 
 const MiB = 1024 * 1024;
+
+/** RssAnon, RssFile and RssShmem of this process in MiB, or {} where /proc is not there. */
+function rssSplit(): { anonMiB?: number; fileMiB?: number; shmemMiB?: number } {
+  let status: string;
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return {};
+  }
+  const kib = (name: string): number | undefined => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+    return m === null ? undefined : Number(m[1]) / 1024;
+  };
+  const anonMiB = kib('RssAnon'), fileMiB = kib('RssFile'), shmemMiB = kib('RssShmem');
+  return anonMiB === undefined || fileMiB === undefined || shmemMiB === undefined ? {} : { anonMiB, fileMiB, shmemMiB };
+}
 
 /** count, mean and percentiles (µs) of engine-form latency counts (ns buckets). */
 function summarizeCounts(counts: Float64Array): LatencySummary {
@@ -107,16 +154,16 @@ function summarizeCounts(counts: Float64Array): LatencySummary {
     p99_us: us(histogramPercentile(counts, 99)), p999_us: us(histogramPercentile(counts, 99.9)), max_us: us(r.low + r.width), // max: the top of its bucket
   };
 }
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function main(): Promise<number> {
   let args: SoakArgs;
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
     process.stderr.write(`soak: ${(e as Error).message}\n`);
     return 2;
   }
@@ -175,12 +222,17 @@ async function main(): Promise<number> {
     const sample: Sample = {
       t: (now - t0) / 1000,
       rssMiB: mem.rss / MiB,
+      ...rssSplit(),
       heapMiB: mem.heapUsed / MiB,
+      heaps: { main: heapFigures(), ...pair.heaps() },
       requestsPerS: ((s - lastSent) * 1000) / (now - lastT),
       framesPerS: ((frames - lastFrames) * 1000) / (now - lastT),
     };
     samples.push(sample);
-    log(`${sample.t.toFixed(0).padStart(5)} s  rss ${sample.rssMiB.toFixed(1)} MiB  heap ${sample.heapMiB.toFixed(1)} MiB  ${(sample.requestsPerS / 1e3).toFixed(0)} k req/s  ${(sample.framesPerS / 1e3).toFixed(0)} k frames/s`);
+    const split = sample.anonMiB !== undefined ? ` (anon ${sample.anonMiB.toFixed(1)}, file ${sample.fileMiB!.toFixed(1)}, shmem ${sample.shmemMiB!.toFixed(1)})` : '';
+    const young = (hs: (HeapFigures | undefined)[]): string => hs.map((h) => (h === undefined ? '?' : h.newSpaceMiB.toFixed(0))).join('/');
+    const h = sample.heaps;
+    log(`${sample.t.toFixed(0).padStart(5)} s  rss ${sample.rssMiB.toFixed(1)} MiB${split}  heap ${sample.heapMiB.toFixed(1)} MiB  new space MiB main ${h.main.newSpaceMiB.toFixed(0)} echo ${young(h.echo)} load ${young(h.load)}  ${(sample.requestsPerS / 1e3).toFixed(0)} k req/s  ${(sample.framesPerS / 1e3).toFixed(0)} k frames/s`);
     lastT = now; lastSent = s; lastFrames = frames;
     if (sample.t >= windowEnds[windowEnds.length - 1]!.t + args.latencyWindowS) windowEnds.push({ t: sample.t, counts: pair.latencyCounts() });
   }
@@ -207,16 +259,12 @@ async function main(): Promise<number> {
   await router.close();
 
   const after = samples.filter((s) => s.t >= args.warmupS);
-  // Baseline and final RSS: medians over the first and last fifth of the samples after warm-up
-  // (at least 3 each), so one garbage-collection swing does not decide the verdict.
-  const k = Math.min(Math.max(3, Math.floor(after.length / 5)), Math.floor(after.length / 2));
-  const baseline = median(after.slice(0, k).map((s) => s.rssMiB));
-  const final = median(after.slice(-k).map((s) => s.rssMiB));
-  const growthPct = (final / baseline - 1) * 100;
+  const memory = rssVerdict(samples, args.warmupS);
+  const { baseline, final, growthPct } = memory;
   const totalSent = drivers.reduce((t, d) => t + d.sent, 0);
   const lost = drivers.reduce((t, d) => t + (d.sent - d.responses - d.failures), 0);
   const problems: string[] = [];
-  if (!(growthPct <= args.maxGrowthPct)) problems.push(`RSS grew ${growthPct.toFixed(2)} % after warm-up (${baseline.toFixed(1)} → ${final.toFixed(1)} MiB; limit ${args.maxGrowthPct} %)`);
+  if (!(memory.driftPct <= args.maxGrowthPct)) problems.push(`RSS drifts ${memory.driftPct.toFixed(2)} % after warm-up (${memory.slopeMiBPerMin.toFixed(3)} MiB/min over the second half; limit ${args.maxGrowthPct} %)`);
   if (lost !== 0) problems.push(`${lost} requests got neither a response nor a transport failure`);
   for (const [i, d] of drivers.entries()) {
     if (d.orderErrors !== 0) problems.push(`driver ${i}: ${d.orderErrors} answers out of per-device order`);
@@ -244,7 +292,7 @@ async function main(): Promise<number> {
     transportFailures: drivers.reduce((t, d) => t + d.failures, 0),
     lost,
     meanRequestsPerS: seconds > 0 ? totalSent / seconds : 0,
-    rssMiB: { baseline, final, growthPct, maxAfterWarmup: Math.max(...after.map((s) => s.rssMiB)), min: Math.min(...samples.map((s) => s.rssMiB)) },
+    rssMiB: { baseline, final, growthPct, slopeMiBPerMin: memory.slopeMiBPerMin, driftPct: memory.driftPct, maxAfterWarmup: Math.max(...after.map((s) => s.rssMiB)), min: Math.min(...samples.map((s) => s.rssMiB)) },
     latencyWindowS: args.latencyWindowS,
     latency: timed,
     latencyWindows,
@@ -259,7 +307,7 @@ async function main(): Promise<number> {
   if (args.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   else {
     log(`requests ${totalSent} (${(summary.meanRequestsPerS / 1e3).toFixed(0)} k/s mean), responses ${summary.responses}, transport failures ${summary.transportFailures}, lost ${lost}`);
-    log(`RSS after warm-up: ${baseline.toFixed(1)} → ${final.toFixed(1)} MiB (${growthPct >= 0 ? '+' : ''}${growthPct.toFixed(2)} %), max ${summary.rssMiB.maxAfterWarmup.toFixed(1)} MiB`);
+    log(`RSS after warm-up: ${baseline.toFixed(1)} → ${final.toFixed(1)} MiB (level ${growthPct >= 0 ? '+' : ''}${growthPct.toFixed(2)} %), max ${summary.rssMiB.maxAfterWarmup.toFixed(1)} MiB; trend over the second half ${memory.slopeMiBPerMin >= 0 ? '+' : ''}${memory.slopeMiBPerMin.toFixed(3)} MiB/min, drift ${memory.driftPct >= 0 ? '+' : ''}${memory.driftPct.toFixed(2)} % (limit ${args.maxGrowthPct} %)`);
     log(`latency (µs, answers timed by the drivers): all ${timed.count} — p50 ${timed.p50_us}  p90 ${timed.p90_us}  p99 ${timed.p99_us}  p99.9 ${timed.p999_us}  max ${timed.max_us}`);
     for (const w of latencyWindows) log(`  ${w.fromS.toFixed(0).padStart(5)}–${w.toS.toFixed(0).padEnd(5)} s  ${String(w.count).padStart(11)}  p50 ${w.p50_us}  p90 ${w.p90_us}  p99 ${w.p99_us}  p99.9 ${w.p999_us}  max ${w.max_us}`);
     log(`router: rx ${st.totals.rx}, tx ${st.totals.tx}, drops ${JSON.stringify(st.totals.dropsByReason)}; accounting ${accounting.length === 0 ? 'exact' : 'VIOLATED'}`);

@@ -4,6 +4,7 @@ import { workerData, parentPort } from 'node:worker_threads';
 import { EndpointPort } from '../endpoint/port.js';
 import { echoSome } from './echo.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
+import { HeapProbe } from '../util/heap-probe.js';
 
 export interface EchoWorkerData {
   link: LinkDescriptor;
@@ -11,19 +12,25 @@ export interface EchoWorkerData {
   stop: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   spinBeforeSleep?: number;
+  /** A heap probe (src/util/heap-probe.ts): this thread's V8 heap figures when asked. */
+  heap?: SharedArrayBuffer;
 }
 
 const data = workerData as EchoWorkerData;
 const port = new EndpointPort(data.link, { spinBeforeSleep: data.spinBeforeSleep ?? 2000 }, data.module);
 const stop = new Int32Array(data.stop);
 const out = new Float64Array(data.counters);
+const probe = data.heap !== undefined ? new HeapProbe(data.heap) : undefined;
 let frames = 0;
 let k = 0;
 while (Atomics.load(stop, 0) === 0) {
   const n = echoSome(port);
   frames += n;
   if (n === 0) port.wait(5);
-  if ((++k & 255) === 0) out[0] = frames;
+  if ((++k & 255) === 0) {
+    out[0] = frames;
+    probe?.poll();
+  }
 }
 out[0] = frames;
 parentPort?.postMessage({ frames });

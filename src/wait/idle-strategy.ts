@@ -40,8 +40,13 @@ export const IDLE_LOOKED = 1;
 export const IDLE_SLEPT = 2;
 export type IdleResult = typeof IDLE_SPUN | typeof IDLE_LOOKED | typeof IDLE_SLEPT;
 
-/** Polls between two clock reads in waitFor's spin phase (a poll ~0.1 us, a clock read ~0.05 us). */
-const SPIN_ROUND = 256;
+/**
+ * Polls between two clock reads in waitFor's spin phase (a poll ~0.1 us): a spin phase of the
+ * default 2000 polls reads no clock, since in Node 20 every clock read allocates (a boxed
+ * double) and a thread that allocates per wait grows its young generation with the rate
+ * (docs/RELIABILITY.md, "Soak"). A wait may outlast its timeout by one round (~0.2 ms).
+ */
+const SPIN_ROUND = 2048;
 /** busy-spin's waitForAsync: polls between two turns of the event loop. */
 const POLLS_PER_TURN = 4096;
 
@@ -86,9 +91,15 @@ export abstract class IdleStrategy {
 
   /** Wait until look() finds work (true) or `timeoutMs` passes (false): spin, then rest, again. */
   waitFor(bell: Doorbell, look: Look, timeoutMs: number): boolean {
+    // The first round of looks reads no clock (SPIN_ROUND): a busy endpoint's waits mostly end
+    // inside it. The deadline starts after it.
+    const first = Math.min(SPIN_ROUND, this.spins);
+    for (let i = 0; i < first; i++) if (look()) return true;
     const deadline = performance.now() + timeoutMs;
+    let from = first;
     for (;;) {
-      if (this.spinPhase(look, deadline)) return true;
+      if (this.spinPhase(look, deadline, from)) return true;
+      from = 0;
       const left = deadline - performance.now();
       if (left <= 0) return look();
       if (this.rest(bell, look, left) === IDLE_LOOKED) return true;
@@ -107,11 +118,11 @@ export abstract class IdleStrategy {
   }
 
   /**
-   * Up to `spins` looks, in rounds with a clock read between them so a large spin count never
-   * outlasts the deadline by much. True when a look found work.
+   * Up to `spins` looks (less `from` already made), in rounds with a clock read after each so a
+   * large spin count never outlasts the deadline by much. True when a look found work.
    */
-  protected spinPhase(look: Look, deadline: number): boolean {
-    for (let spun = 0; spun < this.spins; spun += SPIN_ROUND) {
+  protected spinPhase(look: Look, deadline: number, from = 0): boolean {
+    for (let spun = from; spun < this.spins; spun += SPIN_ROUND) {
       const round = Math.min(SPIN_ROUND, this.spins - spun);
       for (let i = 0; i < round; i++) if (look()) return true;
       if (performance.now() >= deadline) return false;
@@ -175,6 +186,11 @@ export class SpinThenSleep extends IdleStrategy {
   readonly sleepMs: number;
   private readonly napping: (() => boolean) | undefined;
   private readonly napMs: number;
+  // rest()'s state for the timeout the doorbell asks after its last look, and that question as
+  // one function made here: a closure made per rest() would allocate on every sleep.
+  private napped = false;
+  private restMs = 0;
+  private readonly napOrSleep = (): number => ((this.napped = this.napping!()) ? this.napMs : this.restMs);
 
   constructor(spins: number = DEFAULT_SPINS, opts: SpinThenSleepOptions = {}) {
     super(spins);
@@ -184,14 +200,16 @@ export class SpinThenSleep extends IdleStrategy {
   }
 
   protected rest(bell: Doorbell, look: Look, timeoutMs: number | undefined): IdleResult {
-    const napping = this.napping;
     const sleepMs = timeoutMs ?? this.sleepMs;
-    let napped = false;
-    const found = napping === undefined
-      ? bell.sleep(look, sleepMs)
-      : bell.sleep(look, () => ((napped = napping()) ? this.napMs : sleepMs));
+    this.napped = false;
+    let found: boolean;
+    if (this.napping === undefined) found = bell.sleep(look, sleepMs);
+    else {
+      this.restMs = sleepMs;
+      found = bell.sleep(look, this.napOrSleep);
+    }
     // After a sleep, a new spin phase (one pass already spent); after an empty nap, none.
-    this.spun = napped && !found ? this.spins : 1;
+    this.spun = this.napped && !found ? this.spins : 1;
     return found ? IDLE_LOOKED : IDLE_SLEPT;
   }
 
