@@ -42,10 +42,15 @@ import { busyPollExitFence, relaxedPublish } from './fence.js';
 import {
   DOORBELL_AWAKE, DOORBELL_ASLEEP, DOORBELL_BUSY_POLL, DOORBELL_ASLEEP_POLL, DOORBELL_POLL_FD,
 } from '../wasm/layout.js';
-import { wakePollSleeper } from './poll-wake.js';
+import { tryBellAddon } from '../native/bell.js';
 export {
   DOORBELL_AWAKE, DOORBELL_ASLEEP, DOORBELL_BUSY_POLL, DOORBELL_ASLEEP_POLL, DOORBELL_POLL_FD,
 };
+
+/** Wake a sleeper in poll(2) through its eventfd (only an owner that loaded the doorbell addon sleeps there). */
+function wakePollSleeper(fd: number): void {
+  tryBellAddon()?.signal(fd);
+}
 
 /** A look at the owner's work: true when there is some (a frame to read, a slot to fill). */
 export type Look = () => boolean;
