@@ -5,6 +5,9 @@
 // racing the sleeper across threads, through the WASM publish path, is
 // test/bus/shard-doorbell.test.ts (a router shard).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { compiledModule } from '../../src/util/paths.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +125,59 @@ describe.skipIf(addon === null)('sleeping in poll(2): the DOORBELL_ASLEEP_POLL b
     expect(bell.timeouts).toBe(2);
     bell.close();
   });
+
+  test('thousands of wake-ups, by eventfd and by socket byte, landing while a thread goes to sleep in poll(2): none lost', async () => {
+    const pollUrl = pathToFileURL(compiledModule('wait/poll-doorbell.js')).href;
+    const idleUrl = pathToFileURL(compiledModule('wait/idle-strategy.js')).href;
+    const bellUrl = pathToFileURL(compiledModule('native/bell.js')).href;
+    const word = mem.alloc(64);
+    const flag = mem.alloc(64);
+    const ack = mem.alloc(64);
+    const COUNT = 2000;
+    const TIMEOUT_MS = 250;
+    // The sleeper: a few spins only, so most publishes meet it announcing, looking or asleep;
+    // a wake-up that is lost leaves it asleep for the whole timeout with the work there.
+    const code = `
+      const { workerData: d, parentPort } = require('node:worker_threads');
+      Promise.all([import(${JSON.stringify(pollUrl)}), import(${JSON.stringify(idleUrl)}), import(${JSON.stringify(bellUrl)})]).then(([{ PollDoorbell }, { SpinThenSleep }, { bellAddon }]) => {
+        const i32 = new Int32Array(d.buffer);
+        const set = { fds: Int32Array.of(d.fd), count: 1, refresh() {}, report() {} };
+        const bell = new PollDoorbell(d.buffer, d.word, bellAddon(), set);
+        const idle = new SpinThenSleep(3);
+        let lost = 0;
+        for (let i = 1; i <= d.count; i++) {
+          const t0 = performance.now();
+          idle.waitFor(bell, () => Atomics.load(i32, d.flag >>> 2) >= i, d.timeoutMs);
+          if (performance.now() - t0 >= d.timeoutMs * 0.9) lost++;
+          Atomics.store(i32, d.ack >>> 2, i);
+        }
+        bell.close();
+        parentPort.postMessage({ lost, sleeps: bell.sleeps, socketWakes: bell.socketWakes, eventWakes: bell.eventWakes });
+      });`;
+    const w = new Worker(code, { eval: true, workerData: { buffer: mem.buffer, word, flag, ack, count: COUNT, timeoutMs: TIMEOUT_MS, fd: ours.fd } });
+    const done = new Promise<{ lost: number; sleeps: number; socketWakes: number; eventWakes: number }>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    try {
+      let seed = 7;
+      for (let i = 1; i <= COUNT; i++) {
+        while (Atomics.load(mem.i32, ack >>> 2) !== i - 1) await new Promise((r) => setImmediate(r));
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        const gapEnd = performance.now() + ((seed >>> 16) % 60) / 1000;
+        while (performance.now() < gapEnd);
+        Atomics.store(mem.i32, flag >>> 2, i); // publish, then wake: in-process (eventfd) or as an external peer (a byte)
+        if (i % 2 === 0) ringDoorbell(mem.i32, word >>> 2);
+        else addon!.ring(peer.fd);
+      }
+      const r = await done;
+      expect(r.lost).toBe(0);
+      expect(r.socketWakes).toBeGreaterThan(0); // both paths really ran
+      expect(r.eventWakes).toBeGreaterThan(0);
+    } finally {
+      await w.terminate();
+    }
+  }, 60_000);
 
   test('the peer closes its end: the sleep reports it (drain or poll), and the socket is not polled again', async () => {
     const { bell, set } = fresh();
