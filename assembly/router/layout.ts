@@ -172,6 +172,7 @@ export const SH_CAPTURE: u32 = 100; //     u32 address of the capture ring's pro
 export const SH_NOW_WALL: u32 = 104; //    f64 wall clock in ms (µs resolution), written by the shard's TS loop while capturing
 export const SH_NOW_US: u32 = 112; //     u32 router clock in µs (wraps: differences only), written with SH_NOW: request latency (DS_LAT_*)
 export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)
+export const SH_BELL_FD: u32 = 132; //     i32 eventfd of a shard asleep in poll(2): at SH_BELL + DOORBELL_POLL_FD (ring/cursor.ts)
 export const SH_SCRATCH: u32 = 512; //     64 bytes where small router-generated frames are built
 export const SH_TEMP: u32 = 576; //        u32 out-parameter slot
 // The walk of one endpoint ring in progress (drainEndpoint), so a shard restarted in the middle

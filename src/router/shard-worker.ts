@@ -12,7 +12,7 @@ import { ringSocketBells, ShardSockets } from './socket-bells.js';
 import { tryBellAddon } from '../native/bell.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
-import { Doorbell } from '../wait/doorbell.js';
+import { Doorbell, DOORBELL_POLL_FD } from '../wait/doorbell.js';
 import { PollDoorbell } from '../wait/poll-doorbell.js';
 import { IDLE_SPUN, spinThenSleep } from '../wait/idle-strategy.js';
 
@@ -94,6 +94,7 @@ export default function runShard(task: ShardTask): { frames: number } {
     ? new PollDoorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL, sockBell, sockets)
     : new Doorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL);
   const pollBell = bell instanceof PollDoorbell ? bell : null;
+  if (L.SH_BELL_FD !== L.SH_BELL + DOORBELL_POLL_FD) throw new Error('router layout: SH_BELL_FD must follow SH_BELL by DOORBELL_POLL_FD');
   // Busy-spin says so on the doorbell, so the rings into this shard may publish with plain
   // stores (src/wait/fence.ts). Otherwise make sure a busy-polling predecessor (a restarted
   // shard) did not leave that state behind.

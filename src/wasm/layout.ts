@@ -280,6 +280,7 @@ export const SH_CAPTURE = 100;
 export const SH_NOW_WALL = 104;
 export const SH_NOW_US = 112;
 export const SH_BELL = 128;
+export const SH_BELL_FD = 132;
 export const SH_SCRATCH = 512;
 export const SH_TEMP = 576;
 export const SH_WALK_CUR = 584;
