@@ -192,32 +192,44 @@ function main(): void {
   // (host neighbours), so the ratio is only fair on the same CPU.
   const cpu = argInt('cpu', Math.min(1, cpus().length - 1));
   const pinned = cpu >= 0 && pinThread(process.pid, cpu);
-  const reps = quick ? 3 : 5;
+  const reps = argInt('reps', quick ? 3 : 5);
+  if (reps < 1) throw new RangeError(`--reps must be at least 1, got ${reps}`);
   const perRep = quick ? 1_000_000 : 2_000_000;
   const k = CAPACITY - 1;
   const bench = new CoreBench();
   const rates = { req: [] as number[], resp: [] as number[] };
+  // Per rep, the median over its routeSome calls (~0.1 ms each): a call is rarely cut by a
+  // preemption, so on a busy machine this still shows the CPU's speed, and a step of ~2x in it
+  // is host weather (docs/BENCHMARKS.md, "router-core bimodality"), not other processes.
+  const callMedians: number[] = [];
   // Rep 0 warms up (wasm tier-up, page faults on first touch of the rings) and is not kept.
   for (let rep = 0; rep <= reps; rep++) {
     let reqNs = 0;
     let respNs = 0;
     let done = 0;
+    const calls: number[] = [];
     while (done < perRep) {
       const [a, b] = bench.round(k);
       reqNs += a;
       respNs += b;
       done += k;
+      calls.push(a);
     }
     if (rep === 0) continue;
+    callMedians.push(k / (median(calls) / 1e9));
     rates.req.push(done / (reqNs / 1e9));
     rates.resp.push(done / (respNs / 1e9));
   }
   const drops = bench.drops();
   if (bench.errors !== 0 || drops !== 0) throw new Error(`router-core: ${bench.errors} wrong responses, ${drops} drops/failures`);
-  log(`router-core reps: ${rates.req.map((r) => (r / 1e6).toFixed(1)).join(' ')} M msgs/s`);
+  const m = (r: number): string => (r / 1e6).toFixed(1);
+  log(`router-core reps: ${rates.req.map(m).join(' ')} M msgs/s (median call: ${callMedians.map(m).join(' ')})`);
   emit({
     samples: { 'router-core': median(rates.req), 'router-core-responses': median(rates.resp) },
-    info: { reps, msgs_per_rep: perRep, errors: bench.errors, cpu: pinned ? cpu : 'unpinned' },
+    info: {
+      reps, msgs_per_rep: perRep, errors: bench.errors, cpu: pinned ? cpu : 'unpinned',
+      call_median_per_rep: callMedians.map((r) => Math.round(r)),
+    },
   });
 }
 

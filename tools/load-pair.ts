@@ -10,7 +10,7 @@ import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { compiledModule } from '../src/util/paths.js';
 import { wasmModule } from '../src/wasm/module.js';
 import { engineLayout } from '../src/loadgen/engine-layout.js';
-import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS, LOAD_OTHER } from '../src/driver/load-worker.js';
+import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS, LOAD_OTHER } from '../src/cli/workers/load-worker.js';
 
 export interface LoadPairOptions {
   /** Device numbers of the echo devices (split over two device links). */
@@ -19,7 +19,7 @@ export interface LoadPairOptions {
   outstanding: number;
   /** Echo devices on a device link of their own that these drivers leave alone (for other traffic). */
   spareDevices?: number[];
-  /** The drivers time every answer into shared latency histograms (src/driver/load-worker.ts). */
+  /** The drivers time every answer into shared latency histograms (src/cli/workers/load-worker.ts). */
   timed?: boolean;
 }
 
@@ -93,7 +93,7 @@ export async function startLoadPair(router: Router, o: LoadPairOptions): Promise
   for (let d = 0; d < o.drivers; d++) driverLinks.push(await router.attachDriver());
   const buckets = engineLayout().HIST_BUCKETS;
   const latency = driverLinks.map(() => (o.timed === true ? new SharedArrayBuffer(8 * buckets) : undefined));
-  const loads = driverLinks.map((link, i) => start('driver/load-worker.js', {
+  const loads = driverLinks.map((link, i) => start('cli/workers/load-worker.js', {
     link, module, devices: o.devices, outstanding: o.outstanding, ...(latency[i] !== undefined ? { latency: latency[i] } : {}),
   }, LOAD_COUNTERS));
   const sum = new Float64Array(o.timed === true ? buckets : 0);

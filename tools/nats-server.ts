@@ -48,6 +48,11 @@ export class NatsServer {
 
   private constructor(readonly port: number, readonly dir: string, private readonly config: string | undefined) {}
 
+  /** The server's process id while it runs (benchmarks read its CPU time). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   /** `config`: nats-server configuration text (users, permissions); the port, address and store come from the flags. */
   static async start(config?: string): Promise<NatsServer> {
     const dir = mkdtempSync(join(tmpdir(), 'vmsg-nats-'));

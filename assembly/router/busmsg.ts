@@ -7,11 +7,11 @@ import {
 import { config, endpointAt, count, drop } from './context';
 import { poolTake, poolGive } from './pool';
 import { emitToEndpoint } from './emit';
-import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_GET_DEVICES, B_PING } from '../header';
+import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_GET_DEVICES, B_PING, hdrToken, hdrMsgSize } from '../header';
 
 /** GET_DEVICES and PING requests are exactly 12 bytes (docs/PROTOCOL.md §6); anything else is malformed: dropped. */
 @inline function exactly12(shard: usize, ep: u32, w: u64): bool {
-  const size = <u32>(w >> 48);
+  const size = hdrMsgSize(w);
   if (size == 12) return true;
   drop(shard, ep, size < 12 ? R_PAYLOAD_TRUNCATED : R_PAYLOAD_LENGTH_MISMATCH);
   return false;
@@ -60,7 +60,7 @@ export function answerGetDevices(shard: usize, ep: u32, frame: usize, w: u64): b
     }
   }
   const respSize = 14 + bytes;
-  store<u64>(out, makeHeader(TYPE_BUS | TYPE_RESPONSE, B_GET_DEVICES, 0, <u32>(w >> 32) & 0xffff, respSize));
+  store<u64>(out, makeHeader(TYPE_BUS | TYPE_RESPONSE, B_GET_DEVICES, 0, hdrToken(w), respSize));
   store<u16>(out, <u16>offset, 8);
   store<u16>(out, <u16>want, 10);
   store<u16>(out, <u16>next, 12);
@@ -76,7 +76,7 @@ export function answerGetDevices(shard: usize, ep: u32, frame: usize, w: u64): b
 /** Echo a PING request back to `ep` with the same token and data (docs/PROTOCOL.md §6, rule 28). */
 export function answerPing(shard: usize, ep: u32, frame: usize, w: u64): bool {
   if (!exactly12(shard, ep, w)) return true;
-  const hdr = makeHeader(TYPE_BUS | TYPE_RESPONSE, B_PING, 0, <u32>(w >> 32) & 0xffff, 12);
+  const hdr = makeHeader(TYPE_BUS | TYPE_RESPONSE, B_PING, 0, hdrToken(w), 12);
   if (!emitToEndpoint(shard, ep, hdr, frame, 12)) return false;
   count(shard, ep, EC_TERMINATED);
   count(shard, ep, EC_GENERATED);

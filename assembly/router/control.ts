@@ -6,6 +6,7 @@ import {
   EP_KIND, EP_OUT, EP_ALLOW, EPK_DRIVER, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_COUNT, DS_PARK_REFUSALS, DS_BOUND_DRIVER,
   PQ_LIST_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REFUSAL, TAG_KIND, R_SOURCE_GONE, R_DEVICE_REMOVED, R_ENDPOINT_GONE, R_TIMEOUT, SH_OUT_LIST,
 } from './layout';
+import { hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize } from '../header';
 import { endpointAt, drop, flushDirty, bindShard, epTagLive } from './context';
 import { parkedCount, parkedHead, parkedPop, parkListRemove, parkListPrune, parkedRemoveAux, parkedCountKind } from './parked';
 import { outDiscardParked, outServiceAll } from './output';
@@ -86,7 +87,7 @@ export function addDevice(shard: usize, ds: usize): void {
 export function removeDevice(shard: usize, ds: usize): u32 {
   bindShard(shard);
   // From here on the state is a tombstone: requests for the number are refused in order
-  // (route.ts deviceAccept) and its events have no driver to go to.
+  // (admission.ts deviceAccept) and its events have no driver to go to.
   store<u16>(ds, <u16>(<u32>load<u16>(ds, DS_FLAGS) | DSF_REMOVING), DS_FLAGS);
   store<u16>(ds, 0, DS_BOUND_DRIVER);
   failWaiting(shard, ds, R_DEVICE_REMOVED, true);
@@ -104,7 +105,7 @@ export function removeDevice(shard: usize, ds: usize): u32 {
       const kind = tag & TAG_KIND;
       const reason = kind == PSK_REFUSAL ? load<u32>(ps + PS_FRAME, 8) : R_DEVICE_REMOVED;
       if (kind != PSK_EVENT) {
-        if (!emitFailure(shard, drv, <u32>(w >> 16) & 0xffff, <u32>(w >> 8) & 0xff, reason, <u32>(w >> 32) & 0xffff)) break;
+        if (!emitFailure(shard, drv, hdrDevNum(w), hdrMsgId(w), reason, hdrToken(w))) break;
       }
       drop(shard, drv, reason);
     }
@@ -205,7 +206,7 @@ export function pendingWork(shard: usize): u32 {
 export function emitFrame(shard: usize, ep: u32, frame: usize): u32 {
   bindShard(shard);
   const w = load<u64>(frame);
-  const ok = emitToEndpoint(shard, ep, w, frame, <u32>(w >> 48));
+  const ok = emitToEndpoint(shard, ep, w, frame, hdrMsgSize(w));
   flushDirty(shard);
   return ok ? 0 : 1;
 }

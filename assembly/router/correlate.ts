@@ -16,7 +16,7 @@ import {
 import { bump, now, nowUs } from './context';
 import { poolTake, poolGive } from './pool';
 import { copyFrame } from '../copy';
-import { withToken } from '../header';
+import { withToken, hdrMsgId, hdrToken, hdrMsgSize } from '../header';
 import { emitToEndpoint, emitFailure } from './emit';
 
 @inline export function entryOf(ds: usize, seq: u32): usize {
@@ -73,7 +73,8 @@ export function openRefusal(shard: usize, ds: usize, msgId: u32, driver: u32, dr
   if (<i32>dt < 0) dt = 0; // clocks of two threads (a restarted shard) may disagree by a hair
   let b = <u32>32 - clz(dt); // dt < 2^b µs
   if (b > DS_LAT_N - 1) b = DS_LAT_N - 1;
-  bump(ds + DS_LAT_BUCKETS + (<usize>b << 3));
+  const at = ds + DS_LAT_BUCKETS + (<usize>b << 2);
+  store<u32>(at, load<u32>(at) + 1); // wraps: the control plane widens it (layout DS_LAT_BUCKETS)
   store<u64>(ds, load<u64>(ds, DS_LAT_SUM) + <u64>dt, DS_LAT_SUM);
 }
 
@@ -186,7 +187,7 @@ let gMatchedSeq: u32 = 0;
  * outcome history (closedAnswer).
  */
 export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, entryOut: usize): i32 {
-  const e = waitingEntry(ds, <u32>(w >> 32) & 0xffff, (<u32>(w >> 8)) & 0xff);
+  const e = waitingEntry(ds, hdrToken(w), hdrMsgId(w));
   if (e < NOT_AN_ENTRY) return -<i32>e;
   if (gMatchedSeq == load<u32>(ds, DS_HEAD_SEQ)) {
     store<u32>(entryOut, <u32>e);
@@ -194,7 +195,7 @@ export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, ent
   }
   const ps = poolTake(shard);
   if (ps == 0) return MATCH_NO_POOL;
-  const size = <u32>(w >> 48);
+  const size = hdrMsgSize(w);
   store<u64>(ps + PS_FRAME, withToken(w, <u32>load<u16>(e, CE_DRV_TOKEN)));
   copyFrame(ps + PS_FRAME + 8, frame + 8, size - 8);
   store<u32>(ps, load<u32>(e, CE_HELD), PS_SENT_US); // the forward time moves with the answer

@@ -8,7 +8,8 @@ import {
 } from './layout';
 import { endpointAt, count, drop, epTag, parkLimit } from './context';
 import { outEmit } from './output';
-import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_EVENT_DEVICE } from '../header';
+import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_EVENT_DEVICE, hdrMsgId, hdrDevNum, hdrToken } from '../header';
+import { ED_DEVICE, ED_STATE, ED_SIZE } from '../payload';
 
 /** The output that carries frames to shard `to`. */
 @inline export function crossShardOut(shard: usize, to: u32): usize {
@@ -50,7 +51,7 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
     // A response the driver's link cannot carry still ends its request, as a transport failure
     // (one outcome per request, docs/PROTOCOL.md §7 rule 17) in its place in the per-device order.
     if ((<u32>hdr & (TYPE_BUS | TYPE_RESPONSE)) == TYPE_RESPONSE && <u32>load<u8>(e, EP_KIND) == EPK_DRIVER &&
-      !emitFailure(shard, ep, <u32>(hdr >> 16) & 0xffff, <u32>(hdr >> 8) & 0xff, R_MSG_SIZE_GT_LINK_MAX, <u32>(hdr >> 32) & 0xffff)) return false;
+      !emitFailure(shard, ep, hdrDevNum(hdr), hdrMsgId(hdr), R_MSG_SIZE_GT_LINK_MAX, hdrToken(hdr))) return false;
     drop(shard, ep, R_MSG_SIZE_GT_LINK_MAX);
     return true;
   }
@@ -98,10 +99,10 @@ export function emitFailure(shard: usize, driver: u32, dev: u32, msgId: u32, rea
 /** EVENT_DEVICE (docs/PROTOCOL.md §6) to one driver. */
 export function emitEventDevice(shard: usize, driver: u32, dev: u32, state: u32): bool {
   const f = shard + SH_SCRATCH;
-  store<u64>(f, makeHeader(TYPE_BUS, B_EVENT_DEVICE, 0, 0, 12));
-  store<u16>(f, <u16>dev, 8);
-  store<u16>(f, <u16>state, 10);
-  if (!emitToEndpoint(shard, driver, load<u64>(f), f, 12)) return false;
+  store<u64>(f, makeHeader(TYPE_BUS, B_EVENT_DEVICE, 0, 0, ED_SIZE));
+  store<u16>(f, <u16>dev, ED_DEVICE);
+  store<u16>(f, <u16>state, ED_STATE);
+  if (!emitToEndpoint(shard, driver, load<u64>(f), f, ED_SIZE)) return false;
   count(shard, driver, EC_GENERATED);
   return true;
 }

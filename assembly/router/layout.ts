@@ -8,7 +8,7 @@
 export const RC_MAGIC_VALUE: u32 = 0x52544d56; // "VMTR"
 // Layout version of every table in this file: bump it with any change of an offset or a size
 // here, so a shard never binds to tables laid out by another build (src/router/layout.ts).
-export const RC_VERSION_VALUE: u32 = 6;
+export const RC_VERSION_VALUE: u32 = 7;
 export const RC_MAGIC: u32 = 0; //          u32 RC_MAGIC_VALUE, stored last
 export const RC_VERSION: u32 = 4; //        u32 RC_VERSION_VALUE
 export const RC_NUM_SHARDS: u32 = 8; //     u32
@@ -32,7 +32,7 @@ export const PQ_LIST_NEXT: u32 = 12; // u32 next queue on the same shard list
 export const PQ_LISTED: u32 = 16; //   u32 1 while on the list
 export const PQ_SIZE: u32 = 20;
 
-// ---------------------------------------------------------------- device state (one per attached device, 384 B)
+// ---------------------------------------------------------------- device state (one per attached device, 256 B)
 // Owner: the shard that owns the device (DS_SHARD). The control plane writes it before
 // publishing its address in the device table and after the owner has let go of it.
 export const DS_DEV_NUM: u32 = 0; //     u16
@@ -53,6 +53,7 @@ export const DS_LIST_NEXT: u32 = DS_PARK + PQ_LIST_NEXT;
 export const DS_LISTED: u32 = DS_PARK + PQ_LISTED;
 export const DS_PARK_REFUSALS: u32 = 48; // u32 refusal records (PSK_REFUSAL) among the DS_PARK_COUNT parked: they keep a refused
 //                                            request's place in the order, are no work for the device, and have a bound of their own
+export const DS_LAT_SUM: u32 = 56; //      u64 sum of the request latencies, µs (DS_LAT_BUCKETS below)
 // Counters (u64), owner shard only.
 export const DS_C_REQUESTS: u32 = 64; //   requests forwarded to the device
 export const DS_C_RESPONSES: u32 = 72; //  responses delivered towards drivers
@@ -76,10 +77,11 @@ export const DS_HIST_BITS: u32 = 148; // u32 its size in bits: max(2048, 2 × K)
 // Request latency (owner shard only): every answered request, when its answer is handed to its
 // driver, in bucket b = bits of (delivery - forward) in µs of the router's clock (SH_NOW_US), i.e. under
 // 2^b µs; the last bucket takes the rest. The control plane exports them as a histogram in seconds.
-export const DS_LAT_SUM: u32 = 152; //     u64 sum of the latencies, µs
-export const DS_LAT_BUCKETS: u32 = 160; // DS_LAT_N × u64 counts: bucket b < 2^b µs (b < DS_LAT_N - 1), then the overflow
+// The counts are u32 (104 B instead of 208 per device): they wrap, and the control plane widens
+// them to exact 64-bit totals (src/router/latency-counts.ts) with DS_C_RESPONSES, their u64 sum.
+export const DS_LAT_BUCKETS: u32 = 152; // DS_LAT_N × u32 counts: bucket b < 2^b µs (b < DS_LAT_N - 1), then the overflow
 export const DS_LAT_N: u32 = 26; //        1 µs .. 2^24 µs (16.8 s) and +Inf
-export const DS_SIZE: u32 = 384;
+export const DS_SIZE: u32 = 256;
 
 export const DSF_PRESENT: u32 = 1;
 export const DSF_REMOVING: u32 = 2; // removed: the state stays in the table as a tombstone (requests refused in order)

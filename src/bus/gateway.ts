@@ -22,6 +22,7 @@ import {
   TYPE_BUS, HDR_TYPE, HDR_DEV_NUM, HDR_TOKEN, HDR_MSG_ID, DEVICE_BUS_STATE_READY, DEVICE_BUS_STATE_REMOVED,
 } from '../protocol/constants.js';
 import { getDevicesRequest, walkGetDevices } from '../client/discovery.js';
+import { RequestTracker, type TrackedRequest } from '../client/request-tracker.js';
 import { PortBridge } from './port-bridge.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 import { DeviceRemap } from './remap.js';
@@ -31,6 +32,12 @@ import type { BusModel } from '../model/bus-model.js';
 
 /** Our own bus requests (GET_DEVICES) are given up after this long; the connection is then closed. */
 export const BUS_REQUEST_TIMEOUT_MS = 5000;
+
+/** One of our own bus requests (GET_DEVICES, PING) waiting for its answer. */
+interface BusWait extends TrackedRequest {
+  resolve(f: Uint8Array): void;
+  reject(e: Error): void;
+}
 
 /** Keep-alive PING period when the link URI has no `ping=` (ms). */
 export const DEFAULT_GATEWAY_PING_MS = 1000;
@@ -42,10 +49,12 @@ export const DEFAULT_GATEWAY_PING_MS = 1000;
 export interface DeviceDirectory {
   current(): Iterable<number>;
   subscribe(onChange: () => void): () => void;
-  /** Local number `local` is being attached for the far end (before drivers hear READY). */
-  attaching?(local: number): void;
-  /** Local number `local` no longer belongs to the far end (after drivers heard REMOVED). */
-  detached?(local: number): void;
+  /**
+   * The gateway hands over how to ask whether a local number belongs to the far end: from
+   * just before it is attached (before drivers hear READY) until it is removed (after they
+   * heard REMOVED). Returns the function that withdraws it (the gateway closed).
+   */
+  bind?(owns: (local: number) => boolean): () => void;
 }
 
 /** A remote device reachable under a local number (emitted as 'remap' when the numbers differ). */
@@ -64,16 +73,19 @@ export class GatewaySession implements PeerHandler {
   private conn: StreamConnection | undefined;
   /** Bumped per connection: hotplug work queued for an older connection is skipped. */
   private generation = 0;
+  /** Its `toLocal` says which remote numbers are attached locally right now, and as what. */
   private readonly remap: DeviceRemap;
-  /** Remote numbers attached locally right now. */
-  private readonly present = new Map<number, number>();
+  /** How many remote numbers are attached now (the non-zero entries of remap.toLocal). */
+  private presentCount = 0;
   /** Hotplug operations run one at a time, in arrival order. */
   private control: Promise<void> = Promise.resolve();
-  private readonly waiting = new Map<number, { resolve(f: Uint8Array): void; reject(e: Error): void }>();
-  private nextToken = 1;
+  private readonly waiting = new RequestTracker<BusWait>();
   private closed = false;
   private keepAlive: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void) | undefined;
+  private readonly unbind: (() => void) | undefined;
+  /** Local numbers being removed (deactivated, drivers not yet told): still the far end's. */
+  private readonly removing = new Set<number>();
 
   constructor(
     private readonly router: Router, private readonly counters: StreamCounters, private readonly events: EventEmitter,
@@ -85,14 +97,26 @@ export class GatewaySession implements PeerHandler {
       const gen = this.generation;
       if (this.conn !== undefined && !this.conn.isClosed) void this.enqueue(() => this.followDirectory(gen));
     });
+    this.unbind = directory?.bind?.((local) => this.remap.toRemote[local] !== 0 || this.removing.has(local));
   }
 
   get devices(): number[] {
-    return [...this.present.values()];
+    return this.deviceMap().map((m) => m.local);
   }
 
   deviceMap(): DeviceMapping[] {
-    return [...this.present].map(([remote, local]) => ({ remote, local }));
+    // Read from the per-frame table rather than kept twice: no per-device Map (thousands of
+    // devices in cluster mode); control-plane calls only, and the walk stops at the last one.
+    const out: DeviceMapping[] = [];
+    const t = this.remap.toLocal;
+    for (let remote = 0; out.length < this.presentCount && remote < t.length; remote++) {
+      if (t[remote] !== 0) out.push({ remote, local: t[remote]! - 1 });
+    }
+    return out;
+  }
+
+  private isPresent(remote: number): boolean {
+    return this.remap.toLocal[remote] !== 0;
   }
 
   async up(conn: StreamConnection): Promise<void> {
@@ -168,10 +192,12 @@ export class GatewaySession implements PeerHandler {
     this.bridge?.stop();
     this.bridge = undefined;
     this.conn = undefined;
-    for (const w of this.waiting.values()) w.reject(new Error('connection lost'));
-    this.waiting.clear();
+    for (const w of [...this.waiting.open()]) {
+      this.waiting.settle(w);
+      w.reject(new Error('connection lost'));
+    }
     await this.enqueue(async () => {
-      for (const remote of [...this.present.keys()]) {
+      for (const { remote } of this.deviceMap()) {
         await this.removeRemote(remote).catch((e: unknown) => {
           countDrop(this.counters, 'HOTPLUG_FAILED');
           this.events.emit('warning', `gateway: removing device ${remote}: ${(e as Error).message}`);
@@ -186,6 +212,7 @@ export class GatewaySession implements PeerHandler {
     this.closed = true;
     this.unsubscribe?.();
     await this.down('closed');
+    this.unbind?.();
     const desc = this.desc;
     // No ring access after this point: detach frees the rings.
     this.desc = undefined;
@@ -252,7 +279,7 @@ export class GatewaySession implements PeerHandler {
       const w = this.waiting.get(m.token);
       if (w === undefined) countDrop(this.counters, 'UNMATCHED_RESPONSE');
       else {
-        this.waiting.delete(m.token);
+        this.waiting.settle(w);
         w.resolve(f.slice());
       }
     } else if (m.message === 'PING') {
@@ -285,19 +312,20 @@ export class GatewaySession implements PeerHandler {
 
   /** One of our own bus requests; resolves with the response (a copy). */
   private busRequest(conn: StreamConnection, frame: Uint8Array): Promise<Uint8Array> {
-    const token = this.nextToken;
-    this.nextToken = (this.nextToken % 0xffff) + 1; // never 0 (events carry 0)
+    const token = this.waiting.token();
     frame[HDR_TOKEN] = token & 0xff;
     frame[HDR_TOKEN + 1] = token >>> 8;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiting.delete(token);
+        this.waiting.settle(w);
         reject(new Error(`no answer to bus request 0x${frame[HDR_MSG_ID]!.toString(16)} within ${BUS_REQUEST_TIMEOUT_MS} ms`));
       }, BUS_REQUEST_TIMEOUT_MS);
-      this.waiting.set(token, {
+      const w: BusWait = {
+        token, seq: 0, settled: false,
         resolve: (f) => { clearTimeout(timer); resolve(f); },
         reject: (e) => { clearTimeout(timer); reject(e); },
-      });
+      };
+      this.waiting.add(w);
       conn.writer.append(frame);
       conn.flush();
     });
@@ -315,12 +343,12 @@ export class GatewaySession implements PeerHandler {
   private async followDirectory(gen: number): Promise<void> {
     if (gen !== this.generation) return;
     const wanted = new Set(this.directory!.current());
-    for (const remote of [...this.present.keys()]) if (!wanted.has(remote)) await this.removeRemote(remote);
-    for (const remote of wanted) if (!this.present.has(remote)) await this.addRemote(remote, gen);
+    for (const { remote } of this.deviceMap()) if (!wanted.has(remote)) await this.removeRemote(remote);
+    for (const remote of wanted) if (!this.isPresent(remote)) await this.addRemote(remote, gen);
   }
 
   private async addRemote(remote: number, gen: number): Promise<void> {
-    if (gen !== this.generation || this.present.has(remote) || this.desc === undefined) return;
+    if (gen !== this.generation || this.isPresent(remote) || this.desc === undefined) return;
     // Numbers another adapter of this router took while our addDevice was in progress.
     const taken = new Set<number>();
     for (let tries = 0; tries < 8; tries++) {
@@ -328,35 +356,35 @@ export class GatewaySession implements PeerHandler {
       if (local === undefined) throw new Error(`no free local device number for remote device ${remote}`);
       // Translation is on before the router validates `local`: a driver that hears READY may send at once.
       this.remap.activate(remote, local);
-      this.present.set(remote, local);
-      this.directory?.attaching?.(local);
+      this.presentCount++;
       try {
         await this.router.addDevice(this.desc, local, local, this.deviceWindow === undefined ? {} : { window: this.deviceWindow });
       } catch (e) {
-        this.present.delete(remote);
+        this.presentCount--;
         this.remap.deactivate(remote);
         this.remap.release(local);
-        this.directory?.detached?.(local);
         // Another adapter of this router (not sharing our claims) took the number meanwhile: next rule.
         if (!/already attached/.test((e as Error).message)) throw e;
         taken.add(local);
         continue;
       }
+      // Attached: the router's own table keeps the number taken from here on.
+      this.remap.release(local);
       if (local !== remote) this.events.emit('remap', { remote, local, peer: this.conn?.remote ?? '' } satisfies RemapEvent);
       return;
     }
   }
 
   private async removeRemote(remote: number): Promise<void> {
-    const local = this.present.get(remote);
-    if (local === undefined) return;
-    this.present.delete(remote);
+    const local = this.remap.toLocal[remote]! - 1;
+    if (local < 0) return;
+    this.removing.add(local);
     this.remap.deactivate(remote);
+    this.presentCount--;
     try {
       await this.router.removeDevice(local);
     } finally {
-      this.remap.release(local);
-      this.directory?.detached?.(local);
+      this.removing.delete(local);
     }
   }
 }

@@ -7,7 +7,8 @@
 //      drop gets its old number), when free;
 //   3. else the lowest free local number from `base` upward (wrapping below it at the end).
 // Numbers in use are those the router has attached plus those any remap of the same router
-// has claimed and not released (claims cover the time an addDevice is in progress).
+// has claimed and not released (claims cover the time an addDevice is in progress, and are
+// released once it is done).
 import type { Router } from '../router/router.js';
 
 /** Where rule 3 starts unless the link says otherwise (`remap_base=`). */
@@ -66,7 +67,10 @@ export class DeviceRemap {
     }
     if (local === undefined) return undefined;
     this.claimed.add(local);
-    this.history.set(remote, local);
+    // Rule 2 only matters for a number other than the remote one (that one is rule 1): the
+    // usual case, same number, costs no entry (memory per device with thousands of them).
+    if (local === remote) this.history.delete(remote);
+    else this.history.set(remote, local);
     return local;
   }
 
@@ -85,7 +89,7 @@ export class DeviceRemap {
     return l - 1;
   }
 
-  /** Give the local number back (after the router removed it). */
+  /** Give the claim back: once the router has `local` attached (its own record keeps it taken), or after it removed it. */
   release(local: number): void {
     this.claimed.delete(local);
   }

@@ -11,6 +11,7 @@ import { BUS_NAMES, HDR_SIZE, MSG_ID_EVENT_BIT, TRANSPORT_NAMES, TYPE_BUS, TYPE_
 import { reasonName } from '../protocol/reasons.js';
 import { PingResponder } from '../client/exchange.js';
 import { failedDevice, failedToken, isRequestFailed } from '../client/request-failed.js';
+import { RequestTracker, type TrackedRequest } from '../client/request-tracker.js';
 import { le16, msgSizeAt } from '../protocol/header.js';
 
 /** Mismatches listed in the report; later ones are only counted. */
@@ -76,7 +77,7 @@ interface Expected {
   frame: Uint8Array;
 }
 
-interface Entry {
+interface Entry extends TrackedRequest {
   timeMs: number;
   bytes: Uint8Array;
   /** Requests only: what the capture says came back. */
@@ -85,10 +86,10 @@ interface Entry {
   domain: string;
   deviceLabel: number | 'bus';
   index: number;
-  // replay state
+  /** Replay state: the token it went out with; settled once answered, failed or not sendable. */
   token: number;
   seq: number;
-  done: boolean;
+  settled: boolean;
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -152,7 +153,7 @@ async function load(path: string, links: number[] | undefined): Promise<{ entrie
       const domain = bytes.length >= HDR_SIZE ? domainOf(bytes) : 'malformed';
       const index = req ? (perDomain.get(domain) ?? 0) : -1;
       if (req) perDomain.set(domain, index + 1);
-      const e: Entry = { timeMs, bytes, isRequest: req, expected: undefined, domain, deviceLabel: domain === 'bus' ? 'bus' : u16(bytes, 2), index, token: 0, seq: 0, done: false };
+      const e: Entry = { timeMs, bytes, isRequest: req, expected: undefined, domain, deviceLabel: domain === 'bus' ? 'bus' : u16(bytes, 2), index, token: 0, seq: 0, settled: false };
       entries.push(e);
       if (req) {
         const key = `${link}:${domain}:${u16(bytes, 4)}`;
@@ -219,19 +220,20 @@ export async function replayCapture(path: string, channel: FrameChannel, opts: R
     }
   };
 
-  // In flight: domain -> token -> entry; per-domain token counters and order bookkeeping.
-  const inFlight = new Map<string, Map<number, Entry>>();
-  const nextToken = new Map<string, number>();
-  const nextSeq = new Map<string, number>();
-  const newestAnswered = new Map<string, number>();
+  // Requests in flight per ordering domain: fresh tokens, answers by token, per-device order.
+  const inFlight = new Map<string, RequestTracker<Entry>>();
+  const domain = (d: string): RequestTracker<Entry> => {
+    let t = inFlight.get(d);
+    if (t === undefined) inFlight.set(d, (t = new RequestTracker<Entry>()));
+    return t;
+  };
   let open = 0;
 
   const settle = (e: Entry, got: Uint8Array, gotFailure: boolean): void => {
-    e.done = true;
-    inFlight.get(e.domain)!.delete(e.token);
+    const flying = inFlight.get(e.domain)!;
+    flying.settle(e);
     open--;
-    if (e.seq < (newestAnswered.get(e.domain) ?? -1)) report.order_violations++;
-    else newestAnswered.set(e.domain, e.seq);
+    if (!flying.answeredInOrder(e)) report.order_violations++;
     if (e.expected === undefined) {
       report.uncompared++;
       return;
@@ -285,25 +287,19 @@ export async function replayCapture(path: string, channel: FrameChannel, opts: R
     }
     let frame = e.bytes;
     if (e.isRequest) {
-      let flying = inFlight.get(e.domain);
-      if (flying === undefined) inFlight.set(e.domain, (flying = new Map()));
+      const flying = domain(e.domain);
       while (flying.size >= window) {
         channel.flush();
         if (receive() === 0) await channel.wait(20);
       }
-      let t = nextToken.get(e.domain) ?? 1;
-      while (flying.has(t)) t = t === 0xffff ? 1 : t + 1;
-      nextToken.set(e.domain, t === 0xffff ? 1 : t + 1);
-      e.token = t;
-      e.seq = nextSeq.get(e.domain) ?? 0;
-      nextSeq.set(e.domain, e.seq + 1);
+      e.token = flying.token();
       frame = e.bytes.slice();
-      frame[4] = t & 0xff;
-      frame[5] = t >> 8;
+      frame[4] = e.token & 0xff;
+      frame[5] = e.token >> 8;
     }
     if (frame.length > channel.maxMessageSize) {
       report.unsendable++;
-      e.done = true;
+      e.settled = true;
       continue;
     }
     while (!channel.send(frame)) {
@@ -313,7 +309,7 @@ export async function replayCapture(path: string, channel: FrameChannel, opts: R
     report.sent++;
     if (e.isRequest) {
       report.requests++;
-      inFlight.get(e.domain)!.set(e.token, e);
+      inFlight.get(e.domain)!.add(e);
       open++;
     }
   }
@@ -325,7 +321,7 @@ export async function replayCapture(path: string, channel: FrameChannel, opts: R
   }
   receive();
   for (const e of entries) {
-    if (!e.isRequest || e.done) continue;
+    if (!e.isRequest || e.settled) continue;
     if (e.expected === undefined) report.uncompared++;
     else {
       report.compared++;

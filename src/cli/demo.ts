@@ -17,11 +17,11 @@ import { ringDoorbell } from '../wait/doorbell.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { GuestMemory } from '../virtqueue/guest-memory.js';
 import { spawnDeviceWorker, type DeviceWorkerHandle } from '../device/spawn.js';
-import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS } from '../driver/load-worker.js';
+import { LOAD_COUNTERS, LOAD_SENT, LOAD_RESPONSES, LOAD_FAILURES, LOAD_ORDER_ERRORS } from './workers/load-worker.js';
 import {
   DEMO_COUNTERS, DEMO_BLOCK_WRITTEN, DEMO_VERIFIED, DEMO_MISMATCHES, DEMO_ENTROPY_BYTES, DEMO_ECHOES,
   DEMO_ECHO_MISMATCHES, DEMO_ERRORS, DEMO_PASSES, type DemoWorkerReport,
-} from '../driver/demo-worker.js';
+} from './workers/demo-worker.js';
 
 export interface DemoOptions {
   durationS: number;
@@ -131,7 +131,7 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = (l) 
     for (const g of groups) echoLinks.push(await router.attachDevice({ devices: g }));
     const loadLink = await router.attachDriver();
     const echoes = echoLinks.map((link) => startWorker('device/echo-worker.js', { link, module }, 1));
-    const load = startWorker('driver/load-worker.js', { link: loadLink, module, devices: devNums, outstanding: o.outstanding }, LOAD_COUNTERS);
+    const load = startWorker('cli/workers/load-worker.js', { link: loadLink, module, devices: devNums, outstanding: o.outstanding }, LOAD_COUNTERS);
 
     // Virtio devices on the Device SDK, each in its own worker on its own link, sharing guest memory with the driver.
     const memory = new GuestMemory({ buffer: new SharedArrayBuffer(GUEST_MEMORY_BYTES), offset: 0, length: GUEST_MEMORY_BYTES, base: GUEST_BASE });
@@ -150,7 +150,7 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = (l) 
     }
     await Promise.all(workers.map((w) => w.ready));
     const driverLink = await router.attachDriver();
-    const demo = startWorker('driver/demo-worker.js', {
+    const demo = startWorker('cli/workers/demo-worker.js', {
       link: driverLink, module, memory: memory.describe(), devices: VIRTIO_DEVICES,
       regionBytes: REGION_BYTES, chunkBytes: CHUNK_BYTES, inFlight: 8,
     }, DEMO_COUNTERS, 'control');

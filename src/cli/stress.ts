@@ -31,7 +31,7 @@ import type { BusModel } from '../model/bus-model.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import {
   STRESS_CLOSE, STRESS_FRAMES_IN, STRESS_FRAMES_OUT, STRESS_STOP, type StressWorkerReport,
-} from '../driver/stress-worker.js';
+} from './workers/stress-worker.js';
 
 /** Smallest window with the 3 slots a router ring needs. */
 const MIN_WINDOW = VMAMP_ELEMENTS_AT + 3 * 2 * VMAMP_ELEMENT_SIZE;
@@ -129,7 +129,7 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
     cleanups.push(() => device.stop());
     const control = new Int32Array(new SharedArrayBuffer(8));
     const live = new Float64Array(new SharedArrayBuffer(16));
-    const worker = new Worker(compiledModule('driver/stress-worker.js'), {
+    const worker = new Worker(compiledModule('cli/workers/stress-worker.js'), {
       workerData: {
         link: driverLink, module, memory: memory.describe(), dev: BLOCK_DEV, oob, queueSize: QUEUE_SIZE,
         chunkBytes: o.chunkBytes, inFlight: o.inFlight, regionBytes: REGION_BYTES, notifyEveryBuffer: !o.suppression, spinBeforeSleep: o.spin, control: control.buffer, counters: live.buffer,

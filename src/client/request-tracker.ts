@@ -13,13 +13,22 @@ export interface TrackedRequest {
 }
 
 export class RequestTracker<R extends TrackedRequest> {
-  /** Open and settled requests in send order; settled ones are skipped from `head`. */
-  private items: R[] = [];
+  /** Requests in send order: the open ones and settled ones not yet compacted away (from `head`). */
+  private readonly items: R[] = [];
   private head = 0;
+  /** Settled requests still in `items`. */
+  private dead = 0;
+  private openCount = 0;
   private readonly byToken = new Map<number, R>();
   private nextToken = 1;
   private nextSeq = 0;
   private newestAnswered = -1;
+
+  /**
+   * `keyed` false: the requests' tokens are not unique (a bus that puts one fixed token, or
+   * none, in every request), so they are found by `find` in send order, never by token.
+   */
+  constructor(private readonly keyed = true) {}
 
   /** A non-zero token not in flight here (events carry 0). Throws when all 65535 are. */
   token(): number {
@@ -30,12 +39,13 @@ export class RequestTracker<R extends TrackedRequest> {
     return t;
   }
 
-  /** Track `r` (its token from `token()`), numbering it in send order. */
+  /** Track `r` (its token from `token()`, or the one it carries), numbering it in send order. */
   add(r: R): void {
     r.seq = this.nextSeq++;
     r.settled = false;
     this.items.push(r);
-    this.byToken.set(r.token, r);
+    this.openCount++;
+    if (this.keyed) this.byToken.set(r.token, r);
   }
 
   /** The open request with `token`, if any. */
@@ -43,12 +53,32 @@ export class RequestTracker<R extends TrackedRequest> {
     return this.byToken.get(token);
   }
 
+  /** The oldest open request that `match` accepts. */
+  find(match: (r: R) => boolean): R | undefined {
+    const a = this.items;
+    for (let i = this.head; i < a.length; i++) if (!a[i]!.settled && match(a[i]!)) return a[i];
+    return undefined;
+  }
+
   /** End `r` (answered, failed or expired): its token is free again. */
   settle(r: R): void {
     if (r.settled) return;
     r.settled = true;
-    if (this.byToken.get(r.token) === r) this.byToken.delete(r.token);
-    if (this.items[this.head] === r) this.first(); // keeps the settled prefix from growing
+    this.openCount--;
+    if (this.keyed && this.byToken.get(r.token) === r) this.byToken.delete(r.token);
+    // Settled requests leave the list once they are most of it: compacted in place, each
+    // request moves at most once per halving (amortised O(1), no allocation), and one request
+    // left unanswered cannot make the list grow with everything settled behind it.
+    if (++this.dead > 64 && this.dead * 2 > this.items.length) this.compact();
+  }
+
+  private compact(): void {
+    const a = this.items;
+    let w = 0;
+    for (let i = this.head; i < a.length; i++) if (!a[i]!.settled) a[w++] = a[i]!;
+    a.length = w;
+    this.head = 0;
+    this.dead = 0;
   }
 
   /**
@@ -63,13 +93,9 @@ export class RequestTracker<R extends TrackedRequest> {
 
   /** The oldest open request. */
   first(): R | undefined {
-    while (this.head < this.items.length && this.items[this.head]!.settled) this.head++;
-    // Drop the settled prefix once it is most of the list (amortised: each request moves once).
-    if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return this.items[this.head];
+    const a = this.items;
+    while (this.head < a.length && a[this.head]!.settled) this.head++;
+    return a[this.head];
   }
 
   /** Every open request, oldest first. */
@@ -79,6 +105,6 @@ export class RequestTracker<R extends TrackedRequest> {
 
   /** Open requests. */
   get size(): number {
-    return this.byToken.size;
+    return this.openCount;
   }
 }

@@ -62,7 +62,9 @@ export class ClusterNode extends EventEmitter {
     readonly router: Router, readonly options: Required<Pick<ClusterOptions, 'url' | 'node' | 'bucket'>> & ClusterOptions,
     private readonly own: Advertise | undefined, private readonly served: StreamLink | undefined,
     /** The advertised address as published (the real port when 0 was asked). */
-    readonly address: string | null, private directory: NatsDirectory | undefined, private readonly local: LocalDevices,
+    readonly address: string | null, private directory: NatsDirectory | undefined,
+    /** Its own devices, learnt by a driver endpoint; none on an import-only node (nothing to publish). */
+    private readonly local: LocalDevices | undefined,
   ) {
     super();
   }
@@ -87,7 +89,9 @@ export class ClusterNode extends EventEmitter {
     }
     let directory: NatsDirectory | undefined;
     let nodeRef: ClusterNode | undefined;
-    const local = new LocalDevices(router, (dev) => nodeRef?.isImported(dev) ?? false);
+    // An import-only node (no --advertise) publishes no devices: it needs no driver endpoint of
+    // its own, which would also be one more source for its shard to poll under every frame.
+    const local = own === undefined ? undefined : new LocalDevices(router, (dev) => nodeRef?.isImported(dev) ?? false);
     try {
       directory = await NatsDirectory.open({ url: options.url, bucket: options.bucket, credsFile: options.credsFile, caFile: options.caFile, name: `vmsg-${options.node}` });
       const node = new ClusterNode(router, options, own, served, address, directory, local);
@@ -97,7 +101,7 @@ export class ClusterNode extends EventEmitter {
       await node.start();
       return node;
     } catch (e) {
-      await local.close().catch(() => {});
+      await local?.close().catch(() => {});
       await directory?.close();
       await served?.close();
       throw e;
@@ -113,14 +117,17 @@ export class ClusterNode extends EventEmitter {
     const self = this.options.node;
     // What we left in the bucket last time (a restart): stale entries are deleted by the first sync.
     for (const k of await dir.keys(nodeKeys(self))) this.written.set(k, '');
-    this.local.on('change', (d: LocalDevice | { dev: number; removed: true }) => {
-      if ('removed' in d) this.desired.delete(deviceKey(self, d.dev));
-      else this.publishDevice(d);
-      void this.sync();
-    });
-    this.local.on('warning', (w: string) => this.emit('warning', w));
-    await this.local.start();
-    for (const d of this.local.devices.values()) this.publishDevice(d);
+    const local = this.local;
+    if (local !== undefined) {
+      local.on('change', (d: LocalDevice | { dev: number; removed: true }) => {
+        if ('removed' in d) this.desired.delete(deviceKey(self, d.dev));
+        else this.publishDevice(d);
+        void this.sync();
+      });
+      local.on('warning', (w: string) => this.emit('warning', w));
+      await local.start();
+      for (const d of local.devices.values()) this.publishDevice(d);
+    }
     this.desired.set(aliveKey(self), this.aliveValue());
     await this.sync();
     this.heartbeat = setInterval(() => this.onHeartbeat(), HEARTBEAT_MS);
@@ -143,7 +150,7 @@ export class ClusterNode extends EventEmitter {
       this.emit('resumed');
     });
     await dir.watch();
-    const n = this.local.devices.size;
+    const n = this.local?.devices.size ?? 0;
     this.say(`joined cluster ${this.options.url} bucket "${this.options.bucket}" as node ${self}${this.address === null ? ' (import only: no --advertise)' : `, serving ${n} device(s) on ${this.address}`}`);
   }
 
@@ -335,7 +342,7 @@ export class ClusterNode extends EventEmitter {
       await dir.close();
     }
     await Promise.allSettled([...this.nodes.values()].map((n) => n.close()));
-    await this.local.close().catch(() => {});
+    await this.local?.close().catch(() => {});
     await this.served?.close();
   }
 }

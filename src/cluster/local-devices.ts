@@ -29,8 +29,13 @@ const DRIVER_MAX_SLEEP_MS = 500;
 export class LocalDevices extends EventEmitter {
   readonly devices = new Map<number, LocalDevice>();
   private driver: VirtioDriver | undefined;
-  /** Bumped per READY/REMOVED of a number: a probe answer for an older event is stale. */
+  /**
+   * The READY a listed device's probe belongs to (a number unique over all events): a probe
+   * answer for an older event is stale. Only listed devices have one, so imported devices
+   * (never listed) leave nothing behind when they are removed.
+   */
   private readonly epoch = new Map<number, number>();
+  private events = 0;
 
   constructor(private readonly router: Router, private readonly isImported: (dev: number) => boolean) {
     super();
@@ -56,7 +61,7 @@ export class LocalDevices extends EventEmitter {
    */
   private async added(dev: number, announce = true): Promise<void> {
     if (this.isImported(dev)) return;
-    const epoch = (this.epoch.get(dev) ?? 0) + 1;
+    const epoch = ++this.events;
     this.epoch.set(dev, epoch);
     const first: LocalDevice = { dev, deviceId: null, vendorId: null };
     this.devices.set(dev, first);
@@ -75,7 +80,7 @@ export class LocalDevices extends EventEmitter {
   }
 
   private removed(dev: number): void {
-    this.epoch.set(dev, (this.epoch.get(dev) ?? 0) + 1);
+    this.epoch.delete(dev);
     if (!this.devices.delete(dev)) return;
     this.emit('change', { dev, removed: true });
   }

@@ -37,8 +37,12 @@ export class RemoteNode implements DeviceDirectory {
   private retry: NodeJS.Timeout | undefined;
   private retryMs = BACKOFF_MIN_MS;
   private readonly listeners = new Set<() => void>();
-  /** Local numbers its devices hold here, from the moment they are claimed (so this router never serves them as its own). */
-  private readonly locals = new Set<number>();
+  /**
+   * Asks its gateway stream whether a local number is one of its devices (from just before it
+   * is attached, so this router never serves it as its own): the gateway's per-frame table
+   * answers, no per-device set here.
+   */
+  private readonly owners = new Set<(local: number) => boolean>();
   private closed = false;
 
   constructor(
@@ -59,12 +63,9 @@ export class RemoteNode implements DeviceDirectory {
     return () => this.listeners.delete(onChange);
   }
 
-  attaching(local: number): void {
-    this.locals.add(local);
-  }
-
-  detached(local: number): void {
-    this.locals.delete(local);
+  bind(owns: (local: number) => boolean): () => void {
+    this.owners.add(owns);
+    return () => this.owners.delete(owns);
   }
 
   // ---------------------------------------------------------------- directory changes
@@ -82,7 +83,8 @@ export class RemoteNode implements DeviceDirectory {
 
   /** Is local device `dev` one of this node's, attached here (or being attached)? */
   hasLocal(dev: number): boolean {
-    return this.locals.has(dev);
+    for (const owns of this.owners) if (owns(dev)) return true;
+    return false;
   }
 
   get linkUp(): boolean {

@@ -18,7 +18,7 @@
 import { readFile } from 'node:fs/promises';
 import { JsonFieldError, JsonObject, integerItem, parseJsonText } from '../util/json-fields.js';
 import { MIX_OPS, PROFILE_NAMES, type MixOp, type ProfileSpec } from './profiles.js';
-import type { LoadOptions } from './engine.js';
+import type { LoadOptions } from './load-options.js';
 
 export interface ProfileFile {
   profile: ProfileSpec;

@@ -2,7 +2,7 @@
 // in place a few times a second on a terminal; nothing at all when the stream is not a TTY
 // (piped or redirected output stays clean for --json/--csv).
 import cliProgress from 'cli-progress';
-import type { LoadProgress } from './engine.js';
+import type { LoadProgress } from './load-options.js';
 import { fmtUs } from './report-table.js';
 
 export interface ProgressLine {

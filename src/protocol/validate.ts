@@ -117,7 +117,7 @@ function routerChecks(bytes: Uint8Array, ctx: ValidateContext): RouterVerdict {
 /**
  * The one direction a message may travel, or undefined for either (docs/PROTOCOL.md §5, §6; §9 item 20).
  * Transport responses travelling driver→device count as WRONG_DIRECTION, like the router's hot
- * path does (assembly/router/route.ts), not REQUEST_RESPONSE_MISMATCH: that reason is kept for
+ * path does (assembly/router/classify.ts), not REQUEST_RESPONSE_MISMATCH: that reason is kept for
  * a response that does not answer the request it is matched with (ctx.request).
  */
 export function allowedDirection(kind: Kind, msgId: number): Direction | undefined {

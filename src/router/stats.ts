@@ -3,6 +3,7 @@
 // Counters outlive their endpoint or device: a detached endpoint stays listed (detached: true)
 // until its id is reused, then it and every removed device are summed into `retired`, so the
 // totals always cover the router's whole life (the accounting invariant needs that).
+import type { LatencyCounts } from './latency-counts.js';
 import type { SharedMemory } from '../memory/shared-memory.js';
 import type { RouterTables } from './tables.js';
 import { reasonName } from '../protocol/reasons.js';
@@ -140,6 +141,8 @@ export function readRouterStats(
   endpoints: { id: number; kind: 'driver' | 'device'; detached?: boolean }[],
   devices: { dev: number; state: number; endpoint: number }[],
   retired: RetiredStats = { driverLinks: emptyEndpointStats('driver'), deviceLinks: emptyEndpointStats('device'), devices: emptyDeviceStats() },
+  /** Widens the u32 latency buckets (src/router/latency-counts.ts); without it they are read as they are, exact below 2^32. */
+  latency?: LatencyCounts,
 ): RouterStats {
   const L = tables.L;
   const big = new BigUint64Array(mem.buffer);
@@ -195,7 +198,7 @@ export function readRouterStats(
       held: c64(ds + L.DS_C_HELD), parked: c64(ds + L.DS_C_PARKED), coalesced: c64(ds + L.DS_C_COALESCED),
       inFlight: c64(ds + L.DS_C_REQUESTS) - c64(ds + L.DS_C_RESPONSES) - c64(ds + L.DS_C_FAILED),
       parkedNow: u32[(ds + L.DS_PARK_COUNT) >>> 2]!,
-      latency: { counts: Array.from({ length: L.DS_LAT_N }, (_, b) => c64(ds + L.DS_LAT_BUCKETS + b * 8)), sumUs: c64(ds + L.DS_LAT_SUM) },
+      latency: { counts: latency?.read(ds) ?? Array.from(u32.subarray((ds + L.DS_LAT_BUCKETS) >>> 2, ((ds + L.DS_LAT_BUCKETS) >>> 2) + L.DS_LAT_N)), sumUs: c64(ds + L.DS_LAT_SUM) },
     };
     totals.inFlight += st.inFlight;
     totals.parkedNow += st.parkedNow;

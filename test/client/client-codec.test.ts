@@ -101,4 +101,37 @@ describe('request tracker', () => {
     t.settle(all[41]!);
     expect(t.token()).toBe(42);
   });
+
+  it('one request left open while thousands after it settle: still first, found, and the rest in order', () => {
+    const t = new RequestTracker<R>();
+    const stuck = req(t, 'stuck');
+    let last: R | undefined;
+    for (let i = 0; i < 20_000; i++) {
+      const r = req(t, String(i));
+      if (i % 3 === 0) last = r;
+      else t.settle(r);
+    }
+    expect(t.first()).toBe(stuck);
+    expect(t.size).toBe(1 + Math.ceil(20_000 / 3));
+    expect(t.find((r) => r.name === last!.name)).toBe(last);
+    expect(t.find((r) => r.name === '1')).toBeUndefined(); // settled
+    const open = [...t.open()];
+    expect(open[0]).toBe(stuck);
+    expect(open.map((r) => r.seq)).toEqual([...open.map((r) => r.seq)].sort((a, b) => a - b));
+    t.settle(stuck);
+    expect(t.first()?.name).toBe('0');
+  });
+
+  it('unkeyed (tokens repeat, as on a bus with one fixed token): found in send order, never by token', () => {
+    const t = new RequestTracker<R>(false);
+    const a: R = { token: 7, seq: 0, settled: false, name: 'a' }, b: R = { token: 7, seq: 0, settled: false, name: 'b' };
+    t.add(a);
+    t.add(b);
+    expect(t.get(7)).toBeUndefined();
+    expect(t.size).toBe(2);
+    expect(t.find((r) => r.token === 7)).toBe(a);
+    t.settle(a);
+    expect(t.find((r) => r.token === 7)).toBe(b);
+    expect(t.size).toBe(1);
+  });
 });

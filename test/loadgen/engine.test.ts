@@ -29,7 +29,10 @@ describe('load engine through a router in front of the echo device', () => {
   it.each(PROFILE_NAMES)('profile %s completes on every device with every answer verified', async (name) => {
     const ch = await target.channel();
     try {
-      const r = await runLoad(ch, { profile: name === 'mixed' ? MIX : { name }, durationS: 0.3, warmupS: 0.05, timeoutMs: 20_000 });
+      // Sequence profiles run by count: three whole sequences per device meet every step even when a
+      // loaded machine makes 0.3 s too short for one.
+      const span = name === 'init-storm' || name === 'init' ? { count: 63, warmupS: 0 } : { durationS: 0.3, warmupS: 0.05 };
+      const r = await runLoad(ch, { profile: name === 'mixed' ? MIX : { name }, ...span, timeoutMs: 20_000 });
       expect(r.mode).toBe(name);
       expect(r.error_kinds).toEqual({});
       expect(r.errors).toBe(0);
@@ -83,6 +86,21 @@ describe('load engine through a router in front of the echo device', () => {
       expect(r.count).toBe(500);
       expect(r.duration_s).toBeNull();
       expect(r.by_message.PING!.count).toBe(500);
+      // The result document's contract (`vmsg bench --json`): its keys, in this order.
+      expect(Object.keys(r)).toEqual([
+        'format', 'version', 'mode', 'profile', 'loop', 'outstanding', 'rate', 'devices', 'warmup_s', 'duration_s', 'count',
+        'started', 'seconds', 'sent', 'received', 'completed', 'errors', 'error_kinds', 'order_violations', 'timeouts',
+        'transport_failures', 'queue_full', 'stalls', 'stall_ms', 'ops_per_s', 'round_trips_per_s', 'p50_us', 'p90_us', 'p99_us',
+        'p999_us', 'max_us', 'mean_us', 'latency', 'by_message', 'sequence', 'by_device', 'counters', 'timeline', 'events',
+        'events_not_listed', 'machine',
+      ]);
+      expect(Object.keys(r.counters)).toEqual([
+        'generation_changes', 'set_config_rejected', 'features_refused', 'sequences_completed', 'events_used', 'extra_events',
+        'config_events', 'device_events', 'pings_answered', 'window_full', 'other_frames',
+      ]);
+      expect(Object.keys(r.timeline)).toEqual(['interval_s', 't_s', 'ops', 'errors', 'queue_full', 'stalls', 'p50_us', 'p99_us', 'hdr']);
+      expect(r.sent).toBe(500 + r.counters.pings_answered);
+      expect(r.received).toBe(500 + r.counters.pings_answered);
     } finally {
       await ch.close();
     }

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { Router } from '../../src/router/router.js';
+import { injectShardCrash, injectWallClockJump, waitRestarts } from '../../src/router/test-hooks.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../../src/router/accounting.js';
 import type { RouterStats } from '../../src/router/stats.js';
@@ -314,8 +315,8 @@ describe('faults: the router itself', () => {
       const load = startPacedDriver(await router.attachDriver({ shard: 0 }), [1, 2], 16);
       let answered = await answering(router, [1, 2]);
       for (let s = 0; s < SHARDS; s++) {
-        await router.injectShardCrash(s);
-        await router.waitRestarts(s + 1);
+        await injectShardCrash(router, s);
+        await waitRestarts(router, s + 1);
         answered = await answering(router, [1, 2], answered); // routing goes on after each restart
       }
       const r = await load.stop();
@@ -347,7 +348,7 @@ describe('faults: the router itself', () => {
       drv.send(statusReq(1, 1));
       drv.flush();
       const [q1] = await receive(dev, 1);
-      router.injectWallClockJump(hour);
+      injectWallClockJump(router, hour);
       await sleep(150); // time under test: the request stays open across the jump while the shard reads its clock
       dev.send(statusResp(1, parseInt(q1!.slice(10, 12) + q1!.slice(8, 10), 16)));
       dev.flush();
@@ -359,7 +360,7 @@ describe('faults: the router itself', () => {
       drv.send(statusReq(1, 2));
       drv.flush();
       await receive(dev, 1);
-      router.injectWallClockJump(-2 * hour);
+      injectWallClockJump(router, -2 * hour);
       expect(await receive(drv, 1, timeoutMs + 5000)).toEqual([failureEvent(1, 7, R.TIMEOUT, 2)]);
       const elapsed = performance.now() - t0;
       expect(elapsed).toBeGreaterThanOrEqual(timeoutMs * 0.9);

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Router } from '../../src/router/router.js';
+import { continueTokensFrom } from '../../src/router/test-hooks.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../../src/router/accounting.js';
 import type { RouterStats } from '../../src/router/stats.js';
@@ -213,7 +214,7 @@ describe('the 16-bit token wrap', () => {
     const router = await Router.create({ shards: 1, window: 4, timeoutMs: 10_000 });
     try {
       // A device number that was here before continues its tokens: start this one just before the wrap.
-      (router as unknown as { lastToken: Map<number, number> }).lastToken.set(1, 65533);
+      continueTokensFrom(router, 1, 65533);
       const dev = new EndpointPort(await router.attachDevice({ devices: [1] }));
       const drv = new EndpointPort(await router.attachDriver());
       for (let t = 1; t <= 8; t++) drv.send(request(1, 100 + t));

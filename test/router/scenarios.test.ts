@@ -2,6 +2,7 @@
 // end to end: real shard worker threads routing between endpoint ports over shared memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/router/router.js';
+import { injectShardCrash, waitRestarts } from '../../src/router/test-hooks.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
 import { vector, hex, sendAll, receive, silence, failureEvent, startDeviceWorker } from './helpers.js';
 
@@ -260,8 +261,8 @@ describe('router faults', () => {
       await silence(drv, 20);
       sendAll(drv, '0007010031000800');
       const [fwd] = await receive(dev, 1);
-      await router.injectShardCrash(0);
-      await router.waitRestarts(1);
+      await injectShardCrash(router, 0);
+      await waitRestarts(router, 1);
       expect(await receive(drv, 1)).toEqual([failureEvent(1, 7, 44, 0x31)]);
       // The answer to the failed request is now late; a new request goes through.
       sendAll(dev, `01070100${fwd!.slice(8, 12)}0c000f000000`);

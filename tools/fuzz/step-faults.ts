@@ -10,12 +10,13 @@
 // - the accounting law (src/router/accounting.ts) holds exactly at quiescence.
 // The far ends are played by this thread through EndpointPorts. `test/router/step-faults.test.ts`
 // runs a few dozen faults; `npm run fuzz -- --only faults --minutes M` runs it for longer.
-import { Router } from '../../src/router/router.js';
+import { createRouterWithModule, injectStepFault, waitRestarts } from '../../src/router/test-hooks.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
 import { checkAccounting, accountingViolations, waitQuiescent } from '../../src/router/accounting.js';
 import { faultsModule } from '../../src/wasm/module.js';
 import { Reason, reasonName } from '../../src/protocol/reasons.js';
 import { Prng } from './prng.js';
+import { RequestTracker, type TrackedRequest } from '../../src/client/request-tracker.js';
 
 /** Points of assembly/router/faults.ts (1..POINTS). */
 export const POINTS = 4;
@@ -49,7 +50,8 @@ export interface StepFaultSummary {
 const MAX_IN_FLIGHT = 12;
 const TIMEOUT_MS = 4000;
 
-interface Open { dev: number; seq: number; sentAt: number }
+/** A request in flight; `n` is the sequence number in its payload (the devices check none is delivered twice). */
+interface Open extends TrackedRequest { dev: number; n: number; sentAt: number }
 
 /** GET_DEVICE_STATUS with a 16-byte payload whose first word is `seq` (the router does not look at transport payloads). */
 function request(dev: number, token: number, seq: number): Uint8Array {
@@ -70,8 +72,7 @@ function availEvent(dev: number, vq: number, seq: number): Uint8Array {
 }
 
 class Driver {
-  readonly open = new Map<number, Open>();
-  nextToken = 1;
+  readonly open = new RequestTracker<Open>();
   constructor(readonly port: EndpointPort, readonly name: string) {}
 }
 
@@ -90,9 +91,9 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
   };
   const fail = (v: string): void => { if (s.violations.length < 20) s.violations.push(v); };
   // Small windows, park bounds and rings: parking, DEVICE_BUSY and full cross-shard rings come quickly.
-  const router = await Router.create(
+  const router = await createRouterWithModule(
     { shards: 2, timeoutMs: TIMEOUT_MS, window: 4, parkLimit: 4, ringCapacity: 8, poolSlots: 64, spinBeforeSleep: 50 },
-    { module: faultsModule() },
+    faultsModule(),
   );
   try {
     const drivers = [
@@ -116,11 +117,9 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
             s.events++;
             continue;
           }
-          const token = d.nextToken;
-          if (d.open.has(token)) break;
+          const token = d.open.token();
           if (!d.port.send(request(dev, token, ++seq))) break;
-          d.nextToken = token === 0xffff ? 1 : token + 1;
-          d.open.set(token, { dev, seq, sentAt: Date.now() });
+          d.open.add({ token, seq: 0, settled: false, dev, n: seq, sentAt: Date.now() });
           s.requests++;
         }
         d.port.flush();
@@ -156,10 +155,10 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
           else { fail(`${d.name} received an unexpected frame ${Buffer.from(f).toString('hex')}`); continue; }
           const req = d.open.get(token);
           if (req === undefined) { fail(`${d.name}: a second outcome, or one for nothing it asked (token ${token}, reason ${reasonName(reason)})`); continue; }
-          d.open.delete(token);
+          d.open.settle(req);
           if (reason === 0) {
             s.responses++;
-            if (f.length < 16 || dv.getUint32(8, true) !== req.seq) fail(`${d.name}: the response to token ${token} is not its request's`);
+            if (f.length < 16 || dv.getUint32(8, true) !== req.n) fail(`${d.name}: the response to token ${token} is not its request's`);
           } else {
             const name = reasonName(reason);
             s.failuresByReason[name] = (s.failuresByReason[name] ?? 0) + 1;
@@ -178,7 +177,7 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
       const shard = run % 2;
       const point = 1 + (Math.floor(run / 2) % POINTS);
       const restarts = router.restarts;
-      router.injectStepFault(shard, point, rng.int(24));
+      injectStepFault(router, shard, point, rng.int(24));
       // Traffic until the point fires (a point that is not reached within a few seconds is disarmed).
       const armedUntil = Date.now() + 5000;
       let open = 0;
@@ -188,13 +187,13 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
         await tick();
       }
       if (router.restarts === restarts) {
-        router.injectStepFault(shard, 0);
+        injectStepFault(router, shard, 0);
         log(`run ${run}: point ${point} on shard ${shard} not reached`);
       } else {
         s.faults++;
         s.byPoint[point]!++;
         s.outstandingAtFault += open;
-        await router.waitRestarts(restarts + 1, 20_000);
+        await waitRestarts(router, restarts + 1, 20_000);
       }
       // Every request ends, nothing more is sent: then the router must be quiescent and exact.
       const settleBy = Date.now() + 2 * TIMEOUT_MS + 10_000;
@@ -203,7 +202,7 @@ export async function runStepFaults(o: StepFaultOptions): Promise<StepFaultSumma
         await tick();
       }
       if (outstanding() > 0) {
-        for (const d of drivers) for (const [token, q] of d.open) fail(`${d.name}: request ${q.seq} (token ${token}, device ${q.dev}) got no outcome`);
+        for (const d of drivers) for (const q of d.open.open()) fail(`${d.name}: request ${q.n} (token ${q.token}, device ${q.dev}) got no outcome`);
         break;
       }
       const st = await waitQuiescent(router, 15_000);

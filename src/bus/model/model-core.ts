@@ -13,6 +13,7 @@ import type { BusModel, FullQueuePolicy } from '../../model/bus-model.js';
 import { failedDevice, failedMsgId, failedToken, isRequestFailed } from '../../client/request-failed.js';
 import { HDR_DEV_NUM, HDR_MSG_ID, HDR_SIZE, HDR_TOKEN, HDR_TYPE, MSG_ID_EVENT_BIT, TYPE_BUS, TYPE_RESPONSE } from '../../protocol/constants.js';
 import { msgSizeAt } from '../../protocol/header.js';
+import { RequestTracker, type TrackedRequest } from '../../client/request-tracker.js';
 
 
 /** Counters of one modelled link: indices into a Float64Array (shared with the main thread by the link adapter). */
@@ -148,7 +149,7 @@ export interface FailedRequest {
   token: number;
 }
 
-interface Exchange {
+interface Exchange extends TrackedRequest {
   key: number;
   dev: number;
   bus: boolean;
@@ -156,9 +157,8 @@ interface Exchange {
   /** Token the requester (router or driver) used. */
   origToken: number;
   /** Token the request carries on the modelled bus. */
-  busToken: number;
+  token: number;
   deadline: number;
-  done: boolean;
 }
 
 /** Window key of bus messages under scope "device" (they have their own slot). */
@@ -174,9 +174,8 @@ export class ModelCore {
   readonly nearSender: FullQueueSender;
   private readonly inFlight = new Map<number, number>();
   private readonly held = new Map<number, { frame: Uint8Array; at: number }[]>();
-  /** Exchanges in flight, by device (FIFO) and, for token-checking buses, by (dev, bus token). */
-  private readonly byDev = new Map<number, Exchange[]>();
-  private readonly byToken = new Map<number, Exchange>();
+  /** Exchanges in flight per device, in send order and, for token-checking buses, by bus token. */
+  private readonly byDev = new Map<number, RequestTracker<Exchange>>();
   /** Every exchange in creation order: deadlines are monotonic, so only the head can expire first. */
   private readonly deadlines: Exchange[] = [];
   private deadlineHead = 0;
@@ -263,11 +262,10 @@ export class ModelCore {
         this.counters[MC.tokensRewritten]!++;
       }
     }
-    const x: Exchange = { key, dev, bus, msgId: f[HDR_MSG_ID]!, origToken, busToken, deadline: now + this.model.timeouts.responseMs * 1000, done: false };
-    const list = this.byDev.get(dev);
-    if (list === undefined) this.byDev.set(dev, [x]);
-    else list.push(x);
-    if (this.tokenChecked) this.byToken.set(dev * 65536 + busToken, x);
+    const x: Exchange = { key, dev, bus, msgId: f[HDR_MSG_ID]!, origToken, token: busToken, deadline: now + this.model.timeouts.responseMs * 1000, seq: 0, settled: false };
+    let flying = this.byDev.get(dev);
+    if (flying === undefined) this.byDev.set(dev, (flying = new RequestTracker<Exchange>(this.tokenChecked)));
+    flying.add(x);
     this.deadlines.push(x);
     return f;
   }
@@ -283,19 +281,14 @@ export class ModelCore {
     for (let i = 0; i < 65536; i++) {
       const t = this.nextToken;
       this.nextToken = t >= 0xffff ? this.model.tokens.start : t + 1;
-      if (!this.byToken.has(dev * 65536 + t)) return t;
+      if (this.byDev.get(dev)?.get(t) === undefined) return t;
     }
     return this.nextToken;
   }
 
   /** Close exchange `x` (answered, failed or timed out): its window slot is free. */
   private close(x: Exchange): void {
-    x.done = true;
-    const list = this.byDev.get(x.dev)!;
-    const i = list.indexOf(x);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.byDev.delete(x.dev);
-    if (this.tokenChecked) this.byToken.delete(x.dev * 65536 + x.busToken);
+    this.byDev.get(x.dev)!.settle(x);
     const n = this.inFlight.get(x.key)! - 1;
     if (n === 0) this.inFlight.delete(x.key);
     else this.inFlight.set(x.key, n);
@@ -322,7 +315,7 @@ export class ModelCore {
     const token = u16(f, HDR_TOKEN);
     let x: Exchange | undefined;
     if (this.tokenChecked) {
-      x = this.byToken.get(dev * 65536 + token);
+      x = this.byDev.get(dev)?.get(token);
       if (x === undefined) {
         this.counters[MC.unknownToken]!++;
         return null;
@@ -365,7 +358,7 @@ export class ModelCore {
     this.counters[MC.framesToNear]!--;
     if (!this.requestsToNear || !isRequest(f)) return null;
     const dev = (f[HDR_TYPE]! & TYPE_BUS) !== 0 ? 0 : u16(f, HDR_DEV_NUM);
-    const x = this.byDev.get(dev)?.find((e) => e.busToken === u16(f, HDR_TOKEN) && e.msgId === f[HDR_MSG_ID]);
+    const x = this.byDev.get(dev)?.find((e) => e.token === u16(f, HDR_TOKEN) && e.msgId === f[HDR_MSG_ID]);
     if (x === undefined) return null;
     this.close(x);
     return x.bus ? null : { dev: x.dev, msgId: x.msgId, token: x.origToken };
@@ -402,7 +395,7 @@ export class ModelCore {
     const out: FailedRequest[] = [];
     while (this.deadlineHead < d.length) {
       const x = d[this.deadlineHead]!;
-      if (!x.done) {
+      if (!x.settled) {
         if (x.deadline > now) break;
         this.close(x);
         this.counters[MC.timeouts]!++;
@@ -419,7 +412,7 @@ export class ModelCore {
 
   /** The earliest open deadline (µs), or Infinity. */
   nextDeadline(): number {
-    for (let i = this.deadlineHead; i < this.deadlines.length; i++) if (!this.deadlines[i]!.done) return this.deadlines[i]!.deadline;
+    for (let i = this.deadlineHead; i < this.deadlines.length; i++) if (!this.deadlines[i]!.settled) return this.deadlines[i]!.deadline;
     return Infinity;
   }
 }

@@ -3,7 +3,7 @@
 // The operations replay on a fresh in-process router (tools/fuzz/inproc/fuzz-case.ts replayCase):
 // ['w', link, hex] a far end writes a frame, ['p', link] publishes, ['r', shard, budget] routes,
 // ['d', link, n] reads, ['c', ms] moves the clock (every shard expires), ['s'] settles.
-// FIXED ROUTER BUG (fromDriver now looks at the backlog after the msg_id checks): driverBacklogged (assembly/router/route.ts) ran
+// FIXED ROUTER BUG (fromDriver now looks at the backlog after the msg_id checks): driverBacklogged (assembly/router/admission.ts) ran
 // before fromDriver's msg_id checks. A stalled driver's request-shaped frame with an unknown
 // standard msg_id (here 0x2b) for a device on another shard is sent across (toOtherShard);
 // if the driver drained meanwhile, the owner's drainCrossShard no longer sees it stalled and

@@ -180,7 +180,7 @@ export class InprocRouter {
     return this.wasm.failAll(sh, this.L.R_SHARD_RESTARTED);
   }
 
-  /** Arm fault point `point` of shard `s` to trap after `countdown` more hits (fault build; Router.injectStepFault). */
+  /** Arm fault point `point` of shard `s` to trap after `countdown` more hits (fault build; injectStepFault in src/router/test-hooks.ts). */
   armFault(s: number, point: number, countdown: number): void {
     Atomics.store(this.mem.u32, (this.tables.shards[s]! + this.L.SH_FAULT) >>> 2, (point | (countdown << 8)) >>> 0);
   }

@@ -189,7 +189,7 @@ export class Oracle {
   /**
    * What the router must do with a frame, from the validator's verdict. Where the router
    * checks in another order than validate.ts, a frame with two defects is counted under the
-   * router's first; the rules, each a documented order of the hot path (assembly/router/route.ts):
+   * router's first; the rules, each a documented order of the hot path (assembly/router/):
    * 1. a bus message with a dev_num is BUS_DEV_NUM_NONZERO before its msg_id is looked at;
    * 2. bus frames the router does not terminate (responses, EVENT_DEVICE from a device,
    *    implementation-defined ids) go to the control plane unjudged: their payload and
@@ -216,7 +216,7 @@ export class Oracle {
       }
       if (!response && msgId === 0x03) return reason === 0 ? P_ANSWER : reason;
       if (!response && msgId === 0xc1) {
-        // A bridge's report that a request failed (route.ts failedByDevice): size, then the device it names.
+        // A bridge's report that a request failed (classify.ts failedByDevice): size, then the device it names.
         if (size !== 16) return size < 16 ? Reason.PAYLOAD_TRUNCATED : Reason.PAYLOAD_LENGTH_MISMATCH;
         const named = view[8]! | (view[9]! << 8);
         if (!this.present.has(named)) return Reason.UNVALIDATED_DEV_NUM;

@@ -4,12 +4,12 @@
 // keeps its endpoint running (so late events are still read and counted) until
 // `control[STRESS_CLOSE]`, then posts its report. Live frame counters go to shared memory.
 import { parentPort, workerData } from 'node:worker_threads';
-import { VirtioDriver } from './driver.js';
-import { BlockDriver } from './block-driver.js';
-import { BlockWorkload, type BlockWorkloadCounters } from './block-workload.js';
-import type { LinkDescriptor } from '../endpoint/link.js';
-import type { GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
-import type { DriverCounters } from './driver.js';
+import { VirtioDriver } from '../../driver/driver.js';
+import { BlockDriver } from '../../driver/block-driver.js';
+import { BlockWorkload, type BlockWorkloadCounters } from '../../driver/block-workload.js';
+import type { LinkDescriptor } from '../../endpoint/link.js';
+import type { GuestMemoryDescriptor } from '../../virtqueue/guest-memory.js';
+import type { DriverCounters } from '../../driver/driver.js';
 
 export interface StressWorkerData {
   link: LinkDescriptor;

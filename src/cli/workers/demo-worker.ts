@@ -4,13 +4,13 @@
 // Live counters go to shared memory (DEMO_* indices); one report is posted at the end.
 import { parentPort, workerData } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
-import { VirtioDriver } from './driver.js';
-import { BlockDriver } from './block-driver.js';
-import { EntropyDriver } from './entropy-driver.js';
-import { EchoDriver } from './echo-driver.js';
-import { BlockWorkload } from './block-workload.js';
-import type { LinkDescriptor } from '../endpoint/link.js';
-import type { GuestMemoryDescriptor } from '../virtqueue/guest-memory.js';
+import { VirtioDriver } from '../../driver/driver.js';
+import { BlockDriver } from '../../driver/block-driver.js';
+import { EntropyDriver } from '../../driver/entropy-driver.js';
+import { EchoDriver } from '../../driver/echo-driver.js';
+import { BlockWorkload } from '../../driver/block-workload.js';
+import type { LinkDescriptor } from '../../endpoint/link.js';
+import type { GuestMemoryDescriptor } from '../../virtqueue/guest-memory.js';
 
 export interface DemoWorkerData {
   link: LinkDescriptor;

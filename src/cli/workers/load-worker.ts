@@ -6,11 +6,11 @@
 // every answer — two clock reads per pass, not per frame — and counts it there, allocating nothing;
 // the reader takes differences of snapshots for any window it likes.
 import { workerData, parentPort } from 'node:worker_threads';
-import { EndpointPort } from '../endpoint/port.js';
-import type { LinkDescriptor } from '../endpoint/link.js';
-import { histBucketOfNs } from '../loadgen/engine-histogram.js';
-import { failedDevice, failedToken, isRequestFailed } from '../client/request-failed.js';
-import { devNumAt, msgSizeAt, tokenAt } from '../protocol/header.js';
+import { EndpointPort } from '../../endpoint/port.js';
+import type { LinkDescriptor } from '../../endpoint/link.js';
+import { histBucketOfNs } from '../../loadgen/engine-histogram.js';
+import { failedDevice, failedToken, isRequestFailed } from '../../client/request-failed.js';
+import { devNumAt, msgSizeAt, tokenAt } from '../../protocol/header.js';
 
 export interface LoadWorkerData {
   link: LinkDescriptor;

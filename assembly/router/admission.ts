@@ -1,0 +1,239 @@
+// Admission: whether a device this shard owns takes a driver's frame now (forward), holds it
+// behind older ones (park, merging repeated EVENT_AVAILs), or refuses it in the device's order;
+// the driver's side of backpressure (a backlogged or stalled driver); frames for a device of
+// another shard (the shard-to-shard ring); and releasing parked frames as devices drain.
+import {
+  SH_DEV_LIST, SH_PARK_LIMIT, SH_C_XS_SENT, EP_MAX_MSG, EP_ALLOW, EP_OUT,
+  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS,
+  DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_PARKED, DS_C_COALESCED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND,
+  XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
+  R_UNVALIDATED_DEV_NUM, R_POLICY_DENIED, R_MSG_SIZE_GT_BUS_MAX, R_DEVICE_BUSY, R_SOURCE_GONE, R_DRIVER_STALLED,
+} from './layout';
+import { HDR_SIZE, MSG_ID_EVENT_BIT, T_EVENT_AVAIL, withToken, withDevNum, hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize } from '../header';
+import { EA_VQ_INDEX, EA_NEXT_OFFSET, EA_SIZE } from '../payload';
+import { produceReserve, produceCommit } from '../ring/cursor';
+import { copyFrame } from '../copy';
+import { endpointAt, deviceState, drop, bump, markDirty, epCounter, count, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
+import { captureFrame } from './capture';
+import { poolTake } from './pool';
+import { parkAppend, parkedCount, parkedHead, parkedPop } from './parked';
+import { outEmit, outHasParked, outMarkBlocked, outStalled, outStalledSeenFrom } from './output';
+import { emitFailure, crossShardOut, crossShardRoom } from './emit';
+import { windowHasRoom, outstanding, openRequest, openRefusal } from './correlate';
+import { faultMark, FP_PARKED, FP_XS_SENT } from './faults';
+
+/** Does this shard own device state `ds`? */
+@inline export function isMine(shard: usize, ds: usize): bool {
+  return <u32>load<u16>(ds, DS_SHARD) == shardId();
+}
+
+/**
+ * Write a driver's request or event into the device's ring now. False when it must wait:
+ * older frames for the device are parked, the window is full, or the ring is full.
+ */
+@inline function forward(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
+  const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
+  const e = endpointAt(shard, devEp);
+  const out = e + EP_OUT;
+  if (outHasParked(out)) return false;
+  if (isRequest && !windowHasRoom(ds)) return false;
+  const cur = <usize>load<u32>(out, OUT_CURSOR);
+  const slot = produceReserve(cur);
+  outMarkBlocked(shard, out, slot == 0);
+  if (slot == 0) return false;
+  const size = hdrMsgSize(w);
+  let hdr: u64;
+  if (isRequest) {
+    const token = openRequest(shard, ds, hdrMsgId(w), drv, hdrToken(w), timeoutMs());
+    hdr = withToken(w, token);
+    store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
+    bump(ds + DS_C_REQUESTS);
+  } else {
+    hdr = withToken(w, 0); // events carry token 0
+    bump(ds + DS_C_EVENTS_IN);
+  }
+  // The device hears its own bus's number (differs from ours only behind a remapping link).
+  store<u64>(slot, withDevNum(hdr, <u32>load<u16>(ds, DS_BUS_NUM)));
+  copyFrame(slot + HDR_SIZE, f + HDR_SIZE, size - HDR_SIZE);
+  if (captureCursor() != 0) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
+  produceCommit(cur);
+  markDirty(shard, cur);
+  count(shard, devEp, EC_TX);
+  const b = epCounter(shard, devEp, EC_TX_BYTES);
+  store<u64>(b, load<u64>(b) + size);
+  return true;
+}
+
+/** Merge EVENT_AVAIL `w` of driver `drv` into a queued EVENT_AVAIL of its own for the same device and virtqueue, if any. */
+function coalesceAvail(shard: usize, ds: usize, drv: u32, f: usize, w: u64): bool {
+  if (hdrMsgId(w) != T_EVENT_AVAIL || hdrMsgSize(w) < EA_SIZE) return false;
+  const vq = load<u32>(f, EA_VQ_INDEX);
+  // Same driver, same generation: a queued kick of an earlier owner of the id is dropped unsent.
+  const tag = epTag(shard, drv, PSK_EVENT);
+  let ps = <usize>load<u32>(ds, DS_PARK_HEAD);
+  for (let n = load<u32>(ds, DS_PARK_COUNT); n != 0; n--) {
+    const q = ps + PS_FRAME;
+    const qw = load<u64>(q);
+    if (<u32>load<u16>(ps, PS_KIND) == tag && <u32>load<u16>(ps, PS_AUX) == drv && hdrMsgId(qw) == T_EVENT_AVAIL && hdrMsgSize(qw) >= EA_SIZE && load<u32>(q, EA_VQ_INDEX) == vq) {
+      store<u32>(q, load<u32>(f, EA_NEXT_OFFSET), EA_NEXT_OFFSET);
+      bump(ds + DS_C_COALESCED);
+      return true;
+    }
+    ps = <usize>load<u32>(ps, PS_NEXT);
+  }
+  return false;
+}
+
+/**
+ * Accept a driver's frame for a device this shard owns: forward it now or park it behind older
+ * ones. What the router refuses here (removed device, policy, too large for the device's link)
+ * is answered in the device's order (refuseInOrder).
+ */
+@inline export function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
+  const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
+  if ((<u32>load<u16>(ds, DS_FLAGS) & DSF_REMOVING) != 0) return refuseInOrder(shard, ds, drv, w, isRequest, R_UNVALIDATED_DEV_NUM);
+  const allow = <usize>load<u32>(endpointAt(shard, drv), EP_ALLOW);
+  if (allow != 0 && !allowed(allow, <u32>load<u16>(ds, DS_DEV_NUM))) return refuseInOrder(shard, ds, drv, w, isRequest, R_POLICY_DENIED);
+  if (hdrMsgSize(w) > <u32>load<u16>(endpointAt(shard, devEp), EP_MAX_MSG)) return refuseInOrder(shard, ds, drv, w, isRequest, R_MSG_SIZE_GT_BUS_MAX);
+  const parked = load<u32>(ds, DS_PARK_COUNT);
+  if (parked == 0 && forward(shard, ds, drv, f, w, isRequest)) return true;
+  return deviceHold(shard, ds, drv, f, w, isRequest, parked);
+}
+
+/** Is device `dev` in the visibility bitmap `allow`? */
+@inline function allowed(allow: usize, dev: u32): bool {
+  return (<u32>load<u8>(allow + (<usize>dev >> 3)) & (1 << (dev & 7))) != 0;
+}
+
+/**
+ * Refuse a driver's frame for device state `ds` (never forwarded). An event is dropped. A
+ * request fails towards its driver in its place in the device's order: at once when nothing
+ * older is owed, else as an entry of the correlation window (openRefusal), or — window full or
+ * frames parked before it — as a refusal record at the end of the device's park queue. Refusal
+ * records have a bound of their own (the park limit; beyond, the source waits) and do not count
+ * against the frames' one, so a stalled driver's refusals never make other drivers' requests to
+ * the device fail DEVICE_BUSY. Out of line: refusals are rare.
+ */
+export function refuseInOrder(shard: usize, ds: usize, drv: u32, w: u64, isRequest: bool, reason: u32): bool {
+  const parked = load<u32>(ds, DS_PARK_COUNT);
+  if (!isRequest || (parked == 0 && outstanding(ds) == 0)) return refuse(shard, drv, w, isRequest, reason);
+  if (parked == 0 && windowHasRoom(ds)) {
+    openRefusal(shard, ds, hdrMsgId(w), drv, hdrToken(w), reason);
+    drop(shard, drv, reason);
+    return true;
+  }
+  const refusals = load<u32>(ds, DS_PARK_REFUSALS);
+  if (refusals >= parkLimit()) return false;
+  const ps = poolTake(shard);
+  if (ps == 0) return false;
+  store<u16>(ps, <u16>drv, PS_AUX);
+  store<u16>(ps, <u16>epTag(shard, drv, PSK_REFUSAL), PS_KIND);
+  store<u64>(ps + PS_FRAME, w);
+  store<u32>(ps + PS_FRAME + HDR_SIZE, reason); // after the header word
+  parkAppend(shard + SH_DEV_LIST, ds + DS_PARK, ps);
+  store<u32>(ds, refusals + 1, DS_PARK_REFUSALS);
+  return true;
+}
+
+/**
+ * A frame the device cannot take now (`parked` frames wait before it, or its window or ring is
+ * full): merge, refuse or park it. Out of line, so the forwarding path stays small.
+ */
+function deviceHold(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool, parked: u32): bool {
+  // A notification for a virtqueue that already has one queued says nothing new: merge it
+  // (the newer next_offset wins), so kicks never pile up behind a slow device.
+  if (!isRequest && parked != 0 && coalesceAvail(shard, ds, drv, f, w)) return true;
+  // Per-device queues keep one slow or stalled device from blocking its drivers' traffic to
+  // the others (no head-of-line blocking). Past the bound a request fails at once (transport
+  // failure, DEVICE_BUSY); an event holds its source back while the device still drains its
+  // ring, and is dropped (DEVICE_BUSY) once the device has taken nothing for a whole timeout.
+  if (parked - load<u32>(ds, DS_PARK_REFUSALS) >= load<u32>(shard, SH_PARK_LIMIT)) {
+    if (!isRequest && !outStalled(shard, endpointAt(shard, <u32>load<u16>(ds, DS_ENDPOINT)) + EP_OUT)) return false;
+    return refuseInOrder(shard, ds, drv, w, isRequest, R_DEVICE_BUSY);
+  }
+  return parkForDevice(shard, ds, drv, f, w, isRequest);
+}
+
+/** Queue a frame behind the device's older ones (out of line: the forward path stays small). */
+function parkForDevice(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
+  const ps = poolTake(shard);
+  if (ps == 0) return false;
+  store<u16>(ps, <u16>drv, PS_AUX);
+  store<u16>(ps, <u16>epTag(shard, drv, isRequest ? PSK_REQUEST : PSK_EVENT), PS_KIND);
+  store<u64>(ps + PS_FRAME, w);
+  copyFrame(ps + PS_FRAME + HDR_SIZE, f + HDR_SIZE, hdrMsgSize(w) - HDR_SIZE);
+  parkAppend(shard + SH_DEV_LIST, ds + DS_PARK, ps);
+  bump(ds + DS_C_PARKED);
+  faultMark(FP_PARKED);
+  return true;
+}
+
+/** Forward a device's parked frames while it can take them. */
+export function deviceDrainParked(shard: usize, ds: usize): void {
+  const q = ds + DS_PARK;
+  while (parkedCount(q) != 0) {
+    const ps = parkedHead(q);
+    const frame = ps + PS_FRAME;
+    const drv = <u32>load<u16>(ps, PS_AUX);
+    const tag = <u32>load<u16>(ps, PS_KIND);
+    const isRefusal = (tag & TAG_KIND) == PSK_REFUSAL;
+    if (!epTagLive(shard, drv, tag)) {
+      // Its driver detached while it waited (the id may have a new owner by now): never sent.
+      drop(shard, drv, R_SOURCE_GONE);
+    } else if (isRefusal) {
+      // Its turn among the device's frames: it takes an entry so its failure keeps its place.
+      if (!windowHasRoom(ds)) break;
+      const w = load<u64>(frame);
+      const reason = load<u32>(frame, HDR_SIZE);
+      openRefusal(shard, ds, hdrMsgId(w), drv, hdrToken(w), reason);
+      drop(shard, drv, reason);
+    } else if (!forward(shard, ds, drv, frame, load<u64>(frame), (tag & TAG_KIND) == PSK_REQUEST)) {
+      break;
+    }
+    if (isRefusal) store<u32>(ds, load<u32>(ds, DS_PARK_REFUSALS) - 1, DS_PARK_REFUSALS);
+    parkedPop(shard, q);
+  }
+}
+
+/** A transport request that cannot be routed fails towards its driver and is dropped with `reason`. */
+@inline export function refuse(shard: usize, drv: u32, w: u64, isRequest: bool, reason: u32): bool {
+  if (isRequest && !emitFailure(shard, drv, hdrDevNum(w), hdrMsgId(w), reason, hdrToken(w))) return false;
+  drop(shard, drv, reason);
+  return true;
+}
+
+/**
+ * The driver's own output has a park limit's worth of frames it has not drained. While it
+ * still drains, its ring waits (only its own traffic). Once it has drained nothing for a whole
+ * timeout it is stalled: its requests fail (DRIVER_STALLED), in their place in each device's
+ * order, its events and bus requests are dropped, so a stuck driver cannot hold the router.
+ */
+export function driverBacklogged(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
+  if (!outStalled(shard, e + EP_OUT)) return false;
+  // A transport request or event with a valid id (fromDriver checked it).
+  if ((hdrMsgId(w) & MSG_ID_EVENT_BIT) == 0) {
+    const ds = deviceState(shard, hdrDevNum(w));
+    if (ds != 0 && isMine(shard, ds)) return refuseInOrder(shard, ds, ep, w, true, R_DRIVER_STALLED);
+    // Owned elsewhere: its failure could not keep its place from here, so it travels on and
+    // the owner refuses it (drainCrossShard checks the driver too).
+    if (ds != 0) return toOtherShard(shard, ds, ep, f, w);
+    return refuse(shard, ep, w, true, R_DRIVER_STALLED);
+  }
+  drop(shard, ep, R_DRIVER_STALLED);
+  return true;
+}
+
+/** A driver (of another shard) whose output is backlogged and stalled (see driverBacklogged); reads only. */
+@inline export function driverStalled(shard: usize, drv: u32): bool {
+  const out = endpointAt(shard, drv) + EP_OUT;
+  return load<u32>(out, OUT_PARK_COUNT) >= parkLimit() && outStalledSeenFrom(shard, out);
+}
+
+/** A driver's frame for a device another shard owns: through the shard-to-shard ring. */
+export function toOtherShard(shard: usize, ds: usize, ep: u32, f: usize, w: u64): bool {
+  const xs = crossShardOut(shard, <u32>load<u16>(ds, DS_SHARD));
+  if (!crossShardRoom(shard, xs) || !outEmit(shard, xs, w, f, hdrMsgSize(w), epTag(shard, ep, XS_TO_DEVICE), ep)) return false;
+  faultMark(FP_XS_SENT);
+  bump(shard + SH_C_XS_SENT);
+  return true;
+}
