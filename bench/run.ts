@@ -93,7 +93,7 @@ function cases(anchorBin: string | null): Case[] {
     },
     // What one thread wake-up costs here, by mechanism (docs/ARCHITECTURE.md "The wake-up chain").
     { id: 'device-sdk', metrics: { 'device-sdk-entropy-init-k8': 'requests/s', 'device-sdk-block-init-k8': 'requests/s' }, command: node('device-sdk.js') },
-    { id: 'wake-hops', metrics: { 'hop-futex-us': 'us', 'hop-wait-async-us': 'us', 'hop-socket-loop-us': 'us', 'hop-socket-sys-us': 'us' }, command: node('wake-hops.js') },
+    { id: 'wake-hops', metrics: { 'hop-futex-us': 'us', 'hop-wait-async-us': 'us', 'hop-socket-loop-us': 'us', 'hop-socket-sys-us': 'us', 'hop-eventfd-us': 'us' }, command: node('wake-hops.js') },
     // Two routers (two processes) linked by the stream bus over TCP on 127.0.0.1: loaded, then one request at a time.
     { id: 'stream', metrics: { 'stream-tcp-d2-k64': 'round trips/s' }, command: node('stream.js') },
     { id: 'c-anchor-tcppingpong', metrics: { 'c-anchor-tcppingpong': 'round trips/s' }, command: anchor('tcppingpong', ['ms=1000', 'reps=5'], ['ms=500', 'reps=3']) },

@@ -8,7 +8,11 @@
 //   socket-loop a Unix socket, both ends in Node event loops ('data' events: the router's main
 //               thread side of a doorbell socket);
 //   socket-sys  a Unix socket, both ends blocking in poll(2)/recv(2) via src/native/bell.ts (the
-//               load engine's side, and what the C peer does).
+//               load engine's side, what the C peer does, and a shard asleep in ppoll(2) on its
+//               links' sockets: src/wait/poll-doorbell.ts);
+//   eventfd     two threads asleep in ppoll(2) on an eventfd each, woken by a write to it (an
+//               in-process waker — main thread, device worker, other shard — waking a shard
+//               that sleeps in poll(2) instead of a futex: DOORBELL_ASLEEP_POLL).
 import { Worker } from 'node:worker_threads';
 import { createServer, createConnection, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +31,13 @@ if (workerData.kind === 'socket-sys') {
   const bell = require(workerData.addon);
   parentPort.once('message', (fd) => {
     for (let i = 0; i < n; i++) { while (bell.wait(fd, 1000) !== 1); bell.ring(fd); }
+    parentPort.postMessage('done');
+  });
+} else if (workerData.kind === 'eventfd') {
+  const bell = require(workerData.addon);
+  parentPort.once('message', ({ mine, theirs }) => {
+    const none = new Int32Array(1);
+    for (let i = 0; i < n; i++) { while (bell.take(mine, none, 0, 1000, none) === 0); bell.signal(theirs); }
     parentPort.postMessage('done');
   });
 } else {
@@ -137,6 +148,29 @@ async function socketSys(dir: string): Promise<number> {
   return hop(t);
 }
 
+async function eventfdPair(): Promise<number> {
+  const { bellAddon } = await import('../src/native/bell.js');
+  const { packageRoot } = await import('../src/util/paths.js');
+  const bell = bellAddon();
+  const mine = bell.eventAcquire();
+  const theirs = bell.eventAcquire();
+  const worker = spawnWorker('eventfd', new SharedArrayBuffer(8), join(packageRoot(), 'build', 'Release', 'vmsg_bell.node'));
+  worker.postMessage({ mine: theirs, theirs: mine });
+  const none = new Int32Array(1);
+  const t: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    bell.signal(theirs);
+    while (bell.take(mine, none, 0, 1000, none) === 0);
+    t.push(performance.now() - t0);
+  }
+  await new Promise((r) => worker.once('message', r));
+  await worker.terminate();
+  bell.eventRelease(mine);
+  bell.eventRelease(theirs);
+  return hop(t);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'vmsg-wake-hops-'));
 try {
   const samples: Record<string, number> = {};
@@ -144,6 +178,7 @@ try {
   samples['hop-wait-async-us'] = await waitAsyncPair();
   samples['hop-socket-loop-us'] = await socketLoop(dir);
   samples['hop-socket-sys-us'] = await socketSys(dir);
+  samples['hop-eventfd-us'] = await eventfdPair();
   for (const [k, v] of Object.entries(samples)) log(`${k}: ${v} µs`);
   emit({ samples, info: { round_trips: N } });
 } finally {

@@ -48,10 +48,18 @@ export const CURSOR_PRODUCER: u32 = 0;
 export const CURSOR_CONSUMER: u32 = 1;
 
 // Doorbell word: 0 = owner awake, 1 = owner asleep in Atomics.wait on this word,
-// 2 = owner busy-polls and never sleeps (leaving that state takes a fence: src/wait/fence.ts).
+// 2 = owner busy-polls and never sleeps (leaving that state takes a fence: src/wait/fence.ts),
+// 3 = owner asleep in poll(2) (a shard that also waits for its links' doorbell sockets): the
+// waker writes the eventfd held in the i32 DOORBELL_POLL_FD bytes after the word instead.
 export const DOORBELL_AWAKE: i32 = 0;
 export const DOORBELL_ASLEEP: i32 = 1;
 export const DOORBELL_BUSY_POLL: i32 = 2;
+export const DOORBELL_ASLEEP_POLL: i32 = 3;
+export const DOORBELL_POLL_FD: u32 = 4;
+
+// Write the eventfd of a doorbell whose owner sleeps in poll(2) (src/wasm/module.ts: the
+// doorbell addon's signal): the only call out of the hot path, and only to wake a sleeper.
+@external('env', 'wakePoll') declare function wakePoll(fd: i32): void;
 
 /** Acquire-load the peer's index. Out-of-range values are counted and reported as 0xffffffff. */
 @inline function loadPeerIndex(cur: usize): u32 {
@@ -91,8 +99,12 @@ export function peerIndexNow(cur: usize): u32 {
   else atomic.store<u32>(at, v);
   // Checked after the index store: the sleeper sets the bell before its last look at the
   // ring, so with sequentially consistent atomics one of the two sees the other.
-  if (bell != 0 && atomic.load<i32>(bell) == DOORBELL_ASLEEP) {
+  if (bell == 0) return;
+  const state = atomic.load<i32>(bell);
+  if (state == DOORBELL_ASLEEP) {
     if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP, DOORBELL_AWAKE) == DOORBELL_ASLEEP) atomic.notify(bell, 1);
+  } else if (state == DOORBELL_ASLEEP_POLL) {
+    if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP_POLL, DOORBELL_AWAKE) == DOORBELL_ASLEEP_POLL) wakePoll(atomic.load<i32>(bell + DOORBELL_POLL_FD));
   }
 }
 

@@ -187,6 +187,7 @@ export const SH_XS_WAIT: u32 = 116; //     u32 address of NUM_SHARDS × XQ_SIZE 
 export const SH_XS_CREDIT: u32 = 120; //   u32 frames towards devices one shard may have unaccepted at another (>= 1)
 export const SH_POOL_RESERVE: u32 = 124; // u32 pool slots only waiting queues may take: SH_XS_CREDIT × (shards - 1) minus those they hold
 export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)
+export const SH_BELL_FD: u32 = 132; //     i32 eventfd of a shard asleep in poll(2): at SH_BELL + DOORBELL_POLL_FD (ring/cursor.ts)
 export const SH_SCRATCH: u32 = 512; //     64 bytes where small router-generated frames are built
 export const SH_TEMP: u32 = 576; //        u32 out-parameter slot
 // The walk of one endpoint ring in progress (drainEndpoint), so a shard restarted in the middle

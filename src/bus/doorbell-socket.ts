@@ -101,6 +101,24 @@ export class DoorbellSocket {
     else this.socket.resume();
   }
 
+  /**
+   * Hand reading over to another thread for good (a router shard polls the socket itself:
+   * src/router/socket-bells.ts): no more 'data' here, and no byte read here that the other
+   * reader should have seen. Pausing the stream alone is not enough (Node keeps reading up to
+   * its high-water mark), so the handle stops reading too. A peer closing the socket is then
+   * not seen here either: the other reader reports it. False when the handle cannot stop
+   * (keep reading here).
+   */
+  stopReading(): boolean {
+    const handle = (this.socket as unknown as { _handle?: { readStop?: () => number; reading?: boolean } })._handle;
+    if (handle?.readStop === undefined) return false;
+    this.socket.pause();
+    handle.reading = false;
+    if (handle.readStop() === 0) return true;
+    this.socket.resume();
+    return false;
+  }
+
   /** Wake the peer: one byte. */
   ring(): void {
     if (this.ended) return;

@@ -2,7 +2,8 @@
 // the layout: the router's shard reads and writes the window through two cursors in place
 // (an endpoint with caller-supplied cursors, Router.attachExternal). This file does everything
 // around that data path, on the main thread:
-//   - doorbells: the socket bridge both ways (src/bus/doorbell-socket.ts), or busy-poll; a
+//   - doorbells: the owning shard reads and rings the socket itself (src/router/socket-bells.ts;
+//     without the doorbell addon, the socket bridge both ways: src/bus/doorbell-socket.ts), or busy-poll; a
 //     socket that connects after the link came up is adopted then (until it does, the shard
 //     polls the window, so traffic flows from the start and no frame waits for it);
 //   - device side (an external device-side bus, `--device-link`): GET_DEVICES discovery, device
@@ -81,6 +82,8 @@ export class ShmBusLink implements BusLink {
   private stopBridge: (() => void) | null = null;
   /** The shard rings the doorbell socket itself: which shard, and our descriptor for the socket. */
   private shardBell: { shard: number; fd: number } | null = null;
+  /** The shard also reads the doorbell socket: what to call when it reports the socket closed. */
+  private shardReads: ((why: string) => void) | null = null;
   /** The shard polls this link's window (no doorbell socket yet, or none configured). */
   private polling = true;
   private readonly cursors: number;
@@ -201,6 +204,9 @@ export class ShmBusLink implements BusLink {
       }
       const left = win.peerLeft();
       if (left !== null) void this.stop(left);
+      else if (this.shardReads !== null && this.shardBell !== null && router.socketBells.closed(this.shardBell.shard, this.wakeWord)) {
+        this.shardReads('the peer closed the doorbell socket');
+      }
     });
     if (this.opts.pingMs > 0) every(this.opts.pingMs, () => this.keepAlive());
   }
@@ -234,6 +240,10 @@ export class ShmBusLink implements BusLink {
     const fd = bell !== null && s.fd >= 0 ? bell.dup(s.fd) : -1;
     if (fd >= 0 && router.socketBells.add(shard, this.wakeWord, fd)) {
       this.shardBell = { shard, fd };
+      // The shard reads the peer's bytes too (it sleeps in poll(2) on them), so this thread no
+      // longer wakes for them; it learns that the peer closed the socket from the shard
+      // (the state check below). Bytes read here before this still wake the shard (onRing).
+      if (s.stopReading()) this.shardReads = onEnd;
     } else {
       if (fd >= 0) bell!.close(fd);
       this.stopBridge = s.bridgeWakeups(router.mem.i32, this.wakeWord);

@@ -1,6 +1,7 @@
 // TypeScript face of the doorbell addon (src/native/vmsg_bell.c, built by node-gyp during
 // npm ci): the system calls a thread makes when it drives a shared-memory window itself
-// instead of through the event loop (the load engine, src/driver/frame-engine.ts).
+// instead of through the event loop (the load engine, src/driver/frame-engine.ts; a router shard
+// sleeping in poll(2) on its links' sockets, src/wait/poll-doorbell.ts).
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../util/paths.js';
@@ -15,7 +16,25 @@ export interface BellAddon {
   /** A descriptor of our own for the same socket (-1 on failure): rung from another thread, it cannot be closed and reused under that thread. */
   dup(fd: number): number;
   close(fd: number): number;
+  /** An eventfd of the process-wide pool (never closed: see vmsg_bell.c), -1 when none. */
+  eventAcquire(): number;
+  eventRelease(fd: number): number;
+  /** Add 1 to a pooled eventfd: 1 done, 0 its counter is full (it is signalled), -1 not a pooled eventfd. */
+  signal(fd: number): number;
+  /**
+   * poll(2) the eventfd `evfd` (-1: none) and sockets fds[0 .. n - 1] for at most `ms` (0: just
+   * look), and drain what rang. status[i]: 1 socket i rang, -1 it closed or failed, 0 neither.
+   * Returns TAKE_EVENT | TAKE_RANG | TAKE_CLOSED bits (0: timed out).
+   */
+  take(evfd: number, fds: Int32Array, n: number, ms: number, status: Int32Array): number;
 }
+
+/** take(): the eventfd was written (an in-process waker). */
+export const TAKE_EVENT = 1;
+/** take(): a socket rang (an external peer). */
+export const TAKE_RANG = 2;
+/** take(): a socket closed or failed. */
+export const TAKE_CLOSED = 4;
 
 let addon: BellAddon | undefined;
 let failure: Error | undefined;

@@ -1,8 +1,15 @@
 // Doorbell socket calls for a thread that drives a shared-memory window synchronously (the load
-// engine of `vmsg bench`, src/driver/frame-engine.ts): sleep until the peer rings, drain its
-// bytes, ring it, give the CPU away while polling. Going through the event loop instead costs a
-// libuv wake-up, a JS callback and a promise per ring (tens of microseconds each way); these are
-// the system calls a C peer makes. The socket stays owned by Node (paused while used here).
+// engine of `vmsg bench`, src/driver/frame-engine.ts; a router shard, src/wait/poll-doorbell.ts):
+// sleep until the peer rings, drain its bytes, ring it, give the CPU away while polling. Going
+// through the event loop instead costs a libuv wake-up, a JS callback and a promise per ring
+// (tens of microseconds each way); these are the system calls a C peer makes. The socket stays
+// owned by Node (not read by it while used here).
+//
+// A shard sleeps in poll(2) on its links' sockets and an eventfd, which in-process wakers write
+// instead of Atomics.notify (src/wait/doorbell.ts). Eventfds come from a process-wide pool and
+// are never closed: a waker that read a sleeper's descriptor may write it late, after that
+// sleeper stopped; into a pooled eventfd that is at most a spurious wake-up of its next user,
+// never a write into whatever file reused the number.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +17,11 @@
 #include <node_api.h>
 #include <poll.h>
 #include <sched.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 
 static int32_t arg_i32(napi_env env, napi_callback_info info, size_t i, int32_t dflt) {
   napi_value argv[2];
@@ -73,6 +84,123 @@ static napi_value bell_yield(napi_env env, napi_callback_info info) {
   return int_value(env, sched_yield());
 }
 
+// ---- the shard's poll sleep
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+#define POOL_MAX 256
+static int pool_fd[POOL_MAX];
+static int pool_used[POOL_MAX];
+static int pool_n;
+
+// eventAcquire(): an eventfd of the pool (non-blocking), -1 when none can be had.
+static napi_value bell_event_acquire(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = -1;
+  pthread_mutex_lock(&pool_lock);
+  for (int i = 0; i < pool_n; i++) {
+    if (!pool_used[i]) { pool_used[i] = 1; fd = pool_fd[i]; break; }
+  }
+  if (fd < 0 && pool_n < POOL_MAX) {
+    fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd >= 0) { pool_fd[pool_n] = fd; pool_used[pool_n] = 1; __atomic_store_n(&pool_n, pool_n + 1, __ATOMIC_RELEASE); }
+  }
+  pthread_mutex_unlock(&pool_lock);
+  if (fd >= 0) {
+    uint64_t v;
+    while (read(fd, &v, sizeof v) == sizeof v) {} // a late write meant for its last user
+  }
+  return int_value(env, fd);
+}
+
+// eventRelease(fd): back to the pool (still open: see the top of this file).
+static napi_value bell_event_release(napi_env env, napi_callback_info info) {
+  int fd = arg_i32(env, info, 0, -1);
+  pthread_mutex_lock(&pool_lock);
+  for (int i = 0; i < pool_n; i++) if (pool_fd[i] == fd) pool_used[i] = 0;
+  pthread_mutex_unlock(&pool_lock);
+  return int_value(env, 0);
+}
+
+// signal(fd): add 1 to an eventfd of the pool (wakes its poll). Only pooled descriptors are
+// written: a stale number from a torn read can never reach another file.
+static napi_value bell_signal(napi_env env, napi_callback_info info) {
+  int fd = arg_i32(env, info, 0, -1);
+  int ok = 0, m = __atomic_load_n(&pool_n, __ATOMIC_ACQUIRE);
+  for (int i = 0; i < m; i++) if (pool_fd[i] == fd) { ok = 1; break; }
+  if (!ok) return int_value(env, -1);
+  uint64_t one = 1;
+  ssize_t n;
+  do n = write(fd, &one, sizeof one); while (n < 0 && errno == EINTR);
+  return int_value(env, n == sizeof one ? 1 : 0); // EAGAIN: the counter is full, it is signalled
+}
+
+// Drain the bytes of socket fd: 1 some, 0 none, -1 the peer closed it or it failed.
+static int drain(int fd) {
+  char buf[256];
+  int rang = 0;
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) { rang = 1; continue; }
+    if (n == 0) return -1;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? rang : -1;
+  }
+}
+
+#define TAKE_MAX 64
+// take(evfd, fds: Int32Array, n, ms, status: Int32Array): poll the eventfd (if >= 0) and the
+// first n sockets for at most ms (fractions too; 0: just look), drain what rang. status[i] = 1 socket i rang,
+// -1 it closed or failed, 0 neither. Returns bit 0: the eventfd was signalled, bit 1: a socket
+// rang, bit 2: a socket closed or failed; 0 = timed out (or a signal).
+static napi_value bell_take(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  size_t argc = 5;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) return int_value(env, 0);
+  int32_t evfd = -1, n = 0;
+  double ms = 0;
+  napi_get_value_int32(env, argv[0], &evfd);
+  napi_get_value_int32(env, argv[2], &n);
+  napi_get_value_double(env, argv[3], &ms);
+  void *fdp = NULL, *stp = NULL;
+  size_t fdl = 0, stl = 0;
+  napi_typedarray_type t;
+  if (napi_get_typedarray_info(env, argv[1], &t, &fdl, &fdp, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, 0);
+  if (napi_get_typedarray_info(env, argv[4], &t, &stl, &stp, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, 0);
+  if (n < 0) n = 0;
+  if ((size_t)n > fdl) n = (int32_t)fdl;
+  if ((size_t)n > stl) n = (int32_t)stl;
+  if (n > TAKE_MAX) n = TAKE_MAX;
+  int32_t *fds = fdp, *st = stp;
+  struct pollfd p[TAKE_MAX + 1];
+  int k = 0;
+  if (evfd >= 0) p[k++] = (struct pollfd){evfd, POLLIN, 0};
+  for (int i = 0; i < n; i++) p[k++] = (struct pollfd){fds[i], POLLIN, 0};
+  // ppoll: sub-millisecond sleeps (a shard's 50 µs naps) keep their length.
+  if (!(ms >= 0)) ms = 0;
+  if (ms > 86400000) ms = 86400000;
+  struct timespec ts = {(time_t)(ms / 1000), (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
+  int r = ppoll(p, (nfds_t)k, &ts, NULL);
+  int out = 0;
+  for (int i = 0; i < n; i++) st[i] = 0;
+  if (r <= 0) return int_value(env, 0);
+  int j = 0;
+  if (evfd >= 0) {
+    if (p[0].revents) {
+      uint64_t v;
+      while (read(evfd, &v, sizeof v) == sizeof v) {}
+      out |= 1;
+    }
+    j = 1;
+  }
+  for (int i = 0; i < n; i++, j++) {
+    if (p[j].revents == 0) continue;
+    int d = (p[j].revents & POLLNVAL) ? -1 : drain(fds[i]);
+    st[i] = d;
+    if (d > 0) out |= 2;
+    else if (d < 0) out |= 4;
+  }
+  return int_value(env, out);
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
     {"wait", NULL, bell_wait, NULL, NULL, NULL, napi_default, NULL},
@@ -80,6 +208,10 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"yield", NULL, bell_yield, NULL, NULL, NULL, napi_default, NULL},
     {"dup", NULL, bell_dup, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, bell_close, NULL, NULL, NULL, napi_default, NULL},
+    {"eventAcquire", NULL, bell_event_acquire, NULL, NULL, NULL, napi_default, NULL},
+    {"eventRelease", NULL, bell_event_release, NULL, NULL, NULL, napi_default, NULL},
+    {"signal", NULL, bell_signal, NULL, NULL, NULL, napi_default, NULL},
+    {"take", NULL, bell_take, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -2,15 +2,18 @@
 // idleTimeout Infinity). Routing runs in WASM over the shared memory; this loop only keeps
 // the clock, runs control commands, expires deadlines and, when idle, does what its idle
 // strategy says (src/wait/idle-strategy.ts: spin a bounded number of passes, then sleep on the
-// shard's doorbell; a wake-up costs ~50 µs, a pass ~0.1 µs).
+// shard's doorbell; a wake-up costs ~50 µs, a pass ~0.1 µs). With the doorbell addon the
+// shard also serves its links' doorbell sockets both ways (src/router/socket-bells.ts): it
+// rings them after publishing, and sleeps in poll(2) on them (src/wait/poll-doorbell.ts).
 import { instantiate } from '../wasm/module.js';
 import { checkRouterTables, routerLayout } from './layout.js';
 import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_SOCKET_BELLS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
-import { ringSocketBells } from './socket-bells.js';
+import { ringSocketBells, ShardSockets } from './socket-bells.js';
 import { tryBellAddon } from '../native/bell.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
-import { Doorbell } from '../wait/doorbell.js';
+import { Doorbell, DOORBELL_POLL_FD } from '../wait/doorbell.js';
+import { PollDoorbell } from '../wait/poll-doorbell.js';
 import { IDLE_SPUN, spinThenSleep } from '../wait/idle-strategy.js';
 
 export interface ShardTask {
@@ -45,6 +48,9 @@ const POLL_NAP_MS = 0.05;
  * naps (two per round trip, ~0.1-0.2 ms each here). After that, naps again.
  */
 const POLL_YIELD_MS = 2;
+
+/** Passes between two reads of the links' doorbell sockets while the shard does not sleep (a power of two, >= 64). */
+const SOCKET_DRAIN_PASSES = 1024;
 
 export default function runShard(task: ShardTask): { frames: number } {
   const L = routerLayout();
@@ -81,7 +87,14 @@ export default function runShard(task: ShardTask): { frames: number } {
     napMs: POLL_NAP_MS,
     napping: () => Atomics.load(u32, pollLinksAt) !== 0,
   });
-  const bell = new Doorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL);
+  // With the doorbell addon the shard also reads its links' doorbell sockets and sleeps in
+  // poll(2) on them (src/wait/poll-doorbell.ts): a peer's byte wakes this thread, not the main one.
+  const sockets = sockBell !== null ? new ShardSockets(u32, socketBellsAt) : null;
+  const bell = sockBell !== null && sockets !== null
+    ? new PollDoorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL, sockBell, sockets)
+    : new Doorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL);
+  const pollBell = bell instanceof PollDoorbell ? bell : null;
+  if (L.SH_BELL_FD !== L.SH_BELL + DOORBELL_POLL_FD) throw new Error('router layout: SH_BELL_FD must follow SH_BELL by DOORBELL_POLL_FD');
   // Busy-spin says so on the doorbell, so the rings into this shard may publish with plain
   // stores (src/wait/fence.ts). Otherwise make sure a busy-polling predecessor (a restarted
   // shard) did not leave that state behind.
@@ -117,6 +130,13 @@ export default function runShard(task: ShardTask): { frames: number } {
         if (now !== lastExpire) {
           wasm.expire(shard);
           lastExpire = now;
+        }
+        // Read the bytes of peers that ring while we spin (one poll(2) every SOCKET_DRAIN_PASSES
+        // passes, none without sockets): a full socket would block or fail a peer's ring, and a
+        // closed one is seen here too.
+        if (pollBell !== null && (iter & (SOCKET_DRAIN_PASSES - 1)) === 0 && u32[socketBellsAt] !== 0) {
+          pollBell.drain();
+          sockets!.publishWakes(pollBell.socketWakes, pollBell.eventWakes);
         }
       }
       // Capture records carry a wall-clock time with µs resolution (a typed-array load when off).
@@ -154,9 +174,13 @@ export default function runShard(task: ShardTask): { frames: number } {
         sockBell.yield();
         continue;
       }
-      if (idle.idle(bell, lastLook) !== IDLE_SPUN) slept = true;
+      if (idle.idle(bell, lastLook) !== IDLE_SPUN) {
+        slept = true;
+        if (pollBell !== null) sockets!.publishWakes(pollBell.socketWakes, pollBell.eventWakes);
+      }
     }
   } finally {
+    pollBell?.close();
     u32[(block + CB_STATE) >>> 2] = SHARD_STOPPED;
   }
   return { frames };

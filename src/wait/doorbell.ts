@@ -5,8 +5,11 @@
 // waker, with the same rule as ringDoorbell below.
 //
 // The word: DOORBELL_AWAKE (0) = owner awake, DOORBELL_ASLEEP (1) = owner asleep or about to be,
-// DOORBELL_BUSY_POLL (2) = owner spins and never sleeps. Only the owner stores ASLEEP or
-// BUSY_POLL; a waker moves ASLEEP -> AWAKE with compareExchange, then notifies.
+// DOORBELL_BUSY_POLL (2) = owner spins and never sleeps, DOORBELL_ASLEEP_POLL (3) = owner asleep
+// or about to be in poll(2) (a shard that also waits for its links' doorbell sockets:
+// src/wait/poll-doorbell.ts), with its eventfd in the i32 after the word. Only the owner stores
+// ASLEEP, ASLEEP_POLL or BUSY_POLL; a waker moves ASLEEP -> AWAKE with compareExchange, then
+// notifies, or ASLEEP_POLL -> AWAKE, then writes the eventfd.
 //
 // Why no wake-up is lost. JS and wasm atomics are sequentially consistent, so these accesses
 // fall into one total order:
@@ -19,6 +22,17 @@
 // once ("not-equal"): Atomics.wait compares and enqueues atomically with respect to notify.
 // test/wait/doorbell.test.ts checks each branch of this argument, and a real cross-thread wake.
 //
+// Sleeping in poll(2) is the same argument with the eventfd for the futex: the owner stores
+// ASLEEP_POLL, looks, then polls its eventfd (and its sockets). A waker that saw ASLEEP_POLL
+// and won the compareExchange writes the eventfd; an eventfd stays readable until read, so a
+// write that lands before the owner reaches poll(2) makes poll return at once (as AWAKE makes
+// Atomics.wait return "not-equal"). The owner reads the eventfd only after poll returned: a
+// write after that read is a spurious early return of its next sleep, never a lost one. A
+// waker whose compareExchange failed lost to the owner (it woke, and its next ASLEEP* store
+// comes after the waker's index store, so that sleep's last look sees the work) or to another
+// waker (who wakes it). The sockets: an external peer publishes its index, then sends the byte;
+// a byte sent after the owner's last look stays readable until the owner's poll drains it.
+//
 // Busy-poll. An owner that never sleeps says so (enterBusyPoll): publishers on rings made
 // relaxed (src/wait/fence.ts: x86-64 with membarrier) then publish with a plain store, no xchg.
 // Leaving the state (leaveBusyPoll) stores AWAKE, then runs the membarrier fence, before any
@@ -26,11 +40,17 @@
 import { busyPollExitFence, relaxedPublish } from './fence.js';
 // Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
 import {
-  DOORBELL_AWAKE, DOORBELL_ASLEEP, DOORBELL_BUSY_POLL,
+  DOORBELL_AWAKE, DOORBELL_ASLEEP, DOORBELL_BUSY_POLL, DOORBELL_ASLEEP_POLL, DOORBELL_POLL_FD,
 } from '../wasm/layout.js';
+import { tryBellAddon } from '../native/bell.js';
 export {
-  DOORBELL_AWAKE, DOORBELL_ASLEEP, DOORBELL_BUSY_POLL,
+  DOORBELL_AWAKE, DOORBELL_ASLEEP, DOORBELL_BUSY_POLL, DOORBELL_ASLEEP_POLL, DOORBELL_POLL_FD,
 };
+
+/** Wake a sleeper in poll(2) through its eventfd (only an owner that loaded the doorbell addon sleeps there). */
+function wakePollSleeper(fd: number): void {
+  tryBellAddon()?.signal(fd);
+}
 
 /** A look at the owner's work: true when there is some (a frame to read, a slot to fill). */
 export type Look = () => boolean;
@@ -38,8 +58,13 @@ export type Look = () => boolean;
 /** Wake the owner of the doorbell word at i32[at] if it sleeps (the waker's half of the protocol). */
 export function ringDoorbell(i32: Int32Array, at: number): void {
   // The plain load keeps the common case (owner awake) free of a read-modify-write.
-  if (Atomics.load(i32, at) !== DOORBELL_AWAKE && Atomics.compareExchange(i32, at, DOORBELL_ASLEEP, DOORBELL_AWAKE) === DOORBELL_ASLEEP) {
-    Atomics.notify(i32, at, 1);
+  const state = Atomics.load(i32, at);
+  if (state === DOORBELL_ASLEEP) {
+    if (Atomics.compareExchange(i32, at, DOORBELL_ASLEEP, DOORBELL_AWAKE) === DOORBELL_ASLEEP) Atomics.notify(i32, at, 1);
+  } else if (state === DOORBELL_ASLEEP_POLL) {
+    if (Atomics.compareExchange(i32, at, DOORBELL_ASLEEP_POLL, DOORBELL_AWAKE) === DOORBELL_ASLEEP_POLL) {
+      wakePollSleeper(Atomics.load(i32, at + (DOORBELL_POLL_FD >>> 2)));
+    }
   }
 }
 
@@ -47,8 +72,8 @@ export function ringDoorbell(i32: Int32Array, at: number): void {
 export class Doorbell {
   /** Times the owner went to sleep in Atomics.wait / waitAsync (how often the wake path ran). */
   sleeps = 0;
-  private readonly i32: Int32Array;
-  private readonly at: number;
+  protected readonly i32: Int32Array;
+  protected readonly at: number;
 
   constructor(buffer: SharedArrayBuffer, readonly addr: number) {
     if (!Number.isInteger(addr) || addr <= 0 || addr % 4 !== 0 || addr + 4 > buffer.byteLength) {
@@ -115,7 +140,9 @@ export class Doorbell {
    * also ends a busy-poll state without the fence, so only for an owner that is stopping.
    */
   wake(): void {
-    Atomics.store(this.i32, this.at, DOORBELL_AWAKE);
+    if (Atomics.exchange(this.i32, this.at, DOORBELL_AWAKE) === DOORBELL_ASLEEP_POLL) {
+      wakePollSleeper(Atomics.load(this.i32, this.at + (DOORBELL_POLL_FD >>> 2)));
+    }
     Atomics.notify(this.i32, this.at);
   }
 

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../util/paths.js';
+import { tryBellAddon } from '../native/bell.js';
 
 /** The raw exports of dist/wasm/vmsg.wasm (functions take and return byte addresses). */
 export interface WasmExports {
@@ -94,6 +95,9 @@ export function instantiate(memory: WebAssembly.Memory, module: WebAssembly.Modu
       },
       // The load engine's clock (assembly/loadgen/driver.ts), read once per pass.
       now: () => performance.now(),
+      // A publish found its consumer asleep in poll(2): write its eventfd (assembly/ring/cursor.ts,
+      // src/wait/doorbell.ts). Only an owner that loaded the doorbell addon sleeps in poll.
+      wakePoll: (fd: number) => void tryBellAddon()?.signal(fd),
     },
   });
   return instance.exports as unknown as WasmExports;
