@@ -34,6 +34,8 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 /** bench/route-one.ts: one request at a time through vmsg route, per device kind; `-ratio` = p50 / C ↔ C doorbell p50. */
 const ROUTE_ONE_CASES = ['route-one-entropy-init', 'route-one-echo-init', 'route-one-echo-avail'];
 const VMAMP_DRIVER_CASES = ['poll', 'doorbell'].flatMap((k) => [1, 8].map((n) => `vmamp-driver-k${n}-${k}`));
+/** bench/relay.ts: C driver → vmsg route → C device; `<case>-c` C ↔ C on the same kind of window, `<case>-ratio` ours / C ↔ C per process. */
+const RELAY_CASES = ['relay-doorbell-k1', 'relay-doorbell-k8', 'relay-poll-k8'];
 const RUN_TIMEOUT_MS = 180_000;
 
 /** The targets of issue "Router core", item 7. */
@@ -47,6 +49,8 @@ const TARGETS: Record<string, Target> = {
   ...Object.fromEntries(VMAMP_DRIVER_CASES.map((n) => [n, { op: '>=', value: 0.8, of: 'ratio_to_c' } as Target])),
   // One request at a time through vmsg route over a doorbell window: p50 ≤ 2× the C ↔ C doorbell p50.
   ...Object.fromEntries(ROUTE_ONE_CASES.map((n) => [`${n}-ratio`, { op: '<=', value: 2 } as Target])),
+  // The relay between two external buses: with doorbells ≥ 0.5× C ↔ C; busy-poll with the router's defaults ≥ 0.1×.
+  ...Object.fromEntries(RELAY_CASES.map((n) => [n, { op: '>=', value: n.includes('-poll-') ? 0.1 : 0.5, of: 'ratio_to_c' } as Target])),
   // One Device SDK worker on the control plane (init sequence, 8 in flight, in-process link).
   'device-sdk-entropy-init-k8': { op: '>=', value: 200_000 },
   'device-sdk-block-init-k8': { op: '>=', value: 200_000 },
@@ -90,6 +94,11 @@ function cases(anchorBin: string | null): Case[] {
       id: 'route-one',
       metrics: Object.fromEntries(ROUTE_ONE_CASES.flatMap((n) => [[`${n}-p50-us`, 'us'], [`${n}-ratio`, 'x']])),
       command: node('route-one.js'),
+    },
+    {
+      id: 'relay',
+      metrics: Object.fromEntries(RELAY_CASES.flatMap((n) => [[n, 'round trips/s'], [`${n}-c`, 'round trips/s'], [`${n}-ratio`, 'x'], [`${n}-p50-us`, 'us']])),
+      command: node('relay.js'),
     },
     // What one thread wake-up costs here, by mechanism (docs/ARCHITECTURE.md "The wake-up chain").
     { id: 'device-sdk', metrics: { 'device-sdk-entropy-init-k8': 'requests/s', 'device-sdk-block-init-k8': 'requests/s' }, command: node('device-sdk.js') },
@@ -235,8 +244,8 @@ function applyTargets(results: Result[]): void {
       r.ratio_to_c_c_per_round = perRound(r, cc);
     }
   }
-  // vmamp-driver: the ratio of each process's back-to-back pairs, not of medians over processes.
-  for (const n of VMAMP_DRIVER_CASES) {
+  // vmamp-driver, relay: the ratio of each process's back-to-back pairs, not of medians over processes.
+  for (const n of [...VMAMP_DRIVER_CASES, ...RELAY_CASES]) {
     const r = byName.get(n);
     const ratio = byName.get(`${n}-ratio`);
     if (r === undefined || ratio === undefined || ratio.runs === 0) continue;
