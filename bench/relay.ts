@@ -76,7 +76,10 @@ async function driverResult(drv: Proc, seconds: number, others: Proc[]): Promise
 
 async function stopAll(procs: Proc[], wins: Win[]): Promise<void> {
   for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+  // One that does not stop must not keep the run (and its window) alive.
+  const force = setTimeout(() => procs.forEach((p) => p.child.exitCode === null && p.child.signalCode === null && p.child.kill('SIGKILL')), 5000);
   await Promise.all(procs.map((p) => p.done));
+  clearTimeout(force);
   for (const w of wins) rmSync(w.path, { force: true });
 }
 
