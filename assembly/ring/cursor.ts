@@ -276,6 +276,39 @@ export function produceFreeHint(cur: usize): u32 {
   else store<u32>(cur, pending, CUR_PENDING);
 }
 
+// ---------------------------------------------------------------- runs
+// A consumer that walks a run (consumeAvailable, then consumeAdvance) keeps its index in a local
+// and reads the ring's geometry once, before the walk: loads from the cursor would not be
+// hoisted past the walk's stores. These name what it reads and how it steps.
+
+/** This side's index: the first slot of the run consumeAvailable counted. */
+@inline export function runStart(cur: usize): u32 { return load<u32>(cur, CUR_LOCAL); }
+/** Address of slot 0. */
+@inline export function ringSlots(cur: usize): usize { return <usize>load<u32>(cur, CUR_SLOTS); }
+/** Bytes from one slot to the next. */
+@inline export function slotStride(cur: usize): u32 { return load<u32>(cur, CUR_STRIDE); }
+/** Number of slots (units, in a packed ring). */
+@inline export function ringCapacity(cur: usize): u32 { return load<u32>(cur, CUR_CAP); }
+/** Most slots one frame takes (1 = a frame per slot). */
+@inline export function maxUnits(cur: usize): u32 { return load<u32>(cur, CUR_MAX_UNITS); }
+/** A packed ring: frames take frameUnits(msg_size) slots. */
+@inline export function isPacked(cur: usize): bool { return load<u32>(cur, CUR_MAX_UNITS) > 1; }
+/** Address of slot `i` of a ring whose slot 0 is at `slots`. */
+@inline export function slotAt(slots: usize, stride: u32, i: u32): usize { return slots + <usize>i * <usize>stride; }
+/** The slot after `i` (compare-and-wrap). */
+@inline export function slotNext(i: u32, cap: u32): u32 {
+  if (++i == cap) i = 0; // compare-and-wrap: capacities need not be powers of two
+  return i;
+}
+/** The slot `n` (<= cap) after `i`, wrapped. */
+@inline export function slotAfter(i: u32, n: u32, cap: u32): u32 {
+  i += n;
+  if (i >= cap) i -= cap;
+  return i;
+}
+/** Steps taken but not yet published. */
+@inline export function hasPending(cur: usize): bool { return load<u32>(cur, CUR_PENDING) != 0; }
+
 /** Frames readable as last seen (a lower bound). */
 export function consumeAvailableHint(cur: usize): u32 {
   const cap = load<u32>(cur, CUR_CAP);

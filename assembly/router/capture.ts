@@ -3,7 +3,7 @@
 // capture ring (layout CAP_* in ./layout), which src/capture/ drains to a file. Capture never
 // holds routing back: a full capture ring loses the record and counts it.
 import { SH_NOW_WALL, SH_C_CAPTURED, SH_C_CAPTURE_LOST, CAP_TIME, CAP_EP, CAP_DIR, CAP_FLAGS, CAP_LEN, CAP_FRAME } from './layout';
-import { produceReserve, produceCommit, CUR_STRIDE } from '../ring/cursor';
+import { produceReserve, produceCommit, slotStride } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { captureCursor, markDirty, bump } from './context';
 
@@ -15,7 +15,7 @@ export function captureFrame(shard: usize, ep: u32, dir: u32, frame: usize, len:
     bump(shard + SH_C_CAPTURE_LOST);
     return;
   }
-  const room = load<u32>(cur, CUR_STRIDE) - CAP_FRAME;
+  const room = slotStride(cur) - CAP_FRAME;
   if (len > room) len = room;
   store<f64>(slot, load<f64>(shard, SH_NOW_WALL), CAP_TIME);
   store<u16>(slot, <u16>ep, CAP_EP);

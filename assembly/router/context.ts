@@ -3,7 +3,7 @@ import {
   SH_CONFIG, SH_STATS, SH_NOW, SH_NOW_US, SH_DIRTY, SH_DIRTY_N, SH_ID, SH_CAPTURE, SH_PARK_LIMIT, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
   EP_SIZE, EP_OUT, EP_KIND, EP_FLAGS, EP_GEN, EPK_FREE, EPF_CLOSING, EC_DROP_BASE, TAG_KIND, TAG_GEN_SHIFT,
 } from './layout';
-import { CUR_PENDING, CUR_DIRTY, cursorFlush } from '../ring/cursor';
+import { CUR_DIRTY, cursorFlush, hasPending } from '../ring/cursor';
 
 // The shard's table addresses, copied into wasm globals when an entry point starts: globals
 // are per instance, and each shard thread has its own instance, so this is thread-safe; it
@@ -84,7 +84,7 @@ export function bindShard(shard: usize): void {
 
 /** Remember a cursor (an output's producer or a source's consumer) with unpublished steps; routeSome publishes them after a light pass and at the end of the call. */
 @inline export function markDirty(shard: usize, cur: usize): void {
-  if (load<u32>(cur, CUR_PENDING) != 0 && load<u32>(cur, CUR_DIRTY) == 0) {
+  if (hasPending(cur) && load<u32>(cur, CUR_DIRTY) == 0) {
     store<u32>(cur, 1, CUR_DIRTY);
     const n = load<u32>(shard, SH_DIRTY_N);
     store<u32>(<usize>load<u32>(shard, SH_DIRTY) + (<usize>n << 2), <u32>cur);

@@ -12,7 +12,10 @@ import {
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_ENDPOINT_GONE,
 } from './layout';
 import { HDR_SIZE, hdrMsgSize } from '../header';
-import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, frameUnits, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL, CUR_CAPTURED, CUR_MAX_UNITS } from '../ring/cursor';
+import {
+  consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, frameUnits,
+  runStart, ringSlots, slotStride, ringCapacity, maxUnits, isPacked, slotAt, slotNext, slotAfter, CUR_CAPTURED,
+} from '../ring/cursor';
 import { endpointAt, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, captureCursor, epTagLive } from './context';
 import { captureFrame } from './capture';
 import { parkListPrune } from './parked';
@@ -64,25 +67,25 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   if (avail == 0) return 0;
   // Packed rings take their own walk, out of line: any packed-ring arithmetic in this loop
   // measured 9-12 % off router-core on rings of one frame per slot.
-  if (load<u32>(cur, CUR_MAX_UNITS) > 1) return drainPacked(shard, ep, e, cur, avail, budget);
+  if (isPacked(cur)) return drainPacked(shard, ep, e, cur, avail, budget);
   store<u32>(shard, 1, SH_BOUNDED);
   walkBegin(shard, ep, cur);
   if (avail > budget) avail = budget;
   const kind = <u32>load<u8>(e, EP_KIND);
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
   // The run of readable slots is walked with the index in a local; the cursor is written once.
-  const slots = <usize>load<u32>(cur, CUR_SLOTS);
-  const stride = load<u32>(cur, CUR_STRIDE);
-  const cap = load<u32>(cur, CUR_CAP);
-  let local = load<u32>(cur, CUR_LOCAL);
+  const slots = ringSlots(cur);
+  const stride = slotStride(cur);
+  const cap = ringCapacity(cur);
+  let local = runStart(cur);
   let n: u32 = 0;
   let bytes: u32 = 0; // summed in a register, stored once per batch
   while (n < avail) {
-    const f = slots + <usize>local * <usize>stride;
+    const f = slotAt(slots, stride, local);
     const w = load<u64>(f);
     if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
     bytes += hdrMsgSize(w);
-    if (++local == cap) local = 0;
+    local = slotNext(local, cap);
     n++;
     store<u32>(shard, n, SH_WALK_N);
     faultFrameDone(shard);
@@ -94,29 +97,28 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
 function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, budget: u32): u32 {
   const kind = <u32>load<u8>(e, EP_KIND);
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
-  const slots = <usize>load<u32>(cur, CUR_SLOTS);
-  const stride = load<u32>(cur, CUR_STRIDE);
-  const cap = load<u32>(cur, CUR_CAP);
-  const maxUnits = load<u32>(cur, CUR_MAX_UNITS);
-  let local = load<u32>(cur, CUR_LOCAL);
+  const slots = ringSlots(cur);
+  const stride = slotStride(cur);
+  const cap = ringCapacity(cur);
+  const most = maxUnits(cur);
+  let local = runStart(cur);
   let n: u32 = 0;
   let used: u32 = 0;
   let bytes: u32 = 0;
   store<u32>(shard, 1, SH_BOUNDED);
   walkBegin(shard, ep, cur);
   while (used < avail && n < budget) {
-    const f = slots + <usize>local * <usize>stride;
+    const f = slotAt(slots, stride, local);
     const w = load<u64>(f);
     const size = hdrMsgSize(w);
     // The units come from the size, as the producer counted them; a frame that claims more
     // than was published is cut short (and dropped below: bigger than its buffer).
-    let units = frameUnits(size, maxUnits);
+    let units = frameUnits(size, most);
     if (units > avail - used) units = avail - used;
     const room = units * stride;
     if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, room)) break;
     bytes += size;
-    local += units;
-    if (local >= cap) local -= cap;
+    local = slotAfter(local, units, cap);
     used += units;
     n++;
     store<u32>(shard, used, SH_WALK_USED);
@@ -172,7 +174,7 @@ export function recoverWalk(shard: usize): u32 {
   const ep = load<u32>(shard, SH_WALK_EP);
   const n = load<u32>(shard, SH_WALK_N);
   // Its frames are counted; their bytes are not (the walk kept its sum in a register).
-  drainDone(shard, ep, cur, load<u32>(cur, CUR_LOCAL), load<u32>(cur, CUR_MAX_UNITS) > 1 ? load<u32>(shard, SH_WALK_USED) : n, n, 0);
+  drainDone(shard, ep, cur, runStart(cur), isPacked(cur) ? load<u32>(shard, SH_WALK_USED) : n, n, 0);
   flushDirty(shard);
   return n;
 }
