@@ -3,7 +3,8 @@
 // answered at once with a 12-byte response of the same id carrying the request's token
 // (status word 0x0f), every EVENT_AVAIL becomes an EVENT_USED for the same queue, anything
 // else is consumed and ignored. Works on any number of device numbers behind one link.
-import { consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, frameUnits,
+import {
+  consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, frameUnits,
   runStart, ringSlots, slotStride, ringCapacity, maxUnits, slotAt,
 } from '../ring/cursor';
 import { makeHeader, TYPE_RESPONSE, MSG_ID_EVENT_BIT, T_EVENT_AVAIL, T_EVENT_USED } from '../header';

@@ -1,7 +1,7 @@
 // One side's private view of an SPSC ring: the producer or consumer state for our native ring,
 // the vmamp window (docs/BUSES.md §2.1) and the SPSC v1 ring (docs/BUSES.md §3.1). The ring layouts
 // differ only in where the two indices live, their width and where slots start, so all
-// three are driven through this 64-byte cursor that lives in memory only its owner touches.
+// three are driven through this 56-byte cursor that lives in memory only its owner touches.
 // The only ring implementation: TypeScript calls it too (src/ring/cursor.ts). Memory ordering: wasm atomics are sequentially consistent,
 // which gives the release (publish) / acquire (peer load) pairs the layouts require.
 
@@ -17,11 +17,11 @@ export const CUR_BATCH: u32 = 32; //  u32 publish every BATCH steps (and always 
 export const CUR_FLAGS: u32 = 36; //  u32 CURF_* below
 export const CUR_WAKE: u32 = 40; //   u32 address of the peer's doorbell word, 0 = peer never sleeps
 export const CUR_FAULTS: u32 = 44; // u32 peer index reads that were out of range (hostile or torn peer)
-export const CUR_DIRTY: u32 = 48; //  u32 owner's bookkeeping: 1 while on the owner's "publish later" list
-export const CUR_CAPTURED: u32 = 52; // u32 owner's bookkeeping: 1 + the slot index the capture tap last recorded (router sources)
-export const CUR_MAX_UNITS: u32 = 56; // u32 most slots one frame takes: 1 = one frame per slot; > 1 = packed ring (PACKED_UNIT slots)
-export const CUR_PEEK_UNITS: u32 = 60; // u32 consumer of a packed ring: slots of the frame consumePeek returned
-export const CUR_SIZE: u32 = 64;
+export const CUR_MAX_UNITS: u32 = 48; // u32 most slots one frame takes: 1 = one frame per slot; > 1 = packed ring (PACKED_UNIT slots)
+export const CUR_PEEK_UNITS: u32 = 52; // u32 consumer of a packed ring: slots of the frame consumePeek returned
+export const CUR_SIZE: u32 = 56;
+// Only ring state: what the owner keeps about a cursor (the router's "publish later" list, its
+// capture mark) lives in the owner's tables.
 
 // A packed ring (our native ring only) stores a frame in ceil(msg_size / 16) consecutive 16-byte
 // slots ("units"), so small frames share cache lines (4 per line): the producer advances by the
@@ -109,8 +109,8 @@ export function peerIndexNow(cur: usize): u32 {
 }
 
 /**
- * Fill all 64 bytes of a fresh cursor: geometry from the arguments, local/cached/pending/
- * faults/dirty zero (a fresh ring: both indices 0).
+ * Fill all CUR_SIZE bytes of a fresh cursor: geometry from the arguments, local/cached/pending/
+ * faults zero (a fresh ring: both indices 0).
  */
 export function cursorInit(
   cur: usize, slots: usize, pub: usize, peer: usize, cap: u32, stride: u32, batch: u32, flags: u32, bell: u32,
