@@ -58,7 +58,7 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   copyFrame(slot + HDR_SIZE, f + HDR_SIZE, size - HDR_SIZE);
   if (captureCursor() != 0) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
   produceCommit(cur);
-  markDirty(shard, cur, out + OUT_DIRTY);
+  markDirty(shard, cur, out, OUT_DIRTY);
   count(shard, devEp, EC_TX);
   const b = epCounter(shard, devEp, EC_TX_BYTES);
   store<u64>(b, load<u64>(b) + size);

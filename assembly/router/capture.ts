@@ -24,6 +24,6 @@ export function captureFrame(shard: usize, ep: u32, dir: u32, frame: usize, len:
   store<u16>(slot, <u16>len, CAP_LEN);
   copyFrame(slot + CAP_FRAME, frame, len);
   produceCommit(cur);
-  markDirty(shard, cur, shard + SH_CAPTURE_DIRTY);
+  markDirty(shard, cur, shard, SH_CAPTURE_DIRTY);
   bump(shard + SH_C_CAPTURED);
 }

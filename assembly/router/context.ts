@@ -84,17 +84,18 @@ export function bindShard(shard: usize): void {
 
 /**
  * Remember a cursor (an output's producer, a source's consumer, the capture's producer) with
- * unpublished steps, once: `flag` is its word in the router tables that says it is listed
+ * unpublished steps, once: the word at `owner + flag` in the router tables says it is listed
  * (OUT_DIRTY, EP_IN_DIRTY, SH_CAPTURE_DIRTY). routeSome publishes them after a light pass and
- * at the end of the call.
+ * at the end of the call. Owner and offset apart, so the per-frame check is a load at a constant
+ * offset and the address is formed only when the cursor joins.
  */
-@inline export function markDirty(shard: usize, cur: usize, flag: usize): void {
-  if (hasPending(cur) && load<u32>(flag) == 0) {
-    store<u32>(flag, 1);
+@inline export function markDirty(shard: usize, cur: usize, owner: usize, flag: u32): void {
+  if (hasPending(cur) && load<u32>(owner + flag) == 0) {
+    store<u32>(owner + flag, 1);
     const n = load<u32>(shard, SH_DIRTY_N);
     const d = <usize>load<u32>(shard, SH_DIRTY) + <usize>n * DL_SIZE;
     store<u32>(d, <u32>cur, DL_CURSOR);
-    store<u32>(d, <u32>flag, DL_FLAG);
+    store<u32>(d, <u32>(owner + flag), DL_FLAG);
     store<u32>(shard, n + 1, SH_DIRTY_N);
   }
 }

@@ -93,7 +93,7 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
         if (captureCursor() != 0) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
       }
       produceCommit(cur);
-      markDirty(shard, cur, out + OUT_DIRTY);
+      markDirty(shard, cur, out, OUT_DIRTY);
       return true;
     }
   }

@@ -150,7 +150,7 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
   // consumer-index store does not make the outputs wait for this ring's line.
   consumeAdvance(cur, used);
   store<u32>(shard, 0, SH_WALK_CUR);
-  markDirty(shard, cur, e + EP_IN_DIRTY);
+  markDirty(shard, cur, e, EP_IN_DIRTY);
   if (n != 0) {
     const c = epCounter(shard, ep, EC_RX);
     store<u64>(c, load<u64>(c) + n);
