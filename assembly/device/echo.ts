@@ -3,25 +3,28 @@
 // answered at once with a 12-byte response of the same id carrying the request's token
 // (status word 0x0f), every EVENT_AVAIL becomes an EVENT_USED for the same queue, anything
 // else is consumed and ignored. Works on any number of device numbers behind one link.
-import { consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, frameUnits, CUR_SLOTS, CUR_STRIDE, CUR_CAP, CUR_LOCAL, CUR_MAX_UNITS } from '../ring/cursor';
+import {
+  consumeAvailable, consumeAdvance, cursorFlush, produceReserve, produceCommit, frameUnits,
+  runStart, ringSlots, slotStride, ringCapacity, maxUnits, slotAt,
+} from '../ring/cursor';
 import { makeHeader, TYPE_RESPONSE, MSG_ID_EVENT_BIT, T_EVENT_AVAIL, T_EVENT_USED } from '../header';
 
 /** Answer up to `budget` frames from the `inCur` consumer cursor into the `outCur` producer cursor. Returns frames taken. */
 export function echoSome(inCur: usize, outCur: usize, budget: u32): u32 {
   const avail = consumeAvailable(inCur); // slots (units, in a packed ring)
-  const slots = <usize>load<u32>(inCur, CUR_SLOTS);
-  const stride = load<u32>(inCur, CUR_STRIDE);
-  const cap = load<u32>(inCur, CUR_CAP);
-  const maxUnits = load<u32>(inCur, CUR_MAX_UNITS);
-  let local = load<u32>(inCur, CUR_LOCAL);
+  const slots = ringSlots(inCur);
+  const stride = slotStride(inCur);
+  const cap = ringCapacity(inCur);
+  const most = maxUnits(inCur);
+  let local = runStart(inCur);
   let n: u32 = 0;
   let used: u32 = 0;
   while (used < avail && n < budget) {
-    const f = slots + <usize>local * <usize>stride;
+    const f = slotAt(slots, stride, local);
     const w = load<u64>(f);
     let units: u32 = 1;
-    if (maxUnits > 1) {
-      units = frameUnits(<u32>(w >> 48), maxUnits);
+    if (most > 1) {
+      units = frameUnits(<u32>(w >> 48), most);
       if (units > avail - used) units = avail - used;
     }
     const type = <u32>w & 3;
@@ -39,7 +42,7 @@ export function echoSome(inCur: usize, outCur: usize, budget: u32): u32 {
       }
       produceCommit(outCur);
     }
-    local += units;
+    local += units; // stepped in place: through slotAfter the optimizer makes this loop's wrap a select
     if (local >= cap) local -= cap;
     used += units;
     n++;

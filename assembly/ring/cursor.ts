@@ -1,7 +1,7 @@
 // One side's private view of an SPSC ring: the producer or consumer state for our native ring,
 // the vmamp window (docs/BUSES.md §2.1) and the SPSC v1 ring (docs/BUSES.md §3.1). The ring layouts
 // differ only in where the two indices live, their width and where slots start, so all
-// three are driven through this 64-byte cursor that lives in memory only its owner touches.
+// three are driven through this 56-byte cursor that lives in memory only its owner touches.
 // The only ring implementation: TypeScript calls it too (src/ring/cursor.ts). Memory ordering: wasm atomics are sequentially consistent,
 // which gives the release (publish) / acquire (peer load) pairs the layouts require.
 
@@ -17,11 +17,11 @@ export const CUR_BATCH: u32 = 32; //  u32 publish every BATCH steps (and always 
 export const CUR_FLAGS: u32 = 36; //  u32 CURF_* below
 export const CUR_WAKE: u32 = 40; //   u32 address of the peer's doorbell word, 0 = peer never sleeps
 export const CUR_FAULTS: u32 = 44; // u32 peer index reads that were out of range (hostile or torn peer)
-export const CUR_DIRTY: u32 = 48; //  u32 owner's bookkeeping: 1 while on the owner's "publish later" list
-export const CUR_CAPTURED: u32 = 52; // u32 owner's bookkeeping: 1 + the slot index the capture tap last recorded (router sources)
-export const CUR_MAX_UNITS: u32 = 56; // u32 most slots one frame takes: 1 = one frame per slot; > 1 = packed ring (PACKED_UNIT slots)
-export const CUR_PEEK_UNITS: u32 = 60; // u32 consumer of a packed ring: slots of the frame consumePeek returned
-export const CUR_SIZE: u32 = 64;
+export const CUR_MAX_UNITS: u32 = 48; // u32 most slots one frame takes: 1 = one frame per slot; > 1 = packed ring (PACKED_UNIT slots)
+export const CUR_PEEK_UNITS: u32 = 52; // u32 consumer of a packed ring: slots of the frame consumePeek returned
+export const CUR_SIZE: u32 = 56;
+// Only ring state: what the owner keeps about a cursor (the router's "publish later" list, its
+// capture mark) lives in the owner's tables.
 
 // A packed ring (our native ring only) stores a frame in ceil(msg_size / 16) consecutive 16-byte
 // slots ("units"), so small frames share cache lines (4 per line): the producer advances by the
@@ -109,8 +109,8 @@ export function peerIndexNow(cur: usize): u32 {
 }
 
 /**
- * Fill all 64 bytes of a fresh cursor: geometry from the arguments, local/cached/pending/
- * faults/dirty zero (a fresh ring: both indices 0).
+ * Fill all CUR_SIZE bytes of a fresh cursor: geometry from the arguments, local/cached/pending/
+ * faults zero (a fresh ring: both indices 0).
  */
 export function cursorInit(
   cur: usize, slots: usize, pub: usize, peer: usize, cap: u32, stride: u32, batch: u32, flags: u32, bell: u32,
@@ -275,6 +275,39 @@ export function produceFreeHint(cur: usize): u32 {
   if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, local);
   else store<u32>(cur, pending, CUR_PENDING);
 }
+
+// ---------------------------------------------------------------- runs
+// A consumer that walks a run (consumeAvailable, then consumeAdvance) keeps its index in a local
+// and reads the ring's geometry once, before the walk: loads from the cursor would not be
+// hoisted past the walk's stores. These name what it reads and how it steps.
+
+/** This side's index: the first slot of the run consumeAvailable counted. */
+@inline export function runStart(cur: usize): u32 { return load<u32>(cur, CUR_LOCAL); }
+/** Address of slot 0. */
+@inline export function ringSlots(cur: usize): usize { return <usize>load<u32>(cur, CUR_SLOTS); }
+/** Bytes from one slot to the next. */
+@inline export function slotStride(cur: usize): u32 { return load<u32>(cur, CUR_STRIDE); }
+/** Number of slots (units, in a packed ring). */
+@inline export function ringCapacity(cur: usize): u32 { return load<u32>(cur, CUR_CAP); }
+/** Most slots one frame takes (1 = a frame per slot). */
+@inline export function maxUnits(cur: usize): u32 { return load<u32>(cur, CUR_MAX_UNITS); }
+/** A packed ring: frames take frameUnits(msg_size) slots. */
+@inline export function isPacked(cur: usize): bool { return load<u32>(cur, CUR_MAX_UNITS) > 1; }
+/** Address of slot `i` of a ring whose slot 0 is at `slots`. */
+@inline export function slotAt(slots: usize, stride: u32, i: u32): usize { return slots + <usize>i * <usize>stride; }
+/** The slot after `i` (compare-and-wrap). */
+@inline export function slotNext(i: u32, cap: u32): u32 {
+  if (++i == cap) i = 0; // compare-and-wrap: capacities need not be powers of two
+  return i;
+}
+/** The slot `n` (<= cap) after `i`, wrapped. */
+@inline export function slotAfter(i: u32, n: u32, cap: u32): u32 {
+  i += n;
+  if (i >= cap) i -= cap;
+  return i;
+}
+/** Steps taken but not yet published. */
+@inline export function hasPending(cur: usize): bool { return load<u32>(cur, CUR_PENDING) != 0; }
 
 /** Frames readable as last seen (a lower bound). */
 export function consumeAvailableHint(cur: usize): u32 {

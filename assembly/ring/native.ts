@@ -17,8 +17,8 @@ export const NR_PROD_BELL: u32 = 20; // u32 address of the producer's doorbell (
 export const NR_FRAME_UNITS: u32 = 24; // u32 most slots a frame takes: 1 = a frame per slot; > 1 = packed (16-byte slots)
 export const NR_PROD_INDEX: u32 = 64; //   u32 next slot the producer writes (producer's line)
 export const NR_CONS_INDEX: u32 = 128; //  u32 next slot the consumer reads (consumer's line)
-export const NR_PROD_CURSOR: u32 = 192; // 64-byte cursor private to the producer
-export const NR_CONS_CURSOR: u32 = 256; // 64-byte cursor private to the consumer
+export const NR_PROD_CURSOR: u32 = 192; // cursor (CUR_SIZE bytes, its own line) private to the producer
+export const NR_CONS_CURSOR: u32 = 256; // cursor (CUR_SIZE bytes, its own line) private to the consumer
 export const NR_SLOTS: u32 = 320; //       slot 0
 export const NR_HEADER_SIZE: u32 = 320;
 export const NR_MIN_SLOT_SIZE: u32 = 16; // the 8-byte header plus one word of payload

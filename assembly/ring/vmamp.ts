@@ -103,7 +103,7 @@ export function vmampDeviceInit(window: usize, windowSize: u32): u32 {
 }
 
 /**
- * Fill the 64-byte cursor at `cur` so the WASM cursor code drives one direction of the window
+ * Fill the cursor at `cur` so the WASM cursor code drives one direction of the window
  * at `window`: `role` VMAMP_ROLE_DEVICE/DRIVER, `direction` CURSOR_PRODUCER (send into my own
  * elements: publish my tail @myqh+4, read the peer's head @peerqh+6) or CURSOR_CONSUMER (read
  * the peer's elements: publish my head @myqh+6, read the peer's tail @peerqh+4). Indices are u16.

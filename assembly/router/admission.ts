@@ -6,7 +6,7 @@ import {
   SH_DEV_LIST, SH_PARK_LIMIT, SH_C_XS_SENT, EP_MAX_MSG, EP_ALLOW, EP_OUT,
   DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_PARKED, DS_C_COALESCED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND,
-  XS_TO_DEVICE, OUT_CURSOR, OUT_PARK_COUNT, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
+  XS_TO_DEVICE, OUT_CURSOR, OUT_DIRTY, OUT_PARK_COUNT, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
   R_UNVALIDATED_DEV_NUM, R_POLICY_DENIED, R_MSG_SIZE_GT_BUS_MAX, R_DEVICE_BUSY, R_SOURCE_GONE, R_DRIVER_STALLED,
 } from './layout';
 import { HDR_SIZE, MSG_ID_EVENT_BIT, T_EVENT_AVAIL, withToken, withDevNum, hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize } from '../header';
@@ -58,7 +58,7 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   copyFrame(slot + HDR_SIZE, f + HDR_SIZE, size - HDR_SIZE);
   if (captureCursor() != 0) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
   produceCommit(cur);
-  markDirty(shard, cur);
+  markDirty(shard, cur, out, OUT_DIRTY);
   count(shard, devEp, EC_TX);
   const b = epCounter(shard, devEp, EC_TX_BYTES);
   store<u64>(b, load<u64>(b) + size);

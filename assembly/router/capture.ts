@@ -2,8 +2,8 @@
 // an endpoint's ring is also copied, with a timestamp, link and direction, into the shard's
 // capture ring (layout CAP_* in ./layout), which src/capture/ drains to a file. Capture never
 // holds routing back: a full capture ring loses the record and counts it.
-import { SH_NOW_WALL, SH_C_CAPTURED, SH_C_CAPTURE_LOST, CAP_TIME, CAP_EP, CAP_DIR, CAP_FLAGS, CAP_LEN, CAP_FRAME } from './layout';
-import { produceReserve, produceCommit, CUR_STRIDE } from '../ring/cursor';
+import { SH_NOW_WALL, SH_CAPTURE_DIRTY, SH_C_CAPTURED, SH_C_CAPTURE_LOST, CAP_TIME, CAP_EP, CAP_DIR, CAP_FLAGS, CAP_LEN, CAP_FRAME } from './layout';
+import { produceReserve, produceCommit, slotStride } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { captureCursor, markDirty, bump } from './context';
 
@@ -15,7 +15,7 @@ export function captureFrame(shard: usize, ep: u32, dir: u32, frame: usize, len:
     bump(shard + SH_C_CAPTURE_LOST);
     return;
   }
-  const room = load<u32>(cur, CUR_STRIDE) - CAP_FRAME;
+  const room = slotStride(cur) - CAP_FRAME;
   if (len > room) len = room;
   store<f64>(slot, load<f64>(shard, SH_NOW_WALL), CAP_TIME);
   store<u16>(slot, <u16>ep, CAP_EP);
@@ -24,6 +24,6 @@ export function captureFrame(shard: usize, ep: u32, dir: u32, frame: usize, len:
   store<u16>(slot, <u16>len, CAP_LEN);
   copyFrame(slot + CAP_FRAME, frame, len);
   produceCommit(cur);
-  markDirty(shard, cur);
+  markDirty(shard, cur, shard, SH_CAPTURE_DIRTY);
   bump(shard + SH_C_CAPTURED);
 }

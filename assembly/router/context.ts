@@ -1,9 +1,9 @@
 // Address arithmetic over the router tables and the counters, shared by the router files.
 import {
-  SH_CONFIG, SH_STATS, SH_NOW, SH_NOW_US, SH_DIRTY, SH_DIRTY_N, SH_ID, SH_CAPTURE, SH_PARK_LIMIT, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
+  SH_CONFIG, SH_STATS, SH_NOW, SH_NOW_US, SH_DIRTY, SH_DIRTY_N, DL_CURSOR, DL_FLAG, DL_SIZE, SH_ID, SH_CAPTURE, SH_PARK_LIMIT, RC_ENDPOINTS, RC_DEV_TABLE, RC_STATS_STRIDE, RC_TIMEOUT_MS,
   EP_SIZE, EP_OUT, EP_KIND, EP_FLAGS, EP_GEN, EPK_FREE, EPF_CLOSING, EC_DROP_BASE, TAG_KIND, TAG_GEN_SHIFT,
 } from './layout';
-import { CUR_PENDING, CUR_DIRTY, cursorFlush } from '../ring/cursor';
+import { cursorFlush, hasPending } from '../ring/cursor';
 
 // The shard's table addresses, copied into wasm globals when an entry point starts: globals
 // are per instance, and each shard thread has its own instance, so this is thread-safe; it
@@ -82,12 +82,20 @@ export function bindShard(shard: usize): void {
 @inline export function count(shard: usize, ep: u32, idx: u32): void { bump(epCounter(shard, ep, idx)); }
 @inline export function drop(shard: usize, ep: u32, reason: u32): void { bump(epCounter(shard, ep, EC_DROP_BASE + reason)); }
 
-/** Remember a cursor (an output's producer or a source's consumer) with unpublished steps; routeSome publishes them after a light pass and at the end of the call. */
-@inline export function markDirty(shard: usize, cur: usize): void {
-  if (load<u32>(cur, CUR_PENDING) != 0 && load<u32>(cur, CUR_DIRTY) == 0) {
-    store<u32>(cur, 1, CUR_DIRTY);
+/**
+ * Remember a cursor (an output's producer, a source's consumer, the capture's producer) with
+ * unpublished steps, once: the word at `owner + flag` in the router tables says it is listed
+ * (OUT_DIRTY, EP_IN_DIRTY, SH_CAPTURE_DIRTY). routeSome publishes them after a light pass and
+ * at the end of the call. Owner and offset apart, so the per-frame check is a load at a constant
+ * offset and the address is formed only when the cursor joins.
+ */
+@inline export function markDirty(shard: usize, cur: usize, owner: usize, flag: u32): void {
+  if (hasPending(cur) && load<u32>(owner + flag) == 0) {
+    store<u32>(owner + flag, 1);
     const n = load<u32>(shard, SH_DIRTY_N);
-    store<u32>(<usize>load<u32>(shard, SH_DIRTY) + (<usize>n << 2), <u32>cur);
+    const d = <usize>load<u32>(shard, SH_DIRTY) + <usize>n * DL_SIZE;
+    store<u32>(d, <u32>cur, DL_CURSOR);
+    store<u32>(d, <u32>(owner + flag), DL_FLAG);
     store<u32>(shard, n + 1, SH_DIRTY_N);
   }
 }
@@ -97,9 +105,9 @@ export function flushDirty(shard: usize): void {
   const n = load<u32>(shard, SH_DIRTY_N);
   const list = <usize>load<u32>(shard, SH_DIRTY);
   for (let i: u32 = 0; i < n; i++) {
-    const cur = <usize>load<u32>(list + (<usize>i << 2));
-    store<u32>(cur, 0, CUR_DIRTY);
-    cursorFlush(cur);
+    const d = list + <usize>i * DL_SIZE;
+    store<u32>(<usize>load<u32>(d, DL_FLAG), 0);
+    cursorFlush(<usize>load<u32>(d, DL_CURSOR));
   }
   store<u32>(shard, 0, SH_DIRTY_N);
 }

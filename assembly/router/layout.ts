@@ -8,7 +8,7 @@
 export const RC_MAGIC_VALUE: u32 = 0x52544d56; // "VMTR"
 // Layout version of every table in this file: bump it with any change of an offset or a size
 // here, so a shard never binds to tables laid out by another build (src/router/layout.ts).
-export const RC_VERSION_VALUE: u32 = 7;
+export const RC_VERSION_VALUE: u32 = 8;
 export const RC_MAGIC: u32 = 0; //          u32 RC_MAGIC_VALUE, stored last
 export const RC_VERSION: u32 = 4; //        u32 RC_VERSION_VALUE
 export const RC_NUM_SHARDS: u32 = 8; //     u32
@@ -117,11 +117,13 @@ export const OUT_TAGGED: u32 = 24; //    u32 1 = cross-shard ring: each slot sta
 export const OUT_STATS: u32 = 28; //     u32 address of the endpoint's counters in this shard (0 for cross-shard outputs)
 export const OUT_BLOCKED_SINCE: u32 = 32; // u32 router clock | 1 when the ring was found full and its consumer had not moved since, 0 = not blocked
 export const OUT_BLOCKED_PEER: u32 = 36; // u32 the consumer's index then: a consumer that moves is not stalled, whether or not the ring has room
+export const OUT_DIRTY: u32 = 40; //     u32 1 while OUT_CURSOR is on the shard's "publish later" list (SH_DIRTY)
 export const OUT_SIZE: u32 = 64;
 
 // ---------------------------------------------------------------- endpoint (128 B)
 // Written by the control plane while the endpoint is detached from every shard; the owning
-// shard writes only the embedded output's park fields and OUT_BLOCKED_SINCE.
+// shard writes only its bookkeeping of the two cursors (EP_IN_DIRTY, EP_IN_CAPTURED, OUT_DIRTY),
+// the embedded output's park fields and OUT_BLOCKED_SINCE.
 export const EP_KIND: u32 = 0; //     u8 EPK_*
 export const EP_SHARD: u32 = 1; //    u8 owning shard
 export const EP_FLAGS: u32 = 2; //    u16 EPF_*
@@ -131,6 +133,9 @@ export const EP_IN_CURSOR: u32 = 8; // u32 router's consumer cursor on the endpo
 export const EP_ALLOW: u32 = 12; //   u32 driver only: 8 KiB visibility bitmap (0 = sees every device)
 export const EP_BUS_DEVS: u32 = 16; // u32 device links with their own numbering (external buses): address of
 //                                      u32[65536] device states by the link's device number; 0 = router numbers
+export const EP_IN_DIRTY: u32 = 20; // u32 1 while EP_IN_CURSOR is on the shard's "publish later" list (SH_DIRTY)
+export const EP_IN_CAPTURED: u32 = 24; // u32 1 + the slot of EP_IN_CURSOR's ring the capture tap last recorded, so a frame
+//                                         held back (backpressure) and looked at again is recorded once; 0 once consumed
 export const EP_OUT: u32 = 64; //     OUT_SIZE bytes: router→endpoint ring
 export const EP_SIZE: u32 = 128;
 
@@ -173,7 +178,7 @@ export const SH_PARK_LIMIT: u32 = 68; //   u32 frames parked per device (beyond:
 export const SH_SOURCE_BUDGET: u32 = 72; // u32 frames taken from one source before moving on (fairness)
 export const SH_DEVICES: u32 = 76; //      u32 address of u32[65536] device states this shard owns
 export const SH_NUM_DEVICES: u32 = 80; //  u32
-export const SH_DIRTY: u32 = 84; //        u32 address of u32[] producer cursors with unpublished frames
+export const SH_DIRTY: u32 = 84; //        u32 address of DL_SIZE entries: cursors with unpublished steps (markDirty)
 export const SH_DIRTY_N: u32 = 88; //      u32
 export const SH_NUM_SHARDS: u32 = 92; //   u32 (copy of the config's, read on every cross-shard step)
 export const SH_BOUNDED: u32 = 96; //      u32 1 while taking frames from this shard's own endpoint rings: frames parked towards another shard are then bounded (crossShardRoom)
@@ -199,6 +204,7 @@ export const SH_WALK_USED: u32 = 596; //   u32 ring units they took (packed ring
 // Fault injection (only the test build reads them, assembly/router/faults.ts):
 export const SH_FAULT: u32 = 600; //       u32 armed point (low 8 bits) and countdown of hits to let pass (bits 8-31); control plane writes
 export const SH_FAULT_FIRED: u32 = 604; // u32 the point that trapped last
+export const SH_CAPTURE_DIRTY: u32 = 608; // u32 1 while the capture cursor (SH_CAPTURE) is on the "publish later" list
 export const SH_C_LOOPS: u32 = 192; //     u64 routeSome calls
 export const SH_C_FRAMES: u32 = 200; //    u64 frames taken from any source
 export const SH_C_STALLS: u32 = 208; //    u64 times a source was held back (backpressure)
@@ -208,6 +214,13 @@ export const SH_C_POOL_EMPTY: u32 = 232; // u64 times the pool had no free slot
 export const SH_C_CAPTURED: u32 = 240; //  u64 capture records written
 export const SH_C_CAPTURE_LOST: u32 = 248; // u64 capture records lost (capture ring full: capture never holds routing back)
 export const SH_SIZE: u32 = 4096;
+
+// ---------------------------------------------------------------- "publish later" entry (SH_DIRTY)
+// A cursor the shard stepped without publishing, and the word that says it is listed (OUT_DIRTY,
+// EP_IN_DIRTY, SH_CAPTURE_DIRTY: the router's bookkeeping lives in its tables, not in the cursor).
+export const DL_CURSOR: u32 = 0; // u32 the cursor
+export const DL_FLAG: u32 = 4; //   u32 address of its flag, cleared when it is published
+export const DL_SIZE: u32 = 8;
 
 // ---------------------------------------------------------------- capture record (one ring slot)
 // Every frame crossing an endpoint link, as the router saw it (src/capture/ reads these).

@@ -9,7 +9,7 @@ import { markDirty, now, config, captureCursor, endpointOfOut } from './context'
 import { captureFrame } from './capture';
 import {
   OUT_CURSOR, OUT_PARK, OUT_PARK_COUNT, OUT_TAGGED, PQ_LIST_NEXT,
-  OUT_STATS, OUT_BLOCKED_SINCE, OUT_BLOCKED_PEER, RC_TIMEOUT_MS, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
+  OUT_STATS, OUT_DIRTY, OUT_BLOCKED_SINCE, OUT_BLOCKED_PEER, RC_TIMEOUT_MS, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE, SH_OUT_LIST, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
 } from './layout';
 import { parkAppend, parkedCount, parkedHead, parkedPop, parkListPrune, parkListRemove } from './parked';
 
@@ -93,7 +93,7 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
         if (captureCursor() != 0) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
       }
       produceCommit(cur);
-      markDirty(shard, cur);
+      markDirty(shard, cur, out, OUT_DIRTY);
       return true;
     }
   }

@@ -7,12 +7,15 @@
 import {
   SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET,
   SH_DEV_LIST, SH_OUT_LIST, SH_BOUNDED, SH_WALK_CUR, SH_WALK_EP, SH_WALK_N, SH_WALK_USED, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS,
-  EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EPK_DRIVER, EPK_DEVICE, DS_PARK, PQ_LIST_NEXT, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE,
+  EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_IN_DIRTY, EP_IN_CAPTURED, EPK_DRIVER, EPK_DEVICE, DS_PARK, PQ_LIST_NEXT, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE,
   EC_RX, EC_RX_BYTES, EC_STALLS, CAPD_TO_ROUTER, PS_AUX, PS_KIND, PS_FRAME,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_ENDPOINT_GONE,
 } from './layout';
 import { HDR_SIZE, hdrMsgSize } from '../header';
-import { consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, frameUnits, CUR_STRIDE, CUR_SLOTS, CUR_CAP, CUR_LOCAL, CUR_CAPTURED, CUR_MAX_UNITS } from '../ring/cursor';
+import {
+  consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, frameUnits,
+  runStart, ringSlots, slotStride, ringCapacity, maxUnits, isPacked, slotAt, slotNext, slotAfter,
+} from '../ring/cursor';
 import { endpointAt, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, captureCursor, epTagLive } from './context';
 import { captureFrame } from './capture';
 import { parkListPrune } from './parked';
@@ -39,9 +42,9 @@ let gRxOverclaim: u32 = 0;
   const size = hdrMsgSize(w);
   // Recorded before routing, so a capture lists a frame's arrival before what it caused;
   // once only, though a frame held back (backpressure) is looked at again later.
-  if (captureCursor() != 0 && load<u32>(cur, CUR_CAPTURED) != local + 1) {
+  if (captureCursor() != 0 && load<u32>(e, EP_IN_CAPTURED) != local + 1) {
     captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < HDR_SIZE ? HDR_SIZE : size > room ? room : size);
-    store<u32>(cur, local + 1, CUR_CAPTURED);
+    store<u32>(e, local + 1, EP_IN_CAPTURED);
   }
   let ok = true;
   if (size < HDR_SIZE) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
@@ -64,66 +67,65 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   if (avail == 0) return 0;
   // Packed rings take their own walk, out of line: any packed-ring arithmetic in this loop
   // measured 9-12 % off router-core on rings of one frame per slot.
-  if (load<u32>(cur, CUR_MAX_UNITS) > 1) return drainPacked(shard, ep, e, cur, avail, budget);
+  if (isPacked(cur)) return drainPacked(shard, ep, e, cur, avail, budget);
   store<u32>(shard, 1, SH_BOUNDED);
   walkBegin(shard, ep, cur);
   if (avail > budget) avail = budget;
   const kind = <u32>load<u8>(e, EP_KIND);
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
   // The run of readable slots is walked with the index in a local; the cursor is written once.
-  const slots = <usize>load<u32>(cur, CUR_SLOTS);
-  const stride = load<u32>(cur, CUR_STRIDE);
-  const cap = load<u32>(cur, CUR_CAP);
-  let local = load<u32>(cur, CUR_LOCAL);
+  const slots = ringSlots(cur);
+  const stride = slotStride(cur);
+  const cap = ringCapacity(cur);
+  let local = runStart(cur);
   let n: u32 = 0;
   let bytes: u32 = 0; // summed in a register, stored once per batch
   while (n < avail) {
-    const f = slots + <usize>local * <usize>stride;
+    const f = slotAt(slots, stride, local);
     const w = load<u64>(f);
     if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
     bytes += hdrMsgSize(w);
-    if (++local == cap) local = 0;
+    local = slotNext(local, cap);
     n++;
     store<u32>(shard, n, SH_WALK_N);
     faultFrameDone(shard);
   }
-  return drainDone(shard, ep, cur, local, n, n, bytes);
+  return drainDone(shard, ep, e, cur, local, n, n, bytes);
 }
 
 /** drainEndpoint for a packed ring: a frame takes frameUnits(msg_size) units. */
 function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, budget: u32): u32 {
   const kind = <u32>load<u8>(e, EP_KIND);
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
-  const slots = <usize>load<u32>(cur, CUR_SLOTS);
-  const stride = load<u32>(cur, CUR_STRIDE);
-  const cap = load<u32>(cur, CUR_CAP);
-  const maxUnits = load<u32>(cur, CUR_MAX_UNITS);
-  let local = load<u32>(cur, CUR_LOCAL);
+  const slots = ringSlots(cur);
+  const stride = slotStride(cur);
+  const cap = ringCapacity(cur);
+  const most = maxUnits(cur);
+  let local = runStart(cur);
   let n: u32 = 0;
   let used: u32 = 0;
   let bytes: u32 = 0;
   store<u32>(shard, 1, SH_BOUNDED);
   walkBegin(shard, ep, cur);
   while (used < avail && n < budget) {
-    const f = slots + <usize>local * <usize>stride;
+    const f = slotAt(slots, stride, local);
     const w = load<u64>(f);
     const size = hdrMsgSize(w);
     // The units come from the size, as the producer counted them; a frame that claims more
     // than was published is cut short (and dropped below: bigger than its buffer).
-    let units = frameUnits(size, maxUnits);
+    let units = frameUnits(size, most);
     if (units > avail - used) units = avail - used;
     const room = units * stride;
     if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, room)) break;
     bytes += size;
-    local += units;
-    if (local >= cap) local -= cap;
+    local = slotAfter(local, units, cap);
     used += units;
     n++;
     store<u32>(shard, used, SH_WALK_USED);
     store<u32>(shard, n, SH_WALK_N);
     faultFrameDone(shard);
   }
-  return drainDone(shard, ep, cur, local, used, n, bytes);
+  return drainDone(shard, ep, e, cur, local, used, n, bytes);
 }
 
 /**
@@ -138,17 +140,17 @@ function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, bu
   store<u32>(shard, <u32>cur, SH_WALK_CUR);
 }
 
-/** After a walk that stopped at slot `local`: capture mark, free `used` slots, count `n` frames of `bytes`. */
-@inline function drainDone(shard: usize, ep: u32, cur: usize, local: u32, used: u32, n: u32, bytes: u32): u32 {
+/** After a walk of endpoint `ep` (entry `e`) that stopped at slot `local`: capture mark, free `used` slots, count `n` frames of `bytes`. */
+@inline function drainDone(shard: usize, ep: u32, e: usize, cur: usize, local: u32, used: u32, n: u32, bytes: u32): u32 {
   store<u32>(shard, 0, SH_BOUNDED);
   // Keep the capture mark only for a frame left in the ring (`local`); any other was consumed.
-  const mark = load<u32>(cur, CUR_CAPTURED);
-  if (mark != 0 && mark != local + 1) store<u32>(cur, 0, CUR_CAPTURED);
+  const mark = load<u32>(e, EP_IN_CAPTURED);
+  if (mark != 0 && mark != local + 1) store<u32>(e, 0, EP_IN_CAPTURED);
   // The freed slots are published later (markDirty): after the frames just routed, so the
   // consumer-index store does not make the outputs wait for this ring's line.
   consumeAdvance(cur, used);
   store<u32>(shard, 0, SH_WALK_CUR);
-  markDirty(shard, cur);
+  markDirty(shard, cur, e, EP_IN_DIRTY);
   if (n != 0) {
     const c = epCounter(shard, ep, EC_RX);
     store<u64>(c, load<u64>(c) + n);
@@ -172,7 +174,7 @@ export function recoverWalk(shard: usize): u32 {
   const ep = load<u32>(shard, SH_WALK_EP);
   const n = load<u32>(shard, SH_WALK_N);
   // Its frames are counted; their bytes are not (the walk kept its sum in a register).
-  drainDone(shard, ep, cur, load<u32>(cur, CUR_LOCAL), load<u32>(cur, CUR_MAX_UNITS) > 1 ? load<u32>(shard, SH_WALK_USED) : n, n, 0);
+  drainDone(shard, ep, endpointAt(shard, ep), cur, runStart(cur), isPacked(cur) ? load<u32>(shard, SH_WALK_USED) : n, n, 0);
   flushDirty(shard);
   return n;
 }

@@ -44,7 +44,7 @@ export interface WindowSide {
   /** Largest frame: the element or slot size. */
   readonly maxMessageSize: number;
   /**
-   * Fill the router's two 64-byte cursors: `inCursor` consumes what the peer sends,
+   * Fill the router's two cursors: `inCursor` consumes what the peer sends,
    * `outCursor` produces towards the peer and rings the word at `outWake` (0 = nobody).
    */
   initCursors(inCursor: number, outCursor: number, outWake: number): void;

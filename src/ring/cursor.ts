@@ -1,5 +1,5 @@
 // One side of a ring from JavaScript, driven by the one ring implementation: the WASM cursor
-// (assembly/ring/cursor.ts) over its 64-byte cursor struct in the shared memory. The producer or
+// (assembly/ring/cursor.ts) over its cursor struct (CUR_SIZE bytes) in the shared memory. The producer or
 // consumer of our native ring, a vmamp window direction (docs/BUSES.md §2.1) or an SPSC v1 ring
 // (§3.1): the layouts' cursor fills (src/ring/native.ts, vmamp.ts, spsc.ts) say where the
 // indices and slots are; these classes only add frame copies in and out and name the results.
@@ -8,13 +8,13 @@ import type { WasmExports } from '../wasm/module.js';
 // Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
 import {
   CUR_SLOTS, CUR_PUB, CUR_PEER, CUR_CAP, CUR_STRIDE, CUR_LOCAL, CUR_CACHED, CUR_PENDING, CUR_BATCH,
-  CUR_FLAGS, CUR_WAKE, CUR_FAULTS, CUR_DIRTY, CUR_CAPTURED, CUR_MAX_UNITS, CUR_PEEK_UNITS,
+  CUR_FLAGS, CUR_WAKE, CUR_FAULTS, CUR_MAX_UNITS, CUR_PEEK_UNITS,
   CUR_SIZE, PACKED_UNIT, CURF_IDX16, CURF_RELAXED, CURSOR_PRODUCER, CURSOR_CONSUMER,
 } from '../wasm/layout.js';
 import { frameSize } from '../protocol/header.js';
 export {
   CUR_SLOTS, CUR_PUB, CUR_PEER, CUR_CAP, CUR_STRIDE, CUR_LOCAL, CUR_CACHED, CUR_PENDING, CUR_BATCH,
-  CUR_FLAGS, CUR_WAKE, CUR_FAULTS, CUR_DIRTY, CUR_CAPTURED, CUR_MAX_UNITS, CUR_PEEK_UNITS,
+  CUR_FLAGS, CUR_WAKE, CUR_FAULTS, CUR_MAX_UNITS, CUR_PEEK_UNITS,
   CUR_SIZE, PACKED_UNIT, CURF_IDX16, CURF_RELAXED, CURSOR_PRODUCER, CURSOR_CONSUMER,
 };
 

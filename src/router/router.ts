@@ -11,6 +11,7 @@ import { Op, CB_POLL_LINKS } from './control.js';
 import { monotonicMs } from './clock.js';
 import { SocketBells } from './socket-bells.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
+import { CUR_SIZE } from '../ring/cursor.js';
 import type { RouterStats, DeviceStats } from './stats.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import { CaptureTap, type CaptureOptions } from './capture-tap.js';
@@ -76,7 +77,7 @@ export interface DeviceLinkOptions {
 /**
  * An endpoint whose two rings the caller built (an external bus window mapped into the
  * memory): the router consumes through `inCursor` and produces through `outCursor`, the
- * 64-byte cursors the caller filled (vmampCursorInit, spscCursorInit). Router-internal: the
+ * cursors the caller filled (vmampCursorInit, spscCursorInit). Router-internal: the
  * bus adapters of src/bus/ use it.
  */
 export interface ExternalEndpointOptions {
@@ -287,8 +288,8 @@ export class Router {
    */
   async attachExternal(opts: ExternalEndpointOptions): Promise<ExternalEndpoint> {
     for (const [name, v] of [['inCursor', opts.inCursor], ['outCursor', opts.outCursor]] as const) {
-      if (!Number.isInteger(v) || v <= 0 || v % 4 !== 0 || v + 64 > this.mem.buffer.byteLength) {
-        throw new RangeError(`attachExternal: ${name} must be the 4-aligned address of a 64-byte cursor inside the memory, got ${v}`);
+      if (!Number.isInteger(v) || v <= 0 || v % 4 !== 0 || v + CUR_SIZE > this.mem.buffer.byteLength) {
+        throw new RangeError(`attachExternal: ${name} must be the 4-aligned address of a ${CUR_SIZE}-byte cursor inside the memory, got ${v}`);
       }
     }
     const rec = await this.attach(opts.kind, opts.maxMessageSize, opts.shard, 0, undefined, opts);

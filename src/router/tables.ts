@@ -133,7 +133,7 @@ export class RouterTables {
     set(L.SH_SOURCES, mem.alloc(opts.maxEndpoints * 4));
     set(L.SH_DEVICES, mem.alloc(DEVICE_NUMBERS * 4));
     // Cursors with unpublished steps: each endpoint's output and input, the cross-shard outputs, control and capture.
-    set(L.SH_DIRTY, mem.alloc((2 * opts.maxEndpoints + n + 8) * 4));
+    set(L.SH_DIRTY, mem.alloc((2 * opts.maxEndpoints + n + 8) * L.DL_SIZE));
     set(L.SH_XS_OUT, mem.alloc(n * L.OUT_SIZE));
     set(L.SH_XS_IN, mem.alloc(n * 4));
     set(L.SH_XS_WAIT, mem.alloc(n * L.XQ_SIZE));

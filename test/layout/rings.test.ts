@@ -5,8 +5,8 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { SharedMemory } from '../../src/memory/shared-memory.js';
-import { CURF_RELAXED, CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_CACHED, type CursorSide } from '../../src/ring/cursor.js';
-import { NR_FRAME_UNITS, checkNativeRing, nativeCursorFlags, initNativeRing, nativeRingBytes, NR_CAPACITY, NR_FLAGS, NR_MAGIC, NR_PROD_INDEX, NR_SLOT_SIZE, NR_VERSION } from '../../src/ring/native.js';
+import { CURF_RELAXED, CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_CACHED, CUR_PEEK_UNITS, CUR_SIZE, type CursorSide } from '../../src/ring/cursor.js';
+import { NR_CONS_CURSOR, NR_PROD_CURSOR, NR_SLOTS, NR_FRAME_UNITS, checkNativeRing, nativeCursorFlags, initNativeRing, nativeRingBytes, NR_CAPACITY, NR_FLAGS, NR_MAGIC, NR_PROD_INDEX, NR_SLOT_SIZE, NR_VERSION } from '../../src/ring/native.js';
 import { checkSpscRing, initSpscRing, spscCapacity, spscRegionBytes, spscCursorAt, SPSC_TAIL } from '../../src/ring/spsc.js';
 import {
   checkVmampDescriptor, readVmampDescriptor, vmampDeviceInit, vmampDriverInit, vmampElementCount, vmampCursorAt,
@@ -226,6 +226,14 @@ describe('SPSC v1 ring (docs/BUSES.md §3.1)', () => {
 });
 
 describe('native ring header', () => {
+  test('each cursor has a cache line of its own, and the cursor is ring state only (its last field ends it)', () => {
+    expect(CUR_PEEK_UNITS + 4).toBe(CUR_SIZE);
+    expect(CUR_SIZE).toBeLessThanOrEqual(64);
+    expect(NR_PROD_CURSOR % 64).toBe(0);
+    expect(NR_CONS_CURSOR - NR_PROD_CURSOR).toBe(64);
+    expect(NR_SLOTS - NR_CONS_CURSOR).toBe(64);
+  });
+
   test('checkNativeRing accepts an initialised ring and names each broken rule', () => {
     const init = (): void => initNativeRing(mem, scratch, { capacity: 63, slotSize: 272 });
     init();

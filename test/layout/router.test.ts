@@ -48,6 +48,15 @@ describe('router layout (AS) and the TS tables agree', () => {
     expect(L.DS_BUS_NUM + 2).toBeLessThanOrEqual(L.DS_WINDOW);
     expect(L.EP_ALLOW + 4).toBe(L.EP_BUS_DEVS);
     expect(L.EP_BUS_DEVS + 4).toBeLessThanOrEqual(L.EP_OUT);
+    // The router's bookkeeping of the cursors it drives lives in its own structs, not in the cursors.
+    expect(L.OUT_DIRTY).toBeGreaterThanOrEqual(L.OUT_BLOCKED_PEER + 4);
+    expect(L.OUT_DIRTY + 4).toBeLessThanOrEqual(L.OUT_SIZE);
+    expect(L.EP_IN_DIRTY).toBeGreaterThanOrEqual(L.EP_BUS_DEVS + 4);
+    expect(L.EP_IN_CAPTURED).toBeGreaterThanOrEqual(L.EP_IN_DIRTY + 4);
+    expect(L.EP_IN_CAPTURED + 4).toBeLessThanOrEqual(L.EP_OUT);
+    expect(L.SH_CAPTURE_DIRTY).toBeGreaterThanOrEqual(L.SH_FAULT_FIRED + 4);
+    expect(L.SH_CAPTURE_DIRTY + 4).toBeLessThanOrEqual(L.SH_SIZE);
+    expect(L.DL_FLAG + 4).toBe(L.DL_SIZE);
   });
 
   it('a shard binds only to tables with the magic and layout version of this build', async () => {
