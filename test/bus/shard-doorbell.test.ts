@@ -7,14 +7,14 @@
 // main thread, which no longer reads such a socket, still takes the link down when the peer
 // closes it (the shard reports it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Router } from '../../src/router/router.js';
 import { openBusLink } from '../../src/bus/open.js';
 import { tryBellAddon } from '../../src/native/bell.js';
-import { freshPaths, linkUri, peerArgs, peerSkipReason, PEER_BIN, startEcho, startPeer, type EchoDevice } from './helpers.js';
+import { freshPaths, linkUri, peerArgs, peerSkipReason, startEcho, startPeer, type EchoDevice } from './helpers.js';
+import { runDriverWhileBlocked } from './blocked-driver.js';
 import { until } from '../helpers/wait.js';
 
 const COUNT = 400;
@@ -35,37 +35,13 @@ describe.skipIf(skip)('doorbell bytes taken by the shard', () => {
   });
 
   it('a C driver\'s requests wake the sleeping shard through its socket while the main thread is blocked', async () => {
-    const p = freshPaths('shard-bell');
-    const events: string[] = [];
-    const opening = openBusLink(router, linkUri('vmamp', 'device', p, 8192, true), 'driver', { waitMs: 20_000, log: (l) => void events.push(l) });
-    // The driver's result goes to a file: this thread cannot read a pipe while it blocks.
-    const outPath = join(dir, 'driver.json');
-    const out = openSync(outPath, 'w');
-    const peer = spawn(PEER_BIN, [...peerArgs('vmamp', 'driver', p, 8192, true), '--dev', '2', '--count', String(COUNT), '--outstanding', '1', '--bell-timeout-ms', '1000'], { stdio: ['ignore', out, 'ignore'] });
-    closeSync(out);
-    const exited = new Promise((r) => peer.on('close', r));
-    try {
-      const link = await opening;
-      await until(() => events.some((e) => /doorbell socket connected/.test(e)), 'the doorbell socket');
-      const before = router.socketBells.wakes(0).socket;
-      // Blocked (busy, no event loop) until the driver printed its result, at least 200 ms.
-      const t0 = Date.now();
-      let text = '';
-      const nap = new Int32Array(new SharedArrayBuffer(4));
-      while ((!text.endsWith('\n') || Date.now() - t0 < 200) && Date.now() - t0 < 30_000) {
-        Atomics.wait(nap, 0, 0, 2);
-        text = readFileSync(outPath, 'utf8');
-      }
-      const res = JSON.parse(text) as Record<string, number>;
-      expect(res).toMatchObject({ sent: COUNT, received: COUNT, errors: 0, order_violations: 0 });
-      // Nearly every request found the shard asleep in poll(2) and its byte woke it; a quarter
-      // leaves room for requests that came while it was still up (or woken by a timeout).
-      expect(router.socketBells.wakes(0).socket - before).toBeGreaterThan(COUNT / 4);
-      await exited;
-      await link.close();
-    } finally {
-      peer.kill('SIGKILL');
-    }
+    let before = 0;
+    // Blocked at least 200 ms, until the driver printed its result.
+    const res = await runDriverWhileBlocked(router, dir, 'shard-bell', COUNT, () => { before = router.socketBells.wakes(0).socket; }, 200);
+    expect(res).toMatchObject({ sent: COUNT, received: COUNT, errors: 0, order_violations: 0 });
+    // Nearly every request found the shard asleep in poll(2) and its byte woke it; a quarter
+    // leaves room for requests that came while it was still up (or woken by a timeout).
+    expect(router.socketBells.wakes(0).socket - before).toBeGreaterThan(COUNT / 4);
   }, 60_000);
 
   it('a C driver killed mid-run closes its socket: the shard sees it and the link goes down', async () => {
