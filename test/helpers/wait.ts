@@ -44,3 +44,21 @@ export async function receive(source: FrameSource, expect: number, ms = 5000): P
   }
   return out;
 }
+
+/**
+ * The waker's half of a lost-wake-up race: publishes 1..count into the i32 at byte `flag`, each
+ * after the sleeper acknowledged the previous one (the i32 at byte `ack`) and a pseudo-random
+ * gap of 0–60 µs (so publishes meet the sleeper announcing, looking or asleep), then calls
+ * `ring(i)` to wake it.
+ */
+export async function publishRacingSleeper(i32: Int32Array, flag: number, ack: number, count: number, ring: (i: number) => void): Promise<void> {
+  let seed = 7;
+  for (let i = 1; i <= count; i++) {
+    while (Atomics.load(i32, ack >>> 2) !== i - 1) await new Promise((r) => setImmediate(r));
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const gapEnd = performance.now() + ((seed >>> 16) % 60) / 1000;
+    while (performance.now() < gapEnd);
+    Atomics.store(i32, flag >>> 2, i);
+    ring(i);
+  }
+}

@@ -12,7 +12,7 @@ import { relaxedPublish } from '../../src/wait/fence.js';
 import {
   BusySpin, Nap, SpinThenSleep, spinThenSleep, BUSY_POLL_SPINS, IDLE_LOOKED, IDLE_SLEPT, IDLE_SPUN,
 } from '../../src/wait/idle-strategy.js';
-import { until } from '../helpers/wait.js';
+import { publishRacingSleeper, until } from '../helpers/wait.js';
 
 const mem = new SharedMemory({ bytes: 2 * 1024 * 1024 });
 const word = mem.alloc(64);
@@ -239,16 +239,7 @@ describe('across threads', () => {
     // A few spins only, so most publishes meet the sleeper announcing, looking or asleep.
     const s = sleeper(flag, ack, COUNT, 3, TIMEOUT_MS);
     try {
-      let seed = 7;
-      for (let i = 1; i <= COUNT; i++) {
-        // Wait for the previous one to be taken, then a random few microseconds.
-        while (Atomics.load(mem.i32, ack >>> 2) !== i - 1) await new Promise((r) => setImmediate(r));
-        seed = (seed * 1103515245 + 12345) >>> 0;
-        const gapEnd = performance.now() + ((seed >>> 16) % 60) / 1000;
-        while (performance.now() < gapEnd);
-        Atomics.store(mem.i32, flag >>> 2, i); // publish, then ring: the waker's half
-        ringDoorbell(mem.i32, at);
-      }
+      await publishRacingSleeper(mem.i32, flag, ack, COUNT, () => ringDoorbell(mem.i32, at));
       const r = await s.done;
       expect(r.lost).toBe(0);
       expect(r.sleeps).toBeGreaterThan(0); // the sleep path really ran

@@ -16,7 +16,7 @@ import { DoorbellSocket } from '../../src/bus/doorbell-socket.js';
 import { tryBellAddon } from '../../src/native/bell.js';
 import { ringDoorbell, Doorbell, DOORBELL_ASLEEP_POLL, DOORBELL_AWAKE } from '../../src/wait/doorbell.js';
 import { PollDoorbell, type SocketSet } from '../../src/wait/poll-doorbell.js';
-import { until } from '../helpers/wait.js';
+import { publishRacingSleeper, until } from '../helpers/wait.js';
 
 const addon = tryBellAddon();
 const LONG_MS = 10_000;
@@ -160,16 +160,8 @@ describe.skipIf(addon === null)('sleeping in poll(2): the DOORBELL_ASLEEP_POLL b
       w.once('error', reject);
     });
     try {
-      let seed = 7;
-      for (let i = 1; i <= COUNT; i++) {
-        while (Atomics.load(mem.i32, ack >>> 2) !== i - 1) await new Promise((r) => setImmediate(r));
-        seed = (seed * 1103515245 + 12345) >>> 0;
-        const gapEnd = performance.now() + ((seed >>> 16) % 60) / 1000;
-        while (performance.now() < gapEnd);
-        Atomics.store(mem.i32, flag >>> 2, i); // publish, then wake: in-process (eventfd) or as an external peer (a byte)
-        if (i % 2 === 0) ringDoorbell(mem.i32, word >>> 2);
-        else addon!.ring(peer.fd);
-      }
+      // Publish, then wake: in-process (eventfd) or as an external peer (a byte).
+      await publishRacingSleeper(mem.i32, flag, ack, COUNT, (i) => { if (i % 2 === 0) ringDoorbell(mem.i32, word >>> 2); else addon!.ring(peer.fd); });
       const r = await done;
       expect(r.lost).toBe(0);
       expect(r.socketWakes).toBeGreaterThan(0); // both paths really ran
