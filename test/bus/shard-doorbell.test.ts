@@ -39,9 +39,11 @@ describe.skipIf(skip)('doorbell bytes taken by the shard', () => {
     // Blocked at least 200 ms, until the driver printed its result.
     const res = await runDriverWhileBlocked(router, dir, 'shard-bell', COUNT, () => { before = router.socketBells.wakes(0).socket; }, 200);
     expect(res).toMatchObject({ sent: COUNT, received: COUNT, errors: 0, order_violations: 0 });
-    // Nearly every request found the shard asleep in poll(2) and its byte woke it; a quarter
-    // leaves room for requests that came while it was still up (or woken by a timeout).
-    expect(router.socketBells.wakes(0).socket - before).toBeGreaterThan(COUNT / 4);
+    // The shard was woken by the driver's bytes: with the main thread blocked nothing else
+    // reads them (with this path switched off the count is 0). How many of the requests find
+    // the shard already in poll(2) depends on the machine: on a quiet one the C driver often
+    // answers before the shard is back asleep (66 of 400 seen), so only the path is asserted.
+    expect(router.socketBells.wakes(0).socket - before).toBeGreaterThan(0);
   }, 60_000);
 
   it('a C driver killed mid-run closes its socket: the shard sees it and the link goes down', async () => {
