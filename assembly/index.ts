@@ -60,7 +60,7 @@ export function heapBase(): usize { return __heap_base; }
 export function frameSize(frame: usize): u32 { return hdrMsgSize(load<u64>(frame)); }
 
 export * from './router/layout';
-export { routeSome, serviceParked, recoverWalk } from './router/route';
+export { routeSome, routeSpin, serviceParked, recoverWalk } from './router/route';
 export { addSource, removeSource, forgetDriver, addDevice, removeDevice, emitDeviceEvent, emitFrame, expire, failAll, pendingWork } from './router/control';
 
 export { echoSome } from './device/echo';
@@ -73,3 +73,5 @@ export {
   HIST_LINEAR, HIST_SUB_BITS, HIST_BUCKETS,
 } from './loadgen/layout';
 export { lgSetup, lgRun, lgClearHistogram } from './loadgen/driver';
+
+export { RTT_ERRORS, RTT_TOKEN, RTT_STATE_SIZE, rttRun } from './loadgen/round-trip';

@@ -20,6 +20,7 @@ import { compiledModule } from '../src/util/paths.js';
 import { C_COUNT, type DriverData } from './workers/pipeline-driver.js';
 import { argInt, argStr, emit, isQuick, log, percentileSorted } from './stats.js';
 import { BUSY_POLL_SPINS } from '../src/wait/idle-strategy.js';
+import { RTT_STATE_SIZE } from '../src/wasm/layout.js';
 
 const SPIN_FOREVER = BUSY_POLL_SPINS;
 
@@ -36,7 +37,8 @@ async function main(): Promise<void> {
   const warmup = Math.max(1000, iterations / 10);
   // Busy-poll mode picks one frame per ring slot unless --packed says otherwise.
   const packed = process.argv.includes('--packed') ? argInt('packed', 0) !== 0 : undefined;
-  const router = await Router.create({ shards: 1, spinBeforeSleep: SPIN_FOREVER, ...(packed === undefined ? {} : { packedRings: packed }) });
+  const ring = process.argv.includes('--ring') ? { ringCapacity: argInt('ring', 256) } : {};
+  const router = await Router.create({ shards: 1, spinBeforeSleep: SPIN_FOREVER, ...ring, ...(packed === undefined ? {} : { packedRings: packed }) });
   const module = wasmModule();
   const devLink = await router.attachDevice({ devices: [1] });
   const drvLink = await router.attachDriver();
@@ -49,9 +51,14 @@ async function main(): Promise<void> {
     });
     await new Promise((r) => echo!.once('online', r));
   }
+  // The driver's loop in WASM (default) or in JS (--driver js, the loop this case had before).
+  const wasmDriver = argStr('driver', 'wasm') !== 'js';
+  const timesBytes = (iterations + warmup) * 4;
+  const rttWasm = wasmDriver ? { state: router.mem.alloc(RTT_STATE_SIZE), times: router.mem.alloc(timesBytes) } : null;
+  if (rttWasm !== null) new Uint8Array(router.mem.buffer, rttWasm.state, RTT_STATE_SIZE).fill(0);
   const data: DriverData = {
     mode: 'rtt', link: drvLink, module, devices: [1], outstanding: 1, burst: 1, iterations, warmup,
-    inlineDevice: inline ? devLink : null, spinBeforeSleep: SPIN_FOREVER, stop, counters: new SharedArrayBuffer(8 * C_COUNT),
+    inlineDevice: inline ? devLink : null, rttWasm, spinBeforeSleep: SPIN_FOREVER, stop, counters: new SharedArrayBuffer(8 * C_COUNT),
   };
   const driver = new Worker(new URL('./workers/pipeline-driver.js', import.meta.url), { workerData: data });
   const result = await new Promise<DriverResult>((resolve, reject) => {
@@ -73,7 +80,7 @@ async function main(): Promise<void> {
   const prefix = argStr('name', inline ? 'rtt' : 'rtt-device-worker');
   emit({
     samples: { [`${prefix}-p50-us`]: p(50), [`${prefix}-p99-us`]: p(99), [`${prefix}-p999-us`]: p(99.9) },
-    info: { device: inline ? 'inline' : 'worker', iterations, min_us: us[0], max_us: us[us.length - 1] },
+    info: { device: inline ? 'inline' : 'worker', driver: wasmDriver ? 'wasm' : 'js', iterations, min_us: us[0], max_us: us[us.length - 1] },
   });
 }
 

@@ -4,14 +4,17 @@
 //         for a device we asked, carrying our next token for that device (per-device order).
 //         With `inlineDevice` this thread also answers as the echo device (experiment: two
 //         threads instead of three on a 2-core machine).
-//   rtt   one request at a time; time each round trip (performance.now) and report the
-//         sorted latencies. With `inlineDevice` this thread also runs the echo device on its
-//         own link, so only two threads spin (this one and the shard) on a 2-core machine.
+//   rtt   one request at a time; time each round trip and report the sorted latencies. With
+//         `inlineDevice` this thread also runs the echo device on its own link, so only two
+//         threads spin (this one and the shard) on a 2-core machine. With `rttWasm` (rtt.ts's
+//         default) the loop runs in WASM (assembly/loadgen/round-trip.ts: one clock read per
+//         round trip); without it, here in JS with the port's calls (performance.now twice).
 // Live counters go to shared memory (never one message per frame): see C_* below.
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { EndpointPort } from '../../src/endpoint/port.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../../src/ring/native.js';
 import type { LinkDescriptor } from '../../src/endpoint/link.js';
+import { RTT_ERRORS } from '../../src/wasm/layout.js';
 
 export interface DriverData {
   mode: 'load' | 'rtt';
@@ -27,6 +30,11 @@ export interface DriverData {
   warmup: number;
   /** Echo device link run by this thread (null: a device worker answers). */
   inlineDevice: LinkDescriptor | null;
+  /**
+   * rtt in WASM: addresses in the link's memory of the engine's state (RTT_STATE_SIZE bytes,
+   * zeroed) and of `iterations + warmup` u32 latencies (ns). Null: the JS loop.
+   */
+  rttWasm?: { state: number; times: number } | null;
   spinBeforeSleep: number;
   stop: SharedArrayBuffer;
   counters: SharedArrayBuffer;
@@ -48,6 +56,9 @@ const EVENT_DEVICE_TYPE_ID = 2 | (0x40 << 8);
 
 function main(d: DriverData): void {
   const port = new EndpointPort(d.link, { spinBeforeSleep: d.spinBeforeSleep }, d.module);
+  // The inline device polls like the driver and says so on its link's doorbell: in busy-poll
+  // the router then publishes to it with plain stores too (an xchg per frame otherwise).
+  if (d.inlineDevice !== null) void new EndpointPort(d.inlineDevice, { spinBeforeSleep: d.spinBeforeSleep }, d.module);
   const u32 = new Uint32Array(d.link.memory.buffer);
   const u16 = new Uint16Array(d.link.memory.buffer);
   const stop = new Int32Array(d.stop);
@@ -168,7 +179,39 @@ function main(d: DriverData): void {
     parentPort?.postMessage({ sent, responses, errors, micros: times }, [times.buffer]);
   }
 
+  /** runRtt in WASM (rttRun): in chunks, so the stop word is seen between them. */
+  function runRttWasm(at: { state: number; times: number }): void {
+    const dev = d.inlineDevice;
+    const devIn = dev === null ? 0 : dev.fromRouter + NR_CONS_CURSOR;
+    const devOut = dev === null ? 0 : dev.toRouter + NR_PROD_CURSOR;
+    const tx = d.link.toRouter + NR_PROD_CURSOR;
+    const rx = d.link.fromRouter + NR_CONS_CURSOR;
+    const total = d.warmup + d.iterations;
+    const chunk = 4096;
+    for (let done = 0; done < total && Atomics.load(stop, 0) === 0;) {
+      const n = Math.min(chunk, total - done);
+      // Seconds of looks without an answer: give up (reported as a missing response).
+      const got = port.wasm.rttRun(at.state, tx, rx, devIn, devOut, d.devices[0]!, n, at.times + done * 4, 1 << 28);
+      done += got;
+      sent = responses = done;
+      if (got < n) {
+        sent++; // the request that got no answer
+        break;
+      }
+    }
+    errors = u32[(at.state + RTT_ERRORS) >>> 2]!;
+    responses -= errors;
+    port.flushReceived();
+    publish();
+    const ns = u32.subarray(at.times >>> 2, (at.times >>> 2) + total);
+    const times = new Float64Array(d.iterations);
+    for (let i = 0; i < d.iterations; i++) times[i] = ns[d.warmup + i]! / 1000;
+    times.sort();
+    parentPort?.postMessage({ sent, responses, errors, micros: times }, [times.buffer]);
+  }
+
   if (d.mode === 'load') runLoad();
+  else if (d.rttWasm) runRttWasm(d.rttWasm);
   else runRtt();
 }
 

@@ -28,6 +28,8 @@ export interface WasmExports {
   spscInit(region: number, regionBytes: number): number;
   spscCursorInit(cur: number, region: number, regionBytes: number, direction: number, batch: number, bell: number): number;
   routeSome(shard: number, budget: number): number;
+  /** routeSome that looks up to `passes` times before returning 0 (assembly/router/route.ts). */
+  routeSpin(shard: number, budget: number, passes: number, cmdCur: number, stopAt: number, bellsAt: number): number;
   serviceParked(shard: number): void;
   addSource(shard: number, ep: number): void;
   removeSource(shard: number, ep: number): number;
@@ -45,6 +47,8 @@ export interface WasmExports {
   lgSetup(st: number): void;
   lgRun(st: number, budget: number): number;
   lgClearHistogram(st: number): void;
+  /** One request at a time, timed (assembly/loadgen/round-trip.ts). */
+  rttRun(st: number, tx: number, rx: number, devIn: number, devOut: number, dev: number, count: number, times: number, maxPolls: number): number;
 }
 
 let compiled: WebAssembly.Module | undefined;
