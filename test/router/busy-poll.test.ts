@@ -70,6 +70,56 @@ describe('busy-poll doorbells', () => {
     expect(hex(sleeper.recv()!.subarray(0, 6))).toBe('010705000100');
   });
 
+  test('a busy-polling shard (looks in WASM between visits) routes parked bursts, runs commands between looks, answers each request once', async () => {
+    // window 4: of each burst of 16 requests, 12 wait parked at the device, so the shard's looks
+    // must see parked work as well as ring indices.
+    router = await Router.create({ shards: 1, spinBeforeSleep: BUSY_POLL_SPINS, window: 4, timeoutMs: 60_000 });
+    const devLinks = [await router.attachDevice({ devices: [5] })];
+    const drv = new EndpointPort(await router.attachDriver(), { spinBeforeSleep: BUSY_POLL_SPINS });
+    const devPorts = [new EndpointPort(devLinks[0]!, { spinBeforeSleep: BUSY_POLL_SPINS })];
+    let token = 0;
+    const deadline = performance.now() + 20_000;
+    for (let round = 0; round < 24; round++) {
+      if (round === 12) {
+        // A command (attach) while the shard spins: it must leave its looks to run it.
+        devLinks.push(await router.attachDevice({ devices: [6] }));
+        devPorts.push(new EndpointPort(devLinks[1]!, { spinBeforeSleep: BUSY_POLL_SPINS }));
+      }
+      const dev = devPorts.length === 1 || round % 2 === 0 ? 0 : 1;
+      const sent: number[] = [];
+      for (let i = 0; i < 16; i++) {
+        token = (token % 0xfffe) + 1;
+        sent.push(token);
+        expect(drv.send(bytes(`0007${hex(new Uint8Array([5 + dev, 0, token & 0xff, token >> 8]))}0800`))).toBe(true);
+      }
+      drv.flush();
+      // The device answers each request as it comes (the window lets 4 through at a time).
+      const got: number[] = [];
+      for (let answered = 0; answered < 16 || got.length < 16;) {
+        const req = devPorts[dev]!.recv();
+        if (req !== null) {
+          const answer = new Uint8Array(12);
+          answer.set(req.subarray(0, 6));
+          answer[0] = 0x01;
+          answer[6] = 12;
+          expect(devPorts[dev]!.send(answer)).toBe(true);
+          devPorts[dev]!.flush();
+          answered++;
+        }
+        const resp = drv.recv();
+        // EVENT_DEVICE (bus message 0x40) news of the second device is not an answer.
+        if (resp !== null && !(resp[0] === 0x02 && resp[1] === 0x40)) {
+          expect([resp[0], resp[1], resp[2]]).toEqual([0x01, 0x07, 5 + dev]);
+          got.push(resp[4]! | (resp[5]! << 8));
+        }
+        if (req === null && resp === null) expect(performance.now()).toBeLessThan(deadline);
+      }
+      expect(got).toEqual(sent);
+    }
+    const totals = router.stats().totals;
+    expect(totals.dropped).toBe(0);
+  });
+
   test('without busy-poll the shard and ports keep the plain sleep protocol', async () => {
     router = await Router.create({ shards: 1, spinBeforeSleep: 100 });
     const drvLink = await router.attachDriver();
