@@ -75,3 +75,4 @@ export {
 export { lgSetup, lgRun, lgClearHistogram } from './loadgen/driver';
 
 export { RTT_ERRORS, RTT_TOKEN, RTT_STATE_SIZE, rttRun } from './loadgen/round-trip';
+export { CL_SENT, CL_RESPONSES, CL_ERRORS, CL_RR, CL_STATE_SIZE, CLD_NEXT, CLD_EXPECT, CLD_IN_FLIGHT, CLD_SIZE, clRun } from './loadgen/closed-loop';

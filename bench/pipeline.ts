@@ -9,6 +9,8 @@
 //   --spin 2000 (shard) --endpoint-spin 3000 (driver and echo) --max-msg 64 --seconds S
 //   --packed 1       packed rings (16-byte units); 0: one frame per slot (64 bytes for --max-msg 64)
 //   --name NAME      metric name in the JSON (default pipeline)
+//   --driver js      the driver's loop in JS with the port's calls (default wasm: the same checks
+//                    in assembly/loadgen/closed-loop.ts)
 //   --pin-shard CPU  pin the shard thread(s) to CPU (taskset; experiment: the Router cannot pin)
 // --echo 0 is an experiment, not the pipeline asked for: the driver thread answers as the
 // echo device too, so two threads run instead of three on the 2-core machine.
@@ -21,6 +23,7 @@ import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { C_COUNT, C_ERRORS, C_RESPONSES, C_WAITS, type DriverData } from './workers/pipeline-driver.js';
 import { ThreadRoles, newThreads, pinThread, threadIds } from './threads.js';
 import { argInt, argStr, emit, isQuick, log, sleep } from './stats.js';
+import { CL_STATE_SIZE, CLD_SIZE } from '../src/wasm/layout.js';
 
 interface Running {
   worker: Worker;
@@ -66,6 +69,7 @@ async function main(): Promise<void> {
     maxMsg: argInt('max-msg', 64),
     packed: argInt('packed', 1) !== 0,
     seconds: argInt('seconds', quick ? 1 : 3),
+    driver: argStr('driver', 'wasm') === 'js' ? 'js' : 'wasm',
   };
   const roles = new ThreadRoles();
   let before = threadIds();
@@ -90,9 +94,15 @@ async function main(): Promise<void> {
   }
   // Attached after the devices, so no EVENT_DEVICE READY reaches it.
   const drvLink = await router.attachDriver({ maxMessageSize: cfg.maxMsg });
+  // The driver's loop in WASM (default: assembly/loadgen/closed-loop.ts) or in JS (--driver js).
+  const loadWasm = cfg.driver === 'wasm' ? { state: router.mem.alloc(CL_STATE_SIZE), devs: router.mem.alloc(devNums.length * CLD_SIZE) } : null;
+  if (loadWasm !== null) {
+    new Uint8Array(router.mem.buffer, loadWasm.state, CL_STATE_SIZE).fill(0);
+    new Uint8Array(router.mem.buffer, loadWasm.devs, devNums.length * CLD_SIZE).fill(0);
+  }
   const driverData: Omit<DriverData, 'link' | 'stop' | 'counters'> = {
     mode: 'load', module, devices: devNums, outstanding: cfg.outstanding, burst: cfg.burst,
-    iterations: 0, warmup: 0, inlineDevice, spinBeforeSleep: cfg.endpointSpin,
+    iterations: 0, warmup: 0, inlineDevice, loadWasm, spinBeforeSleep: cfg.endpointSpin,
   };
   before = threadIds();
   const driver = await start(new URL('./workers/pipeline-driver.js', import.meta.url), drvLink, driverData, C_COUNT);

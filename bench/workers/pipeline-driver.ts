@@ -14,7 +14,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { EndpointPort } from '../../src/endpoint/port.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../../src/ring/native.js';
 import type { LinkDescriptor } from '../../src/endpoint/link.js';
-import { RTT_ERRORS } from '../../src/wasm/layout.js';
+import { CL_ERRORS, CL_RESPONSES, CL_SENT, RTT_ERRORS } from '../../src/wasm/layout.js';
 
 export interface DriverData {
   mode: 'load' | 'rtt';
@@ -35,6 +35,12 @@ export interface DriverData {
    * zeroed) and of `iterations + warmup` u32 latencies (ns). Null: the JS loop.
    */
   rttWasm?: { state: number; times: number } | null;
+  /**
+   * load in WASM (assembly/loadgen/closed-loop.ts): addresses in the link's memory of its state
+   * (CL_STATE_SIZE bytes) and per-device table (CLD_SIZE per device), zeroed; the devices must
+   * be consecutive numbers. Null: the JS loop.
+   */
+  loadWasm?: { state: number; devs: number } | null;
   spinBeforeSleep: number;
   stop: SharedArrayBuffer;
   counters: SharedArrayBuffer;
@@ -179,6 +185,41 @@ function main(d: DriverData): void {
     parentPort?.postMessage({ sent, responses, errors, micros: times }, [times.buffer]);
   }
 
+  /** runLoad in WASM (clRun): the same checks; JS only waits when a pass found nothing and publishes the counters. */
+  function runLoadWasm(at: { state: number; devs: number }): void {
+    const dev = d.inlineDevice;
+    const devIn = dev === null ? 0 : dev.fromRouter + NR_CONS_CURSOR;
+    const devOut = dev === null ? 0 : dev.toRouter + NR_PROD_CURSOR;
+    const tx = d.link.toRouter + NR_PROD_CURSOR;
+    const rx = d.link.fromRouter + NR_CONS_CURSOR;
+    const first = d.devices[0]!;
+    if (d.devices.some((v, i) => v !== first + i)) throw new Error('pipeline driver: the WASM loop needs consecutive device numbers');
+    const read = (): void => {
+      // u64 counters, far below 2^53: read as two u32 halves.
+      const c = (off: number): number => u32[(at.state + off) >>> 2]! + u32[((at.state + off) >>> 2) + 1]! * 2 ** 32;
+      sent = c(CL_SENT);
+      responses = c(CL_RESPONSES);
+      errors = c(CL_ERRORS);
+    };
+    let pass = 0;
+    while (Atomics.load(stop, 0) === 0) {
+      const moved = port.wasm.clRun(at.state, at.devs, tx, rx, devIn, devOut, first, d.devices.length, d.outstanding, d.burst, 64);
+      if (moved === 0) {
+        waits++;
+        // With the device inline, frames may also arrive on the device link's ring, whose
+        // doorbell nobody watches: keep polling (two spinning threads fit on two cores).
+        if (dev === null) port.wait(5);
+      }
+      if ((++pass & 63) === 0) {
+        read();
+        publish();
+      }
+    }
+    read();
+    publish();
+    parentPort?.postMessage({ sent, responses, errors });
+  }
+
   /** runRtt in WASM (rttRun): in chunks, so the stop word is seen between them. */
   function runRttWasm(at: { state: number; times: number }): void {
     const dev = d.inlineDevice;
@@ -210,7 +251,10 @@ function main(d: DriverData): void {
     parentPort?.postMessage({ sent, responses, errors, micros: times }, [times.buffer]);
   }
 
-  if (d.mode === 'load') runLoad();
+  if (d.mode === 'load') {
+    if (d.loadWasm) runLoadWasm(d.loadWasm);
+    else runLoad();
+  }
   else if (d.rttWasm) runRttWasm(d.rttWasm);
   else runRtt();
 }

@@ -49,6 +49,8 @@ export interface WasmExports {
   lgClearHistogram(st: number): void;
   /** One request at a time, timed (assembly/loadgen/round-trip.ts). */
   rttRun(st: number, tx: number, rx: number, devIn: number, devOut: number, dev: number, count: number, times: number, maxPolls: number): number;
+  /** Many in flight, every answer checked (assembly/loadgen/closed-loop.ts). */
+  clRun(st: number, devs: number, tx: number, rx: number, devIn: number, devOut: number, first: number, n: number, outstanding: number, burst: number, passes: number): number;
 }
 
 let compiled: WebAssembly.Module | undefined;

@@ -1,0 +1,93 @@
+// Many requests in flight, every answer checked: the driver of the pipeline benchmark
+// (bench/pipeline.ts) in WASM. It keeps up to `outstanding` GET_DEVICE_STATUS requests in
+// flight to each device number of first .. first + n - 1 on one driver link, writes at most
+// `burst` new ones per pass (round-robin over the devices), and checks every answer: a response
+// with msg_id GET_DEVICE_STATUS, for one of its devices, carrying the next token it expects
+// from that device (tokens go out 0, 1, 2 … per device, so this checks per-device order too).
+// EVENT_DEVICE news is skipped. Given a device link too, it answers there as the echo device
+// (../device/echo.ts) once per pass: the driver and the device then share one thread.
+import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit } from '../ring/cursor';
+import { makeHeader, B_EVENT_DEVICE, TYPE_BUS } from '../header';
+import { echoSome } from '../device/echo';
+
+// State block (CL_STATE_SIZE bytes, zeroed by the caller before the first call).
+export const CL_SENT: u32 = 0; //      u64 requests written
+export const CL_RESPONSES: u32 = 8; // u64 good answers
+export const CL_ERRORS: u32 = 16; //   u64 answers that were wrong (type, msg_id, unknown device, token out of order)
+export const CL_RR: u32 = 24; //       u32 device the next pass starts sending to
+export const CL_STATE_SIZE: u32 = 32;
+// Per device (n entries of CLD_SIZE bytes, zeroed by the caller): its token counters and load.
+export const CLD_NEXT: u32 = 0; //     u16 token of its next request
+export const CLD_EXPECT: u32 = 2; //   u16 token its next answer must carry
+export const CLD_IN_FLIGHT: u32 = 4; // u32 requests without an answer
+export const CLD_SIZE: u32 = 8;
+
+const GET_DEVICE_STATUS: u32 = 0x07;
+/** Low 16 bits of a good answer: type 1 (response), msg_id GET_DEVICE_STATUS. */
+const GOOD_TYPE_ID: u32 = 1 | (GET_DEVICE_STATUS << 8);
+/** Low 16 bits of EVENT_DEVICE (hotplug news, not an answer). */
+const EVENT_DEVICE_TYPE_ID: u32 = TYPE_BUS | (B_EVENT_DEVICE << 8);
+
+/**
+ * Up to `passes` passes (answer as the device if `devIn` is not 0, read every answer, send),
+ * returning early after a pass that moved nothing. Cursors as in ./round-trip.ts; `devs` the
+ * per-device table. Returns the frames moved (0: the last pass found nothing to do).
+ */
+export function clRun(
+  st: usize, devs: usize, tx: usize, rx: usize, devIn: usize, devOut: usize,
+  first: u32, n: u32, outstanding: u32, burst: u32, passes: u32,
+): u32 {
+  let sent = load<u64>(st, CL_SENT);
+  let good = load<u64>(st, CL_RESPONSES);
+  let errors = load<u64>(st, CL_ERRORS);
+  let rr = load<u32>(st, CL_RR);
+  let moved: u32 = 0;
+  for (let p: u32 = 0; p < passes; p++) {
+    let progress: u32 = devIn != 0 ? echoSome(devIn, devOut, 4096) : 0;
+    for (let f = consumePeek(rx); f != 0; f = consumePeek(rx)) {
+      const w = load<u64>(f);
+      const typeId = <u32>w & 0xffff;
+      if (typeId != EVENT_DEVICE_TYPE_ID) {
+        const i = (<u32>(w >> 16) & 0xffff) - first; // wraps above n for devices not ours
+        const token = <u32>(w >> 32) & 0xffff;
+        if (i < n) {
+          const e = devs + <usize>i * CLD_SIZE;
+          if (typeId != GOOD_TYPE_ID || token != <u32>load<u16>(e, CLD_EXPECT)) errors++;
+          else good++;
+          store<u16>(e, <u16>(token + 1), CLD_EXPECT);
+          store<u32>(e, load<u32>(e, CLD_IN_FLIGHT) - 1, CLD_IN_FLIGHT);
+        } else errors++;
+      }
+      consumeRelease(rx);
+      progress++;
+    }
+    let budget = burst;
+    for (let k: u32 = 0; k < n && budget != 0; k++) {
+      const i = rr;
+      rr = rr + 1 == n ? 0 : rr + 1;
+      const e = devs + <usize>i * CLD_SIZE;
+      let inFlight = load<u32>(e, CLD_IN_FLIGHT);
+      while (inFlight < outstanding && budget != 0) {
+        const o = produceReserve(tx);
+        if (o == 0) { budget = 0; break; }
+        const token = <u32>load<u16>(e, CLD_NEXT);
+        store<u16>(e, <u16>(token + 1), CLD_NEXT);
+        store<u64>(o, makeHeader(0, GET_DEVICE_STATUS, first + i, token, 8));
+        produceCommit(tx);
+        inFlight++;
+        budget--;
+        progress++;
+        sent++;
+      }
+      store<u32>(e, inFlight, CLD_IN_FLIGHT);
+    }
+    cursorFlush(tx);
+    moved += progress;
+    if (progress == 0) break;
+  }
+  store<u64>(st, sent, CL_SENT);
+  store<u64>(st, good, CL_RESPONSES);
+  store<u64>(st, errors, CL_ERRORS);
+  store<u32>(st, rr, CL_RR);
+  return moved;
+}
