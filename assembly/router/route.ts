@@ -281,7 +281,8 @@ export function routeSpin(shard: usize, budget: u32, passes: u32, cmdCur: usize,
       done += visitSources(shard, budget - done);
       flushDirty(shard);
     }
-    if (consumeAvailable(cmdCur) != 0 || atomic.load<u32>(stopAt) != 0 || load<u32>(bellsAt) != 0) break;
+    // The command ring by its index alone (consumeAvailable would call out to publish frees).
+    if (peerIndexNow(cmdCur) != runStart(cmdCur) || atomic.load<u32>(stopAt) != 0 || load<u32>(bellsAt) != 0) break;
   }
   if (done != 0) store<u64>(shard + SH_C_FRAMES, load<u64>(shard + SH_C_FRAMES) + done);
   return done;
