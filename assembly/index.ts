@@ -60,7 +60,7 @@ export function heapBase(): usize { return __heap_base; }
 export function frameSize(frame: usize): u32 { return hdrMsgSize(load<u64>(frame)); }
 
 export * from './router/layout';
-export { routeSome, routeSpin, serviceParked, recoverWalk } from './router/route';
+export { routeSome, serviceParked, recoverWalk } from './router/route';
 export { addSource, removeSource, forgetDriver, addDevice, removeDevice, emitDeviceEvent, emitFrame, expire, failAll, pendingWork } from './router/control';
 
 export { echoSome } from './device/echo';

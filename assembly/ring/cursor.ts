@@ -73,7 +73,7 @@ export const DOORBELL_POLL_FD: u32 = 4;
 }
 
 /** The peer's published index as it is now, whatever its width (no range check: for progress checks only). */
-@inline export function peerIndexNow(cur: usize): u32 {
+export function peerIndexNow(cur: usize): u32 {
   const at = <usize>load<u32>(cur, CUR_PEER);
   return (load<u32>(cur, CUR_FLAGS) & CURF_IDX16) ? <u32>atomic.load<u16>(at) : atomic.load<u32>(at);
 }

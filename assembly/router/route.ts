@@ -14,7 +14,7 @@ import {
 import { HDR_SIZE, hdrMsgSize } from '../header';
 import {
   consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, frameUnits,
-  runStart, ringSlots, slotStride, ringCapacity, maxUnits, isPacked, slotAt, slotNext, slotAfter, peerIndexNow,
+  runStart, ringSlots, slotStride, ringCapacity, maxUnits, isPacked, slotAt, slotNext, slotAfter,
 } from '../ring/cursor';
 import { endpointAt, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, captureCursor, epTagLive } from './context';
 import { captureFrame } from './capture';
@@ -244,10 +244,20 @@ export function routeSome(shard: usize, budget: u32): u32 {
   bindShard(shard);
   bump(shard + SH_C_LOOPS);
   if (load<u32>(shard, SH_DEV_LIST) != 0 || load<u32>(shard, SH_OUT_LIST) != 0) serviceParked(shard);
+  const sources = <usize>load<u32>(shard, SH_SOURCES);
+  const nsrc = load<u32>(shard, SH_NUM_SOURCES);
+  const total = nsrc + load<u32>(shard, SH_NUM_SHARDS);
   const per = load<u32>(shard, SH_SOURCE_BUDGET);
+  let rr = load<u32>(shard, SH_RR);
   let done: u32 = 0;
   while (done < budget) {
-    const pass = visitSources(shard, budget - done);
+    let pass: u32 = 0;
+    for (let k: u32 = 0; k < total && done + pass < budget; k++) {
+      if (rr >= total) rr = 0;
+      if (rr < nsrc) pass += drainEndpoint(shard, load<u32>(sources + (<usize>rr << 2)), per);
+      else pass += drainCrossShard(shard, rr - nsrc, per);
+      rr++;
+    }
     done += pass;
     if (pass == 0) break;
     // A light pass (no source had a whole budget waiting): publish what it produced before
@@ -255,79 +265,8 @@ export function routeSome(shard: usize, budget: u32): u32 {
     // the batches publish themselves and the rest goes out at the end of the call.
     if (pass < per) flushDirty(shard);
   }
+  store<u32>(shard, rr, SH_RR);
   flushDirty(shard);
   if (done != 0) store<u64>(shard + SH_C_FRAMES, load<u64>(shard + SH_C_FRAMES) + done);
   return done;
-}
-
-/**
- * routeSome for a shard that busy-polls: `passes` looks at its sources in one call, each a few
- * loads (mayHaveWork) and, when one finds something, a visit that routes and publishes it at
- * once. An idle look so costs ~10 ns instead of a routing pass (~40 ns with its calls and
- * spills) plus a round through the JS loop (~28 ns), and the look after a frame is as cheap,
- * which is when the answer to it comes (rtt). Returns the frames taken, after `passes` looks,
- * `budget` frames, or as soon as something wants the JS loop: a command in the command ring
- * (consumer cursor `cmdCur`), a non-zero word at `stopAt` (closing) or at `bellsAt` (doorbell
- * sockets to ring). The router clock (SH_NOW) is as the call found it: bound `passes` so that
- * the caller refreshes it often enough.
- */
-export function routeSpin(shard: usize, budget: u32, passes: u32, cmdCur: usize, stopAt: usize, bellsAt: usize): u32 {
-  bindShard(shard);
-  bump(shard + SH_C_LOOPS);
-  let done: u32 = 0;
-  for (let p: u32 = 0; p < passes && done < budget; p++) {
-    if (mayHaveWork(shard)) {
-      if (load<u32>(shard, SH_DEV_LIST) != 0 || load<u32>(shard, SH_OUT_LIST) != 0) serviceParked(shard);
-      done += visitSources(shard, budget - done);
-      flushDirty(shard);
-    }
-    // The command ring by its index alone (consumeAvailable would call out to publish frees).
-    if (peerIndexNow(cmdCur) != runStart(cmdCur) || atomic.load<u32>(stopAt) != 0 || load<u32>(bellsAt) != 0) break;
-  }
-  if (done != 0) store<u64>(shard + SH_C_FRAMES, load<u64>(shard + SH_C_FRAMES) + done);
-  return done;
-}
-
-/**
- * One round-robin visit of this shard's sources (endpoint rings, then the rings from other
- * shards), at most SH_SOURCE_BUDGET frames from each and `limit` in all. Returns frames taken.
- */
-@inline function visitSources(shard: usize, limit: u32): u32 {
-  const sources = <usize>load<u32>(shard, SH_SOURCES);
-  const nsrc = load<u32>(shard, SH_NUM_SOURCES);
-  const total = nsrc + load<u32>(shard, SH_NUM_SHARDS);
-  const per = load<u32>(shard, SH_SOURCE_BUDGET);
-  let rr = load<u32>(shard, SH_RR);
-  let pass: u32 = 0;
-  for (let k: u32 = 0; k < total && pass < limit; k++) {
-    if (rr >= total) rr = 0;
-    if (rr < nsrc) pass += drainEndpoint(shard, load<u32>(sources + (<usize>rr << 2)), per);
-    else pass += drainCrossShard(shard, rr - nsrc, per);
-    rr++;
-  }
-  store<u32>(shard, rr, SH_RR);
-  return pass;
-}
-
-/**
- * Could a routing visit do anything now? Conservative: true when something is parked, a
- * cross-shard queue waits, or any source's producer index differs from where this shard stands
- * (after a visit that emptied a ring its consumed slots are published, so an empty ring reads
- * equal). Only loads: no call, no store, one line from another core per source.
- */
-@inline function mayHaveWork(shard: usize): bool {
-  if (load<u32>(shard, SH_DEV_LIST) != 0 || load<u32>(shard, SH_OUT_LIST) != 0) return true;
-  const sources = <usize>load<u32>(shard, SH_SOURCES);
-  const nsrc = load<u32>(shard, SH_NUM_SOURCES);
-  for (let k: u32 = 0; k < nsrc; k++) {
-    const cur = <usize>load<u32>(endpointAt(shard, load<u32>(sources + (<usize>k << 2))), EP_IN_CURSOR);
-    if (peerIndexNow(cur) != runStart(cur)) return true;
-  }
-  const xs = <usize>load<u32>(shard, SH_XS_IN);
-  const nsh = load<u32>(shard, SH_NUM_SHARDS);
-  for (let from: u32 = 0; from < nsh; from++) {
-    const cur = <usize>load<u32>(xs + (<usize>from << 2));
-    if (cur != 0 && (peerIndexNow(cur) != runStart(cur) || xsWaiting(xsCreditOf(shard, from)) != 0)) return true;
-  }
-  return false;
 }

@@ -62,9 +62,6 @@ const EVENT_DEVICE_TYPE_ID = 2 | (0x40 << 8);
 
 function main(d: DriverData): void {
   const port = new EndpointPort(d.link, { spinBeforeSleep: d.spinBeforeSleep }, d.module);
-  // The inline device polls like the driver and says so on its link's doorbell: in busy-poll
-  // the router then publishes to it with plain stores too (an xchg per frame otherwise).
-  if (d.inlineDevice !== null) void new EndpointPort(d.inlineDevice, { spinBeforeSleep: d.spinBeforeSleep }, d.module);
   const u32 = new Uint32Array(d.link.memory.buffer);
   const u16 = new Uint16Array(d.link.memory.buffer);
   const stop = new Int32Array(d.stop);

@@ -49,13 +49,6 @@ const POLL_NAP_MS = 0.05;
  */
 const POLL_YIELD_MS = 2;
 
-/**
- * Busy-poll: looks at the sources per WASM call (routeSpin) before an empty call comes back to
- * this loop (a look ~5 ns, a round through this loop ~30 ns); also the looks between two clock
- * reads (~1-2 µs apart).
- */
-const SPIN_PASSES = 256;
-
 /** Passes between two reads of the links' doorbell sockets while the shard does not sleep (a power of two, >= 64). */
 const SOCKET_DRAIN_PASSES = 1024;
 
@@ -115,11 +108,6 @@ export default function runShard(task: ShardTask): { frames: number } {
   let stopSince = 0;
   let lastPendingCheck = -1;
   let lastFrameMs = 0;
-  // A busy-polling shard spins inside WASM (routeSpin); a capture wants the wall clock before
-  // every pass, so it takes one pass per call then.
-  const spinInWasm = idle.busyPoll;
-  const stopAddr = block + CB_STOP;
-  const bellsAddr = block + CB_SOCKET_BELLS;
   u32[nowAt] = lastExpire;
   // The last look after announcing sleep: route what arrived meanwhile, and wake for commands
   // and the stop flag too.
@@ -152,14 +140,10 @@ export default function runShard(task: ShardTask): { frames: number } {
         }
       }
       // Capture records carry a wall-clock time with µs resolution (a typed-array load when off).
-      const capturing = u32[captureAt] !== 0;
-      if (capturing) f64[wallAt] = performance.timeOrigin + performance.now();
+      if (u32[captureAt] !== 0) f64[wallAt] = performance.timeOrigin + performance.now();
       if (wasm.ringPeek(cmdCursor) !== 0) runCommands(wasm, task.memory, shard, commandRing, block);
-      const passes = spinInWasm && !capturing ? SPIN_PASSES : 1;
-      const n = passes > 1 ? wasm.routeSpin(shard, ROUTE_BUDGET, passes, cmdCursor, stopAddr, bellsAddr) : wasm.routeSome(shard, ROUTE_BUDGET);
+      const n = wasm.routeSome(shard, ROUTE_BUDGET);
       frames += n;
-      // A routeSpin call spent up to SPIN_PASSES looks (~3 µs idle): read the clock on the next one.
-      if (passes > 1) iter |= 63;
       // Doorbell sockets of our links whose peer we just published frames for (a plain load when none).
       const bells = u32[socketBellsAt]!;
       if (bells !== 0 && sockBell !== null) ringSocketBells(i32, u32, bells, sockBell);
@@ -190,7 +174,7 @@ export default function runShard(task: ShardTask): { frames: number } {
         sockBell.yield();
         continue;
       }
-      if (idle.idle(bell, lastLook, undefined, passes) !== IDLE_SPUN) {
+      if (idle.idle(bell, lastLook) !== IDLE_SPUN) {
         slept = true;
         if (pollBell !== null) sockets!.publishWakes(pollBell.socketWakes, pollBell.eventWakes);
       }

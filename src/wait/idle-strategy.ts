@@ -75,12 +75,11 @@ export abstract class IdleStrategy {
   }
 
   /**
-   * A pass found no work (or `passes` empty passes, made in one call by the owner). Returns
-   * IDLE_SPUN at once while spinning; past the spins, sleeps on `bell` (announce, `look` once
-   * more, wait at most `timeoutMs`, or the strategy's own bound).
+   * A pass found no work. Returns IDLE_SPUN at once while spinning; past the spins, sleeps on
+   * `bell` (announce, `look` once more, wait at most `timeoutMs`, or the strategy's own bound).
    */
-  idle(bell: Doorbell, look: Look, timeoutMs?: number, passes = 1): IdleResult {
-    if ((this.spun += passes) <= this.spins) return IDLE_SPUN;
+  idle(bell: Doorbell, look: Look, timeoutMs?: number): IdleResult {
+    if (++this.spun <= this.spins) return IDLE_SPUN;
     return this.rest(bell, look, timeoutMs);
   }
 

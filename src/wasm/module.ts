@@ -28,8 +28,6 @@ export interface WasmExports {
   spscInit(region: number, regionBytes: number): number;
   spscCursorInit(cur: number, region: number, regionBytes: number, direction: number, batch: number, bell: number): number;
   routeSome(shard: number, budget: number): number;
-  /** routeSome that looks up to `passes` times before returning 0 (assembly/router/route.ts). */
-  routeSpin(shard: number, budget: number, passes: number, cmdCur: number, stopAt: number, bellsAt: number): number;
   serviceParked(shard: number): void;
   addSource(shard: number, ep: number): void;
   removeSource(shard: number, ep: number): number;

@@ -70,7 +70,7 @@ describe('busy-poll doorbells', () => {
     expect(hex(sleeper.recv()!.subarray(0, 6))).toBe('010705000100');
   });
 
-  test('a busy-polling shard (looks in WASM between visits) routes parked bursts, runs commands between looks, answers each request once', async () => {
+  test('a busy-polling shard routes parked bursts, runs commands while it spins, answers each request once', async () => {
     // window 4: of each burst of 16 requests, 12 wait parked at the device, so the shard's looks
     // must see parked work as well as ring indices.
     router = await Router.create({ shards: 1, spinBeforeSleep: BUSY_POLL_SPINS, window: 4, timeoutMs: 60_000 });
