@@ -98,7 +98,7 @@ export function instantiate(memory: WebAssembly.Memory, module: WebAssembly.Modu
         throw new Error(`vmsg wasm abort at ${line}:${col}`);
       },
       // The load engine's clock (assembly/loadgen/driver.ts), read once per pass.
-      now: () => performance.now(),
+      now: performance.now.bind(performance),
       // A publish found its consumer asleep in poll(2): write its eventfd (assembly/ring/cursor.ts,
       // src/wait/doorbell.ts). Only an owner that loaded the doorbell addon sleeps in poll.
       wakePoll: (fd: number) => void tryBellAddon()?.signal(fd),
