@@ -12,6 +12,8 @@
 // Busy-polling everywhere (BUSY_POLL_SPINS) also marks the doorbells DOORBELL_BUSY_POLL, so the
 // rings publish with plain stores on x86-64 (src/wait/fence.ts; VMSG_PUBLISH=seq-cst to compare).
 // --packed 1: packed rings (busy-poll mode defaults to one frame per slot). --name PREFIX: metric names.
+// --driver js: the driver's loop in JS with the port's calls and two clock reads per round trip
+// (default wasm: assembly/loadgen/round-trip.ts, one read per round trip). --ring N: ring capacity.
 import { Worker } from 'node:worker_threads';
 import { Router } from '../src/router/router.js';
 import { ringDoorbell } from '../src/wait/doorbell.js';
