@@ -14,8 +14,18 @@
 //   same window between two C peers did 0.9 M). So at most one shard per core the busy-poll
 //   peers leave free; the shards also yield the CPU between looks (src/router/shard-worker.ts).
 // At least one shard either way.
+// * Busy threads against cores. When the shards and the peers' pollers still outnumber the
+//   cores (a relay between two busy-poll windows on 2 cores: 3 on 2), a shard keeps looking
+//   BUSY_POLL_SPINS_OVERSUBSCRIBED empty passes after a frame before it yields (bounded
+//   spinning): the peer on the other core answers within them, while a yield hands the CPU to
+//   the poller sharing this core, which keeps it until its own next yield (the C peer: 1024
+//   polls, 10-200 us), and the scheduler's fairness then makes the shard spend as long again.
+//   Measured (docs/BENCHMARKS.md, "busy-poll relay"): yields per round trip 0.36 -> 0.20.
 import { availableParallelism } from 'node:os';
 import { parseLinkUri } from '../bus/uri.js';
+
+/** Empty passes a shard spins after a frame before yielding, when busy threads outnumber the cores. */
+export const BUSY_POLL_SPINS_OVERSUBSCRIBED = 32;
 
 export interface ShardBudget {
   /** Links whose peer busy-polls (shared-memory windows without `sock=`). */
@@ -23,11 +33,13 @@ export interface ShardBudget {
   cores: number;
   /** Shards to run: the given count, else the bounds above (at least one). */
   shards: number;
+  /** Empty passes a shard keeps looking after a frame before it yields (RouterOptions.busyPollSpins). */
+  busyPollSpins: number;
   /** What the start-up line adds, or '' when nothing is worth saying. */
   note: string;
 }
 
-export function shardBudget(linkUris: readonly string[], shards: number | undefined, cores = availableParallelism()): ShardBudget {
+export function shardBudget(linkUris: readonly string[], shards: number | undefined, cores = availableParallelism(), busyPollSpins?: number): ShardBudget {
   let pollingPeers = 0;
   let streams = false;
   for (const text of linkUris) {
@@ -45,8 +57,12 @@ export function shardBudget(linkUris: readonly string[], shards: number | undefi
     if (pollingPeers > 0 && byPollers <= byLinks) reasons.push(`${pollingPeers} busy-poll peer(s)`);
     why.push(`${chosen} shard(s) instead of ${cores}: ${reasons.join(', ')}`);
   }
+  // A shard polls only while a busy-poll link is attached, so without one nothing changes.
+  const busy = pollingPeers + chosen;
+  const spins = busyPollSpins ?? (pollingPeers > 0 && busy > cores ? BUSY_POLL_SPINS_OVERSUBSCRIBED : 0);
   if (pollingPeers > 0) {
-    why.push(`busy-poll: ${pollingPeers} peer(s) and ${chosen} shard(s) polling on ${cores} core(s)${pollingPeers + chosen > cores ? ', more pollers than cores' : ''}; shards yield the CPU between looks`);
+    const yields = spins === 0 ? 'shards yield the CPU between looks' : `shards spin ${spins} empty passes after a frame, then yield the CPU between looks`;
+    why.push(`busy-poll: ${busy} busy threads (${pollingPeers} polling peer(s), ${chosen} shard(s)) on ${cores} CPU(s)${busy > cores ? ', more than the CPUs' : ''}; ${yields}${busyPollSpins === undefined ? '' : ' (as given)'}`);
   }
-  return { pollingPeers, cores, shards: chosen, note: why.join('; ') };
+  return { pollingPeers, cores, shards: chosen, busyPollSpins: spins, note: why.join('; ') };
 }

@@ -42,6 +42,13 @@ export interface RouterOptions {
   memoryBytes?: number;
   /** Idle shards poll this many times before sleeping on their doorbell. Default 2000; 0 = sleep at once. */
   spinBeforeSleep?: number;
+  /**
+   * While a busy-poll external link is attached: empty passes a shard keeps looking after the
+   * last frame it routed before it starts yielding the CPU between looks (sched_yield). 0 (the
+   * default) yields from the first empty pass; `vmsg route` sets more when its shards and the
+   * peers' pollers outnumber the cores (src/cli/shard-budget.ts).
+   */
+  busyPollSpins?: number;
 }
 
 export type ResolvedRouterOptions = Required<RouterOptions>;
@@ -64,6 +71,7 @@ export const ROUTER_OPTION_RANGES = {
   sourceBudget: [1, 1 << 16],
   memoryBytes: [1 << 20, 4 * 1024 * 1024 * 1024 - 65536],
   spinBeforeSleep: [0, 1 << 30],
+  busyPollSpins: [0, 1 << 20],
 } as const satisfies Record<Exclude<keyof RouterOptions, 'packedRings'>, readonly [number, number]>;
 
 function check(name: string, v: number, min: number, max: number, extra?: (v: number) => string | undefined): void {
@@ -80,7 +88,7 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
   if (opts === null || typeof opts !== 'object') throw new TypeError('router options must be an object');
   const known = new Set([
     'shards', 'busMaxSize', 'timeoutMs', 'window', 'ringCapacity', 'ringBatch', 'maxEndpoints', 'poolSlots',
-    'parkLimit', 'sourceBudget', 'memoryBytes', 'spinBeforeSleep', 'packedRings',
+    'parkLimit', 'sourceBudget', 'memoryBytes', 'spinBeforeSleep', 'busyPollSpins', 'packedRings',
   ]);
   for (const k of Object.keys(opts)) {
     if (!known.has(k)) throw new TypeError(`unknown router option "${k}"; known: ${[...known].join(', ')}`);
@@ -99,6 +107,7 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
     sourceBudget: opts.sourceBudget ?? 64,
     memoryBytes: opts.memoryBytes ?? 256 * 1024 * 1024,
     spinBeforeSleep: opts.spinBeforeSleep ?? 2000,
+    busyPollSpins: opts.busyPollSpins ?? 0,
     packedRings: opts.packedRings ?? (opts.spinBeforeSleep ?? 2000) < BUSY_POLL_SPINS,
   };
   if (typeof r.packedRings !== 'boolean') throw new RangeError(`router option packedRings must be true or false, got ${String(r.packedRings)}`);

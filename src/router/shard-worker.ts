@@ -26,6 +26,8 @@ export interface ShardTask {
   /** Router clock origin (monotonicMs() at router creation): all shards share one clock. */
   originMs: number;
   spinBeforeSleep: number;
+  /** Busy-poll link attached: empty passes after a frame before yielding the CPU between looks (RouterOptions.busyPollSpins). */
+  busyPollSpins: number;
   /** On close, how long to wait for in-flight requests before failing them. */
   drainMs: number;
 }
@@ -108,6 +110,8 @@ export default function runShard(task: ShardTask): { frames: number } {
   let stopSince = 0;
   let lastPendingCheck = -1;
   let lastFrameMs = 0;
+  // Empty passes since the last frame, for busyPollSpins.
+  let emptyPasses = 0;
   u32[nowAt] = lastExpire;
   // The last look after announcing sleep: route what arrived meanwhile, and wake for commands
   // and the stop flag too.
@@ -149,6 +153,7 @@ export default function runShard(task: ShardTask): { frames: number } {
       if (bells !== 0 && sockBell !== null) ringSocketBells(i32, u32, bells, sockBell);
       if (n !== 0) {
         idle.reset();
+        emptyPasses = 0;
         lastFrameMs = u32[nowAt]!;
         continue;
       }
@@ -169,9 +174,11 @@ export default function runShard(task: ShardTask): { frames: number } {
         }
       }
       // A busy-poll link attached and a frame within POLL_YIELD_MS: look again at once, yielding
-      // the CPU between looks, instead of spinning towards a nap.
+      // the CPU between looks, instead of spinning towards a nap. With more pollers than cores the
+      // first busyPollSpins looks keep the CPU: the answer of a peer on the other core usually
+      // comes within them, and a yield gives the CPU to a peer that may keep it for 1024 of its polls.
       if (sockBell !== null && !idle.busyPoll && u32[nowAt]! - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) {
-        sockBell.yield();
+        if (++emptyPasses > task.busyPollSpins) sockBell.yield();
         continue;
       }
       if (idle.idle(bell, lastLook) !== IDLE_SPUN) {
