@@ -20,7 +20,9 @@
 //   spinning): the peer on the other core answers within them, while a yield hands the CPU to
 //   the poller sharing this core, which keeps it until its own next yield (the C peer: 1024
 //   polls, 10-200 us), and the scheduler's fairness then makes the shard spend as long again.
-//   Measured (docs/BENCHMARKS.md, "busy-poll relay"): yields per round trip 0.36 -> 0.20.
+//   And which of the pollers shares the shard's CPU decides the rate (a peer whose polls are
+//   cheap gives the CPU back soonest), so the shard also moves itself to the CPU where it
+//   routes most (src/router/cpu-seek.ts). Measured in docs/BENCHMARKS.md, "Busy-poll relay".
 import { availableParallelism } from 'node:os';
 import { parseLinkUri } from '../bus/uri.js';
 
@@ -35,11 +37,13 @@ export interface ShardBudget {
   shards: number;
   /** Empty passes a shard keeps looking after a frame before it yields (RouterOptions.busyPollSpins). */
   busyPollSpins: number;
+  /** Whether a shard looks for the CPU it routes most from (RouterOptions.busyPollSeek). */
+  busyPollSeek: boolean;
   /** What the start-up line adds, or '' when nothing is worth saying. */
   note: string;
 }
 
-export function shardBudget(linkUris: readonly string[], shards: number | undefined, cores = availableParallelism(), busyPollSpins?: number): ShardBudget {
+export function shardBudget(linkUris: readonly string[], shards: number | undefined, cores = availableParallelism(), busyPollSpins?: number, busyPollSeek?: boolean): ShardBudget {
   let pollingPeers = 0;
   let streams = false;
   for (const text of linkUris) {
@@ -59,10 +63,15 @@ export function shardBudget(linkUris: readonly string[], shards: number | undefi
   }
   // A shard polls only while a busy-poll link is attached, so without one nothing changes.
   const busy = pollingPeers + chosen;
-  const spins = busyPollSpins ?? (pollingPeers > 0 && busy > cores ? BUSY_POLL_SPINS_OVERSUBSCRIBED : 0);
+  const over = pollingPeers > 0 && busy > cores;
+  const spins = busyPollSpins ?? (over ? BUSY_POLL_SPINS_OVERSUBSCRIBED : 0);
+  // Moving between CPUs needs two to choose from.
+  const seek = busyPollSeek ?? (over && cores > 1);
   if (pollingPeers > 0) {
+    const given = (v: unknown): string => (v === undefined ? '' : ' (as given)');
     const yields = spins === 0 ? 'shards yield the CPU between looks' : `shards spin ${spins} empty passes after a frame, then yield the CPU between looks`;
-    why.push(`busy-poll: ${busy} busy threads (${pollingPeers} polling peer(s), ${chosen} shard(s)) on ${cores} CPU(s)${busy > cores ? ', more than the CPUs' : ''}; ${yields}${busyPollSpins === undefined ? '' : ' (as given)'}`);
+    const moves = seek ? `; each shard moves to the CPU where it routes most${given(busyPollSeek)}` : '';
+    why.push(`busy-poll: ${busy} busy threads (${pollingPeers} polling peer(s), ${chosen} shard(s)) on ${cores} CPU(s)${over ? ', more than the CPUs' : ''}; ${yields}${given(busyPollSpins)}${moves}`);
   }
-  return { pollingPeers, cores, shards: chosen, busyPollSpins: spins, note: why.join('; ') };
+  return { pollingPeers, cores, shards: chosen, busyPollSpins: spins, busyPollSeek: seek, note: why.join('; ') };
 }

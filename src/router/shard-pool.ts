@@ -62,6 +62,7 @@ export class ShardPool {
       originMs: this.originMs,
       spinBeforeSleep: this.options.spinBeforeSleep,
       busyPollSpins: this.options.busyPollSpins,
+      busyPollSeek: this.options.busyPollSeek,
       drainMs: this.options.timeoutMs,
     };
     return this.pool.run(task).catch(async (err: unknown) => {

@@ -15,6 +15,8 @@ import { NR_CONS_CURSOR } from '../ring/native.js';
 import { Doorbell, DOORBELL_POLL_FD } from '../wait/doorbell.js';
 import { PollDoorbell } from '../wait/poll-doorbell.js';
 import { IDLE_SPUN, spinThenSleep } from '../wait/idle-strategy.js';
+import { CpuSeek } from './cpu-seek.js';
+import { BusyPollYield } from '../wait/busy-poll-yield.js';
 
 export interface ShardTask {
   memory: WebAssembly.Memory;
@@ -28,6 +30,8 @@ export interface ShardTask {
   spinBeforeSleep: number;
   /** Busy-poll link attached: empty passes after a frame before yielding the CPU between looks (RouterOptions.busyPollSpins). */
   busyPollSpins: number;
+  /** Busy-poll link carrying frames: look for the CPU where this shard routes most (RouterOptions.busyPollSeek). */
+  busyPollSeek: boolean;
   /** On close, how long to wait for in-flight requests before failing them. */
   drainMs: number;
 }
@@ -110,8 +114,10 @@ export default function runShard(task: ShardTask): { frames: number } {
   let stopSince = 0;
   let lastPendingCheck = -1;
   let lastFrameMs = 0;
-  // Empty passes since the last frame, for busyPollSpins.
-  let emptyPasses = 0;
+  // Yield or spin on an empty pass while a busy-poll link is attached (src/wait/busy-poll-yield.ts).
+  const pollYield = sockBell !== null ? new BusyPollYield(sockBell, task.busyPollSpins) : null;
+  // Which CPU to poll from, when the pollers outnumber the cores (src/router/cpu-seek.ts).
+  const seek = sockBell !== null && task.busyPollSeek ? new CpuSeek(sockBell) : null;
   u32[nowAt] = lastExpire;
   // The last look after announcing sleep: route what arrived meanwhile, and wake for commands
   // and the stop flag too.
@@ -134,6 +140,8 @@ export default function runShard(task: ShardTask): { frames: number } {
         if (now !== lastExpire) {
           wasm.expire(shard);
           lastExpire = now;
+          // Once per clock tick, not per frame: where to poll from.
+          if (seek !== null && now - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) seek.tick(now, frames);
         }
         // Read the bytes of peers that ring while we spin (one poll(2) every SOCKET_DRAIN_PASSES
         // passes, none without sockets): a full socket would block or fail a peer's ring, and a
@@ -153,7 +161,7 @@ export default function runShard(task: ShardTask): { frames: number } {
       if (bells !== 0 && sockBell !== null) ringSocketBells(i32, u32, bells, sockBell);
       if (n !== 0) {
         idle.reset();
-        emptyPasses = 0;
+        pollYield?.frames();
         lastFrameMs = u32[nowAt]!;
         continue;
       }
@@ -174,20 +182,21 @@ export default function runShard(task: ShardTask): { frames: number } {
         }
       }
       // A busy-poll link attached and a frame within POLL_YIELD_MS: look again at once, yielding
-      // the CPU between looks, instead of spinning towards a nap. With more pollers than cores the
-      // first busyPollSpins looks keep the CPU: the answer of a peer on the other core usually
-      // comes within them, and a yield gives the CPU to a peer that may keep it for 1024 of its polls.
-      if (sockBell !== null && !idle.busyPoll && u32[nowAt]! - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) {
-        if (++emptyPasses > task.busyPollSpins) sockBell.yield();
+      // the CPU between looks (or after a bounded spin, when the pollers outnumber the cores),
+      // instead of spinning towards a nap.
+      if (pollYield !== null && !idle.busyPoll && u32[nowAt]! - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) {
+        pollYield.emptyPass();
         continue;
       }
       if (idle.idle(bell, lastLook) !== IDLE_SPUN) {
         slept = true;
+        seek?.release();
         if (pollBell !== null) sockets!.publishWakes(pollBell.socketWakes, pollBell.eventWakes);
       }
     }
   } finally {
     pollBell?.close();
+    seek?.release();
     u32[(block + CB_STATE) >>> 2] = SHARD_STOPPED;
   }
   return { frames };
