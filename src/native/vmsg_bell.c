@@ -106,6 +106,12 @@ static napi_value bell_cpus(napi_env env, napi_callback_info info) {
   return int_value(env, n);
 }
 
+// cpu(): the CPU this thread runs on now (sched_getcpu), -1 on failure.
+static napi_value bell_cpu(napi_env env, napi_callback_info info) {
+  (void)info;
+  return int_value(env, sched_getcpu());
+}
+
 // setCpus(list: Int32Array, n): this thread runs only on CPUs list[0 .. n - 1] from now on
 // (sched_setaffinity); 0 done, -1 failed.
 static napi_value bell_set_cpus(napi_env env, napi_callback_info info) {
@@ -252,6 +258,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"ring", NULL, bell_ring, NULL, NULL, NULL, napi_default, NULL},
     {"yield", NULL, bell_yield, NULL, NULL, NULL, napi_default, NULL},
     {"cpus", NULL, bell_cpus, NULL, NULL, NULL, napi_default, NULL},
+    {"cpu", NULL, bell_cpu, NULL, NULL, NULL, napi_default, NULL},
     {"setCpus", NULL, bell_set_cpus, NULL, NULL, NULL, napi_default, NULL},
     {"dup", NULL, bell_dup, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, bell_close, NULL, NULL, NULL, napi_default, NULL},

@@ -14,10 +14,12 @@
 // epoch routes less than half the best recent one it moves itself to the next CPU it may run
 // on (sched_setaffinity of its own thread). Moving changes the others' placement too (the CPU
 // it left, if idle, pulls a waiting peer over), so a few moves reach the arrangement where it
-// stays. Epochs without frames change nothing; once the links fall idle (the shard naps) it
-// may run anywhere again.
+// stays. Epochs without frames change nothing; once the links have been idle for
+// SEEK_RELEASE_MS it may run anywhere again.
 import type { BellAddon } from '../native/bell.js';
 
+/** The links idle this long (router clock, ms): the shard may run on any CPU again. */
+export const SEEK_RELEASE_MS = 100;
 /** Length of an epoch (router clock, ms): long enough that a move's transient is not the measure. */
 export const SEEK_EPOCH_MS = 8;
 /** Move when an epoch routes less than this share of the best recent epoch. */
@@ -85,16 +87,19 @@ export class CpuSeek {
       return;
     }
     this.still = 0;
+    // Not pinned yet: the move is away from the CPU it runs on now.
+    if (this.at < 0) this.at = Math.max(0, this.cpus.indexOf(this.addon.cpu()));
     this.at = (this.at + 1) % this.count;
     if (this.addon.setCpus(this.cpus.subarray(this.at, this.at + 1), 1) === 0) this.moves++;
   }
 
-  /** The links fell idle: run anywhere again, and forget the rates (the next burst may differ). */
+  /** The links fell idle (SEEK_RELEASE_MS): run anywhere again, and forget the rates (the next burst may differ). */
   release(): void {
     if (this.at >= 0) {
       this.addon.setCpus(this.cpus, this.count);
       this.at = -1;
     }
+    if (!this.started) return;
     this.started = false;
     this.best = 0;
     this.still = 0;

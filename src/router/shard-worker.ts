@@ -15,7 +15,7 @@ import { NR_CONS_CURSOR } from '../ring/native.js';
 import { Doorbell, DOORBELL_POLL_FD } from '../wait/doorbell.js';
 import { PollDoorbell } from '../wait/poll-doorbell.js';
 import { IDLE_SPUN, spinThenSleep } from '../wait/idle-strategy.js';
-import { CpuSeek } from './cpu-seek.js';
+import { CpuSeek, SEEK_RELEASE_MS } from './cpu-seek.js';
 import { BusyPollYield } from '../wait/busy-poll-yield.js';
 
 export interface ShardTask {
@@ -140,8 +140,11 @@ export default function runShard(task: ShardTask): { frames: number } {
         if (now !== lastExpire) {
           wasm.expire(shard);
           lastExpire = now;
-          // Once per clock tick, not per frame: where to poll from.
-          if (seek !== null && now - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) seek.tick(now, frames);
+          // Once per clock tick, not per frame: where to poll from, while frames flow.
+          if (seek !== null) {
+            if (now - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) seek.tick(now, frames);
+            else if (now - lastFrameMs > SEEK_RELEASE_MS) seek.release();
+          }
         }
         // Read the bytes of peers that ring while we spin (one poll(2) every SOCKET_DRAIN_PASSES
         // passes, none without sockets): a full socket would block or fail a peer's ring, and a
@@ -190,7 +193,6 @@ export default function runShard(task: ShardTask): { frames: number } {
       }
       if (idle.idle(bell, lastLook) !== IDLE_SPUN) {
         slept = true;
-        seek?.release();
         if (pollBell !== null) sockets!.publishWakes(pollBell.socketWakes, pollBell.eventWakes);
       }
     }

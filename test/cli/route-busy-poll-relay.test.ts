@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/util/paths.js';
 import { freshPaths, peerArgs, peerSkipReason, startPeer, type PeerRun } from '../bus/helpers.js';
@@ -35,6 +36,19 @@ async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void
   }
 }
 
+/** Threads of process `pid` and the CPUs each may run on (Cpus_allowed_list), by thread id. */
+function affinities(pid: number): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      m.set(t, /^Cpus_allowed_list:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'))![1]!);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return m;
+}
+
 function peer(args: string[]): PeerRun {
   const p = startPeer(args);
   running.push({ kill: () => p.proc.kill('SIGKILL') });
@@ -52,7 +66,7 @@ describe.skipIf(peerSkipReason !== null)('vmsg route between two busy-poll windo
     const cpus = availableParallelism();
     // One shard (no stream link) and two polling peers.
     if (cpus < 3) {
-      expect(line).toContain(`busy-poll: 3 busy threads (2 polling peer(s), 1 shard(s)) on ${cpus} CPU(s), more than the CPUs; shards spin 32 empty passes after a frame, then yield the CPU between looks`);
+      expect(line).toContain(`busy-poll: 3 busy threads (2 polling peer(s), 1 shard(s)) on ${cpus} CPU(s), more than the CPUs; shards spin 32 empty passes after a frame, then yield the CPU between looks${cpus > 1 ? '; each shard moves to the CPU where it routes most' : ''}`);
     } else {
       expect(line).toContain(`busy-poll: 3 busy threads (2 polling peer(s), 1 shard(s)) on ${cpus} CPU(s); shards yield the CPU between looks`);
     }
@@ -69,17 +83,41 @@ describe.skipIf(peerSkipReason !== null)('vmsg route between two busy-poll windo
     await device.done; // it saw our SHUTDOWN
   }, 60_000);
 
-  it('--busy-poll-spins overrides the choice, and the start-up line says it was given', async () => {
+  it('--busy-poll-spins and --busy-poll-seek override the choice, and the start-up line says they were given', async () => {
     const a = freshPaths('poll-relay-a');
     const b = freshPaths('poll-relay-b');
     const device = peer([...peerArgs('vmamp', 'device', b, 8192, false), '--devices', '1']);
-    const r = startRoute(['--driver-link', `vmamp:${a.path}?size=8192`, '--device-link', `vmamp:${b.path}?size=8192`, '--busy-poll-spins', '0']);
+    const r = startRoute(['--driver-link', `vmamp:${a.path}?size=8192`, '--device-link', `vmamp:${b.path}?size=8192`, '--busy-poll-spins', '0', '--busy-poll-seek', 'off']);
     await until('the device link', () => /link up: --device-link/.test(r.stderr()));
-    expect(/routing: .*/.exec(r.stderr())?.[0]).toMatch(/; shards yield the CPU between looks \(as given\)/);
+    expect(/routing: .*/.exec(r.stderr())?.[0]).toMatch(/; shards yield the CPU between looks \(as given\)$/);
     const driver = peer([...peerArgs('vmamp', 'driver', a, 8192, false), '--dev', '1', '--count', '2000', '--outstanding', '8']);
     const out = await driver.done;
     expect(out.code, out.stderr).toBe(0);
     expect(JSON.parse(out.stdout)).toMatchObject({ sent: 2000, received: 2000, errors: 0, order_violations: 0 });
+    r.proc.kill('SIGTERM');
+    expect((await r.done).code).toBe(0);
+    await device.done;
+  }, 60_000);
+
+  it.skipIf(availableParallelism() < 2)('--busy-poll-seek on: while frames flow the shard runs on one CPU of its own choosing, and on all of them again once the links fall idle', async () => {
+    const a = freshPaths('poll-relay-a');
+    const b = freshPaths('poll-relay-b');
+    const device = peer([...peerArgs('vmamp', 'device', b, 8192, false), '--devices', '1']);
+    const r = startRoute(['--driver-link', `vmamp:${a.path}?size=8192`, '--device-link', `vmamp:${b.path}?size=8192`, '--busy-poll-seek', 'on']);
+    await until('the device link', () => /link up: --device-link/.test(r.stderr()));
+    const pid = r.proc.pid!;
+    const all = affinities(pid).get(String(pid))!;
+    const pinned = (): string[] => [...affinities(pid).entries()].filter(([, cpus]) => cpus !== all).map(([t, cpus]) => `${t}:${cpus}`);
+    expect(pinned()).toEqual([]);
+    const driver = peer([...peerArgs('vmamp', 'driver', a, 8192, false), '--dev', '1', '--count', '1000000000', '--seconds', '1', '--outstanding', '8']);
+    // Its first try comes after 4 epochs of frames (32 ms).
+    await until('a thread of vmsg route pinned to one CPU', () => pinned().length === 1, 10_000);
+    expect(pinned()[0]).toMatch(/^\d+:\d+$/);
+    const out = await driver.done;
+    expect(out.code, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ errors: 0, order_violations: 0 });
+    // No frames: within a few ms the shard naps, and may run anywhere again.
+    await until('the shard to let go of its CPU', () => pinned().length === 0, 10_000);
     r.proc.kill('SIGTERM');
     expect((await r.done).code).toBe(0);
     await device.done;
