@@ -69,7 +69,7 @@ export function shardBudget(linkUris: readonly string[], shards: number | undefi
   const seek = busyPollSeek ?? (over && cores > 1);
   if (pollingPeers > 0) {
     const given = (v: unknown): string => (v === undefined ? '' : ' (as given)');
-    const yields = spins === 0 ? 'shards yield the CPU between looks' : `shards spin ${spins} empty passes after a frame, then yield the CPU between looks`;
+    const yields = spins === 0 ? 'shards yield the CPU between looks' : `shards spin up to ${spins} empty passes for an answer from another CPU, then yield the CPU between looks`;
     const moves = seek ? `; each shard moves to the CPU where it routes most${given(busyPollSeek)}` : '';
     why.push(`busy-poll: ${busy} busy threads (${pollingPeers} polling peer(s), ${chosen} shard(s)) on ${cores} CPU(s)${over ? ', more than the CPUs' : ''}; ${yields}${given(busyPollSpins)}${moves}`);
   }

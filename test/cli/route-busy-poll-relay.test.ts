@@ -66,7 +66,7 @@ describe.skipIf(peerSkipReason !== null)('vmsg route between two busy-poll windo
     const cpus = availableParallelism();
     // One shard (no stream link) and two polling peers.
     if (cpus < 3) {
-      expect(line).toContain(`busy-poll: 3 busy threads (2 polling peer(s), 1 shard(s)) on ${cpus} CPU(s), more than the CPUs; shards spin 32 empty passes after a frame, then yield the CPU between looks${cpus > 1 ? '; each shard moves to the CPU where it routes most' : ''}`);
+      expect(line).toContain(`busy-poll: 3 busy threads (2 polling peer(s), 1 shard(s)) on ${cpus} CPU(s), more than the CPUs; shards spin up to 32 empty passes for an answer from another CPU, then yield the CPU between looks${cpus > 1 ? '; each shard moves to the CPU where it routes most' : ''}`);
     } else {
       expect(line).toContain(`busy-poll: 3 busy threads (2 polling peer(s), 1 shard(s)) on ${cpus} CPU(s); shards yield the CPU between looks`);
     }

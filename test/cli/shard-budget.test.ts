@@ -21,14 +21,14 @@ describe('shardBudget', () => {
     const b = shardBudget(['vmamp:/dev/shm/a?size=8192', 'spsc:/dev/shm/b?size=8192&role=driver'], undefined, 2);
     expect(b).toMatchObject({ pollingPeers: 2, shards: 1, busyPollSpins: BUSY_POLL_SPINS_OVERSUBSCRIBED, busyPollSeek: true });
     expect(b.note).toBe('1 shard(s) instead of 2: no stream link (more shards only add cross-shard wake-ups), 2 busy-poll peer(s); '
-      + 'busy-poll: 3 busy threads (2 polling peer(s), 1 shard(s)) on 2 CPU(s), more than the CPUs; shards spin 32 empty passes after a frame, then yield the CPU between looks; '
+      + 'busy-poll: 3 busy threads (2 polling peer(s), 1 shard(s)) on 2 CPU(s), more than the CPUs; shards spin up to 32 empty passes for an answer from another CPU, then yield the CPU between looks; '
       + 'each shard moves to the CPU where it routes most');
   });
 
   it('one CPU: nowhere to move, so only the bounded spin', () => {
     const b = shardBudget(['vmamp:/dev/shm/a?size=8192'], undefined, 1);
     expect(b).toMatchObject({ shards: 1, busyPollSpins: BUSY_POLL_SPINS_OVERSUBSCRIBED, busyPollSeek: false });
-    expect(b.note).toBe('busy-poll: 2 busy threads (1 polling peer(s), 1 shard(s)) on 1 CPU(s), more than the CPUs; shards spin 32 empty passes after a frame, then yield the CPU between looks');
+    expect(b.note).toBe('busy-poll: 2 busy threads (1 polling peer(s), 1 shard(s)) on 1 CPU(s), more than the CPUs; shards spin up to 32 empty passes for an answer from another CPU, then yield the CPU between looks');
   });
 
   it('the same relay with a CPU per busy thread: the shard yields from the first empty pass, as before', () => {
@@ -44,7 +44,7 @@ describe('shardBudget', () => {
   it('--shards, --busy-poll-spins and --busy-poll-seek are kept as given', () => {
     const given = shardBudget(['vmamp:/dev/shm/a?size=8192'], 4, 4);
     expect(given).toMatchObject({ shards: 4, busyPollSpins: BUSY_POLL_SPINS_OVERSUBSCRIBED, busyPollSeek: true });
-    expect(given.note).toBe('busy-poll: 5 busy threads (1 polling peer(s), 4 shard(s)) on 4 CPU(s), more than the CPUs; shards spin 32 empty passes after a frame, then yield the CPU between looks; '
+    expect(given.note).toBe('busy-poll: 5 busy threads (1 polling peer(s), 4 shard(s)) on 4 CPU(s), more than the CPUs; shards spin up to 32 empty passes for an answer from another CPU, then yield the CPU between looks; '
       + 'each shard moves to the CPU where it routes most');
     const spins = shardBudget(['vmamp:/dev/shm/a?size=8192', 'vmamp:/dev/shm/b?size=8192'], undefined, 2, 0, false);
     expect(spins).toMatchObject({ shards: 1, busyPollSpins: 0, busyPollSeek: false });
