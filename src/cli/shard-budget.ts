@@ -14,19 +14,19 @@
 //   same window between two C peers did 0.9 M). So at most one shard per core the busy-poll
 //   peers leave free; the shards also yield the CPU between looks (src/router/shard-worker.ts).
 // At least one shard either way.
-// * Busy threads against cores. When the shards and the peers' pollers still outnumber the
-//   cores (a relay between two busy-poll windows on 2 cores: 3 on 2), a shard keeps looking
-//   BUSY_POLL_SPINS_OVERSUBSCRIBED empty passes after a frame before it yields (bounded
-//   spinning): the peer on the other core answers within them, while a yield hands the CPU to
-//   the poller sharing this core, which keeps it until its own next yield (the C peer: 1024
-//   polls, 10-200 us), and the scheduler's fairness then makes the shard spend as long again.
-//   And which of the pollers shares the shard's CPU decides the rate (a peer whose polls are
-//   cheap gives the CPU back soonest), so the shard also moves itself to the CPU where it
-//   routes most (src/router/cpu-seek.ts). Measured in docs/BENCHMARKS.md, "Busy-poll relay".
+// * Busy threads against cores (not a bound on the count: what the shards do). When the
+//   shards and the peers' pollers still outnumber the cores (a relay between two busy-poll
+//   windows on 2 cores: 3 on 2), two pollers share a core and run by turns. The shard then
+//   spins up to BUSY_POLL_SPINS_OVERSUBSCRIBED empty passes for an answer due from another
+//   core before it yields (src/wait/busy-poll-yield.ts): a yield hands the core to the poller
+//   sharing it, which keeps it for its whole turn (the C peer: 1024 polls, 10-250 us). And
+//   which poller shares the shard's core decides the rate (the one whose turn is shortest is
+//   best), so the shard moves itself to the core where it routes most (src/router/cpu-seek.ts).
+//   Measured: docs/BENCHMARKS.md, "busy-poll relay with more pollers than CPUs".
 import { availableParallelism } from 'node:os';
 import { parseLinkUri } from '../bus/uri.js';
 
-/** Empty passes a shard spins after a frame before yielding, when busy threads outnumber the cores. */
+/** Empty passes a shard spins for an answer from another core before yielding, when busy threads outnumber the cores. */
 export const BUSY_POLL_SPINS_OVERSUBSCRIBED = 32;
 
 export interface ShardBudget {
@@ -35,7 +35,7 @@ export interface ShardBudget {
   cores: number;
   /** Shards to run: the given count, else the bounds above (at least one). */
   shards: number;
-  /** Empty passes a shard keeps looking after a frame before it yields (RouterOptions.busyPollSpins). */
+  /** Empty passes a shard spins for an answer from another core before it yields (RouterOptions.busyPollSpins). */
   busyPollSpins: number;
   /** Whether a shard looks for the CPU it routes most from (RouterOptions.busyPollSeek). */
   busyPollSeek: boolean;

@@ -1,14 +1,14 @@
 // Where a polling shard runs when it and the busy-poll peers outnumber the CPUs.
 //
 // Three pollers on two CPUs (a relay: the shard and two peers polling their windows): two of
-// them share a CPU and take turns at each one's yield. Which two share decides the rate: a
+// them share a CPU and run by turns, each until it yields. Which two share decides the rate: a
 // peer hands the CPU back only after its own run of empty polls (a C peer that yields every
-// 1024 polls: ~10 µs when its polls are cheap, ~200 µs when each reads the clock), and the
-// scheduler's fairness then has the shard spend about as long before the peer is eligible
-// again. Measured with the relay pinned each way (docs/BENCHMARKS.md, "busy-poll relay"): the
-// shard sharing with the cheap poller 280 k round trips/s, with the clock-reading one 31 k,
-// the two peers sharing while the shard has a CPU of its own 90 k. The scheduler picks one of
-// these at random and keeps it (two tasks against one is balanced as far as it can tell).
+// 1024 polls: ~10 µs when its polls are cheap, ~200 µs when each reads the clock). Measured
+// with the relay pinned each way (docs/BENCHMARKS.md, "busy-poll relay with more pollers than
+// CPUs"): the shard sharing with the cheap poller 184-303 k round trips/s, with the
+// clock-reading one 31-47 k, the two peers sharing while the shard has a CPU of its own
+// 69-100 k. The scheduler picks one of these at random and keeps it (two tasks against one is
+// as balanced as it can see).
 //
 // So the shard looks for the good one: it counts the frames it routes per epoch, and when an
 // epoch routes less than half the best recent one it moves itself to the next CPU it may run
