@@ -41,7 +41,7 @@ const FLAGS = {
   device: { kind: 'list', value: 'KIND:DEVNUM[?opts]', help: `built-in device (repeatable); kinds: ${Object.keys(DEVICE_KINDS).join(', ')}` },
   duration: { kind: 'string', value: 'S', help: 'stop after S seconds (default: until SIGINT/SIGTERM)' },
   shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one, or one per core with a stream link; never more than the cores busy-poll peers leave free' },
-  'busy-poll-spins': { kind: 'integer', value: 'N', min: 0, max: 1 << 20, help: 'with busy-poll links (no sock=): empty passes a shard keeps looking after a frame before it yields the CPU between looks (default 32 when shards and polling peers outnumber the CPUs, else 0)' },
+  'busy-poll-spins': { kind: 'integer', value: 'N', min: 0, max: 1 << 20, help: 'with busy-poll links (no sock=): empty passes a shard spins at most for an answer from another CPU before it yields the CPU between looks (default 32 when shards and polling peers outnumber the CPUs, else 0: yield at once)' },
   'busy-poll-seek': { kind: 'choice', choices: ['on', 'off'], help: 'with busy-poll links: each shard moves itself to the CPU where it routes most (default on when shards and polling peers outnumber the CPUs)' },
   'timeout-ms': { kind: 'integer', value: 'MS', min: 1, max: 86_400_000, help: `a request unanswered this long fails (default ${DEFAULT_TIMEOUT_MS}; external drivers get no failure event, so generous)` },
   config: { kind: 'string', value: 'FILE', help: 'JSON config file with any of these options (README "Config file"); flags given here win' },

@@ -43,10 +43,10 @@ export interface RouterOptions {
   /** Idle shards poll this many times before sleeping on their doorbell. Default 2000; 0 = sleep at once. */
   spinBeforeSleep?: number;
   /**
-   * While a busy-poll external link is attached: empty passes a shard keeps looking after the
-   * last frame it routed before it starts yielding the CPU between looks (sched_yield). 0 (the
-   * default) yields from the first empty pass; `vmsg route` sets more when its shards and the
-   * peers' pollers outnumber the cores (src/cli/shard-budget.ts).
+   * While a busy-poll external link is attached: empty passes a shard spins at most for an
+   * answer due from another core before it yields the CPU between looks (sched_yield;
+   * src/wait/busy-poll-yield.ts). 0 (the default) yields from the first empty pass; `vmsg
+   * route` sets 32 when its shards and the peers' pollers outnumber the cores (src/cli/shard-budget.ts).
    */
   busyPollSpins?: number;
   /**
