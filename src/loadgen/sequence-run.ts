@@ -31,6 +31,12 @@ const BELL_TIMEOUT_MS = 2;
 /** Empty passes before the engine reports idle: busy-poll (about 0.5 ms), doorbell (sleep at once). */
 const BUSY_POLL_SPINS = 8192;
 const DOORBELL_SPINS = 0;
+/**
+ * In-process links: the peer wakes the channel's wait() (src/bus/inproc-channel.ts), so the
+ * engine spins only as long as the channel would (about 25 µs) and leaves the cores to the
+ * router and the devices, which share them.
+ */
+const PEER_WAKES_SPINS = 256;
 /** Closed loop: the longest sleep, so timeouts are looked for on time. */
 const IDLE_MS = 5;
 
@@ -145,7 +151,7 @@ export class SequenceRun {
         const fd = socket !== null && !socket.isEnded ? socket.fd : -1;
         if (fd >= 0) socket!.hold(true);
         this.setU32(L.LGS_FLAGS, fd >= 0 ? L.LGF_RETURN_ON_SEND : 0);
-        this.setU32(L.LGS_SPINS, fd >= 0 ? DOORBELL_SPINS : BUSY_POLL_SPINS);
+        this.setU32(L.LGS_SPINS, fd >= 0 ? DOORBELL_SPINS : rings.peerWakes === true ? PEER_WAKES_SPINS : BUSY_POLL_SPINS);
         if (fd >= 0) bell!.ring(fd); // we may have published while it could not ring
         const sliceEnd = performance.now() + SLICE_MS;
         let asyncWaitMs = 0;
