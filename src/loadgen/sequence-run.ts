@@ -28,8 +28,8 @@ const PASS_BUDGET = 256;
 const SLICE_MS = 20;
 /** Doorbell sleeps are bounded: a full ring is not rung when room appears. */
 const BELL_TIMEOUT_MS = 2;
-/** Empty passes before the engine reports idle: busy-poll (about 0.5 ms), doorbell (sleep at once). */
-const BUSY_POLL_SPINS = 8192;
+/** Empty passes before the engine reports idle: busy-poll (about 50 µs, then the channel's own polling), doorbell (sleep at once). */
+const BUSY_POLL_SPINS = 1024;
 const DOORBELL_SPINS = 0;
 /**
  * In-process links: the peer wakes the channel's wait() (src/bus/inproc-channel.ts), so the
@@ -170,10 +170,10 @@ export class SequenceRun {
             const ms = open && sending ? Math.min(IDLE_MS, this.f64(L.LGS_NEXT_DUE) - now - SPIN_BEFORE_DUE_MS / 2) : IDLE_MS;
             if (fd >= 0) {
               if (ms > 0 && bell!.wait(fd, Math.min(BELL_TIMEOUT_MS, ms)) < 0) peerGone = true;
-            } else if (ms >= SPIN_BEFORE_DUE_MS || bell === null || rings.peerWakes === true) {
-              asyncWaitMs = Math.max(0, ms); // the channel's own wait: its nap, or the in-process doorbell
-            } else {
-              bell.yield();
+            } else if (ms > 0) {
+              // The channel's own wait: the in-process doorbell, or a polled window's looks and short
+              // naps (yielding alone kept the router's poller off a loaded machine's cores for seconds).
+              asyncWaitMs = ms;
             }
           }
           while (now >= nextInterval && (sending || this.num(L.LGS_IN_FLIGHT) > 0)) {
