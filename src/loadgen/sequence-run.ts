@@ -28,8 +28,8 @@ const PASS_BUDGET = 256;
 const SLICE_MS = 20;
 /** Doorbell sleeps are bounded: a full ring is not rung when room appears. */
 const BELL_TIMEOUT_MS = 2;
-/** Empty passes before the engine reports idle: busy-poll (about 50 µs, then the channel's own polling), doorbell (sleep at once). */
-const BUSY_POLL_SPINS = 1024;
+/** Empty passes before the engine reports idle: busy-poll (then a sched_yield), doorbell (sleep at once). */
+const BUSY_POLL_SPINS = 8192;
 const DOORBELL_SPINS = 0;
 /**
  * In-process links: the peer wakes the channel's wait() (src/bus/inproc-channel.ts), so the
@@ -110,7 +110,8 @@ export class SequenceRun {
   private setF64(off: number, v: number): void { this.dv.setFloat64(this.st + off, v, true); }
   private u32(off: number): number { return this.dv.getUint32(this.st + off, true); }
   private setU32(off: number, v: number): void { this.dv.setUint32(this.st + off, v, true); }
-  private num(off: number): number { return Number(this.dv.getBigUint64(this.st + off, true)); }
+  /** A u64 counter as a number, without a BigInt (this runs after every engine call). */
+  private num(off: number): number { return this.dv.getUint32(this.st + off, true) + this.dv.getUint32(this.st + off + 4, true) * 2 ** 32; }
 
   /** Whether operations are still to be sent at `now` (src/loadgen/send-schedule.ts `sending`). */
   private sending(now: number): boolean {
@@ -118,7 +119,7 @@ export class SequenceRun {
     if (this.u32(L.LGS_STOP) !== 0) return false;
     const at = this.u32(L.LGS_OPEN) !== 0 ? this.f64(L.LGS_NEXT_DUE) : now;
     if (at < this.f64(L.LGS_MEASURE_AT)) return true;
-    return this.dv.getBigUint64(this.st + L.LGS_MEASURED_ISSUED, true) < this.dv.getBigUint64(this.st + L.LGS_COUNT, true) && at < this.f64(L.LGS_STOP_AT);
+    return this.num(L.LGS_MEASURED_ISSUED) < this.num(L.LGS_COUNT) && at < this.f64(L.LGS_STOP_AT);
   }
 
   /** Run the load from `loadStart` (metrics.measureStart set); progress as the JavaScript engine reports it. */
@@ -129,6 +130,7 @@ export class SequenceRun {
     const open = plan.loop === 'open';
     this.setF64(L.LGS_MEASURE_AT, measureStart);
     this.setF64(L.LGS_STOP_AT, plan.durationS !== undefined ? measureStart + plan.durationS * 1000 : Infinity);
+    // No count: all ones (2^64 − 1, above any count; read back as a number it is 2^64).
     this.dv.setBigUint64(this.st + L.LGS_COUNT, opts.count !== undefined ? BigInt(opts.count) : 0xffff_ffff_ffff_ffffn, true);
     this.setU32(L.LGS_OPEN, open ? 1 : 0);
     this.setF64(L.LGS_PERIOD, open ? 1000 / opts.rate! : 0);
@@ -159,23 +161,25 @@ export class SequenceRun {
         for (;;) {
           if (opts.signal?.aborted === true) this.setU32(L.LGS_STOP, 1);
           const r = wasm.lgSeqRun(this.st, PASS_BUDGET, this.m.scratch);
-          this.readLog();
+          if (this.u32(L.LGS_LOG_N) !== 0) this.readLog();
           const now = performance.now();
-          const sending = this.sending(now);
           if (r === L.LG_DONE) done = true;
           else if (r === L.LG_SENT_NOW) {
             if (bell!.ring(fd) < 0) peerGone = true;
           } else if (r === L.LG_IDLE) {
             // Open loop: sleep until just before the next operation is due, then poll.
-            const ms = open && sending ? Math.min(IDLE_MS, this.f64(L.LGS_NEXT_DUE) - now - SPIN_BEFORE_DUE_MS / 2) : IDLE_MS;
+            const ms = open && this.sending(now) ? Math.min(IDLE_MS, this.f64(L.LGS_NEXT_DUE) - now - SPIN_BEFORE_DUE_MS / 2) : IDLE_MS;
             if (fd >= 0) {
               if (ms > 0 && bell!.wait(fd, Math.min(BELL_TIMEOUT_MS, ms)) < 0) peerGone = true;
-            } else if (ms > 0) {
-              // The channel's own wait: the in-process doorbell, or a polled window's looks and short
-              // naps (yielding alone kept the router's poller off a loaded machine's cores for seconds).
-              asyncWaitMs = ms;
+            } else if (rings.peerWakes === true || bell === null || ms >= SPIN_BEFORE_DUE_MS) {
+              // The channel's own wait: the in-process doorbell, or a polled window's looks and naps.
+              if (ms > 0) asyncWaitMs = ms;
+            } else {
+              bell.yield(); // busy-poll, as the --mode engine and a C driver do
             }
           }
+          if (now < nextInterval && now < nextProgress && !done && !peerGone && asyncWaitMs === 0 && now < sliceEnd) continue;
+          const sending = this.sending(now);
           while (now >= nextInterval && (sending || this.num(L.LGS_IN_FLIGHT) > 0)) {
             this.closeInterval(nextInterval);
             nextInterval += plan.intervalMs;
