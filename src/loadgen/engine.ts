@@ -6,7 +6,9 @@
 // reports. This file is the run itself: discovery, the probe, the loop and its phases; the rooms
 // it drives are load-options.ts (plan), send-schedule.ts and load-sender.ts (sending),
 // in-flight.ts and answer-reader.ts (operations and their answers), load-metrics.ts (what is
-// measured) and build-result.ts (the result document).
+// measured) and build-result.ts (the result document). On a channel that hands over its rings
+// (shared-memory windows, in-process links) the load after the probe runs in WASM instead
+// (sequence-run.ts), with the same checks and the same result.
 import type { FrameChannel } from '../bus/bus-link.js';
 import { Exchange } from '../client/exchange.js';
 import { discoverDevices } from '../client/discovery.js';

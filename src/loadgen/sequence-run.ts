@@ -125,7 +125,7 @@ export class SequenceRun {
   /** Run the load from `loadStart` (metrics.measureStart set); progress as the JavaScript engine reports it. */
   async run(loadStart: number): Promise<void> {
     const { L, wasm, bell, rings } = this;
-    const { plan, opts, metrics: met, flight, channel } = this.f;
+    const { plan, opts, metrics: met, channel } = this.f;
     const measureStart = met.measureStart;
     const open = plan.loop === 'open';
     this.setF64(L.LGS_MEASURE_AT, measureStart);
@@ -143,7 +143,7 @@ export class SequenceRun {
     // The devices' operations in flight are the engine's from here on (the probe left none).
     const baseCompleted = met.completed;
     let nextInterval = measureStart + plan.intervalMs;
-    let nextProgress = loadStart + plan.progressEveryMs;
+    let nextProgress = opts.onProgress !== undefined ? loadStart + plan.progressEveryMs : Infinity;
     let lastProgressOps = 0, lastProgressAt = loadStart;
     let done = false;
     try {
@@ -213,7 +213,6 @@ export class SequenceRun {
       wasm.cursorFlush(rings.txCursor);
       wasm.cursorFlush(rings.rxCursor);
       this.collect(baseCompleted);
-      void flight; // the engine tracked every operation itself; InFlight served the probe
     } finally {
       rings.resume();
       rings.mem.free(this.m.base, this.m.bytes);

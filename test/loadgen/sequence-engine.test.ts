@@ -51,6 +51,20 @@ describe('load tool WASM engine', () => {
     expect(r.timeline.ops.reduce((a, b) => a + b, 0)).toBe(400);
   });
 
+  it('open loop on the WASM path keeps its rate and charges a pause to latency', async () => {
+    const run = vi.spyOn(SequenceRun.prototype, 'run');
+    const m = await startModelDevice('pause', { ringCapacity: 16, pauseAfter: 300, pauseMs: 200 });
+    try {
+      const r = await runLoad(m.channel, { profile: { name: 'mixed', mix: { GET_DEVICE_STATUS: 1 } }, devices: [1], loop: 'open', rate: 1000, durationS: 0.6, warmupS: 0, timeoutMs: 5000 });
+      expect(run).toHaveBeenCalledTimes(1);
+      expect(r.errors).toBe(0);
+      expect(Math.abs(r.completed - 600)).toBeLessThanOrEqual(1);
+      expect(r.p99_us).toBeGreaterThan(50_000); // operations due during the pause count their wait
+    } finally {
+      await m.stop();
+    }
+  });
+
   // What each fault must show per profile (the JavaScript engine's verdicts, checked below too).
   const FAULTS: [ModelMode, string, (r: LoadResult) => void][] = [];
   for (const name of ['init', 'ping', 'config-rw', 'mixed']) {
