@@ -171,8 +171,8 @@ export class SequenceRun {
             const ms = open && this.sending(now) ? Math.min(IDLE_MS, this.f64(L.LGS_NEXT_DUE) - now - SPIN_BEFORE_DUE_MS / 2) : IDLE_MS;
             if (fd >= 0) {
               if (ms > 0 && bell!.wait(fd, Math.min(BELL_TIMEOUT_MS, ms)) < 0) peerGone = true;
-            } else if (rings.peerWakes === true || bell === null || ms >= SPIN_BEFORE_DUE_MS) {
-              // The channel's own wait: the in-process doorbell, or a polled window's looks and naps.
+            } else if (rings.peerWakes === true || bell === null || (open && ms >= SPIN_BEFORE_DUE_MS)) {
+              // The channel's own wait: the in-process doorbell, or (nothing due for a while) a polled window's looks and naps.
               if (ms > 0) asyncWaitMs = ms;
             } else {
               bell.yield(); // busy-poll, as the --mode engine and a C driver do
