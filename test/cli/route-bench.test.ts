@@ -148,6 +148,18 @@ describe.skipIf(peerSkipReason !== null)('vmsg route / vmsg bench with external 
     }
   }, 120_000);
 
+  it('vmsg bench --profile against a C device with doorbells: a device that never answers ends in counted timeouts and exit 1', async () => {
+    const p = freshPaths('cli-profile-timeout');
+    const device = startPeer([...peerArgs('vmamp', 'device', p, 8192, true), '--devices', '3']);
+    const r = await vmsg('bench', '--target', `vmamp:${p.path}?size=8192&sock=${p.sock}`, '--profile', 'init', '--dev', '4', '--count', '3', '--outstanding', '3', '--timeout', '300', '--json');
+    expect(r.status, r.stderr).toBe(1);
+    const o = JSON.parse(r.stdout) as { timeouts: number; completed: number; error_kinds: Record<string, number> };
+    // The probe's GET_DEVICE_INFO, GET_DEVICE_FEATURES and GET_VQUEUE, then the three measured requests: each times out once.
+    expect(o).toMatchObject({ timeouts: 6, completed: 0, error_kinds: { timeout: 6 } });
+    expect(r.stderr).toMatch(/device 4 is not on this bus/);
+    await device.done;
+  }, 60_000);
+
   it('a chain of separate programs: C driver → vmsg route (spsc busy-poll) → vmsg route device link (vmamp, 3-slot window) → C device', async () => {
     const front = freshPaths('cli-front');
     const back = freshPaths('cli-back');
