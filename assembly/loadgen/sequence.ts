@@ -53,10 +53,15 @@ const TOKEN_DOMAIN: u64 = 0xffff; // tokens 1..65535: never 0 (events'), unique 
   store<u64>(a, load<u64>(a) + 1);
 }
 
-@inline function record(hist: usize, ns: u64): void {
+/** The histogram bucket's byte offset for `ns`. */
+@inline function bucketAt(ns: u64): usize {
   let b = histBucket(ns);
   if (b >= HIST_BUCKETS) b = HIST_BUCKETS - 1;
-  bump(hist + (<usize>b << 3));
+  return <usize>b << 3;
+}
+
+@inline function record(hist: usize, ns: u64): void {
+  bump(hist + bucketAt(ns));
 }
 
 @inline function device(st: usize, i: u32): usize {
@@ -128,9 +133,10 @@ function settle(st: usize, p: usize, t: f64, ok: bool): void {
   const dt = (t - intended) * 1e6;
   const ns: u64 = dt >= 1.5 ? <u64>Math.round(dt) : 1; // HdrHistogram's floor: 1 ns
   const tpl = <usize>load<u32>(p, LGP_TPL);
-  record(<usize>load<u32>(st, LGS_HIST_OP) + <usize>load<u32>(tpl, LGM_OP) * (<usize>HIST_BUCKETS << 3), ns);
-  record(<usize>load<u32>(d, LGD_HIST), ns);
-  record(<usize>load<u32>(st, LGS_HIST_INTERVAL), ns);
+  const b = bucketAt(ns); // one bucket, three histograms: per message kind, per device, the interval
+  bump(<usize>load<u32>(st, LGS_HIST_OP) + <usize>load<u32>(tpl, LGM_OP) * (<usize>HIST_BUCKETS << 3) + b);
+  bump(<usize>load<u32>(d, LGD_HIST) + b);
+  bump(<usize>load<u32>(st, LGS_HIST_INTERVAL) + b);
   if (ns > load<u64>(st, LGS_MAX_NS)) store<u64>(st, ns, LGS_MAX_NS);
   bump(st + LGS_COMPLETED);
   bump(st + LGS_INTERVAL_OPS);
