@@ -66,7 +66,7 @@ export const LGC_OTHER_FRAMES: u32 = 10;
 
 // ---- a track (LGT_*): one ordering domain's operations, by sequence number (slot = seq & mask)
 export const LGT_SLOTS: u32 = 0; //  u32 address of (mask + 1) entries of LGP_SIZE
-export const LGT_MASK: u32 = 4; //   u32 slots − 1 (a power of two minus one, at most 65535: tokens stay unique)
+export const LGT_MASK: u32 = 4; //   u32 slots − 1 (a power of two minus one, at most 32767: tokens, 1 + the low 15 bits, stay unique)
 export const LGT_LO: u32 = 8; //     u64 oldest sequence number still in flight (= LGT_NEXT when none)
 export const LGT_NEXT: u32 = 16; //  u64 next sequence number to send
 export const LGT_SIZE: u32 = 24;

@@ -42,7 +42,8 @@ const EXPIRE_EVERY_MS: f64 = 20;
 /** GET_DEVICES window the load asks for (src/loadgen/requests.ts LOAD_GET_DEVICES_COUNT). */
 const GET_DEVICES_COUNT: u32 = 64;
 const STATUS_FEATURES_OK: u32 = 8;
-const TOKEN_DOMAIN: u64 = 0xffff; // tokens 1..65535: never 0 (events'), unique within a track
+/** Tokens are a track's sequence number's low 15 bits + 1: never 0 (events'), unique within its ≤ 32 768-slot window. */
+const TOKEN_MASK: u32 = 0x7fff;
 
 @inline function counter(st: usize, c: u32): void {
   const a = st + LGS_COUNTERS + (<usize>c << 3);
@@ -200,10 +201,10 @@ function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize
   }
   let p: usize = 0;
   if (track != 0 && token != 0) {
-    // The one sequence number in [lo, next) with this token (at most 65535 in flight per track).
+    // The one sequence number in [lo, lo + 32768) with this token; in flight if below next.
     const lo = load<u64>(track, LGT_LO);
     const next = load<u64>(track, LGT_NEXT);
-    const seq = lo + (<u64>(token - 1) + TOKEN_DOMAIN - lo % TOKEN_DOMAIN) % TOKEN_DOMAIN;
+    const seq = lo + <u64>((token - 1 - <u32>lo) & TOKEN_MASK);
     if (seq < next) {
       const s = slot(track, seq);
       if (load<u32>(s, LGP_STATE) != 0) {
@@ -254,7 +255,7 @@ function failure(st: usize, f: usize, t: f64): void {
   else if (fdev == 0) track = <usize>load<u32>(st, LGS_BUS);
   if (track == 0 || ftok == 0) return;
   const lo = load<u64>(track, LGT_LO);
-  const seq = lo + (<u64>(ftok - 1) + TOKEN_DOMAIN - lo % TOKEN_DOMAIN) % TOKEN_DOMAIN;
+  const seq = lo + <u64>((ftok - 1 - <u32>lo) & TOKEN_MASK);
   if (seq >= load<u64>(track, LGT_NEXT)) return;
   const p = slot(track, seq);
   if (load<u32>(p, LGP_STATE) == 0) return;
@@ -389,7 +390,7 @@ function issue(st: usize, di: u32, d: usize, tx: usize, intended: f64, t: f64): 
   }
   const len = load<u32>(tpl, LGM_LEN);
   memory.copy(o, frame, len);
-  const token: u32 = event ? 0 : <u32>(seq % TOKEN_DOMAIN) + 1;
+  const token: u32 = event ? 0 : (<u32>seq & TOKEN_MASK) + 1;
   store<u16>(o, <u16>token, 4);
   let expect: u32 = 0;
   if (event) {
