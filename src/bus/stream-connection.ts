@@ -62,6 +62,11 @@ export class StreamConnection {
   onReadable: () => void = () => {};
   /** Called when the socket can take more after a full buffer. */
   onWritable: () => void = () => {};
+  /**
+   * Set while another thread writes the socket (src/bus/shard-bridge.ts): flush() hands the bytes
+   * to it, in order with its own frames, and it counts them.
+   */
+  sendVia: ((bytes: Uint8Array) => boolean) | undefined;
   /** Settles once, with the reason, when the connection is gone. */
   readonly closed: Promise<string>;
   private closeReason: string | undefined;
@@ -178,6 +183,7 @@ export class StreamConnection {
     const frames = this.writer.frames;
     const out = this.writer.take();
     if (out === null || this.closeReason !== undefined) return this.writable;
+    if (this.sendVia !== undefined) return this.sendVia(out);
     this.counters.framesOut += frames;
     this.counters.bytesOut += out.length;
     this.counters.writes++;
