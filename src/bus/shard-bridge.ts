@@ -22,7 +22,7 @@ import {
   P_MAIN_BELL, P_MAX, P_RX, P_RX_CAP, P_RX_FILL, P_STATE, P_TO_MAIN, P_TO_MAIN_CAP, P_TO_ROUTER, P_TX, P_TX_CAP, P_WRITES,
   PUMP_BLOCK_BYTES,
 } from '../router/stream-pumps.js';
-import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
+import { addCounterSource, countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 import { PortBridge, type BridgeHooks } from './port-bridge.js';
 
 /** What moves a connection's frames: PortBridge (main thread) or ShardBridge (the endpoint's shard). */
@@ -82,7 +82,7 @@ export class ShardBridge implements FrameBridge {
   private readonly bell: Doorbell;
   private readonly rec = new Int32Array(3);
   private readonly allocs: [number, number][] = [];
-  private readonly timer: NodeJS.Timeout;
+  private readonly unfold: () => void;
   /** Records for the shard that found its queue full (retried on the next turn). */
   private backlog: [number, Uint8Array][] = [];
   private last = new Uint32Array(5);
@@ -104,9 +104,8 @@ export class ShardBridge implements FrameBridge {
     conn.sendVia = (bytes) => this.toShard(K_SEND, bytes);
     conn.onReadable = () => {};
     conn.onWritable = () => {};
-    // Counters of the link stay current for readers (benchmarks, stats) without waking per frame.
-    this.timer = setInterval(() => this.fold(), 100);
-    this.timer.unref();
+    // The shard counts frames and bytes; they fold into the link's counters when those are read.
+    this.unfold = addCounterSource(counters, () => this.fold());
     this.arm();
   }
 
@@ -278,13 +277,13 @@ export class ShardBridge implements FrameBridge {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      clearInterval(this.timer);
       this.conn.sendVia = undefined;
       this.router.streamPumps.remove(this.shard, this.block);
       this.bell.wake(); // settle our sleepAsync (nobody rings a removed pump's bell)
       // The shard may be in a pass that loaded the pump: its buffers and descriptor stay until it finished one more.
       await this.router.syncShard(this.shard).catch(() => {});
       this.fold();
+      this.unfold();
       this.addon.close(this.fd);
       for (const [a, b] of this.allocs) this.router.mem.free(a, b);
     })();

@@ -31,6 +31,23 @@ export function newCounters(): StreamCounters {
   return { connects: 0, handshakeFailures: 0, disconnects: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, writes: 0, drops: {} };
 }
 
+/** Counts kept elsewhere (a shard serving the connection) that fold into a counters object when it is read. */
+const counterSources = new WeakMap<StreamCounters, Set<() => void>>();
+
+/** `fold` adds what it counted since its last call to `c`; syncCounters(c) calls it. Returns the way to stop. */
+export function addCounterSource(c: StreamCounters, fold: () => void): () => void {
+  let set = counterSources.get(c);
+  if (set === undefined) counterSources.set(c, (set = new Set()));
+  set.add(fold);
+  return () => void set.delete(fold);
+}
+
+/** Bring `c` up to date with its sources (before reading it). */
+export function syncCounters(c: StreamCounters): void {
+  const set = counterSources.get(c);
+  if (set !== undefined) for (const f of set) f();
+}
+
 export function countDrop(c: StreamCounters, reason: string, n = 1): void {
   c.drops[reason] = (c.drops[reason] ?? 0) + n;
 }

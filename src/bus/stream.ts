@@ -11,7 +11,7 @@ import type { LinkDescriptor } from '../endpoint/link.js';
 import { EndpointPort } from '../endpoint/port.js';
 import type { BusLink, LinkDown } from './bus-link.js';
 import { LinkUriError, type StreamLinkUri } from './uri.js';
-import { StreamConnection, StreamHandshakeError, newCounters, type StreamCounters } from './stream-connection.js';
+import { StreamConnection, StreamHandshakeError, newCounters, syncCounters, type StreamCounters } from './stream-connection.js';
 import { STREAM_VERSION, TRANSPORT_REVISION, ROLE_DEVICE, ROLE_DRIVER, HELLO_F_FAILURE_EVENTS, type Hello } from './stream-hello.js';
 import { STREAM_DEVICE_PARAMS, streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
 import { openBridge, type FrameBridge } from './shard-bridge.js';
@@ -72,7 +72,12 @@ class DriverSession implements PeerHandler {
  * (Error: a handshake that failed), 'remap' (RemapEvent, gateway links), 'warning' (string).
  */
 export class StreamLink extends EventEmitter implements BusLink {
-  readonly counters: StreamCounters = newCounters();
+  private readonly counts: StreamCounters = newCounters();
+  /** The link's counters, up to date (connections served by a shard count there: src/bus/shard-bridge.ts). */
+  get counters(): StreamCounters {
+    syncCounters(this.counts);
+    return this.counts;
+  }
   readonly down: Promise<LinkDown>;
   private settleDown!: (d: LinkDown) => void;
   private readonly handlers = new Set<PeerHandler>();
