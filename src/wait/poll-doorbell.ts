@@ -25,6 +25,8 @@ export interface SocketSet {
   report(status: Int32Array): void;
 }
 
+const NO_SOCKETS: SocketSet = { fds: new Int32Array(0), count: 0, refresh: () => {}, report: () => {} };
+
 export class PollDoorbell extends Doorbell {
   /** Sleeps in poll(2) ended by a socket byte, by the eventfd (an in-process waker), by the timeout. */
   socketWakes = 0;
@@ -33,7 +35,8 @@ export class PollDoorbell extends Doorbell {
   private readonly evfd: number;
   private readonly status = new Int32Array(64);
 
-  constructor(buffer: SharedArrayBuffer, addr: number, private readonly addon: BellAddon, private readonly sockets: SocketSet) {
+  /** `sockets` null: no sockets, the sleep is poll(2) on the eventfd alone (a worker woken by in-process wakers only). */
+  constructor(buffer: SharedArrayBuffer, addr: number, private readonly addon: BellAddon, private readonly sockets: SocketSet | null) {
     super(buffer, addr);
     if (addr + DOORBELL_POLL_FD + 4 > buffer.byteLength) throw new RangeError('poll doorbell: no room for the eventfd after the word');
     this.evfd = addon.eventAcquire();
@@ -41,10 +44,10 @@ export class PollDoorbell extends Doorbell {
   }
 
   override sleep(look: Look, timeoutMs: number | (() => number)): boolean {
-    const s = this.sockets;
+    const s = this.sockets ?? NO_SOCKETS;
     s.refresh();
-    if (s.count === 0 || this.evfd < 0) return super.sleep(look, timeoutMs);
-    this.drain();
+    if ((s.count === 0 && this.sockets !== null) || this.evfd < 0) return super.sleep(look, timeoutMs);
+    if (s.count !== 0) this.drain();
     Atomics.store(this.i32, this.at, DOORBELL_ASLEEP_POLL);
     // The last look must come after the ASLEEP_POLL store (src/wait/doorbell.ts).
     if (look()) {
@@ -67,7 +70,7 @@ export class PollDoorbell extends Doorbell {
    * so a peer that rings on every publish never fills its socket (and sees a closed one).
    */
   drain(): void {
-    const s = this.sockets;
+    const s = this.sockets ?? NO_SOCKETS;
     s.refresh();
     if (s.count === 0) return;
     if ((this.addon.take(-1, s.fds, s.count, 0, this.status, s.modes) & (TAKE_RANG | TAKE_CLOSED | TAKE_DATA)) !== 0) s.report(this.status);
