@@ -188,6 +188,7 @@ export class ShardBridge implements FrameBridge {
       release();
       return null;
     }
+    counters.shardConnections++;
     const b = new ShardBridge(router, shard, addon, fd, block, conn, counters, opts.hooks ?? {}, allocs);
     router.wakeShard(shard);
     return b;

@@ -23,12 +23,14 @@ export interface StreamCounters {
   bytesOut: number;
   /** Socket writes: framesOut / writes is the batching factor. */
   writes: number;
+  /** Connections whose frames the router shard moved itself (plain sockets: src/bus/shard-bridge.ts); the others went through the main thread. */
+  shardConnections: number;
   /** Frames dropped or connections closed, by reason (reason names of src/protocol/reasons.ts where one fits). */
   drops: Record<string, number>;
 }
 
 export function newCounters(): StreamCounters {
-  return { connects: 0, handshakeFailures: 0, disconnects: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, writes: 0, drops: {} };
+  return { connects: 0, handshakeFailures: 0, disconnects: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, writes: 0, shardConnections: 0, drops: {} };
 }
 
 /** Counts kept elsewhere (a shard serving the connection) that fold into a counters object when it is read. */

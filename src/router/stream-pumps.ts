@@ -140,6 +140,8 @@ class Pump {
   readonly mainBell: number;
   /** poll(2) said readable (or it is time to look): read before the next framing pass. */
   wantRead = true;
+  /** False after a send found the socket full: wait for poll(2) to say there is room (or the next look). */
+  canWrite = true;
   open = true;
 
   constructor(u8: Uint8Array, u32: Uint32Array, readonly at: number) {
@@ -185,25 +187,27 @@ export class ShardPumps {
     this.i32 = new Int32Array(buffer);
   }
 
-  /** Follow the table (pumps added or removed) and compute what poll(2) should wait for on each socket. */
-  refresh(): void {
+  /** Follow the table: pumps added or removed since the last look (a pump keeps its buffer positions). */
+  private follow(): void {
     const table = this.u32[this.tableAt]!;
-    if (table !== 0) {
-      const gen = Atomics.load(this.u32, (table + T_GEN) >>> 2);
-      if (table !== this.table || gen !== this.gen) {
-        this.table = table;
-        this.gen = gen;
-        const n = Atomics.load(this.u32, (table + T_USED) >>> 2);
-        const next: Pump[] = [];
-        for (let i = 0; i < n && i < STREAM_PUMP_SLOTS; i++) {
-          const block = Atomics.load(this.u32, (table + HEAD + 4 * i) >>> 2);
-          if (block === 0) continue;
-          // A pump keeps its buffer positions across refreshes.
-          next.push(this.pumps.find((p) => p.at === block) ?? new Pump(this.u8, this.u32, block));
-        }
-        this.pumps = next;
-      }
+    if (table === 0) return;
+    const gen = Atomics.load(this.u32, (table + T_GEN) >>> 2);
+    if (table === this.table && gen === this.gen) return;
+    this.table = table;
+    this.gen = gen;
+    const n = Atomics.load(this.u32, (table + T_USED) >>> 2);
+    const next: Pump[] = [];
+    for (let i = 0; i < n && i < STREAM_PUMP_SLOTS; i++) {
+      const block = Atomics.load(this.u32, (table + HEAD + 4 * i) >>> 2);
+      if (block === 0) continue;
+      next.push(this.pumps.find((p) => p.at === block) ?? new Pump(this.u8, this.u32, block));
     }
+    this.pumps = next;
+  }
+
+  /** Before a poll(2): the open pumps' sockets and what to wait for on each. */
+  refresh(): void {
+    this.follow();
     let k = 0;
     this.polled.length = 0;
     for (const p of this.pumps) {
@@ -220,7 +224,9 @@ export class ShardPumps {
   report(status: Int32Array, from = 0): void {
     for (let i = 0; i < this.count; i++) {
       const s = status[from + i]!;
-      if ((s & (READY_IN | READY_OUT)) !== 0) this.polled[i]!.wantRead ||= (s & READY_IN) !== 0;
+      const p = this.polled[i]!;
+      if ((s & READY_IN) !== 0) p.wantRead = true;
+      if ((s & READY_OUT) !== 0) p.canWrite = true;
     }
   }
 
@@ -231,11 +237,11 @@ export class ShardPumps {
    */
   service(look: boolean): number {
     if (this.u32[this.tableAt] === 0) return 0;
-    this.refresh();
+    this.follow();
     let moved = 0;
     for (const p of this.pumps) {
       if (!p.open) continue;
-      if (look) p.wantRead = true;
+      if (look) p.wantRead = p.canWrite = true;
       moved += this.fromMain(p) + this.fromPeer(p) + this.toPeer(p);
     }
     return moved;
@@ -376,13 +382,16 @@ export class ShardPumps {
   }
 
   private flushTx(p: Pump): void {
-    if (p.txTail === p.txHead || !p.open) return;
+    if (p.txTail === p.txHead || !p.open || !p.canWrite) return;
     const w = this.addon.sendFrom(p.fd, this.u8, p.tx + p.txHead, p.txTail - p.txHead);
     if (w < 0) {
       this.fail(p, PS_ERROR, this.addon.lastError());
       return;
     }
-    if (w === 0) return;
+    if (w === 0) {
+      p.canWrite = false;
+      return;
+    }
     p.txHead += w;
     this.count32(p, P_BYTES_OUT, w);
     this.count32(p, P_WRITES, 1);
