@@ -8,6 +8,10 @@
 //
 // Knobs: --transport tcp|unix (tcp) --devices D (2) --outstanding K (64) --seconds S (3; quick 1)
 //        --endpoint-spin N (200: the driver polls N times before sleeping on its doorbell)
+//        --router-spin N (200: both routers' and the remote echo device's spinBeforeSleep)
+//        --poll-sleep 0|1 (1: the driver sleeps in poll(2) on an eventfd, EndpointPort pollSleep)
+// A plain socket's frames are moved by each router's shard (src/bus/shard-bridge.ts);
+// VMSG_STREAM_SHARD=0 keeps them on the main threads (the path TLS takes), for comparison.
 // Reports stream-<transport>-d<D>-k<K> round trips/s, with the socket writes per frame.
 import { Worker } from 'node:worker_threads';
 import { spawn } from 'node:child_process';

@@ -12,15 +12,14 @@ export interface EchoWorkerData {
   stop: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   spinBeforeSleep?: number;
-  /** Sleep in poll(2) on an eventfd (EndpointPort pollSleep). Default true. */
+  /** Sleep in poll(2) on an eventfd (EndpointPort pollSleep: one thread switch per wake-up, Atomics.wait costs 2-4). Default false. */
   pollSleep?: boolean;
   /** A heap probe (src/util/heap-probe.ts): this thread's V8 heap figures when asked. */
   heap?: SharedArrayBuffer;
 }
 
 const data = workerData as EchoWorkerData;
-// It sleeps in poll(2) on an eventfd (one thread switch per wake-up; Atomics.wait costs 2-4).
-const port = new EndpointPort(data.link, { spinBeforeSleep: data.spinBeforeSleep ?? 2000, pollSleep: data.pollSleep ?? true }, data.module);
+const port = new EndpointPort(data.link, { spinBeforeSleep: data.spinBeforeSleep ?? 2000, pollSleep: data.pollSleep === true }, data.module);
 const stop = new Int32Array(data.stop);
 const out = new Float64Array(data.counters);
 const probe = data.heap !== undefined ? new HeapProbe(data.heap) : undefined;
