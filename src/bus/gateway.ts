@@ -23,7 +23,8 @@ import {
 } from '../protocol/constants.js';
 import { getDevicesRequest, walkGetDevices } from '../client/discovery.js';
 import { RequestTracker, type TrackedRequest } from '../client/request-tracker.js';
-import { openBridge, DeviceFilter, type FrameBridge } from './shard-bridge.js';
+import { openBridge, type FrameBridge } from './shard-bridge.js';
+import { DeviceFilter } from './device-filter.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 import { DeviceRemap } from './remap.js';
 import { PingWatch } from './ping-watch.js';

@@ -21,9 +21,10 @@ import {
   P_BYTES_IN, P_BYTES_OUT, P_DETAIL, P_FD, P_FILTER, P_FRAMES_IN, P_FRAMES_OUT, P_FROM_MAIN, P_FROM_MAIN_CAP, P_FROM_ROUTER,
   P_MAIN_BELL, P_MAX, P_RX, P_RX_CAP, P_RX_FILL, P_STATE, P_TO_MAIN, P_TO_MAIN_CAP, P_TO_ROUTER, P_TX, P_TX_CAP, P_WRITES,
   PUMP_BLOCK_BYTES,
-} from '../router/stream-pumps.js';
+} from '../ring/stream-pump-block.js';
 import { addCounterSource, countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 import { PortBridge, type BridgeHooks } from './port-bridge.js';
+import type { DeviceFilter } from './device-filter.js';
 
 /** What moves a connection's frames: PortBridge (main thread) or ShardBridge (the endpoint's shard). */
 export interface FrameBridge {
@@ -40,28 +41,6 @@ export interface BridgeOptions {
   filter?: DeviceFilter;
   /** Keep the connection on the main thread's event loop (tests of that path; `VMSG_STREAM_SHARD=0` does the same). */
   mainThread?: boolean;
-}
-
-/** Bit n set = device number n is the same on both sides and attached: the shard forwards its frames as they are. */
-export class DeviceFilter {
-  readonly at: number;
-  private readonly u8: Uint8Array;
-
-  constructor(private readonly router: Router) {
-    this.at = router.mem.alloc(8192);
-    this.u8 = router.mem.u8;
-  }
-
-  set(n: number, on: boolean): void {
-    const i = this.at + (n >>> 3);
-    const v = on ? this.u8[i]! | (1 << (n & 7)) : this.u8[i]! & ~(1 << (n & 7));
-    Atomics.store(this.u8, i, v);
-  }
-
-  /** Once no bridge uses it any more. */
-  free(): void {
-    this.router.mem.free(this.at, 8192);
-  }
 }
 
 /** Bridge `conn` to the router endpoint `desc`: on its shard when it can, else in this thread. */

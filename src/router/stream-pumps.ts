@@ -15,8 +15,8 @@
 // Shared memory, per shard, found through the control block (CB_STREAM_PUMPS, 0 = none yet):
 //   table: u32 @0 entries in use, u32 @4 generation (bumped on add and remove), u32 @16 + 4 i:
 //          address of pump i's block (0 = free)
-//   block (P_* below): written by the main thread before it is added, except the state and the
-//          counters, which only the shard writes.
+//   block (src/ring/stream-pump-block.ts): written by the main thread before it is added,
+//          except the state and the counters, which only the shard writes.
 import type { SharedMemory } from '../memory/shared-memory.js';
 import type { WasmExports } from '../wasm/module.js';
 import { CB_STREAM_PUMPS } from './control.js';
@@ -24,59 +24,17 @@ import { MODE_DATA, MODE_NO_IN, MODE_OUT, READY_IN, READY_OUT, type BellAddon } 
 import { RecordQueue } from '../ring/record-queue.js';
 import { ringDoorbell } from '../wait/doorbell.js';
 import { HDR_SIZE, TYPE_BUS } from '../protocol/constants.js';
+import {
+  K_FROM_PEER, K_FROM_ROUTER, K_SEND, K_TO_ROUTER, PS_EOF, PS_ERROR, PS_OPEN, PS_SIZE_GT_MAX, PS_SIZE_LT_HEADER,
+  P_BYTES_IN, P_BYTES_OUT, P_DETAIL, P_FD, P_FILTER, P_FRAMES_IN, P_FRAMES_OUT, P_FROM_MAIN, P_FROM_MAIN_CAP, P_FROM_ROUTER,
+  P_MAIN_BELL, P_MAX, P_RX, P_RX_CAP, P_RX_FILL, P_STATE, P_TO_MAIN, P_TO_MAIN_CAP, P_TO_ROUTER, P_TX, P_TX_CAP, P_WRITES,
+} from '../ring/stream-pump-block.js';
 
 export const STREAM_PUMP_SLOTS = 16;
 const HEAD = 16;
 const TABLE_BYTES = HEAD + STREAM_PUMP_SLOTS * 4;
 const T_USED = 0;
 const T_GEN = 4;
-
-/** Block fields (byte offsets). */
-export const P_FD = 0;
-export const P_STATE = 4;
-/** PS_ERROR: the errno; PS_SIZE_*: the msg_size. */
-export const P_DETAIL = 8;
-export const P_TO_ROUTER = 12;
-export const P_FROM_ROUTER = 16;
-export const P_MAX = 20;
-export const P_FILTER = 24;
-export const P_RX = 28;
-export const P_RX_CAP = 32;
-/** Bytes already in the receive buffer when the pump starts (what the main thread had read). */
-export const P_RX_FILL = 36;
-export const P_TX = 40;
-export const P_TX_CAP = 44;
-export const P_TO_MAIN = 48;
-export const P_TO_MAIN_CAP = 52;
-export const P_FROM_MAIN = 56;
-export const P_FROM_MAIN_CAP = 60;
-/** The main thread's doorbell word (its Doorbell.sleepAsync): rung after a record for it or a state change. */
-export const P_MAIN_BELL = 64;
-/** Counters, u32, free-running (the main thread folds differences into the link's). */
-export const P_FRAMES_IN = 80;
-export const P_FRAMES_OUT = 84;
-export const P_BYTES_IN = 88;
-export const P_BYTES_OUT = 92;
-export const P_WRITES = 96;
-export const PUMP_BLOCK_BYTES = 128;
-
-/** P_STATE: serving. */
-export const PS_OPEN = 0;
-/** The far end closed the connection. */
-export const PS_EOF = 1;
-/** A read or write failed (errno in P_DETAIL). */
-export const PS_ERROR = 2;
-/** A msg_size below the header (P_DETAIL): the stream cannot resync. */
-export const PS_SIZE_LT_HEADER = 3;
-/** A msg_size above the link's maximum (P_DETAIL). */
-export const PS_SIZE_GT_MAX = 4;
-
-/** Record kinds, shard → main: a frame from the far end, a frame from the router (both not plain forwarding). */
-export const K_FROM_PEER = 1;
-export const K_FROM_ROUTER = 2;
-/** Main → shard: frames to write to the socket (back to back); one frame to put into the endpoint ring. */
-export const K_SEND = 3;
-export const K_TO_ROUTER = 4;
 
 /** Control-plane side: the pump tables of every shard. */
 export class StreamPumps {
