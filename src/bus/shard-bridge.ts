@@ -19,7 +19,7 @@ import { msgSizeAt } from '../protocol/header.js';
 import {
   K_FROM_PEER, K_FROM_ROUTER, K_SEND, K_TO_ROUTER, PS_EOF, PS_ERROR, PS_OPEN, PS_SIZE_LT_HEADER,
   P_BYTES_IN, P_BYTES_OUT, P_DETAIL, P_FD, P_FILTER, P_FRAMES_IN, P_FRAMES_OUT, P_FROM_MAIN, P_FROM_MAIN_CAP, P_FROM_ROUTER,
-  P_MAIN_BELL, P_MAX, P_RX, P_RX_CAP, P_RX_FILL, P_STATE, P_TO_MAIN, P_TO_MAIN_CAP, P_TO_ROUTER, P_TX, P_TX_CAP, P_WRITES,
+  P_MAIN_BELL, P_MAX, P_RX, P_RX_CAP, P_RX_TAIL, P_STATE, P_TO_MAIN, P_TO_MAIN_CAP, P_TO_ROUTER, P_TX, P_TX_CAP, P_WRITES,
   PUMP_BLOCK_BYTES,
 } from '../ring/stream-pump-block.js';
 import { addCounterSource, countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
@@ -156,7 +156,7 @@ export class ShardBridge implements FrameBridge {
     }
     const rx = mem.u32[(block + P_RX) >>> 2]!;
     mem.u8.set(early, rx);
-    mem.u32[(block + P_RX_FILL) >>> 2] = early.length;
+    mem.u32[(block + P_RX_TAIL) >>> 2] = early.length;
     mem.i32[(block + P_FD) >>> 2] = fd;
     const shard = router.shardOf(desc);
     if (!router.streamPumps.add(shard, block)) {

@@ -13,8 +13,8 @@ export const P_MAX = 20;
 export const P_FILTER = 24;
 export const P_RX = 28;
 export const P_RX_CAP = 32;
-/** Bytes already in the receive buffer when the pump starts (what the main thread had read). */
-export const P_RX_FILL = 36;
+/** End of the bytes in the receive buffer (the main thread sets it to what it had read before the hand-over). */
+export const P_RX_TAIL = 36;
 export const P_TX = 40;
 export const P_TX_CAP = 44;
 export const P_TO_MAIN = 48;
@@ -29,6 +29,14 @@ export const P_FRAMES_OUT = 84;
 export const P_BYTES_IN = 88;
 export const P_BYTES_OUT = 92;
 export const P_WRITES = 96;
+/**
+ * The shard's positions in its buffers (start of the unframed bytes; start and end of the unsent
+ * ones), kept here rather than in the shard's thread so that a restarted shard worker goes on
+ * where the last one stopped.
+ */
+export const P_RX_HEAD = 100;
+export const P_TX_HEAD = 104;
+export const P_TX_TAIL = 108;
 export const PUMP_BLOCK_BYTES = 128;
 
 /** P_STATE: serving. */

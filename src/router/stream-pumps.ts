@@ -27,7 +27,7 @@ import { HDR_SIZE, TYPE_BUS } from '../protocol/constants.js';
 import {
   K_FROM_PEER, K_FROM_ROUTER, K_SEND, K_TO_ROUTER, PS_EOF, PS_ERROR, PS_OPEN, PS_SIZE_GT_MAX, PS_SIZE_LT_HEADER,
   P_BYTES_IN, P_BYTES_OUT, P_DETAIL, P_FD, P_FILTER, P_FRAMES_IN, P_FRAMES_OUT, P_FROM_MAIN, P_FROM_MAIN_CAP, P_FROM_ROUTER,
-  P_MAIN_BELL, P_MAX, P_RX, P_RX_CAP, P_RX_FILL, P_STATE, P_TO_MAIN, P_TO_MAIN_CAP, P_TO_ROUTER, P_TX, P_TX_CAP, P_WRITES,
+  P_MAIN_BELL, P_MAX, P_RX, P_RX_CAP, P_RX_TAIL, P_RX_HEAD, P_TX_HEAD, P_TX_TAIL, P_STATE, P_TO_MAIN, P_TO_MAIN_CAP, P_TO_ROUTER, P_TX, P_TX_CAP, P_WRITES,
 } from '../ring/stream-pump-block.js';
 
 export const STREAM_PUMP_SLOTS = 16;
@@ -87,12 +87,8 @@ class Pump {
   readonly filter: number;
   readonly rx: number;
   readonly rxCap: number;
-  rxHead = 0;
-  rxTail: number;
   readonly tx: number;
   readonly txCap: number;
-  txHead = 0;
-  txTail = 0;
   readonly toMain: RecordQueue;
   readonly fromMain: RecordQueue;
   readonly mainBell: number;
@@ -102,7 +98,12 @@ class Pump {
   canWrite = true;
   open = true;
 
+  private readonly pos: Uint32Array;
+  private readonly i: number;
+
   constructor(u8: Uint8Array, u32: Uint32Array, readonly at: number) {
+    this.pos = u32;
+    this.i = at >>> 2;
     const f = (off: number): number => u32[(at + off) >>> 2]!;
     this.fd = f(P_FD) | 0;
     this.toRouter = f(P_TO_ROUTER);
@@ -111,7 +112,6 @@ class Pump {
     this.filter = f(P_FILTER);
     this.rx = f(P_RX);
     this.rxCap = f(P_RX_CAP);
-    this.rxTail = f(P_RX_FILL);
     this.tx = f(P_TX);
     this.txCap = f(P_TX_CAP);
     this.toMain = new RecordQueue(u8, u32, f(P_TO_MAIN), f(P_TO_MAIN_CAP));
@@ -119,6 +119,16 @@ class Pump {
     this.mainBell = f(P_MAIN_BELL);
     this.open = Atomics.load(u32, (at + P_STATE) >>> 2) === PS_OPEN;
   }
+
+  // Buffer positions live in the block (a restarted shard worker goes on from them).
+  get rxHead(): number { return this.pos[this.i + (P_RX_HEAD >>> 2)]!; }
+  set rxHead(v: number) { this.pos[this.i + (P_RX_HEAD >>> 2)] = v; }
+  get rxTail(): number { return this.pos[this.i + (P_RX_TAIL >>> 2)]!; }
+  set rxTail(v: number) { this.pos[this.i + (P_RX_TAIL >>> 2)] = v; }
+  get txHead(): number { return this.pos[this.i + (P_TX_HEAD >>> 2)]!; }
+  set txHead(v: number) { this.pos[this.i + (P_TX_HEAD >>> 2)] = v; }
+  get txTail(): number { return this.pos[this.i + (P_TX_TAIL >>> 2)]!; }
+  set txTail(v: number) { this.pos[this.i + (P_TX_TAIL >>> 2)] = v; }
 }
 
 /**

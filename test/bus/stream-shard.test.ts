@@ -14,6 +14,7 @@ import { openStreamLink, type StreamLink } from '../../src/bus/stream.js';
 import { encodeHello, decodeHello, HelloStatus, STREAM_VERSION, TRANSPORT_REVISION, ROLE_DRIVER } from '../../src/bus/stream-hello.js';
 import { RawPeer, getStatus, startEcho } from './stream-helpers.js';
 import { until } from '../helpers/wait.js';
+import { injectShardCrash, waitRestarts } from '../../src/router/test-hooks.js';
 
 let router: Router;
 let link: StreamLink;
@@ -157,6 +158,23 @@ describe('a stream connection served by the router shard', () => {
     const f = await next.next();
     expect(f && [f[0], f[4]! | (f[5]! << 8)]).toEqual([0x01, 0x7777]);
     next.socket.destroy();
+  });
+
+  it('a shard worker that dies between two halves of a frame: its successor goes on with the connection', async () => {
+    const peer = await connect();
+    peer.send(getStatus(1, 0x801));
+    expect((await peer.next())?.[4]).toBe(0x01);
+    const next = getStatus(2, 0x802);
+    const bytesBefore = link.counters.bytesIn;
+    peer.socket.write(next.subarray(0, 5));
+    // The shard has read the first half into its buffer (and counted it) before it dies.
+    await until(() => link.counters.bytesIn === bytesBefore + 5, 'the half frame read by the shard');
+    await injectShardCrash(router, 0);
+    await waitRestarts(router, 1);
+    peer.socket.write(next.subarray(5));
+    const f = await peer.next();
+    expect(f && [f[0], f[2], f[4]! | (f[5]! << 8)]).toEqual([0x01, 2, 0x802]);
+    peer.socket.destroy();
   });
 
   it('an impossible msg_size ends the connection and is counted (below the header, above the link maximum)', async () => {
