@@ -67,6 +67,8 @@ export class ShardBridge implements FrameBridge {
   private last = new Uint32Array(5);
   private stopping: Promise<void> | undefined;
   private sleeping = false;
+  /** The shard saw the connection end and we closed it: nothing more to wait for. */
+  private ended = false;
 
   private constructor(
     private readonly router: Router, private readonly shard: number, private readonly addon: BellAddon, private readonly fd: number,
@@ -99,7 +101,8 @@ export class ShardBridge implements FrameBridge {
     const max = conn.maxMessageSize;
     const rxCap = 2 * max + 16384;
     const txCap = 2 * max + 16384;
-    const qCap = recordQueueCapacity(max, 8);
+    // Room for a burst of bus frames (a GET_DEVICES walk, hotplug events) without a megabyte per connection.
+    const qCap = recordQueueCapacity(max, max <= 4096 ? 16 : 2);
     const allocs: [number, number][] = [];
     const alloc = (bytes: number): number => {
       const a = mem.alloc(bytes);
@@ -195,7 +198,7 @@ export class ShardBridge implements FrameBridge {
 
   /** Sleep until the shard hands us a frame or the connection ended. */
   private arm(): void {
-    if (this.sleeping || this.stopping !== undefined) return;
+    if (this.sleeping || this.stopping !== undefined || this.ended) return;
     this.sleeping = true;
     void this.bell.sleepAsync(this.hasWork).then(() => {
       this.sleeping = false;
@@ -226,6 +229,7 @@ export class ShardBridge implements FrameBridge {
     }
     const state = Atomics.load(this.router.mem.u32, (this.block + P_STATE) >>> 2);
     if (state === PS_OPEN) return;
+    this.ended = true;
     this.fold();
     const detail = this.router.mem.u32[(this.block + P_DETAIL) >>> 2]!;
     if (state === PS_EOF) this.conn.end('peer closed the connection');
