@@ -39,13 +39,14 @@ export interface BridgeOptions {
    * one it forwards every transport frame. Other frames go through `hooks` on this thread.
    */
   filter?: DeviceFilter;
-  /** Keep the connection on the main thread's event loop (tests of that path; `VMSG_STREAM_SHARD=0` does the same). */
-  mainThread?: boolean;
 }
 
-/** Bridge `conn` to the router endpoint `desc`: on its shard when it can, else in this thread. */
+/**
+ * Bridge `conn` to the router endpoint `desc`: on its shard when it can, else in this thread
+ * (always in this thread with VMSG_STREAM_SHARD=0 in the environment: the old path, for comparison).
+ */
 export function openBridge(router: Router, desc: LinkDescriptor, port: EndpointPort, conn: StreamConnection, counters: StreamCounters, opts: BridgeOptions = {}): FrameBridge {
-  if (opts.mainThread !== true && process.env.VMSG_STREAM_SHARD !== '0') {
+  if (process.env.VMSG_STREAM_SHARD !== '0') {
     const b = ShardBridge.start(router, desc, conn, counters, opts);
     if (b !== null) return b;
   }
@@ -60,7 +61,6 @@ export class ShardBridge implements FrameBridge {
   private readonly fromMain: RecordQueue;
   private readonly bell: Doorbell;
   private readonly rec = new Int32Array(3);
-  private readonly allocs: [number, number][] = [];
   private readonly unfold: () => void;
   /** Records for the shard that found its queue full (retried on the next turn). */
   private backlog: [number, Uint8Array][] = [];
@@ -73,10 +73,9 @@ export class ShardBridge implements FrameBridge {
   private constructor(
     private readonly router: Router, private readonly shard: number, private readonly addon: BellAddon, private readonly fd: number,
     private readonly block: number, private readonly conn: StreamConnection, private readonly counters: StreamCounters,
-    private readonly hooks: BridgeHooks, allocs: [number, number][],
+    private readonly hooks: BridgeHooks, private readonly allocs: [number, number][],
   ) {
     const { u8, u32 } = router.mem;
-    this.allocs = allocs;
     const f = (off: number): number => u32[(block + off) >>> 2]!;
     this.toMain = new RecordQueue(u8, u32, f(P_TO_MAIN), f(P_TO_MAIN_CAP));
     this.fromMain = new RecordQueue(u8, u32, f(P_FROM_MAIN), f(P_FROM_MAIN_CAP));
@@ -93,13 +92,29 @@ export class ShardBridge implements FrameBridge {
   /** Hand `conn` to the shard of endpoint `desc`; null when it cannot be (TLS, no addon, full table, no memory): use PortBridge. */
   static start(router: Router, desc: LinkDescriptor, conn: StreamConnection, counters: StreamCounters, opts: BridgeOptions): ShardBridge | null {
     const addon = tryBellAddon();
-    const socket = conn.socket as unknown as { encrypted?: boolean; writableLength: number; _handle?: { fd?: unknown } };
-    if (addon === null || socket.encrypted === true || socket.writableLength !== 0) return null;
+    const socket = conn.socket as unknown as { encrypted?: boolean; writableLength: number; readableLength: number; _handle?: { fd?: unknown } };
+    // Bytes Node holds unread or unsent would be out of order with the shard's: keep to the event loop.
+    if (addon === null || socket.encrypted === true || socket.writableLength !== 0 || socket.readableLength !== 0) return null;
     const nodeFd = socket._handle?.fd;
-    if (typeof nodeFd !== 'number' || nodeFd < 0) return null;
+    const handle = socket._handle as { readStop?: () => number; readStart?: () => number; reading?: boolean } | undefined;
+    if (typeof nodeFd !== 'number' || nodeFd < 0 || handle?.readStop === undefined || handle.readStart === undefined) return null;
+    // From here the shard reads the socket: Node stops (pausing alone is not enough, it would
+    // read on up to its high-water mark). No socket.read() after this: it would start reading again.
+    conn.socket.pause();
+    handle.reading = false;
+    const readAgain = (): null => {
+      handle.reading = true;
+      handle.readStart!();
+      conn.socket.resume();
+      return null;
+    };
+    if (handle.readStop() !== 0) return readAgain();
+    // What Node read and the reader did not frame yet goes first (normally nothing, or the
+    // frames a driver sent right behind its hello).
+    const early = conn.reader.takeBytes();
     const mem = router.mem;
     const max = conn.maxMessageSize;
-    const rxCap = 2 * max + 16384;
+    const rxCap = Math.max(2 * max + 16384, early.length + max + 16384);
     const txCap = 2 * max + 16384;
     // Room for a burst of bus frames (a GET_DEVICES walk, hotplug events) without a megabyte per connection.
     const qCap = recordQueueCapacity(max, max <= 4096 ? 16 : 2);
@@ -109,8 +124,11 @@ export class ShardBridge implements FrameBridge {
       allocs.push([a, bytes]);
       return a;
     };
-    const release = (): void => {
+    // Back to the event loop, with the bytes read so far.
+    const fallBack = (): null => {
       for (const [a, b] of allocs) mem.free(a, b);
+      conn.reader.push(early);
+      return readAgain();
     };
     let block: number;
     try {
@@ -130,45 +148,17 @@ export class ShardBridge implements FrameBridge {
       set(P_FROM_MAIN_CAP, qCap);
       set(P_MAIN_BELL, alloc(64));
     } catch {
-      release(); // no room in the shared memory for this connection's buffers: the event loop serves it
-      return null;
+      return fallBack(); // no room in the shared memory for this connection's buffers
     }
-    // From here the shard reads the socket: Node stops, and what it read already goes first.
-    const handle = socket._handle as { readStop?: () => number; reading?: boolean };
-    if (handle.readStop === undefined) {
-      release();
-      return null;
-    }
-    conn.socket.pause();
-    handle.reading = false;
-    if (handle.readStop() !== 0) {
-      conn.socket.resume();
-      release();
-      return null;
-    }
-    for (let c = conn.socket.read() as Buffer | null; c !== null; c = conn.socket.read() as Buffer | null) conn.reader.push(c);
-    const early = conn.reader.takeBytes();
-    const fd = early.length <= rxCap - max ? addon.dup(nodeFd) : -1;
-    if (fd < 0) {
-      // Keep to the event loop after all, with the bytes read so far.
-      conn.reader.push(early);
-      handle.reading = true;
-      conn.socket.resume();
-      release();
-      return null;
-    }
-    const rx = mem.u32[(block + P_RX) >>> 2]!;
-    mem.u8.set(early, rx);
+    const fd = addon.dup(nodeFd);
+    if (fd < 0) return fallBack();
+    mem.u8.set(early, mem.u32[(block + P_RX) >>> 2]!);
     mem.u32[(block + P_RX_TAIL) >>> 2] = early.length;
     mem.i32[(block + P_FD) >>> 2] = fd;
     const shard = router.shardOf(desc);
     if (!router.streamPumps.add(shard, block)) {
       addon.close(fd);
-      conn.reader.push(early);
-      handle.reading = true;
-      conn.socket.resume();
-      release();
-      return null;
+      return fallBack(); // the shard serves STREAM_PUMP_SLOTS connections already
     }
     counters.shardConnections++;
     const b = new ShardBridge(router, shard, addon, fd, block, conn, counters, opts.hooks ?? {}, allocs);

@@ -112,6 +112,7 @@ describe('a stream connection served by the router shard', () => {
   });
 
   it('a reader that does not read for a while still gets every answer in order (the shard keeps what the socket cannot take)', async () => {
+    const shardBefore = unixLink.counters.shardConnections;
     const peer = await connect({ path: join(dir, 's.sock') });
     peer.socket.pause();
     const count = 60_000;
@@ -130,6 +131,7 @@ describe('a stream connection served by the router shard', () => {
       last = n;
       return still >= 50 || n - inBefore >= count; // 100 ms without a frame read
     }, 'the link to stop taking requests', 20_000);
+    expect(unixLink.counters.shardConnections).toBe(shardBefore + 1); // requests that came with the hello included
     expect(unixLink.counters.framesOut - outBefore).toBeLessThan(count); // the pause held answers back
     peer.socket.resume();
     const got = await collect(peer, count, unixLink);
@@ -175,6 +177,18 @@ describe('a stream connection served by the router shard', () => {
     const f = await peer.next();
     expect(f && [f[0], f[2], f[4]! | (f[5]! << 8)]).toEqual([0x01, 2, 0x802]);
     peer.socket.destroy();
+  });
+
+  it('more connections than a shard serves (16): the rest stay on the main thread, all are answered', async () => {
+    const before = link.counters.shardConnections;
+    const many = await Promise.all(Array.from({ length: 18 }, () => connect()));
+    await Promise.all(many.map(async (peer, i) => {
+      peer.send(getStatus(1 + (i % 2), 0x900 + i));
+      const f = await peer.next();
+      expect(f && [f[0], f[4]! | (f[5]! << 8)]).toEqual([0x01, 0x900 + i]);
+    }));
+    expect(link.counters.shardConnections - before).toBe(16);
+    for (const p of many) p.socket.destroy();
   });
 
   it('an impossible msg_size ends the connection and is counted (below the header, above the link maximum)', async () => {
