@@ -201,7 +201,9 @@ export class ShardBridge implements FrameBridge {
   private serve(): void {
     const { rec, toMain } = this;
     const u8 = this.router.mem.u8;
+    let taken = 0;
     while (toMain.peek(rec)) {
+      taken++;
       const kind = rec[0]!;
       const f = u8.slice(rec[1]!, rec[1]! + rec[2]!);
       toMain.pop();
@@ -217,6 +219,8 @@ export class ShardBridge implements FrameBridge {
         if (this.hooks.fromRouter === undefined || this.hooks.fromRouter(f, 0, size)) this.toShard(K_SEND, f.subarray(0, size));
       }
     }
+    // The shard may have stopped at a full queue: it goes on now rather than at its next timeout.
+    if (taken !== 0) this.router.wakeShard(this.shard);
     const state = Atomics.load(this.router.mem.u32, (this.block + P_STATE) >>> 2);
     if (state === PS_OPEN) return;
     this.ended = true;
