@@ -2,8 +2,9 @@
 // src/bus/shard-bridge.ts): the shard reads the bytes, cuts them into frames and writes the
 // answers. A hand-driven TCP driver checks what the shard must get right that the main thread
 // used to: frames split at any byte across TCP segments, every request answered exactly once
-// and in order per device, a slow reader, a peer that closes in the middle of a frame, and
-// framing faults (counted, connection closed).
+// and in order per device, a slow reader, a peer that closes in the middle of a frame, framing
+// faults (counted, connection closed), a shard worker restarting mid-frame, more connections
+// than a shard takes, and a gateway whose remapped device goes through the main thread.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddressInfo, NetConnectOpts } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { join } from 'node:path';
 import { Router } from '../../src/router/router.js';
 import { openStreamLink, type StreamLink } from '../../src/bus/stream.js';
 import { encodeHello, decodeHello, HelloStatus, STREAM_VERSION, TRANSPORT_REVISION, ROLE_DRIVER } from '../../src/bus/stream-hello.js';
-import { RawPeer, getStatus, startEcho } from './stream-helpers.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
+import { Inbox, RawPeer, getStatus, startEcho } from './stream-helpers.js';
 import { until } from '../helpers/wait.js';
 import { injectShardCrash, waitRestarts } from '../../src/router/test-hooks.js';
 
@@ -189,6 +191,41 @@ describe('a stream connection served by the router shard', () => {
     }));
     expect(link.counters.shardConnections - before).toBe(16);
     for (const p of many) p.socket.destroy();
+  });
+
+  it('a gateway over the shard path: a same-number device passes the shard, a remapped one the main thread; both in order, exactly once', async () => {
+    // The local router has its own device 1: the remote 1 becomes local 256 (remapped: its frames
+    // go through the main thread both ways), the remote 2 stays 2 (forwarded by the shard).
+    const local = await Router.create({ shards: 1, spinBeforeSleep: 0, timeoutMs: 10_000 });
+    const stopLocalEcho = (await startEcho(local, [1])).stop;
+    try {
+      const gw = await openStreamLink(local, `tcp:127.0.0.1:${port}`, 'device');
+      expect(gw.deviceMap().sort((a, b) => a.remote - b.remote)).toEqual([{ remote: 1, local: 256 }, { remote: 2, local: 2 }]);
+      expect(gw.counters.shardConnections).toBe(1);
+      const drv = new Inbox(new EndpointPort(await local.attachDriver(), { spinBeforeSleep: 0 }));
+      const devs = [256, 2, 1];
+      const sent = new Map<number, number[]>(devs.map((d) => [d, []]));
+      const count = 3000;
+      let n = 0;
+      while (n < count) {
+        // At most 96 unanswered at a time.
+        while (n < count && n - drv.responses.length < 96) {
+          const dev = devs[n % 3]!;
+          if (!drv.port.send(getStatus(dev, n))) break;
+          sent.get(dev)!.push(n);
+          n++;
+        }
+        drv.port.flush();
+        await drv.until(() => n - drv.responses.length < 96 || drv.responses.length === count, 'answers');
+      }
+      await drv.until(() => drv.responses.length === count, `${count} answers`);
+      expect(drv.failures).toEqual([]);
+      for (const dev of devs) expect(drv.responses.filter((r) => r.dev === dev).map((r) => r.token)).toEqual(sent.get(dev));
+      await gw.close();
+    } finally {
+      await stopLocalEcho();
+      await local.close();
+    }
   });
 
   it('an impossible msg_size ends the connection and is counted (below the header, above the link maximum)', async () => {
