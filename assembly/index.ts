@@ -73,3 +73,6 @@ export {
   HIST_LINEAR, HIST_SUB_BITS, HIST_BUCKETS,
 } from './loadgen/layout';
 export { lgSetup, lgRun, lgClearHistogram } from './loadgen/driver';
+
+export * from './loadgen/sequence-layout';
+export { lgSeqRun, lgSeqClear } from './loadgen/sequence';

@@ -87,7 +87,7 @@ function cases(anchorBin: string | null): Case[] {
     },
     {
       id: 'vmamp-driver',
-      metrics: Object.fromEntries(VMAMP_DRIVER_CASES.flatMap((n) => [[n, 'round trips/s'], [`${n}-c`, 'round trips/s'], [`${n}-ratio`, 'x']])),
+      metrics: Object.fromEntries(VMAMP_DRIVER_CASES.flatMap((n) => [[n, 'round trips/s'], [`${n}-c`, 'round trips/s'], [`${n}-ratio`, 'x'], [`${n}-profile`, 'round trips/s'], [`${n}-profile-ratio`, 'x']])),
       command: node('vmamp-driver.js'),
     },
     {

@@ -13,6 +13,12 @@ export interface BellAddon {
   ring(fd: number): number;
   /** sched_yield(2). */
   yield(): number;
+  /** The CPUs this thread may run on (sched_getaffinity), as many as fit in `list`: how many there are, -1 on failure. */
+  cpus(list: Int32Array): number;
+  /** The CPU this thread runs on now (sched_getcpu), -1 on failure. */
+  cpu(): number;
+  /** Run this thread only on CPUs list[0 .. n - 1] from now on (sched_setaffinity): 0 done, -1 failed. */
+  setCpus(list: Int32Array, n: number): number;
   /** A descriptor of our own for the same socket (-1 on failure): rung from another thread, it cannot be closed and reused under that thread. */
   dup(fd: number): number;
   close(fd: number): number;

@@ -84,6 +84,57 @@ static napi_value bell_yield(napi_env env, napi_callback_info info) {
   return int_value(env, sched_yield());
 }
 
+// ---- which CPU a polling shard runs on
+// cpus(list: Int32Array): the CPUs this thread may run on (sched_getaffinity), as many as fit in
+// list; returns how many there are (-1 on failure).
+static napi_value bell_cpus(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t argc = 1;
+  void *data = NULL;
+  size_t len = 0;
+  napi_typedarray_type t;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return int_value(env, -1);
+  if (napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, -1);
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return int_value(env, -1);
+  int n = 0;
+  for (int c = 0; c < CPU_SETSIZE; c++) {
+    if (!CPU_ISSET(c, &set)) continue;
+    if ((size_t)n < len) ((int32_t *)data)[n] = c;
+    n++;
+  }
+  return int_value(env, n);
+}
+
+// cpu(): the CPU this thread runs on now (sched_getcpu), -1 on failure.
+static napi_value bell_cpu(napi_env env, napi_callback_info info) {
+  (void)info;
+  return int_value(env, sched_getcpu());
+}
+
+// setCpus(list: Int32Array, n): this thread runs only on CPUs list[0 .. n - 1] from now on
+// (sched_setaffinity); 0 done, -1 failed.
+static napi_value bell_set_cpus(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  size_t argc = 2;
+  void *data = NULL;
+  size_t len = 0;
+  int32_t n = 0;
+  napi_typedarray_type t;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return int_value(env, -1);
+  if (napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, -1);
+  napi_get_value_int32(env, argv[1], &n);
+  if (n < 1 || (size_t)n > len) return int_value(env, -1);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int i = 0; i < n; i++) {
+    int c = ((int32_t *)data)[i];
+    if (c < 0 || c >= CPU_SETSIZE) return int_value(env, -1);
+    CPU_SET(c, &set);
+  }
+  return int_value(env, sched_setaffinity(0, sizeof set, &set));
+}
+
 // ---- the shard's poll sleep
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 #define POOL_MAX 256
@@ -300,6 +351,9 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"wait", NULL, bell_wait, NULL, NULL, NULL, napi_default, NULL},
     {"ring", NULL, bell_ring, NULL, NULL, NULL, napi_default, NULL},
     {"yield", NULL, bell_yield, NULL, NULL, NULL, napi_default, NULL},
+    {"cpus", NULL, bell_cpus, NULL, NULL, NULL, napi_default, NULL},
+    {"cpu", NULL, bell_cpu, NULL, NULL, NULL, napi_default, NULL},
+    {"setCpus", NULL, bell_set_cpus, NULL, NULL, NULL, napi_default, NULL},
     {"dup", NULL, bell_dup, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, bell_close, NULL, NULL, NULL, napi_default, NULL},
     {"eventAcquire", NULL, bell_event_acquire, NULL, NULL, NULL, napi_default, NULL},

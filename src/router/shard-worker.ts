@@ -17,6 +17,8 @@ import { NR_CONS_CURSOR } from '../ring/native.js';
 import { Doorbell, DOORBELL_POLL_FD } from '../wait/doorbell.js';
 import { PollDoorbell } from '../wait/poll-doorbell.js';
 import { IDLE_SPUN, spinThenSleep } from '../wait/idle-strategy.js';
+import { CpuSeek, SEEK_RELEASE_MS } from './cpu-seek.js';
+import { BusyPollYield } from '../wait/busy-poll-yield.js';
 
 export interface ShardTask {
   memory: WebAssembly.Memory;
@@ -28,6 +30,10 @@ export interface ShardTask {
   /** Router clock origin (monotonicMs() at router creation): all shards share one clock. */
   originMs: number;
   spinBeforeSleep: number;
+  /** Busy-poll link attached: empty passes after a frame before yielding the CPU between looks (RouterOptions.busyPollSpins). */
+  busyPollSpins: number;
+  /** Busy-poll link carrying frames: look for the CPU where this shard routes most (RouterOptions.busyPollSeek). */
+  busyPollSeek: boolean;
   /** On close, how long to wait for in-flight requests before failing them. */
   drainMs: number;
 }
@@ -114,6 +120,11 @@ export default function runShard(task: ShardTask): { frames: number } {
   let stopSince = 0;
   let lastPendingCheck = -1;
   let lastFrameMs = 0;
+  // Spin before yielding on an empty pass while a busy-poll link is attached, when the pollers
+  // outnumber the cores (src/wait/busy-poll-yield.ts); otherwise yield on every one.
+  const pollYield = sockBell !== null && task.busyPollSpins > 0 ? new BusyPollYield(sockBell, task.busyPollSpins) : null;
+  // Which CPU to poll from, when the pollers outnumber the cores (src/router/cpu-seek.ts).
+  const seek = sockBell !== null && task.busyPollSeek ? new CpuSeek(sockBell) : null;
   u32[nowAt] = lastExpire;
   // The last look after announcing sleep: route what arrived meanwhile, and wake for commands
   // and the stop flag too.
@@ -137,6 +148,11 @@ export default function runShard(task: ShardTask): { frames: number } {
         if (now !== lastExpire) {
           wasm.expire(shard);
           lastExpire = now;
+          // Once per clock tick, not per frame: where to poll from, while frames flow.
+          if (seek !== null) {
+            if (now - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) seek.tick(now, frames);
+            else if (now - lastFrameMs > SEEK_RELEASE_MS) seek.release();
+          }
         }
         // Read the bytes of peers that ring while we spin (one poll(2) every SOCKET_DRAIN_PASSES
         // passes, none without sockets): a full socket would block or fail a peer's ring, and a
@@ -159,6 +175,7 @@ export default function runShard(task: ShardTask): { frames: number } {
       if (pumps !== null && u32[pumpsAt] !== 0) n += pumps.service((iter & 63) === 0);
       if (n !== 0) {
         idle.reset();
+        pollYield?.frames();
         lastFrameMs = u32[nowAt]!;
         continue;
       }
@@ -179,9 +196,11 @@ export default function runShard(task: ShardTask): { frames: number } {
         }
       }
       // A busy-poll link attached and a frame within POLL_YIELD_MS: look again at once, yielding
-      // the CPU between looks, instead of spinning towards a nap.
+      // the CPU between looks (or after a bounded spin, when the pollers outnumber the cores),
+      // instead of spinning towards a nap.
       if (sockBell !== null && !idle.busyPoll && u32[nowAt]! - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) {
-        sockBell.yield();
+        if (pollYield !== null) pollYield.emptyPass();
+        else sockBell.yield();
         continue;
       }
       if (idle.idle(bell, lastLook) !== IDLE_SPUN) {
@@ -191,6 +210,7 @@ export default function runShard(task: ShardTask): { frames: number } {
     }
   } finally {
     pollBell?.close();
+    seek?.release();
     u32[(block + CB_STATE) >>> 2] = SHARD_STOPPED;
   }
   return { frames };

@@ -45,6 +45,8 @@ export interface WasmExports {
   lgSetup(st: number): void;
   lgRun(st: number, budget: number): number;
   lgClearHistogram(st: number): void;
+  lgSeqRun(st: number, budget: number, scratch: number): number;
+  lgSeqClear(hist: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
