@@ -7,8 +7,10 @@
 // rings them after publishing, and sleeps in poll(2) on them (src/wait/poll-doorbell.ts).
 import { instantiate } from '../wasm/module.js';
 import { checkRouterTables, routerLayout } from './layout.js';
-import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_SOCKET_BELLS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
+import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_SOCKET_BELLS, CB_STATE, CB_STOP, CB_STREAM_PUMPS, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
 import { ringSocketBells, ShardSockets } from './socket-bells.js';
+import { ShardPumps } from './stream-pumps.js';
+import { ShardSocketSet } from './shard-socket-set.js';
 import { tryBellAddon } from '../native/bell.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
@@ -78,6 +80,7 @@ export default function runShard(task: ShardTask): { frames: number } {
   const beatAt = (block + CB_BEAT) >>> 2;
   const pollLinksAt = (block + CB_POLL_LINKS) >>> 2;
   const socketBellsAt = (block + CB_SOCKET_BELLS) >>> 2;
+  const pumpsAt = (block + CB_STREAM_PUMPS) >>> 2;
   const sockBell = tryBellAddon(); // null: links keep the main-thread bridge (src/bus/shm-link.ts)
   const cmdCursor = commandRing + NR_CONS_CURSOR;
   // Monotonic, not Date.now(): a wall-clock jump must not expire or postpone deadlines.
@@ -95,9 +98,12 @@ export default function runShard(task: ShardTask): { frames: number } {
   });
   // With the doorbell addon the shard also reads its links' doorbell sockets and sleeps in
   // poll(2) on them (src/wait/poll-doorbell.ts): a peer's byte wakes this thread, not the main one.
+  // It also serves the stream connections handed to it (src/router/stream-pumps.ts): their
+  // sockets are in the same poll(2).
   const sockets = sockBell !== null ? new ShardSockets(u32, socketBellsAt) : null;
-  const bell = sockBell !== null && sockets !== null
-    ? new PollDoorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL, sockBell, sockets)
+  const pumps = sockBell !== null ? new ShardPumps(buf, pumpsAt, wasm, sockBell) : null;
+  const bell = sockBell !== null && sockets !== null && pumps !== null
+    ? new PollDoorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL, sockBell, new ShardSocketSet(sockets, pumps))
     : new Doorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL);
   const pollBell = bell instanceof PollDoorbell ? bell : null;
   if (L.SH_BELL_FD !== L.SH_BELL + DOORBELL_POLL_FD) throw new Error('router layout: SH_BELL_FD must follow SH_BELL by DOORBELL_POLL_FD');
@@ -127,7 +133,8 @@ export default function runShard(task: ShardTask): { frames: number } {
     frames += late;
     const bells = u32[socketBellsAt]!;
     if (bells !== 0 && sockBell !== null) ringSocketBells(i32, u32, bells, sockBell);
-    return late !== 0 || wasm.ringPeek(cmdCursor) !== 0 || Atomics.load(i32, stopAt) !== 0;
+    const pumped = pumps !== null && u32[pumpsAt] !== 0 ? pumps.service(false) : 0;
+    return late !== 0 || pumped !== 0 || wasm.ringPeek(cmdCursor) !== 0 || Atomics.load(i32, stopAt) !== 0;
   };
   try {
     for (;;) {
@@ -158,11 +165,14 @@ export default function runShard(task: ShardTask): { frames: number } {
       // Capture records carry a wall-clock time with µs resolution (a typed-array load when off).
       if (u32[captureAt] !== 0) f64[wallAt] = performance.timeOrigin + performance.now();
       if (wasm.ringPeek(cmdCursor) !== 0) runCommands(wasm, task.memory, shard, commandRing, block);
-      const n = wasm.routeSome(shard, ROUTE_BUDGET);
+      let n = wasm.routeSome(shard, ROUTE_BUDGET);
       frames += n;
       // Doorbell sockets of our links whose peer we just published frames for (a plain load when none).
       const bells = u32[socketBellsAt]!;
       if (bells !== 0 && sockBell !== null) ringSocketBells(i32, u32, bells, sockBell);
+      // Stream connections served here: socket bytes into their rings, their rings to the
+      // sockets (a plain load when none); every 64 passes a read whether poll(2) said so or not.
+      if (pumps !== null && u32[pumpsAt] !== 0) n += pumps.service((iter & 63) === 0);
       if (n !== 0) {
         idle.reset();
         pollYield?.frames();
