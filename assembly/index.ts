@@ -74,5 +74,7 @@ export {
 } from './loadgen/layout';
 export { lgSetup, lgRun, lgClearHistogram } from './loadgen/driver';
 
+export * from './loadgen/sequence-layout';
+export { lgSeqRun, lgSeqClear } from './loadgen/sequence';
 export { RTT_ERRORS, RTT_TOKEN, RTT_STATE_SIZE, rttRun } from './loadgen/round-trip';
 export { CL_SENT, CL_RESPONSES, CL_ERRORS, CL_RR, CL_STATE_SIZE, CLD_NEXT, CLD_EXPECT, CLD_IN_FLIGHT, CLD_SIZE, clRun } from './loadgen/closed-loop';

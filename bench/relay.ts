@@ -9,16 +9,22 @@
 // of `vmsg route` per round trip (voluntary context switches of its main thread and of its
 // busiest other thread), which do not move with the machine's load as the rates do, and each C
 // peer's `timeouts_with_work` (work found only when its 2 ms doorbell wait ran out: a wake-up
-// the router did not send).
+// the router did not send). `--route-flags 'busy-poll-spins=0,busy-poll-seek=off'` passes
+// extra flags to `vmsg route` (to compare a choice against the defaults in one build).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
 import type { FrameBenchResult } from '../src/driver/frame-bench.js';
-import { argInt, emit, isQuick, log, median, sig } from './stats.js';
+import { argInt, argStr, emit, isQuick, log, median, sig } from './stats.js';
 
 const WINDOW = 8192;
+/** Extra `vmsg route` flags, NAME=VALUE,...: none by default (the router's defaults are what is measured). */
+const ROUTE_FLAGS = argStr('route-flags', '').split(',').filter((f) => f !== '').flatMap((f) => {
+  const [name, value] = f.split('=');
+  return value === undefined ? [`--${name}`] : [`--${name}`, value];
+});
 /** The cases: doorbells at 1 and 8 in flight, busy-poll at 8. */
 const RELAY_CASES = [
   { name: 'relay-doorbell-k1', doorbell: true, k: 1 },
@@ -126,7 +132,7 @@ async function relay(doorbell: boolean, k: number, seconds: number): Promise<Rel
   try {
     const dev = start(peerBin, [...peerArgs('device', b, doorbell), '--devices', '1']);
     procs.push(dev);
-    const route = start(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'route', '--driver-link', uri(a, doorbell), '--device-link', uri(b, doorbell)]);
+    const route = start(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'route', '--driver-link', uri(a, doorbell), '--device-link', uri(b, doorbell), ...ROUTE_FLAGS]);
     procs.push(route);
     // The driver comes once the device link is up, so its first requests find device 1 known.
     const t0 = Date.now();
@@ -176,7 +182,7 @@ async function main(): Promise<void> {
   const pairs = argInt('pairs', 1);
   execFileSync('cc', ['-O2', '-o', peerBin, join(packageRoot(), 'test', 'peers', 'vmsg-peer.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
   const samples: Record<string, number> = {};
-  const info: Record<string, unknown> = { window_bytes: WINDOW, seconds_per_run: seconds, pairs };
+  const info: Record<string, unknown> = { window_bytes: WINDOW, seconds_per_run: seconds, pairs, ...(ROUTE_FLAGS.length > 0 ? { route_flags: ROUTE_FLAGS.join(' ') } : {}) };
   try {
     for (const { name, doorbell, k } of RELAY_CASES) {
       const rates: number[] = [];

@@ -34,6 +34,8 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 /** bench/route-one.ts: one request at a time through vmsg route, per device kind; `-ratio` = p50 / C ↔ C doorbell p50. */
 const ROUTE_ONE_CASES = ['route-one-entropy-init', 'route-one-echo-init', 'route-one-echo-avail'];
 const VMAMP_DRIVER_CASES = ['poll', 'doorbell'].flatMap((k) => [1, 8].map((n) => `vmamp-driver-k${n}-${k}`));
+/** The same pairs with the profile load tool (`vmsg bench --profile init`) as our driver. */
+const VMAMP_DRIVER_PROFILE_CASES = VMAMP_DRIVER_CASES.map((n) => `${n}-profile`);
 /** bench/relay.ts: C driver → vmsg route → C device; `<case>-c` C ↔ C on the same kind of window, `<case>-ratio` ours / C ↔ C per process. */
 const RELAY_CASES = ['relay-doorbell-k1', 'relay-doorbell-k8', 'relay-poll-k8'];
 const RUN_TIMEOUT_MS = 180_000;
@@ -46,7 +48,7 @@ const TARGETS: Record<string, Target> = {
   'rtt-p99-us': { op: '<=', value: 10 },
   'rss-mb': { op: '<=', value: 120 },
   // `vmsg bench` as a driver against the C device vs the C driver, back to back in one process.
-  ...Object.fromEntries(VMAMP_DRIVER_CASES.map((n) => [n, { op: '>=', value: 0.8, of: 'ratio_to_c' } as Target])),
+  ...Object.fromEntries([...VMAMP_DRIVER_CASES, ...VMAMP_DRIVER_PROFILE_CASES].map((n) => [n, { op: '>=', value: 0.8, of: 'ratio_to_c' } as Target])),
   // One request at a time through vmsg route over a doorbell window: p50 ≤ 2× the C ↔ C doorbell p50.
   ...Object.fromEntries(ROUTE_ONE_CASES.map((n) => [`${n}-ratio`, { op: '<=', value: 2 } as Target])),
   // The relay between two external buses: with doorbells ≥ 0.5× C ↔ C; busy-poll with the router's defaults ≥ 0.1×.
@@ -87,7 +89,7 @@ function cases(anchorBin: string | null): Case[] {
     },
     {
       id: 'vmamp-driver',
-      metrics: Object.fromEntries(VMAMP_DRIVER_CASES.flatMap((n) => [[n, 'round trips/s'], [`${n}-c`, 'round trips/s'], [`${n}-ratio`, 'x']])),
+      metrics: Object.fromEntries(VMAMP_DRIVER_CASES.flatMap((n) => [[n, 'round trips/s'], [`${n}-c`, 'round trips/s'], [`${n}-ratio`, 'x'], [`${n}-profile`, 'round trips/s'], [`${n}-profile-ratio`, 'x']])),
       command: node('vmamp-driver.js'),
     },
     {
@@ -245,7 +247,7 @@ function applyTargets(results: Result[]): void {
     }
   }
   // vmamp-driver, relay: the ratio of each process's back-to-back pairs, not of medians over processes.
-  for (const n of [...VMAMP_DRIVER_CASES, ...RELAY_CASES]) {
+  for (const n of [...VMAMP_DRIVER_CASES, ...VMAMP_DRIVER_PROFILE_CASES, ...RELAY_CASES]) {
     const r = byName.get(n);
     const ratio = byName.get(`${n}-ratio`);
     if (r === undefined || ratio === undefined || ratio.runs === 0) continue;

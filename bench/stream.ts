@@ -8,6 +8,10 @@
 //
 // Knobs: --transport tcp|unix (tcp) --devices D (2) --outstanding K (64) --seconds S (3; quick 1)
 //        --endpoint-spin N (200: the driver polls N times before sleeping on its doorbell)
+//        --router-spin N (200: both routers' and the remote echo device's spinBeforeSleep)
+//        --poll-sleep 0|1 (1: the driver sleeps in poll(2) on an eventfd, EndpointPort pollSleep)
+// A plain socket's frames are moved by each router's shard (src/bus/shard-bridge.ts);
+// VMSG_STREAM_SHARD=0 keeps them on the main threads (the path TLS takes), for comparison.
 // Reports stream-<transport>-d<D>-k<K> round trips/s, with the socket writes per frame.
 import { Worker } from 'node:worker_threads';
 import { spawn } from 'node:child_process';
@@ -29,10 +33,10 @@ function argStr(name: string, def: string): string {
 }
 
 /** The remote router process; resolves with its listening address once it is ready. */
-function startRemote(uri: string, devices: number[]): Promise<{ kill(): void; port?: number; path?: string }> {
+function startRemote(uri: string, devices: number[], spin: number): Promise<{ kill(): void; port?: number; path?: string }> {
   // The test fixture is the remote side (one copy of that program); `vmsg route` can replace it once it exists.
   const fixture = join(packageRoot(), 'test', 'bus', 'fixtures', 'remote-router.mjs');
-  const proc = spawn(process.execPath, [fixture, uri, devices.join(',')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [fixture, uri, devices.join(','), String(spin)], { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`remote router exited (${code})`)));
     createInterface({ input: proc.stdout }).once('line', (line) => {
@@ -50,13 +54,15 @@ async function main(): Promise<void> {
     outstanding: argInt('outstanding', 64),
     seconds: argInt('seconds', quick ? 1 : 3),
     endpointSpin: argInt('endpoint-spin', 200),
+    routerSpin: argInt('router-spin', 200),
+    pollSleep: argInt('poll-sleep', 1),
   };
   if (cfg.transport !== 'tcp' && cfg.transport !== 'unix') throw new RangeError(`--transport must be tcp or unix, got ${cfg.transport}`);
   const dir = mkdtempSync(join(tmpdir(), 'vmsg-bench-stream-'));
   const devNums = Array.from({ length: cfg.devices }, (_, i) => i + 1);
-  const remote = await startRemote(cfg.transport === 'tcp' ? 'tcp-listen:127.0.0.1:0' : `unix-listen:${join(dir, 'b.sock')}`, devNums);
+  const remote = await startRemote(cfg.transport === 'tcp' ? 'tcp-listen:127.0.0.1:0' : `unix-listen:${join(dir, 'b.sock')}`, devNums, cfg.routerSpin);
   const window = 1 << Math.ceil(Math.log2(Math.max(cfg.outstanding, 2)));
-  const router = await Router.create({ shards: 1, window, spinBeforeSleep: 200, timeoutMs: 10_000 });
+  const router = await Router.create({ shards: 1, window, spinBeforeSleep: cfg.routerSpin, timeoutMs: 10_000 });
   const target = remote.port !== undefined ? `tcp:127.0.0.1:${remote.port}` : `unix:${remote.path}`;
   const link = await openStreamLink(router, target, 'device');
   if (link.devices.length !== cfg.devices) throw new Error(`expected ${cfg.devices} remote devices, got ${link.devices.length}`);
@@ -66,7 +72,7 @@ async function main(): Promise<void> {
   const countersBuf = new SharedArrayBuffer(8 * C_COUNT);
   const data: DriverData = {
     mode: 'load', link: drvLink, module: wasmModule(), devices: devNums, outstanding: cfg.outstanding, burst: 256,
-    iterations: 0, warmup: 0, inlineDevice: null, spinBeforeSleep: cfg.endpointSpin, stop: stopBuf, counters: countersBuf,
+    iterations: 0, warmup: 0, inlineDevice: null, spinBeforeSleep: cfg.endpointSpin, pollSleep: cfg.pollSleep !== 0, stop: stopBuf, counters: countersBuf,
   };
   const driver = new Worker(new URL('./workers/pipeline-driver.js', import.meta.url), { workerData: data });
   const done = new Promise((r) => driver.once('message', r));

@@ -5,7 +5,9 @@
 // (src/driver/frame-bench.ts → the WASM load engine, the `init` sequence), each against a fresh
 // C device process, alternating `--pairs` times. Every answer is verified by whoever drives
 // (a wrong one fails the run). Samples: the rates of both, and ratio = ours / C of the pairs
-// (median), which is what the machine's weather cancels out of.
+// (median), which is what the machine's weather cancels out of. `<case>-profile`: the load tool
+// (`vmsg bench --profile init`, src/loadgen/engine.ts on its WASM engine) in the same pairs, the
+// same device and window, with its `-profile-ratio` to the C driver.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
 import { openFrameChannel } from '../src/bus/open.js';
 import { runFrameBench, type FrameBenchResult } from '../src/driver/frame-bench.js';
+import { runLoad } from '../src/loadgen/engine.js';
 import { argInt, emit, isQuick, log, median, sig } from './stats.js';
 
 const WINDOW = 8192;
@@ -68,6 +71,20 @@ async function ourDriver(k: number, doorbell: boolean, seconds: number): Promise
   }
 }
 
+async function profileDriver(k: number, doorbell: boolean, seconds: number): Promise<PeerResult> {
+  const p = paths();
+  const dev = peer([...windowArgs('device', p, doorbell), '--devices', '1']);
+  const ch = await openFrameChannel(`vmamp:${p.path}?size=${WINDOW}${doorbell ? `&sock=${p.sock}` : ''}`, { waitMs: 20_000 });
+  try {
+    const r = await runLoad(ch, { profile: { name: 'init' }, devices: [1], outstanding: k, durationS: seconds, warmupS: 0 });
+    return { sent: r.completed, received: r.completed, errors: r.errors, order_violations: r.order_violations, seconds: r.seconds, round_trips_per_s: r.ops_per_s, p50_us: r.p50_us, p99_us: r.p99_us };
+  } finally {
+    await ch.close();
+    await dev.done;
+    rmSync(p.path, { force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const quick = isQuick();
   const i = process.argv.indexOf('--seconds');
@@ -84,18 +101,26 @@ async function main(): Promise<void> {
         const c: number[] = [];
         const ours: number[] = [];
         const ratios: number[] = [];
+        const profile: number[] = [];
+        const profileRatios: number[] = [];
         for (let n = 0; n < pairs; n++) {
           const rc = checked(`${name} C driver`, await cDriver(k, doorbell, seconds));
           const ro = checked(`${name} vmsg bench`, await ourDriver(k, doorbell, seconds));
+          const rp = checked(`${name} vmsg bench --profile init`, await profileDriver(k, doorbell, seconds));
           c.push(rc.round_trips_per_s);
           ours.push(ro.round_trips_per_s);
           ratios.push(ro.round_trips_per_s / rc.round_trips_per_s);
+          profile.push(rp.round_trips_per_s);
+          profileRatios.push(rp.round_trips_per_s / rc.round_trips_per_s);
           info[`${name}-c-p50-us`] = rc.p50_us;
           info[`${name}-p50-us`] = ro.p50_us;
+          info[`${name}-profile-p50-us`] = rp.p50_us;
         }
         samples[name] = median(ours);
         samples[`${name}-c`] = median(c);
         samples[`${name}-ratio`] = sig(median(ratios));
+        samples[`${name}-profile`] = median(profile);
+        samples[`${name}-profile-ratio`] = sig(median(profileRatios));
       }
     }
   } finally {

@@ -23,7 +23,8 @@ import {
 } from '../protocol/constants.js';
 import { getDevicesRequest, walkGetDevices } from '../client/discovery.js';
 import { RequestTracker, type TrackedRequest } from '../client/request-tracker.js';
-import { PortBridge } from './port-bridge.js';
+import { openBridge, type FrameBridge } from './shard-bridge.js';
+import { DeviceFilter } from './device-filter.js';
 import { countDrop, type StreamConnection, type StreamCounters } from './stream-connection.js';
 import { DeviceRemap } from './remap.js';
 import { PingWatch } from './ping-watch.js';
@@ -69,7 +70,9 @@ export class GatewaySession implements PeerHandler {
   /** The connection frame size `desc` was attached for (a bus model may have lowered its own). */
   private descFor = 0;
   private port: EndpointPort | undefined;
-  private bridge: PortBridge | undefined;
+  private bridge: FrameBridge | undefined;
+  /** Numbers the same on both sides: their frames pass the endpoint's shard unchanged (src/bus/shard-bridge.ts). */
+  private filter: DeviceFilter | undefined;
   private conn: StreamConnection | undefined;
   /** Bumped per connection: hotplug work queued for an older connection is skipped. */
   private generation = 0;
@@ -143,9 +146,15 @@ export class GatewaySession implements PeerHandler {
     }
     if (gen !== this.generation || conn.isClosed) return;
     this.discardRing();
-    this.bridge = new PortBridge(this.port!, conn, this.counters, {
-      fromPeer: (f) => this.fromPeer(f, gen),
-      fromRouter: (buf, at, size) => this.toPeer(buf, at, size),
+    this.filter ??= new DeviceFilter(this.router);
+    // Frames of a device whose number is the same on both sides pass the shard as they are;
+    // everything else (bus messages, remapped numbers) comes through these hooks.
+    this.bridge = openBridge(this.router, this.desc!, this.port!, conn, this.counters, {
+      hooks: {
+        fromPeer: (f) => this.fromPeer(f, gen),
+        fromRouter: (buf, at, size) => this.toPeer(buf, at, size),
+      },
+      filter: this.filter,
     });
     this.startKeepAlive(conn, gen);
     if (this.directory !== undefined) {
@@ -189,7 +198,7 @@ export class GatewaySession implements PeerHandler {
   async down(_reason: string): Promise<void> {
     clearInterval(this.keepAlive);
     this.generation++;
-    this.bridge?.stop();
+    const stopped = this.bridge?.stop();
     this.bridge = undefined;
     this.conn = undefined;
     for (const w of [...this.waiting.open()]) {
@@ -204,6 +213,7 @@ export class GatewaySession implements PeerHandler {
         });
       }
     });
+    await stopped; // the shard no longer reads the ring
     this.discardRing();
   }
 
@@ -218,6 +228,8 @@ export class GatewaySession implements PeerHandler {
     this.desc = undefined;
     this.port = undefined;
     if (desc !== undefined) await this.router.detach(desc).catch(() => {});
+    this.filter?.free();
+    this.filter = undefined;
   }
 
   /** Frames the router queued for a connection that is gone: their requests were failed by the removal. */
@@ -356,11 +368,13 @@ export class GatewaySession implements PeerHandler {
       if (local === undefined) throw new Error(`no free local device number for remote device ${remote}`);
       // Translation is on before the router validates `local`: a driver that hears READY may send at once.
       this.remap.activate(remote, local);
+      if (remote === local) this.filter?.set(local, true);
       this.presentCount++;
       try {
         await this.router.addDevice(this.desc, local, local, this.deviceWindow === undefined ? {} : { window: this.deviceWindow });
       } catch (e) {
         this.presentCount--;
+        this.filter?.set(local, false);
         this.remap.deactivate(remote);
         this.remap.release(local);
         // Another adapter of this router (not sharing our claims) took the number meanwhile: next rule.
@@ -379,6 +393,7 @@ export class GatewaySession implements PeerHandler {
     const local = this.remap.toLocal[remote]! - 1;
     if (local < 0) return;
     this.removing.add(local);
+    this.filter?.set(local, false);
     this.remap.deactivate(remote);
     this.presentCount--;
     try {

@@ -10,6 +10,7 @@ import { linkRingShape } from '../router/options.js';
 import { nativeCursorFlags, nativeRingBytes } from '../ring/native.js';
 import type { LinkDescriptor } from '../endpoint/link.js';
 import type { FrameChannel } from './bus-link.js';
+import type { ChannelRings } from './shm-channel.js';
 import type { Router, DriverLinkOptions } from '../router/router.js';
 
 export interface InprocChannelOptions {
@@ -21,12 +22,18 @@ export interface InprocChannelOptions {
   spinBeforeSleep?: number;
   /** Called by close() after the port is done (e.g. detach from the router). */
   onClose?: () => Promise<void>;
+  /**
+   * The allocator of the link's memory, when this thread may allocate in it: then rings()
+   * hands the rings to the load engine's WASM loop (it places its state next to them).
+   */
+  mem?: SharedMemory;
 }
 
 export class InprocChannel implements FrameChannel {
   readonly port: EndpointPort;
   readonly maxMessageSize: number;
   private readonly onClose: (() => Promise<void>) | undefined;
+  private readonly mem: SharedMemory | undefined;
   private closed = false;
 
   constructor(readonly link: LinkDescriptor, opts: InprocChannelOptions = {}) {
@@ -35,12 +42,25 @@ export class InprocChannel implements FrameChannel {
     this.port = new EndpointPort(link, { spinBeforeSleep: spin });
     this.maxMessageSize = link.maxMessageSize;
     this.onClose = opts.onClose;
+    this.mem = opts.mem;
+    if (this.mem !== undefined && this.mem.memory !== link.memory) throw new RangeError('mem must be the allocator of the link\'s memory');
+  }
+
+  /**
+   * The port's own cursors for the load engine's WASM loop (src/loadgen/sequence-run.ts), or
+   * null without `mem`. Flushing wakes the router through the link's doorbell, as the port does.
+   */
+  rings(): ChannelRings | null {
+    if (this.mem === undefined) return null;
+    this.port.flush();
+    return { mem: this.mem, txCursor: this.port.out, rxCursor: this.port.in, doorbell: () => null, resume: () => {}, peerWakes: true };
   }
 
   /** Attach a new driver link to `router` and open a channel on it; close() detaches it. */
   static async attach(router: Router, link: DriverLinkOptions = {}, opts: InprocChannelOptions = {}): Promise<InprocChannel> {
     const d = await router.attachDriver(link);
     return new InprocChannel(d, {
+      mem: router.mem,
       ...opts,
       onClose: async () => {
         await opts.onClose?.();
@@ -74,6 +94,9 @@ export class InprocChannel implements FrameChannel {
   }
 }
 
+/** Bytes of a pair's memory kept for a load engine's state (src/loadgen/sequence-setup.ts). */
+const PAIR_ENGINE_ROOM = 8 << 20;
+
 export interface InprocPairOptions {
   /** Largest frame on the pair. Default 264 (the spec's recommended maximum). */
   maxMessageSize?: number;
@@ -91,6 +114,8 @@ export interface InprocPair {
   driver: LinkDescriptor;
   /** The device-side bus end: open an EndpointPort on it (any thread) and answer as a device would. */
   device: LinkDescriptor;
+  /** The pair's memory (this thread allocates in it: InprocChannelOptions.mem). */
+  mem: SharedMemory;
 }
 
 /**
@@ -107,7 +132,8 @@ export function createInprocPair(opts: InprocPairOptions = {}): InprocPair {
   if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch must be an integer >= 1, got ${batch}`);
   const shape = linkRingShape(max, capacity, opts.packed ?? true);
   const ringBytes = nativeRingBytes(shape.capacity, shape.slotSize, shape.frameUnits);
-  const mem = new SharedMemory({ bytes: 2 * ringBytes + 4 * 65536 });
+  // Room beyond the rings for a load engine's state next to them (untouched pages cost no RSS).
+  const mem = new SharedMemory({ bytes: 2 * ringBytes + 4 * 65536 + PAIR_ENGINE_ROOM });
   const driverBell = mem.alloc(64);
   const deviceBell = mem.alloc(64);
   const toDevice = mem.alloc(ringBytes);
@@ -118,5 +144,6 @@ export function createInprocPair(opts: InprocPairOptions = {}): InprocPair {
   return {
     driver: { ...common, kind: 'driver', id: 0, toRouter: toDevice, fromRouter: toDriver, bell: driverBell },
     device: { ...common, kind: 'device', id: 1, toRouter: toDriver, fromRouter: toDevice, bell: deviceBell },
+    mem,
   };
 }

@@ -40,6 +40,8 @@ export interface ChannelRings {
   doorbell(): DoorbellSocket | null;
   /** The engine is done and published everything: the JS sides continue from there. */
   resume(): void;
+  /** True when the peer wakes the channel's wait() without a doorbell socket (in-process links). */
+  readonly peerWakes?: boolean;
 }
 
 export class ShmFrameChannel implements FrameChannel {

@@ -23,12 +23,31 @@ export interface StreamCounters {
   bytesOut: number;
   /** Socket writes: framesOut / writes is the batching factor. */
   writes: number;
+  /** Connections whose frames the router shard moved itself (plain sockets: src/bus/shard-bridge.ts); the others went through the main thread. */
+  shardConnections: number;
   /** Frames dropped or connections closed, by reason (reason names of src/protocol/reasons.ts where one fits). */
   drops: Record<string, number>;
 }
 
 export function newCounters(): StreamCounters {
-  return { connects: 0, handshakeFailures: 0, disconnects: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, writes: 0, drops: {} };
+  return { connects: 0, handshakeFailures: 0, disconnects: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, writes: 0, shardConnections: 0, drops: {} };
+}
+
+/** Counts kept elsewhere (a shard serving the connection) that fold into a counters object when it is read. */
+const counterSources = new WeakMap<StreamCounters, Set<() => void>>();
+
+/** `fold` adds what it counted since its last call to `c`; syncCounters(c) calls it. Returns the way to stop. */
+export function addCounterSource(c: StreamCounters, fold: () => void): () => void {
+  let set = counterSources.get(c);
+  if (set === undefined) counterSources.set(c, (set = new Set()));
+  set.add(fold);
+  return () => void set.delete(fold);
+}
+
+/** Bring `c` up to date with its sources (before reading it). */
+export function syncCounters(c: StreamCounters): void {
+  const set = counterSources.get(c);
+  if (set !== undefined) for (const f of set) f();
 }
 
 export function countDrop(c: StreamCounters, reason: string, n = 1): void {
@@ -62,6 +81,11 @@ export class StreamConnection {
   onReadable: () => void = () => {};
   /** Called when the socket can take more after a full buffer. */
   onWritable: () => void = () => {};
+  /**
+   * Set while another thread writes the socket (src/bus/shard-bridge.ts): flush() hands the bytes
+   * to it, in order with its own frames, and it counts them.
+   */
+  sendVia: ((bytes: Uint8Array) => boolean) | undefined;
   /** Settles once, with the reason, when the connection is gone. */
   readonly closed: Promise<string>;
   private closeReason: string | undefined;
@@ -178,6 +202,7 @@ export class StreamConnection {
     const frames = this.writer.frames;
     const out = this.writer.take();
     if (out === null || this.closeReason !== undefined) return this.writable;
+    if (this.sendVia !== undefined) return this.sendVia(out);
     this.counters.framesOut += frames;
     this.counters.bytesOut += out.length;
     this.counters.writes++;

@@ -79,6 +79,21 @@ export class FrameReader {
     return frame;
   }
 
+  /** Every byte received and not yet handed out, in order (a copy), and the reader emptied: another reader takes the stream over. */
+  takeBytes(): Uint8Array {
+    const out = new Uint8Array(this.buffered);
+    let filled = 0;
+    for (const c of this.chunks) {
+      const part = filled === 0 ? c.subarray(this.at) : c;
+      out.set(part, filled);
+      filled += part.length;
+    }
+    this.chunks.length = 0;
+    this.at = 0;
+    this.buffered = 0;
+    return out;
+  }
+
   private dropHead(): void {
     this.chunks.shift();
     this.at = 0;

@@ -11,10 +11,10 @@ import type { LinkDescriptor } from '../endpoint/link.js';
 import { EndpointPort } from '../endpoint/port.js';
 import type { BusLink, LinkDown } from './bus-link.js';
 import { LinkUriError, type StreamLinkUri } from './uri.js';
-import { StreamConnection, StreamHandshakeError, newCounters, type StreamCounters } from './stream-connection.js';
+import { StreamConnection, StreamHandshakeError, newCounters, syncCounters, type StreamCounters } from './stream-connection.js';
 import { STREAM_VERSION, TRANSPORT_REVISION, ROLE_DEVICE, ROLE_DRIVER, HELLO_F_FAILURE_EVENTS, type Hello } from './stream-hello.js';
 import { STREAM_DEVICE_PARAMS, streamOptions, connectSocket, listenSockets, describeTarget, describePeer, intParam, parseStreamUri, Backoff, type StreamOptions } from './stream-socket.js';
-import { PortBridge } from './port-bridge.js';
+import { openBridge, type FrameBridge } from './shard-bridge.js';
 import { GatewaySession, type DeviceDirectory } from './gateway.js';
 import type { PeerHandler, DeviceMapping } from './peer-handler.js';
 import type { BusModel } from '../model/bus-model.js';
@@ -24,7 +24,7 @@ export { StreamChannel, openStreamChannel } from './stream-channel.js';
 /** An external driver on the far end: one router driver endpoint per connection. */
 class DriverSession implements PeerHandler {
   private desc: LinkDescriptor | undefined;
-  private bridge: PortBridge | undefined;
+  private bridge: FrameBridge | undefined;
   private closed = false;
   readonly devices: readonly number[] = [];
 
@@ -47,12 +47,14 @@ class DriverSession implements PeerHandler {
       model: this.model,
     });
     if (conn.isClosed || this.closed) return; // down() follows and detaches
-    this.bridge = new PortBridge(new EndpointPort(this.desc, { spinBeforeSleep: 0 }), conn, this.counters);
+    // On the endpoint's shard when the socket allows (src/bus/shard-bridge.ts): every frame is forwarded as it is.
+    this.bridge = openBridge(this.router, this.desc, new EndpointPort(this.desc, { spinBeforeSleep: 0 }), conn, this.counters);
   }
 
   async down(): Promise<void> {
-    this.bridge?.stop();
+    const stopped = this.bridge?.stop();
     this.bridge = undefined;
+    await stopped;
     const d = this.desc;
     this.desc = undefined;
     if (d !== undefined) await this.router.detach(d);
@@ -70,7 +72,12 @@ class DriverSession implements PeerHandler {
  * (Error: a handshake that failed), 'remap' (RemapEvent, gateway links), 'warning' (string).
  */
 export class StreamLink extends EventEmitter implements BusLink {
-  readonly counters: StreamCounters = newCounters();
+  private readonly counts: StreamCounters = newCounters();
+  /** The link's counters, up to date (connections served by a shard count there: src/bus/shard-bridge.ts). */
+  get counters(): StreamCounters {
+    syncCounters(this.counts);
+    return this.counts;
+  }
   readonly down: Promise<LinkDown>;
   private settleDown!: (d: LinkDown) => void;
   private readonly handlers = new Set<PeerHandler>();

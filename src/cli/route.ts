@@ -41,6 +41,8 @@ const FLAGS = {
   device: { kind: 'list', value: 'KIND:DEVNUM[?opts]', help: `built-in device (repeatable); kinds: ${Object.keys(DEVICE_KINDS).join(', ')}` },
   duration: { kind: 'string', value: 'S', help: 'stop after S seconds (default: until SIGINT/SIGTERM)' },
   shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one, or one per core with a stream link; never more than the cores busy-poll peers leave free' },
+  'busy-poll-spins': { kind: 'integer', value: 'N', min: 0, max: 1 << 20, help: 'with busy-poll links (no sock=): empty passes a shard spins at most for an answer from another CPU before it yields the CPU between looks (default 32 when shards and polling peers outnumber the CPUs, else 0: yield at once)' },
+  'busy-poll-seek': { kind: 'choice', choices: ['on', 'off'], help: 'with busy-poll links: each shard moves itself to the CPU where it routes most (default on when shards and polling peers outnumber the CPUs)' },
   'timeout-ms': { kind: 'integer', value: 'MS', min: 1, max: 86_400_000, help: `a request unanswered this long fails (default ${DEFAULT_TIMEOUT_MS}; external drivers get no failure event, so generous)` },
   config: { kind: 'string', value: 'FILE', help: 'JSON config file with any of these options (README "Config file"); flags given here win' },
   capture: { kind: 'string', value: 'FILE.vmc', help: 'record every frame crossing the router (vmsg decode / export-pcapng / replay read it)' },
@@ -118,6 +120,8 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
   const router: RouterOptions = {};
   if (flags.shards !== undefined) router.shards = flags.shards;
   if (flags['timeout-ms'] !== undefined) router.timeoutMs = flags['timeout-ms'];
+  if (flags['busy-poll-spins'] !== undefined) router.busyPollSpins = flags['busy-poll-spins'];
+  if (flags['busy-poll-seek'] !== undefined) router.busyPollSeek = flags['busy-poll-seek'] === 'on';
   const configPath = flags.config;
   const file = configPath === undefined ? undefined : await loadRouteConfig(configPath).catch((e: unknown) => {
     throw e instanceof JsonFieldError || e instanceof ConfigReadError ? new UsageError(`--config: ${e.message}`) : e;
@@ -230,8 +234,12 @@ export async function run(argv: string[]): Promise<number> {
   let openLink: typeof import('../bus/open.js').openBusLink | undefined;
   let capture: Awaited<ReturnType<Router['startCapture']>> | undefined;
   // No more shards than links, nor than the cores busy-polling peers leave (src/router/shard-budget.ts).
-  const budget = shardBudget([...cfg.driverLinks, ...cfg.deviceLinks], cfg.router.shards);
+  // And, when busy threads outnumber the cores, how long a shard keeps the CPU after a frame
+  // and whether it looks for the CPU it routes most from.
+  const budget = shardBudget([...cfg.driverLinks, ...cfg.deviceLinks], cfg.router.shards, undefined, cfg.router.busyPollSpins, cfg.router.busyPollSeek);
   cfg.router.shards ??= budget.shards;
+  cfg.router.busyPollSpins ??= budget.busyPollSpins;
+  cfg.router.busyPollSeek ??= budget.busyPollSeek;
   let metrics: MetricsServer | undefined;
   /** Built-in devices by their spec text, each started on its own (so SIGHUP can add and remove one). */
   const builtins = new Map<string, RunningDevices>();

@@ -8,6 +8,8 @@ import { instantiate, wasmModule, type WasmExports } from '../wasm/module.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import type { LinkDescriptor } from './link.js';
 import { Doorbell } from '../wait/doorbell.js';
+import { PollDoorbell } from '../wait/poll-doorbell.js';
+import { tryBellAddon } from '../native/bell.js';
 import { spinThenSleep, type IdleStrategy } from '../wait/idle-strategy.js';
 import { frameSize } from '../protocol/header.js';
 
@@ -18,6 +20,12 @@ export interface PortOptions {
    * (lower latency: src/wait/fence.ts) until a port for the link is made without it.
    */
   spinBeforeSleep?: number;
+  /**
+   * Sleep in poll(2) on an eventfd instead of Atomics.wait (with the doorbell addon; close() gives
+   * the eventfd back). A wake-up is then one switch of this thread: V8's Atomics.wait hands a
+   * process-wide mutex back and forth with the notifier, 2–4 voluntary switches per wake-up.
+   */
+  pollSleep?: boolean;
 }
 
 export class EndpointPort {
@@ -43,7 +51,10 @@ export class EndpointPort {
     this.wasm = instantiate(link.memory, module);
     this.out = link.toRouter + NR_PROD_CURSOR;
     this.in = link.fromRouter + NR_CONS_CURSOR;
-    this.bell = new Doorbell(buf as unknown as SharedArrayBuffer, link.bell);
+    const addon = opts.pollSleep === true ? tryBellAddon() : null;
+    this.bell = addon !== null
+      ? new PollDoorbell(buf as unknown as SharedArrayBuffer, link.bell, addon, null)
+      : new Doorbell(buf as unknown as SharedArrayBuffer, link.bell);
     this.idle = spinThenSleep(opts.spinBeforeSleep ?? 2000);
     // Busy-spin says so on the doorbell; otherwise an earlier busy-polling port of this link
     // may have left that state behind.
@@ -106,6 +117,11 @@ export class EndpointPort {
   /** Publish freed slots now (release() publishes with the batch). */
   flushReceived(): void {
     this.wasm.cursorFlush(this.in);
+  }
+
+  /** This thread stops using the port: a poll-sleep eventfd goes back to the pool. */
+  close(): void {
+    if (this.bell instanceof PollDoorbell) this.bell.close();
   }
 
   /** Wait until a frame from the router is readable (true) or `timeoutMs` passes (false). */

@@ -84,6 +84,11 @@ export class DeviceSession {
     }
   }
 
+  /** The mix in use (after checkUsable): weight per message. */
+  mixWeights(): Partial<Record<MixOp, number>> {
+    return Object.fromEntries(this.mix.map((m) => [m.op, m.weight]));
+  }
+
   /** Number of steps of one initialisation sequence. */
   get sequenceLength(): number {
     return 9 + 2 * (this.profile.initQueues ?? 1);

@@ -6,11 +6,11 @@ import * as descriptor from '../wasm/layout.js';
 
 type Descriptor = typeof descriptor;
 /** The descriptor's names that belong to the load engine. */
-export type EngineLayoutName = Extract<keyof Descriptor, `LG_${string}` | `LGE_${string}` | `LGF_${string}` | `HIST_${string}`>;
+export type EngineLayoutName = Extract<keyof Descriptor, `LG_${string}` | `LGE_${string}` | `LGF_${string}` | `HIST_${string}` | `LGS_${string}` | `LGC_${string}` | `LGT_${string}` | `LGP_${string}` | `LGD_${string}` | `LGM_${string}` | `LGMF_${string}` | `LGL_${string}` | `LGK_${string}` | `LGW_${string}`>;
 export type EngineLayout = { readonly [K in EngineLayoutName]: number };
 
 /** True for a constant name of the load engine's layout. */
-export const isEngineLayoutName = (name: string): boolean => /^(LG|LGE|LGF|HIST)_/.test(name);
+export const isEngineLayoutName = (name: string): boolean => /^(LG|LGE|LGF|HIST|LGS|LGC|LGT|LGP|LGD|LGM|LGMF|LGL|LGK|LGW)_/.test(name);
 
 const layout = Object.freeze(
   Object.fromEntries(Object.entries(descriptor).filter(([name]) => isEngineLayoutName(name))),

@@ -6,7 +6,9 @@
 // reports. This file is the run itself: discovery, the probe, the loop and its phases; the rooms
 // it drives are load-options.ts (plan), send-schedule.ts and load-sender.ts (sending),
 // in-flight.ts and answer-reader.ts (operations and their answers), load-metrics.ts (what is
-// measured) and build-result.ts (the result document).
+// measured) and build-result.ts (the result document). On a channel that hands over its rings
+// (shared-memory windows, in-process links) the load after the probe runs in WASM instead
+// (sequence-run.ts), with the same checks and the same result.
 import type { FrameChannel } from '../bus/bus-link.js';
 import { Exchange } from '../client/exchange.js';
 import { discoverDevices } from '../client/discovery.js';
@@ -19,6 +21,7 @@ import { LoadSender } from './load-sender.js';
 import type { Step } from './requests.js';
 import type { LoadResult } from './result.js';
 import { SPIN_BEFORE_DUE_MS, SendSchedule } from './send-schedule.js';
+import { SequenceRun } from './sequence-run.js';
 
 export { LoadOptionsError, type LoadOptions, type LoadProgress } from './load-options.js';
 
@@ -80,8 +83,14 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     for (const o of flight.devices) o.session.checkUsable();
   }
   metrics.queueFull = 0; // a probe burst into a small ring is not the load's backpressure
+  // The per-frame work in WASM over the rings where the channel hands them over (sequence-run.ts).
+  const wasmRun = SequenceRun.create({ channel, plan, opts, flight, metrics });
   const loadStart = performance.now();
   const measureStart = (metrics.measureStart = loadStart + plan.warmupS * 1000);
+  if (wasmRun !== undefined) {
+    await wasmRun.run(loadStart);
+    return finish(loadStart);
+  }
   schedule.start(loadStart);
   let nextInterval = measureStart + intervalMs;
   const progressEvery = plan.progressEveryMs;
@@ -120,9 +129,13 @@ export async function runLoad(channel: FrameChannel, opts: LoadOptions): Promise
     }
     await pump(schedule.idleMs(sending), progressed);
   }
-  const end = performance.now();
-  const measuredFor = Math.max(1e-6, (Math.max(metrics.lastMeasuredCompletion, measureStart) - measureStart) / 1000);
-  opts.onProgress?.({ phase: 'done', elapsed_s: (end - loadStart) / 1000, fraction: 1, ops_per_s: metrics.completed / measuredFor, p99_us: metrics.p99Us(), errors: metrics.errors + metrics.orderViolations, outstanding: 0 });
-  metrics.finish(end);
-  return buildResult({ plan, opts, devices, started, end, metrics });
+  return finish(loadStart);
+
+  function finish(loadStart: number): LoadResult {
+    const end = performance.now();
+    const measuredFor = Math.max(1e-6, (Math.max(metrics.lastMeasuredCompletion, measureStart) - measureStart) / 1000);
+    opts.onProgress?.({ phase: 'done', elapsed_s: (end - loadStart) / 1000, fraction: 1, ops_per_s: metrics.completed / measuredFor, p99_us: metrics.p99Us(), errors: metrics.errors + metrics.orderViolations, outstanding: 0 });
+    metrics.finish(end);
+    return buildResult({ plan, opts, devices, started, end, metrics });
+  }
 }

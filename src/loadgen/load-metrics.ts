@@ -70,9 +70,36 @@ export class LoadMetrics {
   refused(now: number): void {
     if (this.queueBlocked) return;
     this.queueBlocked = true;
+    this.queueFullEpisode(now);
+  }
+
+  /** A queue-full episode began at `now` (the WASM engine tells episodes apart itself). */
+  queueFullEpisode(now: number): void {
     this.queueFull++;
     this.iQueueFull++;
     this.note(now, 'queue_full', 'the bus refused a frame (its ring is full)');
+  }
+
+  /** A stall of `ms` that began at `since` ended (the WASM engine's stall watch). */
+  stallEnded(since: number, ms: number): void {
+    this.stalls++;
+    this.iStalls++;
+    this.stallTotalMs += ms;
+    this.note(since, 'stall', `no answer for ${ms.toFixed(1)} ms with operations in flight`);
+  }
+
+  /** A stall that began at `since` is still open (finish() counts it to the end). */
+  stallOpen(since: number): void {
+    this.stallSince = since;
+  }
+
+  /**
+   * The WASM engine's figures of the interval about to close: its completions and their
+   * latency histogram (`fill` records them into the interval's histogram).
+   */
+  intervalFrom(ops: number, fill: (h: Histogram) => void): void {
+    this.iOps += ops;
+    fill(this.interval);
   }
 
   /** A frame went out. `wasIdle`: nothing was in flight, so a stall's clock starts now. */

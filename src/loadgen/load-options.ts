@@ -36,6 +36,12 @@ export interface LoadOptions {
   progressEveryMs?: number;
   /** Stop sending (then collect what is in flight) when aborted, e.g. on SIGINT. */
   signal?: AbortSignal;
+  /**
+   * Where the per-frame work runs. Default 'wasm' where the channel hands over its rings
+   * (shared-memory windows, in-process links: src/loadgen/sequence-run.ts), else JavaScript;
+   * 'js' keeps JavaScript everywhere (for comparing the two).
+   */
+  engine?: 'wasm' | 'js';
 }
 
 export interface LoadProgress {

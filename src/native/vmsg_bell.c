@@ -84,6 +84,57 @@ static napi_value bell_yield(napi_env env, napi_callback_info info) {
   return int_value(env, sched_yield());
 }
 
+// ---- which CPU a polling shard runs on
+// cpus(list: Int32Array): the CPUs this thread may run on (sched_getaffinity), as many as fit in
+// list; returns how many there are (-1 on failure).
+static napi_value bell_cpus(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t argc = 1;
+  void *data = NULL;
+  size_t len = 0;
+  napi_typedarray_type t;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return int_value(env, -1);
+  if (napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, -1);
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return int_value(env, -1);
+  int n = 0;
+  for (int c = 0; c < CPU_SETSIZE; c++) {
+    if (!CPU_ISSET(c, &set)) continue;
+    if ((size_t)n < len) ((int32_t *)data)[n] = c;
+    n++;
+  }
+  return int_value(env, n);
+}
+
+// cpu(): the CPU this thread runs on now (sched_getcpu), -1 on failure.
+static napi_value bell_cpu(napi_env env, napi_callback_info info) {
+  (void)info;
+  return int_value(env, sched_getcpu());
+}
+
+// setCpus(list: Int32Array, n): this thread runs only on CPUs list[0 .. n - 1] from now on
+// (sched_setaffinity); 0 done, -1 failed.
+static napi_value bell_set_cpus(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  size_t argc = 2;
+  void *data = NULL;
+  size_t len = 0;
+  int32_t n = 0;
+  napi_typedarray_type t;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return int_value(env, -1);
+  if (napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, -1);
+  napi_get_value_int32(env, argv[1], &n);
+  if (n < 1 || (size_t)n > len) return int_value(env, -1);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int i = 0; i < n; i++) {
+    int c = ((int32_t *)data)[i];
+    if (c < 0 || c >= CPU_SETSIZE) return int_value(env, -1);
+    CPU_SET(c, &set);
+  }
+  return int_value(env, sched_setaffinity(0, sizeof set, &set));
+}
+
 // ---- the shard's poll sleep
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 #define POOL_MAX 256
@@ -147,13 +198,19 @@ static int drain(int fd) {
 }
 
 #define TAKE_MAX 64
-// take(evfd, fds: Int32Array, n, ms, status: Int32Array): poll the eventfd (if >= 0) and the
-// first n sockets for at most ms (fractions too; 0: just look), drain what rang. status[i] = 1 socket i rang,
-// -1 it closed or failed, 0 neither. Returns bit 0: the eventfd was signalled, bit 1: a socket
-// rang, bit 2: a socket closed or failed; 0 = timed out (or a signal).
+// Per-socket modes of take() (optional sixth argument; without it every socket is a doorbell).
+#define MODE_DATA 1   // a data socket its owner reads itself: report readiness, never read it here
+#define MODE_NO_IN 2  // data socket: do not wait for input (the owner has no room for it)
+#define MODE_OUT 4    // data socket: wait for room to write too
+// take(evfd, fds: Int32Array, n, ms, status: Int32Array[, modes: Int32Array]): poll the eventfd
+// (if >= 0) and the first n sockets for at most ms (fractions too; 0: just look), drain the
+// doorbell sockets that rang. Doorbell socket: status[i] = 1 it rang, -1 it closed or failed, 0
+// neither. Data socket: status[i] = bit 1 readable (or closed / failed: the owner's read says
+// which), bit 2 writable. Returns bit 0: the eventfd was signalled, bit 1: a doorbell socket
+// rang, bit 2: one closed or failed, bit 3: a data socket is ready; 0 = timed out (or a signal).
 static napi_value bell_take(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  size_t argc = 5;
+  napi_value argv[6];
+  size_t argc = 6;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) return int_value(env, 0);
   int32_t evfd = -1, n = 0;
   double ms = 0;
@@ -169,11 +226,26 @@ static napi_value bell_take(napi_env env, napi_callback_info info) {
   if ((size_t)n > fdl) n = (int32_t)fdl;
   if ((size_t)n > stl) n = (int32_t)stl;
   if (n > TAKE_MAX) n = TAKE_MAX;
-  int32_t *fds = fdp, *st = stp;
+  int32_t *fds = fdp, *st = stp, *modes = NULL;
+  if (argc >= 6) {
+    void *mp = NULL;
+    size_t ml = 0;
+    napi_valuetype vt;
+    if (napi_typeof(env, argv[5], &vt) == napi_ok && vt == napi_object &&
+        napi_get_typedarray_info(env, argv[5], &t, &ml, &mp, NULL, NULL) == napi_ok && t == napi_int32_array) {
+      if ((size_t)n > ml) n = (int32_t)ml;
+      modes = mp;
+    }
+  }
   struct pollfd p[TAKE_MAX + 1];
   int k = 0;
   if (evfd >= 0) p[k++] = (struct pollfd){evfd, POLLIN, 0};
-  for (int i = 0; i < n; i++) p[k++] = (struct pollfd){fds[i], POLLIN, 0};
+  for (int i = 0; i < n; i++) {
+    int m = modes != NULL ? modes[i] : 0;
+    short ev = POLLIN;
+    if (m & MODE_DATA) ev = (short)(((m & MODE_NO_IN) ? 0 : POLLIN) | ((m & MODE_OUT) ? POLLOUT : 0));
+    p[k++] = (struct pollfd){fds[i], ev, 0};
+  }
   // ppoll: sub-millisecond sleeps (a shard's 50 µs naps) keep their length.
   if (!(ms >= 0)) ms = 0;
   if (ms > 86400000) ms = 86400000;
@@ -193,6 +265,12 @@ static napi_value bell_take(napi_env env, napi_callback_info info) {
   }
   for (int i = 0; i < n; i++, j++) {
     if (p[j].revents == 0) continue;
+    if (modes != NULL && (modes[i] & MODE_DATA)) {
+      short re = p[j].revents;
+      st[i] = ((re & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) ? 2 : 0) | ((re & POLLOUT) ? 4 : 0);
+      if (st[i] != 0) out |= 8;
+      continue;
+    }
     int d = (p[j].revents & POLLNVAL) ? -1 : drain(fds[i]);
     st[i] = d;
     if (d > 0) out |= 2;
@@ -201,17 +279,90 @@ static napi_value bell_take(napi_env env, napi_callback_info info) {
   return int_value(env, out);
 }
 
+// ---- data sockets a thread reads and writes itself (a router shard serving a stream link)
+static int byte_range(napi_env env, napi_callback_info info, int *fd, uint8_t **at, size_t *len) {
+  napi_value argv[4];
+  size_t argc = 4;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return 0;
+  int32_t f = -1;
+  double off = 0, n = 0;
+  napi_get_value_int32(env, argv[0], &f);
+  napi_get_value_double(env, argv[2], &off);
+  napi_get_value_double(env, argv[3], &n);
+  void *data = NULL;
+  size_t l = 0;
+  napi_typedarray_type t;
+  if (napi_get_typedarray_info(env, argv[1], &t, &l, &data, NULL, NULL) != napi_ok || t != napi_uint8_array) return 0;
+  if (!(off >= 0) || !(n >= 0) || off + n > (double)l) return 0;
+  *fd = f;
+  *at = (uint8_t *)data + (size_t)off;
+  *len = (size_t)n;
+  return 1;
+}
+
+// recvInto(fd, u8, off, len): read at most len bytes into u8[off..] without blocking. Returns
+// the bytes read, 0 = none waiting, -1 = the peer closed the connection, -2 = it failed
+// (errno in lastError()), -3 = bad arguments.
+static __thread int last_errno;
+static napi_value bell_recv_into(napi_env env, napi_callback_info info) {
+  int fd;
+  uint8_t *at;
+  size_t len;
+  if (!byte_range(env, info, &fd, &at, &len)) return int_value(env, -3);
+  if (len == 0) return int_value(env, 0);
+  for (;;) {
+    ssize_t n = recv(fd, at, len, MSG_DONTWAIT);
+    if (n > 0) return int_value(env, (int32_t)n);
+    if (n == 0) return int_value(env, -1);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
+    last_errno = errno;
+    return int_value(env, -2);
+  }
+}
+
+// sendFrom(fd, u8, off, len): write at most len bytes from u8[off..] without blocking. Returns
+// the bytes written (0 = the socket buffer is full), -2 = failed (errno in lastError()), -3 =
+// bad arguments.
+static napi_value bell_send_from(napi_env env, napi_callback_info info) {
+  int fd;
+  uint8_t *at;
+  size_t len;
+  if (!byte_range(env, info, &fd, &at, &len)) return int_value(env, -3);
+  if (len == 0) return int_value(env, 0);
+  for (;;) {
+    ssize_t n = send(fd, at, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return int_value(env, (int32_t)n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
+    last_errno = errno;
+    return int_value(env, -2);
+  }
+}
+
+// lastError(): the errno of this thread's last failed recvInto / sendFrom.
+static napi_value bell_last_error(napi_env env, napi_callback_info info) {
+  (void)info;
+  return int_value(env, last_errno);
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
     {"wait", NULL, bell_wait, NULL, NULL, NULL, napi_default, NULL},
     {"ring", NULL, bell_ring, NULL, NULL, NULL, napi_default, NULL},
     {"yield", NULL, bell_yield, NULL, NULL, NULL, napi_default, NULL},
+    {"cpus", NULL, bell_cpus, NULL, NULL, NULL, napi_default, NULL},
+    {"cpu", NULL, bell_cpu, NULL, NULL, NULL, napi_default, NULL},
+    {"setCpus", NULL, bell_set_cpus, NULL, NULL, NULL, napi_default, NULL},
     {"dup", NULL, bell_dup, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, bell_close, NULL, NULL, NULL, napi_default, NULL},
     {"eventAcquire", NULL, bell_event_acquire, NULL, NULL, NULL, napi_default, NULL},
     {"eventRelease", NULL, bell_event_release, NULL, NULL, NULL, napi_default, NULL},
     {"signal", NULL, bell_signal, NULL, NULL, NULL, napi_default, NULL},
     {"take", NULL, bell_take, NULL, NULL, NULL, napi_default, NULL},
+    {"recvInto", NULL, bell_recv_into, NULL, NULL, NULL, napi_default, NULL},
+    {"sendFrom", NULL, bell_send_from, NULL, NULL, NULL, napi_default, NULL},
+    {"lastError", NULL, bell_last_error, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

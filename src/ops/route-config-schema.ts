@@ -120,6 +120,7 @@ export const clusterSchema = z.object({
 export const routerOptionsSchema = z.object({
   ...routerShape,
   packedRings: z.boolean(said((v) => routerOptionMessage('packedRings', v))).optional(),
+  busyPollSeek: z.boolean(said((v) => routerOptionMessage('busyPollSeek', v))).optional(),
 }, objectError).strict().describe('Router.create() options (README "API"); unset ones take their defaults');
 
 export const routeConfigSchema = z.object({

@@ -12,6 +12,7 @@
 //   CB_WALL_SKEW i32 @140  test seam: ms added to Date.now() in the shard thread (a simulated
 //                          wall-clock jump; the router's timing must not notice it)
 //   CB_SOCKET_BELLS u32 @144  the shard's socket-bell table (src/router/socket-bells.ts), 0 = none
+//   CB_STREAM_PUMPS u32 @148  the shard's stream-pump table (src/router/stream-pumps.ts), 0 = none
 import type { WasmExports } from '../wasm/module.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 
@@ -24,6 +25,8 @@ export const CB_POLL_LINKS = 136;
 export const CB_WALL_SKEW = 140;
 /** u32 address of the shard's socket-bell table (src/router/socket-bells.ts), 0 = none. */
 export const CB_SOCKET_BELLS = 144;
+/** u32 address of the shard's stream-pump table (src/router/stream-pumps.ts), 0 = none. */
+export const CB_STREAM_PUMPS = 148;
 export const CONTROL_BLOCK_SIZE = 192;
 
 export const SHARD_STARTING = 0;

@@ -42,6 +42,20 @@ export interface RouterOptions {
   memoryBytes?: number;
   /** Idle shards poll this many times before sleeping on their doorbell. Default 2000; 0 = sleep at once. */
   spinBeforeSleep?: number;
+  /**
+   * While a busy-poll external link is attached: empty passes a shard spins at most for an
+   * answer due from another core before it yields the CPU between looks (sched_yield;
+   * src/wait/busy-poll-yield.ts). 0 (the default) yields from the first empty pass; `vmsg
+   * route` sets 32 when its shards and the peers' pollers outnumber the cores (src/cli/shard-budget.ts).
+   */
+  busyPollSpins?: number;
+  /**
+   * While a busy-poll external link carries frames: the shard looks for the CPU where it routes
+   * most, moving itself between the CPUs it may run on (src/router/cpu-seek.ts), and may run
+   * anywhere again once the links fall idle. Default false; `vmsg route` turns it on when its
+   * shards and the peers' pollers outnumber the cores.
+   */
+  busyPollSeek?: boolean;
 }
 
 export type ResolvedRouterOptions = Required<RouterOptions>;
@@ -64,7 +78,8 @@ export const ROUTER_OPTION_RANGES = {
   sourceBudget: [1, 1 << 16],
   memoryBytes: [1 << 20, 4 * 1024 * 1024 * 1024 - 65536],
   spinBeforeSleep: [0, 1 << 30],
-} as const satisfies Record<Exclude<keyof RouterOptions, 'packedRings'>, readonly [number, number]>;
+  busyPollSpins: [0, 1 << 20],
+} as const satisfies Record<Exclude<keyof RouterOptions, 'packedRings' | 'busyPollSeek'>, readonly [number, number]>;
 
 function check(name: string, v: number, min: number, max: number, extra?: (v: number) => string | undefined): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
@@ -80,7 +95,7 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
   if (opts === null || typeof opts !== 'object') throw new TypeError('router options must be an object');
   const known = new Set([
     'shards', 'busMaxSize', 'timeoutMs', 'window', 'ringCapacity', 'ringBatch', 'maxEndpoints', 'poolSlots',
-    'parkLimit', 'sourceBudget', 'memoryBytes', 'spinBeforeSleep', 'packedRings',
+    'parkLimit', 'sourceBudget', 'memoryBytes', 'spinBeforeSleep', 'busyPollSpins', 'busyPollSeek', 'packedRings',
   ]);
   for (const k of Object.keys(opts)) {
     if (!known.has(k)) throw new TypeError(`unknown router option "${k}"; known: ${[...known].join(', ')}`);
@@ -99,9 +114,12 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
     sourceBudget: opts.sourceBudget ?? 64,
     memoryBytes: opts.memoryBytes ?? 256 * 1024 * 1024,
     spinBeforeSleep: opts.spinBeforeSleep ?? 2000,
+    busyPollSpins: opts.busyPollSpins ?? 0,
+    busyPollSeek: opts.busyPollSeek ?? false,
     packedRings: opts.packedRings ?? (opts.spinBeforeSleep ?? 2000) < BUSY_POLL_SPINS,
   };
   if (typeof r.packedRings !== 'boolean') throw new RangeError(`router option packedRings must be true or false, got ${String(r.packedRings)}`);
+  if (typeof r.busyPollSeek !== 'boolean') throw new RangeError(`router option busyPollSeek must be true or false, got ${String(r.busyPollSeek)}`);
   for (const [name, [min, max]] of Object.entries(ROUTER_OPTION_RANGES) as [keyof typeof ROUTER_OPTION_RANGES, readonly [number, number]][]) {
     // shards: at most one per core as well.
     check(name, r[name], min, name === 'shards' ? Math.min(cores, max) : max, name === 'window' ? powerOfTwo : undefined);

@@ -10,6 +10,7 @@ import { RouterTables } from './tables.js';
 import { Op, CB_POLL_LINKS } from './control.js';
 import { monotonicMs } from './clock.js';
 import { SocketBells } from './socket-bells.js';
+import { StreamPumps } from './stream-pumps.js';
 import { NR_PROD_CURSOR, NR_CONS_CURSOR } from '../ring/native.js';
 import { CUR_SIZE } from '../ring/cursor.js';
 import type { RouterStats, DeviceStats } from './stats.js';
@@ -147,6 +148,7 @@ export class Router {
   private closed = false;
   private capture: CaptureTap | undefined;
   private bells: SocketBells | undefined;
+  private pumps: StreamPumps | undefined;
   private readonly tombstones: DeviceTombstones;
   /** Links behind a bus model (src/bus/model/model-link.ts), by endpoint id: detach and close stop their adapters. */
   private readonly modelled = new Map<number, { close(): Promise<void> }>();
@@ -336,6 +338,23 @@ export class Router {
   /** Doorbell sockets the shards ring themselves (src/router/socket-bells.ts, src/bus/shm-link.ts). */
   get socketBells(): SocketBells {
     return (this.bells ??= new SocketBells(this.mem, this.tables.controlBlocks));
+  }
+
+  /** Stream connections the shards serve themselves (src/router/stream-pumps.ts, src/bus/shard-bridge.ts). */
+  get streamPumps(): StreamPumps {
+    return (this.pumps ??= new StreamPumps(this.mem, this.tables.controlBlocks));
+  }
+
+  /** The shard that serves endpoint `link`. */
+  shardOf(link: AttachedLink): number {
+    const rec = this.endpoints.get(link.id);
+    if (rec === undefined) throw new Error(`endpoint ${link.id} is not attached`);
+    return rec.shard;
+  }
+
+  /** Resolves once shard `s` has finished a loop pass begun after this call (it no longer uses what was unpublished before). */
+  async syncShard(s: number): Promise<void> {
+    await this.shards.run(s, Op.Noop);
   }
 
   /** Wake shard `s` if it sleeps (an external peer rang our doorbell socket). */

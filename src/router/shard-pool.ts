@@ -61,6 +61,8 @@ export class ShardPool {
       controlBlock: this.tables.controlBlocks[s]!,
       originMs: this.originMs,
       spinBeforeSleep: this.options.spinBeforeSleep,
+      busyPollSpins: this.options.busyPollSpins,
+      busyPollSeek: this.options.busyPollSeek,
       drainMs: this.options.timeoutMs,
     };
     return this.pool.run(task).catch(async (err: unknown) => {

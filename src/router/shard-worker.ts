@@ -7,14 +7,18 @@
 // rings them after publishing, and sleeps in poll(2) on them (src/wait/poll-doorbell.ts).
 import { instantiate } from '../wasm/module.js';
 import { checkRouterTables, routerLayout } from './layout.js';
-import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_SOCKET_BELLS, CB_STATE, CB_STOP, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
+import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_SOCKET_BELLS, CB_STATE, CB_STOP, CB_STREAM_PUMPS, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
 import { ringSocketBells, ShardSockets } from './socket-bells.js';
+import { ShardPumps } from './stream-pumps.js';
+import { ShardSocketSet } from './shard-socket-set.js';
 import { tryBellAddon } from '../native/bell.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
 import { Doorbell, DOORBELL_POLL_FD } from '../wait/doorbell.js';
 import { PollDoorbell } from '../wait/poll-doorbell.js';
 import { IDLE_SPUN, spinThenSleep } from '../wait/idle-strategy.js';
+import { CpuSeek, SEEK_RELEASE_MS } from './cpu-seek.js';
+import { BusyPollYield } from '../wait/busy-poll-yield.js';
 
 export interface ShardTask {
   memory: WebAssembly.Memory;
@@ -26,6 +30,10 @@ export interface ShardTask {
   /** Router clock origin (monotonicMs() at router creation): all shards share one clock. */
   originMs: number;
   spinBeforeSleep: number;
+  /** Busy-poll link attached: empty passes after a frame before yielding the CPU between looks (RouterOptions.busyPollSpins). */
+  busyPollSpins: number;
+  /** Busy-poll link carrying frames: look for the CPU where this shard routes most (RouterOptions.busyPollSeek). */
+  busyPollSeek: boolean;
   /** On close, how long to wait for in-flight requests before failing them. */
   drainMs: number;
 }
@@ -72,6 +80,7 @@ export default function runShard(task: ShardTask): { frames: number } {
   const beatAt = (block + CB_BEAT) >>> 2;
   const pollLinksAt = (block + CB_POLL_LINKS) >>> 2;
   const socketBellsAt = (block + CB_SOCKET_BELLS) >>> 2;
+  const pumpsAt = (block + CB_STREAM_PUMPS) >>> 2;
   const sockBell = tryBellAddon(); // null: links keep the main-thread bridge (src/bus/shm-link.ts)
   const cmdCursor = commandRing + NR_CONS_CURSOR;
   // Monotonic, not Date.now(): a wall-clock jump must not expire or postpone deadlines.
@@ -89,9 +98,12 @@ export default function runShard(task: ShardTask): { frames: number } {
   });
   // With the doorbell addon the shard also reads its links' doorbell sockets and sleeps in
   // poll(2) on them (src/wait/poll-doorbell.ts): a peer's byte wakes this thread, not the main one.
+  // It also serves the stream connections handed to it (src/router/stream-pumps.ts): their
+  // sockets are in the same poll(2).
   const sockets = sockBell !== null ? new ShardSockets(u32, socketBellsAt) : null;
-  const bell = sockBell !== null && sockets !== null
-    ? new PollDoorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL, sockBell, sockets)
+  const pumps = sockBell !== null ? new ShardPumps(buf, pumpsAt, wasm, sockBell) : null;
+  const bell = sockBell !== null && sockets !== null && pumps !== null
+    ? new PollDoorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL, sockBell, new ShardSocketSet(sockets, pumps))
     : new Doorbell(buf as unknown as SharedArrayBuffer, shard + L.SH_BELL);
   const pollBell = bell instanceof PollDoorbell ? bell : null;
   if (L.SH_BELL_FD !== L.SH_BELL + DOORBELL_POLL_FD) throw new Error('router layout: SH_BELL_FD must follow SH_BELL by DOORBELL_POLL_FD');
@@ -108,6 +120,11 @@ export default function runShard(task: ShardTask): { frames: number } {
   let stopSince = 0;
   let lastPendingCheck = -1;
   let lastFrameMs = 0;
+  // Spin before yielding on an empty pass while a busy-poll link is attached, when the pollers
+  // outnumber the cores (src/wait/busy-poll-yield.ts); otherwise yield on every one.
+  const pollYield = sockBell !== null && task.busyPollSpins > 0 ? new BusyPollYield(sockBell, task.busyPollSpins) : null;
+  // Which CPU to poll from, when the pollers outnumber the cores (src/router/cpu-seek.ts).
+  const seek = sockBell !== null && task.busyPollSeek ? new CpuSeek(sockBell) : null;
   u32[nowAt] = lastExpire;
   // The last look after announcing sleep: route what arrived meanwhile, and wake for commands
   // and the stop flag too.
@@ -116,7 +133,8 @@ export default function runShard(task: ShardTask): { frames: number } {
     frames += late;
     const bells = u32[socketBellsAt]!;
     if (bells !== 0 && sockBell !== null) ringSocketBells(i32, u32, bells, sockBell);
-    return late !== 0 || wasm.ringPeek(cmdCursor) !== 0 || Atomics.load(i32, stopAt) !== 0;
+    const pumped = pumps !== null && u32[pumpsAt] !== 0 ? pumps.service(false) : 0;
+    return late !== 0 || pumped !== 0 || wasm.ringPeek(cmdCursor) !== 0 || Atomics.load(i32, stopAt) !== 0;
   };
   try {
     for (;;) {
@@ -130,6 +148,11 @@ export default function runShard(task: ShardTask): { frames: number } {
         if (now !== lastExpire) {
           wasm.expire(shard);
           lastExpire = now;
+          // Once per clock tick, not per frame: where to poll from, while frames flow.
+          if (seek !== null) {
+            if (now - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) seek.tick(now, frames);
+            else if (now - lastFrameMs > SEEK_RELEASE_MS) seek.release();
+          }
         }
         // Read the bytes of peers that ring while we spin (one poll(2) every SOCKET_DRAIN_PASSES
         // passes, none without sockets): a full socket would block or fail a peer's ring, and a
@@ -142,13 +165,17 @@ export default function runShard(task: ShardTask): { frames: number } {
       // Capture records carry a wall-clock time with µs resolution (a typed-array load when off).
       if (u32[captureAt] !== 0) f64[wallAt] = performance.timeOrigin + performance.now();
       if (wasm.ringPeek(cmdCursor) !== 0) runCommands(wasm, task.memory, shard, commandRing, block);
-      const n = wasm.routeSome(shard, ROUTE_BUDGET);
+      let n = wasm.routeSome(shard, ROUTE_BUDGET);
       frames += n;
       // Doorbell sockets of our links whose peer we just published frames for (a plain load when none).
       const bells = u32[socketBellsAt]!;
       if (bells !== 0 && sockBell !== null) ringSocketBells(i32, u32, bells, sockBell);
+      // Stream connections served here: socket bytes into their rings, their rings to the
+      // sockets (a plain load when none); every 64 passes a read whether poll(2) said so or not.
+      if (pumps !== null && u32[pumpsAt] !== 0) n += pumps.service((iter & 63) === 0);
       if (n !== 0) {
         idle.reset();
+        pollYield?.frames();
         lastFrameMs = u32[nowAt]!;
         continue;
       }
@@ -169,9 +196,11 @@ export default function runShard(task: ShardTask): { frames: number } {
         }
       }
       // A busy-poll link attached and a frame within POLL_YIELD_MS: look again at once, yielding
-      // the CPU between looks, instead of spinning towards a nap.
+      // the CPU between looks (or after a bounded spin, when the pollers outnumber the cores),
+      // instead of spinning towards a nap.
       if (sockBell !== null && !idle.busyPoll && u32[nowAt]! - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) {
-        sockBell.yield();
+        if (pollYield !== null) pollYield.emptyPass();
+        else sockBell.yield();
         continue;
       }
       if (idle.idle(bell, lastLook) !== IDLE_SPUN) {
@@ -181,6 +210,7 @@ export default function runShard(task: ShardTask): { frames: number } {
     }
   } finally {
     pollBell?.close();
+    seek?.release();
     u32[(block + CB_STATE) >>> 2] = SHARD_STOPPED;
   }
   return { frames };

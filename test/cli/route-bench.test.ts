@@ -123,6 +123,43 @@ describe.skipIf(peerSkipReason !== null)('vmsg route / vmsg bench with external 
     expect(dev2.events_in).toBe(1000);
   }, 90_000);
 
+  it('vmsg bench --profile drives vmsg route over a vmamp window (the load tool\'s WASM engine), with doorbells and busy-poll: every profile verified, exit 0', async () => {
+    for (const doorbell of [true, false]) {
+      const p = freshPaths(doorbell ? 'cli-profile-bell' : 'cli-profile-poll');
+      const target = `vmamp:${p.path}?size=16384${doorbell ? `&sock=${p.sock}` : ''}`;
+      const r = route('--driver-link', target, '--device', 'echo:1', '--device', 'echo:2', '--shards', '1');
+      await r.waitFor(/routing: 1 link\(s\), 2 built-in device\(s\)/);
+      const runs: [string, string[], (o: Record<string, number> & { counters: Record<string, number> }) => void][] = [
+        ['init', ['--dev', '1,2'], (o) => expect(o.counters.sequences_completed).toBeGreaterThan(0)],
+        ['ping', [], () => {}],
+        ['notify-flood', ['--dev', '2'], (o) => expect(o.counters.events_used).toBeGreaterThanOrEqual(2000)],
+        ['config-rw', ['--dev', '1'], () => {}],
+      ];
+      for (const [profile, args, check] of runs) {
+        const b = await vmsg('bench', '--target', target, '--profile', profile, ...args, '--count', '2000', '--outstanding', '8', '--json');
+        expect(b.status, `${profile}: ${b.stderr}`).toBe(0);
+        const o = JSON.parse(b.stdout) as Record<string, number> & { counters: Record<string, number> };
+        expect(o).toMatchObject({ mode: profile, completed: 2000, errors: 0, order_violations: 0, timeouts: 0 });
+        check(o);
+      }
+      r.proc.kill('SIGINT');
+      expect((await r.done).status).toBe(0);
+      expect(existsSync(p.path)).toBe(false);
+    }
+  }, 120_000);
+
+  it('vmsg bench --profile against a C device with doorbells: a device that never answers ends in counted timeouts and exit 1', async () => {
+    const p = freshPaths('cli-profile-timeout');
+    const device = startPeer([...peerArgs('vmamp', 'device', p, 8192, true), '--devices', '3']);
+    const r = await vmsg('bench', '--target', `vmamp:${p.path}?size=8192&sock=${p.sock}`, '--profile', 'init', '--dev', '4', '--count', '3', '--outstanding', '3', '--timeout', '300', '--json');
+    expect(r.status, r.stderr).toBe(1);
+    const o = JSON.parse(r.stdout) as { timeouts: number; completed: number; error_kinds: Record<string, number> };
+    // The probe's GET_DEVICE_INFO, GET_DEVICE_FEATURES and GET_VQUEUE, then the three measured requests: each times out once.
+    expect(o).toMatchObject({ timeouts: 6, completed: 0, error_kinds: { timeout: 6 } });
+    expect(r.stderr).toMatch(/device 4 is not on this bus/);
+    await device.done;
+  }, 60_000);
+
   it('a chain of separate programs: C driver → vmsg route (spsc busy-poll) → vmsg route device link (vmamp, 3-slot window) → C device', async () => {
     const front = freshPaths('cli-front');
     const back = freshPaths('cli-back');

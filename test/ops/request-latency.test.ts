@@ -79,12 +79,14 @@ describe('request latency histogram', () => {
       for (let i = 1; i < h.buckets.length; i++) expect(h.buckets[i]![1]).toBeGreaterThanOrEqual(h.buckets[i - 1]![1]);
       expect(h.buckets.at(-1)![1]).toBe(h.count);
       expect(totals.find((d) => d.dev === 1)!.held).toBe(1);
-      // Every sample took about the delay: none in the buckets up to a third of it (the shard
-      // clock lags by a few loop passes, more when a loaded machine deschedules the shard),
-      // none longer than the request timeout.
+      // Every sample took about the delay: none longer than the request timeout, and at most one
+      // in the buckets up to a third of it. The shard refreshes its clock every 64 passes and
+      // after a sleep, so a shard descheduled for longer than the delay right after a refresh
+      // (seen once on a machine at load 15) stamps one answer early; a broken clock would put
+      // them all there.
       const below = h.buckets.filter(([le]) => le <= DELAY_MS / 3 / 1000);
       expect(below.length).toBeGreaterThan(5);
-      expect(below.at(-1)![1]).toBe(0);
+      expect(below.at(-1)![1]).toBeLessThanOrEqual(1);
       expect(h.buckets.find(([le]) => le >= 1.5)![1]).toBe(h.count);
       expect(h.sum / h.count).toBeGreaterThan(DELAY_MS / 2 / 1000);
       expect(h.sum / h.count).toBeLessThan(1.5);

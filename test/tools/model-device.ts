@@ -7,7 +7,7 @@ import { wasmModule } from '../../src/wasm/module.js';
 
 export type ModelMode =
   | 'good' | 'reorder' | 'dup' | 'answers-events' | 'bad-ping' | 'bad-get-devices' | 'answers-malformed'
-  | 'wrong-id' | 'no-reset' | 'stale-generation' | 'pause';
+  | 'wrong-id' | 'no-reset' | 'stale-generation' | 'pause' | 'wrong-token' | 'wrong-dev' | 'reorder-all' | 'dup-all';
 
 export interface ModelDevice {
   channel: InprocChannel;
@@ -35,7 +35,7 @@ export async function startModelDevice(mode: ModelMode, opts: { devices?: number
     return messages.shift();
   };
   if ((await next()) !== 'ready') throw new Error('model device did not start');
-  const channel = new InprocChannel(pair.driver);
+  const channel = new InprocChannel(pair.driver, { mem: pair.mem }); // the load engine may run its WASM loop on it
   return {
     channel,
     async stop() {

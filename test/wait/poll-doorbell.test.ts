@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SharedMemory } from '../../src/memory/shared-memory.js';
 import { DoorbellSocket } from '../../src/bus/doorbell-socket.js';
-import { tryBellAddon } from '../../src/native/bell.js';
+import { tryBellAddon, MODE_DATA, MODE_NO_IN, MODE_OUT, READY_IN, READY_OUT, TAKE_DATA } from '../../src/native/bell.js';
 import { ringDoorbell, Doorbell, DOORBELL_ASLEEP_POLL, DOORBELL_AWAKE } from '../../src/wait/doorbell.js';
 import { PollDoorbell, type SocketSet } from '../../src/wait/poll-doorbell.js';
 import { publishRacingSleeper, until } from '../helpers/wait.js';
@@ -180,5 +180,75 @@ describe.skipIf(addon === null)('sleeping in poll(2): the DOORBELL_ASLEEP_POLL b
     expect(set.reported).toContain(-1);
     expect(set.count).toBe(0);
     bell.close();
+  });
+});
+
+describe.skipIf(addon === null)('poll(2) on an eventfd alone, and data sockets a thread reads itself', () => {
+  const mem = new SharedMemory({ bytes: 1024 * 1024 });
+  const dir = mkdtempSync(join(tmpdir(), 'vmsg-poll-data-'));
+  let ours: DoorbellSocket;
+  let peer: DoorbellSocket;
+  beforeAll(async () => {
+    const listening = await DoorbellSocket.listen(join(dir, 'data.sock'));
+    const accepted = new Promise<DoorbellSocket>((r) => listening.onPeer(r));
+    peer = await DoorbellSocket.tryConnect(join(dir, 'data.sock'));
+    ours = await accepted;
+    expect(ours.stopReading()).toBe(true);
+  });
+  afterAll(async () => {
+    await peer?.close();
+    await ours?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('no sockets (EndpointPort pollSleep): an in-process waker between the last look and poll(2) ends the sleep at once', () => {
+    const word = mem.alloc(64);
+    const bell = new PollDoorbell(mem.buffer, word, addon!, null);
+    let seen = -1;
+    const t0 = performance.now();
+    bell.sleep(() => {
+      seen = Atomics.load(mem.i32, word >>> 2);
+      ringDoorbell(mem.i32, word >>> 2);
+      return false;
+    }, LONG_MS);
+    expect(seen).toBe(DOORBELL_ASLEEP_POLL);
+    expect(performance.now() - t0).toBeLessThan(LONG_MS / 2);
+    expect(bell).toMatchObject({ sleeps: 1, eventWakes: 1, timeouts: 0 });
+    bell.sleep(() => false, 20); // and without a waker it sleeps its timeout
+    expect(bell.timeouts).toBe(1);
+    bell.close();
+  });
+
+  test('a data socket: take() reports it readable and leaves its bytes; recvInto reads them, sendFrom writes; end of file is -1', async () => {
+    const fds = Int32Array.of(ours.fd);
+    const status = new Int32Array(1);
+    const data = Int32Array.of(MODE_DATA);
+    // Nothing there: writable only when asked for.
+    expect(addon!.take(-1, fds, 1, 0, status, data)).toBe(0);
+    expect(addon!.take(-1, fds, 1, 0, status, Int32Array.of(MODE_DATA | MODE_OUT)) & TAKE_DATA).toBe(TAKE_DATA);
+    expect(status[0]).toBe(READY_OUT);
+    peer.socket.write(Uint8Array.of(1, 2, 3, 4, 5));
+    await until(() => addon!.take(-1, fds, 1, 0, status, data) === TAKE_DATA, 'the bytes readable');
+    expect(status[0]).toBe(READY_IN);
+    // Still there (take() did not read them), and MODE_NO_IN does not wait for them.
+    expect(addon!.take(-1, fds, 1, 0, status, Int32Array.of(MODE_DATA | MODE_NO_IN))).toBe(0);
+    const u8 = new Uint8Array(mem.buffer);
+    const at = mem.alloc(64);
+    expect(addon!.recvInto(ours.fd, u8, at, 3)).toBe(3);
+    expect(addon!.recvInto(ours.fd, u8, at + 3, 60)).toBe(2);
+    expect([...u8.subarray(at, at + 5)]).toEqual([1, 2, 3, 4, 5]);
+    expect(addon!.recvInto(ours.fd, u8, at, 60)).toBe(0); // nothing waiting
+    expect(addon!.recvInto(ours.fd, u8, u8.length - 4, 60)).toBe(-3); // outside the array
+    // Writing: the peer receives exactly the range.
+    const got: number[] = [];
+    peer.socket.on('data', (c: Buffer) => got.push(...c));
+    u8.set([9, 8, 7, 6], at);
+    expect(addon!.sendFrom(ours.fd, u8, at + 1, 2)).toBe(2);
+    await until(() => got.length === 2, 'the peer got the bytes');
+    expect(got).toEqual([8, 7]);
+    // The peer closes: readable, and the read says end of file.
+    await peer.close();
+    await until(() => addon!.take(-1, fds, 1, 0, status, data) === TAKE_DATA, 'the close seen');
+    expect(addon!.recvInto(ours.fd, u8, at, 60)).toBe(-1);
   });
 });

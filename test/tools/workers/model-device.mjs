@@ -13,6 +13,11 @@
 //   no-reset         SET_DEVICE_STATUS 0 leaves status and queues as they were (§8 device rule 7)
 //   stale-generation SET_CONFIG with a stale generation is applied (§8 device rule 6)
 //   pause            stops reading for `pauseMs` once, after `pauseAfter` requests (backpressure)
+// and, for every answer (bus and transport responses, EVENT_USED):
+//   wrong-token      responses carry their token XOR 0x5555
+//   wrong-dev        transport responses and EVENT_USED name device + 100, bus responses device 1
+//   reorder-all      responses in batches of 4, newest first
+//   dup-all          every response and EVENT_USED twice
 // Control through shared memory only: stop[0] = 1 ends it; the final report is posted once.
 import { parentPort, workerData } from 'node:worker_threads';
 import { EndpointPort } from '../../../dist/src/endpoint/port.js';
@@ -48,6 +53,21 @@ function words(...w) {
   return b;
 }
 function emit(f) {
+  const isResponse = (f[0] & 1) !== 0, isUsed = f[0] === 0 && f[1] === 0x42;
+  if (mode === 'wrong-token' && isResponse) f[4] ^= 0x55, f[5] ^= 0x55;
+  if (mode === 'wrong-dev' && (isResponse || isUsed)) {
+    if (f[0] & 2) f[2] = 1, f[3] = 0;
+    else f[2] = (f[2] + 100) & 0xff; // devices here are below 100
+  }
+  if (mode === 'reorder-all' && isResponse) {
+    held.push(f);
+    if (held.length === 4) while (held.length) send(held.pop());
+    return;
+  }
+  send(f);
+  if (mode === 'dup-all' && (isResponse || isUsed)) send(f);
+}
+function send(f) {
   while (!port.send(f)) {
     port.flush();
     if (Atomics.load(stop, 0)) return;
@@ -204,7 +224,7 @@ while (!Atomics.load(stop, 0)) {
   const a = port.peek();
   if (a === 0) {
     port.flush();
-    if (held.length) { while (held.length) emit(held.pop()); port.flush(); }
+    if (held.length) { while (held.length) send(held.pop()); port.flush(); }
     port.wait(5);
     continue;
   }
