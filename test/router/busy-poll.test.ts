@@ -71,7 +71,7 @@ describe('busy-poll doorbells', () => {
   });
 
   test('a busy-polling shard routes parked bursts, runs commands while it spins, answers each request once', async () => {
-    // window 4: of each burst of 16 requests, 12 wait parked at the device, so the shard's looks
+    // window 4: of each burst of 16 requests, 12 wait parked at the device, so the shard's passes
     // must see parked work as well as ring indices.
     router = await Router.create({ shards: 1, spinBeforeSleep: BUSY_POLL_SPINS, window: 4, timeoutMs: 60_000 });
     const devLinks = [await router.attachDevice({ devices: [5] })];
@@ -81,7 +81,7 @@ describe('busy-poll doorbells', () => {
     const deadline = performance.now() + 20_000;
     for (let round = 0; round < 24; round++) {
       if (round === 12) {
-        // A command (attach) while the shard spins: it must leave its looks to run it.
+        // A command (attach) while the shard spins: it must take it between two passes.
         devLinks.push(await router.attachDevice({ devices: [6] }));
         devPorts.push(new EndpointPort(devLinks[1]!, { spinBeforeSleep: BUSY_POLL_SPINS }));
       }
