@@ -37,6 +37,13 @@ static napi_value int_value(napi_env env, int32_t v) {
   return r;
 }
 
+// A typed-array argument of type want: 1 with *data and *len (elements) set, else 0. Success
+// is the return value, not data != NULL: an empty array may have no data pointer.
+static int typed_arg(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
+  napi_typedarray_type t;
+  return napi_get_typedarray_info(env, v, &t, len, data, NULL, NULL) == napi_ok && t == want;
+}
+
 // wait(fd, ms): 1 = the peer rang (every pending byte drained), 0 = nothing within ms (or a
 // signal), -1 = the peer closed the socket or it failed.
 static napi_value bell_wait(napi_env env, napi_callback_info info) {
@@ -92,9 +99,8 @@ static napi_value bell_cpus(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   void *data = NULL;
   size_t len = 0;
-  napi_typedarray_type t;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return int_value(env, -1);
-  if (napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, -1);
+  if (!typed_arg(env, argv[0], napi_int32_array, &data, &len)) return int_value(env, -1);
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) != 0) return int_value(env, -1);
   int n = 0;
@@ -120,9 +126,8 @@ static napi_value bell_set_cpus(napi_env env, napi_callback_info info) {
   void *data = NULL;
   size_t len = 0;
   int32_t n = 0;
-  napi_typedarray_type t;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return int_value(env, -1);
-  if (napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, -1);
+  if (!typed_arg(env, argv[0], napi_int32_array, &data, &len)) return int_value(env, -1);
   napi_get_value_int32(env, argv[1], &n);
   if (n < 1 || (size_t)n > len) return int_value(env, -1);
   cpu_set_t set;
@@ -219,9 +224,8 @@ static napi_value bell_take(napi_env env, napi_callback_info info) {
   napi_get_value_double(env, argv[3], &ms);
   void *fdp = NULL, *stp = NULL;
   size_t fdl = 0, stl = 0;
-  napi_typedarray_type t;
-  if (napi_get_typedarray_info(env, argv[1], &t, &fdl, &fdp, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, 0);
-  if (napi_get_typedarray_info(env, argv[4], &t, &stl, &stp, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, 0);
+  if (!typed_arg(env, argv[1], napi_int32_array, &fdp, &fdl)) return int_value(env, 0);
+  if (!typed_arg(env, argv[4], napi_int32_array, &stp, &stl)) return int_value(env, 0);
   if (n < 0) n = 0;
   if ((size_t)n > fdl) n = (int32_t)fdl;
   if ((size_t)n > stl) n = (int32_t)stl;
@@ -232,7 +236,7 @@ static napi_value bell_take(napi_env env, napi_callback_info info) {
     size_t ml = 0;
     napi_valuetype vt;
     if (napi_typeof(env, argv[5], &vt) == napi_ok && vt == napi_object &&
-        napi_get_typedarray_info(env, argv[5], &t, &ml, &mp, NULL, NULL) == napi_ok && t == napi_int32_array) {
+        typed_arg(env, argv[5], napi_int32_array, &mp, &ml)) {
       if ((size_t)n > ml) n = (int32_t)ml;
       modes = mp;
     }
@@ -291,8 +295,7 @@ static int byte_range(napi_env env, napi_callback_info info, int *fd, uint8_t **
   napi_get_value_double(env, argv[3], &n);
   void *data = NULL;
   size_t l = 0;
-  napi_typedarray_type t;
-  if (napi_get_typedarray_info(env, argv[1], &t, &l, &data, NULL, NULL) != napi_ok || t != napi_uint8_array) return 0;
+  if (!typed_arg(env, argv[1], napi_uint8_array, &data, &l)) return 0;
   if (!(off >= 0) || !(n >= 0) || off + n > (double)l) return 0;
   *fd = f;
   *at = (uint8_t *)data + (size_t)off;
