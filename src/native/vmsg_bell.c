@@ -92,21 +92,31 @@ static napi_value bell_yield(napi_env env, napi_callback_info info) {
 }
 
 // ---- which CPU a polling shard runs on
+// The call's first `want` arguments into argv, the first an Int32Array of CPU numbers (*list,
+// *len elements): 1, or 0 when there are fewer arguments or the first is not an Int32Array.
+static int cpu_list_args(napi_env env, napi_callback_info info, napi_value *argv, size_t want, int32_t **list, size_t *len) {
+  size_t argc = want;
+  void *data = NULL;
+  *len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return 0;
+  if (!typed_arg(env, argv[0], napi_int32_array, &data, len)) return 0;
+  *list = data;
+  return 1;
+}
+
 // cpus(list: Int32Array): the CPUs this thread may run on (sched_getaffinity), as many as fit in
 // list; returns how many there are (-1 on failure).
 static napi_value bell_cpus(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  size_t argc = 1;
-  void *data = NULL;
-  size_t len = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return int_value(env, -1);
-  if (!typed_arg(env, argv[0], napi_int32_array, &data, &len)) return int_value(env, -1);
+  int32_t *list;
+  size_t len;
+  if (!cpu_list_args(env, info, argv, 1, &list, &len)) return int_value(env, -1);
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) != 0) return int_value(env, -1);
   int n = 0;
   for (int c = 0; c < CPU_SETSIZE; c++) {
     if (!CPU_ISSET(c, &set)) continue;
-    if ((size_t)n < len) ((int32_t *)data)[n] = c;
+    if ((size_t)n < len) list[n] = c;
     n++;
   }
   return int_value(env, n);
@@ -122,18 +132,16 @@ static napi_value bell_cpu(napi_env env, napi_callback_info info) {
 // (sched_setaffinity); 0 done, -1 failed.
 static napi_value bell_set_cpus(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  size_t argc = 2;
-  void *data = NULL;
-  size_t len = 0;
+  int32_t *list;
+  size_t len;
   int32_t n = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return int_value(env, -1);
-  if (!typed_arg(env, argv[0], napi_int32_array, &data, &len)) return int_value(env, -1);
+  if (!cpu_list_args(env, info, argv, 2, &list, &len)) return int_value(env, -1);
   napi_get_value_int32(env, argv[1], &n);
   if (n < 1 || (size_t)n > len) return int_value(env, -1);
   cpu_set_t set;
   CPU_ZERO(&set);
   for (int i = 0; i < n; i++) {
-    int c = ((int32_t *)data)[i];
+    int c = list[i];
     if (c < 0 || c >= CPU_SETSIZE) return int_value(env, -1);
     CPU_SET(c, &set);
   }
