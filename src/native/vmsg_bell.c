@@ -314,17 +314,20 @@ static int byte_range(napi_env env, napi_callback_info info, int *fd, uint8_t **
 // recvInto(fd, u8, off, len): read at most len bytes into u8[off..] without blocking. Returns
 // the bytes read, 0 = none waiting, -1 = the peer closed the connection, -2 = it failed
 // (errno in lastError()), -3 = bad arguments.
+// sendFrom(fd, u8, off, len): write at most len bytes from u8[off..] without blocking. Returns
+// the bytes written (0 = the socket buffer is full), -2 = failed (errno in lastError()), -3 =
+// bad arguments.
 static __thread int last_errno;
-static napi_value bell_recv_into(napi_env env, napi_callback_info info) {
+static napi_value byte_io(napi_env env, napi_callback_info info, int out) {
   int fd;
   uint8_t *at;
   size_t len;
   if (!byte_range(env, info, &fd, &at, &len)) return int_value(env, -3);
   if (len == 0) return int_value(env, 0);
   for (;;) {
-    ssize_t n = recv(fd, at, len, MSG_DONTWAIT);
-    if (n > 0) return int_value(env, (int32_t)n);
-    if (n == 0) return int_value(env, -1);
+    ssize_t n = out ? send(fd, at, len, MSG_DONTWAIT | MSG_NOSIGNAL) : recv(fd, at, len, MSG_DONTWAIT);
+    if (n > 0 || (n == 0 && out)) return int_value(env, (int32_t)n);
+    if (n == 0) return int_value(env, -1); // recv: end of file
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
     last_errno = errno;
@@ -332,23 +335,12 @@ static napi_value bell_recv_into(napi_env env, napi_callback_info info) {
   }
 }
 
-// sendFrom(fd, u8, off, len): write at most len bytes from u8[off..] without blocking. Returns
-// the bytes written (0 = the socket buffer is full), -2 = failed (errno in lastError()), -3 =
-// bad arguments.
+static napi_value bell_recv_into(napi_env env, napi_callback_info info) {
+  return byte_io(env, info, 0);
+}
+
 static napi_value bell_send_from(napi_env env, napi_callback_info info) {
-  int fd;
-  uint8_t *at;
-  size_t len;
-  if (!byte_range(env, info, &fd, &at, &len)) return int_value(env, -3);
-  if (len == 0) return int_value(env, 0);
-  for (;;) {
-    ssize_t n = send(fd, at, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n >= 0) return int_value(env, (int32_t)n);
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
-    last_errno = errno;
-    return int_value(env, -2);
-  }
+  return byte_io(env, info, 1);
 }
 
 // lastError(): the errno of this thread's last failed recvInto / sendFrom.
