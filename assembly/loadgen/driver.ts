@@ -11,7 +11,7 @@
 //          EVENT_USED for that queue.
 // The clock is read once per pass (a pass takes well under a microsecond), not per frame.
 import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit, CUR_PENDING } from '../ring/cursor';
-import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_PING, T_EVENT_AVAIL, T_EVENT_USED } from '../header';
+import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_PING, T_GET_DEVICE_INFO, T_EVENT_AVAIL, T_EVENT_USED } from '../header';
 import {
   LG_MODE, LG_DEV, LG_TX, LG_RX, LG_OUTSTANDING, LG_FIFO, LG_HIST, LG_FIFO_HEAD, LG_FIFO_N, LG_SPINS, LG_FLAGS,
   LG_COUNT, LG_SENT, LG_RECEIVED, LG_ERRORS, LG_ORDER, LG_PINGS, LG_STOP_AT, LG_LAST, LG_MAX_NS, LG_TEMPLATES,
@@ -19,21 +19,12 @@ import {
   LG_MODE_INIT, LG_MODE_PING, LG_MODE_AVAIL, LGF_RETURN_ON_SEND, LG_DONE, LG_IDLE, LG_BUDGET, LG_SENT_NOW, HIST_BUCKETS,
 } from './layout';
 import { histBucket } from './histogram';
+import {
+  T_GET_DEVICE_FEATURES, T_SET_DRIVER_FEATURES, T_GET_DEVICE_STATUS, T_SET_DEVICE_STATUS, T_GET_VQUEUE, T_SET_VQUEUE,
+  STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK, writePingAnswer,
+} from './messages';
 
 @external('env', 'now') declare function now(): f64;
-
-const T_GET_DEVICE_INFO: u32 = 0x02;
-const T_GET_DEVICE_FEATURES: u32 = 0x03;
-const T_SET_DRIVER_FEATURES: u32 = 0x04;
-const T_GET_DEVICE_STATUS: u32 = 0x07;
-const T_SET_DEVICE_STATUS: u32 = 0x08;
-const T_GET_VQUEUE: u32 = 0x09;
-const T_SET_VQUEUE: u32 = 0x0a;
-// Device status bits (virtio 1.x §2.1).
-const ACKNOWLEDGE: u32 = 1;
-const DRIVER: u32 = 2;
-const DRIVER_OK: u32 = 4;
-const FEATURES_OK: u32 = 8;
 
 /** Write init step `i`'s frame (token 0, stamped at send) with `words` u32 payload words. */
 function template(st: usize, i: u32, id: u32, words: u32, a: u32, b: u32, c: u32, d: u32): usize {
@@ -66,11 +57,11 @@ export function lgSetup(st: usize): void {
   memory.fill(<usize>load<u32>(st, LG_FIFO), 0, <usize>load<u32>(st, LG_OUTSTANDING) * LG_ENTRY_SIZE);
   lgClearHistogram(st);
   template(st, 0, T_GET_DEVICE_INFO, 0, 0, 0, 0, 0);
-  template(st, 1, T_SET_DEVICE_STATUS, 1, ACKNOWLEDGE, 0, 0, 0);
-  template(st, 2, T_SET_DEVICE_STATUS, 1, ACKNOWLEDGE | DRIVER, 0, 0, 0);
+  template(st, 1, T_SET_DEVICE_STATUS, 1, STATUS_ACKNOWLEDGE, 0, 0, 0);
+  template(st, 2, T_SET_DEVICE_STATUS, 1, STATUS_ACKNOWLEDGE | STATUS_DRIVER, 0, 0, 0);
   template(st, 3, T_GET_DEVICE_FEATURES, 2, 0, 2, 0, 0);
   template(st, 4, T_SET_DRIVER_FEATURES, 4, 0, 2, 1, 1);
-  template(st, 5, T_SET_DEVICE_STATUS, 1, ACKNOWLEDGE | DRIVER | FEATURES_OK, 0, 0, 0);
+  template(st, 5, T_SET_DEVICE_STATUS, 1, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK, 0, 0, 0);
   template(st, 6, T_GET_DEVICE_STATUS, 0, 0, 0, 0, 0);
   template(st, 7, T_GET_VQUEUE, 1, 0, 0, 0, 0);
   // index, reserved, size, reserved, then the descriptor / driver / device ring addresses (u64 each)
@@ -78,7 +69,7 @@ export function lgSetup(st: usize): void {
   store<u32>(sv, 0x10000, 24);
   store<u32>(sv, 0x11000, 32);
   store<u32>(sv, 0x12000, 40);
-  template(st, 9, T_SET_DEVICE_STATUS, 1, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK, 0, 0, 0);
+  template(st, 9, T_SET_DEVICE_STATUS, 1, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK, 0, 0, 0);
 }
 
 /** Zero the histogram and its maximum (a warm-up's latencies are not the measurement's). */
@@ -143,8 +134,7 @@ export function lgRun(st: usize, budget: u32): u32 {
         // The other side's keep-alive: echoed (token and data); with our ring full it waits.
         const o = produceReserve(tx);
         if (o == 0) break;
-        store<u64>(o, makeHeader(TYPE_BUS | TYPE_RESPONSE, B_PING, 0, <u32>(w >> 32) & 0xffff, 12));
-        store<u32>(o, size >= 12 ? load<u32>(f, 8) : 0, 8);
+        writePingAnswer(o, f, w, size);
         produceCommit(tx);
         pings++;
         answered++;

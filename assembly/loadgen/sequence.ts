@@ -32,6 +32,7 @@ import {
   LGK_QUEUE_FULL, LGK_STALL, LGW_SHORT, LGW_OFFSET, LGW_COUNT, LGW_SIZE, LGW_NEXT, LG_LOG_FULL,
 } from './sequence-layout';
 import { histBucket } from './histogram';
+import { STATUS_FEATURES_OK, writePingAnswer } from './messages';
 
 @external('env', 'now') declare function now(): f64;
 
@@ -41,7 +42,6 @@ const SEND_BURST: u32 = 1024;
 const EXPIRE_EVERY_MS: f64 = 20;
 /** GET_DEVICES window the load asks for (src/loadgen/requests.ts LOAD_GET_DEVICES_COUNT). */
 const GET_DEVICES_COUNT: u32 = 64;
-const STATUS_FEATURES_OK: u32 = 8;
 /** Tokens are a track's sequence number's low 15 bits + 1: never 0 (events'), unique within its ≤ 32 768-slot window. */
 const TOKEN_MASK: u32 = 0x7fff;
 
@@ -327,8 +327,7 @@ function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
       // The bus's keep-alive: echoed at once (token and data); with our ring full it waits.
       const o = produceReserve(tx);
       if (o == 0) break;
-      store<u64>(o, makeHeader(TYPE_BUS | TYPE_RESPONSE, B_PING, 0, <u32>(w >> 32) & 0xffff, 12));
-      store<u32>(o, size >= 12 ? load<u32>(f, 8) : 0, 8);
+      writePingAnswer(o, f, w, size);
       produceCommit(tx);
       counter(st, LGC_PINGS_ANSWERED);
       bump(st + LGS_SENT);

@@ -37,6 +37,13 @@ static napi_value int_value(napi_env env, int32_t v) {
   return r;
 }
 
+// A typed-array argument of type want: 1 with *data and *len (elements) set, else 0. Success
+// is the return value, not data != NULL: an empty array may have no data pointer.
+static int typed_arg(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
+  napi_typedarray_type t;
+  return napi_get_typedarray_info(env, v, &t, len, data, NULL, NULL) == napi_ok && t == want;
+}
+
 // wait(fd, ms): 1 = the peer rang (every pending byte drained), 0 = nothing within ms (or a
 // signal), -1 = the peer closed the socket or it failed.
 static napi_value bell_wait(napi_env env, napi_callback_info info) {
@@ -85,22 +92,31 @@ static napi_value bell_yield(napi_env env, napi_callback_info info) {
 }
 
 // ---- which CPU a polling shard runs on
+// The call's first `want` arguments into argv, the first an Int32Array of CPU numbers (*list,
+// *len elements): 1, or 0 when there are fewer arguments or the first is not an Int32Array.
+static int cpu_list_args(napi_env env, napi_callback_info info, napi_value *argv, size_t want, int32_t **list, size_t *len) {
+  size_t argc = want;
+  void *data = NULL;
+  *len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return 0;
+  if (!typed_arg(env, argv[0], napi_int32_array, &data, len)) return 0;
+  *list = data;
+  return 1;
+}
+
 // cpus(list: Int32Array): the CPUs this thread may run on (sched_getaffinity), as many as fit in
 // list; returns how many there are (-1 on failure).
 static napi_value bell_cpus(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  size_t argc = 1;
-  void *data = NULL;
-  size_t len = 0;
-  napi_typedarray_type t;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return int_value(env, -1);
-  if (napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, -1);
+  int32_t *list;
+  size_t len;
+  if (!cpu_list_args(env, info, argv, 1, &list, &len)) return int_value(env, -1);
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) != 0) return int_value(env, -1);
   int n = 0;
   for (int c = 0; c < CPU_SETSIZE; c++) {
     if (!CPU_ISSET(c, &set)) continue;
-    if ((size_t)n < len) ((int32_t *)data)[n] = c;
+    if ((size_t)n < len) list[n] = c;
     n++;
   }
   return int_value(env, n);
@@ -116,19 +132,16 @@ static napi_value bell_cpu(napi_env env, napi_callback_info info) {
 // (sched_setaffinity); 0 done, -1 failed.
 static napi_value bell_set_cpus(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  size_t argc = 2;
-  void *data = NULL;
-  size_t len = 0;
+  int32_t *list;
+  size_t len;
   int32_t n = 0;
-  napi_typedarray_type t;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return int_value(env, -1);
-  if (napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, -1);
+  if (!cpu_list_args(env, info, argv, 2, &list, &len)) return int_value(env, -1);
   napi_get_value_int32(env, argv[1], &n);
   if (n < 1 || (size_t)n > len) return int_value(env, -1);
   cpu_set_t set;
   CPU_ZERO(&set);
   for (int i = 0; i < n; i++) {
-    int c = ((int32_t *)data)[i];
+    int c = list[i];
     if (c < 0 || c >= CPU_SETSIZE) return int_value(env, -1);
     CPU_SET(c, &set);
   }
@@ -219,9 +232,8 @@ static napi_value bell_take(napi_env env, napi_callback_info info) {
   napi_get_value_double(env, argv[3], &ms);
   void *fdp = NULL, *stp = NULL;
   size_t fdl = 0, stl = 0;
-  napi_typedarray_type t;
-  if (napi_get_typedarray_info(env, argv[1], &t, &fdl, &fdp, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, 0);
-  if (napi_get_typedarray_info(env, argv[4], &t, &stl, &stp, NULL, NULL) != napi_ok || t != napi_int32_array) return int_value(env, 0);
+  if (!typed_arg(env, argv[1], napi_int32_array, &fdp, &fdl)) return int_value(env, 0);
+  if (!typed_arg(env, argv[4], napi_int32_array, &stp, &stl)) return int_value(env, 0);
   if (n < 0) n = 0;
   if ((size_t)n > fdl) n = (int32_t)fdl;
   if ((size_t)n > stl) n = (int32_t)stl;
@@ -232,7 +244,7 @@ static napi_value bell_take(napi_env env, napi_callback_info info) {
     size_t ml = 0;
     napi_valuetype vt;
     if (napi_typeof(env, argv[5], &vt) == napi_ok && vt == napi_object &&
-        napi_get_typedarray_info(env, argv[5], &t, &ml, &mp, NULL, NULL) == napi_ok && t == napi_int32_array) {
+        typed_arg(env, argv[5], napi_int32_array, &mp, &ml)) {
       if ((size_t)n > ml) n = (int32_t)ml;
       modes = mp;
     }
@@ -291,8 +303,7 @@ static int byte_range(napi_env env, napi_callback_info info, int *fd, uint8_t **
   napi_get_value_double(env, argv[3], &n);
   void *data = NULL;
   size_t l = 0;
-  napi_typedarray_type t;
-  if (napi_get_typedarray_info(env, argv[1], &t, &l, &data, NULL, NULL) != napi_ok || t != napi_uint8_array) return 0;
+  if (!typed_arg(env, argv[1], napi_uint8_array, &data, &l)) return 0;
   if (!(off >= 0) || !(n >= 0) || off + n > (double)l) return 0;
   *fd = f;
   *at = (uint8_t *)data + (size_t)off;
@@ -303,17 +314,20 @@ static int byte_range(napi_env env, napi_callback_info info, int *fd, uint8_t **
 // recvInto(fd, u8, off, len): read at most len bytes into u8[off..] without blocking. Returns
 // the bytes read, 0 = none waiting, -1 = the peer closed the connection, -2 = it failed
 // (errno in lastError()), -3 = bad arguments.
+// sendFrom(fd, u8, off, len): write at most len bytes from u8[off..] without blocking. Returns
+// the bytes written (0 = the socket buffer is full), -2 = failed (errno in lastError()), -3 =
+// bad arguments.
 static __thread int last_errno;
-static napi_value bell_recv_into(napi_env env, napi_callback_info info) {
+static napi_value byte_io(napi_env env, napi_callback_info info, int out) {
   int fd;
   uint8_t *at;
   size_t len;
   if (!byte_range(env, info, &fd, &at, &len)) return int_value(env, -3);
   if (len == 0) return int_value(env, 0);
   for (;;) {
-    ssize_t n = recv(fd, at, len, MSG_DONTWAIT);
-    if (n > 0) return int_value(env, (int32_t)n);
-    if (n == 0) return int_value(env, -1);
+    ssize_t n = out ? send(fd, at, len, MSG_DONTWAIT | MSG_NOSIGNAL) : recv(fd, at, len, MSG_DONTWAIT);
+    if (n > 0 || (n == 0 && out)) return int_value(env, (int32_t)n);
+    if (n == 0) return int_value(env, -1); // recv: end of file
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
     last_errno = errno;
@@ -321,23 +335,12 @@ static napi_value bell_recv_into(napi_env env, napi_callback_info info) {
   }
 }
 
-// sendFrom(fd, u8, off, len): write at most len bytes from u8[off..] without blocking. Returns
-// the bytes written (0 = the socket buffer is full), -2 = failed (errno in lastError()), -3 =
-// bad arguments.
+static napi_value bell_recv_into(napi_env env, napi_callback_info info) {
+  return byte_io(env, info, 0);
+}
+
 static napi_value bell_send_from(napi_env env, napi_callback_info info) {
-  int fd;
-  uint8_t *at;
-  size_t len;
-  if (!byte_range(env, info, &fd, &at, &len)) return int_value(env, -3);
-  if (len == 0) return int_value(env, 0);
-  for (;;) {
-    ssize_t n = send(fd, at, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n >= 0) return int_value(env, (int32_t)n);
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return int_value(env, 0);
-    last_errno = errno;
-    return int_value(env, -2);
-  }
+  return byte_io(env, info, 1);
 }
 
 // lastError(): the errno of this thread's last failed recvInto / sendFrom.

@@ -9,8 +9,9 @@
 // shard directly; the main thread no longer reads the socket and learns that the peer closed
 // it from the entry's state, which the shard sets (SocketBells.closed).
 // The table lives in shared memory, one per shard, found through the shard's control block
-// (CB_SOCKET_BELLS, 0 = none yet); each entry holds the word's address and a descriptor of our
-// own (dup) for the socket, closed only after the shard has stopped looking at it.
+// (CB_SOCKET_BELLS, 0 = none yet), a ./shard-slot-table.ts table; each entry holds the word's
+// address and a descriptor of our own (dup) for the socket, closed only after the shard has
+// stopped looking at it.
 //   u32 @0: entries in use (the shard scans entries 0 .. this - 1)
 //   u32 @4: generation, bumped on every add and remove (the shard rebuilds its socket list)
 //   u32 @8: the shard's sleeps ended by a socket byte; u32 @12: by an in-process waker's eventfd
@@ -19,53 +20,37 @@ import type { SharedMemory } from '../memory/shared-memory.js';
 import { CB_SOCKET_BELLS } from './control.js';
 import type { BellAddon } from '../native/bell.js';
 import type { SocketSet } from '../wait/poll-doorbell.js';
+import { ShardSlotTables, SlotTableWatch, SLOT_HEAD, SLOT_USED } from './shard-slot-table.js';
 
 export const SOCKET_BELL_SLOTS = 32;
 const ENTRY = 16;
-const HEAD = 16;
-const T_USED = 0;
-const T_GEN = 4;
 const T_SOCKET_WAKES = 8;
 const T_EVENT_WAKES = 12;
-const E_WORD = 0;
 const E_FD = 4;
 const E_STATE = 8;
 /** Entry state: the socket is open as far as the shard knows. */
 const ENTRY_OPEN = 0;
 /** Entry state: the shard saw the peer close the socket (or it failed) and stopped reading it. */
 const ENTRY_CLOSED = 1;
-const TABLE_BYTES = HEAD + SOCKET_BELL_SLOTS * ENTRY;
 const AWAKE = 0;
 const ASLEEP = 1;
 
-/** Control-plane side: the tables of every shard. */
+/** Control-plane side: the tables of every shard (./shard-slot-table.ts, keyed by the word's address). */
 export class SocketBells {
-  private readonly tables = new Map<number, number>();
+  private readonly tables: ShardSlotTables;
 
-  constructor(private readonly mem: SharedMemory, private readonly controlBlocks: readonly number[]) {}
+  constructor(private readonly mem: SharedMemory, controlBlocks: readonly number[]) {
+    this.tables = new ShardSlotTables(mem, controlBlocks, CB_SOCKET_BELLS, SOCKET_BELL_SLOTS, ENTRY);
+  }
 
   /** Have shard `shard` ring `fd` (already our own dup) when `word` flips to AWAKE. False when its table is full. */
   add(shard: number, word: number, fd: number): boolean {
     const { mem } = this;
-    let table = this.tables.get(shard);
-    if (table === undefined) {
-      table = mem.alloc(TABLE_BYTES);
-      mem.u8.fill(0, table, table + TABLE_BYTES);
-      this.tables.set(shard, table);
-      Atomics.store(mem.u32, (this.controlBlocks[shard]! + CB_SOCKET_BELLS) >>> 2, table);
-    }
-    for (let i = 0; i < SOCKET_BELL_SLOTS; i++) {
-      const at = (table + HEAD + i * ENTRY) >>> 2;
-      if (Atomics.load(mem.u32, at) !== 0) continue;
+    return this.tables.add(shard, word, (at) => {
       Atomics.store(mem.i32, word >>> 2, ASLEEP); // armed: the next publish flips it
       Atomics.store(mem.i32, at + (E_FD >>> 2), fd);
       Atomics.store(mem.u32, at + (E_STATE >>> 2), ENTRY_OPEN);
-      Atomics.store(mem.u32, at, word); // the entry is live once its word is there
-      if (Atomics.load(mem.u32, table >>> 2) <= i) Atomics.store(mem.u32, table >>> 2, i + 1);
-      Atomics.add(mem.u32, (table + T_GEN) >>> 2, 1);
-      return true;
-    }
-    return false;
+    });
   }
 
   /**
@@ -73,35 +58,18 @@ export class SocketBells {
    * descriptor only after it acknowledged a command sent after this (Router.detach does).
    */
   remove(shard: number, word: number): void {
-    const table = this.tables.get(shard);
-    if (table === undefined) return;
-    const { u32 } = this.mem;
-    for (let i = 0; i < SOCKET_BELL_SLOTS; i++) {
-      const at = (table + HEAD + i * ENTRY) >>> 2;
-      if (Atomics.load(u32, at) === word) Atomics.store(u32, at, 0);
-    }
-    // Shrink the scanned range past free entries at its end.
-    let n = Atomics.load(u32, table >>> 2);
-    while (n > 0 && Atomics.load(u32, (table + HEAD + (n - 1) * ENTRY) >>> 2) === 0) n--;
-    Atomics.store(u32, table >>> 2, n);
-    Atomics.add(u32, (table + T_GEN) >>> 2, 1);
+    this.tables.remove(shard, word);
   }
 
   /** True when shard `shard` saw the peer close the socket of `word` (or it failed): the link is down. */
   closed(shard: number, word: number): boolean {
-    const table = this.tables.get(shard);
-    if (table === undefined) return false;
-    const { u32 } = this.mem;
-    for (let i = 0; i < SOCKET_BELL_SLOTS; i++) {
-      const at = (table + HEAD + i * ENTRY) >>> 2;
-      if (Atomics.load(u32, at) === word) return Atomics.load(u32, at + (E_STATE >>> 2)) === ENTRY_CLOSED;
-    }
-    return false;
+    const at = this.tables.find(shard, word);
+    return at >= 0 && Atomics.load(this.mem.u32, at + (E_STATE >>> 2)) === ENTRY_CLOSED;
   }
 
   /** Shard `shard`'s sleeps so far that a socket byte ended, and that an in-process waker ended. */
   wakes(shard: number): { socket: number; event: number } {
-    const table = this.tables.get(shard);
+    const table = this.tables.table(shard);
     if (table === undefined) return { socket: 0, event: 0 };
     const { u32 } = this.mem;
     return { socket: Atomics.load(u32, (table + T_SOCKET_WAKES) >>> 2), event: Atomics.load(u32, (table + T_EVENT_WAKES) >>> 2) };
@@ -118,22 +86,18 @@ export class ShardSockets implements SocketSet {
   count = 0;
   /** Entry addresses (u32 index of the word) of fds[i]. */
   private readonly entries = new Int32Array(SOCKET_BELL_SLOTS);
-  private gen = -1;
-  private table = 0;
+  private readonly watch: SlotTableWatch;
 
-  constructor(private readonly u32: Uint32Array, private readonly tableAt: number) {}
+  constructor(private readonly u32: Uint32Array, tableAt: number) {
+    this.watch = new SlotTableWatch(u32, tableAt);
+  }
 
   refresh(): void {
-    const table = this.u32[this.tableAt]!;
-    if (table === 0) return;
-    const gen = Atomics.load(this.u32, (table + T_GEN) >>> 2);
-    if (table === this.table && gen === this.gen) return;
-    this.table = table;
-    this.gen = gen;
+    const n = this.watch.changed();
+    if (n < 0) return;
     const { u32 } = this;
-    const n = Atomics.load(u32, (table + T_USED) >>> 2);
     let k = 0;
-    for (let i = 0, at = (table + HEAD) >>> 2; i < n && i < SOCKET_BELL_SLOTS; i++, at += ENTRY >>> 2) {
+    for (let i = 0, at = (this.watch.table + SLOT_HEAD) >>> 2; i < n && i < SOCKET_BELL_SLOTS; i++, at += ENTRY >>> 2) {
       if (Atomics.load(u32, at) === 0 || Atomics.load(u32, at + (E_STATE >>> 2)) !== ENTRY_OPEN) continue;
       this.fds[k] = u32[at + (E_FD >>> 2)]! | 0;
       this.entries[k++] = at;
@@ -148,21 +112,22 @@ export class ShardSockets implements SocketSet {
       Atomics.store(this.u32, this.entries[i]! + (E_STATE >>> 2), ENTRY_CLOSED);
       closed = true;
     }
-    if (closed) this.gen = -1; // rebuild without it
+    if (closed) this.watch.invalidate(); // rebuild without it
   }
 
   /** Publish the owner's wake-up counts (SocketBells.wakes). */
   publishWakes(socket: number, event: number): void {
-    if (this.table === 0) return;
-    Atomics.store(this.u32, (this.table + T_SOCKET_WAKES) >>> 2, socket);
-    Atomics.store(this.u32, (this.table + T_EVENT_WAKES) >>> 2, event);
+    const { table } = this.watch;
+    if (table === 0) return;
+    Atomics.store(this.u32, (table + T_SOCKET_WAKES) >>> 2, socket);
+    Atomics.store(this.u32, (table + T_EVENT_WAKES) >>> 2, event);
   }
 }
 
 /** Shard side, every loop pass: ring the sockets whose word a publish flipped to AWAKE. */
 export function ringSocketBells(i32: Int32Array, u32: Uint32Array, table: number, bell: BellAddon): void {
-  const n = u32[table >>> 2]!;
-  for (let i = 0, at = (table + HEAD) >>> 2; i < n; i++, at += ENTRY >>> 2) {
+  const n = u32[(table + SLOT_USED) >>> 2]!;
+  for (let i = 0, at = (table + SLOT_HEAD) >>> 2; i < n; i++, at += ENTRY >>> 2) {
     const word = u32[at]!;
     if (word === 0) continue;
     if (Atomics.load(i32, word >>> 2) !== AWAKE) continue;

@@ -12,7 +12,8 @@
 // (src/ring/record-queue.ts). Which device numbers pass straight through: the filter bitmap,
 // bit n set = number n is the same on both sides and attached (0 = every transport frame).
 //
-// Shared memory, per shard, found through the control block (CB_STREAM_PUMPS, 0 = none yet):
+// Shared memory, per shard, found through the control block (CB_STREAM_PUMPS, 0 = none yet), a
+// ./shard-slot-table.ts table:
 //   table: u32 @0 entries in use, u32 @4 generation (bumped on add and remove), u32 @16 + 4 i:
 //          address of pump i's block (0 = free)
 //   block (src/ring/stream-pump-block.ts): written by the main thread before it is added,
@@ -20,6 +21,7 @@
 import type { SharedMemory } from '../memory/shared-memory.js';
 import type { WasmExports } from '../wasm/module.js';
 import { CB_STREAM_PUMPS } from './control.js';
+import { ShardSlotTables, SlotTableWatch, SLOT_HEAD } from './shard-slot-table.js';
 import { MODE_DATA, MODE_NO_IN, MODE_OUT, READY_IN, READY_OUT, type BellAddon } from '../native/bell.js';
 import { RecordQueue } from '../ring/record-queue.js';
 import { ringDoorbell } from '../wait/doorbell.js';
@@ -31,50 +33,23 @@ import {
 } from '../ring/stream-pump-block.js';
 
 export const STREAM_PUMP_SLOTS = 16;
-const HEAD = 16;
-const TABLE_BYTES = HEAD + STREAM_PUMP_SLOTS * 4;
-const T_USED = 0;
-const T_GEN = 4;
 
 /** Control-plane side: the pump tables of every shard. */
 export class StreamPumps {
-  private readonly tables = new Map<number, number>();
+  private readonly tables: ShardSlotTables;
 
-  constructor(private readonly mem: SharedMemory, private readonly controlBlocks: readonly number[]) {}
+  constructor(mem: SharedMemory, controlBlocks: readonly number[]) {
+    this.tables = new ShardSlotTables(mem, controlBlocks, CB_STREAM_PUMPS, STREAM_PUMP_SLOTS, 4);
+  }
 
   /** Have shard `shard` serve the pump at `block`. False when its table is full. */
   add(shard: number, block: number): boolean {
-    const { mem } = this;
-    let table = this.tables.get(shard);
-    if (table === undefined) {
-      table = mem.alloc(TABLE_BYTES);
-      this.tables.set(shard, table);
-      Atomics.store(mem.u32, (this.controlBlocks[shard]! + CB_STREAM_PUMPS) >>> 2, table);
-    }
-    for (let i = 0; i < STREAM_PUMP_SLOTS; i++) {
-      const at = (table + HEAD + 4 * i) >>> 2;
-      if (Atomics.load(mem.u32, at) !== 0) continue;
-      Atomics.store(mem.u32, at, block);
-      if (Atomics.load(mem.u32, (table + T_USED) >>> 2) <= i) Atomics.store(mem.u32, (table + T_USED) >>> 2, i + 1);
-      Atomics.add(mem.u32, (table + T_GEN) >>> 2, 1);
-      return true;
-    }
-    return false;
+    return this.tables.add(shard, block);
   }
 
   /** Stop serving `block`. The shard may be in a pass that loaded it: free it only after Router.syncShard. */
   remove(shard: number, block: number): void {
-    const table = this.tables.get(shard);
-    if (table === undefined) return;
-    const { u32 } = this.mem;
-    for (let i = 0; i < STREAM_PUMP_SLOTS; i++) {
-      const at = (table + HEAD + 4 * i) >>> 2;
-      if (Atomics.load(u32, at) === block) Atomics.store(u32, at, 0);
-    }
-    let n = Atomics.load(u32, (table + T_USED) >>> 2);
-    while (n > 0 && Atomics.load(u32, (table + HEAD + 4 * (n - 1)) >>> 2) === 0) n--;
-    Atomics.store(u32, (table + T_USED) >>> 2, n);
-    Atomics.add(u32, (table + T_GEN) >>> 2, 1);
+    this.tables.remove(shard, block);
   }
 }
 
@@ -142,8 +117,7 @@ export class ShardPumps {
   private pumps: Pump[] = [];
   /** The pumps behind fds[0 .. count - 1]. */
   private polled: Pump[] = [];
-  private gen = -1;
-  private table = 0;
+  private readonly watch: SlotTableWatch;
   private readonly rec = new Int32Array(3);
   private readonly u8: Uint8Array;
   private readonly u32: Uint32Array;
@@ -153,20 +127,17 @@ export class ShardPumps {
     this.u8 = new Uint8Array(buffer);
     this.u32 = new Uint32Array(buffer);
     this.i32 = new Int32Array(buffer);
+    this.watch = new SlotTableWatch(this.u32, tableAt);
   }
 
   /** Follow the table: pumps added or removed since the last look (a pump keeps its buffer positions). */
   private follow(): void {
-    const table = this.u32[this.tableAt]!;
-    if (table === 0) return;
-    const gen = Atomics.load(this.u32, (table + T_GEN) >>> 2);
-    if (table === this.table && gen === this.gen) return;
-    this.table = table;
-    this.gen = gen;
-    const n = Atomics.load(this.u32, (table + T_USED) >>> 2);
+    const n = this.watch.changed();
+    if (n < 0) return;
+    const { table } = this.watch;
     const next: Pump[] = [];
     for (let i = 0; i < n && i < STREAM_PUMP_SLOTS; i++) {
-      const block = Atomics.load(this.u32, (table + HEAD + 4 * i) >>> 2);
+      const block = Atomics.load(this.u32, (table + SLOT_HEAD + 4 * i) >>> 2);
       if (block === 0) continue;
       next.push(this.pumps.find((p) => p.at === block) ?? new Pump(this.u8, this.u32, block));
     }

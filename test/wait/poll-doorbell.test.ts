@@ -36,27 +36,35 @@ class OneSocket implements SocketSet {
   }
 }
 
-describe.skipIf(addon === null)('sleeping in poll(2): the DOORBELL_ASLEEP_POLL branches', () => {
-  const mem = new SharedMemory({ bytes: 1024 * 1024 });
-  const dir = mkdtempSync(join(tmpdir(), 'vmsg-poll-doorbell-'));
-  let ours: DoorbellSocket;
-  let peer: DoorbellSocket;
+/**
+ * A connected pair of doorbell sockets in a fresh directory for the enclosing describe block,
+ * made before its tests and closed after them. Only the poll under test reads `ours` (as when a
+ * shard takes a link's socket).
+ */
+function socketPair(name: string): { ours: DoorbellSocket; peer: DoorbellSocket } {
+  const dir = mkdtempSync(join(tmpdir(), `vmsg-poll-${name}-`));
+  const pair = {} as { ours: DoorbellSocket; peer: DoorbellSocket };
   beforeAll(async () => {
-    const listening = await DoorbellSocket.listen(join(dir, 'bell.sock'));
+    const listening = await DoorbellSocket.listen(join(dir, `${name}.sock`));
     const accepted = new Promise<DoorbellSocket>((r) => listening.onPeer(r));
-    peer = await DoorbellSocket.tryConnect(join(dir, 'bell.sock'));
-    ours = await accepted;
-    // From here only the poll below reads our end (as when a shard takes a link's socket).
-    expect(ours.stopReading()).toBe(true);
+    pair.peer = await DoorbellSocket.tryConnect(join(dir, `${name}.sock`));
+    pair.ours = await accepted;
+    expect(pair.ours.stopReading()).toBe(true);
   });
   afterAll(async () => {
-    await peer?.close();
-    await ours?.close();
+    await pair.peer?.close();
+    await pair.ours?.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  return pair;
+}
+
+describe.skipIf(addon === null)('sleeping in poll(2): the DOORBELL_ASLEEP_POLL branches', () => {
+  const mem = new SharedMemory({ bytes: 1024 * 1024 });
+  const pair = socketPair('doorbell');
   const fresh = (): { bell: PollDoorbell; set: OneSocket; at: number } => {
     const word = mem.alloc(64);
-    const set = new OneSocket(ours.fd);
+    const set = new OneSocket(pair.ours.fd);
     return { bell: new PollDoorbell(mem.buffer, word, addon!, set), set, at: word >>> 2 };
   };
 
@@ -92,7 +100,7 @@ describe.skipIf(addon === null)('sleeping in poll(2): the DOORBELL_ASLEEP_POLL b
   test('a peer byte sent after the last look wakes the sleeper; bytes from before it are drained first', () => {
     const { bell, set } = fresh();
     // A byte already there before the sleep (its frames seen by the look): no early return for it.
-    expect(addon!.ring(peer.fd)).toBe(1);
+    expect(addon!.ring(pair.peer.fd)).toBe(1);
     const t0 = performance.now();
     let slept = bell.sleep(() => false, 30);
     expect(slept).toBe(false);
@@ -101,7 +109,7 @@ describe.skipIf(addon === null)('sleeping in poll(2): the DOORBELL_ASLEEP_POLL b
     // Now the peer publishes after our look, then rings.
     const t1 = performance.now();
     slept = bell.sleep(() => {
-      addon!.ring(peer.fd);
+      addon!.ring(pair.peer.fd);
       return false;
     }, LONG_MS);
     expect(slept).toBe(false);
@@ -154,14 +162,14 @@ describe.skipIf(addon === null)('sleeping in poll(2): the DOORBELL_ASLEEP_POLL b
         bell.close();
         parentPort.postMessage({ lost, sleeps: bell.sleeps, socketWakes: bell.socketWakes, eventWakes: bell.eventWakes });
       });`;
-    const w = new Worker(code, { eval: true, workerData: { buffer: mem.buffer, word, flag, ack, count: COUNT, timeoutMs: TIMEOUT_MS, fd: ours.fd } });
+    const w = new Worker(code, { eval: true, workerData: { buffer: mem.buffer, word, flag, ack, count: COUNT, timeoutMs: TIMEOUT_MS, fd: pair.ours.fd } });
     const done = new Promise<{ lost: number; sleeps: number; socketWakes: number; eventWakes: number }>((resolve, reject) => {
       w.once('message', resolve);
       w.once('error', reject);
     });
     try {
       // Publish, then wake: in-process (eventfd) or as an external peer (a byte).
-      await publishRacingSleeper(mem.i32, flag, ack, COUNT, (i) => { if (i % 2 === 0) ringDoorbell(mem.i32, word >>> 2); else addon!.ring(peer.fd); });
+      await publishRacingSleeper(mem.i32, flag, ack, COUNT, (i) => { if (i % 2 === 0) ringDoorbell(mem.i32, word >>> 2); else addon!.ring(pair.peer.fd); });
       const r = await done;
       expect(r.lost).toBe(0);
       expect(r.socketWakes).toBeGreaterThan(0); // both paths really ran
@@ -173,9 +181,9 @@ describe.skipIf(addon === null)('sleeping in poll(2): the DOORBELL_ASLEEP_POLL b
 
   test('the peer closes its end: the sleep reports it (drain or poll), and the socket is not polled again', async () => {
     const { bell, set } = fresh();
-    await peer.close();
+    await pair.peer.close();
     // The descriptor is closed once Node's handle is: then a byte towards it cannot be sent.
-    await until(() => addon!.ring(ours.fd) < 0, 'the peer end closed');
+    await until(() => addon!.ring(pair.ours.fd) < 0, 'the peer end closed');
     bell.sleep(() => false, 30);
     expect(set.reported).toContain(-1);
     expect(set.count).toBe(0);
@@ -185,21 +193,7 @@ describe.skipIf(addon === null)('sleeping in poll(2): the DOORBELL_ASLEEP_POLL b
 
 describe.skipIf(addon === null)('poll(2) on an eventfd alone, and data sockets a thread reads itself', () => {
   const mem = new SharedMemory({ bytes: 1024 * 1024 });
-  const dir = mkdtempSync(join(tmpdir(), 'vmsg-poll-data-'));
-  let ours: DoorbellSocket;
-  let peer: DoorbellSocket;
-  beforeAll(async () => {
-    const listening = await DoorbellSocket.listen(join(dir, 'data.sock'));
-    const accepted = new Promise<DoorbellSocket>((r) => listening.onPeer(r));
-    peer = await DoorbellSocket.tryConnect(join(dir, 'data.sock'));
-    ours = await accepted;
-    expect(ours.stopReading()).toBe(true);
-  });
-  afterAll(async () => {
-    await peer?.close();
-    await ours?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const pair = socketPair('data');
 
   test('no sockets (EndpointPort pollSleep): an in-process waker between the last look and poll(2) ends the sleep at once', () => {
     const word = mem.alloc(64);
@@ -220,35 +214,35 @@ describe.skipIf(addon === null)('poll(2) on an eventfd alone, and data sockets a
   });
 
   test('a data socket: take() reports it readable and leaves its bytes; recvInto reads them, sendFrom writes; end of file is -1', async () => {
-    const fds = Int32Array.of(ours.fd);
+    const fds = Int32Array.of(pair.ours.fd);
     const status = new Int32Array(1);
     const data = Int32Array.of(MODE_DATA);
     // Nothing there: writable only when asked for.
     expect(addon!.take(-1, fds, 1, 0, status, data)).toBe(0);
     expect(addon!.take(-1, fds, 1, 0, status, Int32Array.of(MODE_DATA | MODE_OUT)) & TAKE_DATA).toBe(TAKE_DATA);
     expect(status[0]).toBe(READY_OUT);
-    peer.socket.write(Uint8Array.of(1, 2, 3, 4, 5));
+    pair.peer.socket.write(Uint8Array.of(1, 2, 3, 4, 5));
     await until(() => addon!.take(-1, fds, 1, 0, status, data) === TAKE_DATA, 'the bytes readable');
     expect(status[0]).toBe(READY_IN);
     // Still there (take() did not read them), and MODE_NO_IN does not wait for them.
     expect(addon!.take(-1, fds, 1, 0, status, Int32Array.of(MODE_DATA | MODE_NO_IN))).toBe(0);
     const u8 = new Uint8Array(mem.buffer);
     const at = mem.alloc(64);
-    expect(addon!.recvInto(ours.fd, u8, at, 3)).toBe(3);
-    expect(addon!.recvInto(ours.fd, u8, at + 3, 60)).toBe(2);
+    expect(addon!.recvInto(pair.ours.fd, u8, at, 3)).toBe(3);
+    expect(addon!.recvInto(pair.ours.fd, u8, at + 3, 60)).toBe(2);
     expect([...u8.subarray(at, at + 5)]).toEqual([1, 2, 3, 4, 5]);
-    expect(addon!.recvInto(ours.fd, u8, at, 60)).toBe(0); // nothing waiting
-    expect(addon!.recvInto(ours.fd, u8, u8.length - 4, 60)).toBe(-3); // outside the array
+    expect(addon!.recvInto(pair.ours.fd, u8, at, 60)).toBe(0); // nothing waiting
+    expect(addon!.recvInto(pair.ours.fd, u8, u8.length - 4, 60)).toBe(-3); // outside the array
     // Writing: the peer receives exactly the range.
     const got: number[] = [];
-    peer.socket.on('data', (c: Buffer) => got.push(...c));
+    pair.peer.socket.on('data', (c: Buffer) => got.push(...c));
     u8.set([9, 8, 7, 6], at);
-    expect(addon!.sendFrom(ours.fd, u8, at + 1, 2)).toBe(2);
+    expect(addon!.sendFrom(pair.ours.fd, u8, at + 1, 2)).toBe(2);
     await until(() => got.length === 2, 'the peer got the bytes');
     expect(got).toEqual([8, 7]);
     // The peer closes: readable, and the read says end of file.
-    await peer.close();
+    await pair.peer.close();
     await until(() => addon!.take(-1, fds, 1, 0, status, data) === TAKE_DATA, 'the close seen');
-    expect(addon!.recvInto(ours.fd, u8, at, 60)).toBe(-1);
+    expect(addon!.recvInto(pair.ours.fd, u8, at, 60)).toBe(-1);
   });
 });
