@@ -4,7 +4,7 @@
 // result is assembled from it (build-result.ts).
 import type { Histogram } from 'hdr-histogram-js';
 import { newSessionCounters } from './device-session.js';
-import { encodeHistogram, newHistogram, recordMs, summarize } from './latency.js';
+import { encodeHistogram, newHistogram, p50p99, recordMs } from './latency.js';
 import type { EventKind, LoadCounters, LoadEvent, Timeline } from './result.js';
 
 /** Events listed in the result; later ones are only counted. */
@@ -168,7 +168,7 @@ export class LoadMetrics {
     t.errors.push(this.iErrors);
     t.queue_full.push(this.iQueueFull);
     t.stalls.push(this.iStalls);
-    const s = summarize(this.interval);
+    const s = p50p99(this.interval);
     t.p50_us.push(s.p50_us);
     t.p99_us.push(s.p99_us);
     // The interval's whole histogram: the comparison's bootstrap and the report's merged
