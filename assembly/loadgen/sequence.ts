@@ -553,16 +553,19 @@ export function lgSeqRun(st: usize, budget: u32, scratch: usize): u32 {
   // Closed loop with every device's window full: nothing can go out until an answer comes.
   const capacity = <u64>load<u32>(st, LGS_NDEV) * <u64>load<u32>(st, LGS_OUTSTANDING);
   let idle: u32 = 0;
+  let first = true;
   let result = LG_BUDGET;
   for (let pass: u32 = 0; pass < budget;) {
-    // The clock is read when there is something to do, on a call's first empty pass and every
-    // 64th after it (timeouts): a busy-polled pass that finds nothing costs one look at the ring,
-    // not a call out to JS.
-    if (!open && (idle & 63) != 0 && consumePeek(rx) == 0 && load<u64>(st, LGS_IN_FLIGHT) >= capacity) {
-      cursorFlush(rx);
+    // The clock is read when there is something to do, on a call's first pass and on every 64th
+    // empty pass (timeouts): a busy-polled pass that finds nothing costs one look at the ring,
+    // not a call out to JS (nor one right after each answer: a closed loop waiting for answers
+    // with its windows full has nothing to send).
+    if (!open && !first && (idle & 63) != 63 && consumePeek(rx) == 0 && load<u64>(st, LGS_IN_FLIGHT) >= capacity) {
+      if (load<u32>(rx, CUR_PENDING) != 0) cursorFlush(rx);
       if (++idle >= spins) { result = LG_IDLE; break; }
       continue;
     }
+    first = false;
     const t = now();
     const got = receive(st, rx, tx, t, scratch);
     if (got < 0) { result = LG_LOG_FULL; break; }
@@ -580,7 +583,7 @@ export function lgSeqRun(st: usize, budget: u32, scratch: usize): u32 {
       if (!logRoom(st)) { result = LG_LOG_FULL; break; }
       continue;
     }
-    cursorFlush(rx);
+    if (load<u32>(rx, CUR_PENDING) != 0) cursorFlush(rx);
     if (++idle >= spins) { result = LG_IDLE; break; }
   }
   return result;
