@@ -387,8 +387,11 @@ function issue(st: usize, di: u32, d: usize, tx: usize, intended: f64, t: f64): 
     }
     return false;
   }
-  const len = load<u32>(tpl, LGM_LEN);
-  memory.copy(o, frame, len);
+  // Word by word: frames are a few dozen bytes, and memory.copy is a call out of the compiled code.
+  const len = <usize>load<u32>(tpl, LGM_LEN);
+  let k: usize = 0;
+  for (; k + 8 <= len; k += 8) store<u64>(o + k, load<u64>(frame + k));
+  for (; k < len; k++) store<u8>(o + k, load<u8>(frame + k));
   const token: u32 = event ? 0 : (<u32>seq & TOKEN_MASK) + 1;
   store<u16>(o, <u16>token, 4);
   let expect: u32 = 0;
