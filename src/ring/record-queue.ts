@@ -65,7 +65,9 @@ export class RecordQueue {
     u8[w + 1] = len >>> 8;
     u8[w + 2] = kind & 0xff;
     u8[w + 3] = (kind >>> 8) & 0xff;
-    u8.set(bytes.subarray(off, off + len), w + 4);
+    // The shard's pumps hand over bytes of the same shared buffer: copied in place, no view made per record.
+    if (bytes.buffer === u8.buffer && bytes.byteOffset === 0) u8.copyWithin(w + 4, off, off + len);
+    else u8.set(bytes.subarray(off, off + len), w + 4);
     Atomics.store(this.u32, this.tail, (pos + rec) >>> 0);
     return true;
   }

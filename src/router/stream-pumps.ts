@@ -204,7 +204,7 @@ export class ShardPumps {
     const { rec, u8, wasm } = this;
     let moved = 0;
     while (p.fromMain.peek(rec)) {
-      const [kind, at, len] = rec as unknown as [number, number, number];
+      const kind = rec[0]!, at = rec[1]!, len = rec[2]!; // indexed: destructuring a typed array makes an iterator
       if (kind === K_SEND) {
         if (p.txCap - p.txTail < len) {
           this.flushTx(p);
