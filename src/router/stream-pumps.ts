@@ -26,6 +26,7 @@ import { MODE_DATA, MODE_NO_IN, MODE_OUT, READY_IN, READY_OUT, type BellAddon } 
 import { RecordQueue } from '../ring/record-queue.js';
 import { ringDoorbell } from '../wait/doorbell.js';
 import { HDR_SIZE, TYPE_BUS } from '../protocol/constants.js';
+import { devNumAt, msgSizeAt, typeAt } from '../protocol/header.js';
 import {
   K_FROM_PEER, K_FROM_ROUTER, K_SEND, K_TO_ROUTER, PS_EOF, PS_ERROR, PS_OPEN, PS_SIZE_GT_MAX, PS_SIZE_LT_HEADER,
   P_BYTES_IN, P_BYTES_OUT, P_DETAIL, P_FD, P_FILTER, P_FRAMES_IN, P_FRAMES_OUT, P_FROM_MAIN, P_FROM_MAIN_CAP, P_FROM_ROUTER,
@@ -186,6 +187,15 @@ export class ShardPumps {
     return moved;
   }
 
+  /** Plain forwarding: a transport frame of a device number the filter lets through (bit n, 0 = every one). */
+  private forwards(filter: number, f: number): boolean {
+    const u8 = this.u8;
+    if ((typeAt(u8, f) & TYPE_BUS) !== 0) return false;
+    if (filter === 0) return true;
+    const dev = devNumAt(u8, f);
+    return (u8[filter + (dev >>> 3)]! & (1 << (dev & 7))) !== 0;
+  }
+
   private count32(p: Pump, off: number, n: number): void {
     const at = (p.at + off) >>> 2;
     this.u32[at] = (this.u32[at]! + n) >>> 0;
@@ -213,7 +223,7 @@ export class ShardPumps {
         u8.copyWithin(p.tx + p.txTail, at, at + len);
         p.txTail += len;
         let frames = 0;
-        for (let o = at; o + HDR_SIZE <= at + len; frames++) o += Math.max(HDR_SIZE, u8[o + 6]! | (u8[o + 7]! << 8));
+        for (let o = at; o + HDR_SIZE <= at + len; frames++) o += Math.max(HDR_SIZE, msgSizeAt(u8, o));
         this.count32(p, P_FRAMES_OUT, frames);
       } else if (kind === K_TO_ROUTER) {
         const slot = wasm.ringReserve(p.toRouter);
@@ -249,15 +259,14 @@ export class ShardPumps {
     let head = p.rxHead;
     while (p.rxTail - head >= HDR_SIZE) {
       const f = p.rx + head;
-      const size = u8[f + 6]! | (u8[f + 7]! << 8);
+      const size = msgSizeAt(u8, f);
       if (size < HDR_SIZE || size > p.max) {
         p.rxHead = head;
         this.fail(p, size < HDR_SIZE ? PS_SIZE_LT_HEADER : PS_SIZE_GT_MAX, size);
         return moved;
       }
       if (p.rxTail - head < size) break;
-      const dev = u8[f + 2]! | (u8[f + 3]! << 8);
-      if ((u8[f]! & TYPE_BUS) !== 0 || (filter !== 0 && (u8[filter + (dev >>> 3)]! & (1 << (dev & 7))) === 0)) {
+      if (!this.forwards(filter, f)) {
         if (!p.toMain.push(K_FROM_PEER, u8, f, size)) break; // the main thread is behind: retry next pass
         toMain = true;
       } else {
@@ -298,9 +307,8 @@ export class ShardPumps {
     for (;;) {
       const f = wasm.ringPeek(p.fromRouter);
       if (f === 0) break;
-      const size = u8[f + 6]! | (u8[f + 7]! << 8);
-      const dev = u8[f + 2]! | (u8[f + 3]! << 8);
-      if (size < HDR_SIZE || size > p.max || (u8[f]! & TYPE_BUS) !== 0 || (filter !== 0 && (u8[filter + (dev >>> 3)]! & (1 << (dev & 7))) === 0)) {
+      const size = msgSizeAt(u8, f);
+      if (size < HDR_SIZE || size > p.max || !this.forwards(filter, f)) {
         // Not plain forwarding: the main thread's hooks decide (remap, count, drop).
         if (!p.toMain.push(K_FROM_ROUTER, u8, f, Math.min(Math.max(size, HDR_SIZE), p.max))) break;
         toMain = true;
