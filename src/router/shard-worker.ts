@@ -121,8 +121,8 @@ export default function runShard(task: ShardTask): { frames: number } {
   let lastPendingCheck = -1;
   let lastFrameMs = 0;
   // Spin before yielding on an empty pass while a busy-poll link is attached, when the pollers
-  // outnumber the cores (src/wait/busy-poll-yield.ts); otherwise yield on every one.
-  const pollYield = sockBell !== null && task.busyPollSpins > 0 ? new BusyPollYield(sockBell, task.busyPollSpins) : null;
+  // outnumber the cores (src/wait/busy-poll-yield.ts); with 0 spins, yield on every one.
+  const pollYield = sockBell !== null ? new BusyPollYield(sockBell, task.busyPollSpins) : null;
   // Which CPU to poll from, when the pollers outnumber the cores (src/router/cpu-seek.ts).
   const seek = sockBell !== null && task.busyPollSeek ? new CpuSeek(sockBell) : null;
   u32[nowAt] = lastExpire;
@@ -198,9 +198,8 @@ export default function runShard(task: ShardTask): { frames: number } {
       // A busy-poll link attached and a frame within POLL_YIELD_MS: look again at once, yielding
       // the CPU between looks (or after a bounded spin, when the pollers outnumber the cores),
       // instead of spinning towards a nap.
-      if (sockBell !== null && !idle.busyPoll && u32[nowAt]! - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) {
-        if (pollYield !== null) pollYield.emptyPass();
-        else sockBell.yield();
+      if (pollYield !== null && !idle.busyPoll && u32[nowAt]! - lastFrameMs < POLL_YIELD_MS && Atomics.load(u32, pollLinksAt) !== 0) {
+        pollYield.emptyPass();
         continue;
       }
       if (idle.idle(bell, lastLook) !== IDLE_SPUN) {
