@@ -193,9 +193,9 @@ function main(d: DriverData): void {
     const rx = d.link.fromRouter + NR_CONS_CURSOR;
     const first = d.devices[0]!;
     if (d.devices.some((v, i) => v !== first + i)) throw new Error('pipeline driver: the WASM loop needs consecutive device numbers');
+    // u64 counters, far below 2^53: read as two u32 halves.
+    const c = (off: number): number => u32[(at.state + off) >>> 2]! + u32[((at.state + off) >>> 2) + 1]! * 2 ** 32;
     const read = (): void => {
-      // u64 counters, far below 2^53: read as two u32 halves.
-      const c = (off: number): number => u32[(at.state + off) >>> 2]! + u32[((at.state + off) >>> 2) + 1]! * 2 ** 32;
       sent = c(CL_SENT);
       responses = c(CL_RESPONSES);
       errors = c(CL_ERRORS);
