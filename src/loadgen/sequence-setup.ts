@@ -104,7 +104,6 @@ export function setupSequenceMemory(
   } catch {
     return undefined;
   }
-  mem.u8.fill(0, base, base + bytes);
   let next = base;
   const take = (b: number, a = 64): number => {
     next = align(next, a);
