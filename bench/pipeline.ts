@@ -95,11 +95,8 @@ async function main(): Promise<void> {
   // Attached after the devices, so no EVENT_DEVICE READY reaches it.
   const drvLink = await router.attachDriver({ maxMessageSize: cfg.maxMsg });
   // The driver's loop in WASM (default: assembly/loadgen/closed-loop.ts) or in JS (--driver js).
+  // alloc hands out zeroed bytes: the engine's state and device table start at 0.
   const loadWasm = cfg.driver === 'wasm' ? { state: router.mem.alloc(CL_STATE_SIZE), devs: router.mem.alloc(devNums.length * CLD_SIZE) } : null;
-  if (loadWasm !== null) {
-    new Uint8Array(router.mem.buffer, loadWasm.state, CL_STATE_SIZE).fill(0);
-    new Uint8Array(router.mem.buffer, loadWasm.devs, devNums.length * CLD_SIZE).fill(0);
-  }
   const driverData: Omit<DriverData, 'link' | 'stop' | 'counters'> = {
     mode: 'load', module, devices: devNums, outstanding: cfg.outstanding, burst: cfg.burst,
     iterations: 0, warmup: 0, inlineDevice, loadWasm, spinBeforeSleep: cfg.endpointSpin,

@@ -56,8 +56,8 @@ async function main(): Promise<void> {
   // The driver's loop in WASM (default) or in JS (--driver js, the loop this case had before).
   const wasmDriver = argStr('driver', 'wasm') !== 'js';
   const timesBytes = (iterations + warmup) * 4;
+  // alloc hands out zeroed bytes: the engine's state starts at 0.
   const rttWasm = wasmDriver ? { state: router.mem.alloc(RTT_STATE_SIZE), times: router.mem.alloc(timesBytes) } : null;
-  if (rttWasm !== null) new Uint8Array(router.mem.buffer, rttWasm.state, RTT_STATE_SIZE).fill(0);
   const data: DriverData = {
     mode: 'rtt', link: drvLink, module, devices: [1], outstanding: 1, burst: 1, iterations, warmup,
     inlineDevice: inline ? devLink : null, rttWasm, spinBeforeSleep: SPIN_FOREVER, stop, counters: new SharedArrayBuffer(8 * C_COUNT),

@@ -7,7 +7,8 @@
 // EVENT_DEVICE news is skipped. Given a device link too, it answers there as the echo device
 // (../device/echo.ts) once per pass: the driver and the device then share one thread.
 import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit } from '../ring/cursor';
-import { makeHeader, B_EVENT_DEVICE, TYPE_BUS } from '../header';
+import { makeHeader } from '../header';
+import { T_GET_DEVICE_STATUS, GET_DEVICE_STATUS_ANSWER, EVENT_DEVICE_TYPE_ID } from './messages';
 import { echoSome } from '../device/echo';
 
 // State block (CL_STATE_SIZE bytes, zeroed by the caller before the first call).
@@ -21,12 +22,6 @@ export const CLD_NEXT: u32 = 0; //     u16 token of its next request
 export const CLD_EXPECT: u32 = 2; //   u16 token its next answer must carry
 export const CLD_IN_FLIGHT: u32 = 4; // u32 requests without an answer
 export const CLD_SIZE: u32 = 8;
-
-const GET_DEVICE_STATUS: u32 = 0x07;
-/** Low 16 bits of a good answer: type 1 (response), msg_id GET_DEVICE_STATUS. */
-const GOOD_TYPE_ID: u32 = 1 | (GET_DEVICE_STATUS << 8);
-/** Low 16 bits of EVENT_DEVICE (hotplug news, not an answer). */
-const EVENT_DEVICE_TYPE_ID: u32 = TYPE_BUS | (B_EVENT_DEVICE << 8);
 
 /**
  * Up to `passes` passes (answer as the device if `devIn` is not 0, read every answer, send),
@@ -52,7 +47,7 @@ export function clRun(
         const token = <u32>(w >> 32) & 0xffff;
         if (i < n) {
           const e = devs + <usize>i * CLD_SIZE;
-          if (typeId != GOOD_TYPE_ID || token != <u32>load<u16>(e, CLD_EXPECT)) errors++;
+          if (typeId != GET_DEVICE_STATUS_ANSWER || token != <u32>load<u16>(e, CLD_EXPECT)) errors++;
           else good++;
           store<u16>(e, <u16>(token + 1), CLD_EXPECT);
           store<u32>(e, load<u32>(e, CLD_IN_FLIGHT) - 1, CLD_IN_FLIGHT);
@@ -72,7 +67,7 @@ export function clRun(
         if (o == 0) { budget = 0; break; }
         const token = <u32>load<u16>(e, CLD_NEXT);
         store<u16>(e, <u16>(token + 1), CLD_NEXT);
-        store<u64>(o, makeHeader(0, GET_DEVICE_STATUS, first + i, token, 8));
+        store<u64>(o, makeHeader(0, T_GET_DEVICE_STATUS, first + i, token, 8));
         produceCommit(tx);
         inFlight++;
         budget--;

@@ -7,7 +7,8 @@
 // then share one thread, so a 2-core machine needs only two spinning threads (this one and
 // the shard). The clock is read once per round trip: its end is the next one's start.
 import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit } from '../ring/cursor';
-import { makeHeader, B_EVENT_DEVICE, TYPE_BUS } from '../header';
+import { makeHeader } from '../header';
+import { T_GET_DEVICE_STATUS, GET_DEVICE_STATUS_ANSWER, EVENT_DEVICE_TYPE_ID } from './messages';
 import { echoSome } from '../device/echo';
 
 @external('env', 'now') declare function now(): f64;
@@ -16,12 +17,6 @@ import { echoSome } from '../device/echo';
 export const RTT_ERRORS: u32 = 0; // u32 answers that were wrong (type, msg_id, dev_num or token)
 export const RTT_TOKEN: u32 = 4; //  u32 token of the next request (16 bits used)
 export const RTT_STATE_SIZE: u32 = 8;
-
-const GET_DEVICE_STATUS: u32 = 0x07;
-/** Low 16 bits of a good answer: type 1 (response), msg_id GET_DEVICE_STATUS. */
-const GOOD_TYPE_ID: u32 = 1 | (GET_DEVICE_STATUS << 8);
-/** Low 16 bits of EVENT_DEVICE (hotplug news, not an answer). */
-const EVENT_DEVICE_TYPE_ID: u32 = TYPE_BUS | (B_EVENT_DEVICE << 8);
 
 /**
  * Up to `count` round trips to device `dev` through the producer cursor `tx` and the consumer
@@ -38,7 +33,7 @@ export function rttRun(st: usize, tx: usize, rx: usize, devIn: usize, devOut: us
   while (done < count) {
     const o = produceReserve(tx);
     if (o == 0) break; // one request in flight at a time: the ring is never full
-    store<u64>(o, makeHeader(0, GET_DEVICE_STATUS, dev, token, 8));
+    store<u64>(o, makeHeader(0, T_GET_DEVICE_STATUS, dev, token, 8));
     produceCommit(tx);
     cursorFlush(tx);
     let w: u64 = 0;
@@ -52,7 +47,7 @@ export function rttRun(st: usize, tx: usize, rx: usize, devIn: usize, devOut: us
       if ((<u32>w & 0xffff) != EVENT_DEVICE_TYPE_ID) { got = true; break; }
     }
     if (!got) break;
-    if ((<u32>w & 0xffff) != GOOD_TYPE_ID || (<u32>(w >> 16) & 0xffff) != dev || (<u32>(w >> 32) & 0xffff) != token) errors++;
+    if ((<u32>w & 0xffff) != GET_DEVICE_STATUS_ANSWER || (<u32>(w >> 16) & 0xffff) != dev || (<u32>(w >> 32) & 0xffff) != token) errors++;
     const t1 = now();
     const ns = (t1 - t) * 1e6;
     store<u32>(times + (<usize>done << 2), ns > 0 ? <u32>ns : 0);

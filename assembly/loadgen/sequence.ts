@@ -563,8 +563,8 @@ export function lgSeqRun(st: usize, budget: u32, scratch: usize): u32 {
     // empty pass (timeouts): a busy-polled pass that finds nothing costs one look at the ring,
     // not a call out to JS (nor one right after each answer: a closed loop waiting for answers
     // with its windows full has nothing to send).
+    // (consumePeek finding the ring empty has published our pending frees already.)
     if (!open && !first && (idle & 63) != 63 && consumePeek(rx) == 0 && load<u64>(st, LGS_IN_FLIGHT) >= capacity) {
-      if (load<u32>(rx, CUR_PENDING) != 0) cursorFlush(rx);
       if (++idle >= spins) { result = LG_IDLE; break; }
       continue;
     }

@@ -70,6 +70,12 @@ function main(d: DriverData): void {
   const counters = new Float64Array(d.counters);
   const index = new Int32Array(65536).fill(-1);
   d.devices.forEach((dev, i) => (index[dev] = i));
+  // Cursors of the inline echo device's link (0: a device worker answers) and of the driver link.
+  const dev = d.inlineDevice;
+  const devIn = dev === null ? 0 : dev.fromRouter + NR_CONS_CURSOR;
+  const devOut = dev === null ? 0 : dev.toRouter + NR_PROD_CURSOR;
+  const tx = d.link.toRouter + NR_PROD_CURSOR;
+  const rx = d.link.fromRouter + NR_CONS_CURSOR;
   const nextToken = new Uint16Array(d.devices.length);
   const expectToken = new Uint16Array(d.devices.length);
   const inFlight = new Int32Array(d.devices.length);
@@ -120,9 +126,6 @@ function main(d: DriverData): void {
 
   function runLoad(): void {
     const nDev = d.devices.length;
-    const dev = d.inlineDevice;
-    const devIn = dev === null ? 0 : dev.fromRouter + NR_CONS_CURSOR;
-    const devOut = dev === null ? 0 : dev.toRouter + NR_PROD_CURSOR;
     let rr = 0;
     let pass = 0;
     while (Atomics.load(stop, 0) === 0) {
@@ -159,9 +162,6 @@ function main(d: DriverData): void {
 
   function runRtt(): void {
     const times = new Float64Array(d.iterations);
-    const dev = d.inlineDevice;
-    const devIn = dev === null ? 0 : dev.fromRouter + NR_CONS_CURSOR;
-    const devOut = dev === null ? 0 : dev.toRouter + NR_PROD_CURSOR;
     const total = d.warmup + d.iterations;
     for (let it = 0; it < total && Atomics.load(stop, 0) === 0; it++) {
       const t0 = performance.now();
@@ -186,16 +186,11 @@ function main(d: DriverData): void {
 
   /** runLoad in WASM (clRun): the same checks; JS only waits when a pass found nothing and publishes the counters. */
   function runLoadWasm(at: { state: number; devs: number }): void {
-    const dev = d.inlineDevice;
-    const devIn = dev === null ? 0 : dev.fromRouter + NR_CONS_CURSOR;
-    const devOut = dev === null ? 0 : dev.toRouter + NR_PROD_CURSOR;
-    const tx = d.link.toRouter + NR_PROD_CURSOR;
-    const rx = d.link.fromRouter + NR_CONS_CURSOR;
     const first = d.devices[0]!;
     if (d.devices.some((v, i) => v !== first + i)) throw new Error('pipeline driver: the WASM loop needs consecutive device numbers');
+    // u64 counters, far below 2^53: read as two u32 halves.
+    const c = (off: number): number => u32[(at.state + off) >>> 2]! + u32[((at.state + off) >>> 2) + 1]! * 2 ** 32;
     const read = (): void => {
-      // u64 counters, far below 2^53: read as two u32 halves.
-      const c = (off: number): number => u32[(at.state + off) >>> 2]! + u32[((at.state + off) >>> 2) + 1]! * 2 ** 32;
       sent = c(CL_SENT);
       responses = c(CL_RESPONSES);
       errors = c(CL_ERRORS);
@@ -221,11 +216,6 @@ function main(d: DriverData): void {
 
   /** runRtt in WASM (rttRun): in chunks, so the stop word is seen between them. */
   function runRttWasm(at: { state: number; times: number }): void {
-    const dev = d.inlineDevice;
-    const devIn = dev === null ? 0 : dev.fromRouter + NR_CONS_CURSOR;
-    const devOut = dev === null ? 0 : dev.toRouter + NR_PROD_CURSOR;
-    const tx = d.link.toRouter + NR_PROD_CURSOR;
-    const rx = d.link.fromRouter + NR_CONS_CURSOR;
     const total = d.warmup + d.iterations;
     const chunk = 4096;
     for (let done = 0; done < total && Atomics.load(stop, 0) === 0;) {

@@ -10,7 +10,7 @@ import { OP_NAMES, type ProfileSpec } from './profiles.js';
 import { buildStep, type Step } from './requests.js';
 
 /** Templates per device cycle at most (a mix's period: the sum of its weights over their gcd). */
-export const MAX_CYCLE = 65536;
+const MAX_CYCLE = 65536;
 /** Event log records: read after every engine call, so only one call's worth is needed. */
 const LOG_RECORDS = 256;
 
@@ -25,7 +25,7 @@ export interface SequenceMemory {
   intervalHist: number;
   /** 0 unless an init profile. */
   seqHist: number;
-  devices: { dev: number; record: number; hist: number; seqHist: number }[];
+  devices: { dev: number; hist: number; seqHist: number }[];
 }
 
 const align = (n: number, a = 64): number => Math.ceil(n / a) * a;
@@ -104,7 +104,6 @@ export function setupSequenceMemory(
   } catch {
     return undefined;
   }
-  mem.u8.fill(0, base, base + bytes);
   let next = base;
   const take = (b: number, a = 64): number => {
     next = align(next, a);
@@ -159,7 +158,7 @@ export function setupSequenceMemory(
     u32(r + L.LGD_AVAIL + L.LGT_MASK, trackSlots - 1);
     if (t.alt !== undefined) u32(r + L.LGD_ALT, t.byKey.get(t.alt)!.at);
     dv.setUint16(devmap + 2 * d.dev, i + 1, true);
-    out.push({ dev: d.dev, record: r, hist, seqHist: dSeq });
+    out.push({ dev: d.dev, hist, seqHist: dSeq });
   });
   if (next > base + bytes) throw new Error(`sequence engine layout overran its block by ${next - base - bytes} bytes`);
   u32(st + L.LGS_DEVS, records);
