@@ -42,6 +42,13 @@ export const CURF_IDX16: u32 = 1; // indices are u16 (vmamp); otherwise u32/i32
 // the index may be published with one when the peer cannot be asleep (no doorbell, or the
 // doorbell says DOORBELL_BUSY_POLL). src/wait/fence.ts decides; u32 indices only.
 export const CURF_RELAXED: u32 = 2;
+// A consumer cursor: its publishes free room, so they wake a sleeping producer only when the
+// room was short before them (fewer free units than the largest frame: the producer may be
+// waiting for it). A producer asleep with room is waiting for something else (an answer in
+// another ring) and is left asleep. Sound only if every producer that sleeps for room
+// publishes its index first and looks at the room after announcing sleep (docs/ARCHITECTURE.md
+// "Doorbell protocol"); nativeRingInit sets it on the consumer cursor.
+export const CURF_FREES: u32 = 4;
 
 // Which side a cursor drives (argument of the layouts' cursor-fill functions).
 export const CURSOR_PRODUCER: u32 = 0;
@@ -84,6 +91,8 @@ export function peerIndexNow(cur: usize): u32 {
   const flags = load<u32>(cur, CUR_FLAGS);
   const bell = <usize>load<u32>(cur, CUR_WAKE);
   store<u32>(cur, 0, CUR_PENDING);
+  // A consumer's own index before this publish (only it writes the word: a plain load).
+  const before: u32 = (flags & CURF_FREES) ? ((flags & CURF_IDX16) ? <u32>load<u16>(at) : load<u32>(at)) : 0;
   if (flags & CURF_RELAXED) {
     // A seq-cst store is an x86 xchg that drains the store buffer (+0.15 us per hop measured);
     // a plain store is enough while the peer cannot be asleep. The second look at the bell
@@ -101,11 +110,28 @@ export function peerIndexNow(cur: usize): u32 {
   // ring, so with sequentially consistent atomics one of the two sees the other.
   if (bell == 0) return;
   const state = atomic.load<i32>(bell);
+  if (state != DOORBELL_ASLEEP && state != DOORBELL_ASLEEP_POLL) return;
+  // The bell is armed: a consumer leaves a producer asleep that had room (it waits for an answer).
+  if ((flags & CURF_FREES) && !roomWasShort(cur, before)) return;
   if (state == DOORBELL_ASLEEP) {
     if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP, DOORBELL_AWAKE) == DOORBELL_ASLEEP) atomic.notify(bell, 1);
   } else if (state == DOORBELL_ASLEEP_POLL) {
     if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP_POLL, DOORBELL_AWAKE) == DOORBELL_ASLEEP_POLL) wakePoll(atomic.load<i32>(bell + DOORBELL_POLL_FD));
   }
+}
+
+/**
+ * A consumer about to wake its sleeping producer: was the room short before it moved its index
+ * from `before`? The producer's index is loaded fresh, not the cached copy: a producer that sleeps
+ * for room published its index before announcing sleep, and a stale copy would show more room
+ * than it saw. Short = fewer free units than produceReserve asks for (a full slot ring; fewer
+ * than MAX_UNITS in a packed ring). A torn producer index counts as short (ring: never lose one).
+ */
+function roomWasShort(cur: usize, before: u32): bool {
+  const producer = peerIndexNow(cur);
+  const cap = load<u32>(cur, CUR_CAP);
+  if (producer >= cap || before >= cap) return true;
+  return freeUnits(cur, producer, before) < load<u32>(cur, CUR_MAX_UNITS);
 }
 
 /**

@@ -2,7 +2,7 @@
 // shared WebAssembly.Memory. Indices and the two private cursors sit on their own 64-byte
 // lines so producer and consumer never write the same cache line. TS side (checks, views):
 // src/ring/native.ts.
-import { cursorInit, CUR_MAX_UNITS } from './cursor';
+import { cursorInit, CUR_MAX_UNITS, CURF_FREES } from './cursor';
 
 export const NR_MAGIC_VALUE: u32 = 0x47524d56; // "VMRG" little-endian
 export const NR_VERSION_VALUE: u32 = 2; // 2: NR_FRAME_UNITS (packed rings)
@@ -47,9 +47,10 @@ export function nativeRingInit(base: usize, capacity: u32, slotSize: u32, batch:
   store<u32>(base, consBell, NR_CONS_BELL);
   store<u32>(base, prodBell, NR_PROD_BELL);
   store<u32>(base, frameUnits, NR_FRAME_UNITS);
-  // Each side wakes the other: the producer rings the consumer's bell and vice versa.
-  cursorInit(base + NR_PROD_CURSOR, base + NR_SLOTS, base + NR_PROD_INDEX, base + NR_CONS_INDEX, capacity, slotSize, batch, cursorFlags, consBell);
-  cursorInit(base + NR_CONS_CURSOR, base + NR_SLOTS, base + NR_CONS_INDEX, base + NR_PROD_INDEX, capacity, slotSize, batch, cursorFlags, prodBell);
+  // Each side wakes the other: the producer rings the consumer's bell for every publish, the
+  // consumer rings the producer's only when it freed room the producer may be waiting for.
+  cursorInit(base + NR_PROD_CURSOR, base + NR_SLOTS, base + NR_PROD_INDEX, base + NR_CONS_INDEX, capacity, slotSize, batch, cursorFlags & ~CURF_FREES, consBell);
+  cursorInit(base + NR_CONS_CURSOR, base + NR_SLOTS, base + NR_CONS_INDEX, base + NR_PROD_INDEX, capacity, slotSize, batch, cursorFlags | CURF_FREES, prodBell);
   store<u32>(base + NR_PROD_CURSOR, frameUnits, CUR_MAX_UNITS);
   store<u32>(base + NR_CONS_CURSOR, frameUnits, CUR_MAX_UNITS);
   atomic.store<u32>(base, NR_MAGIC_VALUE, NR_MAGIC);

@@ -43,6 +43,7 @@ export const CUR_PEEK_UNITS = 52;
 export const CUR_SIZE = 56;
 export const CURF_IDX16 = 1;
 export const CURF_RELAXED = 2;
+export const CURF_FREES = 4;
 export const PACKED_UNIT = 16;
 export const CURSOR_PRODUCER = 0;
 export const CURSOR_CONSUMER = 1;
