@@ -212,6 +212,9 @@ export class AsyncEndpoint {
   }
 
   private async loop(step: () => number, hasWork: () => boolean, stopped: () => boolean): Promise<void> {
+    // Room for a waiting outbox is work too: the router rings a sleeping producer only when it
+    // freed room the producer lacked, so the last look before a sleep must see room as well.
+    const look = (): boolean => hasWork() || (this.pending > 0 && this.port.reserve() !== 0);
     let busy = 0;
     while (!stopped()) {
       if (step() > 0) {
@@ -220,10 +223,10 @@ export class AsyncEndpoint {
       }
       busy = 0;
       await nextTurn(); // completions and timers run here
-      if (hasWork()) continue;
+      if (look()) continue;
       const bell = this.port.bell;
       const before = bell.sleeps;
-      await this.idle.waitForAsync(bell, hasWork, this.maxSleepMs);
+      await this.idle.waitForAsync(bell, look, this.maxSleepMs);
       this.counters.sleeps += bell.sleeps - before;
     }
   }

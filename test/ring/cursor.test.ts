@@ -1,7 +1,8 @@
 // The TS face of the WASM cursor (src/ring/cursor.ts) at its edges: frame copies honour msg_size
 // and never read past a slot, a bad cursor address is named, the JS view and the raw exports
 // drive one and the same cursor, a cursor filled late starts where its side's published index
-// is, and publishing rings a sleeping peer's doorbell.
+// is, and publishing rings a sleeping peer's doorbell (a consumer's only when it frees room the
+// producer lacked).
 import { beforeEach, describe, expect, test } from 'vitest';
 import { SharedMemory } from '../../src/memory/shared-memory.js';
 import { CursorProducer } from '../../src/ring/cursor.js';
@@ -144,12 +145,68 @@ describe('doorbell on publish (same protocol as the WASM cursor)', () => {
       expect(Atomics.load(mem.i32, consumerBell >>> 2)).toBe(7);
     });
   }
-  test('a consumer publishing frees rings the producer bell', () => {
+  test('a consumer publish rings a sleeping producer only when the ring was full before it', () => {
     const p = nativeProducer(mem, base);
     const c = nativeConsumer(mem, base);
+    const prodBell = (): number => Atomics.load(mem.i32, producerBell >>> 2);
+    // One frame in flight, the producer asleep waiting for an answer elsewhere: left asleep.
     p.tryPush(frameFor(1, 64));
     Atomics.store(mem.i32, producerBell >>> 2, DOORBELL_ASLEEP);
     c.tryPop();
+    expect(prodBell()).toBe(DOORBELL_ASLEEP);
+    // Full (CAP - 1 frames): the producer may be waiting for room; the first free wakes it.
+    for (let i = 0; i < CAP - 1; i++) expect(p.tryPush(frameFor(i, 64))).toBe(true);
+    expect(p.tryPush(frameFor(99, 64))).toBe(false);
+    c.tryPop();
+    expect(prodBell()).toBe(DOORBELL_AWAKE);
+    // Asleep again with one slot free: the next free is not one it waits for.
+    Atomics.store(mem.i32, producerBell >>> 2, DOORBELL_ASLEEP);
+    c.tryPop();
+    expect(prodBell()).toBe(DOORBELL_ASLEEP);
+  });
+
+  test('the consumer judges fullness by the producer index as published now, not by its cached copy', () => {
+    const p = nativeProducer(mem, base);
+    const c = nativeConsumer(mem, base);
+    p.tryPush(frameFor(0, 64));
+    p.tryPush(frameFor(1, 64));
+    expect(c.tryPop()).toEqual(frameFor(0, 64)); // the consumer caches producer index 2
+    // The producer fills the ring behind the consumer's cached view, finds it full, sleeps.
+    for (let i = 2; i < CAP; i++) expect(p.tryPush(frameFor(i, 64))).toBe(true);
+    expect(p.tryPush(frameFor(99, 64))).toBe(false);
+    Atomics.store(mem.i32, producerBell >>> 2, DOORBELL_ASLEEP);
+    expect(c.tryPop()).toEqual(frameFor(1, 64));
     expect(Atomics.load(mem.i32, producerBell >>> 2)).toBe(DOORBELL_AWAKE);
+  });
+
+  test('a packed ring rings when fewer units than the largest frame were free before the publish', () => {
+    const cap = 12; // 16-byte units; frames of up to 4 units
+    const pbase = mem.alloc(nativeRingBytes(cap, 16, 4));
+    initNativeRing(mem, pbase, { capacity: cap, slotSize: 16, frameUnits: 4, batch: 1, consumerBell, producerBell });
+    const p = nativeProducer(mem, pbase);
+    const c = nativeConsumer(mem, pbase);
+    const sized = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i === 6 ? n : i === 7 ? 0 : i));
+    const small = sized(16); // 1 unit
+    const big = sized(64); //   4 units
+    // 8 units used, 3 free: short of a 4-unit frame, though a small one would still fit.
+    expect(p.tryPush(big)).toBe(true);
+    expect(p.tryPush(big)).toBe(true);
+    expect(p.tryPush(small)).toBe(false); // reserve asks for 4 units
+    Atomics.store(mem.i32, producerBell >>> 2, DOORBELL_ASLEEP);
+    expect(c.tryPop()).toEqual(big);
+    expect(Atomics.load(mem.i32, producerBell >>> 2)).toBe(DOORBELL_AWAKE);
+    // 4 units used, 7 free: enough for any frame, so the next free leaves the sleeper alone.
+    Atomics.store(mem.i32, producerBell >>> 2, DOORBELL_ASLEEP);
+    expect(c.tryPop()).toEqual(big);
+    expect(Atomics.load(mem.i32, producerBell >>> 2)).toBe(DOORBELL_ASLEEP);
+  });
+
+  test('a producer publish rings a sleeping consumer whatever the room', () => {
+    const p = nativeProducer(mem, base);
+    for (let i = 0; i < CAP - 1; i++) {
+      Atomics.store(mem.i32, consumerBell >>> 2, DOORBELL_ASLEEP);
+      expect(p.tryPush(frameFor(i, 64))).toBe(true);
+      expect(Atomics.load(mem.i32, consumerBell >>> 2)).toBe(DOORBELL_AWAKE);
+    }
   });
 });
