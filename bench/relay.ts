@@ -12,12 +12,13 @@
 // the router did not send). `--route-flags 'busy-poll-spins=0,busy-poll-seek=off'` passes
 // extra flags to `vmsg route` (to compare a choice against the defaults in one build).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
 import type { FrameBenchResult } from '../src/driver/frame-bench.js';
 import { argInt, argStr, emit, isQuick, log, median, sig } from './stats.js';
+import { threadSwitches } from './thread-switches.js';
 
 const WINDOW = 8192;
 /** Extra `vmsg route` flags, NAME=VALUE,...: none by default (the router's defaults are what is measured). */
@@ -102,20 +103,6 @@ async function cToC(doorbell: boolean, k: number, seconds: number): Promise<Peer
   }
 }
 
-/** Voluntary context switches (sleeps) of each thread of a process, by thread id. */
-function sleeps(pid: number): Map<string, { name: string; n: number }> {
-  const m = new Map<string, { name: string; n: number }>();
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const s = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
-      m.set(t, { name: /^Name:\s+(.*)$/m.exec(s)![1]!, n: Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(s)![1]) });
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return m;
-}
-
 interface RelayResult {
   r: PeerResult;
   startup: string;
@@ -140,11 +127,11 @@ async function relay(doorbell: boolean, k: number, seconds: number): Promise<Rel
       if (route.child.exitCode !== null || Date.now() - t0 > 20_000) throw new Error(`vmsg route did not bring the device link up:\n${route.err}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    const before = sleeps(route.child.pid!);
+    const before = threadSwitches(route.child.pid!);
     const drv = start(peerBin, [...peerArgs('driver', a, doorbell), ...driverArgs(k, seconds)]);
     procs.push(drv);
     const r = await driverResult(drv, seconds, [route, dev]);
-    const after = sleeps(route.child.pid!);
+    const after = threadSwitches(route.child.pid!);
     const rts = Math.max(1, r.received);
     const main = String(route.child.pid);
     let mainWakesPerRt = 0;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
 import { openFrameChannel } from '../src/bus/open.js';
 import { runFrameBench, type BenchMode, type FrameBenchResult } from '../src/driver/frame-bench.js';
+import { switchesPerRoundTrip, threadSwitches } from './thread-switches.js';
 import { emit, isQuick, log, sig } from './stats.js';
 
 const WINDOW = 8192;
@@ -23,6 +24,8 @@ const paths = (): { path: string; sock: string } => {
 };
 
 type Result = Omit<FrameBenchResult, 'mode'>;
+/** Voluntary context switches per round trip of `vmsg route`'s threads (all, and each thread that switched). */
+type Switches = ReturnType<typeof switchesPerRoundTrip>;
 
 function checked(what: string, r: Result): Result {
   if (r.errors !== 0 || r.order_violations !== 0 || r.received !== r.sent || r.received === 0) throw new Error(`${what}: ${JSON.stringify(r)}`);
@@ -45,7 +48,7 @@ async function cToC(seconds: number): Promise<Result> {
   return JSON.parse(out) as Result;
 }
 
-async function throughRoute(mode: BenchMode, dev: number, seconds: number): Promise<Result> {
+async function throughRoute(mode: BenchMode, dev: number, seconds: number): Promise<Result & { switches: Switches }> {
   const p = paths();
   const target = `vmamp:${p.path}?size=${WINDOW}&sock=${p.sock}`;
   const route = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'route', '--driver-link', target, '--device', 'entropy:1', '--device', 'echo:2'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -56,7 +59,9 @@ async function throughRoute(mode: BenchMode, dev: number, seconds: number): Prom
     const ch = await openFrameChannel(target, { waitMs: 20_000 });
     try {
       await runFrameBench(ch, { mode, dev, count: 2000, outstanding: 1 }); // warm-up: JIT, tier-up in every thread of the chain
-      return await runFrameBench(ch, { mode, dev, count: 1e9, outstanding: 1, stopSendingAfterMs: seconds * 1000 });
+      const before = threadSwitches(route.pid!);
+      const r = await runFrameBench(ch, { mode, dev, count: 1e9, outstanding: 1, stopSendingAfterMs: seconds * 1000 });
+      return { ...r, switches: switchesPerRoundTrip(before, threadSwitches(route.pid!), r.received) };
     } finally {
       await ch.close();
     }
@@ -77,7 +82,10 @@ async function main(): Promise<void> {
   try {
     for (const [name, mode, dev] of [['route-one-entropy-init', 'init', 1], ['route-one-echo-init', 'init', 2], ['route-one-echo-avail', 'avail', 2]] as const) {
       const c = checked('C ↔ C doorbell, 1 in flight', await cToC(seconds));
-      const r = checked(name, await throughRoute(mode, dev, seconds));
+      const routed = await throughRoute(mode, dev, seconds);
+      const r = checked(name, routed);
+      log(`${name}: vmsg route's voluntary switches per round trip ${routed.switches.all} (${routed.switches.threads.join(', ')})`);
+      info[`${name}-route-switches-per-rt`] = routed.switches.all;
       samples[`${name}-p50-us`] = r.p50_us;
       samples[`${name}-ratio`] = sig(r.p50_us / c.p50_us);
       info[`${name}-c-p50-us`] = c.p50_us;

@@ -26,6 +26,7 @@ import { packageRoot } from '../src/util/paths.js';
 import { openStreamLink } from '../src/bus/stream.js';
 import { C_COUNT, C_ERRORS, C_RESPONSES, type DriverData } from './workers/pipeline-driver.js';
 import { argInt, emit, isQuick, log, sleep } from './stats.js';
+import { switchesPerRoundTrip, threadSwitches } from './thread-switches.js';
 
 function argStr(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,7 +34,7 @@ function argStr(name: string, def: string): string {
 }
 
 /** The remote router process; resolves with its listening address once it is ready. */
-function startRemote(uri: string, devices: number[], spin: number): Promise<{ kill(): void; port?: number; path?: string }> {
+function startRemote(uri: string, devices: number[], spin: number): Promise<{ kill(): void; pid: number; port?: number; path?: string }> {
   // The test fixture is the remote side (one copy of that program); `vmsg route` can replace it once it exists.
   const fixture = join(packageRoot(), 'test', 'bus', 'fixtures', 'remote-router.mjs');
   const proc = spawn(process.execPath, [fixture, uri, devices.join(','), String(spin)], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -41,7 +42,7 @@ function startRemote(uri: string, devices: number[], spin: number): Promise<{ ki
     proc.once('exit', (code) => reject(new Error(`remote router exited (${code})`)));
     createInterface({ input: proc.stdout }).once('line', (line) => {
       const o = JSON.parse(line) as { port?: number; path?: string };
-      resolve({ ...o, kill: () => proc.kill('SIGKILL') });
+      resolve({ ...o, pid: proc.pid!, kill: () => proc.kill('SIGKILL') });
     });
   });
 }
@@ -81,11 +82,14 @@ async function main(): Promise<void> {
   await sleep(quick ? 500 : 1000); // warm-up
   const r0 = counters[C_RESPONSES]!;
   const s0 = { ...link.counters };
+  const w0 = { local: threadSwitches(process.pid), remote: threadSwitches(remote.pid) };
   const t0 = performance.now();
   await sleep(cfg.seconds * 1000);
   const r1 = counters[C_RESPONSES]!;
   const t1 = performance.now();
   const s1 = link.counters;
+  const local = switchesPerRoundTrip(w0.local, threadSwitches(process.pid), r1 - r0);
+  const far = switchesPerRoundTrip(w0.remote, threadSwitches(remote.pid), r1 - r0);
 
   Atomics.store(new Int32Array(stopBuf), 0, 1);
   ringDoorbell(new Int32Array(drvLink.memory.buffer), drvLink.bell >>> 2);
@@ -102,10 +106,12 @@ async function main(): Promise<void> {
   const writes = s1.writes - s0.writes;
   const name = `stream-${cfg.transport}-d${cfg.devices}-k${cfg.outstanding}`;
   log(`${name}: ${Math.round(rate)} round trips/s, ${(framesOut / Math.max(1, writes)).toFixed(1)} frames per socket write, errors ${errors}`);
+  log(`${name}: voluntary switches per round trip ${(local.all + far.all).toFixed(2)} (local ${local.threads.join(', ')}; remote ${far.threads.join(', ')})`);
   if (errors !== 0) throw new Error(`stream: ${errors} wrong or failed responses`);
   emit({
     samples: { [name]: rate },
-    info: { config: cfg, frames_per_write: Number((framesOut / Math.max(1, writes)).toFixed(1)), in_flight: cfg.devices * cfg.outstanding },
+    info: { config: cfg, frames_per_write: Number((framesOut / Math.max(1, writes)).toFixed(1)), in_flight: cfg.devices * cfg.outstanding,
+      switches_per_rt: { all: Number((local.all + far.all).toFixed(3)), local: local.threads, remote: far.threads } },
   });
 }
 
