@@ -11,7 +11,8 @@ export function threadSwitches(pid: number): ThreadSwitches {
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     try {
       const s = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
-      m.set(t, { name: /^Name:\s+(.*)$/m.exec(s)![1]!, n: Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(s)![1]) });
+      const name = /^Name:\s+(.*)$/m.exec(s)![1]!;
+      m.set(t, { name: t === String(pid) ? `${name} (main)` : name, n: Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(s)![1]) });
     } catch {
       // the thread ended meanwhile
     }
@@ -27,7 +28,7 @@ export function switchesPerRoundTrip(before: ThreadSwitches, after: ThreadSwitch
   for (const [tid, t] of after) {
     const perRt = (t.n - (before.get(tid)?.n ?? 0)) / rts;
     all += perRt;
-    if (perRt >= 0.005) threads.push({ label: `${t.name}#${tid}`, perRt });
+    if (perRt >= 0.001) threads.push({ label: `${t.name}#${tid}`, perRt });
   }
   threads.sort((a, b) => b.perRt - a.perRt);
   return { all: Number(all.toFixed(3)), threads: threads.map((t) => `${t.label} ${t.perRt.toFixed(3)}`) };

@@ -110,13 +110,20 @@ export function peerIndexNow(cur: usize): u32 {
   // ring, so with sequentially consistent atomics one of the two sees the other.
   if (bell == 0) return;
   const state = atomic.load<i32>(bell);
-  if (state != DOORBELL_ASLEEP && state != DOORBELL_ASLEEP_POLL) return;
-  // The bell is armed: a consumer leaves a producer asleep that had room (it waits for an answer).
+  if (state == DOORBELL_ASLEEP || state == DOORBELL_ASLEEP_POLL) wakeSleeper(cur, bell, state, flags, before);
+}
+
+/**
+ * The peer's bell says it sleeps: wake it, unless this is a consumer whose peer had room (it
+ * waits for an answer elsewhere). Out of line: publishIndex is inlined at every publish site,
+ * and this rare path would only grow the routing loops.
+ */
+function wakeSleeper(cur: usize, bell: usize, state: i32, flags: u32, before: u32): void {
   if ((flags & CURF_FREES) && !roomWasShort(cur, before)) return;
   if (state == DOORBELL_ASLEEP) {
     if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP, DOORBELL_AWAKE) == DOORBELL_ASLEEP) atomic.notify(bell, 1);
-  } else if (state == DOORBELL_ASLEEP_POLL) {
-    if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP_POLL, DOORBELL_AWAKE) == DOORBELL_ASLEEP_POLL) wakePoll(atomic.load<i32>(bell + DOORBELL_POLL_FD));
+  } else if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP_POLL, DOORBELL_AWAKE) == DOORBELL_ASLEEP_POLL) {
+    wakePoll(atomic.load<i32>(bell + DOORBELL_POLL_FD));
   }
 }
 
