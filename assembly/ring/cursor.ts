@@ -47,7 +47,8 @@ export const CURF_RELAXED: u32 = 2;
 // waiting for it). A producer asleep with room is waiting for something else (an answer in
 // another ring) and is left asleep. Sound only if every producer that sleeps for room
 // publishes its index first and looks at the room after announcing sleep (docs/ARCHITECTURE.md
-// "Doorbell protocol"); nativeRingInit sets it on the consumer cursor.
+// "Doorbell protocol"). Native rings only (nativeRingInit gives it to the consumer cursor when
+// asked: src/ring/native.ts nativeCursorFlags); vmamp and SPSC consumers ring nobody.
 export const CURF_FREES: u32 = 4;
 
 // Which side a cursor drives (argument of the layouts' cursor-fill functions).

@@ -36,8 +36,9 @@ export function nativeRingBytes(capacity: u32, slotSize: u32, frameUnits: u32): 
 /**
  * Lay out an empty ring at `base` (64-byte aligned). `batch` is how many steps each side takes
  * before publishing its index; `cursorFlags` go into both cursors (CURF_RELAXED when the
- * process publishes with plain stores: src/wait/fence.ts). The magic is stored last so a
- * reader never sees half a header.
+ * process publishes with plain stores: src/wait/fence.ts), except CURF_FREES, which only the
+ * consumer's takes (it then rings a sleeping producer only when it frees room the producer
+ * lacked). The magic is stored last so a reader never sees half a header.
  */
 export function nativeRingInit(base: usize, capacity: u32, slotSize: u32, batch: u32, consBell: u32, prodBell: u32, cursorFlags: u32, frameUnits: u32): void {
   memory.fill(base, 0, NR_HEADER_SIZE);
@@ -47,10 +48,9 @@ export function nativeRingInit(base: usize, capacity: u32, slotSize: u32, batch:
   store<u32>(base, consBell, NR_CONS_BELL);
   store<u32>(base, prodBell, NR_PROD_BELL);
   store<u32>(base, frameUnits, NR_FRAME_UNITS);
-  // Each side wakes the other: the producer rings the consumer's bell for every publish, the
-  // consumer rings the producer's only when it freed room the producer may be waiting for.
+  // Each side wakes the other: the producer rings the consumer's bell for every publish.
   cursorInit(base + NR_PROD_CURSOR, base + NR_SLOTS, base + NR_PROD_INDEX, base + NR_CONS_INDEX, capacity, slotSize, batch, cursorFlags & ~CURF_FREES, consBell);
-  cursorInit(base + NR_CONS_CURSOR, base + NR_SLOTS, base + NR_CONS_INDEX, base + NR_PROD_INDEX, capacity, slotSize, batch, cursorFlags | CURF_FREES, prodBell);
+  cursorInit(base + NR_CONS_CURSOR, base + NR_SLOTS, base + NR_CONS_INDEX, base + NR_PROD_INDEX, capacity, slotSize, batch, cursorFlags, prodBell);
   store<u32>(base + NR_PROD_CURSOR, frameUnits, CUR_MAX_UNITS);
   store<u32>(base + NR_CONS_CURSOR, frameUnits, CUR_MAX_UNITS);
   atomic.store<u32>(base, NR_MAGIC_VALUE, NR_MAGIC);

@@ -2,7 +2,7 @@
 // its offsets (from the generated descriptor), the init called with checked arguments, a
 // checker for a header someone else wrote, and JS views of either side (the WASM cursors in
 // the header, src/ring/cursor.ts).
-import { CURF_RELAXED, CUR_BATCH, CursorConsumer, CursorProducer, PACKED_UNIT } from './cursor.js';
+import { CURF_FREES, CURF_RELAXED, CUR_BATCH, CursorConsumer, CursorProducer, PACKED_UNIT } from './cursor.js';
 import { relaxedPublish } from '../wait/fence.js';
 import type { SharedMemory } from '../memory/shared-memory.js';
 // Layout constants: written once in assembly/, generated into src/wasm/layout.ts.
@@ -40,6 +40,12 @@ export interface NativeRingOptions {
   producerBell?: number;
   /** Both sides publish with plain stores (src/wait/fence.ts). Default: relaxedPublish(). */
   relaxed?: boolean;
+  /**
+   * The consumer rings a sleeping producer after every publish, not only when it freed room the
+   * producer lacked (CURF_FREES). For a producer that sleeps waiting for something other than
+   * room that the consumer's progress brings. Default false.
+   */
+  wakeOnEveryRelease?: boolean;
 }
 
 /** What checkNativeRing found in a valid header. */
@@ -96,7 +102,7 @@ export function initNativeRing(mem: SharedMemory, base: number, opts: NativeRing
   const batch = opts.batch ?? DEFAULT_NATIVE_BATCH;
   checkShape(mem.buffer, base, opts.capacity, slotSize, frameUnits, consumerBell, producerBell);
   if (!Number.isInteger(batch) || batch < 1 || batch > 0xffffffff) reject('batch >= 1', batch);
-  const flags = (opts.relaxed ?? relaxedPublish()) ? CURF_RELAXED : 0;
+  const flags = ((opts.relaxed ?? relaxedPublish()) ? CURF_RELAXED : 0) | (opts.wakeOnEveryRelease === true ? 0 : CURF_FREES);
   mem.wasm.nativeRingInit(base, opts.capacity, slotSize, batch, consumerBell, producerBell, flags, frameUnits);
 }
 
@@ -128,9 +134,12 @@ export function checkNativeRing(buffer: SharedArrayBuffer, base: number): Native
   return info;
 }
 
-/** Cursor flags for nativeRingInit (the WASM init): CURF_RELAXED when this process publishes relaxed. */
-export function nativeCursorFlags(): number {
-  return relaxedPublish() ? CURF_RELAXED : 0;
+/**
+ * Cursor flags for nativeRingInit (the WASM init): CURF_RELAXED when this process publishes
+ * relaxed; CURF_FREES unless `wakeOnEveryRelease` (NativeRingOptions).
+ */
+export function nativeCursorFlags(wakeOnEveryRelease = false): number {
+  return (relaxedPublish() ? CURF_RELAXED : 0) | (wakeOnEveryRelease ? 0 : CURF_FREES);
 }
 
 /** The WASM cursor of one side of the ring at `base` (validated first), with its batch changed if asked. */

@@ -102,7 +102,9 @@ export class RouterTables {
     for (let from = 0; from < n; from++) {
       for (let to = 0; to < n; to++) {
         if (from === to) continue;
-        const ring = this.newRing(opts.ringCapacity * 4, this.xsSlotSize, this.bell(to), this.bell(from));
+        // Every release rings the sender: a sender out of cross-shard credit sleeps for credit,
+        // which the receiver returns as it takes frames, with room in the ring.
+        const ring = this.newRing(opts.ringCapacity * 4, this.xsSlotSize, this.bell(to), this.bell(from), 1, true);
         const out = u32[(this.shards[from]! + L.SH_XS_OUT) >>> 2]! + to * L.OUT_SIZE;
         u32[(out + L.OUT_CURSOR) >>> 2] = ring + NR_PROD_CURSOR;
         u32[(out + L.OUT_TAGGED) >>> 2] = 1;
@@ -170,10 +172,14 @@ export class RouterTables {
     return this.shards[s]! + this.L.SH_BELL;
   }
 
-  /** A native ring; bells are the consumer's and producer's doorbell addresses (0 = never sleeps). */
-  newRing(capacity: number, slotSize: number, consumerBell: number, producerBell: number, frameUnits = 1): number {
+  /**
+   * A native ring; bells are the consumer's and producer's doorbell addresses (0 = never sleeps).
+   * `wakeOnEveryRelease`: the consumer rings a sleeping producer after every publish, not only
+   * for room (NativeRingOptions).
+   */
+  newRing(capacity: number, slotSize: number, consumerBell: number, producerBell: number, frameUnits = 1, wakeOnEveryRelease = false): number {
     const base = this.mem.alloc(this.mem.wasm.nativeRingBytes(capacity, slotSize, frameUnits));
-    this.mem.wasm.nativeRingInit(base, capacity, slotSize, this.opts.ringBatch, consumerBell, producerBell, nativeCursorFlags(), frameUnits);
+    this.mem.wasm.nativeRingInit(base, capacity, slotSize, this.opts.ringBatch, consumerBell, producerBell, nativeCursorFlags(wakeOnEveryRelease), frameUnits);
     return base;
   }
 

@@ -201,6 +201,17 @@ describe('doorbell on publish (same protocol as the WASM cursor)', () => {
     expect(Atomics.load(mem.i32, producerBell >>> 2)).toBe(DOORBELL_ASLEEP);
   });
 
+  test('a ring made with wakeOnEveryRelease rings a sleeping producer on every consumer publish', () => {
+    const ebase = mem.alloc(nativeRingBytes(CAP, 64));
+    initNativeRing(mem, ebase, { capacity: CAP, slotSize: 64, batch: 1, consumerBell, producerBell, wakeOnEveryRelease: true });
+    const p = nativeProducer(mem, ebase);
+    const c = nativeConsumer(mem, ebase);
+    p.tryPush(frameFor(1, 64));
+    Atomics.store(mem.i32, producerBell >>> 2, DOORBELL_ASLEEP);
+    c.tryPop();
+    expect(Atomics.load(mem.i32, producerBell >>> 2)).toBe(DOORBELL_AWAKE);
+  });
+
   test('a producer publish rings a sleeping consumer whatever the room', () => {
     const p = nativeProducer(mem, base);
     for (let i = 0; i < CAP - 1; i++) {
