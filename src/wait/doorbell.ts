@@ -2,7 +2,9 @@
 // side that can sleep. Its owner sleeps on it in Atomics.wait / Atomics.waitAsync; a peer that
 // published work for it rings it. This file is the only TypeScript that stores to a doorbell
 // word or waits on one; the WASM cursor's publishIndex (assembly/ring/cursor.ts) is the other
-// waker, with the same rule as ringDoorbell below.
+// waker, with the same rule as ringDoorbell below (a native ring's consumer cursor rings only
+// when it freed room its producer lacked: CURF_FREES there; a sleeper for room must look at the
+// room after announcing its sleep).
 //
 // The word: DOORBELL_AWAKE (0) = owner awake, DOORBELL_ASLEEP (1) = owner asleep or about to be,
 // DOORBELL_BUSY_POLL (2) = owner spins and never sleeps, DOORBELL_ASLEEP_POLL (3) = owner asleep
