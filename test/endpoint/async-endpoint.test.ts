@@ -7,6 +7,10 @@ import { AsyncEndpoint, queueEventKey } from '../../src/endpoint/async-endpoint.
 import { initOobDoorbells, OobDoorbell, OOB_AREA_BYTES, OOB_ALIGN } from '../../src/endpoint/oob-doorbell.js';
 import { encode } from '../../src/protocol/codec.js';
 import type { LinkDescriptor } from '../../src/endpoint/link.js';
+import { Worker } from 'node:worker_threads';
+import { checkNativeRing, NR_CONS_CURSOR } from '../../src/ring/native.js';
+import { wasmModule } from '../../src/wasm/module.js';
+import { writeMessage } from '../ring/workers/ring-side.mjs';
 
 const used = (vq: number) => encode({ message: 'EVENT_USED', response: false, dev_num: 5, token: 0, vq_index: vq });
 
@@ -38,6 +42,43 @@ describe('AsyncEndpoint outbox', () => {
     expect(ep.flush()).toBe(0); // still full
     expect(ep.pending).toBe(4);
   });
+});
+
+describe('AsyncEndpoint waiting for room', () => {
+  it('an outbox behind a full ring drains as a slow consumer frees room: the loop sleeps for room and is always woken', async () => {
+    const router = await Router.create({ shards: 1, ringCapacity: 3, packedRings: false, spinBeforeSleep: 0 });
+    const link = await router.attachDevice({ devices: [6] });
+    await router.close(); // the ring to the router is ours to drain, from another thread
+    const COUNT = 2000;
+    // Sleeps long enough that a lost wake-up would outlast the test.
+    const ep = new AsyncEndpoint(link, { spinBeforeSleep: 0, maxSleepMs: 60_000 });
+    const consumer = new Worker(new URL('../ring/workers/slow-consumer.mjs', import.meta.url), {
+      workerData: {
+        memory: link.memory, module: wasmModule(), layout: 'native', view: 'wasm', cursor: link.toRouter + NR_CONS_CURSOR,
+        ownBell: checkNativeRing(link.memory.buffer as SharedArrayBuffer, link.toRouter).consumerBell, stride: 64, count: COUNT, spins: 0, waitMs: 60_000,
+      },
+    });
+    const done = new Promise<Record<string, unknown>>((resolve, reject) => {
+      consumer.once('message', resolve);
+      consumer.once('error', reject);
+    });
+    try {
+      const f = new Uint8Array(64);
+      for (let i = 0; i < COUNT; i++) {
+        writeMessage(f, 0, i, 64);
+        ep.send(f.slice(0, f[6]! | (f[7]! << 8)));
+      }
+      expect(ep.pending).toBeGreaterThan(COUNT - 3);
+      await ep.run(() => ep.flush(), () => false, () => ep.pending === 0);
+      const c = await done;
+      expect(c).toMatchObject({ received: COUNT, errors: 0, firstError: null, lost: 0 });
+      expect(ep.counters.framesOut).toBe(COUNT);
+      expect(ep.counters.sleeps).toBeGreaterThan(0); // it did sleep for room
+    } finally {
+      await consumer.terminate();
+      ep.port.close();
+    }
+  }, 30_000);
 });
 
 describe('oob doorbells', () => {
