@@ -62,7 +62,9 @@ export class ModelLink {
     const endpointBell = mem.alloc(64);
     const adapterBell = routerLink.bell;
     mem.wasm.nativeRingInit(nearTx, capacity, slotSize, 1, adapterBell, endpointBell, nativeCursorFlags(), 1);
-    mem.wasm.nativeRingInit(nearRx, capacity, slotSize, 1, endpointBell, adapterBell, nativeCursorFlags(), 1);
+    // The adapter waits for the model's room (frames in the ring plus frames still in transit),
+    // which the endpoint frees before the ring itself is full: every release rings it.
+    mem.wasm.nativeRingInit(nearRx, capacity, slotSize, 1, endpointBell, adapterBell, nativeCursorFlags(true), 1);
     const link: LinkDescriptor = {
       memory: mem.memory, kind: near, id: routerLink.id, toRouter: nearTx, fromRouter: nearRx, bell: endpointBell, maxMessageSize: max, devices: routerLink.devices,
     };
