@@ -73,7 +73,7 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
   // Never attached (or so long ago that its tombstone is gone): no order left to keep.
   if (ds == 0) return refuse(shard, ep, w, !isEvent, R_UNVALIDATED_DEV_NUM);
   if (!isMine(shard, ds)) return toOtherShard(shard, ds, ep, f, w);
-  return deviceAccept(shard, ds, ep, f, w, !isEvent);
+  return deviceAccept(shard, ds, ep, e, f, w, !isEvent);
 }
 
 /** The device state of `dev` as a device link numbers it (its own numbering, if it has one), or 0. */

@@ -50,10 +50,13 @@ import { emitToEndpoint, emitFailure } from './emit';
 
 /** Open an entry for a request being forwarded; returns the router token to stamp. */
 @inline export function openRequest(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, timeoutMs: u32): u32 {
+  // Read here as openEntry reads it (one load after optimisation), so the token is returned
+  // from a register rather than loaded back from the entry just written.
+  const token = load<u32>(ds, DS_NEXT_TOKEN);
   const e = openEntry(ds, CES_WAITING, msgId, driver, driverToken);
   store<u32>(e, now(shard) + timeoutMs, CE_DEADLINE);
   store<u32>(e, nowUs(), CE_HELD); // held while waiting: when it was forwarded (latency)
-  return <u32>load<u16>(e, CE_TOKEN);
+  return token;
 }
 
 /**

@@ -54,7 +54,8 @@ export function outStalled(shard: usize, out: usize): bool {
   return false;
 }
 
-@inline function countTx(out: usize, size: u32): void {
+/** Count a frame of `size` bytes written to `out`'s ring (EC_TX, EC_TX_BYTES of its endpoint; cross-shard outputs have none). */
+@inline export function countTx(out: usize, size: u32): void {
   const stats = <usize>load<u32>(out, OUT_STATS);
   if (stats != 0) {
     store<u64>(stats + (<usize>EC_TX << 3), load<u64>(stats + (<usize>EC_TX << 3)) + 1);
