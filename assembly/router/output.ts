@@ -98,6 +98,29 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
       return true;
     }
   }
+  return outPark(shard, out, hdr, src, size, kind, ep);
+}
+
+/** outEmit for an endpoint's own output (never tagged), inlined into the answer path. */
+@inline export function outEmitOwn(shard: usize, out: usize, hdr: u64, src: usize, size: u32): bool {
+  if (load<u32>(out, OUT_PARK_COUNT) == 0) {
+    const cur = <usize>load<u32>(out, OUT_CURSOR);
+    const slot = produceReserve(cur);
+    outMarkBlocked(shard, out, slot == 0);
+    if (slot != 0) {
+      writeFrame(slot, hdr, src, size);
+      countTx(out, size);
+      if (captureCursor() != 0) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
+      produceCommit(cur);
+      markDirty(shard, cur, out, OUT_DIRTY);
+      return true;
+    }
+  }
+  return outPark(shard, out, hdr, src, size, 0, 0);
+}
+
+/** The frame waits in the pool behind what `out` already holds. False: the pool is empty. */
+function outPark(shard: usize, out: usize, hdr: u64, src: usize, size: u32, kind: u32, ep: u32): bool {
   const ps = poolTake(shard);
   if (ps == 0) return false;
   store<u16>(ps, <u16>ep, PS_AUX);
