@@ -11,12 +11,14 @@
     store<u64>(dst, load<u64>(src, 16), 16);
     return;
   }
-  const words = size >> 3;
   let i: usize = 0;
-  const end = <usize>words << 3;
-  while (i < end) {
-    store<u64>(dst + i, load<u64>(src + i));
-    i += 8;
+  const end = <usize>(size & ~7);
+  // Guarded: a body shorter than a word (a 12-byte answer) skips the loop and its entry check.
+  if (end != 0) {
+    do {
+      store<u64>(dst + i, load<u64>(src + i));
+      i += 8;
+    } while (i < end);
   }
   const rem = size & 7;
   if (rem != 0) {

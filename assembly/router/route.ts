@@ -40,12 +40,8 @@ let gRxOverclaim: u32 = 0;
  */
 @inline function takeFrame(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
   const size = hdrMsgSize(w);
-  // Recorded before routing, so a capture lists a frame's arrival before what it caused;
-  // once only, though a frame held back (backpressure) is looked at again later.
-  if (captureCursor() != 0 && load<u32>(e, EP_IN_CAPTURED) != local + 1) {
-    captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < HDR_SIZE ? HDR_SIZE : size > room ? room : size);
-    store<u32>(e, local + 1, EP_IN_CAPTURED);
-  }
+  // Recorded before routing, so a capture lists a frame's arrival before what it caused.
+  if (captureCursor() != 0) captureArrival(shard, ep, e, local, f, size, room);
   let ok = true;
   if (size < HDR_SIZE) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
   else if (size > room) { drop(shard, ep, R_MSG_SIZE_GT_BUFFER); gRxOverclaim += size - room; }
@@ -57,6 +53,13 @@ let gRxOverclaim: u32 = 0;
     bump(shard + SH_C_STALLS);
   }
   return ok;
+}
+
+/** A frame at slot `local` of endpoint `ep` (entry `e`) reaches the capture, once only, though a frame held back (backpressure) is looked at again later. Out of line: one test per frame when not capturing. */
+function captureArrival(shard: usize, ep: u32, e: usize, local: u32, f: usize, size: u32, room: u32): void {
+  if (load<u32>(e, EP_IN_CAPTURED) == local + 1) return;
+  captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < HDR_SIZE ? HDR_SIZE : size > room ? room : size);
+  store<u32>(e, local + 1, EP_IN_CAPTURED);
 }
 
 /** Take up to `budget` frames from endpoint `ep`'s ring. */
