@@ -91,7 +91,9 @@ function coalesceAvail(shard: usize, ds: usize, drv: u32, f: usize, w: u64): boo
   const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
   if ((<u32>load<u16>(ds, DS_FLAGS) & DSF_REMOVING) != 0) return refuseInOrder(shard, ds, drv, w, isRequest, R_UNVALIDATED_DEV_NUM);
   const allow = <usize>load<u32>(de, EP_ALLOW);
-  if (allow != 0 && !allowed(allow, <u32>load<u16>(ds, DS_DEV_NUM))) return refuseInOrder(shard, ds, drv, w, isRequest, R_POLICY_DENIED);
+  if (allow != 0) {
+    if (!allowed(allow, <u32>load<u16>(ds, DS_DEV_NUM))) return refuseInOrder(shard, ds, drv, w, isRequest, R_POLICY_DENIED);
+  }
   const dev = endpointAt(shard, devEp);
   if (hdrMsgSize(w) > <u32>load<u16>(dev, EP_MAX_MSG)) return refuseInOrder(shard, ds, drv, w, isRequest, R_MSG_SIZE_GT_BUS_MAX);
   const parked = load<u32>(ds, DS_PARK_COUNT);

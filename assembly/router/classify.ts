@@ -44,26 +44,29 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
   const type = hdrType(w);
   const id = hdrMsgId(w);
   const dev = hdrDevNum(w);
-  if (type & TYPE_BUS) {
-    if (dev != 0) { drop(shard, ep, R_BUS_DEV_NUM_NONZERO); return true; }
-    if (type & TYPE_RESPONSE) return toControl(shard, ep, f, w);
-    if (id == B_GET_DEVICES) return answerGetDevices(shard, ep, f, w);
-    if (id == B_PING) return answerPing(shard, ep, f, w);
-    if (id & MSG_ID_IMPL_BIT) return toControl(shard, ep, f, w);
-    drop(shard, ep, id == B_EVENT_DEVICE ? R_WRONG_DIRECTION : R_UNSUPPORTED_MSG_ID);
-    return true;
-  }
-  if (type & TYPE_RESPONSE) { drop(shard, ep, R_WRONG_DIRECTION); return true; }
-  const isEvent = (id & MSG_ID_EVENT_BIT) != 0;
-  if ((id & MSG_ID_IMPL_BIT) == 0) {
-    if (isEvent) {
+  let isEvent = false;
+  // The common frame, a standard transport request, passes every check below in one test.
+  if ((type & (TYPE_BUS | TYPE_RESPONSE)) != 0 || id - T_GET_DEVICE_INFO > T_GET_SHM - T_GET_DEVICE_INFO) {
+    if (type & TYPE_BUS) {
+      if (dev != 0) { drop(shard, ep, R_BUS_DEV_NUM_NONZERO); return true; }
+      if (type & TYPE_RESPONSE) return toControl(shard, ep, f, w);
+      if (id == B_GET_DEVICES) return answerGetDevices(shard, ep, f, w);
+      if (id == B_PING) return answerPing(shard, ep, f, w);
+      if (id & MSG_ID_IMPL_BIT) return toControl(shard, ep, f, w);
+      drop(shard, ep, id == B_EVENT_DEVICE ? R_WRONG_DIRECTION : R_UNSUPPORTED_MSG_ID);
+      return true;
+    }
+    if (type & TYPE_RESPONSE) { drop(shard, ep, R_WRONG_DIRECTION); return true; }
+    isEvent = (id & MSG_ID_EVENT_BIT) != 0;
+    if ((id & MSG_ID_IMPL_BIT) == 0) {
+      if (!isEvent) {
+        drop(shard, ep, R_UNSUPPORTED_MSG_ID); // unknown standard id: could only time out (PROTOCOL.md §9 item 6)
+        return true;
+      }
       if (id != T_EVENT_AVAIL) {
         drop(shard, ep, id == T_EVENT_CONFIG || id == T_EVENT_USED ? R_WRONG_DIRECTION : R_UNSUPPORTED_MSG_ID);
         return true;
       }
-    } else if (id < T_GET_DEVICE_INFO || id > T_GET_SHM) {
-      drop(shard, ep, R_UNSUPPORTED_MSG_ID); // unknown standard id: could only time out (PROTOCOL.md §9 item 6)
-      return true;
     }
   }
   // Answers it has not drained hold its own new traffic (never anyone else's): looked at once
