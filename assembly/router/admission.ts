@@ -35,7 +35,9 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
  */
 @inline function forward(shard: usize, ds: usize, devEp: u32, out: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
   if (outHasParked(out)) return false;
-  if (isRequest && !windowHasRoom(ds)) return false;
+  if (isRequest) {
+    if (!windowHasRoom(ds)) return false;
+  }
   const cur = <usize>load<u32>(out, OUT_CURSOR);
   const slot = produceReserve(cur);
   outMarkBlocked(shard, out, slot == 0);

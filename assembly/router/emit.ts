@@ -80,9 +80,15 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
  */
 @inline export function emitAnswer(shard: usize, ep: u32, hdr: u64, src: usize, size: u32): bool {
   const e = endpointAt(shard, ep);
-  if (<u32>load<u8>(e, EP_KIND) == EPK_FREE || (<u32>load<u16>(e, EP_FLAGS) & EPF_CLOSING) != 0 ||
-    size > <u32>load<u16>(e, EP_MAX_MSG) || <u32>load<u8>(e, EP_SHARD) != shardId()) return emitToEndpoint(shard, ep, hdr, src, size);
-  return outEmitOwn(shard, e + EP_OUT, hdr, src, size);
+  // Nested rather than one || chain: the chain was compiled to flags materialised and tested again.
+  if (<u32>load<u8>(e, EP_KIND) != EPK_FREE) {
+    if ((<u32>load<u16>(e, EP_FLAGS) & EPF_CLOSING) == 0) {
+      if (size <= <u32>load<u16>(e, EP_MAX_MSG)) {
+        if (<u32>load<u8>(e, EP_SHARD) == shardId()) return outEmitOwn(shard, e + EP_OUT, hdr, src, size);
+      }
+    }
+  }
+  return emitToEndpoint(shard, ep, hdr, src, size);
 }
 
 /**
