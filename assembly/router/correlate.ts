@@ -180,7 +180,7 @@ export const MATCH_NO_POOL: i32 = 2; //  early and the pool is empty: keep the f
 const NOT_AN_ENTRY: usize = 64;
 /** Sequence of the entry waitingEntry last found (a wasm global: per instance, so per shard thread). */
 let gMatchedSeq: u32 = 0;
-/** The entry of the last MATCH_DELIVER (a global rather than an out-parameter in memory: a register once inlined). */
+/** The entry of the last MATCH_DELIVER (a global rather than an out-parameter in the shard's tables). */
 let gMatchedEntry: usize = 0;
 
 /** The head entry matchResponse last returned MATCH_DELIVER for. */
