@@ -17,7 +17,7 @@ import { endpointAt, deviceState, drop, bump, markDirty, epCounter, count, shard
 import { captureFrame } from './capture';
 import { poolTake } from './pool';
 import { parkAppend, parkedCount, parkedHead, parkedPop } from './parked';
-import { outEmit, outHasParked, outMarkBlocked, outStalled, outStalledSeenFrom } from './output';
+import { outEmit, outHasParked, outMarkBlocked, outStalled, outStalledSeenFrom, countTx } from './output';
 import { emitFailure, crossShardOut, crossShardRoom } from './emit';
 import { windowHasRoom, outstanding, openRequest, openRefusal } from './correlate';
 import { faultMark, FP_PARKED, FP_XS_SENT } from './faults';
@@ -29,15 +29,15 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
 }
 
 /**
- * Write a driver's request or event into the device's ring now. False when it must wait:
- * older frames for the device are parked, the window is full, or the ring is full.
+ * Write a driver's request or event into the device's ring now (`devEp` is the device's
+ * endpoint, `out` that endpoint's output). False when it must wait: older frames for the device
+ * are parked, the window is full, or the ring is full.
  */
-@inline function forward(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
-  const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
-  const e = endpointAt(shard, devEp);
-  const out = e + EP_OUT;
+@inline function forward(shard: usize, ds: usize, devEp: u32, out: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
   if (outHasParked(out)) return false;
-  if (isRequest && !windowHasRoom(ds)) return false;
+  if (isRequest) {
+    if (!windowHasRoom(ds)) return false;
+  }
   const cur = <usize>load<u32>(out, OUT_CURSOR);
   const slot = produceReserve(cur);
   outMarkBlocked(shard, out, slot == 0);
@@ -59,9 +59,8 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   if (captureCursor() != 0) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
   produceCommit(cur);
   markDirty(shard, cur, out, OUT_DIRTY);
-  count(shard, devEp, EC_TX);
-  const b = epCounter(shard, devEp, EC_TX_BYTES);
-  store<u64>(b, load<u64>(b) + size);
+  // EC_TX and EC_TX_BYTES through the output's own counter address: no multiply by the stride.
+  countTx(out, size);
   return true;
 }
 
@@ -88,16 +87,19 @@ function coalesceAvail(shard: usize, ds: usize, drv: u32, f: usize, w: u64): boo
 /**
  * Accept a driver's frame for a device this shard owns: forward it now or park it behind older
  * ones. What the router refuses here (removed device, policy, too large for the device's link)
- * is answered in the device's order (refuseInOrder).
+ * is answered in the device's order (refuseInOrder). `de` is the driver's endpoint entry.
  */
-@inline export function deviceAccept(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRequest: bool): bool {
+@inline export function deviceAccept(shard: usize, ds: usize, drv: u32, de: usize, f: usize, w: u64, isRequest: bool): bool {
   const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
   if ((<u32>load<u16>(ds, DS_FLAGS) & DSF_REMOVING) != 0) return refuseInOrder(shard, ds, drv, w, isRequest, R_UNVALIDATED_DEV_NUM);
-  const allow = <usize>load<u32>(endpointAt(shard, drv), EP_ALLOW);
-  if (allow != 0 && !allowed(allow, <u32>load<u16>(ds, DS_DEV_NUM))) return refuseInOrder(shard, ds, drv, w, isRequest, R_POLICY_DENIED);
-  if (hdrMsgSize(w) > <u32>load<u16>(endpointAt(shard, devEp), EP_MAX_MSG)) return refuseInOrder(shard, ds, drv, w, isRequest, R_MSG_SIZE_GT_BUS_MAX);
+  const allow = <usize>load<u32>(de, EP_ALLOW);
+  if (allow != 0) {
+    if (!allowed(allow, <u32>load<u16>(ds, DS_DEV_NUM))) return refuseInOrder(shard, ds, drv, w, isRequest, R_POLICY_DENIED);
+  }
+  const dev = endpointAt(shard, devEp);
+  if (hdrMsgSize(w) > <u32>load<u16>(dev, EP_MAX_MSG)) return refuseInOrder(shard, ds, drv, w, isRequest, R_MSG_SIZE_GT_BUS_MAX);
   const parked = load<u32>(ds, DS_PARK_COUNT);
-  if (parked == 0 && forward(shard, ds, drv, f, w, isRequest)) return true;
+  if (parked == 0 && forward(shard, ds, devEp, dev + EP_OUT, drv, f, w, isRequest)) return true;
   return deviceHold(shard, ds, drv, f, w, isRequest, parked);
 }
 
@@ -172,6 +174,8 @@ function parkForDevice(shard: usize, ds: usize, drv: u32, f: usize, w: u64, isRe
 /** Forward a device's parked frames while it can take them. */
 export function deviceDrainParked(shard: usize, ds: usize): void {
   const q = ds + DS_PARK;
+  const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
+  const out = endpointAt(shard, devEp) + EP_OUT;
   while (parkedCount(q) != 0) {
     const ps = parkedHead(q);
     const frame = ps + PS_FRAME;
@@ -188,7 +192,7 @@ export function deviceDrainParked(shard: usize, ds: usize): void {
       const reason = load<u32>(frame, HDR_SIZE);
       openRefusal(shard, ds, hdrMsgId(w), drv, hdrToken(w), reason);
       drop(shard, drv, reason);
-    } else if (!forward(shard, ds, drv, frame, load<u64>(frame), (tag & TAG_KIND) == PSK_REQUEST)) {
+    } else if (!forward(shard, ds, devEp, out, drv, frame, load<u64>(frame), (tag & TAG_KIND) == PSK_REQUEST)) {
       break;
     }
     if (isRefusal) store<u32>(ds, load<u32>(ds, DS_PARK_REFUSALS) - 1, DS_PARK_REFUSALS);
@@ -256,5 +260,5 @@ export function acceptFromShard(shard: usize, ep: u32, tag: u32, f: usize, w: u6
   // The device may have gone (or moved) since the sending shard looked it up.
   if (ds == 0 || !isMine(shard, ds)) return refuse(shard, ep, w, isRequest, R_UNVALIDATED_DEV_NUM);
   if (isRequest && driverStalled(shard, ep)) return refuseInOrder(shard, ds, ep, w, true, R_DRIVER_STALLED);
-  return deviceAccept(shard, ds, ep, f, w, isRequest);
+  return deviceAccept(shard, ds, ep, endpointAt(shard, ep), f, w, isRequest);
 }

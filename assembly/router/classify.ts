@@ -3,7 +3,7 @@
 // the router (bus messages it terminates), to the control plane, to a device (admission.ts),
 // back to a driver (responses matched to their request, device events), or dropped with a reason.
 import {
-  SH_CTRL_OUT, SH_PARK_LIMIT, SH_TEMP, SH_C_CTRL, EP_BUS_DEVS, EP_OUT,
+  SH_CTRL_OUT, SH_PARK_LIMIT, SH_C_CTRL, EP_BUS_DEVS, EP_OUT,
   DS_DEV_NUM, DS_ENDPOINT, DS_BOUND_DRIVER, DS_FLAGS, DSF_REMOVING, DS_C_EVENTS_OUT, CE_DRIVER, CE_DRV_TOKEN, OUT_PARK_COUNT,
   EC_TO_CONTROL, EC_TERMINATED, R_UNSUPPORTED_MSG_ID, R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
   R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_PAYLOAD_TRUNCATED, R_PAYLOAD_LENGTH_MISMATCH,
@@ -16,8 +16,8 @@ import {
 } from '../header';
 import { deviceState, count, drop, bump, parkLimit, epTag } from './context';
 import { outEmit, outStalled } from './output';
-import { emitToEndpoint } from './emit';
-import { matchResponse, failRequest, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
+import { emitToEndpoint, emitAnswer } from './emit';
+import { matchResponse, matchedEntry, failRequest, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
 import { answerGetDevices, answerPing } from './busmsg';
 import { isMine, deviceAccept, refuse, driverBacklogged, toOtherShard } from './admission';
 
@@ -44,26 +44,29 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
   const type = hdrType(w);
   const id = hdrMsgId(w);
   const dev = hdrDevNum(w);
-  if (type & TYPE_BUS) {
-    if (dev != 0) { drop(shard, ep, R_BUS_DEV_NUM_NONZERO); return true; }
-    if (type & TYPE_RESPONSE) return toControl(shard, ep, f, w);
-    if (id == B_GET_DEVICES) return answerGetDevices(shard, ep, f, w);
-    if (id == B_PING) return answerPing(shard, ep, f, w);
-    if (id & MSG_ID_IMPL_BIT) return toControl(shard, ep, f, w);
-    drop(shard, ep, id == B_EVENT_DEVICE ? R_WRONG_DIRECTION : R_UNSUPPORTED_MSG_ID);
-    return true;
-  }
-  if (type & TYPE_RESPONSE) { drop(shard, ep, R_WRONG_DIRECTION); return true; }
-  const isEvent = (id & MSG_ID_EVENT_BIT) != 0;
-  if ((id & MSG_ID_IMPL_BIT) == 0) {
-    if (isEvent) {
+  let isEvent = false;
+  // The common frame, a standard transport request, passes every check below in one test.
+  if ((type & (TYPE_BUS | TYPE_RESPONSE)) != 0 || id - T_GET_DEVICE_INFO > T_GET_SHM - T_GET_DEVICE_INFO) {
+    if (type & TYPE_BUS) {
+      if (dev != 0) { drop(shard, ep, R_BUS_DEV_NUM_NONZERO); return true; }
+      if (type & TYPE_RESPONSE) return toControl(shard, ep, f, w);
+      if (id == B_GET_DEVICES) return answerGetDevices(shard, ep, f, w);
+      if (id == B_PING) return answerPing(shard, ep, f, w);
+      if (id & MSG_ID_IMPL_BIT) return toControl(shard, ep, f, w);
+      drop(shard, ep, id == B_EVENT_DEVICE ? R_WRONG_DIRECTION : R_UNSUPPORTED_MSG_ID);
+      return true;
+    }
+    if (type & TYPE_RESPONSE) { drop(shard, ep, R_WRONG_DIRECTION); return true; }
+    isEvent = (id & MSG_ID_EVENT_BIT) != 0;
+    if ((id & MSG_ID_IMPL_BIT) == 0) {
+      if (!isEvent) {
+        drop(shard, ep, R_UNSUPPORTED_MSG_ID); // unknown standard id: could only time out (PROTOCOL.md §9 item 6)
+        return true;
+      }
       if (id != T_EVENT_AVAIL) {
         drop(shard, ep, id == T_EVENT_CONFIG || id == T_EVENT_USED ? R_WRONG_DIRECTION : R_UNSUPPORTED_MSG_ID);
         return true;
       }
-    } else if (id < T_GET_DEVICE_INFO || id > T_GET_SHM) {
-      drop(shard, ep, R_UNSUPPORTED_MSG_ID); // unknown standard id: could only time out (PROTOCOL.md §9 item 6)
-      return true;
     }
   }
   // Answers it has not drained hold its own new traffic (never anyone else's): looked at once
@@ -73,7 +76,7 @@ function toControl(shard: usize, ep: u32, f: usize, w: u64): bool {
   // Never attached (or so long ago that its tombstone is gone): no order left to keep.
   if (ds == 0) return refuse(shard, ep, w, !isEvent, R_UNVALIDATED_DEV_NUM);
   if (!isMine(shard, ds)) return toOtherShard(shard, ds, ep, f, w);
-  return deviceAccept(shard, ds, ep, f, w, !isEvent);
+  return deviceAccept(shard, ds, ep, e, f, w, !isEvent);
 }
 
 /** The device state of `dev` as a device link numbers it (its own numbering, if it has one), or 0. */
@@ -124,12 +127,11 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
   if (<u32>load<u16>(ds, DS_ENDPOINT) != ep) { drop(shard, ep, R_SPOOFED_DEV_NUM); return true; }
   if (type & TYPE_RESPONSE) {
     if (id & MSG_ID_EVENT_BIT) { drop(shard, ep, R_RESPONSE_TO_EVENT); return true; }
-    const temp = shard + SH_TEMP;
-    const r = matchResponse(shard, ds, f, w, temp);
+    const r = matchResponse(shard, ds, f, w);
     if (r == MATCH_DELIVER) {
-      const ent = <usize>load<u32>(temp);
+      const ent = matchedEntry();
       const drv = <u32>load<u16>(ent, CE_DRIVER);
-      if (!emitToEndpoint(shard, drv, withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, hdrMsgSize(w))) return false;
+      if (!emitAnswer(shard, drv, withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, hdrMsgSize(w))) return false;
       headDelivered(shard, ds, ent);
       return true;
     }

@@ -50,10 +50,13 @@ import { emitToEndpoint, emitFailure } from './emit';
 
 /** Open an entry for a request being forwarded; returns the router token to stamp. */
 @inline export function openRequest(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, timeoutMs: u32): u32 {
+  // Read here as openEntry reads it (one load after optimisation), so the token is returned
+  // from a register rather than loaded back from the entry just written.
+  const token = load<u32>(ds, DS_NEXT_TOKEN);
   const e = openEntry(ds, CES_WAITING, msgId, driver, driverToken);
   store<u32>(e, now(shard) + timeoutMs, CE_DEADLINE);
   store<u32>(e, nowUs(), CE_HELD); // held while waiting: when it was forwarded (latency)
-  return <u32>load<u16>(e, CE_TOKEN);
+  return token;
 }
 
 /**
@@ -168,7 +171,7 @@ export function forgetEntries(shard: usize, ds: usize, drv: u32, reason: u32): u
 }
 
 /** Result codes of matchResponse. */
-export const MATCH_DELIVER: i32 = 0; //  it is the head: caller delivers it now (restored token in *out)
+export const MATCH_DELIVER: i32 = 0; //  it is the head: caller delivers it now (the entry: matchedEntry())
 export const MATCH_HELD: i32 = 1; //     stored for later (consumed)
 export const MATCH_NO_POOL: i32 = 2; //  early and the pool is empty: keep the frame in the ring
 // negative values: -reason, drop it
@@ -177,22 +180,32 @@ export const MATCH_NO_POOL: i32 = 2; //  early and the pool is empty: keep the f
 const NOT_AN_ENTRY: usize = 64;
 /** Sequence of the entry waitingEntry last found (a wasm global: per instance, so per shard thread). */
 let gMatchedSeq: u32 = 0;
+/** The entry of the last MATCH_DELIVER (a global rather than an out-parameter in the shard's tables). */
+let gMatchedEntry: usize = 0;
+
+/** The head entry matchResponse last returned MATCH_DELIVER for. */
+@inline export function matchedEntry(): usize { return gMatchedEntry; }
 
 /**
- * Classify a response from the device by its token. For MATCH_DELIVER the entry is returned in
- * `entryOut`. One rule labels what cannot be delivered: a token this device state never issued
+ * Classify a response from the device by its token. For MATCH_DELIVER the entry is
+ * matchedEntry(). One rule labels what cannot be delivered: a token this device state never issued
  * (or one it skipped for a refusal) is UNMATCHED_RESPONSE; an answer to a request already
  * closed is DUPLICATE_RESPONSE if that request was answered and LATE_RESPONSE if it was closed
  * without an answer (timeout, detach, removal) — also after its entry was reused, from the
  * outcome history (closedAnswer).
  */
-export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64, entryOut: usize): i32 {
+@inline export function matchResponse(shard: usize, ds: usize, frame: usize, w: u64): i32 {
   const e = waitingEntry(ds, hdrToken(w), hdrMsgId(w));
   if (e < NOT_AN_ENTRY) return -<i32>e;
   if (gMatchedSeq == load<u32>(ds, DS_HEAD_SEQ)) {
-    store<u32>(entryOut, <u32>e);
+    gMatchedEntry = e;
     return MATCH_DELIVER;
   }
+  return holdAnswer(shard, ds, frame, w, e);
+}
+
+/** An answer that came before older ones (entry `e`): kept in the pool until its turn. Out of line: rare in order. */
+function holdAnswer(shard: usize, ds: usize, frame: usize, w: u64, e: usize): i32 {
   const ps = poolTake(shard);
   if (ps == 0) return MATCH_NO_POOL;
   const size = hdrMsgSize(w);
@@ -265,14 +278,15 @@ export function failRequest(shard: usize, ds: usize, token: u32, msgId: u32, rea
 }
 
 /** The head entry was delivered by the caller: close it and release what follows. */
-export function headDelivered(shard: usize, ds: usize, e: usize): void {
+@inline export function headDelivered(shard: usize, ds: usize, e: usize): void {
   recordLatency(ds, load<u32>(e, CE_HELD));
   store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
   bump(ds + DS_C_RESPONSES);
   const head = load<u32>(ds, DS_HEAD_SEQ) + 1;
   store<u32>(ds, head, DS_HEAD_SEQ);
   headMoved(ds, head);
-  releaseInOrder(shard, ds);
+  // In order, the new head still waits (or nothing is open): releaseInOrder would stop at once.
+  if (head != load<u32>(ds, DS_NEXT_SEQ) && <u32>load<u8>(entryOf(ds, head), CE_STATE) != CES_WAITING) releaseInOrder(shard, ds);
 }
 
 /** Fail every waiting request whose deadline passed (or all of them, `all`), with `reason`. */

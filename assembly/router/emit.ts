@@ -6,8 +6,8 @@ import {
   OUT_SIZE, XS_TO_ENDPOINT, SH_SCRATCH, VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
   EPK_DRIVER, EC_FAILURES, EC_GENERATED, R_ENDPOINT_GONE, R_MSG_SIZE_GT_LINK_MAX, R_ENDPOINT_STALLED, OUT_PARK_COUNT, SH_BOUNDED,
 } from './layout';
-import { endpointAt, count, drop, epTag, parkLimit } from './context';
-import { outEmit } from './output';
+import { endpointAt, count, drop, epTag, parkLimit, shardId } from './context';
+import { outEmit, outEmitOwn } from './output';
 import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_EVENT_DEVICE, hdrMsgId, hdrDevNum, hdrToken } from '../header';
 import { ED_DEVICE, ED_STATE, ED_SIZE } from '../payload';
 
@@ -71,6 +71,24 @@ export function emitToEndpoint(shard: usize, ep: u32, hdr: u64, src: usize, size
   const xs = crossShardOut(shard, owner);
   if (!crossShardRoom(shard, xs)) return false;
   return outEmit(shard, xs, hdr, src, size, epTag(shard, ep, XS_TO_ENDPOINT), ep);
+}
+
+/**
+ * emitToEndpoint for a transport response (never dropped for a backlog), with the common case
+ * inlined: a live endpoint of this shard whose link carries the frame. Anything else takes
+ * emitToEndpoint's way.
+ */
+@inline export function emitAnswer(shard: usize, ep: u32, hdr: u64, src: usize, size: u32): bool {
+  const e = endpointAt(shard, ep);
+  // Nested rather than one || chain: the chain was compiled to flags materialised and tested again.
+  if (<u32>load<u8>(e, EP_KIND) != EPK_FREE) {
+    if ((<u32>load<u16>(e, EP_FLAGS) & EPF_CLOSING) == 0) {
+      if (size <= <u32>load<u16>(e, EP_MAX_MSG)) {
+        if (<u32>load<u8>(e, EP_SHARD) == shardId()) return outEmitOwn(shard, e + EP_OUT, hdr, src, size);
+      }
+    }
+  }
+  return emitToEndpoint(shard, ep, hdr, src, size);
 }
 
 /**

@@ -194,7 +194,7 @@ export const SH_POOL_RESERVE: u32 = 124; // u32 pool slots only waiting queues m
 export const SH_BELL: u32 = 128; //        i32 doorbell this shard sleeps on (own cache line)
 export const SH_BELL_FD: u32 = 132; //     i32 eventfd of a shard asleep in poll(2): at SH_BELL + DOORBELL_POLL_FD (ring/cursor.ts)
 export const SH_SCRATCH: u32 = 512; //     64 bytes where small router-generated frames are built
-export const SH_TEMP: u32 = 576; //        u32 out-parameter slot
+export const SH_TEMP: u32 = 576; //        u32 reserved (was matchResponse's out-parameter)
 // The walk of one endpoint ring in progress (drainEndpoint), so a shard restarted in the middle
 // of it neither takes its routed frames again nor loses their count (recoverWalk):
 export const SH_WALK_CUR: u32 = 584; //    u32 consumer cursor being walked (0 = none)

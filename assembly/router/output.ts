@@ -54,7 +54,8 @@ export function outStalled(shard: usize, out: usize): bool {
   return false;
 }
 
-@inline function countTx(out: usize, size: u32): void {
+/** Count a frame of `size` bytes written to `out`'s ring (EC_TX, EC_TX_BYTES of its endpoint; cross-shard outputs have none). */
+@inline export function countTx(out: usize, size: u32): void {
   const stats = <usize>load<u32>(out, OUT_STATS);
   if (stats != 0) {
     store<u64>(stats + (<usize>EC_TX << 3), load<u64>(stats + (<usize>EC_TX << 3)) + 1);
@@ -97,6 +98,29 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
       return true;
     }
   }
+  return outPark(shard, out, hdr, src, size, kind, ep);
+}
+
+/** outEmit for an endpoint's own output (never tagged), inlined into the answer path. */
+@inline export function outEmitOwn(shard: usize, out: usize, hdr: u64, src: usize, size: u32): bool {
+  if (load<u32>(out, OUT_PARK_COUNT) == 0) {
+    const cur = <usize>load<u32>(out, OUT_CURSOR);
+    const slot = produceReserve(cur);
+    outMarkBlocked(shard, out, slot == 0);
+    if (slot != 0) {
+      writeFrame(slot, hdr, src, size);
+      countTx(out, size);
+      if (captureCursor() != 0) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
+      produceCommit(cur);
+      markDirty(shard, cur, out, OUT_DIRTY);
+      return true;
+    }
+  }
+  return outPark(shard, out, hdr, src, size, 0, 0);
+}
+
+/** The frame waits in the pool behind what `out` already holds. False: the pool is empty. */
+function outPark(shard: usize, out: usize, hdr: u64, src: usize, size: u32, kind: u32, ep: u32): bool {
   const ps = poolTake(shard);
   if (ps == 0) return false;
   store<u16>(ps, <u16>ep, PS_AUX);

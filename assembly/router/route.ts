@@ -7,7 +7,7 @@
 import {
   SH_NUM_SOURCES, SH_SOURCES, SH_RR, SH_XS_IN, SH_NUM_SHARDS, SH_SOURCE_BUDGET,
   SH_DEV_LIST, SH_OUT_LIST, SH_BOUNDED, SH_WALK_CUR, SH_WALK_EP, SH_WALK_N, SH_WALK_USED, SH_C_LOOPS, SH_C_FRAMES, SH_C_STALLS,
-  EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_IN_DIRTY, EP_IN_CAPTURED, EPK_DRIVER, EPK_DEVICE, DS_PARK, PQ_LIST_NEXT, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE,
+  EP_KIND, EP_MAX_MSG, EP_IN_CURSOR, EP_IN_DIRTY, EP_IN_CAPTURED, EPK_FREE, EPK_DRIVER, EPK_DEVICE, DS_PARK, PQ_LIST_NEXT, TAG_KIND, XT_KIND, XT_EP, XT_SIZE, XS_TO_DEVICE,
   EC_RX, EC_RX_BYTES, EC_STALLS, CAPD_TO_ROUTER, PS_AUX, PS_KIND, PS_FRAME,
   R_MSG_SIZE_LT_HEADER, R_MSG_SIZE_GT_BUFFER, R_MSG_SIZE_GT_BUS_MAX, R_ENDPOINT_GONE,
 } from './layout';
@@ -40,12 +40,8 @@ let gRxOverclaim: u32 = 0;
  */
 @inline function takeFrame(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
   const size = hdrMsgSize(w);
-  // Recorded before routing, so a capture lists a frame's arrival before what it caused;
-  // once only, though a frame held back (backpressure) is looked at again later.
-  if (captureCursor() != 0 && load<u32>(e, EP_IN_CAPTURED) != local + 1) {
-    captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < HDR_SIZE ? HDR_SIZE : size > room ? room : size);
-    store<u32>(e, local + 1, EP_IN_CAPTURED);
-  }
+  // Recorded before routing, so a capture lists a frame's arrival before what it caused.
+  if (captureCursor() != 0) captureArrival(shard, ep, e, local, f, size, room);
   let ok = true;
   if (size < HDR_SIZE) drop(shard, ep, R_MSG_SIZE_LT_HEADER);
   else if (size > room) { drop(shard, ep, R_MSG_SIZE_GT_BUFFER); gRxOverclaim += size - room; }
@@ -59,19 +55,50 @@ let gRxOverclaim: u32 = 0;
   return ok;
 }
 
+/** A frame at slot `local` of endpoint `ep` (entry `e`) reaches the capture, once only, though a frame held back (backpressure) is looked at again later. Out of line: one test per frame when not capturing. */
+function captureArrival(shard: usize, ep: u32, e: usize, local: u32, f: usize, size: u32, room: u32): void {
+  if (load<u32>(e, EP_IN_CAPTURED) == local + 1) return;
+  captureFrame(shard, ep, CAPD_TO_ROUTER, f, size < HDR_SIZE ? HDR_SIZE : size > room ? room : size);
+  store<u32>(e, local + 1, EP_IN_CAPTURED);
+}
+
 /** Take up to `budget` frames from endpoint `ep`'s ring. */
 function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   const e = endpointAt(shard, ep);
   const cur = <usize>load<u32>(e, EP_IN_CURSOR);
   let avail = consumeAvailable(cur);
   if (avail == 0) return 0;
-  // Packed rings take their own walk, out of line: any packed-ring arithmetic in this loop
-  // measured 9-12 % off router-core on rings of one frame per slot.
-  if (isPacked(cur)) return drainPacked(shard, ep, e, cur, avail, budget);
+  const kind = <u32>load<u8>(e, EP_KIND);
+  // One walk per endpoint kind and ring shape, each with only its own classification inlined:
+  // a single loop holding both fromDriver and fromDevice kept the header word and the walk's
+  // state in stack slots. Packed rings walk out of line too: any packed-ring arithmetic in the
+  // one-frame-per-slot loop measured 9-12 % off router-core.
+  if (isPacked(cur)) {
+    if (kind == EPK_DRIVER) return drainPackedDriver(shard, ep, e, cur, avail, budget);
+    if (kind == EPK_DEVICE) return drainPackedDevice(shard, ep, e, cur, avail, budget);
+    return drainPackedOther(shard, ep, e, cur, avail, budget);
+  }
+  if (avail > budget) avail = budget;
+  if (kind == EPK_DRIVER) return drainDriver(shard, ep, e, cur, avail);
+  if (kind == EPK_DEVICE) return drainDevice(shard, ep, e, cur, avail);
+  return drainOther(shard, ep, e, cur, avail);
+}
+
+function drainDriver(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u32 {
+  return walkSlots(shard, ep, e, cur, avail, EPK_DRIVER);
+}
+function drainDevice(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u32 {
+  return walkSlots(shard, ep, e, cur, avail, EPK_DEVICE);
+}
+/** A source of neither kind (its endpoint just freed): its frames are checked, counted and consumed unrouted. */
+function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u32 {
+  return walkSlots(shard, ep, e, cur, avail, EPK_FREE);
+}
+
+/** Walk `avail` frames of a ring of one frame per slot; `kind` is a constant in each caller above. */
+@inline function walkSlots(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, kind: u32): u32 {
   store<u32>(shard, 1, SH_BOUNDED);
   walkBegin(shard, ep, cur);
-  if (avail > budget) avail = budget;
-  const kind = <u32>load<u8>(e, EP_KIND);
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
   // The run of readable slots is walked with the index in a local; the cursor is written once.
   const slots = ringSlots(cur);
@@ -93,9 +120,18 @@ function drainEndpoint(shard: usize, ep: u32, budget: u32): u32 {
   return drainDone(shard, ep, e, cur, local, n, n, bytes);
 }
 
-/** drainEndpoint for a packed ring: a frame takes frameUnits(msg_size) units. */
-function drainPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, budget: u32): u32 {
-  const kind = <u32>load<u8>(e, EP_KIND);
+function drainPackedDriver(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, budget: u32): u32 {
+  return walkPacked(shard, ep, e, cur, avail, budget, EPK_DRIVER);
+}
+function drainPackedDevice(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, budget: u32): u32 {
+  return walkPacked(shard, ep, e, cur, avail, budget, EPK_DEVICE);
+}
+function drainPackedOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, budget: u32): u32 {
+  return walkPacked(shard, ep, e, cur, avail, budget, EPK_FREE);
+}
+
+/** walkSlots for a packed ring: a frame takes frameUnits(msg_size) units. */
+@inline function walkPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, budget: u32, kind: u32): u32 {
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
   const slots = ringSlots(cur);
   const stride = slotStride(cur);
