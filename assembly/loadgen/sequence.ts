@@ -103,12 +103,15 @@ function log(st: usize, kind: u32, t: f64, bus: u32, dev: u32, token: u32, id: u
 }
 
 /** An operation ended at `t` (answered, failed or expired): the stall watch (src/loadgen/load-metrics.ts `ended`). */
-function ended(st: usize, t: f64): void {
-  let since: f64 = -1;
-  if (load<u32>(st, LGS_STALL_OPEN) != 0) since = load<f64>(st, LGS_STALL_SINCE);
-  else if (t - load<f64>(st, LGS_LAST_COMPLETION) > load<f64>(st, LGS_STALL_MS)) since = load<f64>(st, LGS_LAST_COMPLETION);
+@inline function ended(st: usize, t: f64): void {
+  const last = load<f64>(st, LGS_LAST_COMPLETION);
   store<f64>(st, t, LGS_LAST_COMPLETION);
-  if (since < 0) return;
+  if (load<u32>(st, LGS_STALL_OPEN) != 0) stallEnded(st, load<f64>(st, LGS_STALL_SINCE), t);
+  else if (t - last > load<f64>(st, LGS_STALL_MS)) stallEnded(st, last, t);
+}
+
+/** A stall that began at `since` ended at `t`: listed (out of line: rare). */
+function stallEnded(st: usize, since: f64, t: f64): void {
   const r = log(st, LGK_STALL, since, 0, 0, 0, 0, 0, 0, 0);
   if (r != 0) store<f64>(r, t - since, LGL_T2);
   store<u32>(st, 0, LGS_STALL_OPEN);
@@ -124,9 +127,13 @@ function ended(st: usize, t: f64): void {
 
 /** End operation `p` at `t`; `ok`: answered well, its latency recorded when measured. */
 function settle(st: usize, p: usize, t: f64, ok: bool): void {
+  settleBy(st, p, device(st, load<u32>(p, LGP_OWNER)), t, ok);
+}
+
+/** settle, with `d` the record of `p`'s owner (the answer path knows it): inlined there. */
+@inline function settleBy(st: usize, p: usize, d: usize, t: f64, ok: bool): void {
   ended(st, t);
   store<u32>(p, 0, LGP_STATE);
-  const d = device(st, load<u32>(p, LGP_OWNER));
   store<u32>(d, load<u32>(d, LGD_IN_FLIGHT) - 1, LGD_IN_FLIGHT);
   store<u64>(st, load<u64>(st, LGS_IN_FLIGHT) - 1, LGS_IN_FLIGHT);
   const intended = load<f64>(p, LGP_INTENDED);
@@ -153,8 +160,7 @@ function settle(st: usize, p: usize, t: f64, ok: bool): void {
 }
 
 /** A response's effect on its device's session (src/loadgen/device-session.ts onResponse): read, not judged. */
-function learn(st: usize, d: usize, tpl: usize, f: usize, size: u32): void {
-  const op = load<u32>(tpl, LGM_OP);
+@inline function learn(st: usize, d: usize, tpl: usize, op: u32, f: usize, size: u32): void {
   if (op == LG_OP_SET_DEVICE_STATUS) {
     if (size >= 12 && (load<u32>(tpl, LGM_VALUE) & STATUS_FEATURES_OK) != 0 && (load<u32>(f, 8) & STATUS_FEATURES_OK) == 0) counter(st, LGC_FEATURES_REFUSED);
   } else if (op == LG_OP_GET_CONFIG || op == LG_OP_SET_CONFIG) {
@@ -183,8 +189,25 @@ function windowProblem(f: usize, size: u32, out: usize): u32 {
   return 0;
 }
 
+/** lookup: whether the operation found was not its track's oldest (an order violation). */
+let lookupLate = false;
+
+/**
+ * The operation in flight on `track` with `token`, or 0 (lookupLate set): the one sequence
+ * number in [lo, lo + 32768) with this token, in flight if below next and not yet ended.
+ */
+@inline function lookup(track: usize, token: u32): usize {
+  const lo = load<u64>(track, LGT_LO);
+  const seq = lo + <u64>((token - 1 - <u32>lo) & TOKEN_MASK);
+  if (seq >= load<u64>(track, LGT_NEXT)) return 0;
+  const p = slot(track, seq);
+  if (load<u32>(p, LGP_STATE) == 0) return 0;
+  lookupLate = seq != lo;
+  return p;
+}
+
 /** A response (type has the response bit): matched by token in its ordering domain, then verified. */
-function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize): void {
+@inline function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize): void {
   const type = <u32>w & 3;
   const id = <u32>(w >> 8) & 0xff;
   const dev = <u32>(w >> 16) & 0xffff;
@@ -199,27 +222,16 @@ function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize
     const at = devIndex(st, dev);
     if (at != 0) { d = device(st, at - 1); track = d + LGD_REQ; }
   }
-  let p: usize = 0;
-  if (track != 0 && token != 0) {
-    // The one sequence number in [lo, lo + 32768) with this token; in flight if below next.
-    const lo = load<u64>(track, LGT_LO);
-    const next = load<u64>(track, LGT_NEXT);
-    const seq = lo + <u64>((token - 1 - <u32>lo) & TOKEN_MASK);
-    if (seq < next) {
-      const s = slot(track, seq);
-      if (load<u32>(s, LGP_STATE) != 0) {
-        p = s;
-        if (seq != lo) log(st, LGK_ORDER, t, bus ? 1 : 0, dev, token, id, 0, 0, 0);
-      }
-    }
-  }
+  const p = track != 0 && token != 0 ? lookup(track, token) : 0;
   if (p == 0) { log(st, LGK_UNEXPECTED, t, bus ? 1 : 0, dev, token, id, 0, 0, 0); return; }
+  if (lookupLate) log(st, LGK_ORDER, t, bus ? 1 : 0, dev, token, id, 0, 0, 0);
   const tpl = <usize>load<u32>(p, LGP_TPL);
   const op = load<u32>(tpl, LGM_OP);
-  const owner = device(st, load<u32>(p, LGP_OWNER));
+  // A device's own track holds only its operations; the bus track anyone's.
+  const owner = bus ? device(st, load<u32>(p, LGP_OWNER)) : d;
   if (load<u8>(tpl + LGM_FRAME, 1) != id) {
     log(st, LGK_ID_MISMATCH, t, bus ? 1 : 0, load<u32>(owner, LGD_DEV), token, id, op, 0, 0);
-    settle(st, p, t, false);
+    settleBy(st, p, owner, t, false);
     advance(track);
     return;
   }
@@ -237,8 +249,8 @@ function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize
       ok = false;
     }
   }
-  if (ok) learn(st, owner, tpl, f, size);
-  settle(st, p, t, ok);
+  if (ok) learn(st, owner, tpl, op, f, size);
+  settleBy(st, p, owner, t, ok);
   advance(track);
 }
 
@@ -254,12 +266,9 @@ function failure(st: usize, f: usize, t: f64): void {
   if (at != 0) track = device(st, at - 1) + LGD_REQ;
   else if (fdev == 0) track = <usize>load<u32>(st, LGS_BUS);
   if (track == 0 || ftok == 0) return;
-  const lo = load<u64>(track, LGT_LO);
-  const seq = lo + <u64>((ftok - 1 - <u32>lo) & TOKEN_MASK);
-  if (seq >= load<u64>(track, LGT_NEXT)) return;
-  const p = slot(track, seq);
-  if (load<u32>(p, LGP_STATE) == 0) return;
-  if (seq != lo) log(st, LGK_ORDER, t, fdev == 0 && at == 0 ? 1 : 0, fdev, ftok, fid, 1, 0, 0); // counted, not listed
+  const p = lookup(track, ftok);
+  if (p == 0) return;
+  if (lookupLate) log(st, LGK_ORDER, t, fdev == 0 && at == 0 ? 1 : 0, fdev, ftok, fid, 1, 0, 0); // counted, not listed
   settle(st, p, t, false);
   advance(track);
 }
@@ -314,7 +323,7 @@ function used(st: usize, dev: u32, vq: u32, t: f64): void {
 }
 
 /** Read and handle every frame waiting. Returns frames read, or −1 when it stopped for the log. */
-function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
+@inline function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
   const maxSize = load<u32>(st, LGS_MAX_SIZE);
   let n: i32 = 0;
   for (let f = consumePeek(rx); f != 0; f = consumePeek(rx)) {
@@ -361,7 +370,7 @@ function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
 }
 
 /** Send device `d`'s next message, due at `intended`. False: no room (the ring, or the track's window). */
-function issue(st: usize, di: u32, d: usize, tx: usize, intended: f64, t: f64): bool {
+@inline function issue(st: usize, di: u32, d: usize, tx: usize, intended: f64, t: f64): bool {
   const tpls = <usize>load<u32>(d, LGD_TPLS);
   const pos = load<u32>(d, LGD_POS);
   let tpl = <usize>load<u32>(tpls + (<usize>pos << 2));
@@ -443,19 +452,24 @@ function issue(st: usize, di: u32, d: usize, tx: usize, intended: f64, t: f64): 
 }
 
 /** Closed loop: each device tops up to the outstanding limit. Returns frames sent. */
-function sendClosed(st: usize, tx: usize, t: f64): u32 {
+@inline function sendClosed(st: usize, tx: usize, t: f64): u32 {
+  if (!issuing(st, t)) return 0;
   const n = load<u32>(st, LGS_NDEV);
   const outstanding = load<u32>(st, LGS_OUTSTANDING);
+  // issuing() at a fixed `t` changes only with the measured count: kept here, stored once.
   const measured = t >= load<f64>(st, LGS_MEASURE_AT);
+  let issued = load<u64>(st, LGS_MEASURED_ISSUED);
+  const count = load<u64>(st, LGS_COUNT);
   let burst: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const d = device(st, i);
-    while (load<u32>(d, LGD_IN_FLIGHT) < outstanding && burst < SEND_BURST && issuing(st, t)) {
+    while (load<u32>(d, LGD_IN_FLIGHT) < outstanding && burst < SEND_BURST && (!measured || issued < count)) {
       if (!logRoom(st) || !issue(st, i, d, tx, t, t)) break;
-      if (measured) bump(st + LGS_MEASURED_ISSUED);
+      if (measured) issued++;
       burst++;
     }
   }
+  store<u64>(st, issued, LGS_MEASURED_ISSUED);
   return burst;
 }
 
