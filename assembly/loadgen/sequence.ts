@@ -54,6 +54,10 @@ const TOKEN_MASK: u32 = 0x7fff;
   store<u64>(a, load<u64>(a) + 1);
 }
 
+@inline function addTo(a: usize, v: u64): void {
+  store<u64>(a, load<u64>(a) + v);
+}
+
 /** The histogram bucket's byte offset for `ns`. */
 @inline function bucketAt(ns: u64): usize {
   let b = histBucket(ns);
@@ -127,24 +131,27 @@ function stallEnded(st: usize, since: f64, t: f64): void {
 
 /** End operation `p` at `t`; `ok`: answered well, its latency recorded when measured. */
 function settle(st: usize, p: usize, t: f64, ok: bool): void {
-  settleBy(st, p, device(st, load<u32>(p, LGP_OWNER)), t, ok);
+  settleBy(st, p, device(st, load<u32>(p, LGP_OWNER)), t, ok, load<f64>(st, LGS_MEASURE_AT), <usize>load<u32>(st, LGS_HIST_OP), <usize>load<u32>(st, LGS_HIST_INTERVAL));
 }
 
-/** settle, with `d` the record of `p`'s owner (the answer path knows it): inlined there. */
-@inline function settleBy(st: usize, p: usize, d: usize, t: f64, ok: bool): void {
+/**
+ * settle, with `d` the record of `p`'s owner (the answer path knows it) and the state block's
+ * LGS_MEASURE_AT, LGS_HIST_OP and LGS_HIST_INTERVAL as the answer loop holds them: inlined there.
+ */
+@inline function settleBy(st: usize, p: usize, d: usize, t: f64, ok: bool, measureAt: f64, histOp: usize, histInterval: usize): void {
   ended(st, t);
   store<u32>(p, 0, LGP_STATE);
   store<u32>(d, load<u32>(d, LGD_IN_FLIGHT) - 1, LGD_IN_FLIGHT);
   store<u64>(st, load<u64>(st, LGS_IN_FLIGHT) - 1, LGS_IN_FLIGHT);
   const intended = load<f64>(p, LGP_INTENDED);
-  if (!ok || intended < load<f64>(st, LGS_MEASURE_AT)) return;
+  if (!ok || intended < measureAt) return;
   const dt = (t - intended) * 1e6;
   const ns: u64 = dt >= 1.5 ? <u64>Math.round(dt) : 1; // HdrHistogram's floor: 1 ns
   const tpl = <usize>load<u32>(p, LGP_TPL);
   const b = bucketAt(ns); // one bucket, three histograms: per message kind, per device, the interval
-  bump(<usize>load<u32>(st, LGS_HIST_OP) + <usize>load<u32>(tpl, LGM_OP) * (<usize>HIST_BUCKETS << 3) + b);
+  bump(histOp + <usize>load<u32>(tpl, LGM_OP) * (<usize>HIST_BUCKETS << 3) + b);
   bump(<usize>load<u32>(d, LGD_HIST) + b);
-  bump(<usize>load<u32>(st, LGS_HIST_INTERVAL) + b);
+  bump(histInterval + b);
   if (ns > load<u64>(st, LGS_MAX_NS)) store<u64>(st, ns, LGS_MAX_NS);
   bump(st + LGS_COMPLETED);
   bump(st + LGS_INTERVAL_OPS);
@@ -207,7 +214,7 @@ let lookupLate = false;
 }
 
 /** A response (type has the response bit): matched by token in its ordering domain, then verified. */
-@inline function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize): void {
+@inline function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize, measureAt: f64, histOp: usize, histInterval: usize): void {
   const type = <u32>w & 3;
   const id = <u32>(w >> 8) & 0xff;
   const dev = <u32>(w >> 16) & 0xffff;
@@ -231,7 +238,7 @@ let lookupLate = false;
   const owner = bus ? device(st, load<u32>(p, LGP_OWNER)) : d;
   if (load<u8>(tpl + LGM_FRAME, 1) != id) {
     log(st, LGK_ID_MISMATCH, t, bus ? 1 : 0, load<u32>(owner, LGD_DEV), token, id, op, 0, 0);
-    settleBy(st, p, owner, t, false);
+    settleBy(st, p, owner, t, false, measureAt, histOp, histInterval);
     advance(track);
     return;
   }
@@ -250,7 +257,7 @@ let lookupLate = false;
     }
   }
   if (ok) learn(st, owner, tpl, op, f, size);
-  settleBy(st, p, owner, t, ok);
+  settleBy(st, p, owner, t, ok, measureAt, histOp, histInterval);
   advance(track);
 }
 
@@ -325,9 +332,13 @@ function used(st: usize, dev: u32, vq: u32, t: f64): void {
 /** Read and handle every frame waiting. Returns frames read, or −1 when it stopped for the log. */
 @inline function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
   const maxSize = load<u32>(st, LGS_MAX_SIZE);
+  // Read once a call: JavaScript changes them only between calls.
+  const measureAt = load<f64>(st, LGS_MEASURE_AT);
+  const histOp = <usize>load<u32>(st, LGS_HIST_OP);
+  const histInterval = <usize>load<u32>(st, LGS_HIST_INTERVAL);
   let n: i32 = 0;
   for (let f = consumePeek(rx); f != 0; f = consumePeek(rx)) {
-    if (!logRoom(st)) return -1;
+    if (!logRoom(st)) { addTo(st + LGS_RECEIVED, <u64>n); return -1; }
     const w = load<u64>(f);
     const type = <u32>w & 3; // bits 2–7 are reserved: ignored on receive (§8 driver rule 1)
     const id = <u32>(w >> 8) & 0xff;
@@ -343,7 +354,7 @@ function used(st: usize, dev: u32, vq: u32, t: f64): void {
     } else if (size < 8 || size > maxSize) {
       log(st, LGK_MALFORMED, t, 0, 0, 0, 0, size, maxSize, 0);
     } else if ((type & TYPE_RESPONSE) != 0) {
-      response(st, f, w, size, t, scratch);
+      response(st, f, w, size, t, scratch, measureAt, histOp, histInterval);
     } else if (type == TYPE_BUS) {
       if (id == VMSG_EVT_REQUEST_FAILED && size >= RF_SIZE) failure(st, f, t);
       else if (id == B_EVENT_DEVICE) counter(st, LGC_DEVICE_EVENTS);
@@ -355,10 +366,10 @@ function used(st: usize, dev: u32, vq: u32, t: f64): void {
     } else {
       counter(st, LGC_OTHER_FRAMES);
     }
-    bump(st + LGS_RECEIVED);
     consumeRelease(rx);
     n++;
   }
+  addTo(st + LGS_RECEIVED, <u64>n); // one store a call: JavaScript reads it between calls
   return n;
 }
 
@@ -421,7 +432,6 @@ function used(st: usize, dev: u32, vq: u32, t: f64): void {
   produceCommit(tx);
   // accepted (src/loadgen/load-metrics.ts): a send into an idle bus starts the stall clock now
   store<u32>(st, 0, LGS_QUEUE_BLOCKED);
-  bump(st + LGS_SENT);
   const inFlight = load<u64>(st, LGS_IN_FLIGHT);
   if (inFlight == 0) store<f64>(st, t, LGS_LAST_COMPLETION);
   const p = slot(track, seq);
@@ -470,6 +480,7 @@ function used(st: usize, dev: u32, vq: u32, t: f64): void {
     }
   }
   store<u64>(st, issued, LGS_MEASURED_ISSUED);
+  addTo(st + LGS_SENT, <u64>burst);
   return burst;
 }
 
@@ -502,6 +513,7 @@ function sendOpen(st: usize, tx: usize, t: f64): u32 {
   }
   store<f64>(st, due, LGS_NEXT_DUE);
   store<u32>(st, rr, LGS_RR);
+  addTo(st + LGS_SENT, <u64>burst);
   return burst;
 }
 
@@ -573,12 +585,13 @@ export function lgSeqRun(st: usize, budget: u32, scratch: usize): u32 {
   let first = true;
   let result = LG_BUDGET;
   for (let pass: u32 = 0; pass < budget;) {
-    // The clock is read when there is something to do, on a call's first pass and on every 64th
-    // empty pass (timeouts): a busy-polled pass that finds nothing costs one look at the ring,
-    // not a call out to JS (nor one right after each answer: a closed loop waiting for answers
-    // with its windows full has nothing to send).
+    // The clock is read when there is something to do, on a call's first pass and on every
+    // 1024th empty pass (timeouts, which are looked for every 20 ms): a busy-polled pass that
+    // finds nothing costs one look at the ring, not a call out to JS (nor one right after each
+    // answer: a closed loop waiting for answers with its windows full has nothing to send), and
+    // an answer rarely lands while a full empty pass (~0.1 µs, most of it the clock) runs.
     // (consumePeek finding the ring empty has published our pending frees already.)
-    if (!open && !first && (idle & 63) != 63 && consumePeek(rx) == 0 && load<u64>(st, LGS_IN_FLIGHT) >= capacity) {
+    if (!open && !first && (idle & 1023) != 1023 && consumePeek(rx) == 0 && load<u64>(st, LGS_IN_FLIGHT) >= capacity) {
       if (++idle >= spins) { result = LG_IDLE; break; }
       continue;
     }
