@@ -9,7 +9,7 @@
 // the result lists as an event goes into a log TypeScript reads between calls. Closed and open
 // loop pacing, timeouts and stalls run here too, on the clock read once per pass.
 // No allocation: every address comes from the state block (./sequence-layout.ts).
-import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit, CUR_PENDING } from '../ring/cursor';
+import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit, peerIndexNow, CUR_PENDING, CUR_LOCAL, CUR_CACHED } from '../ring/cursor';
 import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_PING, B_GET_DEVICES, B_EVENT_DEVICE, T_EVENT_USED, T_EVENT_CONFIG } from '../header';
 import { VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE } from '../router/layout';
 import { LGF_RETURN_ON_SEND, LG_DONE, LG_IDLE, LG_BUDGET, LG_SENT_NOW, HIST_BUCKETS } from './layout';
@@ -329,6 +329,17 @@ function used(st: usize, dev: u32, vq: u32, t: f64): void {
   return q;
 }
 
+/**
+ * Whether a frame may be waiting after the one just released: consumePeek finding the ring empty
+ * would publish our frees at once, a sequentially consistent store ahead of the requests this
+ * pass sends; they go after those instead (lgSeqRun). A torn peer index reads as waiting:
+ * consumePeek then counts the fault and finds nothing.
+ */
+@inline function moreWaiting(rx: usize): bool {
+  const local = load<u32>(rx, CUR_LOCAL);
+  return local != load<u32>(rx, CUR_CACHED) || peerIndexNow(rx) != local;
+}
+
 /** Read and handle every frame waiting. Returns frames read, or −1 when it stopped for the log. */
 @inline function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
   const maxSize = load<u32>(st, LGS_MAX_SIZE);
@@ -337,7 +348,7 @@ function used(st: usize, dev: u32, vq: u32, t: f64): void {
   const histOp = <usize>load<u32>(st, LGS_HIST_OP);
   const histInterval = <usize>load<u32>(st, LGS_HIST_INTERVAL);
   let n: i32 = 0;
-  for (let f = consumePeek(rx); f != 0; f = consumePeek(rx)) {
+  for (let f = consumePeek(rx); f != 0; f = moreWaiting(rx) ? consumePeek(rx) : 0) {
     if (!logRoom(st)) { addTo(st + LGS_RECEIVED, <u64>n); return -1; }
     const w = load<u64>(f);
     const type = <u32>w & 3; // bits 2–7 are reserved: ignored on receive (§8 driver rule 1)
@@ -605,6 +616,7 @@ export function lgSeqRun(st: usize, budget: u32, scratch: usize): u32 {
     const sent = more ? (open ? sendOpen(st, tx, t) : sendClosed(st, tx, t)) : 0;
     const published = load<u32>(tx, CUR_PENDING) != 0; // requests or keep-alive answers
     if (published) cursorFlush(tx);
+    if (load<u32>(rx, CUR_PENDING) != 0) cursorFlush(rx); // the frees receive left, after the requests
     if (sent != 0 || got != 0) {
       store<f64>(st, t, LGS_LAST);
       idle = 0;
@@ -616,6 +628,7 @@ export function lgSeqRun(st: usize, budget: u32, scratch: usize): u32 {
     if (load<u32>(rx, CUR_PENDING) != 0) cursorFlush(rx);
     if (++idle >= spins) { result = LG_IDLE; break; }
   }
+  if (load<u32>(rx, CUR_PENDING) != 0) cursorFlush(rx); // a pass that stopped early: its frees too
   return result;
 }
 
