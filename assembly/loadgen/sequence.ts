@@ -9,7 +9,7 @@
 // the result lists as an event goes into a log TypeScript reads between calls. Closed and open
 // loop pacing, timeouts and stalls run here too, on the clock read once per pass.
 // No allocation: every address comes from the state block (./sequence-layout.ts).
-import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit, CUR_PENDING } from '../ring/cursor';
+import { consumePeek, consumeRelease, cursorFlush, produceReserve, produceCommit, peerIndexNow, CUR_PENDING, CUR_LOCAL, CUR_CACHED } from '../ring/cursor';
 import { makeHeader, TYPE_BUS, TYPE_RESPONSE, B_PING, B_GET_DEVICES, B_EVENT_DEVICE, T_EVENT_USED, T_EVENT_CONFIG } from '../header';
 import { VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE } from '../router/layout';
 import { LGF_RETURN_ON_SEND, LG_DONE, LG_IDLE, LG_BUDGET, LG_SENT_NOW, HIST_BUCKETS } from './layout';
@@ -52,6 +52,10 @@ const TOKEN_MASK: u32 = 0x7fff;
 
 @inline function bump(a: usize): void {
   store<u64>(a, load<u64>(a) + 1);
+}
+
+@inline function addTo(a: usize, v: u64): void {
+  store<u64>(a, load<u64>(a) + v);
 }
 
 /** The histogram bucket's byte offset for `ns`. */
@@ -103,12 +107,15 @@ function log(st: usize, kind: u32, t: f64, bus: u32, dev: u32, token: u32, id: u
 }
 
 /** An operation ended at `t` (answered, failed or expired): the stall watch (src/loadgen/load-metrics.ts `ended`). */
-function ended(st: usize, t: f64): void {
-  let since: f64 = -1;
-  if (load<u32>(st, LGS_STALL_OPEN) != 0) since = load<f64>(st, LGS_STALL_SINCE);
-  else if (t - load<f64>(st, LGS_LAST_COMPLETION) > load<f64>(st, LGS_STALL_MS)) since = load<f64>(st, LGS_LAST_COMPLETION);
+@inline function ended(st: usize, t: f64): void {
+  const last = load<f64>(st, LGS_LAST_COMPLETION);
   store<f64>(st, t, LGS_LAST_COMPLETION);
-  if (since < 0) return;
+  if (load<u32>(st, LGS_STALL_OPEN) != 0) stallEnded(st, load<f64>(st, LGS_STALL_SINCE), t);
+  else if (t - last > load<f64>(st, LGS_STALL_MS)) stallEnded(st, last, t);
+}
+
+/** A stall that began at `since` ended at `t`: listed (out of line: rare). */
+function stallEnded(st: usize, since: f64, t: f64): void {
   const r = log(st, LGK_STALL, since, 0, 0, 0, 0, 0, 0, 0);
   if (r != 0) store<f64>(r, t - since, LGL_T2);
   store<u32>(st, 0, LGS_STALL_OPEN);
@@ -124,20 +131,27 @@ function ended(st: usize, t: f64): void {
 
 /** End operation `p` at `t`; `ok`: answered well, its latency recorded when measured. */
 function settle(st: usize, p: usize, t: f64, ok: bool): void {
+  settleBy(st, p, device(st, load<u32>(p, LGP_OWNER)), t, ok, load<f64>(st, LGS_MEASURE_AT), <usize>load<u32>(st, LGS_HIST_OP), <usize>load<u32>(st, LGS_HIST_INTERVAL));
+}
+
+/**
+ * settle, with `d` the record of `p`'s owner (the answer path knows it) and the state block's
+ * LGS_MEASURE_AT, LGS_HIST_OP and LGS_HIST_INTERVAL as the answer loop holds them: inlined there.
+ */
+@inline function settleBy(st: usize, p: usize, d: usize, t: f64, ok: bool, measureAt: f64, histOp: usize, histInterval: usize): void {
   ended(st, t);
   store<u32>(p, 0, LGP_STATE);
-  const d = device(st, load<u32>(p, LGP_OWNER));
   store<u32>(d, load<u32>(d, LGD_IN_FLIGHT) - 1, LGD_IN_FLIGHT);
   store<u64>(st, load<u64>(st, LGS_IN_FLIGHT) - 1, LGS_IN_FLIGHT);
   const intended = load<f64>(p, LGP_INTENDED);
-  if (!ok || intended < load<f64>(st, LGS_MEASURE_AT)) return;
+  if (!ok || intended < measureAt) return;
   const dt = (t - intended) * 1e6;
   const ns: u64 = dt >= 1.5 ? <u64>Math.round(dt) : 1; // HdrHistogram's floor: 1 ns
   const tpl = <usize>load<u32>(p, LGP_TPL);
   const b = bucketAt(ns); // one bucket, three histograms: per message kind, per device, the interval
-  bump(<usize>load<u32>(st, LGS_HIST_OP) + <usize>load<u32>(tpl, LGM_OP) * (<usize>HIST_BUCKETS << 3) + b);
+  bump(histOp + <usize>load<u32>(tpl, LGM_OP) * (<usize>HIST_BUCKETS << 3) + b);
   bump(<usize>load<u32>(d, LGD_HIST) + b);
-  bump(<usize>load<u32>(st, LGS_HIST_INTERVAL) + b);
+  bump(histInterval + b);
   if (ns > load<u64>(st, LGS_MAX_NS)) store<u64>(st, ns, LGS_MAX_NS);
   bump(st + LGS_COMPLETED);
   bump(st + LGS_INTERVAL_OPS);
@@ -153,8 +167,7 @@ function settle(st: usize, p: usize, t: f64, ok: bool): void {
 }
 
 /** A response's effect on its device's session (src/loadgen/device-session.ts onResponse): read, not judged. */
-function learn(st: usize, d: usize, tpl: usize, f: usize, size: u32): void {
-  const op = load<u32>(tpl, LGM_OP);
+@inline function learn(st: usize, d: usize, tpl: usize, op: u32, f: usize, size: u32): void {
   if (op == LG_OP_SET_DEVICE_STATUS) {
     if (size >= 12 && (load<u32>(tpl, LGM_VALUE) & STATUS_FEATURES_OK) != 0 && (load<u32>(f, 8) & STATUS_FEATURES_OK) == 0) counter(st, LGC_FEATURES_REFUSED);
   } else if (op == LG_OP_GET_CONFIG || op == LG_OP_SET_CONFIG) {
@@ -183,8 +196,25 @@ function windowProblem(f: usize, size: u32, out: usize): u32 {
   return 0;
 }
 
+/** lookup: whether the operation found was not its track's oldest (an order violation). */
+let lookupLate = false;
+
+/**
+ * The operation in flight on `track` with `token`, or 0 (lookupLate set): the one sequence
+ * number in [lo, lo + 32768) with this token, in flight if below next and not yet ended.
+ */
+@inline function lookup(track: usize, token: u32): usize {
+  const lo = load<u64>(track, LGT_LO);
+  const seq = lo + <u64>((token - 1 - <u32>lo) & TOKEN_MASK);
+  if (seq >= load<u64>(track, LGT_NEXT)) return 0;
+  const p = slot(track, seq);
+  if (load<u32>(p, LGP_STATE) == 0) return 0;
+  lookupLate = seq != lo;
+  return p;
+}
+
 /** A response (type has the response bit): matched by token in its ordering domain, then verified. */
-function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize): void {
+@inline function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize, measureAt: f64, histOp: usize, histInterval: usize): void {
   const type = <u32>w & 3;
   const id = <u32>(w >> 8) & 0xff;
   const dev = <u32>(w >> 16) & 0xffff;
@@ -199,27 +229,16 @@ function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize
     const at = devIndex(st, dev);
     if (at != 0) { d = device(st, at - 1); track = d + LGD_REQ; }
   }
-  let p: usize = 0;
-  if (track != 0 && token != 0) {
-    // The one sequence number in [lo, lo + 32768) with this token; in flight if below next.
-    const lo = load<u64>(track, LGT_LO);
-    const next = load<u64>(track, LGT_NEXT);
-    const seq = lo + <u64>((token - 1 - <u32>lo) & TOKEN_MASK);
-    if (seq < next) {
-      const s = slot(track, seq);
-      if (load<u32>(s, LGP_STATE) != 0) {
-        p = s;
-        if (seq != lo) log(st, LGK_ORDER, t, bus ? 1 : 0, dev, token, id, 0, 0, 0);
-      }
-    }
-  }
+  const p = track != 0 && token != 0 ? lookup(track, token) : 0;
   if (p == 0) { log(st, LGK_UNEXPECTED, t, bus ? 1 : 0, dev, token, id, 0, 0, 0); return; }
+  if (lookupLate) log(st, LGK_ORDER, t, bus ? 1 : 0, dev, token, id, 0, 0, 0);
   const tpl = <usize>load<u32>(p, LGP_TPL);
   const op = load<u32>(tpl, LGM_OP);
-  const owner = device(st, load<u32>(p, LGP_OWNER));
+  // A device's own track holds only its operations; the bus track anyone's.
+  const owner = bus ? device(st, load<u32>(p, LGP_OWNER)) : d;
   if (load<u8>(tpl + LGM_FRAME, 1) != id) {
     log(st, LGK_ID_MISMATCH, t, bus ? 1 : 0, load<u32>(owner, LGD_DEV), token, id, op, 0, 0);
-    settle(st, p, t, false);
+    settleBy(st, p, owner, t, false, measureAt, histOp, histInterval);
     advance(track);
     return;
   }
@@ -237,8 +256,8 @@ function response(st: usize, f: usize, w: u64, size: u32, t: f64, scratch: usize
       ok = false;
     }
   }
-  if (ok) learn(st, owner, tpl, f, size);
-  settle(st, p, t, ok);
+  if (ok) learn(st, owner, tpl, op, f, size);
+  settleBy(st, p, owner, t, ok, measureAt, histOp, histInterval);
   advance(track);
 }
 
@@ -254,12 +273,9 @@ function failure(st: usize, f: usize, t: f64): void {
   if (at != 0) track = device(st, at - 1) + LGD_REQ;
   else if (fdev == 0) track = <usize>load<u32>(st, LGS_BUS);
   if (track == 0 || ftok == 0) return;
-  const lo = load<u64>(track, LGT_LO);
-  const seq = lo + <u64>((ftok - 1 - <u32>lo) & TOKEN_MASK);
-  if (seq >= load<u64>(track, LGT_NEXT)) return;
-  const p = slot(track, seq);
-  if (load<u32>(p, LGP_STATE) == 0) return;
-  if (seq != lo) log(st, LGK_ORDER, t, fdev == 0 && at == 0 ? 1 : 0, fdev, ftok, fid, 1, 0, 0); // counted, not listed
+  const p = lookup(track, ftok);
+  if (p == 0) return;
+  if (lookupLate) log(st, LGK_ORDER, t, fdev == 0 && at == 0 ? 1 : 0, fdev, ftok, fid, 1, 0, 0); // counted, not listed
   settle(st, p, t, false);
   advance(track);
 }
@@ -313,12 +329,27 @@ function used(st: usize, dev: u32, vq: u32, t: f64): void {
   return q;
 }
 
+/**
+ * Whether a frame may be waiting after the one just released: consumePeek finding the ring empty
+ * would publish our frees at once, a sequentially consistent store ahead of the requests this
+ * pass sends; they go after those instead (lgSeqRun). A torn peer index reads as waiting:
+ * consumePeek then counts the fault and finds nothing.
+ */
+@inline function moreWaiting(rx: usize): bool {
+  const local = load<u32>(rx, CUR_LOCAL);
+  return local != load<u32>(rx, CUR_CACHED) || peerIndexNow(rx) != local;
+}
+
 /** Read and handle every frame waiting. Returns frames read, or −1 when it stopped for the log. */
-function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
+@inline function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
   const maxSize = load<u32>(st, LGS_MAX_SIZE);
+  // Read once a call: JavaScript changes them only between calls.
+  const measureAt = load<f64>(st, LGS_MEASURE_AT);
+  const histOp = <usize>load<u32>(st, LGS_HIST_OP);
+  const histInterval = <usize>load<u32>(st, LGS_HIST_INTERVAL);
   let n: i32 = 0;
-  for (let f = consumePeek(rx); f != 0; f = consumePeek(rx)) {
-    if (!logRoom(st)) return -1;
+  for (let f = consumePeek(rx); f != 0; f = moreWaiting(rx) ? consumePeek(rx) : 0) {
+    if (!logRoom(st)) { addTo(st + LGS_RECEIVED, <u64>n); return -1; }
     const w = load<u64>(f);
     const type = <u32>w & 3; // bits 2–7 are reserved: ignored on receive (§8 driver rule 1)
     const id = <u32>(w >> 8) & 0xff;
@@ -334,7 +365,7 @@ function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
     } else if (size < 8 || size > maxSize) {
       log(st, LGK_MALFORMED, t, 0, 0, 0, 0, size, maxSize, 0);
     } else if ((type & TYPE_RESPONSE) != 0) {
-      response(st, f, w, size, t, scratch);
+      response(st, f, w, size, t, scratch, measureAt, histOp, histInterval);
     } else if (type == TYPE_BUS) {
       if (id == VMSG_EVT_REQUEST_FAILED && size >= RF_SIZE) failure(st, f, t);
       else if (id == B_EVENT_DEVICE) counter(st, LGC_DEVICE_EVENTS);
@@ -346,10 +377,10 @@ function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
     } else {
       counter(st, LGC_OTHER_FRAMES);
     }
-    bump(st + LGS_RECEIVED);
     consumeRelease(rx);
     n++;
   }
+  addTo(st + LGS_RECEIVED, <u64>n); // one store a call: JavaScript reads it between calls
   return n;
 }
 
@@ -361,7 +392,7 @@ function receive(st: usize, rx: usize, tx: usize, t: f64, scratch: usize): i32 {
 }
 
 /** Send device `d`'s next message, due at `intended`. False: no room (the ring, or the track's window). */
-function issue(st: usize, di: u32, d: usize, tx: usize, intended: f64, t: f64): bool {
+@inline function issue(st: usize, di: u32, d: usize, tx: usize, intended: f64, t: f64): bool {
   const tpls = <usize>load<u32>(d, LGD_TPLS);
   const pos = load<u32>(d, LGD_POS);
   let tpl = <usize>load<u32>(tpls + (<usize>pos << 2));
@@ -412,7 +443,6 @@ function issue(st: usize, di: u32, d: usize, tx: usize, intended: f64, t: f64): 
   produceCommit(tx);
   // accepted (src/loadgen/load-metrics.ts): a send into an idle bus starts the stall clock now
   store<u32>(st, 0, LGS_QUEUE_BLOCKED);
-  bump(st + LGS_SENT);
   const inFlight = load<u64>(st, LGS_IN_FLIGHT);
   if (inFlight == 0) store<f64>(st, t, LGS_LAST_COMPLETION);
   const p = slot(track, seq);
@@ -443,19 +473,25 @@ function issue(st: usize, di: u32, d: usize, tx: usize, intended: f64, t: f64): 
 }
 
 /** Closed loop: each device tops up to the outstanding limit. Returns frames sent. */
-function sendClosed(st: usize, tx: usize, t: f64): u32 {
+@inline function sendClosed(st: usize, tx: usize, t: f64): u32 {
+  if (!issuing(st, t)) return 0;
   const n = load<u32>(st, LGS_NDEV);
   const outstanding = load<u32>(st, LGS_OUTSTANDING);
+  // issuing() at a fixed `t` changes only with the measured count: kept here, stored once.
   const measured = t >= load<f64>(st, LGS_MEASURE_AT);
+  let issued = load<u64>(st, LGS_MEASURED_ISSUED);
+  const count = load<u64>(st, LGS_COUNT);
   let burst: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const d = device(st, i);
-    while (load<u32>(d, LGD_IN_FLIGHT) < outstanding && burst < SEND_BURST && issuing(st, t)) {
+    while (load<u32>(d, LGD_IN_FLIGHT) < outstanding && burst < SEND_BURST && (!measured || issued < count)) {
       if (!logRoom(st) || !issue(st, i, d, tx, t, t)) break;
-      if (measured) bump(st + LGS_MEASURED_ISSUED);
+      if (measured) issued++;
       burst++;
     }
   }
+  store<u64>(st, issued, LGS_MEASURED_ISSUED);
+  addTo(st + LGS_SENT, <u64>burst);
   return burst;
 }
 
@@ -488,6 +524,7 @@ function sendOpen(st: usize, tx: usize, t: f64): u32 {
   }
   store<f64>(st, due, LGS_NEXT_DUE);
   store<u32>(st, rr, LGS_RR);
+  addTo(st + LGS_SENT, <u64>burst);
   return burst;
 }
 
@@ -559,12 +596,13 @@ export function lgSeqRun(st: usize, budget: u32, scratch: usize): u32 {
   let first = true;
   let result = LG_BUDGET;
   for (let pass: u32 = 0; pass < budget;) {
-    // The clock is read when there is something to do, on a call's first pass and on every 64th
-    // empty pass (timeouts): a busy-polled pass that finds nothing costs one look at the ring,
-    // not a call out to JS (nor one right after each answer: a closed loop waiting for answers
-    // with its windows full has nothing to send).
+    // The clock is read when there is something to do, on a call's first pass and on every
+    // 1024th empty pass (timeouts, which are looked for every 20 ms): a busy-polled pass that
+    // finds nothing costs one look at the ring, not a call out to JS (nor one right after each
+    // answer: a closed loop waiting for answers with its windows full has nothing to send), and
+    // an answer rarely lands while a full empty pass (~0.1 µs, most of it the clock) runs.
     // (consumePeek finding the ring empty has published our pending frees already.)
-    if (!open && !first && (idle & 63) != 63 && consumePeek(rx) == 0 && load<u64>(st, LGS_IN_FLIGHT) >= capacity) {
+    if (!open && !first && (idle & 1023) != 1023 && consumePeek(rx) == 0 && load<u64>(st, LGS_IN_FLIGHT) >= capacity) {
       if (++idle >= spins) { result = LG_IDLE; break; }
       continue;
     }
@@ -578,6 +616,7 @@ export function lgSeqRun(st: usize, budget: u32, scratch: usize): u32 {
     const sent = more ? (open ? sendOpen(st, tx, t) : sendClosed(st, tx, t)) : 0;
     const published = load<u32>(tx, CUR_PENDING) != 0; // requests or keep-alive answers
     if (published) cursorFlush(tx);
+    if (load<u32>(rx, CUR_PENDING) != 0) cursorFlush(rx); // the frees receive left, after the requests
     if (sent != 0 || got != 0) {
       store<f64>(st, t, LGS_LAST);
       idle = 0;
@@ -589,6 +628,7 @@ export function lgSeqRun(st: usize, budget: u32, scratch: usize): u32 {
     if (load<u32>(rx, CUR_PENDING) != 0) cursorFlush(rx);
     if (++idle >= spins) { result = LG_IDLE; break; }
   }
+  if (load<u32>(rx, CUR_PENDING) != 0) cursorFlush(rx); // a pass that stopped early: its frees too
   return result;
 }
 
