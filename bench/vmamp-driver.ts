@@ -25,11 +25,29 @@ type PeerResult = Omit<FrameBenchResult, 'mode'>;
 const dir = mkdtempSync(join(tmpdir(), 'vmsg-bench-vmamp-driver-'));
 const peerBin = join(dir, 'vmsg-peer');
 let serial = 0;
+/** Windows made and not yet removed: a run stopped by a signal removes them on its way out. */
+const windows = new Set<string>();
 
 function paths(): { path: string; sock: string } {
   const n = `${process.pid}-${serial++}`;
-  return { path: `/dev/shm/vmsg-bench-drv-${n}`, sock: join(dir, `${n}.sock`) };
+  const path = `/dev/shm/vmsg-bench-drv-${n}`;
+  windows.add(path);
+  return { path, sock: join(dir, `${n}.sock`) };
 }
+
+function removeWindow(path: string): void {
+  rmSync(path, { force: true });
+  windows.delete(path);
+}
+
+function removeAll(): void {
+  for (const w of windows) rmSync(w, { force: true });
+  windows.clear();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+process.once('exit', removeAll);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(128 + (sig === 'SIGINT' ? 2 : 15)));
 
 function peer(args: string[]): { done: Promise<{ code: number | null; out: string }> } {
   const p = spawn(peerBin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -54,7 +72,7 @@ async function cDriver(k: number, doorbell: boolean, seconds: number): Promise<P
   const drv = peer([...windowArgs('driver', p, doorbell), '--dev', '1', '--count', '1000000000', '--seconds', String(seconds), '--outstanding', String(k)]);
   const out = await drv.done;
   await dev.done;
-  rmSync(p.path, { force: true });
+  removeWindow(p.path);
   return JSON.parse(out.out) as PeerResult;
 }
 
@@ -67,7 +85,7 @@ async function ourDriver(k: number, doorbell: boolean, seconds: number): Promise
   } finally {
     await ch.close();
     await dev.done;
-    rmSync(p.path, { force: true });
+    removeWindow(p.path);
   }
 }
 
@@ -81,7 +99,7 @@ async function profileDriver(k: number, doorbell: boolean, seconds: number): Pro
   } finally {
     await ch.close();
     await dev.done;
-    rmSync(p.path, { force: true });
+    removeWindow(p.path);
   }
 }
 
@@ -124,7 +142,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeAll();
   }
   emit({ samples, info });
 }
