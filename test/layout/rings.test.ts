@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { SharedMemory } from '../../src/memory/shared-memory.js';
-import { CURF_RELAXED, CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_CACHED, CUR_PEEK_UNITS, CUR_SIZE, type CursorSide } from '../../src/ring/cursor.js';
+import { CURF_FREES, CURF_RELAXED, CURSOR_CONSUMER, CURSOR_PRODUCER, CUR_CACHED, CUR_PEEK_UNITS, CUR_SIZE, type CursorSide } from '../../src/ring/cursor.js';
 import { NR_CONS_CURSOR, NR_PROD_CURSOR, NR_SLOTS, NR_FRAME_UNITS, checkNativeRing, nativeCursorFlags, initNativeRing, nativeRingBytes, NR_CAPACITY, NR_FLAGS, NR_MAGIC, NR_PROD_INDEX, NR_SLOT_SIZE, NR_VERSION } from '../../src/ring/native.js';
 import { checkSpscRing, initSpscRing, spscCapacity, spscRegionBytes, spscCursorAt, SPSC_TAIL } from '../../src/ring/spsc.js';
 import {
@@ -58,7 +58,7 @@ describe('TS entry points write what the WASM inits write', () => {
     ] as const) {
       for (const relaxed of [false, true]) {
         const len = nativeRingBytes(capacity, slotSize);
-        const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, capacity, slotSize, batch, consumerBell, producerBell, relaxed ? CURF_RELAXED : 0, 1));
+        const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, capacity, slotSize, batch, consumerBell, producerBell, (relaxed ? CURF_RELAXED : 0) | CURF_FREES, 1));
         const b = after(scratch, len, () => initNativeRing(mem, scratch, { capacity, slotSize, batch, consumerBell, producerBell, relaxed }));
         expect(b).toBe(a);
       }
@@ -66,7 +66,7 @@ describe('TS entry points write what the WASM inits write', () => {
     for (const [capacity, frameUnits] of [[8, 2], [1024, 17], [35, 17], [4096, 4]] as const) {
       const len = nativeRingBytes(capacity, 16, frameUnits);
       expect(mem.wasm.nativeRingBytes(capacity, 16, frameUnits)).toBe(len);
-      const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, capacity, 16, 16, 4096, 0, CURF_RELAXED, frameUnits));
+      const a = after(scratch, len, () => mem.wasm.nativeRingInit(scratch, capacity, 16, 16, 4096, 0, CURF_RELAXED | CURF_FREES, frameUnits));
       const b = after(scratch, len, () => initNativeRing(mem, scratch, { capacity, frameUnits, batch: 16, consumerBell: 4096, relaxed: true }));
       expect(b).toBe(a);
     }
