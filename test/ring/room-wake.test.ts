@@ -6,7 +6,7 @@
 // releasing it, so releases land before, between and after the producer's announce and last
 // look. A lost wake-up shows as a wait that ends without room after `waitMs`: none allowed.
 import { afterAll, describe, expect, test } from 'vitest';
-import { Worker } from 'node:worker_threads';
+import { runWorker } from './run-worker.js';
 import { SharedMemory } from '../../src/memory/shared-memory.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { CUR_BATCH } from '../../src/ring/cursor.js';
@@ -37,15 +37,6 @@ const variants: Variant[] = [
   { name: 'packed ring of 8 units, frames up to 3, WASM consumer, batch 2', capacity: 8, frameUnits: 3, consumer: 'wasm', consumerBatch: 2 },
 ];
 
-function run(script: string, data: Record<string, unknown>): { done: Promise<Record<string, unknown>>; worker: Worker } {
-  const worker = new Worker(new URL(`./workers/${script}`, import.meta.url), { workerData: data });
-  const done = new Promise<Record<string, unknown>>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`${script} exited with ${code} before reporting`)));
-  });
-  return { done, worker };
-}
 
 describe.each(variants)('$name', (v) => {
   test(`a producer sleeping for room is always woken (${COUNT} messages, in order)`, async () => {
@@ -57,8 +48,8 @@ describe.each(variants)('$name', (v) => {
     initNativeRing(mem, base, { capacity: v.capacity, slotSize, frameUnits: v.frameUnits, batch: 1, consumerBell, producerBell });
     mem.u32[(base + NR_CONS_CURSOR + CUR_BATCH) >>> 2] = v.consumerBatch;
     const common = { memory: mem.memory, module, layout: 'native', base, stride: slotSize * v.frameUnits, count: COUNT, spins: 0, waitMs: WAIT_MS };
-    const consumer = run('slow-consumer.mjs', { ...common, view: v.consumer, cursor: base + NR_CONS_CURSOR, ownBell: consumerBell });
-    const producer = run('room-producer.mjs', { ...common, view: 'wasm', cursor: base + NR_PROD_CURSOR, ownBell: producerBell });
+    const consumer = runWorker('slow-consumer.mjs', { ...common, view: v.consumer, cursor: base + NR_CONS_CURSOR, ownBell: consumerBell });
+    const producer = runWorker('room-producer.mjs', { ...common, view: 'wasm', cursor: base + NR_PROD_CURSOR, ownBell: producerBell });
     try {
       const [p, c] = await Promise.all([producer.done, consumer.done]);
       expect(p.lost).toBe(0);

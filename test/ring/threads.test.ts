@@ -4,7 +4,7 @@
 // raw WASM exports on either side, the frame copies, and consumers/producers that sleep on a doorbell (spin-then-sleep) so the
 // wake path runs. Throughput is printed (msgs/s, consumer side), not asserted.
 import { afterAll, describe, expect, test } from 'vitest';
-import { Worker } from 'node:worker_threads';
+import { runWorker } from './run-worker.js';
 import { SharedMemory } from '../../src/memory/shared-memory.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { CURSOR_CONSUMER, CURSOR_PRODUCER } from '../../src/ring/cursor.js';
@@ -96,15 +96,6 @@ function setUp(v: Variant): SideSetup {
   };
 }
 
-function run(script: string, data: Record<string, unknown>): { done: Promise<Record<string, unknown>>; worker: Worker } {
-  const worker = new Worker(new URL(`./workers/${script}`, import.meta.url), { workerData: data });
-  const done = new Promise<Record<string, unknown>>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`${script} exited with ${code} before reporting`)));
-  });
-  return { done, worker };
-}
 
 const variants: Variant[] = [
   { name: 'native 4096: TS producer -> TS consumer, batch 16', layout: 'native', producer: 'ts', consumer: 'ts', batch: 16, large: true },
@@ -123,8 +114,8 @@ describe.each(variants)('$name', (v) => {
       memory: mem.memory, module, layout: v.layout, base: s.base, size: s.size, stride: s.stride,
       vmampLayout: s.vmampLayout, batch: v.batch, count: COUNT, copy: v.copy ?? 'slot',
     };
-    const consumer = run('consumer.mjs', { ...common, view: v.consumer, ...s.consumer });
-    const producer = run('producer.mjs', {
+    const consumer = runWorker('consumer.mjs', { ...common, view: v.consumer, ...s.consumer });
+    const producer = runWorker('producer.mjs', {
       ...common, view: v.producer, ...s.producer,
       // Pauses long enough (2 ms > 2000 polls) that the consumer goes to sleep ~20 times.
       pauseEvery: v.doorbells ? 50_000 : 0, pauseMs: 2,
