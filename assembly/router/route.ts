@@ -23,7 +23,7 @@ import { outServiceAll } from './output';
 import { emitToEndpoint } from './emit';
 import { faultFrameDone, faultXsDone } from './faults';
 import { fromDriver, fromDevice } from './classify';
-import { deviceDrainParked, acceptFromShard } from './admission';
+import { deviceDrainParked, acceptFromShard, requestNow } from './admission';
 import { xsCreditOf, xsCreditDone, xsWaiting, xsWaitingHead, xsWait, xsWaitingDone } from './xs-credit';
 
 /**
@@ -53,6 +53,11 @@ let gRxOverclaim: u32 = 0;
     bump(shard + SH_C_STALLS);
   }
   return ok;
+}
+
+/** takeFrame of a driver's frame, out of line: what requestNow did not forward. */
+function takeDriverFrame(shard: usize, ep: u32, e: usize, cur: usize, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
+  return takeFrame(shard, ep, e, cur, EPK_DRIVER, maxMsg, local, f, w, room);
 }
 
 /** A frame at slot `local` of endpoint `ep` (entry `e`) reaches the capture, once only, though a frame held back (backpressure) is looked at again later. Out of line: one test per frame when not capturing. */
@@ -110,7 +115,13 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
   while (n < avail) {
     const f = slotAt(slots, stride, local);
     const w = load<u64>(f);
-    if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
+    if (kind == EPK_DRIVER) {
+      // The common request goes without a call; any other frame takes the whole way, out of line.
+      const size = hdrMsgSize(w);
+      if (captureCursor() != 0 || size < HDR_SIZE || size > stride || size > maxMsg || !requestNow(shard, ep, e, f, w)) {
+        if (!takeDriverFrame(shard, ep, e, cur, maxMsg, local, f, w, stride)) break;
+      }
+    } else if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
     bytes += hdrMsgSize(w);
     local = slotNext(local, cap);
     n++;
