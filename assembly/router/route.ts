@@ -22,7 +22,7 @@ import { parkListPrune } from './parked';
 import { outServiceAll } from './output';
 import { emitToEndpoint } from './emit';
 import { faultFrameDone, faultXsDone } from './faults';
-import { fromDriver, fromDevice } from './classify';
+import { fromDriver, fromDevice, answerNow } from './classify';
 import { deviceDrainParked, acceptFromShard, requestNow } from './admission';
 import { xsCreditOf, xsCreditDone, xsWaiting, xsWaitingHead, xsWait, xsWaitingDone } from './xs-credit';
 
@@ -58,6 +58,11 @@ let gRxOverclaim: u32 = 0;
 /** takeFrame of a driver's frame, out of line: what requestNow did not forward. */
 function takeDriverFrame(shard: usize, ep: u32, e: usize, cur: usize, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
   return takeFrame(shard, ep, e, cur, EPK_DRIVER, maxMsg, local, f, w, room);
+}
+
+/** takeFrame of a device's frame, out of line: what answerNow did not deliver. */
+function takeDeviceFrame(shard: usize, ep: u32, e: usize, cur: usize, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
+  return takeFrame(shard, ep, e, cur, EPK_DEVICE, maxMsg, local, f, w, room);
 }
 
 /** A frame at slot `local` of endpoint `ep` (entry `e`) reaches the capture, once only, though a frame held back (backpressure) is looked at again later. Out of line: one test per frame when not capturing. */
@@ -120,6 +125,12 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
       const size = hdrMsgSize(w);
       if (captureCursor() != 0 || size < HDR_SIZE || size > stride || size > maxMsg || !requestNow(shard, ep, e, f, w)) {
         if (!takeDriverFrame(shard, ep, e, cur, maxMsg, local, f, w, stride)) break;
+      }
+    } else if (kind == EPK_DEVICE) {
+      // The same for the answer that comes in order.
+      const size = hdrMsgSize(w);
+      if (captureCursor() != 0 || size < HDR_SIZE || size > stride || size > maxMsg || !answerNow(shard, ep, e, f, w)) {
+        if (!takeDeviceFrame(shard, ep, e, cur, maxMsg, local, f, w, stride)) break;
       }
     } else if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
     bytes += hdrMsgSize(w);
