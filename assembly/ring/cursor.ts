@@ -157,13 +157,15 @@ export function cursorFlush(cur: usize): void {
 
 /**
  * produceReserve as far as the cursor already knows, with no side effect: the slot when the
- * ring is one frame per slot and the last peer index seen leaves room, else 0 (then
- * produceReserve decides: it looks at the peer, and may publish).
+ * last peer index seen leaves room, else 0 (then produceReserve decides: it looks at the peer,
+ * and may publish).
  */
 @inline export function produceRoomSeen(cur: usize): usize {
-  if (load<u32>(cur, CUR_MAX_UNITS) > 1) return 0;
   const local = load<u32>(cur, CUR_LOCAL);
-  if (nextIndex(cur, local) == load<u32>(cur, CUR_CACHED)) return 0;
+  const most = load<u32>(cur, CUR_MAX_UNITS);
+  if (most > 1) {
+    if (freeUnits(cur, local, load<u32>(cur, CUR_CACHED)) < most) return 0;
+  } else if (nextIndex(cur, local) == load<u32>(cur, CUR_CACHED)) return 0;
   return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
 }
 

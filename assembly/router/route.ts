@@ -55,6 +55,30 @@ let gRxOverclaim: u32 = 0;
   return ok;
 }
 
+/**
+ * takeFrame, with a driver's common request (requestNow) and a device's answer in order
+ * (answerNow) handled without a call; any other frame of those walks takes the whole way, out
+ * of line. `kind` is a constant in each walk.
+ */
+@inline function takeFast(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
+  const size = hdrMsgSize(w);
+  // Capture on, or a size takeFrame drops: the whole way, where those are handled. One ||
+  // chain per kind: a shared flag measured 10 instructions more per request.
+  if (kind == EPK_DRIVER) {
+    if (captureCursor() != 0 || size < HDR_SIZE || size > room || size > maxMsg || !requestNow(shard, ep, e, f, w)) {
+      return takeDriverFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
+    }
+    return true;
+  }
+  if (kind == EPK_DEVICE) {
+    if (captureCursor() != 0 || size < HDR_SIZE || size > room || size > maxMsg || !answerNow(shard, ep, e, f, w)) {
+      return takeDeviceFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
+    }
+    return true;
+  }
+  return takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, room);
+}
+
 /** takeFrame of a driver's frame, out of line: what requestNow did not forward. */
 function takeDriverFrame(shard: usize, ep: u32, e: usize, cur: usize, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
   return takeFrame(shard, ep, e, cur, EPK_DRIVER, maxMsg, local, f, w, room);
@@ -120,19 +144,7 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
   while (n < avail) {
     const f = slotAt(slots, stride, local);
     const w = load<u64>(f);
-    if (kind == EPK_DRIVER) {
-      // The common request goes without a call; any other frame takes the whole way, out of line.
-      const size = hdrMsgSize(w);
-      if (captureCursor() != 0 || size < HDR_SIZE || size > stride || size > maxMsg || !requestNow(shard, ep, e, f, w)) {
-        if (!takeDriverFrame(shard, ep, e, cur, maxMsg, local, f, w, stride)) break;
-      }
-    } else if (kind == EPK_DEVICE) {
-      // The same for the answer that comes in order.
-      const size = hdrMsgSize(w);
-      if (captureCursor() != 0 || size < HDR_SIZE || size > stride || size > maxMsg || !answerNow(shard, ep, e, f, w)) {
-        if (!takeDeviceFrame(shard, ep, e, cur, maxMsg, local, f, w, stride)) break;
-      }
-    } else if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
+    if (!takeFast(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
     bytes += hdrMsgSize(w);
     local = slotNext(local, cap);
     n++;
@@ -174,7 +186,7 @@ function drainPackedOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u3
     let units = frameUnits(size, most);
     if (units > avail - used) units = avail - used;
     const room = units * stride;
-    if (!takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, room)) break;
+    if (!takeFast(shard, ep, e, cur, kind, maxMsg, local, f, w, room)) break;
     bytes += size;
     local = slotAfter(local, units, cap);
     used += units;
