@@ -189,6 +189,20 @@ export function cursorFlush(cur: usize): void {
   return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
 }
 
+/**
+ * produceReserve as far as the cursor already knows, with no side effect: the slot when the
+ * last peer index seen leaves room, else 0 (then produceReserve decides: it looks at the peer,
+ * and may publish).
+ */
+@inline export function produceRoomSeen(cur: usize): usize {
+  const local = load<u32>(cur, CUR_LOCAL);
+  const most = load<u32>(cur, CUR_MAX_UNITS);
+  if (most > 1) {
+    if (freeUnits(cur, local, load<u32>(cur, CUR_CACHED)) < most) return 0;
+  } else if (nextIndex(cur, local) == load<u32>(cur, CUR_CACHED)) return 0;
+  return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+}
+
 /** produceReserve of a packed ring: room for the largest frame (its size is known only at commit). */
 function packedReserve(cur: usize): usize {
   const local = load<u32>(cur, CUR_LOCAL);

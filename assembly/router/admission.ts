@@ -9,9 +9,12 @@ import {
   XS_TO_DEVICE, OUT_CURSOR, OUT_DIRTY, OUT_PARK_COUNT, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
   R_UNVALIDATED_DEV_NUM, R_POLICY_DENIED, R_MSG_SIZE_GT_BUS_MAX, R_DEVICE_BUSY, R_SOURCE_GONE, R_DRIVER_STALLED,
 } from './layout';
-import { HDR_SIZE, MSG_ID_EVENT_BIT, T_EVENT_AVAIL, withToken, withDevNum, hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize } from '../header';
+import {
+  HDR_SIZE, MSG_ID_EVENT_BIT, T_EVENT_AVAIL, TYPE_BUS, TYPE_RESPONSE, T_GET_DEVICE_INFO, T_GET_SHM,
+  withToken, withDevNum, hdrType, hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize,
+} from '../header';
 import { EA_VQ_INDEX, EA_NEXT_OFFSET, EA_SIZE } from '../payload';
-import { produceReserve, produceCommit } from '../ring/cursor';
+import { produceReserve, produceRoomSeen, produceCommit } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { endpointAt, deviceState, drop, bump, markDirty, epCounter, count, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
 import { captureFrame } from './capture';
@@ -42,6 +45,12 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   const slot = produceReserve(cur);
   outMarkBlocked(shard, out, slot == 0);
   if (slot == 0) return false;
+  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, isRequest);
+  return true;
+}
+
+/** forward's part once it has a slot of the device's ring: shared with requestNow. */
+@inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool): void {
   const size = hdrMsgSize(w);
   let hdr: u64;
   if (isRequest) {
@@ -61,6 +70,30 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   markDirty(shard, cur, out, OUT_DIRTY);
   // EC_TX and EC_TX_BYTES through the output's own counter address: no multiply by the stride.
   countTx(out, size);
+}
+
+/**
+ * The common frame of a driver walk, a standard request (size checked by the caller) for a
+ * device of this shard that takes it now, forwarded without a call: true when forwarded. Every
+ * test reads and changes nothing, so on false the frame goes the whole way (takeFrame) and
+ * meets the same tests again, each with its own outcome (refusal, park, stall counts).
+ */
+@inline export function requestNow(shard: usize, drv: u32, de: usize, f: usize, w: u64): bool {
+  if ((hdrType(w) & (TYPE_BUS | TYPE_RESPONSE)) != 0 || hdrMsgId(w) - T_GET_DEVICE_INFO > T_GET_SHM - T_GET_DEVICE_INFO) return false;
+  if (load<u32>(de + EP_OUT, OUT_PARK_COUNT) >= parkLimit()) return false;
+  const ds = deviceState(shard, hdrDevNum(w));
+  if (ds == 0 || !isMine(shard, ds)) return false;
+  if ((<u32>load<u16>(ds, DS_FLAGS) & DSF_REMOVING) != 0 || load<u32>(de, EP_ALLOW) != 0) return false;
+  const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
+  const dev = endpointAt(shard, devEp);
+  if (hdrMsgSize(w) > <u32>load<u16>(dev, EP_MAX_MSG) || load<u32>(ds, DS_PARK_COUNT) != 0) return false;
+  const out = dev + EP_OUT;
+  if (outHasParked(out) || !windowHasRoom(ds)) return false;
+  const cur = <usize>load<u32>(out, OUT_CURSOR);
+  const slot = produceRoomSeen(cur);
+  if (slot == 0) return false;
+  outMarkBlocked(shard, out, false);
+  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, true);
   return true;
 }
 

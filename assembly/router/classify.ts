@@ -3,7 +3,8 @@
 // the router (bus messages it terminates), to the control plane, to a device (admission.ts),
 // back to a driver (responses matched to their request, device events), or dropped with a reason.
 import {
-  SH_CTRL_OUT, SH_PARK_LIMIT, SH_C_CTRL, EP_BUS_DEVS, EP_OUT,
+  SH_CTRL_OUT, SH_PARK_LIMIT, SH_C_CTRL, EP_BUS_DEVS, EP_OUT, EP_KIND, EP_FLAGS, EP_MAX_MSG, EP_SHARD, EPK_FREE, EPF_CLOSING, OUT_CURSOR,
+  DS_HEAD_SEQ, DS_NEXT_SEQ, CE_STATE, CE_TOKEN, CES_WAITING,
   DS_DEV_NUM, DS_ENDPOINT, DS_BOUND_DRIVER, DS_FLAGS, DSF_REMOVING, DS_C_EVENTS_OUT, CE_DRIVER, CE_DRV_TOKEN, OUT_PARK_COUNT,
   EC_TO_CONTROL, EC_TERMINATED, R_UNSUPPORTED_MSG_ID, R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
   R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_PAYLOAD_TRUNCATED, R_PAYLOAD_LENGTH_MISMATCH,
@@ -12,12 +13,13 @@ import {
 import {
   TYPE_RESPONSE, TYPE_BUS, MSG_ID_EVENT_BIT, MSG_ID_IMPL_BIT, T_GET_DEVICE_INFO, T_GET_SHM,
   T_EVENT_AVAIL, T_EVENT_CONFIG, T_EVENT_USED, B_GET_DEVICES, B_PING, B_EVENT_DEVICE, withToken, withDevNum,
-  hdrType, hdrMsgId, hdrDevNum, hdrMsgSize,
+  hdrType, hdrMsgId, hdrDevNum, hdrMsgSize, hdrToken,
 } from '../header';
-import { deviceState, count, drop, bump, parkLimit, epTag } from './context';
-import { outEmit, outStalled } from './output';
+import { deviceState, count, drop, bump, parkLimit, epTag, endpointAt, shardId } from './context';
+import { produceRoomSeen } from '../ring/cursor';
+import { outEmit, outStalled, outHasParked, outMarkBlocked, outWriteOwn } from './output';
 import { emitToEndpoint, emitAnswer } from './emit';
-import { matchResponse, matchedEntry, failRequest, headDelivered, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
+import { matchResponse, matchedEntry, failRequest, headDelivered, entryOf, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
 import { answerGetDevices, answerPing } from './busmsg';
 import { isMine, deviceAccept, refuse, driverBacklogged, toOtherShard } from './admission';
 
@@ -100,6 +102,41 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
   const r = failRequest(shard, ds, <u32>load<u16>(f, RF_TOKEN), <u32>load<u8>(f, RF_MSG_ID), <u32>load<u8>(f, RF_REASON));
   if (r < 0) { drop(shard, ep, <u32>(-r)); return; }
   count(shard, ep, EC_TERMINATED);
+}
+
+/**
+ * The common frame of a device walk, the answer to its device's oldest open request, for a
+ * live driver of this shard whose ring has room as last seen, delivered without a call: true
+ * when delivered. Every test reads and changes nothing, so on false the frame goes the whole
+ * way (fromDevice) and meets the same tests again, each with its own outcome. The head entry's
+ * token equal to the answer's is matchResponse's MATCH_DELIVER: tokens and sequences advance
+ * together, so within the window only the head's sequence has that token.
+ */
+@inline export function answerNow(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
+  if ((hdrType(w) & (TYPE_BUS | TYPE_RESPONSE)) != TYPE_RESPONSE || (hdrMsgId(w) & MSG_ID_EVENT_BIT) != 0) return false;
+  if (load<u32>(e, EP_BUS_DEVS) != 0) return false;
+  const ds = deviceState(shard, hdrDevNum(w));
+  if (ds == 0 || <u32>load<u16>(ds, DS_ENDPOINT) != ep) return false;
+  const head = load<u32>(ds, DS_HEAD_SEQ);
+  if (head == load<u32>(ds, DS_NEXT_SEQ)) return false;
+  const ent = entryOf(ds, head);
+  // State and msg_id in one 16-bit load, then the token. No entry holds token 0 (the events'):
+  // a device state's first token is never 0 (RouterTables.newDeviceState), and the count skips it.
+  if (<u32>load<u16>(ent, CE_STATE) != (CES_WAITING | (hdrMsgId(w) << 8)) || <u32>load<u16>(ent, CE_TOKEN) != hdrToken(w)) return false;
+  const drv = <u32>load<u16>(ent, CE_DRIVER);
+  const de = endpointAt(shard, drv);
+  const size = hdrMsgSize(w);
+  if (<u32>load<u8>(de, EP_KIND) == EPK_FREE || (<u32>load<u16>(de, EP_FLAGS) & EPF_CLOSING) != 0) return false;
+  if (size > <u32>load<u16>(de, EP_MAX_MSG) || <u32>load<u8>(de, EP_SHARD) != shardId()) return false;
+  const out = de + EP_OUT;
+  if (outHasParked(out)) return false;
+  const cur = <usize>load<u32>(out, OUT_CURSOR);
+  const slot = produceRoomSeen(cur);
+  if (slot == 0) return false;
+  outMarkBlocked(shard, out, false);
+  outWriteOwn(shard, out, cur, slot, withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, size);
+  headDelivered(shard, ds, ent);
+  return true;
 }
 
 /** A frame from a device endpoint. Returns false to leave it in the ring (backpressure). */

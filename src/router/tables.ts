@@ -231,7 +231,8 @@ export class RouterTables {
     mem.dv.setUint32(ds + L.DS_NEXT_SEQ, 0, true);
     mem.dv.setUint32(ds + L.DS_HEAD_SEQ, 0, true);
     mem.dv.setUint32(ds + L.DS_BASE_SEQ, 0, true);
-    mem.dv.setUint32(ds + L.DS_NEXT_TOKEN, d.firstToken ?? 1, true);
+    // Never 0: token 0 is the events', and the answer path's fast match relies on no entry holding it.
+    mem.dv.setUint32(ds + L.DS_NEXT_TOKEN, d.firstToken || 1, true);
     const hist = ds + L.DS_SIZE + d.window * L.CE_SIZE;
     mem.dv.setUint32(ds + L.DS_HIST, hist, true);
     mem.dv.setUint32(ds + L.DS_HIST_BITS, historyBits(d.window), true);
