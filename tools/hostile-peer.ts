@@ -13,7 +13,7 @@ import { openFrameChannel } from '../src/bus/open.js';
 import type { ShmFrameChannel } from '../src/bus/shm-channel.js';
 import { parseLinkUri } from '../src/bus/uri.js';
 import { CUR_CAP, CUR_FLAGS, CUR_LOCAL, CUR_PEER, CUR_PENDING, CUR_PUB, CUR_SLOTS, CUR_STRIDE, CUR_CACHED, CURF_IDX16 } from '../src/ring/cursor.js';
-import { VMAMP_QH_MAGIC, VMAMP_QH_STATUS, VMAMP_QH_TAIL, VMAMP_STATE_RUN } from '../src/wasm/layout.js';
+import { VMAMP_QH_MAGIC, VMAMP_QH_STATUS, VMAMP_QH_TAIL, VMAMP_STATE_READY, VMAMP_STATE_RUN } from '../src/wasm/layout.js';
 import { pageSize } from '../src/native/mmap.js';
 import { ATTACKS, type Attack } from './hostile-attacks.js';
 
@@ -106,7 +106,15 @@ async function main(): Promise<void> {
     u32[(rxCursor + CUR_CACHED) >>> 2] = rx;
     u32[(rxCursor + CUR_PENDING) >>> 2] = 0;
   };
-  const peerGone = (): boolean => isVmamp && (u16[(peerQh + VMAMP_QH_STATUS) >>> 1]! & 31) !== VMAMP_STATE_RUN;
+  // The router may still be READY when this side reached RUN (each side goes RUN on seeing the
+  // other READY or RUN, a step apart): READY before its first RUN is bring-up, not a link gone.
+  let peerRan = false;
+  const peerGone = (): boolean => {
+    if (!isVmamp) return false;
+    const st = u16[(peerQh + VMAMP_QH_STATUS) >>> 1]! & 31;
+    if (st === VMAMP_STATE_RUN) { peerRan = true; return false; }
+    return peerRan || st !== VMAMP_STATE_READY;
+  };
 
   /** A hostile index: out of range, backwards, or far ahead (in range). */
   const hostileIndex = (own: number, cap: number): number => {
