@@ -61,6 +61,7 @@ export function frameSize(frame: usize): u32 { return hdrMsgSize(load<u64>(frame
 
 export * from './router/layout';
 export { routeSome, serviceParked, recoverWalk } from './router/route';
+export { parkedMovedTake } from './router/parked';
 export { addSource, removeSource, forgetDriver, addDevice, removeDevice, emitDeviceEvent, emitFrame, expire, failAll, pendingWork } from './router/control';
 
 export { echoSome } from './device/echo';

@@ -29,8 +29,24 @@ export function parkAppend(list: usize, q: usize, ps: usize): void {
   }
 }
 
+/**
+ * Frames that left a park queue since parkedMovedTake last looked (this instance's thread only).
+ * A parked frame written to a ring is published after the shard announced its sleep; a consumer
+ * that then frees room compares with the index it saw before (cursor.ts CURF_FREES) and may not
+ * wake the shard. So the shard's last look before sleeping counts these as work and looks again.
+ */
+let gParkedMoved: u32 = 0;
+
+/** Frames that left a park queue since the last call (and start counting again from 0). */
+export function parkedMovedTake(): u32 {
+  const n = gParkedMoved;
+  gParkedMoved = 0;
+  return n;
+}
+
 /** Done with the oldest parked frame: its slot goes back to the pool. */
 @inline export function parkedPop(shard: usize, q: usize): void {
+  gParkedMoved++;
   const ps = <usize>load<u32>(q, PQ_HEAD);
   store<u32>(q, load<u32>(ps, PS_NEXT), PQ_HEAD);
   store<u32>(q, load<u32>(q, PQ_COUNT) - 1, PQ_COUNT);

@@ -43,7 +43,7 @@ export interface FrameChannel {
   flush(): void;
   /** The next received frame (a copy), or null when none is ready. */
   recv(): Uint8Array | null;
-  /** Resolves true when a frame may be readable, false after timeoutMs. */
+  /** Resolves true when a frame may be readable (or, after a send found the ring full, room may be back), false after timeoutMs. */
   wait(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }

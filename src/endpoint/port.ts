@@ -41,8 +41,17 @@ export class EndpointPort {
   readonly bell: Doorbell;
   /** How wait() and waitAsync() spend idle time (spinBeforeSleep: src/wait/idle-strategy.ts). */
   readonly idle: IdleStrategy;
-  /** A frame from the router is readable (the look every wait uses). */
+  /** A frame from the router is readable. */
   readonly readable = (): boolean => this.peek() !== 0;
+  /**
+   * The last reserve() found the ring full. The router rings a sleeping producer only when it
+   * frees room that producer lacked (CURF_FREES), so wait() must then also look for room: a
+   * sender that found the ring full and sleeps while room came back just before would otherwise
+   * sleep its whole timeout.
+   */
+  private roomWanted = false;
+  /** The look of wait(): a readable frame, or room again after a send found the ring full. */
+  private readonly readableOrRoom = (): boolean => this.peek() !== 0 || (this.roomWanted && this.reserve() !== 0);
 
   constructor(readonly link: LinkDescriptor, opts: PortOptions = {}, module: WebAssembly.Module = wasmModule()) {
     const buf = link.memory.buffer;
@@ -63,7 +72,9 @@ export class EndpointPort {
 
   /** Address of a free slot to build a frame in (msg_size bytes from it), or 0 when the ring is full. */
   reserve(): number {
-    return this.wasm.ringReserve(this.out);
+    const slot = this.wasm.ringReserve(this.out);
+    this.roomWanted = slot === 0;
+    return slot;
   }
 
   /** Hand the frame built in the reserved slot to the router (published with the batch or on flush()). */
@@ -124,13 +135,16 @@ export class EndpointPort {
     if (this.bell instanceof PollDoorbell) this.bell.close();
   }
 
-  /** Wait until a frame from the router is readable (true) or `timeoutMs` passes (false). */
+  /**
+   * Wait until a frame from the router is readable, or (after a send found the ring full) there
+   * is room again: true; false when `timeoutMs` passes.
+   */
   wait(timeoutMs: number): boolean {
-    return this.idle.waitFor(this.bell, this.readable, timeoutMs);
+    return this.idle.waitFor(this.bell, this.readableOrRoom, timeoutMs);
   }
 
   /** wait() that keeps this thread's event loop running while it sleeps. */
   waitAsync(timeoutMs: number): Promise<boolean> {
-    return this.idle.waitForAsync(this.bell, this.readable, timeoutMs);
+    return this.idle.waitForAsync(this.bell, this.readableOrRoom, timeoutMs);
   }
 }

@@ -129,12 +129,17 @@ export default function runShard(task: ShardTask): { frames: number } {
   // The last look after announcing sleep: route what arrived meanwhile, and wake for commands
   // and the stop flag too.
   const lastLook = (): boolean => {
+    wasm.parkedMovedTake();
     const late = wasm.routeSome(shard, ROUTE_BUDGET);
+    // Parked frames written now were published after the bell said asleep: a consumer freeing
+    // room meanwhile may have judged by the index before them and not rung (CURF_FREES). Look
+    // again, so a sleep starts with every index published before the bell.
+    const unparked = wasm.parkedMovedTake();
     frames += late;
     const bells = u32[socketBellsAt]!;
     if (bells !== 0 && sockBell !== null) ringSocketBells(i32, u32, bells, sockBell);
     const pumped = pumps !== null && u32[pumpsAt] !== 0 ? pumps.service(false) : 0;
-    return late !== 0 || pumped !== 0 || wasm.ringPeek(cmdCursor) !== 0 || Atomics.load(i32, stopAt) !== 0;
+    return late !== 0 || unparked !== 0 || pumped !== 0 || wasm.ringPeek(cmdCursor) !== 0 || Atomics.load(i32, stopAt) !== 0;
   };
   try {
     for (;;) {

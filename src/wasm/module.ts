@@ -29,6 +29,8 @@ export interface WasmExports {
   spscCursorInit(cur: number, region: number, regionBytes: number, direction: number, batch: number, bell: number): number;
   routeSome(shard: number, budget: number): number;
   serviceParked(shard: number): void;
+  /** Frames that left a park queue since the last call (this thread's instance). */
+  parkedMovedTake(): number;
   addSource(shard: number, ep: number): void;
   removeSource(shard: number, ep: number): number;
   forgetDriver(shard: number, ep: number): number;
