@@ -7,7 +7,7 @@ import { AsyncEndpoint, queueEventKey } from '../../src/endpoint/async-endpoint.
 import { initOobDoorbells, OobDoorbell, OOB_AREA_BYTES, OOB_ALIGN } from '../../src/endpoint/oob-doorbell.js';
 import { encode } from '../../src/protocol/codec.js';
 import type { LinkDescriptor } from '../../src/endpoint/link.js';
-import { Worker } from 'node:worker_threads';
+import { runWorker } from '../ring/run-worker.js';
 import { checkNativeRing, NR_CONS_CURSOR } from '../../src/ring/native.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { writeMessage } from '../ring/workers/ring-side.mjs';
@@ -52,15 +52,9 @@ describe('AsyncEndpoint waiting for room', () => {
     const COUNT = 2000;
     // Sleeps long enough that a lost wake-up would outlast the test.
     const ep = new AsyncEndpoint(link, { spinBeforeSleep: 0, maxSleepMs: 60_000 });
-    const consumer = new Worker(new URL('../ring/workers/slow-consumer.mjs', import.meta.url), {
-      workerData: {
-        memory: link.memory, module: wasmModule(), layout: 'native', view: 'wasm', cursor: link.toRouter + NR_CONS_CURSOR,
-        ownBell: checkNativeRing(link.memory.buffer as SharedArrayBuffer, link.toRouter).consumerBell, stride: 64, count: COUNT, spins: 0, waitMs: 60_000,
-      },
-    });
-    const done = new Promise<Record<string, unknown>>((resolve, reject) => {
-      consumer.once('message', resolve);
-      consumer.once('error', reject);
+    const { worker: consumer, done } = runWorker('slow-consumer.mjs', {
+      memory: link.memory, module: wasmModule(), layout: 'native', view: 'wasm', cursor: link.toRouter + NR_CONS_CURSOR,
+      ownBell: checkNativeRing(link.memory.buffer as SharedArrayBuffer, link.toRouter).consumerBell, stride: 64, count: COUNT, spins: 0, waitMs: 60_000,
     });
     try {
       const f = new Uint8Array(64);

@@ -2,7 +2,7 @@
 // producer only for room that producer lacked (CURF_FREES), so a sender whose room came back
 // just before it slept must see that room in wait()'s own look, not sleep its whole timeout.
 import { describe, expect, it } from 'vitest';
-import { Worker } from 'node:worker_threads';
+import { runWorker } from '../ring/run-worker.js';
 import { Router } from '../../src/router/router.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
 import { checkNativeRing, NR_CONS_CURSOR } from '../../src/ring/native.js';
@@ -16,15 +16,9 @@ describe('EndpointPort.wait after a full ring', () => {
     await router.close(); // the ring to the router is ours to drain, from another thread
     const COUNT = 2000;
     const port = new EndpointPort(link, { spinBeforeSleep: 0 });
-    const consumer = new Worker(new URL('../ring/workers/slow-consumer.mjs', import.meta.url), {
-      workerData: {
-        memory: link.memory, module: wasmModule(), layout: 'native', view: 'wasm', cursor: link.toRouter + NR_CONS_CURSOR,
-        ownBell: checkNativeRing(link.memory.buffer as SharedArrayBuffer, link.toRouter).consumerBell, stride: 64, count: COUNT, spins: 0, waitMs: 60_000,
-      },
-    });
-    const done = new Promise<Record<string, unknown>>((resolve, reject) => {
-      consumer.once('message', resolve);
-      consumer.once('error', reject);
+    const { worker: consumer, done } = runWorker('slow-consumer.mjs', {
+      memory: link.memory, module: wasmModule(), layout: 'native', view: 'wasm', cursor: link.toRouter + NR_CONS_CURSOR,
+      ownBell: checkNativeRing(link.memory.buffer as SharedArrayBuffer, link.toRouter).consumerBell, stride: 64, count: COUNT, spins: 0, waitMs: 60_000,
     });
     try {
       const f = new Uint8Array(64);
