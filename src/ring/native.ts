@@ -102,7 +102,7 @@ export function initNativeRing(mem: SharedMemory, base: number, opts: NativeRing
   const batch = opts.batch ?? DEFAULT_NATIVE_BATCH;
   checkShape(mem.buffer, base, opts.capacity, slotSize, frameUnits, consumerBell, producerBell);
   if (!Number.isInteger(batch) || batch < 1 || batch > 0xffffffff) reject('batch >= 1', batch);
-  const flags = ((opts.relaxed ?? relaxedPublish()) ? CURF_RELAXED : 0) | (opts.wakeOnEveryRelease === true ? 0 : CURF_FREES);
+  const flags = nativeCursorFlags(opts.wakeOnEveryRelease === true, opts.relaxed ?? relaxedPublish());
   mem.wasm.nativeRingInit(base, opts.capacity, slotSize, batch, consumerBell, producerBell, flags, frameUnits);
 }
 
@@ -135,11 +135,11 @@ export function checkNativeRing(buffer: SharedArrayBuffer, base: number): Native
 }
 
 /**
- * Cursor flags for nativeRingInit (the WASM init): CURF_RELAXED when this process publishes
- * relaxed; CURF_FREES unless `wakeOnEveryRelease` (NativeRingOptions).
+ * Cursor flags for nativeRingInit (the WASM init): CURF_RELAXED when `relaxed` (by default, when
+ * this process publishes relaxed); CURF_FREES unless `wakeOnEveryRelease` (NativeRingOptions).
  */
-export function nativeCursorFlags(wakeOnEveryRelease = false): number {
-  return (relaxedPublish() ? CURF_RELAXED : 0) | (wakeOnEveryRelease ? 0 : CURF_FREES);
+export function nativeCursorFlags(wakeOnEveryRelease = false, relaxed = relaxedPublish()): number {
+  return (relaxed ? CURF_RELAXED : 0) | (wakeOnEveryRelease ? 0 : CURF_FREES);
 }
 
 /** The WASM cursor of one side of the ring at `base` (validated first), with its batch changed if asked. */
