@@ -214,7 +214,7 @@ export class AsyncEndpoint {
   private async loop(step: () => number, hasWork: () => boolean, stopped: () => boolean): Promise<void> {
     // Room for a waiting outbox is work too: the router rings a sleeping producer only when it
     // freed room the producer lacked, so the last look before a sleep must see room as well.
-    const look = (): boolean => hasWork() || (this.pending > 0 && this.port.reserve() !== 0);
+    const look = (): boolean => hasWork() || (this.pending > 0 && this.port.roomBack());
     let busy = 0;
     while (!stopped()) {
       if (step() > 0) {

@@ -50,8 +50,10 @@ export class EndpointPort {
    * sleep its whole timeout.
    */
   private roomWanted = false;
+  /** Room again after the last reserve() found the ring full (a sleeper's look for room). */
+  readonly roomBack = (): boolean => this.roomWanted && this.reserve() !== 0;
   /** The look of wait(): a readable frame, or room again after a send found the ring full. */
-  private readonly readableOrRoom = (): boolean => this.peek() !== 0 || (this.roomWanted && this.reserve() !== 0);
+  private readonly readableOrRoom = (): boolean => this.peek() !== 0 || this.roomBack();
 
   constructor(readonly link: LinkDescriptor, opts: PortOptions = {}, module: WebAssembly.Module = wasmModule()) {
     const buf = link.memory.buffer;
