@@ -53,9 +53,11 @@ export interface DeviceDirectory {
   /**
    * The gateway hands over how to ask whether a local number belongs to the far end: from
    * just before it is attached (before drivers hear READY) until it is removed (after they
-   * heard REMOVED). Returns the function that withdraws it (the gateway closed).
+   * heard REMOVED); and its remote → local numbers, each listed from just before drivers hear
+   * its READY until just before they hear its REMOVED. Returns the function that withdraws
+   * them (the gateway closed).
    */
-  bind?(owns: (local: number) => boolean): () => void;
+  bind?(owns: (local: number) => boolean, map: () => DeviceMapping[]): () => void;
 }
 
 /** A remote device reachable under a local number (emitted as 'remap' when the numbers differ). */
@@ -100,7 +102,7 @@ export class GatewaySession implements PeerHandler {
       const gen = this.generation;
       if (this.conn !== undefined && !this.conn.isClosed) void this.enqueue(() => this.followDirectory(gen));
     });
-    this.unbind = directory?.bind?.((local) => this.remap.toRemote[local] !== 0 || this.removing.has(local));
+    this.unbind = directory?.bind?.((local) => this.remap.toRemote[local] !== 0 || this.removing.has(local), () => this.deviceMap());
   }
 
   get devices(): number[] {

@@ -38,11 +38,13 @@ export class RemoteNode implements DeviceDirectory {
   private retryMs = BACKOFF_MIN_MS;
   private readonly listeners = new Set<() => void>();
   /**
-   * Asks its gateway stream whether a local number is one of its devices (from just before it
-   * is attached, so this router never serves it as its own): the gateway's per-frame table
-   * answers, no per-device set here.
+   * Its gateway stream, asked whether a local number is one of its devices (from just before it
+   * is attached, so this router never serves it as its own) and for its remote → local
+   * numbers: the gateway's per-frame table answers, no per-device set here. Bound when the
+   * stream's gateway is made, before its first device is attached: `link` is only set once
+   * the stream's first connection has attached them all, after drivers heard their READY.
    */
-  private readonly owners = new Set<(local: number) => boolean>();
+  private readonly sessions = new Set<{ owns(local: number): boolean; map(): DeviceMapping[] }>();
   private closed = false;
 
   constructor(
@@ -63,9 +65,10 @@ export class RemoteNode implements DeviceDirectory {
     return () => this.listeners.delete(onChange);
   }
 
-  bind(owns: (local: number) => boolean): () => void {
-    this.owners.add(owns);
-    return () => this.owners.delete(owns);
+  bind(owns: (local: number) => boolean, map: () => DeviceMapping[]): () => void {
+    const session = { owns, map };
+    this.sessions.add(session);
+    return () => this.sessions.delete(session);
   }
 
   // ---------------------------------------------------------------- directory changes
@@ -76,14 +79,18 @@ export class RemoteNode implements DeviceDirectory {
     this.reconcile();
   }
 
-  /** Local numbers of its devices attached here now. */
+  /**
+   * Local numbers of its devices here now, each while this router lists it in GET_DEVICES:
+   * from just before drivers hear its READY (a driver that heard READY finds it; a request sent
+   * to it is routed) until just before they hear its REMOVED.
+   */
   deviceMap(): DeviceMapping[] {
-    return this.link?.deviceMap() ?? [];
+    return [...this.sessions].flatMap((s) => s.map()).filter((m) => this.router.isListed(m.local));
   }
 
   /** Is local device `dev` one of this node's, attached here (or being attached)? */
   hasLocal(dev: number): boolean {
-    for (const owns of this.owners) if (owns(dev)) return true;
+    for (const s of this.sessions) if (s.owns(dev)) return true;
     return false;
   }
 

@@ -394,6 +394,16 @@ export class Router {
     return this.devices.has(dev);
   }
 
+  /**
+   * Is device `dev` listed in GET_DEVICES now: validated, from just before drivers hear its
+   * READY until just before they hear its REMOVED (a number still being added or removed is in
+   * use, hasDevice, but not listed).
+   */
+  isListed(dev: number): boolean {
+    if (!Number.isInteger(dev) || dev < 0 || dev > 65535) return false;
+    return (Atomics.load(this.mem.u8, this.tables.presentMap + (dev >> 3)) & (1 << (dev & 7))) !== 0;
+  }
+
   private checkDevNum(d: number): void {
     if (!Number.isInteger(d) || d < 0 || d > 65535) throw new RangeError(`device numbers are integers 0..65535, got ${d}`);
     if (this.devices.has(d)) throw new RangeError(`device number ${d} is already attached`);
