@@ -12,6 +12,9 @@
 //   --driver js      the driver's loop in JS with the port's calls (default wasm: the same checks
 //                    in assembly/loadgen/closed-loop.ts)
 //   --pin-shard CPU  pin the shard thread(s) to CPU (taskset; experiment: the Router cannot pin)
+// info.switches_per_rt: voluntary context switches of all threads per round trip (the wake-up
+// chain; e.g. --shards 2 --devices 1 --outstanding 1 --burst 1 --spin 0 --endpoint-spin 0 puts
+// driver and device on different shards, one request at a time, every thread sleeping when idle).
 // --echo 0 is an experiment, not the pipeline asked for: the driver thread answers as the
 // echo device too, so two threads run instead of three on the 2-core machine.
 import { Worker } from 'node:worker_threads';
@@ -22,6 +25,7 @@ import { compiledModule } from '../src/util/paths.js';
 import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { C_COUNT, C_ERRORS, C_RESPONSES, C_WAITS, type DriverData } from './workers/pipeline-driver.js';
 import { ThreadRoles, newThreads, pinThread, threadIds } from './threads.js';
+import { switchesPerRoundTrip, threadSwitches } from './thread-switches.js';
 import { argInt, argStr, emit, isQuick, log, sleep } from './stats.js';
 import { CL_STATE_SIZE, CLD_SIZE } from '../src/wasm/layout.js';
 
@@ -113,9 +117,16 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   roles.mark();
+  const sw0 = threadSwitches(process.pid);
   await sleep(cfg.seconds * 1000);
   const r1 = driver.counters[C_RESPONSES]!;
   const t1 = performance.now();
+  // Sleeps of every thread per round trip: the wake-up chain counted, which load does not change.
+  const switches = switchesPerRoundTrip(sw0, threadSwitches(process.pid), r1 - r0);
+  // Worker threads are all named "node": label them by role.
+  const roleOf = new Map<string, string>();
+  for (const role of ['shards', 'driver', ...echoes.map((_, w) => `echo${w}`)]) for (const t of roles.ids(role)) roleOf.set(String(t), role);
+  switches.threads = switches.threads.map((l) => l.replace(/^node#(\d+)/, (m, tid: string) => `${roleOf.get(tid) ?? 'node'}#${tid}`));
   const threadCpu = roles.cpuShare();
   const cpu = process.cpuUsage(cpu0);
   const loops = shardLoops() - loops0;
@@ -129,7 +140,7 @@ async function main(): Promise<void> {
 
   const rate = ((r1 - r0) * 1000) / (t1 - t0);
   const frames = 2 * (r1 - r0);
-  log(`pipeline ${(rate / 1e6).toFixed(2)} M round trips/s, errors ${errors}, cpu ${JSON.stringify(threadCpu)}`);
+  log(`pipeline ${(rate / 1e6).toFixed(2)} M round trips/s, errors ${errors}, cpu ${JSON.stringify(threadCpu)}, voluntary switches per round trip ${switches.all} (${switches.threads.join(', ')})`);
   if (errors !== 0) throw new Error(`pipeline: ${errors} wrong or failed responses`);
   emit({
     samples: { [argStr('name', 'pipeline')]: rate },
@@ -143,6 +154,8 @@ async function main(): Promise<void> {
       process_cpu: Number(((cpu.user + cpu.system) / 1000 / (t1 - t0)).toFixed(2)),
       shard_frames_per_loop: Number((frames / Math.max(1, loops)).toFixed(1)),
       driver_idle_waits_per_s: Math.round((waits * 1000) / (t1 - t0)),
+      switches_per_rt: switches.all,
+      switches_by_thread: switches.threads,
       drops: stats.totals.dropped,
     },
   });

@@ -121,6 +121,11 @@ export function peerIndexNow(cur: usize): u32 {
  */
 function wakeSleeper(cur: usize, bell: usize, state: i32, flags: u32, before: u32): void {
   if ((flags & CURF_FREES) && !roomWasShort(cur, before)) return;
+  ringAsleep(bell, state);
+}
+
+/** Wake the owner of `bell`, whose word was just loaded as `state` (ASLEEP or ASLEEP_POLL). */
+export function ringAsleep(bell: usize, state: i32): void {
   if (state == DOORBELL_ASLEEP) {
     if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP, DOORBELL_AWAKE) == DOORBELL_ASLEEP) atomic.notify(bell, 1);
   } else if (atomic.cmpxchg<i32>(bell, DOORBELL_ASLEEP_POLL, DOORBELL_AWAKE) == DOORBELL_ASLEEP_POLL) {

@@ -151,7 +151,8 @@ export const XQ_WAIT: u32 = 0; //       PQ_SIZE bytes: frames from that shard fo
 export const XQ_SENT: u32 = 20; //      u32 frames towards devices this shard sent that shard (written by this shard)
 export const XQ_DONE: u32 = 24; //      u32 frames towards devices from that shard this shard accepted (written by this shard, read by that one)
 export const XQ_PEER_DONE: u32 = 28; // u32 address of that shard's XQ_DONE for frames from this shard
-export const XQ_SIZE: u32 = 32;
+export const XQ_PEER_SENT: u32 = 32; // u32 address of that shard's XQ_SENT for frames towards this shard (read when it may sleep out of credit)
+export const XQ_SIZE: u32 = 36;
 
 // ---------------------------------------------------------------- shard state (4 KiB)
 // Owner: the shard thread (SH_NOW, SH_NOW_US and SH_NOW_WALL from its TS loop), except SH_CAPTURE, set by

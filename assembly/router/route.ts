@@ -24,7 +24,7 @@ import { emitToEndpoint } from './emit';
 import { faultFrameDone, faultXsDone } from './faults';
 import { fromDriver, fromDevice, answerNow } from './classify';
 import { deviceDrainParked, acceptFromShard, requestNow } from './admission';
-import { xsCreditOf, xsCreditDone, xsWaiting, xsWaitingHead, xsWait, xsWaitingDone } from './xs-credit';
+import { xsCreditOf, xsCreditDone, xsCreditDoneCount, xsCreditWake, xsWaiting, xsWaitingHead, xsWait, xsWaitingDone } from './xs-credit';
 
 /**
  * Bytes the frames of this walk claimed beyond the buffer they came in (dropped,
@@ -268,6 +268,7 @@ function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
   if (cur == 0) return 0;
   // Frames for devices that could not be accepted when they came go first (they are older).
   const xq = xsCreditOf(shard, from);
+  const doneBefore = xsCreditDoneCount(xq);
   if (xsWaiting(xq) != 0) drainXsWaiting(shard, xq, budget);
   let n: u32 = 0;
   while (n < budget) {
@@ -296,6 +297,7 @@ function drainCrossShard(shard: usize, from: u32, budget: u32): u32 {
     n++;
   }
   cursorFlush(cur);
+  xsCreditWake(shard, xq, cur, doneBefore);
   return n;
 }
 

@@ -7,7 +7,10 @@
 // moves to a waiting queue (one per sending shard, in order) in pool slots of a reserve no other
 // use may take. The sender keeps the reserve big enough: it sends frames for devices only while
 // fewer than SH_XS_CREDIT of its own are unaccepted there (in the ring or waiting).
-import { SH_XS_WAIT, SH_XS_CREDIT, XQ_SIZE, XQ_WAIT, XQ_SENT, XQ_DONE, XQ_PEER_DONE, PQ_HEAD, PQ_TAIL, PQ_COUNT, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE } from './layout';
+// A sender out of credit may sleep: the receiver rings it when it returns credit the sender had
+// run out of (xsCreditWake). The ring itself wakes it only for room (CURF_FREES), like any ring.
+import { SH_XS_WAIT, SH_XS_CREDIT, XQ_SIZE, XQ_WAIT, XQ_SENT, XQ_DONE, XQ_PEER_DONE, XQ_PEER_SENT, PQ_HEAD, PQ_TAIL, PQ_COUNT, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, XT_KIND, XT_EP, XT_SIZE } from './layout';
+import { CUR_WAKE, DOORBELL_ASLEEP, DOORBELL_ASLEEP_POLL, ringAsleep } from '../ring/cursor';
 import { poolTakeReserved, poolGiveReserved } from './pool';
 import { copyFrame } from '../copy';
 import { hdrMsgSize } from '../header';
@@ -30,6 +33,32 @@ import { hdrMsgSize } from '../header';
 /** A frame from that shard was accepted (taken by a device queue, refused or dropped): its credit goes back. */
 @inline export function xsCreditDone(xq: usize): void {
   atomic.store<u32>(xq + XQ_DONE, load<u32>(xq, XQ_DONE) + 1);
+}
+
+/** Frames from the shard of credit entry `xq` accepted so far (this shard's own count). */
+@inline export function xsCreditDoneCount(xq: usize): u32 {
+  return load<u32>(xq, XQ_DONE);
+}
+
+/**
+ * After taking frames from the shard of credit entry `xq` (ring consumer cursor `cur`): if
+ * credit went back since the count was `doneBefore` and that shard sleeps, ring it when it had
+ * run out before (its XQ_SENT − doneBefore reached the credit), since it may sleep waiting for
+ * just that; a sender with credit left sleeps for something else and is left asleep. Why no
+ * wake-up is lost (docs/ARCHITECTURE.md "Cross-shard credit"): a sender that sleeps out of
+ * credit stored XQ_SENT, found no credit, stored its bell asleep and looked once more at our
+ * XQ_DONE. Our first XQ_DONE store that look missed precedes, in the single order of atomics,
+ * this load of its bell, which therefore sees it asleep (or already woken); its XQ_SENT is
+ * then the one it slept with, and doneBefore is at most what its look saw, so we ring.
+ */
+export function xsCreditWake(shard: usize, xq: usize, cur: usize, doneBefore: u32): void {
+  if (load<u32>(xq, XQ_DONE) == doneBefore) return;
+  const bell = <usize>load<u32>(cur, CUR_WAKE);
+  if (bell == 0) return;
+  const state = atomic.load<i32>(bell);
+  if (state != DOORBELL_ASLEEP && state != DOORBELL_ASLEEP_POLL) return;
+  if (atomic.load<u32>(<usize>load<u32>(xq, XQ_PEER_SENT)) - doneBefore < load<u32>(shard, SH_XS_CREDIT)) return;
+  ringAsleep(bell, state);
 }
 
 @inline export function xsWaiting(xq: usize): u32 {

@@ -102,15 +102,17 @@ export class RouterTables {
     for (let from = 0; from < n; from++) {
       for (let to = 0; to < n; to++) {
         if (from === to) continue;
-        // Every release rings the sender: a sender out of cross-shard credit sleeps for credit,
-        // which the receiver returns as it takes frames, with room in the ring.
-        const ring = this.newRing(opts.ringCapacity * 4, this.xsSlotSize, this.bell(to), this.bell(from), 1, true);
+        // Releases ring the sender only for room, as on any ring: credit it ran out of is rung
+        // for apart (xsCreditWake in assembly/router/xs-credit.ts, through XQ_PEER_SENT below).
+        const ring = this.newRing(opts.ringCapacity * 4, this.xsSlotSize, this.bell(to), this.bell(from));
         const out = u32[(this.shards[from]! + L.SH_XS_OUT) >>> 2]! + to * L.OUT_SIZE;
         u32[(out + L.OUT_CURSOR) >>> 2] = ring + NR_PROD_CURSOR;
         u32[(out + L.OUT_TAGGED) >>> 2] = 1;
         u32[(u32[(this.shards[to]! + L.SH_XS_IN) >>> 2]! + from * 4) >>> 2] = ring + NR_CONS_CURSOR;
         // The sender reads how many of its frames for devices the receiver accepted (cross-shard credit).
         u32[(this.xsCredit(from, to) + L.XQ_PEER_DONE) >>> 2] = this.xsCredit(to, from) + L.XQ_DONE;
+        // The receiver reads how many the sender sent, to ring it when it returns credit the sender ran out of.
+        u32[(this.xsCredit(to, from) + L.XQ_PEER_SENT) >>> 2] = this.xsCredit(from, to) + L.XQ_SENT;
       }
     }
     Atomics.store(u32, c + L.RC_MAGIC / 4, L.RC_MAGIC_VALUE);
