@@ -4,9 +4,10 @@
 // credit left asleep (it waits for something else). Two shards of one router, run in this
 // thread on the real tables (tools/fuzz/inproc): a shard "sleeps" by storing ASLEEP in its
 // doorbell word, exactly what its loop does before its last look, and the word says whether
-// anyone rang it. The second case interleaves both shards, a driver and a slow device at random
-// with the shards' real sleep protocol: a lost wake-up shows as everyone asleep with frames
-// still to deliver, not as a timeout.
+// anyone rang it. The random cases interleave both shards, a driver and a slow device with the
+// shards' real sleep protocol, with credit below and above the room of the ring between the
+// shards (so the sender sleeps for credit, or for room, which releases ring only when short): a
+// lost wake-up shows as everyone asleep with frames still to deliver, not as a timeout.
 import { describe, expect, it } from 'vitest';
 import { InprocRouter, type InprocConfig } from '../../tools/fuzz/inproc/inproc-router.js';
 import { DOORBELL_ASLEEP, DOORBELL_AWAKE } from '../../src/wait/doorbell.js';
@@ -35,8 +36,8 @@ function event(): Uint8Array {
   return f;
 }
 
-function setup(): { r: InprocRouter; bell: (s: number) => number; sleep: (s: number) => void; write: (n: number) => void; read: (max: number) => number } {
-  const r = new InprocRouter(config);
+function setup(cfg: InprocConfig = config): { r: InprocRouter; bell: (s: number) => number; sleep: (s: number) => void; write: (n: number) => void; read: (max: number) => number } {
+  const r = new InprocRouter(cfg);
   const i32 = r.mem.i32;
   const [drv, dev] = r.links as [typeof r.links[0], typeof r.links[0]];
   return {
@@ -105,14 +106,26 @@ describe('cross-shard credit wake-ups', () => {
     expect(got).toBe(20);
   });
 
-  it('random interleavings with sleeping shards: every event arrives and nobody sleeps through credit', () => {
+  // Credit below what the cross-shard ring holds (the sender runs out of credit first), and
+  // above it (ringCapacity 3: a ring of 12 slots, credit 64, the receiver given fewer turns: the
+  // sender parks frames and sleeps for room in the ring, woken by releases that free room it
+  // lacked). Turns: how often the driver, the device, shard 0 and shard 1 are picked.
+  it.each([
+    { name: 'credit 4, ring of 36', cfg: config, credit: 4, sleepsFor: 'credit', turns: [1, 1, 1, 1], deviceReads: 4 },
+    {
+      name: 'credit 64, ring of 12', credit: 64, sleepsFor: 'room', turns: [8, 4, 8, 1], deviceReads: 12,
+      // Endpoint rings packed (12 units: 11 kicks): a few turns of the driver fill the shards'
+      // ring, and the device keeps up, so credit waits little on the receiving side.
+      cfg: { ...config, ringCapacity: 3, poolSlots: 256, links: config.links.map((l) => ({ ...l, packed: true })) },
+    },
+  ] as const)('random interleavings with sleeping shards ($name): every event arrives, nobody sleeps through a wake-up', ({ cfg, credit, sleepsFor, turns, deviceReads }) => {
     const EVENTS = 20_000;
     let seed = 0x2545f491;
     const rnd = (n: number): number => {
       seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
       return (seed >>> 0) % n;
     };
-    const { r, bell, sleep } = setup();
+    const { r, bell, sleep } = setup(cfg);
     const i32 = r.mem.i32;
     const [drv, dev] = r.links as [typeof r.links[0], typeof r.links[0]];
     const wake = (s: number): void => void Atomics.compareExchange(i32, r.tables.bell(s) >>> 2, DOORBELL_ASLEEP, DOORBELL_AWAKE);
@@ -121,10 +134,12 @@ describe('cross-shard credit wake-ups', () => {
     let delivered = 0;
     let steps = 0;
     let sleeps = 0;
-    /** Times shard 0 went to sleep with all its credit out (what the credit wake-up is for). */
-    let creditSleeps = 0;
+    /** Times shard 0 went to sleep with frames held back: all its credit out, or frames parked for a full ring. */
+    const heldBack = { credit: 0, room: 0 };
     const L = r.L;
-    const outOfCredit = (): boolean => r.mem.u32[(r.tables.xsCredit(0, 1) + L.XQ_SENT) >>> 2]! - r.mem.u32[(r.tables.xsCredit(1, 0) + L.XQ_DONE) >>> 2]! >= CREDIT;
+    expect(r.mem.u32[(r.tables.shards[0]! + L.SH_XS_CREDIT) >>> 2]).toBe(credit);
+    const outOfCredit = (): boolean => r.mem.u32[(r.tables.xsCredit(0, 1) + L.XQ_SENT) >>> 2]! - r.mem.u32[(r.tables.xsCredit(1, 0) + L.XQ_DONE) >>> 2]! >= credit;
+    const parkedTowards1 = (): number => r.mem.u32[(r.mem.u32[(r.tables.shards[0]! + L.SH_XS_OUT) >>> 2]! + L.OUT_SIZE + L.OUT_PARK_COUNT) >>> 2]!;
     // A shard's turn, as its loop does it: route; when idle, announce sleep, look once more
     // (a routing pass, parked frames it wrote count as work), and sleep if that found nothing.
     const shardTurn = (s: number): void => {
@@ -143,11 +158,14 @@ describe('cross-shard credit wake-ups', () => {
       }
       asleep[s] = true;
       sleeps++;
-      if (s === 0 && outOfCredit() && r.ringBacklog(drv.toRouter) !== 0) creditSleeps++;
+      if (s === 0 && outOfCredit() && r.ringBacklog(drv.toRouter) !== 0) heldBack.credit++;
+      if (s === 0 && parkedTowards1() !== 0) heldBack.room++;
     };
+    const pick: number[] = turns.flatMap((n, who) => Array<number>(n).fill(who));
     while (delivered < EVENTS) {
       steps++;
-      switch (rnd(4)) {
+      const who = pick[rnd(pick.length)]!;
+      switch (who) {
         case 0: {
           // The driver writes a burst and rings its shard (a producer's publish).
           let n = 0;
@@ -157,30 +175,30 @@ describe('cross-shard credit wake-ups', () => {
         }
         case 1: {
           // The slow device reads a few; freeing room in a full ring rings its shard.
-          const full = r.ringBacklog(dev.fromRouter) >= dev.cap - 1;
-          const n = r.read(dev, 1 + rnd(4), () => {});
+          const full = r.ringBacklog(dev.fromRouter) > dev.cap - dev.maxUnits - 1;
+          const n = r.read(dev, 1 + rnd(deviceReads), () => {});
           delivered += n;
           if (n !== 0 && full) wake(1);
           break;
         }
         default:
-          shardTurn(rnd(2));
+          shardTurn(who - 2);
       }
       // Nothing left that would ring a shard: the driver cannot write, the device has nothing to read.
-      const driverDone = written === EVENTS || r.ringBacklog(drv.toRouter) === drv.cap - 1 || r.ringBacklog(drv.toRouter) === drv.cap;
+      const driverDone = written === EVENTS || r.ringBacklog(drv.toRouter) >= drv.cap - 1;
       const sleeping = (s: number): boolean => asleep[s]! && bell(s) === DOORBELL_ASLEEP;
-      const stuck = sleeping(0) && sleeping(1) && r.ringBacklog(dev.fromRouter) === 0 && driverDone;
+      const stuck = delivered < EVENTS && sleeping(0) && sleeping(1) && r.ringBacklog(dev.fromRouter) === 0 && driverDone;
       if (stuck || steps > 2_000_000) {
         const waiting = r.mem.u32[(r.tables.xsCredit(1, 0) + L.XQ_WAIT + L.PQ_COUNT) >>> 2];
         const sent = r.mem.u32[(r.tables.xsCredit(0, 1) + L.XQ_SENT) >>> 2];
         const done = r.mem.u32[(r.tables.xsCredit(1, 0) + L.XQ_DONE) >>> 2];
-        throw new Error(`lost wake-up after ${delivered} of ${EVENTS} events (${steps} steps): both shards asleep, driver ring ${r.ringBacklog(drv.toRouter)}, device ring empty; pending work: shard 0 ${r.wasm.pendingWork(r.tables.shards[0]!)}, shard 1 ${r.wasm.pendingWork(r.tables.shards[1]!)} (waiting ${waiting}); credit sent ${sent} done ${done}`);
+        throw new Error(`lost wake-up after ${delivered} of ${EVENTS} events (${steps} steps): both shards asleep, driver ring ${r.ringBacklog(drv.toRouter)}, device ring empty; pending work: shard 0 ${r.wasm.pendingWork(r.tables.shards[0]!)}, shard 1 ${r.wasm.pendingWork(r.tables.shards[1]!)} (waiting ${waiting}, parked towards shard 1 ${parkedTowards1()}); credit sent ${sent} done ${done}`);
       }
     }
     expect(delivered).toBe(EVENTS);
-    // The shards did sleep, many times, with credit exhausted in between.
+    // The shards did sleep, many times, and shard 0 with frames held back for what this case is about.
     expect(sleeps).toBeGreaterThan(1000);
-    expect(creditSleeps).toBeGreaterThan(100);
-    expect(r.mem.u32[(r.tables.shards[1]! + r.L.SH_POOL_RESERVE) >>> 2]).toBe(CREDIT);
+    expect(heldBack[sleepsFor]).toBeGreaterThan(100);
+    expect(r.mem.u32[(r.tables.shards[1]! + L.SH_POOL_RESERVE) >>> 2]).toBe(credit);
   });
 });
