@@ -128,6 +128,8 @@ async function main(): Promise<void> {
   for (const role of ['shards', 'driver', ...echoes.map((_, w) => `echo${w}`)]) for (const t of roles.ids(role)) roleOf.set(String(t), role);
   switches.threads = switches.threads.map((l) => l.replace(/^node#(\d+)/, (m, tid: string) => `${roleOf.get(tid) ?? 'node'}#${tid}`));
   const threadCpu = roles.cpuShare();
+  const roleSwitches = roles.switchesPer((t1 - t0) / 1000);
+  const threadSys = roles.sysShare();
   const cpu = process.cpuUsage(cpu0);
   const loops = shardLoops() - loops0;
   const waits = driver.counters[C_WAITS]! - w0;
@@ -151,6 +153,11 @@ async function main(): Promise<void> {
       in_flight: cfg.devices * cfg.outstanding,
       // CPU of each role's thread over the window (1.0 = one whole core), and of the process.
       thread_cpu: threadCpu,
+      // Context switches of each role's threads per second: voluntary (slept, woken: a futex
+      // wake costs ~30 µs here) and involuntary (preempted by another runnable thread).
+      thread_switches_per_s: roleSwitches,
+      // The kernel's part of thread_cpu (futex sleeps and wakes, yields).
+      thread_sys_cpu: threadSys,
       process_cpu: Number(((cpu.user + cpu.system) / 1000 / (t1 - t0)).toFixed(2)),
       shard_frames_per_loop: Number((frames / Math.max(1, loops)).toFixed(1)),
       driver_idle_waits_per_s: Math.round((waits * 1000) / (t1 - t0)),
