@@ -252,6 +252,52 @@ function packedNext(cur: usize, local: u32): u32 {
   return advanceIndex(cur, local, frameUnits(<u32>load<u16>(slot, 6), load<u32>(cur, CUR_MAX_UNITS)));
 }
 
+// ---------------------------------------------------------------- producer runs
+// A producer that writes many frames in a row (the echo device, the closed-loop driver) keeps
+// its index in a local instead of a reserve and a commit per frame: it asks once how many units
+// are free, writes frames in place from runStart(cur) while at least maxUnits(cur) are left
+// (the rule produceReserve applies to each frame), and commits them with produceAdvance, at
+// least every publishDue(cur) frames so the batch publishes when produceCommit would.
+
+/** Units free from runStart(cur) as last seen (no look at the peer: a lower bound). */
+@inline export function produceFreeSeen(cur: usize): u32 {
+  return freeUnits(cur, load<u32>(cur, CUR_LOCAL), load<u32>(cur, CUR_CACHED));
+}
+
+/**
+ * Units free from runStart(cur) after a fresh look at the consumer's index. When fewer than
+ * `want` are free the ring is full for this producer, and its pending steps are published first
+ * (as produceReserve does): the consumer must see them to free room.
+ */
+export function produceFreeNow(cur: usize, want: u32): u32 {
+  const peer = loadPeerIndex(cur);
+  if (peer == 0xffffffff) {
+    cursorFlush(cur);
+    return 0;
+  }
+  store<u32>(cur, peer, CUR_CACHED);
+  const free = freeUnits(cur, load<u32>(cur, CUR_LOCAL), peer);
+  if (free < want) cursorFlush(cur);
+  return free;
+}
+
+/** Frames a producer may still commit before its batch publishes (>= 1). */
+@inline export function publishDue(cur: usize): u32 {
+  const pending = load<u32>(cur, CUR_PENDING);
+  const batch = load<u32>(cur, CUR_BATCH);
+  return pending < batch ? batch - pending : 1;
+}
+
+/** Commit `frames` frames written in place from runStart(cur), `units` units in all (published with the batch). */
+@inline export function produceAdvance(cur: usize, units: u32, frames: u32): void {
+  if (frames == 0) return;
+  const next = advanceIndex(cur, load<u32>(cur, CUR_LOCAL), units);
+  store<u32>(cur, next, CUR_LOCAL);
+  const pending = load<u32>(cur, CUR_PENDING) + frames;
+  if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, next);
+  else store<u32>(cur, pending, CUR_PENDING);
+}
+
 /** Free slots as last seen (a lower bound: the consumer may have freed more). */
 export function produceFreeHint(cur: usize): u32 {
   const cap = load<u32>(cur, CUR_CAP);
