@@ -69,7 +69,6 @@ async function main(): Promise<void> {
     batch: argInt('batch', 32),
     spin: argInt('spin', 2000),
     endpointSpin: argInt('endpoint-spin', 3000),
-    endpointYield: argInt('endpoint-yield', 0),
     pinShard: argInt('pin-shard', -1),
     maxMsg: argInt('max-msg', 64),
     packed: argInt('packed', 1) !== 0,
@@ -94,7 +93,7 @@ async function main(): Promise<void> {
   for (let w = 0; w < cfg.echoWorkers; w++) {
     const link = await router.attachDevice({ devices: devNums.slice(w * per, (w + 1) * per), maxMessageSize: cfg.maxMsg });
     before = threadIds();
-    echoes.push(await start(compiledModule('device/echo-worker.js'), link, { module, spinBeforeSleep: cfg.endpointSpin, yieldBeforeSleep: cfg.endpointYield }, 1));
+    echoes.push(await start(compiledModule('device/echo-worker.js'), link, { module, spinBeforeSleep: cfg.endpointSpin }, 1));
     roles.add(`echo${w}`, newThreads(before));
   }
   // Attached after the devices, so no EVENT_DEVICE READY reaches it.
@@ -104,7 +103,7 @@ async function main(): Promise<void> {
   const loadWasm = cfg.driver === 'wasm' ? { state: router.mem.alloc(CL_STATE_SIZE), devs: router.mem.alloc(devNums.length * CLD_SIZE) } : null;
   const driverData: Omit<DriverData, 'link' | 'stop' | 'counters'> = {
     mode: 'load', module, devices: devNums, outstanding: cfg.outstanding, burst: cfg.burst,
-    iterations: 0, warmup: 0, inlineDevice, loadWasm, spinBeforeSleep: cfg.endpointSpin, yieldBeforeSleep: cfg.endpointYield,
+    iterations: 0, warmup: 0, inlineDevice, loadWasm, spinBeforeSleep: cfg.endpointSpin,
   };
   before = threadIds();
   const driver = await start(new URL('./workers/pipeline-driver.js', import.meta.url), drvLink, driverData, C_COUNT);

@@ -26,15 +26,6 @@ export interface PortOptions {
    * process-wide mutex back and forth with the notifier, 2–4 voluntary switches per wake-up.
    */
   pollSleep?: boolean;
-  /**
-   * After the spins of wait(), yield the CPU (sched_yield, with the doorbell addon) up to this
-   * many times, looking after each, before sleeping. Default 0. For a thread that shares a core
-   * with the thread it waits for (e.g. a driver and a device worker on one core while the
-   * router's shard spins on the other): the yield hands that thread the core at once, where
-   * spinning would hold it, and the router need not wake this one. Each yield costs about 1 µs
-   * when no other thread wants the CPU.
-   */
-  yieldBeforeSleep?: number;
 }
 
 export class EndpointPort {
@@ -75,9 +66,7 @@ export class EndpointPort {
     this.bell = addon !== null
       ? new PollDoorbell(buf as unknown as SharedArrayBuffer, link.bell, addon, null)
       : new Doorbell(buf as unknown as SharedArrayBuffer, link.bell);
-    const yields = opts.yieldBeforeSleep ?? 0;
-    const yielder = yields > 0 ? (addon ?? tryBellAddon()) : null;
-    this.idle = spinThenSleep(opts.spinBeforeSleep ?? 2000, yielder !== null ? { yields, yieldCpu: () => yielder.yield() } : {});
+    this.idle = spinThenSleep(opts.spinBeforeSleep ?? 2000);
     // Busy-spin says so on the doorbell; otherwise an earlier busy-polling port of this link
     // may have left that state behind.
     if (!(this.idle.busyPoll && this.bell.enterBusyPoll())) this.bell.leaveBusyPoll();

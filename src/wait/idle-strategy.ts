@@ -14,8 +14,7 @@
 //   busy-spin        never sleeps (and may say so on the doorbell: Doorbell.enterBusyPoll).
 //   spin-then-sleep  spins a bounded number of empty passes, then sleeps on the doorbell until
 //                    rung or timed out; optionally naps instead while a peer that never rings
-//                    is attached (the shard with busy-poll external links); optionally yields
-//                    the CPU a bounded number of times between the spins and the sleep.
+//                    is attached (the shard with busy-poll external links).
 //   nap              spins, then naps a fixed short time on a doorbell nobody rings: for rings
 //                    whose peer cannot ring a word of ours (a shared-memory window without a socket).
 // The async form of each (waitForAsync) is what event-loop owners use.
@@ -179,17 +178,6 @@ export interface SpinThenSleepOptions {
   napping?: () => boolean;
   /** Length of such a nap. Default 0.05 ms. */
   napMs?: number;
-  /**
-   * After the spins, give the CPU away this many times (`yieldCpu`, sched_yield), looking after
-   * each, before sleeping. Default 0. For threads that share a core with the peer they wait
-   * for (more busy threads than cores): a yield hands the core to that peer at once, where a
-   * spin holds it until the sleep, and nobody has to pay a futex wake. A yield with no other
-   * thread waiting for the CPU returns at once (~1 µs), so a wait may outlast its timeout by
-   * about that much per yield.
-   */
-  yields?: number;
-  /** How to yield (sched_yield through the doorbell addon); without it there is no yield phase. */
-  yieldCpu?: () => unknown;
 }
 
 /** Spin `spins` empty passes, then sleep on the doorbell until rung (or a timeout). */
@@ -203,34 +191,15 @@ export class SpinThenSleep extends IdleStrategy {
   private napped = false;
   private restMs = 0;
   private readonly napOrSleep = (): number => ((this.napped = this.napping!()) ? this.napMs : this.restMs);
-  /** Yields before each sleep (0 without a yieldCpu). */
-  readonly yields: number;
-  private readonly yieldCpu: () => unknown;
-  /** Times a yield phase ended with work found (the sleep it saved). */
-  yieldHits = 0;
 
   constructor(spins: number = DEFAULT_SPINS, opts: SpinThenSleepOptions = {}) {
     super(spins);
-    const yields = opts.yields ?? 0;
-    if (!Number.isInteger(yields) || yields < 0) throw new RangeError(`idle strategy: yields must be an integer >= 0, got ${yields}`);
     this.sleepMs = opts.sleepMs ?? DEFAULT_SLEEP_MS;
     this.napping = opts.napping;
     this.napMs = opts.napMs ?? 0.05;
-    this.yields = opts.yieldCpu !== undefined ? yields : 0;
-    this.yieldCpu = opts.yieldCpu ?? ((): void => {});
   }
 
   protected rest(bell: Doorbell, look: Look, timeoutMs: number | undefined): IdleResult {
-    // The yield phase: the doorbell stays AWAKE, so no waker has to ring and nothing of the
-    // sleep protocol changes; a sleep after it is the usual announce, last look, wait.
-    for (let i = 0; i < this.yields; i++) {
-      this.yieldCpu();
-      if (look()) {
-        this.yieldHits++;
-        this.spun = 1;
-        return IDLE_LOOKED;
-      }
-    }
     const sleepMs = timeoutMs ?? this.sleepMs;
     this.napped = false;
     let found: boolean;
