@@ -11,7 +11,10 @@
 //   --name NAME      metric name in the JSON (default pipeline)
 //   --driver js      the driver's loop in JS with the port's calls (default wasm: the same checks
 //                    in assembly/loadgen/closed-loop.ts)
+//   --poll-sleep 0|1 1: the driver and echo threads sleep in poll(2) on an eventfd (EndpointPort
+//                    pollSleep: one switch per wake-up) instead of Atomics.wait
 //   --pin-shard CPU  pin the shard thread(s) to CPU (taskset; experiment: the Router cannot pin)
+//   --pin-edges CPU  pin the driver and echo threads to CPU (taskset; experiment)
 // info.switches_per_rt: voluntary context switches of all threads per round trip (the wake-up
 // chain; e.g. --shards 2 --devices 1 --outstanding 1 --burst 1 --spin 0 --endpoint-spin 0 puts
 // driver and device on different shards, one request at a time, every thread sleeping when idle).
@@ -69,7 +72,9 @@ async function main(): Promise<void> {
     batch: argInt('batch', 32),
     spin: argInt('spin', 2000),
     endpointSpin: argInt('endpoint-spin', 3000),
+    pollSleep: argInt('poll-sleep', 0) !== 0,
     pinShard: argInt('pin-shard', -1),
+    pinEdges: argInt('pin-edges', -1),
     maxMsg: argInt('max-msg', 64),
     packed: argInt('packed', 1) !== 0,
     seconds: argInt('seconds', quick ? 1 : 3),
@@ -93,7 +98,7 @@ async function main(): Promise<void> {
   for (let w = 0; w < cfg.echoWorkers; w++) {
     const link = await router.attachDevice({ devices: devNums.slice(w * per, (w + 1) * per), maxMessageSize: cfg.maxMsg });
     before = threadIds();
-    echoes.push(await start(compiledModule('device/echo-worker.js'), link, { module, spinBeforeSleep: cfg.endpointSpin }, 1));
+    echoes.push(await start(compiledModule('device/echo-worker.js'), link, { module, spinBeforeSleep: cfg.endpointSpin, pollSleep: cfg.pollSleep }, 1));
     roles.add(`echo${w}`, newThreads(before));
   }
   // Attached after the devices, so no EVENT_DEVICE READY reaches it.
@@ -103,7 +108,7 @@ async function main(): Promise<void> {
   const loadWasm = cfg.driver === 'wasm' ? { state: router.mem.alloc(CL_STATE_SIZE), devs: router.mem.alloc(devNums.length * CLD_SIZE) } : null;
   const driverData: Omit<DriverData, 'link' | 'stop' | 'counters'> = {
     mode: 'load', module, devices: devNums, outstanding: cfg.outstanding, burst: cfg.burst,
-    iterations: 0, warmup: 0, inlineDevice, loadWasm, spinBeforeSleep: cfg.endpointSpin,
+    iterations: 0, warmup: 0, inlineDevice, loadWasm, spinBeforeSleep: cfg.endpointSpin, pollSleep: cfg.pollSleep,
   };
   before = threadIds();
   const driver = await start(new URL('./workers/pipeline-driver.js', import.meta.url), drvLink, driverData, C_COUNT);
@@ -111,6 +116,8 @@ async function main(): Promise<void> {
 
   await sleep(quick ? 500 : 1000); // warm-up: tier-up, page faults, the pipe fills
   const shardLoops = (): number => router.stats().shards.reduce((t, s) => t + s.loops, 0);
+  const edgesPinned = cfg.pinEdges >= 0 && [...roles.ids('driver'), ...echoes.flatMap((_, w) => roles.ids(`echo${w}`))].every((t) => pinThread(t, cfg.pinEdges));
+  if (cfg.pinEdges >= 0 && !edgesPinned) log('pipeline: could not pin the driver and echo threads; running unpinned');
   const r0 = driver.counters[C_RESPONSES]!;
   const w0 = driver.counters[C_WAITS]!;
   const loops0 = shardLoops();
@@ -149,6 +156,7 @@ async function main(): Promise<void> {
     info: {
       config: cfg,
       shard_pinned: pinned,
+      edges_pinned: edgesPinned,
       errors,
       in_flight: cfg.devices * cfg.outstanding,
       // CPU of each role's thread over the window (1.0 = one whole core), and of the process.
