@@ -67,6 +67,29 @@ describe('pipeline driver (clRun)', () => {
     expect(inFlight).toBe(sent! - good!);
   });
 
+  it('fills and refills small packed rings without losing an answer, the echo device inline', () => {
+    // 24 units of 16 bytes, frames up to 64 bytes: the driver's ring holds at most 20 requests
+    // per look at the device's index, fewer than the 8 x 4 it may have in flight.
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
+    const w = instantiate(memory);
+    const u32 = new Uint32Array(memory.buffer);
+    const bytes = (w.nativeRingBytes(24, 16, 4) + 4095) & ~4095;
+    const a = 1 << 16;
+    const b = a + bytes;
+    w.nativeRingInit(a, 24, 16, 4, 0, 0, 0, 4);
+    w.nativeRingInit(b, 24, 16, 4, 0, 0, 0, 4);
+    const st = b + bytes;
+    const data = st + 256;
+    for (let k = 0; k < 500; k++) w.clRun(st, data, a + NR_PROD_CURSOR, b + NR_CONS_CURSOR, a + NR_CONS_CURSOR, b + NR_PROD_CURSOR, 10, N, 4, 64, 4);
+    const [sent, good, errors] = counters(u32, st);
+    expect(errors).toBe(0);
+    expect(good).toBeGreaterThan(5000);
+    let inFlight = 0;
+    for (let i = 0; i < N; i++) inFlight += u32[(data + i * CLD_SIZE + 4) >>> 2]!;
+    expect(inFlight).toBe(sent! - good!);
+    expect(inFlight).toBeLessThanOrEqual(N * 4);
+  });
+
   it('counts answers out of order, for unknown devices or of the wrong kind as errors', () => {
     const { w, u32, a, b, st, data } = setup();
     const tx = a + NR_PROD_CURSOR;
