@@ -5,12 +5,12 @@
 // else is consumed and ignored. Works on any number of device numbers behind one link.
 import {
   consumeAvailable, consumeAdvance, cursorFlush, frameUnits,
-  runStart, ringSlots, slotStride, ringCapacity, maxUnits, slotAt, slotAfter,
+  runStart, ringSlots, slotStride, ringCapacity, maxUnits, slotAt, slotNext,
   produceFreeSeen, produceFreeNow, publishDue, produceAdvance,
 } from '../ring/cursor';
 import { makeHeader, TYPE_RESPONSE, MSG_ID_EVENT_BIT, T_EVENT_AVAIL, T_EVENT_USED } from '../header';
 
-/** Every answer (a response, an EVENT_USED) is 12 bytes. */
+/** Every answer (a response, an EVENT_USED) is 12 bytes: one unit of a packed ring, or one slot (slots are >= 16 bytes). */
 const ANSWER_SIZE: u32 = 12;
 
 /** Answer up to `budget` frames from the `inCur` consumer cursor into the `outCur` producer cursor. Returns frames taken. */
@@ -24,63 +24,57 @@ export function echoSome(inCur: usize, outCur: usize, budget: u32): u32 {
   let n: u32 = 0;
   let used: u32 = 0;
   // Both rings are walked as runs with their indices in locals (a reserve and a commit per
-  // answer cost about 60 instructions more): the answers are written in place and committed
-  // every publishDue frames, so the router sees them as soon as with a commit per frame.
+  // answer cost about 60 instructions more). The answers are written in stretches with no call
+  // inside (a call makes the optimized loop keep its state in stack slots): each stretch ends
+  // where the room last seen or the publish batch does, and is committed then, so the router
+  // sees the answers as soon as with a commit per frame.
   const oSlots = ringSlots(outCur);
   const oStride = slotStride(outCur);
   const oCap = ringCapacity(outCur);
   const oMost = maxUnits(outCur);
-  const aUnits = frameUnits(ANSWER_SIZE, oMost);
   let oLocal = runStart(outCur);
   let free = produceFreeSeen(outCur);
-  let due = publishDue(outCur);
-  let oUnits: u32 = 0; // written since the last produceAdvance
-  let oFrames: u32 = 0;
   while (used < avail && n < budget) {
-    const f = slotAt(slots, stride, local);
-    const w = load<u64>(f);
-    let units: u32 = 1;
-    if (most > 1) {
-      units = frameUnits(<u32>(w >> 48), most);
-      if (units > avail - used) units = avail - used;
+    // Answers this stretch may write: produceReserve's rule (maxUnits free) for each of them.
+    if (free < oMost) {
+      free = produceFreeNow(outCur, oMost);
+      if (free < oMost) break; // our ring to the router is full: leave the rest for later
     }
-    const type = <u32>w & 3;
-    const id = <u32>(w >> 8) & 0xff;
-    const dev = <u32>(w >> 16) & 0xffff;
-    if (type == 0 && ((id & MSG_ID_EVENT_BIT) == 0 || id == T_EVENT_AVAIL)) {
-      if (free < oMost) {
-        // Short of room as last seen: commit what is written, then look at the router's index.
-        produceAdvance(outCur, oUnits, oFrames);
-        oUnits = 0;
-        oFrames = 0;
-        due = publishDue(outCur);
-        free = produceFreeNow(outCur, oMost);
-        if (free < oMost) break; // our ring to the router is full: leave the rest for later
+    const room = free - oMost + 1;
+    const due = publishDue(outCur);
+    const lim = room < due ? room : due;
+    let k: u32 = 0;
+    while (used < avail && n < budget && k < lim) {
+      const f = slotAt(slots, stride, local);
+      const w = load<u64>(f);
+      let units: u32 = 1;
+      if (most > 1) {
+        units = frameUnits(<u32>(w >> 48), most);
+        if (units > avail - used) units = avail - used;
       }
-      const out = slotAt(oSlots, oStride, oLocal);
-      if ((id & MSG_ID_EVENT_BIT) == 0) {
-        store<u64>(out, makeHeader(TYPE_RESPONSE, id, dev, <u32>(w >> 32) & 0xffff, ANSWER_SIZE));
-        store<u32>(out, 0x0f, 8);
-      } else {
-        store<u64>(out, makeHeader(0, T_EVENT_USED, dev, 0, ANSWER_SIZE));
-        store<u32>(out, load<u32>(f, 8), 8);
+      const type = <u32>w & 3;
+      const id = <u32>(w >> 8) & 0xff;
+      const dev = <u32>(w >> 16) & 0xffff;
+      if (type == 0 && ((id & MSG_ID_EVENT_BIT) == 0 || id == T_EVENT_AVAIL)) {
+        const out = slotAt(oSlots, oStride, oLocal);
+        if ((id & MSG_ID_EVENT_BIT) == 0) {
+          store<u64>(out, makeHeader(TYPE_RESPONSE, id, dev, <u32>(w >> 32) & 0xffff, ANSWER_SIZE));
+          store<u32>(out, 0x0f, 8);
+        } else {
+          store<u64>(out, makeHeader(0, T_EVENT_USED, dev, 0, ANSWER_SIZE));
+          store<u32>(out, load<u32>(f, 8), 8);
+        }
+        oLocal = slotNext(oLocal, oCap);
+        k++;
       }
-      oLocal = slotAfter(oLocal, aUnits, oCap);
-      free -= aUnits;
-      oUnits += aUnits;
-      if (++oFrames == due) {
-        produceAdvance(outCur, oUnits, oFrames);
-        oUnits = 0;
-        oFrames = 0;
-        due = publishDue(outCur);
-      }
+      local += units; // stepped in place: through slotAfter the optimizer makes this loop's wrap a select
+      if (local >= cap) local -= cap;
+      used += units;
+      n++;
     }
-    local += units; // stepped in place: through slotAfter the optimizer makes this loop's wrap a select
-    if (local >= cap) local -= cap;
-    used += units;
-    n++;
+    produceAdvance(outCur, k, k);
+    free -= k;
   }
-  produceAdvance(outCur, oUnits, oFrames);
   consumeAdvance(inCur, used);
   cursorFlush(inCur);
   cursorFlush(outCur);
