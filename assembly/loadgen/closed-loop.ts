@@ -58,9 +58,14 @@ export function clRun(
   for (let p: u32 = 0; p < passes; p++) {
     let progress: u32 = devIn != 0 ? echoSome(devIn, devOut, 4096) : 0;
     for (let avail = consumeAvailable(rx); avail != 0; avail = consumeAvailable(rx)) {
+      // At most a publish batch per run: the freed room reaches the router as soon as with a
+      // release per answer (a whole ring's run freed at its end would leave the router's
+      // output looking full, and parking, meanwhile).
+      const due = publishDue(rx);
+      const lim = avail < due ? avail : due;
       let local = runStart(rx);
       let used: u32 = 0;
-      while (used < avail) {
+      while (used < lim) {
         const f = slotAt(rSlots, rStride, local);
         const w = load<u64>(f);
         let units: u32 = 1;
