@@ -15,6 +15,8 @@
 //                    pollSleep: one switch per wake-up) instead of Atomics.wait
 //   --pin-shard CPU  pin the shard thread(s) to CPU (taskset; experiment: the Router cannot pin)
 //   --pin-edges CPU  pin the driver and echo threads to CPU (taskset; experiment)
+//   --shard-cpu CPU  the shard on CPU alone: RouterOptions.shardCpus [CPU], and the driver and
+//                    echo ports made with avoidCpus [CPU] (what a user of the API would do)
 // info.switches_per_rt: voluntary context switches of all threads per round trip (the wake-up
 // chain; e.g. --shards 2 --devices 1 --outstanding 1 --burst 1 --spin 0 --endpoint-spin 0 puts
 // driver and device on different shards, one request at a time, every thread sleeping when idle).
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
     pollSleep: argInt('poll-sleep', 0) !== 0,
     pinShard: argInt('pin-shard', -1),
     pinEdges: argInt('pin-edges', -1),
+    shardCpu: argInt('shard-cpu', -1),
     maxMsg: argInt('max-msg', 64),
     packed: argInt('packed', 1) !== 0,
     seconds: argInt('seconds', quick ? 1 : 3),
@@ -85,7 +88,9 @@ async function main(): Promise<void> {
   const window = 1 << Math.ceil(Math.log2(Math.max(cfg.outstanding, 2)));
   const router = await Router.create({
     shards: cfg.shards, ringCapacity: cfg.ring, ringBatch: cfg.batch, window, spinBeforeSleep: cfg.spin, packedRings: cfg.packed,
+    ...(cfg.shardCpu >= 0 ? { shardCpus: [cfg.shardCpu] } : {}),
   });
+  const avoidCpus = cfg.shardCpu >= 0 ? [cfg.shardCpu] : undefined;
   roles.add('shards', newThreads(before));
   const pinned = cfg.pinShard >= 0 && roles.ids('shards').every((t) => pinThread(t, cfg.pinShard));
   if (cfg.pinShard >= 0 && !pinned) log('pipeline: could not pin the shard (no taskset?); running unpinned');
@@ -98,7 +103,7 @@ async function main(): Promise<void> {
   for (let w = 0; w < cfg.echoWorkers; w++) {
     const link = await router.attachDevice({ devices: devNums.slice(w * per, (w + 1) * per), maxMessageSize: cfg.maxMsg });
     before = threadIds();
-    echoes.push(await start(compiledModule('device/echo-worker.js'), link, { module, spinBeforeSleep: cfg.endpointSpin, pollSleep: cfg.pollSleep }, 1));
+    echoes.push(await start(compiledModule('device/echo-worker.js'), link, { module, spinBeforeSleep: cfg.endpointSpin, pollSleep: cfg.pollSleep, avoidCpus }, 1));
     roles.add(`echo${w}`, newThreads(before));
   }
   // Attached after the devices, so no EVENT_DEVICE READY reaches it.
@@ -108,7 +113,7 @@ async function main(): Promise<void> {
   const loadWasm = cfg.driver === 'wasm' ? { state: router.mem.alloc(CL_STATE_SIZE), devs: router.mem.alloc(devNums.length * CLD_SIZE) } : null;
   const driverData: Omit<DriverData, 'link' | 'stop' | 'counters'> = {
     mode: 'load', module, devices: devNums, outstanding: cfg.outstanding, burst: cfg.burst,
-    iterations: 0, warmup: 0, inlineDevice, loadWasm, spinBeforeSleep: cfg.endpointSpin, pollSleep: cfg.pollSleep,
+    iterations: 0, warmup: 0, inlineDevice, loadWasm, spinBeforeSleep: cfg.endpointSpin, pollSleep: cfg.pollSleep, avoidCpus,
   };
   before = threadIds();
   const driver = await start(new URL('./workers/pipeline-driver.js', import.meta.url), drvLink, driverData, C_COUNT);

@@ -42,6 +42,8 @@ export interface DriverData {
    */
   loadWasm?: { state: number; devs: number } | null;
   spinBeforeSleep: number;
+  /** CPUs this thread keeps off (EndpointPort avoidCpus: the router's pinned shard). */
+  avoidCpus?: number[];
   /** Sleep in poll(2) on an eventfd instead of Atomics.wait (EndpointPort pollSleep). */
   pollSleep?: boolean;
   stop: SharedArrayBuffer;
@@ -63,7 +65,7 @@ const RESPONSE_TYPE_ID = 1 | (GET_DEVICE_STATUS << 8);
 const EVENT_DEVICE_TYPE_ID = 2 | (0x40 << 8);
 
 function main(d: DriverData): void {
-  const port = new EndpointPort(d.link, { spinBeforeSleep: d.spinBeforeSleep, pollSleep: d.pollSleep === true }, d.module);
+  const port = new EndpointPort(d.link, { spinBeforeSleep: d.spinBeforeSleep, pollSleep: d.pollSleep === true, avoidCpus: d.avoidCpus }, d.module);
   const u32 = new Uint32Array(d.link.memory.buffer);
   const u16 = new Uint16Array(d.link.memory.buffer);
   const stop = new Int32Array(d.stop);

@@ -14,12 +14,14 @@ export interface EchoWorkerData {
   spinBeforeSleep?: number;
   /** Sleep in poll(2) on an eventfd (EndpointPort pollSleep: one thread switch per wake-up, Atomics.wait costs 2-4). Default false. */
   pollSleep?: boolean;
+  /** CPUs this worker's thread keeps off (EndpointPort avoidCpus: a router's pinned shards). */
+  avoidCpus?: number[];
   /** A heap probe (src/util/heap-probe.ts): this thread's V8 heap figures when asked. */
   heap?: SharedArrayBuffer;
 }
 
 const data = workerData as EchoWorkerData;
-const port = new EndpointPort(data.link, { spinBeforeSleep: data.spinBeforeSleep ?? 2000, pollSleep: data.pollSleep === true }, data.module);
+const port = new EndpointPort(data.link, { spinBeforeSleep: data.spinBeforeSleep ?? 2000, pollSleep: data.pollSleep === true, avoidCpus: data.avoidCpus }, data.module);
 const stop = new Int32Array(data.stop);
 const out = new Float64Array(data.counters);
 const probe = data.heap !== undefined ? new HeapProbe(data.heap) : undefined;

@@ -26,6 +26,14 @@ export interface PortOptions {
    * process-wide mutex back and forth with the notifier, 2–4 voluntary switches per wake-up.
    */
   pollSleep?: boolean;
+  /**
+   * The thread that makes this port runs only on the CPUs it may run on now minus these (with the
+   * doorbell addon; unchanged when none would remain). For the CPUs of a router's pinned shards
+   * (RouterOptions.shardCpus) on a machine with few CPUs: a shard that shares its CPU with the
+   * threads it wakes is preempted by them. `avoidedCpus` tells whether the thread now runs on
+   * none of them.
+   */
+  avoidCpus?: readonly number[];
 }
 
 export class EndpointPort {
@@ -52,6 +60,8 @@ export class EndpointPort {
   private roomWanted = false;
   /** Room again after the last reserve() found the ring full (a sleeper's look for room). */
   readonly roomBack = (): boolean => this.roomWanted && this.reserve() !== 0;
+  /** The constructing thread runs on none of the `avoidCpus` of the options. */
+  readonly avoidedCpus: boolean = false;
   /** The look of wait(): a readable frame, or room again after a send found the ring full. */
   private readonly readableOrRoom = (): boolean => this.peek() !== 0 || this.roomBack();
 
@@ -63,6 +73,7 @@ export class EndpointPort {
     this.out = link.toRouter + NR_PROD_CURSOR;
     this.in = link.fromRouter + NR_CONS_CURSOR;
     const addon = opts.pollSleep === true ? tryBellAddon() : null;
+    if (opts.avoidCpus !== undefined && opts.avoidCpus.length !== 0) this.avoidedCpus = runOnCpusExcept(opts.avoidCpus);
     this.bell = addon !== null
       ? new PollDoorbell(buf as unknown as SharedArrayBuffer, link.bell, addon, null)
       : new Doorbell(buf as unknown as SharedArrayBuffer, link.bell);
@@ -149,4 +160,16 @@ export class EndpointPort {
   waitAsync(timeoutMs: number): Promise<boolean> {
     return this.idle.waitForAsync(this.bell, this.readableOrRoom, timeoutMs);
   }
+}
+
+/** This thread runs only on the CPUs it may run on now minus `avoid`: true when it now runs on none of them. */
+function runOnCpusExcept(avoid: readonly number[]): boolean {
+  const addon = tryBellAddon();
+  if (addon === null) return false;
+  const list = new Int32Array(1024);
+  const n = Math.min(addon.cpus(list), list.length);
+  if (n < 1) return false;
+  const keep = Int32Array.from(list.subarray(0, n).filter((c) => !avoid.includes(c)));
+  if (keep.length === n) return true; // already off them
+  return keep.length !== 0 && addon.setCpus(keep, keep.length) === 0;
 }

@@ -4,7 +4,7 @@
 // Loaded only when a config file is read (zod takes ~0.2 s to load).
 import { z } from 'zod';
 import { parseLinkUri, LinkUriError } from '../bus/uri.js';
-import { resolveRouterOptions, ROUTER_OPTION_RANGES, type RouterOptions } from '../router/options.js';
+import { MAX_CPU, resolveRouterOptions, ROUTER_OPTION_RANGES, type RouterOptions } from '../router/options.js';
 import { parseDeviceSpec } from '../device/builtin-devices.js';
 import { LOG_LEVELS } from './logger.js';
 import { JsonFieldError, pointer, typeName } from '../util/json-fields.js';
@@ -121,6 +121,13 @@ export const routerOptionsSchema = z.object({
   ...routerShape,
   packedRings: z.boolean(said((v) => routerOptionMessage('packedRings', v))).optional(),
   busyPollSeek: z.boolean(said((v) => routerOptionMessage('busyPollSeek', v))).optional(),
+  shardCpus: z.array(z.int(said((v) => `must list CPU numbers, got ${typeName(v)}`)).min(0).max(MAX_CPU - 1), said((v) => routerOptionMessage('shardCpus', v))).superRefine((v, ctx) => {
+    try {
+      resolveRouterOptions({ shardCpus: v });
+    } catch {
+      ctx.addIssue({ code: 'custom', message: routerOptionMessage('shardCpus', v) });
+    }
+  }).optional(),
 }, objectError).strict().describe('Router.create() options (README "API"); unset ones take their defaults');
 
 export const routeConfigSchema = z.object({

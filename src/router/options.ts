@@ -56,9 +56,20 @@ export interface RouterOptions {
    * shards and the peers' pollers outnumber the cores.
    */
   busyPollSeek?: boolean;
+  /**
+   * Pin shard i to CPU shardCpus[i % length] (sched_setaffinity of its thread, with the doorbell
+   * addon; without it the shards run where the scheduler puts them). Default none. A spinning
+   * shard on a CPU of its own is not preempted by the threads it wakes: on a machine with few
+   * CPUs, keep the endpoint threads off these CPUs too (EndpointPort `avoidCpus`). Not with
+   * busyPollSeek, which moves the shards itself.
+   */
+  shardCpus?: number[];
 }
 
 export type ResolvedRouterOptions = Required<RouterOptions>;
+
+/** CPU numbers shardCpus accepts: below this (the affinity masks the doorbell addon passes). */
+export const MAX_CPU = 1024;
 
 /**
  * Accepted range of every integer option, [min, max]: the one table Router.create() checks and
@@ -79,7 +90,7 @@ export const ROUTER_OPTION_RANGES = {
   memoryBytes: [1 << 20, 4 * 1024 * 1024 * 1024 - 65536],
   spinBeforeSleep: [0, 1 << 30],
   busyPollSpins: [0, 1 << 20],
-} as const satisfies Record<Exclude<keyof RouterOptions, 'packedRings' | 'busyPollSeek'>, readonly [number, number]>;
+} as const satisfies Record<Exclude<keyof RouterOptions, 'packedRings' | 'busyPollSeek' | 'shardCpus'>, readonly [number, number]>;
 
 function check(name: string, v: number, min: number, max: number, extra?: (v: number) => string | undefined): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
@@ -95,7 +106,7 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
   if (opts === null || typeof opts !== 'object') throw new TypeError('router options must be an object');
   const known = new Set([
     'shards', 'busMaxSize', 'timeoutMs', 'window', 'ringCapacity', 'ringBatch', 'maxEndpoints', 'poolSlots',
-    'parkLimit', 'sourceBudget', 'memoryBytes', 'spinBeforeSleep', 'busyPollSpins', 'busyPollSeek', 'packedRings',
+    'parkLimit', 'sourceBudget', 'memoryBytes', 'spinBeforeSleep', 'busyPollSpins', 'busyPollSeek', 'packedRings', 'shardCpus',
   ]);
   for (const k of Object.keys(opts)) {
     if (!known.has(k)) throw new TypeError(`unknown router option "${k}"; known: ${[...known].join(', ')}`);
@@ -116,10 +127,15 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
     spinBeforeSleep: opts.spinBeforeSleep ?? 2000,
     busyPollSpins: opts.busyPollSpins ?? 0,
     busyPollSeek: opts.busyPollSeek ?? false,
+    shardCpus: opts.shardCpus ?? [],
     packedRings: opts.packedRings ?? (opts.spinBeforeSleep ?? 2000) < BUSY_POLL_SPINS,
   };
   if (typeof r.packedRings !== 'boolean') throw new RangeError(`router option packedRings must be true or false, got ${String(r.packedRings)}`);
   if (typeof r.busyPollSeek !== 'boolean') throw new RangeError(`router option busyPollSeek must be true or false, got ${String(r.busyPollSeek)}`);
+  if (!Array.isArray(r.shardCpus) || (opts.shardCpus !== undefined && r.shardCpus.length === 0) || !r.shardCpus.every((c) => Number.isInteger(c) && c >= 0 && c < MAX_CPU)) {
+    throw new RangeError(`router option shardCpus must be a non-empty list of CPU numbers from 0 to ${MAX_CPU - 1}, got ${JSON.stringify(r.shardCpus)}`);
+  }
+  if (r.shardCpus.length !== 0 && r.busyPollSeek) throw new RangeError('router options shardCpus and busyPollSeek exclude each other (busyPollSeek moves the shards itself)');
   for (const [name, [min, max]] of Object.entries(ROUTER_OPTION_RANGES) as [keyof typeof ROUTER_OPTION_RANGES, readonly [number, number]][]) {
     // shards: at most one per core as well.
     check(name, r[name], min, name === 'shards' ? Math.min(cores, max) : max, name === 'window' ? powerOfTwo : undefined);

@@ -63,6 +63,7 @@ export class ShardPool {
       spinBeforeSleep: this.options.spinBeforeSleep,
       busyPollSpins: this.options.busyPollSpins,
       busyPollSeek: this.options.busyPollSeek,
+      cpu: this.options.shardCpus.length !== 0 ? this.options.shardCpus[s % this.options.shardCpus.length]! : -1,
       drainMs: this.options.timeoutMs,
     };
     return this.pool.run(task).catch(async (err: unknown) => {

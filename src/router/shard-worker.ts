@@ -34,6 +34,8 @@ export interface ShardTask {
   busyPollSpins: number;
   /** Busy-poll link carrying frames: look for the CPU where this shard routes most (RouterOptions.busyPollSeek). */
   busyPollSeek: boolean;
+  /** The CPU this shard runs on only (RouterOptions.shardCpus), -1: where the scheduler puts it. */
+  cpu: number;
   /** On close, how long to wait for in-flight requests before failing them. */
   drainMs: number;
 }
@@ -82,6 +84,11 @@ export default function runShard(task: ShardTask): { frames: number } {
   const socketBellsAt = (block + CB_SOCKET_BELLS) >>> 2;
   const pumpsAt = (block + CB_STREAM_PUMPS) >>> 2;
   const sockBell = tryBellAddon(); // null: links keep the main-thread bridge (src/bus/shm-link.ts)
+  // A CPU of its own: the threads this shard wakes are then not placed on its CPU, where they
+  // preempt it (docs/BENCHMARKS.md "pipeline"). A restarted shard pins itself again.
+  if (task.cpu >= 0 && (sockBell === null || sockBell.setCpus(Int32Array.of(task.cpu), 1) !== 0)) {
+    process.emitWarning(`vmsg-router: shard could not be pinned to CPU ${task.cpu} (${sockBell === null ? 'no doorbell addon' : 'sched_setaffinity failed'}); running unpinned`);
+  }
   const cmdCursor = commandRing + NR_CONS_CURSOR;
   // Monotonic, not Date.now(): a wall-clock jump must not expire or postpone deadlines.
   // Every reading also refreshes the µs clock request latencies are measured with (SH_NOW_US):
@@ -124,7 +131,7 @@ export default function runShard(task: ShardTask): { frames: number } {
   // outnumber the cores (src/wait/busy-poll-yield.ts); with 0 spins, yield on every one.
   const pollYield = sockBell !== null ? new BusyPollYield(sockBell, task.busyPollSpins) : null;
   // Which CPU to poll from, when the pollers outnumber the cores (src/router/cpu-seek.ts).
-  const seek = sockBell !== null && task.busyPollSeek ? new CpuSeek(sockBell) : null;
+  const seek = sockBell !== null && task.busyPollSeek && task.cpu < 0 ? new CpuSeek(sockBell) : null;
   u32[nowAt] = lastExpire;
   // The last look after announcing sleep: route what arrived meanwhile, and wake for commands
   // and the stop flag too.

@@ -31,7 +31,7 @@ const FULL = {
   capture: 'run.vmc',
   metrics: 9464,
   logLevel: 'debug',
-  router: { shards: 1, busMaxSize: 264, timeoutMs: 500, window: 32, ringCapacity: 512, ringBatch: 8, maxEndpoints: 64, poolSlots: 4096, parkLimit: 128, sourceBudget: 32, memoryBytes: 64 << 20, spinBeforeSleep: 100, busyPollSpins: 16, busyPollSeek: false, packedRings: false },
+  router: { shards: 1, busMaxSize: 264, timeoutMs: 500, window: 32, ringCapacity: 512, ringBatch: 8, maxEndpoints: 64, poolSlots: 4096, parkLimit: 128, sourceBudget: 32, memoryBytes: 64 << 20, spinBeforeSleep: 100, busyPollSpins: 16, busyPollSeek: false, packedRings: false, shardCpus: [0] },
 };
 
 describe('route config file', () => {

@@ -1,0 +1,75 @@
+// RouterOptions.shardCpus and EndpointPort avoidCpus: a spinning shard on a CPU of its own, and
+// the endpoint threads it wakes kept off that CPU (a woken thread placed on the shard's CPU
+// preempts it: docs/BENCHMARKS.md "pipeline"). Checked on the kernel's own record of each
+// thread's allowed CPUs (/proc/self/task/TID/status), with a real router and worker thread.
+import { describe, expect, test } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Router } from '../../src/router/router.js';
+import { resolveRouterOptions } from '../../src/router/options.js';
+import { tryBellAddon } from '../../src/native/bell.js';
+import { wasmModule } from '../../src/wasm/module.js';
+
+const tasks = (): string[] => readdirSync('/proc/self/task');
+const allowedOf = (tid: string): string | undefined => {
+  try {
+    return /^Cpus_allowed_list:\s+(.*)$/m.exec(readFileSync(`/proc/self/task/${tid}/status`, 'utf8'))?.[1];
+  } catch {
+    return undefined; // the thread ended meanwhile
+  }
+};
+/** The CPUs this process may use, as numbers. */
+function ourCpus(): number[] {
+  const list = new Int32Array(1024);
+  const n = tryBellAddon()!.cpus(list);
+  return [...list.subarray(0, n)];
+}
+
+describe('router option shardCpus', () => {
+  test('is a non-empty list of CPU numbers, and not with busyPollSeek', () => {
+    expect(resolveRouterOptions({ shards: 1 }).shardCpus).toEqual([]);
+    expect(resolveRouterOptions({ shards: 1, shardCpus: [0] }).shardCpus).toEqual([0]);
+    for (const bad of [[], [-1], [1.5], [1024], ['1'], 3]) {
+      expect(() => resolveRouterOptions({ shards: 1, shardCpus: bad as unknown as number[] })).toThrow(/router option shardCpus must be a non-empty list of CPU numbers from 0 to 1023/);
+    }
+    expect(() => resolveRouterOptions({ shards: 1, shardCpus: [0], busyPollSeek: true })).toThrow(/shardCpus and busyPollSeek exclude each other/);
+  });
+
+  const usable = tryBellAddon() !== null && availableParallelism() >= 2 && ourCpus().length >= 2;
+
+  test.skipIf(!usable)('pins the shard thread, and a port made with avoidCpus keeps its thread off that CPU', async () => {
+    const cpus = ourCpus();
+    const cpu = cpus[cpus.length - 1]!;
+    const before = new Set(tasks());
+    const router = await Router.create({ shards: 1, shardCpus: [cpu] });
+    let worker: Worker | undefined;
+    try {
+      // The shard pins itself as it starts: wait for a new thread allowed only that CPU.
+      let pinned: string[] = [];
+      for (let i = 0; i < 200 && pinned.length === 0; i++) {
+        pinned = tasks().filter((t) => !before.has(t) && allowedOf(t) === String(cpu));
+        if (pinned.length === 0) await new Promise((r) => setImmediate(r));
+      }
+      expect(pinned.length).toBe(1);
+      // The router still routes (a driver's PING would need a device: attach both).
+      const link = await router.attachDriver({});
+      worker = new Worker(new URL('./workers/cpu-avoider.mjs', import.meta.url), { workerData: { link, module: wasmModule(), avoidCpus: [cpu] } });
+      const got = await new Promise<{ allowed: string; avoided: boolean }>((resolve, reject) => {
+        worker!.once('message', resolve);
+        worker!.once('error', reject);
+      });
+      expect(got.avoided).toBe(true);
+      const rest = cpus.filter((c) => c !== cpu);
+      // The kernel's list format: ranges "0-2" or single numbers, comma-separated.
+      const listed = got.allowed.split(',').flatMap((p) => {
+        const [a, b] = p.split('-').map(Number);
+        return b === undefined ? [a!] : Array.from({ length: b - a! + 1 }, (_, k) => a! + k);
+      });
+      expect(listed).toEqual(rest);
+    } finally {
+      await worker?.terminate();
+      await router.close();
+    }
+  });
+});

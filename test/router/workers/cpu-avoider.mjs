@@ -1,0 +1,11 @@
+// An endpoint thread that keeps off some CPUs (EndpointPort avoidCpus), for the shard-placement
+// test: reports the CPUs the kernel lets this thread run on, and what the port says.
+import { parentPort, workerData } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import { EndpointPort } from '../../../dist/src/endpoint/port.js';
+
+const { link, module, avoidCpus } = workerData;
+const port = new EndpointPort(link, { spinBeforeSleep: 0, avoidCpus }, module);
+const allowed = /^Cpus_allowed_list:\s+(.*)$/m.exec(readFileSync('/proc/thread-self/status', 'utf8'))[1];
+port.close();
+parentPort.postMessage({ allowed, avoided: port.avoidedCpus });
