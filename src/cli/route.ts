@@ -239,7 +239,8 @@ export async function run(argv: string[]): Promise<number> {
   const budget = shardBudget([...cfg.driverLinks, ...cfg.deviceLinks], cfg.router.shards, undefined, cfg.router.busyPollSpins, cfg.router.busyPollSeek);
   cfg.router.shards ??= budget.shards;
   cfg.router.busyPollSpins ??= budget.busyPollSpins;
-  cfg.router.busyPollSeek ??= budget.busyPollSeek;
+  // Shards pinned by the config file stay where they are put (shardCpus excludes the seek).
+  cfg.router.busyPollSeek ??= cfg.router.shardCpus === undefined && budget.busyPollSeek;
   let metrics: MetricsServer | undefined;
   /** Built-in devices by their spec text, each started on its own (so SIGHUP can add and remove one). */
   const builtins = new Map<string, RunningDevices>();
