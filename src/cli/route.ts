@@ -24,6 +24,7 @@ import type { MetricsServer } from '../ops/metrics.js';
 import { createLogger, LOG_LEVELS } from '../ops/logger.js';
 import { JsonFieldError } from '../util/json-fields.js';
 import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
+import { tryBellAddon } from '../native/bell.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
 import { checkClusterOptions, ClusterOptionError, parseAdvertise } from '../cluster/cluster-options.js';
 import { registerClusterMetrics } from '../cluster/cluster-metrics.js';
@@ -43,6 +44,7 @@ const FLAGS = {
   shards: { kind: 'integer', value: 'N', min: 1, max: 64, help: 'router shards (worker threads); default one, or one per core with a stream link; never more than the cores busy-poll peers leave free' },
   'busy-poll-spins': { kind: 'integer', value: 'N', min: 0, max: 1 << 20, help: 'with busy-poll links (no sock=): empty passes a shard spins at most for an answer from another CPU before it yields the CPU between looks (default 32 when shards and polling peers outnumber the CPUs, else 0: yield at once)' },
   'busy-poll-seek': { kind: 'choice', choices: ['on', 'off'], help: 'with busy-poll links: each shard moves itself to the CPU where it routes most (default on when shards and polling peers outnumber the CPUs)' },
+  'shard-cpus': { kind: 'string', value: 'CPU[,CPU]...', help: 'pin shard i to the i-th listed CPU (cycling); built-in echo devices keep off those CPUs; not with --busy-poll-seek on' },
   'timeout-ms': { kind: 'integer', value: 'MS', min: 1, max: 86_400_000, help: `a request unanswered this long fails (default ${DEFAULT_TIMEOUT_MS}; external drivers get no failure event, so generous)` },
   config: { kind: 'string', value: 'FILE', help: 'JSON config file with any of these options (README "Config file"); flags given here win' },
   capture: { kind: 'string', value: 'FILE.vmc', help: 'record every frame crossing the router (vmsg decode / export-pcapng / replay read it)' },
@@ -122,6 +124,7 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
   if (flags['timeout-ms'] !== undefined) router.timeoutMs = flags['timeout-ms'];
   if (flags['busy-poll-spins'] !== undefined) router.busyPollSpins = flags['busy-poll-spins'];
   if (flags['busy-poll-seek'] !== undefined) router.busyPollSeek = flags['busy-poll-seek'] === 'on';
+  if (flags['shard-cpus'] !== undefined) router.shardCpus = parseCpuList(flags['shard-cpus']);
   const configPath = flags.config;
   const file = configPath === undefined ? undefined : await loadRouteConfig(configPath).catch((e: unknown) => {
     throw e instanceof JsonFieldError || e instanceof ConfigReadError ? new UsageError(`--config: ${e.message}`) : e;
@@ -136,6 +139,7 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
   const cfg = mergeRouteConfig(file, cliOverrides);
   cfg.router.timeoutMs ??= DEFAULT_TIMEOUT_MS;
   usage(() => resolveRouterOptions(cfg.router), RangeError, configPath === undefined ? '' : `${configPath}: `);
+  if (cfg.router.shardCpus !== undefined) checkShardCpus(cfg.router.shardCpus);
   const warnings: string[] = [];
   for (const [uris, side] of [[cfg.driverLinks, 'driver'], [cfg.deviceLinks, 'device']] as const) {
     for (const uri of uris) warnings.push(...usage(() => checkLinkUri(uri, side), LinkUriError, `--${side}-link: `));
@@ -363,7 +367,7 @@ export async function run(argv: string[]): Promise<number> {
         if (metrics !== undefined) registerClusterMetrics(metrics.registry, cluster);
       }
     }
-    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)${budget.note === '' ? '' : `; ${budget.note}`}${cfg.cluster === undefined ? '' : `, cluster node ${cfg.cluster.node}`}`);
+    say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)${router.options.shardCpus.length === 0 ? '' : ` pinned to CPU(s) ${router.options.shardCpus.join(',')}`}${budget.note === '' ? '' : `; ${budget.note}`}${cfg.cluster === undefined ? '' : `, cluster node ${cfg.cluster.node}`}`);
     await stopped;
   } catch (e) {
     // Something the start-up checks could not foresee (the port taken since, a device that
@@ -411,4 +415,21 @@ export async function run(argv: string[]): Promise<number> {
   say(`final counters: ${final.frames_routed} frames routed in ${final.seconds} s, ${final.totals.dropped} dropped`);
   process.stdout.write(JSON.stringify(final) + '\n');
   return EXIT_OK;
+}
+
+/** `--shard-cpus 1` or `0,2`: CPU numbers, each a decimal integer (range checked with the router options). */
+function parseCpuList(text: string): number[] {
+  const parts = text.split(',');
+  if (!parts.every((p) => /^\d{1,4}$/.test(p.trim()))) throw new UsageError(`--shard-cpus needs CPU numbers separated by commas (e.g. 1 or 0,2), got "${text}"`);
+  return parts.map((p) => Number(p.trim()));
+}
+
+/** Each pinned CPU must be one this process may run on: a shard pinned elsewhere would only warn and run anywhere. */
+function checkShardCpus(cpus: readonly number[]): void {
+  const addon = tryBellAddon();
+  if (addon === null) return; // the shards warn that they run unpinned
+  const list = new Int32Array(1024);
+  const allowed = new Set(list.subarray(0, Math.min(addon.cpus(list), list.length)));
+  const missing = cpus.filter((c) => !allowed.has(c));
+  if (missing.length !== 0) throw new UsageError(`--shard-cpus / router.shardCpus: CPU ${missing.join(', ')} is not one this process may run on (it may run on ${[...allowed].sort((a, b) => a - b).join(',')})`);
 }

@@ -42,7 +42,8 @@ async function startEcho(router: Router, specs: DeviceSpec[]): Promise<RunningDe
   const link = await router.attachDevice({ devices });
   const stop = new SharedArrayBuffer(4);
   const worker = new Worker(compiledModule('device/echo-worker.js'), {
-    workerData: { link, module: wasmModule(), stop, counters: new SharedArrayBuffer(8) },
+    // Off the router's pinned shard CPUs: a woken device thread placed there preempts the shard.
+    workerData: { link, module: wasmModule(), stop, counters: new SharedArrayBuffer(8), avoidCpus: router.options.shardCpus.length !== 0 ? [...router.options.shardCpus] : undefined },
   });
   const ended = new Promise((resolve, reject) => {
     worker.once('message', resolve);
