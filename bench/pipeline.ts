@@ -29,7 +29,7 @@ import { wasmModule } from '../src/wasm/module.js';
 import { compiledModule } from '../src/util/paths.js';
 import type { LinkDescriptor } from '../src/endpoint/link.js';
 import { C_COUNT, C_ERRORS, C_RESPONSES, C_WAITS, type DriverData } from './workers/pipeline-driver.js';
-import { ThreadRoles, newThreads, pinThread, threadIds } from './threads.js';
+import { ThreadRoles, newThreads, pinThread, threadAllowedCpus, threadIds } from './threads.js';
 import { switchesPerRoundTrip, threadSwitches } from './thread-switches.js';
 import { argInt, argStr, emit, isQuick, log, sleep } from './stats.js';
 import { CL_STATE_SIZE, CLD_SIZE } from '../src/wasm/layout.js';
@@ -120,6 +120,14 @@ async function main(): Promise<void> {
   roles.add('driver', newThreads(before));
 
   await sleep(quick ? 500 : 1000); // warm-up: tier-up, page faults, the pipe fills
+  // --shard-cpu: the shard's thread on that CPU only, every edge thread off it; a run where
+  // either did not hold is not this case's measurement, so it fails instead of being scored.
+  const placement = Object.fromEntries(['shards', 'driver', ...echoes.map((_, w) => `echo${w}`)].map((r) => [r, roles.ids(r).map(threadAllowedCpus)]));
+  if (cfg.shardCpu >= 0) {
+    const onIt = (list: string) => list.split(',').some((p) => { const [a, b] = p.split('-').map(Number); return b === undefined ? a === cfg.shardCpu : a! <= cfg.shardCpu && cfg.shardCpu <= b; });
+    const held = Object.entries(placement).every(([role, lists]) => lists.every((l) => (role === 'shards' ? l === String(cfg.shardCpu) : l !== '' && !onIt(l))));
+    if (!held) throw new Error(`pipeline: --shard-cpu ${cfg.shardCpu} did not hold (allowed CPUs by role: ${JSON.stringify(placement)})`);
+  }
   const shardLoops = (): number => router.stats().shards.reduce((t, s) => t + s.loops, 0);
   const edgesPinned = cfg.pinEdges >= 0 && [...roles.ids('driver'), ...echoes.flatMap((_, w) => roles.ids(`echo${w}`))].every((t) => pinThread(t, cfg.pinEdges));
   if (cfg.pinEdges >= 0 && !edgesPinned) log('pipeline: could not pin the driver and echo threads; running unpinned');
@@ -162,6 +170,8 @@ async function main(): Promise<void> {
       config: cfg,
       shard_pinned: pinned,
       edges_pinned: edgesPinned,
+      // The CPUs each role's threads may run on (Cpus_allowed_list), after --shard-cpu / --pin-*.
+      thread_allowed_cpus: placement,
       errors,
       in_flight: cfg.devices * cfg.outstanding,
       // CPU of each role's thread over the window (1.0 = one whole core), and of the process.

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { anchorSourceDir, buildAnchor, parseAnchorMedian } from './c-anchor.js';
 import { argInt, isQuick, log, sig, summarize, type CaseReport, type Result } from './stats.js';
 import { publishMode, publishModeReason } from '../src/wait/fence.js';
+import { allowedCpus } from '../src/native/cpu-affinity.js';
 
 interface Case {
   /** Name in --only and in the logs. */
@@ -67,6 +68,8 @@ function cases(anchorBin: string | null): Case[] {
   const node = (file: string, extra: string[] = []) => (quick: boolean) => ({ file: join(HERE, file), args: [...extra, ...(quick ? ['--quick'] : [])], node: true });
   const anchor = (mode: string, full: string[], quick: string[]) => (q: boolean) =>
     anchorBin === null ? null : { file: anchorBin, args: [mode, ...(q ? quick : full)], node: false };
+  const ours = allowedCpus();
+  const shardCpu = ours !== null && ours.length >= 2 ? ours[ours.length - 1] : undefined;
   return [
     { id: 'c-anchor-route1', metrics: { 'c-anchor-route1': 'msgs/s' }, command: anchor('route1', ['cap=4096', 'batch=32', 'n=20000000', 'reps=7'], ['cap=4096', 'batch=32', 'n=10000000', 'reps=5']) },
     { id: 'router-core', metrics: { 'router-core': 'msgs/s', 'router-core-responses': 'msgs/s' }, command: node('router-core.js') },
@@ -79,7 +82,8 @@ function cases(anchorBin: string | null): Case[] {
     // The same pipeline with the shard on a CPU of its own (RouterOptions.shardCpus [1]; the
     // driver and echo threads keep off it): on 2 cores the scheduler otherwise places a woken
     // edge thread on the shard's CPU and preempts it (docs/BENCHMARKS.md "pipeline").
-    { id: 'pipeline-shard-cpu', metrics: { 'pipeline-shard-cpu': 'round trips/s' }, command: node('pipeline.js', ['--shard-cpu', '1', '--name', 'pipeline-shard-cpu']) },
+    // The last CPU this process may use; not run with fewer than two (nowhere else for the edges).
+    { id: 'pipeline-shard-cpu', metrics: { 'pipeline-shard-cpu': 'round trips/s' }, command: (q: boolean) => (shardCpu === undefined ? null : node('pipeline.js', ['--shard-cpu', String(shardCpu), '--name', 'pipeline-shard-cpu'])(q)) },
     { id: 'naive-messageport', metrics: { 'naive-messageport': 'round trips/s' }, command: node('naive-messageport.js') },
     { id: 'c-anchor-pingpong', metrics: { 'c-anchor-pingpong-p50-us': 'us' }, command: anchor('pingpong', ['iters=500000', 'reps=5'], ['iters=200000', 'reps=3']) },
     { id: 'rtt', metrics: { 'rtt-p50-us': 'us', 'rtt-p99-us': 'us', 'rtt-p999-us': 'us' }, command: node('rtt.js') },

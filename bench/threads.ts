@@ -34,6 +34,15 @@ export function threadCpuSplit(tid: number): { user: number; sys: number } {
   }
 }
 
+/** The CPUs thread `tid` may run on, in the kernel's list format ("0-1", "1"); '' once it is gone. */
+export function threadAllowedCpus(tid: number): string {
+  try {
+    return /^Cpus_allowed_list:\s+(.*)$/m.exec(readFileSync(`${TASKS}/${tid}/status`, 'utf8'))?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}
+
 /** Voluntary and involuntary context switches of thread `tid` so far (0 once it is gone). */
 export function threadSwitchCounts(tid: number): { vol: number; invol: number } {
   try {

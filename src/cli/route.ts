@@ -24,7 +24,7 @@ import type { MetricsServer } from '../ops/metrics.js';
 import { createLogger, LOG_LEVELS } from '../ops/logger.js';
 import { JsonFieldError } from '../util/json-fields.js';
 import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
-import { tryBellAddon } from '../native/bell.js';
+import { checkCpusAllowed } from '../native/cpu-affinity.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
 import { checkClusterOptions, ClusterOptionError, parseAdvertise } from '../cluster/cluster-options.js';
 import { registerClusterMetrics } from '../cluster/cluster-metrics.js';
@@ -139,7 +139,7 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
   const cfg = mergeRouteConfig(file, cliOverrides);
   cfg.router.timeoutMs ??= DEFAULT_TIMEOUT_MS;
   usage(() => resolveRouterOptions(cfg.router), RangeError, configPath === undefined ? '' : `${configPath}: `);
-  if (cfg.router.shardCpus !== undefined) checkShardCpus(cfg.router.shardCpus);
+  if (cfg.router.shardCpus !== undefined) usage(() => checkCpusAllowed(cfg.router.shardCpus!, '--shard-cpus / router.shardCpus'), RangeError, '');
   const warnings: string[] = [];
   for (const [uris, side] of [[cfg.driverLinks, 'driver'], [cfg.deviceLinks, 'device']] as const) {
     for (const uri of uris) warnings.push(...usage(() => checkLinkUri(uri, side), LinkUriError, `--${side}-link: `));
@@ -424,12 +424,3 @@ function parseCpuList(text: string): number[] {
   return parts.map((p) => Number(p.trim()));
 }
 
-/** Each pinned CPU must be one this process may run on: a shard pinned elsewhere would only warn and run anywhere. */
-function checkShardCpus(cpus: readonly number[]): void {
-  const addon = tryBellAddon();
-  if (addon === null) return; // the shards warn that they run unpinned
-  const list = new Int32Array(1024);
-  const allowed = new Set(list.subarray(0, Math.min(addon.cpus(list), list.length)));
-  const missing = cpus.filter((c) => !allowed.has(c));
-  if (missing.length !== 0) throw new UsageError(`--shard-cpus / router.shardCpus: CPU ${missing.join(', ')} is not one this process may run on (it may run on ${[...allowed].sort((a, b) => a - b).join(',')})`);
-}

@@ -10,6 +10,7 @@ import type { LinkDescriptor } from './link.js';
 import { Doorbell } from '../wait/doorbell.js';
 import { PollDoorbell } from '../wait/poll-doorbell.js';
 import { tryBellAddon } from '../native/bell.js';
+import { MAX_CPU, allowedCpus, isCpuList, setAllowedCpus } from '../native/cpu-affinity.js';
 import { spinThenSleep, type IdleStrategy } from '../wait/idle-strategy.js';
 import { frameSize } from '../protocol/header.js';
 
@@ -28,10 +29,12 @@ export interface PortOptions {
   pollSleep?: boolean;
   /**
    * The thread that makes this port runs only on the CPUs it may run on now minus these (with the
-   * doorbell addon; unchanged when none would remain). For the CPUs of a router's pinned shards
-   * (RouterOptions.shardCpus) on a machine with few CPUs: a shard that shares its CPU with the
-   * threads it wakes is preempted by them. `avoidedCpus` tells whether the thread now runs on
-   * none of them.
+   * doorbell addon; unchanged when none would remain) until close(), which gives the thread its
+   * CPUs back. For the CPUs of a router's pinned shards (RouterOptions.shardCpus) on a machine
+   * with few CPUs: a shard that shares its CPU with the threads it wakes is preempted by them.
+   * It acts on the calling thread, and threads it starts meanwhile inherit it: make such a port
+   * in the worker thread that uses it. `avoidedCpus` tells whether the thread now runs on none
+   * of them. A list of distinct CPU numbers 0..1023 (RangeError otherwise).
    */
   avoidCpus?: readonly number[];
 }
@@ -62,6 +65,8 @@ export class EndpointPort {
   readonly roomBack = (): boolean => this.roomWanted && this.reserve() !== 0;
   /** The constructing thread runs on none of the `avoidCpus` of the options. */
   readonly avoidedCpus: boolean = false;
+  /** The constructing thread's CPUs before avoidCpus narrowed them: close() restores them. */
+  private cpusBefore: number[] | null = null;
   /** The look of wait(): a readable frame, or room again after a send found the ring full. */
   private readonly readableOrRoom = (): boolean => this.peek() !== 0 || this.roomBack();
 
@@ -73,7 +78,21 @@ export class EndpointPort {
     this.out = link.toRouter + NR_PROD_CURSOR;
     this.in = link.fromRouter + NR_CONS_CURSOR;
     const addon = opts.pollSleep === true ? tryBellAddon() : null;
-    if (opts.avoidCpus !== undefined && opts.avoidCpus.length !== 0) this.avoidedCpus = runOnCpusExcept(opts.avoidCpus);
+    if (opts.avoidCpus !== undefined) {
+      if (!isCpuList(opts.avoidCpus as unknown) || new Set(opts.avoidCpus).size !== opts.avoidCpus.length) {
+        throw new RangeError(`port option avoidCpus must be a non-empty list of distinct CPU numbers from 0 to ${MAX_CPU - 1}, got ${JSON.stringify(opts.avoidCpus)}`);
+      }
+      const before = allowedCpus();
+      if (before === null) process.emitWarning('vmsg-router: EndpointPort avoidCpus needs the doorbell addon (build/Release/vmsg_bell.node); the thread keeps its CPUs');
+      else {
+        const keep = before.filter((c) => !opts.avoidCpus!.includes(c));
+        if (keep.length === before.length) this.avoidedCpus = true; // already off them
+        else if (keep.length !== 0 && setAllowedCpus(keep)) {
+          this.avoidedCpus = true;
+          this.cpusBefore = before;
+        }
+      }
+    }
     this.bell = addon !== null
       ? new PollDoorbell(buf as unknown as SharedArrayBuffer, link.bell, addon, null)
       : new Doorbell(buf as unknown as SharedArrayBuffer, link.bell);
@@ -146,6 +165,10 @@ export class EndpointPort {
   /** This thread stops using the port: a poll-sleep eventfd goes back to the pool. */
   close(): void {
     if (this.bell instanceof PollDoorbell) this.bell.close();
+    if (this.cpusBefore !== null) {
+      setAllowedCpus(this.cpusBefore);
+      this.cpusBefore = null;
+    }
   }
 
   /**
@@ -162,14 +185,3 @@ export class EndpointPort {
   }
 }
 
-/** This thread runs only on the CPUs it may run on now minus `avoid`: true when it now runs on none of them. */
-function runOnCpusExcept(avoid: readonly number[]): boolean {
-  const addon = tryBellAddon();
-  if (addon === null) return false;
-  const list = new Int32Array(1024);
-  const n = Math.min(addon.cpus(list), list.length);
-  if (n < 1) return false;
-  const keep = Int32Array.from(list.subarray(0, n).filter((c) => !avoid.includes(c)));
-  if (keep.length === n) return true; // already off them
-  return keep.length !== 0 && addon.setCpus(keep, keep.length) === 0;
-}

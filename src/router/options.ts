@@ -1,4 +1,5 @@
 // Router options: defaults and validation at the API edge (errors name the field and the fix).
+import { MAX_CPU, isCpuList } from '../native/cpu-affinity.js';
 import { availableParallelism } from 'node:os';
 import { PACKED_UNIT } from '../ring/cursor.js';
 import { packedFrameUnits } from '../ring/native.js';
@@ -69,7 +70,7 @@ export interface RouterOptions {
 export type ResolvedRouterOptions = Required<RouterOptions>;
 
 /** CPU numbers shardCpus accepts: below this (the affinity masks the doorbell addon passes). */
-export const MAX_CPU = 1024;
+export { MAX_CPU };
 
 /**
  * Accepted range of every integer option, [min, max]: the one table Router.create() checks and
@@ -132,8 +133,8 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
   };
   if (typeof r.packedRings !== 'boolean') throw new RangeError(`router option packedRings must be true or false, got ${String(r.packedRings)}`);
   if (typeof r.busyPollSeek !== 'boolean') throw new RangeError(`router option busyPollSeek must be true or false, got ${String(r.busyPollSeek)}`);
-  if (!Array.isArray(r.shardCpus) || (opts.shardCpus !== undefined && r.shardCpus.length === 0) || !r.shardCpus.every((c) => Number.isInteger(c) && c >= 0 && c < MAX_CPU)) {
-    throw new RangeError(`router option shardCpus must be a non-empty list of CPU numbers from 0 to ${MAX_CPU - 1}, got ${JSON.stringify(r.shardCpus)}`);
+  if (opts.shardCpus !== undefined && (!isCpuList(r.shardCpus) || new Set(r.shardCpus).size !== r.shardCpus.length)) {
+    throw new RangeError(`router option shardCpus must be a non-empty list of distinct CPU numbers from 0 to ${MAX_CPU - 1}, got ${JSON.stringify(r.shardCpus)}`);
   }
   if (r.shardCpus.length !== 0 && r.busyPollSeek) throw new RangeError('router options shardCpus and busyPollSeek exclude each other (busyPollSeek moves the shards itself)');
   for (const [name, [min, max]] of Object.entries(ROUTER_OPTION_RANGES) as [keyof typeof ROUTER_OPTION_RANGES, readonly [number, number]][]) {

@@ -4,6 +4,7 @@
 // devices (what a removed one leaves: device-tombstones.ts). Everything per-message happens in the shards' WASM over shared memory; this class only
 // does control, through each shard's command ring. Test hooks live in test-hooks.ts.
 import { SharedMemory } from '../memory/shared-memory.js';
+import { allowedCpus, checkCpusAllowed } from '../native/cpu-affinity.js';
 import { wasmModule } from '../wasm/module.js';
 import { linkRingShape, resolveRouterOptions, type ResolvedRouterOptions, type RouterOptions } from './options.js';
 import { RouterTables } from './tables.js';
@@ -155,6 +156,12 @@ export class Router {
 
   private constructor(opts: RouterOptions, module: WebAssembly.Module) {
     this.options = resolveRouterOptions(opts);
+    if (this.options.shardCpus.length !== 0) {
+      // Refused here, on the caller's thread: a shard pinned to a CPU it may not use could only
+      // run unpinned, and a shard's own warning would never leave its endless loop.
+      checkCpusAllowed(this.options.shardCpus, 'router option shardCpus');
+      if (allowedCpus() === null) process.emitWarning('vmsg-router: shardCpus needs the doorbell addon (build/Release/vmsg_bell.node); the shards run unpinned');
+    }
     this.mem = new SharedMemory({ bytes: this.options.memoryBytes });
     this.tables = new RouterTables(this.mem, this.options);
     this.shards = new ShardPool(this.mem, this.tables, this.options, module, monotonicMs());

@@ -5,6 +5,7 @@
 // shard's doorbell; a wake-up costs ~50 µs, a pass ~0.1 µs). With the doorbell addon the
 // shard also serves its links' doorbell sockets both ways (src/router/socket-bells.ts): it
 // rings them after publishing, and sleeps in poll(2) on them (src/wait/poll-doorbell.ts).
+import { writeSync } from 'node:fs';
 import { instantiate } from '../wasm/module.js';
 import { checkRouterTables, routerLayout } from './layout.js';
 import { runCommands, CB_ACK, CB_BEAT, CB_POLL_LINKS, CB_SOCKET_BELLS, CB_STATE, CB_STOP, CB_STREAM_PUMPS, CB_WALL_SKEW, SHARD_RUNNING, SHARD_STOPPED } from './control.js';
@@ -12,6 +13,7 @@ import { ringSocketBells, ShardSockets } from './socket-bells.js';
 import { ShardPumps } from './stream-pumps.js';
 import { ShardSocketSet } from './shard-socket-set.js';
 import { tryBellAddon } from '../native/bell.js';
+import { setAllowedCpus } from '../native/cpu-affinity.js';
 import { installWallClockSkew, routerClock } from './clock.js';
 import { NR_CONS_CURSOR } from '../ring/native.js';
 import { Doorbell, DOORBELL_POLL_FD } from '../wait/doorbell.js';
@@ -86,8 +88,10 @@ export default function runShard(task: ShardTask): { frames: number } {
   const sockBell = tryBellAddon(); // null: links keep the main-thread bridge (src/bus/shm-link.ts)
   // A CPU of its own: the threads this shard wakes are then not placed on its CPU, where they
   // preempt it (docs/BENCHMARKS.md "pipeline"). A restarted shard pins itself again.
-  if (task.cpu >= 0 && (sockBell === null || sockBell.setCpus(Int32Array.of(task.cpu), 1) !== 0)) {
-    process.emitWarning(`vmsg-router: shard could not be pinned to CPU ${task.cpu} (${sockBell === null ? 'no doorbell addon' : 'sched_setaffinity failed'}); running unpinned`);
+  // Router.create checked the CPU; should the kernel still refuse, say so at once (a warning
+  // event would wait for a tick this loop never gives).
+  if (task.cpu >= 0 && sockBell !== null && !setAllowedCpus([task.cpu])) {
+    writeSync(2, `vmsg-router: shard could not be pinned to CPU ${task.cpu} (sched_setaffinity failed); running unpinned\n`);
   }
   const cmdCursor = commandRing + NR_CONS_CURSOR;
   // Monotonic, not Date.now(): a wall-clock jump must not expire or postpone deadlines.

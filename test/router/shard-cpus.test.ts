@@ -10,6 +10,7 @@ import { Router } from '../../src/router/router.js';
 import { resolveRouterOptions } from '../../src/router/options.js';
 import { tryBellAddon } from '../../src/native/bell.js';
 import { wasmModule } from '../../src/wasm/module.js';
+import { EndpointPort } from '../../src/endpoint/port.js';
 
 const tasks = (): string[] => readdirSync('/proc/self/task');
 const allowedOf = (tid: string): string | undefined => {
@@ -30,13 +31,30 @@ describe('router option shardCpus', () => {
   test('is a non-empty list of CPU numbers, and not with busyPollSeek', () => {
     expect(resolveRouterOptions({ shards: 1 }).shardCpus).toEqual([]);
     expect(resolveRouterOptions({ shards: 1, shardCpus: [0] }).shardCpus).toEqual([0]);
-    for (const bad of [[], [-1], [1.5], [1024], ['1'], 3]) {
-      expect(() => resolveRouterOptions({ shards: 1, shardCpus: bad as unknown as number[] })).toThrow(/router option shardCpus must be a non-empty list of CPU numbers from 0 to 1023/);
+    for (const bad of [[], [-1], [1.5], [1024], ['1'], [0, 0], 3]) {
+      expect(() => resolveRouterOptions({ shards: 1, shardCpus: bad as unknown as number[] })).toThrow(/router option shardCpus must be a non-empty list of distinct CPU numbers from 0 to 1023/);
     }
     expect(() => resolveRouterOptions({ shards: 1, shardCpus: [0], busyPollSeek: true })).toThrow(/shardCpus and busyPollSeek exclude each other/);
   });
 
   const usable = tryBellAddon() !== null && availableParallelism() >= 2 && ourCpus().length >= 2;
+
+  test.skipIf(tryBellAddon() === null)('Router.create refuses a CPU this process may not run on (the shard could only run unpinned)', async () => {
+    const missing = ourCpus().length < 1024 ? 1023 : -1;
+    await expect(Router.create({ shards: 1, shardCpus: [missing] })).rejects.toThrow(/router option shardCpus: CPU 1023 is not one this process may run on \(it may run on /);
+  });
+
+  test('a port refuses an avoidCpus that is not a list of distinct CPU numbers', async () => {
+    const router = await Router.create({ shards: 1 });
+    try {
+      const link = await router.attachDriver({});
+      for (const bad of [[], [-1], [1.5], [4096], ['x'], [1, 1]]) {
+        expect(() => new EndpointPort(link, { avoidCpus: bad as unknown as number[] })).toThrow(/port option avoidCpus must be a non-empty list of distinct CPU numbers from 0 to 1023/);
+      }
+    } finally {
+      await router.close();
+    }
+  });
 
   test.skipIf(!usable)('pins the shard thread, and a port made with avoidCpus keeps its thread off that CPU', async () => {
     const cpus = ourCpus();
@@ -55,7 +73,7 @@ describe('router option shardCpus', () => {
       // The router still routes (a driver's PING would need a device: attach both).
       const link = await router.attachDriver({});
       worker = new Worker(new URL('./workers/cpu-avoider.mjs', import.meta.url), { workerData: { link, module: wasmModule(), avoidCpus: [cpu] } });
-      const got = await new Promise<{ allowed: string; avoided: boolean }>((resolve, reject) => {
+      const got = await new Promise<{ before: string; allowed: string; afterClose: string; avoided: boolean }>((resolve, reject) => {
         worker!.once('message', resolve);
         worker!.once('error', reject);
       });
@@ -67,6 +85,8 @@ describe('router option shardCpus', () => {
         return b === undefined ? [a!] : Array.from({ length: b - a! + 1 }, (_, k) => a! + k);
       });
       expect(listed).toEqual(rest);
+      // close() gives the thread the CPUs it had: later threads it starts are not narrowed.
+      expect(got.afterClose).toBe(got.before);
     } finally {
       await worker?.terminate();
       await router.close();
