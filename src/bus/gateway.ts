@@ -223,15 +223,20 @@ export class GatewaySession implements PeerHandler {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe?.();
-    await this.down('closed');
-    this.unbind?.();
-    const desc = this.desc;
-    // No ring access after this point: detach frees the rings.
-    this.desc = undefined;
-    this.port = undefined;
-    if (desc !== undefined) await this.router.detach(desc).catch(() => {});
-    this.filter?.free();
-    this.filter = undefined;
+    try {
+      await this.down('closed');
+    } finally {
+      // Even when taking the connection down failed: a session left bound would stay in its
+      // directory's map and ownership answers for good.
+      this.unbind?.();
+      const desc = this.desc;
+      // No ring access after this point: detach frees the rings.
+      this.desc = undefined;
+      this.port = undefined;
+      if (desc !== undefined) await this.router.detach(desc).catch(() => {});
+      this.filter?.free();
+      this.filter = undefined;
+    }
   }
 
   /** Frames the router queued for a connection that is gone: their requests were failed by the removal. */

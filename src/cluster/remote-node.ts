@@ -34,6 +34,12 @@ export class RemoteNode implements DeviceDirectory {
   /** The address `link` was opened to. */
   private linkAddr: string | null = null;
   private opening: Promise<void> | undefined;
+  /**
+   * A stream being closed: a new one opens only after it. Its session removes its devices one by
+   * one and frees their numbers; a stream opened meanwhile would list those devices twice in
+   * deviceMap() (the old number dead) and take new numbers for the ones still held.
+   */
+  private closing: Promise<void> | undefined;
   private retry: NodeJS.Timeout | undefined;
   private retryMs = BACKOFF_MIN_MS;
   private readonly listeners = new Set<() => void>();
@@ -109,7 +115,7 @@ export class RemoteNode implements DeviceDirectory {
       return;
     }
     if (this.wanted()) {
-      if (this.link === undefined && this.opening === undefined && this.retry === undefined) this.opening = this.open().finally(() => (this.opening = undefined));
+      if (this.link === undefined && this.opening === undefined && this.retry === undefined && this.closing === undefined) this.opening = this.open().finally(() => (this.opening = undefined));
     } else if (!this.alive || this.closed) {
       clearTimeout(this.retry);
       this.retry = undefined;
@@ -163,9 +169,18 @@ export class RemoteNode implements DeviceDirectory {
     await this.opening;
     const link = this.link;
     this.link = undefined;
-    if (link === undefined) return;
-    await link.close();
-    this.events.log(`node ${this.name}: gateway stream closed (${why}), its devices removed`);
+    if (link === undefined) return this.closing;
+    this.closing = (async () => {
+      try {
+        await link.close();
+        this.events.log(`node ${this.name}: gateway stream closed (${why}), its devices removed`);
+      } finally {
+        this.closing = undefined;
+      }
+    })();
+    await this.closing;
+    // Back (or moved) while this stream closed: open the new one now.
+    if (this.wanted()) this.reconcile();
   }
 
   async close(): Promise<void> {
