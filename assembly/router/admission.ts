@@ -4,7 +4,7 @@
 // another shard (the shard-to-shard ring); and releasing parked frames as devices drain.
 import {
   SH_DEV_LIST, SH_PARK_LIMIT, SH_C_XS_SENT, EP_MAX_MSG, EP_ALLOW, EP_OUT,
-  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS,
+  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_OUT_CURSOR, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_PARKED, DS_C_COALESCED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND,
   XS_TO_DEVICE, OUT_CURSOR, OUT_DIRTY, OUT_PARK_COUNT, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
   R_UNVALIDATED_DEV_NUM, R_POLICY_DENIED, R_MSG_SIZE_GT_BUS_MAX, R_DEVICE_BUSY, R_SOURCE_GONE, R_DRIVER_STALLED,
@@ -89,7 +89,8 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   if (hdrMsgSize(w) > <u32>load<u16>(dev, EP_MAX_MSG) || load<u32>(ds, DS_PARK_COUNT) != 0) return false;
   const out = dev + EP_OUT;
   if (outHasParked(out) || !windowHasRoom(ds)) return false;
-  const cur = <usize>load<u32>(out, OUT_CURSOR);
+  // The device's cursor straight from its state (= out's OUT_CURSOR; not removed, tested above).
+  const cur = <usize>load<u32>(ds, DS_OUT_CURSOR);
   const slot = produceRoomSeen(cur);
   if (slot == 0) return false;
   outMarkBlocked(shard, out, false);

@@ -8,7 +8,7 @@
 export const RC_MAGIC_VALUE: u32 = 0x52544d56; // "VMTR"
 // Layout version of every table in this file: bump it with any change of an offset or a size
 // here, so a shard never binds to tables laid out by another build (src/router/layout.ts).
-export const RC_VERSION_VALUE: u32 = 8;
+export const RC_VERSION_VALUE: u32 = 9;
 export const RC_MAGIC: u32 = 0; //          u32 RC_MAGIC_VALUE, stored last
 export const RC_VERSION: u32 = 4; //        u32 RC_VERSION_VALUE
 export const RC_NUM_SHARDS: u32 = 8; //     u32
@@ -53,6 +53,12 @@ export const DS_LIST_NEXT: u32 = DS_PARK + PQ_LIST_NEXT;
 export const DS_LISTED: u32 = DS_PARK + PQ_LISTED;
 export const DS_PARK_REFUSALS: u32 = 48; // u32 refusal records (PSK_REFUSAL) among the DS_PARK_COUNT parked: they keep a refused
 //                                            request's place in the order, are no work for the device, and have a bound of their own
+// The device endpoint's producer cursor (its EP_OUT's OUT_CURSOR), copied here when the state is
+// made, so a request reaches the device's ring in two dependent loads, not four. Right for the
+// state's whole life: DS_ENDPOINT never changes, and an endpoint's cursor changes only when its
+// id is attached again, after every device state naming it was removed (DSF_REMOVING). So a
+// removed state (tombstone) may hold a stale one: read it only after the DSF_REMOVING test.
+export const DS_OUT_CURSOR: u32 = 52; // u32
 export const DS_LAT_SUM: u32 = 56; //      u64 sum of the request latencies, µs (DS_LAT_BUCKETS below)
 // Counters (u64), owner shard only.
 export const DS_C_REQUESTS: u32 = 64; //   requests forwarded to the device
