@@ -4,7 +4,7 @@
 // another shard (the shard-to-shard ring); and releasing parked frames as devices drain.
 import {
   SH_DEV_LIST, SH_PARK_LIMIT, SH_C_XS_SENT, EP_MAX_MSG, EP_ALLOW, EP_OUT,
-  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_OUT_CURSOR, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS,
+  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_OUT_CURSOR, DS_BOUND_DRIVER, DS_BOUND_CURSOR, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_PARKED, DS_C_COALESCED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND,
   XS_TO_DEVICE, OUT_CURSOR, OUT_DIRTY, OUT_PARK_COUNT, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
   R_UNVALIDATED_DEV_NUM, R_POLICY_DENIED, R_MSG_SIZE_GT_BUS_MAX, R_DEVICE_BUSY, R_SOURCE_GONE, R_DRIVER_STALLED,
@@ -56,7 +56,11 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   if (isRequest) {
     const token = openRequest(shard, ds, hdrMsgId(w), drv, hdrToken(w), timeoutMs());
     hdr = withToken(w, token);
-    store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
+    // Rebound only when another driver sends: usually the same one does.
+    if (<u32>load<u16>(ds, DS_BOUND_DRIVER) != drv + 1) {
+      store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
+      store<u32>(ds, load<u32>(endpointAt(shard, drv) + EP_OUT, OUT_CURSOR), DS_BOUND_CURSOR);
+    }
     bump(ds + DS_C_REQUESTS);
   } else {
     hdr = withToken(w, 0); // events carry token 0
