@@ -45,12 +45,16 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   const slot = produceReserve(cur);
   outMarkBlocked(shard, out, slot == 0);
   if (slot == 0) return false;
-  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, isRequest);
+  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, isRequest, captureCursor() != 0);
   return true;
 }
 
-/** forward's part once it has a slot of the device's ring: shared with requestNow. */
-@inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool): void {
+/**
+ * forward's part once it has a slot of the device's ring: shared with requestNow, which passes
+ * `capturing` false (a constant: the capture is on or off for a whole routeSome call, and
+ * takeFast sends every frame the whole way while it is on), so no call is left on its path.
+ */
+@inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool, capturing: bool): void {
   const size = hdrMsgSize(w);
   let hdr: u64;
   if (isRequest) {
@@ -69,7 +73,7 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   // The device hears its own bus's number (differs from ours only behind a remapping link).
   store<u64>(slot, withDevNum(hdr, <u32>load<u16>(ds, DS_BUS_NUM)));
   copyFrame(slot + HDR_SIZE, f + HDR_SIZE, size - HDR_SIZE);
-  if (captureCursor() != 0) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
+  if (capturing) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
   produceCommit(cur);
   markDirty(shard, cur, out, OUT_DIRTY);
   // EC_TX and EC_TX_BYTES through the output's own counter address: no multiply by the stride.
@@ -98,7 +102,7 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   const slot = produceRoomSeen(cur);
   if (slot == 0) return false;
   outMarkBlocked(shard, out, false);
-  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, true);
+  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, true, false);
   return true;
 }
 

@@ -136,7 +136,7 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
   const slot = produceRoomSeen(cur);
   if (slot == 0) return false;
   outMarkBlocked(shard, out, false);
-  outWriteOwn(shard, out, cur, slot, withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, size);
+  outWriteOwn(shard, out, cur, slot, withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, size, false);
   headDelivered(shard, ds, ent);
   return true;
 }

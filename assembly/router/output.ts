@@ -108,18 +108,18 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
     const slot = produceReserve(cur);
     outMarkBlocked(shard, out, slot == 0);
     if (slot != 0) {
-      outWriteOwn(shard, out, cur, slot, hdr, src, size);
+      outWriteOwn(shard, out, cur, slot, hdr, src, size, captureCursor() != 0);
       return true;
     }
   }
   return outPark(shard, out, hdr, src, size, 0, 0);
 }
 
-/** outEmitOwn's part once it has `slot` of `out`'s ring (cursor `cur`): shared with answerNow. */
-@inline export function outWriteOwn(shard: usize, out: usize, cur: usize, slot: usize, hdr: u64, src: usize, size: u32): void {
+/** outEmitOwn's part once it has `slot` of `out`'s ring (cursor `cur`): shared with answerNow, which passes `capturing` false (see forwardWrite). */
+@inline export function outWriteOwn(shard: usize, out: usize, cur: usize, slot: usize, hdr: u64, src: usize, size: u32, capturing: bool): void {
   writeFrame(slot, hdr, src, size);
   countTx(out, size);
-  if (captureCursor() != 0) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
+  if (capturing) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
   produceCommit(cur);
   markDirty(shard, cur, out, OUT_DIRTY);
 }
