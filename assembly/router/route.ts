@@ -62,23 +62,32 @@ let gRxOverclaim: u32 = 0;
  * of line. With the rare paths' calls inlined into the walk, the common path kept its values in
  * stack slots (a call saves every live register). `kind` is a constant in each walk.
  */
-@inline function takeFast(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
+@inline function takeFast(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32, fit: u32): bool {
   const size = hdrMsgSize(w);
-  // Capture on, or a size takeFrame drops: the whole way, where those are handled. One ||
-  // chain per kind: a shared flag measured 6 instructions more per request.
+  // Capture on, or a size takeFrame drops (sizeFit): the whole way, where those are handled.
+  // One || chain per kind: a shared flag measured 6 instructions more per request.
   if (kind == EPK_DRIVER) {
-    if (captureCursor() != 0 || size < HDR_SIZE || size > room || size > maxMsg || !requestNow(shard, ep, e, f, w)) {
+    if (captureCursor() != 0 || size - HDR_SIZE >= fit || !requestNow(shard, ep, e, f, w)) {
       return takeDriverFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
     }
     return true;
   }
   if (kind == EPK_DEVICE) {
-    if (captureCursor() != 0 || size < HDR_SIZE || size > room || size > maxMsg || !answerNow(shard, ep, e, f, w)) {
+    if (captureCursor() != 0 || size - HDR_SIZE >= fit || !answerNow(shard, ep, e, f, w)) {
       return takeDeviceFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
     }
     return true;
   }
   return takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, room);
+}
+
+/**
+ * The sizes takeFrame routes, HDR_SIZE..min(room, maxMsg), as one unsigned test for takeFast:
+ * `size - HDR_SIZE < fit` (a size under HDR_SIZE wraps to a large number). 0 when none fits.
+ */
+@inline function sizeFit(room: u32, maxMsg: u32): u32 {
+  const most = room < maxMsg ? room : maxMsg;
+  return most < HDR_SIZE ? 0 : most - HDR_SIZE + 1;
 }
 
 /** takeFrame of a driver's frame, out of line: what requestNow did not forward. */
@@ -141,12 +150,13 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
   const stride = slotStride(cur);
   const cap = ringCapacity(cur);
   let local = runStart(cur);
+  const fit = sizeFit(stride, maxMsg);
   let n: u32 = 0;
   let bytes: u32 = 0; // summed in a register, stored once per batch
   while (n < avail) {
     const f = slotAt(slots, stride, local);
     const w = load<u64>(f);
-    if (!takeFast(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
+    if (!takeFast(shard, ep, e, cur, kind, maxMsg, local, f, w, stride, fit)) break;
     bytes += hdrMsgSize(w);
     local = slotNext(local, cap);
     n++;
@@ -188,7 +198,7 @@ function drainPackedOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u3
     let units = frameUnits(size, most);
     if (units > avail - used) units = avail - used;
     const room = units * stride;
-    if (!takeFast(shard, ep, e, cur, kind, maxMsg, local, f, w, room)) break;
+    if (!takeFast(shard, ep, e, cur, kind, maxMsg, local, f, w, room, sizeFit(room, maxMsg))) break;
     bytes += size;
     local = slotAfter(local, units, cap);
     used += units;
