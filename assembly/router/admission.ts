@@ -14,7 +14,7 @@ import {
   withToken, withDevNum, hdrType, hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize,
 } from '../header';
 import { EA_VQ_INDEX, EA_NEXT_OFFSET, EA_SIZE } from '../payload';
-import { produceReserve, produceRoomSeen, produceCommit } from '../ring/cursor';
+import { produceReserve, produceCommit, producerIndex, produceNextSeen, produceSlotAt, produceCommitTo } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { endpointAt, deviceState, drop, bump, markDirty, epCounter, count, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
 import { captureFrame } from './capture';
@@ -45,16 +45,17 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   const slot = produceReserve(cur);
   outMarkBlocked(shard, out, slot == 0);
   if (slot == 0) return false;
-  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, isRequest, captureCursor() != 0);
+  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, isRequest, captureCursor() != 0, false, 0);
   return true;
 }
 
 /**
  * forward's part once it has a slot of the device's ring: shared with requestNow, which passes
  * `capturing` false (a constant: the capture is on or off for a whole routeSome call, and
- * takeFast sends every frame the whole way while it is on), so no call is left on its path.
+ * takeFast sends every frame the whole way while it is on), so no call is left on its path,
+ * and `seen` true with the index after the frame (`next`, produceNextSeen).
  */
-@inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool, capturing: bool): void {
+@inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool, capturing: bool, seen: bool, next: u32): void {
   const size = hdrMsgSize(w);
   let hdr: u64;
   if (isRequest) {
@@ -74,7 +75,8 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   store<u64>(slot, withDevNum(hdr, <u32>load<u16>(ds, DS_BUS_NUM)));
   copyFrame(slot + HDR_SIZE, f + HDR_SIZE, size - HDR_SIZE);
   if (capturing) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
-  produceCommit(cur);
+  if (seen) produceCommitTo(cur, next);
+  else produceCommit(cur);
   markDirty(shard, cur, out, OUT_DIRTY);
   // EC_TX and EC_TX_BYTES through the output's own counter address: no multiply by the stride.
   countTx(out, size);
@@ -99,10 +101,11 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   if (outHasParked(out) || !windowHasRoom(ds)) return false;
   // The device's cursor straight from its state (= out's OUT_CURSOR; not removed, tested above).
   const cur = <usize>load<u32>(ds, DS_OUT_CURSOR);
-  const slot = produceRoomSeen(cur);
-  if (slot == 0) return false;
+  const local = producerIndex(cur);
+  const next = produceNextSeen(cur, local, hdrMsgSize(w));
+  if (next == 0xffffffff) return false;
   outMarkBlocked(shard, out, false);
-  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, true, false);
+  forwardWrite(shard, ds, devEp, out, cur, produceSlotAt(cur, local), drv, f, w, true, false, true, next);
   return true;
 }
 

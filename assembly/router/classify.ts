@@ -16,7 +16,7 @@ import {
   hdrType, hdrMsgId, hdrDevNum, hdrMsgSize, hdrToken,
 } from '../header';
 import { deviceState, count, drop, bump, parkLimit, epTag, endpointAt, shardId } from './context';
-import { produceRoomSeen } from '../ring/cursor';
+import { producerIndex, produceNextSeen, produceSlotAt } from '../ring/cursor';
 import { outEmit, outStalled, outHasParked, outMarkBlocked, outWriteOwn } from './output';
 import { emitToEndpoint, emitAnswer } from './emit';
 import { matchResponse, matchedEntry, failRequest, headDelivered, entryOf, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
@@ -133,10 +133,11 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
   // The driver that sent the device's last request (the usual one): its cursor is in the state.
   if (drv + 1 != <u32>load<u16>(ds, DS_BOUND_DRIVER)) return false;
   const cur = <usize>load<u32>(ds, DS_BOUND_CURSOR);
-  const slot = produceRoomSeen(cur);
-  if (slot == 0) return false;
+  const local = producerIndex(cur);
+  const next = produceNextSeen(cur, local, size);
+  if (next == 0xffffffff) return false;
   outMarkBlocked(shard, out, false);
-  outWriteOwn(shard, out, cur, slot, withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, size, false);
+  outWriteOwn(shard, out, cur, produceSlotAt(cur, local), withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, size, false, true, next);
   headDelivered(shard, ds, ent);
   return true;
 }
