@@ -63,21 +63,25 @@ let gRxOverclaim: u32 = 0;
  * stack slots (a call saves every live register). `kind` is a constant in each walk.
  */
 @inline function takeFast(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32, fit: u32): bool {
+  return takeNow(shard, ep, e, kind, f, w, fit) || takeOut(shard, ep, e, cur, kind, maxMsg, local, f, w, room);
+}
+
+/**
+ * takeFast's common frame, without a call: true when requestNow or answerNow took it. Capture
+ * on, or a size takeFrame drops (sizeFit): the whole way, where those are handled. One ||
+ * chain per kind: a shared flag measured 6 instructions more per request.
+ */
+@inline function takeNow(shard: usize, ep: u32, e: usize, kind: u32, f: usize, w: u64, fit: u32): bool {
   const size = hdrMsgSize(w);
-  // Capture on, or a size takeFrame drops (sizeFit): the whole way, where those are handled.
-  // One || chain per kind: a shared flag measured 6 instructions more per request.
-  if (kind == EPK_DRIVER) {
-    if (captureCursor() != 0 || size - HDR_SIZE >= fit || !requestNow(shard, ep, e, f, w)) {
-      return takeDriverFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
-    }
-    return true;
-  }
-  if (kind == EPK_DEVICE) {
-    if (captureCursor() != 0 || size - HDR_SIZE >= fit || !answerNow(shard, ep, e, f, w)) {
-      return takeDeviceFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
-    }
-    return true;
-  }
+  if (kind == EPK_DRIVER) return captureCursor() == 0 && size - HDR_SIZE < fit && requestNow(shard, ep, e, f, w);
+  if (kind == EPK_DEVICE) return captureCursor() == 0 && size - HDR_SIZE < fit && answerNow(shard, ep, e, f, w);
+  return false;
+}
+
+/** takeFast's other frames: the whole way (out of line for the two kinds with a takeNow). */
+@inline function takeOut(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
+  if (kind == EPK_DRIVER) return takeDriverFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
+  if (kind == EPK_DEVICE) return takeDeviceFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
   return takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, room);
 }
 
@@ -156,7 +160,17 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
   while (n < avail) {
     const f = slotAt(slots, stride, local);
     const w = load<u64>(f);
-    if (!takeFast(shard, ep, e, cur, kind, maxMsg, local, f, w, stride, fit)) break;
+    // The common frame has a back edge of its own: joined with the out-of-line call's result
+    // it took moves and jumps to merge the two.
+    if (takeNow(shard, ep, e, kind, f, w, fit)) {
+      bytes += hdrMsgSize(w);
+      local = slotNext(local, cap);
+      n++;
+      store<u32>(shard, n, SH_WALK_N);
+      faultFrameDone(shard);
+      continue;
+    }
+    if (!takeOut(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
     bytes += hdrMsgSize(w);
     local = slotNext(local, cap);
     n++;
