@@ -52,7 +52,7 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
 /**
  * forward's part once it has a slot of the device's ring: shared with requestNow, which passes
  * `capturing` false (a constant: the capture is on or off for a whole routeSome call, and
- * takeFast sends every frame the whole way while it is on), so no call is left on its path,
+ * takeNow sends every frame the whole way while it is on), so no call is left on its path,
  * and `seen` true with the index after the frame (`next`, produceNextSeen).
  */
 @inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool, capturing: bool, seen: bool, next: u32): void {
