@@ -194,18 +194,40 @@ export function cursorFlush(cur: usize): void {
   return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
 }
 
+// produceReserve and produceCommit as the router's fast paths use them: the index after the
+// frame is worked out once, with the room check, and handed to the commit, which would
+// otherwise load the cursor's fields again (the frame's stores between could alias them).
+
+/** This side's index: where the next frame goes (produceNextSeen, produceSlotAt). */
+@inline export function producerIndex(cur: usize): u32 { return load<u32>(cur, CUR_LOCAL); }
+
 /**
- * produceReserve as far as the cursor already knows, with no side effect: the slot when the
- * last peer index seen leaves room, else 0 (then produceReserve decides: it looks at the peer,
- * and may publish).
+ * produceReserve as far as the cursor already knows, with no side effect, for a frame of `size`
+ * bytes at `local` (producerIndex): the index after that frame when the last peer index seen
+ * leaves room (in a packed ring, for the largest frame, as produceReserve asks), else 0xffffffff
+ * (then produceReserve decides: it looks at the peer, and may publish).
  */
-@inline export function produceRoomSeen(cur: usize): usize {
-  const local = load<u32>(cur, CUR_LOCAL);
+@inline export function produceNextSeen(cur: usize, local: u32, size: u32): u32 {
   const most = load<u32>(cur, CUR_MAX_UNITS);
   if (most > 1) {
-    if (freeUnits(cur, local, load<u32>(cur, CUR_CACHED)) < most) return 0;
-  } else if (nextIndex(cur, local) == load<u32>(cur, CUR_CACHED)) return 0;
+    if (freeUnits(cur, local, load<u32>(cur, CUR_CACHED)) < most) return 0xffffffff;
+    return advanceIndex(cur, local, frameUnits(size, most));
+  }
+  const next = nextIndex(cur, local);
+  return next == load<u32>(cur, CUR_CACHED) ? 0xffffffff : next;
+}
+
+/** Address of the slot at index `local`. */
+@inline export function produceSlotAt(cur: usize, local: u32): usize {
   return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+}
+
+/** produceCommit of the frame written at the index before `next` (produceNextSeen, for that frame's msg_size). */
+@inline export function produceCommitTo(cur: usize, next: u32): void {
+  store<u32>(cur, next, CUR_LOCAL);
+  const pending = load<u32>(cur, CUR_PENDING) + 1;
+  if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, next);
+  else store<u32>(cur, pending, CUR_PENDING);
 }
 
 /** produceReserve of a packed ring: room for the largest frame (its size is known only at commit). */

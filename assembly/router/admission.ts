@@ -4,7 +4,7 @@
 // another shard (the shard-to-shard ring); and releasing parked frames as devices drain.
 import {
   SH_DEV_LIST, SH_PARK_LIMIT, SH_C_XS_SENT, EP_MAX_MSG, EP_ALLOW, EP_OUT,
-  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS,
+  DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_OUT_CURSOR, DS_BOUND_DRIVER, DS_BOUND_CURSOR, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS,
   DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_PARKED, DS_C_COALESCED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND,
   XS_TO_DEVICE, OUT_CURSOR, OUT_DIRTY, OUT_PARK_COUNT, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
   R_UNVALIDATED_DEV_NUM, R_POLICY_DENIED, R_MSG_SIZE_GT_BUS_MAX, R_DEVICE_BUSY, R_SOURCE_GONE, R_DRIVER_STALLED,
@@ -14,7 +14,7 @@ import {
   withToken, withDevNum, hdrType, hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize,
 } from '../header';
 import { EA_VQ_INDEX, EA_NEXT_OFFSET, EA_SIZE } from '../payload';
-import { produceReserve, produceRoomSeen, produceCommit } from '../ring/cursor';
+import { produceReserve, produceCommit, producerIndex, produceNextSeen, produceSlotAt, produceCommitTo } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { endpointAt, deviceState, drop, bump, markDirty, epCounter, count, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
 import { captureFrame } from './capture';
@@ -45,18 +45,27 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   const slot = produceReserve(cur);
   outMarkBlocked(shard, out, slot == 0);
   if (slot == 0) return false;
-  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, isRequest);
+  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, isRequest, captureCursor() != 0, false, 0);
   return true;
 }
 
-/** forward's part once it has a slot of the device's ring: shared with requestNow. */
-@inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool): void {
+/**
+ * forward's part once it has a slot of the device's ring: shared with requestNow, which passes
+ * `capturing` false (a constant: the capture is on or off for a whole routeSome call, and
+ * takeNow sends every frame the whole way while it is on), so no call is left on its path,
+ * and `seen` true with the index after the frame (`next`, produceNextSeen).
+ */
+@inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool, capturing: bool, seen: bool, next: u32): void {
   const size = hdrMsgSize(w);
   let hdr: u64;
   if (isRequest) {
     const token = openRequest(shard, ds, hdrMsgId(w), drv, hdrToken(w), timeoutMs());
     hdr = withToken(w, token);
-    store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
+    // Rebound only when another driver sends: usually the same one does.
+    if (<u32>load<u16>(ds, DS_BOUND_DRIVER) != drv + 1) {
+      store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
+      store<u32>(ds, load<u32>(endpointAt(shard, drv) + EP_OUT, OUT_CURSOR), DS_BOUND_CURSOR);
+    }
     bump(ds + DS_C_REQUESTS);
   } else {
     hdr = withToken(w, 0); // events carry token 0
@@ -65,8 +74,9 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   // The device hears its own bus's number (differs from ours only behind a remapping link).
   store<u64>(slot, withDevNum(hdr, <u32>load<u16>(ds, DS_BUS_NUM)));
   copyFrame(slot + HDR_SIZE, f + HDR_SIZE, size - HDR_SIZE);
-  if (captureCursor() != 0) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
-  produceCommit(cur);
+  if (capturing) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
+  if (seen) produceCommitTo(cur, next);
+  else produceCommit(cur);
   markDirty(shard, cur, out, OUT_DIRTY);
   // EC_TX and EC_TX_BYTES through the output's own counter address: no multiply by the stride.
   countTx(out, size);
@@ -89,11 +99,13 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   if (hdrMsgSize(w) > <u32>load<u16>(dev, EP_MAX_MSG) || load<u32>(ds, DS_PARK_COUNT) != 0) return false;
   const out = dev + EP_OUT;
   if (outHasParked(out) || !windowHasRoom(ds)) return false;
-  const cur = <usize>load<u32>(out, OUT_CURSOR);
-  const slot = produceRoomSeen(cur);
-  if (slot == 0) return false;
+  // The device's cursor straight from its state (= out's OUT_CURSOR; not removed, tested above).
+  const cur = <usize>load<u32>(ds, DS_OUT_CURSOR);
+  const local = producerIndex(cur);
+  const next = produceNextSeen(cur, local, hdrMsgSize(w));
+  if (next == 0xffffffff) return false;
   outMarkBlocked(shard, out, false);
-  forwardWrite(shard, ds, devEp, out, cur, slot, drv, f, w, true);
+  forwardWrite(shard, ds, devEp, out, cur, produceSlotAt(cur, local), drv, f, w, true, false, true, next);
   return true;
 }
 

@@ -5,7 +5,7 @@
 import {
   SH_CTRL_OUT, SH_PARK_LIMIT, SH_C_CTRL, EP_BUS_DEVS, EP_OUT, EP_KIND, EP_FLAGS, EP_MAX_MSG, EP_SHARD, EPK_FREE, EPF_CLOSING, OUT_CURSOR,
   DS_HEAD_SEQ, DS_NEXT_SEQ, CE_STATE, CE_TOKEN, CES_WAITING,
-  DS_DEV_NUM, DS_ENDPOINT, DS_BOUND_DRIVER, DS_FLAGS, DSF_REMOVING, DS_C_EVENTS_OUT, CE_DRIVER, CE_DRV_TOKEN, OUT_PARK_COUNT,
+  DS_DEV_NUM, DS_ENDPOINT, DS_BOUND_DRIVER, DS_BOUND_CURSOR, DS_FLAGS, DSF_REMOVING, DS_C_EVENTS_OUT, CE_DRIVER, CE_DRV_TOKEN, OUT_PARK_COUNT,
   EC_TO_CONTROL, EC_TERMINATED, R_UNSUPPORTED_MSG_ID, R_RESPONSE_TO_EVENT, R_WRONG_DIRECTION, R_BUS_DEV_NUM_NONZERO, R_UNVALIDATED_DEV_NUM,
   R_SPOOFED_DEV_NUM, R_NO_BOUND_DRIVER, R_UNSUPPORTED_BUS_MSG, R_PAYLOAD_TRUNCATED, R_PAYLOAD_LENGTH_MISMATCH,
   VMSG_EVT_REQUEST_FAILED, RF_DEVICE, RF_MSG_ID, RF_REASON, RF_TOKEN, RF_SIZE,
@@ -16,7 +16,7 @@ import {
   hdrType, hdrMsgId, hdrDevNum, hdrMsgSize, hdrToken,
 } from '../header';
 import { deviceState, count, drop, bump, parkLimit, epTag, endpointAt, shardId } from './context';
-import { produceRoomSeen } from '../ring/cursor';
+import { producerIndex, produceNextSeen, produceSlotAt } from '../ring/cursor';
 import { outEmit, outStalled, outHasParked, outMarkBlocked, outWriteOwn } from './output';
 import { emitToEndpoint, emitAnswer } from './emit';
 import { matchResponse, matchedEntry, failRequest, headDelivered, entryOf, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
@@ -130,11 +130,14 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
   if (size > <u32>load<u16>(de, EP_MAX_MSG) || <u32>load<u8>(de, EP_SHARD) != shardId()) return false;
   const out = de + EP_OUT;
   if (outHasParked(out)) return false;
-  const cur = <usize>load<u32>(out, OUT_CURSOR);
-  const slot = produceRoomSeen(cur);
-  if (slot == 0) return false;
+  // The driver that sent the device's last request (the usual one): its cursor is in the state.
+  if (drv + 1 != <u32>load<u16>(ds, DS_BOUND_DRIVER)) return false;
+  const cur = <usize>load<u32>(ds, DS_BOUND_CURSOR);
+  const local = producerIndex(cur);
+  const next = produceNextSeen(cur, local, size);
+  if (next == 0xffffffff) return false;
   outMarkBlocked(shard, out, false);
-  outWriteOwn(shard, out, cur, slot, withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, size);
+  outWriteOwn(shard, out, cur, produceSlotAt(cur, local), withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, size, false, true, next);
   headDelivered(shard, ds, ent);
   return true;
 }

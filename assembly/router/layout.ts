@@ -8,7 +8,7 @@
 export const RC_MAGIC_VALUE: u32 = 0x52544d56; // "VMTR"
 // Layout version of every table in this file: bump it with any change of an offset or a size
 // here, so a shard never binds to tables laid out by another build (src/router/layout.ts).
-export const RC_VERSION_VALUE: u32 = 8;
+export const RC_VERSION_VALUE: u32 = 9;
 export const RC_MAGIC: u32 = 0; //          u32 RC_MAGIC_VALUE, stored last
 export const RC_VERSION: u32 = 4; //        u32 RC_VERSION_VALUE
 export const RC_NUM_SHARDS: u32 = 8; //     u32
@@ -32,7 +32,7 @@ export const PQ_LIST_NEXT: u32 = 12; // u32 next queue on the same shard list
 export const PQ_LISTED: u32 = 16; //   u32 1 while on the list
 export const PQ_SIZE: u32 = 20;
 
-// ---------------------------------------------------------------- device state (one per attached device, 256 B)
+// ---------------------------------------------------------------- device state (one per attached device, 320 B)
 // Owner: the shard that owns the device (DS_SHARD). The control plane writes it before
 // publishing its address in the device table and after the owner has let go of it.
 export const DS_DEV_NUM: u32 = 0; //     u16
@@ -53,7 +53,17 @@ export const DS_LIST_NEXT: u32 = DS_PARK + PQ_LIST_NEXT;
 export const DS_LISTED: u32 = DS_PARK + PQ_LISTED;
 export const DS_PARK_REFUSALS: u32 = 48; // u32 refusal records (PSK_REFUSAL) among the DS_PARK_COUNT parked: they keep a refused
 //                                            request's place in the order, are no work for the device, and have a bound of their own
-export const DS_LAT_SUM: u32 = 56; //      u64 sum of the request latencies, µs (DS_LAT_BUCKETS below)
+// The device endpoint's producer cursor (its EP_OUT's OUT_CURSOR), copied here when the state is
+// made, so a request reaches the device's ring in two dependent loads, not four. Right for the
+// state's whole life: DS_ENDPOINT never changes, and an endpoint's cursor changes only when its
+// id is attached again, after every device state naming it was removed (DSF_REMOVING). So a
+// removed state (tombstone) may hold a stale one: read it only after the DSF_REMOVING test.
+export const DS_OUT_CURSOR: u32 = 52; // u32
+// The output cursor of driver DS_BOUND_DRIVER - 1, written with it (each forwarded request), so an
+// answer to that driver reaches its ring without the entry -> driver -> OUT_CURSOR chain. Right
+// while DS_BOUND_DRIVER names the driver: a detaching driver is unbound from every device
+// (forgetDriver) before its id can be attached again with another cursor.
+export const DS_BOUND_CURSOR: u32 = 56; // u32
 // Counters (u64), owner shard only.
 export const DS_C_REQUESTS: u32 = 64; //   requests forwarded to the device
 export const DS_C_RESPONSES: u32 = 72; //  responses delivered towards drivers
@@ -81,7 +91,8 @@ export const DS_HIST_BITS: u32 = 148; // u32 its size in bits: max(2048, 2 × K)
 // them to exact 64-bit totals (src/router/latency-counts.ts) with DS_C_RESPONSES, their u64 sum.
 export const DS_LAT_BUCKETS: u32 = 152; // DS_LAT_N × u32 counts: bucket b < 2^b µs (b < DS_LAT_N - 1), then the overflow
 export const DS_LAT_N: u32 = 26; //        1 µs .. 2^24 µs (16.8 s) and +Inf
-export const DS_SIZE: u32 = 256;
+export const DS_LAT_SUM: u32 = 256; //     u64 sum of the request latencies, µs (DS_LAT_BUCKETS above)
+export const DS_SIZE: u32 = 320;
 
 export const DSF_PRESENT: u32 = 1;
 export const DSF_REMOVING: u32 = 2; // removed: the state stays in the table as a tombstone (requests refused in order)

@@ -2,7 +2,7 @@
 // cross-shard ring), never losing one: when the ring is full, or older frames already wait,
 // the frame is parked in the shard's pool and written later, in order (docs/ARCHITECTURE.md
 // "Backpressure").
-import { produceReserve, produceCommit, cursorFlush, peerIndexNow } from '../ring/cursor';
+import { produceReserve, produceCommit, produceCommitTo, cursorFlush, peerIndexNow } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { poolTake } from './pool';
 import { markDirty, now, config, captureCursor, endpointOfOut } from './context';
@@ -108,19 +108,20 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
     const slot = produceReserve(cur);
     outMarkBlocked(shard, out, slot == 0);
     if (slot != 0) {
-      outWriteOwn(shard, out, cur, slot, hdr, src, size);
+      outWriteOwn(shard, out, cur, slot, hdr, src, size, captureCursor() != 0, false, 0);
       return true;
     }
   }
   return outPark(shard, out, hdr, src, size, 0, 0);
 }
 
-/** outEmitOwn's part once it has `slot` of `out`'s ring (cursor `cur`): shared with answerNow. */
-@inline export function outWriteOwn(shard: usize, out: usize, cur: usize, slot: usize, hdr: u64, src: usize, size: u32): void {
+/** outEmitOwn's part once it has `slot` of `out`'s ring (cursor `cur`): shared with answerNow, which passes `capturing` false and `seen` true with `next` (see forwardWrite). */
+@inline export function outWriteOwn(shard: usize, out: usize, cur: usize, slot: usize, hdr: u64, src: usize, size: u32, capturing: bool, seen: bool, next: u32): void {
   writeFrame(slot, hdr, src, size);
   countTx(out, size);
-  if (captureCursor() != 0) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
-  produceCommit(cur);
+  if (capturing) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
+  if (seen) produceCommitTo(cur, next);
+  else produceCommit(cur);
   markDirty(shard, cur, out, OUT_DIRTY);
 }
 

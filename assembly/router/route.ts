@@ -36,7 +36,7 @@ let gRxOverclaim: u32 = 0;
 /**
  * One frame at slot `local` of a source (frame `f`, header `w`, `room` bytes of buffer): record
  * it for the capture, check its size, route it. False when it must stay in the ring
- * (backpressure; counted as a stall). Inlined into takeFast (a freed endpoint's walk) and into
+ * (backpressure; counted as a stall). Inlined into takeOut (a freed endpoint's walk) and into
  * the out-of-line takeDriverFrame and takeDeviceFrame.
  */
 @inline function takeFrame(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
@@ -57,28 +57,34 @@ let gRxOverclaim: u32 = 0;
 }
 
 /**
- * takeFrame, with a driver's common request (requestNow) and a device's answer in order
- * (answerNow) handled without a call; any other frame of those walks takes the whole way, out
- * of line. With the rare paths' calls inlined into the walk, the common path kept its values in
- * stack slots (a call saves every live register). `kind` is a constant in each walk.
+ * A walk's common frame, without a call: a driver's standard request (requestNow) or a device's
+ * answer in order (answerNow); true when taken. Any other frame of those walks takes the whole
+ * way, out of line (takeOut): with the rare paths' calls inlined into the walk, the common path
+ * kept its values in stack slots (a call saves every live register). Capture on, or a size
+ * takeFrame drops (sizeFit): the whole way, where those are handled. One && chain per kind: a
+ * shared flag measured 6 instructions more per request. `kind` is a constant in each walk.
  */
-@inline function takeFast(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
+@inline function takeNow(shard: usize, ep: u32, e: usize, kind: u32, f: usize, w: u64, fit: u32): bool {
   const size = hdrMsgSize(w);
-  // Capture on, or a size takeFrame drops: the whole way, where those are handled. One ||
-  // chain per kind: a shared flag measured 6 instructions more per request.
-  if (kind == EPK_DRIVER) {
-    if (captureCursor() != 0 || size < HDR_SIZE || size > room || size > maxMsg || !requestNow(shard, ep, e, f, w)) {
-      return takeDriverFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
-    }
-    return true;
-  }
-  if (kind == EPK_DEVICE) {
-    if (captureCursor() != 0 || size < HDR_SIZE || size > room || size > maxMsg || !answerNow(shard, ep, e, f, w)) {
-      return takeDeviceFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
-    }
-    return true;
-  }
+  if (kind == EPK_DRIVER) return captureCursor() == 0 && size - HDR_SIZE < fit && requestNow(shard, ep, e, f, w);
+  if (kind == EPK_DEVICE) return captureCursor() == 0 && size - HDR_SIZE < fit && answerNow(shard, ep, e, f, w);
+  return false;
+}
+
+/** The frames takeNow did not take: the whole way (out of line for the two kinds it serves). */
+@inline function takeOut(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
+  if (kind == EPK_DRIVER) return takeDriverFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
+  if (kind == EPK_DEVICE) return takeDeviceFrame(shard, ep, e, cur, maxMsg, local, f, w, room);
   return takeFrame(shard, ep, e, cur, kind, maxMsg, local, f, w, room);
+}
+
+/**
+ * The sizes takeFrame routes, HDR_SIZE..min(room, maxMsg), as one unsigned test for takeNow:
+ * `size - HDR_SIZE < fit` (a size under HDR_SIZE wraps to a large number). 0 when none fits.
+ */
+@inline function sizeFit(room: u32, maxMsg: u32): u32 {
+  const most = room < maxMsg ? room : maxMsg;
+  return most < HDR_SIZE ? 0 : most - HDR_SIZE + 1;
 }
 
 /** takeFrame of a driver's frame, out of line: what requestNow did not forward. */
@@ -141,12 +147,23 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
   const stride = slotStride(cur);
   const cap = ringCapacity(cur);
   let local = runStart(cur);
+  const fit = sizeFit(stride, maxMsg);
   let n: u32 = 0;
   let bytes: u32 = 0; // summed in a register, stored once per batch
   while (n < avail) {
     const f = slotAt(slots, stride, local);
     const w = load<u64>(f);
-    if (!takeFast(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
+    // The common frame has a back edge of its own: joined with the out-of-line call's result
+    // it took moves and jumps to merge the two.
+    if (takeNow(shard, ep, e, kind, f, w, fit)) {
+      bytes += hdrMsgSize(w);
+      local = slotNext(local, cap);
+      n++;
+      store<u32>(shard, n, SH_WALK_N);
+      faultFrameDone(shard);
+      continue;
+    }
+    if (!takeOut(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
     bytes += hdrMsgSize(w);
     local = slotNext(local, cap);
     n++;
@@ -188,7 +205,18 @@ function drainPackedOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u3
     let units = frameUnits(size, most);
     if (units > avail - used) units = avail - used;
     const room = units * stride;
-    if (!takeFast(shard, ep, e, cur, kind, maxMsg, local, f, w, room)) break;
+    // The common frame's own back edge, as in walkSlots.
+    if (takeNow(shard, ep, e, kind, f, w, sizeFit(room, maxMsg))) {
+      bytes += size;
+      local = slotAfter(local, units, cap);
+      used += units;
+      n++;
+      store<u32>(shard, used, SH_WALK_USED);
+      store<u32>(shard, n, SH_WALK_N);
+      faultFrameDone(shard);
+      continue;
+    }
+    if (!takeOut(shard, ep, e, cur, kind, maxMsg, local, f, w, room)) break;
     bytes += size;
     local = slotAfter(local, units, cap);
     used += units;

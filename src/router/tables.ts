@@ -218,13 +218,22 @@ export class RouterTables {
     return this.L.DS_SIZE + window * this.L.CE_SIZE + historyBits(window) / 8;
   }
 
-  /** Allocate and fill a device state (DS_*) with `window` correlation entries; returns its address. */
+  /**
+   * Allocate and fill a device state (DS_*) with `window` correlation entries; returns its
+   * address. Its endpoint must be written already (writeEndpoint): the state keeps a copy of
+   * that endpoint's output cursor (DS_OUT_CURSOR), right while the device is attached.
+   */
   newDeviceState(d: DeviceStateFields): number {
     const { L, mem } = this;
+    const out = mem.dv.getUint32(this.endpointAddr(d.endpoint) + L.EP_OUT + L.OUT_CURSOR, true);
+    if (mem.u8[this.endpointAddr(d.endpoint) + L.EP_KIND] !== L.EPK_DEVICE || out === 0) {
+      throw new Error(`device ${d.dev}: endpoint ${d.endpoint} is not an attached device link (write its entry first)`);
+    }
     const ds = mem.alloc(this.deviceStateBytes(d.window));
     mem.dv.setUint16(ds + L.DS_DEV_NUM, d.dev, true);
     mem.dv.setUint16(ds + L.DS_BUS_NUM, d.busNum, true);
     mem.dv.setUint16(ds + L.DS_ENDPOINT, d.endpoint, true);
+    mem.dv.setUint32(ds + L.DS_OUT_CURSOR, out, true);
     mem.dv.setUint16(ds + L.DS_SHARD, d.shard, true);
     mem.dv.setUint16(ds + L.DS_FLAGS, L.DSF_PRESENT, true);
     mem.dv.setUint32(ds + L.DS_WINDOW, d.window, true);

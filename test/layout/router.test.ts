@@ -28,15 +28,18 @@ describe('router layout (AS) and the TS tables agree', () => {
     expect(L.EP_OUT + L.OUT_SIZE).toBeLessThanOrEqual(L.EP_SIZE);
     expect(L.OUT_BLOCKED_SINCE + 4).toBeLessThanOrEqual(L.OUT_SIZE);
     expect(L.DS_C_TIMEOUTS + 8).toBeLessThanOrEqual(L.DS_SIZE);
-    // The latency sum (u64) fills the gap before the counters; the u32 buckets follow the
-    // outcome history's fields and end the state, which is four cache lines.
-    expect(L.DS_LAT_SUM).toBeGreaterThanOrEqual(L.DS_PARK_REFUSALS + 4);
-    expect(L.DS_LAT_SUM % 8).toBe(0);
-    expect(L.DS_LAT_SUM + 8).toBeLessThanOrEqual(L.DS_C_REQUESTS);
+    // The two cached cursors sit in the first cache line, with the fields every frame reads;
+    // the u32 latency buckets follow the outcome history's fields, and the latency sum (u64)
+    // ends the state, which is five cache lines.
+    expect(L.DS_OUT_CURSOR).toBeGreaterThanOrEqual(L.DS_PARK_REFUSALS + 4);
+    expect(L.DS_BOUND_CURSOR).toBeGreaterThanOrEqual(L.DS_OUT_CURSOR + 4);
+    expect(L.DS_BOUND_CURSOR + 4).toBeLessThanOrEqual(Math.min(64, L.DS_C_REQUESTS));
     expect(L.DS_LAT_BUCKETS).toBeGreaterThanOrEqual(L.DS_HIST_BITS + 4);
     expect(L.DS_LAT_BUCKETS % 4).toBe(0);
-    expect(L.DS_LAT_BUCKETS + L.DS_LAT_N * 4).toBeLessThanOrEqual(L.DS_SIZE);
-    expect(L.DS_SIZE).toBe(256);
+    expect(L.DS_LAT_SUM).toBeGreaterThanOrEqual(L.DS_LAT_BUCKETS + L.DS_LAT_N * 4);
+    expect(L.DS_LAT_SUM % 8).toBe(0);
+    expect(L.DS_LAT_SUM + 8).toBeLessThanOrEqual(L.DS_SIZE);
+    expect(L.DS_SIZE).toBe(320);
     expect(L.PS_SENT_US + 4).toBeLessThanOrEqual(L.PS_FRAME);
     expect(L.EC_RX_BYTES).toBeLessThan(L.EC_DROP_BASE);
     expect(L.EC_TX_BYTES).toBeLessThan(8); // in EC_TX's cache line: it is added to per frame
