@@ -24,7 +24,7 @@ import type { MetricsServer } from '../ops/metrics.js';
 import { createLogger, LOG_LEVELS } from '../ops/logger.js';
 import { JsonFieldError } from '../util/json-fields.js';
 import { resolveRouterOptions, type RouterOptions } from '../router/options.js';
-import { checkCpusAllowed } from '../native/cpu-affinity.js';
+import { checkCpusUsable } from '../native/cpu-affinity.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
 import { checkClusterOptions, ClusterOptionError, parseAdvertise } from '../cluster/cluster-options.js';
 import { registerClusterMetrics } from '../cluster/cluster-metrics.js';
@@ -139,7 +139,7 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
   const cfg = mergeRouteConfig(file, cliOverrides);
   cfg.router.timeoutMs ??= DEFAULT_TIMEOUT_MS;
   usage(() => resolveRouterOptions(cfg.router), RangeError, configPath === undefined ? '' : `${configPath}: `);
-  if (cfg.router.shardCpus !== undefined) usage(() => checkCpusAllowed(cfg.router.shardCpus!, '--shard-cpus / router.shardCpus'), RangeError, '');
+  if (cfg.router.shardCpus !== undefined) usage(() => checkCpusUsable(cfg.router.shardCpus!, '--shard-cpus / router.shardCpus'), RangeError, '');
   const warnings: string[] = [];
   for (const [uris, side] of [[cfg.driverLinks, 'driver'], [cfg.deviceLinks, 'device']] as const) {
     for (const uri of uris) warnings.push(...usage(() => checkLinkUri(uri, side), LinkUriError, `--${side}-link: `));
@@ -240,7 +240,8 @@ export async function run(argv: string[]): Promise<number> {
   // No more shards than links, nor than the cores busy-polling peers leave (src/router/shard-budget.ts).
   // And, when busy threads outnumber the cores, how long a shard keeps the CPU after a frame
   // and whether it looks for the CPU it routes most from.
-  const budget = shardBudget([...cfg.driverLinks, ...cfg.deviceLinks], cfg.router.shards, undefined, cfg.router.busyPollSpins, cfg.router.busyPollSeek);
+  // Pinned shards (shardCpus) never seek a CPU: the budget's note must not say they do.
+  const budget = shardBudget([...cfg.driverLinks, ...cfg.deviceLinks], cfg.router.shards, undefined, cfg.router.busyPollSpins, cfg.router.shardCpus !== undefined ? false : cfg.router.busyPollSeek);
   cfg.router.shards ??= budget.shards;
   cfg.router.busyPollSpins ??= budget.busyPollSpins;
   // Shards pinned by the config file stay where they are put (shardCpus excludes the seek).

@@ -14,6 +14,8 @@ import type { Advertise } from './cluster-options.js';
 /** Gateway stream settings: reconnect soon (a restarted node is back within a second or two). */
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 1000;
+/** How long a new stream waits for the old one to close (remove its devices) at most. */
+const CLOSE_WAIT_MS = 10_000;
 
 export interface RemoteNodeEvents {
   log(line: string): void;
@@ -171,10 +173,19 @@ export class RemoteNode implements DeviceDirectory {
     this.link = undefined;
     if (link === undefined) return this.closing;
     this.closing = (async () => {
+      // A close that hangs must not keep the node away for good: after CLOSE_WAIT_MS a new
+      // stream may open (its devices then take new numbers for those still held).
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CLOSE_WAIT_MS)));
       try {
-        await link.close();
-        this.events.log(`node ${this.name}: gateway stream closed (${why}), its devices removed`);
+        const how = await Promise.race([link.close().then(() => 'closed' as const), late]);
+        this.events.log(how === 'closed'
+          ? `node ${this.name}: gateway stream closed (${why}), its devices removed`
+          : `node ${this.name}: gateway stream still closing after ${CLOSE_WAIT_MS} ms (${why}); not waiting for it any longer`);
+      } catch (e) {
+        this.events.log(`node ${this.name}: closing the gateway stream failed (${why}): ${(e as Error).message}`);
       } finally {
+        clearTimeout(timer);
         this.closing = undefined;
       }
     })();

@@ -10,7 +10,7 @@ import type { LinkDescriptor } from './link.js';
 import { Doorbell } from '../wait/doorbell.js';
 import { PollDoorbell } from '../wait/poll-doorbell.js';
 import { tryBellAddon } from '../native/bell.js';
-import { MAX_CPU, allowedCpus, isCpuList, setAllowedCpus } from '../native/cpu-affinity.js';
+import { MAX_CPU, allowedCpus, avoidCpusHere, isCpuList } from '../native/cpu-affinity.js';
 import { spinThenSleep, type IdleStrategy } from '../wait/idle-strategy.js';
 import { frameSize } from '../protocol/header.js';
 
@@ -33,8 +33,9 @@ export interface PortOptions {
    * CPUs back. For the CPUs of a router's pinned shards (RouterOptions.shardCpus) on a machine
    * with few CPUs: a shard that shares its CPU with the threads it wakes is preempted by them.
    * It acts on the calling thread, and threads it starts meanwhile inherit it: make such a port
-   * in the worker thread that uses it. `avoidedCpus` tells whether the thread now runs on none
-   * of them. A list of distinct CPU numbers 0..1023 (RangeError otherwise).
+   * in the worker thread that uses it. Several ports of one thread may avoid CPUs: closing one
+   * gives back only what no other still avoids. `avoidedCpus` tells whether the thread now runs
+   * on none of them. Distinct CPU numbers 0..1023 (RangeError otherwise); empty: none.
    */
   avoidCpus?: readonly number[];
 }
@@ -65,8 +66,8 @@ export class EndpointPort {
   readonly roomBack = (): boolean => this.roomWanted && this.reserve() !== 0;
   /** The constructing thread runs on none of the `avoidCpus` of the options. */
   readonly avoidedCpus: boolean = false;
-  /** The constructing thread's CPUs before avoidCpus narrowed them: close() restores them. */
-  private cpusBefore: number[] | null = null;
+  /** This port's hold on the constructing thread's CPUs (avoidCpus): close() lets go of it. */
+  private avoiding: { release(): void } | null = null;
   /** The look of wait(): a readable frame, or room again after a send found the ring full. */
   private readonly readableOrRoom = (): boolean => this.peek() !== 0 || this.roomBack();
 
@@ -78,20 +79,14 @@ export class EndpointPort {
     this.out = link.toRouter + NR_PROD_CURSOR;
     this.in = link.fromRouter + NR_CONS_CURSOR;
     const addon = opts.pollSleep === true ? tryBellAddon() : null;
-    if (opts.avoidCpus !== undefined) {
+    if (opts.avoidCpus !== undefined && opts.avoidCpus.length !== 0) {
       if (!isCpuList(opts.avoidCpus as unknown) || new Set(opts.avoidCpus).size !== opts.avoidCpus.length) {
-        throw new RangeError(`port option avoidCpus must be a non-empty list of distinct CPU numbers from 0 to ${MAX_CPU - 1}, got ${JSON.stringify(opts.avoidCpus)}`);
+        throw new RangeError(`port option avoidCpus must be a list of distinct CPU numbers from 0 to ${MAX_CPU - 1}, got ${JSON.stringify(opts.avoidCpus)}`);
       }
-      const before = allowedCpus();
-      if (before === null) process.emitWarning('vmsg-router: EndpointPort avoidCpus needs the doorbell addon (build/Release/vmsg_bell.node); the thread keeps its CPUs');
-      else {
-        const keep = before.filter((c) => !opts.avoidCpus!.includes(c));
-        if (keep.length === before.length) this.avoidedCpus = true; // already off them
-        else if (keep.length !== 0 && setAllowedCpus(keep)) {
-          this.avoidedCpus = true;
-          this.cpusBefore = before;
-        }
-      }
+      if (allowedCpus() === null) process.emitWarning('vmsg-router: EndpointPort avoidCpus needs the doorbell addon (build/Release/vmsg_bell.node); the thread keeps its CPUs');
+      const hold = avoidCpusHere(opts.avoidCpus);
+      this.avoiding = hold;
+      this.avoidedCpus = hold.held;
     }
     this.bell = addon !== null
       ? new PollDoorbell(buf as unknown as SharedArrayBuffer, link.bell, addon, null)
@@ -165,10 +160,8 @@ export class EndpointPort {
   /** This thread stops using the port: a poll-sleep eventfd goes back to the pool. */
   close(): void {
     if (this.bell instanceof PollDoorbell) this.bell.close();
-    if (this.cpusBefore !== null) {
-      setAllowedCpus(this.cpusBefore);
-      this.cpusBefore = null;
-    }
+    this.avoiding?.release();
+    this.avoiding = null;
   }
 
   /**

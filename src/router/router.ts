@@ -4,7 +4,7 @@
 // devices (what a removed one leaves: device-tombstones.ts). Everything per-message happens in the shards' WASM over shared memory; this class only
 // does control, through each shard's command ring. Test hooks live in test-hooks.ts.
 import { SharedMemory } from '../memory/shared-memory.js';
-import { allowedCpus, checkCpusAllowed } from '../native/cpu-affinity.js';
+import { allowedCpus, checkCpusUsable } from '../native/cpu-affinity.js';
 import { wasmModule } from '../wasm/module.js';
 import { linkRingShape, resolveRouterOptions, type ResolvedRouterOptions, type RouterOptions } from './options.js';
 import { RouterTables } from './tables.js';
@@ -123,6 +123,8 @@ interface EndpointRecord {
   /** EP_BUS_DEVS table (links with their own device numbering), 0 = none. */
   busDevs: number;
   busyPoll: boolean;
+  /** detach() began (its promise): no device may be added to it (its rings are about to be freed). */
+  detaching: Promise<void> | null;
 }
 
 interface DeviceRecord {
@@ -159,7 +161,7 @@ export class Router {
     if (this.options.shardCpus.length !== 0) {
       // Refused here, on the caller's thread: a shard pinned to a CPU it may not use could only
       // run unpinned, and a shard's own warning would never leave its endless loop.
-      checkCpusAllowed(this.options.shardCpus, 'router option shardCpus');
+      checkCpusUsable(this.options.shardCpus, 'router option shardCpus');
       if (allowedCpus() === null) process.emitWarning('vmsg-router: shardCpus needs the doorbell addon (build/Release/vmsg_bell.node); the shards run unpinned');
     }
     this.mem = new SharedMemory({ bytes: this.options.memoryBytes });
@@ -253,7 +255,7 @@ export class Router {
     const busDevs = ownNumbering ? mem.alloc(DEVICE_NUMBERS * 4) : 0;
     tables.writeEndpoint(id, { kind, shard, flags, maxMessageSize: max, inCursor, outCursor, allow, busDevs });
     const busyPoll = external?.busyPoll === true;
-    const rec: EndpointRecord = { id, kind, shard, link, allow, devices: new Set(), rings, busDevs, busyPoll };
+    const rec: EndpointRecord = { id, kind, shard, link, allow, devices: new Set(), rings, busDevs, busyPoll, detaching: null };
     this.endpoints.set(id, rec);
     if (busyPoll) {
       Atomics.add(mem.u32, (tables.controlBlocks[shard]! + CB_POLL_LINKS) >>> 2, 1);
@@ -430,6 +432,7 @@ export class Router {
     }
     const ep = this.endpoints.get(link.id);
     if (ep === undefined || ep.kind !== 'device') throw new Error(`endpoint ${link.id} is not an attached device link`);
+    if (ep.detaching !== null) throw new Error(`endpoint ${link.id} is being detached: device ${dev} cannot be added to it`);
     const { mem } = this;
     if (busNum !== dev || ep.busDevs !== 0) {
       if (ep.busDevs === 0) throw new RangeError(`device ${dev}: only links attached with ownNumbering can carry it under another number (${busNum})`);
@@ -443,6 +446,9 @@ export class Router {
     ep.devices.add(dev);
     link.devices.push(dev);
     await this.shards.run(ep.shard, Op.AddDevice, ds);
+    // A detach of its link that began meanwhile removes it (or did): never publish it then (its
+    // state would keep the freed ring's cursor, DS_OUT_CURSOR, for good).
+    if (ep.detaching !== null || this.devices.get(dev)?.state !== ds) throw new Error(`endpoint ${link.id} was detached while device ${dev} was being added`);
     // Publish: from here on the device number is validated (docs/PROTOCOL.md §7 rule 14).
     if (ep.busDevs !== 0) Atomics.store(mem.u32, (ep.busDevs >>> 2) + busNum, ds);
     Atomics.store(mem.u32, (this.tables.devTable >>> 2) + dev, ds);
@@ -495,7 +501,15 @@ export class Router {
     }
     const rec = this.endpoints.get(link.id);
     if (rec === undefined) throw new Error(`endpoint ${link.id} is not attached`);
-    for (const d of [...rec.devices]) await this.removeDevice(d);
+    // A second detach while the first runs waits for it (it would free the rings twice).
+    rec.detaching ??= this.detachEndpoint(rec);
+    return rec.detaching;
+  }
+
+  private async detachEndpoint(rec: EndpointRecord): Promise<void> {
+    // From here addDevice refuses the link; every device goes, also one whose addDevice is
+    // still waiting on its shard (that addDevice then sees it gone and does not publish it).
+    while (rec.devices.size > 0) await this.removeDevice(rec.devices.values().next().value!);
     const { L } = this.tables;
     const e = this.tables.endpointAddr(rec.id);
     this.mem.dv.setUint16(e + L.EP_FLAGS, this.mem.dv.getUint16(e + L.EP_FLAGS, true) | L.EPF_CLOSING, true);

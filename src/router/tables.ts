@@ -226,8 +226,9 @@ export class RouterTables {
   newDeviceState(d: DeviceStateFields): number {
     const { L, mem } = this;
     const out = mem.dv.getUint32(this.endpointAddr(d.endpoint) + L.EP_OUT + L.OUT_CURSOR, true);
-    if (mem.u8[this.endpointAddr(d.endpoint) + L.EP_KIND] !== L.EPK_DEVICE || out === 0) {
-      throw new Error(`device ${d.dev}: endpoint ${d.endpoint} is not an attached device link (write its entry first)`);
+    const e = this.endpointAddr(d.endpoint);
+    if (mem.u8[e + L.EP_KIND] !== L.EPK_DEVICE || out === 0 || (mem.dv.getUint16(e + L.EP_FLAGS, true) & L.EPF_CLOSING) !== 0) {
+      throw new Error(`device ${d.dev}: endpoint ${d.endpoint} is not an attached device link (write its entry first; not while it is detached)`);
     }
     const ds = mem.alloc(this.deviceStateBytes(d.window));
     mem.dv.setUint16(ds + L.DS_DEV_NUM, d.dev, true);

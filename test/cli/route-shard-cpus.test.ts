@@ -41,7 +41,7 @@ describe('vmsg route --shard-cpus', () => {
       [['--shard-cpus', '1,x'], /--shard-cpus needs CPU numbers separated by commas/],
       [['--shard-cpus', ''], /--shard-cpus needs CPU numbers/],
       [['--shard-cpus', '1', '--busy-poll-seek', 'on'], /shardCpus and busyPollSeek exclude each other/],
-      ...(tryBellAddon() !== null ? [[['--shard-cpus', '1023'], /CPU 1023 is not one this process may run on/]] : []),
+      ...(tryBellAddon() !== null ? [[['--shard-cpus', '1023'], /CPU 1023 is not one this process may use/]] : []),
     ] as [string[], RegExp][]) {
       const r = route([...args, '--device', 'echo:1', '--duration', '1']);
       expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(2);

@@ -41,16 +41,48 @@ describe('router option shardCpus', () => {
 
   test.skipIf(tryBellAddon() === null)('Router.create refuses a CPU this process may not run on (the shard could only run unpinned)', async () => {
     const missing = ourCpus().length < 1024 ? 1023 : -1;
-    await expect(Router.create({ shards: 1, shardCpus: [missing] })).rejects.toThrow(/router option shardCpus: CPU 1023 is not one this process may run on \(it may run on /);
+    await expect(Router.create({ shards: 1, shardCpus: [missing] })).rejects.toThrow(/router option shardCpus: CPU 1023 is not one this process may use \(online and in its cpuset: /);
   });
 
   test('a port refuses an avoidCpus that is not a list of distinct CPU numbers', async () => {
     const router = await Router.create({ shards: 1 });
     try {
       const link = await router.attachDriver({});
-      for (const bad of [[], [-1], [1.5], [4096], ['x'], [1, 1]]) {
-        expect(() => new EndpointPort(link, { avoidCpus: bad as unknown as number[] })).toThrow(/port option avoidCpus must be a non-empty list of distinct CPU numbers from 0 to 1023/);
+      for (const bad of [[-1], [1.5], [4096], ['x'], [1, 1], 3]) {
+        expect(() => new EndpointPort(link, { avoidCpus: bad as unknown as number[] })).toThrow(/port option avoidCpus must be a list of distinct CPU numbers from 0 to 1023/);
       }
+      // Empty: none to avoid (an unpinned router's shardCpus passed along).
+      const none = new EndpointPort(link, { avoidCpus: [] });
+      expect(none.avoidedCpus).toBe(false);
+      none.close();
+    } finally {
+      await router.close();
+    }
+  });
+
+  test.skipIf(!usable)('ports of one thread avoid CPUs together: closing one in any order gives back only what no other avoids; a router made from the narrowed thread still pins', async () => {
+    const cpus = ourCpus();
+    const [a, b] = [cpus[cpus.length - 1]!, cpus[0]!];
+    const router = await Router.create({ shards: 1 });
+    try {
+      const link = await router.attachDriver({});
+      const p1 = new EndpointPort(link, { avoidCpus: [a] });
+      const p2 = new EndpointPort(link, { avoidCpus: [a] });
+      expect(p1.avoidedCpus && p2.avoidedCpus).toBe(true);
+      expect(ourCpus()).toEqual(cpus.filter((c) => c !== a));
+      // This thread is narrowed now: a router made from it may still pin a shard to `a`.
+      const pinned = await Router.create({ shards: 1, shardCpus: [a] });
+      await pinned.close();
+      p1.close(); // made first, closed first: p2 still avoids `a`
+      expect(ourCpus()).toEqual(cpus.filter((c) => c !== a));
+      if (cpus.length > 2) {
+        const p3 = new EndpointPort(link, { avoidCpus: [b] });
+        expect(ourCpus()).toEqual(cpus.filter((c) => c !== a && c !== b));
+        p2.close();
+        expect(ourCpus()).toEqual(cpus.filter((c) => c !== b));
+        p3.close();
+      } else p2.close();
+      expect(ourCpus()).toEqual(cpus);
     } finally {
       await router.close();
     }
