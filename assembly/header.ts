@@ -43,6 +43,11 @@ export const B_EVENT_DEVICE: u32 = 0x40;
   return (w & 0xffffffff0000ffff) | (<u64>(dev & 0xffff) << 16);
 }
 
+/** withDevNum(withToken(w, token), dev) with one mask: the two fields are next to each other. */
+@inline export function withTokenDevNum(w: u64, token: u32, dev: u32): u64 {
+  return (w & 0xffff00000000ffff) | (<u64>(token & 0xffff) << 32) | (<u64>(dev & 0xffff) << 16);
+}
+
 /** Build a header word. */
 @inline export function makeHeader(type: u32, msgId: u32, devNum: u32, token: u32, size: u32): u64 {
   return <u64>(type & 0xff) | (<u64>(msgId & 0xff) << 8) | (<u64>(devNum & 0xffff) << 16) |

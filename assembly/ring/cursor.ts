@@ -222,12 +222,17 @@ export function cursorFlush(cur: usize): void {
   return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
 }
 
-/** produceCommit of the frame written at the index before `next` (produceNextSeen, for that frame's msg_size). */
-@inline export function produceCommitTo(cur: usize, next: u32): void {
+/**
+ * produceCommit of the frame written at the index before `next` (produceNextSeen, for that
+ * frame's msg_size). True when the step is left unpublished (= hasPending after it), so the
+ * caller need not load CUR_PENDING back.
+ */
+@inline export function produceCommitTo(cur: usize, next: u32): bool {
   store<u32>(cur, next, CUR_LOCAL);
   const pending = load<u32>(cur, CUR_PENDING) + 1;
-  if (pending >= load<u32>(cur, CUR_BATCH)) publishIndex(cur, next);
-  else store<u32>(cur, pending, CUR_PENDING);
+  if (pending >= load<u32>(cur, CUR_BATCH)) { publishIndex(cur, next); return false; }
+  store<u32>(cur, pending, CUR_PENDING);
+  return true;
 }
 
 /** produceReserve of a packed ring: room for the largest frame (its size is known only at commit). */

@@ -11,12 +11,12 @@ import {
 } from './layout';
 import {
   HDR_SIZE, MSG_ID_EVENT_BIT, T_EVENT_AVAIL, TYPE_BUS, TYPE_RESPONSE, T_GET_DEVICE_INFO, T_GET_SHM,
-  withToken, withDevNum, hdrType, hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize,
+  withToken, withDevNum, withTokenDevNum, hdrType, hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize,
 } from '../header';
 import { EA_VQ_INDEX, EA_NEXT_OFFSET, EA_SIZE } from '../payload';
 import { produceReserve, produceCommit, producerIndex, produceNextSeen, produceSlotAt, produceCommitTo } from '../ring/cursor';
 import { copyFrame } from '../copy';
-import { endpointAt, deviceState, drop, bump, markDirty, epCounter, count, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
+import { endpointAt, deviceState, drop, bump, markDirty, markPending, epCounter, count, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
 import { captureFrame } from './capture';
 import { poolTake } from './pool';
 import { parkAppend, parkedCount, parkedHead, parkedPop } from './parked';
@@ -57,10 +57,9 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
  */
 @inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool, capturing: bool, seen: bool, next: u32): void {
   const size = hdrMsgSize(w);
-  let hdr: u64;
+  let token: u32;
   if (isRequest) {
-    const token = openRequest(shard, ds, hdrMsgId(w), drv, hdrToken(w), timeoutMs());
-    hdr = withToken(w, token);
+    token = openRequest(shard, ds, hdrMsgId(w), drv, hdrToken(w), timeoutMs());
     // Rebound only when another driver sends: usually the same one does.
     if (<u32>load<u16>(ds, DS_BOUND_DRIVER) != drv + 1) {
       store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
@@ -68,16 +67,19 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
     }
     bump(ds + DS_C_REQUESTS);
   } else {
-    hdr = withToken(w, 0); // events carry token 0
+    token = 0; // events carry token 0
     bump(ds + DS_C_EVENTS_IN);
   }
   // The device hears its own bus's number (differs from ours only behind a remapping link).
-  store<u64>(slot, withDevNum(hdr, <u32>load<u16>(ds, DS_BUS_NUM)));
+  store<u64>(slot, withTokenDevNum(w, token, <u32>load<u16>(ds, DS_BUS_NUM)));
   copyFrame(slot + HDR_SIZE, f + HDR_SIZE, size - HDR_SIZE);
   if (capturing) captureFrame(shard, devEp, CAPD_FROM_ROUTER, slot, size);
-  if (seen) produceCommitTo(cur, next);
-  else produceCommit(cur);
-  markDirty(shard, cur, out, OUT_DIRTY);
+  if (seen) {
+    if (produceCommitTo(cur, next)) markPending(shard, cur, out, OUT_DIRTY);
+  } else {
+    produceCommit(cur);
+    markDirty(shard, cur, out, OUT_DIRTY);
+  }
   // EC_TX and EC_TX_BYTES through the output's own counter address: no multiply by the stride.
   countTx(out, size);
 }

@@ -90,7 +90,12 @@ export function bindShard(shard: usize): void {
  * offset and the address is formed only when the cursor joins.
  */
 @inline export function markDirty(shard: usize, cur: usize, owner: usize, flag: u32): void {
-  if (hasPending(cur) && load<u32>(owner + flag) == 0) {
+  if (hasPending(cur)) markPending(shard, cur, owner, flag);
+}
+
+/** markDirty of a cursor known to have unpublished steps (produceCommitTo said so). */
+@inline export function markPending(shard: usize, cur: usize, owner: usize, flag: u32): void {
+  if (load<u32>(owner + flag) == 0) {
     store<u32>(owner + flag, 1);
     const n = load<u32>(shard, SH_DIRTY_N);
     const d = <usize>load<u32>(shard, SH_DIRTY) + <usize>n * DL_SIZE;

@@ -5,7 +5,7 @@
 import { produceReserve, produceCommit, produceCommitTo, cursorFlush, peerIndexNow } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { poolTake } from './pool';
-import { markDirty, now, config, captureCursor, endpointOfOut } from './context';
+import { markDirty, markPending, now, config, captureCursor, endpointOfOut } from './context';
 import { captureFrame } from './capture';
 import {
   OUT_CURSOR, OUT_PARK, OUT_PARK_COUNT, OUT_TAGGED, PQ_LIST_NEXT,
@@ -120,9 +120,12 @@ export function outEmit(shard: usize, out: usize, hdr: u64, src: usize, size: u3
   writeFrame(slot, hdr, src, size);
   countTx(out, size);
   if (capturing) captureFrame(shard, endpointOfOut(out), CAPD_FROM_ROUTER, slot, size);
-  if (seen) produceCommitTo(cur, next);
-  else produceCommit(cur);
-  markDirty(shard, cur, out, OUT_DIRTY);
+  if (seen) {
+    if (produceCommitTo(cur, next)) markPending(shard, cur, out, OUT_DIRTY);
+  } else {
+    produceCommit(cur);
+    markDirty(shard, cur, out, OUT_DIRTY);
+  }
 }
 
 /** The frame waits in the pool behind what `out` already holds. False: the pool is empty. */
