@@ -62,8 +62,11 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
     token = openRequest(shard, ds, hdrMsgId(w), drv, hdrToken(w), timeoutMs());
     // Rebound only when another driver sends: usually the same one does.
     if (<u32>load<u16>(ds, DS_BOUND_DRIVER) != drv + 1) {
-      store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
+      // Unbound while the cursor changes: a shard that dies between these stores leaves no
+      // driver named with another driver's cursor (a restarted shard would trust the pair).
+      store<u16>(ds, 0, DS_BOUND_DRIVER);
       store<u32>(ds, load<u32>(endpointAt(shard, drv) + EP_OUT, OUT_CURSOR), DS_BOUND_CURSOR);
+      store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
     }
     bump(ds + DS_C_REQUESTS);
   } else {
