@@ -64,7 +64,7 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
     if (<u32>load<u16>(ds, DS_BOUND_DRIVER) != drv + 1) {
       // Unbound while the cursor changes: a shard that dies between these stores leaves no
       // driver named with another driver's cursor (a restarted shard would trust the pair).
-      store<u16>(ds, 0, DS_BOUND_DRIVER);
+      atomic.store<u16>(ds + DS_BOUND_DRIVER, 0); // atomic: kept, and ordered before the cursor
       store<u32>(ds, load<u32>(endpointAt(shard, drv) + EP_OUT, OUT_CURSOR), DS_BOUND_CURSOR);
       store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
     }
