@@ -4,7 +4,7 @@
 // (status word 0x0f), every EVENT_AVAIL becomes an EVENT_USED for the same queue, anything
 // else is consumed and ignored. Works on any number of device numbers behind one link.
 import {
-  consumeAvailable, consumeAdvance, cursorFlush, frameUnits,
+  consumeAvailable, consumeAdvance, cursorFlush, runFrameUnits,
   runStart, ringSlots, slotStride, ringCapacity, maxUnits, slotAt, slotNext,
   produceFreeSeen, produceFreeNow, publishDue, produceAdvance,
 } from '../ring/cursor';
@@ -47,11 +47,7 @@ export function echoSome(inCur: usize, outCur: usize, budget: u32): u32 {
     while (used < avail && n < budget && k < lim) {
       const f = slotAt(slots, stride, local);
       const w = load<u64>(f);
-      let units: u32 = 1;
-      if (most > 1) {
-        units = frameUnits(<u32>(w >> 48), most);
-        if (units > avail - used) units = avail - used;
-      }
+      const units = runFrameUnits(w, most, avail - used);
       const type = <u32>w & 3;
       const id = <u32>(w >> 8) & 0xff;
       const dev = <u32>(w >> 16) & 0xffff;

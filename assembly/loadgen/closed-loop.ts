@@ -7,7 +7,7 @@
 // EVENT_DEVICE news is skipped. Given a device link too, it answers there as the echo device
 // (../device/echo.ts) once per pass: the driver and the device then share one thread.
 import {
-  consumeAvailable, consumeAdvance, cursorFlush, frameUnits, runStart, ringSlots, slotStride, ringCapacity, maxUnits,
+  consumeAvailable, consumeAdvance, cursorFlush, frameUnits, runFrameUnits, runStart, ringSlots, slotStride, ringCapacity, maxUnits,
   slotAt, slotAfter, produceFreeSeen, produceFreeNow, publishDue, produceAdvance,
 } from '../ring/cursor';
 import { makeHeader } from '../header';
@@ -68,11 +68,7 @@ export function clRun(
       while (used < lim) {
         const f = slotAt(rSlots, rStride, local);
         const w = load<u64>(f);
-        let units: u32 = 1;
-        if (rMost > 1) {
-          units = frameUnits(<u32>(w >> 48), rMost);
-          if (units > avail - used) units = avail - used;
-        }
+        const units = runFrameUnits(w, rMost, avail - used);
         const typeId = <u32>w & 0xffff;
         if (typeId != EVENT_DEVICE_TYPE_ID) {
           const i = (<u32>(w >> 16) & 0xffff) - first; // wraps above n for devices not ours

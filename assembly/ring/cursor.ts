@@ -37,6 +37,17 @@ export const PACKED_UNIT: u32 = 16;
   return select<u32>(1, select<u32>(maxUnits, u, u > maxUnits), u == 0);
 }
 
+/**
+ * Units of the frame with header word `w` in a consumer's run: 1 in a slot ring (`maxUnits`
+ * 1), else from its msg_size, cut to the `left` units published (a frame claiming more is
+ * then dropped by its reader as bigger than its buffer).
+ */
+@inline export function runFrameUnits(w: u64, maxUnits: u32, left: u32): u32 {
+  if (maxUnits <= 1) return 1;
+  const u = frameUnits(<u32>(w >> 48), maxUnits);
+  return u > left ? left : u;
+}
+
 export const CURF_IDX16: u32 = 1; // indices are u16 (vmamp); otherwise u32/i32
 // Both sides are threads of this process on x86-64, where a plain store is a release store:
 // the index may be published with one when the peer cannot be asleep (no doorbell, or the
