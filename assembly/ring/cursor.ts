@@ -182,6 +182,11 @@ export function cursorInit(
   return n == load<u32>(cur, CUR_CAP) ? 0 : n; // compare-and-wrap: capacities need not be powers of two
 }
 
+/** Address of the slot at index `local` (either side). */
+@inline export function cursorSlotAt(cur: usize, local: u32): usize {
+  return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+}
+
 /** Publish whatever this side has done but not yet published. */
 export function cursorFlush(cur: usize): void {
   if (load<u32>(cur, CUR_PENDING) != 0) publishIndex(cur, load<u32>(cur, CUR_LOCAL));
@@ -202,14 +207,14 @@ export function cursorFlush(cur: usize): void {
     }
     store<u32>(cur, peer, CUR_CACHED);
   }
-  return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+  return cursorSlotAt(cur, local);
 }
 
 // produceReserve and produceCommit as the router's fast paths use them: the index after the
 // frame is worked out once, with the room check, and handed to the commit, which would
 // otherwise load the cursor's fields again (the frame's stores between could alias them).
 
-/** This side's index: where the next frame goes (produceNextSeen, produceSlotAt). */
+/** This side's index: where the next frame goes (produceNextSeen, cursorSlotAt). */
 @inline export function producerIndex(cur: usize): u32 { return load<u32>(cur, CUR_LOCAL); }
 
 /**
@@ -226,11 +231,6 @@ export function cursorFlush(cur: usize): void {
   }
   const next = nextIndex(cur, local);
   return next == load<u32>(cur, CUR_CACHED) ? 0xffffffff : next;
-}
-
-/** Address of the slot at index `local`. */
-@inline export function produceSlotAt(cur: usize, local: u32): usize {
-  return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
 }
 
 /**
@@ -258,7 +258,7 @@ function packedReserve(cur: usize): usize {
     }
     store<u32>(cur, peer, CUR_CACHED);
   }
-  return <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+  return cursorSlotAt(cur, local);
 }
 
 /** Slots the producer at `local` may still fill before reaching the consumer at `peer` (one kept empty). */
@@ -286,7 +286,7 @@ function packedReserve(cur: usize): usize {
 
 /** The producer index after the frame written at `local` of a packed ring. */
 function packedNext(cur: usize, local: u32): u32 {
-  const slot = <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+  const slot = cursorSlotAt(cur, local);
   return advanceIndex(cur, local, frameUnits(<u32>load<u16>(slot, 6), load<u32>(cur, CUR_MAX_UNITS)));
 }
 
@@ -359,7 +359,7 @@ export function produceFreeHint(cur: usize): u32 {
     }
     store<u32>(cur, peer, CUR_CACHED);
   }
-  const slot = <usize>load<u32>(cur, CUR_SLOTS) + <usize>local * <usize>load<u32>(cur, CUR_STRIDE);
+  const slot = cursorSlotAt(cur, local);
   const maxUnits = load<u32>(cur, CUR_MAX_UNITS);
   if (maxUnits > 1) {
     // Read the size once, here: release() advances by what was seen now, never past what the
