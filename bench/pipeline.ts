@@ -33,6 +33,7 @@ import { ThreadRoles, newThreads, pinThread, threadAllowedCpus, threadIds } from
 import { switchesPerRoundTrip, threadSwitches } from './thread-switches.js';
 import { argInt, argStr, emit, isQuick, log, sleep } from './stats.js';
 import { CL_STATE_SIZE, CLD_SIZE } from '../src/wasm/layout.js';
+import { parseCpuListText } from '../src/native/cpu-affinity.js';
 
 interface Running {
   worker: Worker;
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
   // either did not hold is not this case's measurement, so it fails instead of being scored.
   const placement = Object.fromEntries(['shards', 'driver', ...echoes.map((_, w) => `echo${w}`)].map((r) => [r, roles.ids(r).map(threadAllowedCpus)]));
   if (cfg.shardCpu >= 0) {
-    const onIt = (list: string) => list.split(',').some((p) => { const [a, b] = p.split('-').map(Number); return b === undefined ? a === cfg.shardCpu : a! <= cfg.shardCpu && cfg.shardCpu <= b; });
+    const onIt = (list: string) => parseCpuListText(list)?.includes(cfg.shardCpu) ?? true;
     const held = Object.entries(placement).every(([role, lists]) => lists.every((l) => (role === 'shards' ? l === String(cfg.shardCpu) : l !== '' && !onIt(l))));
     if (!held) throw new Error(`pipeline: --shard-cpu ${cfg.shardCpu} did not hold (allowed CPUs by role: ${JSON.stringify(placement)})`);
   }

@@ -205,7 +205,7 @@ function drainPackedOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u3
     let units = frameUnits(size, most);
     if (units > avail - used) units = avail - used;
     const room = units * stride;
-    // The common frame's own back edge, as in walkSlots.
+    // The common frame's own back edge, as in drainOther.
     if (takeNow(shard, ep, e, kind, f, w, sizeFit(room, maxMsg))) {
       bytes += size;
       local = slotAfter(local, units, cap);

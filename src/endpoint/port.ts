@@ -10,7 +10,7 @@ import type { LinkDescriptor } from './link.js';
 import { Doorbell } from '../wait/doorbell.js';
 import { PollDoorbell } from '../wait/poll-doorbell.js';
 import { tryBellAddon } from '../native/bell.js';
-import { MAX_CPU, allowedCpus, avoidCpusHere, isCpuList } from '../native/cpu-affinity.js';
+import { MAX_CPU, allowedCpus, avoidCpusHere, isCpuSet } from '../native/cpu-affinity.js';
 import { spinThenSleep, type IdleStrategy } from '../wait/idle-strategy.js';
 import { frameSize } from '../protocol/header.js';
 
@@ -80,7 +80,7 @@ export class EndpointPort {
     this.in = link.fromRouter + NR_CONS_CURSOR;
     const addon = opts.pollSleep === true ? tryBellAddon() : null;
     if (opts.avoidCpus !== undefined && opts.avoidCpus.length !== 0) {
-      if (!isCpuList(opts.avoidCpus as unknown) || new Set(opts.avoidCpus).size !== opts.avoidCpus.length) {
+      if (!isCpuSet(opts.avoidCpus as unknown)) {
         throw new RangeError(`port option avoidCpus must be a list of distinct CPU numbers from 0 to ${MAX_CPU - 1}, got ${JSON.stringify(opts.avoidCpus)}`);
       }
       if (allowedCpus() === null) process.emitWarning('vmsg-router: EndpointPort avoidCpus needs the doorbell addon (build/Release/vmsg_bell.node); the thread keeps its CPUs');
@@ -177,4 +177,3 @@ export class EndpointPort {
     return this.idle.waitForAsync(this.bell, this.readableOrRoom, timeoutMs);
   }
 }
-

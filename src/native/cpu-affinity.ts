@@ -78,9 +78,9 @@ export function checkCpusUsable(cpus: readonly number[], what: string): void {
   if (missing.length !== 0) throw new RangeError(`${what}: CPU ${missing.join(', ')} is not one this process may use (online and in its cpuset: ${usable.join(',')})`);
 }
 
-/** A list of CPU numbers 0..MAX_CPU-1 (integers), non-empty. */
-export function isCpuList(v: unknown): v is number[] {
-  return Array.isArray(v) && v.length !== 0 && v.every((c) => Number.isInteger(c) && c >= 0 && c < MAX_CPU);
+/** A non-empty list of distinct CPU numbers 0..MAX_CPU-1 (integers). */
+export function isCpuSet(v: unknown): v is number[] {
+  return Array.isArray(v) && v.length !== 0 && v.every((c) => Number.isInteger(c) && c >= 0 && c < MAX_CPU) && new Set(v).size === v.length;
 }
 
 // ---------------------------------------------------------------- CPUs this thread keeps off

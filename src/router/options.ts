@@ -1,5 +1,5 @@
 // Router options: defaults and validation at the API edge (errors name the field and the fix).
-import { MAX_CPU, isCpuList } from '../native/cpu-affinity.js';
+import { MAX_CPU, isCpuSet } from '../native/cpu-affinity.js';
 import { availableParallelism } from 'node:os';
 import { PACKED_UNIT } from '../ring/cursor.js';
 import { packedFrameUnits } from '../ring/native.js';
@@ -133,7 +133,7 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
   };
   if (typeof r.packedRings !== 'boolean') throw new RangeError(`router option packedRings must be true or false, got ${String(r.packedRings)}`);
   if (typeof r.busyPollSeek !== 'boolean') throw new RangeError(`router option busyPollSeek must be true or false, got ${String(r.busyPollSeek)}`);
-  if (opts.shardCpus !== undefined && (!isCpuList(r.shardCpus) || new Set(r.shardCpus).size !== r.shardCpus.length)) {
+  if (opts.shardCpus !== undefined && !isCpuSet(r.shardCpus)) {
     throw new RangeError(`router option shardCpus must be a non-empty list of distinct CPU numbers from 0 to ${MAX_CPU - 1}, got ${JSON.stringify(r.shardCpus)}`);
   }
   if (r.shardCpus.length !== 0 && r.busyPollSeek) throw new RangeError('router options shardCpus and busyPollSeek exclude each other (busyPollSeek moves the shards itself)');

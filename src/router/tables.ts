@@ -225,8 +225,8 @@ export class RouterTables {
    */
   newDeviceState(d: DeviceStateFields): number {
     const { L, mem } = this;
-    const out = mem.dv.getUint32(this.endpointAddr(d.endpoint) + L.EP_OUT + L.OUT_CURSOR, true);
     const e = this.endpointAddr(d.endpoint);
+    const out = mem.dv.getUint32(e + L.EP_OUT + L.OUT_CURSOR, true);
     if (mem.u8[e + L.EP_KIND] !== L.EPK_DEVICE || out === 0 || (mem.dv.getUint16(e + L.EP_FLAGS, true) & L.EPF_CLOSING) !== 0) {
       throw new Error(`device ${d.dev}: endpoint ${d.endpoint} is not an attached device link (write its entry first; not while it is detached)`);
     }

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Router } from '../../src/router/router.js';
 import { resolveRouterOptions } from '../../src/router/options.js';
 import { tryBellAddon } from '../../src/native/bell.js';
+import { parseCpuListText } from '../../src/native/cpu-affinity.js';
 import { wasmModule } from '../../src/wasm/module.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
 
@@ -111,11 +112,7 @@ describe('router option shardCpus', () => {
       });
       expect(got.avoided).toBe(true);
       const rest = cpus.filter((c) => c !== cpu);
-      // The kernel's list format: ranges "0-2" or single numbers, comma-separated.
-      const listed = got.allowed.split(',').flatMap((p) => {
-        const [a, b] = p.split('-').map(Number);
-        return b === undefined ? [a!] : Array.from({ length: b - a! + 1 }, (_, k) => a! + k);
-      });
+      const listed = parseCpuListText(got.allowed);
       expect(listed).toEqual(rest);
       // close() gives the thread the CPUs it had: later threads it starts are not narrowed.
       expect(got.afterClose).toBe(got.before);
