@@ -6,6 +6,7 @@ import { shmLinkOptions, type ShmLinkOptions } from './shm-options.js';
 import { parseStreamUri, streamOptions, STREAM_DEVICE_PARAMS } from './stream-socket.js';
 import { legacyOptions } from './legacy/options.js';
 import { loadBusModel, type BusModel } from '../model/bus-model.js';
+import { SPSC_MIN_CAPACITY, SPSC_SLOTS, SPSC_SLOT_SIZE, VMAMP_ELEMENTS_AT, VMAMP_ELEMENT_SIZE } from '../wasm/layout.js';
 
 /**
  * A route link's bus model (`model=NAME|FILE` on the URI, or `given` by the API; not both),
@@ -42,8 +43,9 @@ export function checkLinkUri(uriText: string, side: 'driver' | 'device'): string
   uriText = routeLinkModel(uriText).text;
   const uri = parseLinkUri(uriText);
   if (uri.scheme === 'vmamp' || uri.scheme === 'spsc') {
-    if (side === 'driver') shmOptionsFor(uri, 'device', '--driver-link attaches an external driver');
-    else shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
+    const o = side === 'driver' ? shmOptionsFor(uri, 'device', '--driver-link attaches an external driver')
+      : shmOptionsFor(uri, 'driver', '--device-link attaches an external device side');
+    if (o.role === 'device') checkWindowSize(uri.scheme, uri.text, o.size!);
     return [];
   }
   if (uri.scheme === 'qemu-v0' || uri.scheme === 'openamp') {
@@ -55,3 +57,13 @@ export function checkLinkUri(uriText: string, side: 'driver' | 'device'): string
   return w === undefined ? [] : [w];
 }
 
+
+/**
+ * The smallest window we can build: two elements per direction (vmamp: the 80-byte header, then
+ * 64-byte elements; SPSC: two rings of two slots each). Smaller sizes fail only once the router
+ * runs, so the start-up checks refuse them here.
+ */
+function checkWindowSize(scheme: 'vmamp' | 'spsc', text: string, size: number): void {
+  const min = scheme === 'vmamp' ? VMAMP_ELEMENTS_AT + 4 * VMAMP_ELEMENT_SIZE : 2 * (SPSC_SLOTS + SPSC_MIN_CAPACITY * SPSC_SLOT_SIZE);
+  if (size < min) throw new LinkUriError(`link URI "${text}": size=${size} is too small: a ${scheme} window needs at least ${min} bytes (2 frames per direction; e.g. size=8192)`);
+}

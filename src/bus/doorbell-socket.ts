@@ -12,7 +12,7 @@
 // (no lost wake-up). Publishes that land while the wake-up is still on its way do not notify
 // again: a burst of frames costs one byte.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, unlinkSync } from 'node:fs';
+import { chmodSync, statSync, unlinkSync } from 'node:fs';
 import { Doorbell } from '../wait/doorbell.js';
 
 const ONE_BYTE = Buffer.of(1);
@@ -58,10 +58,14 @@ export class DoorbellSocket {
    * whenever it comes, is the peer (DoorbellListener.onPeer).
    */
   static async listen(path: string): Promise<DoorbellListener> {
-    try {
-      unlinkSync(path);
-    } catch {
-      // none there
+    // Only a socket is replaced: a file of the user's at a mistyped path must not be deleted
+    // (listening then fails with EADDRINUSE, naming the path).
+    if (statSync(path, { throwIfNoEntry: false })?.isSocket() === true) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // gone meanwhile
+      }
     }
     const server = createServer();
     await new Promise<void>((resolve, reject) => {

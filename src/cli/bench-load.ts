@@ -7,6 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { EXIT_FAILURE, EXIT_USAGE, usageLine } from './exit.js';
+import { checkOutputFile } from './startup-checks.js';
 import { processIo, openTarget, numberFlag, NumberFlagError, type ToolIo } from './tool-io.js';
 import { runLoad, LoadOptionsError, type LoadOptions } from '../loadgen/engine.js';
 import { Exchange } from '../client/exchange.js';
@@ -145,6 +146,8 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
     thresholds = flags.threshold.map(parseThreshold);
     minEffect = numberFlag('--min-effect', flags['min-effect'], 0, 1e6);
     if (flags.compare === undefined && (flags['fail-on'] !== undefined || minEffect !== undefined)) throw new UsageError(`--${flags['fail-on'] !== undefined ? 'fail-on' : 'min-effect'} needs --compare BASELINE`);
+    // Before the load: a report that cannot be written must not cost a whole run.
+    if (flags.report !== undefined) checkOutputFile(flags.report, '--report', 'report.html');
     if (flags.compare !== undefined) {
       try {
         baseline = await readBaseline(flags.compare);

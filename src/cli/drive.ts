@@ -8,6 +8,7 @@
 // --verify, read back identical); 1 otherwise or when the target cannot be opened; 2 bad arguments.
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { EXIT_USAGE, usageLine } from './exit.js';
+import { checkInputFile } from './startup-checks.js';
 import { Router } from '../router/router.js';
 import { openBusLink } from '../bus/open.js';
 import { LinkUriError, parseLinkUri } from '../bus/uri.js';
@@ -98,6 +99,8 @@ function plan(argv: string[]): Plan | 'help' {
       throw new UsageError(`--target ${uri.scheme}: name the memory the device sees with --mem FILE@BASE (the driver's virtqueues and buffers go there)`);
     }
   }
+  // Before any link opens: a mistyped memory file is the command line's mistake.
+  if (mem !== undefined) checkInputFile(mem.path, flags.mem !== undefined ? '--mem: memory file' : `--target ${flags.target}: memory file`);
   return {
     target: flags.target, dev: flags.dev, kind, verify: flags.verify, mem, json: flags.json,
     bytes: kind === 'entropy' ? flags.bytes! : flags['write-read']! * 1024 * 1024,

@@ -1,9 +1,9 @@
 // `vmsg export-pcapng FILE.vmc OUT.pcapng`: a capture as pcapng for Wireshark/tshark
 // (dissector: tools/wireshark/virtio-msg.lua). Exit 0 written, 2 bad arguments or input.
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { EXIT_OK, EXIT_USAGE, usageLine } from './exit.js';
-import { checkCreatable } from './startup-checks.js';
+import { checkCreatable, checkInputFile } from './startup-checks.js';
 import { fsReason, isFsError } from '../util/fs-reason.js';
 import { exportPcapng } from '../capture/export-pcapng.js';
 import { CaptureFormatError } from '../capture/vmc.js';
@@ -35,7 +35,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (positionals.length !== 2) throw new UsageError(`needs a capture file and an output file, got ${positionals.length} argument(s)`);
     [input, output] = positionals as [string, string];
-    // Before reading anything: an output that cannot be created is the user's to fix.
+    // Before writing anything: a missing input or an output that cannot be created is the user's to fix.
+    checkInputFile(input, 'capture');
     checkCreatable(output, 'output');
     if (statSync(output, { throwIfNoEntry: false })?.isDirectory() === true) throw new UsageError(`output ${output} is a directory; give a file name such as ${output.replace(/\/$/, '')}/capture.pcapng`);
   } catch (e) {
@@ -48,6 +49,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`vmsg export-pcapng: ${r.frames} frames on ${r.interfaces} links → ${output}\n`);
     return EXIT_OK;
   } catch (e) {
+    // A half-written pcapng would look like a short capture: leave none.
+    rmSync(output, { force: true });
     if (isFsError(e)) {
       const which = e.path === output ? `cannot write ${output}` : `cannot read capture ${input}`;
       process.stderr.write(usageLine('export-pcapng', `${which}: ${fsReason(e)}`));

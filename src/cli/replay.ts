@@ -3,6 +3,7 @@
 // 1 differences, 2 bad arguments, an unreadable capture or a target that cannot be opened.
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { EXIT_USAGE, usageLine } from './exit.js';
+import { checkInputFile } from './startup-checks.js';
 import { fsReason, isFsError } from '../util/fs-reason.js';
 import { processIo, openTarget, numberFlag, NumberFlagError, type ToolIo } from './tool-io.js';
 import { replayCapture, replayMatched, formatReplayText, ReplayOptionsError } from '../capture/replay.js';
@@ -46,6 +47,7 @@ export async function runReplay(argv: string[], io: ToolIo): Promise<number> {
     file = parsed.positionals[0]!;
     if (flags.target === undefined) throw new UsageError('missing --target URI (the bus to replay against)');
     speed = numberFlag('--speed', flags.speed, 0, 1e6);
+    checkInputFile(file, 'capture file');
   } catch (e) {
     if (!(e instanceof UsageError) && !(e instanceof NumberFlagError)) throw e;
     io.err(usageLine('replay', e.message));

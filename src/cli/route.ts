@@ -11,7 +11,7 @@
 import type { AddressInfo } from 'node:net';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { CommandFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, debugEnabled, internalErrorText, usageLine } from './exit.js';
-import { checkCreatable, checkPortFree } from './startup-checks.js';
+import { checkListenSocket, checkOutputFile, checkPortFree } from './startup-checks.js';
 import { listenHost } from '../bus/stream-socket.js';
 import type { Router } from '../router/router.js';
 import { checkLinkUri } from '../bus/check-link.js';
@@ -160,11 +160,15 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
     throw new UsageError('nothing to route: give at least one --driver-link, --device-link, --device or --cluster (or a --config file with them)');
   }
   // Files this run creates: their directories must be there.
-  if (cfg.capture !== undefined) checkCreatable(cfg.capture, '--capture');
+  if (cfg.capture !== undefined) checkOutputFile(cfg.capture, '--capture', 'run.vmc');
   for (const [uri, side] of [...cfg.driverLinks.map((u) => [u, 'driver'] as const), ...cfg.deviceLinks.map((u) => [u, 'device'] as const)]) {
     const u = parseLinkUri(uri);
-    if (u.scheme === 'unix-listen') checkCreatable(u.path!, `--${side}-link ${uri}: socket`);
-    if ((u.scheme === 'vmamp' || u.scheme === 'spsc') && side === 'driver') checkCreatable(u.path, `--driver-link ${uri}: window file`);
+    if (u.scheme === 'unix-listen') checkListenSocket(u.path!, `--${side}-link ${uri}: socket`);
+    // A driver link's window and doorbell are ours: we create the file and listen on the socket.
+    if ((u.scheme === 'vmamp' || u.scheme === 'spsc') && side === 'driver') {
+      checkOutputFile(u.path, `--driver-link ${uri}: window file`, 'vm1');
+      if (u.sock !== undefined) checkListenSocket(u.sock, `--driver-link ${uri}: doorbell socket`);
+    }
   }
   // Ports: bound (and let go) now, so a port in use stops us before any worker starts.
   if (cfg.metricsPort !== undefined) {

@@ -3,7 +3,7 @@
 // mistake costs one line and no half-started router.
 import { createServer } from 'node:net';
 import { accessSync, constants, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CommandFailure, UsageError } from './exit.js';
 
 /**
@@ -32,5 +32,38 @@ export function checkCreatable(file: string, what: string): void {
     accessSync(dir, constants.W_OK);
   } catch {
     throw new UsageError(`${what} ${file}: directory ${dir} is not writable by this user; choose another path`);
+  }
+}
+
+/** A file this run writes (a capture, a report): its directory is there and it is not a directory itself. */
+export function checkOutputFile(file: string, what: string, example: string): void {
+  checkCreatable(file, what);
+  if (statSync(file, { throwIfNoEntry: false })?.isDirectory() === true) {
+    throw new UsageError(`${what} ${file} is a directory; give a file in it, such as ${join(file, example)}`);
+  }
+}
+
+/**
+ * A Unix socket this run listens on: its directory is there, and whatever is at the path is a
+ * socket (a stale one is replaced) — never a directory or a file of the user's, which
+ * listening would fail on or replacing would delete.
+ */
+export function checkListenSocket(path: string, what: string): void {
+  checkCreatable(path, what);
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st === undefined || st.isSocket()) return;
+  const kind = st.isDirectory() ? 'a directory' : 'a file that is not a socket';
+  throw new UsageError(`${what} ${path} is ${kind}; give a path for a new socket, such as ${st.isDirectory() ? join(path, 'vmsg.sock') : `${path}.sock`}`);
+}
+
+/** A file this run reads: it exists, is not a directory and may be read; else a UsageError naming `what`. */
+export function checkInputFile(file: string, what: string): void {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (st === undefined) throw new UsageError(`${what} ${file} does not exist; check the path`);
+  if (st.isDirectory()) throw new UsageError(`${what} ${file} is a directory; give a file`);
+  try {
+    accessSync(file, constants.R_OK);
+  } catch {
+    throw new UsageError(`${what} ${file} is not readable by this user`);
   }
 }

@@ -76,11 +76,26 @@ export class CaptureTap {
 
   static async start(deps: TapDeps, path: string, opts: CaptureOptions = {}): Promise<CaptureTap> {
     const tap = new CaptureTap(deps, path, opts);
-    await new Promise<void>((resolve, reject) => {
-      tap.file.once('open', () => resolve());
-      tap.file.once('error', reject);
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tap.file.once('open', () => resolve());
+        tap.file.once('error', reject);
+      });
+    } catch (e) {
+      await tap.abandon();
+      throw e;
+    }
     return tap;
+  }
+
+  /** The file could not be opened: the shards let go of the rings and no drain timer is left running. */
+  private async abandon(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const { mem, tables } = this.deps;
+    for (const sh of tables.shards) Atomics.store(mem.u32, (sh + tables.L.SH_CAPTURE) >>> 2, 0);
+    await this.deps.sync();
+    for (const ring of this.rings) mem.free(ring, this.ringBytes);
   }
 
   /** Move every published record into the file. */
