@@ -1,7 +1,9 @@
 // Capture: every frame crossing the router's links is recorded once, with its link, direction
 // and bytes as they crossed (tokens as each side saw them), and read back from the .vmc file.
 import { describe, it, expect, afterEach } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Router } from '../../src/router/router.js';
@@ -10,6 +12,7 @@ import { readCapture, type CaptureItem } from '../../src/capture/reader.js';
 import { CaptureFormatError, DIR_FROM_ROUTER, DIR_TO_ROUTER } from '../../src/capture/vmc.js';
 import { bytes, hex, sendAll, receive, sleep } from '../router/helpers.js';
 import { vmsg } from '../cli/run-vmsg.js';
+import { packageRoot } from '../../src/util/paths.js';
 
 const dirs: string[] = [];
 const tmp = (): string => {
@@ -122,5 +125,28 @@ describe('capture (.vmc)', () => {
     }
     writeFileSync(join(d, 'junk.vmc'), bytes('93010203'));
     await expect(collect(join(d, 'junk.vmc'))).rejects.toThrow(CaptureFormatError);
+  });
+
+  it('a file that cannot be opened: startCapture rejects and leaves nothing running (the process ends on its own)', async () => {
+    const d = tmp();
+    // A program of its own: a drain timer left behind would keep it alive until execFile's timeout.
+    const script = `
+      const { Router } = await import(${JSON.stringify(pathToFileURL(join(packageRoot(), 'dist', 'src', 'index.js')).href)});
+      const router = await Router.create({ shards: 1 });
+      const why = await router.startCapture(${JSON.stringify(d)}).then(() => 'opened', (e) => e.code);
+      const tap = await router.startCapture(${JSON.stringify(join(d, 'ok.vmc'))});
+      await tap.stop();
+      await router.close();
+      console.log(why);`;
+    const t0 = performance.now();
+    const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 15_000, encoding: 'utf8' }, (e, out, err) => {
+        resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : null, out, err });
+      });
+    });
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.trim()).toBe('EISDIR');
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(existsSync(join(d, 'ok.vmc'))).toBe(true);
   });
 });

@@ -1,0 +1,116 @@
+// Paths a command line names are checked before anything starts: a directory where a file or a
+// socket is meant, a file of the user's where a socket is meant, a missing input, a window too
+// small to hold two frames. Each is exit 2 with one line, and nothing is created or deleted.
+import { describe, it, expect, afterAll } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { vmsg, type Run } from './run-vmsg.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmsg-startup-paths-'));
+/** A name under /dev/shm no other test uses; nothing may be created there. */
+const shm = `/dev/shm/vmsg-startup-paths-${process.pid}`;
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(shm, { force: true });
+});
+
+/** The usage-error contract: exit 2, one stderr line matching `line`, empty stdout, no stack. */
+function expectUsage(r: Run, line: RegExp): void {
+  expect(r.stdout, 'stdout').toBe('');
+  expect(r.stderr.trimEnd().split('\n'), `one stderr line, got:\n${r.stderr}`).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stderr.trimEnd()).toMatch(line);
+  expect(r.status, r.stderr).toBe(2);
+}
+
+/** A file of the user's, to check that a mistaken command line leaves it as it was. */
+function userFile(name: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, 'keep me\n');
+  return path;
+}
+
+describe('vmsg route: paths', () => {
+  it('--capture naming a directory: exit 2 at once (it used to print an error and hang)', async () => {
+    const r = await vmsg('route', '--device', 'echo:1', '--capture', dir, '--duration', '30');
+    expectUsage(r, /^vmsg route: --capture .* is a directory; give a file in it, such as .*run\.vmc/);
+  });
+
+  it('unix-listen: on a directory or on a file that is not a socket: exit 2, the file kept', async () => {
+    expectUsage(await vmsg('route', '--driver-link', `unix-listen:${dir}`, '--duration', '30'),
+      /^vmsg route: --driver-link unix-listen:.*: socket .* is a directory; give a path for a new socket/);
+    const file = userFile('not-a-socket');
+    expectUsage(await vmsg('route', '--driver-link', `unix-listen:${file}`, '--duration', '30'),
+      /: socket .*not-a-socket is a file that is not a socket/);
+    expect(readFileSync(file, 'utf8')).toBe('keep me\n');
+  });
+
+  it("a driver link's sock= naming a user's file: exit 2, the file not deleted, no window created", async () => {
+    const file = userFile('notes.txt');
+    const r = await vmsg('route', '--driver-link', `vmamp:${shm}?size=8192&sock=${file}`, '--duration', '30');
+    expectUsage(r, /: doorbell socket .*notes\.txt is a file that is not a socket/);
+    expect(readFileSync(file, 'utf8')).toBe('keep me\n');
+    expect(existsSync(shm)).toBe(false);
+  });
+
+  it("a driver link's sock= in a directory that does not exist: exit 2, not a listen error", async () => {
+    const r = await vmsg('route', '--driver-link', `vmamp:${shm}?size=8192&sock=${join(dir, 'none', 'w.sock')}`, '--duration', '30');
+    expectUsage(r, /: doorbell socket .*w\.sock: directory .*none does not exist/);
+  });
+
+  it('a window path that is a directory: exit 2', async () => {
+    const sub = join(dir, 'window-dir');
+    mkdirSync(sub);
+    const r = await vmsg('route', '--driver-link', `spsc:${sub}?size=8192`, '--duration', '30');
+    expectUsage(r, /: window file .*window-dir is a directory/);
+  });
+
+  it('a window too small for two frames per direction: exit 2 naming the minimum', async () => {
+    expectUsage(await vmsg('route', '--driver-link', `vmamp:${shm}?size=0`, '--duration', '30'),
+      /size=0 is too small: a vmamp window needs at least 336 bytes/);
+    expectUsage(await vmsg('route', '--driver-link', `spsc:${shm}?size=511`, '--duration', '30'),
+      /size=511 is too small: a spsc window needs at least 512 bytes/);
+    expect(existsSync(shm)).toBe(false);
+  });
+
+  it('the smallest vmamp window is accepted, runs and is removed when the router stops', async () => {
+    const r = await vmsg('route', '--driver-link', `vmamp:${shm}?size=336`, '--device', 'echo:1', '--duration', '0.3');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ links: [{ uri: `vmamp:${shm}?size=336`, side: 'driver' }] });
+    expect(existsSync(shm)).toBe(false);
+  });
+});
+
+describe('the other commands check their files before opening a target', () => {
+  // Nothing listens here: a command that opened the target first would fail with exit 1.
+  const nowhere = `unix:${join(dir, 'nobody.sock')}`;
+
+  it('vmsg replay: a capture that does not exist', async () => {
+    expectUsage(await vmsg('replay', join(dir, 'none.vmc'), '--target', nowhere),
+      /^vmsg replay: capture file .*none\.vmc does not exist; check the path/);
+  });
+
+  it('vmsg drive: a --mem file that does not exist', async () => {
+    expectUsage(await vmsg('drive', '--target', nowhere, '--dev', '1', '--mem', `${join(dir, 'no-ram')}@0x40000000`, 'entropy', '--bytes', '16'),
+      /^vmsg drive: --mem: memory file .*no-ram does not exist/);
+  });
+
+  it('vmsg bench: a --report in a missing directory or naming a directory', async () => {
+    expectUsage(await vmsg('bench', '--target', nowhere, '--profile', 'ping', '--count', '10', '--report', join(dir, 'none', 'r.html')),
+      /^vmsg bench: --report .*r\.html: directory .*none does not exist/);
+    expectUsage(await vmsg('bench', '--target', nowhere, '--profile', 'ping', '--count', '10', '--report', dir),
+      /^vmsg bench: --report .* is a directory; give a file in it, such as .*report\.html/);
+  });
+
+  it('vmsg export-pcapng: a missing or malformed capture leaves no output file', async () => {
+    const out = join(dir, 'out.pcapng');
+    expectUsage(await vmsg('export-pcapng', join(dir, 'none.vmc'), out), /^vmsg export-pcapng: capture .*none\.vmc does not exist/);
+    expect(existsSync(out)).toBe(false);
+    const junk = userFile('junk.vmc');
+    expectUsage(await vmsg('export-pcapng', junk, out), /^vmsg export-pcapng: record 0 is not a vmsg capture record/);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir)).not.toContain('out.pcapng');
+  });
+});
