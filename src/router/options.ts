@@ -93,9 +93,12 @@ export const ROUTER_OPTION_RANGES = {
   busyPollSpins: [0, 1 << 20],
 } as const satisfies Record<Exclude<keyof RouterOptions, 'packedRings' | 'busyPollSeek' | 'shardCpus'>, readonly [number, number]>;
 
+/** A value as an error shows it: a string quoted, so "2" from a config file is not shown as the number 2. */
+const shown = (v: unknown): string => (typeof v === 'string' ? `string ${JSON.stringify(v)}` : String(v));
+
 function check(name: string, v: number, min: number, max: number, extra?: (v: number) => string | undefined): void {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`router option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+    throw new RangeError(`router option ${name} must be an integer from ${min} to ${max}, got ${shown(v)}`);
   }
   const more = extra?.(v);
   if (more !== undefined) throw new RangeError(`router option ${name}: ${more}, got ${v}`);
@@ -131,8 +134,8 @@ export function resolveRouterOptions(opts: RouterOptions = {}): ResolvedRouterOp
     shardCpus: opts.shardCpus ?? [],
     packedRings: opts.packedRings ?? (opts.spinBeforeSleep ?? 2000) < BUSY_POLL_SPINS,
   };
-  if (typeof r.packedRings !== 'boolean') throw new RangeError(`router option packedRings must be true or false, got ${String(r.packedRings)}`);
-  if (typeof r.busyPollSeek !== 'boolean') throw new RangeError(`router option busyPollSeek must be true or false, got ${String(r.busyPollSeek)}`);
+  if (typeof r.packedRings !== 'boolean') throw new RangeError(`router option packedRings must be true or false, got ${shown(r.packedRings)}`);
+  if (typeof r.busyPollSeek !== 'boolean') throw new RangeError(`router option busyPollSeek must be true or false, got ${shown(r.busyPollSeek)}`);
   if (opts.shardCpus !== undefined && !isCpuSet(r.shardCpus)) {
     throw new RangeError(`router option shardCpus must be a non-empty list of distinct CPU numbers from 0 to ${MAX_CPU - 1}, got ${JSON.stringify(r.shardCpus)}`);
   }

@@ -51,6 +51,8 @@ describe('route config file', () => {
   it('points at the bad key with what is accepted', async () => {
     expect(errorOf({ router: { ringCapacity: 2 } })).toBe('router.json: /router/ringCapacity: must be an integer from 3 to 65536, got 2');
     expect(errorOf({ router: { window: 48 } })).toBe('router.json: /router/window: must be a power of two, got 48');
+    // A number written as a string is shown as one, not as the number it spells.
+    expect(errorOf({ router: { timeoutMs: '1000' } })).toBe('router.json: /router/timeoutMs: must be an integer from 1 to 86400000, got string "1000"');
     expect(errorOf({ router: { ringCapcity: 512 } })).toMatch(/^router.json: \/router\/ringCapcity: unknown key; did you mean "ringCapacity"\? known keys: shards, /);
     expect(errorOf({ driverLink: [] })).toMatch(/^router.json: \/driverLink: unknown key; did you mean "driverLinks"\?/);
     expect(errorOf({ driverLinks: ['vmamp:/dev/shm/x?role=both'] })).toMatch(/^router.json: \/driverLinks\/0: link URI "vmamp:\/dev\/shm\/x\?role=both": role must be device or driver/);
@@ -90,7 +92,7 @@ describe('route config file', () => {
   it('more errors at their pointer: item types, strings, nested unknown keys far from any known one', () => {
     expect(errorOf({ driverLinks: [7] })).toBe('router.json: /driverLinks/0: must be a link URI string, got 7');
     expect(errorOf({ capture: '' })).toBe('router.json: /capture: must be a non-empty string, got string ""');
-    expect(errorOf({ router: { packedRings: 'yes' } })).toBe('router.json: /router/packedRings: must be true or false, got yes');
+    expect(errorOf({ router: { packedRings: 'yes' } })).toBe('router.json: /router/packedRings: must be true or false, got string "yes"');
     expect(errorOf({ router: [] })).toBe('router.json: /router: must be an object, got an array');
     expect(errorOf({ router: { zebra: 1 } })).toMatch(/^router.json: \/router\/zebra: unknown key; known keys: shards, /);
     expect(errorOf({ devicse: [], duration: -1 })).toMatch(/^router.json: \/devicse: unknown key; did you mean "devices"\?/); // the typo first

@@ -10,7 +10,7 @@ describe('router options', () => {
     expect(resolveRouterOptions({ shards: 1, spinBeforeSleep: BUSY_POLL_SPINS }).packedRings).toBe(false);
     expect(resolveRouterOptions({ shards: 1, spinBeforeSleep: BUSY_POLL_SPINS, packedRings: true }).packedRings).toBe(true);
     expect(resolveRouterOptions({ shards: 1, packedRings: false }).packedRings).toBe(false);
-    expect(() => resolveRouterOptions({ shards: 1, packedRings: 'yes' as unknown as boolean })).toThrow(/router option packedRings must be true or false, got yes/);
+    expect(() => resolveRouterOptions({ shards: 1, packedRings: 'yes' as unknown as boolean })).toThrow(/router option packedRings must be true or false, got string "yes"/);
   });
 
   test('ring shapes: 4 units per 64-byte frame of ringCapacity, at least two largest frames; or slots', () => {
