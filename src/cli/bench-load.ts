@@ -8,6 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { EXIT_FAILURE, EXIT_USAGE, usageLine } from './exit.js';
 import { checkOutputFile } from './startup-checks.js';
+import { onStopSignal } from './stop-signals.js';
 import { processIo, openTarget, numberFlag, NumberFlagError, type ToolIo } from './tool-io.js';
 import { runLoad, LoadOptionsError, type LoadOptions } from '../loadgen/engine.js';
 import { Exchange } from '../client/exchange.js';
@@ -213,14 +214,13 @@ function shellWord(w: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The bin's entry: Ctrl-C stops sending, collects what is in flight and reports. */
+/** The bin's entry: Ctrl-C (or SIGTERM) stops sending, collects what is in flight and reports. */
 export async function run(argv: string[]): Promise<number> {
   const stop = new AbortController();
-  const onSigint = (): void => stop.abort();
-  process.once('SIGINT', onSigint);
+  const stopListening = onStopSignal(() => stop.abort());
   try {
     return await runBenchLoad(argv, processIo('bench'), stop.signal);
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    stopListening();
   }
 }

@@ -5,6 +5,7 @@
 // message rates. A live display of the rates on a TTY, then a summary (--json: one JSON object).
 import { Worker } from 'node:worker_threads';
 import { mkdtempSync, openSync, ftruncateSync, closeSync, rmSync } from 'node:fs';
+import { onStopSignal } from './stop-signals.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Router } from '../router/router.js';
@@ -114,10 +115,9 @@ async function stopWorker(r: Running, link: LinkDescriptor): Promise<unknown> {
 }
 
 export async function runDemo(o: DemoOptions, log: (line: string) => void = (l) => process.stdout.write(l)): Promise<Record<string, unknown>> {
-  // Ctrl-C at any point, even while starting, ends the run cleanly with a summary.
+  // Ctrl-C or SIGTERM at any point, even while starting, ends the run cleanly with a summary.
   let stopRequested = false;
-  const onSigint = (): void => { stopRequested = true; };
-  process.once('SIGINT', onSigint);
+  const stopListening = onStopSignal(() => { stopRequested = true; });
   const router = await Router.create({ shards: o.shards });
   const module = wasmModule();
   const dir = mkdtempSync(join(tmpdir(), 'vmsg-demo-'));
@@ -204,7 +204,7 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = (l) 
       error_messages: virtio.errors,
     };
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    stopListening();
     for (const w of workers) await w.stop().catch(() => undefined);
     await router.close();
     rmSync(dir, { recursive: true, force: true });

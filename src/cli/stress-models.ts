@@ -15,6 +15,8 @@ import type { StressOptions } from './stress-options.js';
 export interface StressRunner {
   run(o: StressOptions): Promise<Record<string, unknown>>;
   passed(report: Record<string, unknown>): boolean;
+  /** True once the user asked to stop (Ctrl-C, SIGTERM): the runs not started yet are skipped. */
+  stopped?(): boolean;
 }
 import { esc, lineChart, linearAxis, percentileAxis } from '../loadgen/svg-chart.js';
 
@@ -43,6 +45,7 @@ export async function runModelComparison(runner: StressRunner, models: BusModel[
   const runs: ModelRun[] = [];
   for (const model of models) {
     for (const dma of dmas) {
+      if (runner.stopped?.() === true) return runs;
       progress?.(`${model.name}, dma ${dma}: ${base.durationS} s`);
       try {
         runs.push({ model: model.name, dma, report: await runner.run({ ...base, dma, model }), error: null });

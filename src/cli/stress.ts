@@ -11,6 +11,7 @@
 // one comparison table (src/cli/stress-models.ts), --json, and --report out.html.
 import { Worker } from 'node:worker_threads';
 import { mkdtempSync, openSync, ftruncateSync, closeSync, rmSync } from 'node:fs';
+import { onStopSignal } from './stop-signals.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, optionsHelp, UsageError, type Parsed } from './args.js';
@@ -86,7 +87,8 @@ const GUEST_BASE = 0x1_0000_0000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function runStress(o: StressOptions): Promise<Record<string, unknown>> {
+/** One run; `stopped` (the user's Ctrl-C or SIGTERM) ends its measured time early. */
+export async function runStress(o: StressOptions, stopped: () => boolean = () => false): Promise<Record<string, unknown>> {
   const module = wasmModule();
   // Slots of the window, as the vmamp layout code computes them.
   const slots = vmampElementCount(o.window);
@@ -155,17 +157,10 @@ export async function runStress(o: StressOptions): Promise<Record<string, unknow
     });
     report.catch(() => undefined);
 
-    let stopRequested = false;
-    const onSigint = (): void => { stopRequested = true; };
-    process.once('SIGINT', onSigint);
-    try {
-      // The duration counts from the first measured request (initialisation and warm-up excluded).
-      await Promise.race([measuring, drained]);
-      const t0 = performance.now();
-      while (!stopRequested && performance.now() - t0 < o.durationS * 1000) await sleep(50);
-    } finally {
-      process.removeListener('SIGINT', onSigint);
-    }
+    // The duration counts from the first measured request (initialisation and warm-up excluded).
+    await Promise.race([measuring, drained]);
+    const t0 = performance.now();
+    while (!stopped() && performance.now() - t0 < o.durationS * 1000) await sleep(50);
     Atomics.store(control, STRESS_STOP, 1);
     await drained;
     // Settle: every frame either side sent has been taken by the router and every frame the
@@ -340,14 +335,22 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(usageLine('stress', e.message));
     return EXIT_USAGE;
   }
-  if (models.length > 0) return runModels({ run: runStress, passed: stressPassed }, models, dmas, o, { json, report });
-  if (!json) process.stdout.write(`vmsg stress: window ${o.window} B, dma ${o.dma}, notify ${o.notify}, ${o.durationS} s (Ctrl-C stops)\n`);
-  const r = await runStress(o);
-  if (json) process.stdout.write(JSON.stringify(r) + '\n');
-  else {
-    for (const [k, v] of Object.entries(r)) process.stdout.write(`  ${k.padEnd(24)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}\n`);
+  // From here on a stop signal ends the run with its report, and the temporary disk is removed.
+  let stopRequested = false;
+  const stopped = (): boolean => stopRequested;
+  const stopListening = onStopSignal(() => { stopRequested = true; });
+  try {
+    if (models.length > 0) return await runModels({ run: (m) => runStress(m, stopped), passed: stressPassed, stopped }, models, dmas, o, { json, report });
+    if (!json) process.stdout.write(`vmsg stress: window ${o.window} B, dma ${o.dma}, notify ${o.notify}, ${o.durationS} s (Ctrl-C stops)\n`);
+    const r = await runStress(o, stopped);
+    if (json) process.stdout.write(JSON.stringify(r) + '\n');
+    else {
+      for (const [k, v] of Object.entries(r)) process.stdout.write(`  ${k.padEnd(24)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}\n`);
+    }
+    return stressPassed(r) ? 0 : 1;
+  } finally {
+    stopListening();
   }
-  return stressPassed(r) ? 0 : 1;
 }
 
 /** Nothing lost, mismatched or failed. */
