@@ -300,7 +300,7 @@ export async function run(argv: string[]): Promise<number> {
       for (const d of added) await startDevice(d);
       say(`reloaded ${configPath}: devices added [${added.map((d) => d.text).join(', ')}], removed [${gone.join(', ')}]`);
     } catch (e) {
-      say(`reload of ${configPath} failed, devices unchanged: ${(e as Error).message}`);
+      warn(`reload of ${configPath} failed, devices unchanged: ${(e as Error).message}`);
     }
   };
   const onHangup = (): void => {
