@@ -6,7 +6,7 @@ import { shmLinkOptions, type ShmLinkOptions } from './shm-options.js';
 import { parseStreamUri, streamOptions, STREAM_DEVICE_PARAMS } from './stream-socket.js';
 import { legacyOptions } from './legacy/options.js';
 import { loadBusModel, type BusModel } from '../model/bus-model.js';
-import { SPSC_MIN_CAPACITY, SPSC_SLOTS, SPSC_SLOT_SIZE, VMAMP_ELEMENTS_AT, VMAMP_ELEMENT_SIZE } from '../wasm/layout.js';
+import { SPSC_MIN_CAPACITY, SPSC_SLOTS, SPSC_SLOT_SIZE, VMAMP_ELEMENTS_AT, VMAMP_ELEMENT_SIZE, VMAMP_MAX_ELEMENTS } from '../wasm/layout.js';
 
 /**
  * A route link's bus model (`model=NAME|FILE` on the URI, or `given` by the API; not both),
@@ -59,11 +59,16 @@ export function checkLinkUri(uriText: string, side: 'driver' | 'device'): string
 
 
 /**
- * The smallest window we can build: two elements per direction (vmamp: the 80-byte header, then
- * 64-byte elements; SPSC: two rings of two slots each). Smaller sizes fail only once the router
- * runs, so the start-up checks refuse them here.
+ * The windows we can build: two elements per direction at least (vmamp: the 80-byte header,
+ * then 64-byte elements; SPSC: two rings of two slots each), and on vmamp at most 65535 per
+ * direction (its element count is a u16). Other sizes fail only once the router runs, so the
+ * start-up checks refuse them here.
  */
 function checkWindowSize(scheme: 'vmamp' | 'spsc', text: string, size: number): void {
   const min = scheme === 'vmamp' ? VMAMP_ELEMENTS_AT + 4 * VMAMP_ELEMENT_SIZE : 2 * (SPSC_SLOTS + SPSC_MIN_CAPACITY * SPSC_SLOT_SIZE);
   if (size < min) throw new LinkUriError(`link URI "${text}": size=${size} is too small: a ${scheme} window needs at least ${min} bytes (2 frames per direction; e.g. size=8192)`);
+  const max = VMAMP_ELEMENTS_AT + (VMAMP_MAX_ELEMENTS + 1) * 2 * VMAMP_ELEMENT_SIZE - 1;
+  if (scheme === 'vmamp' && size > max) {
+    throw new LinkUriError(`link URI "${text}": size=${size} is too large: a vmamp window holds at most ${VMAMP_MAX_ELEMENTS} frames per direction, so at most ${max} bytes`);
+  }
 }

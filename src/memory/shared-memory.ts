@@ -61,7 +61,7 @@ export class SharedMemory {
     }
     const addr = Math.ceil(this.next / align) * align;
     if (addr + size > this.end) {
-      throw new RangeError(`shared memory exhausted: need ${size} bytes at ${addr}, memory is ${this.end} bytes; raise memory.bytes`);
+      throw new RangeError(`shared memory exhausted: need ${size} bytes at ${addr}, memory is ${this.end} bytes; raise the router option memoryBytes (vmsg route: "router": {"memoryBytes": N} in the --config file)`);
     }
     this.next = addr + size;
     return addr;

@@ -67,11 +67,14 @@ describe('vmsg route: paths', () => {
     expectUsage(r, /: window file .*window-dir is a directory/);
   });
 
-  it('a window too small for two frames per direction: exit 2 naming the minimum', async () => {
+  it('a window too small for two frames per direction, or a vmamp window beyond 65535: exit 2 naming the bound', async () => {
     expectUsage(await vmsg('route', '--driver-link', `vmamp:${shm}?size=0`, '--duration', '30'),
       /size=0 is too small: a vmamp window needs at least 336 bytes/);
     expectUsage(await vmsg('route', '--driver-link', `spsc:${shm}?size=511`, '--duration', '30'),
       /size=511 is too small: a spsc window needs at least 512 bytes/);
+    // It used to fail once running, saying the window "holds no 2 elements per direction".
+    expectUsage(await vmsg('route', '--driver-link', `vmamp:${shm}?size=8388688`, '--duration', '30'),
+      /size=8388688 is too large: a vmamp window holds at most 65535 frames per direction, so at most 8388687 bytes/);
     expect(existsSync(shm)).toBe(false);
   });
 
