@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { EXIT_FAILURE, EXIT_USAGE, usageLine } from './exit.js';
-import { checkOutputFile } from './startup-checks.js';
+import { checkInputFile, checkOutputFile } from './startup-checks.js';
 import { onStopSignal } from './stop-signals.js';
 import { processIo, openTarget, numberFlag, NumberFlagError, type ToolIo } from './tool-io.js';
 import { runLoad, LoadOptionsError, type LoadOptions } from '../loadgen/engine.js';
@@ -150,6 +150,7 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
     // Before the load: a report that cannot be written must not cost a whole run.
     if (flags.report !== undefined) checkOutputFile(flags.report, '--report', 'report.html');
     if (flags.compare !== undefined) {
+      checkInputFile(flags.compare, '--compare: baseline');
       try {
         baseline = await readBaseline(flags.compare);
       } catch (e) {

@@ -4,7 +4,7 @@
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { EXIT_USAGE, usageLine } from './exit.js';
 import { processIo, openTarget, type ToolIo } from './tool-io.js';
-import { runConformance, formatConformText, RULES, ConformOptionsError } from '../conform/runner.js';
+import { runConformance, checkConformOptions, formatConformText, RULES, ConformOptionsError } from '../conform/runner.js';
 import { PROFILES } from '../protocol/codec.js';
 
 const FLAGS = {
@@ -49,16 +49,25 @@ export async function runConform(argv: string[], io: ToolIo): Promise<number> {
     }
     if (flags.target === undefined) throw new UsageError('missing --target URI (the bus to check)');
     if (flags['queue-base'] !== undefined && !/^0x[0-9a-f]{1,16}$/i.test(flags['queue-base'])) throw new UsageError(`--queue-base needs a hex guest address such as 0x100000000, got "${flags['queue-base']}"`);
+    if (flags['queue-base'] !== undefined && BigInt(flags['queue-base']) % 4096n !== 0n) throw new UsageError(`--queue-base must be 4096-aligned (a multiple of 0x1000), got ${flags['queue-base']}`);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.err(usageLine('conform', e.message));
     return EXIT_USAGE;
   }
   const only = flags.only?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const queueBase = flags['queue-base'] === undefined ? undefined : BigInt(flags['queue-base']);
+  // Before the target: a rule prefix that names nothing is the command line's mistake.
+  try {
+    checkConformOptions({ dev: flags.dev, profile: flags.profile, timeoutMs: flags.timeout, quietMs: flags.quiet, only, queueBase });
+  } catch (e) {
+    if (!(e instanceof ConformOptionsError)) throw e;
+    io.err(usageLine('conform', e.message));
+    return EXIT_USAGE;
+  }
   const channel = await openTarget(io, 'conform', flags.target);
   if (typeof channel === 'number') return channel;
   try {
-    const queueBase = flags['queue-base'] === undefined ? undefined : BigInt(flags['queue-base']);
     const report = await runConformance(channel, { dev: flags.dev, profile: flags.profile, timeoutMs: flags.timeout, quietMs: flags.quiet, only, queueBase }, flags.target);
     io.out(flags.json ? JSON.stringify(report) + '\n' : formatConformText(report));
     return report.summary.fail === 0 ? 0 : 1;

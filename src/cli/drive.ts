@@ -6,6 +6,7 @@
 // first byte), or, for a legacy link, the memory that link names (qemu-v0 mem=/mem_base=, the
 // openamp file after its message region). Exit 0 when all the data came through (and, with
 // --verify, read back identical); 1 otherwise or when the target cannot be opened; 2 bad arguments.
+import { statSync } from 'node:fs';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { EXIT_USAGE, usageLine } from './exit.js';
 import { checkInputFile } from './startup-checks.js';
@@ -99,8 +100,13 @@ function plan(argv: string[]): Plan | 'help' {
       throw new UsageError(`--target ${uri.scheme}: name the memory the device sees with --mem FILE@BASE (the driver's virtqueues and buffers go there)`);
     }
   }
-  // Before any link opens: a mistyped memory file is the command line's mistake.
-  if (mem !== undefined) checkInputFile(mem.path, flags.mem !== undefined ? '--mem: memory file' : `--target ${flags.target}: memory file`);
+  // Before any link opens: a mistyped or empty memory file is the command line's mistake.
+  if (mem !== undefined) {
+    const what = flags.mem !== undefined ? '--mem: memory file' : `--target ${flags.target}: memory file`;
+    checkInputFile(mem.path, what);
+    const size = statSync(mem.path).size;
+    if (size <= mem.skip) throw new UsageError(`${what} ${mem.path} holds ${size} bytes, no room for virtqueues${mem.skip > 0 ? ` after its first ${mem.skip}` : ''}; give the file the device maps (e.g. one made with truncate -s 16M ${mem.path})`);
+  }
   return {
     target: flags.target, dev: flags.dev, kind, verify: flags.verify, mem, json: flags.json,
     bytes: kind === 'entropy' ? flags.bytes! : flags['write-read']! * 1024 * 1024,

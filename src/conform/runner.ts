@@ -46,7 +46,8 @@ export class ConformOptionsError extends RangeError {
   override name = 'ConformOptionsError';
 }
 
-function checkOptions(o: ConformOptions): void {
+/** The options' checks, callable before any channel is opened (the CLI refuses bad flags first). */
+export function checkConformOptions(o: ConformOptions): void {
   if (o.dev !== undefined && (!Number.isInteger(o.dev) || o.dev < 0 || o.dev > 65535)) throw new ConformOptionsError(`dev must be a device number 0..65535, got ${o.dev}`);
   if (o.profile !== undefined && o.profile !== 'rev1' && o.profile !== 'rev1-2026') throw new ConformOptionsError(`profile must be rev1 or rev1-2026, got ${String(o.profile)}`);
   for (const [k, v] of [['timeoutMs', o.timeoutMs], ['quietMs', o.quietMs], ['settleMs', o.settleMs]] as const) {
@@ -63,7 +64,7 @@ function checkOptions(o: ConformOptions): void {
 
 /** Run the rules against the device-side bus behind `channel`. `target` names it in the report. */
 export async function runConformance(channel: FrameChannel, opts: ConformOptions = {}, target = 'in-process'): Promise<ConformReport> {
-  checkOptions(opts);
+  checkConformOptions(opts);
   const ctx = new ConformContext(channel, opts);
   const started = new Date();
   const t0 = performance.now();

@@ -95,9 +95,23 @@ describe('the other commands check their files before opening a target', () => {
       /^vmsg replay: capture file .*none\.vmc does not exist; check the path/);
   });
 
-  it('vmsg drive: a --mem file that does not exist', async () => {
+  it('vmsg drive: a --mem file that does not exist, or is empty', async () => {
     expectUsage(await vmsg('drive', '--target', nowhere, '--dev', '1', '--mem', `${join(dir, 'no-ram')}@0x40000000`, 'entropy', '--bytes', '16'),
       /^vmsg drive: --mem: memory file .*no-ram does not exist/);
+    const empty = join(dir, 'empty-ram');
+    writeFileSync(empty, '');
+    expectUsage(await vmsg('drive', '--target', nowhere, '--dev', '1', '--mem', `${empty}@0x40000000`, 'entropy', '--bytes', '16'),
+      /^vmsg drive: --mem: memory file .*empty-ram holds 0 bytes, no room for virtqueues; .*truncate -s 16M/);
+  });
+
+  it('vmsg conform: a rule prefix that names no rule, a misaligned --queue-base', async () => {
+    expectUsage(await vmsg('conform', '--target', nowhere, '--only', 'bus.pign'), /^vmsg conform: no rule id starts with "bus\.pign"; rules: bus\.max-size, /);
+    expectUsage(await vmsg('conform', '--target', nowhere, '--queue-base', '0x123'), /^vmsg conform: --queue-base must be 4096-aligned \(a multiple of 0x1000\), got 0x123/);
+  });
+
+  it('vmsg bench: a --compare baseline that does not exist', async () => {
+    expectUsage(await vmsg('bench', '--target', nowhere, '--profile', 'ping', '--count', '10', '--compare', join(dir, 'base.json')),
+      /^vmsg bench: --compare: baseline .*base\.json does not exist; check the path/);
   });
 
   it('vmsg bench: a --report in a missing directory or naming a directory', async () => {
