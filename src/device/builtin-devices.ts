@@ -6,7 +6,8 @@ import type { LinkDescriptor } from '../endpoint/link.js';
 import { wasmModule } from '../wasm/module.js';
 import { compiledModule } from '../util/paths.js';
 import { ringDoorbell } from '../wait/doorbell.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { GuestMemory } from '../virtqueue/guest-memory.js';
 import { spawnDeviceWorker, type DeviceWorkerHandle } from './spawn.js';
 import { openGuestMemoryFile, type GuestMemoryFile } from '../virtqueue/guest-memory-file.js';
@@ -128,6 +129,7 @@ function checkMem(s: DeviceSpec): void {
   }
   memBase(s);
   if (!existsSync(mem)) throw new DeviceSpecError(`"${s.text}": memory file ${mem} does not exist (the driver side's memory, e.g. truncate -s 16M ${mem})`);
+  if (statSync(mem).isDirectory()) throw new DeviceSpecError(`"${s.text}": memory file ${mem} is a directory; give the driver side's memory file`);
 }
 
 function checkBlock(s: DeviceSpec): void {
@@ -135,6 +137,8 @@ function checkBlock(s: DeviceSpec): void {
   const file = s.params.get('file');
   if (file === undefined) throw new DeviceSpecError(`"${s.text}": block devices need ?file=PATH (an existing disk image)`);
   if (!existsSync(file)) throw new DeviceSpecError(`"${s.text}": ${file} does not exist (create it first, e.g. truncate -s 16M ${file})`);
+  // A directory would be accepted here and fail only at the device's first request.
+  if (statSync(file).isDirectory()) throw new DeviceSpecError(`"${s.text}": ${file} is a directory; give a disk image file (e.g. truncate -s 16M ${join(file, 'disk.img')})`);
 }
 
 export const DEVICE_KINDS: Readonly<Record<string, DeviceKind>> = {

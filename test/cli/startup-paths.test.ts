@@ -60,6 +60,13 @@ describe('vmsg route: paths', () => {
     expectUsage(r, /: doorbell socket .*w\.sock: directory .*none does not exist/);
   });
 
+  it("a block device's disk image or a device's memory file that is a directory: exit 2 (it started, to fail at the first request)", async () => {
+    expectUsage(await vmsg('route', '--device', `block:3?file=${dir}`, '--duration', '30'),
+      /^vmsg route: --device "block:3\?file=.*": .* is a directory; give a disk image file \(e\.g\. truncate -s 16M .*disk\.img\)/);
+    expectUsage(await vmsg('route', '--device', `entropy:2?mem=${dir}&mem_base=0x40000000`, '--duration', '30'),
+      /: memory file .* is a directory; give the driver side's memory file/);
+  });
+
   it('a window path that is a directory: exit 2', async () => {
     const sub = join(dir, 'window-dir');
     mkdirSync(sub);
