@@ -62,4 +62,19 @@ describe('README', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('stream link example runs: router B\'s devices through router A (2 remapped to 256), a raw channel\'s request answered', () => {
+    const readme = readFileSync(join(packageRoot(), 'README.md'), 'utf8');
+    const m = /```js\n(\/\/ README example: stream links[^\n]*\n[\s\S]*?)```/.exec(readme);
+    expect(m).not.toBeNull();
+    const dir = mkdtempSync(join(packageRoot(), '.vmsg-tmp-'));
+    try {
+      const file = join(dir, 'example.mjs');
+      writeFileSync(file, m![1]!);
+      const out = execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
+      expect(out).toBe('[ { remote: 1, local: 1 }, { remote: 2, local: 256 } ]\nanswer 0107010033000c000f000000\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
