@@ -2,7 +2,7 @@
 // created where the command line says. `vmsg route` runs them before any worker thread, so a
 // mistake costs one line and no half-started router.
 import { createServer } from 'node:net';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { CommandFailure, UsageError } from './exit.js';
 
@@ -51,9 +51,35 @@ export function checkOutputFile(file: string, what: string, example: string): vo
 export function checkListenSocket(path: string, what: string): void {
   checkCreatable(path, what);
   const st = statSync(path, { throwIfNoEntry: false });
-  if (st === undefined || st.isSocket()) return;
+  if (st === undefined) return;
+  if (st.isSocket()) {
+    // A live one belongs to a running program (another router on the same link): replacing it
+    // would cut that program off. Not a mistake in the command line: exit 1, as a port in use.
+    if (unixSocketListening(path)) throw new CommandFailure(`${what} ${path} is in use: a running program listens there (another vmsg route on the same link?); stop it or choose another path`);
+    return;
+  }
   const kind = st.isDirectory() ? 'a directory' : 'a file that is not a socket';
   throw new UsageError(`${what} ${path} is ${kind}; give a path for a new socket, such as ${st.isDirectory() ? join(path, 'vmsg.sock') : `${path}.sock`}`);
+}
+
+/**
+ * Whether a process listens on the Unix socket at `path`, read from the kernel's table
+ * (/proc/net/unix) rather than by connecting: a doorbell listener takes its first connection
+ * as its peer, so a probe would disturb it.
+ */
+function unixSocketListening(path: string): boolean {
+  let table: string;
+  try {
+    table = readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return false;
+  }
+  const names = new Set([path, resolve(path)]);
+  return table.split('\n').slice(1).some((line) => {
+    // Num RefCount Protocol Flags Type St Inode Path; flag 0x10000 = listening.
+    const f = line.trim().split(/\s+/);
+    return f.length >= 8 && names.has(f.slice(7).join(' ')) && (parseInt(f[3]!, 16) & 0x10000) !== 0;
+  });
 }
 
 /** A file this run reads: it exists, is not a directory and may be read; else a UsageError naming `what`. */

@@ -2,10 +2,11 @@
 // socket is meant, a file of the user's where a socket is meant, a missing input, a window too
 // small to hold two frames. Each is exit 2 with one line, and nothing is created or deleted.
 import { describe, it, expect, afterAll } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { vmsg, type Run } from './run-vmsg.js';
+import { MAIN, vmsg, type Run } from './run-vmsg.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmsg-startup-paths-'));
 /** A name under /dev/shm no other test uses; nothing may be created there. */
@@ -90,6 +91,53 @@ describe('vmsg route: paths', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ links: [{ uri: `vmamp:${shm}?size=336`, side: 'driver' }] });
     expect(existsSync(shm)).toBe(false);
+  });
+});
+
+describe('vmsg route: a link another router runs', () => {
+  /** `vmsg route ARGS` in the background, resolved once `ready` exists. */
+  async function background(args: string[], ready: string[]): Promise<{ child: ChildProcess; exited: Promise<number | null> }> {
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 15_000;
+    while (!ready.every((p) => existsSync(p))) {
+      if (Date.now() > deadline || child.exitCode !== null) {
+        child.kill('SIGKILL');
+        throw new Error(`vmsg route ${args.join(' ')}: ${ready.join(', ')} never appeared`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { child, exited };
+  }
+
+  it('the doorbell socket or unix-listen: path of a running router: exit 1, the running router keeps its window and sockets', async () => {
+    const sock = join(dir, 'live-bell.sock');
+    const listen = join(dir, 'live-bus.sock');
+    const a = await background(['route', '--driver-link', `vmamp:${shm}?size=8192&sock=${sock}`, '--driver-link', `unix-listen:${listen}`, '--device', 'echo:1'], [shm, sock, listen]);
+    try {
+      const r1 = await vmsg('route', '--driver-link', `vmamp:${shm}?size=8192&sock=${sock}`, '--device', 'echo:1', '--duration', '30');
+      expect(r1.status, r1.stderr).toBe(1);
+      expect(r1.stderr.trimEnd()).toMatch(/^vmsg route: --driver-link .*: doorbell socket .*live-bell\.sock is in use: a running program listens there/);
+      const r2 = await vmsg('route', '--driver-link', `unix-listen:${listen}`, '--device', 'echo:1', '--duration', '30');
+      expect(r2.status, r2.stderr).toBe(1);
+      expect(r2.stderr.trimEnd()).toMatch(/: socket .*live-bus\.sock is in use/);
+      expect([existsSync(shm), existsSync(sock), existsSync(listen)]).toEqual([true, true, true]);
+    } finally {
+      a.child.kill('SIGINT');
+      expect(await a.exited).toBe(0);
+    }
+    expect([existsSync(shm), existsSync(sock), existsSync(listen)]).toEqual([false, false, false]);
+  });
+
+  it('what a killed router left (its window, its socket) is replaced by the next one, which removes it', async () => {
+    const sock = join(dir, 'stale-bell.sock');
+    const a = await background(['route', '--driver-link', `vmamp:${shm}?size=8192&sock=${sock}`, '--device', 'echo:1'], [shm, sock]);
+    a.child.kill('SIGKILL');
+    await a.exited;
+    expect([existsSync(shm), statSync(sock).isSocket()]).toEqual([true, true]);
+    const r = await vmsg('route', '--driver-link', `vmamp:${shm}?size=8192&sock=${sock}`, '--device', 'echo:1', '--duration', '0.3');
+    expect(r.status, r.stderr).toBe(0);
+    expect([existsSync(shm), existsSync(sock)]).toEqual([false, false]);
   });
 });
 
