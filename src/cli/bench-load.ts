@@ -150,7 +150,7 @@ export async function runBenchLoad(argv: string[], io: ToolIo, signal?: AbortSig
     // Before the load: a report that cannot be written must not cost a whole run.
     if (flags.report !== undefined) checkOutputFile(flags.report, '--report', 'report.html');
     if (flags.compare !== undefined) {
-      checkInputFile(flags.compare, '--compare: baseline');
+      checkInputFile(flags.compare, '--compare baseline');
       try {
         baseline = await readBaseline(flags.compare);
       } catch (e) {

@@ -102,10 +102,10 @@ function plan(argv: string[]): Plan | 'help' {
   }
   // Before any link opens: a mistyped or empty memory file is the command line's mistake.
   if (mem !== undefined) {
-    const what = flags.mem !== undefined ? '--mem: memory file' : `--target ${flags.target}: memory file`;
+    const what = flags.mem !== undefined ? '--mem file' : `the memory file of --target ${flags.target}:`;
     checkInputFile(mem.path, what);
     const size = statSync(mem.path).size;
-    if (size <= mem.skip) throw new UsageError(`${what} ${mem.path} holds ${size} bytes, no room for virtqueues${mem.skip > 0 ? ` after its first ${mem.skip}` : ''}; give the file the device maps (e.g. one made with truncate -s 16M ${mem.path})`);
+    if (size <= mem.skip) throw new UsageError(`${flags.mem !== undefined ? '--mem file' : 'memory file'} ${mem.path} holds ${size} bytes, no room for virtqueues${mem.skip > 0 ? ` after its first ${mem.skip}` : ''}; give the file the device maps (e.g. one made with truncate -s 16M ${mem.path})`);
   }
   return {
     target: flags.target, dev: flags.dev, kind, verify: flags.verify, mem, json: flags.json,

@@ -35,10 +35,10 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (positionals.length !== 2) throw new UsageError(`needs a capture file and an output file, got ${positionals.length} argument(s)`);
     [input, output] = positionals as [string, string];
-    // Before writing anything: a missing input or an output that cannot be created is the user's to fix.
-    checkInputFile(input, 'capture');
+    // Before writing anything: an output that cannot be created or a missing input is the user's to fix.
     checkCreatable(output, 'output');
     if (statSync(output, { throwIfNoEntry: false })?.isDirectory() === true) throw new UsageError(`output ${output} is a directory; give a file name such as ${output.replace(/\/$/, '')}/capture.pcapng`);
+    checkInputFile(input, 'capture');
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     process.stderr.write(usageLine('export-pcapng', e.message));

@@ -47,7 +47,7 @@ export async function runReplay(argv: string[], io: ToolIo): Promise<number> {
     file = parsed.positionals[0]!;
     if (flags.target === undefined) throw new UsageError('missing --target URI (the bus to replay against)');
     speed = numberFlag('--speed', flags.speed, 0, 1e6);
-    checkInputFile(file, 'capture file');
+    checkInputFile(file, 'capture');
   } catch (e) {
     if (!(e instanceof UsageError) && !(e instanceof NumberFlagError)) throw e;
     io.err(usageLine('replay', e.message));

@@ -69,8 +69,9 @@ model=NAME|FILE (a bus model between the router and that link; on vmamp/spsc win
 are then copied between the window and the model, so such a link is slower than the in-place window).
 tcp-listen:PORT binds 127.0.0.1; a host other hosts can reach needs TLS client certificates
 (tls=1&cert=PEM&key=PEM&ca=PEM) or insecure=1. Every check (ports, paths, links, devices) runs
-before the router starts. SIGINT/SIGTERM stop it and print the final counters (JSON on stdout).
-Exit status: 0 stopped as asked, 1 a port in use or a link that never came up, 2 bad arguments.
+before the router starts. SIGINT/SIGTERM stop it and print the final counters (JSON on stdout);
+SIGHUP reads the --config file again and adds or removes built-in devices to match it.
+Exit status: 0 stopped as asked, 1 a port or socket in use or a link that never came up, 2 bad arguments.
 
 options:
 ${optionsHelp(FLAGS)}

@@ -82,14 +82,17 @@ function unixSocketListening(path: string): boolean {
   });
 }
 
-/** A file this run reads: it exists, is not a directory and may be read; else a UsageError naming `what`. */
+/**
+ * A file this run reads: it exists, is not a directory and may be read; else a UsageError
+ * worded as the other commands word it (`cannot read capture X: no such file or directory; ...`).
+ */
 export function checkInputFile(file: string, what: string): void {
   const st = statSync(file, { throwIfNoEntry: false });
-  if (st === undefined) throw new UsageError(`${what} ${file} does not exist; check the path`);
-  if (st.isDirectory()) throw new UsageError(`${what} ${file} is a directory; give a file`);
+  if (st === undefined) throw new UsageError(`cannot read ${what} ${file}: no such file or directory; check the path`);
+  if (st.isDirectory()) throw new UsageError(`cannot read ${what} ${file}: it is a directory; give a file`);
   try {
     accessSync(file, constants.R_OK);
   } catch {
-    throw new UsageError(`${what} ${file} is not readable by this user`);
+    throw new UsageError(`cannot read ${what} ${file}: permission denied`);
   }
 }

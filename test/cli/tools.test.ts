@@ -63,12 +63,16 @@ describe('vmsg conform / vmsg replay (bin)', () => {
     expect(none.status).toBe(1);
     expect(none.stderr).toMatch(/^vmsg conform: cannot open --target unix:.*nothing\.sock: .*ENOENT.*\n$/);
     expect(none.stdout).toBe('');
+    const capture = join(dir, 'a.vmc');
+    writeFileSync(capture, '');
     const direct: [typeof runConform, string[], RegExp, number?][] = [
       [runConform, ['--target', 'unix:/x', '--dev', '70000'], /--dev needs an integer from 0 to 65535, got "70000"/],
       [runConform, ['--target', 'unix:/x', '--profile', 'rev3'], /--profile must be one of rev1, rev1-2026, got "rev3"/],
       [runReplay, ['--target', 'unix:/x'], /vmsg replay: needs one capture file \(FILE\.vmc\), got 0/],
       [runReplay, ['a.vmc'], /missing --target URI/],
-      [runReplay, ['a.vmc', '--target', 'unix:/x'], /vmsg replay: cannot open --target unix:\/x: no bus at unix:\/x/, 1],
+      // The capture is checked before the target: a missing one is the command line's mistake.
+      [runReplay, [join(dir, 'none.vmc'), '--target', 'unix:/x'], /vmsg replay: cannot read capture .*none\.vmc: no such file or directory/, 2],
+      [runReplay, [capture, '--target', 'unix:/x'], /vmsg replay: cannot open --target unix:\/x: no bus at unix:\/x/, 1],
     ];
     for (const [command, args, message, status] of direct) {
       const r = io(unopenable);
@@ -137,7 +141,7 @@ describe('the tool commands against an in-process bus', () => {
         [['--target', 'x', '--profile', 'ping', '--json', '--csv'], /--json or --csv, not both/],
         [['--target', 'x', '--profile', 'ping', '--rate', 'lots'], /--rate needs a number/],
         [['--target', 'x', '--profile', 'ping', '--dev', '1,x'], /--dev needs device numbers/],
-        [['--target', 'x', '--profile', 'ping', '--compare', join(dir, 'none.json')], /--compare .*none\.json: ENOENT/],
+        [['--target', 'x', '--profile', 'ping', '--compare', join(dir, 'none.json')], /cannot read --compare baseline .*none\.json: no such file or directory/],
         [['--target', 'x', '--profile-file', join(dir, 'none.json')], /none\.json: \(document\): cannot read the profile file/],
       ];
       for (const [args, message] of cases) {
