@@ -9,6 +9,7 @@
 // requests in flight drain, and the final counters are printed (one JSON line on stdout).
 // Events go to stderr, one line each. Exit status 0; 1 when a link cannot be opened; 2 bad arguments.
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { parseArgs, optionsHelp, UsageError } from './args.js';
 import { CommandFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, debugEnabled, internalErrorText, usageLine } from './exit.js';
 import { checkListenSocket, checkOutputFile, checkPortFree } from './startup-checks.js';
@@ -160,15 +161,42 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
   if (cfg.driverLinks.length + cfg.deviceLinks.length + cfg.devices.length === 0 && cfg.cluster === undefined) {
     throw new UsageError('nothing to route: give at least one --driver-link, --device-link, --device or --cluster (or a --config file with them)');
   }
-  // Files this run creates: their directories must be there.
-  if (cfg.capture !== undefined) checkOutputFile(cfg.capture, '--capture', 'run.vmc');
+  // Files this run creates: their directories must be there, and each is created once (two
+  // links on one window, socket or port would take it from each other).
+  // `at`: which option (a link named twice is two owners, each of its own things).
+  const owners = new Map<string, { owner: string; kind: string; at: number }>();
+  let at = 0;
+  const own = (key: string, owner: string, kind: string, name: string | number): void => {
+    const other = owners.get(key);
+    if (other !== undefined) {
+      const whose = other.at === at ? `its ${other.kind}` : `the ${other.kind} of ${other.owner}${other.owner === owner ? ' (given twice)' : ''}`;
+      throw new UsageError(`${owner}: ${kind} ${name} is also ${whose}; give each its own`);
+    }
+    owners.set(key, { owner, kind, at });
+  };
+  if (cfg.capture !== undefined) {
+    checkOutputFile(cfg.capture, '--capture', 'run.vmc');
+    own(`file:${resolve(cfg.capture)}`, `--capture ${cfg.capture}`, 'capture file', cfg.capture);
+  }
+  at++;
+  if (cfg.metricsPort !== undefined && cfg.metricsPort !== 0) own(`tcp:${cfg.metricsHost ?? '127.0.0.1'}:${cfg.metricsPort}`, `--metrics ${cfg.metricsPort}`, 'metrics port', cfg.metricsPort);
   for (const [uri, side] of [...cfg.driverLinks.map((u) => [u, 'driver'] as const), ...cfg.deviceLinks.map((u) => [u, 'device'] as const)]) {
+    at++;
     const u = parseLinkUri(uri);
-    if (u.scheme === 'unix-listen') checkListenSocket(u.path!, `--${side}-link ${uri}: socket`);
+    const owner = `--${side}-link ${uri}`;
+    if (u.scheme === 'unix-listen') {
+      checkListenSocket(u.path!, `${owner}: socket`);
+      own(`file:${resolve(u.path!)}`, owner, 'socket', u.path!);
+    }
+    if (u.scheme === 'tcp-listen' && u.port !== 0) own(`tcp:${listenHost(u)}:${u.port!}`, owner, 'port', u.port!);
     // A driver link's window and doorbell are ours: we create the file and listen on the socket.
     if ((u.scheme === 'vmamp' || u.scheme === 'spsc') && side === 'driver') {
-      checkOutputFile(u.path, `--driver-link ${uri}: window file`, 'vm1');
-      if (u.sock !== undefined) checkListenSocket(u.sock, `--driver-link ${uri}: doorbell socket`);
+      checkOutputFile(u.path, `${owner}: window file`, 'vm1');
+      own(`file:${resolve(u.path)}`, owner, 'window file', u.path);
+      if (u.sock !== undefined) {
+        checkListenSocket(u.sock, `${owner}: doorbell socket`);
+        own(`file:${resolve(u.sock)}`, owner, 'doorbell socket', u.sock);
+      }
     }
   }
   // Ports: bound (and let go) now, so a port in use stops us before any worker starts.

@@ -14,7 +14,7 @@ const shm = `/dev/shm/vmsg-startup-paths-${process.pid}`;
 
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
-  rmSync(shm, { force: true });
+  for (const f of [shm, `${shm}-a`, `${shm}-b`]) rmSync(f, { force: true });
 });
 
 /** The usage-error contract: exit 2, one stderr line matching `line`, empty stdout, no stack. */
@@ -66,6 +66,19 @@ describe('vmsg route: paths', () => {
       /^vmsg route: --device "block:3\?file=.*": .* is a directory; give a disk image file \(e\.g\. truncate -s 16M .*disk\.img\)/);
     expectUsage(await vmsg('route', '--device', `entropy:2?mem=${dir}&mem_base=0x40000000`, '--duration', '30'),
       /: memory file .* is a directory; give the driver side's memory file/);
+  });
+
+  it('one window, socket or port named twice on the command line: exit 2 naming both (it failed half-started, or shared a doorbell silently)', async () => {
+    const sock = join(dir, 'shared.sock');
+    expectUsage(await vmsg('route', '--driver-link', `vmamp:${shm}-a?size=8192&sock=${sock}`, '--driver-link', `vmamp:${shm}-b?size=8192&sock=${sock}`, '--duration', '30'),
+      /^vmsg route: --driver-link vmamp:.*-b\?size=8192&sock=.*: doorbell socket .*shared\.sock is also the doorbell socket of --driver-link vmamp:.*-a\?/);
+    expectUsage(await vmsg('route', '--driver-link', `spsc:${shm}?size=8192`, '--driver-link', `spsc:${shm}?size=8192`, '--duration', '30'),
+      /: window file .* is also the window file of --driver-link spsc:.* \(given twice\)/);
+    expectUsage(await vmsg('route', '--driver-link', `vmamp:${shm}?size=8192&sock=${shm}`, '--duration', '30'),
+      /: doorbell socket .* is also its window file; give each its own/);
+    expectUsage(await vmsg('route', '--driver-link', 'tcp-listen:127.0.0.1:17771', '--metrics', '17771', '--duration', '30'),
+      /^vmsg route: --driver-link tcp-listen:127\.0\.0\.1:17771: port 17771 is also the metrics port of --metrics 17771/);
+    expect(existsSync(shm) || existsSync(`${shm}-a`) || existsSync(`${shm}-b`) || existsSync(sock)).toBe(false);
   });
 
   it('a window path that is a directory: exit 2', async () => {
