@@ -36,7 +36,7 @@ export async function openWindow<T>(
     if (o.role === 'device') {
       // Listening before the window exists: a driver may connect before it has seen the layout.
       if (o.sock !== undefined) doorbell = await DoorbellArrival.listen(o.sock);
-      window = ShmWindow.create(mem, o.path, o.size!);
+      window = ShmWindow.create(mem, o.path, o.size!, o.uri.scheme);
       prepared = await prepare(window);
       window.publish(); // only now may a driver find it
     } else {

@@ -3,11 +3,13 @@
 // WASM hot path reads and writes the peer's rings in place (no copy step). The device side
 // builds the file (owner-only, whole pages) under a temporary name and renames it into place
 // once the layout is written, so a driver waiting for the file never maps a half-built window
-// (SPSC has no magic to tell); the driver side waits for it to appear.
-import { renameSync, rmSync, statSync, truncateSync } from 'node:fs';
+// (SPSC has no magic to tell); the driver side waits for it to appear. Who may create or replace
+// the file at a path, and the lock the device side holds on it, are src/bus/window-file.ts.
+import { closeSync, fstatSync, rmSync, statSync, truncateSync } from 'node:fs';
 import type { SharedMemory } from '../memory/shared-memory.js';
 import { mapFile, pageSize, unmapFile, windowLost } from '../native/mmap.js';
 import { waitUntil, type OpenDeadline } from './open-deadline.js';
+import { claimWindowPath, holdIdleWindow, lockNewWindow, publishWindow, releaseIdleWindow, type WindowScheme } from './window-file.js';
 
 export class ShmWindow {
   private unmapped = false;
@@ -25,17 +27,21 @@ export class ShmWindow {
     readonly created: boolean,
     /** While the device side builds it: the temporary name (see publish()). */
     private building: string | null,
+    private readonly scheme: WindowScheme | null = null,
+    /** The device side: our descriptor holding the file's lock (-1: none, or handed on). */
+    private lockFd = -1,
   ) {}
 
   /**
-   * The device side: create (or reuse) the file at `path`, at least `size` bytes in whole
-   * pages, and map it. The caller builds the layout in it.
+   * The device side: create the file at `path`, at least `size` bytes in whole pages, lock it
+   * and map it. The caller builds the layout in it. Whatever is at `path` must be a window left
+   * by us that nobody serves (WindowPathError / WindowInUseError otherwise, leaving it alone).
    */
-  static create(mem: SharedMemory, path: string, size: number): ShmWindow {
+  static create(mem: SharedMemory, path: string, size: number, scheme: WindowScheme): ShmWindow {
     const mapped = roundToPages(size);
-    const building = `${path}.building-${process.pid}`;
+    const building = `${path}.building-${process.pid}-${buildSerial++}`;
     // A driver must not attach to an earlier window at this path while we build the new one.
-    rmSync(path, { force: true });
+    claimWindowPath(path, size, scheme);
     rmSync(building, { force: true });
     const base = mem.alloc(mapped, pageSize());
     try {
@@ -44,19 +50,27 @@ export class ShmWindow {
       mem.free(base, mapped);
       throw new Error(`shared-memory window ${path}: ${(e as Error).message}`);
     }
-    return new ShmWindow(mem, base, size, mapped, path, true, building);
+    let fd: number;
+    try {
+      fd = lockNewWindow(building);
+    } catch (e) {
+      unmapFile(mem.memory, base, mapped);
+      mem.free(base, mapped);
+      rmSync(building, { force: true });
+      throw e;
+    }
+    return new ShmWindow(mem, base, size, mapped, path, true, building, scheme, fd);
   }
 
-  /** The device side built the layout: give the file its name (atomically, complete or not at all). */
+  /**
+   * The device side built the layout: give the file its name (atomically, complete or not at
+   * all; never over a window another process published meanwhile).
+   */
   publish(): void {
     if (this.building === null) return;
-    renameSync(this.building, this.path);
+    publishWindow(this.building, this.path, this.size, this.scheme!);
     this.building = null;
-    try {
-      this.ino = statSync(this.path).ino;
-    } catch {
-      this.ino = -1;
-    }
+    this.ino = fstatSync(this.lockFd).ino;
   }
 
   /** Inode of the file we published at `path` (-1: none): removal leaves a later window there alone. */
@@ -109,20 +123,37 @@ export class ShmWindow {
     this.unmapped = true;
     unmapFile(this.mem.memory, this.base, this.mapped);
     this.mem.free(this.base, this.mapped);
-    if ((removeFile && this.created) || this.building !== null) rmSync(this.building ?? this.path, { force: true });
+    if (this.building !== null) rmSync(this.building, { force: true });
+    else if (removeFile && this.created) removeIfOurs(this.path, this.ino);
+    if (this.lockFd < 0) return;
+    // A published window that stays (its peer left) stays locked until the link opens again or
+    // closes for good: no other router takes the path meanwhile.
+    if (this.building === null && this.ino >= 0 && !removeFile) holdIdleWindow(this.path, this.lockFd, this.ino);
+    else closeSync(this.lockFd);
+    this.lockFd = -1;
   }
 }
 
 /** The file of a window we created, removed once we are done with it for good (already unmapped or not). */
 export function removeCreatedWindow(w: ShmWindow): void {
   if (!w.created || w.ino < 0) return;
+  releaseIdleWindow(w.path, true); // removed before its lock goes: no other creator sees it unlocked
+  removeIfOurs(w.path, w.ino);
+}
+
+/** Remove the file at `path` if it is still the inode `ino` we published (else: rebuilt since by another link, theirs now). */
+function removeIfOurs(path: string, ino: number): void {
+  if (ino < 0) return;
   try {
-    if (statSync(w.path).ino !== w.ino) return; // rebuilt since by another link: theirs now
+    if (statSync(path).ino !== ino) return;
   } catch {
     return; // gone already
   }
-  rmSync(w.path, { force: true });
+  rmSync(path, { force: true });
 }
+
+/** Two windows this process builds at one path at once (two links) never share a temporary name. */
+let buildSerial = 0;
 
 function roundToPages(size: number): number {
   const page = pageSize();

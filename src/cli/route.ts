@@ -16,6 +16,7 @@ import { checkListenSocket, checkOutputFile, checkPortFree } from './startup-che
 import { listenHost } from '../bus/stream-socket.js';
 import type { Router } from '../router/router.js';
 import { checkLinkUri } from '../bus/check-link.js';
+import { checkWindowPath, WindowInUseError, WindowPathError, type WindowScheme } from '../bus/window-file.js';
 import { LinkUriError, parseLinkUri } from '../bus/uri.js';
 import { shardBudget } from './shard-budget.js';
 import type { BusLink } from '../bus/bus-link.js';
@@ -193,6 +194,7 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
     if ((u.scheme === 'vmamp' || u.scheme === 'spsc') && side === 'driver') {
       checkOutputFile(u.path, `${owner}: window file`, 'vm1');
       own(`file:${resolve(u.path)}`, owner, 'window file', u.path);
+      checkWindowFile(u.path, u.size!, u.scheme, owner);
       if (u.sock !== undefined) {
         checkListenSocket(u.sock, `${owner}: doorbell socket`);
         own(`file:${resolve(u.sock)}`, owner, 'doorbell socket', u.sock);
@@ -212,6 +214,21 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
     await checkPortFree(a.host, a.port, `--advertise ${cfg.cluster.advertise}`, 'choose another port, or stop the program listening there');
   }
   return { cfg, configPath, cliOverrides, warnings };
+}
+
+/**
+ * A window file we create: what is at its path must be a window we left that nobody serves.
+ * Something else there is a mistake in the command line (exit 2); a router serving it is not
+ * (exit 1, as a port in use).
+ */
+function checkWindowFile(path: string, size: number, scheme: WindowScheme, owner: string): void {
+  try {
+    checkWindowPath(path, size, scheme);
+  } catch (e) {
+    if (e instanceof WindowPathError) throw new UsageError(`${owner}: ${e.message}`);
+    if (e instanceof WindowInUseError) throw new CommandFailure(`${owner}: ${e.message}`);
+    throw e;
+  }
 }
 
 /** Run `check`; an error of class `kind` becomes a UsageError with `prefix` before its message. */
@@ -345,7 +362,7 @@ export async function run(argv: string[]): Promise<number> {
         if (abort.signal.aborted) return;
         if (p.ups === 0) {
           // Never came up: a configuration problem, not a peer that left.
-          fail(`--${p.side}-link ${p.uri}: ${(e as Error).message}`, e instanceof LinkUriError ? EXIT_USAGE : EXIT_FAILURE);
+          fail(`--${p.side}-link ${p.uri}: ${(e as Error).message}`, e instanceof LinkUriError || e instanceof WindowPathError ? EXIT_USAGE : EXIT_FAILURE);
           return;
         }
         say(`--${p.side}-link ${p.uri}: ${(e as Error).message}`, { link: p.uri, side: p.side, reason: (e as Error).message });

@@ -11,6 +11,8 @@ interface MmapAddon {
   /** Absent in an addon built before the SIGBUS handler (rebuild: npm ci, or node-gyp rebuild). */
   windowLost?(view: Uint8Array, offset: number, length: number): boolean;
   lostTotal?(): number;
+  /** Absent in an addon built before window locks (rebuild: npm ci, or node-gyp rebuild). */
+  lockFd?(fd: number): boolean;
 }
 
 let addon: MmapAddon | undefined;
@@ -59,4 +61,17 @@ export function windowLost(memory: WebAssembly.Memory, offset: number, length: n
 /** Mapped ranges lost that way since the process started. */
 export function lostWindowsTotal(): number {
   return load().lostTotal?.() ?? 0;
+}
+
+/**
+ * Take an exclusive advisory lock (flock, non-blocking) on the open descriptor `fd`: true when
+ * we hold it, false when another open file holds it (a process serving that window). Held until
+ * the descriptor is closed, or the process ends however it ends.
+ */
+export function lockFd(fd: number): boolean {
+  const a = load();
+  if (a.lockFd === undefined) {
+    throw new Error('vmsg-router: the mmap addon predates window locks; rebuild it (npm ci, or node-gyp rebuild)');
+  }
+  return a.lockFd(fd);
 }

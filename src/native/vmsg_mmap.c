@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -244,6 +245,26 @@ static napi_value lost_total_count(napi_env env, napi_callback_info info) {
   return v;
 }
 
+// lockFd(fd): take flock(LOCK_EX|LOCK_NB) on an open descriptor: true when we hold it now,
+// false when another open file (another process serving that window) holds it. The lock lasts
+// until the descriptor is closed, also by the kernel when the process dies however it dies.
+static napi_value lock_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "lockFd(fd)");
+    return NULL;
+  }
+  int r;
+  do r = flock(fd, LOCK_EX | LOCK_NB); while (r != 0 && errno == EINTR);
+  if (r != 0 && errno != EWOULDBLOCK) return throw_errno(env, "flock", "");
+  napi_value v;
+  napi_get_boolean(env, r == 0, &v);
+  return v;
+}
+
 static napi_value page_size(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value v;
@@ -258,6 +279,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"pageSize", NULL, page_size, NULL, NULL, NULL, napi_default, NULL},
     {"windowLost", NULL, window_lost, NULL, NULL, NULL, napi_default, NULL},
     {"lostTotal", NULL, lost_total_count, NULL, NULL, NULL, napi_default, NULL},
+    {"lockFd", NULL, lock_fd, NULL, NULL, NULL, napi_default, NULL},
   };
   install_handler();
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
