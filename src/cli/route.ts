@@ -194,11 +194,11 @@ async function startupChecks(argv: string[]): Promise<Checked | 'help'> {
     if ((u.scheme === 'vmamp' || u.scheme === 'spsc') && side === 'driver') {
       checkOutputFile(u.path, `${owner}: window file`, 'vm1');
       own(`file:${resolve(u.path)}`, owner, 'window file', u.path);
-      checkWindowFile(u.path, u.size!, u.scheme, owner);
       if (u.sock !== undefined) {
         checkListenSocket(u.sock, `${owner}: doorbell socket`);
         own(`file:${resolve(u.sock)}`, owner, 'doorbell socket', u.sock);
       }
+      checkWindowFile(u.path, u.size!, u.scheme, owner);
     }
   }
   // Ports: bound (and let go) now, so a port in use stops us before any worker starts.
