@@ -15,7 +15,7 @@ import { vmampDeviceInit, VmampBringUp, vmampProducer, vmampConsumer, VMAMP_ROLE
 
 const { path, size, perRun, script } = workerData;
 const mem = new SharedMemory({ bytes: 2 << 20 });
-const win = ShmWindow.create(mem, path, size);
+const win = ShmWindow.create(mem, path, size, 'vmamp');
 const layout = vmampDeviceInit(mem, win.base, size);
 win.publish();
 const bringUp = new VmampBringUp(mem.buffer, layout, VMAMP_ROLE_DEVICE);
