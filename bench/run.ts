@@ -1,16 +1,19 @@
-// `npm run -s bench [-- --quick] [--only a,b] [--runs N] [--out FILE]`: runs every case in
+// `npm run -s bench [-- --quick] [--only a,b] [--runs N] [--out FILE] [--help]`: runs every case in
 // separate child processes (rings at full speed are bimodal per process on the 2-vCPU VMs, so
 // one process proves little), interleaved — round 1 runs each case once, then round 2, … — so
 // background noise spreads over all cases, and prints ONE JSON document on stdout:
 //   {"machine": {...}, "results": [{"name", "unit", "median", "min", "max", "runs", ...}, ...]}
 // Progress goes to stderr. Cases are the other files of bench/ (docs/BENCHMARKS.md).
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Every temporary file of the run (the C anchor build, each case's sockets and directories: the
+// cases get TMPDIR inside ours) is under one directory, removed also on Ctrl-C or SIGTERM.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem, type, arch } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { anchorSourceDir, buildAnchor, parseAnchorMedian } from './c-anchor.js';
-import { argInt, isQuick, log, sig, summarize, type CaseReport, type Result } from './stats.js';
+import { log, sig, summarize, type CaseReport, type Result } from './stats.js';
+import { parseRunArgs, RunArgsError, RUN_USAGE, type RunArgs } from './run-args.js';
 import { publishMode, publishModeReason } from '../src/wait/fence.js';
 import { allowedCpus } from '../src/native/cpu-affinity.js';
 
@@ -149,17 +152,22 @@ interface RunOutcome {
   otherCpuPct: number;
 }
 
+/** The case process running now (a stop signal ends it first). */
+let running: ChildProcess | null = null;
+
 /** One child process; a C anchor's RESULT line becomes the sample `anchorMetric`. */
-function runOnce(cmd: { file: string; args: string[]; node: boolean }, anchorMetric: string): Promise<RunOutcome> {
+function runOnce(cmd: { file: string; args: string[]; node: boolean }, anchorMetric: string, env: NodeJS.ProcessEnv): Promise<RunOutcome> {
   const c0 = cpuClock();
   const t0 = performance.now();
-  const child = cmd.node ? spawn(process.execPath, [cmd.file, ...cmd.args], { stdio: ['ignore', 'pipe', 'inherit'], timeout: RUN_TIMEOUT_MS })
-    : spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'], timeout: RUN_TIMEOUT_MS });
+  const child = cmd.node ? spawn(process.execPath, [cmd.file, ...cmd.args], { stdio: ['ignore', 'pipe', 'inherit'], timeout: RUN_TIMEOUT_MS, env })
+    : spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'], timeout: RUN_TIMEOUT_MS, env });
+  running = child;
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   return new Promise((resolve) => {
     child.on('error', (e) => resolve({ report: null, error: e.message, otherCpuPct: NaN }));
     child.on('close', (code, signal) => {
+      running = null;
       const c1 = cpuClock();
       const wall = (performance.now() - t0) / 1000;
       const other = ((c1.machine - c0.machine) - (c1.ours - c0.ours)) / (wall * cpus().length);
@@ -288,12 +296,60 @@ function applyTargets(results: Result[]): void {
   }
 }
 
-async function main(): Promise<void> {
-  const quick = isQuick();
-  const runs = argInt('runs', quick ? 3 : 5);
-  const onlyArg = process.argv.indexOf('--only');
-  const only = onlyArg < 0 ? null : new Set(process.argv[onlyArg + 1]?.split(','));
+/** The command line, or the exit status when there is nothing to run (--help: 0; a mistake: 2). */
+function commandLine(): { args: RunArgs; ids: string[] } | number {
+  let args: RunArgs;
+  try {
+    args = parseRunArgs(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof RunArgsError)) throw e;
+    process.stderr.write(`bench: ${e.message} (see: npm run bench -- --help)\n`);
+    return 2;
+  }
+  const ids = cases(null).map((c) => c.id);
+  if (args.help) {
+    process.stdout.write(`${RUN_USAGE}\nCase ids: ${ids.join(', ')}\n`);
+    return 0;
+  }
+  const unknown = args.only?.filter((id) => !ids.includes(id)) ?? [];
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: --only: unknown case${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; known: ${ids.join(', ')}\n`);
+    return 2;
+  }
+  // Checked now, not after the run: a mistyped directory must not cost the whole run's results.
+  if (args.out !== undefined && statSync(dirname(resolve(args.out)), { throwIfNoEntry: false })?.isDirectory() !== true) {
+    process.stderr.write(`bench: --out ${args.out}: directory ${dirname(resolve(args.out))} does not exist\n`);
+    return 2;
+  }
+  return { args, ids };
+}
+
+async function main(): Promise<number> {
+  const cl = commandLine();
+  if (typeof cl === 'number') return cl;
+  const { quick } = cl.args;
+  const runs = cl.args.runs ?? (quick ? 3 : 5);
+  const only = cl.args.only === null ? null : new Set(cl.args.only);
   const tmp = mkdtempSync(join(tmpdir(), 'vmsg-bench-'));
+  // The cases make their own temporary directories and sockets in here.
+  const caseTmp = join(tmp, 'cases');
+  mkdirSync(caseTmp);
+  const env = { ...process.env, TMPDIR: caseTmp };
+  // Ctrl-C (the terminal signals the running case too) or SIGTERM: end the running case, then
+  // remove everything below `tmp` and exit 128 + the signal's number, printing no results.
+  let stopped: NodeJS.Signals | null = null;
+  const onSignal = (s: NodeJS.Signals): void => {
+    if (stopped !== null) return;
+    stopped = s;
+    log(`stopping (${s}): ending the running case, removing ${tmp}`);
+    const child = running;
+    if (child !== null) {
+      child.kill(s);
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const notes: string[] = [];
   const started = performance.now();
   const host = machine(quick, runs);
@@ -306,12 +362,14 @@ async function main(): Promise<void> {
     const other = new Map<string, number[]>();
     const errors = new Map<string, string[]>();
     const info = new Map<string, unknown[]>();
-    for (let round = 1; round <= runs; round++) {
+    for (let round = 1; round <= runs && stopped === null; round++) {
       for (const c of selected) {
+        if (stopped !== null) break;
         const cmd = c.command(quick);
         if (cmd === null) continue;
         log(`round ${round}/${runs}: ${c.id}`);
-        const r = await runOnce(cmd, Object.keys(c.metrics)[0]!);
+        const r = await runOnce(cmd, Object.keys(c.metrics)[0]!, env);
+        if (stopped !== null) break;
         other.set(c.id, [...(other.get(c.id) ?? []), r.otherCpuPct]);
         if (r.report === null) {
           log(`${c.id} failed: ${r.error}`);
@@ -322,6 +380,7 @@ async function main(): Promise<void> {
         if (r.report.info !== undefined) info.set(c.id, [...(info.get(c.id) ?? []), r.report.info]);
       }
     }
+    if (stopped !== null) return 128 + (stopped === 'SIGINT' ? 2 : 15);
     const results: Result[] = [];
     for (const c of selected) {
       for (const [m, unit] of Object.entries(c.metrics)) {
@@ -347,11 +406,13 @@ async function main(): Promise<void> {
     };
     const json = JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
     process.stdout.write(json);
-    const out = process.argv.indexOf('--out');
-    if (out >= 0 && process.argv[out + 1] !== undefined) writeFileSync(process.argv[out + 1]!, json);
+    if (cl.args.out !== undefined) writeFileSync(cl.args.out, json);
+    return 0;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
 }
 
-await main();
+process.exitCode = await main();
