@@ -298,6 +298,13 @@ function applyTargets(results: Result[]): void {
 
 /** The command line, or the exit status when there is nothing to run (--help: 0; a mistake: 2). */
 function commandLine(): { args: RunArgs; ids: string[] } | number {
+  // `npm run bench --quick` (no `--`): npm keeps the option as its own config and runs us
+  // without it, which would start the full run.
+  const eaten = ['quick', 'runs', 'out'].filter((k) => process.env.npm_lifecycle_event === 'bench' && process.env[`npm_config_${k}`] !== undefined);
+  if (eaten.length > 0) {
+    process.stderr.write(`bench: npm took --${eaten[0]} as its own option; put -- before the runner's options: npm run bench -- --${eaten[0]}\n`);
+    return 2;
+  }
   let args: RunArgs;
   try {
     args = parseRunArgs(process.argv.slice(2));

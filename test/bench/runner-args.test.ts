@@ -17,9 +17,9 @@ afterAll(() => {
 interface Runner { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
 
 /** `node dist/bench/run.js ARGS` with a TMPDIR of its own; `poll`, called every 20 ms, may signal it. */
-function runner(args: string[], tmp: string, poll?: (kill: (s: NodeJS.Signals) => void) => void): Promise<Runner> {
+function runner(args: string[], tmp: string, poll?: (kill: (s: NodeJS.Signals) => void) => void, env: NodeJS.ProcessEnv = {}): Promise<Runner> {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [RUN, ...args], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [RUN, ...args], { env: { ...process.env, ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -54,6 +54,14 @@ describe('bench runner: command line', () => {
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(r.stderr.trimEnd()).toMatch(line);
     expect(r.ms).toBeLessThan(10_000);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('npm run bench --quick (no --, so npm keeps --quick and runs us without it): exit 2 saying where the -- goes', async () => {
+    const tmp = freshTmp();
+    const r = await runner([], tmp, undefined, { npm_lifecycle_event: 'bench', npm_config_quick: 'true' });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr.trimEnd()).toBe("bench: npm took --quick as its own option; put -- before the runner's options: npm run bench -- --quick");
     expect(readdirSync(tmp)).toEqual([]);
   });
 
