@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAIN, vmsg, type Run } from './run-vmsg.js';
+import { peerArgs, peerSkipReason, startPeer } from '../bus/helpers.js';
 
 const dir = mkdtempSync('/dev/shm/vmsg-route-window-owner-');
 const children: ChildProcess[] = [];
@@ -73,6 +74,24 @@ describe('vmsg route: the window file at a --driver-link path', () => {
     a.child.kill('SIGINT');
     expect(await a.exited).toBe(0);
     expect(existsSync(path)).toBe(false);
+  });
+
+  it.skipIf(peerSkipReason !== null)('a window a C device side (test/peers/vmsg-peer.c) serves is refused too: the peer holds the same lock', async () => {
+    const path = join(dir, 'c-peer');
+    const peer = startPeer(['--devices', '1', ...peerArgs('spsc', 'device', { path, sock: '' }, 8192, false)]);
+    try {
+      const deadline = Date.now() + 15_000;
+      while (!existsSync(path)) {
+        if (Date.now() > deadline) throw new Error('the C peer never published its window');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const r = await vmsg('route', '--driver-link', `spsc:${path}?size=8192`, '--device', 'echo:1', '--duration', '30');
+      expectOneLine(r, 1, /window file .*c-peer is in use by another process/);
+      expect(existsSync(path)).toBe(true);
+    } finally {
+      peer.proc.kill('SIGKILL');
+      await peer.done;
+    }
   });
 
   it('a window left by a SIGKILLed router is replaced by the next one, which serves a driver and removes it on exit', async () => {

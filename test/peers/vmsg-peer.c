@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -677,14 +678,23 @@ int main(int argc, char **argv) {
     bell_open(sock);
     bell_accept();
   }
-  int fd;
+  int fd, lock_fd = -1;
   double until = now_s() + (double)wait_ms / 1000;
   char building[4200];
   snprintf(building, sizeof building, "%s.building-%d", path, (int)getpid());
   if (is_device) {
+    // The builder of a window holds flock(LOCK_EX) on its file while it serves it (vmsg route
+    // does too): a window another process serves is left to it; one nobody holds is a leftover.
+    int old = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (old >= 0) {
+      if (flock(old, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) die("window file %s is in use by another process", path);
+      close(old);
+    }
     unlink(path); // a driver must not attach to an earlier window while we build this one
     fd = open(building, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || ftruncate(fd, (off_t)map_size) != 0) die("cannot create %s", building);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) die("cannot lock %s", building);
+    lock_fd = dup(fd); // the lock lives as long as this descriptor: until we exit
   } else {
     struct stat st;
     for (;;) {
@@ -715,5 +725,6 @@ int main(int argc, char **argv) {
           sock ? "doorbell socket" : sock_path ? "polling until the doorbell socket connects" : "busy-poll");
   int status = is_device ? run_device(duration) : run_driver(mode, count, outstanding, (uint16_t)dev, discover, idle_ms, seconds);
   if (listen_fd >= 0) { close(listen_fd); unlink(sock_path_given); }
+  if (lock_fd >= 0) close(lock_fd);
   return status;
 }
