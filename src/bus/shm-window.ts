@@ -1,7 +1,7 @@
 // A shared-memory window of an external bus (docs/BUSES.md §2 vmamp, §3 SPSC): a file, normally
 // under /dev/shm, mapped over a page-aligned range of our shared WebAssembly.Memory, so the
 // WASM hot path reads and writes the peer's rings in place (no copy step). The device side
-// builds the file (owner-only, whole pages) under a temporary name and renames it into place
+// builds the file (owner-only, whole pages) under a temporary name and links it into place
 // once the layout is written, so a driver waiting for the file never maps a half-built window
 // (SPSC has no magic to tell); the driver side waits for it to appear. Who may create or replace
 // the file at a path, and the lock the device side holds on it, are src/bus/window-file.ts.
