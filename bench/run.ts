@@ -8,7 +8,7 @@
 // cases get TMPDIR inside ours) is under one directory, removed also on Ctrl-C or SIGTERM.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir, totalmem, type, arch } from 'node:os';
+import { constants as osConstants, cpus, loadavg, release, tmpdir, totalmem, type, arch } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { anchorSourceDir, buildAnchor, parseAnchorMedian } from './c-anchor.js';
@@ -342,8 +342,9 @@ async function main(): Promise<number> {
   const caseTmp = join(tmp, 'cases');
   mkdirSync(caseTmp);
   const env = { ...process.env, TMPDIR: caseTmp };
-  // Ctrl-C (the terminal signals the running case too) or SIGTERM: end the running case, then
-  // remove everything below `tmp` and exit 128 + the signal's number, printing no results.
+  // Ctrl-C (the terminal signals the running case too), SIGTERM or SIGHUP (the terminal went
+  // away): end the running case, then remove everything below `tmp` and exit 128 + the
+  // signal's number, printing no results.
   let stopped: NodeJS.Signals | null = null;
   const onSignal = (s: NodeJS.Signals): void => {
     if (stopped !== null) return;
@@ -357,6 +358,7 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   const notes: string[] = [];
   const started = performance.now();
   const host = machine(quick, runs);
@@ -387,7 +389,7 @@ async function main(): Promise<number> {
         if (r.report.info !== undefined) info.set(c.id, [...(info.get(c.id) ?? []), r.report.info]);
       }
     }
-    if (stopped !== null) return 128 + (stopped === 'SIGINT' ? 2 : 15);
+    if (stopped !== null) return 128 + osConstants.signals[stopped as NodeJS.Signals];
     const results: Result[] = [];
     for (const c of selected) {
       for (const [m, unit] of Object.entries(c.metrics)) {
@@ -419,6 +421,7 @@ async function main(): Promise<number> {
     rmSync(tmp, { recursive: true, force: true });
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGHUP', onSignal);
   }
 }
 
