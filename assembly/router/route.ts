@@ -60,14 +60,14 @@ let gRxOverclaim: u32 = 0;
  * A walk's common frame, without a call: a driver's standard request (requestNow) or a device's
  * answer in order (answerNow); true when taken. Any other frame of those walks takes the whole
  * way, out of line (takeOut): with the rare paths' calls inlined into the walk, the common path
- * kept its values in stack slots (a call saves every live register). Capture on, or a size
- * takeFrame drops (sizeFit): the whole way, where those are handled. One && chain per kind: a
- * shared flag measured 6 instructions more per request. `kind` is a constant in each walk.
+ * kept its values in stack slots (a call saves every live register). A size takeFrame drops
+ * fails `size - HDR_SIZE < fit` (sizeFit), and so does every frame while capturing (`fit` is 0
+ * then: walkFit): the whole way, where those are handled. `kind` is a constant in each walk.
  */
 @inline function takeNow(shard: usize, ep: u32, e: usize, kind: u32, f: usize, w: u64, fit: u32): bool {
-  const size = hdrMsgSize(w);
-  if (kind == EPK_DRIVER) return captureCursor() == 0 && size - HDR_SIZE < fit && requestNow(shard, ep, e, f, w);
-  if (kind == EPK_DEVICE) return captureCursor() == 0 && size - HDR_SIZE < fit && answerNow(shard, ep, e, f, w);
+  if (hdrMsgSize(w) - HDR_SIZE >= fit) return false;
+  if (kind == EPK_DRIVER) return requestNow(shard, ep, e, f, w);
+  if (kind == EPK_DEVICE) return answerNow(shard, ep, e, f, w);
   return false;
 }
 
@@ -86,6 +86,22 @@ let gRxOverclaim: u32 = 0;
   const most = room < maxMsg ? room : maxMsg;
   return most < HDR_SIZE ? 0 : most - HDR_SIZE + 1;
 }
+
+/**
+ * The bound takeNow tests a walk's frames with: the source's max size, or 0 while capturing
+ * (routeSome captures for a whole call, bindShard), so that one test per frame sends every
+ * frame the whole way then.
+ */
+@inline function walkMax(maxMsg: u32): u32 {
+  return captureCursor() != 0 ? 0 : maxMsg;
+}
+
+/**
+ * takeNow's bound for the slot walk under way (sizeFit of the slot and walkMax), set once per
+ * walk. A global, so each frame compares with it in place: as a local TurboFan recomputed it
+ * inside the loop (a register short), and as a parameter the walk measured slower.
+ */
+let gWalkFit: u32 = 0;
 
 /** takeFrame of a driver's frame, out of line: what requestNow did not forward. */
 function takeDriverFrame(shard: usize, ep: u32, e: usize, cur: usize, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
@@ -147,7 +163,7 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
   const stride = slotStride(cur);
   const cap = ringCapacity(cur);
   let local = runStart(cur);
-  const fit = sizeFit(stride, maxMsg);
+  gWalkFit = sizeFit(stride, walkMax(maxMsg));
   let n: u32 = 0;
   let bytes: u32 = 0; // summed in a register, stored once per batch
   while (n < avail) {
@@ -155,7 +171,7 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
     const w = load<u64>(f);
     // The common frame has a back edge of its own: joined with the out-of-line call's result
     // it took moves and jumps to merge the two.
-    if (takeNow(shard, ep, e, kind, f, w, fit)) {
+    if (takeNow(shard, ep, e, kind, f, w, gWalkFit)) {
       bytes += hdrMsgSize(w);
       local = slotNext(local, cap);
       n++;
@@ -186,6 +202,7 @@ function drainPackedOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u3
 /** walkSlots for a packed ring: a frame takes frameUnits(msg_size) units. */
 @inline function walkPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, budget: u32, kind: u32): u32 {
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
+  const fitMax = walkMax(maxMsg);
   const slots = ringSlots(cur);
   const stride = slotStride(cur);
   const cap = ringCapacity(cur);
@@ -206,7 +223,7 @@ function drainPackedOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u3
     if (units > avail - used) units = avail - used;
     const room = units * stride;
     // The common frame's own back edge, as in drainOther.
-    if (takeNow(shard, ep, e, kind, f, w, sizeFit(room, maxMsg))) {
+    if (takeNow(shard, ep, e, kind, f, w, sizeFit(room, fitMax))) {
       bytes += size;
       local = slotAfter(local, units, cap);
       used += units;
