@@ -94,16 +94,22 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
  * meets the same tests again, each with its own outcome (refusal, park, stall counts).
  */
 @inline export function requestNow(shard: usize, drv: u32, de: usize, f: usize, w: u64): bool {
-  if ((hdrType(w) & (TYPE_BUS | TYPE_RESPONSE)) != 0 || hdrMsgId(w) - T_GET_DEVICE_INFO > T_GET_SHM - T_GET_DEVICE_INFO) return false;
+  // One `if` per test: an || chain became a flag in a register, set, then tested again.
+  if ((hdrType(w) & (TYPE_BUS | TYPE_RESPONSE)) != 0) return false;
+  if (hdrMsgId(w) - T_GET_DEVICE_INFO > T_GET_SHM - T_GET_DEVICE_INFO) return false;
   if (load<u32>(de + EP_OUT, OUT_PARK_COUNT) >= parkLimit()) return false;
   const ds = deviceState(shard, hdrDevNum(w));
-  if (ds == 0 || !isMine(shard, ds)) return false;
-  if ((<u32>load<u16>(ds, DS_FLAGS) & DSF_REMOVING) != 0 || load<u32>(de, EP_ALLOW) != 0) return false;
+  if (ds == 0) return false;
+  if (!isMine(shard, ds)) return false;
+  if ((<u32>load<u16>(ds, DS_FLAGS) & DSF_REMOVING) != 0) return false;
+  if (load<u32>(de, EP_ALLOW) != 0) return false;
   const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
   const dev = endpointAt(shard, devEp);
-  if (hdrMsgSize(w) > <u32>load<u16>(dev, EP_MAX_MSG) || load<u32>(ds, DS_PARK_COUNT) != 0) return false;
+  if (hdrMsgSize(w) > <u32>load<u16>(dev, EP_MAX_MSG)) return false;
+  if (load<u32>(ds, DS_PARK_COUNT) != 0) return false;
   const out = dev + EP_OUT;
-  if (outHasParked(out) || !windowHasRoom(ds)) return false;
+  if (outHasParked(out)) return false;
+  if (!windowHasRoom(ds)) return false;
   // The device's cursor straight from its state (= out's OUT_CURSOR; not removed, tested above).
   const cur = <usize>load<u32>(ds, DS_OUT_CURSOR);
   const local = producerIndex(cur);
