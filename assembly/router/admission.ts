@@ -14,7 +14,7 @@ import {
   withToken, withDevNum, withTokenDevNum, hdrType, hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize,
 } from '../header';
 import { EA_VQ_INDEX, EA_NEXT_OFFSET, EA_SIZE } from '../payload';
-import { produceReserve, produceCommit, producerIndex, produceNextSeen, cursorSlotAt, produceCommitTo } from '../ring/cursor';
+import { produceReserve, produceCommit, producerIndex, produceNextSeen, produceFullSeen, cursorSlotAt, produceCommitTo } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { endpointAt, deviceState, drop, bump, markDirty, markPending, epCounter, count, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
 import { captureFrame } from './capture';
@@ -114,7 +114,7 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   const cur = <usize>load<u32>(ds, DS_OUT_CURSOR);
   const local = producerIndex(cur);
   const next = produceNextSeen(cur, local, hdrMsgSize(w));
-  if (next == 0xffffffff) return false;
+  if (produceFullSeen(cur, next)) return false;
   outMarkBlocked(shard, out, false);
   forwardWrite(shard, ds, devEp, out, cur, cursorSlotAt(cur, local), drv, f, w, true, false, true, next);
   return true;

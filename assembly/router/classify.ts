@@ -16,7 +16,7 @@ import {
   hdrType, hdrMsgId, hdrDevNum, hdrMsgSize, hdrToken,
 } from '../header';
 import { deviceState, count, drop, bump, parkLimit, epTag, endpointAt, shardId } from './context';
-import { producerIndex, produceNextSeen, cursorSlotAt } from '../ring/cursor';
+import { producerIndex, produceNextSeen, produceFullSeen, cursorSlotAt } from '../ring/cursor';
 import { outEmit, outStalled, outHasParked, outMarkBlocked, outWriteOwn } from './output';
 import { emitToEndpoint, emitAnswer } from './emit';
 import { matchResponse, matchedEntry, failRequest, headDelivered, entryOf, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
@@ -141,7 +141,7 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
   const cur = <usize>load<u32>(ds, DS_BOUND_CURSOR);
   const local = producerIndex(cur);
   const next = produceNextSeen(cur, local, size);
-  if (next == 0xffffffff) return false;
+  if (produceFullSeen(cur, next)) return false;
   outMarkBlocked(shard, out, false);
   outWriteOwn(shard, out, cur, cursorSlotAt(cur, local), withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, size, false, true, next);
   headDelivered(shard, ds, ent);
