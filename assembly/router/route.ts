@@ -13,7 +13,7 @@ import {
 } from './layout';
 import { HDR_SIZE, hdrMsgSize } from '../header';
 import {
-  consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, frameUnits,
+  cursorSlotAt, consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, frameUnits,
   runStart, ringSlots, slotStride, ringCapacity, maxUnits, isPacked, slotAt, slotNext, slotAfter,
 } from '../ring/cursor';
 import { endpointAt, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, captureCursor, epTagLive } from './context';
@@ -103,6 +103,40 @@ let gRxOverclaim: u32 = 0;
  */
 let gWalkFit: u32 = 0;
 
+/** What takeSlot returns for a frame that stays in its ring (backpressure); any other value is the frame's msg_size. */
+const TAKE_STALL: u32 = 0xffffffff;
+
+/**
+ * takeFrame of the frame at slot `local` of a slot ring, for the slot walk: it reads the frame,
+ * the slot size and the source's max size itself, so that nothing of the frame (its address,
+ * header, size) is live where takeNow's outcome joins this path: the walk's common frame then
+ * keeps them in registers instead of loading them back at the join. Its msg_size as routed, or
+ * TAKE_STALL.
+ */
+@inline function takeSlot(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, local: u32): u32 {
+  const f = cursorSlotAt(cur, local);
+  const w = load<u64>(f);
+  if (!takeFrame(shard, ep, e, cur, kind, <u32>load<u16>(e, EP_MAX_MSG), local, f, w, slotStride(cur))) return TAKE_STALL;
+  return hdrMsgSize(w);
+}
+
+/** The frames of a slot walk takeNow did not take: takeSlot (out of line for the two kinds takeNow serves). */
+@inline function takeOutSlot(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, local: u32): u32 {
+  if (kind == EPK_DRIVER) return takeDriverSlot(shard, ep, e, cur, local);
+  if (kind == EPK_DEVICE) return takeDeviceSlot(shard, ep, e, cur, local);
+  return takeSlot(shard, ep, e, cur, kind, local);
+}
+
+/** takeSlot of a driver's frame, out of line: what requestNow did not forward. */
+function takeDriverSlot(shard: usize, ep: u32, e: usize, cur: usize, local: u32): u32 {
+  return takeSlot(shard, ep, e, cur, EPK_DRIVER, local);
+}
+
+/** takeSlot of a device's frame, out of line: what answerNow did not deliver. */
+function takeDeviceSlot(shard: usize, ep: u32, e: usize, cur: usize, local: u32): u32 {
+  return takeSlot(shard, ep, e, cur, EPK_DEVICE, local);
+}
+
 /** takeFrame of a driver's frame, out of line: what requestNow did not forward. */
 function takeDriverFrame(shard: usize, ep: u32, e: usize, cur: usize, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
   return takeFrame(shard, ep, e, cur, EPK_DRIVER, maxMsg, local, f, w, room);
@@ -179,8 +213,9 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
       faultFrameDone(shard);
       continue;
     }
-    if (!takeOut(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
-    bytes += hdrMsgSize(w);
+    const took = takeOutSlot(shard, ep, e, cur, kind, local);
+    if (took == TAKE_STALL) break;
+    bytes += took;
     local = slotNext(local, cap);
     n++;
     store<u32>(shard, n, SH_WALK_N);
