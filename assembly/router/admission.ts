@@ -57,6 +57,10 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
  */
 @inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool, capturing: bool, seen: bool, next: u32): void {
   const size = hdrMsgSize(w);
+  // The counters first, while the output and the size are at hand: counted last, they kept both
+  // live across the frame's stores (spilled and loaded back). Nothing reads them before the
+  // frame is published, at the earliest after this step.
+  countTx(out, size); // EC_TX, EC_TX_BYTES through the output's own counter address: no multiply by the stride
   let token: u32;
   if (isRequest) {
     token = openRequest(shard, ds, hdrMsgId(w), drv, hdrToken(w), timeoutMs());
@@ -83,8 +87,6 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
     produceCommit(cur);
     markDirty(shard, cur, out, OUT_DIRTY);
   }
-  // EC_TX and EC_TX_BYTES through the output's own counter address: no multiply by the stride.
-  countTx(out, size);
 }
 
 /**
