@@ -36,8 +36,8 @@ let gRxOverclaim: u32 = 0;
 /**
  * One frame at slot `local` of a source (frame `f`, header `w`, `room` bytes of buffer): record
  * it for the capture, check its size, route it. False when it must stay in the ring
- * (backpressure; counted as a stall). Inlined into takeOut (a freed endpoint's walk) and into
- * the out-of-line takeDriverFrame and takeDeviceFrame.
+ * (backpressure; counted as a stall). Inlined into takeSlot and takeOut (a freed endpoint's
+ * walks) and into the out-of-line takeDriverSlot, takeDeviceSlot, takeDriverFrame and takeDeviceFrame.
  */
 @inline function takeFrame(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
   const size = hdrMsgSize(w);
@@ -62,7 +62,7 @@ let gRxOverclaim: u32 = 0;
  * way, out of line (takeOut): with the rare paths' calls inlined into the walk, the common path
  * kept its values in stack slots (a call saves every live register). A size takeFrame drops
  * fails `size - HDR_SIZE < fit` (sizeFit), and so does every frame while capturing (`fit` is 0
- * then: walkFit): the whole way, where those are handled. `kind` is a constant in each walk.
+ * then: walkMax): the whole way, where those are handled. `kind` is a constant in each walk.
  */
 @inline function takeNow(shard: usize, ep: u32, e: usize, kind: u32, f: usize, w: u64, fit: u32): bool {
   if (hdrMsgSize(w) - HDR_SIZE >= fit) return false;
@@ -110,8 +110,8 @@ const TAKE_STALL: u32 = 0xffffffff;
  * takeFrame of the frame at slot `local` of a slot ring, for the slot walk: it reads the frame,
  * the slot size and the source's max size itself, so that nothing of the frame (its address,
  * header, size) is live where takeNow's outcome joins this path: the walk's common frame then
- * keeps them in registers instead of loading them back at the join. Its msg_size as routed, or
- * TAKE_STALL.
+ * keeps them in registers instead of loading them back at the join. What it routes, counts and
+ * captures is what it read here (takeNow only looked). Its msg_size as routed, or TAKE_STALL.
  */
 @inline function takeSlot(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, local: u32): u32 {
   const f = cursorSlotAt(cur, local);
