@@ -14,7 +14,7 @@ import {
   withToken, withDevNum, withTokenDevNum, hdrType, hdrMsgId, hdrDevNum, hdrToken, hdrMsgSize,
 } from '../header';
 import { EA_VQ_INDEX, EA_NEXT_OFFSET, EA_SIZE } from '../payload';
-import { produceReserve, produceCommit, producerIndex, produceNextSeen, cursorSlotAt, produceCommitTo } from '../ring/cursor';
+import { produceReserve, produceCommit, producerIndex, produceNextSeen, produceFullSeen, cursorSlotAt, produceCommitTo } from '../ring/cursor';
 import { copyFrame } from '../copy';
 import { endpointAt, deviceState, drop, bump, markDirty, markPending, epCounter, count, shardId, timeoutMs, parkLimit, captureCursor, epTag, epTagLive } from './context';
 import { captureFrame } from './capture';
@@ -57,6 +57,10 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
  */
 @inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool, capturing: bool, seen: bool, next: u32): void {
   const size = hdrMsgSize(w);
+  // The counters first, while the output and the size are at hand: counted last, they kept both
+  // live across the frame's stores (spilled and loaded back). Nothing reads them before the
+  // frame is published, at the earliest after this step.
+  countTx(out, size); // EC_TX, EC_TX_BYTES through the output's own counter address: no multiply by the stride
   let token: u32;
   if (isRequest) {
     token = openRequest(shard, ds, hdrMsgId(w), drv, hdrToken(w), timeoutMs());
@@ -83,8 +87,6 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
     produceCommit(cur);
     markDirty(shard, cur, out, OUT_DIRTY);
   }
-  // EC_TX and EC_TX_BYTES through the output's own counter address: no multiply by the stride.
-  countTx(out, size);
 }
 
 /**
@@ -94,21 +96,27 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
  * meets the same tests again, each with its own outcome (refusal, park, stall counts).
  */
 @inline export function requestNow(shard: usize, drv: u32, de: usize, f: usize, w: u64): bool {
-  if ((hdrType(w) & (TYPE_BUS | TYPE_RESPONSE)) != 0 || hdrMsgId(w) - T_GET_DEVICE_INFO > T_GET_SHM - T_GET_DEVICE_INFO) return false;
+  // One `if` per test: an || chain became a flag in a register, set, then tested again.
+  if ((hdrType(w) & (TYPE_BUS | TYPE_RESPONSE)) != 0) return false;
+  if (hdrMsgId(w) - T_GET_DEVICE_INFO > T_GET_SHM - T_GET_DEVICE_INFO) return false;
   if (load<u32>(de + EP_OUT, OUT_PARK_COUNT) >= parkLimit()) return false;
   const ds = deviceState(shard, hdrDevNum(w));
-  if (ds == 0 || !isMine(shard, ds)) return false;
-  if ((<u32>load<u16>(ds, DS_FLAGS) & DSF_REMOVING) != 0 || load<u32>(de, EP_ALLOW) != 0) return false;
+  if (ds == 0) return false;
+  if (!isMine(shard, ds)) return false;
+  if ((<u32>load<u16>(ds, DS_FLAGS) & DSF_REMOVING) != 0) return false;
+  if (load<u32>(de, EP_ALLOW) != 0) return false;
   const devEp = <u32>load<u16>(ds, DS_ENDPOINT);
   const dev = endpointAt(shard, devEp);
-  if (hdrMsgSize(w) > <u32>load<u16>(dev, EP_MAX_MSG) || load<u32>(ds, DS_PARK_COUNT) != 0) return false;
+  if (hdrMsgSize(w) > <u32>load<u16>(dev, EP_MAX_MSG)) return false;
+  if (load<u32>(ds, DS_PARK_COUNT) != 0) return false;
   const out = dev + EP_OUT;
-  if (outHasParked(out) || !windowHasRoom(ds)) return false;
+  if (outHasParked(out)) return false;
+  if (!windowHasRoom(ds)) return false;
   // The device's cursor straight from its state (= out's OUT_CURSOR; not removed, tested above).
   const cur = <usize>load<u32>(ds, DS_OUT_CURSOR);
   const local = producerIndex(cur);
   const next = produceNextSeen(cur, local, hdrMsgSize(w));
-  if (next == 0xffffffff) return false;
+  if (produceFullSeen(cur, next)) return false;
   outMarkBlocked(shard, out, false);
   forwardWrite(shard, ds, devEp, out, cur, cursorSlotAt(cur, local), drv, f, w, true, false, true, next);
   return true;

@@ -16,7 +16,7 @@ import {
   hdrType, hdrMsgId, hdrDevNum, hdrMsgSize, hdrToken,
 } from '../header';
 import { deviceState, count, drop, bump, parkLimit, epTag, endpointAt, shardId } from './context';
-import { producerIndex, produceNextSeen, cursorSlotAt } from '../ring/cursor';
+import { producerIndex, produceNextSeen, produceFullSeen, cursorSlotAt } from '../ring/cursor';
 import { outEmit, outStalled, outHasParked, outMarkBlocked, outWriteOwn } from './output';
 import { emitToEndpoint, emitAnswer } from './emit';
 import { matchResponse, matchedEntry, failRequest, headDelivered, entryOf, MATCH_DELIVER, MATCH_HELD, MATCH_NO_POOL } from './correlate';
@@ -113,21 +113,27 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
  * together, so within the window only the head's sequence has that token.
  */
 @inline export function answerNow(shard: usize, ep: u32, e: usize, f: usize, w: u64): bool {
-  if ((hdrType(w) & (TYPE_BUS | TYPE_RESPONSE)) != TYPE_RESPONSE || (hdrMsgId(w) & MSG_ID_EVENT_BIT) != 0) return false;
+  // One `if` per test: an || chain became a flag in a register, set, then tested again.
+  if ((hdrType(w) & (TYPE_BUS | TYPE_RESPONSE)) != TYPE_RESPONSE) return false;
+  if ((hdrMsgId(w) & MSG_ID_EVENT_BIT) != 0) return false;
   if (load<u32>(e, EP_BUS_DEVS) != 0) return false;
   const ds = deviceState(shard, hdrDevNum(w));
-  if (ds == 0 || <u32>load<u16>(ds, DS_ENDPOINT) != ep) return false;
+  if (ds == 0) return false;
+  if (<u32>load<u16>(ds, DS_ENDPOINT) != ep) return false;
   const head = load<u32>(ds, DS_HEAD_SEQ);
   if (head == load<u32>(ds, DS_NEXT_SEQ)) return false;
   const ent = entryOf(ds, head);
   // State and msg_id in one 16-bit load, then the token. No entry holds token 0 (the events'):
   // a device state's first token is never 0 (RouterTables.newDeviceState), and the count skips it.
-  if (<u32>load<u16>(ent, CE_STATE) != (CES_WAITING | (hdrMsgId(w) << 8)) || <u32>load<u16>(ent, CE_TOKEN) != hdrToken(w)) return false;
+  if (<u32>load<u16>(ent, CE_STATE) != (CES_WAITING | (hdrMsgId(w) << 8))) return false;
+  if (<u32>load<u16>(ent, CE_TOKEN) != hdrToken(w)) return false;
   const drv = <u32>load<u16>(ent, CE_DRIVER);
   const de = endpointAt(shard, drv);
   const size = hdrMsgSize(w);
-  if (<u32>load<u8>(de, EP_KIND) == EPK_FREE || (<u32>load<u16>(de, EP_FLAGS) & EPF_CLOSING) != 0) return false;
-  if (size > <u32>load<u16>(de, EP_MAX_MSG) || <u32>load<u8>(de, EP_SHARD) != shardId()) return false;
+  if (<u32>load<u8>(de, EP_KIND) == EPK_FREE) return false;
+  if ((<u32>load<u16>(de, EP_FLAGS) & EPF_CLOSING) != 0) return false;
+  if (size > <u32>load<u16>(de, EP_MAX_MSG)) return false;
+  if (<u32>load<u8>(de, EP_SHARD) != shardId()) return false;
   const out = de + EP_OUT;
   if (outHasParked(out)) return false;
   // The driver that sent the device's last request (the usual one): its cursor is in the state.
@@ -135,7 +141,7 @@ function failedByDevice(shard: usize, ep: u32, e: usize, f: usize, w: u64): void
   const cur = <usize>load<u32>(ds, DS_BOUND_CURSOR);
   const local = producerIndex(cur);
   const next = produceNextSeen(cur, local, size);
-  if (next == 0xffffffff) return false;
+  if (produceFullSeen(cur, next)) return false;
   outMarkBlocked(shard, out, false);
   outWriteOwn(shard, out, cur, cursorSlotAt(cur, local), withToken(w, <u32>load<u16>(ent, CE_DRV_TOKEN)), f, size, false, true, next);
   headDelivered(shard, ds, ent);

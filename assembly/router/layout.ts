@@ -273,14 +273,15 @@ export const XS_TO_ENDPOINT: u32 = 2; // finished frame to write to an endpoint 
 // Per shard × endpoint: the shard that saw the frame counts it (so no counter has two writers).
 export const EC_RX: u32 = 0; //          frames taken from the endpoint's ring
 export const EC_TX: u32 = 1; //          frames written to the endpoint's ring
-export const EC_TERMINATED: u32 = 2; //  bus frames the router consumed itself (GET_DEVICES, PING answered; a device link's request-failed reports)
+// EC_TX_BYTES right after EC_TX: both are added to per frame, in one 16-byte read-modify-write
+// (countTx; a read-modify-write costs the routing step more than its instructions do).
+export const EC_TX_BYTES: u32 = 2; //    bytes of the frames counted by EC_TX (msg_size)
 export const EC_GENERATED: u32 = 3; //   frames the router generated for it (responses to bus requests, EVENT_DEVICE, failures)
 export const EC_FAILURES: u32 = 4; //    transport failures reported to it
 export const EC_STALLS: u32 = 5; //      times its ring was held back
 export const EC_TO_CONTROL: u32 = 6; //  frames handed to the control plane
-// The bytes counters: EC_TX_BYTES, added to per frame, in the cache line of EC_TX; EC_RX_BYTES,
-// stored once per batch with EC_RX, in the next one.
-export const EC_TX_BYTES: u32 = 7; //    bytes of the frames counted by EC_TX (msg_size)
+export const EC_TERMINATED: u32 = 7; //  bus frames the router consumed itself (GET_DEVICES, PING answered; a device link's request-failed reports)
+// EC_RX_BYTES is stored once per batch with EC_RX, in the next cache line.
 export const EC_RX_BYTES: u32 = 8; //    bytes of the frames counted by EC_RX (msg_size; a malformed frame: at most the buffer it came in)
 export const EC_DROP_BASE: u32 = 16; //  + reason (src/protocol/reasons.ts numbering)
 export const EC_COUNTERS: u32 = 64;

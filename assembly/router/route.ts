@@ -13,7 +13,7 @@ import {
 } from './layout';
 import { HDR_SIZE, hdrMsgSize } from '../header';
 import {
-  consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, frameUnits,
+  cursorSlotAt, consumePeek, consumeRelease, consumeAvailable, consumeAdvance, cursorFlush, frameUnits,
   runStart, ringSlots, slotStride, ringCapacity, maxUnits, isPacked, slotAt, slotNext, slotAfter,
 } from '../ring/cursor';
 import { endpointAt, count, drop, bump, markDirty, flushDirty, epCounter, bindShard, captureCursor, epTagLive } from './context';
@@ -36,8 +36,8 @@ let gRxOverclaim: u32 = 0;
 /**
  * One frame at slot `local` of a source (frame `f`, header `w`, `room` bytes of buffer): record
  * it for the capture, check its size, route it. False when it must stay in the ring
- * (backpressure; counted as a stall). Inlined into takeOut (a freed endpoint's walk) and into
- * the out-of-line takeDriverFrame and takeDeviceFrame.
+ * (backpressure; counted as a stall). Inlined into takeSlot and takeOut (a freed endpoint's
+ * walks) and into the out-of-line takeDriverSlot, takeDeviceSlot, takeDriverFrame and takeDeviceFrame.
  */
 @inline function takeFrame(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, maxMsg: u32, local: u32, f: usize, w: u64, room: u32): bool {
   const size = hdrMsgSize(w);
@@ -60,14 +60,14 @@ let gRxOverclaim: u32 = 0;
  * A walk's common frame, without a call: a driver's standard request (requestNow) or a device's
  * answer in order (answerNow); true when taken. Any other frame of those walks takes the whole
  * way, out of line (takeOut): with the rare paths' calls inlined into the walk, the common path
- * kept its values in stack slots (a call saves every live register). Capture on, or a size
- * takeFrame drops (sizeFit): the whole way, where those are handled. One && chain per kind: a
- * shared flag measured 6 instructions more per request. `kind` is a constant in each walk.
+ * kept its values in stack slots (a call saves every live register). A size takeFrame drops
+ * fails `size - HDR_SIZE < fit` (sizeFit), and so does every frame while capturing (`fit` is 0
+ * then: walkMax): the whole way, where those are handled. `kind` is a constant in each walk.
  */
 @inline function takeNow(shard: usize, ep: u32, e: usize, kind: u32, f: usize, w: u64, fit: u32): bool {
-  const size = hdrMsgSize(w);
-  if (kind == EPK_DRIVER) return captureCursor() == 0 && size - HDR_SIZE < fit && requestNow(shard, ep, e, f, w);
-  if (kind == EPK_DEVICE) return captureCursor() == 0 && size - HDR_SIZE < fit && answerNow(shard, ep, e, f, w);
+  if (hdrMsgSize(w) - HDR_SIZE >= fit) return false;
+  if (kind == EPK_DRIVER) return requestNow(shard, ep, e, f, w);
+  if (kind == EPK_DEVICE) return answerNow(shard, ep, e, f, w);
   return false;
 }
 
@@ -85,6 +85,56 @@ let gRxOverclaim: u32 = 0;
 @inline function sizeFit(room: u32, maxMsg: u32): u32 {
   const most = room < maxMsg ? room : maxMsg;
   return most < HDR_SIZE ? 0 : most - HDR_SIZE + 1;
+}
+
+/**
+ * The bound takeNow tests a walk's frames with: the source's max size, or 0 while capturing
+ * (routeSome captures for a whole call, bindShard), so that one test per frame sends every
+ * frame the whole way then.
+ */
+@inline function walkMax(maxMsg: u32): u32 {
+  return captureCursor() != 0 ? 0 : maxMsg;
+}
+
+/**
+ * takeNow's bound for the slot walk under way (sizeFit of the slot and walkMax), set once per
+ * walk. A global, so each frame compares with it in place: as a local TurboFan recomputed it
+ * inside the loop (a register short), and as a parameter the walk measured slower.
+ */
+let gWalkFit: u32 = 0;
+
+/** What takeSlot returns for a frame that stays in its ring (backpressure); any other value is the frame's msg_size. */
+const TAKE_STALL: u32 = 0xffffffff;
+
+/**
+ * takeFrame of the frame at slot `local` of a slot ring, for the slot walk: it reads the frame,
+ * the slot size and the source's max size itself, so that nothing of the frame (its address,
+ * header, size) is live where takeNow's outcome joins this path: the walk's common frame then
+ * keeps them in registers instead of loading them back at the join. What it routes, counts and
+ * captures is what it read here (takeNow only looked). Its msg_size as routed, or TAKE_STALL.
+ */
+@inline function takeSlot(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, local: u32): u32 {
+  const f = cursorSlotAt(cur, local);
+  const w = load<u64>(f);
+  if (!takeFrame(shard, ep, e, cur, kind, <u32>load<u16>(e, EP_MAX_MSG), local, f, w, slotStride(cur))) return TAKE_STALL;
+  return hdrMsgSize(w);
+}
+
+/** The frames of a slot walk takeNow did not take: takeSlot (out of line for the two kinds takeNow serves). */
+@inline function takeOutSlot(shard: usize, ep: u32, e: usize, cur: usize, kind: u32, local: u32): u32 {
+  if (kind == EPK_DRIVER) return takeDriverSlot(shard, ep, e, cur, local);
+  if (kind == EPK_DEVICE) return takeDeviceSlot(shard, ep, e, cur, local);
+  return takeSlot(shard, ep, e, cur, kind, local);
+}
+
+/** takeSlot of a driver's frame, out of line: what requestNow did not forward. */
+function takeDriverSlot(shard: usize, ep: u32, e: usize, cur: usize, local: u32): u32 {
+  return takeSlot(shard, ep, e, cur, EPK_DRIVER, local);
+}
+
+/** takeSlot of a device's frame, out of line: what answerNow did not deliver. */
+function takeDeviceSlot(shard: usize, ep: u32, e: usize, cur: usize, local: u32): u32 {
+  return takeSlot(shard, ep, e, cur, EPK_DEVICE, local);
 }
 
 /** takeFrame of a driver's frame, out of line: what requestNow did not forward. */
@@ -147,7 +197,7 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
   const stride = slotStride(cur);
   const cap = ringCapacity(cur);
   let local = runStart(cur);
-  const fit = sizeFit(stride, maxMsg);
+  gWalkFit = sizeFit(stride, walkMax(maxMsg));
   let n: u32 = 0;
   let bytes: u32 = 0; // summed in a register, stored once per batch
   while (n < avail) {
@@ -155,7 +205,7 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
     const w = load<u64>(f);
     // The common frame has a back edge of its own: joined with the out-of-line call's result
     // it took moves and jumps to merge the two.
-    if (takeNow(shard, ep, e, kind, f, w, fit)) {
+    if (takeNow(shard, ep, e, kind, f, w, gWalkFit)) {
       bytes += hdrMsgSize(w);
       local = slotNext(local, cap);
       n++;
@@ -163,8 +213,9 @@ function drainOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u32): u3
       faultFrameDone(shard);
       continue;
     }
-    if (!takeOut(shard, ep, e, cur, kind, maxMsg, local, f, w, stride)) break;
-    bytes += hdrMsgSize(w);
+    const took = takeOutSlot(shard, ep, e, cur, kind, local);
+    if (took == TAKE_STALL) break;
+    bytes += took;
     local = slotNext(local, cap);
     n++;
     store<u32>(shard, n, SH_WALK_N);
@@ -186,6 +237,7 @@ function drainPackedOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u3
 /** walkSlots for a packed ring: a frame takes frameUnits(msg_size) units. */
 @inline function walkPacked(shard: usize, ep: u32, e: usize, cur: usize, avail: u32, budget: u32, kind: u32): u32 {
   const maxMsg = <u32>load<u16>(e, EP_MAX_MSG);
+  const fitMax = walkMax(maxMsg);
   const slots = ringSlots(cur);
   const stride = slotStride(cur);
   const cap = ringCapacity(cur);
@@ -206,7 +258,7 @@ function drainPackedOther(shard: usize, ep: u32, e: usize, cur: usize, avail: u3
     if (units > avail - used) units = avail - used;
     const room = units * stride;
     // The common frame's own back edge, as in drainOther.
-    if (takeNow(shard, ep, e, kind, f, w, sizeFit(room, maxMsg))) {
+    if (takeNow(shard, ep, e, kind, f, w, sizeFit(room, fitMax))) {
       bytes += size;
       local = slotAfter(local, units, cap);
       used += units;

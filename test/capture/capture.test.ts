@@ -113,6 +113,40 @@ describe('capture (.vmc)', () => {
     }
   });
 
+  it('records every frame on one-frame-per-slot rings too, and nothing before or after', async () => {
+    // The slot walks take their common frame without a call unless a capture runs: then a bound
+    // set once per walk sends every frame the whole way, where it is recorded.
+    const router = await Router.create({ shards: 1, timeoutMs: 1000, packedRings: false });
+    const path = join(tmp(), 'slots.vmc');
+    try {
+      const driver = new EndpointPort(await router.attachDriver());
+      const device = new EndpointPort(await router.attachDevice({ devices: [1] }));
+      await receive(driver, 1); // EVENT_DEVICE READY
+      const round = async (first: number, n: number): Promise<void> => {
+        for (let t = first; t < first + n; t++) sendAll(driver, request(t));
+        const got = await receive(device, n);
+        expect(got).toHaveLength(n);
+        for (const f of got) sendAll(device, '01' + f.slice(2)); // the response: same id, dev_num, the router's token
+        expect(await receive(driver, n)).toEqual(Array.from({ length: n }, (_, i) => '01070100' + request(first + i).slice(8)));
+      };
+      await round(0x10, 20);
+      const tap = await router.startCapture(path);
+      const n = 40;
+      await round(0x100, n);
+      expect(await tap.stop()).toMatchObject({ captured: 4 * n, lost: 0 });
+      await round(0x200, 20);
+      const frames = (await collect(path)).flatMap((i) => (i.kind === 'frame' ? [i.frame] : []));
+      expect(frames).toHaveLength(4 * n);
+      const on = (link: number, dir: number): string[] => frames.filter((f) => f.link === link && f.dir === dir).map((f) => hex(f.bytes));
+      expect(on(driver.link.id, DIR_TO_ROUTER)).toEqual(Array.from({ length: n }, (_, i) => request(0x100 + i)));
+      expect(on(device.link.id, DIR_FROM_ROUTER)).toHaveLength(n);
+      expect(on(device.link.id, DIR_TO_ROUTER)).toHaveLength(n);
+      expect(on(driver.link.id, DIR_FROM_ROUTER)).toEqual(Array.from({ length: n }, (_, i) => '01070100' + request(0x100 + i).slice(8)));
+    } finally {
+      await router.close();
+    }
+  });
+
   it('refuses a second capture while one runs, and a file that is not a capture', async () => {
     const router = await Router.create({ shards: 1 });
     const d = tmp();
