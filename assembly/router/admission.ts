@@ -5,7 +5,7 @@
 import {
   SH_DEV_LIST, SH_PARK_LIMIT, SH_C_XS_SENT, EP_MAX_MSG, EP_ALLOW, EP_OUT,
   DS_DEV_NUM, DS_SHARD, DS_ENDPOINT, DS_OUT_CURSOR, DS_BOUND_DRIVER, DS_BOUND_CURSOR, DS_BUS_NUM, DS_FLAGS, DSF_REMOVING, DS_PARK, DS_PARK_HEAD, DS_PARK_COUNT, DS_PARK_REFUSALS,
-  DS_C_REQUESTS, DS_C_EVENTS_IN, DS_C_PARKED, DS_C_COALESCED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND,
+  DS_C_EVENTS_IN, DS_C_PARKED, DS_C_COALESCED, PS_NEXT, PS_AUX, PS_KIND, PS_FRAME, PSK_EVENT, PSK_REQUEST, PSK_REFUSAL, TAG_KIND,
   XS_TO_DEVICE, OUT_CURSOR, OUT_DIRTY, OUT_PARK_COUNT, EC_TX, EC_TX_BYTES, CAPD_FROM_ROUTER,
   R_UNVALIDATED_DEV_NUM, R_POLICY_DENIED, R_MSG_SIZE_GT_BUS_MAX, R_DEVICE_BUSY, R_SOURCE_GONE, R_DRIVER_STALLED,
 } from './layout';
@@ -63,7 +63,7 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
   countTx(out, size); // EC_TX, EC_TX_BYTES through the output's own counter address: no multiply by the stride
   let token: u32;
   if (isRequest) {
-    token = openRequest(shard, ds, hdrMsgId(w), drv, hdrToken(w), timeoutMs());
+    token = openRequest(shard, ds, hdrMsgId(w), drv, hdrToken(w), timeoutMs()); // counts DS_C_REQUESTS
     // Rebound only when another driver sends: usually the same one does.
     if (<u32>load<u16>(ds, DS_BOUND_DRIVER) != drv + 1) {
       // Unbound while the cursor changes: a shard that dies between these stores leaves no
@@ -72,7 +72,6 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
       store<u32>(ds, load<u32>(endpointAt(shard, drv) + EP_OUT, OUT_CURSOR), DS_BOUND_CURSOR);
       store<u16>(ds, <u16>(drv + 1), DS_BOUND_DRIVER);
     }
-    bump(ds + DS_C_REQUESTS);
   } else {
     token = 0; // events carry token 0
     bump(ds + DS_C_EVENTS_IN);

@@ -7,7 +7,7 @@
 // refuses takes an entry of its own so its failure waits for the older outcomes too. Answers
 // that come after their entry closed are labelled from the outcome history (DS_HIST).
 import {
-  DS_WINDOW, DS_ENTRIES, DS_NEXT_SEQ, DS_HEAD_SEQ, DS_NEXT_TOKEN, DS_BASE_SEQ, DS_HIST, DS_HIST_BITS,
+  DS_WINDOW, DS_ENTRIES, DS_NEXT_SEQ, DS_C_REQUESTS, DS_HEAD_SEQ, DS_NEXT_TOKEN, DS_BASE_SEQ, DS_HIST, DS_HIST_BITS,
   DS_C_RESPONSES, DS_C_FAILED, DS_C_HELD, DS_C_TIMEOUTS, DS_LAT_SUM, DS_LAT_BUCKETS, DS_LAT_N, PS_SENT_US,
   DS_DEV_NUM, CE_STATE, CE_MSG_ID, CE_DRIVER, CE_DRV_TOKEN, CE_TOKEN, CE_DEADLINE, CE_HELD, CE_SIZE,
   CES_WAITING, CES_ANSWERED, CES_FAILED, CES_DONE_ANSWERED, CES_DONE_FAILED, CES_REFUSED, PS_FRAME,
@@ -33,30 +33,35 @@ import { emitToEndpoint, emitFailure } from './emit';
   return load<u32>(ds, DS_NEXT_SEQ) - load<u32>(ds, DS_HEAD_SEQ);
 }
 
-/** Take the next entry (the caller checked windowHasRoom) and its token. */
-@inline function openEntry(ds: usize, state: u32, msgId: u32, driver: u32, driverToken: u32): usize {
-  const seq = load<u32>(ds, DS_NEXT_SEQ);
+/**
+ * Take the next entry (the caller checked windowHasRoom) from `v`, the 16 bytes at DS_NEXT_SEQ
+ * as loaded, and write back the next sequence and token with `requests` (1 or 0) added to
+ * DS_C_REQUESTS: one 16-byte load and store for three fields (layout).
+ */
+@inline function openEntry(ds: usize, v: v128, state: u32, msgId: u32, driver: u32, driverToken: u32, requests: u64): usize {
+  if (DS_NEXT_TOKEN != DS_NEXT_SEQ + 4 || DS_C_REQUESTS != DS_NEXT_SEQ + 8 || (DS_NEXT_SEQ & 15) != 0) ERROR('openEntry: DS_NEXT_SEQ, DS_NEXT_TOKEN, DS_C_REQUESTS must share 16 aligned bytes');
+  const seq = i32x4.extract_lane(v, 0);
+  const token = <u32>i32x4.extract_lane(v, 1);
   const e = entryOf(ds, seq);
-  const token = load<u32>(ds, DS_NEXT_TOKEN);
   store<u8>(e, <u8>state, CE_STATE);
   store<u8>(e, <u8>msgId, CE_MSG_ID);
   store<u16>(e, <u16>driver, CE_DRIVER);
   store<u16>(e, <u16>driverToken, CE_DRV_TOKEN);
   store<u16>(e, <u16>token, CE_TOKEN);
-  store<u32>(ds, seq + 1, DS_NEXT_SEQ);
-  store<u32>(ds, token == 0xffff ? 1 : token + 1, DS_NEXT_TOKEN);
+  const nextToken: u32 = token == 0xffff ? 1 : token + 1;
+  // The sequence's u32 wraps on its own: it and the token are one u64 lane, replaced whole.
+  const seqToken = <i64>(<u64>(<u32>seq + 1) | (<u64>nextToken << 32));
+  v128.store(ds + DS_NEXT_SEQ, i64x2.add(i64x2.replace_lane(v, 0, seqToken), i64x2(0, <i64>requests)));
   return e;
 }
 
-/** Open an entry for a request being forwarded; returns the router token to stamp. */
+/** Open an entry for a request being forwarded (counted in DS_C_REQUESTS); returns the router token to stamp. */
 @inline export function openRequest(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, timeoutMs: u32): u32 {
-  // Read here as openEntry reads it (one load after optimisation), so the token is returned
-  // from a register rather than loaded back from the entry just written.
-  const token = load<u32>(ds, DS_NEXT_TOKEN);
-  const e = openEntry(ds, CES_WAITING, msgId, driver, driverToken);
+  const v = v128.load(ds + DS_NEXT_SEQ);
+  const e = openEntry(ds, v, CES_WAITING, msgId, driver, driverToken, 1);
   store<u32>(e, now(shard) + timeoutMs, CE_DEADLINE);
   store<u32>(e, nowUs(), CE_HELD); // held while waiting: when it was forwarded (latency)
-  return token;
+  return <u32>i32x4.extract_lane(v, 1);
 }
 
 /**
@@ -65,7 +70,7 @@ import { emitToEndpoint, emitFailure } from './emit';
  * Its token is skipped: the device never sees it. The caller checked windowHasRoom.
  */
 export function openRefusal(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, reason: u32): void {
-  const e = openEntry(ds, CES_REFUSED, msgId, driver, driverToken);
+  const e = openEntry(ds, v128.load(ds + DS_NEXT_SEQ), CES_REFUSED, msgId, driver, driverToken, 0);
   store<u32>(e, reason, CE_HELD);
   releaseInOrder(shard, ds);
 }

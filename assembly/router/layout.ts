@@ -8,7 +8,7 @@
 export const RC_MAGIC_VALUE: u32 = 0x52544d56; // "VMTR"
 // Layout version of every table in this file: bump it with any change of an offset or a size
 // here, so a shard never binds to tables laid out by another build (src/router/layout.ts).
-export const RC_VERSION_VALUE: u32 = 9;
+export const RC_VERSION_VALUE: u32 = 10;
 export const RC_MAGIC: u32 = 0; //          u32 RC_MAGIC_VALUE, stored last
 export const RC_VERSION: u32 = 4; //        u32 RC_VERSION_VALUE
 export const RC_NUM_SHARDS: u32 = 8; //     u32
@@ -43,7 +43,7 @@ export const DS_BOUND_DRIVER: u32 = 8; // u16 endpoint of the driver that last s
 export const DS_BUS_NUM: u32 = 10; //    u16 its number on its own link's bus (= DS_DEV_NUM unless the link remaps); forwarded frames carry it
 export const DS_WINDOW: u32 = 12; //     u32 K: outstanding requests at most (power of two)
 export const DS_ENTRIES: u32 = 16; //    u32 address of K × CE_SIZE correlation entries
-export const DS_NEXT_SEQ: u32 = 20; //   u32 sequence of the next correlation entry (+1 each; entry = seq & (K - 1))
+export const DS_BASE_SEQ: u32 = 20; //   u32 DS_NEXT_SEQ when the state was made: tokens of earlier sequences were never issued by it
 export const DS_HEAD_SEQ: u32 = 24; //   u32 oldest sequence whose outcome its driver has not been handed yet
 export const DS_PARK: u32 = 28; //       PQ_SIZE bytes: frames parked for this device (window or ring full); list SH_DEV_LIST
 export const DS_PARK_HEAD: u32 = DS_PARK + PQ_HEAD;
@@ -65,7 +65,7 @@ export const DS_OUT_CURSOR: u32 = 52; // u32
 // (forgetDriver) before its id can be attached again with another cursor.
 export const DS_BOUND_CURSOR: u32 = 56; // u32
 // Counters (u64), owner shard only.
-export const DS_C_REQUESTS: u32 = 64; //   requests forwarded to the device
+export const DS_C_COALESCED: u32 = 64; //  EVENT_AVAIL merged into one its driver already queued for the same virtqueue
 export const DS_C_RESPONSES: u32 = 72; //  responses delivered towards drivers
 export const DS_C_FAILED: u32 = 80; //     requests ended by a transport failure (timeout, removal)
 export const DS_C_EVENTS_IN: u32 = 88; //  events forwarded to the device (EVENT_AVAIL, impl-defined)
@@ -73,9 +73,13 @@ export const DS_C_EVENTS_OUT: u32 = 96; // events forwarded from the device to i
 export const DS_C_HELD: u32 = 104; //      responses that arrived early and waited for order
 export const DS_C_PARKED: u32 = 112; //    frames parked because the window or the ring was full
 export const DS_C_TIMEOUTS: u32 = 120; //  subset of FAILED: deadline passed
-export const DS_C_COALESCED: u32 = 128; // EVENT_AVAIL merged into one its driver already queued for the same virtqueue
-export const DS_NEXT_TOKEN: u32 = 136; // u32 token of the next entry: 1..65535, then 1 again (0 is the events' token)
-export const DS_BASE_SEQ: u32 = 140; //  u32 DS_NEXT_SEQ when the state was made: tokens of earlier sequences were never issued by it
+// What opening a correlation entry advances, in 16 aligned bytes: one 16-byte read-modify-write
+// per forwarded request takes the sequence and the token and counts the request
+// (assembly/router/correlate.ts openEntry). Each field is still written whole (the u64 half of
+// the store is an exact total for the stats reader, as EC_TX's).
+export const DS_NEXT_SEQ: u32 = 128; //   u32 sequence of the next correlation entry (+1 each; entry = seq & (K - 1))
+export const DS_NEXT_TOKEN: u32 = 132; // u32 token of the next entry: 1..65535, then 1 again (0 is the events' token)
+export const DS_C_REQUESTS: u32 = 136; // u64 counter: requests forwarded to the device (refusals take an entry, not counted)
 // Outcome history (docs/ARCHITECTURE.md "One labelling rule"): a bitmap of DS_HIST_BITS bits after
 // the correlation entries, bit (seq & (bits - 1)) set when that sequence closes without an answer
 // (failure, refusal; rare). Answered sequences write nothing: the bits half a bitmap ahead of the

@@ -33,7 +33,12 @@ describe('router layout (AS) and the TS tables agree', () => {
     // ends the state, which is five cache lines.
     expect(L.DS_OUT_CURSOR).toBeGreaterThanOrEqual(L.DS_PARK_REFUSALS + 4);
     expect(L.DS_BOUND_CURSOR).toBeGreaterThanOrEqual(L.DS_OUT_CURSOR + 4);
-    expect(L.DS_BOUND_CURSOR + 4).toBeLessThanOrEqual(Math.min(64, L.DS_C_REQUESTS));
+    expect(L.DS_BOUND_CURSOR + 4).toBeLessThanOrEqual(Math.min(64, L.DS_C_COALESCED));
+    // Opening an entry advances these three in one 16-byte read-modify-write (openEntry).
+    expect(L.DS_NEXT_TOKEN).toBe(L.DS_NEXT_SEQ + 4);
+    expect(L.DS_C_REQUESTS).toBe(L.DS_NEXT_SEQ + 8);
+    expect(L.DS_NEXT_SEQ % 16).toBe(0);
+    expect(L.DS_C_REQUESTS + 8).toBeLessThanOrEqual(L.DS_HIST);
     expect(L.DS_LAT_BUCKETS).toBeGreaterThanOrEqual(L.DS_HIST_BITS + 4);
     expect(L.DS_LAT_BUCKETS % 4).toBe(0);
     expect(L.DS_LAT_SUM).toBeGreaterThanOrEqual(L.DS_LAT_BUCKETS + L.DS_LAT_N * 4);
