@@ -286,9 +286,11 @@ export function failRequest(shard: usize, ds: usize, token: u32, msgId: u32, rea
 @inline export function headDelivered(shard: usize, ds: usize, e: usize): void {
   recordLatency(ds, load<u32>(e, CE_HELD));
   store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
-  bump(ds + DS_C_RESPONSES);
-  const head = load<u32>(ds, DS_HEAD_SEQ) + 1;
-  store<u32>(ds, head, DS_HEAD_SEQ);
+  // The head and DS_C_RESPONSES in one 16-byte read-modify-write (layout; DS_HIST_BITS rides along unchanged).
+  if (DS_HIST_BITS != DS_HEAD_SEQ + 4 || DS_C_RESPONSES != DS_HEAD_SEQ + 8 || (DS_HEAD_SEQ & 15) != 0) ERROR('headDelivered: DS_HEAD_SEQ, DS_HIST_BITS, DS_C_RESPONSES must share 16 aligned bytes');
+  const v = v128.load(ds + DS_HEAD_SEQ);
+  const head = <u32>i32x4.extract_lane(v, 0) + 1;
+  v128.store(ds + DS_HEAD_SEQ, i64x2.add(i32x4.replace_lane(v, 0, <i32>head), i64x2(0, 1)));
   headMoved(ds, head);
   // In order, the new head still waits (or nothing is open): releaseInOrder would stop at once.
   if (head != load<u32>(ds, DS_NEXT_SEQ) && <u32>load<u8>(entryOf(ds, head), CE_STATE) != CES_WAITING) releaseInOrder(shard, ds);

@@ -8,7 +8,7 @@
 export const RC_MAGIC_VALUE: u32 = 0x52544d56; // "VMTR"
 // Layout version of every table in this file: bump it with any change of an offset or a size
 // here, so a shard never binds to tables laid out by another build (src/router/layout.ts).
-export const RC_VERSION_VALUE: u32 = 10;
+export const RC_VERSION_VALUE: u32 = 11;
 export const RC_MAGIC: u32 = 0; //          u32 RC_MAGIC_VALUE, stored last
 export const RC_VERSION: u32 = 4; //        u32 RC_VERSION_VALUE
 export const RC_NUM_SHARDS: u32 = 8; //     u32
@@ -44,7 +44,7 @@ export const DS_BUS_NUM: u32 = 10; //    u16 its number on its own link's bus (=
 export const DS_WINDOW: u32 = 12; //     u32 K: outstanding requests at most (power of two)
 export const DS_ENTRIES: u32 = 16; //    u32 address of K × CE_SIZE correlation entries
 export const DS_BASE_SEQ: u32 = 20; //   u32 DS_NEXT_SEQ when the state was made: tokens of earlier sequences were never issued by it
-export const DS_HEAD_SEQ: u32 = 24; //   u32 oldest sequence whose outcome its driver has not been handed yet
+export const DS_HIST: u32 = 24; //       u32 address of the outcome history bitmap ("Outcome history" below)
 export const DS_PARK: u32 = 28; //       PQ_SIZE bytes: frames parked for this device (window or ring full); list SH_DEV_LIST
 export const DS_PARK_HEAD: u32 = DS_PARK + PQ_HEAD;
 export const DS_PARK_TAIL: u32 = DS_PARK + PQ_TAIL;
@@ -66,7 +66,7 @@ export const DS_OUT_CURSOR: u32 = 52; // u32
 export const DS_BOUND_CURSOR: u32 = 56; // u32
 // Counters (u64), owner shard only.
 export const DS_C_COALESCED: u32 = 64; //  EVENT_AVAIL merged into one its driver already queued for the same virtqueue
-export const DS_C_RESPONSES: u32 = 72; //  responses delivered towards drivers
+//                                   72: 8 bytes free (DS_C_RESPONSES moved next to DS_HEAD_SEQ)
 export const DS_C_FAILED: u32 = 80; //     requests ended by a transport failure (timeout, removal)
 export const DS_C_EVENTS_IN: u32 = 88; //  events forwarded to the device (EVENT_AVAIL, impl-defined)
 export const DS_C_EVENTS_OUT: u32 = 96; // events forwarded from the device to its driver
@@ -86,16 +86,20 @@ export const DS_C_REQUESTS: u32 = 136; // u64 counter: requests forwarded to the
 // head are cleared, 32 at a time, as the head passes each multiple of 32, so a bit always speaks
 // of the latest sequence of its index. Labels an answer that comes after its entry closed —
 // LATE_RESPONSE or DUPLICATE_RESPONSE — for the last bits/2 - 32 sequences, even once reused.
-export const DS_HIST: u32 = 144; //      u32 address of the bitmap
-export const DS_HIST_BITS: u32 = 148; // u32 its size in bits: max(2048, 2 × K), a power of two
+// What an answer delivered in order advances, in 16 aligned bytes: the head and the responses
+// count in one 16-byte read-modify-write (correlate.ts headDelivered), which writes DS_HIST_BITS
+// back as it read it (set when the state is made, never changed after).
+export const DS_HEAD_SEQ: u32 = 144; //    u32 oldest sequence whose outcome its driver has not been handed yet
+export const DS_HIST_BITS: u32 = 148; //   u32 the history's size in bits: max(2048, 2 × K), a power of two
+export const DS_C_RESPONSES: u32 = 152; // u64 counter: responses delivered towards drivers
 // Request latency (owner shard only): every answered request, when its answer is handed to its
 // driver, in bucket b = bits of (delivery - forward) in µs of the router's clock (SH_NOW_US), i.e. under
 // 2^b µs; the last bucket takes the rest. The control plane exports them as a histogram in seconds.
 // The counts are u32 (104 B instead of 208 per device): they wrap, and the control plane widens
 // them to exact 64-bit totals (src/router/latency-counts.ts) with DS_C_RESPONSES, their u64 sum.
-export const DS_LAT_BUCKETS: u32 = 152; // DS_LAT_N × u32 counts: bucket b < 2^b µs (b < DS_LAT_N - 1), then the overflow
+export const DS_LAT_BUCKETS: u32 = 160; // DS_LAT_N × u32 counts: bucket b < 2^b µs (b < DS_LAT_N - 1), then the overflow
 export const DS_LAT_N: u32 = 26; //        1 µs .. 2^24 µs (16.8 s) and +Inf
-export const DS_LAT_SUM: u32 = 256; //     u64 sum of the request latencies, µs (DS_LAT_BUCKETS above)
+export const DS_LAT_SUM: u32 = 264; //     u64 sum of the request latencies, µs (DS_LAT_BUCKETS above)
 export const DS_SIZE: u32 = 320;
 
 export const DSF_PRESENT: u32 = 1;
