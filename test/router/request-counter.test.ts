@@ -1,8 +1,9 @@
 // A device's request counter (DS_C_REQUESTS) is written with the sequence and the token in one
-// 16-byte read-modify-write as each request opens its correlation entry. Read from the main
-// thread while a shard worker routes, it never goes back; at rest it is the exact number of
-// requests forwarded, across the u32 sequence's wrap and the token's 65535 -> 1, with each
-// forwarded request stamped the token after its predecessor's.
+// 16-byte read-modify-write as each request opens its correlation entry, and its response
+// counter (DS_C_RESPONSES) with the head as each answer is delivered in order. Read from the
+// main thread while a shard worker routes, neither goes back; at rest both are the exact number
+// of requests forwarded and answered, across the u32 sequences' wrap and the token's
+// 65535 -> 1, with each forwarded request stamped the token after its predecessor's.
 import { describe, it, expect } from 'vitest';
 import { Router } from '../../src/router/router.js';
 import { ROUTER_INTERNALS } from '../../src/router/internals.js';
@@ -19,7 +20,7 @@ function request(t: number): Uint8Array {
   return f;
 }
 
-describe('DS_C_REQUESTS with the sequence and the token', () => {
+describe('DS_C_REQUESTS and DS_C_RESPONSES with the sequences and the token', () => {
   it('never goes back while read mid-traffic, and is exact at rest across both wraps', async () => {
     const router = await Router.create({ shards: 1, timeoutMs: 20_000 });
     try {
