@@ -34,34 +34,35 @@ import { emitToEndpoint, emitFailure } from './emit';
 }
 
 /**
- * Take the next entry (the caller checked windowHasRoom) from `v`, the 16 bytes at DS_NEXT_SEQ
- * as loaded, and write back the next sequence and token with `requests` (1 or 0) added to
- * DS_C_REQUESTS: one 16-byte load and store for three fields (layout).
+ * Take the next entry (the caller checked windowHasRoom) from `v`, the 16 bytes at
+ * DS_NEXT_TOKEN as loaded, and write back the next token and sequence with `requests` (1 or 0)
+ * added to DS_C_REQUESTS: one 16-byte load and store for three fields (layout).
  */
 @inline function openEntry(ds: usize, v: v128, state: u32, msgId: u32, driver: u32, driverToken: u32, requests: u64): usize {
-  if (DS_NEXT_TOKEN != DS_NEXT_SEQ + 4 || DS_C_REQUESTS != DS_NEXT_SEQ + 8 || (DS_NEXT_SEQ & 15) != 0) ERROR('openEntry: DS_NEXT_SEQ, DS_NEXT_TOKEN, DS_C_REQUESTS must share 16 aligned bytes');
-  const seq = i32x4.extract_lane(v, 0);
-  const token = <u32>i32x4.extract_lane(v, 1);
+  if (DS_NEXT_SEQ != DS_NEXT_TOKEN + 4 || DS_C_REQUESTS != DS_NEXT_TOKEN + 8 || (DS_NEXT_TOKEN & 15) != 0) ERROR('openEntry: DS_NEXT_TOKEN, DS_NEXT_SEQ, DS_C_REQUESTS must share 16 aligned bytes');
+  const pair = i64x2.extract_lane(v, 0); // token | seq << 32
+  const token = <u32>pair;
+  const seq = <u32>(pair >>> 32);
   const e = entryOf(ds, seq);
   store<u8>(e, <u8>state, CE_STATE);
   store<u8>(e, <u8>msgId, CE_MSG_ID);
   store<u16>(e, <u16>driver, CE_DRIVER);
   store<u16>(e, <u16>driverToken, CE_DRV_TOKEN);
   store<u16>(e, <u16>token, CE_TOKEN);
-  const nextToken: u32 = token == 0xffff ? 1 : token + 1;
-  // The sequence's u32 wraps on its own: it and the token are one u64 lane, replaced whole.
-  const seqToken = <i64>(<u64>(<u32>seq + 1) | (<u64>nextToken << 32));
-  v128.store(ds + DS_NEXT_SEQ, i64x2.add(i64x2.replace_lane(v, 0, seqToken), i64x2(0, <i64>requests)));
+  // One add moves both: the sequence's carry out of bit 63 is its u32 wrap, dropped; the token
+  // (at most 65535) never carries into it, and goes from 65535 to 1.
+  const step: i64 = token == 0xffff ? (<i64>1 << 32) - 0xfffe : (<i64>1 << 32) + 1;
+  v128.store(ds + DS_NEXT_TOKEN, i64x2.add(i64x2.replace_lane(v, 0, pair + step), i64x2(0, <i64>requests)));
   return e;
 }
 
 /** Open an entry for a request being forwarded (counted in DS_C_REQUESTS); returns the router token to stamp. */
 @inline export function openRequest(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, timeoutMs: u32): u32 {
-  const v = v128.load(ds + DS_NEXT_SEQ);
+  const v = v128.load(ds + DS_NEXT_TOKEN);
   const e = openEntry(ds, v, CES_WAITING, msgId, driver, driverToken, 1);
   store<u32>(e, now(shard) + timeoutMs, CE_DEADLINE);
   store<u32>(e, nowUs(), CE_HELD); // held while waiting: when it was forwarded (latency)
-  return <u32>i32x4.extract_lane(v, 1);
+  return <u32>i32x4.extract_lane(v, 0);
 }
 
 /**
@@ -70,7 +71,7 @@ import { emitToEndpoint, emitFailure } from './emit';
  * Its token is skipped: the device never sees it. The caller checked windowHasRoom.
  */
 export function openRefusal(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, reason: u32): void {
-  const e = openEntry(ds, v128.load(ds + DS_NEXT_SEQ), CES_REFUSED, msgId, driver, driverToken, 0);
+  const e = openEntry(ds, v128.load(ds + DS_NEXT_TOKEN), CES_REFUSED, msgId, driver, driverToken, 0);
   store<u32>(e, reason, CE_HELD);
   releaseInOrder(shard, ds);
 }

@@ -8,7 +8,7 @@
 export const RC_MAGIC_VALUE: u32 = 0x52544d56; // "VMTR"
 // Layout version of every table in this file: bump it with any change of an offset or a size
 // here, so a shard never binds to tables laid out by another build (src/router/layout.ts).
-export const RC_VERSION_VALUE: u32 = 11;
+export const RC_VERSION_VALUE: u32 = 12;
 export const RC_MAGIC: u32 = 0; //          u32 RC_MAGIC_VALUE, stored last
 export const RC_VERSION: u32 = 4; //        u32 RC_VERSION_VALUE
 export const RC_NUM_SHARDS: u32 = 8; //     u32
@@ -77,8 +77,8 @@ export const DS_C_TIMEOUTS: u32 = 120; //  subset of FAILED: deadline passed
 // per forwarded request takes the sequence and the token and counts the request
 // (assembly/router/correlate.ts openEntry). Each field is still written whole (the u64 half of
 // the store is an exact total for the stats reader, as EC_TX's).
-export const DS_NEXT_SEQ: u32 = 128; //   u32 sequence of the next correlation entry (+1 each; entry = seq & (K - 1))
-export const DS_NEXT_TOKEN: u32 = 132; // u32 token of the next entry: 1..65535, then 1 again (0 is the events' token)
+export const DS_NEXT_TOKEN: u32 = 128; // u32 token of the next entry: 1..65535, then 1 again (0 is the events' token)
+export const DS_NEXT_SEQ: u32 = 132; //   u32 sequence of the next correlation entry (+1 each; entry = seq & (K - 1))
 export const DS_C_REQUESTS: u32 = 136; // u64 counter: requests forwarded to the device (refusals take an entry, not counted)
 // Outcome history (docs/ARCHITECTURE.md "One labelling rule"): a bitmap of DS_HIST_BITS bits after
 // the correlation entries, bit (seq & (bits - 1)) set when that sequence closes without an answer

@@ -35,9 +35,9 @@ describe('router layout (AS) and the TS tables agree', () => {
     expect(L.DS_BOUND_CURSOR).toBeGreaterThanOrEqual(L.DS_OUT_CURSOR + 4);
     expect(L.DS_BOUND_CURSOR + 4).toBeLessThanOrEqual(Math.min(64, L.DS_C_COALESCED));
     // Opening an entry advances these three in one 16-byte read-modify-write (openEntry).
-    expect(L.DS_NEXT_TOKEN).toBe(L.DS_NEXT_SEQ + 4);
-    expect(L.DS_C_REQUESTS).toBe(L.DS_NEXT_SEQ + 8);
-    expect(L.DS_NEXT_SEQ % 16).toBe(0);
+    expect(L.DS_NEXT_SEQ).toBe(L.DS_NEXT_TOKEN + 4);
+    expect(L.DS_C_REQUESTS).toBe(L.DS_NEXT_TOKEN + 8);
+    expect(L.DS_NEXT_TOKEN % 16).toBe(0);
     // Delivering an answer in order advances these in one (headDelivered; DS_HIST_BITS rides along).
     expect(L.DS_HIST_BITS).toBe(L.DS_HEAD_SEQ + 4);
     expect(L.DS_C_RESPONSES).toBe(L.DS_HEAD_SEQ + 8);
