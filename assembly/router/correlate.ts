@@ -42,8 +42,9 @@ import { emitToEndpoint, emitFailure } from './emit';
   if (DS_NEXT_SEQ != DS_NEXT_TOKEN + 4 || DS_C_REQUESTS != DS_NEXT_TOKEN + 8 || (DS_NEXT_TOKEN & 15) != 0) ERROR('openEntry: DS_NEXT_TOKEN, DS_NEXT_SEQ, DS_C_REQUESTS must share 16 aligned bytes');
   const pair = i64x2.extract_lane(v, 0); // token | seq << 32
   const token = <u32>pair;
-  const seq = <u32>(pair >>> 32);
-  const e = entryOf(ds, seq);
+  // The entry's address from a load of its own, not from the vector: a lane extract would sit
+  // on the chain to the entry's stores.
+  const e = entryOf(ds, load<u32>(ds, DS_NEXT_SEQ));
   store<u8>(e, <u8>state, CE_STATE);
   store<u8>(e, <u8>msgId, CE_MSG_ID);
   store<u16>(e, <u16>driver, CE_DRIVER);
