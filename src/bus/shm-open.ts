@@ -1,6 +1,6 @@
 // Opening a shared-memory bus window for our role, the same for vmamp and SPSC (docs/BUSES.md §2.2):
-//   device side: listen on the doorbell socket, create the window file, build the layout, give
-//                the file its name;
+//   device side: create (claim and lock) the window file, listen on the doorbell socket, build
+//                the layout, give the file its name;
 //   driver side: start connecting the doorbell socket, wait for the window file, validate the
 //                layout (waiting for it to appear).
 // The doorbell socket is never waited for here: it arrives whenever the peer connects or
@@ -34,9 +34,11 @@ export async function openWindow<T>(
   try {
     let prepared: T;
     if (o.role === 'device') {
-      // Listening before the window exists: a driver may connect before it has seen the layout.
-      if (o.sock !== undefined) doorbell = await DoorbellArrival.listen(o.sock);
+      // The window first: creating it claims and locks its path, so a second router on the same
+      // link is refused there before it touches the doorbell socket the first one serves.
       window = ShmWindow.create(mem, o.path, o.size!, o.uri.scheme);
+      // Listening before the window is published: a driver may connect before it has seen the layout.
+      if (o.sock !== undefined) doorbell = await DoorbellArrival.listen(o.sock);
       prepared = await prepare(window);
       window.publish(); // only now may a driver find it
     } else {

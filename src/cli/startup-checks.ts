@@ -3,7 +3,7 @@
 // mistake costs one line and no half-started router.
 import { createServer } from 'node:net';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CommandFailure, UsageError } from './exit.js';
 
 /**
@@ -55,7 +55,9 @@ export function checkListenSocket(path: string, what: string): void {
   if (st.isSocket()) {
     // A live one belongs to a running program (another router on the same link): replacing it
     // would cut that program off. Not a mistake in the command line: exit 1, as a port in use.
-    if (unixSocketListening(path)) throw new CommandFailure(`${what} ${path} is in use: a running program listens there (another vmsg route on the same link?); stop it or choose another path`);
+    const listening = unixSocketListening(path);
+    if (listening === 'exact') throw new CommandFailure(`${what} ${path} is in use: a running program listens there (another vmsg route on the same link?); stop it or choose another path`);
+    if (listening === 'relative') throw new CommandFailure(`${what} ${path} may be in use: a process listens on a socket named ${basename(path)} (bound by a relative path): if it is not this one, remove the file`);
     return;
   }
   const kind = st.isDirectory() ? 'a directory' : 'a file that is not a socket';
@@ -65,21 +67,33 @@ export function checkListenSocket(path: string, what: string): void {
 /**
  * Whether a process listens on the Unix socket at `path`, read from the kernel's table
  * (/proc/net/unix) rather than by connecting: a doorbell listener takes its first connection
- * as its peer, so a probe would disturb it.
+ * as its peer, so a probe would disturb it. The table holds each name as bind() got it:
+ * 'exact' when a listener's name is our path (as given or absolute), 'relative' when a listener
+ * bound a relative name with our file name (the caller saw a socket file at our path; from
+ * here we cannot tell which directory it was bound in), null otherwise.
  */
-function unixSocketListening(path: string): boolean {
-  let table: string;
-  try {
-    table = readFileSync('/proc/net/unix', 'utf8');
-  } catch {
-    return false;
-  }
+export function unixSocketListening(path: string, table = readUnixTable()): 'exact' | 'relative' | null {
   const names = new Set([path, resolve(path)]);
-  return table.split('\n').slice(1).some((line) => {
-    // Num RefCount Protocol Flags Type St Inode Path; flag 0x10000 = listening.
-    const f = line.trim().split(/\s+/);
-    return f.length >= 8 && names.has(f.slice(7).join(' ')) && (parseInt(f[3]!, 16) & 0x10000) !== 0;
-  });
+  const base = basename(path);
+  let relative = false;
+  for (const line of table.split('\n').slice(1)) {
+    // Num: RefCount Protocol Flags Type St Inode Path. Seven fields, then one space and the
+    // name exactly as bound (spaces in it kept; absent for an unnamed socket).
+    const m = /^\s*\S+\s+\S+\s+\S+\s+(\S+)\s+\S+\s+\S+\s+\S+ (.+)$/.exec(line);
+    if (m === null || (parseInt(m[1]!, 16) & 0x10000) === 0) continue; // flag 0x10000: listening
+    const name = m[2]!;
+    if (names.has(name)) return 'exact';
+    if (!name.startsWith('/') && !name.startsWith('@') && basename(name) === base) relative = true;
+  }
+  return relative ? 'relative' : null;
+}
+
+function readUnixTable(): string {
+  try {
+    return readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /**

@@ -255,6 +255,19 @@ static void spsc_rings(void) {
   rx.local = rx.cached = (uint32_t)__atomic_load_n((int32_t *)rx.pub, __ATOMIC_ACQUIRE) % cap;
 }
 
+// ---------------------------------------------------------------- publishing the window
+// Give the built window its name without replacing anything another builder put there
+// meanwhile: renameat2(RENAME_NOREPLACE) in one step; link + unlink where the kernel or file
+// system cannot (EINVAL / ENOSYS), which also fails on an existing name.
+static void publish_window(const char *building, const char *path) {
+  if (renameat2(AT_FDCWD, building, AT_FDCWD, path, RENAME_NOREPLACE) == 0) return;
+  if (errno == EINVAL || errno == ENOSYS) {
+    if (link(building, path) == 0) { unlink(building); return; }
+  }
+  unlink(building);
+  die("cannot give the window its name %s (another builder published one there?)", path);
+}
+
 // ---------------------------------------------------------------- doorbell socket
 static void bell_open(const char *path) {
   struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -688,9 +701,12 @@ int main(int argc, char **argv) {
     int old = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (old >= 0) {
       if (flock(old, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) die("window file %s is in use by another process", path);
+      // Removed while we hold its lock, so no other builder takes it meanwhile; a driver must not
+      // attach to an earlier window while we build this one.
+      struct stat held, now;
+      if (fstat(old, &held) == 0 && lstat(path, &now) == 0 && held.st_ino == now.st_ino) unlink(path);
       close(old);
     }
-    unlink(path); // a driver must not attach to an earlier window while we build this one
     fd = open(building, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || ftruncate(fd, (off_t)map_size) != 0) die("cannot create %s", building);
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) die("cannot lock %s", building);
@@ -717,7 +733,7 @@ int main(int argc, char **argv) {
   } else {
     spsc_rings();
   }
-  if (is_device && rename(building, path) != 0) die("cannot rename the window into place at %s", path);
+  if (is_device) publish_window(building, path);
   if (sock && !is_device && sock_order == SO_NORMAL) bell_open(sock);
   if (sock && sock_order == SO_NORMAL) bell_accept();
   if (is_vmamp) vmamp_bring_up();
