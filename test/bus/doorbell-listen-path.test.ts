@@ -1,5 +1,6 @@
 // The device side's doorbell socket replaces a stale socket at its path, and nothing else: a
-// file at a mistyped sock= path is the user's and must survive the failed listen.
+// file at a mistyped sock= path is the user's and must survive the failed listen. Closing removes
+// the socket file only while it is still the one this listener bound.
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
@@ -30,6 +31,22 @@ describe('DoorbellSocket.listen and what is at its path', () => {
     const bell = await DoorbellSocket.listen(path);
     expect(statSync(path).isSocket()).toBe(true);
     await bell.close();
+    expect(statSync(path, { throwIfNoEntry: false })).toBeUndefined();
+  });
+
+  it('another listener took the path meanwhile: closing ours leaves its socket file, and it still takes connections', async () => {
+    const path = join(dir, 'taken.sock');
+    const ours = await DoorbellSocket.listen(path);
+    const theirs = await DoorbellSocket.listen(path); // replaces our file, as a second router would
+    const ino = statSync(path).ino;
+    try {
+      await ours.close();
+      expect(statSync(path).ino).toBe(ino);
+      const peer = await DoorbellSocket.tryConnect(path);
+      await peer.close();
+    } finally {
+      await theirs.close();
+    }
     expect(statSync(path, { throwIfNoEntry: false })).toBeUndefined();
   });
 });
