@@ -66,14 +66,16 @@ function foreign(path: string, what: string): WindowPathError {
 
 /**
  * Windows this thread built whose peer left: the file stays for the next peer and we keep its
- * lock until the link is opened again (and rebuilds it) or closed for good.
+ * lock until the link is opened again (and rebuilds it) or closed for good. `owner` is the
+ * router (its shared memory) whose link holds it: another router of this process opening a
+ * window at the same path is refused as by any process serving it, not handed this one.
  */
-const idle = new Map<string, { fd: number; ino: number }>();
+const idle = new Map<string, { fd: number; ino: number; owner: object }>();
 
-/** Keep the lock `fd` on the window file at `path` (inode `ino`) while its link waits for a new peer. */
-export function holdIdleWindow(path: string, fd: number, ino: number): void {
+/** Keep the lock `fd` on the window file at `path` (inode `ino`) while `owner`'s link waits for a new peer. */
+export function holdIdleWindow(path: string, fd: number, ino: number, owner: object): void {
   releaseIdleWindow(path, false);
-  idle.set(resolve(path), { fd, ino });
+  idle.set(resolve(path), { fd, ino, owner });
 }
 
 /** Let go of an idle window's lock, removing its file first when `remove` (and it is still ours). */
@@ -113,7 +115,7 @@ export function checkWindowPath(path: string, size: number, scheme: WindowScheme
  * whose lock nobody holds (removed now, under its lock, so no other creator takes it meanwhile).
  * Throws WindowPathError or WindowInUseError, leaving the file alone.
  */
-export function claimWindowPath(path: string, size: number, scheme: WindowScheme): void {
+export function claimWindowPath(path: string, size: number, scheme: WindowScheme, owner?: object): void {
   sweepBuildingLeftovers(path);
   const bytes = windowFileBytes(size);
   for (;;) {
@@ -121,6 +123,7 @@ export function claimWindowPath(path: string, size: number, scheme: WindowScheme
     if (st === undefined) return;
     const held = idle.get(resolve(path));
     if (held !== undefined) {
+      if (held.owner !== owner) throw inUse(path); // another router of this process serves it
       // Our own window from the link's previous peer: rebuilt in place.
       releaseIdleWindow(path, held.ino === st.ino);
       if (held.ino === st.ino) return;

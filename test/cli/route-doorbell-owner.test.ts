@@ -87,7 +87,7 @@ describe('vmsg route: the doorbell socket of a window it serves', () => {
     await until('the first router routes', () => routing(a) || ended(a));
     const sock = join(sockDir, 'rel.sock');
     const ino = statSync(sock).ino;
-    const b = route(['--driver-link', `vmamp:${join(shm, 'rel-b')}?size=8192&sock=${sock}`, '--device', 'echo:1', '--duration', '60'], '/');
+    const b = route(['--driver-link', `vmamp:${join(shm, 'rel-b')}?size=8192&sock=${sock}`, '--device', 'echo:1', '--duration', '5'], '/');
     expect(await b.exited, b.stderr()).toBe(1);
     expect(b.stderr()).toContain('a process listens on a socket named rel.sock (bound by a relative path): if it is not this one, remove the file');
     expect(statSync(sock).ino).toBe(ino);
@@ -100,7 +100,7 @@ describe('vmsg route: the doorbell socket of a window it serves', () => {
     const a = route(['--driver-link', `vmamp:${join(shm, 'sp-a')}?size=8192&sock=${encodeURIComponent(sock)}`, '--device', 'echo:1', '--shards', '1', '--duration', '60']);
     await until('the first router routes', () => routing(a) || ended(a));
     expect(statSync(sock).isSocket(), a.stderr()).toBe(true);
-    const b = route(['--driver-link', `vmamp:${join(shm, 'sp-b')}?size=8192&sock=${encodeURIComponent(sock)}`, '--device', 'echo:1', '--duration', '60']);
+    const b = route(['--driver-link', `vmamp:${join(shm, 'sp-b')}?size=8192&sock=${encodeURIComponent(sock)}`, '--device', 'echo:1', '--duration', '5']);
     expect(await b.exited, b.stderr()).toBe(1);
     expect(b.stderr()).toMatch(/doorbell socket .*a {2}b\.sock is in use/);
     expect(statSync(sock).isSocket()).toBe(true);
