@@ -14,6 +14,7 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { closeSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { listenUnix } from '../native/mmap.js';
+import { unixSocketListening } from './unix-socket-table.js';
 import { Doorbell } from '../wait/doorbell.js';
 
 const ONE_BYTE = Buffer.of(1);
@@ -62,6 +63,9 @@ export class DoorbellSocket {
     // Only a socket is replaced: a file of the user's at a mistyped path must not be deleted
     // (listening then fails with EADDRINUSE, naming the path).
     if (statSync(path, { throwIfNoEntry: false })?.isSocket() === true) {
+      // A live one is another program's (a router started at the same moment on another window
+      // with the same sock=, past its start-up check): never replaced.
+      if (unixSocketListening(path) !== null) throw new Error(`doorbell socket ${path}: cannot listen (a running program listens there; stop it or choose another path)`);
       try {
         unlinkSync(path);
       } catch {

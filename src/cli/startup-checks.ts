@@ -2,9 +2,10 @@
 // created where the command line says. `vmsg route` runs them before any worker thread, so a
 // mistake costs one line and no half-started router.
 import { createServer } from 'node:net';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CommandFailure, UsageError } from './exit.js';
+import { unixSocketListening } from '../bus/unix-socket-table.js';
 
 /**
  * Bind `host:port` and let go at once. In use → CommandFailure naming `what` and `fix` (the
@@ -62,38 +63,6 @@ export function checkListenSocket(path: string, what: string): void {
   }
   const kind = st.isDirectory() ? 'a directory' : 'a file that is not a socket';
   throw new UsageError(`${what} ${path} is ${kind}; give a path for a new socket, such as ${st.isDirectory() ? join(path, 'vmsg.sock') : `${path}.sock`}`);
-}
-
-/**
- * Whether a process listens on the Unix socket at `path`, read from the kernel's table
- * (/proc/net/unix) rather than by connecting: a doorbell listener takes its first connection
- * as its peer, so a probe would disturb it. The table holds each name as bind() got it:
- * 'exact' when a listener's name is our path (as given or absolute), 'relative' when a listener
- * bound a relative name with our file name (the caller saw a socket file at our path; from
- * here we cannot tell which directory it was bound in), null otherwise.
- */
-export function unixSocketListening(path: string, table = readUnixTable()): 'exact' | 'relative' | null {
-  const names = new Set([path, resolve(path)]);
-  const base = basename(path);
-  let relative = false;
-  for (const line of table.split('\n').slice(1)) {
-    // Num: RefCount Protocol Flags Type St Inode Path. Seven fields, then one space and the
-    // name exactly as bound (spaces in it kept; absent for an unnamed socket).
-    const m = /^\s*\S+\s+\S+\s+\S+\s+(\S+)\s+\S+\s+\S+\s+\S+ (.+)$/.exec(line);
-    if (m === null || (parseInt(m[1]!, 16) & 0x10000) === 0) continue; // flag 0x10000: listening
-    const name = m[2]!;
-    if (names.has(name)) return 'exact';
-    if (!name.startsWith('/') && !name.startsWith('@') && basename(name) === base) relative = true;
-  }
-  return relative ? 'relative' : null;
-}
-
-function readUnixTable(): string {
-  try {
-    return readFileSync('/proc/net/unix', 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 /**

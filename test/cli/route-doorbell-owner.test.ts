@@ -47,6 +47,8 @@ async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void
 }
 
 const routing = (r: Routed): boolean => /routing: /.test(r.stderr());
+/** The router listens on its doorbell socket (it does once its window is published, after "routing:"). */
+const listening = (sock: string) => (): boolean => statSync(sock, { throwIfNoEntry: false })?.isSocket() === true;
 const ended = (r: Routed): boolean => r.child.exitCode !== null;
 
 /** A C driver (test/peers/vmsg-peer.c) pings device 1 through the window, waking on the doorbell socket: it fails without one. */
@@ -72,7 +74,7 @@ describe('vmsg route: the doorbell socket of a window it serves', () => {
     // Both may say "routing:" (links open after it): the loser is the one that exits.
     await until('one of the two routers has exited', () => ended(a) || ended(b));
     const [survivor, loser] = ended(b) ? [a, b] : [b, a];
-    await until('the survivor routes', () => routing(survivor) || ended(survivor));
+    await until('the survivor listens on its doorbell socket', () => (routing(survivor) && listening(sock)()) || ended(survivor));
     expect(await loser.exited, loser.stderr()).toBe(1);
     expect(loser.stderr(), loser.stderr()).toMatch(/is in use/);
     expect(statSync(sock).isSocket()).toBe(true);
@@ -84,8 +86,8 @@ describe('vmsg route: the doorbell socket of a window it serves', () => {
 
   it('a live socket bound by a relative path is found from another directory: the second router is refused and the first keeps its socket', async () => {
     const a = route(['--driver-link', `vmamp:${join(shm, 'rel-a')}?size=8192&sock=rel.sock`, '--device', 'echo:1', '--shards', '1', '--duration', '60'], sockDir);
-    await until('the first router routes', () => routing(a) || ended(a));
     const sock = join(sockDir, 'rel.sock');
+    await until('the first router listens on its doorbell socket', () => listening(sock)() || ended(a));
     const ino = statSync(sock).ino;
     const b = route(['--driver-link', `vmamp:${join(shm, 'rel-b')}?size=8192&sock=${sock}`, '--device', 'echo:1', '--duration', '5'], '/');
     expect(await b.exited, b.stderr()).toBe(1);
@@ -98,7 +100,7 @@ describe('vmsg route: the doorbell socket of a window it serves', () => {
   it('a live socket whose name has two spaces in a row is found: the second router is refused', async () => {
     const sock = join(sockDir, 'a  b.sock');
     const a = route(['--driver-link', `vmamp:${join(shm, 'sp-a')}?size=8192&sock=${encodeURIComponent(sock)}`, '--device', 'echo:1', '--shards', '1', '--duration', '60']);
-    await until('the first router routes', () => routing(a) || ended(a));
+    await until('the first router listens on its doorbell socket', () => listening(sock)() || ended(a));
     expect(statSync(sock).isSocket(), a.stderr()).toBe(true);
     const b = route(['--driver-link', `vmamp:${join(shm, 'sp-b')}?size=8192&sock=${encodeURIComponent(sock)}`, '--device', 'echo:1', '--duration', '5']);
     expect(await b.exited, b.stderr()).toBe(1);

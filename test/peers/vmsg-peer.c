@@ -140,6 +140,7 @@ static int sock_order = SO_NORMAL;
 static const char *sock_path; // set while a late doorbell is still to come
 static long sock_after;       // frames handled before a late doorbell
 static const char *sock_path_given; // --sock as given (removed at exit if we listened)
+static ino_t sock_ino; // the socket file we bound: removed at exit only while the path still names it
 static volatile sig_atomic_t stop_flag;
 static long wait_ms = 10000;
 
@@ -278,6 +279,8 @@ static void bell_open(const char *path) {
     listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     unlink(path);
     if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(listen_fd, 1) != 0) die("cannot listen on %s", path);
+    struct stat st;
+    if (stat(path, &st) == 0) sock_ino = st.st_ino;
     fprintf(stderr, "vmsg-peer: listening on %s\n", path);
     return; // accepted after the window is ready (bell_accept)
   }
@@ -334,6 +337,8 @@ static void bell_late(long progress) {
       listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
       unlink(sock_path);
       if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(listen_fd, 1) != 0) die("cannot listen on %s", sock_path);
+      struct stat st;
+      if (stat(sock_path, &st) == 0) sock_ino = st.st_ino;
     }
     bell_fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (bell_fd < 0) return; // nobody yet
@@ -740,7 +745,11 @@ int main(int argc, char **argv) {
   fprintf(stderr, "vmsg-peer: %s %s up on %s (%zu bytes, %u slots per direction, %s)\n", bus, role, path, win_size, tx.cap,
           sock ? "doorbell socket" : sock_path ? "polling until the doorbell socket connects" : "busy-poll");
   int status = is_device ? run_device(duration) : run_driver(mode, count, outstanding, (uint16_t)dev, discover, idle_ms, seconds);
-  if (listen_fd >= 0) { close(listen_fd); unlink(sock_path_given); }
+  if (listen_fd >= 0) {
+    close(listen_fd);
+    struct stat st;
+    if (stat(sock_path_given, &st) == 0 && st.st_ino == sock_ino) unlink(sock_path_given);
+  }
   if (lock_fd >= 0) close(lock_fd);
   return status;
 }
