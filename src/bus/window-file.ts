@@ -184,7 +184,10 @@ export function publishWindow(building: string, path: string, size: number, sche
       linkThenUnlink(building, path);
       return;
     }
-    if (err !== os.errno.EEXIST || tries >= 3) throw new Error(`window file ${path}: cannot give it its name (errno ${err})`);
+    if (err !== os.errno.EEXIST || tries >= 3) {
+      const code = Object.entries(os.errno).find(([, n]) => n === err)?.[0] ?? `errno ${err}`;
+      throw new Error(`window file ${path}: cannot give the built window its name (${code})`);
+    }
     claimWindowPath(path, size, scheme);
   }
 }
