@@ -16,6 +16,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shmDir } from './shm-dir.js';
 import { packageRoot } from '../src/util/paths.js';
 import { openFrameChannel } from '../src/bus/open.js';
 import type { FrameChannel } from '../src/bus/bus-link.js';
@@ -25,7 +26,7 @@ import { IdealDevice } from './ideal-device.js';
 import { emit, log, median } from './stats.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmsg-model-legacy-'));
-const shm = '/dev/shm';
+const shm = shmDir;
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

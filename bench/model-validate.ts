@@ -20,6 +20,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shmDir } from './shm-dir.js';
 import { packageRoot } from '../src/util/paths.js';
 import { openFrameChannel } from '../src/bus/open.js';
 import { IdealDevice } from './ideal-device.js';
@@ -51,7 +52,7 @@ async function timed(ch: { close(): Promise<void> } & Parameters<typeof runFrame
 
 /** The real bus: the C device peer on a vmamp window with the Unix-socket doorbell. */
 async function real(w: (typeof WORKLOADS)[number], seconds: number): Promise<FrameBenchResult> {
-  const path = `/dev/shm/vmsg-model-validate-${process.pid}`;
+  const path = join(shmDir, `vmsg-model-validate-${process.pid}`);
   const sock = join(dir, 'w.sock');
   const p = spawn(peerBin, ['--bus', 'vmamp', '--role', 'device', '--path', path, '--size', String(WINDOW), '--sock', sock, '--wait-ms', '20000', '--devices', '1'], { stdio: 'ignore' });
   const done = new Promise((r) => p.on('close', r));

@@ -15,6 +15,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shmDir } from './shm-dir.js';
 import { packageRoot } from '../src/util/paths.js';
 import type { FrameBenchResult } from '../src/driver/frame-bench.js';
 import { argInt, argStr, emit, isQuick, log, median, sig } from './stats.js';
@@ -44,7 +45,7 @@ const peerBin = join(dir, 'vmsg-peer');
 let serial = 0;
 const win = (): Win => {
   const n = `${process.pid}-${serial++}`;
-  return { path: `/dev/shm/vmsg-bench-relay-${n}`, sock: join(dir, `${n}.sock`) };
+  return { path: join(shmDir, `vmsg-bench-relay-${n}`), sock: join(dir, `${n}.sock`) };
 };
 
 /** A child process with its output collected, and a promise of its end. */

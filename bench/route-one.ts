@@ -8,6 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shmDir } from './shm-dir.js';
 import { packageRoot } from '../src/util/paths.js';
 import { openFrameChannel } from '../src/bus/open.js';
 import { runFrameBench, type BenchMode, type FrameBenchResult } from '../src/driver/frame-bench.js';
@@ -20,7 +21,7 @@ const peerBin = join(dir, 'vmsg-peer');
 let serial = 0;
 const paths = (): { path: string; sock: string } => {
   const n = `${process.pid}-${serial++}`;
-  return { path: `/dev/shm/vmsg-bench-one-${n}`, sock: join(dir, `${n}.sock`) };
+  return { path: join(shmDir, `vmsg-bench-one-${n}`), sock: join(dir, `${n}.sock`) };
 };
 
 type Result = Omit<FrameBenchResult, 'mode'>;

@@ -5,14 +5,17 @@
 //   {"machine": {...}, "results": [{"name", "unit", "median", "min", "max", "runs", ...}, ...]}
 // Progress goes to stderr. Cases are the other files of bench/ (docs/BENCHMARKS.md).
 // Every temporary file of the run (the C anchor build, each case's sockets and directories: the
-// cases get TMPDIR inside ours) is under one directory, removed also on Ctrl-C or SIGTERM.
+// cases get TMPDIR inside ours) is under one directory, their window files under another in
+// /dev/shm; both are removed also on Ctrl-C, SIGTERM or SIGHUP, after the running case and every
+// process it started (its process group) are ended.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, cpus, loadavg, release, tmpdir, totalmem, type, arch } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { anchorSourceDir, buildAnchor, parseAnchorMedian } from './c-anchor.js';
 import { log, sig, summarize, type CaseReport, type Result } from './stats.js';
+import { BENCH_SHM_ENV } from './shm-dir.js';
 import { parseRunArgs, RunArgsError, RUN_USAGE, type RunArgs } from './run-args.js';
 import { publishMode, publishModeReason } from '../src/wait/fence.js';
 import { allowedCpus } from '../src/native/cpu-affinity.js';
@@ -43,6 +46,8 @@ const VMAMP_DRIVER_PROFILE_CASES = VMAMP_DRIVER_CASES.map((n) => `${n}-profile`)
 /** bench/relay.ts: C driver → vmsg route → C device; `<case>-c` C ↔ C on the same kind of window, `<case>-ratio` ours / C ↔ C per process. */
 const RELAY_CASES = ['relay-doorbell-k1', 'relay-doorbell-k8', 'relay-poll-k8'];
 const RUN_TIMEOUT_MS = 180_000;
+/** Wall-clock time of the full run without --quick on the 2-vCPU machine (docs/BENCHMARKS.md). */
+const FULL_RUN_MINUTES = 14;
 
 /** The targets of issue "Router core", item 7. */
 const TARGETS: Record<string, Target> = {
@@ -152,22 +157,39 @@ interface RunOutcome {
   otherCpuPct: number;
 }
 
-/** The case process running now (a stop signal ends it first). */
+/** The case process running now, leader of its own process group (a stop signal ends the group first). */
 let running: ChildProcess | null = null;
+
+/**
+ * Signal the case's whole process group: a case starts C peers and `vmsg route` processes of
+ * its own, which would outlive it (and keep their windows) if only the case were signalled.
+ */
+function signalCase(child: ChildProcess, s: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, s);
+  } catch {
+    // the group is gone already
+  }
+}
 
 /** One child process; a C anchor's RESULT line becomes the sample `anchorMetric`. */
 function runOnce(cmd: { file: string; args: string[]; node: boolean }, anchorMetric: string, env: NodeJS.ProcessEnv): Promise<RunOutcome> {
   const c0 = cpuClock();
   const t0 = performance.now();
-  const child = cmd.node ? spawn(process.execPath, [cmd.file, ...cmd.args], { stdio: ['ignore', 'pipe', 'inherit'], timeout: RUN_TIMEOUT_MS, env })
-    : spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'], timeout: RUN_TIMEOUT_MS, env });
+  // detached: its own process group, so a stop signal or the timeout reaches whatever it started.
+  const child = cmd.node ? spawn(process.execPath, [cmd.file, ...cmd.args], { stdio: ['ignore', 'pipe', 'inherit'], detached: true, env })
+    : spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true, env });
   running = child;
+  const timeout = setTimeout(() => signalCase(child, 'SIGTERM'), RUN_TIMEOUT_MS);
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   return new Promise((resolve) => {
     child.on('error', (e) => resolve({ report: null, error: e.message, otherCpuPct: NaN }));
     child.on('close', (code, signal) => {
       running = null;
+      clearTimeout(timeout);
+      signalCase(child, 'SIGKILL'); // anything the case left running (a peer it did not reap)
       const c1 = cpuClock();
       const wall = (performance.now() - t0) / 1000;
       const other = ((c1.machine - c0.machine) - (c1.ours - c0.ours)) / (wall * cpus().length);
@@ -305,6 +327,12 @@ function commandLine(): { args: RunArgs; ids: string[] } | number {
     process.stderr.write(`bench: npm took --${eaten[0]} as its own option; put -- before the runner's options: npm run bench -- --${eaten[0]}\n`);
     return 2;
   }
+  // `npm run bench --only a` (no `--`) leaves no trace at all: npm takes --only as its own
+  // config key and keeps it out of the environment. A run from npm without arguments is said
+  // out loud before it starts, so such a mistake costs a glance, not the whole run.
+  if (process.env.npm_lifecycle_event === 'bench' && process.argv.length <= 2) {
+    process.stderr.write(`bench: full run: ${cases(null).length} cases, about ${FULL_RUN_MINUTES} minutes; for some cases: npm run -s bench -- --only a,b\n`);
+  }
   let args: RunArgs;
   try {
     args = parseRunArgs(process.argv.slice(2));
@@ -341,19 +369,22 @@ async function main(): Promise<number> {
   // The cases make their own temporary directories and sockets in here.
   const caseTmp = join(tmp, 'cases');
   mkdirSync(caseTmp);
-  const env = { ...process.env, TMPDIR: caseTmp };
-  // Ctrl-C (the terminal signals the running case too), SIGTERM or SIGHUP (the terminal went
-  // away): end the running case, then remove everything below `tmp` and exit 128 + the
+  // Their window files go to a directory of ours under /dev/shm (bench/shm-dir.ts): removed
+  // below however the run ends, also what a killed case or its peers left there.
+  const shm = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmp, 'vmsg-bench-run-'));
+  const env = { ...process.env, TMPDIR: caseTmp, [BENCH_SHM_ENV]: shm };
+  // Ctrl-C, SIGTERM or SIGHUP (the terminal went away): end the running case's process group
+  // (its own: the terminal's Ctrl-C reaches only us), then remove everything below `tmp` and exit 128 + the
   // signal's number, printing no results.
   let stopped: NodeJS.Signals | null = null;
   const onSignal = (s: NodeJS.Signals): void => {
     if (stopped !== null) return;
     stopped = s;
-    log(`stopping (${s}): ending the running case, removing ${tmp}`);
+    log(`stopping (${s}): ending the running case and what it started, removing ${tmp} and ${shm}`);
     const child = running;
     if (child !== null) {
-      child.kill(s);
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      signalCase(child, s);
+      setTimeout(() => signalCase(child, 'SIGKILL'), 5000).unref();
     }
   };
   process.on('SIGINT', onSignal);
@@ -419,6 +450,7 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+    rmSync(shm, { recursive: true, force: true });
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGHUP', onSignal);

@@ -12,6 +12,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shmDir } from './shm-dir.js';
 import { packageRoot } from '../src/util/paths.js';
 import { openFrameChannel } from '../src/bus/open.js';
 import { runFrameBench, type FrameBenchResult } from '../src/driver/frame-bench.js';
@@ -30,7 +31,7 @@ const windows = new Set<string>();
 
 function paths(): { path: string; sock: string } {
   const n = `${process.pid}-${serial++}`;
-  const path = `/dev/shm/vmsg-bench-drv-${n}`;
+  const path = join(shmDir, `vmsg-bench-drv-${n}`);
   windows.add(path);
   return { path, sock: join(dir, `${n}.sock`) };
 }

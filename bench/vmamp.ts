@@ -13,6 +13,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shmDir } from './shm-dir.js';
 import { packageRoot } from '../src/util/paths.js';
 import { Router } from '../src/router/router.js';
 import { openBusLink, openFrameChannel } from '../src/bus/open.js';
@@ -32,7 +33,7 @@ let serial = 0;
 
 function paths(): { path: string; sock: string } {
   const n = `${process.pid}-${serial++}`;
-  return { path: `/dev/shm/vmsg-bench-${n}`, sock: join(dir, `${n}.sock`) };
+  return { path: join(shmDir, `vmsg-bench-${n}`), sock: join(dir, `${n}.sock`) };
 }
 
 function peer(args: string[]): { done: Promise<{ code: number | null; out: string }>; kill(): void } {

@@ -12,7 +12,9 @@
 // (no lost wake-up). Publishes that land while the wake-up is still on its way do not notify
 // again: a burst of frames costs one byte.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+import { listenUnix } from '../native/mmap.js';
+import { unixSocketListening } from './unix-socket-table.js';
 import { Doorbell } from '../wait/doorbell.js';
 
 const ONE_BYTE = Buffer.of(1);
@@ -28,7 +30,7 @@ export class DoorbellSocket {
   rung = 0;
   heard = 0;
 
-  private constructor(private readonly socket: Socket, private readonly server: Server | null, readonly path: string) {
+  private constructor(private readonly socket: Socket, private readonly server: BoundServer | null, readonly path: string) {
     socket.setNoDelay?.(true);
     socket.on('data', () => {
       // Every byte the kernel had is in this chunk: one wake-up for all of them.
@@ -61,19 +63,38 @@ export class DoorbellSocket {
     // Only a socket is replaced: a file of the user's at a mistyped path must not be deleted
     // (listening then fails with EADDRINUSE, naming the path).
     if (statSync(path, { throwIfNoEntry: false })?.isSocket() === true) {
+      // A live one is another program's (a router started at the same moment on another window
+      // with the same sock=, past its start-up check): never replaced.
+      if (unixSocketListening(path) !== null) throw new Error(`doorbell socket ${path}: cannot listen (a running program listens there; stop it or choose another path)`);
       try {
         unlinkSync(path);
       } catch {
         // gone meanwhile
       }
     }
+    // Bound by the addon and handed over as a descriptor: closing the server then leaves the
+    // path to us, and we remove it only while it is still the socket we bound (ino).
+    let fd: number;
+    try {
+      fd = listenUnix(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      throw new Error(`doorbell socket ${path}: cannot listen (${code === 'EADDRINUSE' ? 'something that is not a socket is there' : (e as Error).message})`);
+    }
+    const ino = lstatSync(path, { throwIfNoEntry: false })?.ino ?? -1;
     const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e) => reject(new Error(`doorbell socket ${path}: cannot listen (${e.message})`)));
-      server.listen(path, () => resolve());
-    });
-    chmodSync(path, 0o600); // owner-only, whatever the umask (connecting needs write permission)
-    return new DoorbellListener(server, path, (socket) => new DoorbellSocket(socket, server, path));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (e) => reject(new Error(`doorbell socket ${path}: cannot listen (${e.message})`)));
+        server.listen({ fd }, () => resolve());
+      });
+    } catch (e) {
+      if (!server.listening) closeSync(fd);
+      unlinkIfOurs(path, ino);
+      throw e;
+    }
+    const listener = { server, path, ino };
+    return new DoorbellListener(listener, (socket) => new DoorbellSocket(socket, listener, path));
   }
 
   /**
@@ -183,20 +204,24 @@ export class DoorbellSocket {
   async close(): Promise<void> {
     this.ended = true;
     this.socket.destroy();
-    if (this.server !== null) await closeServer(this.server, this.path);
+    if (this.server !== null) await closeServer(this.server);
   }
 }
 
 /** A listening doorbell socket waiting for its one peer. */
 export class DoorbellListener {
-  constructor(private readonly server: Server, readonly path: string, private readonly wrap: (s: Socket) => DoorbellSocket) {}
+  readonly path: string;
+
+  constructor(private readonly bound: BoundServer, private readonly wrap: (s: Socket) => DoorbellSocket) {
+    this.path = bound.path;
+  }
 
   /**
    * Hand the first connection to `l` whenever it arrives (later ones are refused: one peer per
    * window). Nothing waits for it: the window's handshake goes on meanwhile.
    */
   onPeer(l: (socket: DoorbellSocket) => void): void {
-    const { server } = this;
+    const { server } = this.bound;
     server.once('connection', (s) => {
       server.on('connection', (later) => later.destroy());
       l(this.wrap(s));
@@ -205,12 +230,25 @@ export class DoorbellListener {
 
   /** Stop listening and remove the socket file (when no peer was accepted). */
   async close(): Promise<void> {
-    await closeServer(this.server, this.path);
+    await closeServer(this.bound);
   }
 }
 
-async function closeServer(server: Server, path: string): Promise<void> {
-  await new Promise<void>((r) => server.close(() => r()));
+/** A listening server and the socket file it bound (its inode, to know the path is still ours). */
+interface BoundServer {
+  server: Server;
+  path: string;
+  ino: number;
+}
+
+async function closeServer(b: BoundServer): Promise<void> {
+  await new Promise<void>((r) => b.server.close(() => r()));
+  unlinkIfOurs(b.path, b.ino);
+}
+
+/** Remove the socket file at `path` only if it is still the one we bound (another router may have put its own there since). */
+function unlinkIfOurs(path: string, ino: number): void {
+  if (ino < 0 || lstatSync(path, { throwIfNoEntry: false })?.ino !== ino) return;
   try {
     unlinkSync(path);
   } catch {

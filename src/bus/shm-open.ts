@@ -1,6 +1,6 @@
 // Opening a shared-memory bus window for our role, the same for vmamp and SPSC (docs/BUSES.md §2.2):
-//   device side: listen on the doorbell socket, create the window file, build the layout, give
-//                the file its name;
+//   device side: create the window file, build the layout, give the file its name (now it is
+//                ours: locked, at its path), listen on the doorbell socket;
 //   driver side: start connecting the doorbell socket, wait for the window file, validate the
 //                layout (waiting for it to appear).
 // The doorbell socket is never waited for here: it arrives whenever the peer connects or
@@ -34,11 +34,14 @@ export async function openWindow<T>(
   try {
     let prepared: T;
     if (o.role === 'device') {
-      // Listening before the window exists: a driver may connect before it has seen the layout.
-      if (o.sock !== undefined) doorbell = await DoorbellArrival.listen(o.sock);
       window = ShmWindow.create(mem, o.path, o.size!, o.uri.scheme);
       prepared = await prepare(window);
       window.publish(); // only now may a driver find it
+      // Only once the window is ours at its path (published, locked) may we take the doorbell
+      // socket's path: a second router on the same link, started at the same moment, is refused
+      // at publishing and never replaces the socket the first one listens on. A driver that
+      // comes first retries its connection until we listen.
+      if (o.sock !== undefined) doorbell = await DoorbellArrival.listen(o.sock);
     } else {
       // Connecting before the window exists: a device side may accept before it builds it.
       if (o.sock !== undefined) doorbell = DoorbellArrival.connect(o.sock, log);

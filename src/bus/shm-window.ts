@@ -41,7 +41,7 @@ export class ShmWindow {
     const mapped = roundToPages(size);
     const building = `${path}.building-${process.pid}-${buildSerial++}`;
     // A driver must not attach to an earlier window at this path while we build the new one.
-    claimWindowPath(path, size, scheme);
+    claimWindowPath(path, size, scheme, mem);
     rmSync(building, { force: true });
     const base = mem.alloc(mapped, pageSize());
     try {
@@ -128,7 +128,7 @@ export class ShmWindow {
     if (this.lockFd < 0) return;
     // A published window that stays (its peer left) stays locked until the link opens again or
     // closes for good: no other router takes the path meanwhile.
-    if (this.building === null && this.ino >= 0 && !removeFile) holdIdleWindow(this.path, this.lockFd, this.ino);
+    if (this.building === null && this.ino >= 0 && !removeFile) holdIdleWindow(this.path, this.lockFd, this.ino, this.mem);
     else closeSync(this.lockFd);
     this.lockFd = -1;
   }

@@ -7,9 +7,10 @@
 //              file of our uid, mode 0600, the size this link maps (or, vmamp, carrying the
 //              layout magic). A user's disk image, a directory or a device is never deleted.
 // A peer that only attaches never locks: the lock says who builds, not who maps.
-import { closeSync, constants, fstatSync, linkSync, lstatSync, openSync, readSync, renameSync, unlinkSync, type Stats } from 'node:fs';
-import { resolve } from 'node:path';
-import { lockFd, pageSize } from '../native/mmap.js';
+import { closeSync, constants, fstatSync, linkSync, lstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync, type Stats } from 'node:fs';
+import { constants as os } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { lockFd, pageSize, renameNoReplace } from '../native/mmap.js';
 import { VMAMP_LAYOUT_MAGIC, VMAMP_LAYOUT_MAGIC_VALUE } from '../wasm/layout.js';
 
 export type WindowScheme = 'vmamp' | 'spsc';
@@ -65,14 +66,16 @@ function foreign(path: string, what: string): WindowPathError {
 
 /**
  * Windows this thread built whose peer left: the file stays for the next peer and we keep its
- * lock until the link is opened again (and rebuilds it) or closed for good.
+ * lock until the link is opened again (and rebuilds it) or closed for good. `owner` is the
+ * router (its shared memory) whose link holds it: another router of this process opening a
+ * window at the same path is refused as by any process serving it, not handed this one.
  */
-const idle = new Map<string, { fd: number; ino: number }>();
+const idle = new Map<string, { fd: number; ino: number; owner: object }>();
 
-/** Keep the lock `fd` on the window file at `path` (inode `ino`) while its link waits for a new peer. */
-export function holdIdleWindow(path: string, fd: number, ino: number): void {
+/** Keep the lock `fd` on the window file at `path` (inode `ino`) while `owner`'s link waits for a new peer. */
+export function holdIdleWindow(path: string, fd: number, ino: number, owner: object): void {
   releaseIdleWindow(path, false);
-  idle.set(resolve(path), { fd, ino });
+  idle.set(resolve(path), { fd, ino, owner });
 }
 
 /** Let go of an idle window's lock, removing its file first when `remove` (and it is still ours). */
@@ -112,13 +115,15 @@ export function checkWindowPath(path: string, size: number, scheme: WindowScheme
  * whose lock nobody holds (removed now, under its lock, so no other creator takes it meanwhile).
  * Throws WindowPathError or WindowInUseError, leaving the file alone.
  */
-export function claimWindowPath(path: string, size: number, scheme: WindowScheme): void {
+export function claimWindowPath(path: string, size: number, scheme: WindowScheme, owner?: object): void {
+  sweepBuildingLeftovers(path);
   const bytes = windowFileBytes(size);
   for (;;) {
     const st = lstatSync(path, { throwIfNoEntry: false });
     if (st === undefined) return;
     const held = idle.get(resolve(path));
     if (held !== undefined) {
+      if (held.owner !== owner) throw inUse(path); // another router of this process serves it
       // Our own window from the link's previous peer: rebuilt in place.
       releaseIdleWindow(path, held.ino === st.ino);
       if (held.ino === st.ino) return;
@@ -165,24 +170,83 @@ export function lockNewWindow(building: string): number {
 
 /**
  * Give the window built at `building` (locked by us) the name `path` without replacing anything
- * another creator put there meanwhile: a hard link fails if the name exists; then the usual
- * rules decide (a stale leftover goes, a live one refuses us). A file system without hard links
- * gets a rename (which replaces: the claim at create time made the path free).
+ * another creator put there meanwhile: renameat2(RENAME_NOREPLACE) in one step, so no second
+ * name is left if we die here. Where the kernel or file system cannot (EINVAL / ENOSYS), a hard
+ * link (fails if the name exists) then unlinking the building name; without hard links either,
+ * a rename (which replaces: the claim at create time made the path free). On a name that
+ * appeared meanwhile the usual rules decide (a stale leftover goes, a live one refuses us).
  */
 export function publishWindow(building: string, path: string, size: number, scheme: WindowScheme): void {
   for (let tries = 0; ; tries++) {
-    try {
-      linkSync(building, path);
-      break;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
-        renameSync(building, path);
-        return;
-      }
-      if (code !== 'EEXIST' || tries >= 3) throw e;
-      claimWindowPath(path, size, scheme);
+    const err = renameNoReplace(building, path);
+    if (err === 0) return;
+    if (err === os.errno.EINVAL || err === os.errno.ENOSYS) {
+      linkThenUnlink(building, path);
+      return;
     }
+    if (err !== os.errno.EEXIST || tries >= 3) {
+      const code = Object.entries(os.errno).find(([, n]) => n === err)?.[0] ?? `errno ${err}`;
+      throw new Error(`window file ${path}: cannot give the built window its name (${code})`);
+    }
+    claimWindowPath(path, size, scheme);
+  }
+}
+
+function linkThenUnlink(building: string, path: string): void {
+  try {
+    linkSync(building, path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
+      renameSync(building, path);
+      return;
+    }
+    throw e;
   }
   unlinkSync(building);
+}
+
+/**
+ * Remove `PATH.building-PID-…` files next to `path` that nobody builds any more: a creator
+ * killed mid-build (or, with the link fallback, between link and unlink) leaves one, holding the
+ * window's memory (in /dev/shm) for good. A building file is locked by its creator; one whose
+ * lock nobody holds and whose process is gone is a leftover. The process check covers the
+ * instant between creating the file and locking it.
+ */
+export function sweepBuildingLeftovers(path: string): void {
+  const dir = dirname(resolve(path));
+  const prefix = `${basename(path)}.building-`;
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith(prefix));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number.parseInt(name.slice(prefix.length), 10);
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    const file = join(dir, name);
+    const st = lstatSync(file, { throwIfNoEntry: false });
+    if (st === undefined || !st.isFile() || st.uid !== process.geteuid?.()) continue;
+    let fd: number;
+    try {
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch {
+      continue;
+    }
+    try {
+      if (lockFd(fd) && lstatSync(file, { throwIfNoEntry: false })?.ino === fstatSync(fd).ino) unlinkSync(file);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -2,9 +2,10 @@
 // created where the command line says. `vmsg route` runs them before any worker thread, so a
 // mistake costs one line and no half-started router.
 import { createServer } from 'node:net';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { accessSync, constants, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CommandFailure, UsageError } from './exit.js';
+import { unixSocketListening } from '../bus/unix-socket-table.js';
 
 /**
  * Bind `host:port` and let go at once. In use → CommandFailure naming `what` and `fix` (the
@@ -55,31 +56,13 @@ export function checkListenSocket(path: string, what: string): void {
   if (st.isSocket()) {
     // A live one belongs to a running program (another router on the same link): replacing it
     // would cut that program off. Not a mistake in the command line: exit 1, as a port in use.
-    if (unixSocketListening(path)) throw new CommandFailure(`${what} ${path} is in use: a running program listens there (another vmsg route on the same link?); stop it or choose another path`);
+    const listening = unixSocketListening(path);
+    if (listening === 'exact') throw new CommandFailure(`${what} ${path} is in use: a running program listens there (another vmsg route on the same link?); stop it or choose another path`);
+    if (listening === 'relative') throw new CommandFailure(`${what} ${path} may be in use: a process listens on a socket named ${basename(path)} (bound by a relative path): if it is not this one, remove the file`);
     return;
   }
   const kind = st.isDirectory() ? 'a directory' : 'a file that is not a socket';
   throw new UsageError(`${what} ${path} is ${kind}; give a path for a new socket, such as ${st.isDirectory() ? join(path, 'vmsg.sock') : `${path}.sock`}`);
-}
-
-/**
- * Whether a process listens on the Unix socket at `path`, read from the kernel's table
- * (/proc/net/unix) rather than by connecting: a doorbell listener takes its first connection
- * as its peer, so a probe would disturb it.
- */
-function unixSocketListening(path: string): boolean {
-  let table: string;
-  try {
-    table = readFileSync('/proc/net/unix', 'utf8');
-  } catch {
-    return false;
-  }
-  const names = new Set([path, resolve(path)]);
-  return table.split('\n').slice(1).some((line) => {
-    // Num RefCount Protocol Flags Type St Inode Path; flag 0x10000 = listening.
-    const f = line.trim().split(/\s+/);
-    return f.length >= 8 && names.has(f.slice(7).join(' ')) && (parseInt(f[3]!, 16) & 0x10000) !== 0;
-  });
 }
 
 /**

@@ -13,6 +13,9 @@ interface MmapAddon {
   lostTotal?(): number;
   /** Absent in an addon built before window locks (rebuild: npm ci, or node-gyp rebuild). */
   lockFd?(fd: number): boolean;
+  /** Absent in an addon built before these (rebuild: npm ci, or node-gyp rebuild). */
+  renameNoReplace?(from: string, to: string): number;
+  listenUnix?(path: string, backlog: number): number;
 }
 
 let addon: MmapAddon | undefined;
@@ -74,4 +77,28 @@ export function lockFd(fd: number): boolean {
     throw new Error('vmsg-router: the mmap addon predates window locks; rebuild it (npm ci, or node-gyp rebuild)');
   }
   return a.lockFd(fd);
+}
+
+function rebuilt<K extends keyof MmapAddon>(name: K): NonNullable<MmapAddon[K]> {
+  const f = load()[name];
+  if (f === undefined) throw new Error(`vmsg-router: the mmap addon predates ${name}; rebuild it (npm ci, or node-gyp rebuild)`);
+  return f as NonNullable<MmapAddon[K]>;
+}
+
+/**
+ * Rename `from` to `to` only if nothing is at `to`, in one step (renameat2 RENAME_NOREPLACE).
+ * Returns 0, or the errno number (os.constants.errno: EEXIST, or EINVAL / ENOSYS where the
+ * kernel or file system cannot).
+ */
+export function renameNoReplace(from: string, to: string): number {
+  return rebuilt('renameNoReplace')(from, to);
+}
+
+/**
+ * A listening Unix stream socket bound at `path` (mode 0600): its descriptor, for
+ * net.Server.listen({ fd }), whose close leaves the path alone (Node's listen(path) would
+ * unlink whatever is there by then). Throws an Error whose `code` is the errno's name.
+ */
+export function listenUnix(path: string, backlog = 511): number {
+  return rebuilt('listenUnix')(path, backlog);
 }

@@ -21,7 +21,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 // The registered ranges. Written under `reg_lock` by whichever thread maps or unmaps; read
@@ -265,6 +267,69 @@ static napi_value lock_fd(napi_env env, napi_callback_info info) {
   return v;
 }
 
+// renameNoReplace(from, to): give the file at `from` the name `to` unless `to` exists, in one
+// step (renameat2 RENAME_NOREPLACE): no moment with two names, so nothing is left behind however
+// the process dies. Returns 0, or the errno (EEXIST: something is there; EINVAL / ENOSYS: this
+// kernel or file system cannot, the caller falls back to link + unlink).
+static napi_value rename_no_replace(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char from[4096], to[4096];
+  size_t n;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], from, sizeof from, &n) != napi_ok || n >= sizeof from - 1 ||
+      napi_get_value_string_utf8(env, argv[1], to, sizeof to, &n) != napi_ok || n >= sizeof to - 1) {
+    napi_throw_type_error(env, NULL, "renameNoReplace(from, to)");
+    return NULL;
+  }
+  int r = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+  napi_value v;
+  napi_create_int32(env, r == 0 ? 0 : errno, &v);
+  return v;
+}
+
+// listenUnix(path, backlog): a listening Unix stream socket bound at `path`, mode 0600, as a
+// descriptor for net.Server.listen({ fd }). Node's own listen(path) makes libuv unlink the path
+// when the server closes, whatever is there by then (another router's socket); a server given a
+// descriptor leaves the path alone and its owner removes it only while it is still its own.
+// Throws with the errno's name as `code` (EADDRINUSE when something is at the path).
+static napi_value listen_unix(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  size_t n;
+  int32_t backlog = 511;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], sa.sun_path, sizeof sa.sun_path, &n) != napi_ok) {
+    napi_throw_type_error(env, NULL, "listenUnix(path, backlog)");
+    return NULL;
+  }
+  if (argc >= 2) napi_get_value_int32(env, argv[1], &backlog);
+  const char *why = NULL;
+  int fd = -1, err = 0;
+  if (n >= sizeof sa.sun_path - 1) { err = ENAMETOOLONG; why = "bind"; }
+  else if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) { err = errno; why = "socket"; }
+  else if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { err = errno; why = "bind"; }
+  else if (chmod(sa.sun_path, 0600) != 0 || listen(fd, backlog) != 0) {
+    err = errno; why = "listen";
+    unlink(sa.sun_path); // ours: bound a moment ago
+  }
+  if (why != NULL) {
+    if (fd >= 0) close(fd);
+    const char *code = err == EADDRINUSE ? "EADDRINUSE" : err == EACCES ? "EACCES" : err == ENOENT ? "ENOENT"
+      : err == ENAMETOOLONG ? "ENAMETOOLONG" : err == ENOTDIR ? "ENOTDIR" : "EIO";
+    char msg[4608];
+    snprintf(msg, sizeof msg, "%s %s %s: %s", code, why, sa.sun_path, strerror(err));
+    napi_throw_error(env, code, msg);
+    return NULL;
+  }
+  napi_value v;
+  napi_create_int32(env, fd, &v);
+  return v;
+}
+
 static napi_value page_size(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value v;
@@ -280,6 +345,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"windowLost", NULL, window_lost, NULL, NULL, NULL, napi_default, NULL},
     {"lostTotal", NULL, lost_total_count, NULL, NULL, NULL, napi_default, NULL},
     {"lockFd", NULL, lock_fd, NULL, NULL, NULL, napi_default, NULL},
+    {"renameNoReplace", NULL, rename_no_replace, NULL, NULL, NULL, napi_default, NULL},
+    {"listenUnix", NULL, listen_unix, NULL, NULL, NULL, napi_default, NULL},
   };
   install_handler();
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -2,7 +2,7 @@
 // the ~14-minute run, and a stopped run leaves no temporary directory. Each runner process gets
 // TMPDIR of its own, so "nothing left" is checked exactly (other runs may share /tmp).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,14 +17,14 @@ afterAll(() => {
 interface Runner { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
 
 /** `node dist/bench/run.js ARGS` with a TMPDIR of its own; `poll`, called every 20 ms, may signal it. */
-function runner(args: string[], tmp: string, poll?: (kill: (s: NodeJS.Signals) => void) => void, env: NodeJS.ProcessEnv = {}): Promise<Runner> {
+function runner(args: string[], tmp: string, poll?: (kill: (s: NodeJS.Signals) => void, pid: number) => void, env: NodeJS.ProcessEnv = {}): Promise<Runner> {
   const t0 = Date.now();
   const child = spawn(process.execPath, [RUN, ...args], { env: { ...process.env, ...env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  const poller = poll === undefined ? undefined : setInterval(() => poll((s) => child.kill(s)), 20);
+  const poller = poll === undefined ? undefined : setInterval(() => poll((s) => child.kill(s), child.pid!), 20);
   const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
   return new Promise((resolve) => child.on('close', (status, signal) => {
     clearTimeout(guard);
@@ -65,6 +65,21 @@ describe('bench runner: command line', () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
+  it('npm run bench with no arguments (npm may have eaten --only and its value without a trace): one line first says a full run starts', async () => {
+    const tmp = freshTmp();
+    let stopped = false;
+    const r = await runner([], tmp, (kill) => {
+      // The run has started (its directory is there), so the line was printed: stop it.
+      if (!stopped && readdirSync(tmp).length > 0) {
+        stopped = true;
+        kill('SIGTERM');
+      }
+    }, { npm_lifecycle_event: 'bench' });
+    expect(r.stderr.split('\n')[0]).toMatch(/^bench: full run: \d+ cases, about 14 minutes; for some cases: npm run -s bench -- --only a,b$/);
+    expect(r.status, r.stderr).toBe(143);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
   it('--help prints the usage with every option and the case ids, exit 0, nothing run', async () => {
     const tmp = freshTmp();
     const r = await runner(['--help'], tmp);
@@ -93,9 +108,52 @@ describe('bench runner: command line', () => {
       }
     });
     expect(sent, r.stderr).toBe(true);
-    expect(r.stderr).toMatch(/stopping \(SIGTERM\): ending the running case, removing /);
+    expect(r.stderr).toMatch(/stopping \(SIGTERM\): ending the running case and what it started, removing /);
     expect(r.status, r.stderr).toBe(143);
     expect(r.stdout).toBe('');
     expect(readdirSync(tmp)).toEqual([]);
   });
+
+  it('SIGTERM while a case runs C peers (vmamp): the case\'s whole process group ends, no window of the run is left in /dev/shm, exit 143', async () => {
+    const tmp = freshTmp();
+    const shmBefore = new Set(readdirSync('/dev/shm'));
+    let group = 0;
+    const r = await runner(['--only', 'vmamp', '--runs', '1', '--quick'], tmp, (kill, runnerPid) => {
+      if (group !== 0) return;
+      const peer = processes().find((p) => p.comm === 'vmsg-peer' && processes().some((l) => l.pid === p.pgrp && l.ppid === runnerPid));
+      if (peer !== undefined) {
+        group = peer.pgrp;
+        kill('SIGTERM');
+      }
+    });
+    expect(group, r.stderr).not.toBe(0);
+    expect(r.status, r.stderr).toBe(143);
+    expect(r.stdout).toBe('');
+    // The runner SIGKILLs the group before it exits; the kernel may take a moment to reap it.
+    const deadline = Date.now() + 5000;
+    while (processes().some((p) => p.pgrp === group && p.state !== 'Z') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    expect(processes().filter((p) => p.pgrp === group && p.state !== 'Z')).toEqual([]);
+    expect(readdirSync('/dev/shm').filter((f) => !shmBefore.has(f) && f.startsWith('vmsg-bench'))).toEqual([]);
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 30_000);
 });
+
+interface Proc { pid: number; comm: string; state: string; ppid: number; pgrp: number }
+
+/** Every process of the machine from /proc/PID/stat (comm may hold spaces: split after its ')'). */
+function processes(): Proc[] {
+  const out: Proc[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const close = stat.lastIndexOf(')');
+    const [state, ppid, pgrp] = stat.slice(close + 2).split(' ');
+    out.push({ pid: Number(d), comm: stat.slice(stat.indexOf('(') + 1, close), state: state!, ppid: Number(ppid), pgrp: Number(pgrp) });
+  }
+  return out;
+}

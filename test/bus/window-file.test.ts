@@ -124,6 +124,20 @@ describe('window files', () => {
     rmSync(path);
   });
 
+  it('a window another router of this process keeps for its next peer is not handed to a second router: refused as in use', () => {
+    const path = fresh();
+    const w = serve(path);
+    w.close(false); // idle, held by the first router (mem)
+    const ino = statSync(path).ino;
+    const other = new SharedMemory({ bytes: 1 << 20 });
+    expect(() => ShmWindow.create(other, path, 8192, 'spsc')).toThrow(WindowInUseError);
+    expect(statSync(path).ino).toBe(ino);
+    const again = serve(path); // the first router's own link still rebuilds it
+    again.close(false);
+    removeCreatedWindow(again);
+    expect(existsSync(path)).toBe(false);
+  });
+
   it('an attaching peer takes no lock', async () => {
     const path = fresh();
     const w = serve(path);

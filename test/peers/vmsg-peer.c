@@ -140,6 +140,7 @@ static int sock_order = SO_NORMAL;
 static const char *sock_path; // set while a late doorbell is still to come
 static long sock_after;       // frames handled before a late doorbell
 static const char *sock_path_given; // --sock as given (removed at exit if we listened)
+static ino_t sock_ino; // the socket file we bound: removed at exit only while the path still names it
 static volatile sig_atomic_t stop_flag;
 static long wait_ms = 10000;
 
@@ -255,6 +256,19 @@ static void spsc_rings(void) {
   rx.local = rx.cached = (uint32_t)__atomic_load_n((int32_t *)rx.pub, __ATOMIC_ACQUIRE) % cap;
 }
 
+// ---------------------------------------------------------------- publishing the window
+// Give the built window its name without replacing anything another builder put there
+// meanwhile: renameat2(RENAME_NOREPLACE) in one step; link + unlink where the kernel or file
+// system cannot (EINVAL / ENOSYS), which also fails on an existing name.
+static void publish_window(const char *building, const char *path) {
+  if (renameat2(AT_FDCWD, building, AT_FDCWD, path, RENAME_NOREPLACE) == 0) return;
+  if (errno == EINVAL || errno == ENOSYS) {
+    if (link(building, path) == 0) { unlink(building); return; }
+  }
+  unlink(building);
+  die("cannot give the window its name %s (another builder published one there?)", path);
+}
+
 // ---------------------------------------------------------------- doorbell socket
 static void bell_open(const char *path) {
   struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -265,6 +279,8 @@ static void bell_open(const char *path) {
     listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     unlink(path);
     if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(listen_fd, 1) != 0) die("cannot listen on %s", path);
+    struct stat st;
+    if (stat(path, &st) == 0) sock_ino = st.st_ino;
     fprintf(stderr, "vmsg-peer: listening on %s\n", path);
     return; // accepted after the window is ready (bell_accept)
   }
@@ -321,6 +337,8 @@ static void bell_late(long progress) {
       listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
       unlink(sock_path);
       if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(listen_fd, 1) != 0) die("cannot listen on %s", sock_path);
+      struct stat st;
+      if (stat(sock_path, &st) == 0) sock_ino = st.st_ino;
     }
     bell_fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (bell_fd < 0) return; // nobody yet
@@ -688,9 +706,12 @@ int main(int argc, char **argv) {
     int old = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (old >= 0) {
       if (flock(old, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) die("window file %s is in use by another process", path);
+      // Removed while we hold its lock, so no other builder takes it meanwhile; a driver must not
+      // attach to an earlier window while we build this one.
+      struct stat held, now;
+      if (fstat(old, &held) == 0 && lstat(path, &now) == 0 && held.st_ino == now.st_ino) unlink(path);
       close(old);
     }
-    unlink(path); // a driver must not attach to an earlier window while we build this one
     fd = open(building, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || ftruncate(fd, (off_t)map_size) != 0) die("cannot create %s", building);
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) die("cannot lock %s", building);
@@ -717,14 +738,18 @@ int main(int argc, char **argv) {
   } else {
     spsc_rings();
   }
-  if (is_device && rename(building, path) != 0) die("cannot rename the window into place at %s", path);
+  if (is_device) publish_window(building, path);
   if (sock && !is_device && sock_order == SO_NORMAL) bell_open(sock);
   if (sock && sock_order == SO_NORMAL) bell_accept();
   if (is_vmamp) vmamp_bring_up();
   fprintf(stderr, "vmsg-peer: %s %s up on %s (%zu bytes, %u slots per direction, %s)\n", bus, role, path, win_size, tx.cap,
           sock ? "doorbell socket" : sock_path ? "polling until the doorbell socket connects" : "busy-poll");
   int status = is_device ? run_device(duration) : run_driver(mode, count, outstanding, (uint16_t)dev, discover, idle_ms, seconds);
-  if (listen_fd >= 0) { close(listen_fd); unlink(sock_path_given); }
+  if (listen_fd >= 0) {
+    close(listen_fd);
+    struct stat st;
+    if (stat(sock_path_given, &st) == 0 && st.st_ino == sock_ino) unlink(sock_path_given);
+  }
   if (lock_fd >= 0) close(lock_fd);
   return status;
 }
