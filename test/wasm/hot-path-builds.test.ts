@@ -4,6 +4,7 @@
 // build; a module whose layout constants are not this build's never runs.
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -66,7 +67,13 @@ function moduleWith(changes: Record<string, number>): WebAssembly.Module {
 
 describe('hot path builds', () => {
   it('picks vmsg.wasm where the engine has Wasm SIMD, and VMSG_WASM forces either', () => {
-    expect(withEnv(undefined, wasmBuild)).toBe('simd'); // this machine's Node has SIMD
+    let simd = true;
+    try {
+      new WebAssembly.Module(readFileSync(join(packageRoot(), 'dist', 'wasm', 'vmsg.wasm')));
+    } catch {
+      simd = false; // an engine without SIMD, as a CPU without SSE4.1
+    }
+    expect(withEnv(undefined, wasmBuild)).toBe(simd ? 'simd' : 'scalar');
     expect(withEnv('scalar', wasmBuild)).toBe('scalar');
     expect(withEnv('simd', wasmBuild)).toBe('simd');
     expect(() => withEnv('sse', wasmBuild)).toThrow('VMSG_WASM must be "simd" or "scalar", got "sse"');
@@ -155,4 +162,15 @@ describe('hot path builds', () => {
       received: 1000, requests: 1000, responses: 1000, inFlight: 0, tx: 1000, txBytes: 24_000,
     });
   }, 70_000);
+
+  it('vmsg route names the scalar build at start-up when it runs it', async () => {
+    const env = { ...process.env };
+    delete env['VMSG_WASM'];
+    const main = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+    const { stderr } = await run(process.execPath, ['--no-enable-sse4-1', main, 'route', '--device', 'echo:1', '--duration', '0.2'], { env, timeout: 30_000 });
+    expect(stderr).toContain('vmsg route: hot path: dist/wasm/vmsg.scalar.wasm (no Wasm SIMD in this engine)\n');
+    expect(stderr).toMatch(/routing: 0 link\(s\), 1 built-in device\(s\)/);
+    const forced = await run(process.execPath, [main, 'route', '--device', 'echo:1', '--duration', '0.2'], { env: { ...env, VMSG_WASM: 'scalar' }, timeout: 30_000 });
+    expect(forced.stderr).toContain('vmsg route: hot path: dist/wasm/vmsg.scalar.wasm (VMSG_WASM=scalar)\n');
+  }, 40_000);
 });
