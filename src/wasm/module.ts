@@ -125,7 +125,7 @@ export function checkModuleLayout(module: WebAssembly.Module, label: string): vo
   try {
     exports = new WebAssembly.Instance(module, { env: { memory, abort() {}, now: () => 0, wakePoll() {} } }).exports;
   } catch (e) {
-    throw new Error(`vmsg-router: ${label} does not match this build (${(e as Error).message}): run npm run build`);
+    throw new Error(`${label} does not match this build (${(e as Error).message}): run npm run build`);
   }
   const wrong: string[] = [];
   for (const [name, expected] of Object.entries(layoutConstants)) {
