@@ -2,7 +2,8 @@
 // (ring, cursor, doorbell, header and router-table layouts), by name, with its value. The
 // offsets are written down once, in assembly/; TypeScript imports them from the generated
 // file, never keeps a copy. Run by `npm run build:wasm` after asc; `--check` only reports
-// whether the file is current (test/layout/descriptor.test.ts runs the same comparison).
+// whether the file is current (test/layout/descriptor.test.ts runs the same comparison). Also
+// fails when the scalar build's constants differ from vmsg.wasm's (one layout for both).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,8 +32,26 @@ export function layoutSource(wasmPath = join(root, 'dist', 'wasm', 'vmsg.wasm'))
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The builds that must export the same constants as dist/wasm/vmsg.wasm: the scalar build
+ * (asconfig target "scalar", for engines without Wasm SIMD) runs against the same TypeScript.
+ * Returns one line per build that differs.
+ */
+export function layoutMismatches(text = layoutSource()) {
+  const out = [];
+  for (const name of ['vmsg.scalar.wasm']) {
+    if (layoutSource(join(root, 'dist', 'wasm', name)) !== text) out.push(`dist/wasm/${name} exports other layout constants than dist/wasm/vmsg.wasm`);
+  }
+  return out;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const text = layoutSource();
+  const mismatches = layoutMismatches(text);
+  if (mismatches.length > 0) {
+    for (const m of mismatches) console.error(m);
+    process.exit(1);
+  }
   let current = '';
   try {
     current = readFileSync(OUT, 'utf8');

@@ -58,8 +58,9 @@ import { xsCreditOf, xsCreditRoom, xsCreditSent } from './xs-credit';
 @inline function forwardWrite(shard: usize, ds: usize, devEp: u32, out: usize, cur: usize, slot: usize, drv: u32, f: usize, w: u64, isRequest: bool, capturing: bool, seen: bool, next: u32): void {
   const size = hdrMsgSize(w);
   // The counters first, while the output and the size are at hand: counted last, they kept both
-  // live across the frame's stores (spilled and loaded back). Nothing reads them before the
-  // frame is published, at the earliest after this step.
+  // live across the frame's stores (spilled and loaded back). router.stats() reads them from
+  // the main thread at any time, so tx can include a frame whose index is not published yet,
+  // as it always could for frames waiting for the batch.
   countTx(out, size); // EC_TX, EC_TX_BYTES through the output's own counter address: no multiply by the stride
   let token: u32;
   if (isRequest) {

@@ -36,34 +36,69 @@ import { emitToEndpoint, emitFailure } from './emit';
 /**
  * Take the next entry (the caller checked windowHasRoom) from `v`, the 16 bytes at
  * DS_NEXT_TOKEN as loaded, and write back the next token and sequence with `requests` (1 or 0)
- * added to DS_C_REQUESTS: one 16-byte load and store for three fields (layout).
+ * added to DS_C_REQUESTS: one 16-byte load and store for three fields (layout). SIMD build
+ * only; openEntryScalar is the same update without v128.
  */
 @inline function openEntry(ds: usize, v: v128, state: u32, msgId: u32, driver: u32, driverToken: u32, requests: u64): usize {
   if (DS_NEXT_SEQ != DS_NEXT_TOKEN + 4 || DS_C_REQUESTS != DS_NEXT_TOKEN + 8 || (DS_NEXT_TOKEN & 15) != 0) ERROR('openEntry: DS_NEXT_TOKEN, DS_NEXT_SEQ, DS_C_REQUESTS must share 16 aligned bytes');
   const pair = i64x2.extract_lane(v, 0); // token | seq << 32
-  const token = <u32>pair;
   // The entry's address from a load of its own, not from the vector: a lane extract would sit
   // on the chain to the entry's stores.
+  const token = <u32>pair;
+  const e = fillEntry(ds, token, state, msgId, driver, driverToken);
+  const step = nextStep(token);
+  v128.store(ds + DS_NEXT_TOKEN, i64x2.add(i64x2.replace_lane(v, 0, pair + step), i64x2(0, <i64>requests)));
+  return e;
+}
+
+/**
+ * openEntry for the scalar build (no Wasm SIMD): the same values written, token and sequence
+ * in one u64 store, then DS_C_REQUESTS whole in another (an exact total for the stats reader).
+ */
+@inline function openEntryScalar(ds: usize, state: u32, msgId: u32, driver: u32, driverToken: u32, requests: u64): usize {
+  const pair = load<u64>(ds, DS_NEXT_TOKEN); // token | seq << 32
+  const token = <u32>pair;
+  const e = fillEntry(ds, token, state, msgId, driver, driverToken);
+  store<u64>(ds, pair + nextStep(token), DS_NEXT_TOKEN);
+  if (requests != 0) store<u64>(ds, load<u64>(ds, DS_C_REQUESTS) + requests, DS_C_REQUESTS);
+  return e;
+}
+
+/** Write the entry at DS_NEXT_SEQ for router token `token`; returns its address. */
+@inline function fillEntry(ds: usize, token: u32, state: u32, msgId: u32, driver: u32, driverToken: u32): usize {
   const e = entryOf(ds, load<u32>(ds, DS_NEXT_SEQ));
   store<u8>(e, <u8>state, CE_STATE);
   store<u8>(e, <u8>msgId, CE_MSG_ID);
   store<u16>(e, <u16>driver, CE_DRIVER);
   store<u16>(e, <u16>driverToken, CE_DRV_TOKEN);
   store<u16>(e, <u16>token, CE_TOKEN);
-  // One add moves both: the sequence's carry out of bit 63 is its u32 wrap, dropped; the token
-  // (at most 65535) never carries into it, and goes from 65535 to 1.
-  const step: i64 = token == 0xffff ? (<i64>1 << 32) - 0xfffe : (<i64>1 << 32) + 1;
-  v128.store(ds + DS_NEXT_TOKEN, i64x2.add(i64x2.replace_lane(v, 0, pair + step), i64x2(0, <i64>requests)));
   return e;
+}
+
+/**
+ * What to add to the u64 token | seq << 32 after `token`: one add moves both. The sequence's
+ * carry out of bit 63 is its u32 wrap, dropped; the token (at most 65535) never carries into
+ * it, and goes from 65535 to 1.
+ */
+@inline function nextStep(token: u32): i64 {
+  return token == 0xffff ? (<i64>1 << 32) - 0xfffe : (<i64>1 << 32) + 1;
 }
 
 /** Open an entry for a request being forwarded (counted in DS_C_REQUESTS); returns the router token to stamp. */
 @inline export function openRequest(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, timeoutMs: u32): u32 {
-  const v = v128.load(ds + DS_NEXT_TOKEN);
-  const e = openEntry(ds, v, CES_WAITING, msgId, driver, driverToken, 1);
+  let e: usize;
+  let token: u32;
+  if (ASC_FEATURE_SIMD) {
+    const v = v128.load(ds + DS_NEXT_TOKEN);
+    e = openEntry(ds, v, CES_WAITING, msgId, driver, driverToken, 1);
+    token = <u32>i32x4.extract_lane(v, 0);
+  } else {
+    token = load<u32>(ds, DS_NEXT_TOKEN);
+    e = openEntryScalar(ds, CES_WAITING, msgId, driver, driverToken, 1);
+  }
   store<u32>(e, now(shard) + timeoutMs, CE_DEADLINE);
   store<u32>(e, nowUs(), CE_HELD); // held while waiting: when it was forwarded (latency)
-  return <u32>i32x4.extract_lane(v, 0);
+  return token;
 }
 
 /**
@@ -72,7 +107,9 @@ import { emitToEndpoint, emitFailure } from './emit';
  * Its token is skipped: the device never sees it. The caller checked windowHasRoom.
  */
 export function openRefusal(shard: usize, ds: usize, msgId: u32, driver: u32, driverToken: u32, reason: u32): void {
-  const e = openEntry(ds, v128.load(ds + DS_NEXT_TOKEN), CES_REFUSED, msgId, driver, driverToken, 0);
+  const e = ASC_FEATURE_SIMD
+    ? openEntry(ds, v128.load(ds + DS_NEXT_TOKEN), CES_REFUSED, msgId, driver, driverToken, 0)
+    : openEntryScalar(ds, CES_REFUSED, msgId, driver, driverToken, 0);
   store<u32>(e, reason, CE_HELD);
   releaseInOrder(shard, ds);
 }
@@ -284,15 +321,31 @@ export function failRequest(shard: usize, ds: usize, token: u32, msgId: u32, rea
   return 0;
 }
 
+/**
+ * DS_HEAD_SEQ += 1 and DS_C_RESPONSES += 1; returns the new head. With SIMD one 16-byte
+ * read-modify-write (layout; DS_HIST_BITS rides along unchanged); without, a u32 store then
+ * the counter whole in a u64 store.
+ */
+@inline function advanceHead(ds: usize): u32 {
+  if (DS_HIST_BITS != DS_HEAD_SEQ + 4 || DS_C_RESPONSES != DS_HEAD_SEQ + 8 || (DS_HEAD_SEQ & 15) != 0) ERROR('headDelivered: DS_HEAD_SEQ, DS_HIST_BITS, DS_C_RESPONSES must share 16 aligned bytes');
+  if (ASC_FEATURE_SIMD) {
+    const v = v128.load(ds + DS_HEAD_SEQ);
+    const head = <u32>i32x4.extract_lane(v, 0) + 1;
+    v128.store(ds + DS_HEAD_SEQ, i64x2.add(i32x4.replace_lane(v, 0, <i32>head), i64x2(0, 1)));
+    return head;
+  } else {
+    const head = load<u32>(ds, DS_HEAD_SEQ) + 1;
+    store<u32>(ds, head, DS_HEAD_SEQ);
+    store<u64>(ds, load<u64>(ds, DS_C_RESPONSES) + 1, DS_C_RESPONSES);
+    return head;
+  }
+}
+
 /** The head entry was delivered by the caller: close it and release what follows. */
 @inline export function headDelivered(shard: usize, ds: usize, e: usize): void {
   recordLatency(ds, load<u32>(e, CE_HELD));
   store<u8>(e, <u8>CES_DONE_ANSWERED, CE_STATE);
-  // The head and DS_C_RESPONSES in one 16-byte read-modify-write (layout; DS_HIST_BITS rides along unchanged).
-  if (DS_HIST_BITS != DS_HEAD_SEQ + 4 || DS_C_RESPONSES != DS_HEAD_SEQ + 8 || (DS_HEAD_SEQ & 15) != 0) ERROR('headDelivered: DS_HEAD_SEQ, DS_HIST_BITS, DS_C_RESPONSES must share 16 aligned bytes');
-  const v = v128.load(ds + DS_HEAD_SEQ);
-  const head = <u32>i32x4.extract_lane(v, 0) + 1;
-  v128.store(ds + DS_HEAD_SEQ, i64x2.add(i32x4.replace_lane(v, 0, <i32>head), i64x2(0, 1)));
+  const head = advanceHead(ds);
   headMoved(ds, head);
   // In order, the new head still waits (or nothing is open): releaseInOrder would stop at once.
   if (head != load<u32>(ds, DS_NEXT_SEQ) && <u32>load<u8>(entryOf(ds, head), CE_STATE) != CES_WAITING) releaseInOrder(shard, ds);

@@ -58,11 +58,22 @@ export function outStalled(shard: usize, out: usize): bool {
 @inline export function countTx(out: usize, size: u32): void {
   const stats = <usize>load<u32>(out, OUT_STATS);
   if (stats != 0) {
-    // EC_TX and EC_TX_BYTES side by side (layout): one 16-byte read-modify-write adds 1 and
-    // `size`. Each u64 half is still an exact total for the stats reader.
     if (EC_TX_BYTES != EC_TX + 1) ERROR('countTx: EC_TX_BYTES must follow EC_TX');
-    const c = stats + (<usize>EC_TX << 3);
+    addTx(stats + (<usize>EC_TX << 3), size);
+  }
+}
+
+/**
+ * EC_TX += 1 and EC_TX_BYTES += `size` at `c` (EC_TX's address). With SIMD one 16-byte
+ * read-modify-write; without (the scalar build, asconfig target "scalar") one u64 store each.
+ * Either way each counter is written whole, an exact total for the stats reader.
+ */
+@inline function addTx(c: usize, size: u32): void {
+  if (ASC_FEATURE_SIMD) {
     v128.store(c, i64x2.add(v128.load(c), i64x2.replace_lane(i64x2.splat(1), 1, <i64>size)));
+  } else {
+    store<u64>(c, load<u64>(c) + 1);
+    store<u64>(c, load<u64>(c, 8) + <u64>size, 8);
   }
 }
 

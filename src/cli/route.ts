@@ -15,6 +15,7 @@ import { CommandFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, debugEnabled, intern
 import { checkListenSocket, checkOutputFile, checkPortFree } from './startup-checks.js';
 import { listenHost } from '../bus/stream-socket.js';
 import type { Router } from '../router/router.js';
+import { wasmBuild } from '../wasm/module.js';
 import { checkLinkUri } from '../bus/check-link.js';
 import { checkWindowPath, WindowInUseError, WindowPathError, type WindowScheme } from '../bus/window-file.js';
 import { LinkUriError, parseLinkUri } from '../bus/uri.js';
@@ -418,6 +419,8 @@ export async function run(argv: string[]): Promise<number> {
         if (metrics !== undefined) registerClusterMetrics(metrics.registry, cluster);
       }
     }
+    // Only the uncommon build is named: most CPUs have Wasm SIMD and run dist/wasm/vmsg.wasm.
+    if (wasmBuild() === 'scalar') say(`hot path: dist/wasm/vmsg.scalar.wasm (${process.env['VMSG_WASM'] === 'scalar' ? 'VMSG_WASM=scalar' : 'no Wasm SIMD in this engine'})`);
     say(`routing: ${plans.length} link(s), ${specs.length} built-in device(s), ${router.options.shards} shard(s)${router.options.shardCpus.length === 0 ? '' : ` pinned to CPU(s) ${router.options.shardCpus.join(',')}`}${budget.note === '' ? '' : `; ${budget.note}`}${cfg.cluster === undefined ? '' : `, cluster node ${cfg.cluster.node}`}`);
     await stopped;
   } catch (e) {

@@ -44,7 +44,8 @@ export class LatencyCounts {
       return f.totals.slice();
     }
     const counts = Array.from(raw);
-    const answers = mem.dv.getUint32(ds + L.DS_C_RESPONSES, true) + mem.dv.getUint32(ds + L.DS_C_RESPONSES + 4, true) * 2 ** 32;
+    // One 8-byte read, as stats.ts reads counters: two u32 halves could tear at a carry out of the low one.
+    const answers = Number(Atomics.load(new BigUint64Array(mem.buffer), (ds + L.DS_C_RESPONSES) / 8));
     // Under 2^32 answers no bucket has wrapped yet: the values are exact, and the start of the following.
     if (answers >= FOLLOW_FROM) this.followed.set(ds, { last: Uint32Array.from(counts), totals: counts.slice() });
     return counts;

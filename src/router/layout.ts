@@ -17,7 +17,9 @@ export const ROUTER_LAYOUT_NAMES = Object.keys(constants) as readonly RouterLayo
 /**
  * Check the router tables a shard is about to bind to (`shard`: its state, whose SH_CONFIG
  * points at the config): the config's magic and layout version must be this build's.
- * Throws an Error naming what differs.
+ * Throws an Error naming what differs. The tables are written from the same constants, so
+ * this catches tables that are not (or no longer) there; whether the WASM module itself has
+ * this layout is checked when it is loaded (src/wasm/module.ts checkModuleLayout).
  */
 export function checkRouterTables(u32: Uint32Array, shard: number): void {
   const L = constants;

@@ -4,13 +4,16 @@ import { Router } from './router.js';
 import type { RouterOptions } from './options.js';
 import { Op, CB_WALL_SKEW } from './control.js';
 import { CREATE_WITH_MODULE, ROUTER_INTERNALS } from './internals.js';
+import { checkModuleLayout } from '../wasm/module.js';
 
 /**
  * Start a router whose shard workers run `module` instead of dist/wasm/vmsg.wasm (the
- * fault-injection build, faultsModule(), for injectStepFault).
+ * fault-injection build, faultsModule(), for injectStepFault; or scalarModule()). A module
+ * whose layout constants are not this build's is refused.
  */
-export function createRouterWithModule(opts: RouterOptions, module: WebAssembly.Module): Promise<Router> {
-  return Router[CREATE_WITH_MODULE](opts, module);
+export async function createRouterWithModule(opts: RouterOptions, module: WebAssembly.Module): Promise<Router> {
+  checkModuleLayout(module, 'the module passed to createRouterWithModule');
+  return await Router[CREATE_WITH_MODULE](opts, module);
 }
 
 /** Shard `s`'s worker throws, as if it had crashed; the router restarts it (see waitRestarts). */

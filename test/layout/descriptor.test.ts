@@ -17,12 +17,16 @@ import * as eventAvailTs from '../../src/client/event-avail.js';
 import * as eventDeviceTs from '../../src/client/event-device.js';
 import * as requestFailedTs from '../../src/client/request-failed.js';
 // @ts-expect-error a plain ES module without type declarations
-import { layoutSource } from '../../tools/gen-layout.mjs';
+import { layoutSource, layoutMismatches } from '../../tools/gen-layout.mjs';
 
 describe('layout descriptor', () => {
   test('src/wasm/layout.ts is what the generator writes for the current build', () => {
     const path = fileURLToPath(new URL('../../src/wasm/layout.ts', import.meta.url));
     expect(readFileSync(path, 'utf8')).toBe((layoutSource as () => string)());
+  });
+
+  test('the scalar build (no Wasm SIMD) exports exactly the constants of vmsg.wasm', () => {
+    expect((layoutMismatches as () => string[])()).toEqual([]);
   });
 
   test('every constant equals the module export of the same name, and there are no others', () => {

@@ -1,13 +1,15 @@
-// A device's request counter (DS_C_REQUESTS) is written with the sequence and the token in one
-// 16-byte read-modify-write as each request opens its correlation entry, and its response
-// counter (DS_C_RESPONSES) with the head as each answer is delivered in order. Read from the
-// main thread while a shard worker routes, neither goes back; at rest both are the exact number
-// of requests forwarded and answered, across the u32 sequences' wrap and the token's
-// 65535 -> 1, with each forwarded request stamped the token after its predecessor's.
+// A device's request counter (DS_C_REQUESTS) is written with the sequence and the token as each
+// request opens its correlation entry (one 16-byte read-modify-write; in the scalar build, whole
+// u64 stores), and its response counter (DS_C_RESPONSES) with the head as each answer is
+// delivered in order. Read from the main thread while a shard worker routes, neither goes back;
+// at rest both are the exact number of requests forwarded and answered, across the u32
+// sequences' wrap and the token's 65535 -> 1, with each forwarded request stamped the token after its predecessor's.
 import { describe, it, expect } from 'vitest';
 import { Router } from '../../src/router/router.js';
+import type { RouterOptions } from '../../src/router/options.js';
+import { scalarModule } from '../../src/wasm/module.js';
 import { ROUTER_INTERNALS } from '../../src/router/internals.js';
-import { continueTokensFrom } from '../../src/router/test-hooks.js';
+import { continueTokensFrom, createRouterWithModule } from '../../src/router/test-hooks.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
 import { until } from '../helpers/wait.js';
 
@@ -20,9 +22,16 @@ function request(t: number): Uint8Array {
   return f;
 }
 
-describe('DS_C_REQUESTS and DS_C_RESPONSES with the sequences and the token', () => {
+// Both builds of the hot path: vmsg.wasm (Wasm SIMD: one 16-byte read-modify-write) and
+// vmsg.scalar.wasm (separate whole u64 stores), which CPUs without SIMD run.
+const BUILDS: [string, (opts: RouterOptions) => Promise<Router>][] = [
+  ['simd', (opts) => Router.create(opts)],
+  ['scalar', (opts) => createRouterWithModule(opts, scalarModule())],
+];
+
+describe.each(BUILDS)('DS_C_REQUESTS and DS_C_RESPONSES with the sequences and the token (%s build)', (_build, create) => {
   it('never goes back while read mid-traffic, and is exact at rest across both wraps', async () => {
-    const router = await Router.create({ shards: 1, timeoutMs: 20_000 });
+    const router = await create({ shards: 1, timeoutMs: 20_000 });
     try {
       const FIRST_TOKEN = 0xff00;
       continueTokensFrom(router, 1, FIRST_TOKEN);

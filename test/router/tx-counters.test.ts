@@ -1,8 +1,12 @@
-// The per-frame output counters (EC_TX and EC_TX_BYTES, added to together in one 16-byte
-// read-modify-write): read from the main thread while a shard worker routes, neither ever goes
-// back, and at rest each is the exact total of the frames written to the link.
+// The per-frame output counters (EC_TX and EC_TX_BYTES, added to together: one 16-byte
+// read-modify-write, or two whole u64 stores in the scalar build): read from the main thread
+// while a shard worker routes, neither ever goes back, and at rest each is the exact total of
+// the frames written to the link.
 import { describe, it, expect } from 'vitest';
 import { Router } from '../../src/router/router.js';
+import type { RouterOptions } from '../../src/router/options.js';
+import { scalarModule } from '../../src/wasm/module.js';
+import { createRouterWithModule } from '../../src/router/test-hooks.js';
 import { EndpointPort } from '../../src/endpoint/port.js';
 import { until } from '../helpers/wait.js';
 
@@ -15,9 +19,16 @@ function request(t: number, size: number): Uint8Array {
   return f;
 }
 
-describe('EC_TX and EC_TX_BYTES', () => {
+// Both builds of the hot path: vmsg.wasm (Wasm SIMD: one 16-byte read-modify-write) and
+// vmsg.scalar.wasm (separate whole u64 stores), which CPUs without SIMD run.
+const BUILDS: [string, (opts: RouterOptions) => Promise<Router>][] = [
+  ['simd', (opts) => Router.create(opts)],
+  ['scalar', (opts) => createRouterWithModule(opts, scalarModule())],
+];
+
+describe.each(BUILDS)('EC_TX and EC_TX_BYTES (%s build)', (_build, create) => {
   it('never go back while read mid-traffic, and are exact at rest', async () => {
-    const router = await Router.create({ shards: 1, timeoutMs: 20_000 });
+    const router = await create({ shards: 1, timeoutMs: 20_000 });
     try {
       const driver = new EndpointPort(await router.attachDriver());
       const device = new EndpointPort(await router.attachDevice({ devices: [1] }));
