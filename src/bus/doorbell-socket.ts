@@ -52,7 +52,9 @@ export class DoorbellSocket {
     };
     socket.on('end', () => end('the peer closed the doorbell socket'));
     socket.on('close', () => end('the doorbell socket closed'));
-    socket.on('error', (e) => end(`doorbell socket error: ${e.message}`));
+    // A write that meets a peer already gone (EPIPE, ECONNRESET) says what 'end' would have
+    // said a moment later: which one comes first is a race with our next ring.
+    socket.on('error', (e: NodeJS.ErrnoException) => end(e.code === 'EPIPE' || e.code === 'ECONNRESET' ? 'the peer closed the doorbell socket' : `doorbell socket error: ${e.message}`));
   }
 
   /**
